@@ -1,0 +1,83 @@
+"""The status UI: a Flask app that shows the cluster as one node sees it, built over a read-only status snapshot.
+
+Layout:
+    snapshot.py   the snapshot contract (TypedDicts): the only thing the app knows of the node
+    views.py      pure: snapshot -> the JSON documents (status, nodes, health, events, overview)
+    ring.py       pure: members' slot ranges -> tracks of arcs for the ring picture
+    metrics.py    snapshot -> Prometheus metric families, at scrape time
+    routes.py     the endpoints: /, /cluster/{status,nodes,events,overview}, /health, /metrics
+    errors.py     every error as a JSON document
+    templates/    index.html, the page skeleton
+    static/       app.js (polls /cluster/overview, draws with DOM/SVG, never innerHTML), style.css
+
+The node calls `serve(snapshot, host, port)` inside its gevent process. The
+snapshot callable returns a fresh dict (see web.snapshot.Snapshot) each call;
+it must not block the hub, and the app never mutates what it gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response
+from prometheus_client import CollectorRegistry
+
+from web import errors
+from web.metrics import SnapshotCollector
+from web.routes import REGISTRY_KEY, SNAPSHOT_KEY, bp
+from web.snapshot import SnapshotSource
+
+if TYPE_CHECKING:
+    from gevent.pywsgi import WSGIServer
+
+log = logging.getLogger(__name__)
+
+# The page loads only its own script and style and talks only to its own node
+# (other nodes are plain links), so any injected markup has nothing to run.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(snapshot: SnapshotSource) -> Flask:
+    """Build the app; `snapshot` is called once per request (once per scrape for /metrics)."""
+    app = Flask(__name__)
+    app.json.sort_keys = True  # type: ignore[attr-defined]  # byte-stable JSON: nodes can be diffed
+    app.extensions[SNAPSHOT_KEY] = snapshot
+    # A registry per app, not prometheus_client's global one: several apps
+    # (tests, or nodes in one process) must not collide.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    app.extensions[REGISTRY_KEY] = registry
+    app.register_blueprint(bp)
+    errors.register(app)
+
+    @app.after_request
+    def _secure(response: Response) -> Response:
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def serve(snapshot: SnapshotSource, host: str, port: int) -> WSGIServer:
+    """Start the app on gevent's WSGI server in the calling process and return the started server.
+
+    Port 0 picks a free port; read it back from `server.server_port`.
+    """
+    from gevent.pywsgi import WSGIServer  # imported here so create_app works without gevent
+
+    # log=None: no access log line per request (the page polls every second);
+    # server errors still reach logging through gevent's adapter.
+    server = WSGIServer((host, port), create_app(snapshot), log=None, error_log=log)
+    server.start()
+    log.info("web serving host=%s port=%d", host, server.server_port)
+    return server

@@ -1,0 +1,121 @@
+"""Turns a status snapshot into Prometheus metric families at scrape time.
+
+The node counts in plain integers on its hot path; nothing here is called per
+command. A scrape takes one snapshot and translates it, so Prometheus costs
+the node nothing between scrapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from web.snapshot import CommandStats, Snapshot, SnapshotSource
+from web.views import member_counts
+
+_US = 1e-6  # microseconds -> seconds: Prometheus base units are seconds
+
+
+class SnapshotCollector(Collector):
+    """A collector that reads the node only through its snapshot callable."""
+
+    def __init__(self, snapshot: SnapshotSource) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        # Returning nothing keeps registration from taking a snapshot early.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from metric_families(self._snapshot())
+
+
+def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """Every metric family for one snapshot."""
+    node, cluster, stats = snapshot["node"], snapshot["cluster"], snapshot["stats"]
+
+    info = InfoMetricFamily("hypercache_node", "This node's identity.")
+    info.add_metric([], {"node_id": node["id"], "host": node["host"], "port": str(node["port"])})
+    yield info
+    yield _gauge("hypercache_uptime_seconds", "Seconds since the node started.", stats["uptime_s"])
+
+    yield from _command_families(stats["commands"])
+
+    yield _gauge("hypercache_keys", "Keys held by this node.", stats["keys"])
+    yield _gauge("hypercache_used_memory_bytes", "Memory used by the keyspace, in bytes.", stats["used_memory"])
+    yield _gauge("hypercache_ops_per_second", "Commands per second, recent average.", stats["ops_per_sec"])
+    yield _gauge("hypercache_connected_clients", "Client connections open now.", stats["connected_clients"])
+    yield _counter("hypercache_expired_keys", "Keys removed because they expired.", stats["expired_keys"])
+    yield _counter("hypercache_evicted_keys", "Keys evicted to stay under maxmemory.", stats["evicted_keys"])
+
+    redirects = CounterMetricFamily("hypercache_redirects", "Redirects sent to clients.", labels=["kind"])
+    redirects.add_metric(["moved"], stats["moved_sent"])
+    redirects.add_metric(["ask"], stats["ask_sent"])
+    yield redirects
+
+    mesh = CounterMetricFamily("hypercache_mesh_messages", "Mesh messages by direction.", labels=["direction"])
+    mesh.add_metric(["in"], stats["mesh_in"])
+    mesh.add_metric(["out"], stats["mesh_out"])
+    yield mesh
+    yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).", stats["mesh_dropped"])
+
+    yield _gauge("hypercache_cluster_epoch", "Epoch of the slot map this node serves.", cluster["epoch"])
+    yield _gauge("hypercache_cluster_state_ok", "1 when the cluster state is ok, 0 when fail.", cluster["state"] == "ok")
+    yield _gauge("hypercache_accepting_writes", "1 when this node accepts writes.", cluster["accepting_writes"])
+    yield _gauge("hypercache_cluster_replication_factor", "Copies of each slot, primary included.", cluster["replication_factor"])
+    yield _gauge("hypercache_cluster_slots_assigned", "Slots with an owner in the slot map.", cluster["slots_assigned"])
+    yield _gauge("hypercache_cluster_slots_ok", "Slots whose primary is alive.", cluster["slots_ok"])
+
+    members = GaugeMetricFamily("hypercache_cluster_members", "Members by state, as this node sees them.", labels=["state"])
+    for state, count in member_counts(snapshot["members"]).items():
+        if state != "total":
+            members.add_metric([state], count)
+    yield members
+
+
+def _command_families(commands: Mapping[str, CommandStats]) -> Iterator[Metric]:
+    calls = CounterMetricFamily("hypercache_commands", "Calls by command.", labels=["command"])
+    seconds = CounterMetricFamily("hypercache_commands_duration_seconds", "Time spent in each command.", labels=["command"])
+    failed = CounterMetricFamily("hypercache_commands_failed", "Calls that replied with an error.", labels=["command"])
+    rejected = CounterMetricFamily("hypercache_commands_rejected", "Calls refused before running (arity, ACL, redirect).", labels=["command"])
+    latency = HistogramMetricFamily("hypercache_command_latency_seconds", "Latency of each command.", labels=["command"])
+
+    # One bucket set for all commands: histogram_quantile over a sum across
+    # commands needs the same `le` bounds in every series.
+    bounds = sorted({int(b) for c in commands.values() for b in c["latency_us_buckets"]})
+    for name in sorted(commands):
+        stat = commands[name]
+        calls.add_metric([name], stat["calls"])
+        seconds.add_metric([name], stat["usec"] * _US)
+        failed.add_metric([name], stat["failed_calls"])
+        rejected.add_metric([name], stat["rejected_calls"])
+        latency.add_metric([name], _cumulative(stat["latency_us_buckets"], bounds), sum_value=stat["usec"] * _US)
+    yield from (calls, seconds, failed, rejected, latency)
+
+
+def _cumulative(buckets: Mapping[int, int] | Mapping[str, int], bounds: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts -> Prometheus's cumulative `le` buckets, ending with +Inf."""
+    per_bound = {int(b): int(n) for b, n in buckets.items()}
+    running, out = 0, []
+    for bound in bounds:
+        running += per_bound.get(bound, 0)
+        out.append((floatToGoString(bound * _US), running))
+    out.append(("+Inf", running))
+    return out
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=float(value))
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=float(value))

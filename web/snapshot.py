@@ -1,0 +1,102 @@
+"""The status snapshot: the one read-only dict the node hands the web app, written down as types.
+
+The node builds a fresh snapshot for every request (the web app never keeps or
+mutates one), so the UI can never reach into node internals or hold a lock on
+them. These TypedDicts are the contract; the app reads them and checks nothing
+it does not use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, TypedDict
+
+SLOT_COUNT = 16384
+
+ClusterState = Literal["ok", "fail"]
+MemberState = Literal["alive", "suspect", "dead"]
+EventKind = Literal["join", "leave", "suspect", "alive", "dead", "epoch"]
+MEMBER_STATES: tuple[MemberState, ...] = ("alive", "suspect", "dead")
+
+# An inclusive slot range [start, end], as CLUSTER SLOTS reports it.
+SlotRange = list[int]
+
+
+class NodeInfo(TypedDict):
+    id: str  # 40 lowercase hex characters
+    host: str  # announce host, never a bind address
+    port: int  # RESP
+    mesh_port: int
+    http_port: int
+
+
+class ClusterInfo(TypedDict):
+    state: ClusterState
+    reason: str | None  # why the state is "fail" (or why writes are refused)
+    epoch: int
+    replication_factor: int
+    accepting_writes: bool
+    slots_assigned: int
+    slots_ok: int
+
+
+class Member(TypedDict):
+    id: str
+    host: str
+    port: int
+    mesh_port: int
+    http_port: int
+    state: MemberState
+    incarnation: int
+    last_heartbeat_age_s: float | None  # None for myself and never-heard peers
+    myself: bool
+    primary_ranges: list[SlotRange]
+    replica_ranges: list[SlotRange]
+    keys: int | None  # None when the member's load is unknown to this node
+    used_memory: int | None
+    ops_per_sec: float | None
+
+
+class CommandStats(TypedDict):
+    calls: int
+    usec: int
+    failed_calls: int
+    rejected_calls: int
+    # Upper bound in microseconds (a power of 2) -> calls in that bucket alone
+    # (not cumulative). Keys may arrive as strings when the snapshot went through JSON.
+    latency_us_buckets: dict[int, int]
+
+
+class Stats(TypedDict):
+    keys: int
+    used_memory: int
+    ops_per_sec: float
+    connected_clients: int
+    expired_keys: int
+    evicted_keys: int
+    moved_sent: int
+    ask_sent: int
+    mesh_in: int
+    mesh_out: int
+    mesh_dropped: int
+    uptime_s: float
+    commands: dict[str, CommandStats]
+
+
+class Event(TypedDict):
+    at_unix: float  # wall clock, for display only; liveness never uses it
+    kind: EventKind
+    node: str | None
+    epoch: int
+    text: str
+
+
+class Snapshot(TypedDict):
+    node: NodeInfo
+    cluster: ClusterInfo
+    members: list[Member]
+    stats: Stats
+    events: list[Event]
+
+
+SnapshotSource = Callable[[], Snapshot]
