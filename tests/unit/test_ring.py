@@ -1,0 +1,120 @@
+"""The ring: owners walk distinct members, tokens stay balanced, joins and leaves move little."""
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from loadtest.ring_balance import SIZES, grown, measure, moved, node_id
+from mesh import ring
+from mesh.keyslot import SLOT_COUNT
+
+
+def test_single_member_owns_every_slot():
+    owners = ring.owners(ring.single(node_id(0)), 3)
+    assert len(owners) == SLOT_COUNT
+    assert set(owners) == {(node_id(0),)}
+
+
+def test_token_owns_slots_after_previous_token_up_to_itself():
+    a, b = node_id(0), node_id(1)
+    owners = ring.owners(((100, a), (200, b)), 1)
+    assert owners[0] == (a,) and owners[100] == (a,)
+    assert owners[101] == (b,) and owners[200] == (b,)
+    assert owners[201] == (a,) and owners[SLOT_COUNT - 1] == (a,)
+
+
+def test_owners_are_distinct_members_walking_the_ring():
+    a, b, c = node_id(0), node_id(1), node_id(2)
+    tokens = ((10, a), (20, b), (30, a), (40, c))
+    owners = ring.owners(tokens, 2)
+    assert owners[15] == (b, a)
+    assert owners[25] == (a, c)
+    assert owners[35] == (c, a)
+    assert owners[45] == (a, b)
+
+
+def test_fewer_members_than_replication_factor_means_every_member_owns_every_slot():
+    tokens = grown(2)
+    assert all(len(slot_owners) == 2 for slot_owners in ring.owners(tokens, 3))
+
+
+def test_owner_tuples_are_shared():
+    owners = ring.owners(grown(5), 2)
+    assert len({id(slot_owners) for slot_owners in owners}) == len(set(owners))
+
+
+@pytest.mark.parametrize("members", SIZES)
+def test_balance_and_movement_bounds(members):
+    row = measure(members)
+    assert row.max_over_ideal <= 1.05
+    assert row.leave_max_over_ideal <= 1.05
+    assert row.join_moved_over_ideal <= 1.1
+    assert row.leave_moved_over_ideal <= 1.1
+
+
+def test_leave_of_the_newest_member_restores_the_previous_ring():
+    before = grown(6)
+    assert ring.leave(ring.join(before, node_id(6)), node_id(6)) == before
+
+
+def test_leaver_slots_go_to_their_replica_when_balance_allows():
+    tokens = grown(20)
+    replicas_before = ring.owners(tokens, 2)
+    after = ring.owners(ring.leave(tokens, node_id(3)), 1)
+    inherited = [slot for slot in range(SLOT_COUNT) if replicas_before[slot][0] == node_id(3)]
+    on_replica = sum(1 for slot in inherited if after[slot][0] == replicas_before[slot][1])
+    assert on_replica / len(inherited) >= 0.75
+
+
+def test_only_the_leaver_slots_move():
+    tokens = grown(10)
+    before = ring.owners(tokens, 1)
+    after = ring.owners(ring.leave(tokens, node_id(4)), 1)
+    changed = {slot for slot in range(SLOT_COUNT) if before[slot] != after[slot]}
+    assert changed == {slot for slot in range(SLOT_COUNT) if before[slot] == (node_id(4),)}
+
+
+def test_join_and_leave_are_idempotent_for_known_and_unknown_members():
+    tokens = grown(3)
+    assert ring.join(tokens, node_id(1)) == tokens
+    assert ring.leave(tokens, node_id(99)) == tokens
+
+
+def test_last_member_cannot_leave():
+    with pytest.raises(ValueError):
+        ring.leave(ring.single(node_id(0)), node_id(0))
+
+
+def test_owners_of_a_large_ring_are_fast():
+    tokens = grown(64)
+    started = time.perf_counter()
+    ring.owners(tokens, 3)
+    assert time.perf_counter() - started < 0.05
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 1000)), min_size=1, max_size=30))
+def test_any_history_stays_balanced_and_canonical(history):
+    tokens = ring.single(node_id(0))
+    live = [node_id(0)]
+    for joins, pick in history:
+        if joins or len(live) == 1:
+            member = node_id(len(live) + pick * 7 + 1000)
+            if member not in live:
+                live.append(member)
+            tokens = ring.join(tokens, member)
+        else:
+            tokens = ring.leave(tokens, live.pop(pick % len(live)))
+        counts = ring.primary_counts(tokens)
+        assert set(counts) == set(live)
+        assert sum(counts.values()) == SLOT_COUNT
+        assert max(counts.values()) <= 1.05 * SLOT_COUNT / len(live) + 1
+        positions = [position for position, _ in tokens]
+        assert positions == sorted(set(positions)) and 0 <= positions[0] and positions[-1] < SLOT_COUNT
+        if len(tokens) > 1:
+            assert all(tokens[i][1] != tokens[(i + 1) % len(tokens)][1] for i in range(len(tokens)))
+
+
+def test_moved_counts_primary_changes():
+    tokens = grown(4)
+    assert moved(tokens, tokens) == 0
