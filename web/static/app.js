@@ -218,19 +218,28 @@
       memText: el("span", "metric"),
       memChart: svgEl("svg", { class: "spark", viewBox: "0 0 100 24", preserveAspectRatio: "none", "aria-hidden": "true" }),
     };
-    const idCell = el("td", "node-cell");
+    // Flex boxes live inside the cells: a flex <td> stops behaving as a table cell.
+    const idCell = el("td");
     idCell.title = member.id;
-    idCell.append(parts.swatch, parts.id, parts.me);
+    const idBox = el("div", "node-cell");
+    idBox.append(parts.swatch, parts.id, parts.me);
+    idCell.append(idBox);
     const stateCell = el("td", "state-cell");
     stateCell.append(parts.state);
-    const opsCell = el("td", "chart-cell");
-    opsCell.append(parts.opsText, parts.opsChart);
-    const memCell = el("td", "chart-cell");
-    memCell.append(parts.memText, parts.memChart);
+    const opsCell = chartCell(parts.opsText, parts.opsChart);
+    const memCell = chartCell(parts.memText, parts.memChart);
     row.append(idCell, parts.address, stateCell, parts.incarnation, parts.heartbeat, parts.slots, parts.keys, opsCell, memCell);
     row.addEventListener("mouseenter", () => highlight(member.id));
     row.addEventListener("mouseleave", () => highlight(null));
     return parts;
+  }
+
+  function chartCell(text, chart) {
+    const cell = el("td");
+    const box = el("div", "chart-cell");
+    box.append(text, chart);
+    cell.append(box);
+    return cell;
   }
 
   function renderMembers(members, colours) {
@@ -291,8 +300,10 @@
     const present = values.filter((v) => v !== null && v !== undefined);
     if (present.length === 0) return;
     const max = Math.max(1, ...present);
-    const step = 100 / (HISTORY - 1);
-    const offset = HISTORY - values.length; // new members fill in from the right
+    // Spread what we have over the full width until the window is full, so a
+    // fresh page shows a chart rather than a sliver at the right edge.
+    const step = 100 / Math.max(values.length - 1, 1);
+    const offset = values.length === 1 ? 1 : 0;
     let segment = [];
     const segments = [];
     values.forEach((v, i) => {
@@ -379,8 +390,11 @@
       const [x0, y0] = point(OUTER_RADIUS + OUTER_WIDTH / 2 + 1, slot);
       const [x1, y1] = point(OUTER_RADIUS + OUTER_WIDTH / 2 + 5, slot);
       svg.append(svgEl("line", { class: "tick", x1: x0, y1: y0, x2: x1, y2: y1 }));
-      const [lx, ly] = point(OUTER_RADIUS + OUTER_WIDTH / 2 + 13, slot);
-      const label = svgEl("text", { class: "tick-label", x: lx, y: ly + 2.5, "text-anchor": "middle" });
+      const [lx, ly] = point(OUTER_RADIUS + OUTER_WIDTH / 2 + 7, slot);
+      // Anchor labels away from the ring so the left and right ones stay inside the picture.
+      const anchor = slot === 4096 ? "start" : slot === 12288 ? "end" : "middle";
+      const dy = slot === 0 ? -1 : slot === 8192 ? 6 : 2.5;
+      const label = svgEl("text", { class: "tick-label", x: lx, y: ly + dy, "text-anchor": anchor });
       label.textContent = String(slot);
       svg.append(label);
     }
