@@ -1,0 +1,221 @@
+"""Track each peer's liveness (alive -> suspect -> dead) from heartbeats and the local clock.
+
+A pure state machine in the sans-IO style: the bus feeds it heartbeats and
+`tick(now)` with `now` from `time.monotonic()`, and it returns events. It never
+reads the clock or a peer's timestamp.
+
+- A peer not heard from for `node_timeout_s` becomes *suspect* in this node's view.
+- Suspicion spreads: every heartbeat carries the sender's member list with states.
+  A suspect becomes *dead* only when a majority of the live members (this node
+  included, the suspect excluded) report it suspect or dead at its current
+  incarnation, as Redis turns PFAIL into FAIL. One slow link cannot kill a node.
+- *Incarnation* orders claims about a member. A member that finds itself
+  reported suspect or dead bumps its incarnation, which voids those reports
+  (refutation). A dead member only comes back with an incarnation above the one
+  it died at, so a node paused past its death must notice and refute first.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Union
+
+from mesh.messages import Gossip, Heartbeat, State
+from mesh.slotmap import Member
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """This node's view of one other member."""
+
+    member: Member
+    state: str
+    incarnation: int
+    heard_at: float             # monotonic instant of the last heartbeat (or of learning of it)
+    state_at: float             # monotonic instant of the last state change
+    seq: int = -1               # last sequence number accepted from it
+    dead_incarnation: int = -1  # incarnation it was declared dead at
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class Suspected:
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Died:
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refuted:
+    incarnation: int
+
+
+Event = Union[Joined, Suspected, Died, Recovered, Left, Refuted]
+
+
+@dataclass(slots=True)
+class Membership:
+    """One node's view of every member it knows, itself included by incarnation only."""
+
+    me: Member
+    node_timeout_s: float
+    incarnation: int = 0
+    peers: dict[str, Peer] = field(default_factory=dict)
+    # reports[reporter][target] = incarnation at which reporter holds target suspect/dead.
+    reports: dict[str, dict[str, int]] = field(default_factory=dict)
+    stale: int = 0              # heartbeats dropped as out of order or from the dead past
+
+    def learn(self, member: Member, now: float) -> list[Event]:
+        """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
+        if member.node_id == self.me.node_id or member.node_id in self.peers:
+            return []
+        self.peers[member.node_id] = Peer(member, State.ALIVE, 0, now, now)
+        log.info("member learned node=%s peer=%s", self.me.node_id[:8], member.node_id[:8])
+        return [Joined(member)]
+
+    def heartbeat(self, beat: Heartbeat, now: float) -> list[Event]:
+        """Take in a heartbeat heard directly from its sender."""
+        if beat.sender == self.me.node_id:
+            return []
+        events: list[Event] = []
+        peer = self.peers.get(beat.sender)
+        if peer is None:
+            events += self.learn(beat.me, now)
+            peer = self.peers[beat.sender]
+        if peer.state == State.DEAD and beat.incarnation <= peer.dead_incarnation:
+            # It was declared dead at this incarnation: until it refutes, it stays dead.
+            self.stale += 1
+            events += self._check_self(beat.members)
+            return events
+        if beat.incarnation == peer.incarnation and beat.seq <= peer.seq:
+            self.stale += 1
+            return events
+        revived = peer.state != State.ALIVE
+        self.peers[beat.sender] = replace(
+            peer, member=beat.me, incarnation=max(peer.incarnation, beat.incarnation),
+            heard_at=now, seq=beat.seq, state=State.ALIVE,
+            state_at=now if revived else peer.state_at)
+        if revived:
+            log.info("member alive node=%s peer=%s incarnation=%d",
+                     self.me.node_id[:8], beat.sender[:8], beat.incarnation)
+            events.append(Recovered(beat.sender))
+        self.reports[beat.sender] = {
+            g.member.node_id: g.incarnation for g in beat.members if g.state != State.ALIVE}
+        for gossip in beat.members:
+            # A member others hold dead is not news: it would only come back to die again.
+            if gossip.state != State.DEAD:
+                events += self.learn(gossip.member, now)
+        events += self._check_self(beat.members)
+        events += self._declare_dead(now)
+        return events
+
+    def leave(self, node_id: str, incarnation: int, now: float) -> list[Event]:
+        """A member announced it is stopping: it is dead at once, nobody needs to vote on its timeout."""
+        peer = self.peers.get(node_id)
+        if peer is None or peer.state == State.DEAD or incarnation < peer.incarnation:
+            return []
+        self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now,
+                                      dead_incarnation=max(peer.incarnation, incarnation))
+        self.reports.pop(node_id, None)
+        log.info("member left node=%s peer=%s", self.me.node_id[:8], node_id[:8])
+        return [Left(node_id)]
+
+    def forget(self, node_id: str) -> None:
+        """Stop tracking a member that is gone from the committed map and dead."""
+        self.peers.pop(node_id, None)
+        self.reports.pop(node_id, None)
+
+    def tick(self, now: float) -> list[Event]:
+        """Advance time: silent peers become suspect; well-reported suspects become dead."""
+        events: list[Event] = []
+        for node_id, peer in list(self.peers.items()):
+            if peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s:
+                self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now)
+                log.info("member suspect node=%s peer=%s silent_s=%.2f",
+                         self.me.node_id[:8], node_id[:8], now - peer.heard_at)
+                events.append(Suspected(node_id))
+        return events + self._declare_dead(now)
+
+    def gossip(self) -> tuple[Gossip, ...]:
+        """Return the member list to send in the next heartbeat: every peer with its state."""
+        return tuple(Gossip(peer.member, peer.incarnation, peer.state)
+                     for _, peer in sorted(self.peers.items()))
+
+    def live(self) -> list[str]:
+        """Return node ids not dead in this view, this node included."""
+        return [self.me.node_id] + [n for n, p in self.peers.items() if p.state != State.DEAD]
+
+    def heard_within(self, node_ids: Iterable[str], now: float) -> int:
+        """Count the given members heard within node_timeout (this node always hears itself)."""
+        count = 0
+        for node_id in node_ids:
+            peer = self.peers.get(node_id)
+            if node_id == self.me.node_id or (
+                    peer is not None and peer.state != State.DEAD
+                    and now - peer.heard_at <= self.node_timeout_s):
+                count += 1
+        return count
+
+    def state(self, node_id: str) -> str:
+        if node_id == self.me.node_id:
+            return State.ALIVE
+        return self.peers[node_id].state
+
+    def _suspecters(self, target: str) -> set[str]:
+        """Return live members holding `target` suspect or dead at its current incarnation."""
+        peer = self.peers[target]
+        voters = set()
+        if peer.state != State.ALIVE:
+            voters.add(self.me.node_id)
+        for reporter, suspects in self.reports.items():
+            reporter_peer = self.peers.get(reporter)
+            if (reporter != target and reporter_peer is not None
+                    and reporter_peer.state != State.DEAD
+                    and suspects.get(target, -1) >= peer.incarnation):
+                voters.add(reporter)
+        return voters
+
+    def _declare_dead(self, now: float) -> list[Event]:
+        events: list[Event] = []
+        for node_id, peer in list(self.peers.items()):
+            if peer.state != State.SUSPECT:
+                continue
+            electorate = [n for n in self.live() if n != node_id]
+            if len(self._suspecters(node_id)) >= len(electorate) // 2 + 1:
+                self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now,
+                                              dead_incarnation=peer.incarnation)
+                log.warning("member dead node=%s peer=%s incarnation=%d",
+                            self.me.node_id[:8], node_id[:8], peer.incarnation)
+                events.append(Died(node_id))
+        return events
+
+    def _check_self(self, members: Iterable[Gossip]) -> list[Event]:
+        """Refute reports of this node being suspect or dead by out-bidding their incarnation."""
+        for gossip in members:
+            if gossip.member.node_id != self.me.node_id:
+                continue
+            doubted = gossip.state != State.ALIVE and gossip.incarnation >= self.incarnation
+            if doubted or gossip.incarnation > self.incarnation:
+                self.incarnation = gossip.incarnation + 1
+                log.info("refuting node=%s incarnation=%d", self.me.node_id[:8], self.incarnation)
+                return [Refuted(self.incarnation)]
+        return []

@@ -1,0 +1,290 @@
+"""Declare the mesh wire messages once, and turn them into msgpack bytes and back.
+
+Every message is a msgpack array `[version, kind, sender, seq, *body]`: the
+protocol version first so a newer peer can be recognised and ignored rather
+than misread; `sender` and a per-sender sequence number on everything.
+`decode` never raises: bytes that are too long, not msgpack, of an unknown
+version or kind, or that fail the schema come back as an `Invalid` value with a
+reason, for the bus to drop and count.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Union
+
+import msgpack
+
+from mesh.keyslot import SLOT_COUNT
+from mesh.slotmap import Member, SlotMap
+
+VERSION = 1
+# Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_MEMBERS = 1024
+_NODE_ID = re.compile(r"[0-9a-f]{40}")
+_MAX_STR = 255
+_MAX_CHANNEL = 64 * 1024
+
+
+class State:
+    """Member states as they travel in member lists (plain strings keep the wire readable)."""
+
+    ALIVE = "alive"
+    SUSPECT = "suspect"
+    DEAD = "dead"
+    ALL = ("alive", "suspect", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Gossip:
+    """What a sender believes about one member: spreads member lists and suspicion."""
+
+    member: Member
+    incarnation: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    sender: str
+    seq: int
+    incarnation: int
+    epoch: int
+    digest: bytes                      # digest of the sender's current slot map
+    me: Member
+    members: tuple[Gossip, ...]        # the sender's member list, its suspicions included
+    keys: int                          # the sender's stats, for the status UI
+    used_memory: int
+    ops_per_sec: float
+    # Replication offsets per slot range, filled in by replication: (first, last, offset).
+    offsets: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """The sender is stopping on purpose: no need to wait for its timeout."""
+
+    sender: str
+    seq: int
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A candidate next map, built on the map at `base_epoch`, asking for votes."""
+
+    sender: str
+    seq: int
+    base_epoch: int
+    slotmap: SlotMap
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    sender: str
+    seq: int
+    epoch: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A committed map, re-sent so that members who missed the votes (or just joined) catch up."""
+
+    sender: str
+    seq: int
+    slotmap: SlotMap
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """A PUBLISH received by the sender's clients, for every other node's subscribers."""
+
+    sender: str
+    seq: int
+    channel: bytes
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    reason: str
+
+
+Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish]
+
+_KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6}
+
+
+class _Bad(Exception):
+    """Raised inside decoding only; `decode` turns it into an Invalid value."""
+
+
+def digest(slotmap: SlotMap) -> bytes:
+    """Return a short fingerprint of a map's content, the same on every node."""
+    return hashlib.sha1(msgpack.packb(_map_body(slotmap))).digest()
+
+
+def encode(message: Message) -> bytes:
+    head = [VERSION, _KINDS[type(message)], message.sender, message.seq]
+    if isinstance(message, Heartbeat):
+        body = [message.incarnation, message.epoch, message.digest, _member_body(message.me),
+                [[_member_body(g.member), g.incarnation, g.state] for g in message.members],
+                message.keys, message.used_memory, float(message.ops_per_sec),
+                [list(offset) for offset in message.offsets]]
+    elif isinstance(message, Leave):
+        body = [message.incarnation]
+    elif isinstance(message, Proposal):
+        body = [message.base_epoch, _map_body(message.slotmap)]
+    elif isinstance(message, Vote):
+        body = [message.epoch, message.digest]
+    elif isinstance(message, Commit):
+        body = [_map_body(message.slotmap)]
+    else:
+        body = [message.channel, message.message]
+    return msgpack.packb(head + body)
+
+
+def decode(data: bytes) -> Message | Invalid:
+    """Return the message in `data`, or Invalid(reason); never raises."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        return Invalid("too_long")
+    try:
+        fields = msgpack.unpackb(data, max_str_len=_MAX_CHANNEL, max_bin_len=MAX_MESSAGE_BYTES,
+                                 max_array_len=SLOT_COUNT, max_map_len=0, max_ext_len=0)
+    except Exception:  # msgpack raises several unrelated types for malformed input
+        return Invalid("not_msgpack")
+    try:
+        return _message(fields)
+    except _Bad as bad:
+        return Invalid(str(bad))
+    except (ValueError, TypeError, IndexError):
+        return Invalid("schema")
+
+
+def _message(fields: Any) -> Message:
+    _check(isinstance(fields, list) and len(fields) >= 4, "schema")
+    version, kind, sender, seq, *body = fields
+    _check(version == VERSION, "version")
+    sender = _node_id(sender)
+    seq = _uint(seq)
+    if kind == 1:
+        _length(body, 9)
+        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, offsets = body
+        _check(isinstance(members, list) and len(members) <= MAX_MEMBERS, "schema")
+        gossip = tuple(_gossip(entry) for entry in members)
+        _check(isinstance(offsets, list), "schema")
+        member = _member(me)
+        _check(member.node_id == sender, "sender")
+        return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
+                         gossip, _uint(keys), _uint(used_memory), _number(ops),
+                         tuple(_offset(offset) for offset in offsets))
+    if kind == 2:
+        _length(body, 1)
+        return Leave(sender, seq, _uint(body[0]))
+    if kind == 3:
+        _length(body, 2)
+        return Proposal(sender, seq, _uint(body[0]), _slotmap(body[1]))
+    if kind == 4:
+        _length(body, 2)
+        return Vote(sender, seq, _uint(body[0]), _bytes(body[1], 20))
+    if kind == 5:
+        _length(body, 1)
+        return Commit(sender, seq, _slotmap(body[0]))
+    if kind == 6:
+        _length(body, 2)
+        return Publish(sender, seq, _bytes(body[0], _MAX_CHANNEL), _bytes(body[1], MAX_MESSAGE_BYTES))
+    raise _Bad("kind")
+
+
+def _member_body(member: Member) -> list:
+    return [member.node_id, member.host, member.port, member.mesh_port, member.http_port]
+
+
+def _map_body(slotmap: SlotMap) -> list:
+    index = {member.node_id: i for i, member in enumerate(slotmap.members)}
+    return [slotmap.epoch, slotmap.replication_factor,
+            [_member_body(member) for member in slotmap.members],
+            [position for position, _ in slotmap.tokens],
+            [index[node_id] for _, node_id in slotmap.tokens],
+            [[slot, node_id] for slot, node_id in slotmap.migrating],
+            [[slot, node_id] for slot, node_id in slotmap.importing]]
+
+
+def _slotmap(body: Any) -> SlotMap:
+    _check(isinstance(body, list), "schema")
+    _length(body, 7)
+    epoch, replication_factor, members, positions, owners, migrating, importing = body
+    _check(isinstance(members, list) and 0 < len(members) <= MAX_MEMBERS, "schema")
+    parsed = tuple(_member(member) for member in members)
+    _check(isinstance(positions, list) and isinstance(owners, list)
+           and 0 < len(positions) == len(owners), "schema")
+    tokens = tuple((_uint(position), parsed[_uint(owner)].node_id)
+                   for position, owner in zip(positions, owners))
+    _check(1 <= _uint(replication_factor) <= 16, "schema")
+    # SlotMap itself rejects unsorted members, stray tokens or positions off the ring.
+    return SlotMap(_uint(epoch), replication_factor, parsed, tokens,
+                   _motion(migrating), _motion(importing))
+
+
+def _motion(pairs: Any) -> tuple[tuple[int, str], ...]:
+    _check(isinstance(pairs, list), "schema")
+    result = []
+    for pair in pairs:
+        _length(pair, 2)
+        slot = _uint(pair[0])
+        _check(slot < SLOT_COUNT, "schema")
+        result.append((slot, _node_id(pair[1])))
+    return tuple(result)
+
+
+def _gossip(entry: Any) -> Gossip:
+    _length(entry, 3)
+    member, incarnation, state = entry
+    _check(state in State.ALL, "schema")
+    return Gossip(_member(member), _uint(incarnation), state)
+
+
+def _member(body: Any) -> Member:
+    _length(body, 5)
+    node_id, host, port, mesh_port, http_port = body
+    _check(isinstance(host, str) and 0 < len(host) <= _MAX_STR, "schema")
+    return Member(_node_id(node_id), host, _uint(port), _uint(mesh_port), _uint(http_port))
+
+
+def _offset(body: Any) -> tuple[int, int, int]:
+    _length(body, 3)
+    first, last, offset = (_uint(value) for value in body)
+    _check(first <= last < SLOT_COUNT, "schema")
+    return first, last, offset
+
+
+def _node_id(value: Any) -> str:
+    _check(isinstance(value, str) and _NODE_ID.fullmatch(value) is not None, "node_id")
+    return value
+
+
+def _uint(value: Any) -> int:
+    _check(type(value) is int and 0 <= value < 1 << 63, "schema")
+    return value
+
+
+def _number(value: Any) -> float:
+    _check(type(value) in (int, float) and value >= 0, "schema")
+    return float(value)
+
+
+def _bytes(value: Any, limit: int) -> bytes:
+    _check(isinstance(value, bytes) and len(value) <= limit, "schema")
+    return value
+
+
+def _length(value: Any, length: int) -> None:
+    _check(isinstance(value, list) and len(value) == length, "schema")
+
+
+def _check(condition: bool, reason: str) -> None:
+    if not condition:
+        raise _Bad(reason)

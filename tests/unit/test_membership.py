@@ -1,0 +1,140 @@
+"""Membership: alive -> suspect -> dead on the local clock, majority-confirmed, refuted by incarnation."""
+from hypothesis import given, settings, strategies as st
+
+from loadtest.ring_balance import node_id
+from mesh.membership import Died, Joined, Left, Membership, Recovered, Refuted, Suspected
+from mesh.messages import Gossip, Heartbeat, State
+from mesh.slotmap import Member
+
+TIMEOUT = 2.0
+
+
+def member(index: int) -> Member:
+    return Member(node_id(index), "127.0.0.1", 8080 + index, 18080 + index, 9080 + index)
+
+
+def beat(index: int, seq: int, incarnation: int = 0, gossip: tuple = ()) -> Heartbeat:
+    return Heartbeat(node_id(index), seq, incarnation, 1, b"d" * 20, member(index), gossip, 0, 0, 0.0)
+
+
+def view(index: int = 0, peers: int = 2, now: float = 0.0) -> Membership:
+    membership = Membership(member(index), TIMEOUT)
+    for other in range(peers + 1):
+        if other != index:
+            membership.learn(member(other), now)
+    return membership
+
+
+def test_heartbeat_from_unknown_sender_joins_it_and_its_member_list():
+    membership = Membership(member(0), TIMEOUT)
+    events = membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.ALIVE),)), 0.0)
+    assert events == [Joined(member(1)), Joined(member(2))]
+    assert set(membership.live()) == {node_id(0), node_id(1), node_id(2)}
+
+
+def test_dead_members_in_gossip_are_not_learned():
+    membership = Membership(member(0), TIMEOUT)
+    membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.DEAD),)), 0.0)
+    assert node_id(2) not in membership.peers
+
+
+def test_silence_makes_suspect_but_one_voice_is_not_a_majority():
+    membership = view(peers=2)
+    membership.heartbeat(beat(1, 1), 1.0)
+    membership.heartbeat(beat(2, 1), 1.0)
+    assert membership.tick(2.9) == []
+    membership.heartbeat(beat(1, 2), 3.0)
+    # Node 2 has been silent longer than the timeout; only this node suspects it.
+    assert membership.tick(3.1) == [Suspected(node_id(2))]
+    assert membership.state(node_id(2)) == State.SUSPECT
+
+
+def test_suspect_becomes_dead_when_a_majority_reports_it():
+    membership = view(peers=2)
+    membership.tick(2.5)
+    assert membership.state(node_id(2)) == State.SUSPECT
+    events = membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.SUSPECT),)), 2.6)
+    assert events == [Recovered(node_id(1)), Died(node_id(2))]
+    assert node_id(2) not in membership.live()
+
+
+def test_reports_at_an_older_incarnation_do_not_count():
+    membership = view(peers=2)
+    membership.heartbeat(beat(2, 1, incarnation=3), 0.5)
+    membership.tick(2.6)
+    events = membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 2, State.SUSPECT),)), 2.7)
+    assert Died(node_id(2)) not in events
+
+
+def test_suspect_recovers_on_a_heartbeat():
+    membership = view(peers=2)
+    membership.tick(2.5)
+    assert Recovered(node_id(2)) in membership.heartbeat(beat(2, 1), 2.6)
+    assert membership.state(node_id(2)) == State.ALIVE
+
+
+def test_dead_member_returns_only_with_a_higher_incarnation():
+    membership = view(peers=1)
+    membership.tick(2.5)
+    assert membership.state(node_id(1)) == State.DEAD  # two members: this node alone is a majority
+    assert membership.heartbeat(beat(1, 5, incarnation=0), 3.0) == []
+    assert membership.stale == 1
+    assert membership.heartbeat(beat(1, 6, incarnation=1), 3.1) == [Recovered(node_id(1))]
+
+
+def test_reported_suspect_refutes_with_higher_incarnation():
+    membership = view(peers=1)
+    events = membership.heartbeat(beat(1, 1, gossip=(Gossip(member(0), 0, State.SUSPECT),)), 0.1)
+    assert events == [Refuted(1)]
+    assert membership.incarnation == 1
+
+
+def test_restart_learns_its_incarnation_from_gossip():
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 1, gossip=(Gossip(member(0), 6, State.ALIVE),)), 0.1)
+    assert membership.incarnation == 7
+
+
+def test_stale_and_duplicate_sequence_numbers_are_dropped():
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 10), 0.1)
+    membership.heartbeat(beat(1, 10), 0.2)
+    membership.heartbeat(beat(1, 9), 0.3)
+    assert membership.stale == 2
+    assert membership.peers[node_id(1)].heard_at == 0.1
+
+
+def test_leave_is_immediate():
+    membership = view(peers=2)
+    assert membership.leave(node_id(1), 0, 0.5) == [Left(node_id(1))]
+    assert membership.state(node_id(1)) == State.DEAD
+
+
+def test_heard_within_counts_recent_members_and_self():
+    membership = view(peers=2)
+    membership.heartbeat(beat(1, 1), 1.0)
+    ids = [node_id(0), node_id(1), node_id(2)]
+    assert membership.heard_within(ids, 2.5) == 2
+    assert membership.heard_within(ids, 3.5) == 1
+
+
+def test_gossip_lists_every_peer_with_state():
+    membership = view(peers=2)
+    membership.tick(2.5)
+    assert {(g.member.node_id, g.state) for g in membership.gossip()} == {
+        (node_id(1), State.SUSPECT), (node_id(2), State.SUSPECT)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(2, 4), st.floats(0, 1.9), st.booleans()), max_size=60))
+def test_a_member_heard_within_the_timeout_is_never_suspect_or_dead(schedule):
+    """However loudly others accuse it, a member this node keeps hearing stays alive in its view."""
+    membership = view(peers=4)
+    now = 0.0
+    for seq, (sender, gap, accuse) in enumerate(schedule, start=1):
+        now += gap
+        gossip = tuple(Gossip(member(i), 0, State.SUSPECT) for i in range(1, 5) if accuse and i != sender)
+        membership.heartbeat(beat(sender, seq, gossip=gossip), now)
+        membership.heartbeat(beat(1, seq), now)
+        membership.tick(now)
+        assert membership.state(node_id(1)) == State.ALIVE

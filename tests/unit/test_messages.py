@@ -1,0 +1,82 @@
+"""Wire messages: round trips, and hostile bytes come back as Invalid, never as an exception."""
+import msgpack
+from hypothesis import given, settings, strategies as st
+
+from loadtest.ring_balance import node_id
+from mesh import messages
+from mesh.messages import (Commit, Gossip, Heartbeat, Invalid, Leave, Proposal, Publish, State, Vote,
+                           decode, digest, encode)
+from mesh.slotmap import Member, SlotMap
+
+
+def member(index: int) -> Member:
+    return Member(node_id(index), "127.0.0.1", 8080 + index, 18080 + index, 9080 + index)
+
+
+def slotmap() -> SlotMap:
+    return SlotMap.single(member(0), 2).with_member(member(1)).with_member(member(2))
+
+
+def heartbeat() -> Heartbeat:
+    return Heartbeat(node_id(0), 7, 3, 2, digest(slotmap()), member(0),
+                     (Gossip(member(1), 0, State.ALIVE), Gossip(member(2), 4, State.SUSPECT)),
+                     1000, 2048, 12.5, ((0, 100, 42),))
+
+
+def test_every_kind_round_trips():
+    for message in (heartbeat(), Leave(node_id(1), 3, 9), Proposal(node_id(0), 4, 2, slotmap()),
+                    Vote(node_id(2), 5, 3, b"x" * 20), Commit(node_id(1), 6, slotmap()),
+                    Publish(node_id(0), 8, b"news", b"hello")):
+        assert decode(encode(message)) == message
+
+
+def test_decoded_map_derives_the_same_owners():
+    decoded = decode(encode(Commit(node_id(0), 1, slotmap())))
+    assert decoded.slotmap.owners == slotmap().owners
+    assert digest(decoded.slotmap) == digest(slotmap())
+
+
+def test_digest_changes_with_content():
+    assert digest(slotmap()) != digest(slotmap().without_member(node_id(1)))
+
+
+def test_invalid_inputs_have_reasons():
+    good = msgpack.unpackb(encode(Leave(node_id(1), 3, 9)))
+    assert decode(b"\xc1") == Invalid("not_msgpack")
+    assert decode(b"x" * (messages.MAX_MESSAGE_BYTES + 1)) == Invalid("too_long")
+    assert decode(msgpack.packb([2] + good[1:])) == Invalid("version")
+    assert decode(msgpack.packb([1, 99] + good[2:])) == Invalid("kind")
+    assert decode(msgpack.packb(good[:2] + ["NOTHEX"] + good[3:])) == Invalid("node_id")
+    assert decode(msgpack.packb(good[:4] + [-1])) == Invalid("schema")
+    assert decode(msgpack.packb(good + [1])) == Invalid("schema")
+    assert decode(msgpack.packb({"a": 1})) == Invalid("not_msgpack")
+
+
+def test_heartbeat_must_describe_its_sender():
+    fields = msgpack.unpackb(encode(heartbeat()))
+    fields[2] = node_id(5)
+    assert decode(msgpack.packb(fields)) == Invalid("sender")
+
+
+def test_inconsistent_map_is_invalid():
+    fields = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+    fields[4][3] = list(reversed(fields[4][3]))  # token positions out of order
+    assert decode(msgpack.packb(fields)) == Invalid("schema")
+    fields = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+    fields[4][4][0] = 77  # token owner index out of range
+    assert decode(msgpack.packb(fields)) == Invalid("schema")
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise(data):
+    assert isinstance(decode(data), (Invalid, Heartbeat, Leave, Proposal, Vote, Commit, Publish))
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_mutated_messages_never_raise(data):
+    raw = bytearray(encode(heartbeat()))
+    for _ in range(data.draw(st.integers(1, 5))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    decode(bytes(raw))
