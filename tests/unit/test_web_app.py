@@ -1,0 +1,372 @@
+"""The status UI's HTTP contract: JSON shapes, health codes, Prometheus text, JSON errors, escaping.
+
+Flask's test client against create_app() over snapshot dicts built here; no node, no sockets.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from web import create_app
+from web.views import nodes_view, page_url
+
+SLOTS = 16384
+HOSTILE = "<script>alert(1)</script>"
+
+
+def _id(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()
+
+
+def _member(index: int, *, myself: bool = False, state: str = "alive", host: str = "127.0.0.1",
+            primary: list[list[int]] | None = None, replica: list[list[int]] | None = None) -> dict[str, Any]:
+    return {
+        "id": _id(f"node-{index}"), "host": host, "port": 8080 + index, "mesh_port": 18080 + index,
+        "http_port": 9080 + index, "state": state, "incarnation": 1,
+        "last_heartbeat_age_s": None if myself else 0.25, "myself": myself,
+        "primary_ranges": primary or [], "replica_ranges": replica or [],
+        "keys": 10 * index, "used_memory": 1000 * index, "ops_per_sec": 1.5 * index,
+    }
+
+
+def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str | None = None,
+              accepting_writes: bool = True, epoch: int = 7) -> dict[str, Any]:
+    me = next(m for m in members if m["myself"])
+    return {
+        "node": {key: me[key] for key in ("id", "host", "port", "mesh_port", "http_port")},
+        "cluster": {"state": state, "reason": reason, "epoch": epoch, "replication_factor": 2,
+                    "accepting_writes": accepting_writes, "slots_assigned": SLOTS, "slots_ok": SLOTS},
+        "members": members,
+        "stats": {
+            "keys": 42, "used_memory": 123456, "ops_per_sec": 99.5, "connected_clients": 3,
+            "expired_keys": 4, "evicted_keys": 5, "moved_sent": 6, "ask_sent": 7,
+            "mesh_in": 8, "mesh_out": 9, "mesh_dropped": 1, "uptime_s": 60.0,
+            "commands": {
+                "get": {"calls": 10, "usec": 250, "failed_calls": 1, "rejected_calls": 2,
+                        "latency_us_buckets": {1: 2, 2: 0, 16: 8}},
+                # Keys as strings, the way they look after a JSON round trip.
+                "set": {"calls": 3, "usec": 90, "failed_calls": 0, "rejected_calls": 0,
+                        "latency_us_buckets": {"32": 3}},
+            },
+        },
+        "events": [
+            {"at_unix": 100.0, "kind": "join", "node": members[0]["id"], "epoch": 1, "text": "joined"},
+            {"at_unix": 300.0, "kind": "epoch", "node": None, "epoch": 7, "text": "epoch 7"},
+            {"at_unix": 200.0, "kind": "suspect", "node": members[-1]["id"], "epoch": 6, "text": "suspect"},
+        ],
+    }
+
+
+def one_member() -> dict[str, Any]:
+    return _snapshot([_member(0, myself=True, primary=[[0, SLOTS - 1]])])
+
+
+def three_members(*, me: int = 0, dead: int | None = None) -> dict[str, Any]:
+    thirds = [[0, 5460], [5461, 10922], [10923, SLOTS - 1]]
+    members = [
+        _member(i, myself=i == me, state="dead" if i == dead else "alive",
+                primary=[thirds[i]], replica=[thirds[(i + 1) % 3]])
+        for i in range(3)
+    ]
+    return _snapshot(members)
+
+
+def _client(snapshot: dict[str, Any]):
+    return create_app(lambda: snapshot).test_client()
+
+
+# ---- /cluster/status ---------------------------------------------------------
+
+
+def test_status_reports_the_cluster_as_this_node_sees_it() -> None:
+    body = _client(three_members(dead=2)).get("/cluster/status").get_json()
+    assert body["node_id"] == _id("node-0")
+    assert body["node"] == {"id": _id("node-0"), "host": "127.0.0.1", "port": 8080, "mesh_port": 18080, "http_port": 9080}
+    assert (body["state"], body["reason"], body["epoch"]) == ("ok", None, 7)
+    assert body["members"] == {"alive": 2, "suspect": 0, "dead": 1, "total": 3}
+    assert body["slots_assigned"] == body["slots_ok"] == SLOTS
+    assert body["replication_factor"] == 2 and body["accepting_writes"] is True
+
+
+def test_status_in_fail_state_says_why() -> None:
+    snap = _snapshot([_member(0, myself=True)], state="fail", reason="no majority", accepting_writes=False)
+    body = _client(snap).get("/cluster/status").get_json()
+    assert (body["state"], body["reason"], body["accepting_writes"]) == ("fail", "no majority", False)
+
+
+# ---- /cluster/nodes ------------------------------------------------------------
+
+
+def test_nodes_lists_every_member_in_id_order_with_ranges_and_load() -> None:
+    snap = three_members()
+    response = _client(snap).get("/cluster/nodes")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    ids = [m["id"] for m in body["members"]]
+    assert ids == sorted(ids) and len(ids) == 3
+    first = next(m for m in body["members"] if m["id"] == _id("node-0"))
+    assert first["primary_ranges"] == [[0, 5460]] and first["primary_slots"] == 5461
+    assert first["replica_ranges"] == [[5461, 10922]] and first["replica_slots"] == 5462
+    assert first["myself"] is True and first["url"] == "http://127.0.0.1:9080/"
+    assert first["address"] == "127.0.0.1:8080"
+    assert sum(m["primary_slots"] for m in body["members"]) == SLOTS
+    expected_keys = {"id", "host", "port", "mesh_port", "http_port", "address", "url", "state", "incarnation",
+                     "last_heartbeat_age_s", "myself", "primary_ranges", "replica_ranges", "primary_slots",
+                     "replica_slots", "keys", "used_memory", "ops_per_sec"}
+    assert all(set(m) == expected_keys for m in body["members"])
+
+
+def test_every_node_reports_the_same_topology_for_the_same_epoch() -> None:
+    # Three observers of one epoch: they differ in who is "myself", in heartbeat
+    # ages and in member order, and one already suspects a peer. The topology agrees.
+    views = []
+    for me in range(3):
+        snap = three_members(me=me)
+        snap["members"].reverse()
+        for member in snap["members"]:
+            member["last_heartbeat_age_s"] = None if member["myself"] else 0.1 * (me + 1)
+        if me == 1:
+            snap["members"][0]["state"] = "suspect"
+        views.append(_client(snap).get("/cluster/nodes").get_json())
+    assert len({v["topology_digest"] for v in views}) == 1
+    assert len({json.dumps([{k: m[k] for k in ("id", "primary_ranges", "replica_ranges", "address")}
+                            for m in v["members"]]) for v in views}) == 1
+
+
+def test_topology_digest_changes_with_the_epoch_or_the_ranges() -> None:
+    base = nodes_view(three_members())["topology_digest"]  # type: ignore[arg-type]
+    later = three_members()
+    later["cluster"]["epoch"] += 1
+    moved = three_members()
+    moved["members"][0]["primary_ranges"] = [[0, 5459]]
+    assert nodes_view(later)["topology_digest"] != base  # type: ignore[arg-type]
+    assert nodes_view(moved)["topology_digest"] != base  # type: ignore[arg-type]
+
+
+def test_a_dead_member_is_listed_as_dead() -> None:
+    body = _client(three_members(dead=1)).get("/cluster/nodes").get_json()
+    states = {m["id"]: m["state"] for m in body["members"]}
+    assert states[_id("node-1")] == "dead"
+
+
+# ---- /health -------------------------------------------------------------------
+
+
+def test_health_is_200_while_accepting_writes() -> None:
+    response = _client(one_member()).get("/health")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ok"
+
+
+def test_health_is_503_with_a_reason_when_writes_are_refused() -> None:
+    snap = _snapshot([_member(0, myself=True)], state="fail", reason="no majority for 2000 ms", accepting_writes=False)
+    response = _client(snap).get("/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable" and body["reason"] == "no majority for 2000 ms"
+
+
+def test_a_node_that_cannot_snapshot_answers_503_json() -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("stopping")
+
+    client = create_app(broken).test_client()  # type: ignore[arg-type]
+    for path in ("/health", "/cluster/status", "/cluster/nodes", "/metrics"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert response.get_json()["error"] == "snapshot_unavailable"
+    # The page itself still loads, and will say the node is not answering.
+    assert client.get("/").status_code == 200
+
+
+# ---- /cluster/events -----------------------------------------------------------
+
+
+def test_events_are_newest_first_and_limited() -> None:
+    client = _client(three_members())
+    kinds = [e["kind"] for e in client.get("/cluster/events").get_json()["events"]]
+    assert kinds == ["epoch", "suspect", "join"]
+    assert [e["kind"] for e in client.get("/cluster/events?limit=1").get_json()["events"]] == ["epoch"]
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "abc", "-1", "1.5", "²", ""])
+def test_a_bad_limit_is_a_400_json_error(limit: str) -> None:
+    response = _client(three_members()).get("/cluster/events", query_string={"limit": limit})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
+
+
+def test_overview_carries_status_nodes_ring_and_events_from_one_snapshot() -> None:
+    body = _client(three_members()).get("/cluster/overview").get_json()
+    assert set(body) == {"status", "nodes", "ring", "events"}
+    assert body["ring"]["slots"] == SLOTS
+    assert [t["role"] for t in body["ring"]["tracks"]] == ["primary", "replica"]
+
+
+# ---- /metrics --------------------------------------------------------------------
+
+
+def _metrics(snapshot: dict[str, Any]) -> dict[str, Any]:
+    response = _client(snapshot).get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return {family.name: family for family in text_string_to_metric_families(response.get_data(as_text=True))}
+
+
+def _value(families: dict[str, Any], sample_name: str, **labels: str) -> float:
+    for family in families.values():
+        for sample in family.samples:
+            if sample.name == sample_name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    raise AssertionError(f"no sample {sample_name} {labels}")
+
+
+def test_metrics_parse_and_carry_the_snapshot() -> None:
+    families = _metrics(three_members(dead=2))
+    assert _value(families, "hypercache_commands_total", command="get") == 10
+    assert _value(families, "hypercache_commands_duration_seconds_total", command="get") == pytest.approx(250e-6)
+    assert _value(families, "hypercache_commands_failed_total", command="get") == 1
+    assert _value(families, "hypercache_commands_rejected_total", command="get") == 2
+    assert _value(families, "hypercache_keys") == 42
+    assert _value(families, "hypercache_used_memory_bytes") == 123456
+    assert _value(families, "hypercache_expired_keys_total") == 4
+    assert _value(families, "hypercache_evicted_keys_total") == 5
+    assert _value(families, "hypercache_connected_clients") == 3
+    assert _value(families, "hypercache_redirects_total", kind="moved") == 6
+    assert _value(families, "hypercache_redirects_total", kind="ask") == 7
+    assert _value(families, "hypercache_mesh_messages_total", direction="in") == 8
+    assert _value(families, "hypercache_mesh_messages_total", direction="out") == 9
+    assert _value(families, "hypercache_mesh_messages_dropped_total") == 1
+    assert _value(families, "hypercache_cluster_epoch") == 7
+    assert _value(families, "hypercache_accepting_writes") == 1
+    assert _value(families, "hypercache_cluster_members", state="alive") == 2
+    assert _value(families, "hypercache_cluster_members", state="dead") == 1
+    assert _value(families, "hypercache_cluster_members", state="suspect") == 0
+    assert _value(families, "hypercache_node_info", node_id=_id("node-0")) == 1
+
+
+def test_latency_histograms_are_cumulative_with_one_bucket_set_for_all_commands() -> None:
+    families = _metrics(one_member())
+    histogram = families["hypercache_command_latency_seconds"]
+    assert histogram.type == "histogram"
+    buckets: dict[str, list[tuple[str, float]]] = {}
+    for sample in histogram.samples:
+        if sample.name.endswith("_bucket"):
+            buckets.setdefault(sample.labels["command"], []).append((sample.labels["le"], sample.value))
+    # get: 2 at <=1us, 0 at <=2us, 8 at <=16us; set: 3 at <=32us (its key was a string).
+    assert buckets["get"] == [("1e-06", 2), ("2e-06", 2), ("1.6e-05", 10), ("3.2e-05", 10), ("+Inf", 10)]
+    assert buckets["set"] == [("1e-06", 0), ("2e-06", 0), ("1.6e-05", 0), ("3.2e-05", 3), ("+Inf", 3)]
+    assert _value(families, "hypercache_command_latency_seconds_count", command="get") == 10
+    assert _value(families, "hypercache_command_latency_seconds_sum", command="get") == pytest.approx(250e-6)
+
+
+def test_metrics_take_one_snapshot_per_scrape() -> None:
+    calls = []
+
+    def snapshot() -> dict[str, Any]:
+        calls.append(1)
+        return one_member()
+
+    client = create_app(snapshot).test_client()  # type: ignore[arg-type]
+    assert calls == []  # registering the collector does not snapshot
+    client.get("/metrics")
+    assert len(calls) == 1
+
+
+# ---- errors ------------------------------------------------------------------------
+
+
+def test_unknown_paths_are_404_json() -> None:
+    response = _client(one_member()).get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "not_found", "message": response.get_json()["message"], "status": 404}
+
+
+def test_wrong_method_is_405_json_with_allow() -> None:
+    response = _client(one_member()).post("/health")
+    assert response.status_code == 405
+    assert response.get_json()["error"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_malformed_snapshot_is_a_500_json_without_details() -> None:
+    response = create_app(lambda: {}).test_client().get("/cluster/status")  # type: ignore[arg-type, return-value]
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal_error", "message": "internal error", "status": 500}
+
+
+# ---- the page and escaping -----------------------------------------------------------
+
+
+def _hostile() -> dict[str, Any]:
+    snap = three_members()
+    for member in snap["members"]:
+        member["host"] = HOSTILE
+    snap["node"]["host"] = HOSTILE
+    snap["events"][0]["text"] = HOSTILE
+    return snap
+
+
+def test_the_page_escapes_a_hostile_host_and_loads_only_its_own_assets() -> None:
+    response = _client(_hostile()).get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "http://" not in html.replace("http://www.w3.org", "")  # no CDN, no external asset
+
+
+def test_the_json_carries_hostile_strings_as_data_and_never_links_them() -> None:
+    client = _client(_hostile())
+    response = client.get("/cluster/nodes")
+    assert response.mimetype == "application/json"
+    members = response.get_json()["members"]
+    assert all(m["host"] == HOSTILE and m["url"] is None for m in members)
+    events = client.get("/cluster/events").get_json()["events"]
+    assert HOSTILE in [e["text"] for e in events]
+
+
+@pytest.mark.parametrize(("host", "port", "url"), [
+    ("127.0.0.1", 9080, "http://127.0.0.1:9080/"),
+    ("cache-1.internal", 9081, "http://cache-1.internal:9081/"),
+    ("::1", 9080, "http://[::1]:9080/"),
+    ("0.0.0.0", 9080, None),  # a bind address is not somewhere to go
+    ("::", 9080, None),
+    ("evil.example@127.0.0.1", 9080, None),
+    ("127.0.0.1/x", 9080, None),
+    ("javascript:alert(1)", 9080, None),
+    (HOSTILE, 9080, None),
+    ("127.0.0.1", 0, None),
+    ("127.0.0.1", 70000, None),
+])
+def test_page_urls_are_only_made_from_plain_addresses(host: str, port: int, url: str | None) -> None:
+    assert page_url(host, port) == url
+
+
+def test_static_assets_are_served_and_the_script_never_writes_html() -> None:
+    client = _client(one_member())
+    script = client.get("/static/app.js")
+    assert script.status_code == 200
+    source = script.get_data(as_text=True)
+    for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in source, sink
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/static/nope.js").status_code == 404
+
+
+def test_the_app_never_mutates_the_snapshot() -> None:
+    snap = three_members(dead=2)
+    before = copy.deepcopy(snap)
+    client = _client(snap)
+    for path in ("/", "/cluster/status", "/cluster/nodes", "/cluster/events", "/cluster/overview", "/health", "/metrics"):
+        client.get(path)
+    assert snap == before
