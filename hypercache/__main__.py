@@ -1,0 +1,79 @@
+"""Command line: flags (or HYPERCACHE_* environment variables) -> Config -> Node.run()."""
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()   # before anything imports socket/threading: the node is all gevent
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from .config import Config  # noqa: E402
+from .store import EVICTION_POLICIES  # noqa: E402
+
+
+def _env(name: str, default):
+    return os.environ.get("HYPERCACHE_" + name.upper().replace("-", "_"), default)
+
+
+def _bool(text: str) -> bool:
+    if str(text).lower() in ("yes", "true", "1", "on"):
+        return True
+    if str(text).lower() in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    p = argparse.ArgumentParser(prog="hypercache", description=(
+        "A Redis-compatible cache node; nodes joined with --join form a cluster that "
+        "redis-cli -c, redis-py RedisCluster and redis-benchmark --cluster use directly. "
+        "Every flag can also be set as HYPERCACHE_<FLAG> (e.g. HYPERCACHE_PORT=8080)."))
+    p.add_argument("--port", type=int, default=int(_env("port", 8080)), help="RESP port")
+    p.add_argument("--http-port", type=int, default=int(_env("http_port", 9080)),
+                   help="status UI / JSON / metrics port (0 disables it)")
+    p.add_argument("--host", default=_env("host", "127.0.0.1"), help="bind address")
+    p.add_argument("--mesh-port", type=int, default=int(_env("mesh_port", 0)),
+                   help="mesh port (default: port + 10000)")
+    p.add_argument("--announce-host", default=_env("announce_host", ""),
+                   help="address clients are sent to in MOVED (default: --host, or 127.0.0.1)")
+    p.add_argument("--join", nargs="*", default=[j for j in _env("join", "").replace(",", " ").split() if j],
+                   metavar="HOST:MESHPORT", help="any member(s) of the cluster to join")
+    p.add_argument("--replication-factor", type=int, default=int(_env("replication_factor", 2)))
+    p.add_argument("--node-timeout-ms", type=int, default=int(_env("node_timeout_ms", 3000)))
+    p.add_argument("--requirepass", default=_env("requirepass", ""))
+    p.add_argument("--maxmemory", type=int, default=int(_env("maxmemory", 0)), help="bytes, 0 = no limit")
+    p.add_argument("--maxmemory-policy", default=_env("maxmemory_policy", "noeviction"),
+                   choices=EVICTION_POLICIES)
+    p.add_argument("--maxclients", type=int, default=int(_env("maxclients", 10000)))
+    p.add_argument("--timeout", type=int, default=int(_env("timeout", 0)),
+                   help="close clients idle this many seconds (0 = never)")
+    p.add_argument("--protected-mode", type=_bool, default=_bool(_env("protected_mode", "yes")),
+                   help="without a password, accept loopback clients only (default yes)")
+    p.add_argument("--data-dir", default=_env("data_dir", ""), help="keeps the node id across restarts")
+    p.add_argument("--log-level", default=_env("log_level", "INFO"))
+    a = p.parse_args(argv)
+    if a.replication_factor < 1:
+        p.error("--replication-factor must be at least 1")
+    return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
+                  announce_host=a.announce_host, join=tuple(a.join),
+                  replication_factor=a.replication_factor, node_timeout_ms=a.node_timeout_ms,
+                  requirepass=a.requirepass, maxmemory=a.maxmemory,
+                  maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
+                  maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,
+                  log_level=a.log_level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from .node import Node
+    Node(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Argument parsing shared by commands, with Redis's exact error texts."""
+from __future__ import annotations
+
+import math
+
+from .resp import CommandError
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SYNTAX = "ERR syntax error"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def wrong_arity(name: str) -> CommandError:
+    return CommandError(f"ERR wrong number of arguments for '{name}' command")
+
+
+def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
+    """A signed 64-bit integer written as Redis's string2ll accepts it (no '+', no spaces)."""
+    if 0 < len(raw) <= 20:
+        body = raw[1:] if raw[:1] == b"-" else raw
+        if body.isdigit() and (body[:1] != b"0" or len(body) == 1):
+            value = int(raw)
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+    raise CommandError(error)
+
+
+def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
+    """A double as Redis's strtold-based parsing accepts it; no NaN, no spaces."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise CommandError(error) from None
+    if not text or text[0].isspace() or text[-1].isspace() or "_" in text:
+        raise CommandError(error)
+    lowered = text.lower()
+    if lowered in ("inf", "+inf", "infinity", "+infinity"):
+        return math.inf
+    if lowered in ("-inf", "-infinity"):
+        return -math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(error) from None
+    if math.isnan(value) or math.isinf(value):
+        raise CommandError(error)
+    return value
+
+
+def lower(raw: bytes) -> bytes:
+    return raw.lower()

@@ -1,0 +1,89 @@
+"""Clients blocked on keys (BLPOP & co): who waits for what, woken in arrival order.
+
+A blocking command that cannot be served returns `Suspend`. The connection
+stops reading that client's requests, and this registry remembers it under
+each key. When a key is written, it is marked ready; after the running
+command finishes, `serve_ready()` retries the waiters of each ready key in the
+order they blocked, exactly as Redis's handleClientsBlockedOnKeys does. A
+waiter's timeout is handled by the node, which calls `timeout()`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(slots=True, eq=False)
+class Suspend:
+    """Returned by a blocking command that must wait for one of `keys`."""
+    keys: list[bytes]
+    timeout_s: float                 # 0 = wait forever
+    retry: Callable[[], Any]         # re-run the command: a reply, or Suspend to keep waiting
+    timeout_reply: Any               # what the client gets when the timeout passes
+
+
+@dataclass(slots=True, eq=False)
+class Waiter:
+    session: Any
+    suspend: Suspend
+    resume: Callable[[Any], None]    # hands the final reply back to the connection
+    seq: int = 0
+    done: bool = False
+
+
+@dataclass(slots=True)
+class Blocking:
+    by_key: dict[bytes, "OrderedDict[int, Waiter]"] = field(default_factory=dict)
+    ready: list[bytes] = field(default_factory=list)
+    next_seq: int = 0
+    blocked_clients: int = 0
+
+    def block(self, session, suspend: Suspend, resume: Callable[[Any], None]) -> Waiter:
+        self.next_seq += 1
+        waiter = Waiter(session, suspend, resume, self.next_seq)
+        for key in suspend.keys:
+            self.by_key.setdefault(key, OrderedDict())[waiter.seq] = waiter
+        self.blocked_clients += 1
+        return waiter
+
+    def signal(self, key: bytes) -> None:
+        """A key was written: its waiters get a chance after the current command."""
+        if key in self.by_key:
+            self.ready.append(key)
+
+    def _unregister(self, waiter: Waiter) -> None:
+        waiter.done = True
+        self.blocked_clients -= 1
+        for key in waiter.suspend.keys:
+            waiters = self.by_key.get(key)
+            if waiters is not None:
+                waiters.pop(waiter.seq, None)
+                if not waiters:
+                    del self.by_key[key]
+
+    def timeout(self, waiter: Waiter) -> None:
+        if not waiter.done:
+            self._unregister(waiter)
+            waiter.resume(waiter.suspend.timeout_reply)
+
+    def cancel(self, waiter: Waiter) -> None:
+        """The client went away (or was unblocked without a reply)."""
+        if not waiter.done:
+            self._unregister(waiter)
+
+    def serve_ready(self) -> None:
+        """Retry the waiters of every ready key, oldest first, until none can progress."""
+        while self.ready:
+            key = self.ready.pop(0)
+            waiters = self.by_key.get(key)
+            if not waiters:
+                continue
+            for waiter in list(waiters.values()):
+                if waiter.done:
+                    continue
+                reply = waiter.suspend.retry()
+                if isinstance(reply, Suspend):
+                    continue        # still nothing for this one (e.g. wrong end of a race)
+                self._unregister(waiter)
+                waiter.resume(reply)

@@ -1,0 +1,85 @@
+"""Node configuration: the frozen startup Config, and the Settings CONFIG GET/SET may change."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .store import EVICTION_POLICIES
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    port: int = 8080
+    http_port: int = 9080
+    host: str = "127.0.0.1"              # bind address
+    mesh_port: int = 0                   # 0: port + 10000
+    announce_host: str = ""              # what clients are told in MOVED; default: host, or 127.0.0.1 for 0.0.0.0
+    join: tuple[str, ...] = ()           # "host:meshport" of any member
+    replication_factor: int = 2
+    node_timeout_ms: int = 3000
+    requirepass: str = ""
+    maxmemory: int = 0
+    maxmemory_policy: str = "noeviction"
+    data_dir: str = ""
+    maxclients: int = 10000
+    timeout_s: int = 0                   # idle client timeout, 0 = never
+    protected_mode: bool = True          # without a password, serve loopback clients only
+    log_level: str = "INFO"
+
+    @property
+    def resolved_mesh_port(self) -> int:
+        return self.mesh_port or self.port + 10000
+
+    @property
+    def resolved_announce_host(self) -> str:
+        if self.announce_host:
+            return self.announce_host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+
+def load_node_id(data_dir: str) -> str:
+    """The node's 40-hex id: stable across restarts when a data directory is given."""
+    if not data_dir:
+        return secrets.token_hex(20)
+    path = Path(data_dir) / "node.id"
+    try:
+        node_id = path.read_text().strip()
+        if len(node_id) == 40 and all(c in "0123456789abcdef" for c in node_id):
+            return node_id
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    node_id = secrets.token_hex(20)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(node_id + "\n")
+    os.replace(tmp, path)
+    return node_id
+
+
+@dataclass(slots=True)
+class Settings:
+    """Runtime settings visible through CONFIG GET and changeable with CONFIG SET."""
+    maxmemory: int = 0
+    maxmemory_policy: str = "noeviction"
+    requirepass: str = ""
+    timeout: int = 0
+    maxclients: int = 10000
+    proto_max_bulk_len: int = 512 * 1024 * 1024
+    client_query_buffer_limit: int = 1024 * 1024 * 1024
+    # hard limit of bytes queued to a client that does not read (Redis's
+    # client-output-buffer-limit normal class is unlimited; we cap it)
+    client_output_buffer_limit: int = 256 * 1024 * 1024
+    protected_mode: bool = True
+    maxmemory_samples: int = 5
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Settings":
+        return cls(maxmemory=config.maxmemory, maxmemory_policy=config.maxmemory_policy,
+                   requirepass=config.requirepass, timeout=config.timeout_s,
+                   maxclients=config.maxclients, protected_mode=config.protected_mode)
+
+
+POLICIES = EVICTION_POLICIES

@@ -1,0 +1,33 @@
+"""What a command handler may use: the node's services, bundled once and passed to every call."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import Config, Settings
+from .stats import ServerStats
+from .store import Store
+
+
+@dataclass(slots=True, eq=False)
+class Context:
+    config: Config
+    settings: Settings
+    store: Store
+    stats: ServerStats
+    cluster: Any                        # .me (Member), .slotmap, .accepting_writes(), .status()
+    node_id: str
+    clients: dict[int, Any] = field(default_factory=dict)    # session id -> Session
+    pubsub: Any = None                  # PubSub hub (channels, patterns, shard channels)
+    blocking: Any = None                # Blocking registry for BLPOP & co
+    key_events: Any = None              # KeyEvents: WATCH and blocked-client wakeups
+    started_at: float = 0.0             # monotonic seconds
+    now_ms: int = 0                     # wall-clock ms, read once per batch
+    slot: int = -1                      # slot of the running command's keys (-1: keyless)
+    executing_multi: bool = False
+    dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
+    # hooks the node installs: shutdown request, client kill, push to a session
+    shutdown: Callable[[], None] | None = None
+    kill_client: Callable[[int], bool] | None = None
+    deliver: Callable[[Any, Any], None] | None = None
+    sleep: Callable[[float], None] | None = None

@@ -1,0 +1,166 @@
+"""Run requests: look the command up, check arity and auth, route, execute, encode.
+
+`Dispatcher.run()` takes the requests of one read and appends every reply to
+one output list, which the connection writes with a single send. It stops
+early only when a blocking command has to wait (it returns the index of the
+first request not yet run) or the client must be closed.
+"""
+from __future__ import annotations
+
+import logging
+from time import perf_counter_ns
+from typing import Any
+
+from mesh.keyslot import keyslot
+
+from .blocking import Suspend
+from .commands import TABLE, Command
+from .context import Context
+from .resp import NULL_ARRAY, QUEUED, CommandError, encode, error_bytes
+from .routing import NO_SLOT, route
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+NOAUTH = CommandError("NOAUTH Authentication required.")
+OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
+# What a RESP2 connection in subscribed mode may still send (Redis 7).
+PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
+                            b"ssubscribe", b"sunsubscribe", b"ping", b"quit", b"reset"))
+# Commands that run immediately inside MULTI instead of being queued.
+MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
+
+
+def unknown_command(args: list[bytes]) -> CommandError:
+    name = args[0].decode("utf-8", "replace")
+    shown = "".join(f"'{a.decode('utf-8', 'replace')[:128]}' " for a in args[1:])
+    return CommandError(f"ERR unknown command '{name[:128]}', with args beginning with: {shown}")
+
+
+def unknown_subcommand(cmd: Command, sub: bytes) -> CommandError:
+    return CommandError(f"ERR unknown subcommand '{sub.decode('utf-8', 'replace')[:128]}'. "
+                        f"Try {cmd.name.upper()} HELP.")
+
+
+class Dispatcher:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.table = TABLE
+        self.suspended: Suspend | None = None   # set when run() stops at a blocking command
+
+    def lookup(self, args: list[bytes]) -> Command:
+        """The command (or subcommand) for `args`, with arity checked; raises the Redis error."""
+        cmd = self.table.get(args[0].lower())
+        if cmd is None:
+            raise unknown_command(args)
+        if cmd.subcommands:
+            if len(args) < 2:
+                raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
+            sub = cmd.subcommands.get(args[1].lower())
+            if sub is None:
+                raise unknown_subcommand(cmd, args[1])
+            cmd = sub
+        if not cmd.arity_ok(len(args)):
+            shown = cmd.name.replace("|", " ")
+            raise CommandError(f"ERR wrong number of arguments for '{shown}' command")
+        return cmd
+
+    def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
+        """Run requests[start:] for `session`; returns where it stopped (len when all ran)."""
+        ctx = self.ctx
+        protocol = session.protocol
+        for index in range(start, len(requests)):
+            args = requests[index]
+            if not args:
+                continue
+            reply = self.execute(session, args)
+            if type(reply) is Suspend:
+                self.suspended = reply
+                return index
+            encode(reply, protocol, out)
+            if session.close_after_reply or session.kill:
+                return len(requests)
+            if ctx.blocking.ready:
+                ctx.blocking.serve_ready()
+        return len(requests)
+
+    def execute(self, session: Session, args: list[bytes]) -> Any:
+        """Run one request and return its reply value (or Suspend)."""
+        ctx = self.ctx
+        try:
+            cmd = self.lookup(args)
+        except CommandError as error:
+            if session.multi is not None:
+                session.multi_error = True
+            ctx.stats.count_error(str(error))
+            return error
+        except (AttributeError, TypeError):
+            # hiredis handed us a non-bulk element (a crafted request): refuse it
+            return CommandError("ERR Protocol error: expected bulk strings")
+        name = cmd.name
+        if not session.authenticated and args[0].lower() not in NO_AUTH_NEEDED:
+            return self._reject(name, NOAUTH)
+        if session.multi is not None and args[0].lower() not in MULTI_IMMEDIATE:
+            if "no-multi" in cmd.flags:
+                session.multi_error = True
+                return self._reject(name, CommandError(f"ERR Command not allowed inside a transaction"))
+            session.multi.append((cmd, args))
+            return QUEUED
+        if session.protocol == 2 and session.in_pubsub and args[0].lower() not in PUBSUB_ALLOWED:
+            return self._reject(name, CommandError(
+                f"ERR Can't execute '{name.replace('|', ' ')}': only (P|S)SUBSCRIBE / "
+                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
+        return self.call(session, cmd, args)
+
+    def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
+        """Route and run a looked-up command (also used by EXEC for queued commands)."""
+        ctx = self.ctx
+        try:
+            if cmd.first_key:
+                cluster = ctx.cluster
+                ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
+                                 session.readonly, cluster.accepting_writes())
+            else:
+                ctx.slot = NO_SLOT
+            if cmd.denyoom and ctx.store.maxmemory and ctx.store.over_maxmemory():
+                if not ctx.store.evict(keyslot):
+                    raise OOM
+        except CommandError as error:
+            text = str(error)
+            if text.startswith("MOVED"):
+                ctx.stats.moved_sent += 1
+            elif text.startswith("ASK"):
+                ctx.stats.ask_sent += 1
+            return self._reject(cmd.name, error)
+        if cmd.name != "asking":
+            session.asking = False   # ASKING admits exactly the next command
+        stats = ctx.stats.commands.get(cmd.name) or ctx.stats.for_command(cmd.name)
+        started = perf_counter_ns()
+        try:
+            reply = cmd.handler(ctx, session, args)
+        except CommandError as error:
+            stats.failed_calls += 1
+            ctx.stats.count_error(str(error))
+            reply = error
+        except Exception:
+            log.exception("command failed unexpectedly command=%s", cmd.name)
+            ctx.stats.unexpected_errors += 1
+            stats.failed_calls += 1
+            reply = CommandError("ERR internal error while running the command")
+        stats.record(perf_counter_ns() - started)
+        ctx.stats.total_commands += 1
+        if cmd.write:
+            ctx.dirty += 1
+        if type(reply) is Suspend and ctx.executing_multi:
+            return reply.timeout_reply   # inside EXEC a blocking command never blocks
+        return reply
+
+    def _reject(self, name: str, error: CommandError) -> CommandError:
+        stats = self.ctx.stats
+        stats.for_command(name).rejected_calls += 1
+        stats.count_error(str(error))
+        return error
+
+
+__all__ = ["Dispatcher", "NULL_ARRAY", "error_bytes"]

@@ -1,0 +1,123 @@
+"""The composition root: build a node's parts, start their greenlets, stop them. No decisions here."""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+
+import gevent
+from gevent.event import Event
+
+from mesh.keyslot import keyslot
+from mesh.slotmap import Member, SlotMap
+
+from . import commands
+from .blocking import Blocking
+from .config import Config, Settings, load_node_id
+from .context import Context
+from .keyevents import KeyEvents
+from .server import RespServer
+from .stats import ServerStats
+from .status import build_snapshot
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+ACTIVE_EXPIRE_EVERY_S = 0.1      # Redis's hz 10
+ACTIVE_EXPIRE_BUDGET = 200       # keys per tick, so a tick never stalls clients for long
+
+
+class OneNodeCluster:
+    """A cluster view for a node whose mesh is not running: it owns all slots."""
+
+    def __init__(self, me: Member, replication_factor: int) -> None:
+        self.me = me
+        self.slotmap = SlotMap.single(me, replication_factor)
+
+    def accepting_writes(self) -> bool:
+        return True
+
+    def status(self) -> dict:
+        return {"members": {}, "events": [], "mesh_in": 0, "mesh_out": 0, "mesh_dropped": 0}
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        commands.load_all()
+        self.node_id = load_node_id(config.data_dir)
+        self.me = Member(self.node_id, config.resolved_announce_host, config.port,
+                         config.resolved_mesh_port, config.http_port)
+        settings = Settings.from_config(config)
+        store = Store()
+        store.configure_eviction(settings.maxmemory, settings.maxmemory_policy)
+        self.cluster = OneNodeCluster(self.me, config.replication_factor)
+        self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
+                           cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
+                           started_at=time.monotonic())
+        self.key_events = KeyEvents(store, self.ctx.blocking)
+        self.ctx.key_events = self.key_events
+        self.ctx.shutdown = self.request_stop
+        self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
+                                 on_disconnect=self._on_disconnect)
+        self.http = None
+        self.stopping = Event()
+        self.greenlets: list[gevent.Greenlet] = []
+
+    def _on_disconnect(self, session) -> None:
+        if session.watched:
+            self.key_events.unwatch_all(session)
+        pubsub = self.ctx.pubsub
+        if pubsub is not None and session.in_pubsub:
+            pubsub.forget(session)
+
+    def snapshot(self) -> dict:
+        return build_snapshot(self.ctx, self.cluster, self.me)
+
+    def start(self) -> None:
+        self.server.start()
+        self.cluster.start()
+        if self.config.http_port:
+            import web
+            self.http = web.serve(self.snapshot, self.config.host, self.config.http_port)
+        self.greenlets = [gevent.spawn(self._housekeeping)]
+        log.info("node started node=%s port=%d mesh_port=%d http_port=%d",
+                 self.node_id, self.config.port, self.me.mesh_port, self.config.http_port)
+
+    def _housekeeping(self) -> None:
+        """Active expiry, idle-client timeouts and the ops/sec sample, ten times a second."""
+        ctx = self.ctx
+        while not self.stopping.is_set():
+            now_ms = int(time.time() * 1000)
+            ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
+            if ctx.blocking.ready:
+                ctx.blocking.serve_ready()
+            now = time.monotonic()
+            self.server.close_idle(now)
+            ctx.stats.sample_ops(now)
+            self.stopping.wait(ACTIVE_EXPIRE_EVERY_S)
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        self.start()
+        gevent.signal_handler(signal.SIGTERM, self.request_stop)
+        gevent.signal_handler(signal.SIGINT, self.request_stop)
+        self.stopping.wait()
+        self.stop()
+
+    def stop(self) -> None:
+        log.info("node stopping node=%s", self.node_id)
+        self.stopping.set()
+        self.cluster.stop()
+        self.server.stop()
+        if self.http is not None:
+            self.http.stop(timeout=1)
+        gevent.killall(self.greenlets, timeout=1)

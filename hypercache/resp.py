@@ -1,0 +1,385 @@
+"""RESP2/RESP3 requests in, replies out: a sans-IO parser with Redis's limits, and the encoder.
+
+Parsing has two paths that must agree:
+
+* the fast path hands a whole read to `hiredis.Reader` (C) and accepts the
+  result only when the read ended exactly on a request boundary and every
+  element was a bulk string; that is what well-behaved clients send, and it is
+  what keeps pipelined throughput near redis-server;
+* the careful path is a Python parser that owns the bytes whenever the fast
+  path cannot vouch for them: a request split across reads, an inline command
+  typed into telnet, anything malformed, and every client that has not
+  authenticated yet. It enforces the limits *before* buffering a declared
+  length, with Redis's exact error texts.
+
+The encoder turns the values commands return into bytes for the connection's
+protocol version, once per pipelined batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import hiredis
+
+CRLF = b"\r\n"
+INLINE_MAX_SIZE = 64 * 1024          # Redis PROTO_INLINE_MAX_SIZE
+MBULK_BIG_ARG = 32 * 1024            # header lines longer than this are refused
+UNAUTH_MAX_ARGS = 10                 # Redis's limits before AUTH succeeds
+UNAUTH_MAX_BULK = 16384
+INT_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    proto_max_bulk_len: int = 512 * 1024 * 1024
+    client_query_buffer_limit: int = 1024 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The client broke the protocol; the text follows `-ERR Protocol error: `."""
+
+
+def _parse_length(line: bytes | bytearray) -> int | None:
+    """Parse a header number exactly as Redis's string2ll: optional '-', digits, no leading zero."""
+    if not line or len(line) > 20:
+        return None
+    body = line[1:] if line[:1] == b"-" else line
+    if not body.isdigit() or (body[:1] == b"0" and len(body) > 1):
+        return None
+    return int(line)
+
+
+class RequestParser:
+    """Bytes from one connection in, complete requests (lists of bytes) out.
+
+    `feed(data)` returns the requests completed by `data`. If the stream broke
+    the protocol, the requests before the fault are still returned and
+    `self.error` holds the message; the connection answers it and closes.
+    """
+
+    __slots__ = ("limits", "authenticated", "error", "_reader", "_careful",
+                 "_buf", "_args", "_need", "_bulk", "_args_bytes")
+
+    def __init__(self, limits: Limits = Limits(), authenticated: bool = True) -> None:
+        self.limits = limits
+        self.authenticated = authenticated
+        self.error: str | None = None
+        self._reader = hiredis.Reader()
+        self._careful = False
+        self._buf = bytearray()
+        self._args: list[bytes] | None = None   # request being assembled (careful path)
+        self._need = 0                          # arguments still to read for it
+        self._bulk = -1                         # declared length of the bulk being read
+        self._args_bytes = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete request (query buffer size)."""
+        return len(self._buf) + self._args_bytes
+
+    def feed(self, data: bytes) -> list[list[bytes]]:
+        if self.error is not None or not data:
+            return []
+        if not self._careful and self.authenticated and data[0] == 42:   # b"*"
+            frames = self._fast(data)
+            if frames is not None:
+                return frames
+            self._reader = hiredis.Reader()
+        self._careful = True
+        self._buf += data
+        return self._parse_buffer()
+
+    # -- fast path ---------------------------------------------------------------
+
+    def _fast(self, data: bytes) -> list | None:
+        """All requests in `data` if it is exactly whole, all-bulk requests; else None."""
+        reader = self._reader
+        reader.feed(data)
+        frames = []
+        append = frames.append
+        gets = reader.gets
+        try:
+            frame = gets()
+            while frame is not False:
+                append(frame)
+                frame = gets()
+            if not frames or reader.has_data():
+                return None
+            # Every element must be a bulk string: count "$" headers against
+            # arguments (a payload containing "\r\n$" only costs a re-parse).
+            if data.count(b"\r\n$") != sum(map(len, frames)):
+                return None
+            last = frames[-1]
+            tail = b"$%d\r\n%s\r\n" % (len(last[-1]), last[-1])
+        except (hiredis.ProtocolError, TypeError, IndexError):
+            return None
+        # hiredis may be mid-request at an element boundary; the read must end
+        # with the last request's last element for us to call it whole.
+        if not data.endswith(tail):
+            return None
+        return frames
+
+    # -- careful path ------------------------------------------------------------
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self._buf = bytearray()
+        self._args = None
+
+    def _parse_buffer(self) -> list[list[bytes]]:
+        buf = self._buf
+        pos = 0
+        out: list[list[bytes]] = []
+        limits = self.limits
+        while pos < len(buf):
+            if self._args is None:
+                if buf[pos] != 42:   # an inline command
+                    end = buf.find(b"\n", pos)
+                    if end == -1:
+                        if len(buf) - pos > INLINE_MAX_SIZE:
+                            self._fail("too big inline request")
+                            return out
+                        break
+                    line = bytes(buf[pos:end]).rstrip(b"\r")
+                    pos = end + 1
+                    args = split_inline(line)
+                    if args is None:
+                        self._fail("unbalanced quotes in request")
+                        return out
+                    if args:
+                        out.append(args)
+                    continue
+                end = buf.find(CRLF, pos)
+                if end == -1:
+                    if len(buf) - pos > INLINE_MAX_SIZE:
+                        self._fail("too big mbulk count string")
+                        return out
+                    break
+                count = _parse_length(buf[pos + 1:end])
+                if count is None or count > INT_MAX:
+                    self._fail("invalid multibulk length")
+                    return out
+                if not self.authenticated and count > UNAUTH_MAX_ARGS:
+                    self._fail("unauthenticated multibulk length")
+                    return out
+                pos = end + 2
+                if count <= 0:
+                    continue
+                self._args = []
+                self._need = count
+                self._bulk = -1
+            # inside a multibulk request
+            if self._bulk == -1:
+                if buf[pos] != 36:   # b"$"
+                    self._fail("expected '$', got '%s'" % chr(buf[pos]))
+                    return out
+                end = buf.find(CRLF, pos)
+                if end == -1:
+                    if len(buf) - pos > INLINE_MAX_SIZE:
+                        self._fail("too big bulk count string")
+                        return out
+                    break
+                length = _parse_length(buf[pos + 1:end])
+                if length is None or length < 0 or length > limits.proto_max_bulk_len:
+                    self._fail("invalid bulk length")
+                    return out
+                if not self.authenticated and length > UNAUTH_MAX_BULK:
+                    self._fail("unauthenticated bulk length")
+                    return out
+                self._bulk = length
+                pos = end + 2
+            if len(buf) - pos < self._bulk + 2:
+                break
+            arg = bytes(buf[pos:pos + self._bulk])
+            pos += self._bulk + 2
+            self._bulk = -1
+            self._args.append(arg)
+            self._args_bytes += len(arg)
+            self._need -= 1
+            if self._need == 0:
+                out.append(self._args)
+                self._args = None
+                self._args_bytes = 0
+        del buf[:pos]
+        if self.buffered > limits.client_query_buffer_limit:
+            self._fail("query buffer limit exceeded")
+            return out
+        if not buf and self._args is None:
+            self._careful = False   # on a request boundary again: back to hiredis
+        return out
+
+
+_ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_inline(line: bytes) -> list[bytes] | None:
+    """Split an inline command like Redis's sdssplitargs; None on unbalanced quotes."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\n\r\v\f":
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        in_double = in_single = False
+        while True:
+            if in_double:
+                if i >= n:
+                    return None
+                c = line[i]
+                if (c == 92 and i + 3 < n and line[i + 1] == 120
+                        and line[i + 2] in _HEX and line[i + 3] in _HEX):
+                    current.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    current += _ESCAPES.get(line[i], bytes([line[i]]))
+                elif c == 34:
+                    # a closing quote must be followed by a space or the end
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        return None
+                    in_double = False
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            elif in_single:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    current.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in b" \t\n\r\v\f":
+                        return None
+                    in_single = False
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in b" \t\n\r\v\f":
+                    break
+                if c == 34:
+                    in_double = True
+                elif c == 39:
+                    in_single = True
+                else:
+                    current.append(c)
+            i += 1
+        args.append(bytes(current))
+
+
+# -- replies ---------------------------------------------------------------------
+
+
+class Status(bytes):
+    """A simple string reply (`+OK`)."""
+
+
+class Verbatim(bytes):
+    """A verbatim text reply (RESP3 `=`, a bulk string in RESP2), e.g. INFO."""
+
+
+class Push(list):
+    """An out-of-band message (RESP3 `>`, an array in RESP2), e.g. pub/sub."""
+
+
+class Raw(bytes):
+    """Bytes already encoded for the wire; identical in both protocols."""
+
+
+class _NullArray:
+    """RESP2 `*-1` (a nil multi-bulk, e.g. EXEC aborted, BLPOP timeout); RESP3 `_`."""
+    __slots__ = ()
+
+
+NULL_ARRAY = _NullArray()
+OK = Raw(b"+OK\r\n")
+QUEUED = Raw(b"+QUEUED\r\n")
+PONG = Raw(b"+PONG\r\n")
+
+
+class CommandError(Exception):
+    """A command failed; `str(self)` is the full error text, e.g. `ERR syntax error`."""
+
+
+def format_double(value: float) -> bytes:
+    """Format a double as Redis 7.0 does for replies (%.17g, with inf/-inf/nan)."""
+    if value != value:
+        return b"nan"
+    if value == float("inf"):
+        return b"inf"
+    if value == float("-inf"):
+        return b"-inf"
+    return b"%.17g" % value
+
+
+def error_bytes(text: str) -> bytes:
+    # An error must be one line; replace CR/LF as Redis's addReplyErrorLength does.
+    return b"-" + text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace") + CRLF
+
+
+def encode(value, protocol: int, out: list) -> None:
+    """Append the encoding of `value` to `out` (a list later joined into one write)."""
+    kind = type(value)
+    if kind is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif kind is Raw:
+        out.append(value)
+    elif kind is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"_\r\n" if protocol == 3 else b"$-1\r\n")
+    elif kind is list or kind is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            encode(item, protocol, out)
+    elif kind is Status:
+        out.append(b"+%s\r\n" % value)
+    elif kind is CommandError:
+        out.append(error_bytes(str(value)))
+    elif kind is float:
+        text = format_double(value)
+        if protocol == 3:
+            out.append(b",%s\r\n" % text)
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+    elif kind is dict:
+        if protocol == 3:
+            out.append(b"%%%d\r\n" % len(value))
+        else:
+            out.append(b"*%d\r\n" % (2 * len(value)))
+        for k, v in value.items():
+            encode(k, protocol, out)
+            encode(v, protocol, out)
+    elif kind is set or kind is frozenset:
+        out.append(b"%s%d\r\n" % (b"~" if protocol == 3 else b"*", len(value)))
+        for item in value:
+            encode(item, protocol, out)
+    elif kind is bool:
+        if protocol == 3:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value else b":0\r\n")
+    elif kind is Verbatim:
+        if protocol == 3:
+            out.append(b"=%d\r\ntxt:%s\r\n" % (len(value) + 4, value))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif kind is Push:
+        out.append(b"%s%d\r\n" % (b">" if protocol == 3 else b"*", len(value)))
+        for item in value:
+            encode(item, protocol, out)
+    elif value is NULL_ARRAY:
+        out.append(b"_\r\n" if protocol == 3 else b"*-1\r\n")
+    elif kind is str:
+        raw = value.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    else:
+        raise TypeError(f"cannot encode reply of type {kind.__name__}")

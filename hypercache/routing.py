@@ -1,0 +1,56 @@
+"""Decide where a command runs: here, or a redirect. The only place redirects are formatted.
+
+`route()` is pure: given the command's keys, the current slot map, this node's
+id and the session's flags, it returns the slot to run on (or NO_SLOT for a
+keyless command) or a CommandError whose text is exactly what Redis Cluster
+writes: `MOVED <slot> <host>:<port>`, `ASK ...`, `CROSSSLOT ...`,
+`CLUSTERDOWN ...`. Commands never see the cluster; they run only after this
+said "here".
+"""
+from __future__ import annotations
+
+from mesh.keyslot import keyslot
+
+from .resp import CommandError
+
+NO_SLOT = -1
+CROSSSLOT = CommandError("CROSSSLOT Keys in request don't hash to the same slot")
+CLUSTERDOWN = CommandError("CLUSTERDOWN The cluster is down")
+CLUSTERDOWN_UNBOUND = CommandError("CLUSTERDOWN Hash slot not served")
+
+
+def moved(slot: int, host: str, port: int) -> CommandError:
+    return CommandError(f"MOVED {slot} {host}:{port}")
+
+
+def ask(slot: int, host: str, port: int) -> CommandError:
+    return CommandError(f"ASK {slot} {host}:{port}")
+
+
+def slot_of(keys: list[bytes]) -> int:
+    """The one slot all `keys` hash to; raises CROSSSLOT otherwise."""
+    slot = keyslot(keys[0])
+    for key in keys[1:]:
+        if keyslot(key) != slot:
+            raise CROSSSLOT
+    return slot
+
+
+def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bool,
+          accepting_writes: bool) -> int:
+    """Return the slot to run on here, NO_SLOT for keyless commands; raise a redirect."""
+    if not keys:
+        return NO_SLOT
+    slot = slot_of(keys)
+    owners = slotmap.owners[slot]
+    if not owners:
+        raise CLUSTERDOWN_UNBOUND
+    if owners[0] == me:
+        if write and not accepting_writes:
+            raise CLUSTERDOWN
+        return slot
+    # Reads may be served by a replica of the slot when the client said READONLY.
+    if not write and readonly_session and me in owners:
+        return slot
+    primary = slotmap.member(owners[0])
+    raise moved(slot, primary.host, primary.port)

@@ -1,0 +1,45 @@
+"""Per-connection state that commands read and change: protocol, auth, MULTI, WATCH, pub/sub."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    id: int
+    addr: str = ""                 # "ip:port" of the peer
+    laddr: str = ""                # "ip:port" of our end
+    fd: int = -1
+    protocol: int = 2
+    authenticated: bool = True
+    name: bytes = b""
+    lib_name: bytes = b""
+    lib_ver: bytes = b""
+    created_at: float = 0.0        # monotonic seconds
+    last_interaction_at: float = 0.0
+    last_command: bytes = b"NULL"
+    # cluster: READONLY lets reads be served by replicas; ASKING admits one command for an importing slot
+    readonly: bool = False
+    asking: bool = False
+    # MULTI: queued (command, args) pairs, or None outside a transaction
+    multi: list[tuple[Any, list[bytes]]] | None = None
+    multi_error: bool = False      # a queued command was rejected: EXEC answers EXECABORT
+    watched: dict[bytes, int] = field(default_factory=dict)   # key -> slot
+    watch_dirty: bool = False
+    # pub/sub
+    channels: set[bytes] = field(default_factory=set)
+    patterns: set[bytes] = field(default_factory=set)
+    shard_channels: set[bytes] = field(default_factory=set)
+    # kept in step with the three sets above by the pub/sub module: read on every request
+    in_pubsub: bool = False
+    no_evict: bool = False
+    close_after_reply: bool = False
+    kill: bool = False             # CLIENT KILL: close at the next opportunity
+    # filled in by the server for CLIENT LIST/INFO
+    query_buffer: int = 0
+    output_buffer: int = 0
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)

@@ -1,0 +1,60 @@
+"""Build the read-only status snapshot the web UI renders (see web/snapshot.py for its shape)."""
+from __future__ import annotations
+
+import time
+
+from .context import Context
+
+
+def build_snapshot(ctx: Context, cluster, me) -> dict:
+    stats = ctx.stats
+    store = ctx.store
+    slotmap = cluster.slotmap
+    mesh = cluster.status()
+    accepting = cluster.accepting_writes()
+    member_state = mesh.get("members", {})
+    members = []
+    for member in slotmap.members:
+        primary, replica = slotmap.ranges(member.node_id)
+        info = member_state.get(member.node_id, {})
+        myself = member.node_id == me.node_id
+        members.append({
+            "id": member.node_id, "host": member.host, "port": member.port,
+            "mesh_port": member.mesh_port, "http_port": member.http_port,
+            "state": info.get("state", "alive"), "incarnation": info.get("incarnation", 0),
+            "last_heartbeat_age_s": None if myself else info.get("last_heartbeat_age_s"),
+            "myself": myself,
+            "primary_ranges": [list(r) for r in primary],
+            "replica_ranges": [list(r) for r in replica],
+            "keys": store.key_count if myself else info.get("keys"),
+            "used_memory": store.used_memory if myself else info.get("used_memory"),
+            "ops_per_sec": stats.ops_per_sec if myself else info.get("ops_per_sec"),
+        })
+    assigned = sum(1 for owners in slotmap.owners if owners)
+    reason = None if accepting else "no majority of members heard within node_timeout"
+    return {
+        "node": {"id": me.node_id, "host": me.host, "port": me.port,
+                 "mesh_port": me.mesh_port, "http_port": me.http_port},
+        "cluster": {"state": "ok" if accepting and assigned == 16384 else "fail",
+                    "reason": reason, "epoch": slotmap.epoch,
+                    "replication_factor": slotmap.replication_factor,
+                    "accepting_writes": accepting, "slots_assigned": assigned,
+                    "slots_ok": assigned if accepting else 0},
+        "members": members,
+        "stats": {
+            "keys": store.key_count, "used_memory": store.used_memory,
+            "ops_per_sec": stats.ops_per_sec, "connected_clients": len(ctx.clients),
+            "expired_keys": store.stats.expired_keys, "evicted_keys": store.stats.evicted_keys,
+            "moved_sent": stats.moved_sent, "ask_sent": stats.ask_sent,
+            "mesh_in": mesh.get("mesh_in", 0), "mesh_out": mesh.get("mesh_out", 0),
+            "mesh_dropped": mesh.get("mesh_dropped", 0),
+            "uptime_s": time.monotonic() - ctx.started_at,
+            "commands": {
+                name: {"calls": s.calls, "usec": s.usec, "failed_calls": s.failed_calls,
+                       "rejected_calls": s.rejected_calls,
+                       "latency_us_buckets": {2 ** i: n for i, n in enumerate(s.latency) if n}}
+                for name, s in stats.commands.items()
+            },
+        },
+        "events": list(mesh.get("events", [])),
+    }

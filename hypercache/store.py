@@ -1,0 +1,327 @@
+"""The keyspace: values per slot, expiry (lazy and active), memory accounting and eviction.
+
+A pure core: no sockets, no gevent, no clock. Every call that depends on time
+takes `now_ms`, a millisecond timestamp the caller reads once per batch.
+
+Layout, chosen for the hot path and for what a cluster needs:
+
+* `slots[slot]` is the dict of the keys hashing to that slot. The per-slot
+  index Redis keeps beside its keyspace *is* our keyspace, so COUNTKEYSINSLOT,
+  GETKEYSINSLOT and moving a slot to another node cost nothing extra per key.
+  The router has already computed the slot, so a lookup is one list index and
+  one dict probe.
+* `expires` holds a deadline only for keys that have one, as Redis does, and
+  `_deadlines` is a heap of (deadline, key) so the active cycle removes keys in
+  deadline order without sampling. Heap entries whose deadline no longer
+  matches `expires` are stale and skipped; the heap is rebuilt when stale
+  entries dominate.
+* Memory is accounted per key from an estimate of what CPython really holds
+  for it (object headers, dict entry), so `used_memory` tracks the data, not
+  the allocator's high-water mark, and eviction can bring it back down.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Callable, Iterator
+
+SLOT_COUNT = 16384
+
+# What CPython holds per key beyond the key's and value's payload bytes: two
+# bytes-object headers (33 each, rounded up) plus a dict entry at load ~2/3.
+KEY_OVERHEAD = 120
+STRING_OVERHEAD = 33
+EXPIRE_OVERHEAD = 100      # the expires dict entry and its heap tuple
+
+EVICTION_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)
+EVICTION_SAMPLES = 5       # Redis's maxmemory-samples default
+LFU_INIT = 5               # Redis's LFU_INIT_VAL
+
+
+def value_size(value: Any) -> int:
+    """Estimated bytes held by a value: exact payload plus object overhead."""
+    if type(value) is bytes:
+        return len(value) + STRING_OVERHEAD
+    return value.nbytes     # containers keep their own running estimate
+
+
+def type_name(value: Any) -> bytes:
+    """The TYPE reply for a value."""
+    if type(value) is bytes:
+        return b"string"
+    return value.type_name
+
+
+@dataclass(slots=True)
+class StoreStats:
+    expired_keys: int = 0
+    evicted_keys: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+
+
+@dataclass(slots=True)
+class Store:
+    """All keys of this node, grouped by slot."""
+
+    slots: list[dict[bytes, Any]] = field(default_factory=lambda: [{} for _ in range(SLOT_COUNT)])
+    expires: dict[bytes, int] = field(default_factory=dict)
+    used_memory: int = 0
+    key_count: int = 0
+    stats: StoreStats = field(default_factory=StoreStats)
+    # eviction: policy and, only when the policy needs it, access metadata
+    maxmemory: int = 0
+    policy: str = "noeviction"
+    access: dict[bytes, int] | None = None
+    # called with a key whenever it is written, expired or evicted (WATCH, blocked pops)
+    on_modified: Callable[[bytes], None] | None = None
+    _deadlines: list[tuple[int, bytes]] = field(default_factory=list)
+
+    # -- reading -------------------------------------------------------------------
+
+    def get(self, slot: int, key: bytes, now_ms: int) -> Any:
+        """The live value of `key` or None; an expired key is removed on the way."""
+        value = self.slots[slot].get(key)
+        if value is None:
+            return None
+        if self.expires and key in self.expires and self.expires[key] <= now_ms:
+            self._expire(slot, key)
+            return None
+        if self.access is not None:
+            self._record_access(key, now_ms)
+        return value
+
+    def exists(self, slot: int, key: bytes, now_ms: int) -> bool:
+        return self.get(slot, key, now_ms) is not None
+
+    def ttl_ms(self, key: bytes, now_ms: int) -> int | None:
+        """Milliseconds left, or None when the key has no deadline."""
+        deadline = self.expires.get(key)
+        return None if deadline is None else max(0, deadline - now_ms)
+
+    # -- writing -------------------------------------------------------------------
+
+    def set(self, slot: int, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store `value` under `key`, replacing any value (and, unless keep_ttl, its TTL)."""
+        keys = self.slots[slot]
+        old = keys.get(key)
+        if old is None:
+            self.key_count += 1
+            self.used_memory += len(key) + KEY_OVERHEAD + value_size(value)
+        else:
+            self.used_memory += value_size(value) - value_size(old)
+            if not keep_ttl and key in self.expires:
+                self._drop_deadline(key)
+        keys[key] = value
+        if self.on_modified is not None:
+            self.on_modified(key)
+
+    def resized(self, key: bytes, delta: int) -> None:
+        """A container under `key` changed in place by `delta` bytes (and was modified)."""
+        self.used_memory += delta
+        if self.on_modified is not None:
+            self.on_modified(key)
+
+    def delete(self, slot: int, key: bytes) -> bool:
+        keys = self.slots[slot]
+        value = keys.pop(key, None)
+        if value is None:
+            return False
+        self.key_count -= 1
+        self.used_memory -= len(key) + KEY_OVERHEAD + value_size(value)
+        if key in self.expires:
+            self._drop_deadline(key)
+        if self.access is not None:
+            self.access.pop(key, None)
+        if self.on_modified is not None:
+            self.on_modified(key)
+        return True
+
+    def set_deadline(self, key: bytes, deadline_ms: int) -> None:
+        """Give an existing key an absolute expiry time (ms)."""
+        if key not in self.expires:
+            self.used_memory += EXPIRE_OVERHEAD
+        self.expires[key] = deadline_ms
+        heapq.heappush(self._deadlines, (deadline_ms, key))
+        if len(self._deadlines) > 2 * len(self.expires) + 1024:
+            self._deadlines = [(at, k) for k, at in self.expires.items()]
+            heapq.heapify(self._deadlines)
+        if self.on_modified is not None:
+            self.on_modified(key)
+
+    def persist(self, key: bytes) -> bool:
+        if key not in self.expires:
+            return False
+        self._drop_deadline(key)
+        if self.on_modified is not None:
+            self.on_modified(key)
+        return True
+
+    def _drop_deadline(self, key: bytes) -> None:
+        del self.expires[key]
+        self.used_memory -= EXPIRE_OVERHEAD
+        # the heap entry turns stale and is skipped when it surfaces
+
+    def flush(self) -> int:
+        """Remove every key; returns how many there were."""
+        removed = self.key_count
+        touched = [k for keys in self.slots for k in keys] if self.on_modified else ()
+        self.slots = [{} for _ in range(SLOT_COUNT)]
+        self.expires.clear()
+        self._deadlines = []
+        self.used_memory = 0
+        self.key_count = 0
+        if self.access is not None:
+            self.access = {}
+        for key in touched:
+            self.on_modified(key)
+        return removed
+
+    def flush_slot(self, slot: int) -> int:
+        keys = list(self.slots[slot])
+        for key in keys:
+            self.delete(slot, key)
+        return len(keys)
+
+    # -- expiry ----------------------------------------------------------------------
+
+    def _expire(self, slot: int, key: bytes) -> None:
+        self.delete(slot, key)
+        self.stats.expired_keys += 1
+
+    def expire_due(self, now_ms: int, keyslot: Callable[[bytes], int], budget: int = 200) -> int:
+        """Active expiry: remove up to `budget` keys whose deadline has passed.
+
+        Bounded work per call, so the caller can run it often without stalling
+        clients (Redis bounds its active cycle by time for the same reason).
+        """
+        removed = 0
+        heap = self._deadlines
+        while heap and removed < budget and heap[0][0] <= now_ms:
+            deadline, key = heapq.heappop(heap)
+            if self.expires.get(key) != deadline:
+                continue    # stale: the TTL was changed or removed
+            self._expire(keyslot(key), key)
+            removed += 1
+        return removed
+
+    # -- iteration -------------------------------------------------------------------
+
+    def keys_in_slot(self, slot: int, now_ms: int) -> Iterator[bytes]:
+        expires = self.expires
+        for key in list(self.slots[slot]):
+            if key in expires and expires[key] <= now_ms:
+                continue
+            yield key
+
+    def scan(self, cursor: int, count: int, now_ms: int) -> tuple[int, list[bytes]]:
+        """Return (next cursor, keys) walking whole slots until `count` keys are found.
+
+        The cursor is a slot number. Every slot is returned whole in one call,
+        so a key present for the whole scan is never missed and never repeated,
+        whatever is written meanwhile.
+        """
+        out: list[bytes] = []
+        slot = cursor
+        while slot < SLOT_COUNT and len(out) < count:
+            if self.slots[slot]:
+                out.extend(self.keys_in_slot(slot, now_ms))
+            slot += 1
+        return (0 if slot >= SLOT_COUNT else slot), out
+
+    def random_key(self, now_ms: int, keyslot: Callable[[bytes], int]) -> bytes | None:
+        for _ in range(100):
+            key = self._sample_any()
+            if key is None:
+                return None
+            if self.get(keyslot(key), key, now_ms) is not None:
+                return key
+        return None
+
+    def _sample_any(self) -> bytes | None:
+        """A roughly uniform random key: a random non-empty slot, a random key in it."""
+        if self.key_count == 0:
+            return None
+        slots = self.slots
+        for _ in range(64):
+            keys = slots[random.randrange(SLOT_COUNT)]
+            if keys:
+                return next(islice(iter(keys), random.randrange(min(len(keys), 64)), None))
+        for keys in slots:       # very sparse keyspace: take the first one found
+            if keys:
+                return next(iter(keys))
+        return None
+
+    def _sample_volatile(self) -> bytes | None:
+        heap = self._deadlines
+        for _ in range(16):
+            if not heap:
+                return None
+            deadline, key = heap[random.randrange(len(heap))]
+            if self.expires.get(key) == deadline:
+                return key
+        return None
+
+    # -- eviction --------------------------------------------------------------------
+
+    def configure_eviction(self, maxmemory: int, policy: str) -> None:
+        if policy not in EVICTION_POLICIES:
+            raise ValueError(policy)
+        self.maxmemory = maxmemory
+        self.policy = policy
+        tracks = policy.endswith("-lru") or policy.endswith("-lfu")
+        if tracks and self.access is None:
+            self.access = {}
+        elif not tracks:
+            self.access = None
+
+    def _record_access(self, key: bytes, now_ms: int) -> None:
+        if self.policy.endswith("-lfu"):
+            self.access[key] = lfu_increment(self.access.get(key, LFU_INIT))
+        else:
+            self.access[key] = now_ms
+
+    def over_maxmemory(self) -> bool:
+        return self.maxmemory > 0 and self.used_memory > self.maxmemory
+
+    def evict(self, keyslot: Callable[[bytes], int]) -> bool:
+        """Evict keys by the policy until under maxmemory; False if that is impossible."""
+        if self.policy == "noeviction":
+            return not self.over_maxmemory()
+        while self.over_maxmemory():
+            victim = self._pick_victim()
+            if victim is None:
+                return False
+            self.delete(keyslot(victim), victim)
+            self.stats.evicted_keys += 1
+        return True
+
+    def _pick_victim(self) -> bytes | None:
+        """Sample EVICTION_SAMPLES candidates and pick the worst, as Redis approximates."""
+        policy = self.policy
+        sample = self._sample_volatile if policy.startswith("volatile") else self._sample_any
+        candidates = [k for k in (sample() for _ in range(EVICTION_SAMPLES)) if k is not None]
+        if not candidates:
+            return None
+        if policy.endswith("random"):
+            return candidates[0]
+        if policy == "volatile-ttl":
+            return min(candidates, key=lambda k: self.expires.get(k, 0))
+        access = self.access or {}
+        # lru: oldest access first; lfu: smallest counter first (never-read keys rank lowest)
+        return min(candidates, key=lambda k: access.get(k, 0))
+
+
+def lfu_increment(counter: int) -> int:
+    """Redis's logarithmic LFU counter (lfu-log-factor 10): harder to grow the higher it is."""
+    if counter >= 255:
+        return 255
+    base = max(0, counter - LFU_INIT)
+    if random.random() < 1.0 / (base * 10 + 1):
+        return counter + 1
+    return counter

@@ -1,0 +1,1 @@
+"""The cluster: pure cores (keyslot, ring, slotmap, membership, messages) and the zmq bus."""
