@@ -109,13 +109,22 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """Sent as a SUB subscription topic: tells a publisher who has just subscribed to it."""
+
+    sender: str
+    seq: int
+    me: Member
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     reason: str
 
 
-Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish]
+Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello]
 
-_KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6}
+_KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7}
 
 
 class _Bad(Exception):
@@ -142,8 +151,10 @@ def encode(message: Message) -> bytes:
         body = [message.epoch, message.digest]
     elif isinstance(message, Commit):
         body = [_map_body(message.slotmap)]
-    else:
+    elif isinstance(message, Publish):
         body = [message.channel, message.message]
+    else:
+        body = [_member_body(message.me)]
     return msgpack.packb(head + body)
 
 
@@ -196,6 +207,11 @@ def _message(fields: Any) -> Message:
     if kind == 6:
         _length(body, 2)
         return Publish(sender, seq, _bytes(body[0], _MAX_CHANNEL), _bytes(body[1], MAX_MESSAGE_BYTES))
+    if kind == 7:
+        _length(body, 1)
+        member = _member(body[0])
+        _check(member.node_id == sender, "sender")
+        return Hello(sender, seq, member)
     raise _Bad("kind")
 
 

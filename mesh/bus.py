@@ -1,0 +1,377 @@
+"""Run the mesh's I/O: zmq.green PUB/SUB carrying heartbeats, member lists, map votes and PUBLISH.
+
+The decisions are made by the pure cores (membership, election, ring, slotmap);
+this module reads sockets and the clock, calls them, and writes sockets.
+
+Sockets: one XPUB bound on the mesh port (a PUB that also reports who
+subscribes to it), and one SUB per peer. A joining node's SUB subscribes with a
+`Hello` topic naming itself; the XPUB hears that subscription (again on every
+reconnect), which is how a member learns the address of a node that joined
+through it. Since each SUB is connected to exactly one peer, a message's sender
+is bound to the connection it came in on: a message claiming another sender is
+dropped, so one member cannot speak for another.
+
+Publishing never blocks the RESP server: every send is NOBLOCK (a full queue
+drops and counts), heartbeats go out on a timer, and map re-sends are rate-limited.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import gevent
+import zmq.green as zmq
+
+from mesh import election as election_rules
+from mesh.election import Election
+from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
+from mesh.messages import (MAX_MESSAGE_BYTES, Commit, Heartbeat, Hello, Invalid, Leave, Message,
+                           Proposal, Publish, State, Vote, decode, digest, encode)
+from mesh.slotmap import Member, SlotMap
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 0.25
+# Outgoing queue per subscriber; beyond it PUB drops rather than blocks.
+SEND_HWM = 10_000
+RECENT_EVENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class MeshEvent:
+    at_unix: float   # wall clock, for display only
+    kind: str        # join | leave | suspect | alive | dead | epoch
+    node: str | None
+    epoch: int
+    text: str
+
+
+class Mesh:
+    """One node's membership in the cluster: its current SlotMap and the traffic that keeps it agreed."""
+
+    def __init__(self, me: Member, join: list[tuple[str, int]], replication_factor: int,
+                 node_timeout_ms: int, local_stats: Callable[[], dict],
+                 on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
+                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+        self.me = me
+        self.slotmap = SlotMap.single(me, replication_factor)
+        self.node_timeout_s = node_timeout_ms / 1000
+        self.membership = Membership(me, self.node_timeout_s)
+        self.election = Election(me.node_id)
+        # A node told to join adopts the cluster's map instead of offering its own.
+        self.joining = bool(join)
+        self._join = list(join)
+        self._local_stats = local_stats
+        self._on_publish = on_publish
+        self._bind_host = bind_host or me.host
+        self._interval_s = heartbeat_interval_s
+        # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
+        self._seq = time.time_ns() // 1000
+        self._context = zmq.Context.instance()
+        self._pub: zmq.Socket | None = None
+        self._subs: dict[tuple[str, int], zmq.Socket] = {}
+        self._sub_ids: dict[tuple[str, int], str] = {}    # address -> node id, bound on first message
+        self._greenlets: list[gevent.Greenlet] = []
+        self._peer_stats: dict[str, Heartbeat] = {}
+        self._last_seq: dict[str, int] = {}
+        self._proposed_at = float("-inf")
+        self._commit_sent_at = float("-inf")
+        self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
+        self.counters: collections.Counter[str] = collections.Counter()
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        pub = self._context.socket(zmq.XPUB)
+        pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        pub.setsockopt(zmq.SNDHWM, SEND_HWM)
+        pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.bind(f"tcp://{self._bind_host}:{self.me.mesh_port}")
+        self._pub = pub
+        self._greenlets.append(gevent.spawn(self._read_subscriptions))
+        for host, mesh_port in self._join:
+            self._connect(host, mesh_port)
+        self._greenlets.append(gevent.spawn(self._beat))
+        log.info("mesh started node=%s epoch=%d mesh_port=%d join=%s",
+                 self.me.node_id[:8], self.slotmap.epoch, self.me.mesh_port, self._join)
+
+    def stop(self) -> None:
+        """Announce the leave, then close every socket."""
+        if self._pub is None:
+            return
+        self._send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
+        # Leave the Leave a moment to reach the wire before the socket goes.
+        self._pub.setsockopt(zmq.LINGER, 500)
+        gevent.killall(self._greenlets)
+        for sub in self._subs.values():
+            sub.close(linger=0)
+        self._pub.close()
+        self._pub = None
+        self._subs.clear()
+        log.info("mesh stopped node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
+
+    # -- what the node asks ----------------------------------------------
+
+    def accepting_writes(self) -> bool:
+        """False while this node cannot hear a majority of the current map's members."""
+        members = [m.node_id for m in self.slotmap.members]
+        heard = self.membership.heard_within(members, time.monotonic())
+        return heard >= len(members) // 2 + 1
+
+    def publish(self, channel: bytes, message: bytes) -> None:
+        """Fan a PUBLISH out to every other node; never blocks."""
+        self._send(Publish(self.me.node_id, self._next_seq(), channel, message))
+
+    def meet(self, host: str, mesh_port: int) -> None:
+        """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
+        if self.slotmap.members == (self.me,):
+            self.joining = True
+        self._connect(host, mesh_port)
+
+    def status(self) -> dict:
+        now = time.monotonic()
+        members = []
+        for member in self.slotmap.members + tuple(
+                p.member for p in self.membership.peers.values()
+                if not self.slotmap.has_member(p.member.node_id)):
+            members.append(self._member_status(member, now))
+        return {
+            "epoch": self.slotmap.epoch,
+            "replication_factor": self.slotmap.replication_factor,
+            "accepting_writes": self.accepting_writes(),
+            "joining": self.joining,
+            "members": members,
+            "events": [dict(at_unix=e.at_unix, kind=e.kind, node=e.node, epoch=e.epoch, text=e.text)
+                       for e in self.events],
+            "stats": {"mesh_in": self.counters["in"], "mesh_out": self.counters["out"],
+                      "mesh_dropped": self.counters["dropped"] + self.counters["invalid"],
+                      **{f"mesh_{key}": value for key, value in sorted(self.counters.items())}},
+        }
+
+    def _member_status(self, member: Member, now: float) -> dict:
+        myself = member.node_id == self.me.node_id
+        peer = self.membership.peers.get(member.node_id)
+        primary, replica = self.slotmap.ranges(member.node_id)
+        beat = self._peer_stats.get(member.node_id)
+        stats = self._local_stats() if myself else (
+            {"keys": beat.keys, "used_memory": beat.used_memory, "ops_per_sec": beat.ops_per_sec}
+            if beat else {"keys": None, "used_memory": None, "ops_per_sec": None})
+        heard = peer is not None and peer.seq >= 0
+        return {
+            "id": member.node_id, "host": member.host, "port": member.port,
+            "mesh_port": member.mesh_port, "http_port": member.http_port,
+            "state": State.ALIVE if myself else (peer.state if peer else State.ALIVE),
+            "incarnation": self.membership.incarnation if myself else (peer.incarnation if peer else 0),
+            "last_heartbeat_age_s": round(now - peer.heard_at, 3) if heard else None,
+            "myself": myself,
+            "primary_ranges": [list(r) for r in primary],
+            "replica_ranges": [list(r) for r in replica],
+            "keys": stats.get("keys"), "used_memory": stats.get("used_memory"),
+            "ops_per_sec": stats.get("ops_per_sec"),
+        }
+
+    # -- sockets ---------------------------------------------------------
+
+    def _connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
+        address = (host, mesh_port)
+        if address == (self.me.host, self.me.mesh_port) or address in self._subs:
+            return
+        sub = self._context.socket(zmq.SUB)
+        sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        # No message starts with 0xff, so this topic filters nothing: it only introduces us.
+        sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
+        sub.connect(f"tcp://{host}:{mesh_port}")
+        self._subs[address] = sub
+        if node_id is not None:
+            self._sub_ids[address] = node_id
+        self._greenlets.append(gevent.spawn(self._read, address, sub))
+        log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
+
+    def _send(self, message: Message) -> None:
+        if self._pub is None:
+            return
+        try:
+            self._pub.send(encode(message), zmq.NOBLOCK)
+            self.counters["out"] += 1
+        except zmq.Again:
+            self.counters["dropped"] += 1
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _read_subscriptions(self) -> None:
+        assert self._pub is not None
+        while True:
+            frame = self._pub.recv()
+            if frame[:2] != b"\x01\xff":
+                continue
+            hello = decode(frame[2:])
+            if isinstance(hello, Hello):
+                self._handle_events(self.membership.learn(hello.me, time.monotonic()))
+                self._connect(hello.me.host, hello.me.mesh_port, hello.sender)
+            else:
+                self.counters["invalid"] += 1
+
+    def _read(self, address: tuple[str, int], sub: zmq.Socket) -> None:
+        while True:
+            message = decode(sub.recv())
+            if isinstance(message, Invalid):
+                self.counters["invalid"] += 1
+                self.counters[f"invalid_{message.reason}"] += 1
+                continue
+            expected = self._sub_ids.setdefault(address, message.sender)
+            if message.sender != expected:
+                self.counters["invalid"] += 1
+                self.counters["invalid_impersonation"] += 1
+                continue
+            # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
+            if message.seq <= self._last_seq.get(message.sender, -1):
+                self.counters["duplicate"] += 1
+                continue
+            self._last_seq[message.sender] = message.seq
+            self.counters["in"] += 1
+            try:
+                self._receive(message)
+            except Exception:  # one bad message must not end this peer's reader
+                log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
+
+    # -- messages in -----------------------------------------------------
+
+    def _receive(self, message: Message) -> None:
+        now = time.monotonic()
+        if isinstance(message, Heartbeat):
+            self._peer_stats[message.sender] = message
+            self._handle_events(self.membership.heartbeat(message, now))
+            if message.epoch < self.slotmap.epoch:
+                self._resend_commit(now)
+        elif isinstance(message, Leave):
+            self._handle_events(self.membership.leave(message.sender, message.incarnation, now))
+        elif isinstance(message, Proposal):
+            self._consider(message)
+        elif isinstance(message, Vote):
+            self._tally(message.sender, message.epoch, message.digest)
+        elif isinstance(message, Commit):
+            self._adopt(message.slotmap)
+        elif isinstance(message, Publish):
+            self._on_publish(message.channel, message.message)
+
+    def _consider(self, proposal: Proposal) -> None:
+        candidate, current = proposal.slotmap, self.slotmap
+        removed = [m.node_id for m in current.members if not candidate.has_member(m.node_id)]
+        added = [m.node_id for m in candidate.members if not current.has_member(m.node_id)]
+        # Vote only for changes this node has seen too: nobody it still hears is removed.
+        acceptable = (
+            all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
+            and self.me.node_id not in removed
+            and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
+                    for n in added if n != self.me.node_id))
+        map_digest = digest(candidate)
+        if self.election.consider(candidate, map_digest, proposal.base_epoch, current, acceptable):
+            self._send(Vote(self.me.node_id, self._next_seq(), candidate.epoch, map_digest))
+            self._tally(self.me.node_id, candidate.epoch, map_digest)
+        else:
+            winner = self.election.winner(candidate.epoch, map_digest, current)
+            if winner is not None:
+                self._adopt(winner)
+
+    def _tally(self, voter: str, epoch: int, map_digest: bytes) -> None:
+        winner = self.election.tally(voter, epoch, map_digest, self.slotmap)
+        if winner is not None:
+            self._adopt(winner)
+            self._send(Commit(self.me.node_id, self._next_seq(), winner))
+
+    def _adopt(self, slotmap: SlotMap) -> None:
+        lone = self.slotmap.members == (self.me,)
+        if not (slotmap.supersedes(self.slotmap) or (self.joining and lone and slotmap != self.slotmap)):
+            return
+        previous = self.slotmap
+        self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
+        self.election.committed(slotmap)
+        if slotmap.has_member(self.me.node_id):
+            self.joining = False
+        now = time.monotonic()
+        for member in slotmap.members:
+            self._handle_events(self.membership.learn(member, now))
+            self._connect(member.host, member.mesh_port, member.node_id)
+        moved = len(slotmap.diff(previous))
+        log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
+                 self.me.node_id[:8], slotmap.epoch, previous.epoch, len(slotmap.members), moved)
+        self._record("epoch", None, f"epoch {slotmap.epoch}: {len(slotmap.members)} members, "
+                                    f"{moved} slots changed owners")
+
+    def _resend_commit(self, now: float) -> None:
+        if now - self._commit_sent_at >= self._interval_s:
+            self._commit_sent_at = now
+            self._send(Commit(self.me.node_id, self._next_seq(), self.slotmap))
+
+    # -- the timer -------------------------------------------------------
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self._beat_once(time.monotonic())
+            except Exception:  # the heartbeat must outlive any single failure
+                log.exception("heartbeat failed node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
+            gevent.sleep(self._interval_s)
+
+    def _beat_once(self, now: float) -> None:
+        self._handle_events(self.membership.tick(now))
+        stats = self._local_stats()
+        self._send(Heartbeat(
+            self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,
+            digest(self.slotmap), self.me, self.membership.gossip(),
+            int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
+            float(stats.get("ops_per_sec", 0.0))))
+        self._propose(now)
+
+    def _propose(self, now: float) -> None:
+        """If this node is the proposer and the membership differs from the map, ask for votes."""
+        current = self.slotmap
+        live = self.membership.live()
+        if self.joining or election_rules.proposer(current, live) != self.me.node_id:
+            return
+        # A proposal in flight gets one node_timeout to gather votes before a retry.
+        if now - self._proposed_at < self.node_timeout_s:
+            return
+        dead = [m.node_id for m in current.members
+                if m.node_id != self.me.node_id and self.membership.state(m.node_id) == State.DEAD]
+        joining = [p.member for p in self.membership.peers.values()
+                   if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
+        epoch = max(current.epoch, self.election.voted_epoch) + 1
+        candidate = election_rules.plan(current, dead, joining, epoch)
+        if candidate is None:
+            return
+        self._proposed_at = now
+        log.info("proposing node=%s epoch=%d dead=%d joining=%d",
+                 self.me.node_id[:8], epoch, len(dead), len(joining))
+        proposal = Proposal(self.me.node_id, self._next_seq(), current.epoch, candidate)
+        self._send(proposal)
+        self._consider(proposal)
+
+    # -- events ----------------------------------------------------------
+
+    def _handle_events(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Joined):
+                self._connect(event.member.host, event.member.mesh_port, event.member.node_id)
+                self._record("join", event.member.node_id, "member learned")
+            elif isinstance(event, Suspected):
+                self._record("suspect", event.node_id, "no heartbeat within node_timeout")
+            elif isinstance(event, Died):
+                self._record("dead", event.node_id, "a majority of live members suspect it")
+            elif isinstance(event, Recovered):
+                self._record("alive", event.node_id, "heartbeat heard again")
+            elif isinstance(event, Left):
+                self._record("leave", event.node_id, "announced its leave")
+            elif isinstance(event, Refuted):
+                self._record("alive", self.me.node_id, f"refuted suspicion at incarnation {event.incarnation}")
+
+    def _record(self, kind: str, node_id: str | None, text: str) -> None:
+        self.events.append(MeshEvent(time.time(), kind, node_id, self.slotmap.epoch, text))

@@ -1,0 +1,192 @@
+"""The mesh bus over real zmq sockets on 127.0.0.1, several nodes in one process, polled with deadlines."""
+import hashlib
+import socket
+import time
+
+import gevent
+import pytest
+import zmq.green as zmq
+
+from mesh.bus import Mesh
+from mesh.messages import Leave, digest, encode
+from mesh.slotmap import Member
+
+TIMEOUT_MS = 600
+BEAT_S = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_id(index: int) -> str:
+    return hashlib.sha1(f"bus-{index}-{time.time_ns()}".encode()).hexdigest()
+
+
+def wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        gevent.sleep(0.02)
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.nodes: list[Mesh] = []
+        self.published: dict[int, list[tuple[bytes, bytes]]] = {}
+
+    def add(self, join: list[tuple[str, int]] | None = None) -> Mesh:
+        index = len(self.nodes)
+        me = Member(node_id(index), "127.0.0.1", free_port(), free_port(), free_port())
+        inbox = self.published.setdefault(index, [])
+        mesh = Mesh(me, join or [], 2, TIMEOUT_MS,
+                    lambda: {"keys": 7, "used_memory": 100, "ops_per_sec": 1.5},
+                    lambda channel, message: inbox.append((channel, message)),
+                    heartbeat_interval_s=BEAT_S)
+        mesh.start()
+        self.nodes.append(mesh)
+        return mesh
+
+    def seed(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.nodes[0].me.mesh_port)
+
+    def crash(self, mesh: Mesh) -> None:
+        """Vanish without a Leave, as SIGKILL would."""
+        gevent.killall(mesh._greenlets)
+        for sub in mesh._subs.values():
+            sub.close(linger=0)
+        mesh._pub.close(linger=0)
+        mesh._pub = None
+        self.nodes.remove(mesh)
+
+    def agreed(self, members: int) -> bool:
+        maps = [mesh.slotmap for mesh in self.nodes]
+        return (all(len(m.members) == members for m in maps)
+                and len({digest(m) for m in maps}) == 1)
+
+    def close(self) -> None:
+        for mesh in self.nodes:
+            mesh.stop()
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster()
+    yield c
+    c.close()
+
+
+def test_lone_node_is_a_one_member_cluster(cluster):
+    mesh = cluster.add()
+    assert mesh.slotmap.epoch == 0 and mesh.slotmap.members == (mesh.me,)
+    assert mesh.accepting_writes()
+
+
+def test_three_nodes_joined_through_one_agree_on_one_map(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    epoch = cluster.nodes[0].slotmap.epoch
+    assert all(len(mesh.membership.peers) == 2 for mesh in cluster.nodes)
+    # Every member hears every other one directly, and reports its stats.
+    wait_for(lambda: all(m["keys"] == 7 for mesh in cluster.nodes for m in mesh.status()["members"]))
+    status = cluster.nodes[1].status()
+    assert status["epoch"] == epoch and status["accepting_writes"]
+    assert any(e["kind"] == "epoch" for e in status["events"])
+
+
+def test_leave_is_committed_quickly(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    leaver = cluster.nodes[2]
+    leaver.stop()
+    cluster.nodes.remove(leaver)
+    started = time.monotonic()
+    wait_for(lambda: cluster.agreed(2))
+    assert time.monotonic() - started < TIMEOUT_MS / 1000 * 3
+
+
+def test_crashed_node_is_declared_dead_and_its_slots_move(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    victim = cluster.nodes[1]
+    before = cluster.nodes[0].slotmap
+    cluster.crash(victim)
+    wait_for(lambda: cluster.agreed(2))
+    after = cluster.nodes[0].slotmap
+    assert after.epoch > before.epoch and not after.has_member(victim.me.node_id)
+    kinds = {(e["kind"], e["node"]) for e in cluster.nodes[0].status()["events"]}
+    assert ("dead", victim.me.node_id) in kinds
+    assert all(mesh.accepting_writes() for mesh in cluster.nodes)
+
+
+def test_minority_stops_accepting_writes(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    survivor = cluster.nodes[0]
+    for victim in list(cluster.nodes[1:]):
+        cluster.crash(victim)
+    wait_for(lambda: not survivor.accepting_writes())
+    # A minority cannot commit a map without the others.
+    gevent.sleep(TIMEOUT_MS / 1000 * 2)
+    assert len(survivor.slotmap.members) == 3
+
+
+def test_publish_reaches_every_other_node(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    cluster.nodes[1].publish(b"news", b"hello")
+    wait_for(lambda: cluster.published[0] == [(b"news", b"hello")] == cluster.published[2])
+    assert cluster.published[1] == []
+
+
+def test_meet_joins_a_lone_node(cluster):
+    first = cluster.add()
+    second = cluster.add()
+    second.meet("127.0.0.1", first.me.mesh_port)
+    wait_for(lambda: cluster.agreed(2))
+
+
+def test_garbage_and_impersonation_are_dropped_and_counted(cluster):
+    mesh = cluster.add()
+    rogue = zmq.Context.instance().socket(zmq.PUB)
+    port = free_port()
+    rogue.bind(f"tcp://127.0.0.1:{port}")
+    try:
+        mesh._connect("127.0.0.1", port, node_id(99))
+        wait_for(lambda: _send_until_counted(rogue, mesh))
+        assert mesh.counters["invalid_not_msgpack"] >= 1
+        assert mesh.slotmap.epoch == 0
+    finally:
+        rogue.close(linger=0)
+
+
+def test_a_peer_cannot_speak_for_another(cluster):
+    mesh = cluster.add()
+    rogue = zmq.Context.instance().socket(zmq.PUB)
+    port = free_port()
+    rogue.bind(f"tcp://127.0.0.1:{port}")
+    try:
+        mesh._connect("127.0.0.1", port, node_id(99))
+        forged = encode(Leave(node_id(98), 10**18, 5))
+        wait_for(lambda: _send_until_counted(rogue, mesh, forged, "invalid_impersonation"))
+    finally:
+        rogue.close(linger=0)
+
+
+def _send_until_counted(rogue, mesh, data=b"\xc1garbage", counter="invalid") -> bool:
+    # A PUB drops messages until the subscription has arrived: keep sending.
+    rogue.send(data)
+    return mesh.counters[counter] >= 1
