@@ -79,6 +79,7 @@ class Mesh:
         self._last_seq: dict[str, int] = {}
         self._proposed_at = float("-inf")
         self._commit_sent_at = float("-inf")
+        self._accepting_writes = True
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
         self.counters: collections.Counter[str] = collections.Counter()
 
@@ -117,10 +118,16 @@ class Mesh:
     # -- what the node asks ----------------------------------------------
 
     def accepting_writes(self) -> bool:
-        """False while this node cannot hear a majority of the current map's members."""
+        """False while this node cannot hear a majority of the current map's members.
+
+        Read once per client batch, so it returns a flag the heartbeat timer keeps
+        current (at most one heartbeat interval late) instead of counting members.
+        """
+        return self._accepting_writes
+
+    def _hears_majority(self, now: float) -> bool:
         members = [m.node_id for m in self.slotmap.members]
-        heard = self.membership.heard_within(members, time.monotonic())
-        return heard >= len(members) // 2 + 1
+        return self.membership.heard_within(members, now) >= len(members) // 2 + 1
 
     def publish(self, channel: bytes, message: bytes) -> None:
         """Fan a PUBLISH out to every other node; never blocks."""
@@ -133,43 +140,40 @@ class Mesh:
         self._connect(host, mesh_port)
 
     def status(self) -> dict:
+        """Return a fresh plain-data view: epoch, every known member with its state and stats, events."""
         now = time.monotonic()
-        members = []
-        for member in self.slotmap.members + tuple(
-                p.member for p in self.membership.peers.values()
-                if not self.slotmap.has_member(p.member.node_id)):
-            members.append(self._member_status(member, now))
+        known = {m.node_id: m for m in self.slotmap.members}
+        for peer in self.membership.peers.values():
+            known.setdefault(peer.member.node_id, peer.member)
         return {
             "epoch": self.slotmap.epoch,
             "replication_factor": self.slotmap.replication_factor,
             "accepting_writes": self.accepting_writes(),
             "joining": self.joining,
-            "members": members,
+            "members": {node_id: self._member_status(member, now) for node_id, member in known.items()},
             "events": [dict(at_unix=e.at_unix, kind=e.kind, node=e.node, epoch=e.epoch, text=e.text)
                        for e in self.events],
-            "stats": {"mesh_in": self.counters["in"], "mesh_out": self.counters["out"],
-                      "mesh_dropped": self.counters["dropped"] + self.counters["invalid"],
-                      **{f"mesh_{key}": value for key, value in sorted(self.counters.items())}},
+            "mesh_in": self.counters["in"],
+            "mesh_out": self.counters["out"],
+            "mesh_dropped": self.counters["dropped"] + self.counters["invalid"],
+            "counters": dict(self.counters),
         }
 
     def _member_status(self, member: Member, now: float) -> dict:
         myself = member.node_id == self.me.node_id
         peer = self.membership.peers.get(member.node_id)
-        primary, replica = self.slotmap.ranges(member.node_id)
         beat = self._peer_stats.get(member.node_id)
         stats = self._local_stats() if myself else (
             {"keys": beat.keys, "used_memory": beat.used_memory, "ops_per_sec": beat.ops_per_sec}
-            if beat else {"keys": None, "used_memory": None, "ops_per_sec": None})
+            if beat else {})
         heard = peer is not None and peer.seq >= 0
         return {
             "id": member.node_id, "host": member.host, "port": member.port,
             "mesh_port": member.mesh_port, "http_port": member.http_port,
-            "state": State.ALIVE if myself else (peer.state if peer else State.ALIVE),
+            "state": State.ALIVE if myself or peer is None else peer.state,
             "incarnation": self.membership.incarnation if myself else (peer.incarnation if peer else 0),
             "last_heartbeat_age_s": round(now - peer.heard_at, 3) if heard else None,
             "myself": myself,
-            "primary_ranges": [list(r) for r in primary],
-            "replica_ranges": [list(r) for r in replica],
             "keys": stats.get("keys"), "used_memory": stats.get("used_memory"),
             "ops_per_sec": stats.get("ops_per_sec"),
         }
@@ -293,6 +297,7 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
+        self._accepting_writes = self._hears_majority(time.monotonic())
         self.election.committed(slotmap)
         if slotmap.has_member(self.me.node_id):
             self.joining = False
@@ -323,6 +328,7 @@ class Mesh:
 
     def _beat_once(self, now: float) -> None:
         self._handle_events(self.membership.tick(now))
+        self._accepting_writes = self._hears_majority(now)
         stats = self._local_stats()
         self._send(Heartbeat(
             self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,

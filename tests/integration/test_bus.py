@@ -93,7 +93,7 @@ def test_three_nodes_joined_through_one_agree_on_one_map(cluster):
     epoch = cluster.nodes[0].slotmap.epoch
     assert all(len(mesh.membership.peers) == 2 for mesh in cluster.nodes)
     # Every member hears every other one directly, and reports its stats.
-    wait_for(lambda: all(m["keys"] == 7 for mesh in cluster.nodes for m in mesh.status()["members"]))
+    wait_for(lambda: all(m["keys"] == 7 for mesh in cluster.nodes for m in mesh.status()["members"].values()))
     status = cluster.nodes[1].status()
     assert status["epoch"] == epoch and status["accepting_writes"]
     assert any(e["kind"] == "epoch" for e in status["events"])
