@@ -11,14 +11,17 @@ import logging
 from time import perf_counter_ns
 from typing import Any
 
+from binascii import crc_hqx
+
 from mesh.keyslot import keyslot
 
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
-from .resp import NULL_ARRAY, QUEUED, CommandError, encode, error_bytes
+from .resp import NULL_ARRAY, QUEUED, CommandError, Raw, encode, error_bytes
 from .routing import NO_SLOT, route
 from .session import Session
+from .stats import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
+# Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
+SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
 
 
 def unknown_command(args: list[bytes]) -> CommandError:
@@ -47,7 +52,24 @@ class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.table = TABLE
+        self.lane = self._fast_lane(TABLE)
+        for cmd in self.lane.values():
+            ctx.stats.for_command(cmd.name)
         self.suspended: Suspend | None = None   # set when run() stops at a blocking command
+
+    @staticmethod
+    def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
+        """Commands that may skip the general checks, under their lower- and upper-case names.
+
+        Excluded: commands that change what the general checks look at (auth,
+        MULTI, subscriptions, the connection itself) and containers of subcommands.
+        """
+        lane = {}
+        for name, cmd in table.items():
+            if cmd.subcommands or cmd.group in SESSION_GROUPS or "no-multi" in cmd.flags:
+                continue
+            lane[name] = lane[name.upper()] = cmd
+        return lane
 
     def lookup(self, args: list[bytes]) -> Command:
         """The command (or subcommand) for `args`, with arity checked; raises the Redis error."""
@@ -67,23 +89,107 @@ class Dispatcher:
         return cmd
 
     def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
-        """Run requests[start:] for `session`; returns where it stopped (len when all ran)."""
+        """Run requests[start:] for `session`; returns where it stopped (len when all ran).
+
+        Plain data commands from a plain session (authenticated, not in MULTI,
+        not subscribed) take the fast lane: the same steps as execute() and
+        call(), inlined, because at 16 pipelined requests per read every
+        function call is a measurable share of the node's throughput.
+        Everything else, and every error, goes through execute().
+        """
         ctx = self.ctx
         protocol = session.protocol
-        for index in range(start, len(requests)):
+        lane = self.lane
+        blocking = ctx.blocking
+        stats_of = ctx.stats.commands
+        cluster = ctx.cluster
+        owners_of = cluster.slotmap.owners
+        me = ctx.node_id
+        accepting = cluster.accepting_writes()
+        store = ctx.store
+        plain = (session.multi is None and session.authenticated and not session.in_pubsub
+                 and not session.asking)
+        processed = 0
+        clock = perf_counter_ns()
+        index = start
+        count = len(requests)
+        while index < count:
             args = requests[index]
-            if not args:
+            index += 1
+            cmd = lane.get(args[0]) if plain and args else None
+            if cmd is None or not (len(args) == cmd.arity or (cmd.arity < 0 and len(args) >= -cmd.arity)):
+                if not args:
+                    continue
+                reply = self.execute(session, args)
+                clock = perf_counter_ns()
+                if type(reply) is Suspend:
+                    self.suspended = reply
+                    return index - 1
+                encode(reply, protocol, out)
+                if session.close_after_reply or session.kill:
+                    return count
+                if blocking.ready:
+                    blocking.serve_ready()
+                plain = (session.multi is None and session.authenticated
+                         and not session.in_pubsub and not session.asking)
                 continue
-            reply = self.execute(session, args)
-            if type(reply) is Suspend:
+            # -- the fast lane: route, run, encode, count --
+            if cmd.single_key:
+                key = args[1]
+                slot = (crc_hqx(key, 0) & 0x3FFF) if b"{" not in key else keyslot(key)
+                owners = owners_of[slot]
+                if not owners or owners[0] != me or (cmd.write and not accepting):
+                    encode(self.call(session, cmd, args), protocol, out)
+                    clock = perf_counter_ns()
+                    continue
+                ctx.slot = slot
+            elif cmd.first_key:
+                encode(self.call(session, cmd, args), protocol, out)
+                clock = perf_counter_ns()
+                if blocking.ready:
+                    blocking.serve_ready()
+                continue
+            else:
+                ctx.slot = NO_SLOT
+            if cmd.denyoom and store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
+                reply = self._reject(cmd.name, OOM)
+            else:
+                try:
+                    reply = cmd.handler(ctx, session, args)
+                except CommandError as error:
+                    reply = error
+                    stats_of[cmd.name].failed_calls += 1
+                    ctx.stats.count_error(str(error))
+                except Exception:
+                    log.exception("command failed unexpectedly command=%s", cmd.name)
+                    ctx.stats.unexpected_errors += 1
+                    reply = CommandError("ERR internal error while running the command")
+                if cmd.write:
+                    ctx.dirty += 1
+            kind = type(reply)
+            if kind is bytes:
+                out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+            elif kind is Raw:
+                out.append(reply)
+            elif kind is Suspend:
                 self.suspended = reply
-                return index
-            encode(reply, protocol, out)
-            if session.close_after_reply or session.kill:
-                return len(requests)
-            if ctx.blocking.ready:
-                ctx.blocking.serve_ready()
-        return len(requests)
+                ctx.stats.total_commands += processed
+                return index - 1
+            else:
+                encode(reply, protocol, out)
+            now = perf_counter_ns()
+            elapsed = now - clock
+            clock = now
+            stats = stats_of[cmd.name]          # CommandStats.record, inlined
+            stats.calls += 1
+            stats.nanos += elapsed
+            bucket = (elapsed // 1000).bit_length()
+            stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += 1
+            processed += 1
+            if blocking.ready:
+                blocking.serve_ready()
+        ctx.stats.total_commands += processed
+        return count
 
     def execute(self, session: Session, args: list[bytes]) -> Any:
         """Run one request and return its reply value (or Suspend)."""

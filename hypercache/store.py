@@ -110,12 +110,14 @@ class Store:
         """Store `value` under `key`, replacing any value (and, unless keep_ttl, its TTL)."""
         keys = self.slots[slot]
         old = keys.get(key)
+        # value_size() inlined for strings: this is the SET hot path
+        size = len(value) + STRING_OVERHEAD if type(value) is bytes else value.nbytes
         if old is None:
             self.key_count += 1
-            self.used_memory += len(key) + KEY_OVERHEAD + value_size(value)
+            self.used_memory += len(key) + KEY_OVERHEAD + size
         else:
-            self.used_memory += value_size(value) - value_size(old)
-            if not keep_ttl and key in self.expires:
+            self.used_memory += size - (len(old) + STRING_OVERHEAD if type(old) is bytes else old.nbytes)
+            if not keep_ttl and self.expires and key in self.expires:
                 self._drop_deadline(key)
         keys[key] = value
         if self.on_modified is not None:

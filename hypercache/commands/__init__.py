@@ -34,6 +34,7 @@ class Command:
     # flags as booleans, precomputed for the hot path
     write: bool = False
     denyoom: bool = False
+    single_key: bool = False      # exactly one key, at args[1]
 
     def keys(self, args: list[bytes]) -> list[bytes]:
         """The key arguments of a call, by the declared positions."""
@@ -59,7 +60,8 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
         cmd = Command(name=name, arity=arity, flags=flag_tuple, first_key=first_key,
                       last_key=last_key, step=step if first_key else 0, handler=handler,
                       group=group, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-                      since=since, write="write" in flag_tuple, denyoom="denyoom" in flag_tuple)
+                      since=since, write="write" in flag_tuple, denyoom="denyoom" in flag_tuple,
+                      single_key=first_key == 1 and last_key == 1)
         if "|" in name:
             parent, sub = name.split("|", 1)
             TABLE[parent.encode()].subcommands[sub.encode()] = cmd
