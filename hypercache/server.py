@@ -85,6 +85,15 @@ class Connection:
 
     def on_readable(self) -> None:
         try:
+            self._on_readable()
+        except Exception:
+            # A bug triggered by one client must cost only that client its connection.
+            log.exception("closing client after an unexpected error id=%d addr=%s",
+                          self.session.id, self.session.addr)
+            self.close()
+
+    def _on_readable(self) -> None:
+        try:
             data = self.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
