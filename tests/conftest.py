@@ -1,0 +1,132 @@
+"""Shared fixtures: real hypercache nodes, a real redis-server, and node logs on failure.
+
+Fixtures
+  node          one node per test module (fast); its keyspace is emptied (FLUSHALL)
+                before every test. CONFIG SET changes persist within the module: undo them.
+  r             redis.Redis (bytes replies) to `node`, after the FLUSHALL.
+  node_factory  a NodeFactory for this test: start(*flags, join=..., http=..., password=...),
+                start_cluster(n), restart(node); every node is stopped after the test.
+  redis_server  a real redis-server (--save '' --appendonly no) per module, FLUSHALLed per
+                test; skipped if redis-server is missing, unless CI is set (then it fails).
+  redis_server_factory  start_redis_server(*flags) for this test (e.g. "--requirepass", "x").
+
+When a test fails, the tail of the log of every node it used is attached to the report.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:          # `pytest tests` from a checkout without setup.cfg's pythonpath
+    sys.path.insert(0, str(REPO))
+
+from tests import nodes  # noqa: E402
+from tests.nodes import NodeFactory, NodeProcess, RedisServerProcess, start_redis_server  # noqa: E402
+
+
+# -- node logs in failure reports ---------------------------------------------------------
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    nodes.STOPPED_DURING_TEST.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+    if report.failed:
+        used = list(dict.fromkeys(nodes.RUNNING + nodes.STOPPED_DURING_TEST))
+        for n in used:
+            state = "running" if n.alive else f"exited {n.proc.returncode}"
+            report.sections.append((f"hypercache {n.name} port={n.port} ({state}) {n.log_path}",
+                                    n.logs() or "(empty log)"))
+
+
+# -- hypercache nodes ------------------------------------------------------------------------
+
+@pytest.fixture
+def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
+    factory = NodeFactory(tmp_path / "nodes")
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def _module_node_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeFactory]:
+    factory = NodeFactory(tmp_path_factory.mktemp("module-nodes"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def _module_node(_module_node_factory: NodeFactory) -> list[NodeProcess]:
+    return [_module_node_factory.start()]
+
+
+@pytest.fixture
+def node(_module_node: list[NodeProcess], _module_node_factory: NodeFactory) -> NodeProcess:
+    """The module's node with an empty keyspace; restarted if an earlier test killed it."""
+    if not _module_node[0].alive:
+        _module_node[0] = _module_node_factory.start()
+    _module_node[0].flushall()
+    return _module_node[0]
+
+
+@pytest.fixture
+def r(node: NodeProcess):
+    client = node.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# -- a real redis-server ----------------------------------------------------------------------
+
+def _require_redis_server() -> None:
+    if nodes.REDIS_SERVER is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+
+
+@pytest.fixture(scope="module")
+def _module_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServerProcess]:
+    _require_redis_server()
+    server = start_redis_server(tmp_path_factory.mktemp("redis-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(_module_redis_server: RedisServerProcess) -> RedisServerProcess:
+    _module_redis_server.flushall()
+    return _module_redis_server
+
+
+@pytest.fixture
+def redis_server_factory(tmp_path: Path):
+    _require_redis_server()
+    started: list[RedisServerProcess] = []
+
+    def start(*extra: str) -> RedisServerProcess:
+        server = start_redis_server(tmp_path / f"redis-{len(started)}", *extra)
+        started.append(server)
+        return server
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

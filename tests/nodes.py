@@ -1,0 +1,498 @@
+"""Real node processes for tests: free ports, start, wait until ready, logs, stop.
+
+Import as `from tests.nodes import ...` (the repo root is on sys.path: setup.cfg
+`pythonpath = .`, and tests/conftest.py). Everything waits by polling with a
+deadline (`wait_until`), never by sleeping a fixed time.
+
+    factory = NodeFactory(tmp_path)
+    a = factory.start()                          # one node, a one-node cluster
+    b = factory.start(join=a)                    # --join 127.0.0.1:<a's mesh port>
+    nodes = factory.start_cluster(3)             # first node, the others join it
+    r = a.client()                               # redis.Redis(port=a.port)
+    factory.stop_all()
+
+Ports: RESP port P and mesh port P+10000 are both checked free; P is drawn below
+the kernel's ephemeral range (32768+) so no outgoing connection can take them.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+MESH_OFFSET = 10000
+READY_TIMEOUT_S = float(os.environ.get("HYPERCACHE_TEST_READY_TIMEOUT", "30"))
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 200
+
+T = TypeVar("T")
+
+# Ports handed out in this test process: never handed out twice, even after the
+# node using them stopped (its mesh socket may linger).
+_issued: set[int] = set()
+# Every node started in this process and not yet reported: conftest's report hook
+# attaches their logs to a failing test.
+RUNNING: list["NodeProcess"] = []
+STOPPED_DURING_TEST: list["NodeProcess"] = []
+
+
+# -- polling ---------------------------------------------------------------------------
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
+               message: str | Callable[[], str] = "") -> T:
+    """Call predicate until it returns something truthy (returned) or timeout seconds pass.
+
+    Exceptions raised by predicate count as "not yet"; the last one is reported on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as error:  # noqa: BLE001 - "not yet" until the deadline
+            last_error = error
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            text = text or getattr(predicate, "__name__", "condition")
+            detail = f" (last error: {last_error!r})" if last_error is not None else ""
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {text}{detail}")
+        time.sleep(interval)
+
+
+# -- ports -----------------------------------------------------------------------------
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET) -> int:
+    """A port P such that P is free and, if span is given, P+span is free too.
+
+    With the default span=0 this is just a free port (for HTTP ports, redis-server...).
+    """
+    rng = random.SystemRandom()
+    for _ in range(2000):
+        port = rng.randint(low, high)
+        wanted = [port] if not span else [port, port + span]
+        if any(p in _issued for p in wanted):
+            continue
+        if all(_port_free(p) for p in wanted):
+            _issued.update(wanted)
+            return port
+    raise RuntimeError("no free port found")
+
+
+def node_ports() -> tuple[int, int]:
+    """(RESP port P, mesh port P+10000), both free."""
+    port = free_port(span=MESH_OFFSET)
+    return port, port + MESH_OFFSET
+
+
+# -- raw RESP ----------------------------------------------------------------------------
+
+def encode_command(*args: Any) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def raw_connect(port: int, timeout: float = 5.0) -> socket.socket:
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_reply(sock: socket.socket, timeout: float = 5.0) -> Any:
+    """Read exactly one RESP reply (RESP2 or RESP3) with hiredis; errors come back as ReplyError."""
+    import hiredis
+    reader = getattr(sock, "_test_reader", None)
+    if reader is None:
+        reader = hiredis.Reader()
+        sock._test_reader = reader  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = reader.gets()
+        if reply is not False:
+            return reply
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no complete reply")
+        sock.settimeout(remaining)
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed by the node")
+        reader.feed(data)
+
+
+def ping_once(port: int, timeout: float = 1.0) -> bool:
+    """True if something answers PING on port with a RESP reply (+PONG, or -NOAUTH with a password)."""
+    try:
+        with raw_connect(port, timeout=timeout) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(1024)
+                if not chunk:
+                    return False
+                data += chunk
+            return data[:1] in (b"+", b"-")
+    except OSError:
+        return False
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Everything the peer sends until it closes the connection (raises on timeout)."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"connection still open; received {data[:200]!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+# -- node processes ----------------------------------------------------------------------
+
+@dataclass(eq=False)
+class NodeProcess:
+    port: int
+    mesh_port: int
+    http_port: int
+    data_dir: Path
+    log_path: Path
+    args: list[str]
+    proc: subprocess.Popen = field(repr=False)
+    name: str = "node"
+    password: str = ""
+    extra: list[str] = field(default_factory=list)
+    join: list[str] = field(default_factory=list)
+
+    host: str = HOST
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def mesh_address(self) -> str:
+        return f"{self.host}:{self.mesh_port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def client(self, **kwargs: Any):
+        """A redis.Redis connected to this node (bytes replies unless decode_responses=True)."""
+        import redis
+        kwargs.setdefault("socket_timeout", 10)
+        if self.password:
+            kwargs.setdefault("password", self.password)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def raw(self, timeout: float = 5.0) -> socket.socket:
+        return raw_connect(self.port, timeout)
+
+    def flushall(self) -> None:
+        """Empty the keyspace (FLUSHALL)."""
+        import redis
+        with self.client(protocol=2) as r:
+            try:
+                r.execute_command("FLUSHALL")
+            except redis.ResponseError as error:
+                # Tolerated only while FLUSHALL is not implemented yet (foundation in progress).
+                if "unknown command" not in str(error):
+                    raise
+
+    def logs(self, tail: int | None = LOG_TAIL_LINES) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        if tail is not None:
+            lines = lines[-tail:]
+        return "\n".join(lines)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Poll PING until the node answers (NodeDied if the process exits first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive:
+                raise NodeDied(self)
+            if ping_once(self.port):
+                return
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"{self.name} on port {self.port} not ready after {timeout:.0f}s\n"
+                                  f"--- {self.name} log ---\n{self.logs()}")
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        if self.alive:
+            self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM, then SIGKILL if the node is still running after timeout seconds. Returns the exit code."""
+        if self.alive:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        self._forget()
+        return self.proc.returncode
+
+    def kill(self) -> int:
+        """SIGKILL (a crash); returns the exit code."""
+        if self.alive:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT_S)
+        self._forget()
+        return self.proc.returncode
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stays but answers nothing (a hung node)."""
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def _forget(self) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
+            STOPPED_DURING_TEST.append(self)
+
+    def __enter__(self) -> "NodeProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class NodeDied(RuntimeError):
+    def __init__(self, node: NodeProcess) -> None:
+        self.node = node
+        super().__init__(f"{node.name} (port {node.port}) exited with code {node.proc.returncode} "
+                         f"before it was ready\n--- {node.name} log ---\n{node.logs()}")
+
+
+class NodeFactory:
+    """Starts hypercache nodes in a temporary directory and stops them all at the end."""
+
+    def __init__(self, base_dir: Path, python: str = sys.executable) -> None:
+        self.base_dir = Path(base_dir)
+        self.python = python
+        self.nodes: list[NodeProcess] = []
+
+    def start(self, *extra: str, join: "NodeProcess | str | Iterable[NodeProcess | str] | None" = None,
+              http: bool = False, port: int | None = None, data_dir: Path | None = None,
+              password: str = "", wait: bool = True, env: dict[str, str] | None = None,
+              name: str | None = None) -> NodeProcess:
+        """Start `python3 -m hypercache` on free ports; wait until it answers PING.
+
+        extra: more command-line flags, e.g. "--maxclients", "3".
+        join: a node (or "host:meshport", or several) to --join.
+        http: give it a status port (default: --http-port 0, disabled).
+        port: reuse a known RESP port (a restart); its mesh port is port+10000.
+        data_dir: reuse a data directory (a restart keeps the node id).
+        password: --requirepass, also used by .client().
+        """
+        attempts = 1 if port is not None else 3
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                return self._start_once(list(extra), join, http, port, data_dir, password, wait, env, name)
+            except NodeDied as error:
+                last = error
+                if "in use" not in error.node.logs().lower():
+                    raise
+        assert last is not None
+        raise last
+
+    def _start_once(self, extra, join, http, port, data_dir, password, wait, env, name) -> NodeProcess:
+        index = len(self.nodes)
+        name = name or f"node{index}"
+        if port is None:
+            port, mesh_port = node_ports()
+        else:
+            mesh_port = port + MESH_OFFSET
+        http_port = free_port() if http is True else int(http or 0)   # True: pick one; int: that port
+        if data_dir is None:
+            data_dir = self.base_dir / f"{name}-{port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.base_dir / f"{name}-{port}.log"
+        args = [self.python, "-m", "hypercache", "--host", HOST, "--port", str(port),
+                "--http-port", str(http_port), "--mesh-port", str(mesh_port),
+                "--data-dir", str(data_dir)]
+        if password:
+            args += ["--requirepass", password]
+        targets = _join_targets(join)
+        for target in targets:
+            args += ["--join", target]
+        args += list(extra)
+        proc_env = dict(os.environ)
+        proc_env["PYTHONPATH"] = str(REPO) + os.pathsep + proc_env.get("PYTHONPATH", "")
+        proc_env.setdefault("PYTHONUNBUFFERED", "1")
+        if env:
+            proc_env.update(env)
+        log = open(log_path, "ab")
+        try:
+            proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=proc_env, start_new_session=True)
+        finally:
+            log.close()
+        node = NodeProcess(port=port, mesh_port=mesh_port, http_port=http_port, data_dir=data_dir,
+                           log_path=log_path, args=args, proc=proc, name=name, password=password,
+                           extra=list(extra), join=targets)
+        self.nodes.append(node)
+        RUNNING.append(node)
+        if wait:
+            try:
+                node.wait_ready()
+            except BaseException:
+                node.kill()
+                raise
+        return node
+
+    def restart(self, node: NodeProcess, wait: bool = True) -> NodeProcess:
+        """Start a stopped node again: same ports, flags, --join and data directory (same node id)."""
+        if node.alive:
+            node.stop()
+        return self._start_once(node.extra, node.join, node.http_port, node.port,
+                                node.data_dir, node.password, wait, None, node.name)
+
+    def start_cluster(self, count: int, *extra: str, **kwargs: Any) -> list[NodeProcess]:
+        """count nodes; every node after the first joins the first one."""
+        first = self.start(*extra, **kwargs)
+        return [first] + [self.start(*extra, join=first, **kwargs) for _ in range(count - 1)]
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            node.resume() if node.alive else None
+        for node in self.nodes:
+            if node.alive:
+                node.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for node in self.nodes:
+            try:
+                node.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait(STOP_TIMEOUT_S)
+            node._forget()
+
+    def logs(self, tail: int | None = LOG_TAIL_LINES) -> str:
+        return "\n".join(f"--- {n.name} port={n.port} ({'running' if n.alive else f'exit {n.proc.returncode}'}) "
+                         f"{n.log_path} ---\n{n.logs(tail)}" for n in self.nodes)
+
+
+def _join_targets(join: Any) -> list[str]:
+    if join is None:
+        return []
+    if isinstance(join, (NodeProcess, str)):
+        join = [join]
+    return [j.mesh_address if isinstance(j, NodeProcess) else j for j in join]
+
+
+# -- a real redis-server, for side-by-side comparisons -------------------------------------
+
+@dataclass(eq=False)
+class RedisServerProcess:
+    port: int
+    log_path: Path
+    proc: subprocess.Popen = field(repr=False)
+    host: str = HOST
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def client(self, **kwargs: Any):
+        import redis
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def raw(self, timeout: float = 5.0) -> socket.socket:
+        return raw_connect(self.port, timeout)
+
+    def flushall(self) -> None:
+        with self.client() as r:
+            r.flushall()
+
+    def logs(self, tail: int | None = LOG_TAIL_LINES) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(lines[-tail:] if tail else lines)
+
+    def stop(self) -> None:
+        if self.alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def start_redis_server(base_dir: Path, *extra: str) -> RedisServerProcess:
+    """redis-server --port <free> --save '' --appendonly no, in base_dir; waits for PING."""
+    if REDIS_SERVER is None:
+        raise FileNotFoundError("redis-server is not installed")
+    port = free_port()
+    base_dir = Path(base_dir)
+    base_dir.mkdir(parents=True, exist_ok=True)
+    log_path = base_dir / f"redis-{port}.log"
+    args = [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", str(base_dir), "--logfile", str(log_path), *extra]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    server = RedisServerProcess(port=port, log_path=log_path, proc=proc)
+
+    def ready() -> bool:
+        if not server.alive:
+            raise RuntimeError(f"redis-server exited: {server.logs()}")
+        return ping_once(port)
+    try:
+        wait_until(ready, READY_TIMEOUT_S, message=f"redis-server on {port}")
+    except BaseException:
+        server.stop()
+        raise
+    return server
