@@ -65,8 +65,6 @@ def metrics() -> Response:
     registry: CollectorRegistry = current_app.extensions[REGISTRY_KEY]
     try:
         text = generate_latest(registry)
-    except SnapshotUnavailable:
-        raise
     except Exception as error:
         # A malformed snapshot must not turn into a half-written exposition.
         log.exception("metrics scrape failed error=%s", type(error).__name__)
