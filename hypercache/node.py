@@ -9,7 +9,8 @@ import gevent
 from gevent.event import Event
 
 from mesh.keyslot import keyslot
-from mesh.slotmap import Member, SlotMap
+from mesh.bus import Mesh
+from mesh.slotmap import Member
 
 from . import commands
 from .blocking import Blocking
@@ -27,26 +28,6 @@ ACTIVE_EXPIRE_EVERY_S = 0.1      # Redis's hz 10
 ACTIVE_EXPIRE_BUDGET = 200       # keys per tick, so a tick never stalls clients for long
 
 
-class OneNodeCluster:
-    """A cluster view for a node whose mesh is not running: it owns all slots."""
-
-    def __init__(self, me: Member, replication_factor: int) -> None:
-        self.me = me
-        self.slotmap = SlotMap.single(me, replication_factor)
-
-    def accepting_writes(self) -> bool:
-        return True
-
-    def status(self) -> dict:
-        return {"members": {}, "events": [], "mesh_in": 0, "mesh_out": 0, "mesh_dropped": 0}
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
 class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -57,7 +38,10 @@ class Node:
         settings = Settings.from_config(config)
         store = Store()
         store.configure_eviction(settings.maxmemory, settings.maxmemory_policy)
-        self.cluster = OneNodeCluster(self.me, config.replication_factor)
+        # A lone node is a one-member cluster: the same Mesh, with nobody to join.
+        self.cluster = Mesh(self.me, [_address(j) for j in config.join], config.replication_factor,
+                            config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
+                            bind_host=config.host)
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())
@@ -69,6 +53,16 @@ class Node:
         self.http = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
+
+    def _local_stats(self) -> dict:
+        return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
+                "ops_per_sec": self.ctx.stats.ops_per_sec}
+
+    def _on_mesh_publish(self, channel: bytes, message: bytes) -> None:
+        """A PUBLISH made on another node: deliver it to this node's subscribers only."""
+        deliver = getattr(self.ctx.pubsub, "publish_local", None)
+        if deliver is not None:
+            deliver(channel, message)
 
     def _on_disconnect(self, session) -> None:
         if session.watched:
@@ -121,3 +115,9 @@ class Node:
         if self.http is not None:
             self.http.stop(timeout=1)
         gevent.killall(self.greenlets, timeout=1)
+
+
+def _address(text: str) -> tuple[str, int]:
+    """Parse a --join "host:meshport" (IPv6 hosts in brackets)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
