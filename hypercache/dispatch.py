@@ -223,7 +223,7 @@ class Dispatcher:
         """Route and run a looked-up command (also used by EXEC for queued commands)."""
         ctx = self.ctx
         try:
-            if cmd.first_key:
+            if cmd.first_key or cmd.find_keys is not None:
                 cluster = ctx.cluster
                 ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
                                  session.readonly, cluster.accepting_writes())

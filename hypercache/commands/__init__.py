@@ -34,10 +34,14 @@ class Command:
     # flags as booleans, precomputed for the hot path
     write: bool = False
     denyoom: bool = False
+    # movable keys (numkeys forms: ZUNION, LMPOP...): finds the keys when first/last/step cannot
+    find_keys: Callable[[list], list] | None = None
     single_key: bool = False      # exactly one key, at args[1]
 
     def keys(self, args: list[bytes]) -> list[bytes]:
         """The key arguments of a call, by the declared positions."""
+        if self.find_keys is not None:
+            return self.find_keys(args)
         if self.first_key == 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(args) + self.last_key
@@ -52,7 +56,8 @@ TABLE: dict[bytes, Command] = {}
 
 def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int = 0,
             step: int = 0, group: str = "generic", summary: str = "",
-            since: str = "1.0.0") -> Callable[[Handler], Handler]:
+            since: str = "1.0.0", find_keys: Callable[[list], list] | None = None
+            ) -> Callable[[Handler], Handler]:
     """Declare a command (or `container|sub` subcommand) with its handler."""
     flag_tuple = tuple(flags.split())
 
