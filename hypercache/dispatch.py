@@ -143,7 +143,7 @@ class Dispatcher:
                     clock = perf_counter_ns()
                     continue
                 ctx.slot = slot
-            elif cmd.first_key:
+            elif cmd.first_key or cmd.find_keys is not None:
                 encode(self.call(session, cmd, args), protocol, out)
                 clock = perf_counter_ns()
                 if blocking.ready:

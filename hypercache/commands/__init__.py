@@ -66,7 +66,8 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
                       last_key=last_key, step=step if first_key else 0, handler=handler,
                       group=group, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                       since=since, write="write" in flag_tuple, denyoom="denyoom" in flag_tuple,
-                      single_key=first_key == 1 and last_key == 1)
+                      single_key=first_key == 1 and last_key == 1 and find_keys is None,
+                      find_keys=find_keys)
         if "|" in name:
             parent, sub = name.split("|", 1)
             TABLE[parent.encode()].subcommands[sub.encode()] = cmd
