@@ -66,7 +66,8 @@ class Dispatcher:
         """
         lane = {}
         for name, cmd in table.items():
-            if cmd.subcommands or cmd.group in SESSION_GROUPS or "no-multi" in cmd.flags:
+            if (cmd.subcommands or cmd.group in SESSION_GROUPS or "no-multi" in cmd.flags
+                    or "blocking" in cmd.flags):     # may return Suspend: execute() handles it
                 continue
             lane[name] = lane[name.upper()] = cmd
         return lane
