@@ -77,7 +77,7 @@ class Dispatcher:
         cmd = self.table.get(args[0].lower())
         if cmd is None:
             raise unknown_command(args)
-        if cmd.subcommands:
+        if cmd.subcommands and (len(args) > 1 or cmd.arity != -1):   # bare COMMAND runs itself
             if len(args) < 2:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
             sub = cmd.subcommands.get(args[1].lower())
@@ -85,8 +85,8 @@ class Dispatcher:
                 raise unknown_subcommand(cmd, args[1])
             cmd = sub
         if not cmd.arity_ok(len(args)):
-            shown = cmd.name.replace("|", " ")
-            raise CommandError(f"ERR wrong number of arguments for '{shown}' command")
+            # Redis 7.0 names a subcommand by its full name here: 'config|get'
+            raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
         return cmd
 
     def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:

@@ -290,6 +290,10 @@ class Push(list):
     """An out-of-band message (RESP3 `>`, an array in RESP2), e.g. pub/sub."""
 
 
+class OrderedSet(list):
+    """A set reply whose order matters (RESP3 `~`, an array in RESP2), e.g. COMMAND's flags."""
+
+
 class Raw(bytes):
     """Bytes already encoded for the wire; identical in both protocols."""
 
@@ -358,7 +362,7 @@ def encode(value, protocol: int, out: list) -> None:
         for k, v in value.items():
             encode(k, protocol, out)
             encode(v, protocol, out)
-    elif kind is set or kind is frozenset:
+    elif kind is set or kind is frozenset or kind is OrderedSet:
         out.append(b"%s%d\r\n" % (b"~" if protocol == 3 else b"*", len(value)))
         for item in value:
             encode(item, protocol, out)
