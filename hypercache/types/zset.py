@@ -1,0 +1,72 @@
+"""The sorted set value: member -> score, plus a SortedList of (score, member) for rank and range."""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from sortedcontainers import SortedList
+
+# Redis 7.0 defaults: zset-max-listpack-entries / zset-max-listpack-value
+MAX_LISTPACK_ENTRIES = 128
+MAX_LISTPACK_VALUE = 64
+BASE_BYTES = 480          # the object, its dict and the SortedList
+ENTRY_BYTES = 171         # bytes header, float, tuple, dict entry, list slot
+
+
+class ZSet:
+    __slots__ = ("scores", "ordered", "nbytes", "big")
+    type_name = b"zset"
+
+    def __init__(self, pairs: Iterable[tuple[float, bytes]] = ()) -> None:
+        self.scores: dict[bytes, float] = {}
+        self.ordered = SortedList()
+        self.nbytes = BASE_BYTES
+        self.big = False          # converted to a skiplist: never converts back, as Redis
+        for score, member in pairs:
+            self.add(member, score)
+
+    @property
+    def encoding(self) -> bytes:
+        return b"skiplist" if self.big else b"listpack"
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def add(self, member: bytes, score: float) -> float | None:
+        """Set a member's score; returns its previous score (None when it is new)."""
+        scores = self.scores
+        old = scores.get(member)
+        if old is None:
+            scores[member] = score
+            self.ordered.add((score, member))
+            self.nbytes += len(member) + ENTRY_BYTES
+            if not self.big and (len(scores) > MAX_LISTPACK_ENTRIES or len(member) > MAX_LISTPACK_VALUE):
+                self.big = True
+            return None
+        if old != score or (score == 0 and math.copysign(1, old) != math.copysign(1, score)):
+            self.ordered.remove((old, member))
+            self.ordered.add((score, member))
+            scores[member] = score
+        return old
+
+    def remove(self, member: bytes) -> bool:
+        score = self.scores.pop(member, None)
+        if score is None:
+            return False
+        self.ordered.remove((score, member))
+        self.nbytes -= len(member) + ENTRY_BYTES
+        return True
+
+    def rank(self, member: bytes) -> int | None:
+        score = self.scores.get(member)
+        if score is None:
+            return None
+        return self.ordered.bisect_left((score, member))
+
+    def copy(self) -> "ZSet":
+        other = ZSet.__new__(ZSet)
+        other.scores = dict(self.scores)
+        other.ordered = SortedList(self.ordered)
+        other.nbytes = self.nbytes
+        other.big = self.big
+        return other
