@@ -8,7 +8,8 @@ Layout:
     routes.py     the endpoints: /, /cluster/{status,nodes,events,overview}, /health, /metrics
     errors.py     every error as a JSON document
     templates/    index.html, the page skeleton
-    static/       app.js (polls /cluster/overview, draws with DOM/SVG, never innerHTML), style.css
+    static/       ES modules, never innerHTML: app.js (polls /cluster/overview, members, events),
+                  ring.js (the SVG ring), charts.js (sparklines), dom.js, format.js; style.css
 
 The node calls `serve(snapshot, host, port)` inside its gevent process. The
 snapshot callable returns a fresh dict (see web.snapshot.Snapshot) each call;
