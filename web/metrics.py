@@ -51,7 +51,7 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _command_families(stats["commands"])
 
     yield _gauge("hypercache_keys", "Keys held by this node.", stats["keys"])
-    yield _gauge("hypercache_used_memory_bytes", "Memory used by the keyspace, in bytes.", stats["used_memory"])
+    yield _gauge("hypercache_used_memory_bytes", "Memory used by the keyspace.", stats["used_memory"])
     yield _gauge("hypercache_ops_per_second", "Commands per second, recent average.", stats["ops_per_sec"])
     yield _gauge("hypercache_connected_clients", "Client connections open now.", stats["connected_clients"])
     yield _counter("hypercache_expired_keys", "Keys removed because they expired.", stats["expired_keys"])
@@ -66,16 +66,19 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     mesh.add_metric(["in"], stats["mesh_in"])
     mesh.add_metric(["out"], stats["mesh_out"])
     yield mesh
-    yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).", stats["mesh_dropped"])
+    yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
+                   stats["mesh_dropped"])
 
     yield _gauge("hypercache_cluster_epoch", "Epoch of the slot map this node serves.", cluster["epoch"])
-    yield _gauge("hypercache_cluster_state_ok", "1 when the cluster state is ok, 0 when fail.", cluster["state"] == "ok")
+    yield _gauge("hypercache_cluster_state_ok", "1 when the cluster state is ok.", cluster["state"] == "ok")
     yield _gauge("hypercache_accepting_writes", "1 when this node accepts writes.", cluster["accepting_writes"])
-    yield _gauge("hypercache_cluster_replication_factor", "Copies of each slot, primary included.", cluster["replication_factor"])
+    yield _gauge("hypercache_cluster_replication_factor", "Copies of each slot, primary included.",
+                 cluster["replication_factor"])
     yield _gauge("hypercache_cluster_slots_assigned", "Slots with an owner in the slot map.", cluster["slots_assigned"])
     yield _gauge("hypercache_cluster_slots_ok", "Slots whose primary is alive.", cluster["slots_ok"])
 
-    members = GaugeMetricFamily("hypercache_cluster_members", "Members by state, as this node sees them.", labels=["state"])
+    members = GaugeMetricFamily("hypercache_cluster_members", "Members by state, as this node sees them.",
+                                labels=["state"])
     for state, count in member_counts(snapshot["members"]).items():
         if state != "total":
             members.add_metric([state], count)
@@ -84,10 +87,13 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
 
 def _command_families(commands: Mapping[str, CommandStats]) -> Iterator[Metric]:
     calls = CounterMetricFamily("hypercache_commands", "Calls by command.", labels=["command"])
-    seconds = CounterMetricFamily("hypercache_commands_duration_seconds", "Time spent in each command.", labels=["command"])
+    seconds = CounterMetricFamily("hypercache_commands_duration_seconds", "Time spent in each command.",
+                                  labels=["command"])
     failed = CounterMetricFamily("hypercache_commands_failed", "Calls that replied with an error.", labels=["command"])
-    rejected = CounterMetricFamily("hypercache_commands_rejected", "Calls refused before running (arity, ACL, redirect).", labels=["command"])
-    latency = HistogramMetricFamily("hypercache_command_latency_seconds", "Latency of each command.", labels=["command"])
+    rejected = CounterMetricFamily("hypercache_commands_rejected", "Calls refused before running.",
+                                   labels=["command"])
+    latency = HistogramMetricFamily("hypercache_command_latency_seconds", "Latency of each command.",
+                                    labels=["command"])
 
     # One bucket set for all commands: histogram_quantile over a sum across
     # commands needs the same `le` bounds in every series.

@@ -19,7 +19,8 @@ from typing import Any
 from web.ring import ring_layout
 from web.snapshot import MEMBER_STATES, Member, SlotRange, Snapshot
 
-_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")  # RFC 1123 host names; IPs are checked apart
 
 
 def status_view(snapshot: Snapshot) -> dict[str, Any]:
