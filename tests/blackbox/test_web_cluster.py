@@ -33,10 +33,6 @@ FORM_DEADLINE_S = 30.0
 DEATH_DEADLINE_S = 30.0
 T = TypeVar("T")
 
-# Until node.py starts the mesh (it still builds a OneNodeCluster), --join forms
-# no cluster. Remove this marker when it does: XPASS in the report says so.
-needs_mesh = pytest.mark.xfail(reason="the mesh is not wired into hypercache/node.py yet", strict=False)
-
 
 @dataclass
 class NodeProcess:
@@ -167,7 +163,6 @@ def test_one_node_serves_status_health_and_metrics(cluster) -> None:
     assert families["hypercache_keys"].samples[0].value >= 1
 
 
-@needs_mesh
 def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
     nodes = cluster(3)
     everyone_alive = {n.port: "alive" for n in nodes}
@@ -192,7 +187,6 @@ def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
         assert status == 200 and body["members"]["dead"] == 1
 
 
-@needs_mesh
 def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(cluster, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
