@@ -17,6 +17,7 @@ from .blocking import Blocking
 from .config import Config, Settings, load_node_id
 from .context import Context
 from .keyevents import KeyEvents
+from .pubsub import PubSub
 from .server import RespServer
 from .stats import ServerStats
 from .status import build_snapshot
@@ -50,6 +51,7 @@ class Node:
         self.ctx.shutdown = self.request_stop
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
                                  on_disconnect=self._on_disconnect)
+        self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
         self.http = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []

@@ -1,0 +1,561 @@
+"""List commands: pushes and pops at both ends, ranges, LPOS, LMOVE, LMPOP and the blocking pops."""
+from __future__ import annotations
+
+import math
+from itertools import islice
+from typing import Callable
+
+from ..arguments import SYNTAX, WRONGTYPE, parse_int
+from ..blocking import Suspend
+from ..resp import NULL_ARRAY, OK, CommandError
+from ..types.list import ENTRY_BYTES, List
+from . import command
+
+OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
+INT64_MAX = 2**63 - 1
+
+
+def _read(ctx, key: bytes) -> List | None:
+    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+    if value is None or type(value) is List:
+        return value
+    raise CommandError(WRONGTYPE)
+
+
+def _shrunk(ctx, key: bytes, lst: List, before: int) -> None:
+    """After removing elements: delete the key when the list is empty, else resize."""
+    if lst.items:
+        ctx.store.resized(key, lst.nbytes - before)
+    else:
+        ctx.store.delete(ctx.slot, key)
+
+
+def _push(ctx, key: bytes, values: list[bytes], left: bool, only_existing: bool) -> int:
+    store = ctx.store
+    lst = store.get(ctx.slot, key, ctx.now_ms)
+    if lst is None:
+        if only_existing:
+            return 0
+        lst = List()
+        if left:
+            lst.push_left(values)
+        else:
+            lst.push_right(values)
+        store.set(ctx.slot, key, lst)
+        return len(lst.items)
+    if type(lst) is not List:
+        raise CommandError(WRONGTYPE)
+    before = lst.nbytes
+    if left:
+        lst.push_left(values)
+    else:
+        lst.push_right(values)
+    store.resized(key, lst.nbytes - before)
+    return len(lst.items)
+
+
+@command("lpush", -3, "write denyoom fast", 1, 1, 1, group="list",
+         summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.")
+def lpush(ctx, session, args):
+    """Format: LPUSH key element [element ...]"""
+    return _push(ctx, args[1], args[2:], True, False)
+
+
+@command("rpush", -3, "write denyoom fast", 1, 1, 1, group="list",
+         summary="Appends one or more elements to a list. Creates the key if it doesn't exist.")
+def rpush(ctx, session, args):
+    """Format: RPUSH key element [element ...]"""
+    return _push(ctx, args[1], args[2:], False, False)
+
+
+@command("lpushx", -3, "write denyoom fast", 1, 1, 1, group="list", since="2.2.0",
+         summary="Prepends one or more elements to a list only when the list exists.")
+def lpushx(ctx, session, args):
+    """Format: LPUSHX key element [element ...]"""
+    return _push(ctx, args[1], args[2:], True, True)
+
+
+@command("rpushx", -3, "write denyoom fast", 1, 1, 1, group="list", since="2.2.0",
+         summary="Appends an element to a list only when the list exists.")
+def rpushx(ctx, session, args):
+    """Format: RPUSHX key element [element ...]"""
+    return _push(ctx, args[1], args[2:], False, True)
+
+
+def _pop(ctx, key: bytes, left: bool, count: int | None):
+    """Pop one element (count None) or up to `count`; None when the key is missing."""
+    lst = _read(ctx, key)
+    if lst is None:
+        return None
+    before = lst.nbytes
+    pop = lst.pop_left if left else lst.pop_right
+    if count is None:
+        value = pop()
+    else:
+        value = [pop() for _ in range(min(count, len(lst.items)))]
+    _shrunk(ctx, key, lst, before)
+    return value
+
+
+def _pop_command(ctx, args, left: bool):
+    if len(args) > 3:
+        raise CommandError(f"ERR wrong number of arguments for '{'lpop' if left else 'rpop'}' command")
+    if len(args) == 3:
+        count = parse_int(args[2], OUT_OF_RANGE_POSITIVE)
+        if count < 0:
+            raise CommandError(OUT_OF_RANGE_POSITIVE)
+        lst = _read(ctx, args[1])
+        if lst is None:
+            return NULL_ARRAY
+        if count == 0:
+            return []
+        return _pop(ctx, args[1], left, count)
+    return _pop(ctx, args[1], left, None)
+
+
+@command("lpop", -2, "write fast", 1, 1, 1, group="list",
+         summary="Returns the first elements in a list after removing it. Deletes the list if the last element was popped.")
+def lpop(ctx, session, args):
+    """Format: LPOP key [count]"""
+    if len(args) == 2:
+        store = ctx.store
+        lst = store.get(ctx.slot, args[1], ctx.now_ms)
+        if lst is None:
+            return None
+        if type(lst) is not List:
+            raise CommandError(WRONGTYPE)
+        value = lst.items.popleft()
+        size = len(value) + ENTRY_BYTES
+        lst.nbytes -= size
+        if lst.items:
+            store.resized(args[1], -size)
+        else:
+            store.delete(ctx.slot, args[1])
+        return value
+    return _pop_command(ctx, args, True)
+
+
+@command("rpop", -2, "write fast", 1, 1, 1, group="list",
+         summary="Returns and removes the last elements of a list. Deletes the list if the last element was popped.")
+def rpop(ctx, session, args):
+    """Format: RPOP key [count]"""
+    return _pop_command(ctx, args, False)
+
+
+@command("llen", 2, "readonly fast", 1, 1, 1, group="list", summary="Returns the length of a list.")
+def llen(ctx, session, args):
+    """Format: LLEN key"""
+    lst = _read(ctx, args[1])
+    return 0 if lst is None else len(lst.items)
+
+
+def _range(start: int, end: int, size: int) -> tuple[int, int] | None:
+    """Normalise Redis's inclusive start/end (negative from the tail); None when empty."""
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    if start < 0:
+        start = 0
+    if start > end or start >= size:
+        return None
+    return start, min(end, size - 1)
+
+
+@command("lrange", 4, "readonly", 1, 1, 1, group="list", summary="Returns a range of elements from a list.")
+def lrange(ctx, session, args):
+    """Format: LRANGE key start stop"""
+    start, end = parse_int(args[2]), parse_int(args[3])
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return []
+    items = lst.items
+    size = len(items)
+    bounds = _range(start, end, size)
+    if bounds is None:
+        return []
+    start, end = bounds
+    if start <= size - 1 - end:
+        return list(islice(items, start, end + 1))
+    tail = list(islice(reversed(items), size - 1 - end, size - start))
+    tail.reverse()
+    return tail
+
+
+@command("lindex", 3, "readonly", 1, 1, 1, group="list", summary="Returns an element from a list by its index.")
+def lindex(ctx, session, args):
+    """Format: LINDEX key index"""
+    index = parse_int(args[2])
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return None
+    size = len(lst.items)
+    if index < 0:
+        index += size
+    if not 0 <= index < size:
+        return None
+    return lst.items[index]
+
+
+@command("lset", 4, "write denyoom", 1, 1, 1, group="list", summary="Sets the value of an element in a list by its index.")
+def lset(ctx, session, args):
+    """Format: LSET key index element"""
+    index = parse_int(args[2])
+    lst = _read(ctx, args[1])
+    if lst is None:
+        raise CommandError("ERR no such key")
+    items = lst.items
+    size = len(items)
+    if index < 0:
+        index += size
+    if not 0 <= index < size:
+        raise CommandError("ERR index out of range")
+    delta = len(args[3]) - len(items[index])
+    items[index] = args[3]
+    lst.nbytes += delta
+    ctx.store.resized(args[1], delta)
+    return OK
+
+
+@command("lrem", 4, "write", 1, 1, 1, group="list", summary="Removes elements from a list. Deletes the list if the last element was removed.")
+def lrem(ctx, session, args):
+    """Format: LREM key count element"""
+    count = parse_int(args[2])
+    element = args[3]
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return 0
+    items = list(lst.items)
+    limit = abs(count) if count else len(items)
+    removed = 0
+    if count < 0:
+        items.reverse()
+    kept = []
+    for item in items:
+        if removed < limit and item == element:
+            removed += 1
+        else:
+            kept.append(item)
+    if not removed:
+        return 0
+    if count < 0:
+        kept.reverse()
+    before = lst.nbytes
+    lst.replace(kept)
+    _shrunk(ctx, args[1], lst, before)
+    return removed
+
+
+@command("ltrim", 4, "write", 1, 1, 1, group="list", summary="Removes elements from both ends a list. Deletes the list if all elements were trimmed.")
+def ltrim(ctx, session, args):
+    """Format: LTRIM key start stop"""
+    start, end = parse_int(args[2]), parse_int(args[3])
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return OK
+    size = len(lst.items)
+    bounds = _range(start, end, size)
+    before = lst.nbytes
+    if bounds is None:
+        lst.replace(())
+    elif bounds != (0, size - 1):
+        lst.replace(islice(lst.items, bounds[0], bounds[1] + 1))
+    else:
+        return OK
+    _shrunk(ctx, args[1], lst, before)
+    return OK
+
+
+@command("linsert", 5, "write denyoom", 1, 1, 1, group="list", since="2.2.0",
+         summary="Inserts an element before or after another element in a list.")
+def linsert(ctx, session, args):
+    """Format: LINSERT key BEFORE | AFTER pivot element"""
+    where = args[2].lower()
+    if where not in (b"before", b"after"):
+        raise CommandError(SYNTAX)
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return 0
+    items = lst.items
+    try:
+        position = items.index(args[3])
+    except ValueError:
+        return -1
+    items.insert(position + (where == b"after"), args[4])
+    delta = len(args[4]) + ENTRY_BYTES
+    lst.nbytes += delta
+    ctx.store.resized(args[1], delta)
+    return len(items)
+
+
+@command("lpos", -3, "readonly", 1, 1, 1, group="list", since="6.0.6",
+         summary="Returns the index of matching elements in a list.")
+def lpos(ctx, session, args):
+    """Format: LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]"""
+    rank, count, maxlen = 1, None, 0
+    i = 3
+    while i < len(args):
+        option = args[i].lower()
+        if i + 1 >= len(args):
+            raise CommandError(SYNTAX)
+        if option == b"rank":
+            rank = parse_int(args[i + 1])
+            if rank == 0:
+                raise CommandError("ERR RANK can't be zero: use 1 to start from the first match, "
+                                   "2 from the second ... or use negative to start from the end of the list")
+            if rank == -(2**63):
+                raise CommandError("ERR value is out of range, value must between "
+                                   "-9223372036854775807 and 9223372036854775807")
+        elif option == b"count":
+            count = parse_int(args[i + 1])
+            if count < 0:
+                raise CommandError("ERR COUNT can't be negative")
+        elif option == b"maxlen":
+            maxlen = parse_int(args[i + 1])
+            if maxlen < 0:
+                raise CommandError("ERR MAXLEN can't be negative")
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    lst = _read(ctx, args[1])
+    if lst is None:
+        return None if count is None else []
+    items = lst.items
+    size = len(items)
+    element = args[2]
+    wanted = count if count else size
+    if count is None:
+        wanted = 1
+    skip = abs(rank) - 1
+    found = []
+    scanned = 0
+    if rank > 0:
+        iterator = enumerate(items)
+    else:
+        iterator = ((size - 1 - j, item) for j, item in enumerate(reversed(items)))
+    for index, item in iterator:
+        if maxlen and scanned >= maxlen:
+            break
+        scanned += 1
+        if item == element:
+            if skip:
+                skip -= 1
+                continue
+            found.append(index)
+            if len(found) >= wanted:
+                break
+    if count is None:
+        return found[0] if found else None
+    return found
+
+
+def _where(raw: bytes) -> bool:
+    """LEFT -> True, RIGHT -> False."""
+    lowered = raw.lower()
+    if lowered == b"left":
+        return True
+    if lowered == b"right":
+        return False
+    raise CommandError(SYNTAX)
+
+
+def _move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool,
+          retrying: bool = False) -> bytes | None:
+    """LMOVE's work: None when the source is empty (or, retrying, not a list)."""
+    store = ctx.store
+    src = store.get(ctx.slot, source, ctx.now_ms)
+    if src is None:
+        return None
+    if type(src) is not List:
+        if retrying:
+            return None
+        raise CommandError(WRONGTYPE)
+    dst = store.get(ctx.slot, destination, ctx.now_ms)
+    if dst is not None and type(dst) is not List:
+        raise CommandError(WRONGTYPE)
+    before = src.nbytes
+    value = src.pop_left() if from_left else src.pop_right()
+    _shrunk(ctx, source, src, before)
+    _push(ctx, destination, [value], to_left, False)
+    return value
+
+
+@command("lmove", 5, "write denyoom", 1, 2, 1, group="list", since="6.2.0",
+         summary="Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.")
+def lmove(ctx, session, args):
+    """Format: LMOVE source destination LEFT | RIGHT LEFT | RIGHT"""
+    from_left, to_left = _where(args[3]), _where(args[4])
+    return _move(ctx, args[1], args[2], from_left, to_left)
+
+
+@command("rpoplpush", 3, "write denyoom", 1, 2, 1, group="list", since="1.2.0",
+         summary="Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.")
+def rpoplpush(ctx, session, args):
+    """Format: RPOPLPUSH source destination"""
+    return _move(ctx, args[1], args[2], False, True)
+
+
+def _numkeys_keys(first: int) -> Callable[[list], list]:
+    """find_keys for `numkeys key [key ...]` at args[first]; [] when numkeys is unusable."""
+    def find(args: list) -> list:
+        try:
+            n = int(args[first])
+        except (ValueError, IndexError):
+            return []
+        if n <= 0 or first + 1 + n > len(args):
+            return []
+        return args[first + 1:first + 1 + n]
+    return find
+
+
+def _parse_mpop(args: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
+    """(keys, left, count) from `numkeys key [key ...] LEFT|RIGHT [COUNT count]` at args[first]."""
+    numkeys = parse_int(args[first], "ERR numkeys should be greater than 0")
+    if numkeys <= 0:
+        raise CommandError("ERR numkeys should be greater than 0")
+    where_at = first + 1 + numkeys
+    if numkeys > len(args) - first - 1 or where_at >= len(args):
+        raise CommandError(SYNTAX)
+    keys = args[first + 1:where_at]
+    left = _where(args[where_at])
+    count = 1
+    i = where_at + 1
+    seen_count = False
+    while i < len(args):
+        if args[i].lower() == b"count" and i + 1 < len(args) and not seen_count:
+            count = parse_int(args[i + 1], "ERR count should be greater than 0")
+            if count <= 0:
+                raise CommandError("ERR count should be greater than 0")
+            seen_count = True
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    return keys, left, count
+
+
+def _mpop(ctx, keys: list[bytes], left: bool, count: int, retrying: bool = False):
+    for key in keys:
+        lst = ctx.store.get(ctx.slot, key, ctx.now_ms)
+        if lst is None:
+            continue
+        if type(lst) is not List:
+            if retrying:
+                continue
+            raise CommandError(WRONGTYPE)
+        return [key, _pop(ctx, key, left, count)]
+    return None
+
+
+@command("lmpop", -4, "write movablekeys", 0, 0, 0, group="list", since="7.0.0",
+         find_keys=_numkeys_keys(1),
+         summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.")
+def lmpop(ctx, session, args):
+    """Format: LMPOP numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
+    keys, left, count = _parse_mpop(args, 1)
+    reply = _mpop(ctx, keys, left, count)
+    return NULL_ARRAY if reply is None else reply
+
+
+# -- blocking ------------------------------------------------------------------------
+
+
+def parse_timeout(raw: bytes) -> float:
+    """Seconds to wait (0 = forever), with Redis's errors for a bad timeout."""
+    try:
+        text = raw.decode("ascii")
+        if not text or text[0].isspace() or text[-1].isspace():
+            raise ValueError
+        value = float(text)
+    except (UnicodeDecodeError, ValueError):
+        raise CommandError("ERR timeout is not a float or out of range") from None
+    if math.isnan(value):
+        raise CommandError("ERR timeout is not a float or out of range")
+    if value * 1000 > INT64_MAX:       # Redis's conversion wraps to a negative number
+        raise CommandError("ERR timeout is negative")
+    if value < 0:
+        raise CommandError("ERR timeout is negative")
+    return math.ceil(value * 1000) / 1000
+
+
+def block(ctx, keys: list[bytes], timeout_s: float, attempt: Callable[[bool], object],
+          timeout_reply) -> object:
+    """Serve now if `attempt(False)` can, else a Suspend that retries with `attempt(True)`.
+
+    `attempt` returns the reply, or None when there is nothing to take yet; on a
+    retry a key of the wrong type means "keep waiting", as in Redis 7.0.
+    """
+    reply = attempt(False)
+    if reply is not None:
+        return reply
+    slot = ctx.slot
+
+    def retry():
+        saved = ctx.slot
+        ctx.slot = slot
+        try:
+            result = attempt(True)
+        except CommandError as error:
+            result = error
+        finally:
+            ctx.slot = saved
+        return suspend if result is None else result
+
+    suspend = Suspend(keys, timeout_s, retry, timeout_reply)
+    return suspend
+
+
+def _blocking_pop(ctx, args, left: bool):
+    timeout_s = parse_timeout(args[-1])
+    keys = args[1:-1]
+
+    def attempt(retrying: bool):
+        reply = _mpop(ctx, keys, left, 1, retrying)
+        return None if reply is None else [reply[0], reply[1][0]]
+
+    return block(ctx, keys, timeout_s, attempt, NULL_ARRAY)
+
+
+@command("blpop", -3, "write noscript blocking", 1, -2, 1, group="list", since="2.0.0",
+         summary="Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.")
+def blpop(ctx, session, args):
+    """Format: BLPOP key [key ...] timeout"""
+    return _blocking_pop(ctx, args, True)
+
+
+@command("brpop", -3, "write noscript blocking", 1, -2, 1, group="list", since="2.0.0",
+         summary="Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.")
+def brpop(ctx, session, args):
+    """Format: BRPOP key [key ...] timeout"""
+    return _blocking_pop(ctx, args, False)
+
+
+def _blocking_move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool, raw_timeout: bytes):
+    timeout_s = parse_timeout(raw_timeout)
+    return block(ctx, [source], timeout_s,
+                 lambda retrying: _move(ctx, source, destination, from_left, to_left, retrying),
+                 NULL_ARRAY)
+
+
+@command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group="list", since="6.2.0",
+         summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.")
+def blmove(ctx, session, args):
+    """Format: BLMOVE source destination LEFT | RIGHT LEFT | RIGHT timeout"""
+    from_left, to_left = _where(args[3]), _where(args[4])
+    return _blocking_move(ctx, args[1], args[2], from_left, to_left, args[5])
+
+
+@command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, 1, group="list", since="2.2.0",
+         summary="Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.")
+def brpoplpush(ctx, session, args):
+    """Format: BRPOPLPUSH source destination timeout"""
+    return _blocking_move(ctx, args[1], args[2], False, True, args[3])
+
+
+@command("blmpop", -5, "write blocking movablekeys", 0, 0, 0, group="list", since="7.0.0",
+         find_keys=_numkeys_keys(2),
+         summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.")
+def blmpop(ctx, session, args):
+    """Format: BLMPOP timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
+    timeout_s = parse_timeout(args[1])
+    keys, left, count = _parse_mpop(args, 2)
+    return block(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, left, count, retrying), NULL_ARRAY)
