@@ -42,10 +42,13 @@ def _parse_length(line: bytes | bytearray) -> int | None:
     """Parse a header number exactly as Redis's string2ll: optional '-', digits, no leading zero."""
     if not line or len(line) > 20:
         return None
-    body = line[1:] if line[:1] == b"-" else line
-    if not body.isdigit() or (body[:1] == b"0" and len(body) > 1):
+    negative = line[:1] == b"-"
+    body = line[1:] if negative else line
+    # string2ll accepts "0" but not "-0", "00" or "01", and nothing outside a long long
+    if not body.isdigit() or (body[:1] == b"0" and (negative or len(body) > 1)):
         return None
-    return int(line)
+    value = int(line)
+    return value if -2**63 <= value < 2**63 else None
 
 
 class RequestParser:
@@ -104,9 +107,21 @@ class RequestParser:
                 frame = gets()
             if not frames or reader.has_data():
                 return None
-            # Every element must be a bulk string: count "$" headers against
-            # arguments (a payload containing "\r\n$" only costs a re-parse).
-            if data.count(b"\r\n$") != sum(map(len, frames)):
+            # Every request must be an array of bulk strings: hiredis also
+            # accepts nested arrays, integers, nils and maps, which Redis
+            # refuses ("expected '$', got ..."); the careful path says so.
+            nargs = 0
+            for frame in frames:
+                if type(frame) is not list:
+                    return None
+                for arg in frame:
+                    if type(arg) is not bytes:
+                        return None
+                nargs += len(frame)
+            # A simple string element (`+OK`) comes back as bytes too: count
+            # "$" headers against arguments (a payload containing "\r\n$"
+            # only costs a re-parse).
+            if data.count(b"\r\n$") != nargs:
                 return None
             last = frames[-1]
             tail = b"$%d\r\n%s\r\n" % (len(last[-1]), last[-1])
@@ -169,15 +184,16 @@ class RequestParser:
                 self._bulk = -1
             # inside a multibulk request
             if self._bulk == -1:
-                if buf[pos] != 36:   # b"$"
-                    self._fail("expected '$', got '%s'" % chr(buf[pos]))
-                    return out
                 end = buf.find(CRLF, pos)
                 if end == -1:
                     if len(buf) - pos > INLINE_MAX_SIZE:
                         self._fail("too big bulk count string")
                         return out
                     break
+                # as Redis: the line must be complete before its first byte is judged
+                if buf[pos] != 36:   # b"$"
+                    self._fail("expected '$', got '%s'" % chr(buf[pos]))
+                    return out
                 length = _parse_length(buf[pos + 1:end])
                 if length is None or length < 0 or length > limits.proto_max_bulk_len:
                     self._fail("invalid bulk length")
@@ -263,7 +279,7 @@ def split_inline(line: bytes) -> list[bytes] | None:
                 if i >= n:
                     break
                 c = line[i]
-                if c in b" \t\n\r\v\f":
+                if c in b" \t\n\r":   # sdssplitargs ends a bare word here (\v \f belong to it)
                     break
                 if c == 34:
                     in_double = True

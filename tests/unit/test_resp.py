@@ -1,0 +1,410 @@
+"""RESP parsing and encoding, bytes in and bytes out (hypercache/resp.py): no sockets.
+
+The parser has a fast path (hiredis, whole reads of well-formed requests) and a
+careful path (everything else); feeding the same stream at every split point
+must give the same requests and the same error, so both paths are exercised
+against each other. Error texts are Redis 7.0's (checked against redis-server
+in tests/blackbox/test_protocol.py).
+"""
+from __future__ import annotations
+
+import itertools
+
+import hiredis
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hypercache.resp import (NULL_ARRAY, OK, PONG, QUEUED, CommandError, Limits, OrderedSet, Push,
+                             Raw, RequestParser, Status, Verbatim, encode, format_double,
+                             split_inline)
+
+
+def cmd(*args: bytes | str) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+
+def feed(chunks, authenticated: bool = True, limits: Limits = Limits()):
+    """(requests, error) after feeding chunks one by one to a fresh parser."""
+    parser = RequestParser(limits, authenticated=authenticated)
+    requests = []
+    for chunk in chunks:
+        requests += parser.feed(chunk)
+    return requests, parser.error
+
+
+def every_split(data: bytes):
+    """The stream whole, cut in two at every byte boundary, and byte by byte."""
+    yield [data]
+    for i in range(1, len(data)):
+        yield [data[:i], data[i:]]
+    yield [data[i:i + 1] for i in range(len(data))]
+
+
+def assert_same_at_every_split(data: bytes, expected, error=None, **kwargs) -> None:
+    for chunks in every_split(data):
+        got = feed(chunks, **kwargs)
+        assert got == (expected, error), f"split {[len(c) for c in chunks][:4]}..."
+
+
+# -- well-formed streams ------------------------------------------------------------------
+
+PIPELINE = [
+    [b"SET", b"key:1", b"hello"],
+    [b"GET", b"key:1"],
+    [b"MSET", b"a", b"", b"b", b"\x00\xff binary \r\n"],
+    [b"PING"],
+    [b"SET", b"k", b"$3\r\nfoo\r\n*1\r\n"],          # looks like RESP inside a value
+    [b"ECHO", b"\r\n$"],                              # "\r\n$" inside a value: the careful path
+    [b"SET", b"$", b"*"],
+]
+
+
+def test_pipelined_batch_at_every_split_point():
+    data = b"".join(cmd(*r) for r in PIPELINE)
+    assert_same_at_every_split(data, PIPELINE)
+
+
+def test_pipelined_batch_at_every_pair_of_split_points():
+    requests = [[b"SET", b"k", b"v\r\n$x"], [b"GET", b"k"], [b"PING"]]
+    data = b"".join(cmd(*r) for r in requests)
+    for i, j in itertools.combinations(range(1, len(data)), 2):
+        assert feed([data[:i], data[i:j], data[j:]]) == (requests, None), (i, j)
+
+
+def test_plain_requests_at_every_split_point():
+    requests = [[b"SET", b"key:%d" % i, b"x" * 10] for i in range(5)]
+    assert_same_at_every_split(b"".join(cmd(*r) for r in requests), requests)
+
+
+def test_requests_complete_as_their_last_byte_arrives():
+    parser = RequestParser()
+    data = cmd("GET", "k")
+    for byte in data[:-1]:
+        assert parser.feed(bytes([byte])) == []
+    assert parser.feed(data[-1:]) == [[b"GET", b"k"]]
+    assert parser.buffered == 0
+    # and the next whole read goes through the fast path again
+    assert parser.feed(cmd("PING") * 3) == [[b"PING"]] * 3
+
+
+def test_fast_path_is_used_for_whole_reads_and_agrees_with_the_careful_path():
+    data = b"".join(cmd(*r) for r in PIPELINE[:4])
+    fast = RequestParser()
+    assert fast.feed(data) == PIPELINE[:4]
+    assert fast._careful is False
+    careful = RequestParser(authenticated=False)       # never takes the fast path
+    assert careful.feed(data) == PIPELINE[:4]
+
+
+def test_empty_and_negative_multibulk_counts_are_skipped():
+    data = b"*0\r\n*-1\r\n*-5\r\n" + cmd("PING")
+    assert_same_at_every_split(data, [[b"PING"]])
+
+
+def test_zero_length_arguments():
+    assert_same_at_every_split(cmd("SET", "", ""), [[b"SET", b"", b""]])
+
+
+def test_large_argument_arrives_in_pieces():
+    value = bytes(range(256)) * 1000
+    data = cmd(b"SET", b"big", value)
+    parser = RequestParser()
+    got = []
+    for i in range(0, len(data), 4096):
+        got += parser.feed(data[i:i + 4096])
+    assert got == [[b"SET", b"big", value]]
+    assert parser.buffered == 0
+
+
+payloads = st.binary(max_size=40) | st.sampled_from([b"\r\n$", b"$", b"*", b"\r\n", b"\r\n*1\r\n", b"\n$3\r\n"])
+requests_strategy = st.lists(st.lists(payloads, min_size=1, max_size=5), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests_strategy, st.lists(st.integers(min_value=0, max_value=10_000), max_size=4))
+def test_any_requests_at_any_split_points(requests, cuts):
+    data = b"".join(cmd(*r) for r in requests)
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0] + points, points + [len(data)]) if data[a:b]]
+    assert feed(chunks) == (requests, None)
+    assert feed(chunks, authenticated=False) == (requests, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60), st.integers(min_value=0, max_value=60))
+def test_garbage_never_raises_and_splitting_does_not_change_the_outcome(data, cut):
+    cut = min(cut, len(data))
+    whole = feed([data])
+    split = feed([data[:cut], data[cut:]])
+    assert split == whole
+    requests, _error = whole
+    assert all(type(r) is list and r and all(type(a) is bytes for a in r) for r in requests)
+
+
+# -- inline commands ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, args", [
+    (b"PING", [b"PING"]),
+    (b"  SET  a   b ", [b"SET", b"a", b"b"]),
+    (b"SET \"a b\" c", [b"SET", b"a b", b"c"]),
+    (b"SET 'a b' c", [b"SET", b"a b", b"c"]),
+    (b'ECHO "\\x41\\x4a\\x4A"', [b"ECHO", b"AJJ"]),
+    (b'ECHO "\\n\\r\\t\\b\\a\\\\\\"q"', [b"ECHO", b"\n\r\t\b\a\\\"q"]),
+    (b'ECHO "\\xZZ"', [b"ECHO", b"xZZ"]),                   # not hex: a plain escaped 'x'
+    (b"ECHO 'it\\'s'", [b"ECHO", b"it's"]),
+    (b"ECHO 'a\\nb'", [b"ECHO", b"a\\nb"]),                  # no escapes in single quotes
+    (b'ECHO ""', [b"ECHO", b""]),
+    (b"ECHO a\"b\"", [b"ECHO", b"ab"]),                       # quotes may start mid-word
+    (b"ECHO a\vb", [b"ECHO", b"a\vb"]),                      # \v and \f end no bare word
+    (b"\tPING\t", [b"PING"]),
+    (b"", []),
+])
+def test_split_inline(line, args):
+    assert split_inline(line) == args
+
+
+@pytest.mark.parametrize("line", [
+    b'ECHO "abc', b"ECHO 'abc", b'ECHO "a"b', b'ECHO a"b"c', b"ECHO 'a'b", b'ECHO "abc\\"', b'ECHO "abc\\',
+])
+def test_split_inline_unbalanced(line):
+    assert split_inline(line) is None
+
+
+def test_inline_commands_at_every_split_point():
+    data = b"PING\r\nSET k \"v w\"\nGET k\r\n\r\n\n" + cmd("PING") + b"ECHO 'x'\r\n"
+    expected = [[b"PING"], [b"SET", b"k", b"v w"], [b"GET", b"k"], [b"PING"], [b"ECHO", b"x"]]
+    assert_same_at_every_split(data, expected)
+    assert_same_at_every_split(data, expected, authenticated=False)
+
+
+def test_inline_unbalanced_quotes_is_a_protocol_error_after_earlier_requests():
+    data = b"PING\r\nECHO \"abc\r\nPING\r\n"
+    assert_same_at_every_split(data, [[b"PING"]], "unbalanced quotes in request")
+
+
+def test_inline_request_too_big():
+    assert feed([b"A" * (64 * 1024)]) == ([], None)              # still waiting for the newline
+    assert feed([b"A" * (64 * 1024 + 1)]) == ([], "too big inline request")
+    line = b"ECHO " + b"x" * (64 * 1024 - 10) + b"\r\n"             # long but terminated: fine
+    assert feed([line[:40000], line[40000:]]) == ([[b"ECHO", b"x" * (64 * 1024 - 10)]], None)
+
+
+# -- protocol errors, Redis's texts ----------------------------------------------------------
+
+@pytest.mark.parametrize("header", [
+    b"*abc", b"*+5", b"* 5", b"*5 ", b"*1_0", b"*05", b"*00", b"*-0", b"*0x5", b"*", b"*2147483648",
+    b"*99999999999999999999", b"*1.0", b"*\xd9\xa3",
+])
+def test_invalid_multibulk_length(header):
+    assert_same_at_every_split(cmd("PING") + header + b"\r\n", [[b"PING"]], "invalid multibulk length")
+
+
+@pytest.mark.parametrize("header", [
+    b"$abc", b"$+5", b"$ 5", b"$5 ", b"$1_0", b"$05", b"$00", b"$-0", b"$-1", b"$-5", b"$", b"$0x1",
+    b"$536870913", b"$99999999999999999999",
+])
+def test_invalid_bulk_length(header):
+    data = cmd("PING") + b"*2\r\n$3\r\nGET\r\n" + header + b"\r\nxxxxx\r\n"
+    assert_same_at_every_split(data, [[b"PING"]], "invalid bulk length")
+
+
+@pytest.mark.parametrize("element, got", [
+    (b"foo\r\n", "f"), (b":1\r\n", ":"), (b"+OK\r\n", "+"), (b"-ERR x\r\n", "-"),
+    (b"*1\r\n$1\r\na\r\n", "*"), (b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", "%"), (b"_\r\n", "_"),
+    (b"#t\r\n", "#"), (b",1.5\r\n", ","), (b"~1\r\n$1\r\na\r\n", "~"),
+])
+def test_expected_dollar(element, got):
+    """Only bulk strings are arguments: hiredis accepts these element types, Redis refuses them."""
+    data = cmd("PING") + b"*2\r\n$4\r\nECHO\r\n" + element + cmd("PING")
+    assert_same_at_every_split(data, [[b"PING"]], f"expected '$', got '{got}'")
+
+
+def test_nested_array_and_non_bulk_elements_never_reach_a_command():
+    """Counting '$' headers alone would be fooled: a nested array's extra headers hide a nil."""
+    for data in [b"*3\r\n*1\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n",
+                 b"*3\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n:1\r\n$1\r\nc\r\n",
+                 b"*2\r\n:5\r\n$3\r\n$ab\r\n"]:
+        requests, error = feed([data])
+        assert requests == []
+        assert error.startswith("expected '$', got '")
+
+
+def test_expected_dollar_is_judged_on_a_complete_line():
+    parser = RequestParser()
+    assert parser.feed(b"*1\r\nfo") == [] and parser.error is None
+    assert parser.feed(b"o\r\n") == [] and parser.error == "expected '$', got 'f'"
+
+
+def test_too_big_count_strings():
+    assert feed([b"*" + b"1" * (64 * 1024 + 1)]) == ([], "too big mbulk count string")
+    assert feed([b"*1\r\n$" + b"1" * (64 * 1024 + 1)]) == ([], "too big bulk count string")
+    assert feed([b"*1\r\nx" + b"1" * (64 * 1024 + 1)]) == ([], "too big bulk count string")
+
+
+def test_unauthenticated_limits():
+    ten = cmd(*[b"a"] * 10)
+    assert feed([ten], authenticated=False) == ([[b"a"] * 10], None)
+    assert feed([cmd(*[b"a"] * 11)], authenticated=False) == ([], "unauthenticated multibulk length")
+    assert feed([cmd(b"AUTH", b"p" * 16384)], authenticated=False) == ([[b"AUTH", b"p" * 16384]], None)
+    assert feed([cmd(b"AUTH", b"p" * 16385)], authenticated=False) == ([], "unauthenticated bulk length")
+    # invalid beats unauthenticated, as in Redis
+    assert feed([b"*1x\r\n"], authenticated=False) == ([], "invalid multibulk length")
+    assert feed([b"*1\r\n$-3\r\n"], authenticated=False) == ([], "invalid bulk length")
+    # the same stream is fine once authenticated
+    assert feed([cmd(*[b"a"] * 11)]) == ([[b"a"] * 11], None)
+    assert feed([cmd(b"SET", b"k", b"v" * 20000)]) == ([[b"SET", b"k", b"v" * 20000]], None)
+
+
+def test_authentication_lifts_the_limits_mid_stream():
+    parser = RequestParser(authenticated=False)
+    assert parser.feed(cmd("AUTH", "pw")) == [[b"AUTH", b"pw"]]
+    parser.authenticated = True
+    assert parser.feed(cmd(*[b"x"] * 20)) == [[b"x"] * 20]
+
+
+def test_huge_declared_lengths_allocate_nothing():
+    parser = RequestParser()
+    assert parser.feed(b"*2147483647\r\n$536870912\r\nabc") == []
+    assert parser.error is None
+    assert parser.buffered < 100
+    limits = Limits(proto_max_bulk_len=100)
+    assert feed([b"*1\r\n$100\r\n" + b"x" * 100 + b"\r\n"], limits=limits) == ([[b"x" * 100]], None)
+    assert feed([b"*1\r\n$101\r\n"], limits=limits) == ([], "invalid bulk length")
+
+
+def test_query_buffer_limit():
+    limits = Limits(client_query_buffer_limit=1000)
+    parser = RequestParser(limits)
+    assert parser.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000\r\n") == []
+    requests = []
+    for _ in range(5):
+        requests += parser.feed(b"x" * 300)
+        if parser.error:
+            break
+    assert requests == []
+    assert parser.error == "query buffer limit exceeded"
+    # many small complete requests never count against it
+    parser = RequestParser(limits)
+    assert parser.feed(cmd("PING") * 500) == [[b"PING"]] * 500
+    assert parser.error is None
+
+
+def test_after_an_error_the_parser_stays_failed():
+    parser = RequestParser()
+    assert parser.feed(b"*1\r\n$x\r\n") == []
+    assert parser.error == "invalid bulk length"
+    assert parser.feed(cmd("PING")) == []
+    assert parser.error == "invalid bulk length"
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+def enc(value, protocol: int) -> bytes:
+    out: list = []
+    encode(value, protocol, out)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("value, resp2, resp3", [
+    (b"hello", b"$5\r\nhello\r\n", b"$5\r\nhello\r\n"),
+    (b"", b"$0\r\n\r\n", b"$0\r\n\r\n"),
+    (b"a\r\nb", b"$4\r\na\r\nb\r\n", b"$4\r\na\r\nb\r\n"),
+    ("héllo", b"$6\r\nh\xc3\xa9llo\r\n", b"$6\r\nh\xc3\xa9llo\r\n"),
+    (None, b"$-1\r\n", b"_\r\n"),
+    (NULL_ARRAY, b"*-1\r\n", b"_\r\n"),
+    (0, b":0\r\n", b":0\r\n"),
+    (-42, b":-42\r\n", b":-42\r\n"),
+    (2**63 - 1, b":9223372036854775807\r\n", b":9223372036854775807\r\n"),
+    (True, b":1\r\n", b"#t\r\n"),
+    (False, b":0\r\n", b"#f\r\n"),
+    (1.5, b"$3\r\n1.5\r\n", b",1.5\r\n"),
+    (0.1, b"$19\r\n0.10000000000000001\r\n", b",0.10000000000000001\r\n"),
+    (3.0, b"$1\r\n3\r\n", b",3\r\n"),
+    (-0.0, b"$2\r\n-0\r\n", b",-0\r\n"),
+    (1e100, b"$6\r\n1e+100\r\n", b",1e+100\r\n"),
+    (float("inf"), b"$3\r\ninf\r\n", b",inf\r\n"),
+    (float("-inf"), b"$4\r\n-inf\r\n", b",-inf\r\n"),
+    (Status(b"OK"), b"+OK\r\n", b"+OK\r\n"),
+    (OK, b"+OK\r\n", b"+OK\r\n"),
+    (QUEUED, b"+QUEUED\r\n", b"+QUEUED\r\n"),
+    (PONG, b"+PONG\r\n", b"+PONG\r\n"),
+    (Raw(b":7\r\n"), b":7\r\n", b":7\r\n"),
+    (CommandError("ERR syntax error"), b"-ERR syntax error\r\n", b"-ERR syntax error\r\n"),
+    (CommandError("ERR a\r\nb\nc"), b"-ERR a  b c\r\n", b"-ERR a  b c\r\n"),
+    ([], b"*0\r\n", b"*0\r\n"),
+    ([b"a", 1, None], b"*3\r\n$1\r\na\r\n:1\r\n$-1\r\n", b"*3\r\n$1\r\na\r\n:1\r\n_\r\n"),
+    ((b"a", [b"b", []]), b"*2\r\n$1\r\na\r\n*2\r\n$1\r\nb\r\n*0\r\n", b"*2\r\n$1\r\na\r\n*2\r\n$1\r\nb\r\n*0\r\n"),
+    ({b"f": 1, b"g": b"v"}, b"*4\r\n$1\r\nf\r\n:1\r\n$1\r\ng\r\n$1\r\nv\r\n",
+     b"%2\r\n$1\r\nf\r\n:1\r\n$1\r\ng\r\n$1\r\nv\r\n"),
+    ({}, b"*0\r\n", b"%0\r\n"),
+    ({b"x"}, b"*1\r\n$1\r\nx\r\n", b"~1\r\n$1\r\nx\r\n"),
+    (frozenset(), b"*0\r\n", b"~0\r\n"),
+    (OrderedSet([b"b", b"a"]), b"*2\r\n$1\r\nb\r\n$1\r\na\r\n", b"~2\r\n$1\r\nb\r\n$1\r\na\r\n"),
+    (Verbatim(b"# Server\r\n"), b"$10\r\n# Server\r\n\r\n", b"=14\r\ntxt:# Server\r\n\r\n"),
+    (Push([b"message", b"ch", b"hi"]), b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+     b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"),
+    ([CommandError("WRONGTYPE Operation against a key holding the wrong kind of value"), OK],
+     b"*2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+OK\r\n",
+     b"*2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+OK\r\n"),
+])
+def test_encode(value, resp2, resp3):
+    assert enc(value, 2) == resp2
+    assert enc(value, 3) == resp3
+
+
+def test_encode_nan():
+    assert format_double(float("nan")) == b"nan"
+    assert enc(float("nan"), 3) == b",nan\r\n"
+
+
+def test_encode_rejects_unknown_types():
+    with pytest.raises(TypeError):
+        enc(object(), 2)
+
+
+def test_encode_appends_to_one_batch():
+    out: list = []
+    for value in (OK, b"v", 1, None):
+        encode(value, 2, out)
+    assert b"".join(out) == b"+OK\r\n$1\r\nv\r\n:1\r\n$-1\r\n"
+
+
+replies = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63 - 1) | st.binary(max_size=20)
+    | st.floats(allow_nan=False) | st.builds(Status, st.sampled_from([b"OK", b"PONG", b"QUEUED"])),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.binary(max_size=5), children, max_size=3),
+    max_leaves=12,
+)
+
+
+def _expected(value, protocol: int):
+    """What hiredis should decode from our encoding (RESP2 flattens maps, turns bools/doubles around)."""
+    if isinstance(value, bool):
+        return value if protocol == 3 else int(value)
+    if isinstance(value, float):
+        return value if protocol == 3 else format_double(value)
+    if isinstance(value, Status):
+        return bytes(value)
+    if isinstance(value, dict):
+        if protocol == 3:
+            return {k: _expected(v, 3) for k, v in value.items()}
+        return [x for k, v in value.items() for x in (k, _expected(v, 2))]
+    if isinstance(value, list):
+        return [_expected(v, protocol) for v in value]
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(replies)
+def test_encoding_round_trips_through_hiredis(value):
+    for protocol in (2, 3):
+        reader = hiredis.Reader()
+        reader.feed(enc(value, protocol))
+        decoded = reader.gets()
+        assert decoded == _expected(value, protocol)
+        assert reader.gets() is False
