@@ -123,6 +123,7 @@ class Dispatcher:
                     continue
                 reply = self.execute(session, args)
                 clock = perf_counter_ns()
+                protocol = session.protocol     # HELLO/RESET switch it, for their own reply too
                 if type(reply) is Suspend:
                     self.suspended = reply
                     return index - 1
