@@ -13,15 +13,25 @@ def build_snapshot(ctx: Context, cluster, me) -> dict:
     mesh = cluster.status()
     accepting = cluster.accepting_writes()
     member_state = mesh.get("members", {})
+    # The slot map's members, plus members the mesh still knows but the map
+    # has dropped (a dead node stays listed, with no slots, so operators see it).
+    listed = {m.node_id: m for m in slotmap.members}
     members = []
-    for member in slotmap.members:
-        primary, replica = slotmap.ranges(member.node_id)
-        info = member_state.get(member.node_id, {})
-        myself = member.node_id == me.node_id
+    for node_id in sorted(set(listed) | set(member_state)):
+        member = listed.get(node_id)
+        info = member_state.get(node_id, {})
+        if member is not None:
+            primary, replica = slotmap.ranges(node_id)
+            address = {"host": member.host, "port": member.port,
+                       "mesh_port": member.mesh_port, "http_port": member.http_port}
+        else:
+            primary, replica = [], []
+            address = {k: info.get(k) for k in ("host", "port", "mesh_port", "http_port")}
+        myself = node_id == me.node_id
+        state = info.get("state", "alive") if member is not None else info.get("state", "dead")
         members.append({
-            "id": member.node_id, "host": member.host, "port": member.port,
-            "mesh_port": member.mesh_port, "http_port": member.http_port,
-            "state": info.get("state", "alive"), "incarnation": info.get("incarnation", 0),
+            "id": node_id, **address,
+            "state": str(state), "incarnation": info.get("incarnation", 0),
             "last_heartbeat_age_s": None if myself else info.get("last_heartbeat_age_s"),
             "myself": myself,
             "primary_ranges": [list(r) for r in primary],

@@ -33,13 +33,6 @@ FORM_DEADLINE_S = 30.0
 DEATH_DEADLINE_S = 30.0
 T = TypeVar("T")
 
-# hypercache/status.py builds the snapshot's members from the slot map only, so
-# a killed node is listed "dead" for the few ms before the survivors commit the
-# epoch that drops it, then vanishes. The mesh's status() does keep dead peers:
-# once the snapshot lists them (state dead, no ranges) these pass; remove then.
-dead_members_listed = pytest.mark.xfail(
-    reason="snapshot lists only slot-map members: a dead node vanishes instead of showing dead", strict=False)
-
 
 @dataclass
 class NodeProcess:
@@ -170,7 +163,6 @@ def test_one_node_serves_status_health_and_metrics(cluster) -> None:
     assert families["hypercache_keys"].samples[0].value >= 1
 
 
-@dead_members_listed
 def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
     nodes = cluster(3)
     everyone_alive = {n.port: "alive" for n in nodes}
@@ -195,7 +187,6 @@ def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
         assert status == 200 and body["members"]["dead"] == 1
 
 
-@dead_members_listed
 def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(cluster, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
