@@ -1,0 +1,260 @@
+"""CONFIG GET/SET/RESETSTAT/HELP over the node's runtime Settings, with Redis 7.0's parsing and errors.
+
+Each parameter is declared once (`Param`): its name, how to show it, how to
+parse a new value and how to apply it. Parameters the node cannot change
+while running (port, bind, ...) are shown truthfully and refuse CONFIG SET
+as Redis refuses an immutable config. `save` and `appendonly` report that
+nothing is persisted ("" and "no") and accept only those values, since a
+hypercache node keeps its data in memory only.
+
+CONFIG SET is atomic as in Redis 7: every pair is parsed and checked before
+any is applied.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mesh.keyslot import keyslot
+
+from ..glob import glob_match
+from ..resp import OK, CommandError, Status
+from ..store import EVICTION_POLICIES
+from . import command, container
+
+INT_MAX = 2**31 - 1
+UINT_MAX = 2**32 - 1
+LLONG_MAX = 2**63 - 1
+# Redis lists the policies in this order in its error text.
+POLICY_ORDER = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+                "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")
+_MEMORY = re.compile(rb"([0-9]+)(b|k|kb|m|mb|g|gb)?", re.IGNORECASE)
+_UNITS = {b"": 1, b"b": 1, b"k": 1000, b"kb": 1024, b"m": 1000**2, b"mb": 1024**2,
+          b"g": 1000**3, b"gb": 1024**3}
+
+
+class Invalid(Exception):
+    """A value CONFIG SET refuses; the text follows "- " in Redis's error."""
+
+
+def parse_memory(raw: bytes) -> int:
+    """A memory value as Redis's memtoull reads it: digits with an optional unit (1k=1000, 1kb=1024)."""
+    match = _MEMORY.fullmatch(raw)
+    if match is None:
+        raise Invalid("argument must be a memory value")
+    value = int(match.group(1)) * _UNITS[(match.group(2) or b"").lower()]
+    if value > LLONG_MAX:
+        raise Invalid("argument must be a memory value")
+    return value
+
+
+def _ranged(parse: Callable[[bytes], int], low: int, high: int) -> Callable[[bytes], int]:
+    def check(raw: bytes) -> int:
+        value = parse(raw)
+        if not low <= value <= high:
+            raise Invalid(f"argument must be between {low} and {high} inclusive")
+        return value
+    return check
+
+
+def _integer(raw: bytes) -> int:
+    text = raw.decode("ascii", "replace")
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise Invalid("argument couldn't be parsed into an integer")
+    return int(text)
+
+
+def _yes_no(raw: bytes) -> bool:
+    value = raw.lower()
+    if value not in (b"yes", b"no"):
+        raise Invalid("argument must be 'yes' or 'no'")
+    return value == b"yes"
+
+
+def _policy(raw: bytes) -> str:
+    value = raw.decode("utf-8", "replace").lower()
+    if value not in EVICTION_POLICIES:
+        raise Invalid("argument(s) must be one of the following: " + ", ".join(POLICY_ORDER))
+    return value
+
+
+def _only(current: bytes, reason: str) -> Callable[[bytes], bytes]:
+    def check(raw: bytes) -> bytes:
+        if raw.lower() != current:
+            raise Invalid(reason)
+        return raw
+    return check
+
+
+def _immutable(raw: bytes) -> Any:
+    raise Invalid("can't set immutable config")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    show: Callable[[Any], bytes]                      # ctx -> the value CONFIG GET prints
+    parse: Callable[[bytes], Any] = _immutable        # raises Invalid
+    apply: Callable[[Any, Any], None] | None = None   # (ctx, parsed value)
+
+
+def _setting(attr: str) -> Callable[[Any, Any], None]:
+    def apply(ctx, value) -> None:
+        setattr(ctx.settings, attr, value)
+    return apply
+
+
+def _apply_maxmemory(ctx, value: int) -> None:
+    ctx.settings.maxmemory = value
+    ctx.store.configure_eviction(value, ctx.settings.maxmemory_policy)
+    if ctx.store.over_maxmemory():
+        ctx.store.evict(keyslot)    # as Redis: lowering maxmemory evicts at once
+
+
+def _apply_policy(ctx, value: str) -> None:
+    ctx.settings.maxmemory_policy = value
+    ctx.store.configure_eviction(ctx.settings.maxmemory, value)
+
+
+def _num(attr: str) -> Callable[[Any], bytes]:
+    return lambda ctx: b"%d" % getattr(ctx.settings, attr)
+
+
+def _yes(value: bool) -> bytes:
+    return b"yes" if value else b"no"
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("maxmemory", _num("maxmemory"), _ranged(parse_memory, 0, LLONG_MAX), _apply_maxmemory),
+    Param("maxmemory-policy", lambda ctx: ctx.settings.maxmemory_policy.encode(), _policy, _apply_policy),
+    Param("maxmemory-samples", _num("maxmemory_samples"), _ranged(_integer, 1, INT_MAX),
+          _setting("maxmemory_samples")),
+    Param("requirepass", lambda ctx: ctx.settings.requirepass.encode(),
+          lambda raw: raw.decode("utf-8", "surrogateescape"), _setting("requirepass")),
+    Param("timeout", _num("timeout"), _ranged(_integer, 0, INT_MAX), _setting("timeout")),
+    Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients")),
+    Param("proto-max-bulk-len", _num("proto_max_bulk_len"), _ranged(parse_memory, 1024 * 1024, LLONG_MAX),
+          _setting("proto_max_bulk_len")),
+    Param("client-query-buffer-limit", _num("client_query_buffer_limit"),
+          _ranged(parse_memory, 1024 * 1024, LLONG_MAX), _setting("client_query_buffer_limit")),
+    Param("protected-mode", lambda ctx: _yes(ctx.settings.protected_mode), _yes_no,
+          _setting("protected_mode")),
+    # No persistence: shown truthfully, and only the truth may be set.
+    Param("save", lambda ctx: b"", _only(b"", "hypercache keeps no data on disk: save points cannot be set")),
+    Param("appendonly", lambda ctx: b"no", _only(b"no", "hypercache keeps no data on disk: appendonly cannot be enabled")),
+    # Fixed at start (command line or the cluster's design).
+    Param("port", lambda ctx: b"%d" % ctx.config.port),
+    Param("bind", lambda ctx: ctx.config.host.encode()),
+    Param("databases", lambda ctx: b"1"),
+    Param("cluster-enabled", lambda ctx: b"yes"),
+    Param("cluster-port", lambda ctx: b"%d" % ctx.config.resolved_mesh_port),
+    Param("cluster-node-timeout", lambda ctx: b"%d" % ctx.config.node_timeout_ms),
+    Param("cluster-announce-ip", lambda ctx: ctx.config.resolved_announce_host.encode()),
+    Param("cluster-require-full-coverage", lambda ctx: b"yes"),
+    Param("dir", lambda ctx: ctx.config.data_dir.encode()),
+)
+BY_NAME = {param.name: param for param in PARAMS}
+
+
+def _has_glob(pattern: bytes) -> bool:
+    return any(c in pattern for c in b"*?[")
+
+
+container("config", -2, "", "server", "A container for server configuration commands.", "2.0.0")
+
+
+@command("config|get", -3, "admin noscript loading stale", group="server",
+         summary="Returns the effective values of configuration parameters.", since="2.0.0")
+def config_get(ctx, session, args):
+    """Format: CONFIG GET parameter [parameter ...]  (glob patterns; a map in RESP3)"""
+    reply: dict[bytes, bytes] = {}
+    shown: set[str] = set()
+    for pattern in args[2:]:
+        if not _has_glob(pattern):
+            # An exact name is echoed back as it was typed, as Redis 7.0 does.
+            param = BY_NAME.get(pattern.decode("utf-8", "replace").lower())
+            if param is not None and param.name not in shown:
+                shown.add(param.name)
+                reply[pattern] = param.show(ctx)
+            continue
+        for param in PARAMS:
+            if param.name not in shown and glob_match(pattern.lower(), param.name.encode()):
+                shown.add(param.name)
+                reply[param.name.encode()] = param.show(ctx)
+    return reply
+
+
+def set_error(name: str, reason: str) -> CommandError:
+    return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+
+
+@command("config|set", -4, "admin noscript loading stale", group="server",
+         summary="Sets configuration parameters in-flight.", since="2.0.0")
+def config_set(ctx, session, args):
+    """Format: CONFIG SET parameter value [parameter value ...]"""
+    if len(args) % 2:
+        raise CommandError("ERR wrong number of arguments for 'config|set' command")
+    parsed: list[tuple[Param, Any]] = []
+    seen: set[str] = set()
+    for i in range(2, len(args), 2):
+        typed = args[i].decode("utf-8", "replace")
+        param = BY_NAME.get(typed.lower())
+        if param is None:
+            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{typed}'")
+        if param.name in seen:
+            raise set_error(typed, "duplicate parameter")
+        seen.add(param.name)
+        try:
+            parsed.append((param, param.parse(args[i + 1])))
+        except Invalid as reason:
+            raise set_error(typed, str(reason)) from None
+    for param, value in parsed:
+        if param.apply is not None:
+            param.apply(ctx, value)
+    return OK
+
+
+@command("config|resetstat", 2, "admin noscript loading stale", group="server",
+         summary="Resets the server's statistics.", since="2.0.0")
+def config_resetstat(ctx, session, args):
+    """Format: CONFIG RESETSTAT"""
+    stats = ctx.stats
+    for entry in stats.commands.values():
+        entry.reset()
+    stats.errors_by_code.clear()
+    stats.total_commands = stats.total_connections = stats.rejected_connections = 0
+    stats.last_sample_commands = 0
+    stats.ops_samples.clear()
+    stats.net_input_bytes = stats.net_output_bytes = 0
+    stats.moved_sent = stats.ask_sent = stats.unexpected_errors = 0
+    store_stats = ctx.store.stats
+    store_stats.expired_keys = store_stats.evicted_keys = 0
+    store_stats.keyspace_hits = store_stats.keyspace_misses = 0
+    return OK
+
+
+@command("config|rewrite", 2, "admin noscript loading stale", group="server",
+         summary="Persists the effective configuration to file.", since="2.8.0")
+def config_rewrite(ctx, session, args):
+    """Format: CONFIG REWRITE"""
+    raise CommandError("ERR The server is running without a config file")
+
+
+@command("config|help", 2, "loading stale", group="server",
+         summary="Returns helpful text about the different subcommands.", since="5.0.0")
+def config_help(ctx, session, args):
+    """Format: CONFIG HELP"""
+    return [Status(line) for line in (
+        b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        b"GET <pattern>",
+        b"    Return parameters matching the glob-like <pattern> and their values.",
+        b"SET <directive> <value>",
+        b"    Set the configuration <directive> to <value>.",
+        b"RESETSTAT",
+        b"    Reset statistics reported by the INFO command.",
+        b"REWRITE",
+        b"    Rewrite the configuration file.",
+        b"HELP",
+        b"    Prints this help.",
+    )]
