@@ -21,7 +21,8 @@ def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
     """A signed 64-bit integer written as Redis's string2ll accepts it (no '+', no spaces)."""
     if 0 < len(raw) <= 20:
         body = raw[1:] if raw[:1] == b"-" else raw
-        if body.isdigit() and (body[:1] != b"0" or len(body) == 1):
+        # no leading zeros, and no "-0": string2ll refuses both
+        if body.isdigit() and (body[:1] != b"0" or raw == b"0"):
             value = int(raw)
             if INT64_MIN <= value <= INT64_MAX:
                 return value
