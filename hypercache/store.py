@@ -78,6 +78,7 @@ class Store:
     maxmemory: int = 0
     policy: str = "noeviction"
     access: dict[bytes, int] | None = None
+    clock_ms: int = 0          # the latest now_ms seen: the LRU stamp of writes (Redis's lruclock)
     # called with a key whenever it is written, expired or evicted (WATCH, blocked pops)
     on_modified: Callable[[bytes], None] | None = None
     _deadlines: list[tuple[int, bytes]] = field(default_factory=list)
@@ -120,6 +121,13 @@ class Store:
             if not keep_ttl and self.expires and key in self.expires:
                 self._drop_deadline(key)
         keys[key] = value
+        if self.access is not None:
+            # A write is an access: a fresh key must not rank as the coldest one
+            # (Redis stamps new objects with the LRU clock, or LFU_INIT).
+            if self.policy.endswith("-lfu"):
+                self.access.setdefault(key, LFU_INIT)
+            else:
+                self.access[key] = self.clock_ms
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -202,6 +210,7 @@ class Store:
         Bounded work per call, so the caller can run it often without stalling
         clients (Redis bounds its active cycle by time for the same reason).
         """
+        self.clock_ms = now_ms
         removed = 0
         heap = self._deadlines
         while heap and removed < budget and heap[0][0] <= now_ms:
@@ -286,7 +295,7 @@ class Store:
         if self.policy.endswith("-lfu"):
             self.access[key] = lfu_increment(self.access.get(key, LFU_INIT))
         else:
-            self.access[key] = now_ms
+            self.access[key] = self.clock_ms = now_ms
 
     def over_maxmemory(self) -> bool:
         return self.maxmemory > 0 and self.used_memory > self.maxmemory
