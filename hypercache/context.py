@@ -25,6 +25,7 @@ class Context:
     now_ms: int = 0                     # wall-clock ms, read once per batch
     slot: int = -1                      # slot of the running command's keys (-1: keyless)
     executing_multi: bool = False
+    dispatcher: Any = None              # the Dispatcher: EXEC runs queued commands through it
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
     # hooks the node installs: shutdown request, client kill, push to a session
     shutdown: Callable[[], None] | None = None

@@ -261,6 +261,7 @@ class RespServer:
         self.ctx = ctx
         self.key_events = key_events
         self.dispatcher = Dispatcher(ctx)
+        ctx.dispatcher = self.dispatcher
         self.loop = gevent.get_hub().loop
         self.clock = time.monotonic
         self.connections: dict[int, Connection] = {}

@@ -1,0 +1,120 @@
+"""Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH, with Redis 7.0 (cluster) semantics.
+
+The dispatcher queues commands while `session.multi` is a list and flags
+`session.multi_error` when one is refused at queue time. EXEC runs the queue
+without yielding, so the transaction is atomic on the hub with no lock.
+
+WATCH is optimistic locking: the store reports every write, expiry and
+eviction of a key (`store.on_modified`), and KeyEvents marks the sessions
+watching it dirty. A watched key that merely *reached* its deadline without
+being removed yet also fails EXEC, as in Redis 7.0 (isWatchedKeyExpired).
+"""
+from __future__ import annotations
+
+from ..resp import NULL_ARRAY, OK, CommandError
+from ..routing import route
+from . import command
+
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+
+
+def _end(ctx, session) -> None:
+    """Leave MULTI and forget every watched key."""
+    session.multi = None
+    session.multi_error = False
+    if session.watched or session.watch_dirty:
+        ctx.key_events.unwatch_all(session)
+
+
+def _watched_key_expired(ctx, session) -> bool:
+    expires, now = ctx.store.expires, ctx.now_ms
+    for key in session.watched:
+        deadline = expires.get(key)
+        if deadline is not None and deadline <= now:
+            return True
+    return False
+
+
+@command("multi", 1, "noscript loading stale fast allow-busy", group="transactions",
+         summary="Starts a transaction.", since="1.2.0")
+def multi(ctx, session, args):
+    """Format: MULTI"""
+    if session.multi is not None:
+        raise CommandError("ERR MULTI calls can not be nested")
+    session.multi = []
+    session.multi_error = False
+    return OK
+
+
+@command("exec", 1, "noscript loading stale skip-slowlog", group="transactions",
+         summary="Executes all commands in a transaction.", since="1.2.0")
+def exec_(ctx, session, args):
+    """Format: EXEC
+
+    Replies with one reply per queued command (errors included), EXECABORT if
+    a command was refused while queueing, or a null array if a watched key
+    changed or expired.
+    """
+    queued = session.multi
+    if queued is None:
+        raise CommandError("ERR EXEC without MULTI")
+    if session.multi_error:
+        _end(ctx, session)
+        raise CommandError(EXECABORT)
+    if session.watch_dirty or _watched_key_expired(ctx, session):
+        _end(ctx, session)
+        return NULL_ARRAY
+    # Redis Cluster routes a transaction as one request: all its keys must be
+    # in one slot served here, else the whole EXEC is redirected (and discarded).
+    keys = [key for cmd, argv in queued for key in cmd.keys(argv)]
+    if keys:
+        try:
+            route(keys, any(cmd.write for cmd, _ in queued), ctx.cluster.slotmap, ctx.node_id,
+                  session.readonly, ctx.cluster.accepting_writes())
+        except CommandError:
+            _end(ctx, session)
+            raise
+    _end(ctx, session)       # unwatch before running: our own writes must not matter
+    dispatcher = ctx.dispatcher
+    ctx.executing_multi = True
+    try:
+        return [dispatcher.call(session, cmd, argv) for cmd, argv in queued]
+    finally:
+        ctx.executing_multi = False
+
+
+@command("discard", 1, "noscript loading stale fast allow-busy", group="transactions",
+         summary="Discards a transaction.", since="2.0.0")
+def discard(ctx, session, args):
+    """Format: DISCARD"""
+    if session.multi is None:
+        raise CommandError("ERR DISCARD without MULTI")
+    _end(ctx, session)
+    return OK
+
+
+@command("watch", -2, "noscript loading stale fast allow-busy", 1, -1, 1, group="transactions",
+         summary="Monitors changes to keys to determine the execution of a transaction.", since="2.2.0")
+def watch(ctx, session, args):
+    """Format: WATCH key [key ...]"""
+    if session.multi is not None:
+        raise CommandError("ERR WATCH inside MULTI is not allowed")
+    store, slot, now = ctx.store, ctx.slot, ctx.now_ms
+    for key in args[1:]:
+        # A key already past its deadline is removed first, so we watch its
+        # absence (Redis 7.0 likewise does not fail EXEC for an expiry that
+        # had happened before WATCH).
+        deadline = store.expires.get(key)
+        if deadline is not None and deadline <= now:
+            store.get(slot, key, now)
+        ctx.key_events.watch(session, key, slot)
+    return OK
+
+
+@command("unwatch", 1, "noscript loading stale fast allow-busy", group="transactions",
+         summary="Forgets about watched keys of a transaction.", since="2.2.0")
+def unwatch(ctx, session, args):
+    """Format: UNWATCH"""
+    if session.watched or session.watch_dirty:
+        ctx.key_events.unwatch_all(session)
+    return OK
