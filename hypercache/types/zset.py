@@ -1,7 +1,6 @@
 """The sorted set value: member -> score, plus a SortedList of (score, member) for rank and range."""
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from sortedcontainers import SortedList
@@ -34,6 +33,8 @@ class ZSet:
 
     def add(self, member: bytes, score: float) -> float | None:
         """Set a member's score; returns its previous score (None when it is new)."""
+        if score == 0:
+            score = 0.0           # -0 is stored as 0, as Redis's listpack does
         scores = self.scores
         old = scores.get(member)
         if old is None:
@@ -43,7 +44,7 @@ class ZSet:
             if not self.big and (len(scores) > MAX_LISTPACK_ENTRIES or len(member) > MAX_LISTPACK_VALUE):
                 self.big = True
             return None
-        if old != score or (score == 0 and math.copysign(1, old) != math.copysign(1, score)):
+        if old != score:
             self.ordered.remove((old, member))
             self.ordered.add((score, member))
             scores[member] = score
