@@ -1,33 +1,97 @@
-"""CLUSTER commands: the topology replies cluster clients read, in Redis 7's shapes.
+"""CLUSTER commands: the topology replies cluster clients read, in Redis 7.0's shapes.
 
 The replies are built by pure functions of the slot map and the mesh's status
-(`slots_reply`, `nodes_reply`, `shards_reply`, `info_reply`), so they are
-tested with values, no node needed. Our ring gives every member primary slots
-and (with replication_factor > 1) replica slots of others, so every member is
-shown as a `master` of its primary slots; the replicas of each slot range are
-listed in CLUSTER SLOTS and SHARDS.
+(`slots_reply`, `shards_reply`, `nodes_reply`, `info_reply`), so they are
+tested with values, no node needed; they are the same code for a lone node
+(a one-member cluster owning all 16384 slots) and for N members.
+
+How our ring maps onto Redis's master/replica model. In Redis a node is
+either a master owning slots or a replica of exactly one master. On our ring
+a member is the *primary* of some slot ranges and a *replica* of ranges whose
+primaries are other members (several of them). So:
+
+* CLUSTER SLOTS lists every run of slots with the same owners as
+  `[first, last, primary, replica...]`, each node as `[host, port, id, {}]`
+  (Redis 7.0 with `cluster-preferred-endpoint-type ip`). Dead replicas are
+  left out, as Redis leaves out failed replicas. This is exact: a client
+  reading from replicas (READONLY) finds the right ones per slot.
+* CLUSTER SHARDS groups slot ranges by their owner tuple: one shard per
+  distinct (primary, replicas...) list, so a member appears in several
+  shards, as `master` in some and `replica` in others. A member that owns no
+  slot at all (e.g. one that is still joining) gets a shard of its own with
+  no slots, as Redis shows a master without slots.
+* CLUSTER NODES has one line per known member, every member flagged
+  `master` with its *primary* ranges only (Redis's format has no way to say
+  "replica of several primaries"); this is what redis-benchmark --cluster
+  needs (the `myself` line and every primary as a master). Suspect members
+  are flagged `fail?` (Redis's PFAIL), dead ones `fail` with link
+  `disconnected`; ping-sent is 0 and pong-received is the wall-clock time of
+  the last heartbeat heard, derived from its age; the config epoch is the
+  slot map's epoch for everyone.
+* CLUSTER INFO counts a slot as pfail/fail when its primary is suspect/dead,
+  and reports `cluster_state:fail` while this node cannot hear a majority
+  (it then refuses writes with -CLUSTERDOWN).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from itertools import islice
 
 from mesh.keyslot import SLOT_COUNT, keyslot
-from mesh.slotmap import SlotMap
+from mesh.slotmap import Member, SlotMap
 
 from ..arguments import parse_int
-from ..resp import OK, CommandError, Verbatim
+from ..resp import OK, CommandError, Status, Verbatim
 from . import command, container
 
-INVALID_SLOT = CommandError("ERR Invalid or out of range slot")
+INVALID_SLOT = CommandError("ERR Invalid slot")
+INVALID_SLOT_OR_COUNT = CommandError("ERR Invalid slot or number of keys")
+ALIVE, SUSPECT, DEAD = "alive", "suspect", "dead"
 
 
-def slots_reply(slotmap: SlotMap) -> list:
-    """CLUSTER SLOTS: [first, last, [host, port, id, {}] primary, then replicas] per run of owners."""
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A member as CLUSTER NODES/SHARDS show it: addresses from the map (or the mesh), and its state."""
+    node_id: str
+    host: str
+    port: int
+    mesh_port: int
+    state: str
+    heartbeat_age_s: float | None
+
+
+def known_members(slotmap: SlotMap, members: dict[str, dict], me: Member | None = None) -> list[Known]:
+    """Every member this node knows of: the map's members first, then ones only the mesh knows, then me."""
+    known = []
+    for member in slotmap.members:
+        info = members.get(member.node_id, {})
+        known.append(Known(member.node_id, member.host, member.port, member.mesh_port,
+                           info.get("state", ALIVE), info.get("last_heartbeat_age_s")))
+    for node_id in sorted(n for n in members if not slotmap.has_member(n)):
+        info = members[node_id]
+        known.append(Known(node_id, info.get("host", ""), info.get("port", 0), info.get("mesh_port", 0),
+                           info.get("state", ALIVE), info.get("last_heartbeat_age_s")))
+    if me is not None and not any(k.node_id == me.node_id for k in known):
+        known.append(Known(me.node_id, me.host, me.port, me.mesh_port, ALIVE, None))
+    return known
+
+
+def _state(members: dict[str, dict], node_id: str) -> str:
+    return members.get(node_id, {}).get("state", ALIVE)
+
+
+def slots_reply(slotmap: SlotMap, members: dict[str, dict] | None = None) -> list:
+    """CLUSTER SLOTS: [first, last, [host, port, id, {}] of the primary, then of live replicas] per run."""
+    members = members or {}
     entries = []
     for first, last, owners in slotmap.owner_ranges():
+        if not owners:
+            continue
         entry: list = [first, last]
-        for node_id in owners:
+        for index, node_id in enumerate(owners):
+            if index and _state(members, node_id) == DEAD:
+                continue
             member = slotmap.member(node_id)
             entry.append([member.host.encode(), member.port, node_id.encode(), {}])
         entries.append(entry)
@@ -38,119 +102,131 @@ def _ranges_text(ranges: list[tuple[int, int]]) -> list[str]:
     return [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
 
 
-def nodes_reply(slotmap: SlotMap, members: dict[str, dict], me: str, now_unix: float) -> bytes:
-    """CLUSTER NODES: one line per known member, map members first; dead ones flagged `fail`."""
+def nodes_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float) -> bytes:
+    """CLUSTER NODES: one line per known member; every member a `master` of its primary ranges."""
     lines = []
-    ordered = [m.node_id for m in slotmap.members] + sorted(n for n in members if not slotmap.has_member(n))
-    for node_id in ordered:
-        info = members.get(node_id, {})
-        member = slotmap.member(node_id) if slotmap.has_member(node_id) else None
-        host = member.host if member else info.get("host", "")
-        port = member.port if member else info.get("port", 0)
-        mesh_port = member.mesh_port if member else info.get("mesh_port", 0)
-        state = info.get("state", "alive")
-        flags = (["myself"] if node_id == me else []) + ["master"]
-        if state == "suspect":
+    for k in known_members(slotmap, members, me):
+        myself = k.node_id == me.node_id
+        flags = ["myself", "master"] if myself else ["master"]
+        if not myself and k.state == SUSPECT:
             flags.append("fail?")
-        elif state == "dead":
+        elif not myself and k.state == DEAD:
             flags.append("fail")
-        age = info.get("last_heartbeat_age_s")
-        pong_ms = int((now_unix - age) * 1000) if age is not None else 0
-        link = "connected" if node_id == me or state != "dead" else "disconnected"
-        primary = _ranges_text(slotmap.ranges(node_id)[0]) if member else []
-        lines.append(" ".join([node_id, f"{host}:{port}@{mesh_port}", ",".join(flags), "-",
+        pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not myself else 0
+        link = "connected" if myself or k.state != DEAD else "disconnected"
+        primary = _ranges_text(slotmap.ranges(k.node_id)[0]) if slotmap.has_member(k.node_id) else []
+        lines.append(" ".join([k.node_id, f"{k.host}:{k.port}@{k.mesh_port}", ",".join(flags), "-",
                                "0", str(pong_ms), str(slotmap.epoch), link, *primary]))
     return ("\n".join(lines) + "\n").encode()
 
 
-def shards_reply(slotmap: SlotMap, members: dict[str, dict]) -> list:
-    """CLUSTER SHARDS: one shard per distinct owner list: its slot ranges, its primary and replicas."""
+def _shard_node(k: Known, role: str) -> dict:
+    host = k.host.encode()
+    return {
+        b"id": k.node_id.encode(), b"port": k.port, b"ip": host, b"endpoint": host,
+        b"role": role.encode(), b"replication-offset": 0,
+        b"health": b"failed" if k.state == DEAD else b"online",
+    }
+
+
+def shards_reply(slotmap: SlotMap, members: dict[str, dict], me: Member | None = None) -> list:
+    """CLUSTER SHARDS: one shard per distinct owner list (its slot ranges, primary then replicas)."""
+    known = {k.node_id: k for k in known_members(slotmap, members, me)}
     shards: dict[tuple[str, ...], list[int]] = {}
     for first, last, owners in slotmap.owner_ranges():
-        shards.setdefault(owners, []).extend((first, last))
+        if owners:
+            shards.setdefault(owners, []).extend((first, last))
     reply = []
     for owners, ranges in shards.items():
-        nodes = []
-        for index, node_id in enumerate(owners):
-            member = slotmap.member(node_id)
-            state = members.get(node_id, {}).get("state", "alive")
-            nodes.append({
-                "id": node_id, "port": member.port, "ip": member.host, "endpoint": member.host,
-                "replication-offset": 0, "role": "master" if index == 0 else "replica",
-                "health": "online" if state == "alive" else ("loading" if state == "suspect" else "fail"),
-            })
-        reply.append({"slots": ranges, "nodes": nodes})
+        nodes = [_shard_node(known[node_id], "master" if index == 0 else "replica")
+                 for index, node_id in enumerate(owners)]
+        reply.append({b"slots": ranges, b"nodes": nodes})
+    owning = {node_id for owners in shards for node_id in owners}
+    for node_id, k in known.items():
+        if node_id not in owning:
+            reply.append({b"slots": [], b"nodes": [_shard_node(k, "master")]})
     return reply
 
 
-def info_reply(slotmap: SlotMap, status: dict) -> bytes:
+def info_reply(slotmap: SlotMap, status: dict, me: Member | None = None) -> bytes:
     """CLUSTER INFO: cluster_state and slot counts as Redis reports them, plus mesh message counts."""
     members = status.get("members", {})
-    states = {node_id: info.get("state", "alive") for node_id, info in members.items()}
-    pfail = sum(1 for owners in slotmap.owners if states.get(owners[0]) == "suspect")
-    fail = sum(1 for owners in slotmap.owners if states.get(owners[0]) == "dead")
+    pfail = fail = assigned = 0
+    for owners in slotmap.owners:
+        if not owners:
+            continue
+        assigned += 1
+        state = _state(members, owners[0])
+        if state == SUSPECT:
+            pfail += 1
+        elif state == DEAD:
+            fail += 1
     accepting = status.get("accepting_writes", True)
-    assigned = sum(1 for owners in slotmap.owners if owners)
+    ok = accepting and fail == 0 and assigned == SLOT_COUNT
     fields = [
-        ("cluster_enabled", 1),
-        ("cluster_state", "ok" if accepting and fail == 0 and assigned == SLOT_COUNT else "fail"),
+        ("cluster_state", "ok" if ok else "fail"),
         ("cluster_slots_assigned", assigned),
         ("cluster_slots_ok", assigned - pfail - fail),
         ("cluster_slots_pfail", pfail),
         ("cluster_slots_fail", fail),
-        ("cluster_known_nodes", len(members) or len(slotmap.members)),
+        ("cluster_known_nodes", len(known_members(slotmap, members, me))),
         ("cluster_size", sum(1 for m in slotmap.members if slotmap.ranges(m.node_id)[0])),
-        ("cluster_current_epoch", slotmap.epoch),
+        ("cluster_current_epoch", max(slotmap.epoch, status.get("epoch", 0))),
         ("cluster_my_epoch", slotmap.epoch),
-        ("cluster_replication_factor", slotmap.replication_factor),
         ("cluster_stats_messages_sent", status.get("mesh_out", 0)),
         ("cluster_stats_messages_received", status.get("mesh_in", 0)),
-        ("cluster_stats_messages_dropped", status.get("mesh_dropped", 0)),
         ("total_cluster_links_buffer_limit_exceeded", 0),
     ]
     return "".join(f"{name}:{value}\r\n" for name, value in fields).encode()
 
 
-def _slot(raw: bytes) -> int:
-    slot = parse_int(raw, "ERR Invalid or out of range slot")
+def _status(ctx) -> dict:
+    """The mesh's status with the write flag filled in (a lone node's status may not carry it)."""
+    status = dict(ctx.cluster.status())
+    status.setdefault("accepting_writes", ctx.cluster.accepting_writes())
+    return status
+
+
+def _slot(raw: bytes, error: CommandError) -> int:
+    slot = parse_int(raw)
     if not 0 <= slot < SLOT_COUNT:
-        raise INVALID_SLOT
+        raise error
     return slot
 
 
 container("cluster", -2, "", "cluster", "A container for Redis Cluster commands.", "3.0.0")
 
 
-@command("cluster|slots", 2, "loading stale", group="cluster",
+@command("cluster|slots", 2, "stale", group="cluster",
          summary="Returns the mapping of cluster slots to nodes.", since="3.0.0")
 def cluster_slots(ctx, session, args):
     """Format: CLUSTER SLOTS"""
-    return slots_reply(ctx.cluster.slotmap)
+    return slots_reply(ctx.cluster.slotmap, ctx.cluster.status().get("members", {}))
 
 
-@command("cluster|shards", 2, "loading stale", group="cluster",
+@command("cluster|shards", 2, "stale", group="cluster",
          summary="Returns the mapping of cluster slots to shards.", since="7.0.0")
 def cluster_shards(ctx, session, args):
     """Format: CLUSTER SHARDS"""
-    return shards_reply(ctx.cluster.slotmap, ctx.cluster.status().get("members", {}))
+    return shards_reply(ctx.cluster.slotmap, ctx.cluster.status().get("members", {}), ctx.cluster.me)
 
 
-@command("cluster|nodes", 2, "loading stale", group="cluster",
+@command("cluster|nodes", 2, "stale", group="cluster",
          summary="Returns the cluster configuration for a node.", since="3.0.0")
 def cluster_nodes(ctx, session, args):
     """Format: CLUSTER NODES"""
-    status = ctx.cluster.status()
-    return Verbatim(nodes_reply(ctx.cluster.slotmap, status.get("members", {}), ctx.node_id, time.time()))
+    members = ctx.cluster.status().get("members", {})
+    return Verbatim(nodes_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time()))
 
 
-@command("cluster|info", 2, "loading stale", group="cluster",
+@command("cluster|info", 2, "stale", group="cluster",
          summary="Returns information about the state of a node.", since="3.0.0")
 def cluster_info(ctx, session, args):
     """Format: CLUSTER INFO"""
-    return Verbatim(info_reply(ctx.cluster.slotmap, ctx.cluster.status()))
+    return Verbatim(info_reply(ctx.cluster.slotmap, _status(ctx), ctx.cluster.me))
 
 
-@command("cluster|myid", 2, "loading stale", group="cluster",
+@command("cluster|myid", 2, "stale", group="cluster",
          summary="Returns the ID of a node.", since="3.0.0")
 def cluster_myid(ctx, session, args):
     """Format: CLUSTER MYID"""
@@ -168,18 +244,49 @@ def cluster_keyslot(ctx, session, args):
          summary="Returns the number of keys in a hash slot.", since="3.0.0")
 def cluster_countkeysinslot(ctx, session, args):
     """Format: CLUSTER COUNTKEYSINSLOT slot"""
-    return len(ctx.store.slots[_slot(args[2])])
+    return len(ctx.store.slots[_slot(args[2], INVALID_SLOT)])
 
 
 @command("cluster|getkeysinslot", 4, "stale", group="cluster",
          summary="Returns the key names in a hash slot.", since="3.0.0")
 def cluster_getkeysinslot(ctx, session, args):
     """Format: CLUSTER GETKEYSINSLOT slot count"""
-    slot = _slot(args[2])
-    count = parse_int(args[3], "ERR Invalid number of keys")
-    if count < 0:
-        raise CommandError("ERR Invalid number of keys")
+    slot = parse_int(args[2])
+    count = parse_int(args[3])
+    if not 0 <= slot < SLOT_COUNT or count < 0:
+        raise INVALID_SLOT_OR_COUNT
     return list(islice(ctx.store.slots[slot], count))
+
+
+@command("cluster|help", 2, "loading stale", group="cluster",
+         summary="Returns helpful text about the different subcommands.", since="5.0.0")
+def cluster_help(ctx, session, args):
+    """Format: CLUSTER HELP"""
+    return [Status(line) for line in (
+        b"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        b"COUNTKEYSINSLOT <slot>",
+        b"    Return the number of keys in <slot>.",
+        b"GETKEYSINSLOT <slot> <count>",
+        b"    Return key names stored by current node in a slot.",
+        b"INFO",
+        b"    Return information about the cluster.",
+        b"KEYSLOT <key>",
+        b"    Return the hash slot for <key>.",
+        b"MEET <ip> <port> [<bus-port>]",
+        b"    Connect nodes into a working cluster.",
+        b"MYID",
+        b"    Return the node id.",
+        b"NODES",
+        b"    Return cluster configuration seen by node. Output format:",
+        b"    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+        b"SLOTS",
+        b"    Return information about slots range mappings. Each range is made of:",
+        b"    start, end, master and replicas IP addresses, ports and ids",
+        b"SHARDS",
+        b"    Return information about slot range mappings and the nodes associated with them.",
+        b"HELP",
+        b"    Prints this help.",
+    )]
 
 
 @command("cluster|meet", -4, "admin stale no-async-loading", group="cluster",

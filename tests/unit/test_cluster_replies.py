@@ -1,6 +1,7 @@
-"""CLUSTER SLOTS / NODES / SHARDS / INFO replies, built from slot map values."""
+"""CLUSTER SLOTS / SHARDS / NODES / INFO replies, built from slot map values (1 and 3 members)."""
+from hypercache.commands.cluster import info_reply, known_members, nodes_reply, shards_reply, slots_reply
+from hypercache.resp import encode
 from loadtest.ring_balance import node_id
-from hypercache.commands.cluster import info_reply, nodes_reply, shards_reply, slots_reply
 from mesh.keyslot import SLOT_COUNT
 from mesh.slotmap import Member, SlotMap
 
@@ -9,60 +10,182 @@ def member(index: int) -> Member:
     return Member(node_id(index), "127.0.0.1", 8080 + index, 18080 + index, 9080 + index)
 
 
-def three() -> SlotMap:
-    return SlotMap.single(member(0), 2).with_member(member(1)).with_member(member(2))
+def three(replication_factor: int = 2) -> SlotMap:
+    return SlotMap.single(member(0), replication_factor).with_member(member(1)).with_member(member(2))
 
 
-def test_slots_cover_every_slot_with_primary_then_replica():
-    reply = slots_reply(three())
-    covered = sum(last - first + 1 for first, last, *_ in reply)
-    assert covered == SLOT_COUNT
-    first, last, primary, replica = reply[0]
-    assert primary[0] == b"127.0.0.1" and isinstance(primary[1], int) and len(primary[2]) == 40
-    assert primary[3] == {} and primary[2] != replica[2]
+def alive(slotmap: SlotMap) -> dict:
+    return {m.node_id: {"state": "alive", "last_heartbeat_age_s": 0.5} for m in slotmap.members}
 
 
-def test_single_node_slots_is_one_range():
-    assert slots_reply(SlotMap.single(member(0))) == [[0, SLOT_COUNT - 1, [b"127.0.0.1", 8080, node_id(0).encode(), {}]]]
+def wire(value, protocol: int) -> bytes:
+    out: list = []
+    encode(value, protocol, out)
+    return b"".join(out)
 
 
-def test_nodes_lines_have_redis_fields_and_fail_for_dead_members():
+def slot_count(ranges: list[int]) -> int:
+    return sum(ranges[i + 1] - ranges[i] + 1 for i in range(0, len(ranges), 2))
+
+
+# -- one member ----------------------------------------------------------------------
+
+def test_single_node_slots_is_one_range_in_redis_bytes():
+    reply = slots_reply(SlotMap.single(member(0)))
+    assert reply == [[0, SLOT_COUNT - 1, [b"127.0.0.1", 8080, node_id(0).encode(), {}]]]
+    ident = node_id(0).encode()
+    assert wire(reply, 2) == (b"*1\r\n*3\r\n:0\r\n:16383\r\n*4\r\n$9\r\n127.0.0.1\r\n:8080\r\n$40\r\n"
+                              + ident + b"\r\n*0\r\n")
+    assert wire(reply, 3).endswith(ident + b"\r\n%0\r\n")
+
+
+def test_single_node_nodes_line_is_myself_master_with_all_slots():
+    text = nodes_reply(SlotMap.single(member(0)), {}, member(0), 1000.0)
+    assert text == f"{node_id(0)} 127.0.0.1:8080@18080 myself,master - 0 0 0 connected 0-16383\n".encode()
+
+
+def test_single_node_shards_and_info():
+    slotmap = SlotMap.single(member(0))
+    assert shards_reply(slotmap, {}, member(0)) == [{
+        b"slots": [0, SLOT_COUNT - 1],
+        b"nodes": [{b"id": node_id(0).encode(), b"port": 8080, b"ip": b"127.0.0.1",
+                    b"endpoint": b"127.0.0.1", b"role": b"master", b"replication-offset": 0,
+                    b"health": b"online"}],
+    }]
+    text = info_reply(slotmap, {"members": {}}, member(0)).decode()
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
+    fields = dict(line.split(":", 1) for line in text.split("\r\n") if line)
+    assert list(fields) == [
+        "cluster_state", "cluster_slots_assigned", "cluster_slots_ok", "cluster_slots_pfail",
+        "cluster_slots_fail", "cluster_known_nodes", "cluster_size", "cluster_current_epoch",
+        "cluster_my_epoch", "cluster_stats_messages_sent", "cluster_stats_messages_received",
+        "total_cluster_links_buffer_limit_exceeded"]
+    assert fields["cluster_state"] == "ok" and fields["cluster_slots_ok"] == "16384"
+    assert fields["cluster_known_nodes"] == "1" and fields["cluster_size"] == "1"
+
+
+# -- three members -------------------------------------------------------------------
+
+def test_slots_cover_every_slot_once_with_primary_then_replica():
+    slotmap = three()
+    reply = slots_reply(slotmap, alive(slotmap))
+    assert sum(last - first + 1 for first, last, *_ in reply) == SLOT_COUNT
+    assert [entry[0] for entry in reply] == sorted(entry[0] for entry in reply)
+    for first, last, primary, *replicas in reply:
+        owners = slotmap.owners[first]
+        assert [primary[2]] + [r[2] for r in replicas] == [o.encode() for o in owners]
+        assert len(replicas) == 1 and primary[2] != replicas[0][2]
+        assert primary[3] == {} and isinstance(primary[1], int)
+
+
+def test_slots_leave_out_dead_replicas_but_keep_primaries():
+    slotmap = three()
+    members = alive(slotmap)
+    members[node_id(1)]["state"] = "dead"
+    for first, last, primary, *replicas in slots_reply(slotmap, members):
+        assert all(r[2] != node_id(1).encode() for r in replicas)
+        assert primary[2] == slotmap.owners[first][0].encode()
+
+
+def test_nodes_lists_every_member_as_master_of_its_primary_ranges():
+    slotmap = three()
+    text = nodes_reply(slotmap, alive(slotmap), member(1), 1000.0).decode()
+    lines = text.rstrip("\n").split("\n")
+    assert text.endswith("\n") and len(lines) == 3
+    by_id = {line.split(" ")[0]: line.split(" ") for line in lines}
+    assert by_id[node_id(1)][2] == "myself,master" and by_id[node_id(0)][2] == "master"
+    for index in range(3):
+        fields = by_id[node_id(index)]
+        assert fields[1] == f"127.0.0.1:{8080 + index}@{18080 + index}"
+        assert fields[3] == "-" and fields[4] == "0" and fields[6] == str(slotmap.epoch)
+        assert fields[7] == "connected"
+        expected = [str(a) if a == b else f"{a}-{b}" for a, b in slotmap.ranges(node_id(index))[0]]
+        assert fields[8:] == expected
+    assert by_id[node_id(0)][5] == "999500" and by_id[node_id(1)][5] == "0"   # pong: last heartbeat
+
+
+def test_nodes_flags_suspect_and_dead_members_and_keeps_dropped_ones():
     slotmap = three().without_member(node_id(2))
-    members = {node_id(2): {"host": "127.0.0.1", "port": 8082, "mesh_port": 18082, "state": "dead",
-                            "last_heartbeat_age_s": 5.0}}
-    text = nodes_reply(slotmap, members, node_id(0), 1000.0).decode()
-    lines = text.strip().split("\n")
-    assert len(lines) == 3
-    mine = next(line for line in lines if line.startswith(node_id(0)))
-    fields = mine.split(" ")
-    assert fields[1] == "127.0.0.1:8080@18080" and fields[2] == "myself,master" and fields[3] == "-"
-    assert fields[6] == str(slotmap.epoch) and fields[7] == "connected" and len(fields) > 8
-    dead = next(line for line in lines if line.startswith(node_id(2))).split(" ")
+    members = alive(slotmap)
+    members[node_id(1)]["state"] = "suspect"
+    members[node_id(2)] = {"host": "127.0.0.1", "port": 8082, "mesh_port": 18082, "state": "dead",
+                           "last_heartbeat_age_s": 5.0}
+    lines = nodes_reply(slotmap, members, member(0), 1000.0).decode().rstrip("\n").split("\n")
+    by_id = {line.split(" ")[0]: line.split(" ") for line in lines}
+    assert by_id[node_id(1)][2] == "master,fail?" and by_id[node_id(1)][7] == "connected"
+    dead = by_id[node_id(2)]
     assert dead[2] == "master,fail" and dead[5] == "995000" and dead[7] == "disconnected" and len(dead) == 8
-    slots = 0
-    for line in lines:
-        for part in line.split(" ")[8:]:
+    covered = 0
+    for fields in by_id.values():
+        for part in fields[8:]:
             first, _, last = part.partition("-")
-            slots += int(last or first) - int(first) + 1
-    assert slots == SLOT_COUNT
+            covered += int(last or first) - int(first) + 1
+    assert covered == SLOT_COUNT
+
+
+def test_nodes_always_has_a_myself_line_even_before_the_map_holds_me():
+    joining = Member(node_id(7), "127.0.0.1", 8087, 18087, 0)
+    lines = nodes_reply(three(), {}, joining, 1000.0).decode().rstrip("\n").split("\n")
+    mine = [line for line in lines if line.startswith(node_id(7))]
+    assert len(lines) == 4 and mine and mine[0].split(" ")[2] == "myself,master"
+    assert len(mine[0].split(" ")) == 8    # no slots yet
 
 
 def test_shards_group_slots_by_owner_list():
-    reply = shards_reply(three(), {})
-    assert sum(sum(s["slots"][i + 1] - s["slots"][i] + 1 for i in range(0, len(s["slots"]), 2))
-               for s in reply) == SLOT_COUNT
-    roles = [node["role"] for node in reply[0]["nodes"]]
-    assert roles == ["master", "replica"]
-
-
-def test_info_reports_state_epoch_and_fail_slots():
     slotmap = three()
-    ok = info_reply(slotmap, {"members": {m.node_id: {"state": "alive"} for m in slotmap.members},
-                              "accepting_writes": True, "mesh_in": 3, "mesh_out": 4}).decode()
+    reply = shards_reply(slotmap, alive(slotmap), member(0))
+    assert sum(slot_count(shard[b"slots"]) for shard in reply) == SLOT_COUNT
+    for shard in reply:
+        first = shard[b"slots"][0]
+        owners = slotmap.owners[first]
+        assert [n[b"id"].decode() for n in shard[b"nodes"]] == list(owners)
+        assert [n[b"role"] for n in shard[b"nodes"]] == [b"master", b"replica"]
+        assert list(shard[b"nodes"][0]) == [b"id", b"port", b"ip", b"endpoint", b"role",
+                                            b"replication-offset", b"health"]
+        for i in range(0, len(shard[b"slots"]), 2):
+            assert all(slotmap.owners[s] == owners for s in range(shard[b"slots"][i], shard[b"slots"][i + 1] + 1))
+
+
+def test_shards_mark_dead_members_failed_and_show_slotless_members():
+    slotmap = three()
+    members = alive(slotmap)
+    members[node_id(2)]["state"] = "dead"
+    members[node_id(5)] = {"host": "127.0.0.1", "port": 8085, "mesh_port": 18085, "state": "alive"}
+    reply = shards_reply(slotmap, members, member(0))
+    health = {n[b"id"].decode(): n[b"health"] for shard in reply for n in shard[b"nodes"]}
+    assert health[node_id(2)] == b"failed" and health[node_id(0)] == b"online"
+    assert {b"slots": [], b"nodes": [{b"id": node_id(5).encode(), b"port": 8085, b"ip": b"127.0.0.1",
+                                      b"endpoint": b"127.0.0.1", b"role": b"master",
+                                      b"replication-offset": 0, b"health": b"online"}]} in reply
+
+
+def test_info_reports_state_epoch_and_failing_slots():
+    slotmap = three()
+    ok = info_reply(slotmap, {"members": alive(slotmap), "accepting_writes": True,
+                              "mesh_in": 3, "mesh_out": 4}).decode()
     assert "cluster_state:ok\r\n" in ok and "cluster_known_nodes:3\r\n" in ok
     assert f"cluster_current_epoch:{slotmap.epoch}\r\n" in ok and "cluster_size:3\r\n" in ok
-    assert "cluster_stats_messages_sent:4\r\n" in ok
-    members = {m.node_id: {"state": "alive"} for m in slotmap.members}
-    members[node_id(1)] = {"state": "dead"}
-    failing = info_reply(slotmap, {"members": members, "accepting_writes": True}).decode()
-    assert "cluster_state:fail\r\n" in failing and "cluster_slots_fail:0\r\n" not in failing
+    assert "cluster_stats_messages_sent:4\r\n" in ok and "cluster_stats_messages_received:3\r\n" in ok
+
+    members = alive(slotmap)
+    members[node_id(1)]["state"] = "dead"
+    members[node_id(2)]["state"] = "suspect"
+    primary, _ = slotmap.ranges(node_id(1))
+    suspect, _ = slotmap.ranges(node_id(2))
+    text = info_reply(slotmap, {"members": members, "accepting_writes": True}).decode()
+    assert "cluster_state:fail\r\n" in text
+    assert f"cluster_slots_fail:{sum(b - a + 1 for a, b in primary)}\r\n" in text
+    assert f"cluster_slots_pfail:{sum(b - a + 1 for a, b in suspect)}\r\n" in text
+
+
+def test_info_is_fail_without_a_majority():
+    slotmap = three()
+    text = info_reply(slotmap, {"members": alive(slotmap), "accepting_writes": False}).decode()
+    assert text.startswith("cluster_state:fail\r\n")
+
+
+def test_known_members_puts_map_members_first():
+    slotmap = three()
+    members = {node_id(9): {"host": "h", "port": 1, "mesh_port": 2, "state": "alive"}}
+    ids = [k.node_id for k in known_members(slotmap, members, member(0))]
+    assert ids == [m.node_id for m in slotmap.members] + [node_id(9)]
