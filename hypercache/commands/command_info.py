@@ -182,6 +182,13 @@ def acl_categories(cmd: Command) -> list[str]:
     return [cat for cat in ACL_ORDER if cat in cats]
 
 
+def key_flags(cmd: Command) -> list[Status]:
+    """A key's access flags: RW+update for a write command, RO+access otherwise."""
+    if "write" in cmd.flags:
+        return [Status(b"RW"), Status(b"update")]
+    return [Status(b"RO"), Status(b"access")]
+
+
 def key_specs(cmd: Command) -> list[dict]:
     """Redis 7 key specifications derived from first/last/step (one range spec, or none).
 
@@ -189,15 +196,14 @@ def key_specs(cmd: Command) -> list[dict]:
     RO+access for reads and RW+update for writes; Redis's finer distinctions
     (insert, delete, OW) are not declared here.
     """
-    if not cmd.first_key:
-        return []
+    if not cmd.first_key or cmd.find_keys is not None:
+        return []     # movable keys (numkeys forms) are found by code, not by a range spec
     if cmd.last_key < 0:
         lastkey = cmd.last_key
     else:
         lastkey = cmd.last_key - cmd.first_key
-    flags = [Status(b"RW"), Status(b"update")] if "write" in cmd.flags else [Status(b"RO"), Status(b"access")]
     return [{
-        b"flags": OrderedSet(flags),
+        b"flags": OrderedSet(key_flags(cmd)),
         b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
         b"find_keys": {b"type": b"range",
                        b"spec": {b"lastkey": lastkey, b"keystep": cmd.step or 1, b"limit": 0}},

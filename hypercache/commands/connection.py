@@ -22,7 +22,7 @@ def ping(ctx, session, args):
     return PONG if len(args) == 1 else args[1]
 
 
-@command("echo", 2, "fast", group="connection", summary="Returns the given string.")
+@command("echo", 2, "loading stale fast", group="connection", summary="Returns the given string.")
 def echo(ctx, session, args):
     """Format: ECHO message"""
     return args[1]

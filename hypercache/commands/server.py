@@ -18,8 +18,7 @@ from ..glob import glob_match
 from ..resp import OK, CommandError, OrderedSet, Raw, Status, Verbatim
 from ..store import KEY_OVERHEAD, STRING_OVERHEAD, value_size
 from . import TABLE, command, container
-from .command_info import (acl_categories, all_commands, docs_entry, find, info_entry,
-                           key_specs)
+from .command_info import acl_categories, all_commands, docs_entry, find, info_entry, key_flags
 
 REDIS_VERSION = "7.0.15"      # what HELLO and INFO report: the Redis behaviour we match
 
@@ -98,11 +97,14 @@ def _keys_of_call(call: list[bytes]):
         cmd = cmd.subcommands.get(call[1].lower(), cmd)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if not cmd.first_key:
+    if not cmd.first_key and cmd.find_keys is None:
         raise CommandError("ERR The command has no key arguments")
     if not cmd.arity_ok(len(call)):
         raise CommandError("ERR Invalid number of arguments specified for command")
-    keys = cmd.keys(call)
+    try:
+        keys = cmd.keys(call)
+    except CommandError:
+        keys = []
     if not keys:
         raise CommandError("ERR Invalid arguments specified for command")
     return cmd, keys
@@ -120,8 +122,7 @@ def command_getkeys(ctx, session, args):
 def command_getkeysandflags(ctx, session, args):
     """Format: COMMAND GETKEYSANDFLAGS command [arg [arg ...]]"""
     cmd, keys = _keys_of_call(args[2:])
-    flags = key_specs(cmd)[0][b"flags"]
-    return [[key, OrderedSet(flags)] for key in keys]
+    return [[key, OrderedSet(key_flags(cmd))] for key in keys]
 
 
 @command("command|help", 2, "loading stale", group="server",
