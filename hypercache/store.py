@@ -263,9 +263,14 @@ class Store:
             keys = slots[random.randrange(SLOT_COUNT)]
             if keys:
                 return next(islice(iter(keys), random.randrange(min(len(keys), 64)), None))
-        for keys in slots:       # very sparse keyspace: take the first one found
+        # Sparse keyspace: walk to the next non-empty slot from a random point.
+        # (Always taking the first key in slot order biased every eviction
+        # sample toward one key, so LRU/LFU degraded to "evict in slot order".)
+        start = random.randrange(SLOT_COUNT)
+        for offset in range(SLOT_COUNT):
+            keys = slots[(start + offset) % SLOT_COUNT]
             if keys:
-                return next(iter(keys))
+                return next(islice(iter(keys), random.randrange(min(len(keys), 64)), None))
         return None
 
     def _sample_volatile(self) -> bytes | None:
