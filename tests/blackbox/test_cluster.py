@@ -1,0 +1,166 @@
+"""A real 3-node cluster of hypercache processes, seen only through the Redis protocol and real clients."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import hiredis
+import pytest
+import redis
+
+from tests.nodes import NodeProcess, encode_command, wait_until
+
+TIMEOUT = ("--node-timeout-ms", "1500")
+
+
+def call(node: NodeProcess, *args):
+    """One command over a plain socket: the reply exactly as sent, no client-side parsing."""
+    reader = hiredis.Reader()
+    with node.raw() as sock:
+        sock.sendall(encode_command(*args))
+        while (reply := reader.gets()) is False:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed")
+            reader.feed(data)
+    if isinstance(reply, hiredis.ReplyError):
+        raise reply
+    return reply
+
+
+def info(node: NodeProcess) -> dict[str, str]:
+    text = call(node, "CLUSTER", "INFO").decode()
+    return dict(line.split(":", 1) for line in text.strip().splitlines())
+
+
+def nodes_lines(node: NodeProcess) -> list[list[str]]:
+    text = call(node, "CLUSTER", "NODES").decode()
+    return [line.split(" ") for line in text.strip().splitlines()]
+
+
+def agreed(nodes: list[NodeProcess], members: int) -> str | None:
+    """The common epoch if every node knows `members` map members at the same epoch."""
+    infos = [info(n) for n in nodes]
+    epochs = {i["cluster_current_epoch"] for i in infos}
+    sizes = {i["cluster_size"] for i in infos}
+    if len(epochs) == 1 and sizes == {str(members)} and all(i["cluster_state"] == "ok" for i in infos):
+        return epochs.pop()
+    return None
+
+
+@pytest.fixture
+def three(node_factory) -> list[NodeProcess]:
+    nodes = node_factory.start_cluster(3, *TIMEOUT)
+    wait_until(lambda: agreed(nodes, 3), timeout=15, message=node_factory.logs)
+    return nodes
+
+
+def test_every_node_reports_the_same_topology(three):
+    lines = nodes_lines(three[1])
+    assert len(lines) == 3
+    assert sum("myself" in line[2] for line in lines) == 1
+    ids = {line[0] for line in lines}
+    with three[0].client(protocol=2) as r:
+        slots = r.execute_command("CLUSTER SLOTS")
+        assert {entry[2][2].decode() for entry in slots} == ids
+        assert sum(entry[1] - entry[0] + 1 for entry in slots) == 16384
+        assert r.execute_command("CLUSTER MYID").decode() in ids
+        assert r.execute_command("CLUSTER KEYSLOT", "foo") == 12182
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli")
+def test_redis_cli_follows_moved_across_nodes(three):
+    port = str(three[0].port)
+    for i in range(50):
+        out = subprocess.run(["redis-cli", "-c", "-p", port, "SET", f"key:{i}", f"value:{i}"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        assert out == "OK"
+    for i in range(50):
+        out = subprocess.run(["redis-cli", "-c", "-p", str(three[2].port), "GET", f"key:{i}"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        assert out == f"value:{i}"
+    direct = {n.port: sum(n.client(protocol=2).execute_command("CLUSTER COUNTKEYSINSLOT",
+                                                     n.client(protocol=2).execute_command("CLUSTER KEYSLOT", f"key:{i}"))
+                          for i in range(50)) for n in three}
+    assert all(count > 0 for count in direct.values())
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_cluster_client_needs_no_moved_after_warm_up(three, protocol):
+    try:
+        rc = redis.RedisCluster(host="127.0.0.1", port=three[0].port, protocol=protocol)
+    except redis.ResponseError as error:
+        if "COMMAND" in str(error):
+            pytest.xfail("COMMAND is not implemented yet")
+        raise
+    with rc:
+        for i in range(2000):
+            rc.set(f"k{i}", i)
+        assert [int(v) for v in rc.mget_nonatomic([f"k{i}" for i in range(2000)])] == list(range(2000))
+        rc.mset({"{user1}.a": 1, "{user1}.b": 2})
+        assert rc.mget("{user1}.a", "{user1}.b") == [b"1", b"2"]
+        pipe = rc.pipeline()
+        for i in range(200):
+            pipe.get(f"k{i}")
+        assert pipe.execute() == [str(i).encode() for i in range(200)]
+        # After warm-up the client's slot cache is right: the node it picks answers, no MOVED.
+        by_port = {n.port: n.client(protocol=2) for n in three}
+        for i in range(0, 2000, 7):
+            owner = rc.get_node_from_key(f"k{i}")
+            assert by_port[owner.port].get(f"k{i}") == str(i).encode()
+
+
+def test_killed_node_is_marked_dead_and_its_slots_move(three, node_factory):
+    before = int(agreed(three, 3))
+    victim, survivors = three[2], three[:2]
+    victim_id = next(line[0] for line in nodes_lines(victim) if "myself" in line[2])
+    victim.kill()
+    epoch = wait_until(lambda: agreed(survivors, 2), timeout=10, message=node_factory.logs)
+    assert int(epoch) > before
+    for node in survivors:
+        flags = {line[0]: line[2] for line in nodes_lines(node)}
+        assert "fail" in flags[victim_id].split(",")
+    with survivors[0].client(protocol=2) as r:
+        slots = r.execute_command("CLUSTER SLOTS")
+        assert victim_id.encode() not in {entry[2][2] for entry in slots}
+    # The node comes back with the same id and is given slots again.
+    back = node_factory.restart(victim)
+    wait_until(lambda: agreed(survivors + [back], 3), timeout=15, message=node_factory.logs)
+    assert next(line[0] for line in nodes_lines(back) if "myself" in line[2]) == victim_id
+
+
+def test_a_fourth_node_joins_with_one_epoch(three, node_factory):
+    before = int(agreed(three, 3))
+    fourth = node_factory.start(*TIMEOUT, join=three[1])
+    epoch = wait_until(lambda: agreed(three + [fourth], 4), timeout=15, message=node_factory.logs)
+    assert int(epoch) == before + 1
+    fourth_id = next(line[0] for line in nodes_lines(fourth) if "myself" in line[2])
+    with three[0].client(protocol=2) as r:
+        slots = r.execute_command("CLUSTER SLOTS")
+    primaries = sum(entry[1] - entry[0] + 1 for entry in slots if entry[2][2].decode() == fourth_id)
+    assert 16384 / 4 * 0.95 <= primaries <= 16384 / 4 * 1.05
+    assert any(fourth_id.encode() in [n[2] for n in entry[3:]] for entry in slots)  # a replica too
+
+
+def test_graceful_stop_is_committed_without_waiting_for_a_timeout(three, node_factory):
+    before = int(agreed(three, 3))
+    three[1].stop()
+    epoch = wait_until(lambda: agreed([three[0], three[2]], 2), timeout=3, message=node_factory.logs)
+    assert int(epoch) == before + 1
+
+
+def test_cluster_meet_joins_a_lone_node(node_factory):
+    first = node_factory.start(*TIMEOUT)
+    second = node_factory.start(*TIMEOUT)
+    with second.client(protocol=2) as r:
+        assert r.execute_command("CLUSTER MEET", "127.0.0.1", first.port, first.mesh_port) in (b"OK", True)
+    wait_until(lambda: agreed([first, second], 2), timeout=10, message=node_factory.logs)
+
+
+@pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="needs redis-benchmark")
+def test_redis_benchmark_cluster_runs_without_errors(three):
+    result = subprocess.run(["redis-benchmark", "--cluster", "-p", str(three[0].port), "-t", "set,get",
+                             "-n", "20000", "-c", "20", "-q"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "SET:" in result.stdout and "GET:" in result.stdout
+    assert "error" not in (result.stdout + result.stderr).lower()
