@@ -38,9 +38,14 @@ SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
 
 
 def unknown_command(args: list[bytes]) -> CommandError:
-    name = args[0].decode("utf-8", "replace")
-    shown = "".join(f"'{a.decode('utf-8', 'replace')[:128]}' " for a in args[1:])
-    return CommandError(f"ERR unknown command '{name[:128]}', with args beginning with: {shown}")
+    # As Redis: the arguments shown share a budget of 128 bytes ("'%.*s' " while under it)
+    shown = b""
+    for arg in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + arg[:128 - len(shown)] + b"' "
+    return CommandError(f"ERR unknown command '{args[0][:128].decode('utf-8', 'replace')}', "
+                        f"with args beginning with: {shown.decode('utf-8', 'replace')}")
 
 
 def unknown_subcommand(cmd: Command, sub: bytes) -> CommandError:

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,13 +130,15 @@ def raw_connect(port: int, timeout: float = 5.0) -> socket.socket:
     return s
 
 
+_readers: "weakref.WeakKeyDictionary[socket.socket, Any]" = weakref.WeakKeyDictionary()
+
+
 def read_reply(sock: socket.socket, timeout: float = 5.0) -> Any:
     """Read exactly one RESP reply (RESP2 or RESP3) with hiredis; errors come back as ReplyError."""
     import hiredis
-    reader = getattr(sock, "_test_reader", None)
+    reader = _readers.get(sock)
     if reader is None:
-        reader = hiredis.Reader()
-        sock._test_reader = reader  # type: ignore[attr-defined]
+        reader = _readers[sock] = hiredis.Reader()
     deadline = time.monotonic() + timeout
     while True:
         reply = reader.gets()
