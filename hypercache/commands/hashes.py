@@ -34,10 +34,10 @@ def _done(ctx, key: bytes, h: Hash, new: bool, before: int) -> None:
     if new:
         if h.fields:
             store.set(ctx.slot, key, h)
-    elif not h.fields:
-        store.delete(ctx.slot, key)
     else:
-        store.resized(key, h.nbytes - before)
+        store.resized(key, h.nbytes - before)   # first, so delete() subtracts what was counted
+        if not h.fields:
+            store.delete(ctx.slot, key)
 
 
 @command("hset", -4, "write denyoom fast", 1, 1, 1, group="hash", since="2.0.0",

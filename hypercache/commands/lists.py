@@ -24,9 +24,8 @@ def _read(ctx, key: bytes) -> List | None:
 
 def _shrunk(ctx, key: bytes, lst: List, before: int) -> None:
     """After removing elements: delete the key when the list is empty, else resize."""
-    if lst.items:
-        ctx.store.resized(key, lst.nbytes - before)
-    else:
+    ctx.store.resized(key, lst.nbytes - before)   # first, so delete() subtracts what was counted
+    if not lst.items:
         ctx.store.delete(ctx.slot, key)
 
 
@@ -127,9 +126,8 @@ def lpop(ctx, session, args):
         value = lst.items.popleft()
         size = len(value) + ENTRY_BYTES
         lst.nbytes -= size
-        if lst.items:
-            store.resized(args[1], -size)
-        else:
+        store.resized(args[1], -size)
+        if not lst.items:
             store.delete(ctx.slot, args[1])
         return value
     return _pop_command(ctx, args, True)

@@ -63,9 +63,8 @@ def srem(ctx, session, args):
 
 
 def _changed(ctx, key: bytes, s: Set, before: int) -> None:
-    if s.members:
-        ctx.store.resized(key, s.nbytes - before)
-    else:
+    ctx.store.resized(key, s.nbytes - before)   # first, so delete() subtracts what was counted
+    if not s.members:
         ctx.store.delete(ctx.slot, key)
 
 

@@ -44,9 +44,8 @@ def _read(ctx, key: bytes) -> ZSet | None:
 
 
 def _changed(ctx, key: bytes, z: ZSet, before: int) -> None:
-    if z.scores:
-        ctx.store.resized(key, z.nbytes - before)
-    else:
+    ctx.store.resized(key, z.nbytes - before)   # first, so delete() subtracts what was counted
+    if not z.scores:
         ctx.store.delete(ctx.slot, key)
 
 

@@ -6,6 +6,8 @@ session's output, and blocked commands wait in the real Blocking registry.
 """
 from __future__ import annotations
 
+import hiredis
+
 from mesh.slotmap import Member, SlotMap
 
 from hypercache import commands
@@ -18,7 +20,7 @@ from hypercache.pubsub import PubSub
 from hypercache.resp import encode
 from hypercache.session import Session
 from hypercache.stats import ServerStats
-from hypercache.store import Store
+from hypercache.store import EXPIRE_OVERHEAD, KEY_OVERHEAD, Store, value_size
 
 NODE_ID = "0" * 40
 
@@ -42,7 +44,7 @@ class Harness:
                            stats=ServerStats(), cluster=LoneCluster(), node_id=NODE_ID,
                            blocking=Blocking(), now_ms=now_ms)
         self.ctx.key_events = KeyEvents(self.ctx.store, self.ctx.blocking)
-        self.ctx.pubsub = PubSub()
+        self.ctx.pubsub = PubSub(self._deliver)
         self.ctx.deliver = self._deliver
         self.dispatcher = Dispatcher(self.ctx)
         self.outputs: dict[int, list[bytes]] = {}
@@ -70,6 +72,21 @@ class Harness:
         data = b"".join(out)
         out.clear()
         return data
+
+    def call(self, session: Session, *args):
+        """Run one command; its reply decoded (errors come back as hiredis.ReplyError)."""
+        reader = hiredis.Reader()
+        reader.feed(self.raw(session, *args))
+        return reader.gets()
+
+    def expected_memory(self) -> int:
+        """used_memory recomputed from scratch: what the running accounting must equal."""
+        store = self.ctx.store
+        total = 0
+        for keys in store.slots:
+            for key, value in keys.items():
+                total += len(key) + KEY_OVERHEAD + value_size(value)
+        return total + EXPIRE_OVERHEAD * len(store.expires)
 
     def _block(self, session: Session, suspend: Suspend) -> None:
         def resume(reply, session=session):
