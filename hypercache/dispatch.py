@@ -218,6 +218,13 @@ class Dispatcher:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
                 return self._reject(name, CommandError(f"ERR Command not allowed inside a transaction"))
+            if cmd.first_key or cmd.find_keys is not None:
+                # As Redis Cluster: a redirect is answered when the command is
+                # queued, and it dooms the transaction (EXECABORT).
+                redirect = self._redirect(session, cmd, args)
+                if redirect is not None:
+                    session.multi_error = True
+                    return redirect
             session.multi.append((cmd, args))
             return QUEUED
         if session.protocol == 2 and session.in_pubsub and args[0].lower() not in PUBSUB_ALLOWED:
@@ -229,23 +236,12 @@ class Dispatcher:
     def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
         """Route and run a looked-up command (also used by EXEC for queued commands)."""
         ctx = self.ctx
-        try:
-            if cmd.first_key or cmd.find_keys is not None:
-                cluster = ctx.cluster
-                ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
-                                 session.readonly, cluster.accepting_writes())
-            else:
-                ctx.slot = NO_SLOT
-            if cmd.denyoom and ctx.store.maxmemory and ctx.store.over_maxmemory():
-                if not ctx.store.evict(keyslot):
-                    raise OOM
-        except CommandError as error:
-            text = str(error)
-            if text.startswith("MOVED"):
-                ctx.stats.moved_sent += 1
-            elif text.startswith("ASK"):
-                ctx.stats.ask_sent += 1
-            return self._reject(cmd.name, error)
+        redirect = self._redirect(session, cmd, args)
+        if redirect is not None:
+            return redirect
+        if cmd.denyoom and ctx.store.maxmemory and ctx.store.over_maxmemory():
+            if not ctx.store.evict(keyslot):
+                return self._reject(cmd.name, OOM)
         if cmd.name != "asking":
             session.asking = False   # ASKING admits exactly the next command
         stats = ctx.stats.commands.get(cmd.name) or ctx.stats.for_command(cmd.name)
@@ -268,6 +264,25 @@ class Dispatcher:
         if type(reply) is Suspend and ctx.executing_multi:
             return reply.timeout_reply   # inside EXEC a blocking command never blocks
         return reply
+
+    def _redirect(self, session: Session, cmd: Command, args: list[bytes]) -> CommandError | None:
+        """Route the command: set ctx.slot and return None to run here, else the counted redirect."""
+        ctx = self.ctx
+        if not (cmd.first_key or cmd.find_keys is not None):
+            ctx.slot = NO_SLOT
+            return None
+        cluster = ctx.cluster
+        try:
+            ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
+                             session.readonly, cluster.accepting_writes())
+        except CommandError as error:
+            text = str(error)
+            if text.startswith("MOVED"):
+                ctx.stats.moved_sent += 1
+            elif text.startswith("ASK"):
+                ctx.stats.ask_sent += 1
+            return self._reject(cmd.name, error)
+        return None
 
     def _reject(self, name: str, error: CommandError) -> CommandError:
         stats = self.ctx.stats

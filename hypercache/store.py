@@ -89,10 +89,13 @@ class Store:
         """The live value of `key` or None; an expired key is removed on the way."""
         value = self.slots[slot].get(key)
         if value is None:
+            self.stats.keyspace_misses += 1
             return None
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
             self._expire(slot, key)
+            self.stats.keyspace_misses += 1
             return None
+        self.stats.keyspace_hits += 1
         if self.access is not None:
             self._record_access(key, now_ms)
         return value
