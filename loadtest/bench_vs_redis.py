@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""hypercache next to redis-server on the same machine, in one run: throughput and memory per key.
+
+Both servers are pinned to the same CPU (cpu 0), redis-benchmark to another
+(cpu 1), and runs alternate between the two servers (the order flips every
+repeat) so that drift of the machine hits both alike. Reported: the median
+requests/s of each test over the repeats, and the hypercache/redis ratio.
+
+    python3 loadtest/bench_vs_redis.py              # set,get at -P 1 and -P 16, memory of 1M keys
+    python3 loadtest/bench_vs_redis.py --quick      # a short run (smaller N, one repeat, 100k keys)
+    python3 loadtest/bench_vs_redis.py --types      # also lpush,lpop,sadd,hset,zadd,spop,lrange_100
+    python3 loadtest/bench_vs_redis.py --no-memory  # throughput only
+
+Memory: exactly `--keys` keys `key:{n}` with 100-byte values are written to
+each server (streamed with `redis-cli --pipe`, then checked with DBSIZE), and
+the growth of used_memory (INFO) and of the process RSS is divided by the key count.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+BASIC_TESTS = "set,get"
+TYPE_TESTS = "lpush,lpop,sadd,hset,zadd,spop,lrange_100"
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+def free_port() -> int:
+    """A free port P whose P+10000 (hypercache's mesh port) is free too."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def pinned(cpu: str, args: list[str]) -> list[str]:
+    if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > int(cpu):
+        return ["taskset", "-c", cpu, *args]
+    return args
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    def command(self, *args: str) -> bytes:
+        with socket.create_connection((HOST, self.port), timeout=30) as s:
+            parts = [b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args]
+            s.sendall(b"".join(parts))
+            data = b""
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+                if _complete(data):
+                    return data
+        return data
+
+    def info(self, section: str) -> dict[str, str]:
+        raw = self.command("INFO", section)
+        body = raw.split(b"\r\n", 1)[1]
+        fields = {}
+        for line in body.decode(errors="replace").splitlines():
+            if ":" in line and not line.startswith("#"):
+                key, _, value = line.partition(":")
+                fields[key] = value
+        return fields
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _complete(data: bytes) -> bool:
+    """Whether data holds one whole reply (bulk, status, error or integer)."""
+    if data[:1] in (b"+", b"-", b":"):
+        return data.endswith(b"\r\n")
+    if data[:1] == b"$":
+        header, _, rest = data.partition(b"\r\n")
+        length = int(header[1:])
+        return length < 0 or len(rest) >= length + 2
+    return data.endswith(b"\r\n")
+
+
+def wait_ready(server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
+        try:
+            if server.command("PING").startswith(b"+PONG"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{server.name} not ready after {timeout}s")
+
+
+def start_redis(workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / "redis.log"
+    proc = subprocess.Popen(pinned(SERVER_CPU, [
+        "redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+        "--dir", str(workdir), "--logfile", str(log)]), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = Server("redis", port, proc, log)
+    wait_ready(server)
+    return server
+
+
+def start_hypercache(workdir: Path, extra: list[str]) -> Server:
+    port = free_port()
+    log = workdir / "hypercache.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(pinned(SERVER_CPU, [
+            sys.executable, "-m", "hypercache", "--host", HOST, "--port", str(port), "--http-port", "0",
+            "--mesh-port", str(port + 10000), "--data-dir", str(workdir / "hypercache"),
+            "--log-level", "WARNING", *extra]), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server("hypercache", port, proc, log)
+    wait_ready(server)
+    return server
+
+
+# -- throughput ----------------------------------------------------------------------------
+
+@dataclass
+class Results:
+    # (test, pipeline) -> server name -> [requests/s per repeat]
+    rps: dict[tuple[str, int], dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, test: str, pipeline: int, server: str, value: float) -> None:
+        self.rps.setdefault((test, pipeline), {}).setdefault(server, []).append(value)
+
+
+def benchmark(server: Server, tests: str, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+    server.command("FLUSHALL")
+    args = pinned(CLIENT_CPU, ["redis-benchmark", "-h", HOST, "-p", str(server.port), "-t", tests,
+                               "-c", str(clients), "-n", str(requests), "-P", str(pipeline), "--csv"])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0 or "error" in done.stderr.lower():
+        raise RuntimeError(f"redis-benchmark failed against {server.name}: {done.stdout}{done.stderr}")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    if not rows:
+        raise RuntimeError(f"no results from redis-benchmark against {server.name}: {done.stdout}{done.stderr}")
+    out = {}
+    for row in rows:
+        test = row["test"]
+        if test.startswith("LPUSH (needed"):
+            continue
+        out[test.split(" ")[0]] = float(row["rps"])
+    return out
+
+
+def run_throughput(servers: list[Server], tests: str, pipelines: list[int], requests: dict[int, int],
+                   repeats: int, clients: int, results: Results) -> None:
+    for repeat in range(repeats):
+        order = servers if repeat % 2 == 0 else servers[::-1]
+        for pipeline in pipelines:
+            for server in order:
+                started = time.monotonic()
+                got = benchmark(server, tests, pipeline, requests[pipeline], clients)
+                took = time.monotonic() - started
+                print(f"  repeat {repeat + 1}/{repeats} P{pipeline:<2} {server.name:<10} {took:5.1f}s  "
+                      + "  ".join(f"{t}={v:,.0f}" for t, v in got.items()), flush=True)
+                for test, value in got.items():
+                    results.add(test, pipeline, server.name, value)
+
+
+def print_table(results: Results, title: str) -> None:
+    print()
+    print(f"{title}: median requests/s (redis-benchmark -c 50), hypercache / redis-server")
+    print(f"| {'test':<12} | {'-P':>3} | {'redis-server':>13} | {'hypercache':>13} | {'ratio':>6} |")
+    print(f"|{'-' * 14}|{'-' * 5}|{'-' * 15}|{'-' * 15}|{'-' * 8}|")
+    for (test, pipeline), by_server in sorted(results.rps.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        redis_rps = statistics.median(by_server.get("redis", [0]))
+        ours = statistics.median(by_server.get("hypercache", [0]))
+        ratio = ours / redis_rps if redis_rps else float("nan")
+        print(f"| {test:<12} | {pipeline:>3} | {redis_rps:>13,.0f} | {ours:>13,.0f} | {ratio:>5.2f}x |")
+
+
+# -- memory per key -----------------------------------------------------------------------
+
+def write_keys(server: Server, keys: int, value_size: int) -> None:
+    """Exactly `keys` SETs of key:{n} streamed with redis-cli --pipe; checked with DBSIZE."""
+    value = b"v" * value_size
+    head = b"*3\r\n$3\r\nSET\r\n"
+    tail = b"$%d\r\n%s\r\n" % (value_size, value)
+    proc = subprocess.Popen(pinned(CLIENT_CPU, ["redis-cli", "-h", HOST, "-p", str(server.port), "--pipe"]),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdin is not None
+    batch = []
+    for n in range(keys):
+        key = b"key:%d" % n
+        batch.append(b"%s$%d\r\n%s\r\n%s" % (head, len(key), key, tail))
+        if len(batch) == 10000:
+            proc.stdin.write(b"".join(batch))
+            batch.clear()
+    proc.stdin.write(b"".join(batch))
+    proc.stdin.close()
+    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    proc.wait(600)
+    if proc.returncode != 0 or "errors: 0" not in output:
+        raise RuntimeError(f"loading {server.name} failed: {output}")
+    dbsize = int(server.command("DBSIZE")[1:].strip())
+    if dbsize != keys:
+        raise RuntimeError(f"{server.name} holds {dbsize} keys, expected {keys}")
+
+
+def measure_memory(server: Server, keys: int, value_size: int) -> dict[str, float]:
+    server.command("FLUSHALL")
+    used_before = int(server.info("memory")["used_memory"])
+    rss_before = server.rss_bytes()
+    started = time.monotonic()
+    write_keys(server, keys, value_size)
+    took = time.monotonic() - started
+    time.sleep(1.0)     # let the server settle (no condition to poll: we sample the memory)
+    used_after = int(server.info("memory")["used_memory"])
+    rss_after = server.rss_bytes()
+    return {"used_per_key": (used_after - used_before) / keys, "rss_per_key": (rss_after - rss_before) / keys,
+            "used_memory": used_after, "rss": rss_after, "load_s": took}
+
+
+def print_memory(mem: dict[str, dict[str, float]], keys: int, value_size: int) -> None:
+    print()
+    print(f"Memory for {keys:,} keys of {value_size}-byte values (growth over the empty server, per key)")
+    print(f"| {'':<22} | {'redis-server':>13} | {'hypercache':>13} | {'ratio':>6} |")
+    print(f"|{'-' * 24}|{'-' * 15}|{'-' * 15}|{'-' * 8}|")
+    for label, key, scale, unit in (("used_memory per key", "used_per_key", 1, "B"),
+                                    ("RSS per key", "rss_per_key", 1, "B"),
+                                    ("used_memory total", "used_memory", 1 << 20, "MB"),
+                                    ("RSS total", "rss", 1 << 20, "MB")):
+        a, b = mem["redis"][key] / scale, mem["hypercache"][key] / scale
+        print(f"| {label:<22} | {a:>10,.1f} {unit:<2} | {b:>10,.1f} {unit:<2} | {b / a:>5.2f}x |")
+    print(f"(load time with redis-cli --pipe: redis {mem['redis']['load_s']:.1f}s, "
+          f"hypercache {mem['hypercache']['load_s']:.1f}s)")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short run: N/10, 1 repeat, 100k keys")
+    p.add_argument("--repeat", type=int, default=3, help="repeats of every run (default 3)")
+    p.add_argument("-n", "--requests", type=int, default=300_000, help="requests per -P 1 run (x10 at -P 16)")
+    p.add_argument("-c", "--clients", type=int, default=50)
+    p.add_argument("--types", action="store_true", help=f"also run -t {TYPE_TESTS}")
+    p.add_argument("--only-types", action="store_true", help=f"run only -t {TYPE_TESTS}")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
+    p.add_argument("--value-size", type=int, default=100)
+    p.add_argument("--hypercache-args", default="", help="extra flags for the hypercache node")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.requests = max(1000, a.requests // 10)
+        a.repeat = 1
+        a.keys = min(a.keys, 100_000)
+    for tool in ("redis-server", "redis-benchmark", "redis-cli"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is required (apt-get install redis-server redis-tools)", file=sys.stderr)
+            return 2
+    requests = {1: a.requests, 16: a.requests * 10}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    print(f"machine: {os.cpu_count()} CPUs ({cpu}); servers on cpu {SERVER_CPU}, redis-benchmark on cpu "
+          f"{CLIENT_CPU}; python {platform.python_version()}; "
+          f"{subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
+    with tempfile.TemporaryDirectory(prefix="bench-vs-redis-") as tmp:
+        workdir = Path(tmp)
+        servers: list[Server] = []
+        try:
+            servers.append(start_redis(workdir))
+            servers.append(start_hypercache(workdir, a.hypercache_args.split()))
+            if not a.only_types:
+                basic = Results()
+                print(f"set,get: -n {requests[1]:,} at -P 1, {requests[16]:,} at -P 16, {a.repeat} repeats")
+                run_throughput(servers, BASIC_TESTS, [1, 16], requests, a.repeat, a.clients, basic)
+                print_table(basic, "set,get")
+            if a.types or a.only_types:
+                typed = Results()
+                type_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests * 3)}
+                print(f"\n{TYPE_TESTS}: -n {type_requests[1]:,} at -P 1, {type_requests[16]:,} at -P 16")
+                run_throughput(servers, TYPE_TESTS, [1, 16], type_requests, a.repeat, a.clients, typed)
+                print_table(typed, "data types")
+            if not a.no_memory:
+                mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}
+                print_memory(mem, a.keys, a.value_size)
+        finally:
+            for server in servers:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
