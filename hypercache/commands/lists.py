@@ -5,9 +5,11 @@ import math
 from itertools import islice
 from typing import Callable
 
+from hiredis import pack_command
+
 from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..blocking import Suspend
-from ..resp import NULL_ARRAY, OK, CommandError
+from ..resp import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List
 from . import command
 
@@ -174,10 +176,13 @@ def lrange(ctx, session, args):
         return []
     start, end = bounds
     if start <= size - 1 - end:
-        return list(islice(items, start, end + 1))
-    tail = list(islice(reversed(items), size - 1 - end, size - start))
-    tail.reverse()
-    return tail
+        chosen = list(islice(items, start, end + 1))
+    else:
+        chosen = list(islice(reversed(items), size - 1 - end, size - start))
+        chosen.reverse()
+    # an array of bulk strings is the same in RESP2 and RESP3, and exactly what hiredis's C
+    # pack_command writes: encode it in one call (LRANGE_100 is on the benchmarked hot path)
+    return Raw(pack_command(tuple(chosen)))
 
 
 @command("lindex", 3, "readonly", 1, 1, 1, group="list", summary="Returns an element from a list by its index.")
