@@ -23,7 +23,7 @@ system-deps:
 	fi
 
 run: $(STAMP)
-	$(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests
