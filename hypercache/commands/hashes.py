@@ -1,6 +1,7 @@
 """Hash commands: HSET, HGET, HINCRBY, HSCAN, HRANDFIELD and the rest of the group."""
 from __future__ import annotations
 
+from .. import longdouble
 from ..arguments import WRONGTYPE, parse_int
 from ..resp import OK, CommandError
 from ..types.hash import Hash
@@ -195,41 +196,25 @@ def hincrby(ctx, session, args):
     return result
 
 
-def _long_double(raw: bytes, error: str):
-    """Parse as Redis's string2ld (strtold: 80-bit long double), refusing spaces and NaN."""
-    import numpy
-    if not raw or raw[:1].isspace() or raw[-1:].isspace() or len(raw) > 5000:
-        raise CommandError(error)
-    try:
-        value = numpy.longdouble(raw.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        raise CommandError(error) from None
-    if numpy.isnan(value):
-        raise CommandError(error)
-    return value
-
-
-def format_long_double(value) -> bytes:
-    """Redis's ld2string(LD_STR_HUMAN): %.17Lf with trailing zeros (and a bare dot) removed."""
-    import numpy
-    text = numpy.format_float_positional(value, precision=17, unique=False, fractional=True, trim="-")
-    return b"0" if text == "-0" else text.encode()
-
-
 @command("hincrbyfloat", 4, "write denyoom fast", 1, 1, 1, group="hash", since="2.6.0",
          summary="Increments the floating point value of a field by a number.")
 def hincrbyfloat(ctx, session, args):
-    """Format: HINCRBYFLOAT key field increment"""
-    import numpy
-    increment = _long_double(args[3], "ERR value is not a valid float")
+    """Format: HINCRBYFLOAT key field increment
+
+    Computed in emulated long double, as Redis does (see hypercache.longdouble).
+    """
+    increment = longdouble.parse(args[3])
+    if increment is None:
+        raise CommandError("ERR value is not a valid float")
     h, new = _write(ctx, args[1])
     old = h.fields.get(args[2])
-    current = numpy.longdouble(0) if old is None else _long_double(old, "ERR hash value is not a float")
-    with numpy.errstate(all="ignore"):
-        result = current + increment
-    if not numpy.isfinite(result):
+    current = 0 if old is None else longdouble.parse(old)
+    if current is None:
+        raise CommandError("ERR hash value is not a float")
+    result = longdouble.add(current, increment)
+    if not longdouble.is_finite(result):
         raise CommandError("ERR increment would produce NaN or Infinity")
-    text = format_long_double(result)
+    text = longdouble.format_human(result)
     before = h.nbytes
     h.set(args[2], text)
     _done(ctx, args[1], h, new, before)
