@@ -86,7 +86,7 @@ class Mesh:
         self._last_seq: dict[str, int] = {}
         self._proposed_at = float("-inf")
         self._commit_sent_at = float("-inf")
-        self._accepting_writes = True
+        self._accepting_writes = not self.joining
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
         self.counters: collections.Counter[str] = collections.Counter()
 
@@ -125,12 +125,26 @@ class Mesh:
     # -- what the node asks ----------------------------------------------
 
     def accepting_writes(self) -> bool:
-        """False while this node cannot hear a majority of the current map's members.
+        """False while this node cannot hear a majority of the current map's members,
+        or is joining and has not adopted the cluster's map yet.
 
         Read once per client batch, so it returns a flag the heartbeat timer keeps
         current (at most one heartbeat interval late) instead of counting members.
         """
         return self._accepting_writes
+
+    def _may_write(self, now: float) -> bool:
+        """Whether writes are accepted: a cluster map is held and a majority of it is heard."""
+        return self._has_cluster_map() and self._hears_majority(now)
+
+    def _has_cluster_map(self) -> bool:
+        """False while joining on the one-member map made at start (or before CLUSTER MEET).
+
+        That map is no cluster's: a write taken on it would land on slots the
+        cluster gives to others, so until the cluster's map is adopted the node
+        answers writes with -CLUSTERDOWN, as Redis does while cluster_state is fail.
+        """
+        return not (self.joining and self.slotmap.members == (self.me,))
 
     def _hears_majority(self, now: float) -> bool:
         members = [m.node_id for m in self.slotmap.members]
@@ -144,6 +158,7 @@ class Mesh:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
+            self._accepting_writes = False
         self._connect(host, mesh_port)
 
     def status(self) -> dict:
@@ -304,10 +319,10 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
-        self._accepting_writes = self._hears_majority(time.monotonic())
         self.election.committed(slotmap)
         if slotmap.has_member(self.me.node_id):
             self.joining = False
+        self._accepting_writes = self._may_write(time.monotonic())
         now = time.monotonic()
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
@@ -335,7 +350,7 @@ class Mesh:
 
     def _beat_once(self, now: float) -> None:
         self._handle_events(self.membership.tick(now))
-        self._accepting_writes = self._hears_majority(now)
+        self._accepting_writes = self._may_write(now)
         stats = self._local_stats()
         self._send(Heartbeat(
             self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,
