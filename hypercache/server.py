@@ -176,6 +176,29 @@ class Connection:
         self.flush(out)
 
     def flush(self, out: list[bytes]) -> None:
+        session = self.session
+        if out and not self.unsent and self.reading and not self.closed \
+                and not (session.close_after_reply or session.kill):
+            # the common case, kept short: everything goes out in one send
+            data = out[0] if len(out) == 1 else b"".join(out)
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            self.server.stats.net_output_bytes += sent
+            if sent == len(data):
+                return
+            rest = data[sent:]
+            self.unsent.append(rest)
+            self.unsent_bytes += len(rest)
+            self.writer.start(self.on_writable)
+            out = []
+        self._flush_slow(out)
+
+    def _flush_slow(self, out: list[bytes]) -> None:
         if self.closed:
             return
         if out:
@@ -214,7 +237,7 @@ class Connection:
         except OSError:
             self.close()
             return
-        self.server.ctx.stats.net_output_bytes += sent
+        self.server.stats.net_output_bytes += sent
         if sent < len(data):
             rest = data[sent:]
             self.unsent.append(rest)
@@ -228,7 +251,7 @@ class Connection:
         self.writer.stop()
         self._send(data)
         if not self.closed:
-            self.flush([])
+            self._flush_slow([])
 
     # -- teardown ------------------------------------------------------------------
 
@@ -259,6 +282,7 @@ class RespServer:
 
     def __init__(self, ctx: Context, key_events, host: str, port: int, on_disconnect=None) -> None:
         self.ctx = ctx
+        self.stats = ctx.stats
         self.key_events = key_events
         self.dispatcher = Dispatcher(ctx)
         ctx.dispatcher = self.dispatcher
