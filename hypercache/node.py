@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from pathlib import Path
 
 import gevent
 from gevent.event import Event
 
+from mesh import ballot
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member
@@ -42,7 +44,8 @@ class Node:
         # A lone node is a one-member cluster: the same Mesh, with nobody to join.
         self.cluster = Mesh(self.me, [_address(j) for j in config.join], config.replication_factor,
                             config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
-                            bind_host=config.host)
+                            bind_host=config.host,
+                            ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None)
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())

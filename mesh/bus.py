@@ -27,11 +27,13 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import gevent
 import zmq.green as zmq
 
+from mesh import ballot
 from mesh import election as election_rules
 from mesh.election import Election
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
@@ -62,12 +64,17 @@ class Mesh:
     def __init__(self, me: Member, join: list[tuple[str, int]], replication_factor: int,
                  node_timeout_ms: int, local_stats: Callable[[], dict],
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
-                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+                 ballot_path: Path | None = None) -> None:
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
         self.membership = Membership(me, self.node_timeout_s)
-        self.election = Election(me.node_id)
+        # A restarted node remembers the epochs it voted in (mesh/ballot.py); None: nothing kept.
+        self._ballot_path = ballot_path
+        saved = ballot.load(ballot_path) if ballot_path is not None else ballot.Ballot()
+        self.election = Election(me.node_id, voted_epoch=max(saved.voted_epoch, saved.epoch))
+        self._saved = saved
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
         self._join = list(join)
@@ -300,6 +307,9 @@ class Mesh:
                     for n in added if n != self.me.node_id))
         map_digest = digest(candidate)
         if self.election.consider(candidate, map_digest, proposal.base_epoch, current, acceptable):
+            # The vote is on disk before it leaves: a restart must not vote in this epoch again.
+            if not self._save_ballot():
+                return
             self._send(Vote(self.me.node_id, self._next_seq(), candidate.epoch, map_digest))
             self._tally(self.me.node_id, candidate.epoch, map_digest)
         else:
@@ -320,6 +330,7 @@ class Mesh:
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
         self.election.committed(slotmap)
+        self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
         self._accepting_writes = self._may_write(time.monotonic())
@@ -332,6 +343,21 @@ class Mesh:
                  self.me.node_id[:8], slotmap.epoch, previous.epoch, len(slotmap.members), moved)
         self._record("epoch", None, f"epoch {slotmap.epoch}: {len(slotmap.members)} members, "
                                     f"{moved} slots changed owners")
+
+    def _save_ballot(self) -> bool:
+        """Persist voted_epoch and the map's epoch if they rose; False if that failed (then do not vote)."""
+        wanted = ballot.Ballot(self.election.voted_epoch, self.slotmap.epoch)
+        if self._ballot_path is None or wanted == self._saved:
+            return True
+        try:
+            ballot.save(self._ballot_path, wanted)
+        except OSError as error:
+            self.counters["ballot_save_failed"] += 1
+            log.error("ballot not saved, not voting node=%s epoch=%d error=%s",
+                      self.me.node_id[:8], self.slotmap.epoch, error)
+            return False
+        self._saved = wanted
+        return True
 
     def _resend_commit(self, now: float) -> None:
         if now - self._commit_sent_at >= self._interval_s:

@@ -1,0 +1,74 @@
+"""Keep this node's ballot (the highest epoch it voted in, the epoch it holds) on disk across restarts.
+
+Two different maps are never committed with one epoch only if every member
+votes at most once per epoch. A vote held in memory alone is forgotten by a
+restart: a node that voted for map A at epoch 7, crashed and came back with the
+same id could then vote for map B at epoch 7 and make a second majority. So
+the bus saves the ballot *before* its vote leaves the node, and a restarted
+node starts from the saved one.
+
+The file is written whole to a temporary name, flushed to disk and renamed
+over the old one (os.replace is atomic), so a crash leaves the old ballot or
+the new, never half of one. A file that exists but cannot be read is an error,
+not an empty ballot: starting at voted_epoch 0 is exactly the double vote this
+file exists to prevent; the operator decides (delete it only if the node's id
+is deleted too).
+
+Without a data directory nothing is saved: such a node gets a fresh random id
+at every start, so a restarted node is a new voter and cannot vote twice.
+The slot map itself is not restored: a restarted node rejoins and adopts the
+cluster's current map, which may have moved its slots away in the meantime.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE_NAME = "ballot.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Ballot:
+    voted_epoch: int = 0     # highest epoch this node has voted in
+    epoch: int = 0           # epoch of the last map it committed (display and sanity only)
+
+
+class BallotError(RuntimeError):
+    """The ballot file exists but is not a ballot."""
+
+
+def load(path: Path) -> Ballot:
+    """Return the saved ballot, Ballot() if there is none; BallotError if the file is damaged."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return Ballot()
+    try:
+        fields = json.loads(text)
+        ballot = Ballot(fields["voted_epoch"], fields["epoch"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise BallotError(f"{path} is not a ballot ({error}); refusing to forget past votes") from error
+    if not all(type(value) is int and value >= 0 for value in (ballot.voted_epoch, ballot.epoch)):
+        raise BallotError(f"{path} holds negative or non-integer epochs")
+    return ballot
+
+
+def save(path: Path, ballot: Ballot) -> None:
+    """Write the ballot atomically and durably (tmp file, fsync, os.replace, fsync of the directory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    data = json.dumps({"voted_epoch": ballot.voted_epoch, "epoch": ballot.epoch}).encode() + b"\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    # The rename itself is durable only once the directory entry is on disk.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
