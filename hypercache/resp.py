@@ -75,13 +75,27 @@ class RequestParser:
         self._args_bytes = 0
 
     @property
+    def holds_bytes(self) -> bool:
+        """Unparsed bytes are held (the careful path): `feed(b"")` may yield more requests."""
+        return bool(self._buf)
+
+    @property
     def buffered(self) -> int:
         """Bytes held for an incomplete request (query buffer size)."""
         return len(self._buf) + self._args_bytes
 
     def feed(self, data: bytes) -> list[list[bytes]]:
-        if self.error is not None or not data:
+        """Requests completed by `data`; `feed(b"")` continues with bytes already held.
+
+        Before authentication the parser hands out one request at a time: the
+        connection runs it (it may be AUTH) and feeds b"" for the next, so a
+        request pipelined behind a successful AUTH gets the post-auth limits,
+        as in Redis, which parses and runs requests one by one.
+        """
+        if self.error is not None:
             return []
+        if not data:
+            return self._parse_buffer() if self._buf else []
         if not self._careful and self.authenticated and data[0] == 42:   # b"*"
             frames = self._fast(data)
             if frames is not None:
@@ -162,6 +176,8 @@ class RequestParser:
                         return out
                     if args:
                         out.append(args)
+                        if not self.authenticated:
+                            break
                     continue
                 end = buf.find(CRLF, pos)
                 if end == -1:
@@ -215,6 +231,8 @@ class RequestParser:
                 out.append(self._args)
                 self._args = None
                 self._args_bytes = 0
+                if not self.authenticated:
+                    break
         del buf[:pos]
         if self.buffered > limits.client_query_buffer_limit:
             self._fail("query buffer limit exceeded")

@@ -120,6 +120,14 @@ class Connection:
         out: list[bytes] = []
         ctx.now_ms = int(time.time() * 1000)
         self.run(requests, 0, out)
+        # Unauthenticated clients are parsed one request at a time (see RequestParser.feed).
+        while (not parser.authenticated and parser.holds_bytes and self.waiter is None
+               and not (session.close_after_reply or session.kill or self.closed)):
+            parser.authenticated = session.authenticated
+            requests = parser.feed(b"")
+            if not requests:
+                break
+            self.run(requests, 0, out)
         if parser.error is not None and self.waiter is None:
             out.append(error_bytes("ERR Protocol error: " + parser.error))
             session.close_after_reply = True

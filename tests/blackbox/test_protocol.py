@@ -371,8 +371,6 @@ def test_requirepass_like_redis(node_factory, redis_server_factory):
         assert r.set("x", 1) and r.get("x") == b"1"
 
 
-@pytest.mark.xfail(strict=True, reason="the parser applies the pre-auth limits to the whole read: "
-                   "a big request pipelined right behind AUTH is refused, Redis accepts it")
 def test_big_request_pipelined_behind_auth(node_factory, redis_server_factory):
     node = node_factory.start(password="s3cret")
     server = redis_server_factory("--requirepass", "s3cret")

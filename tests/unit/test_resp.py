@@ -34,6 +34,9 @@ def feed(chunks, authenticated: bool = True, limits: Limits = Limits()):
     requests = []
     for chunk in chunks:
         requests += parser.feed(chunk)
+        # before AUTH the parser yields one request per call, as the connection drains it
+        while more := parser.feed(b""):
+            requests += more
     return requests, parser.error
 
 
@@ -98,7 +101,11 @@ def test_fast_path_is_used_for_whole_reads_and_agrees_with_the_careful_path():
     assert fast.feed(data) == PIPELINE[:4]
     assert fast._careful is False
     careful = RequestParser(authenticated=False)       # never takes the fast path
-    assert careful.feed(data) == PIPELINE[:4]
+    got = careful.feed(data)
+    assert got == PIPELINE[:1]                         # before AUTH: one request at a time
+    while more := careful.feed(b""):
+        got += more
+    assert got == PIPELINE[:4]
 
 
 def test_empty_and_negative_multibulk_counts_are_skipped():
