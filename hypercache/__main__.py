@@ -54,19 +54,45 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="without a password, accept loopback clients only (default yes)")
     p.add_argument("--data-dir", default=_env("data_dir", ""), help="keeps the node id across restarts")
     p.add_argument("--log-level", default=_env("log_level", "INFO"))
+    p.add_argument("--mesh-secret-key-file", default=_env("mesh_secret_key_file", ""),
+                   help="CURVE key pair (NAME.key_secret from `hypercache keygen`); closes the mesh "
+                        "to keys outside --mesh-public-keys-dir; the node id becomes the key's")
+    p.add_argument("--mesh-public-keys-dir", default=_env("mesh_public_keys_dir", ""),
+                   help="allow-list: a directory with the public key (NAME.key) of every member")
     a = p.parse_args(argv)
     if a.replication_factor < 1:
         p.error("--replication-factor must be at least 1")
+    if bool(a.mesh_secret_key_file) != bool(a.mesh_public_keys_dir):
+        p.error("--mesh-secret-key-file and --mesh-public-keys-dir go together")
     return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
                   announce_host=a.announce_host, join=tuple(a.join),
                   replication_factor=a.replication_factor, node_timeout_ms=a.node_timeout_ms,
                   requirepass=a.requirepass, maxmemory=a.maxmemory,
                   maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,
-                  log_level=a.log_level)
+                  log_level=a.log_level, mesh_secret_key_file=a.mesh_secret_key_file,
+                  mesh_public_keys_dir=a.mesh_public_keys_dir)
+
+
+def keygen(argv: list[str]) -> int:
+    """`hypercache keygen DIR NAME`: write a CURVE key pair for one node's mesh."""
+    p = argparse.ArgumentParser(prog="hypercache keygen", description=(
+        "Write DIR/NAME.key (public: copy it into every member's --mesh-public-keys-dir) and "
+        "DIR/NAME.key_secret (this node's --mesh-secret-key-file; keep it private)."))
+    p.add_argument("dir")
+    p.add_argument("name")
+    a = p.parse_args(argv)
+    from mesh import curve
+    public, secret = curve.keygen(a.dir, a.name)
+    keys = curve.load(secret, public.parent)
+    print(f"{public}\n{secret}\nnode id: {keys.node_id}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keygen"]:
+        return keygen(argv[1:])
     config = parse_args(argv)
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

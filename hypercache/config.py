@@ -27,6 +27,8 @@ class Config:
     timeout_s: int = 0                   # idle client timeout, 0 = never
     protected_mode: bool = True          # without a password, serve loopback clients only
     log_level: str = "INFO"
+    mesh_secret_key_file: str = ""       # CURVE key pair (NAME.key_secret); with the dir below, closes the mesh
+    mesh_public_keys_dir: str = ""       # allow-list: the public keys (*.key) of every member
 
     @property
     def resolved_mesh_port(self) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 
-from mesh import ballot
+from mesh import ballot, curve
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member
@@ -35,7 +35,10 @@ class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
         commands.load_all()
-        self.node_id = load_node_id(config.data_dir)
+        # With mesh keys the node id is derived from the public key (mesh/curve.py).
+        keys = (curve.load(config.mesh_secret_key_file, config.mesh_public_keys_dir)
+                if config.mesh_secret_key_file else None)
+        self.node_id = keys.node_id if keys is not None else load_node_id(config.data_dir)
         self.me = Member(self.node_id, config.resolved_announce_host, config.port,
                          config.resolved_mesh_port, config.http_port)
         settings = Settings.from_config(config)
@@ -45,7 +48,8 @@ class Node:
         self.cluster = Mesh(self.me, [_address(j) for j in config.join], config.replication_factor,
                             config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
                             bind_host=config.host,
-                            ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None)
+                            ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None,
+                            keys=keys)
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())

@@ -57,6 +57,7 @@ def load(path: Path) -> Ballot:
 
 def save(path: Path, ballot: Ballot) -> None:
     """Write the ballot atomically and durably (tmp file, fsync, os.replace, fsync of the directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     data = json.dumps({"voted_epoch": ballot.voted_epoch, "epoch": ballot.epoch}).encode() + b"\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

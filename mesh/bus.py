@@ -11,6 +11,12 @@ through it. Since each SUB is connected to exactly one peer, a message's sender
 is bound to the connection it came in on: a message claiming another sender is
 dropped, so one member cannot speak for another.
 
+With mesh keys (mesh/curve.py) the mesh is closed with CURVE: the XPUB is a
+CURVE server that asks this node's ZAP handler (mesh/zap.py, an allow-list of
+public keys) about every peer, and the mesh refuses to start without it; each
+SUB pins its peer's server key, and node ids are derived from public keys, so
+the sender binding above is backed by the handshake.
+
 Publishing never blocks the RESP server: every send is NOBLOCK (a full queue
 drops and counts), heartbeats go out on a timer, and map re-sends are rate-limited.
 
@@ -39,7 +45,9 @@ from mesh.election import Election
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (MAX_MESSAGE_BYTES, Commit, Heartbeat, Hello, Invalid, Leave, Message,
                            Proposal, Publish, State, Vote, decode, digest, encode)
+from mesh.curve import ZAP_DOMAIN, MeshKeys
 from mesh.slotmap import Member, SlotMap
+from mesh.zap import ZapHandler
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,9 @@ class Mesh:
                  node_timeout_ms: int, local_stats: Callable[[], dict],
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                 ballot_path: Path | None = None) -> None:
+                 ballot_path: Path | None = None, keys: MeshKeys | None = None) -> None:
+        if keys is not None and keys.node_id != me.node_id:
+            raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -84,7 +94,13 @@ class Mesh:
         self._interval_s = heartbeat_interval_s
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
-        self._context = zmq.Context.instance()
+        # With CURVE keys: a context of its own, since the ZAP handler is per context (and in a
+        # test several meshes share one process); without keys, behaviour is as it always was.
+        self._keys = keys
+        self._context = zmq.Context() if keys is not None else zmq.Context.instance()
+        self._zap = (ZapHandler(self._context, frozenset(keys.allowed.values()), me.node_id)
+                     if keys is not None else None)
+        self._readers: dict[tuple, gevent.Greenlet] = {}
         self._pub: zmq.Socket | None = None
         self._subs: dict[tuple[str, int], zmq.Socket] = {}
         self._sub_ids: dict[tuple[str, int], str] = {}    # address -> node id, bound on first message
@@ -100,7 +116,18 @@ class Mesh:
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
+        if self._zap is not None:
+            self._zap.start()
+            # CURVE without a ZAP handler lets any key in: no handler, no mesh.
+            if not self._zap.running:
+                raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
         pub = self._context.socket(zmq.XPUB)
+        if self._keys is not None:
+            pub.setsockopt(zmq.CURVE_SERVER, 1)
+            pub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
+            pub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
+            pub.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+            pub.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
         pub.setsockopt(zmq.XPUB_VERBOSE, 1)
         pub.setsockopt(zmq.SNDHWM, SEND_HWM)
         pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -127,6 +154,8 @@ class Mesh:
         self._pub.close()
         self._pub = None
         self._subs.clear()
+        if self._zap is not None:
+            self._zap.stop()
         log.info("mesh stopped node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
 
     # -- what the node asks ----------------------------------------------
@@ -210,10 +239,35 @@ class Mesh:
     # -- sockets ---------------------------------------------------------
 
     def _connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
-        address = (host, mesh_port)
-        if address == (self.me.host, self.me.mesh_port) or address in self._subs:
+        if (host, mesh_port) == (self.me.host, self.me.mesh_port):
+            return
+        if self._keys is None:
+            self._subscribe((host, mesh_port), host, mesh_port, node_id, None)
+            return
+        # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
+        # A known member's key is in the allow-list; behind a bare address (--join, MEET)
+        # any allowed member may listen, so one SUB per allowed key: only the right one
+        # completes the handshake, and the others are closed when it speaks (_settle).
+        candidates = [node_id] if node_id is not None else \
+            [peer for peer in self._keys.allowed if peer != self.me.node_id]
+        for peer in candidates:
+            key = self._keys.allowed.get(peer)
+            if key is None:
+                self.counters["not_allowed"] += 1
+                log.warning("mesh peer not in the allow-list, not connecting node=%s peer=%s",
+                            self.me.node_id[:8], peer[:8])
+                continue
+            self._subscribe((host, mesh_port, peer), host, mesh_port, peer, key)
+
+    def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
+                   server_key: bytes | None) -> None:
+        if address in self._subs:
             return
         sub = self._context.socket(zmq.SUB)
+        if server_key is not None and self._keys is not None:
+            sub.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            sub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
+            sub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
         sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
@@ -223,7 +277,9 @@ class Mesh:
         self._subs[address] = sub
         if node_id is not None:
             self._sub_ids[address] = node_id
-        self._greenlets.append(gevent.spawn(self._read, address, sub))
+        reader = gevent.spawn(self._read, address, sub)
+        self._readers[address] = reader
+        self._greenlets.append(reader)
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
 
     def _send(self, message: Message) -> None:
@@ -252,7 +308,17 @@ class Mesh:
             else:
                 self.counters["invalid"] += 1
 
-    def _read(self, address: tuple[str, int], sub: zmq.Socket) -> None:
+    def _settle(self, address: tuple) -> None:
+        """A CURVE SUB to a bare address got through: close the ones that guessed other keys."""
+        for other in [a for a in self._subs if len(a) == 3 and a[:2] == address[:2] and a != address]:
+            reader = self._readers.pop(other, None)
+            if reader is not None:
+                reader.kill(block=False)
+            self._subs.pop(other).close(linger=0)
+            self._sub_ids.pop(other, None)
+
+    def _read(self, address: tuple, sub: zmq.Socket) -> None:
+        first = True
         while True:
             message = decode(sub.recv())
             if isinstance(message, Invalid):
@@ -264,6 +330,10 @@ class Mesh:
                 self.counters["invalid"] += 1
                 self.counters["invalid_impersonation"] += 1
                 continue
+            if first:
+                first = False
+                if self._keys is not None:
+                    self._settle(address)
             # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
             if message.seq <= self._last_seq.get(message.sender, -1):
                 self.counters["duplicate"] += 1
