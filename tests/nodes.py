@@ -404,9 +404,8 @@ class NodeFactory:
 
     def stop_all(self) -> None:
         for node in self.nodes:
-            node.resume() if node.alive else None
-        for node in self.nodes:
             if node.alive:
+                node.resume()                      # a paused (SIGSTOP) node cannot handle SIGTERM
                 node.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for node in self.nodes:
