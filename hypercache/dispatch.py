@@ -33,6 +33,8 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
+BIG_REPLY = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
+OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
 SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
 
@@ -97,6 +99,11 @@ class Dispatcher:
     def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
         """Run requests[start:] for `session`; returns where it stopped (len when all ran).
 
+        It stops early at a blocking command that must wait (`self.suspended`
+        is then set and the returned index is that command's), or after
+        OUTPUT_BUDGET bytes of big replies (`self.suspended` is None and the
+        index is the next request to run), so the connection can send first.
+
         Plain data commands from a plain session (authenticated, not in MULTI,
         not subscribed) take the fast lane: the same steps as execute() and
         call(), inlined, because at 16 pipelined requests per read every
@@ -115,6 +122,8 @@ class Dispatcher:
         store = ctx.store
         plain = (session.multi is None and session.authenticated and not session.in_pubsub
                  and not session.asking)
+        self.suspended = None
+        volume = 0                          # bytes of big replies produced by this call
         processed = 0
         clock = perf_counter_ns()
         index = start
@@ -176,6 +185,8 @@ class Dispatcher:
             kind = type(reply)
             if kind is bytes:
                 out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                if len(reply) > BIG_REPLY:
+                    volume += len(reply)
             elif kind is Raw:
                 out.append(reply)
             elif kind is Suspend:
@@ -195,6 +206,10 @@ class Dispatcher:
             processed += 1
             if blocking.ready:
                 blocking.serve_ready()
+            if volume > OUTPUT_BUDGET and index < count:
+                # big replies: hand back to the connection to send before going on
+                ctx.stats.total_commands += processed
+                return index
         ctx.stats.total_commands += processed
         return count
 

@@ -37,6 +37,8 @@ READ_SIZE = 65536
 PAUSE_READING_AT = 1024 * 1024          # stop reading a client with this much unsent output
 PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024  # Redis's pubsub class hard limit
 MAX_PENDING_REQUESTS = 100_000          # requests held while the client is blocked
+MAX_BATCH = 64                          # requests run between two sends of one pipeline
+SLICE_OUTPUT_BYTES = 1024 * 1024        # shrink slices whose replies exceed this
 PROTECTED_MODE = (
     "-DENIED Running in protected mode because protected mode is enabled and no password "
     "is set for the default user. In this mode connections are only accepted from the "
@@ -111,8 +113,8 @@ class Connection:
         parser = self.parser
         parser.authenticated = session.authenticated
         requests = parser.feed(data)
-        if self.waiter is not None:
-            # blocked: keep the requests for later, in order
+        if self.pending is not None:
+            # parked (blocked on keys, or waiting for the client to read): keep order
             self.pending.extend(requests)
             if len(self.pending) > MAX_PENDING_REQUESTS or parser.error:
                 self.close()
@@ -121,25 +123,54 @@ class Connection:
         ctx.now_ms = int(time.time() * 1000)
         self.run(requests, 0, out)
         # Unauthenticated clients are parsed one request at a time (see RequestParser.feed).
-        while (not parser.authenticated and parser.holds_bytes and self.waiter is None
+        while (not parser.authenticated and parser.holds_bytes and self.pending is None
                and not (session.close_after_reply or session.kill or self.closed)):
             parser.authenticated = session.authenticated
             requests = parser.feed(b"")
             if not requests:
                 break
             self.run(requests, 0, out)
-        if parser.error is not None and self.waiter is None:
+        if parser.error is not None and self.pending is None:
             out.append(error_bytes("ERR Protocol error: " + parser.error))
             session.close_after_reply = True
         self.flush(out)
 
     def run(self, requests: list, start: int, out: list) -> None:
-        """Run requests from `start`; on a blocking command, park the rest."""
+        """Run requests from `start` into `out`; park the rest on a blocking command or a full pipe.
+
+        A long pipeline runs in slices with a send in between, and the slices
+        shrink when replies are large, so one read (64 KB can hold thousands
+        of GETs of a big value) never builds unbounded output. When the client
+        is not reading, the rest of the pipeline waits until it drains.
+        """
         self.batch = out
         dispatcher = self.server.dispatcher
-        stopped = dispatcher.run(self.session, requests, out, start)
-        if stopped < len(requests):
-            self.block(dispatcher.suspended, requests[stopped + 1:])
+        session = self.session
+        slice_size = MAX_BATCH
+        while True:
+            if len(requests) - start > slice_size:
+                part, rest = requests[start:start + slice_size], requests[start + slice_size:]
+            else:
+                part, rest = (requests[start:] if start else requests), []
+            stopped = dispatcher.run(session, part, out, 0)
+            if stopped < len(part):
+                if dispatcher.suspended is not None:
+                    self.block(dispatcher.suspended, part[stopped + 1:] + rest)
+                    break
+                rest = part[stopped:] + rest     # stopped to send big replies first
+            if not rest or session.close_after_reply or session.kill:
+                break
+            produced = sum(map(len, out))
+            if produced > SLICE_OUTPUT_BYTES:
+                slice_size = max(1, slice_size * SLICE_OUTPUT_BYTES // produced)
+            self.flush(out)
+            out.clear()
+            if self.closed:
+                break
+            if self.unsent_bytes >= PAUSE_READING_AT:
+                self.pending = rest          # resumed by on_writable once the client reads
+                break
+            requests, start = rest, 0
         self.batch = None
 
     def block(self, suspend: Suspend, rest: list) -> None:
@@ -165,7 +196,7 @@ class Connection:
         encode(reply, self.session.protocol, out)
         pending, self.pending = self.pending or [], None
         self.run(pending, 0, out)
-        if self.parser.error is not None and self.waiter is None:
+        if self.parser.error is not None and self.pending is None:
             out.append(error_bytes("ERR Protocol error: " + self.parser.error))
             self.session.close_after_reply = True
         self.flush(out)
@@ -258,8 +289,20 @@ class Connection:
         self.unsent_bytes = 0
         self.writer.stop()
         self._send(data)
-        if not self.closed:
-            self._flush_slow([])
+        if self.closed:
+            return
+        if not self.unsent and self.pending is not None and self.waiter is None:
+            # the client drained its replies: run the rest of its pipeline
+            pending, self.pending = self.pending, None
+            out: list[bytes] = []
+            self.server.ctx.now_ms = int(time.time() * 1000)
+            self.run(pending, 0, out)
+            if self.parser.error is not None and self.pending is None:
+                out.append(error_bytes("ERR Protocol error: " + self.parser.error))
+                self.session.close_after_reply = True
+            self.flush(out)
+            return
+        self._flush_slow([])
 
     # -- teardown ------------------------------------------------------------------
 

@@ -514,3 +514,31 @@ def test_redis_benchmark_runs_without_errors(node):
                        for line in done.stdout.replace("\r", "\n").splitlines()), done.stdout
     with node.client() as r:
         assert r.ping()
+
+
+def test_a_pipeline_of_big_replies_waits_for_a_client_that_does_not_read(node, bystander):
+    """100 GETs of a 1 MB value in one read: the node sends as the client reads, never
+    building 100 MB of replies, and every reply still arrives, in order."""
+    value = os.urandom(1024 * 1024)
+    with node.client() as r:
+        r.set("huge", value)
+    peak_before = _rss_peak_kb(node.proc.pid)
+    hog = node.raw()
+    hog.sendall(encode_command("GET", "huge") * 100 + encode_command("PING"))
+    # while the hog reads nothing, others are served and the node holds back
+    with node.client() as other:
+        for _ in range(20):
+            assert other.ping()
+    grown_mb = (_rss_peak_kb(node.proc.pid) - peak_before) / 1024
+    assert grown_mb < 40, f"node memory peaked {grown_mb:.0f} MB higher for a client not reading"
+    reader = hiredis.Reader()
+    replies = []
+    hog.settimeout(30)
+    while len(replies) < 101:
+        chunk = hog.recv(1 << 20)
+        assert chunk, "the node closed the connection"
+        reader.feed(chunk)
+        while (reply := reader.gets()) is not False:
+            replies.append(reply)
+    hog.close()
+    assert replies[:100] == [value] * 100 and replies[100] == b"PONG"
