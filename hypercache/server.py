@@ -218,23 +218,9 @@ class Connection:
         session = self.session
         if out and not self.unsent and self.reading and not self.closed \
                 and not (session.close_after_reply or session.kill):
-            # the common case, kept short: everything goes out in one send
-            data = out[0] if len(out) == 1 else b"".join(out)
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self.close()
-                return
-            self.server.stats.net_output_bytes += sent
-            if sent == len(data):
-                return
-            rest = data[sent:]
-            self.unsent.append(rest)
-            self.unsent_bytes += len(rest)
-            self.writer.start(self.on_writable)
-            out = []
+            # the common case, kept short: one send; a partial one queues the rest
+            self._send(out[0] if len(out) == 1 else b"".join(out))
+            return
         self._flush_slow(out)
 
     def _flush_slow(self, out: list[bytes]) -> None:
