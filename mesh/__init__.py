@@ -1,1 +1,1 @@
-"""The cluster: pure cores (keyslot, ring, slotmap, membership, messages) and the zmq bus."""
+"""The cluster: pure cores (keyslot, ring, slotmap, membership, election, messages) and the zmq I/O (bus: agreement, links: sockets)."""

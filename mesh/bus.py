@@ -1,24 +1,9 @@
-"""Run the mesh's I/O: zmq.green PUB/SUB carrying heartbeats, member lists, map votes and PUBLISH.
+"""Keep one node agreed with the cluster: heartbeats, membership events, map elections and adoption, and the status view.
 
 The decisions are made by the pure cores (membership, election, ring, slotmap);
-this module reads sockets and the clock, calls them, and writes sockets.
-
-Sockets: one XPUB bound on the mesh port (a PUB that also reports who
-subscribes to it), and one SUB per peer. A joining node's SUB subscribes with a
-`Hello` topic naming itself; the XPUB hears that subscription (again on every
-reconnect), which is how a member learns the address of a node that joined
-through it. Since each SUB is connected to exactly one peer, a message's sender
-is bound to the connection it came in on: a message claiming another sender is
-dropped, so one member cannot speak for another.
-
-With mesh keys (mesh/curve.py) the mesh is closed with CURVE: the XPUB is a
-CURVE server that asks this node's ZAP handler (mesh/zap.py, an allow-list of
-public keys) about every peer, and the mesh refuses to start without it; each
-SUB pins its peer's server key, and node ids are derived from public keys, so
-the sender binding above is backed by the handshake.
-
-Publishing never blocks the RESP server: every send is NOBLOCK (a full queue
-drops and counts), heartbeats go out on a timer, and map re-sends are rate-limited.
+this module reads the clock, calls them, and sends and receives messages through
+mesh/links.py, which holds the sockets (the XPUB, a SUB per peer, CURVE pinning).
+Heartbeats go out on a timer, and map re-sends are rate-limited.
 
 Timing defaults: a heartbeat every 250 ms; a peer silent for node_timeout
 (3000 ms by default, `--node-timeout-ms`) becomes suspect, and dead as soon as
@@ -37,23 +22,19 @@ from pathlib import Path
 from typing import Callable
 
 import gevent
-import zmq.green as zmq
 
 from mesh import ballot
 from mesh import election as election_rules
+from mesh.curve import MeshKeys
 from mesh.election import Election
+from mesh.links import PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
-from mesh.messages import (MAX_MESSAGE_BYTES, Commit, Heartbeat, Hello, Invalid, Leave, Message,
-                           Proposal, Publish, State, Vote, decode, digest, encode)
-from mesh.curve import ZAP_DOMAIN, MeshKeys
+from mesh.messages import Commit, Heartbeat, Leave, Message, Proposal, Publish, State, Vote, digest
 from mesh.slotmap import Member, SlotMap
-from mesh.zap import ZapHandler
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 0.25
-# Outgoing queue per subscriber; beyond it PUB drops rather than blocks.
-SEND_HWM = 10_000
 RECENT_EVENTS = 100
 
 
@@ -74,8 +55,6 @@ class Mesh:
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None) -> None:
-        if keys is not None and keys.node_id != me.node_id:
-            raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -90,72 +69,36 @@ class Mesh:
         self._join = list(join)
         self._local_stats = local_stats
         self._on_publish = on_publish
-        self._bind_host = bind_host or me.host
         self._interval_s = heartbeat_interval_s
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
-        # With CURVE keys: a context of its own, since the ZAP handler is per context (and in a
-        # test several meshes share one process); without keys, behaviour is as it always was.
-        self._keys = keys
-        self._context = zmq.Context() if keys is not None else zmq.Context.instance()
-        self._zap = (ZapHandler(self._context, frozenset(keys.allowed.values()), me.node_id)
-                     if keys is not None else None)
-        self._readers: dict[tuple, gevent.Greenlet] = {}
-        self._pub: zmq.Socket | None = None
-        self._subs: dict[tuple[str, int], zmq.Socket] = {}
-        self._sub_ids: dict[tuple[str, int], str] = {}    # address -> node id, bound on first message
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.links = PeerLinks(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
-        self._last_seq: dict[str, int] = {}
         self._proposed_at = float("-inf")
         self._commit_sent_at = float("-inf")
         self._accepting_writes = not self.joining
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
-        self.counters: collections.Counter[str] = collections.Counter()
 
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
-        if self._zap is not None:
-            self._zap.start()
-            # CURVE without a ZAP handler lets any key in: no handler, no mesh.
-            if not self._zap.running:
-                raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
-        pub = self._context.socket(zmq.XPUB)
-        if self._keys is not None:
-            pub.setsockopt(zmq.CURVE_SERVER, 1)
-            pub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            pub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
-            pub.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
-            pub.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
-        pub.setsockopt(zmq.XPUB_VERBOSE, 1)
-        pub.setsockopt(zmq.SNDHWM, SEND_HWM)
-        pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        pub.setsockopt(zmq.LINGER, 0)
-        pub.bind(f"tcp://{self._bind_host}:{self.me.mesh_port}")
-        self._pub = pub
-        self._greenlets.append(gevent.spawn(self._read_subscriptions))
+        self.links.open()
         for host, mesh_port in self._join:
-            self._connect(host, mesh_port)
+            self.links.connect(host, mesh_port)
         self._greenlets.append(gevent.spawn(self._beat))
         log.info("mesh started node=%s epoch=%d mesh_port=%d join=%s",
                  self.me.node_id[:8], self.slotmap.epoch, self.me.mesh_port, self._join)
 
     def stop(self) -> None:
         """Announce the leave, then close every socket."""
-        if self._pub is None:
+        if not self.links.bound:
             return
-        self._send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
-        # Leave the Leave a moment to reach the wire before the socket goes.
-        self._pub.setsockopt(zmq.LINGER, 500)
+        self.links.send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
         gevent.killall(self._greenlets)
-        for sub in self._subs.values():
-            sub.close(linger=0)
-        self._pub.close()
-        self._pub = None
-        self._subs.clear()
-        if self._zap is not None:
-            self._zap.stop()
+        # Leave the Leave a moment to reach the wire before the socket goes.
+        self.links.close(linger_ms=500)
         log.info("mesh stopped node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
 
     # -- what the node asks ----------------------------------------------
@@ -188,14 +131,14 @@ class Mesh:
 
     def publish(self, channel: bytes, message: bytes) -> None:
         """Fan a PUBLISH out to every other node; never blocks."""
-        self._send(Publish(self.me.node_id, self._next_seq(), channel, message))
+        self.links.send(Publish(self.me.node_id, self._next_seq(), channel, message))
 
     def meet(self, host: str, mesh_port: int) -> None:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
             self._accepting_writes = False
-        self._connect(host, mesh_port)
+        self.links.connect(host, mesh_port)
 
     def status(self) -> dict:
         """Return a fresh plain-data view: epoch, every known member with its state and stats, events."""
@@ -236,116 +179,15 @@ class Mesh:
             "ops_per_sec": stats.get("ops_per_sec"),
         }
 
-    # -- sockets ---------------------------------------------------------
-
-    def _connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
-        if (host, mesh_port) == (self.me.host, self.me.mesh_port):
-            return
-        if self._keys is None:
-            self._subscribe((host, mesh_port), host, mesh_port, node_id, None)
-            return
-        # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
-        # A known member's key is in the allow-list; behind a bare address (--join, MEET)
-        # any allowed member may listen, so one SUB per allowed key: only the right one
-        # completes the handshake, and the others are closed when it speaks (_settle).
-        candidates = [node_id] if node_id is not None else \
-            [peer for peer in self._keys.allowed if peer != self.me.node_id]
-        for peer in candidates:
-            key = self._keys.allowed.get(peer)
-            if key is None:
-                self.counters["not_allowed"] += 1
-                log.warning("mesh peer not in the allow-list, not connecting node=%s peer=%s",
-                            self.me.node_id[:8], peer[:8])
-                continue
-            self._subscribe((host, mesh_port, peer), host, mesh_port, peer, key)
-
-    def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
-                   server_key: bytes | None) -> None:
-        if address in self._subs:
-            return
-        sub = self._context.socket(zmq.SUB)
-        if server_key is not None and self._keys is not None:
-            sub.setsockopt(zmq.CURVE_SERVERKEY, server_key)
-            sub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            sub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
-        sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        # No message starts with 0xff, so this topic filters nothing: it only introduces us.
-        sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
-        sub.connect(f"tcp://{host}:{mesh_port}")
-        self._subs[address] = sub
-        if node_id is not None:
-            self._sub_ids[address] = node_id
-        reader = gevent.spawn(self._read, address, sub)
-        self._readers[address] = reader
-        self._greenlets.append(reader)
-        log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
-
-    def _send(self, message: Message) -> None:
-        if self._pub is None:
-            return
-        try:
-            self._pub.send(encode(message), zmq.NOBLOCK)
-            self.counters["out"] += 1
-        except zmq.Again:
-            self.counters["dropped"] += 1
+    # -- messages --------------------------------------------------------
 
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
-    def _read_subscriptions(self) -> None:
-        assert self._pub is not None
-        while True:
-            frame = self._pub.recv()
-            if frame[:2] != b"\x01\xff":
-                continue
-            hello = decode(frame[2:])
-            if isinstance(hello, Hello):
-                self._handle_events(self.membership.learn(hello.me, time.monotonic()))
-                self._connect(hello.me.host, hello.me.mesh_port, hello.sender)
-            else:
-                self.counters["invalid"] += 1
-
-    def _settle(self, address: tuple) -> None:
-        """A CURVE SUB to a bare address got through: close the ones that guessed other keys."""
-        for other in [a for a in self._subs if len(a) == 3 and a[:2] == address[:2] and a != address]:
-            reader = self._readers.pop(other, None)
-            if reader is not None:
-                reader.kill(block=False)
-            self._subs.pop(other).close(linger=0)
-            self._sub_ids.pop(other, None)
-
-    def _read(self, address: tuple, sub: zmq.Socket) -> None:
-        first = True
-        while True:
-            message = decode(sub.recv())
-            if isinstance(message, Invalid):
-                self.counters["invalid"] += 1
-                self.counters[f"invalid_{message.reason}"] += 1
-                continue
-            expected = self._sub_ids.setdefault(address, message.sender)
-            if message.sender != expected:
-                self.counters["invalid"] += 1
-                self.counters["invalid_impersonation"] += 1
-                continue
-            if first:
-                first = False
-                if self._keys is not None:
-                    self._settle(address)
-            # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
-            if message.seq <= self._last_seq.get(message.sender, -1):
-                self.counters["duplicate"] += 1
-                continue
-            self._last_seq[message.sender] = message.seq
-            self.counters["in"] += 1
-            try:
-                self._receive(message)
-            except Exception:  # one bad message must not end this peer's reader
-                log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
-
-    # -- messages in -----------------------------------------------------
+    def _hello(self, member: Member) -> None:
+        """A node subscribed to this one, naming itself: learn it (the links then subscribe back)."""
+        self._handle_events(self.membership.learn(member, time.monotonic()))
 
     def _receive(self, message: Message) -> None:
         now = time.monotonic()
@@ -380,7 +222,7 @@ class Mesh:
             # The vote is on disk before it leaves: a restart must not vote in this epoch again.
             if not self._save_ballot():
                 return
-            self._send(Vote(self.me.node_id, self._next_seq(), candidate.epoch, map_digest))
+            self.links.send(Vote(self.me.node_id, self._next_seq(), candidate.epoch, map_digest))
             self._tally(self.me.node_id, candidate.epoch, map_digest)
         else:
             winner = self.election.winner(candidate.epoch, map_digest, current)
@@ -391,7 +233,7 @@ class Mesh:
         winner = self.election.tally(voter, epoch, map_digest, self.slotmap)
         if winner is not None:
             self._adopt(winner)
-            self._send(Commit(self.me.node_id, self._next_seq(), winner))
+            self.links.send(Commit(self.me.node_id, self._next_seq(), winner))
 
     def _adopt(self, slotmap: SlotMap) -> None:
         lone = self.slotmap.members == (self.me,)
@@ -407,7 +249,7 @@ class Mesh:
         now = time.monotonic()
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
-            self._connect(member.host, member.mesh_port, member.node_id)
+            self.links.connect(member.host, member.mesh_port, member.node_id)
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
                  self.me.node_id[:8], slotmap.epoch, previous.epoch, len(slotmap.members), moved)
@@ -432,7 +274,7 @@ class Mesh:
     def _resend_commit(self, now: float) -> None:
         if now - self._commit_sent_at >= self._interval_s:
             self._commit_sent_at = now
-            self._send(Commit(self.me.node_id, self._next_seq(), self.slotmap))
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap))
 
     # -- the timer -------------------------------------------------------
 
@@ -448,7 +290,7 @@ class Mesh:
         self._handle_events(self.membership.tick(now))
         self._accepting_writes = self._may_write(now)
         stats = self._local_stats()
-        self._send(Heartbeat(
+        self.links.send(Heartbeat(
             self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,
             digest(self.slotmap), self.me, self.membership.gossip(),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
@@ -476,7 +318,7 @@ class Mesh:
         log.info("proposing node=%s epoch=%d dead=%d joining=%d",
                  self.me.node_id[:8], epoch, len(dead), len(joining))
         proposal = Proposal(self.me.node_id, self._next_seq(), current.epoch, candidate)
-        self._send(proposal)
+        self.links.send(proposal)
         self._consider(proposal)
 
     # -- events ----------------------------------------------------------
@@ -484,7 +326,7 @@ class Mesh:
     def _handle_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, Joined):
-                self._connect(event.member.host, event.member.mesh_port, event.member.node_id)
+                self.links.connect(event.member.host, event.member.mesh_port, event.member.node_id)
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "no heartbeat within node_timeout")

@@ -56,10 +56,7 @@ class Cluster:
     def crash(self, mesh: Mesh) -> None:
         """Vanish without a Leave, as SIGKILL would."""
         gevent.killall(mesh._greenlets)
-        for sub in mesh._subs.values():
-            sub.close(linger=0)
-        mesh._pub.close(linger=0)
-        mesh._pub = None
+        mesh.links.close()
         self.nodes.remove(mesh)
 
     def agreed(self, members: int) -> bool:
@@ -165,7 +162,7 @@ def test_garbage_and_impersonation_are_dropped_and_counted(cluster):
     port = free_port()
     rogue.bind(f"tcp://127.0.0.1:{port}")
     try:
-        mesh._connect("127.0.0.1", port, node_id(99))
+        mesh.links.connect("127.0.0.1", port, node_id(99))
         wait_for(lambda: _send_until_counted(rogue, mesh))
         assert mesh.counters["invalid_not_msgpack"] >= 1
         assert mesh.slotmap.epoch == 0
@@ -179,7 +176,7 @@ def test_a_peer_cannot_speak_for_another(cluster):
     port = free_port()
     rogue.bind(f"tcp://127.0.0.1:{port}")
     try:
-        mesh._connect("127.0.0.1", port, node_id(99))
+        mesh.links.connect("127.0.0.1", port, node_id(99))
         forged = encode(Leave(node_id(98), 10**18, 5))
         wait_for(lambda: _send_until_counted(rogue, mesh, forged, "invalid_impersonation"))
     finally:

@@ -84,15 +84,15 @@ def test_allowed_peers_join_and_an_unknown_key_is_refused(keys_dir, meshes):
     c = meshes.add(keys_dir("c", everyone), join=[b])      # joins through b, learns a from gossip
     _wait(lambda: _agreed([a, b, c], 3))
     # The SUBs that guessed other keys behind the join address were closed.
-    assert all(len(mesh._subs) == 2 for mesh in (a, b, c))
+    assert all(len(mesh.links._subs) == 2 for mesh in (a, b, c))
 
     # An intruder that trusts a, but whose key nobody in the cluster allows.
     intruder = meshes.add(keys_dir("intruder", ["a", "intruder"]), join=[a])
-    _wait(lambda: a._zap.counters["denied"] >= 1)
+    _wait(lambda: a.links._zap.counters["denied"] >= 1)
     assert intruder.me.node_id not in {m.node_id for m in a.slotmap.members}
     assert intruder.me.node_id not in a.membership.peers
     assert not intruder.accepting_writes() and intruder.slotmap.members == (intruder.me,)
-    assert a._zap.counters["allowed"] >= 2
+    assert a.links._zap.counters["allowed"] >= 2
 
 
 def test_mesh_refuses_to_start_without_its_zap_handler(keys_dir):
@@ -100,12 +100,12 @@ def test_mesh_refuses_to_start_without_its_zap_handler(keys_dir):
     me = Member(keys.node_id, "127.0.0.1", _free_port(), _free_port(), 0)
     mesh = Mesh(me, [], 1, TIMEOUT_MS, lambda: {}, lambda channel, message: None, keys=keys)
     # Someone else already serves ZAP in this mesh's context: our allow-list would not be asked.
-    squatter = mesh._context.socket(zmq.REP)
+    squatter = mesh.links._context.socket(zmq.REP)
     squatter.bind("inproc://zeromq.zap.01")
     try:
         with pytest.raises(zmq.ZMQError):
             mesh.start()
-        assert mesh._pub is None
+        assert not mesh.links.bound
     finally:
         squatter.close(linger=0)
 

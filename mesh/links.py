@@ -1,0 +1,211 @@
+"""Hold one node's mesh sockets: the XPUB it publishes on, a SUB per peer, and the join-by-subscription hello.
+
+Sockets: one XPUB bound on the mesh port (a PUB that also reports who
+subscribes to it), and one SUB per peer. A joining node's SUB subscribes with a
+`Hello` topic naming itself; the XPUB hears that subscription (again on every
+reconnect), which is how a member learns the address of a node that joined
+through it. Since each SUB is connected to exactly one peer, a message's sender
+is bound to the connection it came in on: a message claiming another sender is
+dropped, so one member cannot speak for another.
+
+With mesh keys (mesh/curve.py) the mesh is closed with CURVE: the XPUB is a
+CURVE server that asks this node's ZAP handler (mesh/zap.py, an allow-list of
+public keys) about every peer, and the mesh refuses to start without it; each
+SUB pins its peer's server key, and node ids are derived from public keys, so
+the sender binding above is backed by the handshake.
+
+Publishing never blocks the RESP server: every send is NOBLOCK (a full queue
+drops and counts). What the messages mean is mesh/bus.py's business: valid,
+in-order messages are handed to `on_message`, hellos to `on_hello`.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Callable
+
+import gevent
+import zmq.green as zmq
+
+from mesh.curve import ZAP_DOMAIN, MeshKeys
+from mesh.messages import MAX_MESSAGE_BYTES, Hello, Invalid, Message, decode, encode
+from mesh.slotmap import Member
+from mesh.zap import ZapHandler
+
+log = logging.getLogger(__name__)
+
+# Outgoing queue per subscriber; beyond it PUB drops rather than blocks.
+SEND_HWM = 10_000
+
+
+class PeerLinks:
+    """The XPUB and the per-peer SUBs of one node, with the sender binding and duplicate filter on what they read."""
+
+    def __init__(self, me: Member, bind_host: str, keys: MeshKeys | None,
+                 on_message: Callable[[Message], None], on_hello: Callable[[Member], None],
+                 counters: collections.Counter[str]) -> None:
+        if keys is not None and keys.node_id != me.node_id:
+            raise ValueError("with mesh keys the node id must be the one derived from the public key")
+        self.me = me
+        self.counters = counters
+        self._bind_host = bind_host
+        self._on_message = on_message
+        self._on_hello = on_hello
+        # With CURVE keys: a context of its own, since the ZAP handler is per context (and in a
+        # test several meshes share one process); without keys, behaviour is as it always was.
+        self._keys = keys
+        self._context = zmq.Context() if keys is not None else zmq.Context.instance()
+        self._zap = (ZapHandler(self._context, frozenset(keys.allowed.values()), me.node_id)
+                     if keys is not None else None)
+        self._pub: zmq.Socket | None = None
+        self._subs: dict[tuple, zmq.Socket] = {}
+        self._sub_ids: dict[tuple, str] = {}    # address -> node id, bound on first message
+        self._readers: dict[tuple, gevent.Greenlet] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+        self._last_seq: dict[str, int] = {}
+
+    @property
+    def bound(self) -> bool:
+        """True between a successful open() and close()."""
+        return self._pub is not None
+
+    def open(self) -> None:
+        """Start the ZAP handler (with keys), bind the XPUB and listen for hellos."""
+        if self._zap is not None:
+            self._zap.start()
+            # CURVE without a ZAP handler lets any key in: no handler, no mesh.
+            if not self._zap.running:
+                raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
+        pub = self._context.socket(zmq.XPUB)
+        if self._keys is not None:
+            pub.setsockopt(zmq.CURVE_SERVER, 1)
+            pub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
+            pub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
+            pub.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+            pub.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
+        pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        pub.setsockopt(zmq.SNDHWM, SEND_HWM)
+        pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.bind(f"tcp://{self._bind_host}:{self.me.mesh_port}")
+        self._pub = pub
+        self._greenlets.append(gevent.spawn(self._read_subscriptions))
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Stop reading and close every socket; the XPUB keeps `linger_ms` to flush what was sent last."""
+        if self._pub is None:
+            return
+        self._pub.setsockopt(zmq.LINGER, linger_ms)
+        gevent.killall(self._greenlets)
+        for sub in self._subs.values():
+            sub.close(linger=0)
+        self._pub.close()
+        self._pub = None
+        self._subs.clear()
+        if self._zap is not None:
+            self._zap.stop()
+
+    def send(self, message: Message) -> None:
+        """Publish to every subscribed peer; never blocks (a full queue drops and counts)."""
+        if self._pub is None:
+            return
+        try:
+            self._pub.send(encode(message), zmq.NOBLOCK)
+            self.counters["out"] += 1
+        except zmq.Again:
+            self.counters["dropped"] += 1
+
+    def connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
+        """Subscribe to the peer at host:mesh_port (once), bound to `node_id` when it is known."""
+        if (host, mesh_port) == (self.me.host, self.me.mesh_port):
+            return
+        if self._keys is None:
+            self._subscribe((host, mesh_port), host, mesh_port, node_id, None)
+            return
+        # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
+        # A known member's key is in the allow-list; behind a bare address (--join, MEET)
+        # any allowed member may listen, so one SUB per allowed key: only the right one
+        # completes the handshake, and the others are closed when it speaks (_settle).
+        candidates = [node_id] if node_id is not None else \
+            [peer for peer in self._keys.allowed if peer != self.me.node_id]
+        for peer in candidates:
+            key = self._keys.allowed.get(peer)
+            if key is None:
+                self.counters["not_allowed"] += 1
+                log.warning("mesh peer not in the allow-list, not connecting node=%s peer=%s",
+                            self.me.node_id[:8], peer[:8])
+                continue
+            self._subscribe((host, mesh_port, peer), host, mesh_port, peer, key)
+
+    def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
+                   server_key: bytes | None) -> None:
+        if address in self._subs:
+            return
+        sub = self._context.socket(zmq.SUB)
+        if server_key is not None and self._keys is not None:
+            sub.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            sub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
+            sub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
+        sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        # No message starts with 0xff, so this topic filters nothing: it only introduces us.
+        sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
+        sub.connect(f"tcp://{host}:{mesh_port}")
+        self._subs[address] = sub
+        if node_id is not None:
+            self._sub_ids[address] = node_id
+        reader = gevent.spawn(self._read, address, sub)
+        self._readers[address] = reader
+        self._greenlets.append(reader)
+        log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
+
+    def _read_subscriptions(self) -> None:
+        assert self._pub is not None
+        while True:
+            frame = self._pub.recv()
+            if frame[:2] != b"\x01\xff":
+                continue
+            hello = decode(frame[2:])
+            if isinstance(hello, Hello):
+                self._on_hello(hello.me)
+                self.connect(hello.me.host, hello.me.mesh_port, hello.sender)
+            else:
+                self.counters["invalid"] += 1
+
+    def _settle(self, address: tuple) -> None:
+        """A CURVE SUB to a bare address got through: close the ones that guessed other keys."""
+        for other in [a for a in self._subs if len(a) == 3 and a[:2] == address[:2] and a != address]:
+            reader = self._readers.pop(other, None)
+            if reader is not None:
+                reader.kill(block=False)
+            self._subs.pop(other).close(linger=0)
+            self._sub_ids.pop(other, None)
+
+    def _read(self, address: tuple, sub: zmq.Socket) -> None:
+        first = True
+        while True:
+            message = decode(sub.recv())
+            if isinstance(message, Invalid):
+                self.counters["invalid"] += 1
+                self.counters[f"invalid_{message.reason}"] += 1
+                continue
+            expected = self._sub_ids.setdefault(address, message.sender)
+            if message.sender != expected:
+                self.counters["invalid"] += 1
+                self.counters["invalid_impersonation"] += 1
+                continue
+            if first:
+                first = False
+                if self._keys is not None:
+                    self._settle(address)
+            # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
+            if message.seq <= self._last_seq.get(message.sender, -1):
+                self.counters["duplicate"] += 1
+                continue
+            self._last_seq[message.sender] = message.seq
+            self.counters["in"] += 1
+            try:
+                self._on_message(message)
+            except Exception:  # one bad message must not end this peer's reader
+                log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
