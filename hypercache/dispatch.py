@@ -118,7 +118,6 @@ class Dispatcher:
         cluster = ctx.cluster
         owners_of = cluster.slotmap.owners
         me = ctx.node_id
-        accepting = cluster.accepting_writes()
         store = ctx.store
         plain = (session.multi is None and session.authenticated and not session.in_pubsub
                  and not session.asking)
@@ -154,7 +153,7 @@ class Dispatcher:
                 key = args[1]
                 slot = (crc_hqx(key, 0) & 0x3FFF) if b"{" not in key else keyslot(key)
                 owners = owners_of[slot]
-                if not owners or owners[0] != me or (cmd.write and not accepting):
+                if not owners or owners[0] != me or (cmd.write and not cluster.accepting_writes()):
                     encode(self.call(session, cmd, args), protocol, out)
                     clock = perf_counter_ns()
                     continue

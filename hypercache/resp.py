@@ -126,24 +126,25 @@ class RequestParser:
             # refuses ("expected '$', got ..."); the careful path says so.
             nargs = 0
             for frame in frames:
-                if type(frame) is not list:
+                if type(frame) is not list or not frame:
                     return None
                 for arg in frame:
                     if type(arg) is not bytes:
                         return None
                 nargs += len(frame)
-            # A simple string element (`+OK`) comes back as bytes too: count
-            # "$" headers against arguments (a payload containing "\r\n$"
-            # only costs a re-parse).
-            if data.count(b"\r\n$") != nargs:
+            # The read must be exactly these requests. It ends a line; a
+            # request of n bulk strings holds 1 + 2n CRLFs, n of them followed
+            # by "$". The start of a next request that hiredis consumed
+            # (header and whole elements) adds CRLFs, its last one not followed
+            # by "$"; a simple string or integer element lacks one CRLF and one
+            # "$". So both counts match only for whole requests whose elements
+            # are bulks, or whose non-bulk elements (returned as bytes, so
+            # harmless) are balanced by payloads holding "\r\n$". Payload CRLFs
+            # otherwise only cost a re-parse by the careful path.
+            if (not data.endswith(b"\r\n") or data.count(b"\r\n") != len(frames) + 2 * nargs
+                    or data.count(b"\r\n$") != nargs):
                 return None
-            last = frames[-1]
-            tail = b"$%d\r\n%s\r\n" % (len(last[-1]), last[-1])
         except (hiredis.ProtocolError, TypeError, IndexError):
-            return None
-        # hiredis may be mid-request at an element boundary; the read must end
-        # with the last request's last element for us to call it whole.
-        if not data.endswith(tail):
             return None
         return frames
 
