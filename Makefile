@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: run test setup system-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# Debian/Ubuntu ship venv separately (python3-venv): install it when missing
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv >/dev/null && \
+		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
