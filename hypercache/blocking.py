@@ -6,12 +6,18 @@ each key. When a key is written, it is marked ready; after the running
 command finishes, `serve_ready()` retries the waiters of each ready key in the
 order they blocked, exactly as Redis's handleClientsBlockedOnKeys does. A
 waiter's timeout is handled by the node, which calls `timeout()`.
+
+The command side: `serve_or_suspend()` serves a blocking command now or
+returns its Suspend, and `first_holding()` finds the key a pop is served from.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .arguments import WRONGTYPE
+from .resp import CommandError
 
 
 @dataclass(slots=True, eq=False)
@@ -87,3 +93,51 @@ class Blocking:
                     continue        # still nothing for this one (e.g. wrong end of a race)
                 self._unregister(waiter)
                 waiter.resume(reply)
+
+
+# -- the command side ------------------------------------------------------------------
+
+
+def serve_or_suspend(ctx, keys: list[bytes], timeout_s: float, attempt: Callable[[bool], Any],
+                     timeout_reply) -> Any:
+    """Serve now if `attempt(False)` can, else a Suspend that retries with `attempt(True)`.
+
+    `attempt` returns the reply, or None when there is nothing to take yet; on a
+    retry a key of the wrong type means "keep waiting", as in Redis 7.0.
+    """
+    reply = attempt(False)
+    if reply is not None:
+        return reply
+    slot = ctx.slot
+
+    def retry():
+        saved = ctx.slot
+        ctx.slot = slot
+        try:
+            result = attempt(True)
+        except CommandError as error:
+            result = error
+        finally:
+            ctx.slot = saved
+        return suspend if result is None else result
+
+    suspend = Suspend(keys, timeout_s, retry, timeout_reply)
+    return suspend
+
+
+def first_holding(ctx, keys: list[bytes], kind: type, retrying: bool) -> tuple[bytes, Any] | None:
+    """(key, value) of the first of `keys` holding a `kind`, or None.
+
+    A key of another type is WRONGTYPE, except on a retry, where it is skipped
+    (a blocked client keeps waiting, as in Redis 7.0).
+    """
+    for key in keys:
+        value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+        if value is None:
+            continue
+        if type(value) is not kind:
+            if retrying:
+                continue
+            raise CommandError(WRONGTYPE)
+        return key, value
+    return None

@@ -1,20 +1,18 @@
 """List commands: pushes and pops at both ends, ranges, LPOS, LMOVE, LMPOP and the blocking pops."""
 from __future__ import annotations
 
-import math
 from itertools import islice
-from typing import Callable
 
 from hiredis import pack_command
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_int
-from ..blocking import Suspend
+from ..blocking import first_holding, serve_or_suspend
 from ..resp import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List
 from . import command
+from .options import index_range, numkeys_keys, parse_numkeys, parse_timeout
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
-INT64_MAX = 2**63 - 1
 
 
 def _read(ctx, key: bytes) -> List | None:
@@ -149,19 +147,6 @@ def llen(ctx, session, args):
     return 0 if lst is None else len(lst.items)
 
 
-def _range(start: int, end: int, size: int) -> tuple[int, int] | None:
-    """Normalise Redis's inclusive start/end (negative from the tail); None when empty."""
-    if start < 0:
-        start += size
-    if end < 0:
-        end += size
-    if start < 0:
-        start = 0
-    if start > end or start >= size:
-        return None
-    return start, min(end, size - 1)
-
-
 @command("lrange", 4, "readonly", 1, 1, 1, group="list", summary="Returns a range of elements from a list.")
 def lrange(ctx, session, args):
     """Format: LRANGE key start stop"""
@@ -171,7 +156,7 @@ def lrange(ctx, session, args):
         return []
     items = lst.items
     size = len(items)
-    bounds = _range(start, end, size)
+    bounds = index_range(start, end, size)
     if bounds is None:
         return []
     start, end = bounds
@@ -257,7 +242,7 @@ def ltrim(ctx, session, args):
     if lst is None:
         return OK
     size = len(lst.items)
-    bounds = _range(start, end, size)
+    bounds = index_range(start, end, size)
     before = lst.nbytes
     if bounds is None:
         lst.replace(())
@@ -398,28 +383,12 @@ def rpoplpush(ctx, session, args):
     return _move(ctx, args[1], args[2], False, True)
 
 
-def _numkeys_keys(first: int) -> Callable[[list], list]:
-    """find_keys for `numkeys key [key ...]` at args[first]; [] when numkeys is unusable."""
-    def find(args: list) -> list:
-        try:
-            n = int(args[first])
-        except (ValueError, IndexError):
-            return []
-        if n <= 0 or first + 1 + n > len(args):
-            return []
-        return args[first + 1:first + 1 + n]
-    return find
-
-
 def _parse_mpop(args: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
     """(keys, left, count) from `numkeys key [key ...] LEFT|RIGHT [COUNT count]` at args[first]."""
-    numkeys = parse_int(args[first], "ERR numkeys should be greater than 0")
-    if numkeys <= 0:
-        raise CommandError("ERR numkeys should be greater than 0")
-    where_at = first + 1 + numkeys
-    if numkeys > len(args) - first - 1 or where_at >= len(args):
+    keys = parse_numkeys(args, first)
+    where_at = first + 1 + len(keys)
+    if where_at >= len(args):
         raise CommandError(SYNTAX)
-    keys = args[first + 1:where_at]
     left = _where(args[where_at])
     count = 1
     i = where_at + 1
@@ -437,20 +406,12 @@ def _parse_mpop(args: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
 
 
 def _mpop(ctx, keys: list[bytes], left: bool, count: int, retrying: bool = False):
-    for key in keys:
-        lst = ctx.store.get(ctx.slot, key, ctx.now_ms)
-        if lst is None:
-            continue
-        if type(lst) is not List:
-            if retrying:
-                continue
-            raise CommandError(WRONGTYPE)
-        return [key, _pop(ctx, key, left, count)]
-    return None
+    found = first_holding(ctx, keys, List, retrying)
+    return None if found is None else [found[0], _pop(ctx, found[0], left, count)]
 
 
 @command("lmpop", -4, "write movablekeys", 0, 0, 0, group="list", since="7.0.0",
-         find_keys=_numkeys_keys(1),
+         find_keys=numkeys_keys(1),
          summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.")
 def lmpop(ctx, session, args):
     """Format: LMPOP numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
@@ -462,51 +423,6 @@ def lmpop(ctx, session, args):
 # -- blocking ------------------------------------------------------------------------
 
 
-def parse_timeout(raw: bytes) -> float:
-    """Seconds to wait (0 = forever), with Redis's errors for a bad timeout."""
-    try:
-        text = raw.decode("ascii")
-        if not text or text[0].isspace() or text[-1].isspace():
-            raise ValueError
-        value = float(text)
-    except (UnicodeDecodeError, ValueError):
-        raise CommandError("ERR timeout is not a float or out of range") from None
-    if math.isnan(value):
-        raise CommandError("ERR timeout is not a float or out of range")
-    if value * 1000 > INT64_MAX:       # Redis's conversion wraps to a negative number
-        raise CommandError("ERR timeout is negative")
-    if value < 0:
-        raise CommandError("ERR timeout is negative")
-    return math.ceil(value * 1000) / 1000
-
-
-def block(ctx, keys: list[bytes], timeout_s: float, attempt: Callable[[bool], object],
-          timeout_reply) -> object:
-    """Serve now if `attempt(False)` can, else a Suspend that retries with `attempt(True)`.
-
-    `attempt` returns the reply, or None when there is nothing to take yet; on a
-    retry a key of the wrong type means "keep waiting", as in Redis 7.0.
-    """
-    reply = attempt(False)
-    if reply is not None:
-        return reply
-    slot = ctx.slot
-
-    def retry():
-        saved = ctx.slot
-        ctx.slot = slot
-        try:
-            result = attempt(True)
-        except CommandError as error:
-            result = error
-        finally:
-            ctx.slot = saved
-        return suspend if result is None else result
-
-    suspend = Suspend(keys, timeout_s, retry, timeout_reply)
-    return suspend
-
-
 def _blocking_pop(ctx, args, left: bool):
     timeout_s = parse_timeout(args[-1])
     keys = args[1:-1]
@@ -515,7 +431,7 @@ def _blocking_pop(ctx, args, left: bool):
         reply = _mpop(ctx, keys, left, 1, retrying)
         return None if reply is None else [reply[0], reply[1][0]]
 
-    return block(ctx, keys, timeout_s, attempt, NULL_ARRAY)
+    return serve_or_suspend(ctx, keys, timeout_s, attempt, NULL_ARRAY)
 
 
 @command("blpop", -3, "write noscript blocking", 1, -2, 1, group="list", since="2.0.0",
@@ -534,9 +450,9 @@ def brpop(ctx, session, args):
 
 def _blocking_move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool, raw_timeout: bytes):
     timeout_s = parse_timeout(raw_timeout)
-    return block(ctx, [source], timeout_s,
-                 lambda retrying: _move(ctx, source, destination, from_left, to_left, retrying),
-                 NULL_ARRAY)
+    return serve_or_suspend(ctx, [source], timeout_s,
+                            lambda retrying: _move(ctx, source, destination, from_left, to_left, retrying),
+                            NULL_ARRAY)
 
 
 @command("blmove", 6, "write denyoom noscript blocking", 1, 2, 1, group="list", since="6.2.0",
@@ -555,10 +471,10 @@ def brpoplpush(ctx, session, args):
 
 
 @command("blmpop", -5, "write blocking movablekeys", 0, 0, 0, group="list", since="7.0.0",
-         find_keys=_numkeys_keys(2),
+         find_keys=numkeys_keys(2),
          summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.")
 def blmpop(ctx, session, args):
     """Format: BLMPOP timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
     timeout_s = parse_timeout(args[1])
     keys, left, count = _parse_mpop(args, 2)
-    return block(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, left, count, retrying), NULL_ARRAY)
+    return serve_or_suspend(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, left, count, retrying), NULL_ARRAY)

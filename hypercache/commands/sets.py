@@ -7,7 +7,7 @@ from ..resp import CommandError, OrderedSet
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.set import Set
 from . import command
-from .lists import _numkeys_keys
+from .options import numkeys_keys, parse_numkeys
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 
@@ -231,18 +231,13 @@ def sdiffstore(ctx, session, args):
 
 
 @command("sintercard", -3, "readonly movablekeys", 0, 0, 0, group="set", since="7.0.0",
-         find_keys=_numkeys_keys(1),
+         find_keys=numkeys_keys(1),
          summary="Returns the number of members of the intersect of multiple sets.")
 def sintercard(ctx, session, args):
     """Format: SINTERCARD numkeys key [key ...] [LIMIT limit]"""
-    numkeys = parse_int(args[1], "ERR numkeys should be greater than 0")
-    if numkeys <= 0:
-        raise CommandError("ERR numkeys should be greater than 0")
-    if numkeys > len(args) - 2:
-        raise CommandError("ERR Number of keys can't be greater than number of args")
-    keys = args[2:2 + numkeys]
+    keys = parse_numkeys(args, 1, too_many="ERR Number of keys can't be greater than number of args")
     limit = 0
-    i = 2 + numkeys
+    i = 2 + len(keys)
     while i < len(args):
         if args[i].lower() == b"limit" and i + 1 < len(args):
             limit = parse_int(args[i + 1], "ERR LIMIT can't be negative")

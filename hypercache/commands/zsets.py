@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
+from ..blocking import first_holding, serve_or_suspend
 from ..resp import NULL_ARRAY, CommandError, format_double
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.set import Set
 from ..types.zset import ZSet
 from . import command
-from .lists import _range, block, parse_timeout
+from .options import index_range, numkeys_keys, parse_timeout
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
@@ -369,7 +370,7 @@ def _select(ctx, key: bytes, query: _Query) -> list[tuple[float, bytes]]:
     ordered = z.ordered
     size = len(ordered)
     if query.by == "rank":
-        bounds = _range(start, stop, size)
+        bounds = index_range(start, stop, size)
         if bounds is None:
             return []
         lo, hi = bounds
@@ -524,7 +525,7 @@ def zremrangebyrank(ctx, session, args):
     z = _read(ctx, args[1])
     if z is None:
         return 0
-    bounds = _range(start, stop, len(z.ordered))
+    bounds = index_range(start, stop, len(z.ordered))
     if bounds is None:
         return 0
     return _remove_span(ctx, args[1], z, bounds[0], bounds[1] + 1)
@@ -582,19 +583,14 @@ def _blocking_pop(ctx, args, highest: bool):
     keys = args[1:-1]
 
     def attempt(retrying: bool):
-        for key in keys:
-            z = ctx.store.get(ctx.slot, key, ctx.now_ms)
-            if z is None:
-                continue
-            if type(z) is not ZSet:
-                if retrying:
-                    continue
-                raise CommandError(WRONGTYPE)
-            score, member = _pop(ctx, key, z, 1, highest)[0]
-            return [key, member, score]
-        return None
+        found = first_holding(ctx, keys, ZSet, retrying)
+        if found is None:
+            return None
+        key, z = found
+        score, member = _pop(ctx, key, z, 1, highest)[0]
+        return [key, member, score]
 
-    return block(ctx, keys, timeout_s, attempt, NULL_ARRAY)
+    return serve_or_suspend(ctx, keys, timeout_s, attempt, NULL_ARRAY)
 
 
 @command("bzpopmin", -3, "write noscript blocking fast", 1, -2, 1, group="sorted_set", since="5.0.0",
@@ -634,14 +630,13 @@ def zrandmember(ctx, session, args):
 
 def _algebra_keys(first: int):
     """find_keys: the destination (when `first` is 2) and the `numkeys` source keys."""
+    sources = numkeys_keys(first)
+    if first != 2:
+        return sources
+
     def find(args: list) -> list:
-        try:
-            n = int(args[first])
-        except (ValueError, IndexError):
-            return []
-        if n <= 0 or first + 1 + n > len(args):
-            return []
-        return args[1:2] + args[first + 1:first + 1 + n] if first == 2 else args[first + 1:first + 1 + n]
+        keys = sources(args)
+        return args[1:2] + keys if keys else []
     return find
 
 
