@@ -21,40 +21,37 @@ def _total(session) -> int:
     return len(session.channels) + len(session.patterns)
 
 
+def _shard_total(session) -> int:
+    return len(session.shard_channels)
+
+
+def _subscribe(ctx, session, args, kind: bytes, add, count) -> Push:
+    replies = []
+    for name in args[1:]:
+        add(session, name)
+        replies.append(Push([kind, name, count(session)]))
+    return _confirm(ctx, session, replies)
+
+
 @command("subscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Listens for messages published to channels.")
 def subscribe(ctx, session, args):
     """Format: SUBSCRIBE channel [channel ...]"""
-    hub = ctx.pubsub
-    replies = []
-    for channel in args[1:]:
-        hub.subscribe(session, channel)
-        replies.append(Push([b"subscribe", channel, _total(session)]))
-    return _confirm(ctx, session, replies)
+    return _subscribe(ctx, session, args, b"subscribe", ctx.pubsub.subscribe, _total)
 
 
 @command("psubscribe", -2, "pubsub noscript loading stale", group="pubsub", since="2.0.0",
          summary="Listens for messages published to channels that match one or more patterns.")
 def psubscribe(ctx, session, args):
     """Format: PSUBSCRIBE pattern [pattern ...]"""
-    hub = ctx.pubsub
-    replies = []
-    for pattern in args[1:]:
-        hub.psubscribe(session, pattern)
-        replies.append(Push([b"psubscribe", pattern, _total(session)]))
-    return _confirm(ctx, session, replies)
+    return _subscribe(ctx, session, args, b"psubscribe", ctx.pubsub.psubscribe, _total)
 
 
 @command("ssubscribe", -2, "pubsub noscript loading stale", 1, -1, 1, group="pubsub", since="7.0.0",
          summary="Listens for messages published to shard channels.")
 def ssubscribe(ctx, session, args):
     """Format: SSUBSCRIBE shardchannel [shardchannel ...]"""
-    hub = ctx.pubsub
-    replies = []
-    for channel in args[1:]:
-        hub.ssubscribe(session, channel)
-        replies.append(Push([b"ssubscribe", channel, len(session.shard_channels)]))
-    return _confirm(ctx, session, replies)
+    return _subscribe(ctx, session, args, b"ssubscribe", ctx.pubsub.ssubscribe, _shard_total)
 
 
 def _unsubscribe(ctx, session, args, kind: bytes, mine: set, remove, count) -> Push:
@@ -89,7 +86,7 @@ def punsubscribe(ctx, session, args):
 def sunsubscribe(ctx, session, args):
     """Format: SUNSUBSCRIBE [shardchannel [shardchannel ...]]"""
     return _unsubscribe(ctx, session, args, b"sunsubscribe", session.shard_channels,
-                        ctx.pubsub.sunsubscribe, lambda s: len(s.shard_channels))
+                        ctx.pubsub.sunsubscribe, _shard_total)
 
 
 @command("publish", 3, "pubsub loading stale fast", group="pubsub", since="2.0.0",
