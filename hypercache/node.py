@@ -59,6 +59,9 @@ class Node:
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
                                  on_disconnect=self._on_disconnect)
         self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
+        # PUBLISH reaches every node's subscribers, as in Redis Cluster: the
+        # hub hands each local PUBLISH to the mesh, the mesh hands peers' back.
+        self.ctx.pubsub.on_publish = self.cluster.publish
         self.http = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
@@ -69,9 +72,7 @@ class Node:
 
     def _on_mesh_publish(self, channel: bytes, message: bytes) -> None:
         """A PUBLISH made on another node: deliver it to this node's subscribers only."""
-        deliver = getattr(self.ctx.pubsub, "publish_local", None)
-        if deliver is not None:
-            deliver(channel, message)
+        self.ctx.pubsub.deliver_local(channel, message)
 
     def _on_disconnect(self, session) -> None:
         if session.watched:

@@ -109,7 +109,6 @@ class PubSub:
                     receivers += len(sessions)
         return receivers
 
-    publish_local = deliver_local     # the name node.py's mesh hook looks for
 
     def spublish(self, channel: bytes, message: bytes) -> int:
         sessions = self.shard_channels.get(channel)
