@@ -154,6 +154,28 @@ def read_reply(sock: socket.socket, timeout: float = 5.0) -> Any:
         reader.feed(data)
 
 
+def request(owner: Any, *args: Any, protocol: int = 2) -> Any:
+    """One command on a fresh connection to `owner` (a node or redis-server; after HELLO 3 if asked).
+
+    The reply as hiredis reads it; an error reply comes back as a hiredis.ReplyError value.
+    """
+    with owner.raw() as sock:
+        if protocol == 3:
+            sock.sendall(encode_command("HELLO", "3"))
+            read_reply(sock)
+        sock.sendall(encode_command(*args))
+        return read_reply(sock)
+
+
+def call(owner: Any, *args: Any, protocol: int = 2) -> Any:
+    """request(), with an error reply raised as hiredis.ReplyError."""
+    import hiredis
+    reply = request(owner, *args, protocol=protocol)
+    if isinstance(reply, hiredis.ReplyError):
+        raise reply
+    return reply
+
+
 def ping_once(port: int, timeout: float = 1.0) -> bool:
     """True if something answers PING on port with a RESP reply (+PONG, or -NOAUTH with a password)."""
     try:

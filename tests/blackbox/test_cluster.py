@@ -4,28 +4,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import hiredis
 import pytest
 import redis
 
-from tests.nodes import NodeProcess, encode_command, wait_until
+from tests.nodes import NodeProcess, call, wait_until
 
 TIMEOUT = ("--node-timeout-ms", "1500")
-
-
-def call(node: NodeProcess, *args):
-    """One command over a plain socket: the reply exactly as sent, no client-side parsing."""
-    reader = hiredis.Reader()
-    with node.raw() as sock:
-        sock.sendall(encode_command(*args))
-        while (reply := reader.gets()) is False:
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed")
-            reader.feed(data)
-    if isinstance(reply, hiredis.ReplyError):
-        raise reply
-    return reply
 
 
 def info(node: NodeProcess) -> dict[str, str]:

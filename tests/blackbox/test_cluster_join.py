@@ -16,22 +16,9 @@ map until it adopts the cluster's.)
 from __future__ import annotations
 
 import hiredis
-from tests.nodes import MESH_OFFSET, NodeProcess, encode_command, node_ports, wait_until
+from tests.nodes import MESH_OFFSET, NodeProcess, encode_command, node_ports, request, wait_until
 
 TIMEOUT = ("--node-timeout-ms", "1500")
-
-
-def call(node: NodeProcess, *args):
-    """One command over a plain socket; an error reply comes back as a hiredis.ReplyError value."""
-    reader = hiredis.Reader()
-    with node.raw() as sock:
-        sock.sendall(encode_command(*args))
-        while (reply := reader.gets()) is False:
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed")
-            reader.feed(data)
-    return reply
 
 
 def raw_reply(node: NodeProcess, *args) -> bytes:
@@ -48,7 +35,7 @@ def raw_reply(node: NodeProcess, *args) -> bytes:
 
 
 def cluster_info(node: NodeProcess) -> dict[str, str]:
-    text = call(node, "CLUSTER", "INFO").decode()
+    text = request(node, "CLUSTER", "INFO").decode()
     return dict(line.split(":", 1) for line in text.strip().splitlines())
 
 
@@ -63,7 +50,7 @@ def test_joining_node_refuses_writes_until_it_adopts_the_map(node_factory):
     # Keyless commands and reads still answer.
     assert raw_reply(joiner, "PING") == b"+PONG\r\n"
     assert raw_reply(joiner, "GET", "foo") == b"$-1\r\n"
-    assert call(joiner, "DBSIZE") == 0
+    assert request(joiner, "DBSIZE") == 0
 
     seed = node_factory.start(*TIMEOUT, port=seed_port, name="seed")
     assert seed.mesh_port == seed_mesh_port == seed_port + MESH_OFFSET
@@ -75,7 +62,7 @@ def test_joining_node_refuses_writes_until_it_adopts_the_map(node_factory):
     wait_until(joined, timeout=20, message=node_factory.logs)
 
     # Now it writes the slots it owns and redirects the others, like any member.
-    replies = [call(joiner, "SET", f"key:{i}", "v") for i in range(40)]
+    replies = [request(joiner, "SET", f"key:{i}", "v") for i in range(40)]
     assert b"OK" in replies
     moved = [r for r in replies if isinstance(r, hiredis.ReplyError)]
     assert moved and all(str(r).startswith("MOVED ") for r in moved)
@@ -93,6 +80,6 @@ def test_cluster_meet_also_waits_for_the_map(node_factory):
                    for n in (first, second))
     wait_until(members_everywhere, timeout=20, message=node_factory.logs)
     # Accepting writes again: each key is written here or redirected, never CLUSTERDOWN.
-    replies = [call(second, "SET", f"k{i}", "v") for i in range(20)]
+    replies = [request(second, "SET", f"k{i}", "v") for i in range(20)]
     assert all(r == b"OK" or str(r).startswith("MOVED ") for r in replies), replies
 

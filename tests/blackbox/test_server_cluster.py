@@ -13,22 +13,9 @@ import hiredis
 import pytest
 import redis
 
-from tests.nodes import NodeProcess, encode_command, read_reply, read_until_closed, wait_until
+from tests.nodes import NodeProcess, call, encode_command, read_reply, read_until_closed, wait_until
 
 REDIS_CLI = shutil.which("redis-cli")
-
-
-def raw_call(port_owner, *args, protocol: int = 2):
-    """One command on a fresh socket (after HELLO 3 if asked): the reply as hiredis reads it."""
-    with port_owner.raw() as sock:
-        if protocol == 3:
-            sock.sendall(encode_command("HELLO", "3"))
-            read_reply(sock)
-        sock.sendall(encode_command(*args))
-        reply = read_reply(sock)
-    if isinstance(reply, hiredis.ReplyError):
-        raise reply
-    return reply
 
 
 def raw_bytes(node: NodeProcess, *args, protocol: int = 2) -> bytes:
@@ -73,22 +60,22 @@ def test_info_through_redis_py(node, protocol):
 
 
 def test_info_bytes_are_sections_with_crlf_in_redis_order(node):
-    text = raw_call(node, "INFO", "keyspace", "server")
+    text = call(node, "INFO", "keyspace", "server")
     assert text.startswith(b"# Server\r\nredis_version:7.0.15\r\n")
     assert b"\r\n\r\n# Keyspace\r\n" in text and text.endswith(b"\r\n")
     assert b"\n" not in text.replace(b"\r\n", b"")
-    headers = [line for line in raw_call(node, "INFO", "everything").split(b"\r\n") if line.startswith(b"#")]
+    headers = [line for line in call(node, "INFO", "everything").split(b"\r\n") if line.startswith(b"#")]
     assert headers == [b"# Server", b"# Clients", b"# Memory", b"# Persistence", b"# Stats",
                        b"# Replication", b"# CPU", b"# Modules", b"# Commandstats", b"# Errorstats",
                        b"# Latencystats", b"# Cluster", b"# Keyspace"]
-    assert raw_call(node, "INFO", "nosuchsection") == b""
+    assert call(node, "INFO", "nosuchsection") == b""
     verbatim = raw_bytes(node, "INFO", "server", protocol=3)
     assert verbatim.startswith(b"=") and b"\r\ntxt:# Server\r\n" in verbatim
 
 
 def test_info_field_names_are_redis_field_names(node, redis_server):
-    ours = info_fields(raw_call(node, "INFO", "everything"))
-    theirs = info_fields(raw_call(redis_server, "INFO", "everything"))
+    ours = info_fields(call(node, "INFO", "everything"))
+    theirs = info_fields(call(redis_server, "INFO", "everything"))
     ours = {k for k in ours if not k.startswith(("cmdstat_", "errorstat_", "latency_percentiles_", "db"))}
     assert ours <= set(theirs), f"fields Redis does not have: {sorted(ours - set(theirs))}"
 
@@ -97,9 +84,9 @@ def test_info_field_names_are_redis_field_names(node, redis_server):
 
 def test_config_get_save_and_appendonly_are_arrays_of_two(node):
     # what redis-benchmark reads at start
-    assert raw_call(node, "CONFIG", "GET", "save") == [b"save", b""]
-    assert raw_call(node, "CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
-    assert raw_call(node, "CONFIG", "GET", "nosuch") == []
+    assert call(node, "CONFIG", "GET", "save") == [b"save", b""]
+    assert call(node, "CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
+    assert call(node, "CONFIG", "GET", "nosuch") == []
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
@@ -117,14 +104,14 @@ def test_config_set_and_get_through_redis_py(node, protocol):
         finally:
             r.config_set("maxmemory", "0")
             r.config_set("maxmemory-policy", "noeviction")
-    reply = raw_call(node, "CONFIG", "GET", "timeout", "maxclients", protocol=3)
+    reply = call(node, "CONFIG", "GET", "timeout", "maxclients", protocol=3)
     assert reply == {b"timeout": b"0", b"maxclients": b"10000"} or reply == [b"timeout", b"0", b"maxclients", b"10000"]
 
 
 def test_config_set_is_atomic(node):
     with pytest.raises(hiredis.ReplyError):
-        raw_call(node, "CONFIG", "SET", "timeout", "7", "maxmemory-policy", "bogus")
-    assert raw_call(node, "CONFIG", "GET", "timeout") == [b"timeout", b"0"]
+        call(node, "CONFIG", "SET", "timeout", "7", "maxmemory-policy", "bogus")
+    assert call(node, "CONFIG", "GET", "timeout") == [b"timeout", b"0"]
 
 
 @pytest.mark.parametrize("args", [
@@ -153,7 +140,7 @@ def test_config_set_is_atomic(node):
 def test_error_texts_match_redis(node, redis_server, args):
     def error_of(target) -> str | None:
         try:
-            raw_call(target, *args)
+            call(target, *args)
         except hiredis.ReplyError as error:
             return str(error)
         return None
@@ -174,7 +161,7 @@ def test_cluster_error_texts(node):
         (("SWAPDB", "0", "1"), "ERR SWAPDB is not allowed in cluster mode"),
     ]:
         with pytest.raises(hiredis.ReplyError) as error:
-            raw_call(node, *args)
+            call(node, *args)
         assert str(error.value) == text
 
 
@@ -190,8 +177,8 @@ def _entries(reply) -> dict[bytes, list]:
 
 
 def test_command_table_matches_redis_for_every_shared_command(node, redis_server):
-    ours = _entries(raw_call(node, "COMMAND"))
-    theirs = _entries(raw_call(redis_server, "COMMAND"))
+    ours = _entries(call(node, "COMMAND"))
+    theirs = _entries(call(redis_server, "COMMAND"))
     compared = 0
     mismatches = {}
     for name, entry in ours.items():
@@ -210,20 +197,20 @@ def test_command_table_matches_redis_for_every_shared_command(node, redis_server
 
 def test_command_count_info_docs_list_getkeys(node):
     with node.client(protocol=2) as r:
-        everything = raw_call(node, "COMMAND")
-        assert raw_call(node, "COMMAND", "COUNT") == len(everything)
-        get, missing, config_get = raw_call(node, "COMMAND", "INFO", "get", "nosuch", "config|get")
+        everything = call(node, "COMMAND")
+        assert call(node, "COMMAND", "COUNT") == len(everything)
+        get, missing, config_get = call(node, "COMMAND", "INFO", "get", "nosuch", "config|get")
         assert get[:6] == [b"get", 2, [b"readonly", b"fast"], 1, 1, 1] and missing is None
         assert config_get[0] == b"config|get"
-        docs = raw_call(node, "COMMAND", "DOCS", "get", "nosuch")
+        docs = call(node, "COMMAND", "DOCS", "get", "nosuch")
         assert docs[0] == b"get" and len(docs) == 2
-        names = raw_call(node, "COMMAND", "LIST")
+        names = call(node, "COMMAND", "LIST")
         assert b"get" in names and b"config|get" in names and b"cluster|slots" in names
-        assert raw_call(node, "COMMAND", "LIST", "FILTERBY", "PATTERN", "cluster|s*") == \
+        assert call(node, "COMMAND", "LIST", "FILTERBY", "PATTERN", "cluster|s*") == \
             [b"cluster|slots", b"cluster|shards"]
-        assert b"hset" in raw_call(node, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash")
-        assert raw_call(node, "COMMAND", "GETKEYS", "mset", "a", "1", "b", "2") == [b"a", b"b"]
-        assert raw_call(node, "COMMAND", "GETKEYSANDFLAGS", "get", "k") == [[b"k", [b"RO", b"access"]]]
+        assert b"hset" in call(node, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash")
+        assert call(node, "COMMAND", "GETKEYS", "mset", "a", "1", "b", "2") == [b"a", b"b"]
+        assert call(node, "COMMAND", "GETKEYSANDFLAGS", "get", "k") == [[b"k", [b"RO", b"access"]]]
         # redis-py's own parser reads the table (RESP2)
         table = r.command()
         assert table["get"]["arity"] == 2 and table["mset"]["step_count"] == 2
@@ -311,27 +298,27 @@ def test_shutdown_closes_the_connection_and_stops_the_node(node_factory):
 # -- CLUSTER on one node --------------------------------------------------------------------
 
 def test_cluster_replies_for_a_one_node_cluster(node):
-    myid = raw_call(node, "CLUSTER", "MYID")
+    myid = call(node, "CLUSTER", "MYID")
     assert len(myid) == 40
-    assert raw_call(node, "CLUSTER", "SLOTS") == [[0, 16383, [b"127.0.0.1", node.port, myid, []]]]
-    assert raw_call(node, "CLUSTER", "SHARDS") == [[
+    assert call(node, "CLUSTER", "SLOTS") == [[0, 16383, [b"127.0.0.1", node.port, myid, []]]]
+    assert call(node, "CLUSTER", "SHARDS") == [[
         b"slots", [0, 16383],
         b"nodes", [[b"id", myid, b"port", node.port, b"ip", b"127.0.0.1", b"endpoint", b"127.0.0.1",
                     b"role", b"master", b"replication-offset", 0, b"health", b"online"]]]]
-    nodes = raw_call(node, "CLUSTER", "NODES")
+    nodes = call(node, "CLUSTER", "NODES")
     assert nodes == b"%s 127.0.0.1:%d@%d myself,master - 0 0 0 connected 0-16383\n" % (
         myid, node.port, node.mesh_port)
-    info = info_fields(raw_call(node, "CLUSTER", "INFO"))
+    info = info_fields(call(node, "CLUSTER", "INFO"))
     assert info["cluster_state"] == "ok" and info["cluster_slots_assigned"] == "16384"
     assert info["cluster_known_nodes"] == "1" and info["cluster_size"] == "1"
-    assert raw_call(node, "CLUSTER", "KEYSLOT", "foo") == 12182
+    assert call(node, "CLUSTER", "KEYSLOT", "foo") == 12182
     with node.client(protocol=2) as r:
         r.set("{tag}1", "a")
         r.set("{tag}2", "b")
-    slot = raw_call(node, "CLUSTER", "KEYSLOT", "{tag}")
-    assert raw_call(node, "CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 2
-    assert sorted(raw_call(node, "CLUSTER", "GETKEYSINSLOT", str(slot), "10")) == [b"{tag}1", b"{tag}2"]
-    assert len(raw_call(node, "CLUSTER", "GETKEYSINSLOT", str(slot), "1")) == 1
+    slot = call(node, "CLUSTER", "KEYSLOT", "{tag}")
+    assert call(node, "CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 2
+    assert sorted(call(node, "CLUSTER", "GETKEYSINSLOT", str(slot), "10")) == [b"{tag}1", b"{tag}2"]
+    assert len(call(node, "CLUSTER", "GETKEYSINSLOT", str(slot), "1")) == 1
     assert raw_bytes(node, "CLUSTER", "NODES", protocol=3).startswith(b"=")
     assert raw_bytes(node, "CLUSTER", "SLOTS", protocol=3).endswith(b"\r\n%0\r\n")
 
