@@ -156,31 +156,31 @@ def test_meet_joins_a_lone_node(cluster):
     wait_for(lambda: cluster.agreed(2))
 
 
-def test_garbage_and_impersonation_are_dropped_and_counted(cluster):
+@pytest.fixture
+def rogue(cluster):
+    """A mesh node subscribed to a bare PUB posing as member 99: (mesh, the PUB)."""
     mesh = cluster.add()
-    rogue = zmq.Context.instance().socket(zmq.PUB)
+    pub = zmq.Context.instance().socket(zmq.PUB)
     port = free_port()
-    rogue.bind(f"tcp://127.0.0.1:{port}")
+    pub.bind(f"tcp://127.0.0.1:{port}")
     try:
         mesh.links.connect("127.0.0.1", port, node_id(99))
-        wait_for(lambda: _send_until_counted(rogue, mesh))
-        assert mesh.counters["invalid_not_msgpack"] >= 1
-        assert mesh.slotmap.epoch == 0
+        yield mesh, pub
     finally:
-        rogue.close(linger=0)
+        pub.close(linger=0)
 
 
-def test_a_peer_cannot_speak_for_another(cluster):
-    mesh = cluster.add()
-    rogue = zmq.Context.instance().socket(zmq.PUB)
-    port = free_port()
-    rogue.bind(f"tcp://127.0.0.1:{port}")
-    try:
-        mesh.links.connect("127.0.0.1", port, node_id(99))
-        forged = encode(Leave(node_id(98), 10**18, 5))
-        wait_for(lambda: _send_until_counted(rogue, mesh, forged, "invalid_impersonation"))
-    finally:
-        rogue.close(linger=0)
+def test_garbage_and_impersonation_are_dropped_and_counted(rogue):
+    mesh, pub = rogue
+    wait_for(lambda: _send_until_counted(pub, mesh))
+    assert mesh.counters["invalid_not_msgpack"] >= 1
+    assert mesh.slotmap.epoch == 0
+
+
+def test_a_peer_cannot_speak_for_another(rogue):
+    mesh, pub = rogue
+    forged = encode(Leave(node_id(98), 10**18, 5))
+    wait_for(lambda: _send_until_counted(pub, mesh, forged, "invalid_impersonation"))
 
 
 def _send_until_counted(rogue, mesh, data=b"\xc1garbage", counter="invalid") -> bool:
