@@ -1,10 +1,10 @@
 """Pub/sub across a real 3-node cluster: PUBLISH reaches every node's subscribers; SPUBLISH follows the slot."""
 from __future__ import annotations
 
-import redis
+import hiredis
 
 from tests.blackbox.test_cluster import three  # noqa: F401  (the 3-node cluster fixture)
-from tests.nodes import NodeProcess, call, wait_until
+from tests.nodes import NodeProcess, call, request, wait_until
 
 
 def test_publish_on_one_node_reaches_subscribers_on_every_node(three):  # noqa: F811
