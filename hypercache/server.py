@@ -2,15 +2,16 @@
 
 Each connection is a pair of io watchers on the hub's loop rather than a
 greenlet: a read callback feeds the bytes to the connection's parser, runs
-every complete request, and writes all replies with one send. No greenlet
-switch and no lock per request, which is what brings pipelined throughput
-near redis-server (measured: greenlet-per-connection with a lock fell to
-~0.35x). A command runs to completion inside the callback, so it is atomic
-without locks; anything that must wait (blocking pops) suspends the
-connection instead of the hub.
+every complete request, and writes all replies with one send. There is no
+greenlet switch and no lock per request (the design's prototypes measured a
+greenlet per connection with a lock per request at about half the throughput).
+A command runs to completion inside the callback, so it is atomic without
+locks; anything that must wait (blocking pops) parks the connection, never
+the hub.
 
-Back-pressure: while replies are queued for a client that is not reading, the
-connection stops reading its requests; past the output buffer limit it is
+Back-pressure: a long pipeline runs in slices with a send between them; when
+a client does not read its replies, the rest of its pipeline is parked and its
+socket is no longer read until it drains; past the output buffer limit it is
 closed. One client can never grow the node's memory without bound.
 """
 from __future__ import annotations
