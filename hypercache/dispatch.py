@@ -2,23 +2,22 @@
 
 `Dispatcher.run()` takes the requests of one read and appends every reply to
 one output list, which the connection writes with a single send. It stops
-early only when a blocking command has to wait (it returns the index of the
-first request not yet run) or the client must be closed.
+early when a blocking command has to wait, when big replies should be sent
+before going on, or when the client must be closed (see run()).
 """
 from __future__ import annotations
 
 import logging
+from binascii import crc_hqx
 from time import perf_counter_ns
 from typing import Any
-
-from binascii import crc_hqx
 
 from mesh.keyslot import keyslot
 
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
-from .resp import NULL_ARRAY, QUEUED, CommandError, Raw, encode, error_bytes
+from .resp import QUEUED, CommandError, Raw, encode
 from .routing import NO_SLOT, route
 from .session import Session
 from .stats import LATENCY_BUCKETS
@@ -231,7 +230,7 @@ class Dispatcher:
         if session.multi is not None and args[0].lower() not in MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
-                return self._reject(name, CommandError(f"ERR Command not allowed inside a transaction"))
+                return self._reject(name, CommandError("ERR Command not allowed inside a transaction"))
             if cmd.first_key or cmd.find_keys is not None:
                 # As Redis Cluster: a redirect is answered when the command is
                 # queued, and it dooms the transaction (EXECABORT).
@@ -304,5 +303,3 @@ class Dispatcher:
         stats.count_error(str(error))
         return error
 
-
-__all__ = ["Dispatcher", "NULL_ARRAY", "error_bytes"]

@@ -130,3 +130,11 @@ def redis_server_factory(tmp_path: Path):
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def three(node_factory: NodeFactory) -> list[NodeProcess]:
+    """A 3-node cluster (replication factor 2) that agrees on its map."""
+    cluster = node_factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT)
+    nodes.wait_until(lambda: nodes.agreed(cluster, 3), timeout=15, message=node_factory.logs)
+    return cluster

@@ -520,3 +520,28 @@ def start_redis_server(base_dir: Path, *extra: str) -> RedisServerProcess:
         server.stop()
         raise
     return server
+
+
+# -- cluster helpers (the `three` fixture in conftest.py uses them) ------------------------
+
+CLUSTER_TIMEOUT = ("--node-timeout-ms", "1500")
+
+
+def cluster_info(node: NodeProcess) -> dict[str, str]:
+    text = call(node, "CLUSTER", "INFO").decode()
+    return dict(line.split(":", 1) for line in text.strip().splitlines())
+
+
+def nodes_lines(node: NodeProcess) -> list[list[str]]:
+    text = call(node, "CLUSTER", "NODES").decode()
+    return [line.split(" ") for line in text.strip().splitlines()]
+
+
+def agreed(nodes: list[NodeProcess], members: int) -> str | None:
+    """The common epoch if every node knows `members` map members at the same epoch."""
+    infos = [cluster_info(n) for n in nodes]
+    epochs = {i["cluster_current_epoch"] for i in infos}
+    sizes = {i["cluster_size"] for i in infos}
+    if len(epochs) == 1 and sizes == {str(members)} and all(i["cluster_state"] == "ok" for i in infos):
+        return epochs.pop()
+    return None

@@ -7,37 +7,7 @@ import subprocess
 import pytest
 import redis
 
-from tests.nodes import NodeProcess, call, wait_until
-
-TIMEOUT = ("--node-timeout-ms", "1500")
-
-
-def info(node: NodeProcess) -> dict[str, str]:
-    text = call(node, "CLUSTER", "INFO").decode()
-    return dict(line.split(":", 1) for line in text.strip().splitlines())
-
-
-def nodes_lines(node: NodeProcess) -> list[list[str]]:
-    text = call(node, "CLUSTER", "NODES").decode()
-    return [line.split(" ") for line in text.strip().splitlines()]
-
-
-def agreed(nodes: list[NodeProcess], members: int) -> str | None:
-    """The common epoch if every node knows `members` map members at the same epoch."""
-    infos = [info(n) for n in nodes]
-    epochs = {i["cluster_current_epoch"] for i in infos}
-    sizes = {i["cluster_size"] for i in infos}
-    if len(epochs) == 1 and sizes == {str(members)} and all(i["cluster_state"] == "ok" for i in infos):
-        return epochs.pop()
-    return None
-
-
-@pytest.fixture
-def three(node_factory) -> list[NodeProcess]:
-    nodes = node_factory.start_cluster(3, *TIMEOUT)
-    wait_until(lambda: agreed(nodes, 3), timeout=15, message=node_factory.logs)
-    return nodes
-
+from tests.nodes import CLUSTER_TIMEOUT as TIMEOUT, agreed, nodes_lines, wait_until
 
 def test_every_node_reports_the_same_topology(three):
     lines = nodes_lines(three[1])

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import hiredis
 
-from tests.blackbox.test_cluster import three  # noqa: F401  (the 3-node cluster fixture)
 from tests.nodes import NodeProcess, call, request, wait_until
 
 
-def test_publish_on_one_node_reaches_subscribers_on_every_node(three):  # noqa: F811
+def test_publish_on_one_node_reaches_subscribers_on_every_node(three):
     clients = [n.client(protocol=2) for n in three]
     subscribers = [c.pubsub() for c in clients]
     try:
@@ -47,7 +46,7 @@ def _owner_of(nodes: list[NodeProcess], key: str) -> tuple[NodeProcess, NodeProc
     raise AssertionError(f"no node owns slot {slot}")
 
 
-def test_spublish_is_routed_by_the_channel_slot(three):  # noqa: F811
+def test_spublish_is_routed_by_the_channel_slot(three):
     owner, other = _owner_of(three, "orders")
     slot = int(call(owner, "CLUSTER", "KEYSLOT", "orders"))
     redirect = request(other, "SPUBLISH", "orders", "x")

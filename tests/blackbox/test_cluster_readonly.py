@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hiredis
 
-from tests.blackbox.test_cluster import three  # noqa: F401  (the 3-node cluster fixture)
 from tests.nodes import NodeProcess, call, raw_connect, read_reply, encode_command
 
 
@@ -18,7 +17,7 @@ def _roles(nodes: list[NodeProcess], key: str) -> tuple[int, NodeProcess, NodePr
     raise AssertionError(f"slot {slot} unassigned")
 
 
-def test_a_replica_serves_reads_after_readonly_and_redirects_writes(three):  # noqa: F811
+def test_a_replica_serves_reads_after_readonly_and_redirects_writes(three):
     slot, primary, replica = _roles(three, "profile:42")
     moved = f"MOVED {slot} 127.0.0.1:{primary.port}"
     with raw_connect(replica.port) as conn:
