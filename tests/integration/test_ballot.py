@@ -15,7 +15,7 @@ from mesh.ballot import Ballot, BallotError
 from mesh.bus import Mesh
 from mesh.messages import digest
 from mesh.slotmap import Member, SlotMap
-from tests.blackbox.test_cluster import agreed, info
+from tests.nodes import agreed, cluster_info as info
 from tests.nodes import wait_until
 
 TIMEOUT_MS = 600

@@ -148,7 +148,7 @@ def _keygen(directory: Path, name: str) -> str:
 
 
 def test_node_processes_with_mesh_keys(node_factory, tmp_path: Path):
-    from tests.blackbox.test_cluster import agreed, info, nodes_lines
+    from tests.nodes import agreed, cluster_info as info, nodes_lines
     from tests.nodes import wait_until
     pairs, allow, intruder_allow = tmp_path / "pairs", tmp_path / "allow", tmp_path / "intruder-allow"
     ids = {name: _keygen(pairs, name) for name in ("n0", "n1", "n2", "intruder")}
