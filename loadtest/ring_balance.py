@@ -1,4 +1,4 @@
-"""Report how evenly the ring spreads primary slots and how many slots move on a join or leave.
+"""Report how evenly the ring spreads primary and replica slots and how many slots move on a join or leave.
 
 Run: python -m loadtest.ring_balance
 For each N the ring is grown one join at a time from a single member (the way a
@@ -6,6 +6,7 @@ cluster forms), then one more member joins, or an existing one leaves.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from mesh import ring
 from mesh.keyslot import SLOT_COUNT
 
 SIZES = (3, 5, 10, 20, 32, 64)
+REPLICATION_FACTORS = (2, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,9 @@ class Balance:
     join_moved_over_ideal: float   # slots whose primary changed when member N+1 joins / (16384 / (N+1))
     leave_moved_over_ideal: float  # slots whose primary changed when one member leaves / (16384 / N)
     leave_max_over_ideal: float    # balance right after that leave, against 16384 / (N-1)
+    # Busiest member's replica slots / ideal (16384 * (rf-1) / N), keyed by replication_factor.
+    replica_max_over_ideal: dict[int, float]
+    leave_replica_max_over_ideal: dict[int, float]  # the same right after the leave
     tokens: int
 
 
@@ -29,11 +34,18 @@ def node_id(index: int) -> str:
     return hashlib.sha1(f"node-{index}".encode()).hexdigest()
 
 
+@functools.cache
 def grown(members: int) -> ring.Tokens:
-    tokens = ring.single(node_id(0))
-    for index in range(1, members):
-        tokens = ring.join(tokens, node_id(index))
-    return tokens
+    """Return the ring after members 0..members-1 joined one at a time (cached: tokens are immutable)."""
+    if members == 1:
+        return ring.single(node_id(0))
+    return ring.join(grown(members - 1), node_id(members - 1))
+
+
+def replica_max_over_ideal(tokens: ring.Tokens, replication_factor: int) -> float:
+    counts = ring.replica_counts(tokens, replication_factor)
+    copies = min(replication_factor, len(counts)) - 1
+    return max(counts.values()) / (SLOT_COUNT * copies / len(counts))
 
 
 def moved(before: ring.Tokens, after: ring.Tokens) -> int:
@@ -53,17 +65,22 @@ def measure(members: int) -> Balance:
         join_moved_over_ideal=moved(tokens, joined) / (SLOT_COUNT / (members + 1)),
         leave_moved_over_ideal=moved(tokens, left) / ideal,
         leave_max_over_ideal=max(ring.primary_counts(left).values()) / (SLOT_COUNT / (members - 1)),
+        replica_max_over_ideal={rf: replica_max_over_ideal(tokens, rf) for rf in REPLICATION_FACTORS},
+        leave_replica_max_over_ideal={rf: replica_max_over_ideal(left, rf) for rf in REPLICATION_FACTORS},
         tokens=len(tokens),
     )
 
 
 def main() -> None:
     print(f"{'N':>3} {'max/ideal':>10} {'join moved/ideal':>17} {'leave moved/ideal':>18}"
-          f" {'max/ideal after leave':>22} {'tokens':>7}")
+          f" {'max/ideal after leave':>22} {'rf2 replica':>12} {'rf3 replica':>12}"
+          f" {'after leave rf2':>16} {'rf3':>6} {'tokens':>7}")
     for members in SIZES:
         row = measure(members)
+        replica, after = row.replica_max_over_ideal, row.leave_replica_max_over_ideal
         print(f"{row.members:>3} {row.max_over_ideal:>10.4f} {row.join_moved_over_ideal:>17.4f}"
-              f" {row.leave_moved_over_ideal:>18.4f} {row.leave_max_over_ideal:>22.4f} {row.tokens:>7}")
+              f" {row.leave_moved_over_ideal:>18.4f} {row.leave_max_over_ideal:>22.4f}"
+              f" {replica[2]:>12.4f} {replica[3]:>12.4f} {after[2]:>16.4f} {after[3]:>6.4f} {row.tokens:>7}")
 
 
 if __name__ == "__main__":
