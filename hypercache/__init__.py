@@ -3,7 +3,8 @@
 Layout (a request flows top to bottom):
     __main__.py   flags / HYPERCACHE_* env -> Config -> Node.run()
     config.py     frozen Config, runtime Settings (CONFIG GET/SET), node id
-    server.py     client sockets served from hub io-watcher callbacks; one send per batch
+    server.py     accepts clients (maxclients, protected mode), owns their connections
+    connection.py one client served from hub io-watcher callbacks: one send per batch, back-pressure
     resp.py       sans-IO RESP2/RESP3 request parser (hiredis + a careful path) and reply encoder
     dispatch.py   request -> command lookup, arity, auth, MULTI queueing -> route -> run -> reply
     routing.py    pure: keys + slot map -> run here | MOVED | ASK | CROSSSLOT | CLUSTERDOWN

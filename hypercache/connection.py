@@ -1,0 +1,298 @@
+"""One client connection served from the hub: read, parse, run the batch, one send; back-pressure.
+
+A connection is a pair of io watchers on the gevent hub's loop rather than a
+greenlet: the read callback feeds the bytes to the connection's parser, runs
+every complete request, and writes all replies with one send. There is no
+greenlet switch and no lock per request (the design's prototypes measured a
+greenlet per connection with a lock per request at about half the throughput).
+A command runs to completion inside the callback, so it is atomic without
+locks; anything that must wait (blocking pops) parks the connection, never
+the hub.
+
+Back-pressure: a long pipeline runs in slices with a send between them; when
+a client does not read its replies, the rest of its pipeline is parked and its
+socket is no longer read until it drains; past the output buffer limit it is
+closed. One client can never grow the node's memory without bound.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from .blocking import Suspend, Waiter
+from .resp import Limits, RequestParser, encode, error_bytes
+from .session import Session
+
+if TYPE_CHECKING:
+    from .server import RespServer
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+PAUSE_READING_AT = 1024 * 1024          # stop reading a client with this much unsent output
+PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024  # Redis's pubsub class hard limit
+MAX_PENDING_REQUESTS = 100_000          # requests held while the client is blocked
+MAX_BATCH = 64                          # requests run between two sends of one pipeline
+SLICE_OUTPUT_BYTES = 1024 * 1024        # shrink slices whose replies exceed this
+
+
+class Connection:
+    """One client socket: its watchers, parser, session and unsent output."""
+
+    __slots__ = ("server", "sock", "fd", "session", "parser", "reader", "writer",
+                 "unsent", "unsent_bytes", "pending", "waiter", "timer", "closed",
+                 "batch", "reading")
+
+    def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.session = session
+        settings = server.ctx.settings
+        self.parser = RequestParser(
+            Limits(settings.proto_max_bulk_len, settings.client_query_buffer_limit),
+            authenticated=session.authenticated)
+        loop = server.loop
+        self.reader = loop.io(self.fd, 1)
+        self.writer = loop.io(self.fd, 2)
+        self.unsent: list[bytes] = []
+        self.unsent_bytes = 0
+        self.pending: list | None = None     # requests waiting behind a blocked command
+        self.waiter: Waiter | None = None
+        self.timer = None
+        self.closed = False
+        self.batch: list | None = None       # the output list of the batch being run
+        self.reading = True
+        self.reader.start(self.on_readable)
+
+    # -- input ---------------------------------------------------------------------
+
+    def on_readable(self) -> None:
+        try:
+            self._on_readable()
+        except Exception:
+            # A bug triggered by one client must cost only that client its connection.
+            log.exception("closing client after an unexpected error id=%d addr=%s",
+                          self.session.id, self.session.addr)
+            self.close()
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
+        server = self.server
+        ctx = server.ctx
+        ctx.stats.net_input_bytes += len(data)
+        session = self.session
+        session.last_interaction_at = server.clock()
+        parser = self.parser
+        parser.authenticated = session.authenticated
+        requests = parser.feed(data)
+        if self.pending is not None:
+            # parked (blocked on keys, or waiting for the client to read): keep order
+            self.pending.extend(requests)
+            if len(self.pending) > MAX_PENDING_REQUESTS or parser.error:
+                self.close()
+            return
+        out: list[bytes] = []
+        ctx.now_ms = int(time.time() * 1000)
+        self.run(requests, 0, out)
+        # Unauthenticated clients are parsed one request at a time (see RequestParser.feed).
+        while (not parser.authenticated and parser.holds_bytes and self.pending is None
+               and not (session.close_after_reply or session.kill or self.closed)):
+            parser.authenticated = session.authenticated
+            requests = parser.feed(b"")
+            if not requests:
+                break
+            self.run(requests, 0, out)
+        if parser.error is not None and self.pending is None:
+            out.append(error_bytes("ERR Protocol error: " + parser.error))
+            session.close_after_reply = True
+        self.flush(out)
+
+    def run(self, requests: list, start: int, out: list) -> None:
+        """Run requests from `start` into `out`; park the rest on a blocking command or a full pipe.
+
+        A long pipeline runs in slices with a send in between, and the slices
+        shrink when replies are large, so one read (64 KB can hold thousands
+        of GETs of a big value) never builds unbounded output. When the client
+        is not reading, the rest of the pipeline waits until it drains.
+        """
+        self.batch = out
+        dispatcher = self.server.dispatcher
+        session = self.session
+        slice_size = MAX_BATCH
+        while True:
+            if len(requests) - start > slice_size:
+                part, rest = requests[start:start + slice_size], requests[start + slice_size:]
+            else:
+                part, rest = (requests[start:] if start else requests), []
+            stopped = dispatcher.run(session, part, out, 0)
+            if stopped < len(part):
+                if dispatcher.suspended is not None:
+                    self.block(dispatcher.suspended, part[stopped + 1:] + rest)
+                    break
+                rest = part[stopped:] + rest     # stopped to send big replies first
+            if not rest or session.close_after_reply or session.kill:
+                break
+            produced = sum(map(len, out))
+            if produced > SLICE_OUTPUT_BYTES:
+                slice_size = max(1, slice_size * SLICE_OUTPUT_BYTES // produced)
+            self.flush(out)
+            out.clear()
+            if self.closed:
+                break
+            if self.unsent_bytes >= PAUSE_READING_AT:
+                self.pending = rest          # resumed by on_writable once the client reads
+                break
+            requests, start = rest, 0
+        self.batch = None
+
+    def block(self, suspend: Suspend, rest: list) -> None:
+        ctx = self.server.ctx
+        self.pending = list(rest)
+        self.waiter = ctx.blocking.block(self.session, suspend, self.resume)
+        ctx_events = self.server.key_events
+        ctx_events.refresh()
+        if suspend.timeout_s > 0:
+            self.timer = self.server.loop.timer(suspend.timeout_s)
+            self.timer.start(ctx.blocking.timeout, self.waiter)
+
+    def resume(self, reply: Any) -> None:
+        """The blocked command finished (served or timed out): answer and go on."""
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+        self.waiter = None
+        self.server.key_events.refresh()
+        if self.closed:
+            return
+        out: list[bytes] = []
+        encode(reply, self.session.protocol, out)
+        pending, self.pending = self.pending or [], None
+        self.run(pending, 0, out)
+        if self.parser.error is not None and self.pending is None:
+            out.append(error_bytes("ERR Protocol error: " + self.parser.error))
+            self.session.close_after_reply = True
+        self.flush(out)
+
+    # -- output --------------------------------------------------------------------
+
+    def push(self, value: Any) -> None:
+        """Deliver an out-of-band reply (pub/sub message) to this client."""
+        if self.closed:
+            return
+        if self.batch is not None:
+            encode(value, self.session.protocol, self.batch)
+            return
+        out: list[bytes] = []
+        encode(value, self.session.protocol, out)
+        self.flush(out)
+
+    def flush(self, out: list[bytes]) -> None:
+        session = self.session
+        if out and not self.unsent and self.reading and not self.closed \
+                and not (session.close_after_reply or session.kill):
+            # the common case, kept short: one send; a partial one queues the rest
+            self._send(out[0] if len(out) == 1 else b"".join(out))
+            return
+        self._flush_slow(out)
+
+    def _flush_slow(self, out: list[bytes]) -> None:
+        if self.closed:
+            return
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            if self.unsent:
+                self.unsent.append(data)
+                self.unsent_bytes += len(data)
+            else:
+                self._send(data)
+        limit = self.server.ctx.settings.client_output_buffer_limit
+        if self.session.in_pubsub:
+            limit = min(limit, PUBSUB_OUTPUT_LIMIT) if limit else PUBSUB_OUTPUT_LIMIT
+        if limit and self.unsent_bytes > limit:
+            log.warning("closing client over output buffer limit id=%d addr=%s unsent=%d",
+                        self.session.id, self.session.addr, self.unsent_bytes)
+            self.close()
+            return
+        self.session.output_buffer = self.unsent_bytes
+        if (self.session.close_after_reply or self.session.kill) and not self.unsent:
+            self.close()
+            return
+        # stop reading from a client that does not read its replies
+        want_read = self.unsent_bytes < PAUSE_READING_AT and not self.session.close_after_reply
+        if want_read != self.reading:
+            self.reading = want_read
+            if want_read:
+                self.reader.start(self.on_readable)
+            else:
+                self.reader.stop()
+
+    def _send(self, data: bytes) -> None:
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        self.server.stats.net_output_bytes += sent
+        if sent < len(data):
+            rest = data[sent:]
+            self.unsent.append(rest)
+            self.unsent_bytes += len(rest)
+            self.writer.start(self.on_writable)
+
+    def on_writable(self) -> None:
+        data = b"".join(self.unsent)
+        self.unsent.clear()
+        self.unsent_bytes = 0
+        self.writer.stop()
+        self._send(data)
+        if self.closed:
+            return
+        if not self.unsent and self.pending is not None and self.waiter is None:
+            # the client drained its replies: run the rest of its pipeline
+            pending, self.pending = self.pending, None
+            out: list[bytes] = []
+            self.server.ctx.now_ms = int(time.time() * 1000)
+            self.run(pending, 0, out)
+            if self.parser.error is not None and self.pending is None:
+                out.append(error_bytes("ERR Protocol error: " + self.parser.error))
+                self.session.close_after_reply = True
+            self.flush(out)
+            return
+        self._flush_slow([])
+
+    # -- teardown ------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.reader.stop()
+        self.writer.stop()
+        self.reader.close()
+        self.writer.close()
+        if self.timer is not None:
+            self.timer.stop()
+        server = self.server
+        if self.waiter is not None:
+            server.ctx.blocking.cancel(self.waiter)
+            self.waiter = None
+            server.key_events.refresh()
+        server.forget(self)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
