@@ -5,7 +5,8 @@ Layout (a request flows top to bottom):
     config.py     frozen Config, runtime Settings (CONFIG GET/SET), node id
     server.py     accepts clients (maxclients, protected mode), owns their connections
     connection.py one client served from hub io-watcher callbacks: one send per batch, back-pressure
-    resp.py       sans-IO RESP2/RESP3 request parser (hiredis + a careful path) and reply encoder
+    resp.py       sans-IO RESP request parser (hiredis + a careful path), Redis's limits
+    reply.py      the reply values commands return, encoded for RESP2 or RESP3
     dispatch.py   request -> command lookup, arity, auth, MULTI queueing -> route -> run -> reply
     routing.py    pure: keys + slot map -> run here | MOVED | ASK | CROSSSLOT | CLUSTERDOWN
     commands/     the data-declared command table and one module per command group

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .resp import CommandError
+from .reply import CommandError
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SYNTAX = "ERR syntax error"

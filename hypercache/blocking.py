@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .arguments import WRONGTYPE
-from .resp import CommandError
+from .reply import CommandError
 
 
 @dataclass(slots=True, eq=False)

@@ -22,7 +22,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .blocking import Suspend, Waiter
-from .resp import Limits, RequestParser, encode, error_bytes
+from .resp import Limits, RequestParser
+from .reply import encode, error_bytes
 from .session import Session
 
 if TYPE_CHECKING:

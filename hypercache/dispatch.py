@@ -17,7 +17,7 @@ from mesh.keyslot import keyslot
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
-from .resp import QUEUED, CommandError, Raw, encode
+from .reply import QUEUED, CommandError, Raw, encode
 from .routing import NO_SLOT, route
 from .session import Session
 from .stats import LATENCY_BUCKETS

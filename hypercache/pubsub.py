@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .glob import glob_match
-from .resp import Push
+from .reply import Push
 
 Deliver = Callable[[Any, Any], None]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mesh.keyslot import keyslot
 
-from .resp import CommandError
+from .reply import CommandError
 
 NO_SLOT = -1
 CROSSSLOT = CommandError("CROSSSLOT Keys in request don't hash to the same slot")

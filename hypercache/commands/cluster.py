@@ -42,7 +42,7 @@ from mesh.keyslot import SLOT_COUNT, keyslot
 from mesh.slotmap import Member, SlotMap
 
 from ..arguments import parse_int
-from ..resp import OK, CommandError, Status, Verbatim
+from ..reply import OK, CommandError, Status, Verbatim
 from . import command, container
 
 INVALID_SLOT = CommandError("ERR Invalid slot")

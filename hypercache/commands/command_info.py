@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..resp import OrderedSet, Status
+from ..reply import OrderedSet, Status
 from . import Command
 
 # Redis's order of ACL categories (ACLCommandCategories in acl.c): replies list them in it.

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from mesh.keyslot import keyslot
 
 from ..glob import glob_match
-from ..resp import OK, CommandError, Status
+from ..reply import OK, CommandError, Status
 from ..store import EVICTION_POLICIES
 from . import command, container
 

@@ -5,7 +5,7 @@ import hmac
 import time
 
 from ..arguments import parse_int
-from ..resp import OK, PONG, CommandError, Status, Verbatim
+from ..reply import OK, PONG, CommandError, Status, Verbatim
 from . import command, container
 
 WRONGPASS = CommandError("WRONGPASS invalid username-password pair or user is disabled.")

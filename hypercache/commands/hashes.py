@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import longdouble
 from ..arguments import WRONGTYPE, parse_int
-from ..resp import OK, CommandError
+from ..reply import OK, CommandError
 from ..types.hash import Hash
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from . import command

@@ -21,7 +21,7 @@ import time
 from itertools import islice
 from typing import Callable
 
-from ..resp import Verbatim
+from ..reply import Verbatim
 from . import command
 
 RUN_ID = secrets.token_hex(20)          # new on every start, as Redis's run_id

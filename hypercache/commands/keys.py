@@ -10,7 +10,7 @@ from mesh.keyslot import keyslot
 
 from ..arguments import INT64_MAX, INT64_MIN, SYNTAX, parse_int
 from ..glob import glob_match
-from ..resp import OK, CommandError, Status
+from ..reply import OK, CommandError, Status
 from ..store import LFU_INIT, type_name
 from . import command, container
 

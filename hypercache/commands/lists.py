@@ -7,7 +7,7 @@ from hiredis import pack_command
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..blocking import first_holding, serve_or_suspend
-from ..resp import NULL_ARRAY, OK, CommandError, Raw
+from ..reply import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List
 from . import command
 from .options import index_range, numkeys_keys, parse_numkeys, parse_timeout

@@ -9,7 +9,7 @@ import math
 from typing import Callable
 
 from ..arguments import INT64_MAX, SYNTAX, parse_int
-from ..resp import CommandError
+from ..reply import CommandError
 
 NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"

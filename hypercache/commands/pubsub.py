@@ -6,7 +6,7 @@ the last is returned as the reply, so the client reads them in order.
 """
 from __future__ import annotations
 
-from ..resp import Push
+from ..reply import CommandError, Push, Status
 from . import command, container
 
 
@@ -157,7 +157,6 @@ def pubsub_numpat(ctx, session, args):
          summary="Returns helpful text about the different subcommands.")
 def pubsub_help(ctx, session, args):
     """Format: PUBSUB HELP"""
-    from ..resp import Status
     lines = [
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "CHANNELS [<pattern>]",
@@ -178,6 +177,5 @@ def pubsub_help(ctx, session, args):
 
 
 def _arity(name: str):
-    from ..resp import CommandError
     return CommandError(f"ERR unknown subcommand or wrong number of arguments for '{name}'. "
                         "Try PUBSUB HELP.")

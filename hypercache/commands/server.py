@@ -15,8 +15,8 @@ from mesh.keyslot import keyslot
 
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
-from ..resp import OK, CommandError, OrderedSet, Raw, Status, Verbatim
-from ..store import KEY_OVERHEAD, STRING_OVERHEAD, value_size
+from ..reply import OK, CommandError, OrderedSet, Raw, Status, Verbatim
+from ..store import KEY_OVERHEAD, value_size
 from . import TABLE, command, container
 from .command_info import acl_categories, all_commands, docs_entry, find, info_entry, key_flags
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_int
-from ..resp import CommandError, OrderedSet
+from ..reply import CommandError, OrderedSet
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.set import Set
 from . import command

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import longdouble
 from ..arguments import INT64_MAX, INT64_MIN, NOT_FLOAT, SYNTAX, WRONGTYPE, parse_int
-from ..resp import OK, CommandError
+from ..reply import OK, CommandError
 from . import command
 
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"

@@ -11,7 +11,7 @@ being removed yet also fails EXEC, as in Redis 7.0 (isWatchedKeyExpired).
 """
 from __future__ import annotations
 
-from ..resp import NULL_ARRAY, OK, CommandError
+from ..reply import NULL_ARRAY, OK, CommandError
 from ..routing import route
 from . import command
 

@@ -5,7 +5,7 @@ Sources may be sorted sets or plain sets (members scored 1), as in Redis.
 from __future__ import annotations
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
-from ..resp import CommandError
+from ..reply import CommandError
 from ..types.set import Set
 from ..types.zset import ZSet
 from . import command

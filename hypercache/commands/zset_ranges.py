@@ -7,7 +7,7 @@ past it, so rank, count and range operations are O(log n) plus the output.
 from __future__ import annotations
 
 from ..arguments import SYNTAX, parse_float, parse_int
-from ..resp import CommandError
+from ..reply import CommandError
 from ..types.zset import ZSet
 from . import command
 from .options import index_range

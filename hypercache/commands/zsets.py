@@ -11,7 +11,7 @@ import math
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
 from ..blocking import first_holding, serve_or_suspend
-from ..resp import NULL_ARRAY, CommandError, format_double
+from ..reply import NULL_ARRAY, CommandError, format_double
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.zset import ZSet
 from . import command

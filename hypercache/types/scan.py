@@ -15,7 +15,7 @@ from zlib import crc32
 
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
-from ..resp import CommandError
+from ..reply import CommandError
 
 MAX_CURSOR = 2**64 - 1
 # a walk takes at most about this many calls, whatever COUNT says (COUNT is a hint)

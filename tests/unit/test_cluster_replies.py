@@ -1,6 +1,6 @@
 """CLUSTER SLOTS / SHARDS / NODES / INFO replies, built from slot map values (1 and 3 members)."""
 from hypercache.commands.cluster import info_reply, known_members, nodes_reply, shards_reply, slots_reply
-from hypercache.resp import encode
+from hypercache.reply import encode
 from loadtest.ring_balance import node_id
 from mesh.keyslot import SLOT_COUNT
 from mesh.slotmap import Member, SlotMap

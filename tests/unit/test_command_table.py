@@ -4,7 +4,7 @@ import pytest
 from hypercache import commands
 from hypercache.commands.command_info import (ACL_ORDER, FLAG_ORDER, acl_categories, all_commands,
                                               docs_entry, find, info_entry, key_specs, printed_flags)
-from hypercache.resp import OrderedSet, Status, encode
+from hypercache.reply import OrderedSet, Status, encode
 
 TABLE = commands.load_all()
 ALL = list(all_commands(TABLE))

@@ -15,9 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypercache.resp import (NULL_ARRAY, OK, PONG, QUEUED, CommandError, Limits, OrderedSet, Push,
-                             Raw, RequestParser, Status, Verbatim, encode, format_double,
-                             split_inline)
+from hypercache.resp import Limits, RequestParser, split_inline
+from hypercache.reply import NULL_ARRAY, OK, PONG, QUEUED, CommandError, OrderedSet, Push, Raw, Status, Verbatim, encode, format_double
 
 
 def cmd(*args: bytes | str) -> bytes:

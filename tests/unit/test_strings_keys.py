@@ -16,7 +16,7 @@ from hypercache.config import Config, Settings
 from hypercache.context import Context
 from hypercache.dispatch import Dispatcher
 from hypercache.keyevents import KeyEvents
-from hypercache.resp import NULL_ARRAY, OK, QUEUED, CommandError, Status
+from hypercache.reply import NULL_ARRAY, OK, QUEUED, CommandError, Status
 from hypercache.session import Session
 from hypercache.stats import ServerStats
 from hypercache.store import Store
@@ -821,7 +821,7 @@ def test_watch_missing_key_then_created_aborts(node):
 
 
 def test_resp3_aborted_exec_is_null(node):
-    from hypercache.resp import encode
+    from hypercache.reply import encode
     out: list[bytes] = []
     encode(NULL_ARRAY, 3, out)
     assert out == [b"_\r\n"]

@@ -9,7 +9,7 @@ import hiredis
 import pytest
 
 from hypercache.pubsub import PubSub
-from hypercache.resp import Push
+from hypercache.reply import Push
 from hypercache.session import Session
 
 from tests.unit.typeharness import Harness

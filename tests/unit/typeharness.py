@@ -17,7 +17,7 @@ from hypercache.context import Context
 from hypercache.dispatch import Dispatcher
 from hypercache.keyevents import KeyEvents
 from hypercache.pubsub import PubSub
-from hypercache.resp import encode
+from hypercache.reply import encode
 from hypercache.session import Session
 from hypercache.stats import ServerStats
 from hypercache.store import EXPIRE_OVERHEAD, KEY_OVERHEAD, Store, value_size
