@@ -44,7 +44,7 @@ class Connection:
 
     __slots__ = ("server", "sock", "fd", "session", "parser", "reader", "writer",
                  "unsent", "unsent_bytes", "pending", "waiter", "timer", "closed",
-                 "batch", "reading")
+                 "batch", "reading", "pending_bytes")
 
     def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
         self.server = server
@@ -61,6 +61,7 @@ class Connection:
         self.unsent: list[bytes] = []
         self.unsent_bytes = 0
         self.pending: list | None = None     # requests waiting behind a blocked command
+        self.pending_bytes = 0               # their argument bytes, read while parked
         self.waiter: Waiter | None = None
         self.timer = None
         self.closed = False
@@ -101,7 +102,10 @@ class Connection:
         if self.pending is not None:
             # parked (blocked on keys, or waiting for the client to read): keep order
             self.pending.extend(requests)
-            if len(self.pending) > MAX_PENDING_REQUESTS or parser.error:
+            # parsed requests still count towards the query buffer limit, as in Redis
+            self.pending_bytes += sum(len(arg) for request in requests for arg in request)
+            if (len(self.pending) > MAX_PENDING_REQUESTS or parser.error
+                    or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
                 self.close()
             return
         out: list[bytes] = []
@@ -180,6 +184,9 @@ class Connection:
         out: list[bytes] = []
         encode(reply, self.session.protocol, out)
         pending, self.pending = self.pending or [], None
+        self.pending_bytes = 0
+        # a timer or another client's write woke us: the batch clock is not ours
+        self.server.ctx.now_ms = int(time.time() * 1000)
         self.run(pending, 0, out)
         if self.parser.error is not None and self.pending is None:
             out.append(error_bytes("ERR Protocol error: " + self.parser.error))
@@ -265,6 +272,7 @@ class Connection:
         if not self.unsent and self.pending is not None and self.waiter is None:
             # the client drained its replies: run the rest of its pipeline
             pending, self.pending = self.pending, None
+            self.pending_bytes = 0
             out: list[bytes] = []
             self.server.ctx.now_ms = int(time.time() * 1000)
             self.run(pending, 0, out)

@@ -205,7 +205,10 @@ class Dispatcher:
             if blocking.ready:
                 blocking.serve_ready()
             if volume > OUTPUT_BUDGET and index < count:
-                # big replies: hand back to the connection to send before going on
+                # big replies: hand back to the connection to send before going on.
+                # A client woken by serve_ready() above ran its own pipeline through
+                # this dispatcher and may have left its Suspend here: not ours.
+                self.suspended = None
                 ctx.stats.total_commands += processed
                 return index
         ctx.stats.total_commands += processed

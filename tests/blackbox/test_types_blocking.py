@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from tests.nodes import encode_command, wait_until
+from tests.nodes import encode_command, read_reply, wait_until
 
 
 def blocked_clients(r) -> int:
@@ -173,3 +173,55 @@ def test_a_blocked_client_that_disconnects_is_forgotten(node, r) -> None:
     wait_until(lambda: blocked_clients(r) == 0, message="the disconnected client to be forgotten")
     r.rpush("{q}a", "kept")
     assert r.lrange("{q}a", 0, -1) == [b"kept"]
+
+
+def test_a_waiter_that_blocks_again_does_not_stall_the_pushers_big_pipeline(node, r) -> None:
+    # The push serves a client whose next pipelined BLPOP blocks again; the
+    # pusher's pipeline then pauses to send big replies. The pusher must not
+    # be parked on the other client's blocking command (it used to be: it got
+    # 12 of its 22 replies and hung).
+    waiter = node.raw()
+    waiter.sendall(encode_command("BLPOP", "{q}k", "0") + encode_command("BLPOP", "{q}k", "0"))
+    wait_until(lambda: blocked_clients(r) == 1, message="BLPOP to block")
+    r.set("{q}big", "x" * 100_000)
+    pusher = node.raw()
+    pusher.sendall(encode_command("LPUSH", "{q}k", "v")
+                   + b"".join(encode_command("GET", "{q}big") for _ in range(20))
+                   + encode_command("PING"))
+    replies = [read_reply(pusher) for _ in range(22)]
+    assert replies[0] == 1 and replies[1:21] == [b"x" * 100_000] * 20 and replies[21] == b"PONG"
+    assert read_reply(waiter) == [b"{q}k", b"v"]
+    assert blocked_clients(r) == 1          # the waiter's second BLPOP, still waiting
+    waiter.close()
+    pusher.close()
+
+
+def test_requests_behind_a_timed_out_block_run_at_the_current_time(node, r) -> None:
+    # The SET behind the BLPOP runs when the BLPOP times out, a second later:
+    # its relative TTL counts from then, not from when the pipeline was read.
+    with node.raw() as sock:
+        sock.sendall(encode_command("BLPOP", "{q}none", "1")
+                     + encode_command("SET", "{q}x", "v", "PX", "1500"))
+        assert read_reply(sock) is None
+        assert read_reply(sock) == b"OK"
+        sock.sendall(encode_command("PTTL", "{q}x"))
+        assert read_reply(sock) > 1000
+
+
+def test_a_blocked_client_cannot_queue_more_than_the_query_buffer_limit(node, r) -> None:
+    # As Redis: requests read while blocked count towards client-query-buffer-limit.
+    r.config_set("client-query-buffer-limit", "1mb")
+    try:
+        sock = node.raw()
+        sock.sendall(encode_command("BLPOP", "{q}k", "0"))
+        wait_until(lambda: blocked_clients(r) == 1, message="BLPOP to block")
+        chunk = b"".join(encode_command("SET", "{q}x", "y" * 10_000) for _ in range(10))
+        try:
+            for _ in range(300):            # 30 MB, far past the limit
+                sock.sendall(chunk)
+        except OSError:
+            pass                            # closed by the node, as wanted
+        wait_until(lambda: blocked_clients(r) == 0, message="the client to be closed")
+        sock.close()
+    finally:
+        r.config_set("client-query-buffer-limit", "1gb")
