@@ -104,7 +104,8 @@ class Connection:
             self.pending.extend(requests)
             # parsed requests still count towards the query buffer limit, as in Redis
             self.pending_bytes += sum(len(arg) for request in requests for arg in request)
-            if (len(self.pending) > MAX_PENDING_REQUESTS or parser.error
+            # (a protocol error waits its turn: _continue() answers it after the rest)
+            if (len(self.pending) > MAX_PENDING_REQUESTS
                     or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
                 self.close()
             return
@@ -173,7 +174,7 @@ class Connection:
             self.timer.start(ctx.blocking.timeout, self.waiter)
 
     def resume(self, reply: Any) -> None:
-        """The blocked command finished (served or timed out): answer and go on."""
+        """The blocked command finished (served or timed out): answer, then go on from the loop."""
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
@@ -183,9 +184,31 @@ class Connection:
             return
         out: list[bytes] = []
         encode(reply, self.session.protocol, out)
-        pending, self.pending = self.pending or [], None
+        self.flush(out)
+        if self.pending or self.parser.error is not None:
+            # Not from here: we may be inside another client's command, itself
+            # perhaps woken so, and a chain of clients waking one another must
+            # not nest (Redis too runs unblocked clients later, in beforeSleep).
+            self.server.loop.run_callback(self.on_continue)
+        else:
+            self.pending = None
+            self.pending_bytes = 0
+
+    def on_continue(self) -> None:
+        try:
+            self._continue()
+        except Exception:
+            log.exception("closing client after an unexpected error id=%d addr=%s",
+                          self.session.id, self.session.addr)
+            self.close()
+
+    def _continue(self) -> None:
+        """Run the rest of a parked pipeline: its blocking command ended, or the client drained."""
+        if self.closed or self.pending is None or self.waiter is not None or self.unsent:
+            return      # on_writable comes back once the client has read its replies
+        pending, self.pending = self.pending, None
         self.pending_bytes = 0
-        # a timer or another client's write woke us: the batch clock is not ours
+        out: list[bytes] = []
         self.server.ctx.now_ms = int(time.time() * 1000)
         self.run(pending, 0, out)
         if self.parser.error is not None and self.pending is None:
@@ -270,16 +293,7 @@ class Connection:
         if self.closed:
             return
         if not self.unsent and self.pending is not None and self.waiter is None:
-            # the client drained its replies: run the rest of its pipeline
-            pending, self.pending = self.pending, None
-            self.pending_bytes = 0
-            out: list[bytes] = []
-            self.server.ctx.now_ms = int(time.time() * 1000)
-            self.run(pending, 0, out)
-            if self.parser.error is not None and self.pending is None:
-                out.append(error_bytes("ERR Protocol error: " + self.parser.error))
-                self.session.close_after_reply = True
-            self.flush(out)
+            self.on_continue()      # the client drained its replies: run the rest of its pipeline
             return
         self._flush_slow([])
 

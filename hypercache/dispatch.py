@@ -205,9 +205,8 @@ class Dispatcher:
             if blocking.ready:
                 blocking.serve_ready()
             if volume > OUTPUT_BUDGET and index < count:
-                # big replies: hand back to the connection to send before going on.
-                # A client woken by serve_ready() above ran its own pipeline through
-                # this dispatcher and may have left its Suspend here: not ours.
+                # big replies: hand back to the connection to send before going on
+                # (with no Suspend: only one returned by this very call is ours)
                 self.suspended = None
                 ctx.stats.total_commands += processed
                 return index

@@ -158,6 +158,22 @@ def test_half_a_frame_then_silence_affects_no_one(node, bystander):
         r.close()
 
 
+def test_malformed_frame_behind_a_blocked_command(node, redis_server):
+    # As Redis: the blocked command is answered first, then the requests read
+    # meanwhile, then the protocol error; the client is not dropped mid-wait.
+    replies = []
+    for server in (node, redis_server):
+        with server.raw() as sock, server.client() as r:
+            sock.sendall(encode_command("BLPOP", "{q}k", "0"))
+            wait_until(lambda: int(r.info("clients")["blocked_clients"]) == 1, message="BLPOP to block")
+            sock.sendall(encode_command("PING") + b"*abc\r\n")
+            time.sleep(0.2)     # let the node read it while blocked; the outcome is the same if not
+            r.rpush("{q}k", "v")
+            replies.append(read_until_closed(sock))
+    assert replies[0] == replies[1] == (b"*2\r\n$4\r\n{q}k\r\n$1\r\nv\r\n+PONG\r\n"
+                                        b"-ERR Protocol error: invalid multibulk length\r\n")
+
+
 # -- errors in well-formed requests ----------------------------------------------------------
 
 def test_unknown_command(node, redis_server):

@@ -225,3 +225,24 @@ def test_a_blocked_client_cannot_queue_more_than_the_query_buffer_limit(node, r)
         sock.close()
     finally:
         r.config_set("client-query-buffer-limit", "1gb")
+
+
+def test_a_long_chain_of_clients_waking_one_another(node, r) -> None:
+    # Each client blocks, and pipelines behind its BLPOP the push that wakes
+    # the next one. However long the chain, every client is served (it used
+    # to nest one call per client until Python's recursion limit broke it).
+    count = 400
+    chain = []
+    for i in range(count):
+        sock = node.raw()
+        sock.sendall(encode_command("BLPOP", f"{{q}}{i}", "0")
+                     + encode_command("RPUSH", f"{{q}}{i + 1}", "x"))
+        chain.append(sock)
+    wait_until(lambda: blocked_clients(r) == count, message="the chain to block")
+    r.rpush("{q}0", "x")
+    for i, sock in enumerate(chain):
+        assert read_reply(sock) == [f"{{q}}{i}".encode(), b"x"]
+        assert read_reply(sock) == 1
+        sock.close()
+    assert r.lrange(f"{{q}}{count}", 0, -1) == [b"x"]
+    assert blocked_clients(r) == 0
