@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 0.25
 RECENT_EVENTS = 100
+# A member dead this many node_timeouts and gone from the map is forgotten, links and all,
+# so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
+FORGET_DEAD_AFTER_TIMEOUTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,10 @@ class Mesh:
 
     def _beat_once(self, now: float) -> None:
         self._handle_events(self.membership.tick(now))
+        in_map = {m.node_id for m in self.slotmap.members}
+        for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
+            self._peer_stats.pop(node_id, None)
+            self.links.disconnect(node_id)
         self._accepting_writes = self._may_write(now)
         stats = self._local_stats()
         self.links.send(Heartbeat(

@@ -120,7 +120,10 @@ class PeerLinks:
         if (host, mesh_port) == (self.me.host, self.me.mesh_port):
             return
         if self._keys is None:
-            self._subscribe((host, mesh_port), host, mesh_port, node_id, None)
+            # One SUB per (address, node id): a new member at a dead member's address (a
+            # replaced container, a restart without a data dir) gets a SUB bound to its own id.
+            address = (host, mesh_port) if node_id is None else (host, mesh_port, node_id)
+            self._subscribe(address, host, mesh_port, node_id, None)
             return
         # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
         # A known member's key is in the allow-list; behind a bare address (--join, MEET)
@@ -136,6 +139,20 @@ class PeerLinks:
                             self.me.node_id[:8], peer[:8])
                 continue
             self._subscribe((host, mesh_port, peer), host, mesh_port, peer, key)
+
+    def disconnect(self, node_id: str) -> None:
+        """Close the SUBs bound to a member that is gone for good, and forget its sequence number."""
+        for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
+            self._close(address)
+        self._last_seq.pop(node_id, None)
+
+    def _close(self, address: tuple) -> None:
+        reader = self._readers.pop(address, None)
+        if reader is not None:
+            reader.kill(block=False)
+            self._greenlets.remove(reader)
+        self._subs.pop(address).close(linger=0)
+        self._sub_ids.pop(address, None)
 
     def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
                    server_key: bytes | None) -> None:
@@ -174,13 +191,13 @@ class PeerLinks:
                 self.counters["invalid"] += 1
 
     def _settle(self, address: tuple) -> None:
-        """A CURVE SUB to a bare address got through: close the ones that guessed other keys."""
-        for other in [a for a in self._subs if len(a) == 3 and a[:2] == address[:2] and a != address]:
-            reader = self._readers.pop(other, None)
-            if reader is not None:
-                reader.kill(block=False)
-            self._subs.pop(other).close(linger=0)
-            self._sub_ids.pop(other, None)
+        """A SUB bound to a node id got through: close the others to that address.
+
+        They guessed other CURVE keys, or are the bare --join/MEET SUB, or are bound to
+        a member that used to listen there: one process holds a port, so none will speak.
+        """
+        for other in [a for a in self._subs if a[:2] == address[:2] and a != address]:
+            self._close(other)
 
     def _read(self, address: tuple, sub: zmq.Socket) -> None:
         first = True
@@ -197,7 +214,7 @@ class PeerLinks:
                 continue
             if first:
                 first = False
-                if self._keys is not None:
+                if len(address) == 3:
                     self._settle(address)
             # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
             if message.seq <= self._last_seq.get(message.sender, -1):

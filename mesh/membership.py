@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Union
+from typing import Collection, Iterable, Union
 
 from mesh.messages import Gossip, Heartbeat, State
 from mesh.slotmap import Member
@@ -139,10 +139,19 @@ class Membership:
         log.info("member left node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return [Left(node_id)]
 
-    def forget(self, node_id: str) -> None:
-        """Stop tracking a member that is gone from the committed map and dead."""
-        self.peers.pop(node_id, None)
-        self.reports.pop(node_id, None)
+    def forget_dead(self, now: float, keep: Collection[str], after_s: float) -> list[str]:
+        """Stop tracking members dead for `after_s` and not in `keep` (the committed map); return their ids.
+
+        Without this, churn grows the member list (and every heartbeat) without bound.
+        A forgotten member that speaks again is learned afresh, like any newcomer.
+        """
+        gone = [node_id for node_id, peer in self.peers.items()
+                if peer.state == State.DEAD and now - peer.state_at > after_s and node_id not in keep]
+        for node_id in gone:
+            del self.peers[node_id]
+            self.reports.pop(node_id, None)
+            log.info("member forgotten node=%s peer=%s", self.me.node_id[:8], node_id[:8])
+        return gone
 
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""

@@ -38,9 +38,9 @@ class Cluster:
         self.nodes: list[Mesh] = []
         self.published: dict[int, list[tuple[bytes, bytes]]] = {}
 
-    def add(self, join: list[tuple[str, int]] | None = None) -> Mesh:
+    def add(self, join: list[tuple[str, int]] | None = None, mesh_port: int | None = None) -> Mesh:
         index = len(self.nodes)
-        me = Member(node_id(index), "127.0.0.1", free_port(), free_port(), free_port())
+        me = Member(node_id(index), "127.0.0.1", free_port(), mesh_port or free_port(), free_port())
         inbox = self.published.setdefault(index, [])
         mesh = Mesh(me, join or [], 2, TIMEOUT_MS,
                     lambda: {"keys": 7, "used_memory": 100, "ops_per_sec": 1.5},
@@ -125,6 +125,22 @@ def test_crashed_node_is_declared_dead_and_its_slots_move(cluster):
     assert all(mesh.accepting_writes() for mesh in cluster.nodes)
 
 
+def test_a_dead_member_out_of_the_map_is_forgotten_with_its_links(cluster):
+    cluster.add()
+    cluster.add([cluster.seed()])
+    victim = cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    gone = victim.me.node_id
+    cluster.crash(victim)
+    wait_for(lambda: cluster.agreed(2))
+
+    def forgotten(mesh: Mesh) -> bool:
+        return (gone not in mesh.membership.peers and gone not in mesh.status()["members"]
+                and all(mesh.links._sub_ids.get(a) != gone and gone not in a for a in mesh.links._subs))
+    wait_for(lambda: all(forgotten(mesh) for mesh in cluster.nodes), timeout_s=30)
+    assert cluster.agreed(2)
+
+
 def test_minority_stops_accepting_writes(cluster):
     cluster.add()
     cluster.add([cluster.seed()])
@@ -154,6 +170,23 @@ def test_meet_joins_a_lone_node(cluster):
     second = cluster.add()
     second.meet("127.0.0.1", first.me.mesh_port)
     wait_for(lambda: cluster.agreed(2))
+
+
+def test_a_new_node_on_a_dead_members_address_is_heard(cluster):
+    # A replaced container, or a restart without --data-dir: same host and mesh port, new node id.
+    cluster.add()
+    cluster.add([cluster.seed()])
+    victim = cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    cluster.crash(victim)
+    wait_for(lambda: cluster.agreed(2))
+    replacement = cluster.add([cluster.seed()], mesh_port=victim.me.mesh_port)
+    assert replacement.me.node_id != victim.me.node_id
+    wait_for(lambda: cluster.agreed(3) and replacement.slotmap.has_member(replacement.me.node_id))
+    # The SUB bound to the dead member's id is closed: one link per address remains.
+    port = victim.me.mesh_port
+    wait_for(lambda: all([a[2] for a in mesh.links._subs if a[1] == port] == [replacement.me.node_id]
+                         for mesh in cluster.nodes[:2]))
 
 
 @pytest.fixture

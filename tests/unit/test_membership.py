@@ -110,6 +110,21 @@ def test_leave_is_immediate():
     assert membership.state(node_id(1)) == State.DEAD
 
 
+def test_dead_members_gone_from_the_map_are_forgotten_after_a_while():
+    # Churn (nodes replaced with new ids) must not grow the member list without bound:
+    # past MAX_MEMBERS gossip entries a heartbeat no longer decodes at all.
+    membership = view(peers=2)
+    membership.leave(node_id(2), 0, 1.0)
+    in_map, out_of_map = {node_id(0), node_id(1), node_id(2)}, {node_id(0), node_id(1)}
+    assert membership.forget_dead(5.0, out_of_map, after_s=10.0) == []
+    assert membership.forget_dead(12.0, in_map, after_s=10.0) == []
+    assert membership.forget_dead(12.0, out_of_map, after_s=10.0) == [node_id(2)]
+    assert node_id(2) not in membership.peers and node_id(2) not in membership.reports
+    assert [g.member.node_id for g in membership.gossip()] == [node_id(1)]
+    # Never a live member, whatever the map says.
+    assert membership.forget_dead(100.0, set(), after_s=10.0) == []
+
+
 def test_heard_within_counts_recent_members_and_self():
     membership = view(peers=2)
     membership.heartbeat(beat(1, 1), 1.0)
