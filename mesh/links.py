@@ -168,7 +168,14 @@ class PeerLinks:
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         # No message starts with 0xff, so this topic filters nothing: it only introduces us.
         sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
-        sub.connect(f"tcp://{host}:{mesh_port}")
+        try:
+            sub.connect(f"tcp://{host}:{mesh_port}")
+        except zmq.ZMQError as error:   # an address zmq cannot use: that peer stays unheard, nothing else
+            sub.close(linger=0)
+            self.counters["connect_failed"] += 1
+            log.warning("mesh connect failed node=%s peer_address=%s:%d error=%s",
+                        self.me.node_id[:8], host, mesh_port, error)
+            return
         self._subs[address] = sub
         if node_id is not None:
             self._sub_ids[address] = node_id
@@ -184,11 +191,14 @@ class PeerLinks:
             if frame[:2] != b"\x01\xff":
                 continue
             hello = decode(frame[2:])
-            if isinstance(hello, Hello):
+            if not isinstance(hello, Hello):
+                self.counters["invalid"] += 1
+                continue
+            try:
                 self._on_hello(hello.me)
                 self.connect(hello.me.host, hello.me.mesh_port, hello.sender)
-            else:
-                self.counters["invalid"] += 1
+            except Exception:  # one bad hello must not end the reader every join depends on
+                log.exception("mesh hello failed node=%s sender=%s", self.me.node_id[:8], hello.sender[:8])
 
     def _settle(self, address: tuple) -> None:
         """A SUB bound to a node id got through: close the others to that address.

@@ -24,6 +24,8 @@ VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024
 _NODE_ID = re.compile(r"[0-9a-f]{40}")
+# A host name, IPv4 or IPv6 address: peers connect to it, and zmq refuses spaces, '*', '/'...
+_HOST = re.compile(r"[A-Za-z0-9._:%\[\]-]+")
 _MAX_STR = 255
 _MAX_CHANNEL = 64 * 1024
 
@@ -266,7 +268,7 @@ def _gossip(entry: Any) -> Gossip:
 def _member(body: Any) -> Member:
     _length(body, 5)
     node_id, host, port, mesh_port, http_port = body
-    _check(isinstance(host, str) and 0 < len(host) <= _MAX_STR, "schema")
+    _check(isinstance(host, str) and 0 < len(host) <= _MAX_STR and _HOST.fullmatch(host) is not None, "schema")
     return Member(_node_id(node_id), host, _uint(port), _uint(mesh_port), _uint(http_port))
 
 

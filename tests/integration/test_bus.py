@@ -8,7 +8,7 @@ import pytest
 import zmq.green as zmq
 
 from mesh.bus import Mesh
-from mesh.messages import Leave, digest, encode
+from mesh.messages import Hello, Leave, digest, encode
 from mesh.slotmap import Member
 
 TIMEOUT_MS = 600
@@ -187,6 +187,23 @@ def test_a_new_node_on_a_dead_members_address_is_heard(cluster):
     port = victim.me.mesh_port
     wait_for(lambda: all([a[2] for a in mesh.links._subs if a[1] == port] == [replacement.me.node_id]
                          for mesh in cluster.nodes[:2]))
+
+
+def test_a_hello_with_an_unusable_host_is_dropped_and_joins_still_work(cluster):
+    # zmq refuses to connect to "bad host": that must not end the reader of hellos.
+    seed = cluster.add()
+    rogue_id = node_id(97)
+    hello = Hello(rogue_id, 0, Member(rogue_id, "bad host", 1, 2, 3))
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(hello))
+    sub.connect(f"tcp://127.0.0.1:{seed.me.mesh_port}")
+    try:
+        wait_for(lambda: seed.counters["invalid"] >= 1)
+        cluster.add([cluster.seed()])
+        wait_for(lambda: cluster.agreed(2))
+        assert rogue_id not in seed.membership.peers
+    finally:
+        sub.close(linger=0)
 
 
 @pytest.fixture

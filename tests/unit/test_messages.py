@@ -52,6 +52,15 @@ def test_invalid_inputs_have_reasons():
     assert decode(msgpack.packb({"a": 1})) == Invalid("not_msgpack")
 
 
+def test_a_member_host_zmq_cannot_connect_to_is_invalid():
+    for host in ("bad host", "*", "1.2.3.4/x", "h\n"):
+        hello = Hello(node_id(3), 0, Member(node_id(3), host, 1, 2, 3))
+        assert decode(encode(hello)) == Invalid("schema"), host
+    for host in ("10.0.0.7", "::1", "fe80::1%eth0", "cache-1.example.com", "hypercache_worker_3"):
+        hello = Hello(node_id(3), 0, Member(node_id(3), host, 1, 2, 3))
+        assert decode(encode(hello)) == hello, host
+
+
 def test_heartbeat_must_describe_its_sender():
     fields = msgpack.unpackb(encode(heartbeat()))
     fields[2] = node_id(5)
