@@ -41,7 +41,8 @@ class Waiter:
 @dataclass(slots=True)
 class Blocking:
     by_key: dict[bytes, "OrderedDict[int, Waiter]"] = field(default_factory=dict)
-    ready: list[bytes] = field(default_factory=list)
+    # keys written since the last serve_ready(), each once, in order (Redis's ready_keys)
+    ready: dict[bytes, None] = field(default_factory=dict)
     next_seq: int = 0
     blocked_clients: int = 0
 
@@ -56,7 +57,7 @@ class Blocking:
     def signal(self, key: bytes) -> None:
         """A key was written: its waiters get a chance after the current command."""
         if key in self.by_key:
-            self.ready.append(key)
+            self.ready[key] = None
 
     def _unregister(self, waiter: Waiter) -> None:
         waiter.done = True
@@ -81,7 +82,8 @@ class Blocking:
     def serve_ready(self) -> None:
         """Retry the waiters of every ready key, oldest first, until none can progress."""
         while self.ready:
-            key = self.ready.pop(0)
+            key = next(iter(self.ready))
+            del self.ready[key]
             waiters = self.by_key.get(key)
             if not waiters:
                 continue

@@ -101,6 +101,21 @@ def test_blmove_to_a_wrong_type_destination_answers_the_error(h) -> None:
     assert h.call(writer, "LRANGE", "{x}src", "0", "-1") == [b"v"]
 
 
+def test_a_key_written_many_times_in_one_command_is_retried_once(h) -> None:
+    # One MSET naming the waited key 100k times used to queue it 100k times,
+    # and serving that queue (list.pop(0), a retry each) stalled the hub.
+    a, writer = h.session(), h.session()
+    h.raw(a, "BLPOP", "k", "0")
+    retries = []
+    waiter = next(iter(h.ctx.blocking.by_key[b"k"].values()))
+    retry = waiter.suspend.retry
+    waiter.suspend.retry = lambda: retries.append(1) or retry()
+    h.call(writer, "MSET", *["k", "v"] * 100_000)
+    assert len(retries) == 1
+    assert h.call(writer, "DEL", "k") == 1 and h.call(writer, "RPUSH", "k", "x") == 1
+    assert h.pending(a) == b"*2\r\n$1\r\nk\r\n$1\r\nx\r\n"
+
+
 def test_a_disconnected_waiter_is_forgotten(h) -> None:
     a, writer = h.session(), h.session()
     h.raw(a, "BLPOP", "q", "0")
