@@ -295,13 +295,16 @@ def client_kill(ctx, session, args):
         option, value = args[i].lower(), args[i + 1]
         if option == b"id":
             wanted = parse_int(value, "ERR client-id should be greater than 0")
+            if wanted <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
             filters.append(lambda s, w=wanted: s.id == w)
         elif option == b"addr":
             filters.append(lambda s, w=value.decode(): s.addr == w)
         elif option == b"laddr":
             filters.append(lambda s, w=value.decode(): s.laddr == w)
         elif option == b"user":
-            filters.append(lambda s, w=value: w == b"default")
+            if value != b"default":     # the only user there is
+                raise CommandError(f"ERR No such user '{value.decode('utf-8', 'replace')}'")
         elif option == b"type":
             kind = value.lower()
             if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):

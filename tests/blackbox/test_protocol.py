@@ -174,6 +174,14 @@ def test_malformed_frame_behind_a_blocked_command(node, redis_server):
                                         b"-ERR Protocol error: invalid multibulk length\r\n")
 
 
+def test_client_kill_arguments_like_redis(node, redis_server):
+    assert_like_redis(node, redis_server,
+                      ("CLIENT", "KILL", "ID", "0"), ("CLIENT", "KILL", "ID", "-1"),
+                      ("CLIENT", "KILL", "ID", "abc"), ("CLIENT", "KILL", "USER", "nobody"),
+                      ("CLIENT", "KILL", "USER", "default", "ID", "99999"),
+                      ("CLIENT", "KILL", "SKIPME", "maybe"), ("CLIENT", "KILL", "1.2.3.4:5"))
+
+
 # -- errors in well-formed requests ----------------------------------------------------------
 
 def test_unknown_command(node, redis_server):
