@@ -221,6 +221,14 @@ class Dispatcher:
         except CommandError as error:
             if session.multi is not None:
                 session.multi_error = True
+                if args[0].lower() == b"exec":
+                    # As Redis (execCommandAbort): a refused EXEC discards the transaction
+                    session.multi = None
+                    session.multi_error = False
+                    if session.watched or session.watch_dirty:
+                        ctx.key_events.unwatch_all(session)
+                    reason = str(error).removeprefix("ERR ")
+                    error = CommandError(f"EXECABORT Transaction discarded because of: {reason}")
             ctx.stats.count_error(str(error))
             return error
         except (AttributeError, TypeError):

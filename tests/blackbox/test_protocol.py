@@ -182,6 +182,11 @@ def test_client_kill_arguments_like_redis(node, redis_server):
                       ("CLIENT", "KILL", "SKIPME", "maybe"), ("CLIENT", "KILL", "1.2.3.4:5"))
 
 
+def test_exec_with_arguments_aborts_the_transaction_like_redis(node, redis_server):
+    assert_like_redis(node, redis_server, ("WATCH", "{t}w"), ("MULTI",), ("SET", "{t}k", "v"),
+                      ("EXEC", "x"), ("EXEC",), ("GET", "{t}k"))
+
+
 # -- errors in well-formed requests ----------------------------------------------------------
 
 def test_unknown_command(node, redis_server):
