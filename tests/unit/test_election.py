@@ -1,4 +1,5 @@
 """Epoch votes: one vote per member per epoch, commit on a majority of the current map's members."""
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
@@ -118,3 +119,41 @@ def test_committed_forgets_old_ballots():
     election.committed(candidate)
     assert election.candidates == {} and election.votes == {}
     assert election.voted_epoch == candidate.epoch
+
+
+@pytest.mark.xfail(strict=True, reason="votes are counted against each node's own current map and a vote at e+1 for an unadopted map does not bind the voter at e+2: needs Paxos-style prepare/promise carrying the voted map")
+def test_a_member_that_missed_a_commit_cannot_help_commit_a_rival_map_at_the_next_epoch():
+    """Split brain from two quorums counted against two different current maps.
+
+    M5 = {A..E}. A, B, C commit M6 = {A, B, C} at epoch 6; B voted for it but missed the commit.
+    The partition shifts to {A, C} | {B, D, E}: B, D, E vote for X at epoch 7 on base 5 (3 of 5 of M5),
+    A, C for Y at epoch 7 on base 6 (2 of 3 of M6). At most one map may commit at epoch 7.
+    """
+    from dataclasses import replace
+    m5 = replace(cluster(5), epoch=5)
+    a, b, c, d, e = (node_id(i) for i in range(5))
+    nodes = {n: Election(n, voted_epoch=5) for n in (a, b, c, d, e)}
+    current = {n: m5 for n in nodes}
+
+    m6 = plan(m5, [d, e], [], 6)
+    for voter in (a, b, c):
+        assert nodes[voter].consider(m6, digest(m6), 5, m5, True)
+    for counter in (a, c):                       # B's copy of the votes and the commit are lost
+        for voter in (a, b, c):
+            winner = nodes[counter].tally(voter, 6, digest(m6), current[counter])
+        assert winner == m6
+        current[counter] = m6
+        nodes[counter].committed(m6)
+
+    committed_at_7 = set()
+    x = plan(m5, [a, c], [], 7)                  # {B, D, E}, proposed on base 5
+    voters_x = [v for v in (b, d, e) if nodes[v].consider(x, digest(x), 5, current[v], True)]
+    for voter in voters_x:
+        if nodes[b].tally(voter, 7, digest(x), current[b]) is not None:
+            committed_at_7.add(digest(x))
+    y = plan(m6, [b], [], 7)                     # {A, C}, proposed on base 6
+    voters_y = [v for v in (a, c) if nodes[v].consider(y, digest(y), 6, current[v], True)]
+    for voter in voters_y:
+        if nodes[a].tally(voter, 7, digest(y), current[a]) is not None:
+            committed_at_7.add(digest(y))
+    assert len(committed_at_7) <= 1
