@@ -261,7 +261,8 @@ class Connection:
             self.close()
             return
         # stop reading from a client that does not read its replies
-        want_read = self.unsent_bytes < PAUSE_READING_AT and not self.session.close_after_reply
+        want_read = (self.unsent_bytes < PAUSE_READING_AT
+                     and not (self.session.close_after_reply or self.session.kill))
         if want_read != self.reading:
             self.reading = want_read
             if want_read:

@@ -38,6 +38,14 @@ OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before
 SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
 
 
+def encode_sized(reply: Any, protocol: int, out: list) -> int:
+    """Encode `reply` into `out`; return its size when it is big (it counts towards OUTPUT_BUDGET)."""
+    before = len(out)
+    encode(reply, protocol, out)
+    size = len(out[before]) if len(out) - before == 1 else sum(map(len, out[before:]))
+    return size if size > BIG_REPLY else 0
+
+
 def unknown_command(args: list[bytes]) -> CommandError:
     # As Redis: the arguments shown share a budget of 128 bytes ("'%.*s' " while under it)
     shown = b""
@@ -127,6 +135,12 @@ class Dispatcher:
         index = start
         count = len(requests)
         while index < count:
+            if volume > OUTPUT_BUDGET:
+                # big replies: hand back to the connection to send before going on
+                # (with no Suspend: only one returned by this very call is ours)
+                self.suspended = None
+                ctx.stats.total_commands += processed
+                return index
             args = requests[index]
             index += 1
             cmd = lane.get(args[0]) if plain and args else None
@@ -139,7 +153,7 @@ class Dispatcher:
                 if type(reply) is Suspend:
                     self.suspended = reply
                     return index - 1
-                encode(reply, protocol, out)
+                volume += encode_sized(reply, protocol, out)
                 if session.close_after_reply or session.kill:
                     return count
                 if blocking.ready:
@@ -153,12 +167,12 @@ class Dispatcher:
                 slot = (crc_hqx(key, 0) & 0x3FFF) if b"{" not in key else keyslot(key)
                 owners = owners_of[slot]
                 if not owners or owners[0] != me or (cmd.write and not cluster.accepting_writes()):
-                    encode(self.call(session, cmd, args), protocol, out)
+                    volume += encode_sized(self.call(session, cmd, args), protocol, out)
                     clock = perf_counter_ns()
                     continue
                 ctx.slot = slot
             elif cmd.first_key or cmd.find_keys is not None:
-                encode(self.call(session, cmd, args), protocol, out)
+                volume += encode_sized(self.call(session, cmd, args), protocol, out)
                 clock = perf_counter_ns()
                 if blocking.ready:
                     blocking.serve_ready()
@@ -187,12 +201,14 @@ class Dispatcher:
                     volume += len(reply)
             elif kind is Raw:
                 out.append(reply)
+                if len(reply) > BIG_REPLY:
+                    volume += len(reply)
             elif kind is Suspend:
                 self.suspended = reply
                 ctx.stats.total_commands += processed
                 return index - 1
             else:
-                encode(reply, protocol, out)
+                volume += encode_sized(reply, protocol, out)
             now = perf_counter_ns()
             elapsed = now - clock
             clock = now
@@ -204,12 +220,6 @@ class Dispatcher:
             processed += 1
             if blocking.ready:
                 blocking.serve_ready()
-            if volume > OUTPUT_BUDGET and index < count:
-                # big replies: hand back to the connection to send before going on
-                # (with no Suspend: only one returned by this very call is ours)
-                self.suspended = None
-                ctx.stats.total_commands += processed
-                return index
         ctx.stats.total_commands += processed
         return count
 

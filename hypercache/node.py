@@ -96,16 +96,24 @@ class Node:
 
     def _housekeeping(self) -> None:
         """Active expiry, idle-client timeouts and the ops/sec sample, ten times a second."""
-        ctx = self.ctx
         while not self.stopping.is_set():
-            now_ms = int(time.time() * 1000)
-            ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
-            if ctx.blocking.ready:
-                ctx.blocking.serve_ready()
-            now = time.monotonic()
-            self.server.close_idle(now)
-            ctx.stats.sample_ops(now)
+            try:
+                self._housekeeping_tick()
+            except Exception:
+                # one bad tick (say, a blocked client's retry failing) must not end expiry for good
+                log.exception("housekeeping tick failed")
             self.stopping.wait(ACTIVE_EXPIRE_EVERY_S)
+
+    def _housekeeping_tick(self) -> None:
+        ctx = self.ctx
+        now_ms = int(time.time() * 1000)
+        ctx.now_ms = now_ms
+        ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
+        if ctx.blocking.ready:
+            ctx.blocking.serve_ready()
+        now = time.monotonic()
+        self.server.close_idle(now)
+        ctx.stats.sample_ops(now)
 
     def request_stop(self) -> None:
         self.stopping.set()

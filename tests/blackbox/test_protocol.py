@@ -571,3 +571,33 @@ def test_a_pipeline_of_big_replies_waits_for_a_client_that_does_not_read(node, b
             replies.append(reply)
     hog.close()
     assert replies[:100] == [value] * 100 and replies[100] == b"PONG"
+
+
+def test_a_pipeline_of_big_array_replies_waits_for_a_client_that_does_not_read(node, bystander):
+    """64 LRANGEs of a 100k-element list (~1.5 MB each) in one read: the same back-pressure as for
+    big strings, for replies built as arrays; all of them arrive once the client reads."""
+    with node.client() as r:
+        for start in range(0, 100_000, 10_000):
+            r.rpush("long", *(b"item%06d" % i for i in range(start, start + 10_000)))
+    peak_before = _rss_peak_kb(node.proc.pid)
+    hog = node.raw()
+    hog.sendall(encode_command("LRANGE", "long", "0", "-1") * 64 + encode_command("PING"))
+    with node.client() as other:
+        for _ in range(20):
+            assert other.ping()
+    grown_mb = (_rss_peak_kb(node.proc.pid) - peak_before) / 1024
+    assert grown_mb < 60, f"node memory peaked {grown_mb:.0f} MB higher for a client not reading"
+    reader = hiredis.Reader()
+    replies = 0
+    hog.settimeout(60)
+    while replies < 65:
+        chunk = hog.recv(1 << 20)
+        assert chunk, "the node closed the connection"
+        reader.feed(chunk)
+        while (reply := reader.gets()) is not False:
+            if replies < 64:
+                assert len(reply) == 100_000 and reply[-1] == b"item099999"
+            else:
+                assert reply == b"PONG"
+            replies += 1
+    hog.close()
