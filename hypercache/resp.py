@@ -25,6 +25,9 @@ INLINE_MAX_SIZE = 64 * 1024          # Redis PROTO_INLINE_MAX_SIZE
 UNAUTH_MAX_ARGS = 10                 # Redis's limits before AUTH succeeds
 UNAUTH_MAX_BULK = 16384
 INT_MAX = 2**31 - 1
+# What holding one argument costs beyond its bytes (object header, list slot):
+# counted so that millions of empty arguments still meet the query buffer limit.
+ARG_OVERHEAD = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +224,7 @@ class RequestParser:
             pos += self._bulk + 2
             self._bulk = -1
             self._args.append(arg)
-            self._args_bytes += len(arg)
+            self._args_bytes += len(arg) + ARG_OVERHEAD
             self._need -= 1
             if self._need == 0:
                 out.append(self._args)

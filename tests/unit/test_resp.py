@@ -414,3 +414,16 @@ def test_encoding_round_trips_through_hiredis(value):
         decoded = reader.gets()
         assert decoded == _expected(value, protocol)
         assert reader.gets() is False
+
+
+def test_many_empty_arguments_meet_the_query_buffer_limit():
+    """Empty arguments cost memory too (a list slot, an object): they count towards the limit."""
+    limits = Limits(client_query_buffer_limit=1024 * 1024)
+    parser = RequestParser(limits)
+    parser.feed(b"*10000000\r\n")
+    chunk = b"$0\r\n\r\n" * 10_000
+    for _ in range(100):
+        assert parser.feed(chunk) == []
+        if parser.error is not None:
+            break
+    assert parser.error == "query buffer limit exceeded"
