@@ -18,6 +18,8 @@ Without a data directory nothing is saved: such a node gets a fresh random id
 at every start, so a restarted node is a new voter and cannot vote twice.
 The slot map itself is not restored: a restarted node rejoins and adopts the
 cluster's current map, which may have moved its slots away in the meantime.
+Its last vote is kept whole (ballot, base epoch and the packed map): a
+promise must report it, or a map that may have been chosen could be replaced.
 """
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ FILE_NAME = "ballot.json"
 
 @dataclass(frozen=True, slots=True)
 class Ballot:
-    voted_epoch: int = 0     # highest epoch this node has voted in
+    voted_epoch: int = 0     # highest ballot this node has promised or voted in
     epoch: int = 0           # epoch of the last map it committed (display and sanity only)
+    vote_ballot: int = 0     # the last vote: its ballot, the base map's epoch, the map (mesh.messages.pack_slotmap)
+    vote_base: int = 0
+    vote_map: bytes = b""
 
 
 class BallotError(RuntimeError):
@@ -47,10 +52,12 @@ def load(path: Path) -> Ballot:
         return Ballot()
     try:
         fields = json.loads(text)
-        ballot = Ballot(fields["voted_epoch"], fields["epoch"])
-    except (ValueError, KeyError, TypeError) as error:
+        ballot = Ballot(fields["voted_epoch"], fields["epoch"], fields.get("vote_ballot", 0),
+                        fields.get("vote_base", 0), bytes.fromhex(fields.get("vote_map", "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise BallotError(f"{path} is not a ballot ({error}); refusing to forget past votes") from error
-    if not all(type(value) is int and value >= 0 for value in (ballot.voted_epoch, ballot.epoch)):
+    if not all(type(value) is int and value >= 0
+               for value in (ballot.voted_epoch, ballot.epoch, ballot.vote_ballot, ballot.vote_base)):
         raise BallotError(f"{path} holds negative or non-integer epochs")
     return ballot
 
@@ -59,7 +66,10 @@ def save(path: Path, ballot: Ballot) -> None:
     """Write the ballot atomically and durably (tmp file, fsync, os.replace, fsync of the directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps({"voted_epoch": ballot.voted_epoch, "epoch": ballot.epoch}).encode() + b"\n"
+    fields = {"voted_epoch": ballot.voted_epoch, "epoch": ballot.epoch}
+    if ballot.vote_map:
+        fields.update(vote_ballot=ballot.vote_ballot, vote_base=ballot.vote_base, vote_map=ballot.vote_map.hex())
+    data = json.dumps(fields).encode() + b"\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)

@@ -29,7 +29,8 @@ from mesh.curve import MeshKeys
 from mesh.election import Election
 from mesh.links import PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
-from mesh.messages import Commit, Heartbeat, Leave, Message, Proposal, Publish, State, Vote, digest
+from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
+                           digest, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ class Mesh:
         self._ballot_path = ballot_path
         saved = ballot.load(ballot_path) if ballot_path is not None else ballot.Ballot()
         self.election = Election(me.node_id, voted_epoch=max(saved.voted_epoch, saved.epoch))
+        if saved.vote_map:
+            saved_vote = unpack_slotmap(saved.vote_map)
+            if saved_vote is None:
+                raise ballot.BallotError(f"{ballot_path} holds a damaged vote; refusing to forget it")
+            self.election.vote = (saved.vote_ballot, saved.vote_base, saved_vote)
         self._saved = saved
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
@@ -81,7 +87,9 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         self._proposed_at = float("-inf")
         self._commit_sent_at = float("-inf")
-        self._accepting_writes = not self.joining
+        # Writes are accepted until this monotonic deadline: a majority of the map was heard
+        # recently enough, refreshed whenever a heartbeat arrives or the map changes.
+        self._writes_until = float("inf") if not self.joining else float("-inf")
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -110,14 +118,28 @@ class Mesh:
         """False while this node cannot hear a majority of the current map's members,
         or is joining and has not adopted the cluster's map yet.
 
-        Read once per client batch, so it returns a flag the heartbeat timer keeps
-        current (at most one heartbeat interval late) instead of counting members.
+        Called for write commands only: compares the clock with a deadline refreshed
+        whenever a majority is heard, so it is right even when the hub wakes from a
+        stall and serves clients before the heartbeat timer or the peers' messages.
         """
-        return self._accepting_writes
+        return time.monotonic() <= self._writes_until
 
-    def _may_write(self, now: float) -> bool:
-        """Whether writes are accepted: a cluster map is held and a majority of it is heard."""
-        return self._has_cluster_map() and self._hears_majority(now)
+    def _refresh_writes(self) -> None:
+        """Set the deadline: node_timeout after the oldest heartbeat of the most recently heard majority."""
+        if not self._has_cluster_map():
+            self._writes_until = float("-inf")
+            return
+        heard = []
+        for member in self.slotmap.members:
+            if member.node_id == self.me.node_id:
+                heard.append(float("inf"))
+                continue
+            peer = self.membership.peers.get(member.node_id)
+            if peer is not None and peer.state != State.DEAD:
+                heard.append(peer.heard_at + self.node_timeout_s)
+        needed = len(self.slotmap.members) // 2 + 1
+        heard.sort(reverse=True)
+        self._writes_until = heard[needed - 1] if len(heard) >= needed else float("-inf")
 
     def _has_cluster_map(self) -> bool:
         """False while joining on the one-member map made at start (or before CLUSTER MEET).
@@ -128,10 +150,6 @@ class Mesh:
         """
         return not (self.joining and self.slotmap.members == (self.me,))
 
-    def _hears_majority(self, now: float) -> bool:
-        members = [m.node_id for m in self.slotmap.members]
-        return self.membership.heard_within(members, now) >= len(members) // 2 + 1
-
     def publish(self, channel: bytes, message: bytes) -> None:
         """Fan a PUBLISH out to every other node; never blocks."""
         self.links.send(Publish(self.me.node_id, self._next_seq(), channel, message))
@@ -140,7 +158,7 @@ class Mesh:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
-            self._accepting_writes = False
+            self._writes_until = float("-inf")
         self.links.connect(host, mesh_port)
 
     def status(self) -> dict:
@@ -197,14 +215,20 @@ class Mesh:
         if isinstance(message, Heartbeat):
             self._peer_stats[message.sender] = message
             self._handle_events(self.membership.heartbeat(message, now))
+            self._refresh_writes()
             if message.epoch < self.slotmap.epoch:
                 self._resend_commit(now)
         elif isinstance(message, Leave):
             self._handle_events(self.membership.leave(message.sender, message.incarnation, now))
+            self._refresh_writes()
         elif isinstance(message, Proposal):
             self._consider(message)
+        elif isinstance(message, Prepare):
+            self._on_prepare(message, now)
+        elif isinstance(message, Promise):
+            self._on_promise(message)
         elif isinstance(message, Vote):
-            self._tally(message.sender, message.epoch, message.digest)
+            self._tally(message.sender, message.ballot, message.base_epoch, message.digest)
         elif isinstance(message, Commit):
             self._adopt(message.slotmap)
         elif isinstance(message, Publish):
@@ -221,19 +245,56 @@ class Mesh:
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id))
         map_digest = digest(candidate)
-        if self.election.consider(candidate, map_digest, proposal.base_epoch, current, acceptable):
-            # The vote is on disk before it leaves: a restart must not vote in this epoch again.
+        ballot, base_epoch = proposal.ballot, proposal.base_epoch
+        if self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable):
+            # The vote is on disk before it leaves: a restart must not vote at this ballot again.
             if not self._save_ballot():
                 return
-            self.links.send(Vote(self.me.node_id, self._next_seq(), candidate.epoch, map_digest))
-            self._tally(self.me.node_id, candidate.epoch, map_digest)
+            self.links.send(Vote(self.me.node_id, self._next_seq(), ballot, base_epoch, map_digest))
+            self._tally(self.me.node_id, ballot, base_epoch, map_digest)
         else:
-            winner = self.election.winner(candidate.epoch, map_digest, current)
+            winner = self.election.winner(ballot, base_epoch, map_digest, current)
             if winner is not None:
                 self._adopt(winner)
 
-    def _tally(self, voter: str, epoch: int, map_digest: bytes) -> None:
-        winner = self.election.tally(voter, epoch, map_digest, self.slotmap)
+    def _on_prepare(self, prepare: Prepare, now: float) -> None:
+        """Promise the ballot if the election allows it (saved first); a proposer behind gets our map."""
+        if prepare.base_epoch < self.slotmap.epoch:
+            self._resend_commit(now)
+            return
+        answer = self.election.promise(prepare.ballot, prepare.base_epoch, self.slotmap)
+        if answer is None or not self._save_ballot():
+            return
+        promise = Promise(self.me.node_id, self._next_seq(), prepare.ballot, prepare.base_epoch,
+                          prepare.sender, answer[0], answer[1])
+        if prepare.sender == self.me.node_id:
+            self._on_promise(promise)
+        else:
+            self.links.send(promise)
+
+    def _on_promise(self, promise: Promise) -> None:
+        """Count a promise to this node; with a majority, propose the carried map or a fresh one."""
+        if promise.proposer != self.me.node_id:
+            return
+        ready = self.election.promised(promise.sender, promise.ballot, promise.base_epoch,
+                                       promise.voted_ballot, promise.voted_map, self.slotmap)
+        if ready is None:
+            return
+        current = self.slotmap
+        candidate = ready.carried
+        if candidate is None:
+            dead, joining = self._changes()
+            candidate = election_rules.plan(current, dead, joining, ready.ballot)
+        if candidate is None:
+            return
+        log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
+                 self.me.node_id[:8], ready.ballot, candidate.epoch, ready.carried is not None)
+        proposal = Proposal(self.me.node_id, self._next_seq(), ready.ballot, current.epoch, candidate)
+        self.links.send(proposal)
+        self._consider(proposal)
+
+    def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> None:
+        winner = self.election.tally(voter, ballot, base_epoch, map_digest, self.slotmap)
         if winner is not None:
             self._adopt(winner)
             self.links.send(Commit(self.me.node_id, self._next_seq(), winner))
@@ -248,11 +309,11 @@ class Mesh:
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
-        self._accepting_writes = self._may_write(time.monotonic())
         now = time.monotonic()
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
+        self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
                  self.me.node_id[:8], slotmap.epoch, previous.epoch, len(slotmap.members), moved)
@@ -261,7 +322,9 @@ class Mesh:
 
     def _save_ballot(self) -> bool:
         """Persist voted_epoch and the map's epoch if they rose; False if that failed (then do not vote)."""
-        wanted = ballot.Ballot(self.election.voted_epoch, self.slotmap.epoch)
+        vote = self.election.vote
+        wanted = ballot.Ballot(self.election.voted_epoch, self.slotmap.epoch, *(
+            (vote[0], vote[1], pack_slotmap(vote[2])) if vote is not None else ()))
         if self._ballot_path is None or wanted == self._saved:
             return True
         try:
@@ -295,7 +358,7 @@ class Mesh:
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
             self.links.disconnect(node_id)
-        self._accepting_writes = self._may_write(now)
+        self._refresh_writes()
         stats = self._local_stats()
         self.links.send(Heartbeat(
             self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,
@@ -313,20 +376,25 @@ class Mesh:
         # A proposal in flight gets one node_timeout to gather votes before a retry.
         if now - self._proposed_at < self.node_timeout_s:
             return
+        dead, joining = self._changes()
+        if election_rules.plan(current, dead, joining, current.epoch + 1) is None:
+            return
+        self._proposed_at = now
+        ballot_number = self.election.prepare(current)
+        log.info("preparing node=%s ballot=%d dead=%d joining=%d",
+                 self.me.node_id[:8], ballot_number, len(dead), len(joining))
+        prepare = Prepare(self.me.node_id, self._next_seq(), ballot_number, current.epoch)
+        self.links.send(prepare)
+        self._on_prepare(prepare, now)
+
+    def _changes(self) -> tuple[list[str], list[Member]]:
+        """Return the members of the map now dead and the live peers not in it."""
+        current = self.slotmap
         dead = [m.node_id for m in current.members
                 if m.node_id != self.me.node_id and self.membership.state(m.node_id) == State.DEAD]
         joining = [p.member for p in self.membership.peers.values()
                    if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
-        epoch = max(current.epoch, self.election.voted_epoch) + 1
-        candidate = election_rules.plan(current, dead, joining, epoch)
-        if candidate is None:
-            return
-        self._proposed_at = now
-        log.info("proposing node=%s epoch=%d dead=%d joining=%d",
-                 self.me.node_id[:8], epoch, len(dead), len(joining))
-        proposal = Proposal(self.me.node_id, self._next_seq(), current.epoch, candidate)
-        self.links.send(proposal)
-        self._consider(proposal)
+        return dead, joining
 
     # -- events ----------------------------------------------------------
 

@@ -1,14 +1,34 @@
-"""Agree on the next slot map: propose, vote once per epoch, commit on a majority.
+"""Agree on the next slot map: single-decree Paxos per base map (prepare, promise, propose, vote, commit).
 
-Two different maps must never be committed with the same epoch. As Redis
-masters do for failover, each member of the current map votes at most once per
-epoch, and a candidate map is committed only with the votes of a majority of the
-current map's members. Votes travel to everyone, so every node counts them and
-commits the same map without a separate coordinator round.
+Two different maps must never be committed with the same epoch. Each
+committed map (the *base*, named by its epoch) has exactly one successor, chosen
+by the members of the base map:
+
+1. The proposer picks a ballot above every ballot it has seen and asks the
+   base's members for a promise (Prepare). A member promises only for its own
+   current map, never for a ballot at or below one it promised or voted in, and
+   answers with the last map it voted for on that base (ballot and map).
+2. With promises from a majority of the base's members, the proposer proposes
+   the map voted at the highest ballot among them (carried forward unchanged,
+   epoch included), or, if none voted, a fresh map whose epoch is the ballot.
+3. A member votes (at most once per ballot, never below its promise) for a
+   proposal on its current map; the ballot is saved before the vote or the
+   promise leaves the node. A majority of the base's members voting for one
+   (ballot, map) commits that map; votes travel to everyone, so every member of
+   the base counts them and commits the same map.
+
+Votes and promises are only counted against the node's own current map, and
+only when it *is* the base: a node that missed a commit takes no part until it
+has adopted it. So every committed map is the successor of the previous
+committed one, epochs rise along that chain, and no epoch is committed twice.
+A map someone voted for but that never committed is carried forward by the
+next proposer, so a failed or split ballot never leaves the cluster stuck.
+A carried map is voted for without re-checking membership (it may already be
+chosen); fresh maps are voted for only when the voter agrees with the change,
+so flapping heartbeats cannot change the map.
 
 To keep rival proposals rare, one member proposes: the live member of the
-current map with the lowest node id. If its proposal fails (split or lost
-votes), the next attempt uses a higher epoch; epochs may skip, never repeat.
+current map with the lowest node id.
 """
 from __future__ import annotations
 
@@ -41,46 +61,104 @@ def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch
     return replace(candidate, epoch=epoch)
 
 
+def majority(current: SlotMap) -> int:
+    return len(current.members) // 2 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A majority promised `ballot`: propose `carried` if set, else a fresh map at epoch `ballot`."""
+
+    ballot: int
+    carried: SlotMap | None
+
+
 @dataclass(slots=True)
 class Election:
-    """One node's ballots: what it voted for, and the votes it has seen."""
+    """One node's ballots: what it promised and voted for, the promises and votes it has seen."""
 
     me: str
-    voted_epoch: int = 0                                  # highest epoch this node has voted in
-    candidates: dict[tuple[int, bytes], SlotMap] = field(default_factory=dict)
-    # votes[epoch][voter] = digest voted for; the first vote of a voter in an epoch is the one counted.
-    votes: dict[int, dict[str, bytes]] = field(default_factory=dict)
+    voted_epoch: int = 0         # highest ballot this node promised or voted in (ballots and epochs share numbers)
+    # The last vote: (ballot, base_epoch, map), kept across commits and restarts.
+    vote: tuple[int, int, SlotMap] | None = None
+    candidates: dict[tuple[int, int, bytes], SlotMap] = field(default_factory=dict)   # (base, ballot, digest)
+    # votes[(base, ballot)][voter] = digest voted for; the first vote of a voter at a ballot is the one counted.
+    votes: dict[tuple[int, int], dict[str, bytes]] = field(default_factory=dict)
+    preparing: tuple[int, int] | None = None       # (base, ballot) this node asked promises for
+    promises: dict[str, tuple[int, SlotMap | None]] = field(default_factory=dict)
 
-    def consider(self, candidate: SlotMap, digest: bytes, base_epoch: int,
+    def voted_on(self, base_epoch: int) -> tuple[int, SlotMap | None]:
+        """Return (ballot, map) of this node's last vote on `base_epoch`, or (0, None)."""
+        if self.vote is not None and self.vote[1] == base_epoch:
+            return self.vote[0], self.vote[2]
+        return 0, None
+
+    def prepare(self, current: SlotMap) -> int:
+        """Start a ballot on `current` as proposer; return its number (the caller also promises to itself)."""
+        ballot = max(self.voted_epoch, current.epoch) + 1
+        self.preparing = (current.epoch, ballot)
+        self.promises = {}
+        return ballot
+
+    def promise(self, ballot: int, base_epoch: int, current: SlotMap) -> tuple[int, SlotMap | None] | None:
+        """Promise `ballot` on base `base_epoch` if allowed; return (voted_ballot, voted_map) to send, or None."""
+        if base_epoch != current.epoch or not current.has_member(self.me) or ballot <= self.voted_epoch:
+            return None
+        self.voted_epoch = ballot
+        return self.voted_on(base_epoch)
+
+    def promised(self, voter: str, ballot: int, base_epoch: int, voted_ballot: int,
+                 voted_map: SlotMap | None, current: SlotMap) -> Ready | None:
+        """Count a promise made to this node; once a majority of `current` promised, return what to propose."""
+        if self.preparing != (base_epoch, ballot) or base_epoch != current.epoch or not current.has_member(voter):
+            return None
+        if voted_map is not None and not (base_epoch < voted_map.epoch <= voted_ballot < ballot):
+            return None  # not a vote on this base: ignore the promise rather than trust it
+        self.promises.setdefault(voter, (voted_ballot, voted_map))
+        if len(self.promises) < majority(current):
+            return None
+        self.preparing = None  # propose once per ballot
+        voted = [(b, m) for b, m in self.promises.values() if m is not None]
+        return Ready(ballot, max(voted, key=lambda pair: pair[0])[1] if voted else None)
+
+    def consider(self, candidate: SlotMap, digest: bytes, ballot: int, base_epoch: int,
                  current: SlotMap, acceptable: bool) -> bool:
-        """Record a proposed map; return True if this node votes for it (at most once per epoch)."""
-        if candidate.epoch > current.epoch:
-            self.candidates[(candidate.epoch, digest)] = candidate
-        if not (acceptable and base_epoch == current.epoch and candidate.epoch > current.epoch
-                and candidate.epoch > self.voted_epoch and current.has_member(self.me)):
+        """Record a proposed map; return True if this node votes for it (at most once per ballot)."""
+        if base_epoch == current.epoch and candidate.epoch > current.epoch:
+            self.candidates[(base_epoch, ballot, digest)] = candidate
+        fresh = candidate.epoch == ballot
+        last_vote = self.vote[0] if self.vote is not None else 0
+        if not ((acceptable or not fresh) and base_epoch == current.epoch
+                and current.epoch < candidate.epoch <= ballot
+                and ballot >= self.voted_epoch and ballot > last_vote and current.has_member(self.me)):
             return False
-        self.voted_epoch = candidate.epoch
-        log.info("voting node=%s epoch=%d base_epoch=%d", self.me[:8], candidate.epoch, base_epoch)
+        self.voted_epoch = ballot
+        self.vote = (ballot, base_epoch, candidate)
+        log.info("voting node=%s ballot=%d base_epoch=%d epoch=%d",
+                 self.me[:8], ballot, base_epoch, candidate.epoch)
         return True
 
-    def tally(self, voter: str, epoch: int, digest: bytes, current: SlotMap) -> SlotMap | None:
+    def tally(self, voter: str, ballot: int, base_epoch: int, digest: bytes, current: SlotMap) -> SlotMap | None:
         """Count one vote; return the candidate once a majority of the current map's members back it."""
-        if epoch <= current.epoch or not current.has_member(voter):
+        if base_epoch != current.epoch or not current.has_member(voter):
             return None
-        self.votes.setdefault(epoch, {}).setdefault(voter, digest)
-        return self.winner(epoch, digest, current)
+        self.votes.setdefault((base_epoch, ballot), {}).setdefault(voter, digest)
+        return self.winner(ballot, base_epoch, digest, current)
 
-    def winner(self, epoch: int, digest: bytes, current: SlotMap) -> SlotMap | None:
-        """Return the candidate (epoch, digest) if it is known and has a majority of `current`'s members."""
-        candidate = self.candidates.get((epoch, digest))
-        if candidate is None or epoch <= current.epoch:
+    def winner(self, ballot: int, base_epoch: int, digest: bytes, current: SlotMap) -> SlotMap | None:
+        """Return the candidate if it is known and a majority of `current` (the base) voted for it at `ballot`."""
+        candidate = self.candidates.get((base_epoch, ballot, digest))
+        if candidate is None or base_epoch != current.epoch:
             return None
-        backers = sum(1 for voter, choice in self.votes.get(epoch, {}).items()
+        backers = sum(1 for voter, choice in self.votes.get((base_epoch, ballot), {}).items()
                       if choice == digest and current.has_member(voter))
-        return candidate if backers >= len(current.members) // 2 + 1 else None
+        return candidate if backers >= majority(current) else None
 
     def committed(self, current: SlotMap) -> None:
-        """Forget ballots of epochs the committed map has reached."""
+        """Forget ballots on bases older than the committed map."""
         self.voted_epoch = max(self.voted_epoch, current.epoch)
-        self.candidates = {key: m for key, m in self.candidates.items() if key[0] > current.epoch}
-        self.votes = {epoch: v for epoch, v in self.votes.items() if epoch > current.epoch}
+        self.candidates = {key: m for key, m in self.candidates.items() if key[0] >= current.epoch}
+        self.votes = {key: v for key, v in self.votes.items() if key[0] >= current.epoch}
+        if self.preparing is not None and self.preparing[0] < current.epoch:
+            self.preparing = None
+            self.promises = {}

@@ -74,11 +74,35 @@ class Leave:
 
 
 @dataclass(frozen=True, slots=True)
-class Proposal:
-    """A candidate next map, built on the map at `base_epoch`, asking for votes."""
+class Prepare:
+    """Ask the members of the map at `base_epoch` to promise `ballot` (mesh/election.py)."""
 
     sender: str
     seq: int
+    ballot: int
+    base_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    """A promise to `proposer` for `ballot` on `base_epoch`, with the sender's last vote on that base."""
+
+    sender: str
+    seq: int
+    ballot: int
+    base_epoch: int
+    proposer: str
+    voted_ballot: int                  # 0 and None: no vote on this base
+    voted_map: SlotMap | None
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A candidate next map at `ballot`, built on the map at `base_epoch`, asking for votes."""
+
+    sender: str
+    seq: int
+    ballot: int
     base_epoch: int
     slotmap: SlotMap
 
@@ -87,7 +111,8 @@ class Proposal:
 class Vote:
     sender: str
     seq: int
-    epoch: int
+    ballot: int
+    base_epoch: int
     digest: bytes
 
 
@@ -124,9 +149,10 @@ class Invalid:
     reason: str
 
 
-Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello]
+Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise]
 
-_KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7}
+_KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7,
+                           Prepare: 8, Promise: 9}
 
 
 class _Bad(Exception):
@@ -136,6 +162,19 @@ class _Bad(Exception):
 def digest(slotmap: SlotMap) -> bytes:
     """Return a short fingerprint of a map's content, the same on every node."""
     return hashlib.sha1(msgpack.packb(_map_body(slotmap))).digest()
+
+
+def pack_slotmap(slotmap: SlotMap) -> bytes:
+    """Return a map as msgpack bytes (for the ballot file)."""
+    return msgpack.packb(_map_body(slotmap))
+
+
+def unpack_slotmap(data: bytes) -> SlotMap | None:
+    """Return the map packed in `data`, or None if it is not one."""
+    try:
+        return _slotmap(msgpack.unpackb(data, max_array_len=SLOT_COUNT, max_map_len=0, max_ext_len=0))
+    except Exception:  # msgpack and SlotMap raise several unrelated types for malformed input
+        return None
 
 
 def encode(message: Message) -> bytes:
@@ -148,9 +187,14 @@ def encode(message: Message) -> bytes:
     elif isinstance(message, Leave):
         body = [message.incarnation]
     elif isinstance(message, Proposal):
-        body = [message.base_epoch, _map_body(message.slotmap)]
+        body = [message.ballot, message.base_epoch, _map_body(message.slotmap)]
     elif isinstance(message, Vote):
-        body = [message.epoch, message.digest]
+        body = [message.ballot, message.base_epoch, message.digest]
+    elif isinstance(message, Prepare):
+        body = [message.ballot, message.base_epoch]
+    elif isinstance(message, Promise):
+        body = [message.ballot, message.base_epoch, message.proposer, message.voted_ballot,
+                None if message.voted_map is None else _map_body(message.voted_map)]
     elif isinstance(message, Commit):
         body = [_map_body(message.slotmap)]
     elif isinstance(message, Publish):
@@ -198,11 +242,11 @@ def _message(fields: Any) -> Message:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))
     if kind == 3:
-        _length(body, 2)
-        return Proposal(sender, seq, _uint(body[0]), _slotmap(body[1]))
+        _length(body, 3)
+        return Proposal(sender, seq, _uint(body[0]), _uint(body[1]), _slotmap(body[2]))
     if kind == 4:
-        _length(body, 2)
-        return Vote(sender, seq, _uint(body[0]), _bytes(body[1], 20))
+        _length(body, 3)
+        return Vote(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20))
     if kind == 5:
         _length(body, 1)
         return Commit(sender, seq, _slotmap(body[0]))
@@ -214,6 +258,13 @@ def _message(fields: Any) -> Message:
         member = _member(body[0])
         _check(member.node_id == sender, "sender")
         return Hello(sender, seq, member)
+    if kind == 8:
+        _length(body, 2)
+        return Prepare(sender, seq, _uint(body[0]), _uint(body[1]))
+    if kind == 9:
+        _length(body, 5)
+        return Promise(sender, seq, _uint(body[0]), _uint(body[1]), _node_id(body[2]), _uint(body[3]),
+                       None if body[4] is None else _slotmap(body[4]))
     raise _Bad("kind")
 
 

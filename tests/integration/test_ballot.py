@@ -37,8 +37,17 @@ def test_save_then_load_round_trips_and_leaves_no_tmp(tmp_path: Path):
     assert json.loads(path.read_text()) == {"voted_epoch": 9, "epoch": 9}
 
 
+def test_the_last_vote_round_trips_with_its_map(tmp_path: Path):
+    path = tmp_path / "ballot.json"
+    voted = Ballot(9, 7, 9, 7, b"\x93\x01\x02")
+    ballot.save(path, voted)
+    assert ballot.load(path) == voted
+
+
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"voted_epoch": 3}', '{"voted_epoch": -1, "epoch": 0}',
-                                  '{"voted_epoch": "3", "epoch": 0}'])
+                                  '{"voted_epoch": "3", "epoch": 0}',
+                                  '{"voted_epoch": 3, "epoch": 0, "vote_ballot": 3, "vote_base": 0, "vote_map": "zz"}',
+                                  '{"voted_epoch": 3, "epoch": 0, "vote_ballot": -3, "vote_base": 0, "vote_map": ""}'])
 def test_a_damaged_file_is_refused_not_read_as_zero(tmp_path: Path, text: str):
     path = tmp_path / "ballot.json"
     path.write_text(text)
@@ -103,13 +112,18 @@ def test_votes_are_saved_and_a_restarted_mesh_will_not_vote_again(tmp_path: Path
         # "Restart" node 1: a new Mesh with the same id and ballot file, not started.
         restarted = _mesh(members[1], [("127.0.0.1", members[0].mesh_port)], paths[1])
         assert restarted.election.voted_epoch == ballot.load(paths[1]).voted_epoch >= epoch
-        # Offered a rival map at an epoch it already voted in, it refuses.
+        # Its last vote came back whole, and it refuses to vote below or again at a ballot it voted in.
+        saved = ballot.load(paths[1])
+        if saved.vote_map:
+            assert restarted.election.vote is not None and restarted.election.vote[0] == saved.vote_ballot
         current = SlotMap.single(members[1], 2).with_member(members[0])
         base = SlotMap(0, 2, current.members, current.tokens)
-        rival = SlotMap(epoch, 2, current.members, current.tokens)
-        assert not restarted.election.consider(rival, digest(rival), 0, base, acceptable=True)
-        newer = SlotMap(restarted.election.voted_epoch + 1, 2, current.members, current.tokens)
-        assert restarted.election.consider(newer, digest(newer), 0, base, acceptable=True)
+        voted = restarted.election.voted_epoch
+        rival = SlotMap(voted - 1, 2, current.members, current.tokens)
+        assert not restarted.election.consider(rival, digest(rival), voted - 1, 0, base, acceptable=True)
+        newer = SlotMap(voted + 1, 2, current.members, current.tokens)
+        assert restarted.election.consider(newer, digest(newer), voted + 1, 0, base, acceptable=True)
+        assert not restarted.election.consider(newer, digest(newer), voted + 1, 0, base, acceptable=True)
     finally:
         for mesh in meshes:
             mesh.stop()

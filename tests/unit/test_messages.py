@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
 from mesh import messages
-from mesh.messages import (Commit, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal, Publish, State, Vote,
+from mesh.messages import (Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal, Publish, State, Vote,
                            decode, digest, encode)
 from mesh.slotmap import Member, SlotMap
 
@@ -24,8 +24,10 @@ def heartbeat() -> Heartbeat:
 
 
 def test_every_kind_round_trips():
-    for message in (heartbeat(), Leave(node_id(1), 3, 9), Proposal(node_id(0), 4, 2, slotmap()),
-                    Vote(node_id(2), 5, 3, b"x" * 20), Commit(node_id(1), 6, slotmap()),
+    for message in (heartbeat(), Leave(node_id(1), 3, 9), Proposal(node_id(0), 4, 3, 2, slotmap()),
+                    Vote(node_id(2), 5, 3, 2, b"x" * 20),
+                    Prepare(node_id(0), 7, 3, 2), Promise(node_id(1), 8, 3, 2, node_id(0), 0, None),
+                    Promise(node_id(1), 9, 4, 2, node_id(0), 3, slotmap()), Commit(node_id(1), 6, slotmap()),
                     Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3))):
         assert decode(encode(message)) == message
 
@@ -79,7 +81,7 @@ def test_inconsistent_map_is_invalid():
 @settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data):
-    assert isinstance(decode(data), (Invalid, Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello))
+    assert isinstance(decode(data), (Invalid, Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise))
 
 
 @settings(max_examples=300)
