@@ -74,6 +74,17 @@ class Blocking:
             self._unregister(waiter)
             waiter.resume(waiter.suspend.timeout_reply)
 
+    def finish(self, waiter: Waiter, reply: Any) -> None:
+        """End a wait with `reply` (a redirect once the key's slot has moved away)."""
+        if not waiter.done:
+            self._unregister(waiter)
+            waiter.resume(reply)
+
+    def waiters(self) -> list[Waiter]:
+        """Every client still waiting, oldest first, each once."""
+        unique = {w.seq: w for waiters in self.by_key.values() for w in waiters.values()}
+        return [unique[seq] for seq in sorted(unique)]
+
     def cancel(self, waiter: Waiter) -> None:
         """The client went away (or was unblocked without a reply)."""
         if not waiter.done:

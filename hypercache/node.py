@@ -14,7 +14,7 @@ from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member
 
-from . import commands
+from . import commands, routing
 from .blocking import Blocking
 from .config import Config, Settings, load_node_id
 from .context import Context
@@ -65,6 +65,7 @@ class Node:
         self.http = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
+        self._blocked_checked_map = None     # the slot map blocked clients were last checked against
 
     def _local_stats(self) -> dict:
         return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
@@ -114,6 +115,25 @@ class Node:
         now = time.monotonic()
         self.server.close_idle(now)
         ctx.stats.sample_ops(now)
+        if self.cluster.slotmap is not self._blocked_checked_map:
+            self._blocked_checked_map = self.cluster.slotmap
+            self._redirect_moved_waiters()
+
+    def _redirect_moved_waiters(self) -> None:
+        """Clients blocked on keys whose slot this node no longer serves get the redirect,
+        as Redis Cluster answers them (-MOVED, or -CLUSTERDOWN when nobody serves it)."""
+        slotmap = self.cluster.slotmap
+        blocking = self.ctx.blocking
+        for waiter in blocking.waiters():
+            slot = keyslot(waiter.suspend.keys[0])
+            owners = slotmap.owners[slot]
+            if owners and owners[0] == self.node_id:
+                continue
+            if owners:
+                primary = slotmap.member(owners[0])
+                blocking.finish(waiter, routing.moved(slot, primary.host, primary.port))
+            else:
+                blocking.finish(waiter, routing.CLUSTERDOWN_UNBOUND)
 
     def request_stop(self) -> None:
         self.stopping.set()
