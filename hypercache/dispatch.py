@@ -245,9 +245,10 @@ class Dispatcher:
             # hiredis handed us a non-bulk element (a crafted request): refuse it
             return CommandError("ERR Protocol error: expected bulk strings")
         name = cmd.name
-        if not session.authenticated and args[0].lower() not in NO_AUTH_NEEDED:
+        base = args[0].lower()              # the gates below are keyed by the command's own name
+        if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, NOAUTH)
-        if session.multi is not None and args[0].lower() not in MULTI_IMMEDIATE:
+        if session.multi is not None and base not in MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
                 return self._reject(name, CommandError("ERR Command not allowed inside a transaction"))
@@ -260,7 +261,7 @@ class Dispatcher:
                     return redirect
             session.multi.append((cmd, args))
             return QUEUED
-        if session.protocol == 2 and session.in_pubsub and args[0].lower() not in PUBSUB_ALLOWED:
+        if session.protocol == 2 and session.in_pubsub and base not in PUBSUB_ALLOWED:
             return self._reject(name, CommandError(
                 f"ERR Can't execute '{name.replace('|', ' ')}': only (P|S)SUBSCRIBE / "
                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))

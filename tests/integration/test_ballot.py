@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import gevent
 import pytest
 
 from mesh import ballot
@@ -15,8 +14,8 @@ from mesh.ballot import Ballot, BallotError
 from mesh.bus import Mesh
 from mesh.messages import digest
 from mesh.slotmap import Member, SlotMap
-from tests.nodes import agreed, cluster_info as info
-from tests.nodes import wait_until
+from tests.integration.polling import wait_for
+from tests.nodes import agreed, cluster_info as info, wait_until
 
 TIMEOUT_MS = 600
 BEAT_S = 0.05
@@ -82,11 +81,6 @@ def _mesh(me: Member, join: list[tuple[str, int]], path: Path) -> Mesh:
                 heartbeat_interval_s=BEAT_S, ballot_path=path)
 
 
-def _wait(condition, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        gevent.sleep(0.02)
 
 
 def test_votes_are_saved_and_a_restarted_mesh_will_not_vote_again(tmp_path: Path):
@@ -98,7 +92,7 @@ def test_votes_are_saved_and_a_restarted_mesh_will_not_vote_again(tmp_path: Path
             mesh = _mesh(me, [("127.0.0.1", members[0].mesh_port)] if i else [], paths[i])
             mesh.start()
             meshes.append(mesh)
-        _wait(lambda: all(len(m.slotmap.members) == 3 for m in meshes)
+        wait_for(lambda: all(len(m.slotmap.members) == 3 for m in meshes)
               and len({digest(m.slotmap) for m in meshes}) == 1)
         epoch = meshes[0].slotmap.epoch
         assert epoch >= 1

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
-import gevent
 import pytest
 import zmq
 from zmq.utils import z85
@@ -15,6 +13,7 @@ from mesh.bus import Mesh
 from mesh.curve import MeshKeys, zap_verdict
 from mesh.messages import digest
 from mesh.slotmap import Member
+from tests.integration.polling import wait_for
 
 TIMEOUT_MS = 600
 BEAT_S = 0.05
@@ -26,11 +25,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait(condition, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        gevent.sleep(0.02)
 
 
 @pytest.fixture
@@ -82,13 +76,13 @@ def test_allowed_peers_join_and_an_unknown_key_is_refused(keys_dir, meshes):
     a = meshes.add(keys_dir("a", everyone))
     b = meshes.add(keys_dir("b", everyone), join=[a])
     c = meshes.add(keys_dir("c", everyone), join=[b])      # joins through b, learns a from gossip
-    _wait(lambda: _agreed([a, b, c], 3))
+    wait_for(lambda: _agreed([a, b, c], 3))
     # The SUBs that guessed other keys behind the join address were closed.
     assert all(len(mesh.links._subs) == 2 for mesh in (a, b, c))
 
     # An intruder that trusts a, but whose key nobody in the cluster allows.
     intruder = meshes.add(keys_dir("intruder", ["a", "intruder"]), join=[a])
-    _wait(lambda: a.links._zap.counters["denied"] >= 1)
+    wait_for(lambda: a.links._zap.counters["denied"] >= 1)
     assert intruder.me.node_id not in {m.node_id for m in a.slotmap.members}
     assert intruder.me.node_id not in a.membership.peers
     assert not intruder.accepting_writes() and intruder.slotmap.members == (intruder.me,)
