@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
+from time import monotonic, time_ns
 from typing import TYPE_CHECKING, Any
 
 from .blocking import Suspend, Waiter
@@ -42,12 +42,14 @@ SLICE_OUTPUT_BYTES = 1024 * 1024        # shrink slices whose replies exceed thi
 class Connection:
     """One client socket: its watchers, parser, session and unsent output."""
 
-    __slots__ = ("server", "sock", "fd", "session", "parser", "reader", "writer",
+    __slots__ = ("server", "ctx", "dispatcher", "sock", "fd", "session", "parser", "reader", "writer",
                  "unsent", "unsent_bytes", "pending", "waiter", "timer", "closed",
                  "batch", "reading", "pending_bytes")
 
     def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
         self.server = server
+        self.ctx = server.ctx
+        self.dispatcher = server.dispatcher
         self.sock = sock
         self.fd = sock.fileno()
         self.session = session
@@ -72,58 +74,92 @@ class Connection:
     # -- input ---------------------------------------------------------------------
 
     def on_readable(self) -> None:
+        """Read, parse, run every complete request, send all replies at once.
+
+        The common case (whole requests from a plain client, none blocking,
+        output sent in one go) runs in this one function: at one request per
+        read, the calls around the command are a large share of its cost.
+        """
         try:
-            self._on_readable()
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            ctx = self.ctx
+            ctx.stats.net_input_bytes += len(data)
+            session = self.session
+            session.last_interaction_at = monotonic()
+            parser = self.parser
+            parser.authenticated = session.authenticated
+            requests = parser.feed(data)
+            if self.pending is not None:
+                self._park(requests)
+                return
+            ctx.now_ms = time_ns() // 1_000_000
+            out: list[bytes] = []
+            if len(requests) <= MAX_BATCH and parser.authenticated:
+                self.batch = out
+                stopped = self.dispatcher.run(session, requests, out, 0)
+                self.batch = None
+                if stopped < len(requests):
+                    self._run_on(requests, stopped, out)
+            else:
+                self.run(requests, 0, out)
+                # Unauthenticated clients are parsed one request at a time (see RequestParser.feed).
+                while (not parser.authenticated and parser.holds_bytes and self.pending is None
+                       and not (session.close_after_reply or session.kill or self.closed)):
+                    parser.authenticated = session.authenticated
+                    requests = parser.feed(b"")
+                    if not requests:
+                        break
+                    self.run(requests, 0, out)
+            if parser.error is not None and self.pending is None:
+                out.append(error_bytes("ERR Protocol error: " + parser.error))
+                session.close_after_reply = True
+            if (out and not self.unsent and self.reading and not self.closed
+                    and not (session.close_after_reply or session.kill)):
+                self._send(out[0] if len(out) == 1 else b"".join(out))   # flush(), inlined
+            else:
+                self._flush_slow(out)
         except Exception:
             # A bug triggered by one client must cost only that client its connection.
             log.exception("closing client after an unexpected error id=%d addr=%s",
                           self.session.id, self.session.addr)
             self.close()
 
-    def _on_readable(self) -> None:
-        try:
-            data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close()
-            return
-        if not data:
-            self.close()
-            return
-        server = self.server
-        ctx = server.ctx
-        ctx.stats.net_input_bytes += len(data)
-        session = self.session
-        session.last_interaction_at = server.clock()
+    def _park(self, requests: list) -> None:
+        """Requests read while parked (blocked on keys, or waiting for the client to read): keep order."""
         parser = self.parser
-        parser.authenticated = session.authenticated
-        requests = parser.feed(data)
-        if self.pending is not None:
-            # parked (blocked on keys, or waiting for the client to read): keep order
-            self.pending.extend(requests)
-            # parsed requests still count towards the query buffer limit, as in Redis
-            self.pending_bytes += sum(len(arg) for request in requests for arg in request)
-            # (a protocol error waits its turn: _continue() answers it after the rest)
-            if (len(self.pending) > MAX_PENDING_REQUESTS
-                    or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
-                self.close()
+        self.pending.extend(requests)
+        # parsed requests still count towards the query buffer limit, as in Redis
+        self.pending_bytes += sum(len(arg) for request in requests for arg in request)
+        # (a protocol error waits its turn: _continue() answers it after the rest)
+        if (len(self.pending) > MAX_PENDING_REQUESTS
+                or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
+            self.close()
+
+    def _run_on(self, requests: list, stopped: int, out: list) -> None:
+        """The dispatcher stopped at `stopped`: park on a blocking command, or go on after a send."""
+        dispatcher = self.dispatcher
+        if dispatcher.suspended is not None:
+            self.block(dispatcher.suspended, requests[stopped + 1:])
             return
-        out: list[bytes] = []
-        ctx.now_ms = int(time.time() * 1000)
-        self.run(requests, 0, out)
-        # Unauthenticated clients are parsed one request at a time (see RequestParser.feed).
-        while (not parser.authenticated and parser.holds_bytes and self.pending is None
-               and not (session.close_after_reply or session.kill or self.closed)):
-            parser.authenticated = session.authenticated
-            requests = parser.feed(b"")
-            if not requests:
-                break
-            self.run(requests, 0, out)
-        if parser.error is not None and self.pending is None:
-            out.append(error_bytes("ERR Protocol error: " + parser.error))
-            session.close_after_reply = True
+        if self.session.close_after_reply or self.session.kill:
+            return
+        # it stopped to send big replies first: as run() does between slices
         self.flush(out)
+        out.clear()
+        if self.closed:
+            return
+        if self.unsent_bytes >= PAUSE_READING_AT:
+            self.pending = requests[stopped:]    # resumed by on_writable once the client reads
+            return
+        self.run(requests, stopped, out)
 
     def run(self, requests: list, start: int, out: list) -> None:
         """Run requests from `start` into `out`; park the rest on a blocking command or a full pipe.
@@ -209,7 +245,7 @@ class Connection:
         pending, self.pending = self.pending, None
         self.pending_bytes = 0
         out: list[bytes] = []
-        self.server.ctx.now_ms = int(time.time() * 1000)
+        self.ctx.now_ms = time_ns() // 1_000_000
         self.run(pending, 0, out)
         if self.parser.error is not None and self.pending is None:
             out.append(error_bytes("ERR Protocol error: " + self.parser.error))

@@ -90,15 +90,16 @@ class RequestParser:
         request pipelined behind a successful AUTH gets the post-auth limits,
         as in Redis, which parses and runs requests one by one.
         """
-        if self.error is not None:
-            return []
-        if not data:
-            return self._parse_buffer() if self._buf else []
-        if not self._careful and self.authenticated and data[0] == 42:   # b"*"
+        if (not self._careful and self.authenticated and self.error is None
+                and data[:1] == b"*" and data[-2:] == b"\r\n"):
             frames = self._fast(data)
             if frames is not None:
                 return frames
             self._reader = hiredis.Reader()
+        if self.error is not None:
+            return []
+        if not data:
+            return self._parse_buffer() if self._buf else []
         self._careful = True
         self._buf += data
         return self._parse_buffer()
@@ -106,43 +107,43 @@ class RequestParser:
     # -- fast path ---------------------------------------------------------------
 
     def _fast(self, data: bytes) -> list | None:
-        """All requests in `data` if it is exactly whole, all-bulk requests; else None."""
+        """All requests in `data` if it is exactly whole, all-bulk requests; else None.
+
+        `data` starts a request and ends a line (feed() checked).
+        """
         reader = self._reader
         reader.feed(data)
-        frames = []
-        append = frames.append
         gets = reader.gets
+        frames = []
+        nargs = 0
         try:
             frame = gets()
             while frame is not False:
-                append(frame)
-                frame = gets()
-            if not frames or reader.has_data():
-                return None
-            # Every request must be an array of bulk strings: hiredis also
-            # accepts nested arrays, integers, nils and maps, which Redis
-            # refuses ("expected '$', got ..."); the careful path says so.
-            nargs = 0
-            for frame in frames:
+                # Every request must be a non-empty array of bulk strings:
+                # hiredis also accepts nested arrays, integers, nils and maps,
+                # which Redis refuses ("expected '$', got ..."); the careful
+                # path says so.
                 if type(frame) is not list or not frame:
                     return None
                 for arg in frame:
                     if type(arg) is not bytes:
                         return None
                 nargs += len(frame)
-            # The read must be exactly these requests. It ends a line; a
-            # request of n bulk strings holds 1 + 2n CRLFs, n of them followed
-            # by "$". The start of a next request that hiredis consumed
-            # (header and whole elements) adds CRLFs, its last one not followed
-            # by "$"; a simple string or integer element lacks one CRLF and one
-            # "$". So both counts match only for whole requests whose elements
-            # are bulks, or whose non-bulk elements (returned as bytes, so
-            # harmless) are balanced by payloads holding "\r\n$". Payload CRLFs
-            # otherwise only cost a re-parse by the careful path.
-            if (not data.endswith(b"\r\n") or data.count(b"\r\n") != len(frames) + 2 * nargs
-                    or data.count(b"\r\n$") != nargs):
-                return None
+                frames.append(frame)
+                frame = gets()
         except (hiredis.ProtocolError, TypeError, IndexError):
+            return None
+        # The read must be exactly these requests. It ends a line; a request
+        # of n bulk strings holds 1 + 2n CRLFs, n of them followed by "$".
+        # The start of a next request that hiredis consumed (header and whole
+        # elements) adds CRLFs, its last one not followed by "$"; a simple
+        # string or integer element lacks one CRLF and one "$". So both counts
+        # match only for whole requests whose elements are bulks, or whose
+        # non-bulk elements (returned as bytes, so harmless) are balanced by
+        # payloads holding "\r\n$". Payload CRLFs otherwise only cost a
+        # re-parse by the careful path.
+        if (not frames or reader.has_data() or data.count(b"\r\n") != len(frames) + 2 * nargs
+                or data.count(b"\r\n$") != nargs):
             return None
         return frames
 
