@@ -123,7 +123,11 @@ class Connection:
                 session.close_after_reply = True
             if (out and not self.unsent and self.reading and not self.closed
                     and not (session.close_after_reply or session.kill)):
-                self._send(out[0] if len(out) == 1 else b"".join(out))   # flush(), inlined
+                # Sent after every ready client has run (see RespServer.send_later).
+                data = out[0] if len(out) == 1 else b"".join(out)
+                self.unsent.append(data)
+                self.unsent_bytes = len(data)
+                self.server.send_later(self)
             else:
                 self._flush_slow(out)
         except Exception:
