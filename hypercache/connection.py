@@ -325,12 +325,29 @@ class Connection:
             self.unsent_bytes += len(rest)
             self.writer.start(self.on_writable)
 
+    def send_unsent(self) -> None:
+        """Send what on_readable() left for RespServer.send_later (on_writable's common case)."""
+        unsent = self.unsent
+        if not unsent:
+            return
+        data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+        unsent.clear()
+        self.unsent_bytes = 0
+        self._send(data)
+        session = self.session
+        if (self.unsent or self.pending is not None or not self.reading
+                or session.close_after_reply or session.kill or session.in_pubsub):
+            self._after_send()
+
     def on_writable(self) -> None:
         data = b"".join(self.unsent)
         self.unsent.clear()
         self.unsent_bytes = 0
         self.writer.stop()
         self._send(data)
+        self._after_send()
+
+    def _after_send(self) -> None:
         if self.closed:
             return
         if not self.unsent and self.pending is not None and self.waiter is None:

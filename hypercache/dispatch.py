@@ -243,7 +243,15 @@ class Dispatcher:
             if blocking.ready:
                 blocking.serve_ready()
         if timed is not None:
-            self._record(timed, calls, perf_counter_ns() - clock)
+            # self._record(), inlined: at one request per read its calls cost ~10%
+            elapsed = perf_counter_ns() - clock
+            stats = ctx.stats
+            stats.total_commands += calls
+            stats = stats.commands[timed.name]
+            stats.calls += calls
+            stats.nanos += elapsed
+            bucket = (elapsed // (1000 * calls)).bit_length()
+            stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
         return count
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:

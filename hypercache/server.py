@@ -80,8 +80,8 @@ class RespServer:
     def _send_all(self) -> None:
         conns, self.sending = self.sending, []
         for conn in conns:
-            if conn.unsent and not conn.closed:
-                conn.on_writable()
+            if not conn.closed:
+                conn.send_unsent()
 
     @property
     def port(self) -> int:
