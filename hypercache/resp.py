@@ -131,7 +131,8 @@ class RequestParser:
                 nargs += len(frame)
                 frames.append(frame)
                 frame = gets()
-        except (hiredis.ProtocolError, TypeError, IndexError):
+        except (hiredis.ProtocolError, TypeError, IndexError, MemoryError):
+            # (hiredis allocates a declared array at once: 2**32-1 elements fail)
             return None
         # The read must be exactly these requests. It ends a line; a request
         # of n bulk strings holds 1 + 2n CRLFs, n of them followed by "$".

@@ -204,7 +204,7 @@ def test_inline_request_too_big():
 
 @pytest.mark.parametrize("header", [
     b"*abc", b"*+5", b"* 5", b"*5 ", b"*1_0", b"*05", b"*00", b"*-0", b"*0x5", b"*", b"*2147483648",
-    b"*99999999999999999999", b"*1.0", b"*\xd9\xa3",
+    b"*99999999999999999999", b"*1.0", b"*\xd9\xa3", b"*4294967295",
 ])
 def test_invalid_multibulk_length(header):
     assert_same_at_every_split(cmd("PING") + header + b"\r\n", [[b"PING"]], "invalid multibulk length")
