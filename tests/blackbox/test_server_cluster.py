@@ -355,3 +355,26 @@ def test_redis_cli_cluster_mode_one_shot(node):
     assert "myself,master" in cli("CLUSTER", "NODES")
     assert cli("CONFIG", "GET", "appendonly") == "appendonly\nno"
     assert cli("DBSIZE") == "1"
+
+
+@pytest.mark.parametrize("server", ["node", "redis_server"])
+def test_commandstats_count_every_pipelined_call_exactly(server, request):
+    with request.getfixturevalue(server).client(protocol=2) as r:
+        r.config_resetstat()
+        pipe = r.pipeline(transaction=False)
+        for i in range(40):
+            pipe.set(f"k{i}", "v")
+        for i in range(25):
+            pipe.get(f"k{i}")
+        pipe.lpush("k0", "x")                  # WRONGTYPE: a failed call
+        for i in range(7):
+            pipe.get(f"k{i}")
+        replies = pipe.execute(raise_on_error=False)
+        assert len(replies) == 73 and isinstance(replies[65], redis.ResponseError)
+        stats = r.info("commandstats")
+        assert stats["cmdstat_set"]["calls"] == 40
+        assert stats["cmdstat_get"]["calls"] == 32
+        assert stats["cmdstat_lpush"]["calls"] == 1
+        assert stats["cmdstat_lpush"]["failed_calls"] == 1
+        # CONFIG RESETSTAT counts itself, then the 73 above and INFO commandstats
+        assert r.info("stats")["total_commands_processed"] == 75
