@@ -39,6 +39,35 @@ def parse_numkeys(args: list[bytes], first: int, too_many: str = SYNTAX) -> list
     return args[first + 1:first + 1 + numkeys]
 
 
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"
+
+
+def parse_mpop(args: list[bytes], first: int, ends: dict[bytes, bool]) -> tuple[list[bytes], bool, int]:
+    """(keys, end, count) from `numkeys key [key ...] END [COUNT count]` at args[first].
+
+    The form of LMPOP/BLMPOP (END is LEFT or RIGHT) and ZMPOP/BZMPOP (MIN or
+    MAX); `ends` maps the lowercased words to what the caller wants for them.
+    """
+    keys = parse_numkeys(args, first)
+    where_at = first + 1 + len(keys)
+    if where_at >= len(args) or args[where_at].lower() not in ends:
+        raise CommandError(SYNTAX)
+    end = ends[args[where_at].lower()]
+    count = 1
+    i = where_at + 1
+    seen_count = False
+    while i < len(args):
+        if args[i].lower() == b"count" and i + 1 < len(args) and not seen_count:
+            count = parse_int(args[i + 1], COUNT_NOT_POSITIVE)
+            if count <= 0:
+                raise CommandError(COUNT_NOT_POSITIVE)
+            seen_count = True
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    return keys, end, count
+
+
 def parse_timeout(raw: bytes) -> float:
     """Seconds to wait (0 = forever), with Redis's errors for a bad timeout."""
     try:

@@ -15,7 +15,7 @@ from ..reply import NULL_ARRAY, CommandError, format_double
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.zset import ZSet
 from . import command
-from .options import parse_timeout
+from .options import numkeys_keys, parse_mpop, parse_timeout
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
@@ -318,6 +318,39 @@ def bzpopmin(ctx, session, args):
 def bzpopmax(ctx, session, args):
     """Format: BZPOPMAX key [key ...] timeout"""
     return _blocking_pop(ctx, args, True)
+
+
+MPOP_ENDS = {b"min": False, b"max": True}     # the value: pop the highest scores
+
+
+def _mpop(ctx, keys: list[bytes], highest: bool, count: int, retrying: bool = False) -> list | None:
+    """[key, [[member, score] ...]] popped from the first of `keys` holding a sorted set; None if none does."""
+    found = first_holding(ctx, keys, ZSet, retrying)
+    if found is None:
+        return None
+    key, z = found
+    return [key, [[member, score] for score, member in _pop(ctx, key, z, count, highest)]]
+
+
+@command("zmpop", -4, "write movablekeys", 0, 0, 0, group="sorted_set", since="7.0.0",
+         find_keys=numkeys_keys(1),
+         summary="Remove and return members with scores in a sorted set")
+def zmpop(ctx, session, args):
+    """Format: ZMPOP numkeys key [key ...] MIN | MAX [COUNT count]"""
+    keys, highest, count = parse_mpop(args, 1, MPOP_ENDS)
+    reply = _mpop(ctx, keys, highest, count)
+    return NULL_ARRAY if reply is None else reply
+
+
+@command("bzmpop", -5, "write blocking movablekeys", 0, 0, 0, group="sorted_set", since="7.0.0",
+         find_keys=numkeys_keys(2),
+         summary="Remove and return members with scores in a sorted set or block until one is available")
+def bzmpop(ctx, session, args):
+    """Format: BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]"""
+    timeout_s = parse_timeout(args[1])
+    keys, highest, count = parse_mpop(args, 2, MPOP_ENDS)
+    return serve_or_suspend(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, highest, count, retrying),
+                            NULL_ARRAY)
 
 
 @command("zrandmember", -2, "readonly", 1, 1, 1, group="sorted_set", since="6.2.0",

@@ -153,6 +153,21 @@ def test_bzpopmin_and_bzpopmax(node, r, protocol) -> None:
     assert r.bzpopmax(["{z}b"], timeout=1) == (b"{z}b", b"n", 2.0)
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_bzmpop_waits_for_a_member_and_pops_by_score(node, r, protocol) -> None:
+    job = start_blocked(node, r, "BZMPOP", "0", "2", "{z}a", "{z}b", "MAX", "COUNT", "2", protocol=protocol)
+    r.zadd("{z}b", {"low": 1, "mid": 2.5, "high": 3})
+    expected_scores = [b"3", b"2.5"] if protocol == 2 else [3.0, 2.5]
+    assert job.result() == [b"{z}b", [[b"high", expected_scores[0]], [b"mid", expected_scores[1]]]]
+    assert r.zrange("{z}b", 0, -1, withscores=True) == [(b"low", 1.0)]
+
+
+def test_bzmpop_times_out_with_a_null_array(node, r) -> None:
+    started = time.monotonic()
+    assert r.execute_command("BZMPOP", "0.2", "1", "{z}none", "MIN") is None
+    assert time.monotonic() - started >= 0.19
+
+
 def test_wrong_type_is_an_error_at_once_and_ignored_while_waiting(node, r) -> None:
     r.set("{q}s", "x")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
