@@ -607,9 +607,9 @@ def test_copy_deep_copies_containers(node):
     assert node("COPY", "{c}l", "{c}m") == 1
     copied = node.store.get(keyslot(b"{c}m"), b"{c}m", NOW)
     assert copied is not original and copied.type_name == b"list"
-    assert list(copied.items) == list(original.items)
-    copied.items.append(b"z")
-    assert len(original.items) == 2
+    assert list(copied.values()) == list(original.values()) == [b"x", b"y"]
+    copied.push_right([b"z"])
+    assert len(original) == 2
 
 
 @pytest.mark.parametrize("value, encoding", [

@@ -45,10 +45,10 @@ def test_list_is_a_quicklist_and_counts_its_bytes() -> None:
     lst = List()
     lst.push_right([b"a", b"bb"])
     lst.push_left([b"ccc"])
-    assert list(lst.items) == [b"ccc", b"a", b"bb"]
-    assert lst.pop_right() == b"bb"
-    assert lst.pop_left() == b"ccc"
-    assert lst.nbytes == List([b"a"]).nbytes == list_module.BASE_BYTES + 1 + list_module.ENTRY_BYTES
+    assert list(lst.values()) == [b"ccc", b"a", b"bb"]
+    assert lst.pop_right() == b"$2\r\nbb\r\n"          # pops give the wire form
+    assert lst.pop_left() == b"$3\r\nccc\r\n"
+    assert lst.nbytes == List([b"a"]).nbytes == list_module.BASE_BYTES + len(b"$1\r\na\r\n") + list_module.ENTRY_BYTES
     assert lst.encoding == b"quicklist"
     assert lst.type_name == b"list"
 
@@ -105,7 +105,7 @@ def test_copies_are_independent() -> None:
     lst.push_right([b"b"])
     hc, sc, zc, lc = copies
     assert hc.fields == {b"f": b"v"} and sc.members == [b"1"] and list(zc.ordered) == [(1.0, b"m")]
-    assert list(lc.items) == [b"a"]
+    assert list(lc.values()) == [b"a"]
     assert [c.nbytes for c in copies] == [Hash().nbytes + 2 + hash_module.ENTRY_BYTES,
                                           Set([b"1"]).nbytes, ZSet([(1.0, b"m")]).nbytes,
                                           List([b"a"]).nbytes]
