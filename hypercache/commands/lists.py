@@ -12,9 +12,10 @@ from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List
 from . import command
-from .options import index_range, numkeys_keys, parse_numkeys, parse_timeout
+from .options import index_range, numkeys_keys, parse_mpop, parse_timeout
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
+ENDS = {b"left": True, b"right": False}     # LMPOP's LEFT | RIGHT: pop from the left?
 
 
 def _read(ctx, key: bytes) -> List | None:
@@ -341,28 +342,6 @@ def rpoplpush(ctx, session, args):
     return _move(ctx, args[1], args[2], False, True)
 
 
-def _parse_mpop(args: list[bytes], first: int) -> tuple[list[bytes], bool, int]:
-    """(keys, left, count) from `numkeys key [key ...] LEFT|RIGHT [COUNT count]` at args[first]."""
-    keys = parse_numkeys(args, first)
-    where_at = first + 1 + len(keys)
-    if where_at >= len(args):
-        raise CommandError(SYNTAX)
-    left = _where(args[where_at])
-    count = 1
-    i = where_at + 1
-    seen_count = False
-    while i < len(args):
-        if args[i].lower() == b"count" and i + 1 < len(args) and not seen_count:
-            count = parse_int(args[i + 1], "ERR count should be greater than 0")
-            if count <= 0:
-                raise CommandError("ERR count should be greater than 0")
-            seen_count = True
-            i += 2
-        else:
-            raise CommandError(SYNTAX)
-    return keys, left, count
-
-
 def _mpop(ctx, keys: list[bytes], left: bool, count: int, retrying: bool = False) -> Raw | None:
     """[key, [element ...]] popped from the first of `keys` holding a list; None if none does."""
     found = first_holding(ctx, keys, List, retrying)
@@ -377,7 +356,7 @@ def _mpop(ctx, keys: list[bytes], left: bool, count: int, retrying: bool = False
          summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.")
 def lmpop(ctx, session, args):
     """Format: LMPOP numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
-    keys, left, count = _parse_mpop(args, 1)
+    keys, left, count = parse_mpop(args, 1, ENDS)
     reply = _mpop(ctx, keys, left, count)
     return NULL_ARRAY if reply is None else reply
 
@@ -442,5 +421,5 @@ def brpoplpush(ctx, session, args):
 def blmpop(ctx, session, args):
     """Format: BLMPOP timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
     timeout_s = parse_timeout(args[1])
-    keys, left, count = _parse_mpop(args, 2)
+    keys, left, count = parse_mpop(args, 2, ENDS)
     return serve_or_suspend(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, left, count, retrying), NULL_ARRAY)
