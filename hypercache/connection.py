@@ -325,20 +325,6 @@ class Connection:
             self.unsent_bytes += len(rest)
             self.writer.start(self.on_writable)
 
-    def send_unsent(self) -> None:
-        """Send what on_readable() left for RespServer.send_later (on_writable's common case)."""
-        unsent = self.unsent
-        if not unsent:
-            return
-        data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
-        unsent.clear()
-        self.unsent_bytes = 0
-        self._send(data)
-        session = self.session
-        if (self.unsent or self.pending is not None or not self.reading
-                or session.close_after_reply or session.kill or session.in_pubsub):
-            self._after_send()
-
     def on_writable(self) -> None:
         data = b"".join(self.unsent)
         self.unsent.clear()
@@ -377,3 +363,23 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+
+
+def send_deferred(conns: list[Connection]) -> None:
+    """Send what on_readable() left in each connection's `unsent` (see RespServer.send_later).
+
+    on_writable()'s work for the common case, inlined: this runs once per
+    client per loop iteration.
+    """
+    for conn in conns:
+        unsent = conn.unsent
+        if not unsent or conn.closed:
+            continue
+        data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
+        unsent.clear()
+        conn.unsent_bytes = 0
+        conn._send(data)
+        session = conn.session
+        if (unsent or conn.pending is not None or not conn.reading
+                or session.close_after_reply or session.kill or session.in_pubsub):
+            conn._after_send()

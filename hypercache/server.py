@@ -16,7 +16,7 @@ from typing import Any
 
 import gevent
 
-from .connection import Connection
+from .connection import Connection, send_deferred
 from .context import Context
 from .dispatch import Dispatcher
 from .session import Session
@@ -79,9 +79,7 @@ class RespServer:
 
     def _send_all(self) -> None:
         conns, self.sending = self.sending, []
-        for conn in conns:
-            if not conn.closed:
-                conn.send_unsent()
+        send_deferred(conns)
 
     @property
     def port(self) -> int:
