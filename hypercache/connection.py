@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from os import read
 from time import monotonic, time_ns
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,9 @@ class Connection:
         """
         try:
             try:
-                data = self.sock.recv(READ_SIZE)
+                # read(2), not sock.recv(): the same for a socket, without
+                # recv's argument parsing and timeout logic (~0.2 us a read)
+                data = read(self.fd, READ_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
