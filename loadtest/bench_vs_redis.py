@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
     print(f"machine: {os.cpu_count()} CPUs ({cpu}); servers on cpu {SERVER_CPU}, redis-benchmark on cpu "
-          f"{CLIENT_CPU}; python {platform.python_version()}; "
+          f"{CLIENT_CPU}; python {platform.python_version()} ({sys.executable}); "
           f"{subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
     with tempfile.TemporaryDirectory(prefix="bench-vs-redis-") as tmp:
         workdir = Path(tmp)
