@@ -89,7 +89,8 @@ class Mesh:
         self._commit_sent_at = float("-inf")
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
-        self._writes_until = float("inf") if not self.joining else float("-inf")
+        # Read-only outside: the dispatcher's fast lane compares it without a call.
+        self.writes_until = float("inf") if not self.joining else float("-inf")
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -122,12 +123,12 @@ class Mesh:
         whenever a majority is heard, so it is right even when the hub wakes from a
         stall and serves clients before the heartbeat timer or the peers' messages.
         """
-        return time.monotonic() <= self._writes_until
+        return time.monotonic() <= self.writes_until
 
     def _refresh_writes(self) -> None:
         """Set the deadline: node_timeout after the oldest heartbeat of the most recently heard majority."""
         if not self._has_cluster_map():
-            self._writes_until = float("-inf")
+            self.writes_until = float("-inf")
             return
         heard = []
         for member in self.slotmap.members:
@@ -139,7 +140,7 @@ class Mesh:
                 heard.append(peer.heard_at + self.node_timeout_s)
         needed = len(self.slotmap.members) // 2 + 1
         heard.sort(reverse=True)
-        self._writes_until = heard[needed - 1] if len(heard) >= needed else float("-inf")
+        self.writes_until = heard[needed - 1] if len(heard) >= needed else float("-inf")
 
     def _has_cluster_map(self) -> bool:
         """False while joining on the one-member map made at start (or before CLUSTER MEET).
@@ -158,7 +159,7 @@ class Mesh:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
-            self._writes_until = float("-inf")
+            self.writes_until = float("-inf")
         self.links.connect(host, mesh_port)
 
     def status(self) -> dict:
