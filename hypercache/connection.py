@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 from os import read
-from time import monotonic, time_ns
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from .blocking import Suspend, Waiter
@@ -96,14 +96,13 @@ class Connection:
             ctx = self.ctx
             ctx.stats.net_input_bytes += len(data)
             session = self.session
-            session.last_interaction_at = monotonic()
+            session.last_interaction_ms = ctx.now_ms = time_ns() // 1_000_000
             parser = self.parser
             parser.authenticated = session.authenticated
             requests = parser.feed(data)
             if self.pending is not None:
                 self._park(requests)
                 return
-            ctx.now_ms = time_ns() // 1_000_000
             out: list[bytes] = []
             if len(requests) <= MAX_BATCH and parser.authenticated:
                 self.batch = out

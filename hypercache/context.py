@@ -15,7 +15,7 @@ class Context:
     settings: Settings
     store: Store
     stats: ServerStats
-    cluster: Any                        # .me (Member), .slotmap, .accepting_writes(), .status()
+    cluster: Any                        # .me (Member), .slotmap, .accepting_writes() (.writes_until), .status()
     node_id: str
     clients: dict[int, Any] = field(default_factory=dict)    # session id -> Session
     pubsub: Any = None                  # PubSub hub (channels, patterns, shard channels)

@@ -113,7 +113,7 @@ class Node:
         if ctx.blocking.ready:
             ctx.blocking.serve_ready()
         now = time.monotonic()
-        self.server.close_idle(now)
+        self.server.close_idle(now_ms)
         ctx.stats.sample_ops(now)
         if self.cluster.slotmap is not self._blocked_checked_map:
             self._blocked_checked_map = self.cluster.slotmap

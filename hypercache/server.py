@@ -48,7 +48,6 @@ class RespServer:
         self.dispatcher = Dispatcher(ctx)
         ctx.dispatcher = self.dispatcher
         self.loop = gevent.get_hub().loop
-        self.clock = time.monotonic
         self.connections: dict[int, Connection] = {}
         self.sending: list[Connection] = []     # output to send before the hub polls again
         self.next_id = 0
@@ -123,12 +122,12 @@ class RespServer:
             _refuse(sock, PROTECTED_MODE)
             return
         self.next_id += 1
-        now = self.clock()
+        now_ms = time.time_ns() // 1_000_000
         local = sock.getsockname()
         session = Session(id=self.next_id, addr=_format_addr(host, port),
                           laddr=_format_addr(local[0], local[1]), fd=sock.fileno(),
-                          authenticated=not settings.requirepass, created_at=now,
-                          last_interaction_at=now)
+                          authenticated=not settings.requirepass, created_ms=now_ms,
+                          last_interaction_ms=now_ms)
         ctx.stats.total_connections += 1
         conn = Connection(self, sock, session)
         self.connections[session.id] = conn
@@ -154,13 +153,13 @@ class RespServer:
         if conn is not None:
             conn.push(value)
 
-    def close_idle(self, now: float) -> int:
+    def close_idle(self, now_ms: int) -> int:
         """Close clients idle longer than `timeout` (not blocked or subscribed ones, as Redis)."""
         timeout = self.ctx.settings.timeout
         if timeout <= 0:
             return 0
         idle = [c for c in self.connections.values()
-                if now - c.session.last_interaction_at > timeout
+                if now_ms - c.session.last_interaction_ms > timeout * 1000
                 and c.waiter is None and not c.session.in_pubsub]
         for conn in idle:
             conn.close()

@@ -16,8 +16,9 @@ class Session:
     name: bytes = b""
     lib_name: bytes = b""
     lib_ver: bytes = b""
-    created_at: float = 0.0        # monotonic seconds
-    last_interaction_at: float = 0.0
+    # wall-clock ms, as Redis's ctime and lastinteraction (the read path has that time already)
+    created_ms: int = 0
+    last_interaction_ms: int = 0
     last_command: bytes = b"NULL"
     # cluster: READONLY lets reads be served by replicas; ASKING admits one command for an importing slot
     readonly: bool = False

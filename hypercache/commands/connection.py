@@ -210,7 +210,7 @@ def client_no_evict(ctx, session, args):
     return OK
 
 
-def client_line(ctx, s, now: float) -> bytes:
+def client_line(ctx, s, now_ms: int) -> bytes:
     """One CLIENT LIST line with Redis 7's fields."""
     flags = ""
     if s.multi is not None:
@@ -227,7 +227,7 @@ def client_line(ctx, s, now: float) -> bytes:
     fields = [
         ("id", s.id), ("addr", s.addr), ("laddr", s.laddr), ("fd", s.fd),
         ("name", s.name.decode("utf-8", "replace")),
-        ("age", int(now - s.created_at)), ("idle", int(now - s.last_interaction_at)),
+        ("age", (now_ms - s.created_ms) // 1000), ("idle", (now_ms - s.last_interaction_ms) // 1000),
         ("flags", flags or "N"), ("db", 0), ("sub", len(s.channels)), ("psub", len(s.patterns)),
         ("ssub", len(s.shard_channels)),
         ("multi", len(s.multi) if s.multi is not None else -1), ("qbuf", s.query_buffer),
@@ -244,7 +244,7 @@ def client_line(ctx, s, now: float) -> bytes:
 @command("client|list", -2, "admin noscript loading stale", group="connection", summary="Lists open connections.")
 def client_list(ctx, session, args):
     """Format: CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]"""
-    now = time.monotonic()
+    now_ms = time.time_ns() // 1_000_000
     sessions = list(ctx.clients.values())
     i = 2
     while i < len(args):
@@ -266,12 +266,12 @@ def client_list(ctx, session, args):
             i = len(args)
         else:
             raise CommandError("ERR syntax error")
-    return Verbatim(b"".join(client_line(ctx, s, now) + b"\n" for s in sessions))
+    return Verbatim(b"".join(client_line(ctx, s, now_ms) + b"\n" for s in sessions))
 
 
 @command("client|info", 2, "noscript loading stale", group="connection", summary="Returns information about the connection.", since="6.2.0")
 def client_info(ctx, session, args):
-    return Verbatim(client_line(ctx, session, time.monotonic()) + b"\n")
+    return Verbatim(client_line(ctx, session, time.time_ns() // 1_000_000) + b"\n")
 
 
 @command("client|kill", -3, "admin noscript loading stale", group="connection", summary="Terminates open connections.")

@@ -33,6 +33,7 @@ class LoneCluster:
 
     def __init__(self) -> None:
         self.slotmap = SlotMap.single(Member(NODE_ID, "127.0.0.1", 7000, 17000, 0))
+        self.writes_until = float("inf")      # monotonic deadline of accepting_writes()
 
     def accepting_writes(self) -> bool:
         return True

@@ -31,6 +31,7 @@ class LoneCluster:
     def __init__(self) -> None:
         self.me = Member(NODE_ID, "127.0.0.1", 6379, 16379, 0)
         self.slotmap = SlotMap.single(self.me, 1)
+        self.writes_until = float("inf")      # monotonic deadline of accepting_writes()
 
     def accepting_writes(self) -> bool:
         return True
