@@ -75,11 +75,12 @@ class Connection:
     # -- input ---------------------------------------------------------------------
 
     def on_readable(self) -> None:
-        """Read, parse, run every complete request, send all replies at once.
+        """Read, parse, run every complete request, queue all replies for one send.
 
         The common case (whole requests from a plain client, none blocking,
-        output sent in one go) runs in this one function: at one request per
-        read, the calls around the command are a large share of its cost.
+        nothing unsent before) runs in this one function: at one request per
+        read, the calls around the command are a large share of its cost. Its
+        replies go out with the loop iteration's others (RespServer.send_later).
         """
         try:
             try:
@@ -125,7 +126,6 @@ class Connection:
                 session.close_after_reply = True
             if (out and not self.unsent and self.reading and not self.closed
                     and not (session.close_after_reply or session.kill)):
-                # Sent after every ready client has run (see RespServer.send_later).
                 data = out[0] if len(out) == 1 else b"".join(out)
                 self.unsent.append(data)
                 self.unsent_bytes = len(data)

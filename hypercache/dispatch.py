@@ -156,6 +156,7 @@ class Dispatcher:
             args = requests[index]
             index += 1
             cmd = lane.get(args[0]) if plain and args else None
+            routed = True                       # False: call() routes it (redirects, several keys)
             if cmd is not None and (len(args) == cmd.arity or (cmd.arity < 0 and len(args) >= -cmd.arity)):
                 # -- the fast lane: route, run, encode, count --
                 if cmd.single_key:
@@ -168,20 +169,23 @@ class Dispatcher:
                     if owners and owners[0] == me and (writable or not cmd.write):
                         ctx.slot = slot
                     else:
-                        cmd = None              # a redirect: call() formats and counts it
+                        routed = False          # a redirect: call() formats and counts it
                 elif cmd.first_key or cmd.find_keys is not None:
-                    cmd = None                  # several keys: call() routes them
+                    routed = False              # several keys
                 else:
                     ctx.slot = NO_SLOT
             else:
                 cmd = None
-            if cmd is None:
+            if cmd is None or not routed:
                 if timed is not None:
                     self._record(timed, calls, perf_counter_ns() - clock)
                     timed = None
-                if not args:
+                if cmd is not None:
+                    reply = self.call(session, cmd, args)
+                elif args:
+                    reply = self.execute(session, args)
+                else:
                     continue
-                reply = self.execute(session, args)
                 protocol = session.protocol     # HELLO/RESET switch it, for their own reply too
                 if type(reply) is Suspend:
                     self.suspended = reply
