@@ -283,16 +283,7 @@ class Dispatcher:
         try:
             cmd = self.lookup(args)
         except CommandError as error:
-            if session.multi is not None:
-                session.multi_error = True
-                if args[0].lower() == b"exec":
-                    # As Redis (execCommandAbort): a refused EXEC discards the transaction
-                    session.multi = None
-                    session.multi_error = False
-                    if session.watched or session.watch_dirty:
-                        ctx.key_events.unwatch_all(session)
-                    reason = str(error).removeprefix("ERR ")
-                    error = CommandError(f"EXECABORT Transaction discarded because of: {reason}")
+            error = self._refused(session, args[0].lower(), error)
             ctx.stats.count_error(str(error))
             return error
         except (AttributeError, TypeError):
@@ -301,7 +292,7 @@ class Dispatcher:
         name = cmd.name
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
-            return self._reject(name, NOAUTH)
+            return self._reject(name, self._refused(session, base, NOAUTH))
         if session.multi is not None and base not in MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
@@ -316,9 +307,9 @@ class Dispatcher:
             session.multi.append((cmd, args))
             return QUEUED
         if session.protocol == 2 and session.in_pubsub and base not in PUBSUB_ALLOWED:
-            return self._reject(name, CommandError(
+            return self._reject(name, self._refused(session, base, CommandError(
                 f"ERR Can't execute '{name.replace('|', ' ')}': only (P|S)SUBSCRIBE / "
-                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
+                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")))
         return self.call(session, cmd, args)
 
     def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
@@ -371,6 +362,24 @@ class Dispatcher:
                 ctx.stats.ask_sent += 1
             return self._reject(cmd.name, error)
         return None
+
+    def _refused(self, session: Session, base: bytes, error: CommandError) -> CommandError:
+        """The error for a command refused before it ran (Redis's rejectCommand).
+
+        A refused command dooms an open transaction; a refused EXEC, in MULTI
+        or not, discards it and answers EXECABORT with the reason.
+        """
+        if base == b"exec":
+            if session.multi is not None:
+                session.multi = None
+                session.multi_error = False
+                if session.watched or session.watch_dirty:
+                    self.ctx.key_events.unwatch_all(session)
+            reason = str(error).removeprefix("ERR ")
+            return CommandError(f"EXECABORT Transaction discarded because of: {reason}")
+        if session.multi is not None:
+            session.multi_error = True
+        return error
 
     def _reject(self, name: str, error: CommandError) -> CommandError:
         stats = self.ctx.stats

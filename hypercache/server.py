@@ -149,6 +149,9 @@ class RespServer:
         return True
 
     def deliver(self, session: Session, value: Any) -> None:
+        if session.exec_pushes is not None:
+            session.exec_pushes.append(value)
+            return
         conn = self.connections.get(session.id)
         if conn is not None:
             conn.push(value)

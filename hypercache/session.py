@@ -26,6 +26,9 @@ class Session:
     # MULTI: queued (command, args) pairs, or None outside a transaction
     multi: list[tuple[Any, list[bytes]]] | None = None
     multi_error: bool = False      # a queued command was rejected: EXEC answers EXECABORT
+    # while EXEC runs: the pushes this client's own commands send it (pub/sub
+    # confirmations, its own PUBLISH), placed inside EXEC's reply as Redis does
+    exec_pushes: list[Any] | None = None
     watched: dict[bytes, int] = field(default_factory=dict)   # key -> slot
     watch_dirty: bool = False
     # pub/sub

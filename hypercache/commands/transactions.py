@@ -11,7 +11,7 @@ being removed yet also fails EXEC, as in Redis 7.0 (isWatchedKeyExpired).
 """
 from __future__ import annotations
 
-from ..reply import NULL_ARRAY, OK, CommandError
+from ..reply import NULL_ARRAY, OK, CommandError, Raw, encode
 from ..routing import route
 from . import command
 
@@ -77,10 +77,27 @@ def exec_(ctx, session, args):
     _end(ctx, session)       # unwatch before running: our own writes must not matter
     dispatcher = ctx.dispatcher
     ctx.executing_multi = True
+    session.exec_pushes = []
+    pushes = []          # per command: what it pushed to this client before its reply
     try:
-        return [dispatcher.call(session, cmd, argv) for cmd, argv in queued]
+        replies = []
+        for cmd, argv in queued:
+            replies.append(dispatcher.call(session, cmd, argv))
+            pushes.append(session.exec_pushes)
+            session.exec_pushes = []
     finally:
         ctx.executing_multi = False
+        session.exec_pushes = None
+    if not any(pushes):
+        return replies
+    # As Redis: the array counts the commands, and a command's pushes come
+    # right before its reply (SUBSCRIBE a b: two confirmations for one command).
+    out = [b"*%d\r\n" % len(replies)]
+    for pushed, reply in zip(pushes, replies):
+        for value in pushed:
+            encode(value, session.protocol, out)
+        encode(reply, session.protocol, out)
+    return Raw(b"".join(out))
 
 
 @command("discard", 1, "noscript loading stale fast allow-busy", group="transactions",

@@ -365,7 +365,8 @@ def test_redis_py_resp3_client(node):
 def test_requirepass_like_redis(node_factory, redis_server_factory):
     node = node_factory.start(password="s3cret")
     server = redis_server_factory("--requirepass", "s3cret")
-    commands = [("GET", "k"), ("PING",), ("AUTH", "wrong"), ("AUTH", "default", "wrong"), ("AUTH", "a", "b", "c"),
+    commands = [("GET", "k"), ("PING",), ("EXEC",), ("MULTI",), ("EXEC",),    # a refused EXEC: EXECABORT
+                ("AUTH", "wrong"), ("AUTH", "default", "wrong"), ("AUTH", "a", "b", "c"),
                 ("HELLO", "3", "AUTH", "default", "wrong"), ("GET", "k"), ("AUTH", "s3cret"), ("SET", "k", "v"),
                 ("GET", "k"), ("AUTH", "default", "s3cret")]
     payload, count = script(*commands)
@@ -398,6 +399,13 @@ def test_requirepass_like_redis(node_factory, redis_server_factory):
         assert read_reply(sock) == b"me"
     with node.client() as r:                    # redis-py with password=
         assert r.set("x", 1) and r.get("x") == b"1"
+
+
+def test_a_refused_exec_answers_execabort_in_multi_or_not_like_redis(node, redis_server):
+    # Redis's rejectCommand: EXEC refused before it runs (arity, pub/sub context) says EXECABORT
+    payload, count = script(("EXEC", "x"), ("MULTI",), ("SET", "{e}k", "v"), ("EXEC", "x"), ("EXEC",),
+                            ("GET", "{e}k"), ("SUBSCRIBE", "ch"), ("EXEC",), ("MULTI",), ("PING", "done"))
+    assert exchange(node.port, payload, count) == exchange(redis_server.port, payload, count)
 
 
 def test_big_request_pipelined_behind_auth(node_factory, redis_server_factory):

@@ -171,3 +171,43 @@ def test_reset_leaves_subscribed_mode(node) -> None:
 def test_ssubscribe_across_slots_is_refused(r) -> None:
     with pytest.raises(redis.ResponseError, match="same slot"):     # -CROSSSLOT
         r.execute_command("SSUBSCRIBE", "a", "b")
+
+
+EXEC_SCRIPTS = {
+    # two confirmations for one queued command: both inside EXEC's array of 2
+    "subscribe-two": [("MULTI",), ("SUBSCRIBE", "a", "b"), ("PING",), ("EXEC",)],
+    # a message the client publishes to itself comes right before PUBLISH's reply
+    "publish-to-self": [("SUBSCRIBE", "c"), ("MULTI",), ("PUBLISH", "c", "hi"), ("PING",), ("EXEC",)],
+    "subscribe-publish-unsubscribe": [("MULTI",), ("SUBSCRIBE", "c"), ("PUBLISH", "c", "hi"),
+                                      ("UNSUBSCRIBE",), ("EXEC",)],
+}
+
+
+def _raw_exchange(server, protocol: int, script) -> bytes:
+    """Everything the server answers to `script`, up to a final PING's sentinel."""
+    sock = server.raw()
+    try:
+        if protocol == 3:
+            sock.sendall(encode_command("HELLO", "3"))
+            reader = hiredis.Reader()
+            while True:
+                reader.feed(sock.recv(65536))
+                if reader.gets() is not False:
+                    break
+        sock.sendall(b"".join(encode_command(*command) for command in script)
+                     + encode_command("PING", "sentinel"))
+        raw = b""
+        while not raw.endswith(b"sentinel\r\n"):
+            data = sock.recv(65536)
+            assert data, f"connection closed after {raw!r}"
+            raw += data
+        return raw
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("script", sorted(EXEC_SCRIPTS))
+def test_pushes_to_self_inside_exec_land_inside_its_reply_as_redis(node, redis_server, protocol, script):
+    commands = EXEC_SCRIPTS[script]
+    assert _raw_exchange(node, protocol, commands) == _raw_exchange(redis_server, protocol, commands)
