@@ -178,7 +178,7 @@ class Mesh:
                        for e in self.events],
             "mesh_in": self.counters["in"],
             "mesh_out": self.counters["out"],
-            "mesh_dropped": self.counters["dropped"] + self.counters["invalid"],
+            "mesh_dropped": self.counters["dropped"] + self.counters["invalid"] + self.counters["too_big"],
             "counters": dict(self.counters),
         }
 

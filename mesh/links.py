@@ -109,8 +109,16 @@ class PeerLinks:
         """Publish to every subscribed peer; never blocks (a full queue drops and counts)."""
         if self._pub is None:
             return
+        data = encode(message)
+        if len(data) > MAX_MESSAGE_BYTES:
+            # Every peer's SUB would drop the link over it (zmq.MAXMSGSIZE), and
+            # with it the heartbeats: a big PUBLISH stays on this node instead.
+            self.counters["too_big"] += 1
+            log.warning("mesh message not sent: %d bytes is over the %d-byte limit kind=%s",
+                        len(data), MAX_MESSAGE_BYTES, type(message).__name__)
+            return
         try:
-            self._pub.send(encode(message), zmq.NOBLOCK)
+            self._pub.send(data, zmq.NOBLOCK)
             self.counters["out"] += 1
         except zmq.Again:
             self.counters["dropped"] += 1

@@ -61,3 +61,46 @@ def test_spublish_is_routed_by_the_channel_slot(three):
                              timeout=5, message="no smessage")
         assert message["type"] == "smessage" and message["data"] == b"paid"
         sub.close()
+
+
+def test_a_publish_too_big_for_the_mesh_stays_local_and_the_mesh_keeps_carrying(three):
+    """Over the mesh's message limit a PUBLISH reaches this node's subscribers only.
+
+    Sent anyway, it made every peer drop its link to the publisher (zmq's
+    MAXMSGSIZE), and nothing it published reached them for seconds.
+    """
+    publisher, listener = three[0].client(protocol=2), three[1].client(protocol=2)
+    local = publisher.pubsub()
+    remote = listener.pubsub()
+    try:
+        for sub in (local, remote):
+            sub.subscribe("big")
+            wait_until(lambda s=sub: s.get_message(timeout=0.1), timeout=5, message="no subscribe reply")
+        wait_until(lambda: publisher.publish("big", "warm-up") and
+                   remote.get_message(ignore_subscribe_messages=True, timeout=0.2),
+                   timeout=15, message="the mesh never carried the warm-up PUBLISH")
+        huge = b"x" * (2 << 20)
+        assert publisher.publish("big", huge) == 1          # this node's subscriber
+        message = wait_until(lambda: local.get_message(ignore_subscribe_messages=True, timeout=0.2),
+                             timeout=5, message="the local subscriber never got the big message")
+        while message["data"] != huge:                      # warm-up copies may still be queued
+            message = wait_until(lambda: local.get_message(ignore_subscribe_messages=True, timeout=0.2),
+                                 timeout=5, message="the local subscriber never got the big message")
+        publisher.publish("big", "after")
+        seen = []
+
+        def after_arrived() -> bool:
+            message = remote.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is not None:
+                seen.append(message["data"])
+            return b"after" in seen
+        # the peer's link was not dropped: the next message arrives without a reconnect
+        wait_until(after_arrived, timeout=3, message="the peer stopped hearing the publisher")
+        assert huge not in seen
+        stats = publisher.execute_command("CLUSTER", "INFO")
+        assert b"cluster_state:ok" in stats
+    finally:
+        for sub in (local, remote):
+            sub.close()
+        publisher.close()
+        listener.close()
