@@ -151,6 +151,7 @@ class Dispatcher:
                 # big replies: hand back to the connection to send before going on
                 # (with no Suspend: only one returned by this very call is ours)
                 if timed is not None:
+                    session.last_cmd = timed
                     self._record(timed, calls, perf_counter_ns() - clock)
                 return index
             args = requests[index]
@@ -181,6 +182,7 @@ class Dispatcher:
                     self._record(timed, calls, perf_counter_ns() - clock)
                     timed = None
                 if cmd is not None:
+                    session.last_cmd = cmd
                     reply = self.call(session, cmd, args)
                 elif args:
                     reply = self.execute(session, args)
@@ -250,6 +252,7 @@ class Dispatcher:
                     volume += len(reply)
             elif kind is Suspend:
                 self.suspended = reply
+                session.last_cmd = cmd
                 if timed is not None and calls:
                     self._record(timed, calls, perf_counter_ns() - clock)
                 return index - 1
@@ -259,6 +262,7 @@ class Dispatcher:
             if blocking.ready:
                 blocking.serve_ready()
         if timed is not None:
+            session.last_cmd = timed
             # self._record(), inlined: at one request per read its calls cost ~10%
             elapsed = perf_counter_ns() - clock
             stats = ctx.stats
@@ -290,6 +294,7 @@ class Dispatcher:
             # hiredis handed us a non-bulk element (a crafted request): refuse it
             return CommandError("ERR Protocol error: expected bulk strings")
         name = cmd.name
+        session.last_cmd = cmd
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, self._refused(session, base, NOAUTH))

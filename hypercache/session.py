@@ -19,7 +19,7 @@ class Session:
     # wall-clock ms, as Redis's ctime and lastinteraction (the read path has that time already)
     created_ms: int = 0
     last_interaction_ms: int = 0
-    last_command: bytes = b"NULL"
+    last_cmd: Any = None           # the Command it ran last (CLIENT LIST cmd=; EXEC's own, not its queue's)
     # cluster: READONLY lets reads be served by replicas; ASKING admits one command for an importing slot
     readonly: bool = False
     asking: bool = False

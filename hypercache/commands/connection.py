@@ -210,7 +210,12 @@ def client_no_evict(ctx, session, args):
     return OK
 
 
-def client_line(ctx, s, now_ms: int) -> bytes:
+def _blocked_ids(ctx) -> set[int]:
+    """Ids of the sessions blocked on keys, found once per CLIENT LIST (not once per client)."""
+    return {w.session.id for waiters in ctx.blocking.by_key.values() for w in waiters.values()}
+
+
+def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
     """One CLIENT LIST line with Redis 7's fields."""
     flags = ""
     if s.multi is not None:
@@ -221,8 +226,7 @@ def client_line(ctx, s, now_ms: int) -> bytes:
         flags += "r"
     if s.no_evict:
         flags += "e"
-    blocking = ctx.blocking
-    if any(w.session is s for waiters in blocking.by_key.values() for w in waiters.values()):
+    if s.id in blocked_ids:
         flags += "b"
     fields = [
         ("id", s.id), ("addr", s.addr), ("laddr", s.laddr), ("fd", s.fd),
@@ -233,7 +237,7 @@ def client_line(ctx, s, now_ms: int) -> bytes:
         ("multi", len(s.multi) if s.multi is not None else -1), ("qbuf", s.query_buffer),
         ("qbuf-free", 0), ("argv-mem", 0), ("multi-mem", 0), ("rbs", 16384), ("rbp", 0),
         ("obl", 0), ("oll", 0), ("omem", s.output_buffer), ("tot-mem", s.output_buffer + s.query_buffer),
-        ("events", "r"), ("cmd", s.last_command.decode("utf-8", "replace")), ("user", "default"),
+        ("events", "r"), ("cmd", "NULL" if s.last_cmd is None else s.last_cmd.name), ("user", "default"),
         ("redir", -1), ("resp", s.protocol),
         ("lib-name", s.lib_name.decode("utf-8", "replace")),
         ("lib-ver", s.lib_ver.decode("utf-8", "replace")),
@@ -266,12 +270,13 @@ def client_list(ctx, session, args):
             i = len(args)
         else:
             raise CommandError("ERR syntax error")
-    return Verbatim(b"".join(client_line(ctx, s, now_ms) + b"\n" for s in sessions))
+    blocked_ids = _blocked_ids(ctx)
+    return Verbatim(b"".join(client_line(s, now_ms, blocked_ids) + b"\n" for s in sessions))
 
 
 @command("client|info", 2, "noscript loading stale", group="connection", summary="Returns information about the connection.", since="6.2.0")
 def client_info(ctx, session, args):
-    return Verbatim(client_line(ctx, session, time.time_ns() // 1_000_000) + b"\n")
+    return Verbatim(client_line(session, time.time_ns() // 1_000_000, _blocked_ids(ctx)) + b"\n")
 
 
 @command("client|kill", -3, "admin noscript loading stale", group="connection", summary="Terminates open connections.")

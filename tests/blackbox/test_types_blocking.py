@@ -261,3 +261,27 @@ def test_a_long_chain_of_clients_waking_one_another(node, r) -> None:
         sock.close()
     assert r.lrange(f"{{q}}{count}", 0, -1) == [b"x"]
     assert blocked_clients(r) == 0
+
+
+def test_client_list_flags_the_blocked_clients(node, r) -> None:
+    job = start_blocked(node, r, "BLPOP", "{q}flag", "0")
+    lines = r.execute_command("CLIENT", "LIST").decode().splitlines()
+    flags = {line.split(" cmd=")[1].split()[0]: line.split(" flags=")[1].split()[0] for line in lines}
+    assert flags["blpop"] == "b"            # the only client blocked (or that ran BLPOP) now
+    assert flags["client|list"] == "N"
+    r.rpush("{q}flag", "v")
+    assert job.result() == [b"{q}flag", b"v"]
+
+
+def test_client_list_shows_each_clients_last_command_like_redis(node, redis_server) -> None:
+    for server in (node, redis_server):
+        with server.client(protocol=2) as other, server.client(protocol=2) as r:
+            ids = {other.client_id(), r.client_id()}
+            other.set("{c}k", "v")
+            other.get("{c}k")
+            pipe = other.pipeline(transaction=True)
+            pipe.incr("{c}n")
+            pipe.execute()
+            lines = r.execute_command("CLIENT", "LIST", "ID", *ids).decode().splitlines()
+            commands = sorted(line.split(" cmd=")[1].split()[0] for line in lines)
+            assert commands == ["client|list", "exec"], server
