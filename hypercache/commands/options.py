@@ -68,6 +68,20 @@ def parse_mpop(args: list[bytes], first: int, ends: dict[bytes, bool]) -> tuple[
     return keys, end, count
 
 
+def parse_limit(args: list[bytes], i: int) -> int:
+    """The `[LIMIT limit]` of SINTERCARD and ZINTERCARD from args[i] on; 0 = no limit."""
+    limit = 0
+    while i < len(args):
+        if args[i].lower() == b"limit" and i + 1 < len(args):
+            limit = parse_int(args[i + 1], "ERR LIMIT can't be negative")
+            if limit < 0:
+                raise CommandError("ERR LIMIT can't be negative")
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    return limit
+
+
 def parse_timeout(raw: bytes) -> float:
     """Seconds to wait (0 = forever), with Redis's errors for a bad timeout."""
     try:

@@ -7,7 +7,7 @@ from ..reply import CommandError, OrderedSet
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.set import Set
 from . import command
-from .options import numkeys_keys, parse_numkeys
+from .options import numkeys_keys, parse_limit, parse_numkeys
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 
@@ -236,16 +236,7 @@ def sdiffstore(ctx, session, args):
 def sintercard(ctx, session, args):
     """Format: SINTERCARD numkeys key [key ...] [LIMIT limit]"""
     keys = parse_numkeys(args, 1, too_many="ERR Number of keys can't be greater than number of args")
-    limit = 0
-    i = 2 + len(keys)
-    while i < len(args):
-        if args[i].lower() == b"limit" and i + 1 < len(args):
-            limit = parse_int(args[i + 1], "ERR LIMIT can't be negative")
-            if limit < 0:
-                raise CommandError("ERR LIMIT can't be negative")
-            i += 2
-        else:
-            raise CommandError(SYNTAX)
+    limit = parse_limit(args, 2 + len(keys))
     sets = _sets(ctx, keys, True)
     if not sets:
         return 0

@@ -9,7 +9,7 @@ from ..reply import CommandError
 from ..types.set import Set
 from ..types.zset import ZSet
 from . import command
-from .options import numkeys_keys
+from .options import numkeys_keys, parse_limit
 from .zsets import pairs_reply
 
 
@@ -37,14 +37,20 @@ def _source(ctx, key: bytes) -> dict[bytes, float] | None:
     raise CommandError(WRONGTYPE)
 
 
-def _algebra(ctx, args: list[bytes], first: int, op: str, name: str, store_form: bool):
-    """Parse `numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` and compute."""
+def _numkeys(args: list[bytes], first: int, name: str) -> list[bytes]:
+    """The source keys of `numkeys key [key ...]` at args[first], with this family's errors."""
     numkeys = parse_int(args[first])
     if numkeys < 1:
         raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
     if numkeys > len(args) - first - 1:
         raise CommandError(SYNTAX)
-    keys = args[first + 1:first + 1 + numkeys]
+    return args[first + 1:first + 1 + numkeys]
+
+
+def _algebra(ctx, args: list[bytes], first: int, op: str, name: str, store_form: bool):
+    """Parse `numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` and compute."""
+    keys = _numkeys(args, first, name)
+    numkeys = len(keys)
     weights = [1.0] * numkeys
     aggregate = "sum"
     with_scores = False
@@ -162,6 +168,25 @@ def zunion(ctx, session, args):
 def zinter(ctx, session, args):
     """Format: ZINTER numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]"""
     return _algebra_reply(ctx, session, args, "inter", "zinter")
+
+
+@command("zintercard", -3, "readonly movablekeys", 0, 0, 0, group="sorted_set", since="7.0.0",
+         find_keys=numkeys_keys(1), summary="Returns the number of members of the intersect of multiple sorted sets.")
+def zintercard(ctx, session, args):
+    """Format: ZINTERCARD numkeys key [key ...] [LIMIT limit]"""
+    keys = _numkeys(args, 1, "zintercard")
+    limit = parse_limit(args, 2 + len(keys))
+    sources = [_source(ctx, key) for key in keys]
+    if any(source is None for source in sources):
+        return 0
+    sources.sort(key=len)
+    count = 0
+    for member in sources[0]:
+        if all(member in other for other in sources[1:]):
+            count += 1
+            if count == limit:
+                break
+    return count
 
 
 @command("zdiff", -3, "readonly movablekeys", 0, 0, 0, group="sorted_set", since="6.2.0",
