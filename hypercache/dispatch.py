@@ -179,6 +179,7 @@ class Dispatcher:
                 cmd = None
             if cmd is None or not routed:
                 if timed is not None:
+                    session.last_cmd = timed
                     self._record(timed, calls, perf_counter_ns() - clock)
                     timed = None
                 if cmd is not None:
