@@ -14,6 +14,7 @@ from typing import Any
 
 from mesh.keyslot import keyslot
 
+from .arguments import WRONGTYPE
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
@@ -218,7 +219,7 @@ class Dispatcher:
                     if cmd is get_cmd:
                         reply = store.get(slot, key, ctx.now_ms)
                         if reply is not None and type(reply) is not bytes:
-                            reply = cmd.handler(ctx, session, args)     # raises WRONGTYPE
+                            raise CommandError(WRONGTYPE)
                     elif cmd is set_cmd and len(args) == 3:
                         store.set(slot, key, args[2])
                         reply = OK

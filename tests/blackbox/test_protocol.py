@@ -609,3 +609,45 @@ def test_a_pipeline_of_big_array_replies_waits_for_a_client_that_does_not_read(n
                 assert reply == b"PONG"
             replies += 1
     hog.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_pipelined_gets_of_every_kind_answer_like_redis(node, redis_server, protocol):
+    """A run of pipelined GETs is served in one pass: each reply still as Redis gives it."""
+    tag = "{gr%d}" % protocol
+    setup = [("SET", f"{tag}s", "v"), ("SET", f"{tag}big", "b" * 5000), ("SET", f"{tag}empty", ""),
+             ("HSET", f"{tag}h", "f", "1"), ("SET", f"{tag}ttl", "t", "PX", "1"),
+             ("SET", f"{tag}later", "x", "EX", "100")]
+    gets = [("GET", f"{tag}{name}") for name in
+            ("s", "missing", "big", "h", "empty", "s", "ttl", "later", "h", "s")]
+    hello = [("HELLO", "3")] if protocol == 3 else []
+    for server in (node, redis_server):
+        payload, count = script(*setup)
+        exchange(server.port, payload, count)
+    time.sleep(0.01)      # the 1 ms TTL must have passed: this is the scenario, not a wait
+    replies = []
+    for server in (node, redis_server):
+        with server.client(protocol=2) as r:
+            r.config_resetstat()
+        payload, count = script(*hello, *gets, ("GET", f"{tag}s"))
+        replies.append(exchange(server.port, payload, count))
+        with server.client(protocol=2) as r:
+            stats = r.info("stats")
+            replies.append((stats["keyspace_hits"], stats["keyspace_misses"]))
+            replies.append(r.info("commandstats")["cmdstat_get"]["failed_calls"])
+    if protocol == 3:       # HELLO's own reply differs (mode, id); it ends with its empty modules
+        replies[0], replies[3] = (raw.split(b"$7\r\nmodules\r\n*0\r\n", 1)[1] for raw in (replies[0], replies[3]))
+    assert replies[:3] == replies[3:]
+
+
+def test_a_lone_get_of_the_wrong_type_counts_one_hit_like_redis(node, redis_server):
+    counts = []
+    for server in (node, redis_server):
+        with server.client(protocol=2) as r:
+            r.hset("{wt}h", "f", "1")
+            r.config_resetstat()
+            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                r.get("{wt}h")
+            stats = r.info("stats")
+            counts.append((stats["keyspace_hits"], stats["keyspace_misses"]))
+    assert counts[0] == counts[1] == (1, 0)
