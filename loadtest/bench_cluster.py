@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                 idle = idle_cpu(hc + lone, idle_s)
                 lone[0].stop()
                 rows = [[s.name + " (3-node cluster)", f"{pct:.2f}"] for s, pct in zip(hc, idle[:3])]
-                rows.append([f"mean per cluster node", f"{statistics.mean(idle[:3]):.2f}"])
+                rows.append(["mean per cluster node", f"{statistics.mean(idle[:3]):.2f}"])
                 rows.append(["lone node (no peers)", f"{idle[3]:.2f}"])
                 rows.append(["peer traffic per node (mean - lone)", f"{statistics.mean(idle[:3]) - idle[3]:.2f}"])
                 table(f"Idle CPU per hypercache node, % of one core over {idle_s:.0f} s "
