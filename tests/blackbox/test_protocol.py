@@ -624,7 +624,8 @@ def test_pipelined_gets_of_every_kind_answer_like_redis(node, redis_server, prot
     for server in (node, redis_server):
         payload, count = script(*setup)
         exchange(server.port, payload, count)
-    time.sleep(0.01)      # the 1 ms TTL must have passed: this is the scenario, not a wait
+        with server.client(protocol=2) as r:
+            wait_until(lambda: r.pttl(f"{tag}ttl") == -2, timeout=5, message="the 1 ms TTL to pass")
     replies = []
     for server in (node, redis_server):
         with server.client(protocol=2) as r:
