@@ -154,6 +154,20 @@ def read_reply(sock: socket.socket, timeout: float = 5.0) -> Any:
         reader.feed(data)
 
 
+def read_raw_reply(sock: socket.socket) -> bytes:
+    """The raw bytes of the next reply (which must end the data read: no pipelining behind it)."""
+    import hiredis
+    reader = hiredis.Reader()
+    raw = b""
+    while True:
+        data = sock.recv(1 << 20)
+        assert data, "connection closed"
+        raw += data
+        reader.feed(data)
+        if reader.gets() is not False:
+            return raw
+
+
 def request(owner: Any, *args: Any, protocol: int = 2) -> Any:
     """One command on a fresh connection to `owner` (a node or redis-server; after HELLO 3 if asked).
 

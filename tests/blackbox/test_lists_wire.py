@@ -10,7 +10,7 @@ from __future__ import annotations
 import hiredis
 import pytest
 
-from tests.nodes import encode_command, raw_connect, wait_until
+from tests.nodes import encode_command, raw_connect, read_raw_reply, wait_until
 
 PAYLOADS = [b"", b"\r\n", b"a\r\nb", b"$3\r\nxyz\r\n", b"*1\r\n:1\r\n", bytes(range(256)),
             b"x" * 1023, b"y" * 1024, b"z" * 1025, b"\n" * 70_000]
@@ -19,19 +19,7 @@ PAYLOADS = [b"", b"\r\n", b"a\r\nb", b"$3\r\nxyz\r\n", b"*1\r\n:1\r\n", bytes(ra
 def call(sock, *args) -> bytes:
     """Send one command; the raw bytes of its reply."""
     sock.sendall(encode_command(*args))
-    return receive(sock)
-
-
-def receive(sock) -> bytes:
-    reader = hiredis.Reader()
-    raw = b""
-    while True:
-        data = sock.recv(1 << 20)
-        assert data, "connection closed"
-        raw += data
-        reader.feed(data)
-        if reader.gets() is not False:
-            return raw
+    return read_raw_reply(sock)
 
 
 def blocked_clients(sock) -> int:
@@ -106,7 +94,7 @@ def woken_reply(port: int, protocol: int, blocking: tuple, push: tuple) -> bytes
         waiter.sendall(encode_command(*blocking))
         wait_until(lambda: blocked_clients(pusher) == 1, message=f"{blocking[0]} to block")
         call(pusher, *push)
-        return receive(waiter)
+        return read_raw_reply(waiter)
     finally:
         waiter.close()
         pusher.close()

@@ -9,7 +9,7 @@ import hiredis
 import pytest
 import redis
 
-from tests.nodes import encode_command, wait_until
+from tests.nodes import encode_command, read_raw_reply, wait_until
 
 
 class RawClient:
@@ -189,11 +189,7 @@ def _raw_exchange(server, protocol: int, script) -> bytes:
     try:
         if protocol == 3:
             sock.sendall(encode_command("HELLO", "3"))
-            reader = hiredis.Reader()
-            while True:
-                reader.feed(sock.recv(65536))
-                if reader.gets() is not False:
-                    break
+            read_raw_reply(sock)
         sock.sendall(b"".join(encode_command(*command) for command in script)
                      + encode_command("PING", "sentinel"))
         raw = b""

@@ -14,7 +14,7 @@ from pathlib import Path
 import hiredis
 import pytest
 
-from tests.nodes import encode_command, raw_connect
+from tests.nodes import encode_command, raw_connect, read_raw_reply
 
 SCRIPTS = Path(__file__).parent / "types_scripts"
 
@@ -22,15 +22,7 @@ SCRIPTS = Path(__file__).parent / "types_scripts"
 def call(sock, args: list[bytes]) -> bytes:
     """Send one command; the raw bytes of its reply."""
     sock.sendall(encode_command(*args))
-    reader = hiredis.Reader()
-    raw = b""
-    while True:
-        data = sock.recv(65536)
-        assert data, "connection closed"
-        raw += data
-        reader.feed(data)
-        if reader.gets() is not False:
-            return raw
+    return read_raw_reply(sock)
 
 
 def _flat(value) -> list:
