@@ -18,7 +18,7 @@ from .arguments import WRONGTYPE
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
-from .reply import OK, QUEUED, CommandError, Raw, encode
+from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
 from .routing import NO_SLOT, route
 from .session import Session
 from .stats import LATENCY_BUCKETS
@@ -33,9 +33,6 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
-# "$<len>\r\n" of the bulk replies most values fit, made once
-BULK_HEADERS_CACHED = 1024
-BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(BULK_HEADERS_CACHED))
 BIG_REPLY = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
 OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).

@@ -8,6 +8,9 @@ version, once per pipelined batch.
 from __future__ import annotations
 
 CRLF = b"\r\n"
+# "$<len>\r\n" of the bulk strings most values fit, made once (the fast lane, list elements)
+BULK_HEADERS_CACHED = 1024
+BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(BULK_HEADERS_CACHED))
 
 
 class Status(bytes):
