@@ -157,15 +157,20 @@ class Connection:
             return
         if self.session.close_after_reply or self.session.kill:
             return
-        # it stopped to send big replies first: as run() does between slices
+        # it stopped to send big replies first
+        if self._send_between_slices(out, requests[stopped:]):
+            self.run(requests, stopped, out)
+
+    def _send_between_slices(self, out: list, rest: list) -> bool:
+        """Send a slice's replies; False when the rest of the pipeline cannot run now."""
         self.flush(out)
         out.clear()
         if self.closed:
-            return
+            return False
         if self.unsent_bytes >= PAUSE_READING_AT:
-            self.pending = requests[stopped:]    # resumed by on_writable once the client reads
-            return
-        self.run(requests, stopped, out)
+            self.pending = rest          # resumed by on_writable once the client reads
+            return False
+        return True
 
     def run(self, requests: list, start: int, out: list) -> None:
         """Run requests from `start` into `out`; park the rest on a blocking command or a full pipe.
@@ -195,12 +200,7 @@ class Connection:
             produced = sum(map(len, out))
             if produced > SLICE_OUTPUT_BYTES:
                 slice_size = max(1, slice_size * SLICE_OUTPUT_BYTES // produced)
-            self.flush(out)
-            out.clear()
-            if self.closed:
-                break
-            if self.unsent_bytes >= PAUSE_READING_AT:
-                self.pending = rest          # resumed by on_writable once the client reads
+            if not self._send_between_slices(out, rest):
                 break
             requests, start = rest, 0
         self.batch = None
