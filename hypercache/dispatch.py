@@ -33,6 +33,7 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
+NULL_BULK, NULL_RESP3 = b"$-1\r\n", b"_\r\n"   # a GET miss, by protocol
 BIG_REPLY = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
 OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
@@ -72,6 +73,9 @@ class Dispatcher:
         for cmd in self.lane.values():
             ctx.stats.for_command(cmd.name)
         self.suspended: Suspend | None = None   # set when run() stops at a blocking command
+        self.volume = 0                         # bytes of big replies of the current run()
+        self._primary_map = None                # the slot map _primary was made from
+        self._primary = b""
 
     @staticmethod
     def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
@@ -114,153 +118,175 @@ class Dispatcher:
         index is the next request to run), so the connection can send first.
 
         Plain data commands from a plain session (authenticated, not in MULTI,
-        not subscribed) take the fast lane: the same steps as execute() and
-        call(), inlined, because at 16 pipelined requests per read every
-        function call is a measurable share of the node's throughput.
-        Everything else, and every error, goes through execute().
-
-        The fast lane times a run of the same command in a row as one (two
-        clock reads for 16 pipelined GETs, not 32): calls and total time stay
-        exact, and each call of the run is counted in the latency histogram
-        at the run's mean.
+        not subscribed, no ASKING) run in the lane (_lane()); every other
+        request, and every one the lane turns down, goes through execute().
         """
-        ctx = self.ctx
-        protocol = session.protocol
-        lane = self.lane
-        blocking = ctx.blocking
-        cluster = ctx.cluster
-        owners_of = cluster.slotmap.owners
-        me = ctx.node_id
-        store = ctx.store
-        append = out.append
-        get_cmd, set_cmd = self.get_cmd, self.set_cmd
-        plain = (session.multi is None and session.authenticated and not session.in_pubsub
-                 and not session.asking)
         self.suspended = None
-        writable = None                     # cluster.accepting_writes(), found at the first write
-        volume = 0                          # bytes of big replies produced by this call
-        timed = None                        # the fast-lane command being timed since `clock`
-        calls = 0                           # how many times in a row it ran
-        clock = 0
+        self.volume = 0
+        blocking = self.ctx.blocking
         index = start
         count = len(requests)
         while index < count:
-            if volume > OUTPUT_BUDGET:
-                # big replies: hand back to the connection to send before going on
-                # (with no Suspend: only one returned by this very call is ours)
-                if timed is not None:
-                    session.last_cmd = timed
-                    self._record(timed, calls, perf_counter_ns() - clock)
+            if (session.multi is None and session.authenticated and not session.in_pubsub
+                    and not session.asking):
+                index = self._lane(session, requests, out, index)
+                if index == count or self.volume > OUTPUT_BUDGET:
+                    return index
+            reply = self.execute(session, requests[index])
+            if type(reply) is Suspend:
+                self.suspended = reply
                 return index
-            args = requests[index]
             index += 1
-            cmd = lane.get(args[0]) if plain and args else None
-            routed = True                       # False: call() routes it (redirects, several keys)
-            if cmd is not None and (len(args) == cmd.arity or (cmd.arity < 0 and len(args) >= -cmd.arity)):
-                # -- the fast lane: route, run, encode, count --
-                if cmd.single_key:
-                    key = args[1]
-                    # 123 is "{": an int needle is ~10x faster than b"{" here
-                    slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                    owners = owners_of[slot]
-                    if cmd.write and writable is None:
-                        writable = monotonic() <= cluster.writes_until   # accepting_writes(), inlined
-                    if owners and owners[0] == me and (writable or not cmd.write):
-                        ctx.slot = slot
-                    else:
-                        routed = False          # a redirect: call() formats and counts it
-                elif cmd.first_key or cmd.find_keys is not None:
-                    routed = False              # several keys
-                else:
-                    ctx.slot = NO_SLOT
-            else:
-                cmd = None
-            if cmd is None or not routed:
-                if timed is not None:
-                    session.last_cmd = timed
-                    self._record(timed, calls, perf_counter_ns() - clock)
-                    timed = None
-                if cmd is not None:
-                    session.last_cmd = cmd
-                    reply = self.call(session, cmd, args)
-                elif args:
-                    reply = self.execute(session, args)
-                else:
-                    continue
-                protocol = session.protocol     # HELLO/RESET switch it, for their own reply too
-                if type(reply) is Suspend:
-                    self.suspended = reply
-                    return index - 1
-                volume += encode_sized(reply, protocol, out)
-                if session.close_after_reply or session.kill:
-                    return count
-                if blocking.ready:
-                    blocking.serve_ready()
-                owners_of = cluster.slotmap.owners      # CLUSTER commands may have moved slots
-                plain = (session.multi is None and session.authenticated
-                         and not session.in_pubsub and not session.asking)
-                continue
+            self.volume += encode_sized(reply, session.protocol, out)
+            if session.close_after_reply or session.kill:
+                return count
+            if blocking.ready:
+                blocking.serve_ready()
+            if self.volume > OUTPUT_BUDGET:
+                return index
+        return count
+
+    def _lane(self, session: Session, requests: list, out: list, index: int) -> int:
+        """Run plain data commands from requests[index:]; returns the first one it did not run.
+
+        The steps of execute() and call(), inlined, because at 16 pipelined
+        requests per read every function call is a measurable share of the
+        node's throughput. GET and plain SET, most of a cache's traffic, go
+        straight to the store. The lane turns down, before touching anything,
+        whatever needs more than the common case: an unknown or non-lane
+        command, a wrong arity, a key this node is not the primary for, a
+        write while writes are refused, OOM. run() gives that one to execute(),
+        which answers it exactly, then comes back here.
+
+        A run of the same command in a row is timed as one (two clock reads
+        for 16 pipelined GETs, not 32): calls and total time stay exact, and
+        each call of the run is counted in the latency histogram at the run's
+        mean. Keyspace hits and misses and the dirty count are summed locally
+        and added once.
+        """
+        ctx = self.ctx
+        store = ctx.store
+        slots, expires, access = store.slots, store.expires, store.access
+        blocking = ctx.blocking
+        lane = self.lane
+        primary = self._primary_slots()
+        get_cmd, set_cmd = self.get_cmd, self.set_cmd
+        append = out.append
+        protocol = session.protocol
+        null = NULL_BULK if protocol == 2 else NULL_RESP3
+        writable = None                     # cluster.accepting_writes(), found at the first write
+        volume = self.volume                # bytes of big replies produced by this run()
+        hits = misses = dirty = 0
+        timed = None                        # the command being timed since `clock`
+        calls = clock = 0                   # how many times in a row it ran
+        count = len(requests)
+        while index < count and volume <= OUTPUT_BUDGET:
+            args = requests[index]
+            cmd = lane.get(args[0])
+            if cmd is None:
+                break
             if cmd is not timed:
                 now = perf_counter_ns()
-                if timed is not None:
+                if calls:
                     self._record(timed, calls, now - clock)
-                timed = cmd
-                calls = 0
-                clock = now
-            if cmd.denyoom and store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
-                reply = self._reject(cmd.name, OOM)
-            else:
-                try:
-                    # GET and plain SET are most of a cache's traffic: straight to
-                    # the store (what their handlers do), one call less each
-                    if cmd is get_cmd:
-                        reply = store.get(slot, key, ctx.now_ms)
-                        if reply is not None and type(reply) is not bytes:
-                            raise CommandError(WRONGTYPE)
-                    elif cmd is set_cmd and len(args) == 3:
-                        store.set(slot, key, args[2])
-                        reply = OK
+                timed, calls, clock = cmd, 0, now
+            if cmd is get_cmd:
+                if len(args) != 2:
+                    break
+                key = args[1]
+                # 123 is "{": an int needle is ~10x faster than b"{" here
+                slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                if not primary[slot]:
+                    break
+                if access is None and key not in expires:
+                    value = slots[slot].get(key)
+                    if value is None:
+                        misses += 1
                     else:
-                        reply = cmd.handler(ctx, session, args)
+                        hits += 1
+                else:
+                    value = store.get(slot, key, ctx.now_ms)    # expiry and LRU/LFU, counted there
+                if value is None:
+                    append(null)
+                elif type(value) is bytes:
+                    size = len(value)
+                    if size < BULK_HEADERS_CACHED:
+                        append(BULK_HEADERS[size])
+                    else:
+                        append(b"$%d\r\n" % size)
+                        if size > BIG_REPLY:
+                            volume += size
+                    append(value)
+                    append(b"\r\n")
+                else:
+                    append(self._failed(cmd, CommandError(WRONGTYPE), protocol))
+            elif cmd is set_cmd and len(args) == 3:
+                key = args[1]
+                slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                if writable is None:
+                    writable = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
+                if not (primary[slot] and writable):
+                    break
+                if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
+                    break
+                store.set(slot, key, args[2])
+                append(OK)
+                dirty += 1
+                if blocking.ready:
+                    blocking.serve_ready()
+            else:
+                arity = cmd.arity
+                if len(args) != arity and (arity > 0 or len(args) < -arity):
+                    break
+                if cmd.single_key:
+                    key = args[1]
+                    slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                    if cmd.write and writable is None:
+                        writable = monotonic() <= ctx.cluster.writes_until
+                    if not (primary[slot] and (writable or not cmd.write)):
+                        break
+                    ctx.slot = slot
+                elif cmd.first_key or cmd.find_keys is not None:
+                    break                       # several keys: route() checks CROSSSLOT
+                else:
+                    ctx.slot = NO_SLOT
+                if cmd.denyoom and store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
+                    break
+                try:
+                    reply = cmd.handler(ctx, session, args)
                 except CommandError as error:
                     reply = error
-                    ctx.stats.for_command(cmd.name).failed_calls += 1
+                    ctx.stats.commands[cmd.name].failed_calls += 1
                     ctx.stats.count_error(str(error))
                 except Exception:
                     log.exception("command failed unexpectedly command=%s", cmd.name)
                     ctx.stats.unexpected_errors += 1
+                    ctx.stats.commands[cmd.name].failed_calls += 1
                     reply = CommandError("ERR internal error while running the command")
                 if cmd.write:
-                    ctx.dirty += 1
-            kind = type(reply)
-            if kind is bytes:
-                size = len(reply)
-                if size < BULK_HEADERS_CACHED:
-                    append(BULK_HEADERS[size])
-                    append(reply)
-                    append(b"\r\n")
-                else:
-                    append(b"$%d\r\n" % size)
+                    dirty += 1
+                kind = type(reply)
+                if kind is bytes:
+                    size = len(reply)
+                    append(BULK_HEADERS[size] if size < BULK_HEADERS_CACHED else b"$%d\r\n" % size)
                     append(reply)
                     append(b"\r\n")
                     if size > BIG_REPLY:
                         volume += size
-            elif kind is Raw:
-                append(reply)
-                if len(reply) > BIG_REPLY:
-                    volume += len(reply)
-            elif kind is Suspend:
-                self.suspended = reply
-                session.last_cmd = cmd
-                if timed is not None and calls:
-                    self._record(timed, calls, perf_counter_ns() - clock)
-                return index - 1
-            else:
-                volume += encode_sized(reply, protocol, out)
+                elif kind is Raw:
+                    append(reply)
+                    if len(reply) > BIG_REPLY:
+                        volume += len(reply)
+                else:
+                    volume += encode_sized(reply, protocol, out)
+                if blocking.ready:
+                    blocking.serve_ready()
+                # a handler may have replaced what the locals hold (FLUSHALL, CONFIG SET)
+                slots, access = store.slots, store.access
             calls += 1
-            if blocking.ready:
-                blocking.serve_ready()
-        if timed is not None:
+            index += 1
+        self.volume = volume
+        if calls:
             session.last_cmd = timed
             # self._record(), inlined: at one request per read its calls cost ~10%
             elapsed = perf_counter_ns() - clock
@@ -271,14 +297,39 @@ class Dispatcher:
             stats.nanos += elapsed
             bucket = (elapsed // (1000 * calls)).bit_length()
             stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
-        return count
+        if hits or misses:
+            store.stats.keyspace_hits += hits
+            store.stats.keyspace_misses += misses
+        if dirty:
+            ctx.dirty += dirty
+        return index
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:
-        """Count `calls` runs in a row of a fast-lane command that took `elapsed_ns` in all."""
+        """Count `calls` runs in a row of a lane command that took `elapsed_ns` in all."""
         stats = self.ctx.stats
         stats.total_commands += calls
-        if calls:
-            stats.commands[cmd.name].record_many(calls, elapsed_ns)
+        stats.commands[cmd.name].record_many(calls, elapsed_ns)
+
+    def _failed(self, cmd: Command, error: CommandError, protocol: int) -> bytes:
+        """A lane command's error reply, counted as Redis counts a failed call."""
+        stats = self.ctx.stats
+        stats.commands[cmd.name].failed_calls += 1
+        stats.count_error(str(error))
+        out: list[bytes] = []
+        encode(error, protocol, out)
+        return out[0]
+
+    def _primary_slots(self) -> bytes:
+        """A byte per slot, 1 where this node is the slot's primary: the lane's routing test.
+
+        Made once per slot map (maps are values, replaced whole on a new epoch).
+        """
+        slotmap = self.ctx.cluster.slotmap
+        if slotmap is not self._primary_map:
+            me = self.ctx.node_id
+            self._primary = bytes(1 if owners and owners[0] == me else 0 for owners in slotmap.owners)
+            self._primary_map = slotmap
+        return self._primary
 
     def execute(self, session: Session, args: list[bytes]) -> Any:
         """Run one request and return its reply value (or Suspend)."""

@@ -89,12 +89,52 @@ class RequestParser:
         connection runs it (it may be AUTH) and feeds b"" for the next, so a
         request pipelined behind a successful AUTH gets the post-auth limits,
         as in Redis, which parses and runs requests one by one.
+
+        The fast path is inlined here (one call per read matters at one
+        request per read): `data` must start a request and end a line.
         """
-        if (not self._careful and self.authenticated and self.error is None
-                and data[:1] == b"*" and data[-2:] == b"\r\n"):
-            frames = self._fast(data)
-            if frames is not None:
-                return frames
+        if (data[:1] == b"*" and data[-1] == 10 and not self._careful and self.authenticated
+                and self.error is None):
+            reader = self._reader
+            reader.feed(data)
+            gets = reader.gets
+            frames = []
+            nargs = 0
+            try:
+                frame = gets()
+                while frame is not False:
+                    # Every request must be a non-empty array of bulk strings:
+                    # hiredis also accepts nested arrays, integers, nils and maps,
+                    # which Redis refuses ("expected '$', got ..."); the careful
+                    # path says so.
+                    if type(frame) is not list or not frame:
+                        break
+                    for arg in frame:
+                        if type(arg) is not bytes:
+                            break
+                    else:
+                        nargs += len(frame)
+                        frames.append(frame)
+                        frame = gets()
+                        continue
+                    break
+                else:
+                    # The read must be exactly these requests. It ends a line;
+                    # a request of n bulk strings holds 1 + 2n CRLFs, n of them
+                    # followed by "$". The start of a next request that hiredis
+                    # consumed (header and whole elements) adds CRLFs, its last
+                    # one not followed by "$"; a simple string or integer
+                    # element lacks one CRLF and one "$". So both counts match
+                    # only for whole requests whose elements are bulks, or
+                    # whose non-bulk elements (returned as bytes, so harmless)
+                    # are balanced by payloads holding "\r\n$". Payload CRLFs
+                    # otherwise only cost a re-parse by the careful path.
+                    if (frames and not reader.has_data()
+                            and data.count(b"\r\n") == len(frames) + 2 * nargs
+                            and data.count(b"\r\n$") == nargs):
+                        return frames
+            except (hiredis.ProtocolError, TypeError, IndexError, MemoryError):
+                pass    # (hiredis allocates a declared array at once: 2**32-1 elements fail)
             self._reader = hiredis.Reader()
         if self.error is not None:
             return []
@@ -103,50 +143,6 @@ class RequestParser:
         self._careful = True
         self._buf += data
         return self._parse_buffer()
-
-    # -- fast path ---------------------------------------------------------------
-
-    def _fast(self, data: bytes) -> list | None:
-        """All requests in `data` if it is exactly whole, all-bulk requests; else None.
-
-        `data` starts a request and ends a line (feed() checked).
-        """
-        reader = self._reader
-        reader.feed(data)
-        gets = reader.gets
-        frames = []
-        nargs = 0
-        try:
-            frame = gets()
-            while frame is not False:
-                # Every request must be a non-empty array of bulk strings:
-                # hiredis also accepts nested arrays, integers, nils and maps,
-                # which Redis refuses ("expected '$', got ..."); the careful
-                # path says so.
-                if type(frame) is not list or not frame:
-                    return None
-                for arg in frame:
-                    if type(arg) is not bytes:
-                        return None
-                nargs += len(frame)
-                frames.append(frame)
-                frame = gets()
-        except (hiredis.ProtocolError, TypeError, IndexError, MemoryError):
-            # (hiredis allocates a declared array at once: 2**32-1 elements fail)
-            return None
-        # The read must be exactly these requests. It ends a line; a request
-        # of n bulk strings holds 1 + 2n CRLFs, n of them followed by "$".
-        # The start of a next request that hiredis consumed (header and whole
-        # elements) adds CRLFs, its last one not followed by "$"; a simple
-        # string or integer element lacks one CRLF and one "$". So both counts
-        # match only for whole requests whose elements are bulks, or whose
-        # non-bulk elements (returned as bytes, so harmless) are balanced by
-        # payloads holding "\r\n$". Payload CRLFs otherwise only cost a
-        # re-parse by the careful path.
-        if (not frames or reader.has_data() or data.count(b"\r\n") != len(frames) + 2 * nargs
-                or data.count(b"\r\n$") != nargs):
-            return None
-        return frames
 
     # -- careful path ------------------------------------------------------------
 

@@ -652,3 +652,37 @@ def test_a_lone_get_of_the_wrong_type_counts_one_hit_like_redis(node, redis_serv
             stats = r.info("stats")
             counts.append((stats["keyspace_hits"], stats["keyspace_misses"]))
     assert counts[0] == counts[1] == (1, 0)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_a_pipeline_across_flushall_and_oom_answers_like_redis(node, redis_server, protocol):
+    """Pipelined GET/SET around commands that change the keyspace under them.
+
+    FLUSHALL replaces the whole keyspace and CONFIG SET maxmemory turns SETs
+    into OOM errors in the middle of one read: the replies, the keyspace hits
+    and misses and the rejected calls must be what Redis gives.
+    """
+    hello = [("HELLO", "3")] if protocol == 3 else []
+    commands = [*hello, ("SET", "{fl}a", "1"), ("GET", "{fl}a"), ("FLUSHALL",), ("GET", "{fl}a"),
+                ("SET", "{fl}b", "2"), ("GET", "{fl}b"),
+                ("CONFIG", "SET", "maxmemory", "1"), ("SET", "{fl}c", "3"), ("SET", "{fl}c", "4"),
+                ("GET", "{fl}c"), ("GET", "{fl}b"), ("CONFIG", "SET", "maxmemory", "0"),
+                ("SET", "{fl}c", "5"), ("GET", "{fl}c")]
+    replies = []
+    for server in (node, redis_server):
+        with server.client(protocol=2) as r:
+            r.config_set("maxmemory-policy", "noeviction")
+            r.config_resetstat()
+        payload, count = script(*commands)
+        replies.append(exchange(server.port, payload, count))
+        with server.client(protocol=2) as r:
+            stats = r.info("stats")
+            replies.append((stats["keyspace_hits"], stats["keyspace_misses"]))
+            cmdstat = r.info("commandstats")
+            replies.append({name: (cmdstat[f"cmdstat_{name}"]["calls"], cmdstat[f"cmdstat_{name}"]["rejected_calls"])
+                            for name in ("get", "set")})
+            r.flushall()
+    if protocol == 3:       # HELLO's own reply differs (mode, id); it ends with its empty modules
+        replies[0], replies[3] = (raw.split(b"$7\r\nmodules\r\n*0\r\n", 1)[1] for raw in (replies[0], replies[3]))
+    assert replies[:3] == replies[3:]
+    assert replies[2] == {"get": (6, 0), "set": (3, 2)}
