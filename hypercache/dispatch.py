@@ -169,7 +169,7 @@ class Dispatcher:
         slots, expires, access = store.slots, store.expires, store.access
         blocking = ctx.blocking
         lane = self.lane
-        primary = self._primary_slots()
+        primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
         protocol = session.protocol
@@ -290,9 +290,7 @@ class Dispatcher:
             session.last_cmd = timed
             # self._record(), inlined: at one request per read its calls cost ~10%
             elapsed = perf_counter_ns() - clock
-            stats = ctx.stats
-            stats.total_commands += calls
-            stats = stats.commands[timed.name]
+            stats = ctx.stats.commands[timed.name]
             stats.calls += calls
             stats.nanos += elapsed
             bucket = (elapsed // (1000 * calls)).bit_length()
@@ -306,9 +304,7 @@ class Dispatcher:
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:
         """Count `calls` runs in a row of a lane command that took `elapsed_ns` in all."""
-        stats = self.ctx.stats
-        stats.total_commands += calls
-        stats.commands[cmd.name].record_many(calls, elapsed_ns)
+        self.ctx.stats.commands[cmd.name].record_many(calls, elapsed_ns)
 
     def _failed(self, cmd: Command, error: CommandError, protocol: int) -> bytes:
         """A lane command's error reply, counted as Redis counts a failed call."""
@@ -392,7 +388,6 @@ class Dispatcher:
             stats.failed_calls += 1
             reply = CommandError("ERR internal error while running the command")
         stats.record(perf_counter_ns() - started)
-        ctx.stats.total_commands += 1
         if cmd.write:
             ctx.dirty += 1
         if type(reply) is Suspend and ctx.executing_multi:

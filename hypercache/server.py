@@ -49,7 +49,16 @@ class RespServer:
         ctx.dispatcher = self.dispatcher
         self.loop = gevent.get_hub().loop
         self.connections: dict[int, Connection] = {}
-        self.sending: list[Connection] = []     # output to send before the hub polls again
+        # Connections with replies to send before the hub polls again: as
+        # Redis's beforeSleep, a prepare watcher sends them all at the end of
+        # each loop iteration, after every client the hub found ready has run.
+        # A client woken by our reply costs the kernel an inter-processor
+        # wakeup, paid on our CPU inside send(): sent together, the first reply
+        # wakes the client and the rest find it running. Connections append
+        # themselves to this very list (it is never rebound).
+        self.sending: list[Connection] = []
+        self.sender = self.loop.prepare(ref=False)
+        self.sender.start(self._send_all)
         self.next_id = 0
         self.on_disconnect = on_disconnect
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -64,21 +73,12 @@ class RespServer:
         ctx.kill_client = self.kill
         ctx.deliver = self.deliver
 
-    def send_later(self, conn: Connection) -> None:
-        """Send `conn`'s output once every client the hub found ready has run.
-
-        As Redis's beforeSleep: a client woken by our reply costs the kernel
-        an inter-processor wakeup, paid on our CPU inside send(). Sending the
-        replies of one loop iteration together, the first one wakes the
-        client and the rest find it running.
-        """
-        if not self.sending:
-            self.loop.run_callback(self._send_all)
-        self.sending.append(conn)
-
     def _send_all(self) -> None:
-        conns, self.sending = self.sending, []
-        send_deferred(conns)
+        sending = self.sending
+        if sending:
+            conns = sending[:]      # (a send may close a connection; it never queues another)
+            sending.clear()
+            send_deferred(conns)
 
     @property
     def port(self) -> int:
@@ -89,6 +89,7 @@ class RespServer:
 
     def stop(self) -> None:
         self.acceptor.stop()
+        self.sender.stop()
         self.listener.close()
         for conn in list(self.connections.values()):
             conn.close()

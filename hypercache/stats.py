@@ -43,7 +43,6 @@ class CommandStats:
 @dataclass(slots=True)
 class ServerStats:
     commands: dict[str, CommandStats] = field(default_factory=dict)
-    total_commands: int = 0
     total_connections: int = 0
     rejected_connections: int = 0
     net_input_bytes: int = 0
@@ -62,6 +61,11 @@ class ServerStats:
         if stats is None:
             stats = self.commands[name] = CommandStats()
         return stats
+
+    @property
+    def total_commands(self) -> int:
+        """Commands run (total_commands_processed): every call is counted once, per command."""
+        return sum(entry.calls for entry in self.commands.values())
 
     def count_error(self, text: str) -> None:
         code = text.split(" ", 1)[0]

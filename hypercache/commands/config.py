@@ -223,7 +223,7 @@ def config_resetstat(ctx, session, args):
     for entry in stats.commands.values():
         entry.reset()
     stats.errors_by_code.clear()
-    stats.total_commands = stats.total_connections = stats.rejected_connections = 0
+    stats.total_connections = stats.rejected_connections = 0
     stats.last_sample_commands = 0
     stats.ops_samples.clear()
     stats.net_input_bytes = stats.net_output_bytes = 0
