@@ -26,6 +26,7 @@ from .blocking import Suspend, Waiter
 from .resp import Limits, RequestParser
 from .reply import encode, error_bytes
 from .session import Session
+from .stats import ServerStats
 
 if TYPE_CHECKING:
     from .server import RespServer
@@ -326,10 +327,13 @@ class Connection:
             return
         self.server.stats.net_output_bytes += sent
         if sent < len(data):
-            rest = data[sent:]
-            self.unsent.append(rest)
-            self.unsent_bytes += len(rest)
-            self.writer.start(self.on_writable)
+            self._keep(data[sent:])
+
+    def _keep(self, rest: bytes) -> None:
+        """The socket took only part of a send: keep the rest for on_writable."""
+        self.unsent.append(rest)
+        self.unsent_bytes += len(rest)
+        self.writer.start(self.on_writable)
 
     def on_writable(self) -> None:
         data = b"".join(self.unsent)
@@ -371,12 +375,13 @@ class Connection:
             pass
 
 
-def send_deferred(conns: list[Connection]) -> None:
+def send_deferred(conns: list[Connection], stats: ServerStats) -> None:
     """Send what on_readable() left in each connection's `unsent` (see RespServer.sending).
 
-    on_writable()'s work for the common case, inlined: this runs once per
-    client per loop iteration.
+    on_writable()'s work for the common case, inlined with _send(), and the
+    output bytes counted once: this runs once per client per loop iteration.
     """
+    sent_bytes = 0
     for conn in conns:
         unsent = conn.unsent
         if not unsent or conn.closed:
@@ -384,8 +389,18 @@ def send_deferred(conns: list[Connection]) -> None:
         data = unsent[0] if len(unsent) == 1 else b"".join(unsent)
         unsent.clear()
         conn.unsent_bytes = 0
-        conn._send(data)
+        try:
+            sent = conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            conn.close()
+            continue
+        sent_bytes += sent
+        if sent < len(data):
+            conn._keep(data[sent:])
         session = conn.session
         if (unsent or conn.pending is not None or not conn.reading
                 or session.close_after_reply or session.kill or session.in_pubsub):
             conn._after_send()
+    stats.net_output_bytes += sent_bytes

@@ -123,7 +123,6 @@ class Dispatcher:
         """
         self.suspended = None
         self.volume = 0
-        blocking = self.ctx.blocking
         index = start
         count = len(requests)
         while index < count:
@@ -140,8 +139,8 @@ class Dispatcher:
             self.volume += encode_sized(reply, session.protocol, out)
             if session.close_after_reply or session.kill:
                 return count
-            if blocking.ready:
-                blocking.serve_ready()
+            if self.ctx.blocking.ready:
+                self.ctx.blocking.serve_ready()
             if self.volume > OUTPUT_BUDGET:
                 return index
         return count

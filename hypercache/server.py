@@ -78,7 +78,7 @@ class RespServer:
         if sending:
             conns = sending[:]      # (a send may close a connection; it never queues another)
             sending.clear()
-            send_deferred(conns)
+            send_deferred(conns, self.stats)
 
     @property
     def port(self) -> int:
