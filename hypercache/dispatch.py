@@ -272,10 +272,14 @@ class Dispatcher:
                     append(b"\r\n")
                     if size > BIG_REPLY:
                         volume += size
+                elif kind is int:               # HSET, LPUSH, SADD, INCR, DEL...: no encode() call
+                    append(b":%d\r\n" % reply)
                 elif kind is Raw:
                     append(reply)
                     if len(reply) > BIG_REPLY:
                         volume += len(reply)
+                elif reply is None:
+                    append(null)
                 else:
                     volume += encode_sized(reply, protocol, out)
                 if blocking.ready:
