@@ -46,7 +46,7 @@ class Connection:
 
     __slots__ = ("server", "ctx", "dispatcher", "sock", "fd", "session", "parser", "reader", "writer",
                  "unsent", "unsent_bytes", "pending", "waiter", "timer", "closed",
-                 "batch", "reading", "pending_bytes", "sending", "loop_now")
+                 "batch", "reading", "pending_bytes", "sending")
 
     def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
         self.server = server
@@ -72,7 +72,6 @@ class Connection:
         self.batch: list | None = None       # the output list of the batch being run
         self.reading = True
         self.sending = server.sending        # the loop iteration's connections with replies to send
-        self.loop_now = loop.now             # the hub's clock, read once per loop iteration
         self.reader.start(self.on_readable)
 
     # -- input ---------------------------------------------------------------------
@@ -100,9 +99,10 @@ class Connection:
             ctx = self.ctx
             ctx.stats.net_input_bytes += len(data)
             session = self.session
-            # the hub's wall-clock time of this loop iteration, as Redis's cached
-            # mstime: ~50 ns less than reading the clock for every read
-            session.last_interaction_ms = ctx.now_ms = int(self.loop_now() * 1000)
+            # read for every read, not once per loop iteration (the hub's cached
+            # time): after a slow command, a TTL set in the same iteration
+            # would start from a stale clock
+            session.last_interaction_ms = ctx.now_ms = time_ns() // 1_000_000
             parser = self.parser
             parser.authenticated = session.authenticated
             requests = parser.feed(data)
