@@ -112,13 +112,13 @@ class RequestParser:
                     for arg in frame:
                         if type(arg) is not bytes:
                             break
-                    else:
+                    else:       # every argument is a bulk string: take it, read the next
                         nargs += len(frame)
                         frames.append(frame)
                         frame = gets()
                         continue
-                    break
-                else:
+                    break       # one argument is not
+                else:           # hiredis has no more whole replies
                     # The read must be exactly these requests. It ends a line;
                     # a request of n bulk strings holds 1 + 2n CRLFs, n of them
                     # followed by "$". The start of a next request that hiredis
