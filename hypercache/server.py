@@ -76,9 +76,9 @@ class RespServer:
     def _send_all(self) -> None:
         sending = self.sending
         if sending:
-            conns = sending[:]      # (a send may close a connection; it never queues another)
+            # (one queued while these are sent is still in the list: sent too)
+            send_deferred(sending, self.stats)
             sending.clear()
-            send_deferred(conns, self.stats)
 
     @property
     def port(self) -> int:
