@@ -18,6 +18,7 @@ from .arguments import WRONGTYPE
 from .blocking import Suspend
 from .commands import TABLE, Command
 from .context import Context
+from .monitor import Monitors
 from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
 from .routing import NO_SLOT, route
 from .session import Session
@@ -26,6 +27,7 @@ from .stats import LATENCY_BUCKETS
 log = logging.getLogger(__name__)
 
 NOAUTH = CommandError("NOAUTH Authentication required.")
+MONITOR_KEYSPACE = CommandError("ERR Replica can't interact with the keyspace")
 OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
 # What a RESP2 connection in subscribed mode may still send (Redis 7).
 PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
@@ -68,7 +70,7 @@ class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.table = TABLE
-        self.lane = self._fast_lane(TABLE)
+        self.lane = self._full_lane = self._fast_lane(TABLE)
         self.get_cmd, self.set_cmd = TABLE[b"get"], TABLE[b"set"]
         for cmd in self.lane.values():
             ctx.stats.for_command(cmd.name)
@@ -76,21 +78,35 @@ class Dispatcher:
         self.volume = 0                         # bytes of big replies of the current run()
         self._primary_map = None                # the slot map _primary was made from
         self._primary = b""
+        ctx.monitors = Monitors(self._monitoring)
+        self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
 
     @staticmethod
     def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
         """Commands that may skip the general checks, under their lower- and upper-case names.
 
         Excluded: commands that change what the general checks look at (auth,
-        MULTI, subscriptions, the connection itself) and containers of subcommands.
+        MULTI, subscriptions, the connection itself, MONITOR), containers of
+        subcommands, and admin commands (rare, and MONITOR does not show them).
         """
         lane = {}
         for name, cmd in table.items():
             if (cmd.subcommands or cmd.group in SESSION_GROUPS or "no-multi" in cmd.flags
-                    or "blocking" in cmd.flags):     # may return Suspend: execute() handles it
+                    or "blocking" in cmd.flags      # may return Suspend: execute() handles it
+                    or "admin" in cmd.flags):
                 continue
             lane[name] = lane[name.upper()] = cmd
         return lane
+
+    def _monitoring(self, on: bool) -> None:
+        """While a client monitors, every command goes through call(), which feeds MONITOR."""
+        self.lane = {} if on else self._full_lane
+
+    def _feed_monitors(self) -> None:
+        """Show MONITOR the commands call() ran (EXEC's queued ones, then EXEC itself)."""
+        ran, self.to_feed = self.to_feed, []
+        for session, cmd, args in ran:
+            self.ctx.monitors.feed(session, cmd, args)
 
     def lookup(self, args: list[bytes]) -> Command:
         """The command (or subcommand) for `args`, with arity checked; raises the Redis error."""
@@ -134,9 +150,12 @@ class Dispatcher:
             reply = self.execute(session, requests[index])
             if type(reply) is Suspend:
                 self.suspended = reply
+                self._feed_monitors()
                 return index
             index += 1
             self.volume += encode_sized(reply, session.protocol, out)
+            if self.to_feed:
+                self._feed_monitors()
             if session.close_after_reply or session.kill:
                 return count
             if self.ctx.blocking.ready:
@@ -347,6 +366,8 @@ class Dispatcher:
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, self._refused(session, base, NOAUTH))
+        if session.monitor and (cmd.write or "readonly" in cmd.flags):
+            return self._reject(name, self._refused(session, base, MONITOR_KEYSPACE))
         if session.multi is not None and base not in MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
@@ -393,6 +414,9 @@ class Dispatcher:
         stats.record(perf_counter_ns() - started)
         if cmd.write:
             ctx.dirty += 1
+        if ctx.monitors.sessions:
+            # fed once the reply is written, as Redis feeds after the call (run())
+            self.to_feed.append((session, cmd, args))
         if type(reply) is Suspend and ctx.executing_multi:
             return reply.timeout_reply   # inside EXEC a blocking command never blocks
         return reply

@@ -81,6 +81,8 @@ class Node:
         pubsub = self.ctx.pubsub
         if pubsub is not None and session.in_pubsub:
             pubsub.forget(session)
+        if session.monitor:
+            self.ctx.monitors.remove(session)
 
     def snapshot(self) -> dict:
         return build_snapshot(self.ctx, self.cluster, self.me)

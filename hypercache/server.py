@@ -71,7 +71,7 @@ class RespServer:
         self.listener.setblocking(False)
         self.acceptor = self.loop.io(self.listener.fileno(), 1)
         ctx.kill_client = self.kill
-        ctx.deliver = self.deliver
+        ctx.deliver = ctx.monitors.deliver = self.deliver
 
     def _send_all(self) -> None:
         sending = self.sending

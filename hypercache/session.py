@@ -38,6 +38,7 @@ class Session:
     # kept in step with the three sets above by the pub/sub module: read on every request
     in_pubsub: bool = False
     no_evict: bool = False
+    monitor: bool = False          # in MONITOR mode (hypercache/monitor.py)
     close_after_reply: bool = False
     kill: bool = False             # CLIENT KILL: close at the next opportunity
     # filled in by the server for CLIENT LIST/INFO

@@ -126,6 +126,8 @@ def reset(ctx, session, args):
         ctx.key_events.unwatch_all(session)
     if ctx.pubsub is not None and session.in_pubsub:
         ctx.pubsub.forget(session)
+    if session.monitor:
+        ctx.monitors.remove(session)
     session.protocol = 2
     session.name = b""
     session.readonly = False
@@ -217,17 +219,19 @@ def _blocked_ids(ctx) -> set[int]:
 
 def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
     """One CLIENT LIST line with Redis 7's fields."""
-    flags = ""
-    if s.multi is not None:
-        flags += "x"
+    flags = ""      # in Redis's order
+    if s.monitor:
+        flags += "O"
     if s.in_pubsub:
         flags += "P"
+    if s.multi is not None:
+        flags += "x"
+    if s.id in blocked_ids:
+        flags += "b"
     if s.readonly:
         flags += "r"
     if s.no_evict:
         flags += "e"
-    if s.id in blocked_ids:
-        flags += "b"
     fields = [
         ("id", s.id), ("addr", s.addr), ("laddr", s.laddr), ("fd", s.fd),
         ("name", s.name.decode("utf-8", "replace")),

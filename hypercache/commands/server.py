@@ -315,6 +315,18 @@ def _blocking_sleep():
     return get_original("time", "sleep")
 
 
+@command("monitor", 1, "admin noscript loading stale", group="server", since="1.0.0",
+         summary="Listens for all requests received by the server in real-time.")
+def monitor(ctx, session, args):
+    """Format: MONITOR (the lines are hypercache/monitor.py's)"""
+    if ctx.executing_multi:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if session.monitor:
+        return Raw(b"")         # Redis does not answer a second MONITOR
+    ctx.monitors.add(session)
+    return OK
+
+
 @command("debug", -2, "admin noscript loading stale", group="server",
          summary="A container for debugging commands.")
 def debug(ctx, session, args):
