@@ -145,7 +145,7 @@ def first_holding(ctx, keys: list[bytes], kind: type, retrying: bool) -> tuple[b
     (a blocked client keeps waiting, as in Redis 7.0).
     """
     for key in keys:
-        value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+        value = ctx.store.get_for_write(ctx.slot, key, ctx.now_ms)
         if value is None:
             continue
         if type(value) is not kind:

@@ -61,6 +61,14 @@ def unknown_command(args: list[bytes]) -> CommandError:
                         f"with args beginning with: {shown.decode('utf-8', 'replace')}")
 
 
+def wrong_arity(cmd: Command) -> CommandError:
+    """The arity error; it names `cmd`, which Redis counts a rejected call of (execute())."""
+    # Redis 7.0 names a subcommand by its full name here: 'config|get'
+    error = CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
+    error.command = cmd
+    return error
+
+
 def unknown_subcommand(cmd: Command, sub: bytes) -> CommandError:
     return CommandError(f"ERR unknown subcommand '{sub.decode('utf-8', 'replace')[:128]}'. "
                         f"Try {cmd.name.upper()} HELP.")
@@ -115,14 +123,13 @@ class Dispatcher:
             raise unknown_command(args)
         if cmd.subcommands and (len(args) > 1 or cmd.arity != -1):   # bare COMMAND runs itself
             if len(args) < 2:
-                raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
+                raise wrong_arity(cmd)
             sub = cmd.subcommands.get(args[1].lower())
             if sub is None:
                 raise unknown_subcommand(cmd, args[1])
             cmd = sub
         if not cmd.arity_ok(len(args)):
-            # Redis 7.0 names a subcommand by its full name here: 'config|get'
-            raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
+            raise wrong_arity(cmd)
         return cmd
 
     def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
@@ -355,6 +362,9 @@ class Dispatcher:
         try:
             cmd = self.lookup(args)
         except CommandError as error:
+            rejected = getattr(error, "command", None)
+            if rejected is not None:
+                ctx.stats.for_command(rejected.name).rejected_calls += 1
             error = self._refused(session, args[0].lower(), error)
             ctx.stats.count_error(str(error))
             return error

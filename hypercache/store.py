@@ -88,8 +88,16 @@ class Store:
 
     # -- reading -------------------------------------------------------------------
 
-    def get(self, slot: int, key: bytes, now_ms: int) -> Any:
-        """The live value of `key` or None; an expired key is removed on the way."""
+    # Three lookups, as Redis has: a read counts a keyspace hit or miss (INFO's
+    # hit ratio) and records an access for LRU/LFU; a write's lookup records
+    # the access only; a peek does neither. Each removes an expired key.
+
+    def get(self, slot: int, key: bytes, now_ms: int, touch: bool = True) -> Any:
+        """A read (Redis's lookupKeyRead): the live value of `key` or None, counted.
+
+        touch=False is Redis's LOOKUP_NOTOUCH (TYPE, EXISTS, TTL, OBJECT):
+        counted, but not an access for eviction.
+        """
         value = self.slots[slot].get(key)
         if value is None:
             self.stats.keyspace_misses += 1
@@ -99,12 +107,29 @@ class Store:
             self.stats.keyspace_misses += 1
             return None
         self.stats.keyspace_hits += 1
+        if touch and self.access is not None:
+            self._record_access(key, now_ms)
+        return value
+
+    def get_for_write(self, slot: int, key: bytes, now_ms: int) -> Any:
+        """A write's lookup (Redis's lookupKeyWrite): the live value or None, not counted."""
+        value = self.slots[slot].get(key)      # (peek(), inlined: every write command runs this)
+        if value is None:
+            return None
+        if self.expires and key in self.expires and self.expires[key] <= now_ms:
+            self._expire(slot, key)
+            return None
         if self.access is not None:
             self._record_access(key, now_ms)
         return value
 
-    def exists(self, slot: int, key: bytes, now_ms: int) -> bool:
-        return self.get(slot, key, now_ms) is not None
+    def peek(self, slot: int, key: bytes, now_ms: int) -> Any:
+        """The live value of `key` or None, neither counted nor an access (DEL, MEMORY USAGE)."""
+        value = self.slots[slot].get(key)
+        if value is not None and self.expires and key in self.expires and self.expires[key] <= now_ms:
+            self._expire(slot, key)
+            return None
+        return value
 
     def ttl_ms(self, key: bytes, now_ms: int) -> int | None:
         """Milliseconds left, or None when the key has no deadline."""
@@ -256,7 +281,7 @@ class Store:
             key = self._sample_any()
             if key is None:
                 return None
-            if self.get(keyslot(key), key, now_ms) is not None:
+            if self.peek(keyslot(key), key, now_ms) is not None:
                 return key
         return None
 

@@ -12,8 +12,14 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
-def _read(ctx, key: bytes) -> Hash | None:
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+def _read(ctx, key: bytes, write: bool = False) -> Hash | None:
+    """The hash at `key`, None if missing; WRONGTYPE for any other value.
+
+    write=True is the lookup of a command that then writes the key: Redis does
+    not count it as a keyspace hit or miss.
+    """
+    store = ctx.store
+    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
     if value is None or type(value) is Hash:
         return value
     raise CommandError(WRONGTYPE)
@@ -21,7 +27,7 @@ def _read(ctx, key: bytes) -> Hash | None:
 
 def _write(ctx, key: bytes) -> tuple[Hash, bool]:
     """The hash at `key` and whether it is new (not yet in the store)."""
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+    value = ctx.store.get_for_write(ctx.slot, key, ctx.now_ms)
     if value is None:
         return Hash(), True
     if type(value) is Hash:
@@ -50,7 +56,7 @@ def hset(ctx, session, args):
         raise CommandError("ERR wrong number of arguments for 'hset' command")
     key = args[1]
     store = ctx.store
-    h = store.get(ctx.slot, key, ctx.now_ms)
+    h = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if h is None:
         h = Hash()
         for i in range(2, n, 2):
@@ -141,7 +147,7 @@ def hvals(ctx, session, args):
          summary="Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.")
 def hdel(ctx, session, args):
     """Format: HDEL key field [field ...]"""
-    h = _read(ctx, args[1])
+    h = _read(ctx, args[1], write=True)
     if h is None:
         return 0
     before = h.nbytes

@@ -1,8 +1,9 @@
 """Generic key commands: DEL, EXISTS, TYPE, the EXPIRE family, KEYS, SCAN, RENAME, COPY, OBJECT...
 
-Most of these read a key without counting it as an access, as Redis's
-LOOKUP_NOTOUCH lookups do (TYPE, TTL, EXISTS, OBJECT...), so they go through
-`peek()`, which still applies lazy expiry but leaves LRU/LFU data alone.
+Their lookups follow Redis's: TYPE, TTL, EXISTS and OBJECT count a keyspace
+hit or miss but are not an access for eviction (LOOKUP_NOTOUCH: `look()`);
+DEL, the EXPIRE family, PERSIST and RENAME neither count nor touch (`peek()`).
+Both apply lazy expiry.
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ DATABASES = 16                   # Redis's default `databases`: COPY DB checks i
 
 
 def peek(ctx, key: bytes):
-    """The live value of `key` without recording an access; an expired key is removed."""
-    store = ctx.store
-    deadline = store.expires.get(key)
-    if deadline is not None and deadline <= ctx.now_ms:
-        return store.get(ctx.slot, key, ctx.now_ms)    # removes it and returns None
-    return store.slots[ctx.slot].get(key)
+    """The live value of `key`, neither counted as a keyspace hit/miss nor an access."""
+    return ctx.store.peek(ctx.slot, key, ctx.now_ms)
+
+
+def look(ctx, key: bytes):
+    """The live value of `key`, counted as a keyspace hit or miss but not an access."""
+    return ctx.store.get(ctx.slot, key, ctx.now_ms, touch=False)
 
 
 # -- existence and type ----------------------------------------------------------------
@@ -60,7 +62,7 @@ def unlink(ctx, session, args):
          summary="Determines whether one or more keys exist.")
 def exists(ctx, session, args):
     """Format: EXISTS key [key ...]"""
-    return sum(1 for key in args[1:] if peek(ctx, key) is not None)   # repeats count again
+    return sum(1 for key in args[1:] if look(ctx, key) is not None)   # repeats count again
 
 
 @command("touch", -2, "readonly fast", 1, -1, 1, group="generic",
@@ -76,7 +78,7 @@ def touch(ctx, session, args):
          summary="Determines the type of value stored at a key.")
 def type_(ctx, session, args):
     """Format: TYPE key"""
-    value = peek(ctx, args[1])
+    value = look(ctx, args[1])
     return Status(b"none" if value is None else type_name(value))
 
 
@@ -157,7 +159,7 @@ def pexpireat(ctx, session, args):
 
 def _ttl(ctx, key: bytes, in_ms: bool, absolute: bool) -> int:
     """Redis's ttlGenericCommand: -2 missing, -1 no TTL; seconds are rounded to nearest."""
-    if peek(ctx, key) is None:
+    if look(ctx, key) is None:
         return -2
     deadline = ctx.store.expires.get(key)
     if deadline is None:
@@ -333,7 +335,7 @@ def copy(ctx, session, args):
     source, target = args[1], args[2]
     if source == target:
         raise CommandError("ERR source and destination objects are the same")
-    value = peek(ctx, source)
+    value = ctx.store.get(ctx.slot, source, ctx.now_ms)
     if value is None:
         return 0
     store, slot = ctx.store, ctx.slot
@@ -399,7 +401,7 @@ def string_encoding(value: bytes) -> bytes:
          summary="Returns the internal encoding of a Redis object.", since="2.2.3")
 def object_encoding(ctx, session, args):
     """Format: OBJECT ENCODING key"""
-    value = peek(ctx, args[2])
+    value = look(ctx, args[2])
     if value is None:
         return None
     return string_encoding(value) if type(value) is bytes else value.encoding
@@ -409,7 +411,7 @@ def object_encoding(ctx, session, args):
          summary="Returns the logarithmic access frequency counter of a Redis object.", since="4.0.0")
 def object_freq(ctx, session, args):
     """Format: OBJECT FREQ key"""
-    value = peek(ctx, args[2])
+    value = look(ctx, args[2])
     if value is None:
         return None
     store = ctx.store
@@ -426,7 +428,7 @@ def object_idletime(ctx, session, args):
     Access times are kept only under an LRU policy (the store skips that work
     otherwise), so under other policies every key reads as just used: 0.
     """
-    value = peek(ctx, args[2])
+    value = look(ctx, args[2])
     if value is None:
         return None
     store = ctx.store
@@ -440,7 +442,7 @@ def object_idletime(ctx, session, args):
          summary="Returns the reference count of a value of a key.", since="2.2.3")
 def object_refcount(ctx, session, args):
     """Format: OBJECT REFCOUNT key"""
-    value = peek(ctx, args[2])
+    value = look(ctx, args[2])
     if value is None:
         return None
     store = ctx.store

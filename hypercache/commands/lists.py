@@ -18,8 +18,14 @@ OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 ENDS = {b"left": True, b"right": False}     # LMPOP's LEFT | RIGHT: pop from the left?
 
 
-def _read(ctx, key: bytes) -> List | None:
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+def _read(ctx, key: bytes, write: bool = False) -> List | None:
+    """The list at `key`, None if missing; WRONGTYPE for any other value.
+
+    write=True is the lookup of a command that then writes the key: Redis does
+    not count it as a keyspace hit or miss.
+    """
+    store = ctx.store
+    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
     if value is None or type(value) is List:
         return value
     raise CommandError(WRONGTYPE)
@@ -34,7 +40,7 @@ def _shrunk(ctx, key: bytes, lst: List, before: int) -> None:
 
 def _push(ctx, key: bytes, values: list[bytes], left: bool, only_existing: bool) -> int:
     store = ctx.store
-    lst = store.get(ctx.slot, key, ctx.now_ms)
+    lst = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if lst is None:
         if only_existing:
             return 0
@@ -86,7 +92,7 @@ def rpushx(ctx, session, args):
 
 def _pop(ctx, key: bytes, left: bool, count: int) -> list[bytes] | None:
     """Pop up to `count` elements (in wire form); None when the key is missing."""
-    lst = _read(ctx, key)
+    lst = _read(ctx, key, write=True)
     if lst is None:
         return None
     before = lst.nbytes
@@ -104,7 +110,7 @@ def _array(elements: list[bytes]) -> bytes:
 def _pop_one(ctx, key: bytes, left: bool) -> Raw | None:
     """LPOP / RPOP without a count (benchmarked: kept to the bare steps, no helpers)."""
     store = ctx.store
-    lst = store.get(ctx.slot, key, ctx.now_ms)
+    lst = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if lst is None:
         return None
     if type(lst) is not List:
@@ -125,7 +131,7 @@ def _pop_count(ctx, args, left: bool):
     count = parse_int(args[2], OUT_OF_RANGE_POSITIVE)
     if count < 0:
         raise CommandError(OUT_OF_RANGE_POSITIVE)
-    lst = _read(ctx, args[1])
+    lst = _read(ctx, args[1], write=True)
     if lst is None:
         return NULL_ARRAY
     if count == 0:
@@ -187,7 +193,7 @@ def lindex(ctx, session, args):
 def lset(ctx, session, args):
     """Format: LSET key index element"""
     index = parse_int(args[2])
-    lst = _read(ctx, args[1])
+    lst = _read(ctx, args[1], write=True)
     if lst is None:
         raise CommandError("ERR no such key")
     size = len(lst.encoded)
@@ -203,7 +209,7 @@ def lset(ctx, session, args):
 def lrem(ctx, session, args):
     """Format: LREM key count element"""
     count = parse_int(args[2])
-    lst = _read(ctx, args[1])
+    lst = _read(ctx, args[1], write=True)
     if lst is None:
         return 0
     before = lst.nbytes
@@ -217,7 +223,7 @@ def lrem(ctx, session, args):
 def ltrim(ctx, session, args):
     """Format: LTRIM key start stop"""
     start, end = parse_int(args[2]), parse_int(args[3])
-    lst = _read(ctx, args[1])
+    lst = _read(ctx, args[1], write=True)
     if lst is None:
         return OK
     size = len(lst.encoded)
@@ -240,7 +246,7 @@ def linsert(ctx, session, args):
     where = args[2].lower()
     if where not in (b"before", b"after"):
         raise CommandError(SYNTAX)
-    lst = _read(ctx, args[1])
+    lst = _read(ctx, args[1], write=True)
     if lst is None:
         return 0
     before = lst.nbytes
@@ -302,20 +308,20 @@ def _move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool
           retrying: bool = False) -> Raw | None:
     """LMOVE's work: None when the source is empty (or, retrying, not a list)."""
     store = ctx.store
-    src = store.get(ctx.slot, source, ctx.now_ms)
+    src = store.get_for_write(ctx.slot, source, ctx.now_ms)
     if src is None:
         return None
     if type(src) is not List:
         if retrying:
             return None
         raise CommandError(WRONGTYPE)
-    dst = store.get(ctx.slot, destination, ctx.now_ms)
+    dst = store.get_for_write(ctx.slot, destination, ctx.now_ms)
     if dst is not None and type(dst) is not List:
         raise CommandError(WRONGTYPE)
     before = src.nbytes
     element = src.pop_left() if from_left else src.pop_right()
     _shrunk(ctx, source, src, before)
-    dst = store.get(ctx.slot, destination, ctx.now_ms)     # again: it may be the source, now gone
+    dst = store.get_for_write(ctx.slot, destination, ctx.now_ms)     # again: it may be the source, now gone
     if dst is None:
         dst = List()
         dst.push_encoded(element, to_left)

@@ -243,7 +243,7 @@ def memory_usage(ctx, session, args):
     elif len(args) != 3:
         raise CommandError(SYNTAX)
     key = args[2]
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+    value = ctx.store.peek(ctx.slot, key, ctx.now_ms)      # as Redis: not a keyspace hit or miss
     if value is None:
         return None
     return len(key) + KEY_OVERHEAD + value_size(value)
@@ -342,7 +342,7 @@ def debug(ctx, session, args):
         return OK
     if sub == b"object" and len(args) == 3:
         key = args[2]
-        value = ctx.store.get(keyslot(key), key, ctx.now_ms)
+        value = ctx.store.peek(keyslot(key), key, ctx.now_ms)
         if value is None:
             raise CommandError("ERR no such key")
         if type(value) is bytes:

@@ -12,8 +12,14 @@ from .options import numkeys_keys, parse_limit, parse_numkeys
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 
 
-def _read(ctx, key: bytes) -> Set | None:
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+def _read(ctx, key: bytes, write: bool = False) -> Set | None:
+    """The set at `key`, None if missing; WRONGTYPE for any other value.
+
+    write=True is the lookup of a command that then writes the key: Redis does
+    not count it as a keyspace hit or miss.
+    """
+    store = ctx.store
+    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
     if value is None or type(value) is Set:
         return value
     raise CommandError(WRONGTYPE)
@@ -32,7 +38,7 @@ def sadd(ctx, session, args):
     """Format: SADD key member [member ...]"""
     key = args[1]
     store = ctx.store
-    s = store.get(ctx.slot, key, ctx.now_ms)
+    s = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if s is None:
         s = Set(args[2:])
         store.set(ctx.slot, key, s)
@@ -50,7 +56,7 @@ def sadd(ctx, session, args):
          summary="Removes one or more members from a set. Deletes the set if the last member was removed.")
 def srem(ctx, session, args):
     """Format: SREM key member [member ...]"""
-    s = _read(ctx, args[1])
+    s = _read(ctx, args[1], write=True)
     if s is None:
         return 0
     before = s.nbytes
@@ -113,7 +119,7 @@ def spop(ctx, session, args):
         if count < 0:
             raise CommandError(OUT_OF_RANGE_POSITIVE)
     key = args[1]
-    s = _read(ctx, key)
+    s = _read(ctx, key, write=True)
     if s is None:
         return None if count is None else set()
     before = s.nbytes
@@ -256,8 +262,8 @@ def sintercard(ctx, session, args):
 def smove(ctx, session, args):
     """Format: SMOVE source destination member"""
     source, destination, member = args[1], args[2], args[3]
-    src = _read(ctx, source)
-    dst = _read(ctx, destination)
+    src = _read(ctx, source, write=True)
+    dst = _read(ctx, destination, write=True)
     if src is None or member not in src.index:
         return 0
     if source == destination:

@@ -17,9 +17,14 @@ EXPIRY_OPTIONS = (b"EX", b"PX", b"EXAT", b"PXAT")
 LCS_MAX_CELLS = 4_000_000     # ~0.5 s of pure-Python dynamic programming
 
 
-def get_string(ctx, key: bytes) -> bytes | None:
-    """The string under `key` (None if missing); WRONGTYPE for a container."""
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+def get_string(ctx, key: bytes, write: bool = False) -> bytes | None:
+    """The string under `key` (None if missing); WRONGTYPE for a container.
+
+    write=True is the lookup of a command that then writes the key (APPEND,
+    INCR...): Redis does not count it as a keyspace hit or miss.
+    """
+    store = ctx.store
+    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
     if value is None or type(value) is bytes:
         return value
     raise CommandError(WRONGTYPE)
@@ -97,7 +102,8 @@ def set_(ctx, session, args):
     flags, expiry, amount = parse_string_options(args, getex=False)
     deadline = expire_deadline(ctx, amount, expiry, "set") if expiry else None
     get_old = b"GET" in flags
-    old = store.get(ctx.slot, key, ctx.now_ms)
+    # SET ... GET reads the old value as GET does (counted); NX/XX only check for it
+    old = (store.get if get_old else store.get_for_write)(ctx.slot, key, ctx.now_ms)
     if get_old and old is not None and type(old) is not bytes:
         raise CommandError(WRONGTYPE)
     if (b"NX" in flags and old is not None) or (b"XX" in flags and old is None):
@@ -115,7 +121,7 @@ def set_(ctx, session, args):
          summary="Set the string value of a key only when the key doesn't exist.")
 def setnx(ctx, session, args):
     """Format: SETNX key value"""
-    if ctx.store.get(ctx.slot, args[1], ctx.now_ms) is not None:
+    if ctx.store.get_for_write(ctx.slot, args[1], ctx.now_ms) is not None:
         return 0
     ctx.store.set(ctx.slot, args[1], args[2])
     return 1
@@ -176,7 +182,7 @@ def msetnx(ctx, session, args):
     """Format: MSETNX key value [key value ...]"""
     pairs = _pairs(args, "msetnx")
     store = ctx.store
-    if any(store.get(ctx.slot, key, ctx.now_ms) is not None for key, _ in pairs):
+    if any(store.get_for_write(ctx.slot, key, ctx.now_ms) is not None for key, _ in pairs):
         return 0
     for key, value in pairs:
         store.set(ctx.slot, key, value)
@@ -227,7 +233,7 @@ def getex(ctx, session, args):
          summary="Appends a string to the value of a key. Creates the key if it doesn't exist.", since="2.0.0")
 def append(ctx, session, args):
     """Format: APPEND key value"""
-    old = get_string(ctx, args[1])
+    old = get_string(ctx, args[1], write=True)
     if old is None:
         ctx.store.set(ctx.slot, args[1], args[2])
         return len(args[2])
@@ -250,7 +256,7 @@ def strlen(ctx, session, args):
 
 
 def _increment(ctx, key: bytes, delta: int) -> int:
-    old = get_string(ctx, key)
+    old = get_string(ctx, key, write=True)
     current = 0 if old is None else parse_int(old)
     result = current + delta
     if not INT64_MIN <= result <= INT64_MAX:
@@ -301,7 +307,7 @@ def incrbyfloat(ctx, session, args):
     Computed in emulated long double, as Redis does (see hypercache.longdouble),
     so the stored text matches redis-server's byte for byte.
     """
-    old = get_string(ctx, args[1])
+    old = get_string(ctx, args[1], write=True)
     current = longdouble.parse(old) if old is not None else 0
     increment = longdouble.parse(args[2])
     if current is None or increment is None:
@@ -356,7 +362,7 @@ def setrange(ctx, session, args):
     offset = parse_int(args[2])
     if offset < 0:
         raise CommandError("ERR offset is out of range")
-    old = get_string(ctx, key)
+    old = get_string(ctx, key, write=True)
     if not patch:
         return 0 if old is None else len(old)     # nothing to write: no key is created
     if offset + len(patch) > ctx.settings.proto_max_bulk_len:

@@ -123,7 +123,7 @@ def watch(ctx, session, args):
         # had happened before WATCH).
         deadline = store.expires.get(key)
         if deadline is not None and deadline <= now:
-            store.get(slot, key, now)
+            store.peek(slot, key, now)
         ctx.key_events.watch(session, key, slot)
     return OK
 

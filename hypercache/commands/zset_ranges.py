@@ -270,7 +270,7 @@ def _remove_span(ctx, key: bytes, z: ZSet, lo: int, hi: int) -> int:
 def zremrangebyscore(ctx, session, args):
     """Format: ZREMRANGEBYSCORE key min max"""
     low, high = _score_bound(args[2]), _score_bound(args[3])
-    z = read_zset(ctx, args[1])
+    z = read_zset(ctx, args[1], write=True)
     if z is None:
         return 0
     return _remove_span(ctx, args[1], z, *_score_span(z, low, high))
@@ -281,7 +281,7 @@ def zremrangebyscore(ctx, session, args):
 def zremrangebylex(ctx, session, args):
     """Format: ZREMRANGEBYLEX key min max"""
     low, high = _lex_bound(args[2]), _lex_bound(args[3])
-    z = read_zset(ctx, args[1])
+    z = read_zset(ctx, args[1], write=True)
     if z is None:
         return 0
     return _remove_span(ctx, args[1], z, *_lex_span(z, low, high))
@@ -292,7 +292,7 @@ def zremrangebylex(ctx, session, args):
 def zremrangebyrank(ctx, session, args):
     """Format: ZREMRANGEBYRANK key start stop"""
     start, stop = parse_int(args[2]), parse_int(args[3])
-    z = read_zset(ctx, args[1])
+    z = read_zset(ctx, args[1], write=True)
     if z is None:
         return 0
     bounds = index_range(start, stop, len(z.ordered))

@@ -21,9 +21,14 @@ OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 
 
-def read_zset(ctx, key: bytes) -> ZSet | None:
-    """The sorted set at `key`, None if missing; WRONGTYPE for any other value."""
-    value = ctx.store.get(ctx.slot, key, ctx.now_ms)
+def read_zset(ctx, key: bytes, write: bool = False) -> ZSet | None:
+    """The sorted set at `key`, None if missing; WRONGTYPE for any other value.
+
+    write=True is the lookup of a command that then writes the key: Redis does
+    not count it as a keyspace hit or miss.
+    """
+    store = ctx.store
+    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
     if value is None or type(value) is ZSet:
         return value
     raise CommandError(WRONGTYPE)
@@ -60,7 +65,7 @@ def zadd(ctx, session, args):
     if n == 4 and args[2].isdigit() and len(args[2]) < 16:     # the common shape: plain digits
         store = ctx.store
         key = args[1]
-        z = store.get(ctx.slot, key, ctx.now_ms)
+        z = store.get_for_write(ctx.slot, key, ctx.now_ms)
         if z is None:
             z = ZSet()
             z.add(args[3], float(args[2]))
@@ -108,7 +113,7 @@ def zadd(ctx, session, args):
     scores = [parse_float(args[j]) for j in range(i, n, 2)]
     key = args[1]
     store = ctx.store
-    z = store.get(ctx.slot, key, ctx.now_ms)
+    z = store.get_for_write(ctx.slot, key, ctx.now_ms)
     new = z is None
     if new:
         if xx:
@@ -160,7 +165,7 @@ def zincrby(ctx, session, args):
     """Format: ZINCRBY key increment member"""
     increment = parse_float(args[2])
     key, member = args[1], args[3]
-    z = read_zset(ctx, key)
+    z = read_zset(ctx, key, write=True)
     new = z is None
     if new:
         z = ZSet()
@@ -181,7 +186,7 @@ def zincrby(ctx, session, args):
          summary="Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.")
 def zrem(ctx, session, args):
     """Format: ZREM key member [member ...]"""
-    z = read_zset(ctx, args[1])
+    z = read_zset(ctx, args[1], write=True)
     if z is None:
         return 0
     before = z.nbytes
@@ -267,7 +272,7 @@ def _pop_command(ctx, session, args, highest: bool):
         count = parse_int(args[2], OUT_OF_RANGE_POSITIVE)
         if count < 0:
             raise CommandError(OUT_OF_RANGE_POSITIVE)
-    z = read_zset(ctx, args[1])
+    z = read_zset(ctx, args[1], write=True)
     if z is None or count == 0:
         return []
     pairs = _pop(ctx, args[1], z, 1 if count is None else count, highest)

@@ -1,0 +1,105 @@
+"""Random pipelines, byte for byte against a real redis-server.
+
+Each pipeline goes out in one write, so the node runs it from one read: the
+fast lane, what it turns down (wrong types, wrong arity, unknown commands),
+and the general path interleave as real clients make them. The keys share
+one hash tag (one slot) and collide across types; only commands whose
+replies are deterministic are drawn. The seed is fixed: a failure names the
+pipeline and the command, and reruns the same.
+"""
+from __future__ import annotations
+
+import random
+
+import hiredis
+import pytest
+
+from tests.nodes import encode_command, raw_connect
+
+VALUES = [b"1", b"10", b"-5", b"abc", b"", b"3.5", b"x" * 100, bytes(range(250, 256)) + b"\r\n$3"]
+# A command's arguments: "k" draws a key, "v" a value, "n" a small integer; anything else is literal.
+COMMANDS = [
+    ("SET", "k", "v"), ("SET", "k", "v", "EX", "1000"), ("SET", "k", "v", "NX"), ("SET", "k", "v", "XX"),
+    ("SET", "k", "v", "GET"), ("SET", "k", "v", "KEEPTTL"), ("GET", "k"), ("GET", "k"), ("GET", "k"),
+    ("GETDEL", "k"), ("GETSET", "k", "v"), ("SETNX", "k", "v"), ("APPEND", "k", "v"), ("STRLEN", "k"),
+    ("INCR", "k"), ("INCRBY", "k", "n"), ("DECR", "k"), ("GETRANGE", "k", "0", "-1"),
+    ("SETRANGE", "k", "2", "v"), ("MGET", "k", "k"), ("MSET", "k", "v", "k", "v"), ("DEL", "k"),
+    ("EXISTS", "k", "k"), ("TYPE", "k"), ("EXPIRE", "k", "1000"), ("PERSIST", "k"),
+    ("HSET", "k", "f", "v"), ("HGET", "k", "f"), ("HDEL", "k", "f"), ("HLEN", "k"), ("HINCRBY", "k", "f", "n"),
+    ("LPUSH", "k", "v"), ("RPUSH", "k", "v", "v"), ("LPOP", "k"), ("RPOP", "k", "2"), ("LLEN", "k"),
+    ("LRANGE", "k", "0", "-1"), ("LINDEX", "k", "0"),
+    ("SADD", "k", "v"), ("SREM", "k", "v"), ("SCARD", "k"), ("SISMEMBER", "k", "v"),
+    ("ZADD", "k", "n", "v"), ("ZSCORE", "k", "v"), ("ZRANGE", "k", "0", "-1", "WITHSCORES"),
+    ("ZINCRBY", "k", "n", "v"), ("ZCARD", "k"), ("ZREM", "k", "v"),
+    ("PING",), ("ECHO", "v"), ("NOSUCHCOMMAND", "k"), ("GET",), ("SET", "k"), ("INCRBY", "k", "abc"),
+]
+
+
+def draw(rng: random.Random, tag: str) -> list[bytes]:
+    name, *parts = rng.choice(COMMANDS)
+    args = [name.encode()]
+    for part in parts:
+        if part == "k":
+            args.append(f"{tag}{rng.randrange(5)}".encode())
+        elif part == "v":
+            args.append(rng.choice(VALUES))
+        elif part == "n":
+            args.append(str(rng.randint(-3, 3)).encode())
+        else:
+            args.append(part.encode())
+    return args
+
+
+def replies(sock, count: int) -> list:
+    """The next `count` replies, decoded (errors as hiredis.ReplyError)."""
+    reader = hiredis.Reader()
+    got: list = []
+    while len(got) < count:
+        data = sock.recv(1 << 20)
+        assert data, "connection closed"
+        reader.feed(data)
+        while (reply := reader.gets()) is not False:
+            got.append(reply)
+    return got
+
+
+def comparable(reply):
+    if isinstance(reply, hiredis.ReplyError):
+        return ("error", str(reply))
+    if isinstance(reply, list):
+        return [comparable(item) for item in reply]
+    return reply
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_random_pipelines_answer_like_redis(node, redis_server, protocol):
+    rng = random.Random(20261126 + protocol)
+    tag = "{pipe%d}" % protocol
+    for server in (node, redis_server):
+        with server.client(protocol=2) as r:
+            r.config_resetstat()
+    servers = [raw_connect(node.port), raw_connect(redis_server.port)]
+    if protocol == 3:
+        for sock in servers:
+            sock.sendall(encode_command("HELLO", "3"))
+            replies(sock, 1)
+    for round_number in range(40):
+        pipeline = [draw(rng, tag) for _ in range(rng.randint(1, 80))]
+        payload = b"".join(encode_command(*command) for command in pipeline)
+        for sock in servers:
+            sock.sendall(payload)
+        ours, theirs = (list(map(comparable, replies(sock, len(pipeline)))) for sock in servers)
+        for command, got, expected in zip(pipeline, ours, theirs):
+            assert got == expected, (f"pipeline {round_number}, {command!r}:\n"
+                                     f"    redis-server: {expected!r}\n    hypercache:   {got!r}")
+    for sock in servers:
+        sock.close()
+    counted = []
+    for server in (node, redis_server):
+        with server.client(protocol=2) as r:
+            stats, commandstats = r.info("stats"), r.info("commandstats")
+        counted.append(({name: (entry["calls"], entry["failed_calls"], entry["rejected_calls"])
+                         for name, entry in commandstats.items()
+                         if name.removeprefix("cmdstat_").upper() in {c[0] for c in COMMANDS}},
+                        stats["keyspace_hits"], stats["keyspace_misses"]))
+    assert counted[0] == counted[1]
