@@ -49,13 +49,12 @@ def round_to_long_double(x: Fraction) -> Number:
 def parse(raw: bytes) -> Number | None:
     """What Redis's string2ld accepts (strtold over the whole string), else None.
 
-    Refused as Redis refuses them: empty or over-long input, leading space,
-    trailing garbage, nan, and values that overflow or underflow to zero.
+    Refused as Redis 7.0 refuses them: empty or over-long input, leading
+    space, trailing garbage, a NUL anywhere (redis-server 7.0.15 refuses
+    "1\\x00" though strtold would stop there), nan, and values that overflow
+    or underflow to zero.
     """
-    if not raw or len(raw) >= MAX_CHARS:
-        return None
-    raw = raw.split(b"\0", 1)[0]     # strtold reads a C string: it stops at a NUL
-    if not raw or raw[:1].isspace():
+    if not raw or len(raw) >= MAX_CHARS or 0 in raw or raw[:1].isspace():
         return None
     match = _HEX.fullmatch(raw)
     if match:

@@ -320,8 +320,13 @@ def _move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool
         raise CommandError(WRONGTYPE)
     before = src.nbytes
     element = src.pop_left() if from_left else src.pop_right()
+    if source == destination:
+        # A rotation. Redis pushes before it looks for an emptied source, so
+        # the list is never deleted on the way and keeps its TTL.
+        src.push_encoded(element, to_left)
+        store.resized(source, src.nbytes - before)
+        return Raw(element)
     _shrunk(ctx, source, src, before)
-    dst = store.get_for_write(ctx.slot, destination, ctx.now_ms)     # again: it may be the source, now gone
     if dst is None:
         dst = List()
         dst.push_encoded(element, to_left)

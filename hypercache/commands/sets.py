@@ -262,9 +262,14 @@ def sintercard(ctx, session, args):
 def smove(ctx, session, args):
     """Format: SMOVE source destination member"""
     source, destination, member = args[1], args[2], args[3]
-    src = _read(ctx, source, write=True)
-    dst = _read(ctx, destination, write=True)
-    if src is None or member not in src.index:
+    store = ctx.store
+    src = store.get_for_write(ctx.slot, source, ctx.now_ms)
+    dst = store.get_for_write(ctx.slot, destination, ctx.now_ms)
+    if src is None:
+        return 0            # as Redis: before looking at the destination's type
+    if type(src) is not Set or (dst is not None and type(dst) is not Set):
+        raise CommandError(WRONGTYPE)
+    if member not in src.index:
         return 0
     if source == destination:
         return 1
