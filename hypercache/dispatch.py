@@ -454,14 +454,14 @@ class Dispatcher:
         """The error for a command refused before it ran (Redis's rejectCommand).
 
         A refused command dooms an open transaction; a refused EXEC, in MULTI
-        or not, discards it and answers EXECABORT with the reason.
+        or not, discards it (and, as Redis's discardTransaction, every WATCH)
+        and answers EXECABORT with the reason.
         """
         if base == b"exec":
-            if session.multi is not None:
-                session.multi = None
-                session.multi_error = False
-                if session.watched or session.watch_dirty:
-                    self.ctx.key_events.unwatch_all(session)
+            session.multi = None
+            session.multi_error = False
+            if session.watched or session.watch_dirty:
+                self.ctx.key_events.unwatch_all(session)
             reason = str(error).removeprefix("ERR ")
             return CommandError(f"EXECABORT Transaction discarded because of: {reason}")
         if session.multi is not None:

@@ -378,12 +378,11 @@ def setrange(ctx, session, args):
          summary="Finds the longest common substring.", since="7.0.0")
 def lcs(ctx, session, args):
     """Format: LCS key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]"""
-    values = []
-    for key in args[1:3]:      # Redis checks the types before it reads the options
-        value = ctx.store.get(ctx.slot, key, ctx.now_ms)
-        if value is not None and type(value) is not bytes:
-            raise CommandError("ERR The specified keys must contain string values")
-        values.append(value or b"")
+    # Redis reads both keys, then checks their types, before it reads the options
+    found = [ctx.store.get(ctx.slot, key, ctx.now_ms) for key in args[1:3]]
+    if any(value is not None and type(value) is not bytes for value in found):
+        raise CommandError("ERR The specified keys must contain string values")
+    values = [value or b"" for value in found]
     want_len = want_idx = with_match_len = False
     min_match = 0
     i = 3

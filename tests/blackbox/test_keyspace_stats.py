@@ -16,7 +16,7 @@ COMMANDS = [
     "GET s", "GET nx", "SET s 1", "SET nx 1", "SET s 2 GET", "SET nx 1 GET", "SET s 3 NX", "SET s 4 XX",
     "SETNX s 1", "GETSET s 5", "GETDEL s", "GETEX s EX 100", "GETEX s PERSIST", "SETEX s 100 v",
     "APPEND s x", "STRLEN s", "INCR nx", "INCRBY s 1", "INCRBYFLOAT s 1", "DECR s", "GETRANGE s 0 1",
-    "SETRANGE s 1 x", "MGET s nx", "MSET s 1 nx 2", "MSETNX nx 1 nx2 2", "LCS s s",
+    "SETRANGE s 1 x", "MGET s nx", "MSET s 1 nx 2", "MSETNX nx 1 nx2 2", "LCS s s", "LCS h s",
     "DEL s", "UNLINK s", "EXISTS s nx", "TYPE s", "TYPE nx", "EXPIRE s 100", "EXPIREAT s 99999999999",
     "TTL s", "PTTL s", "EXPIRETIME s", "PERSIST s", "TOUCH s nx", "RENAME s nx", "COPY s nx",
     "OBJECT ENCODING s", "OBJECT FREQ s", "OBJECT REFCOUNT s", "MEMORY USAGE s", "RANDOMKEY", "WATCH s",
