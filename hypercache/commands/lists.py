@@ -192,10 +192,10 @@ def lindex(ctx, session, args):
 @command("lset", 4, "write denyoom", 1, 1, 1, group="list", summary="Sets the value of an element in a list by its index.")
 def lset(ctx, session, args):
     """Format: LSET key index element"""
-    index = parse_int(args[2])
     lst = _read(ctx, args[1], write=True)
     if lst is None:
         raise CommandError("ERR no such key")
+    index = parse_int(args[2])      # as Redis 7.0: after the key's checks
     size = len(lst.encoded)
     if index < 0:
         index += size

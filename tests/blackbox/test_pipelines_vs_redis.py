@@ -9,8 +9,10 @@ pipeline and the command, and reruns the same.
 
 Not drawn: OBJECT ENCODING of strings (Redis reports "raw" for a short string
 that APPEND or SETRANGE changed; hypercache keeps no such history and says
-"embstr"), TTL and PTTL (they move with the clock), and the commands whose
-replies Redis orders by its hashtables (SMEMBERS, HGETALL...).
+"embstr"), TTL and PTTL (they move with the clock), the commands whose
+replies Redis orders by its hashtables (SMEMBERS, HGETALL...), and lexical
+ranges other than "-" to "+" (over members of different scores Redis's answer
+depends on its skiplist's random levels: "unspecified", its manual says).
 """
 from __future__ import annotations
 
@@ -69,6 +71,24 @@ COMMANDS = [
     # (one channel: UNSUBSCRIBE lists several in each server's own hashtable order; no
     # PUBLISH: a message to oneself is one more reply than there were commands)
     ("SUBSCRIBE", "ch"), ("UNSUBSCRIBE",), ("PING", "v"),
+    # options and numbers Redis refuses, each with its own error text
+    ("SET", "k", "v", "EX", "-1"), ("SET", "k", "v", "XX", "NX"), ("SET", "k", "v", "EX", "1", "PX", "1"),
+    ("SET", "k", "v", "KEEPTTL", "EX", "1"), ("SET", "k", "v", "PXAT", "1"), ("GETEX", "k", "EX", "0"),
+    ("ZADD", "k", "NX", "XX", "1", "v"), ("ZADD", "k", "GT", "LT", "1", "v"), ("ZADD", "k", "nan", "v"),
+    ("ZADD", "k", "inf", "v"), ("ZADD", "k", "1"), ("ZINCRBY", "k", "nan", "v"),
+    ("ZRANGE", "k", "0", "-1", "LIMIT", "0", "1"), ("ZRANGEBYSCORE", "k", "(a", "1"), ("ZRANGE", "k", "[a", "b", "BYLEX"),
+    ("LPOS", "k", "v", "RANK", "0"), ("LPOS", "k", "v", "MAXLEN", "-1"), ("EXPIRE", "k", "10", "NX", "XX"),
+    ("EXPIRE", "k", "abc"), ("INCRBY", "k", "9223372036854775807"), ("DECRBY", "k", "-9223372036854775808"),
+    ("SETRANGE", "k", "-1", "v"), ("LRANGE", "k", "a", "b"), ("HINCRBY", "k", "f", "9223372036854775807"),
+    ("SPOP", "k", "-1"), ("LINSERT", "k", "MIDDLE", "v", "v"), ("INCRBYFLOAT", "k", "inf"),
+    ("LMPOP", "0", "k", "LEFT"), ("LMPOP", "1", "k", "UP"), ("ZMPOP", "1", "k", "MIN", "COUNT", "0"),
+    ("SINTERCARD", "0", "k"), ("SINTERCARD", "1", "k", "LIMIT", "-1"), ("GETRANGE", "k", "a", "1"),
+    ("RPOP", "k", "-1"), ("LSET", "k", "abc", "v"), ("HSET", "k", "f"), ("MSET", "k"), ("ZREMRANGEBYRANK", "k", "a", "1"),
+    # deadlines in the past delete at once; TTLs travel with RENAME and COPY (PERSIST shows it)
+    ("EXPIRE", "k", "-1"), ("PEXPIREAT", "k", "1"), ("EXPIRE", "k", "0"), ("GETEX", "k", "PXAT", "1"),
+    ("SETEX", "k", "-5", "v"), ("COPY", "k", "k", "REPLACE"), ("PERSIST", "k"), ("EXPIREAT", "k", "99999999999", "LT"),
+    ("HINCRBYFLOAT", "k", "f", "1e400"), ("INCRBYFLOAT", "k", "-1.5e-3"), ("ZSCORE", "k", "v"),
+    ("SETRANGE", "k", "0", ""), ("APPEND", "k", ""), ("GETDEL", "k"), ("TYPE", "k"), ("EXISTS", "k"),
 ]
 
 
