@@ -4,8 +4,10 @@ A blocking command that cannot be served returns `Suspend`. The connection
 stops reading that client's requests, and this registry remembers it under
 each key. When a key is written, it is marked ready; after the running
 command finishes, `serve_ready()` retries the waiters of each ready key in the
-order they blocked, exactly as Redis's handleClientsBlockedOnKeys does. A
-waiter's timeout is handled by the node, which calls `timeout()`.
+order they blocked, exactly as Redis's handleClientsBlockedOnKeys does; as in
+Redis 7.0, a waiter woken by a key is served from that key only (not from the
+first of its keys that holds something by then). A waiter's timeout is handled
+by the node, which calls `timeout()`.
 
 The command side: `serve_or_suspend()` serves a blocking command now or
 returns its Suspend, and `first_holding()` finds the key a pop is served from.
@@ -25,7 +27,7 @@ class Suspend:
     """Returned by a blocking command that must wait for one of `keys`."""
     keys: list[bytes]
     timeout_s: float                 # 0 = wait forever
-    retry: Callable[[], Any]         # re-run the command: a reply, or Suspend to keep waiting
+    retry: Callable[[bytes], Any]    # re-run it on the key made ready: a reply, or Suspend to keep waiting
     timeout_reply: Any               # what the client gets when the timeout passes
 
 
@@ -101,7 +103,7 @@ class Blocking:
             for waiter in list(waiters.values()):
                 if waiter.done:
                     continue
-                reply = waiter.suspend.retry()
+                reply = waiter.suspend.retry(key)
                 if isinstance(reply, Suspend):
                     continue        # still nothing for this one (e.g. wrong end of a race)
                 self._unregister(waiter)
@@ -111,23 +113,24 @@ class Blocking:
 # -- the command side ------------------------------------------------------------------
 
 
-def serve_or_suspend(ctx, keys: list[bytes], timeout_s: float, attempt: Callable[[bool], Any],
-                     timeout_reply) -> Any:
-    """Serve now if `attempt(False)` can, else a Suspend that retries with `attempt(True)`.
+def serve_or_suspend(ctx, keys: list[bytes], timeout_s: float,
+                     attempt: Callable[[list[bytes], bool], Any], timeout_reply) -> Any:
+    """Serve now if `attempt(keys, False)` can, else a Suspend whose retry(key) runs `attempt([key], True)`.
 
-    `attempt` returns the reply, or None when there is nothing to take yet; on a
-    retry a key of the wrong type means "keep waiting", as in Redis 7.0.
+    `attempt(candidates, retrying)` returns the reply served from the first of
+    `candidates` that holds something, or None when none does yet; on a retry
+    a key of the wrong type means "keep waiting", as in Redis 7.0.
     """
-    reply = attempt(False)
+    reply = attempt(keys, False)
     if reply is not None:
         return reply
     slot = ctx.slot
 
-    def retry():
+    def retry(ready_key: bytes):
         saved = ctx.slot
         ctx.slot = slot
         try:
-            result = attempt(True)
+            result = attempt([ready_key], True)
         except CommandError as error:
             result = error
         finally:

@@ -379,9 +379,9 @@ def _blocking_pop(ctx, args, left: bool):
     timeout_s = parse_timeout(args[-1])
     keys = args[1:-1]
 
-    def attempt(retrying: bool) -> Raw | None:
-        """[key, element] from the first of `keys` holding a list; None if none does."""
-        found = first_holding(ctx, keys, List, retrying)
+    def attempt(candidates: list[bytes], retrying: bool) -> Raw | None:
+        """[key, element] from the first of `candidates` holding a list; None if none does."""
+        found = first_holding(ctx, candidates, List, retrying)
         if found is None:
             return None
         key = found[0]
@@ -407,7 +407,7 @@ def brpop(ctx, session, args):
 def _blocking_move(ctx, source: bytes, destination: bytes, from_left: bool, to_left: bool, raw_timeout: bytes):
     timeout_s = parse_timeout(raw_timeout)
     return serve_or_suspend(ctx, [source], timeout_s,
-                            lambda retrying: _move(ctx, source, destination, from_left, to_left, retrying),
+                            lambda _, retrying: _move(ctx, source, destination, from_left, to_left, retrying),
                             NULL_ARRAY)
 
 
@@ -433,4 +433,5 @@ def blmpop(ctx, session, args):
     """Format: BLMPOP timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"""
     timeout_s = parse_timeout(args[1])
     keys, left, count = parse_mpop(args, 2, ENDS)
-    return serve_or_suspend(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, left, count, retrying), NULL_ARRAY)
+    return serve_or_suspend(ctx, keys, timeout_s,
+                            lambda candidates, retrying: _mpop(ctx, candidates, left, count, retrying), NULL_ARRAY)

@@ -300,8 +300,8 @@ def _blocking_pop(ctx, args, highest: bool):
     timeout_s = parse_timeout(args[-1])
     keys = args[1:-1]
 
-    def attempt(retrying: bool):
-        found = first_holding(ctx, keys, ZSet, retrying)
+    def attempt(candidates: list[bytes], retrying: bool):
+        found = first_holding(ctx, candidates, ZSet, retrying)
         if found is None:
             return None
         key, z = found
@@ -354,8 +354,8 @@ def bzmpop(ctx, session, args):
     """Format: BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]"""
     timeout_s = parse_timeout(args[1])
     keys, highest, count = parse_mpop(args, 2, MPOP_ENDS)
-    return serve_or_suspend(ctx, keys, timeout_s, lambda retrying: _mpop(ctx, keys, highest, count, retrying),
-                            NULL_ARRAY)
+    return serve_or_suspend(ctx, keys, timeout_s,
+                            lambda candidates, retrying: _mpop(ctx, candidates, highest, count, retrying), NULL_ARRAY)
 
 
 @command("zrandmember", -2, "readonly", 1, 1, 1, group="sorted_set", since="6.2.0",
