@@ -236,7 +236,7 @@ def hscan(ctx, session, args):
     if h is None:
         return [b"0", []]
     fields = h.fields
-    next_cursor, chosen = scan_members(list(fields), not h.big, cursor, count, pattern)
+    next_cursor, chosen = scan_members(fields, h.removed, not h.big, cursor, count, pattern)
     flat = []
     for f in chosen:
         flat.append(f)

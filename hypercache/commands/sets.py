@@ -293,8 +293,8 @@ def sscan(ctx, session, args):
     s = _read(ctx, args[1])
     if s is None:
         return [b"0", []]
-    members = s.members if s.big else _members_reply(s)
-    next_cursor, chosen = scan_members(members, not s.big, cursor, count, pattern)
+    members = s.index if s.big else _members_reply(s)     # (the dict: its order is stable)
+    next_cursor, chosen = scan_members(members, s.removed, not s.big, cursor, count, pattern)
     return [b"%d" % next_cursor, chosen]
 
 

@@ -384,8 +384,8 @@ def zscan(ctx, session, args):
     z = read_zset(ctx, args[1])
     if z is None:
         return [b"0", []]
-    members = [m for _, m in z.ordered] if not z.big else list(z.scores)
-    next_cursor, chosen = scan_members(members, not z.big, cursor, count, pattern)
+    members = [m for _, m in z.ordered] if not z.big else z.scores
+    next_cursor, chosen = scan_members(members, z.removed, not z.big, cursor, count, pattern)
     scores = z.scores
     flat = []
     for m in chosen:

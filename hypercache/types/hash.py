@@ -9,13 +9,14 @@ ENTRY_BYTES = 116         # two bytes headers (33 each) and a dict entry at load
 
 
 class Hash:
-    __slots__ = ("fields", "nbytes", "big")
+    __slots__ = ("fields", "nbytes", "big", "removed")
     type_name = b"hash"
 
     def __init__(self) -> None:
         self.fields: dict[bytes, bytes] = {}
         self.nbytes = BASE_BYTES
         self.big = False          # converted to a hashtable: never converts back, as Redis
+        self.removed = 0          # fields ever deleted: HSCAN's cursor (hypercache/types/scan.py)
 
     @property
     def encoding(self) -> bytes:
@@ -44,6 +45,7 @@ class Hash:
         value = self.fields.pop(field, None)
         if value is None:
             return False
+        self.removed += 1
         self.nbytes -= len(field) + len(value) + ENTRY_BYTES
         return True
 

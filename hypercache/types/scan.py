@@ -1,17 +1,23 @@
 """Cursors for HSCAN, SSCAN and ZSCAN, and random picks with Redis's count rules.
 
 A small container (listpack/intset in Redis) is returned whole with cursor 0,
-as Redis does. A big one is walked in the order of a fixed 32-bit hash of its
-members: the cursor is the next hash value to visit, so a member present for
-the whole iteration is returned at least once whatever is added or removed
-meanwhile (Redis's SCAN guarantee), and no state is kept between calls.
+as Redis does. A big one is walked in the order of its dict, which removals
+do not change and insertions only extend at the end. The cursor holds the
+position reached and the container's count of removals at that time: the
+removals since can only have moved a member not yet visited back by as many
+places, so the walk resumes that much earlier, and takes that many more so
+that it still moves on. A member present for the whole walk is thus returned
+at least once, perhaps twice (Redis's SCAN guarantee), and no state is kept
+between calls. A call skips to its position in C (about 3 ns a member) and
+takes at least 1/MAX_CALLS of the container: each call stays short (4 ms into
+a million members) and, while the container is not changed, a walk takes at
+most about MAX_CALLS calls.
 """
 from __future__ import annotations
 
-import heapq
 import random
-from typing import Sequence
-from zlib import crc32
+from itertools import islice
+from typing import Iterable, Sequence
 
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
@@ -19,7 +25,11 @@ from ..reply import CommandError
 
 MAX_CURSOR = 2**64 - 1
 # a walk takes at most about this many calls, whatever COUNT says (COUNT is a hint)
-MAX_CALLS = 32
+MAX_CALLS = 1024
+# a cursor: the removal count (mod 2**31) above the position reached
+POSITION_BITS = 32
+POSITION_MASK = (1 << POSITION_BITS) - 1
+REMOVALS_MOD = 1 << 31
 # refuse a reply that would hold more elements than this (a negative count repeats members)
 MAX_REPLY_ELEMENTS = 1 << 24
 
@@ -47,20 +57,23 @@ def parse_scan(args: list[bytes], start: int) -> tuple[int, bytes | None, int]:
     return cursor, pattern, count
 
 
-def scan_members(members: Sequence[bytes], whole: bool, cursor: int, count: int,
+def scan_members(members: Iterable[bytes], removed: int, whole: bool, cursor: int, count: int,
                  pattern: bytes | None) -> tuple[int, list[bytes]]:
-    """(next cursor, members visited in this call that match `pattern`)."""
+    """(next cursor, members visited in this call that match `pattern`).
+
+    `members` is the container's dict (or, whole, any iterable) and `removed`
+    its count of members ever removed.
+    """
     if whole:
         chosen, next_cursor = list(members), 0
     else:
-        pending = [(h, m) for h, m in zip(map(crc32, members), members) if h >= cursor]
-        batch = max(count, len(members) // MAX_CALLS)
-        if len(pending) <= batch:
-            chosen, next_cursor = [m for _, m in pending], 0
-        else:
-            limit = heapq.nsmallest(batch, pending)[-1][0]
-            chosen = [m for h, m in pending if h <= limit]   # all members sharing the last hash
-            next_cursor = limit + 1
+        size = len(members)
+        position, removed_then = cursor & POSITION_MASK, cursor >> POSITION_BITS
+        start = max(0, position - (removed - removed_then) % REMOVALS_MOD)
+        # (position - start) more: each call ends past the previous one's end
+        chosen = list(islice(members, start, position + max(count, -(-size // MAX_CALLS))))
+        end = start + len(chosen)
+        next_cursor = 0 if end >= size else (removed % REMOVALS_MOD) << POSITION_BITS | end
     if pattern is not None and pattern != b"*":
         chosen = [m for m in chosen if glob_match(pattern, m)]
     return next_cursor, chosen

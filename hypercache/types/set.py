@@ -23,7 +23,7 @@ def is_int64(member: bytes) -> bool:
 
 
 class Set:
-    __slots__ = ("members", "index", "nbytes", "big")
+    __slots__ = ("members", "index", "nbytes", "big", "removed")
     type_name = b"set"
 
     def __init__(self, members: Iterable[bytes] = ()) -> None:
@@ -31,6 +31,7 @@ class Set:
         self.index: dict[bytes, int] = {}
         self.nbytes = BASE_BYTES
         self.big = False          # converted to a hashtable: never converts back, as Redis
+        self.removed = 0          # members ever removed: SSCAN's cursor walks `index` (types/scan.py)
         self.add_many(members)
 
     @property
@@ -66,6 +67,7 @@ class Set:
         position = index.pop(member, None)
         if position is None:
             return False
+        self.removed += 1
         members = self.members
         last = members.pop()
         if position < len(members):      # move the last member into the hole
@@ -88,4 +90,5 @@ class Set:
         other.index = dict(self.index)
         other.nbytes = self.nbytes
         other.big = self.big
+        other.removed = 0
         return other

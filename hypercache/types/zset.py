@@ -13,7 +13,7 @@ ENTRY_BYTES = 171         # bytes header, float, tuple, dict entry, list slot
 
 
 class ZSet:
-    __slots__ = ("scores", "ordered", "nbytes", "big")
+    __slots__ = ("scores", "ordered", "nbytes", "big", "removed")
     type_name = b"zset"
 
     def __init__(self, pairs: Iterable[tuple[float, bytes]] = ()) -> None:
@@ -21,6 +21,7 @@ class ZSet:
         self.ordered = SortedList()
         self.nbytes = BASE_BYTES
         self.big = False          # converted to a skiplist: never converts back, as Redis
+        self.removed = 0          # members ever removed: ZSCAN's cursor (hypercache/types/scan.py)
         for score, member in pairs:
             self.add(member, score)
 
@@ -54,6 +55,7 @@ class ZSet:
         score = self.scores.pop(member, None)
         if score is None:
             return False
+        self.removed += 1
         self.ordered.remove((score, member))
         self.nbytes -= len(member) + ENTRY_BYTES
         return True
@@ -70,4 +72,5 @@ class ZSet:
         other.ordered = SortedList(self.ordered)
         other.nbytes = self.nbytes
         other.big = self.big
+        other.removed = 0
         return other
