@@ -71,7 +71,8 @@ def scan_members(members: Iterable[bytes], removed: int, whole: bool, cursor: in
         position, removed_then = cursor & POSITION_MASK, cursor >> POSITION_BITS
         start = max(0, position - (removed - removed_then) % REMOVALS_MOD)
         # (position - start) more: each call ends past the previous one's end
-        chosen = list(islice(members, start, position + max(count, -(-size // MAX_CALLS))))
+        stop = min(size, position + max(count, -(-size // MAX_CALLS)))    # (COUNT may be 2**63-1)
+        chosen = list(islice(members, start, max(start, stop)))
         end = start + len(chosen)
         next_cursor = 0 if end >= size else (removed % REMOVALS_MOD) << POSITION_BITS | end
     if pattern is not None and pattern != b"*":

@@ -101,6 +101,7 @@ def test_a_walk_takes_a_bounded_number_of_calls_whatever_count_says():
 
 def test_a_stale_or_foreign_cursor_ends_or_restarts_the_walk_but_never_fails():
     h = _hash(b"f:%d" % i for i in range(1000))
+    assert scan_members(h.fields, h.removed, False, 0, 2**63 - 1, None) == (0, list(h.fields))   # COUNT at its limit
     assert scan_members(h.fields, h.removed, False, 2**64 - 1, 10, None) == (0, [])
     cursor, chosen = scan_members(h.fields, h.removed, False, 5 << 32 | 3, 10, None)   # more removals than happened
     assert chosen and cursor != 0
