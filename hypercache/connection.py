@@ -380,6 +380,7 @@ def send_deferred(conns: list[Connection], stats: ServerStats) -> None:
 
     on_writable()'s work for the common case, inlined with _send(), and the
     output bytes counted once: this runs once per client per loop iteration.
+    (Calling _send() here instead measured ~2% less SET throughput at -P 1.)
     """
     sent_bytes = 0
     for conn in conns:

@@ -7,22 +7,14 @@ from ..reply import OK, CommandError
 from ..types.hash import Hash
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from . import command
+from .values import typed_value
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
 def _read(ctx, key: bytes, write: bool = False) -> Hash | None:
-    """The hash at `key`, None if missing; WRONGTYPE for any other value.
-
-    write=True is the lookup of a command that then writes the key: Redis does
-    not count it as a keyspace hit or miss.
-    """
-    store = ctx.store
-    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
-    if value is None or type(value) is Hash:
-        return value
-    raise CommandError(WRONGTYPE)
+    return typed_value(ctx, key, Hash, write)
 
 
 def _write(ctx, key: bytes) -> tuple[Hash, bool]:

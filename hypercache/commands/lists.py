@@ -13,22 +13,14 @@ from ..reply import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List
 from . import command
 from .options import index_range, numkeys_keys, parse_mpop, parse_timeout
+from .values import typed_value
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 ENDS = {b"left": True, b"right": False}     # LMPOP's LEFT | RIGHT: pop from the left?
 
 
 def _read(ctx, key: bytes, write: bool = False) -> List | None:
-    """The list at `key`, None if missing; WRONGTYPE for any other value.
-
-    write=True is the lookup of a command that then writes the key: Redis does
-    not count it as a keyspace hit or miss.
-    """
-    store = ctx.store
-    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
-    if value is None or type(value) is List:
-        return value
-    raise CommandError(WRONGTYPE)
+    return typed_value(ctx, key, List, write)
 
 
 def _shrunk(ctx, key: bytes, lst: List, before: int) -> None:

@@ -8,21 +8,13 @@ from ..types.scan import parse_random_count, parse_scan, random_picks, scan_memb
 from ..types.set import Set
 from . import command
 from .options import numkeys_keys, parse_limit, parse_numkeys
+from .values import typed_value
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 
 
 def _read(ctx, key: bytes, write: bool = False) -> Set | None:
-    """The set at `key`, None if missing; WRONGTYPE for any other value.
-
-    write=True is the lookup of a command that then writes the key: Redis does
-    not count it as a keyspace hit or miss.
-    """
-    store = ctx.store
-    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
-    if value is None or type(value) is Set:
-        return value
-    raise CommandError(WRONGTYPE)
+    return typed_value(ctx, key, Set, write)
 
 
 def _members_reply(s: Set) -> OrderedSet:

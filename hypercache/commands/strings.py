@@ -10,6 +10,7 @@ from .. import longdouble
 from ..arguments import INT64_MAX, INT64_MIN, NOT_FLOAT, SYNTAX, WRONGTYPE, parse_int
 from ..reply import OK, CommandError
 from . import command
+from .values import typed_value
 
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 OVERFLOW = "ERR increment or decrement would overflow"
@@ -18,16 +19,7 @@ LCS_MAX_CELLS = 4_000_000     # ~0.5 s of pure-Python dynamic programming
 
 
 def get_string(ctx, key: bytes, write: bool = False) -> bytes | None:
-    """The string under `key` (None if missing); WRONGTYPE for a container.
-
-    write=True is the lookup of a command that then writes the key (APPEND,
-    INCR...): Redis does not count it as a keyspace hit or miss.
-    """
-    store = ctx.store
-    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
-    if value is None or type(value) is bytes:
-        return value
-    raise CommandError(WRONGTYPE)
+    return typed_value(ctx, key, bytes, write)
 
 
 def invalid_expire(name: str) -> CommandError:

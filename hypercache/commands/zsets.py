@@ -16,22 +16,14 @@ from ..types.scan import parse_random_count, parse_scan, random_picks, scan_memb
 from ..types.zset import ZSet
 from . import command
 from .options import numkeys_keys, parse_mpop, parse_timeout
+from .values import typed_value
 
 OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 
 
 def read_zset(ctx, key: bytes, write: bool = False) -> ZSet | None:
-    """The sorted set at `key`, None if missing; WRONGTYPE for any other value.
-
-    write=True is the lookup of a command that then writes the key: Redis does
-    not count it as a keyspace hit or miss.
-    """
-    store = ctx.store
-    value = (store.get_for_write if write else store.get)(ctx.slot, key, ctx.now_ms)
-    if value is None or type(value) is ZSet:
-        return value
-    raise CommandError(WRONGTYPE)
+    return typed_value(ctx, key, ZSet, write)
 
 
 def changed(ctx, key: bytes, z: ZSet, before: int) -> None:
