@@ -16,6 +16,7 @@ Replies go out through hypercache/reply.py.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import hiredis
@@ -25,6 +26,14 @@ INLINE_MAX_SIZE = 64 * 1024          # Redis PROTO_INLINE_MAX_SIZE
 UNAUTH_MAX_ARGS = 10                 # Redis's limits before AUTH succeeds
 UNAUTH_MAX_BULK = 16384
 INT_MAX = 2**31 - 1
+# hiredis allocates an aggregate as soon as it reads the header, and freeing a
+# list of n (never filled) items touches all of it: `*1000000000\r\n` stalled
+# the hub 2-5 s. A count of 7 digits or more is left to the careful path, which
+# never allocates ahead of the bytes. `*` heads every request, so its search has
+# a literal prefix (~1 ns a byte); `~`, `>` and `|` (RESP3 sets, pushes and
+# attributes, which clients never send) are searched for only when present.
+_BIG_ARRAY = re.compile(rb"\*[0-9]{7}")
+_BIG_RESP3_AGGREGATE = re.compile(rb"[~>|][0-9]{7}")
 # What holding one argument costs beyond its bytes (object header, list slot):
 # counted so that millions of empty arguments still meet the query buffer limit.
 ARG_OVERHEAD = 40
@@ -94,7 +103,9 @@ class RequestParser:
         request per read): `data` must start a request and end a line.
         """
         if (data[:1] == b"*" and data[-1] == 10 and not self._careful and self.authenticated
-                and self.error is None):
+                and self.error is None and _BIG_ARRAY.search(data) is None
+                and (data.find(b"~") == data.find(b">") == data.find(b"|") == -1
+                     or _BIG_RESP3_AGGREGATE.search(data) is None)):
             reader = self._reader
             reader.feed(data)
             gets = reader.gets

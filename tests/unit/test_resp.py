@@ -9,6 +9,7 @@ in tests/blackbox/test_protocol.py).
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import hiredis
 import pytest
@@ -427,3 +428,32 @@ def test_many_empty_arguments_meet_the_query_buffer_limit():
         if parser.error is not None:
             break
     assert parser.error == "query buffer limit exceeded"
+
+
+@pytest.mark.parametrize("data, requests", [
+    (b"*1000000000\r\n", []),                                       # 15 bytes, before any AUTH
+    (b"*1\r\n$4\r\nPING\r\n*2147483647\r\n", [[b"PING"]]),        # after a whole request
+    (b"*1\r\n$4\r\nPING\r\n*2\r\n*1000000000\r\n", [[b"PING"]]),   # nested: Redis's error
+    # RESP3 set, push and attribute headers: hiredis allocates them too; Redis reads inline commands
+    (b"*1\r\n$1\r\n~\r\n~1000000000\r\n", [[b"~"], [b"~1000000000"]]),
+    (b"*1\r\n$1\r\n>\r\n>1000000000\r\n", [[b">"], [b">1000000000"]]),
+    (b"*1\r\n$1\r\n|\r\n|1000000000\r\n", [[b"|"], [b"|1000000000"]]),
+])
+def test_a_huge_declared_count_is_never_allocated_ahead_of_its_elements(data, requests):
+    """hiredis allocates an array at its header; freeing 10**9 slots stalled the hub for seconds."""
+    tracemalloc.start()
+    try:
+        parser = RequestParser()
+        assert parser.feed(data) == requests
+        del parser
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"{peak} bytes allocated for a {len(data)}-byte read"
+
+
+def test_counts_below_the_guard_and_resp3_bytes_in_payloads_keep_the_fast_path():
+    parser = RequestParser()
+    data = cmd("SET", "k", "a~12|>99*1234567") + cmd(*[b"x"] * 999_999)
+    assert parser.feed(data) == [[b"SET", b"k", b"a~12|>99*1234567"], [b"x"] * 999_999]
+    assert not parser._careful
