@@ -46,7 +46,8 @@ class Connection:
 
     __slots__ = ("server", "ctx", "dispatcher", "sock", "fd", "session", "parser", "reader", "writer",
                  "unsent", "unsent_bytes", "pending", "waiter", "timer", "closed",
-                 "batch", "reading", "pending_bytes", "sending")
+                 "batch", "reading", "pending_bytes", "sending", "store", "replicator",
+                 "held", "held_out", "write_mark")
 
     def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
         self.server = server
@@ -72,6 +73,14 @@ class Connection:
         self.batch: list | None = None       # the output list of the batch being run
         self.reading = True
         self.sending = server.sending        # the loop iteration's connections with replies to send
+        # Replication (hypercache/replication.py): replies of writes wait in held_out
+        # until the replicas acknowledged them; write_mark is where this client's
+        # current run began in store.written.
+        self.store = server.ctx.store
+        self.replicator = server.replicator
+        self.held = None
+        self.held_out: list[bytes] = []
+        self.write_mark = 0
         self.reader.start(self.on_readable)
 
     # -- input ---------------------------------------------------------------------
@@ -109,6 +118,9 @@ class Connection:
             if self.pending is not None:
                 self._park(requests)
                 return
+            written = self.store.written
+            if written is not None:
+                self.write_mark = len(written)
             out: list[bytes] = []
             if len(requests) <= MAX_BATCH and parser.authenticated:
                 self.batch = out
@@ -129,7 +141,9 @@ class Connection:
             if parser.error is not None and self.pending is None:
                 out.append(error_bytes("ERR Protocol error: " + parser.error))
                 session.close_after_reply = True
-            if (out and not self.unsent and self.reading and not self.closed
+            if self.held is not None or (written is not None and len(written) > self.write_mark):
+                self._hold(out)     # sent by the replication commit of this loop iteration
+            elif (out and not self.unsent and self.reading and not self.closed
                     and not (session.close_after_reply or session.kill)):
                 data = out[0] if len(out) == 1 else b"".join(out)
                 self.unsent.append(data)
@@ -222,6 +236,9 @@ class Connection:
 
     def resume(self, reply: Any) -> None:
         """The blocked command finished (served or timed out): answer, then go on from the loop."""
+        # A pop served from another client's write: its effect is among this
+        # iteration's writes, so the reply waits for them like a write's.
+        self.write_mark = 0
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
@@ -256,6 +273,9 @@ class Connection:
         pending, self.pending = self.pending, None
         self.pending_bytes = 0
         out: list[bytes] = []
+        written = self.store.written
+        if written is not None:
+            self.write_mark = len(written)
         self.ctx.now_ms = time_ns() // 1_000_000
         self.run(pending, 0, out)
         if self.parser.error is not None and self.pending is None:
@@ -277,6 +297,11 @@ class Connection:
         self.flush(out)
 
     def flush(self, out: list[bytes]) -> None:
+        written = self.store.written
+        if self.held is not None or (written is not None and len(written) > self.write_mark):
+            self._hold(out)
+            self.replicator.commit()    # outside on_readable: no prepare watcher commits for us
+            return
         session = self.session
         if out and not self.unsent and self.reading and not self.closed \
                 and not (session.close_after_reply or session.kill):
@@ -284,6 +309,38 @@ class Connection:
             self._send(out[0] if len(out) == 1 else b"".join(out))
             return
         self._flush_slow(out)
+
+    def _hold(self, out: list[bytes]) -> None:
+        """Keep replies behind this client's unreplicated writes (registering the new ones)."""
+        written = self.store.written
+        if written is not None and len(written) > self.write_mark:
+            self.replicator.wrote(self, self.write_mark, len(written))
+            self.write_mark = len(written)
+        if out:
+            self.held_out.append(out[0] if len(out) == 1 else b"".join(out))
+
+    def release_held(self) -> None:
+        """The replicas acknowledged this client's writes: send what was held, go on with its pipeline."""
+        if self.closed:
+            return
+        held_out, self.held_out = self.held_out, []
+        if held_out:
+            data = held_out[0] if len(held_out) == 1 else b"".join(held_out)
+            if self.unsent:         # a partial send is draining: on_writable sends the rest
+                self.unsent.append(data)
+                self.unsent_bytes += len(data)
+            else:
+                self._send(data)
+        if self.closed:
+            return
+        if self.pending is not None and self.waiter is None and not self.unsent:
+            if self.pending or self.parser.error is not None:
+                # from the loop, as a woken client: never inside the commit that released us
+                self.server.loop.run_callback(self.on_continue)
+            else:
+                self.pending = None
+                self.pending_bytes = 0
+        self._flush_slow([])
 
     def _flush_slow(self, out: list[bytes]) -> None:
         if self.closed:

@@ -26,6 +26,7 @@ class Context:
     slot: int = -1                      # slot of the running command's keys (-1: keyless)
     executing_multi: bool = False
     dispatcher: Any = None              # the Dispatcher: EXEC runs queued commands through it
+    replicator: Any = None              # the Replicator: WAIT, ROLE, INFO replication
     monitors: Any = None                # Monitors: the MONITOR sessions, fed by the dispatcher
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
     # hooks the node installs: shutdown request, client kill, push to a session

@@ -20,6 +20,7 @@ from .config import Config, Settings, load_node_id
 from .context import Context
 from .keyevents import KeyEvents
 from .pubsub import PubSub
+from .replication import Replicator
 from .server import RespServer
 from .stats import ServerStats
 from .status import build_snapshot
@@ -59,6 +60,9 @@ class Node:
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
                                  on_disconnect=self._on_disconnect)
         self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
+        self.replicator = Replicator(self.ctx, self.cluster, config.replication_mode, keys, config.host)
+        self.server.replicator = self.replicator
+        self.ctx.replicator = self.replicator
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the
         # hub hands each local PUBLISH to the mesh, the mesh hands peers' back.
         self.ctx.pubsub.on_publish = self.cluster.publish
@@ -90,6 +94,7 @@ class Node:
     def start(self) -> None:
         self.server.start()
         self.cluster.start()
+        self.replicator.start()
         if self.config.http_port:
             import web
             self.http = web.serve(self.snapshot, self.config.host, self.config.http_port)
@@ -150,6 +155,7 @@ class Node:
     def stop(self) -> None:
         log.info("node stopping node=%s", self.node_id)
         self.stopping.set()
+        self.replicator.stop()
         self.cluster.stop()
         self.server.stop()
         if self.http is not None:

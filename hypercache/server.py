@@ -57,6 +57,9 @@ class RespServer:
         # wakes the client and the rest find it running. Connections append
         # themselves to this very list (it is never rebound).
         self.sending: list[Connection] = []
+        # The replicator (hypercache/replication.py), set by the node before it starts:
+        # its commit ships the iteration's writes before their replies may go out.
+        self.replicator = None
         self.sender = self.loop.prepare(ref=False)
         self.sender.start(self._send_all)
         self.next_id = 0
@@ -74,6 +77,9 @@ class RespServer:
         ctx.deliver = ctx.monitors.deliver = self.deliver
 
     def _send_all(self) -> None:
+        replicator = self.replicator
+        if replicator is not None and (replicator.writers or self.ctx.store.written):
+            replicator.commit()
         sending = self.sending
         if sending:
             # (one queued while these are sent is still in the list: sent too)

@@ -84,6 +84,10 @@ class Store:
     clock_ms: int = 0          # the latest now_ms seen: the LRU stamp of writes (Redis's lruclock)
     # called with a key whenever it is written, expired or evicted (WATCH, blocked pops)
     on_modified: Callable[[bytes], None] | None = None
+    # The replication seam: every key written, expired or evicted is appended here,
+    # and hypercache/replication.py ships their states once per loop iteration.
+    # None while no slot of this node has a replica (no cost then).
+    written: list[bytes] | None = None
     _deadlines: list[tuple[int, bytes]] = field(default_factory=list)
 
     # -- reading -------------------------------------------------------------------
@@ -159,12 +163,16 @@ class Store:
                 self.access.setdefault(key, LFU_INIT)
             else:
                 self.access[key] = self.clock_ms
+        if self.written is not None:
+            self.written.append(key)
         if self.on_modified is not None:
             self.on_modified(key)
 
     def resized(self, key: bytes, delta: int) -> None:
         """A container under `key` changed in place by `delta` bytes (and was modified)."""
         self.used_memory += delta
+        if self.written is not None:
+            self.written.append(key)
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -179,6 +187,8 @@ class Store:
             self._drop_deadline(key)
         if self.access is not None:
             self.access.pop(key, None)
+        if self.written is not None:
+            self.written.append(key)
         if self.on_modified is not None:
             self.on_modified(key)
         return True
@@ -192,6 +202,8 @@ class Store:
         if len(self._deadlines) > 2 * len(self.expires) + 1024:
             self._deadlines = [(at, k) for k, at in self.expires.items()]
             heapq.heapify(self._deadlines)
+        if self.written is not None:
+            self.written.append(key)
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -199,6 +211,8 @@ class Store:
         if key not in self.expires:
             return False
         self._drop_deadline(key)
+        if self.written is not None:
+            self.written.append(key)
         if self.on_modified is not None:
             self.on_modified(key)
         return True
@@ -211,7 +225,8 @@ class Store:
     def flush(self) -> int:
         """Remove every key; returns how many there were."""
         removed = self.key_count
-        touched = [k for keys in self.slots for k in keys] if self.on_modified else ()
+        touched = ([k for keys in self.slots for k in keys]
+                   if self.on_modified is not None or self.written is not None else ())
         self.slots = [{} for _ in range(SLOT_COUNT)]
         self.expires.clear()
         self._deadlines = []
@@ -219,8 +234,11 @@ class Store:
         self.key_count = 0
         if self.access is not None:
             self.access = {}
-        for key in touched:
-            self.on_modified(key)
+        if self.written is not None:
+            self.written.extend(touched)
+        if self.on_modified is not None:
+            for key in touched:
+                self.on_modified(key)
         return removed
 
     def flush_slot(self, slot: int) -> int:

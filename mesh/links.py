@@ -69,6 +69,11 @@ class PeerLinks:
         """True between a successful open() and close()."""
         return self._pub is not None
 
+    @property
+    def context(self) -> zmq.Context:
+        """The sockets' context: the data channel's must be the same one (CURVE's ZAP handler is per context)."""
+        return self._context
+
     def open(self) -> None:
         """Start the ZAP handler (with keys), bind the XPUB and listen for hellos."""
         if self._zap is not None:

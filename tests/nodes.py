@@ -88,15 +88,15 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET) -> int:
-    """A port P such that P is free and, if span is given, P+span is free too.
+def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, spans: int = 1) -> int:
+    """A port P such that P is free and, if span is given, P+span (... P+spans*span) too.
 
     With the default span=0 this is just a free port (for HTTP ports, redis-server...).
     """
     rng = random.SystemRandom()
     for _ in range(2000):
         port = rng.randint(low, high)
-        wanted = [port] if not span else [port, port + span]
+        wanted = [port + i * span for i in range(spans + 1)] if span else [port]
         if any(p in _issued for p in wanted):
             continue
         if all(_port_free(p) for p in wanted):
@@ -106,8 +106,11 @@ def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET) 
 
 
 def node_ports() -> tuple[int, int]:
-    """(RESP port P, mesh port P+10000), both free."""
-    port = free_port(span=MESH_OFFSET)
+    """(RESP port P, mesh port P+10000), both free, and the data port P+20000 too.
+
+    All three stay below the kernel's ephemeral range (32768 and up), where an
+    outgoing connection could take one between the check and the bind."""
+    port = free_port(span=MESH_OFFSET, high=32767 - 2 * MESH_OFFSET, spans=2)
     return port, port + MESH_OFFSET
 
 
@@ -359,7 +362,7 @@ class NodeFactory:
     def start(self, *extra: str, join: "NodeProcess | str | Iterable[NodeProcess | str] | None" = None,
               http: bool = False, port: int | None = None, data_dir: Path | None = None,
               password: str = "", wait: bool = True, env: dict[str, str] | None = None,
-              name: str | None = None) -> NodeProcess:
+              name: str | None = None, debug_command: str | None = "yes") -> NodeProcess:
         """Start `python3 -m hypercache` on free ports; wait until it answers PING.
 
         extra: more command-line flags, e.g. "--maxclients", "3".
@@ -368,7 +371,11 @@ class NodeFactory:
         port: reuse a known RESP port (a restart); its mesh port is port+10000.
         data_dir: reuse a data directory (a restart keeps the node id).
         password: --requirepass, also used by .client().
+        debug_command: --enable-debug-command, "yes" so that tests may DEBUG SLEEP;
+            None starts the node with its default ("no", as Redis 7).
         """
+        if debug_command is not None:
+            extra = ("--enable-debug-command", debug_command, *extra)   # kept by restart()
         attempts = 1 if port is not None else 3
         last: Exception | None = None
         for _ in range(attempts):

@@ -1,0 +1,74 @@
+"""What a write did to one key, as a value a replica applies: the key's whole state, or its deletion.
+
+Replicating states rather than commands makes every write deterministic on the
+replica by construction: INCRBYFLOAT ships its result, SPOP the set without the
+members it removed, a relative TTL its absolute deadline, a blocking pop the
+list it left, MULTI/EXEC and expiry and eviction whatever they changed, and a
+key written many times in one loop iteration travels once. The price: a write
+to a big container ships the whole container (see the README's limits).
+
+A state is `[type, data, deadline_ms, big]` (deadline 0: none; `big`, the
+one-way encoding flag, so OBJECT ENCODING agrees on the replica); None means
+the key is gone. Pure: no I/O.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .types import Hash, List, Set, ZSet
+
+STRING, HASH, LIST, SET, ZSET = range(5)
+
+
+class BadState(ValueError):
+    """A state that does not describe a value (a peer's bug, or not a peer at all)."""
+
+
+def state_of(value: Any, deadline_ms: int | None) -> list:
+    deadline = deadline_ms or 0
+    if type(value) is bytes:
+        return [STRING, value, deadline, False]
+    if isinstance(value, Hash):
+        return [HASH, [x for pair in value.fields.items() for x in pair], deadline, value.big]
+    if isinstance(value, List):
+        return [LIST, list(value.values()), deadline, False]
+    if isinstance(value, Set):
+        return [SET, value.members, deadline, value.big]
+    if isinstance(value, ZSet):
+        return [ZSET, [x for pair in value.scores.items() for x in pair], deadline, value.big]
+    raise TypeError(f"no state for {type(value).__name__}")
+
+
+def value_of(state: list) -> tuple[Any, int]:
+    """The value and deadline (0: none) a state describes; BadState if it describes none."""
+    if type(state) is not list or len(state) != 4:
+        raise BadState("a state has four fields")
+    kind, data, deadline, big = state
+    if type(deadline) is not int or deadline < 0:
+        raise BadState("bad deadline")
+    if kind == STRING:
+        if type(data) is not bytes:
+            raise BadState("a string is bytes")
+        return data, deadline
+    if type(data) is not list:
+        raise BadState("a container is a list")
+    if kind == ZSET:
+        if not (all(type(x) is bytes for x in data[0::2]) and all(type(x) is float for x in data[1::2])):
+            raise BadState("a sorted set is member, score, ...")
+    elif not all(type(x) is bytes for x in data):
+        raise BadState("a container holds bytes")
+    if kind == HASH:
+        value = Hash()
+        for i in range(0, len(data) - 1, 2):
+            value.set(data[i], data[i + 1])
+    elif kind == LIST:
+        value = List(data)
+    elif kind == SET:
+        value = Set(data)
+    elif kind == ZSET:
+        value = ZSet((data[i + 1], data[i]) for i in range(0, len(data) - 1, 2))
+    else:
+        raise BadState(f"unknown type {kind!r}")
+    if big and hasattr(value, "big"):
+        value.big = True
+    return value, deadline

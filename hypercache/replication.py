@@ -1,0 +1,443 @@
+"""Replication: ship every write's effect to the slot's replicas, hold replies until they applied it.
+
+The write seam is the store's `written` list: every mutation appends its key
+(the dispatcher's lane and the general path alike, expiry and eviction too),
+so no write reaches the store without reaching this module. Once per loop
+iteration (`commit`, called by the server's prepare watcher before replies
+go out) the keys written are read back as effects (hypercache/effects.py) and
+sent, one frame per replica stream, over the data channel (mesh/datalink.py);
+the stream arithmetic is mesh/replication.py's.
+
+In `sync` mode the connections that wrote in the iteration keep their replies
+(Connection.held) until every stream their keys went to acknowledged the
+frame: a pipeline of 16 SETs costs one round trip, and the hub never waits.
+A replica that stops answering holds them until the map drops it; a client
+whose slot got another primary meanwhile is closed, never acknowledged. In
+`async` mode replies go out at once and the effects follow.
+
+A replica applies frames in order per stream, refuses gaps (the primary then
+restarts the stream with a full copy) and frames from a node its map does not
+name as the slots' primary (fencing), and acknowledges what it applied.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import gevent
+
+from mesh import replication as wire
+from mesh.datalink import DataLink, data_port
+from mesh.keyslot import keyslot
+from mesh.replication import Frame, InStream, OutStream
+
+from .effects import BadState, state_of, value_of
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+MODES = ("sync", "async")
+MAINTAIN_EVERY_S = 0.05
+# A full copy goes out in frames of at most this many keys or bytes, one per
+# hub turn, so clients and heartbeats go on while a big slot is copied.
+COPY_CHUNK_KEYS = 512
+COPY_CHUNK_BYTES = 4 * 1024 * 1024
+# Copy frames sent and not yet acknowledged before the copy waits for the replica.
+COPY_WINDOW = 8
+# A held client whose replicas have not acknowledged after this many node
+# timeouts (the failure detector changes the map long before) is closed.
+HOLD_LIMIT_TIMEOUTS = 3
+NO_STREAMS: tuple = ()
+
+
+class Hold:
+    """What a client's held replies wait for: the offset each stream must acknowledge."""
+
+    __slots__ = ("need", "slots", "since")
+
+    def __init__(self) -> None:
+        self.need: dict[OutStream, int] = {}
+        self.slots: set[int] = set()        # the slots its writes went to
+        self.since = 0.0                    # monotonic instant the hold began
+
+    def acknowledged(self) -> bool:
+        return all(stream.acked >= offset for stream, offset in self.need.items())
+
+
+class Replicator:
+    """This node's replication: the streams it feeds as a primary and the ones it follows as a replica."""
+
+    def __init__(self, ctx: Any, cluster: Any, mode: str, keys: Any, bind_host: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"replication mode must be one of {MODES}")
+        self.ctx = ctx
+        self.store = ctx.store
+        self.cluster = cluster
+        self.me = cluster.me.node_id
+        self.sync = mode == "sync"
+        self.mode = mode
+        self.link = DataLink(self.me, bind_host, data_port(cluster.me.mesh_port),
+                             cluster.links.context, keys, self._on_frame)
+        self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
+        self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
+        self.copying_in: set[int] = set()               # slots whose full copy we are receiving
+        # slot -> the streams its writes go to (empty where we are not the primary)
+        self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
+        self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
+        self.held: set[Connection] = set()
+        self._map = None
+        self._copies: dict[str, gevent.Greenlet] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+        self._committing = False
+        self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
+                      "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.link.open()
+        self._greenlets.append(gevent.spawn(self._maintain))
+
+    def stop(self) -> None:
+        gevent.killall(self._greenlets + list(self._copies.values()), block=False)
+        self.link.close()
+
+    def _maintain(self) -> None:
+        """Follow map changes, restart broken streams, bound holds, even when nobody writes."""
+        while True:
+            try:
+                if self.cluster.slotmap is not self._map:
+                    self._on_map(self.cluster.slotmap)
+                for stream in list(self.streams.values()):
+                    if stream.broken:
+                        self._restart(stream.peer)
+                # never forever: a primary cut off from its replicas and from the map's
+                # majority would otherwise hold its clients for as long as the cut lasts
+                give_up = time.monotonic() - HOLD_LIMIT_TIMEOUTS * self.cluster.node_timeout_s
+                for conn in [c for c in self.held if c.held is not None and c.held.since < give_up]:
+                    self._drop(conn, "no acknowledgement within the hold limit")
+            except Exception:
+                log.exception("replication upkeep failed node=%s", self.me[:8])
+            gevent.sleep(MAINTAIN_EVERY_S)
+
+    # -- the map decides who feeds whom ------------------------------------------------
+
+    def _on_map(self, slotmap) -> None:
+        self._map = slotmap
+        me = self.me
+        wanted: dict[str, set[int]] = {}
+        for slot, owners in enumerate(slotmap.owners):
+            if len(owners) > 1 and owners[0] == me:
+                for replica in owners[1:]:
+                    wanted.setdefault(replica, set()).add(slot)
+        for peer in list(self.streams):
+            if peer not in wanted:
+                self._close(peer)
+        for peer, slots in wanted.items():
+            stream = self.streams.get(peer)
+            if stream is None:
+                member = slotmap.member(peer)
+                self.link.connect(peer, member.host, data_port(member.mesh_port))
+                self._start(peer, frozenset(slots))
+            elif slots != stream.slots:
+                added = sorted(slots - stream.slots)
+                stream.slots = frozenset(slots)
+                if added:
+                    self._copy(stream, added)
+        self._retarget()
+        # A client whose writes went to a slot we no longer lead is never acknowledged:
+        # the new primary may not have them.
+        for conn in list(self.held):
+            hold = conn.held
+            if hold is not None and any(slotmap.owners[slot][:1] != (me,) for slot in hold.slots):
+                self._drop(conn, "the slot's primary changed")
+        self._recheck()
+        log.info("replication map node=%s epoch=%d mode=%s streams=%d", me[:8], slotmap.epoch,
+                 self.mode, len(self.streams))
+
+    def _retarget(self) -> None:
+        targets: list[list[OutStream]] = [[] for _ in range(16384)]
+        for stream in self.streams.values():
+            for slot in stream.slots:
+                targets[slot].append(stream)
+        self.targets = [tuple(t) if t else NO_STREAMS for t in targets]
+        # The write seam records keys only while some slot has a replica to feed.
+        if self.streams and self.store.written is None:
+            self.store.written = []
+        elif not self.streams and not self.store.written:
+            self.store.written = None
+
+    def _start(self, peer: str, slots: frozenset[int]) -> OutStream:
+        """A new run of the stream to `peer`: a full copy of its slots, then the live writes."""
+        stream = OutStream(peer, random.getrandbits(62), slots)
+        self.streams[peer] = stream
+        self.stats["full_syncs"] += 1
+        self._copy(stream, sorted(slots))
+        return stream
+
+    def _restart(self, peer: str) -> None:
+        old = self.streams.pop(peer)
+        copy = self._copies.pop(peer, None)
+        if copy is not None:
+            copy.kill(block=False)
+        log.warning("replication stream restarts with a full copy node=%s replica=%s acked=%d sent=%d",
+                    self.me[:8], peer[:8], old.acked, old.next_offset - 1)
+        new = self._start(peer, old.slots)
+        self._retarget()
+        # Their writes are on this primary, so in the copy the new run starts with:
+        # they now wait for the stream to acknowledge at least that far.
+        for conn in self.held:
+            hold = conn.held
+            if hold is not None and hold.need.pop(old, None) is not None:
+                hold.need[new] = new.next_offset - 1
+
+    def _close(self, peer: str) -> None:
+        """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
+        stream = self.streams.pop(peer)
+        copy = self._copies.pop(peer, None)
+        if copy is not None:
+            copy.kill(block=False)
+        self.link.disconnect(peer)
+        # A replica the map dropped no longer counts: the writes are on every live
+        # owner (a slot's new replica receives them in its full copy).
+        for conn in self.held:
+            hold = conn.held
+            if hold is not None:
+                hold.need.pop(stream, None)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _send(self, stream: OutStream, kind: int, body: Any) -> int:
+        epoch = self._map.epoch if self._map is not None else 0
+        offset = stream.next_offset
+        data = wire.encode(Frame(kind, self.me, epoch, stream.run_id, offset, body))
+        stream.sent(len(data))
+        if not self.link.send(stream.peer, data):
+            stream.broken = True
+        return offset
+
+    def _copy(self, stream: OutStream, slots: list[int]) -> None:
+        """Full copy of `slots` to the stream's replica, in bounded frames, one per hub turn."""
+        stream.copying.update(slots)
+        self._send(stream, wire.SYNC_START, slots)
+        previous = self._copies.get(stream.peer)
+        self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, slots, previous)
+
+    def _copy_slots(self, stream: OutStream, slots: list[int], previous) -> None:
+        if previous is not None:
+            previous.join()         # copies of one stream run one after the other
+        store = self.store
+        for slot in slots:
+            keys = list(store.slots[slot])
+            start = 0
+            while start < len(keys):
+                while stream.lag > COPY_WINDOW and not stream.broken:
+                    gevent.sleep(0.001)     # the replica is behind: let it catch up first
+                if stream.broken or self.streams.get(stream.peer) is not stream:
+                    return
+                effects, size = [], 0
+                slot_keys, expires = store.slots[slot], store.expires
+                for key in keys[start:start + COPY_CHUNK_KEYS]:
+                    start += 1
+                    value = slot_keys.get(key)
+                    if value is None:
+                        continue    # deleted since: its deletion went out as a live write
+                    effects.append([slot, key, state_of(value, expires.get(key))])
+                    size += len(key) + (len(value) if type(value) is bytes else value.nbytes)
+                    if size > COPY_CHUNK_BYTES:
+                        break
+                if effects:
+                    self._send(stream, wire.BATCH, effects)
+                gevent.sleep(0)
+        stream.copy_finishes(self._send(stream, wire.SYNC_DONE, slots), slots)
+
+    # -- the commit: once per loop iteration ------------------------------------------------
+
+    def wrote(self, conn: "Connection", start: int, end: int) -> None:
+        """`conn` ran writes store.written[start:end]: its replies wait for the commit."""
+        if conn.held is None:
+            conn.held = Hold()
+        self.writers.append((conn, start, end))
+
+    def commit(self) -> None:
+        """Ship the iteration's writes, one frame per stream; hold or release their clients."""
+        if self._committing:
+            return
+        self._committing = True
+        try:
+            self._commit()
+        finally:
+            self._committing = False
+
+    def _commit(self) -> None:
+        store = self.store
+        written = store.written
+        writers, self.writers = self.writers, []
+        if not written:
+            for conn, _, _ in writers:
+                if conn not in self.held:
+                    self._release(conn)
+            return
+        targets = self.targets
+        slots = [keyslot(key) for key in written]
+        frames: dict[OutStream, list] = {}
+        shipped: set[bytes] = set()
+        store_slots, expires = store.slots, store.expires
+        for key, slot in zip(written, slots):
+            streams = targets[slot]
+            if not streams or key in shipped:
+                continue
+            shipped.add(key)
+            value = store_slots[slot].get(key)
+            effect = [slot, key, None if value is None else state_of(value, expires.get(key))]
+            for stream in streams:
+                effects = frames.get(stream)
+                if effects is None:
+                    frames[stream] = [effect]
+                else:
+                    effects.append(effect)
+        offsets = {stream: self._send(stream, wire.BATCH, effects) for stream, effects in frames.items()}
+        written.clear()
+        for conn, start, end in writers:        # a client may have written in several runs
+            hold = conn.held
+            if hold is None:
+                continue
+            for slot in slots[start:end]:
+                streams = targets[slot]
+                if streams:
+                    hold.slots.add(slot)
+                    for stream in streams:
+                        hold.need[stream] = offsets[stream]
+        now = time.monotonic()
+        for conn, _, _ in writers:
+            hold = conn.held
+            if hold is None or conn in self.held:
+                continue
+            conn.session.replication_need.update({s.peer: o for s, o in hold.need.items()})
+            if hold.need and self.sync and not conn.closed:
+                hold.since = now
+                self.held.add(conn)
+                self.stats["writes_held"] += 1
+                if conn.pending is None:
+                    conn.pending = []       # what the client sends meanwhile waits its turn
+            else:
+                self._release(conn)
+
+    def _release(self, conn: "Connection") -> None:
+        conn.held = None
+        conn.release_held()
+
+    def _drop(self, conn: "Connection", why: str) -> None:
+        """Never acknowledge: close the client (its writes failed, though they may be applied)."""
+        log.warning("closing a client whose writes cannot be acknowledged node=%s id=%d why=%s",
+                    self.me[:8], conn.session.id, why)
+        self.stats["clients_dropped"] += 1
+        self.held.discard(conn)
+        conn.held = None
+        conn.close()
+
+    def _recheck(self, stream: OutStream | None = None) -> None:
+        """Release every held client whose acknowledgements are all in."""
+        for conn in list(self.held):
+            hold = conn.held
+            if hold is None:
+                self.held.discard(conn)
+            elif (stream is None or stream in hold.need) and hold.acknowledged():
+                self.held.discard(conn)
+                self._release(conn)
+
+    # -- frames in -------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame, identity: bytes | None) -> None:
+        if identity is None:
+            self._on_reply(frame)
+        else:
+            self._on_stream_frame(frame, identity)
+
+    def _on_reply(self, frame: Frame) -> None:
+        """A replica's ACK or REFUSE on a stream we feed."""
+        stream = self.streams.get(frame.sender)
+        if stream is None or frame.run_id != stream.run_id:
+            return
+        if frame.kind == wire.REFUSE:
+            log.warning("replica refused a frame node=%s replica=%s reason=%s", self.me[:8],
+                        frame.sender[:8], frame.body)
+            stream.broken = True
+            return
+        if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
+            self._recheck(stream)
+
+    def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
+        """A frame of a stream we follow, as a replica."""
+        instream = self.inbound.get(frame.sender)
+        if instream is None:
+            instream = self.inbound[frame.sender] = InStream(frame.sender)
+        verdict = instream.admit(frame.run_id, frame.offset)
+        if verdict == wire.GAP:
+            self._answer(identity, frame, wire.REFUSE, [wire.GAP, instream.applied])
+            return
+        if verdict == wire.APPLY:
+            slotmap = self.cluster.slotmap
+            slots = (frame.body if frame.kind != wire.BATCH
+                     else {effect[0] for effect in frame.body})
+            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots):
+                self.stats["frames_refused"] += 1
+                self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
+                return
+            try:
+                self._apply(frame)
+            except BadState as error:
+                log.warning("bad frame from primary=%s: %s", frame.sender[:8], error)
+                self._answer(identity, frame, wire.REFUSE, [wire.GAP, instream.applied])
+                instream.run_id = -1    # whatever comes next of this run is refused until it restarts
+                return
+            instream.applied = frame.offset
+            self.stats["frames_applied"] += 1
+        self._answer(identity, frame, wire.ACK, None, instream.applied)
+
+    def _answer(self, identity: bytes, frame: Frame, kind: int, body: Any, offset: int | None = None) -> None:
+        epoch = self.cluster.slotmap.epoch
+        reply = Frame(kind, self.me, epoch, frame.run_id, frame.offset if offset is None else offset, body)
+        self.link.reply(identity, wire.encode(reply))
+
+    def _apply(self, frame: Frame) -> None:
+        """Apply one frame to the store, as one atomic step (no yield), without recording it."""
+        store = self.store
+        recording, store.written = store.written, None
+        try:
+            if frame.kind == wire.SYNC_START:
+                for slot in frame.body:
+                    store.flush_slot(slot)
+                self.copying_in.update(frame.body)
+            elif frame.kind == wire.SYNC_DONE:
+                self.copying_in.difference_update(frame.body)
+            elif frame.kind == wire.BATCH:
+                decoded = [(slot, key, None if state is None else value_of(state))
+                           for slot, key, state in frame.body]
+                for slot, key, entry in decoded:
+                    if entry is None:
+                        store.delete(slot, key)
+                        continue
+                    value, deadline = entry
+                    store.set(slot, key, value)
+                    if deadline:
+                        store.set_deadline(key, deadline)
+                self.stats["effects_applied"] += len(decoded)
+        finally:
+            store.written = recording
+
+    # -- what INFO, ROLE, CLUSTER and the status page show ------------------------------------
+
+    def replicas(self) -> list[dict]:
+        now = time.monotonic()
+        del now
+        return [{"node_id": s.peer, "slots": len(s.slots), "offset": s.next_offset - 1,
+                 "acked": s.acked, "lag": s.lag, "in_sync": s.in_sync, "copying": len(s.copying)}
+                for s in self.streams.values()]
+
+    def primaries(self) -> list[dict]:
+        return [{"node_id": s.primary, "applied": s.applied} for s in self.inbound.values()]

@@ -1,0 +1,175 @@
+"""Replication streams as values: the wire frames, the primary's offsets and acks, the replica's checks.
+
+A *stream* runs from one node to one replica node and carries the effects of
+every slot the first is primary of and the second holds a copy of. The primary
+draws a `run_id` whenever it (re)starts a stream; offsets count the stream's
+frames from 1, so a replica applies frame n only after frame n-1 of the same
+run, acknowledges the highest offset it applied, and answers anything else
+with REFUSE (a gap: the primary restarts the stream with a full copy).
+
+A full copy of slots is SYNC_START (the replica drops what it held of them),
+then BATCH frames of their keys, then SYNC_DONE; live writes travel in the same
+stream in between, so the replica ends with exactly the primary's state.
+
+Fencing: a replica applies a frame only if, in the newest map it knows, the
+sender is the primary of every slot the frame touches (or the frame's epoch is
+newer than that map), so a former primary, paused past its removal, cannot
+collect acknowledgements.
+
+Pure: no sockets, no clock.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+VERSION = 1
+
+# frame kinds
+BATCH = 0        # primary -> replica: effects [(slot, key, state), ...]
+SYNC_START = 1   # primary -> replica: drop your copy of these slots, a full copy follows
+SYNC_DONE = 2    # primary -> replica: the full copy of these slots is complete
+ACK = 3          # replica -> primary: applied everything up to `offset` of run `run_id`
+REFUSE = 4       # replica -> primary: not applied; `body` says why (GAP or FENCED)
+
+GAP = "gap"
+FENCED = "fenced"
+
+# In-flight frames a primary keeps accounting for before it gives up on a
+# replica and restarts its stream with a full copy (a bounded backlog).
+MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+MAX_INFLIGHT_FRAMES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: int
+    sender: str      # node id of the sender
+    epoch: int       # the sender's slot map epoch
+    run_id: int
+    offset: int
+    body: Any        # BATCH: list of [slot, key, state]; SYNC_*: list of slots; REFUSE: [reason, epoch]
+
+
+def encode(frame: Frame) -> bytes:
+    return msgpack.packb((VERSION, frame.kind, frame.sender, frame.epoch, frame.run_id,
+                          frame.offset, frame.body), use_bin_type=True)
+
+
+def decode(data: bytes) -> Frame | None:
+    """The frame in `data`, or None when it is not a valid frame of this version."""
+    try:
+        fields = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except Exception:
+        return None
+    if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
+        return None
+    _, kind, sender, epoch, run_id, offset, body = fields
+    if (type(kind) is not int or not BATCH <= kind <= REFUSE or type(sender) is not str
+            or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
+            or type(offset) is not int or epoch < 0 or offset < 0):
+        return None
+    if kind in (SYNC_START, SYNC_DONE):
+        if type(body) is not list or not all(type(s) is int and 0 <= s < 16384 for s in body):
+            return None
+    elif kind == BATCH:
+        if type(body) is not list:
+            return None
+        for effect in body:
+            if (type(effect) is not list or len(effect) != 3 or type(effect[0]) is not int
+                    or not 0 <= effect[0] < 16384 or type(effect[1]) is not bytes):
+                return None
+    return Frame(kind, sender, epoch, run_id, offset, body)
+
+
+def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, slots) -> bool:
+    """Must a replica refuse `frame`: its map is as new, and names another primary for one of `slots`?"""
+    if frame.epoch > map_epoch:
+        return False     # the sender knows a newer map than we do: we cannot judge it yet
+    sender = frame.sender
+    for slot in slots:
+        slot_owners = owners[slot]
+        if not slot_owners or slot_owners[0] != sender:
+            return True
+    return False
+
+
+@dataclass(slots=True, eq=False)      # identity: the replicator keys dicts by stream
+class OutStream:
+    """The primary's side of one stream: offsets sent, acknowledged, and slots still being copied."""
+
+    peer: str
+    run_id: int
+    slots: frozenset[int] = frozenset()       # slots whose writes this stream carries
+    next_offset: int = 1
+    acked: int = 0
+    inflight: deque = field(default_factory=deque)      # (offset, nbytes) not acknowledged yet
+    inflight_bytes: int = 0
+    copying: set[int] = field(default_factory=set)      # slots whose full copy is not acknowledged
+    copy_done_at: deque = field(default_factory=deque)  # (offset of SYNC_DONE, slots)
+    broken: bool = False                      # the replica refused, or the backlog overflowed
+
+    def sent(self, nbytes: int) -> int:
+        """Account for one frame about to be sent; its offset."""
+        offset = self.next_offset
+        self.next_offset += 1
+        self.inflight.append((offset, nbytes))
+        self.inflight_bytes += nbytes
+        if self.inflight_bytes > MAX_INFLIGHT_BYTES or len(self.inflight) > MAX_INFLIGHT_FRAMES:
+            self.broken = True
+        return offset
+
+    def copy_finishes(self, offset: int, slots: list[int]) -> None:
+        """The SYNC_DONE of `slots` went out at `offset`."""
+        self.copy_done_at.append((offset, slots))
+
+    def on_ack(self, run_id: int, offset: int) -> bool:
+        """Record an acknowledgement; False if it is stale or not ours."""
+        if run_id != self.run_id or offset <= self.acked or offset >= self.next_offset:
+            return False
+        self.acked = offset
+        inflight = self.inflight
+        while inflight and inflight[0][0] <= offset:
+            self.inflight_bytes -= inflight.popleft()[1]
+        done = self.copy_done_at
+        while done and done[0][0] <= offset:
+            self.copying.difference_update(done.popleft()[1])
+        return True
+
+    @property
+    def lag(self) -> int:
+        """Frames sent and not acknowledged."""
+        return self.next_offset - 1 - self.acked
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.copying and not self.broken
+
+
+# what a replica does with a frame
+APPLY = "apply"
+DUPLICATE = "duplicate"
+
+
+@dataclass(slots=True)
+class InStream:
+    """The replica's side of one stream: the run it follows and the last offset applied."""
+
+    primary: str
+    run_id: int = -1
+    applied: int = 0
+
+    def admit(self, run_id: int, offset: int) -> str:
+        """APPLY the frame, ack a DUPLICATE again, or refuse a GAP."""
+        if run_id == self.run_id:
+            if offset == self.applied + 1:
+                return APPLY
+            return DUPLICATE if offset <= self.applied else GAP
+        if offset == 1:      # a new run starts (its first frame is always SYNC_START)
+            self.run_id = run_id
+            self.applied = 0
+            return APPLY
+        return GAP
