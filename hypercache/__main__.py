@@ -26,6 +26,27 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
 
 
+def _debug_mode(text: str) -> str:
+    """Redis 7's enable-debug-command values; "local": clients on 127.0.0.1 or ::1 only."""
+    mode = str(text).lower()
+    if mode not in ("no", "yes", "local"):
+        raise argparse.ArgumentTypeError(f"expected no, yes or local, got {text!r}")
+    return mode
+
+
+def _password_file(path: str) -> str:
+    """The password a file holds, without the trailing newline an editor or `echo` adds."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            password = f.read().rstrip("\r\n")
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    if not password:
+        # an empty file would silently leave the node without a password
+        raise ValueError(f"{path} is empty")
+    return password
+
+
 def parse_args(argv: list[str] | None = None) -> Config:
     p = argparse.ArgumentParser(prog="hypercache", description=(
         "A Redis-compatible cache node; nodes joined with --join form a cluster that "
@@ -44,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--replication-factor", type=int, default=int(_env("replication_factor", 2)))
     p.add_argument("--node-timeout-ms", type=int, default=int(_env("node_timeout_ms", 3000)))
     p.add_argument("--requirepass", default=_env("requirepass", ""))
+    p.add_argument("--requirepass-file", default=_env("requirepass_file", ""), metavar="FILE",
+                   help="read the password from FILE, so that it is not shown by ps")
     p.add_argument("--maxmemory", type=int, default=int(_env("maxmemory", 0)), help="bytes, 0 = no limit")
     p.add_argument("--maxmemory-policy", default=_env("maxmemory_policy", "noeviction"),
                    choices=EVICTION_POLICIES)
@@ -52,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="close clients idle this many seconds (0 = never)")
     p.add_argument("--protected-mode", type=_bool, default=_bool(_env("protected_mode", "yes")),
                    help="without a password, accept loopback clients only (default yes)")
+    p.add_argument("--enable-debug-command", type=_debug_mode,
+                   default=_env("enable_debug_command", "no"), metavar="no|yes|local",
+                   help="allow DEBUG (it can stop the node); local: from 127.0.0.1 or ::1 only (default no)")
     p.add_argument("--data-dir", default=_env("data_dir", ""), help="keeps the node id across restarts")
     p.add_argument("--log-level", default=_env("log_level", "INFO"))
     p.add_argument("--mesh-secret-key-file", default=_env("mesh_secret_key_file", ""),
@@ -64,12 +90,21 @@ def parse_args(argv: list[str] | None = None) -> Config:
         p.error("--replication-factor must be at least 1")
     if bool(a.mesh_secret_key_file) != bool(a.mesh_public_keys_dir):
         p.error("--mesh-secret-key-file and --mesh-public-keys-dir go together")
+    requirepass = a.requirepass
+    if a.requirepass_file:
+        if requirepass:
+            p.error("--requirepass and --requirepass-file exclude each other")
+        try:
+            requirepass = _password_file(a.requirepass_file)
+        except ValueError as error:     # also a file that is not UTF-8
+            p.error(f"--requirepass-file: {error}")
     return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
                   announce_host=a.announce_host, join=tuple(a.join),
                   replication_factor=a.replication_factor, node_timeout_ms=a.node_timeout_ms,
-                  requirepass=a.requirepass, maxmemory=a.maxmemory,
+                  requirepass=requirepass, maxmemory=a.maxmemory,
                   maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,
+                  enable_debug_command=a.enable_debug_command,
                   log_level=a.log_level, mesh_secret_key_file=a.mesh_secret_key_file,
                   mesh_public_keys_dir=a.mesh_public_keys_dir)
 

@@ -26,6 +26,7 @@ class Config:
     maxclients: int = 10000
     timeout_s: int = 0                   # idle client timeout, 0 = never
     protected_mode: bool = True          # without a password, serve loopback clients only
+    enable_debug_command: str = "no"     # "no", "yes", or "local" (from 127.0.0.1/::1 only), as Redis 7
     log_level: str = "INFO"
     mesh_secret_key_file: str = ""       # CURVE key pair (NAME.key_secret); with the dir below, closes the mesh
     mesh_public_keys_dir: str = ""       # allow-list: the public keys (*.key) of every member

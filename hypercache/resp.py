@@ -37,6 +37,12 @@ _BIG_RESP3_AGGREGATE = re.compile(rb"[~>|][0-9]{7}")
 # What holding one argument costs beyond its bytes (object header, list slot):
 # counted so that millions of empty arguments still meet the query buffer limit.
 ARG_OVERHEAD = 40
+# An HTTP request line (POST) or header (Host:) read as an inline command: the
+# node closes the connection on it (commands/connection.py). Parsing stops
+# there, as in Redis, which reads one request at a time, so the rest of an HTTP
+# request (a browser's `sec-ch-ua: "Chromium";v="120"` is unbalanced quotes)
+# cannot earn a protocol error reply before the connection closes in silence.
+CROSS_PROTOCOL = (b"post", b"host:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +190,7 @@ class RequestParser:
                         return out
                     if args:
                         out.append(args)
-                        if not self.authenticated:
+                        if not self.authenticated or args[0].lower() in CROSS_PROTOCOL:
                             break
                     continue
                 end = buf.find(CRLF, pos)

@@ -34,6 +34,7 @@ primaries are other members (several of them). So:
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 from itertools import islice
@@ -289,20 +290,48 @@ def cluster_help(ctx, session, args):
     )]
 
 
+def _is_ip(host: bytes) -> bool:
+    """A literal IPv4 or IPv6 address, as inet_pton() reads it in Redis's clusterStartHandshake.
+
+    Host names are refused, as Redis refuses them; so are what inet_pton does
+    not read: "127.1", leading zeros ("01.2.3.4"), an IPv6 zone ("fe80::1%lo").
+    """
+    try:
+        text = host.decode("ascii")
+        ipaddress.ip_address(text)
+    except ValueError:      # UnicodeDecodeError is one
+        return False
+    return "%" not in text
+
+
+def meet_address(args: list[bytes]) -> tuple[str, int]:
+    """(ip, mesh port) of `CLUSTER MEET ip port [bus-port]`, refused with Redis 7.0's errors.
+
+    The bus port defaults to port + 10000, as Redis's; a port is an integer as
+    string2ll reads it, then both must be 1..65535 and the ip a literal address.
+    """
+    if len(args) > 5:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for "
+                           f"'{args[1].decode('utf-8', 'replace')}'. Try CLUSTER HELP.")   # as typed
+    ip, port_arg = args[2], args[3]
+    shown = port_arg.decode("utf-8", "replace")
+    port = parse_int(port_arg, f"ERR Invalid TCP base port specified: {shown}")
+    if len(args) == 5:
+        mesh_port = parse_int(args[4], "ERR Invalid TCP bus port specified: "
+                              + args[4].decode("utf-8", "replace"))
+    else:
+        mesh_port = port + 10000
+    if not (_is_ip(ip) and 0 < port <= 65535 and 0 < mesh_port <= 65535):
+        # as Redis, the address is shown with the base port even when the bus port is the bad one
+        raise CommandError(f"ERR Invalid node address specified: {ip.decode('utf-8', 'replace')}:{shown}")
+    return ip.decode("ascii"), mesh_port
+
+
 @command("cluster|meet", -4, "admin stale no-async-loading", group="cluster",
          summary="Forces a node to handshake with another node.", since="3.0.0")
 def cluster_meet(ctx, session, args):
     """Format: CLUSTER MEET ip port [cluster-bus-port]"""
-    if len(args) > 5:
-        raise CommandError("ERR syntax error")
-    host = args[2].decode("utf-8", "replace")
-    try:
-        port = int(args[3])
-        mesh_port = int(args[4]) if len(args) == 5 else port + 10000
-        if not (0 < port < 65536 and 0 < mesh_port < 65536):
-            raise ValueError
-    except ValueError:
-        raise CommandError(f"ERR Invalid node address specified: {host}:{args[3].decode('utf-8', 'replace')}") from None
+    host, mesh_port = meet_address(args)
     meet = getattr(ctx.cluster, "meet", None)
     if meet is None:
         raise CommandError("ERR This instance has cluster support disabled")

@@ -153,6 +153,7 @@ PARAMS: tuple[Param, ...] = (
     Param("cluster-announce-ip", lambda ctx: ctx.config.resolved_announce_host.encode()),
     Param("cluster-require-full-coverage", lambda ctx: b"yes"),
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),
+    Param("enable-debug-command", lambda ctx: ctx.config.enable_debug_command.encode()),
 )
 BY_NAME = {param.name: param for param in PARAMS}
 

@@ -1,12 +1,15 @@
-"""Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET, CLIENT *."""
+"""Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, RESET, CLIENT *; HTTP requests are closed."""
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 
 from ..arguments import parse_int
-from ..reply import OK, PONG, CommandError, Status, Verbatim
+from ..reply import OK, PONG, CommandError, Raw, Status, Verbatim
 from . import command, container
+
+log = logging.getLogger(__name__)
 
 WRONGPASS = CommandError("WRONGPASS invalid username-password pair or user is disabled.")
 
@@ -34,6 +37,37 @@ def quit_(ctx, session, args):
     """Format: QUIT"""
     session.close_after_reply = True
     return OK
+
+
+# Cross protocol scripting: a web page can make a browser POST to a cache's
+# port, and an inline parser takes every line of the request for a command:
+# headers fail as unknown commands, and a body of `CONFIG SET ...` would run.
+# As Redis, the request line (POST) or a Host: header closes the connection
+# with no reply, so nothing after it runs (the parser stops at it: resp.py).
+# They are not commands in Redis 7 (COMMAND does not list them: see
+# commands/server.py); they are declared here because this table is where
+# requests find their handler. "connection" keeps them out of the
+# dispatcher's fast lane, which does not stop for a connection to close.
+SECURITY_WARNING_INTERVAL_S = 60.0        # as Redis: one log line a minute at most, not a log flood
+_security_warned_at = -SECURITY_WARNING_INTERVAL_S
+
+
+@command("post", -1, "loading stale", group="connection",
+         summary="Closes a connection that sent an HTTP request.")
+@command("host:", -1, "loading stale", group="connection",
+         summary="Closes a connection that sent an HTTP request.")
+def cross_protocol(ctx, session, args):
+    """Format: POST ... | Host: ...  (an HTTP request: closes the connection, no reply)"""
+    global _security_warned_at
+    now = time.monotonic()
+    if now - _security_warned_at >= SECURITY_WARNING_INTERVAL_S:
+        _security_warned_at = now
+        log.warning("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
+                    "commands to hypercache. This is likely due to an attacker attempting to use Cross "
+                    "Protocol Scripting to compromise your instance. Connection aborted. addr=%s",
+                    session.addr)
+    session.close_after_reply = True
+    return Raw(b"")
 
 
 def _check_password(ctx, username: bytes, password: bytes) -> bool:

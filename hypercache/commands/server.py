@@ -16,8 +16,9 @@ from mesh.keyslot import keyslot
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..reply import OK, CommandError, OrderedSet, Raw, Status, Verbatim
+from ..resp import CROSS_PROTOCOL
 from ..store import KEY_OVERHEAD, value_size
-from . import TABLE, command, container
+from . import TABLE, Command, command, container
 from .command_info import acl_categories, all_commands, docs_entry, find, info_entry, key_flags
 
 REDIS_VERSION = "7.0.15"      # what HELLO and INFO report: the Redis behaviour we match
@@ -29,29 +30,35 @@ NO_PERSISTENCE = "hypercache keeps its data in memory only (no persistence)"
 
 # -- COMMAND ---------------------------------------------------------------------------
 
+def _listed() -> dict[bytes, Command]:
+    """The commands COMMAND shows: POST and Host: have handlers but, as in Redis 7, are not commands."""
+    return {name: cmd for name, cmd in TABLE.items() if name not in CROSS_PROTOCOL}
+
+
 @command("command", -1, "loading stale", group="server",
          summary="Returns detailed information about all commands.", since="2.8.13")
 def command_(ctx, session, args):
     """Format: COMMAND"""
-    return [info_entry(cmd) for cmd in TABLE.values()]
+    return [info_entry(cmd) for cmd in _listed().values()]
 
 
 @command("command|count", 2, "loading stale", group="server",
          summary="Returns a count of commands.", since="2.8.13")
 def command_count(ctx, session, args):
     """Format: COMMAND COUNT"""
-    return len(TABLE)
+    return len(_listed())
 
 
 @command("command|info", -2, "loading stale", group="server",
          summary="Returns information about one, multiple or all commands.", since="2.8.13")
 def command_info(ctx, session, args):
     """Format: COMMAND INFO [command-name [command-name ...]]"""
+    table = _listed()
     if len(args) == 2:
-        return [info_entry(cmd) for cmd in TABLE.values()]
+        return [info_entry(cmd) for cmd in table.values()]
     entries = []
     for name in args[2:]:
-        cmd = find(TABLE, name)
+        cmd = find(table, name)
         entries.append(None if cmd is None else info_entry(cmd))
     return entries
 
@@ -60,11 +67,12 @@ def command_info(ctx, session, args):
          summary="Returns documentary information about one, multiple or all commands.", since="7.0.0")
 def command_docs(ctx, session, args):
     """Format: COMMAND DOCS [command-name [command-name ...]]  (a map; unknown names are left out)"""
+    table = _listed()
     if len(args) == 2:
-        return {cmd.name.encode(): docs_entry(cmd) for cmd in TABLE.values()}
+        return {cmd.name.encode(): docs_entry(cmd) for cmd in table.values()}
     docs = {}
     for name in args[2:]:
-        cmd = find(TABLE, name)
+        cmd = find(table, name)
         if cmd is not None:
             docs[cmd.name.encode()] = docs_entry(cmd)
     return docs
@@ -74,7 +82,7 @@ def command_docs(ctx, session, args):
          summary="Returns a list of command names.", since="7.0.0")
 def command_list(ctx, session, args):
     """Format: COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]"""
-    commands = list(all_commands(TABLE))
+    commands = list(all_commands(_listed()))
     if len(args) == 2:
         return [cmd.name.encode() for cmd in commands]
     if len(args) != 5 or args[2].lower() != b"filterby":
@@ -92,7 +100,7 @@ def command_list(ctx, session, args):
 
 def _keys_of_call(call: list[bytes]):
     """(command, keys) of a full command line for COMMAND GETKEYS[ANDFLAGS], with Redis's errors."""
-    cmd = TABLE.get(call[0].lower())
+    cmd = _listed().get(call[0].lower())
     if cmd is not None and cmd.subcommands and len(call) > 1:
         cmd = cmd.subcommands.get(call[1].lower(), cmd)
     if cmd is None:
@@ -327,10 +335,36 @@ def monitor(ctx, session, args):
     return OK
 
 
+# Redis 7.0's refusal (processCommand), whatever the subcommand.
+DEBUG_NOT_ALLOWED = ("ERR DEBUG command not allowed. If the enable-debug-command option is set to "
+                     "\"local\", you can run it from a local connection, otherwise you need to set "
+                     "this option in the configuration file, and then restart the server.")
+
+
+def debug_allowed(mode: str, addr: str) -> bool:
+    """Whether --enable-debug-command `mode` admits a client at `addr` ("ip:port" or "[ip6]:port").
+
+    "local" is Redis's islocalClient(): the peer's address is exactly
+    127.0.0.1 or ::1, not any loopback address (127.0.0.2 is refused).
+    """
+    if mode == "yes":
+        return True
+    if mode != "local":
+        return False
+    host = addr.rpartition(":")[0]
+    return host in ("127.0.0.1", "[::1]")
+
+
 @command("debug", -2, "admin noscript loading stale", group="server",
          summary="A container for debugging commands.")
 def debug(ctx, session, args):
-    """Format: DEBUG SLEEP seconds | DEBUG OBJECT key | DEBUG HELP"""
+    """Format: DEBUG SLEEP seconds | DEBUG OBJECT key | DEBUG HELP
+
+    Refused unless --enable-debug-command allows this client: DEBUG SLEEP
+    stops the whole node, so it is not for everyone who can connect.
+    """
+    if not debug_allowed(ctx.config.enable_debug_command, session.addr):
+        raise CommandError(DEBUG_NOT_ALLOWED)
     sub = args[1].lower()
     if sub == b"sleep" and len(args) == 3:
         try:

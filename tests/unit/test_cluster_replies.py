@@ -1,6 +1,9 @@
 """CLUSTER SLOTS / SHARDS / NODES / INFO replies, built from slot map values (1 and 3 members)."""
-from hypercache.commands.cluster import info_reply, known_members, nodes_reply, shards_reply, slots_reply
-from hypercache.reply import encode
+import pytest
+
+from hypercache.commands.cluster import (info_reply, known_members, meet_address, nodes_reply, shards_reply,
+                                         slots_reply)
+from hypercache.reply import CommandError, encode
 from loadtest.ring_balance import node_id
 from mesh.keyslot import SLOT_COUNT
 from mesh.slotmap import Member, SlotMap
@@ -189,3 +192,31 @@ def test_known_members_puts_map_members_first():
     members = {node_id(9): {"host": "h", "port": 1, "mesh_port": 2, "state": "alive"}}
     ids = [k.node_id for k in known_members(slotmap, members, member(0))]
     assert ids == [m.node_id for m in slotmap.members] + [node_id(9)]
+
+
+# -- CLUSTER MEET's address, checked as redis-server 7.0.15 checks it ------------------------
+
+@pytest.mark.parametrize("args, address", [
+    ([b"127.0.0.1", b"7000"], ("127.0.0.1", 17000)),          # bus port: port + 10000
+    ([b"10.1.2.3", b"7000", b"7001"], ("10.1.2.3", 7001)),
+    ([b"::1", b"7000"], ("::1", 17000)),
+])
+def test_meet_address(args, address):
+    assert meet_address([b"CLUSTER", b"MEET", *args]) == address
+
+
+@pytest.mark.parametrize("args, error", [
+    ([b"not a host", b"1"], "ERR Invalid node address specified: not a host:1"),
+    ([b"localhost", b"7000"], "ERR Invalid node address specified: localhost:7000"),
+    ([b"127.1", b"7000"], "ERR Invalid node address specified: 127.1:7000"),
+    ([b"fe80::1%lo", b"7000"], "ERR Invalid node address specified: fe80::1%lo:7000"),
+    ([b"\xff", b"7000"], "ERR Invalid node address specified: \ufffd:7000"),
+    ([b"127.0.0.1", b"012"], "ERR Invalid TCP base port specified: 012"),
+    ([b"127.0.0.1", b"60000"], "ERR Invalid node address specified: 127.0.0.1:60000"),   # bus 70000
+    ([b"127.0.0.1", b"7000", b"x"], "ERR Invalid TCP bus port specified: x"),
+    ([b"127.0.0.1", b"7000", b"0"], "ERR Invalid node address specified: 127.0.0.1:7000"),
+])
+def test_meet_address_refused(args, error):
+    with pytest.raises(CommandError) as refused:
+        meet_address([b"CLUSTER", b"MEET", *args])
+    assert str(refused.value) == error

@@ -194,6 +194,27 @@ def test_inline_unbalanced_quotes_is_a_protocol_error_after_earlier_requests():
     assert_same_at_every_split(data, [[b"PING"]], "unbalanced quotes in request")
 
 
+# What a browser sends: Chrome's sec-ch-ua header is unbalanced quotes to sdssplitargs.
+HTTP_POST = (b'POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nsec-ch-ua: "Chromium";v="120"\r\n'
+             b"Content-Length: 22\r\n\r\nCONFIG SET maxmemory 1")
+
+
+@pytest.mark.parametrize("data, expected", [
+    (HTTP_POST, [[b"POST", b"/x", b"HTTP/1.1"]]),
+    (b"PING\r\nhOsT: x\r\nECHO \"abc\r\n", [[b"PING"], [b"hOsT:", b"x"]]),
+])
+def test_parsing_stops_at_a_post_or_host_line(data, expected):
+    # The node closes the connection on that line: what follows stays unparsed,
+    # so it cannot earn a protocol error reply (Redis parses no further either).
+    for chunks in every_split(data):
+        parser = RequestParser()
+        requests = []
+        for chunk in chunks:
+            if not requests or requests[-1][0].lower() not in (b"post", b"host:"):
+                requests += parser.feed(chunk)
+        assert requests == expected and parser.error is None, [len(c) for c in chunks][:4]
+
+
 def test_inline_request_too_big():
     assert feed([b"A" * (64 * 1024)]) == ([], None)              # still waiting for the newline
     assert feed([b"A" * (64 * 1024 + 1)]) == ([], "too big inline request")
