@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--join", nargs="*", default=[j for j in _env("join", "").replace(",", " ").split() if j],
                    metavar="HOST:MESHPORT", help="any member(s) of the cluster to join")
     p.add_argument("--replication-factor", type=int, default=int(_env("replication_factor", 2)))
+    p.add_argument("--replication-mode", choices=("sync", "async"), default=_env("replication_mode", "sync"),
+                   help="sync: a write is acknowledged once every live replica of its slot applied it; "
+                        "async: at once, replicated right after (can lose a dying primary's last writes)")
     p.add_argument("--node-timeout-ms", type=int, default=int(_env("node_timeout_ms", 3000)))
     p.add_argument("--requirepass", default=_env("requirepass", ""))
     p.add_argument("--requirepass-file", default=_env("requirepass_file", ""), metavar="FILE",
@@ -100,7 +103,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
             p.error(f"--requirepass-file: {error}")
     return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
                   announce_host=a.announce_host, join=tuple(a.join),
-                  replication_factor=a.replication_factor, node_timeout_ms=a.node_timeout_ms,
+                  replication_factor=a.replication_factor, replication_mode=a.replication_mode,
+                  node_timeout_ms=a.node_timeout_ms,
                   requirepass=requirepass, maxmemory=a.maxmemory,
                   maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,

@@ -18,6 +18,7 @@ class Config:
     announce_host: str = ""              # what clients are told in MOVED; default: host, or 127.0.0.1 for 0.0.0.0
     join: tuple[str, ...] = ()           # "host:meshport" of any member
     replication_factor: int = 2
+    replication_mode: str = "sync"       # sync: acknowledged once on every live replica; async: at once
     node_timeout_ms: int = 3000
     requirepass: str = ""
     maxmemory: int = 0
