@@ -43,11 +43,16 @@ def test_owner_tuples_are_shared():
     assert len({id(slot_owners) for slot_owners in owners}) == len(set(owners))
 
 
+# Every arc of a leaver passes to its replica, whatever the balance (the data is
+# there and nowhere else): the busiest member measured up to 1.21x after a leave.
+LEAVE_BOUND = 1.25
+
+
 @pytest.mark.parametrize("members", SIZES)
 def test_balance_and_movement_bounds(members):
     row = measure(members)
     assert row.max_over_ideal <= 1.05
-    assert row.leave_max_over_ideal <= 1.05
+    assert row.leave_max_over_ideal <= LEAVE_BOUND
     assert row.join_moved_over_ideal <= 1.1
     assert row.leave_moved_over_ideal <= 1.1
 
@@ -60,6 +65,9 @@ REPLICA_BOUND_AFTER_LEAVE = 1.21
 # (before replica-aware joins: 1.87); the worst of 840 random histories of up to
 # 30 steps measured 1.49, and hypothesis found 1.455.
 REPLICA_BOUND_ANY_HISTORY = 1.6
+# Primaries after any history: leaves hand whole arcs to their replicas and only
+# joins rebalance (40 random histories of 30 steps: at most 1.32).
+PRIMARY_BOUND_ANY_HISTORY = 1.5
 
 
 @pytest.mark.parametrize("members", SIZES)
@@ -94,13 +102,14 @@ def test_the_same_history_gives_the_same_tokens():
     assert tokens == grown(12)
 
 
-def test_leaver_slots_go_to_their_replica_when_balance_allows():
-    tokens = grown(20)
-    replicas_before = ring.owners(tokens, 2)
-    after = ring.owners(ring.leave(tokens, node_id(3)), 1)
-    inherited = [slot for slot in range(SLOT_COUNT) if replicas_before[slot][0] == node_id(3)]
-    on_replica = sum(1 for slot in inherited if after[slot][0] == replicas_before[slot][1])
-    assert on_replica / len(inherited) >= 0.75
+@pytest.mark.parametrize("members, leaver", [(3, 0), (4, 2), (5, 3), (10, 7), (20, 3)])
+def test_every_leaver_slot_goes_to_its_replica(members, leaver):
+    """Failover needs no copy: the replica holds the data (a slot handed elsewhere arrived empty)."""
+    tokens = grown(members)
+    before = ring.owners(tokens, 2)
+    after = ring.owners(ring.leave(tokens, node_id(leaver)), 2)
+    inherited = [slot for slot in range(SLOT_COUNT) if before[slot][0] == node_id(leaver)]
+    assert inherited and all(after[slot][0] == before[slot][1] for slot in inherited)
 
 
 def test_only_the_leaver_slots_move():
@@ -146,7 +155,7 @@ def test_any_history_stays_balanced_and_canonical(history):
         counts = ring.primary_counts(tokens)
         assert set(counts) == set(live)
         assert sum(counts.values()) == SLOT_COUNT
-        assert max(counts.values()) <= 1.05 * SLOT_COUNT / len(live) + 1
+        assert max(counts.values()) <= PRIMARY_BOUND_ANY_HISTORY * SLOT_COUNT / len(live) + 1
         positions = [position for position, _ in tokens]
         assert positions == sorted(set(positions)) and 0 <= positions[0] and positions[-1] < SLOT_COUNT
         if len(tokens) > 1:
