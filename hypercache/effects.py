@@ -52,21 +52,25 @@ def value_of(state: list) -> tuple[Any, int]:
         return data, deadline
     if type(data) is not list:
         raise BadState("a container is a list")
+    if kind in (HASH, ZSET) and len(data) % 2:
+        raise BadState("a hash or sorted set is a list of pairs")
     if kind == ZSET:
-        if not (all(type(x) is bytes for x in data[0::2]) and all(type(x) is float for x in data[1::2])):
+        # (x == x: no NaN, which no sorted set can hold and which breaks the order of one)
+        if not (all(type(x) is bytes for x in data[0::2])
+                and all(type(x) is float and x == x for x in data[1::2])):
             raise BadState("a sorted set is member, score, ...")
     elif not all(type(x) is bytes for x in data):
         raise BadState("a container holds bytes")
     if kind == HASH:
         value = Hash()
-        for i in range(0, len(data) - 1, 2):
+        for i in range(0, len(data), 2):
             value.set(data[i], data[i + 1])
     elif kind == LIST:
         value = List(data)
     elif kind == SET:
         value = Set(data)
     elif kind == ZSET:
-        value = ZSet((data[i + 1], data[i]) for i in range(0, len(data) - 1, 2))
+        value = ZSet((data[i + 1], data[i]) for i in range(0, len(data), 2))
     else:
         raise BadState(f"unknown type {kind!r}")
     if big and hasattr(value, "big"):

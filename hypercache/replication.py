@@ -52,6 +52,7 @@ COPY_WINDOW = 8
 # timeouts (the failure detector changes the map long before) is closed.
 HOLD_LIMIT_TIMEOUTS = 3
 NO_STREAMS: tuple = ()
+AFTER_COPY = -1
 
 
 class Hold:
@@ -65,7 +66,9 @@ class Hold:
         self.since = 0.0                    # monotonic instant the hold began
 
     def acknowledged(self) -> bool:
-        return all(stream.acked >= offset for stream, offset in self.need.items())
+        # an offset of AFTER_COPY: the stream restarted, and the writes travel in its full copy
+        return all(stream.in_sync if offset == AFTER_COPY else stream.acked >= offset
+                   for stream, offset in self.need.items())
 
 
 class Replicator:
@@ -149,6 +152,11 @@ class Replicator:
                 if added:
                     self._copy(stream, added)
         self._retarget()
+        replica_slots = bytearray(16384)
+        for slot, owners in enumerate(slotmap.owners):
+            if me in owners[1:]:
+                replica_slots[slot] = 1
+        self.store.replica_slots = replica_slots if any(replica_slots) else None
         # A client whose writes went to a slot we no longer lead is never acknowledged:
         # the new primary may not have them.
         for conn in list(self.held):
@@ -193,7 +201,7 @@ class Replicator:
         for conn in self.held:
             hold = conn.held
             if hold is not None and hold.need.pop(old, None) is not None:
-                hold.need[new] = new.next_offset - 1
+                hold.need[new] = AFTER_COPY
 
     def _close(self, peer: str) -> None:
         """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
@@ -222,7 +230,7 @@ class Replicator:
 
     def _copy(self, stream: OutStream, slots: list[int]) -> None:
         """Full copy of `slots` to the stream's replica, in bounded frames, one per hub turn."""
-        stream.copying.update(slots)
+        stream.copy_starts(slots)
         self._send(stream, wire.SYNC_START, slots)
         previous = self._copies.get(stream.peer)
         self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, slots, previous)
@@ -353,10 +361,13 @@ class Replicator:
     # -- frames in -------------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame, identity: bytes | None) -> None:
-        if identity is None:
+        # replies come back on our DEALERs, stream frames in on our ROUTER: nothing else
+        if identity is None and frame.kind in (wire.ACK, wire.REFUSE):
             self._on_reply(frame)
-        else:
+        elif identity is not None and frame.kind in (wire.BATCH, wire.SYNC_START, wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
+        else:
+            self.link.counters["invalid"] += 1
 
     def _on_reply(self, frame: Frame) -> None:
         """A replica's ACK or REFUSE on a stream we feed."""

@@ -44,6 +44,7 @@ EVICTION_POLICIES = (
 )
 EVICTION_SAMPLES = 5       # Redis's maxmemory-samples default
 LFU_INIT = 5               # Redis's LFU_INIT_VAL
+EVICTION_TRIES = 16        # samples drawn before concluding that only replicas' keys are left
 
 
 def value_size(value: Any) -> int:
@@ -88,6 +89,9 @@ class Store:
     # and hypercache/replication.py ships their states once per loop iteration.
     # None while no slot of this node has a replica (no cost then).
     written: list[bytes] | None = None
+    # Slots this node holds as a replica (1 per slot): their keys are the primary's to
+    # evict, so eviction never picks them here. None: no slot is held as a replica.
+    replica_slots: bytearray | None = None
     _deadlines: list[tuple[int, bytes]] = field(default_factory=list)
 
     # -- reading -------------------------------------------------------------------
@@ -223,7 +227,11 @@ class Store:
         # the heap entry turns stale and is skipped when it surfaces
 
     def flush(self) -> int:
-        """Remove every key; returns how many there were."""
+        """Remove every key (but those of slots held as a replica: the primary's); how many there were."""
+        if self.replica_slots is not None:
+            replica_slots = self.replica_slots
+            return sum(self.flush_slot(slot) for slot in range(SLOT_COUNT)
+                       if self.slots[slot] and not replica_slots[slot])
         removed = self.key_count
         touched = ([k for keys in self.slots for k in keys]
                    if self.on_modified is not None or self.written is not None else ())
@@ -279,7 +287,16 @@ class Store:
                 continue
             yield key
 
-    def scan(self, cursor: int, count: int, now_ms: int) -> tuple[int, list[bytes]]:
+    def own_key_count(self) -> int:
+        """Keys of the slots this node does not merely replicate (DBSIZE: each key counted once per cluster)."""
+        replica_slots = self.replica_slots
+        if replica_slots is None:
+            return self.key_count
+        slots = self.slots
+        return self.key_count - sum(len(slots[slot]) for slot in range(SLOT_COUNT) if replica_slots[slot])
+
+    def scan(self, cursor: int, count: int, now_ms: int,
+             replicas: bool = False) -> tuple[int, list[bytes]]:
         """Return (next cursor, keys) walking whole slots until `count` keys are found.
 
         The cursor is a slot number. Every slot is returned whole in one call,
@@ -288,8 +305,9 @@ class Store:
         """
         out: list[bytes] = []
         slot = cursor
+        skip = None if replicas else self.replica_slots
         while slot < SLOT_COUNT and len(out) < count:
-            if self.slots[slot]:
+            if self.slots[slot] and not (skip is not None and skip[slot]):
                 out.extend(self.keys_in_slot(slot, now_ms))
             slot += 1
         return (0 if slot >= SLOT_COUNT else slot), out
@@ -358,11 +376,18 @@ class Store:
         """Evict keys by the policy until under maxmemory; False if that is impossible."""
         if self.policy == "noeviction":
             return not self.over_maxmemory()
+        replica_slots = self.replica_slots
         while self.over_maxmemory():
-            victim = self._pick_victim()
-            if victim is None:
-                return False
-            self.delete(keyslot(victim), victim)
+            for _ in range(EVICTION_TRIES):
+                victim = self._pick_victim()
+                if victim is None:
+                    return False
+                slot = keyslot(victim)
+                if replica_slots is None or not replica_slots[slot]:
+                    break
+            else:
+                return False    # only replicas' keys found: nothing here is ours to evict
+            self.delete(slot, victim)
             self.stats.evicted_keys += 1
         return True
 

@@ -108,7 +108,9 @@ class OutStream:
     acked: int = 0
     inflight: deque = field(default_factory=deque)      # (offset, nbytes) not acknowledged yet
     inflight_bytes: int = 0
-    copying: set[int] = field(default_factory=set)      # slots whose full copy is not acknowledged
+    # copies in flight per slot: a slot the map takes away and gives back before its
+    # first copy is acknowledged has two, and is copying until the newest is
+    copies: dict[int, int] = field(default_factory=dict)
     copy_done_at: deque = field(default_factory=deque)  # (offset of SYNC_DONE, slots)
     broken: bool = False                      # the replica refused, or the backlog overflowed
 
@@ -121,6 +123,17 @@ class OutStream:
         if self.inflight_bytes > MAX_INFLIGHT_BYTES or len(self.inflight) > MAX_INFLIGHT_FRAMES:
             self.broken = True
         return offset
+
+    def copy_starts(self, slots) -> None:
+        """A full copy of `slots` begins (its SYNC_START is about to be sent)."""
+        copies = self.copies
+        for slot in slots:
+            copies[slot] = copies.get(slot, 0) + 1
+
+    @property
+    def copying(self) -> set[int]:
+        """Slots whose full copy is not acknowledged yet."""
+        return set(self.copies)
 
     def copy_finishes(self, offset: int, slots: list[int]) -> None:
         """The SYNC_DONE of `slots` went out at `offset`."""
@@ -135,8 +148,14 @@ class OutStream:
         while inflight and inflight[0][0] <= offset:
             self.inflight_bytes -= inflight.popleft()[1]
         done = self.copy_done_at
+        copies = self.copies
         while done and done[0][0] <= offset:
-            self.copying.difference_update(done.popleft()[1])
+            for slot in done.popleft()[1]:
+                left = copies.get(slot, 0) - 1
+                if left > 0:
+                    copies[slot] = left
+                else:
+                    copies.pop(slot, None)
         return True
 
     @property
@@ -146,7 +165,7 @@ class OutStream:
 
     @property
     def in_sync(self) -> bool:
-        return not self.copying and not self.broken
+        return not self.copies and not self.broken
 
 
 # what a replica does with a frame

@@ -137,11 +137,45 @@ def stats(ctx, now: float) -> Fields:
 
 
 def replication(ctx, now: float) -> Fields:
-    return [
-        ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
+    """Redis's fields, a `slaveN` line per replica this node feeds, then hypercache's own.
+
+    Every node is the primary of some slots and a replica of others: `role` is
+    master, the replicas listed are the nodes holding copies of its slots, and
+    each stream keeps its own offsets (`offset` is what that replica acknowledged).
+    """
+    replicator = ctx.replicator
+    streams = replicator.replicas() if replicator is not None else []
+    slotmap = ctx.cluster.slotmap
+    fields: Fields = [("role", "master"), ("connected_slaves", len(streams))]
+    for index, stream in enumerate(streams):
+        member = slotmap.member(stream["node_id"])
+        host, port = (member.host, member.port) if member is not None else ("?", 0)
+        state = "online" if stream["in_sync"] else "send_bulk"
+        fields.append((f"slave{index}", f"ip={host},port={port},state={state},"
+                                        f"offset={stream['acked']},lag={stream['lag']}"))
+    sent = sum(stream["offset"] for stream in streams)
+    fields += [
+        ("master_failover_state", "no-failover"),
         ("master_replid", REPLICATION_ID), ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0), ("second_repl_offset", -1), ("repl_backlog_active", 0),
+        ("master_repl_offset", sent), ("second_repl_offset", -1), ("repl_backlog_active", 0),
     ]
+    if replicator is not None:
+        counters = replicator.stats
+        fields += [
+            ("replication_mode", replicator.mode),
+            ("replicas_in_sync", sum(1 for stream in streams if stream["in_sync"])),
+            ("replica_slots_copying", sum(stream["copying"] for stream in streams)),
+            ("primaries_followed", len(replicator.inbound)),
+            ("slots_receiving_copy", len(replicator.copying_in)),
+            ("frames_applied", counters["frames_applied"]),
+            ("effects_applied", counters["effects_applied"]),
+            ("frames_refused", counters["frames_refused"]),
+            ("full_syncs", counters["full_syncs"]),
+            ("writes_held", counters["writes_held"]),
+            ("clients_held", len(replicator.held)),
+            ("clients_dropped_unacknowledged", counters["clients_dropped"]),
+        ]
+    return fields
 
 
 def cpu(ctx, now: float) -> Fields:

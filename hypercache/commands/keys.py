@@ -213,8 +213,10 @@ def keys(ctx, session, args):
     pattern, store, now = args[1], ctx.store, ctx.now_ms
     every = pattern == b"*"
     found = []
+    # a replica's copies are listed by their primary (after READONLY, here too)
+    skip = None if session.readonly else store.replica_slots
     for slot, slot_keys in enumerate(store.slots):
-        if slot_keys:
+        if slot_keys and not (skip is not None and skip[slot]):
             found.extend(k for k in store.keys_in_slot(slot, now) if every or glob_match(pattern, k))
     return found
 
@@ -258,7 +260,7 @@ def scan(ctx, session, args):
             raise CommandError(SYNTAX)
         i += 2
     store = ctx.store
-    next_cursor, found = store.scan(cursor, count, ctx.now_ms)
+    next_cursor, found = store.scan(cursor, count, ctx.now_ms, replicas=session.readonly)
     if pattern is not None and pattern != b"*":
         found = [k for k in found if glob_match(pattern, k)]
     if wanted_type is not None:

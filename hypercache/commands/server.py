@@ -167,8 +167,8 @@ def command_help(ctx, session, args):
 @command("dbsize", 1, "readonly fast", group="server",
          summary="Returns the number of keys in the database.")
 def dbsize(ctx, session, args):
-    """Format: DBSIZE"""
-    return ctx.store.key_count
+    """Format: DBSIZE  (keys of the slots held as a replica are counted by their primary)"""
+    return ctx.store.key_count if session.readonly else ctx.store.own_key_count()
 
 
 def _flush(ctx, args: list[bytes]):

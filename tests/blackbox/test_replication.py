@@ -1,0 +1,205 @@
+"""Replication on real node processes: every owner of a slot holds what its primary acknowledged.
+
+In sync mode (the default) a write's reply means every live replica of its
+slot applied it, so the replicas are compared right after the replies, with
+no waiting. Reads use READONLY on each owner, as a client of a replica would.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from mesh.keyslot import keyslot
+from tests import nodes
+from tests.nodes import NodeFactory, NodeProcess, call, wait_until
+
+
+def info_replication(node: NodeProcess) -> dict[str, str]:
+    text = node.client().info("replication")
+    return {k: str(v) for k, v in text.items()}
+
+
+def replicas_in_sync(cluster: list[NodeProcess], streams_each: int) -> bool:
+    """Every node feeds `streams_each` replicas and every stream finished its full copy."""
+    for node in cluster:
+        info = info_replication(node)
+        if info["connected_slaves"] != str(streams_each) or info["replicas_in_sync"] != str(streams_each):
+            return False
+    return True
+
+
+def start_replicated(node_factory: NodeFactory, count: int, *extra: str, rf: int = 2) -> list[NodeProcess]:
+    cluster = node_factory.start_cluster(count, *nodes.CLUSTER_TIMEOUT, "--replication-factor", str(rf), *extra)
+    wait_until(lambda: nodes.agreed(cluster, count), timeout=20, message=node_factory.logs)
+    # with vnodes spread around the ring, each node's slots have copies on every other node
+    wait_until(lambda: replicas_in_sync(cluster, count - 1), timeout=20, message=node_factory.logs)
+    return cluster
+
+
+def owners_of(cluster: list[NodeProcess]) -> dict[int, list[NodeProcess]]:
+    """slot -> [primary, replicas...] as CLUSTER SLOTS tells them."""
+    by_port = {node.port: node for node in cluster}
+    owners: dict[int, list[NodeProcess]] = {}
+    for first, last, *members in call(cluster[0], "CLUSTER", "SLOTS"):
+        for slot in range(first, last + 1):
+            owners[slot] = [by_port[member[1]] for member in members]
+    return owners
+
+
+def content(node: NodeProcess, key: bytes) -> tuple:
+    """What a reader sees of `key` on `node` after READONLY: type, value, and TTL to the second."""
+    client = node.client()
+    client.execute_command("READONLY")
+    kind = client.type(key)
+    value: object
+    if kind == b"string":
+        value = client.get(key)
+    elif kind == b"hash":
+        value = client.hgetall(key)
+    elif kind == b"list":
+        value = client.lrange(key, 0, -1)
+    elif kind == b"set":
+        value = sorted(client.smembers(key))
+    elif kind == b"zset":
+        value = client.zrange(key, 0, -1, withscores=True)
+    else:
+        value = None
+    pttl = client.pttl(key)
+    return kind, value, pttl if pttl < 0 else round(pttl / 1000)
+
+
+def workload(rc: redis.RedisCluster, prefix: str, count: int) -> list[bytes]:
+    """Writes of every type and the non-deterministic commands, through the cluster client."""
+    keys = []
+    for i in range(count):
+        base = f"{prefix}:{i}"
+        rc.set(f"{base}:s", f"v{i}", ex=300)
+        rc.hset(f"{base}:h", mapping={"a": i, "b": "x" * (i % 70)})
+        rc.rpush(f"{base}:l", *[f"e{j}" for j in range(i % 5 + 1)])
+        rc.sadd(f"{base}:set", *[f"m{j}" for j in range(6)])
+        rc.spop(f"{base}:set")                              # random: the replica must get the same member
+        rc.zadd(f"{base}:z", {f"m{j}": j * 1.5 for j in range(3)})
+        rc.incrbyfloat(f"{base}:f", 0.1)                    # float: the replica must get the same result
+        rc.set(f"{base}:gone", "x")
+        rc.delete(f"{base}:gone")
+        keys += [f"{base}:{suffix}".encode() for suffix in ("s", "h", "l", "set", "z", "f", "gone")]
+    with rc.pipeline(transaction=False) as pipe:           # pipelined writes: one round trip each batch
+        for i in range(count):
+            pipe.set(f"{prefix}:p{i}", i)
+        pipe.execute()
+    keys += [f"{prefix}:p{i}".encode() for i in range(count)]
+    return keys
+
+
+def assert_owners_agree(cluster: list[NodeProcess], keys: list[bytes]) -> None:
+    owners = owners_of(cluster)
+    differing = []
+    for key in keys:
+        slot = keyslot(key)
+        copies = [content(node, key) for node in owners[slot]]
+        if any(copy != copies[0] for copy in copies[1:]):
+            differing.append((key, copies))
+    assert not differing, f"{len(differing)} of {len(keys)} keys differ between owners: {differing[:3]}"
+
+
+@pytest.mark.parametrize("rf", [2, 3])
+def test_every_acknowledged_write_is_on_every_owner(node_factory, rf):
+    cluster = start_replicated(node_factory, 3, rf=rf)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    keys = workload(rc, f"rf{rf}", 40)
+    assert_owners_agree(cluster, keys)      # no waiting: acknowledged means applied everywhere
+    owners = owners_of(cluster)
+    assert all(len(members) == rf for members in owners.values())
+    print(f"\nrf {rf}: {len(keys)} keys identical on all {rf} owners right after the replies")
+
+
+def test_async_mode_replicates_right_after(node_factory):
+    cluster = start_replicated(node_factory, 3, "--replication-mode", "async")
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    keys = workload(rc, "async", 20)
+
+    def agree() -> bool:
+        try:
+            assert_owners_agree(cluster, keys)
+        except AssertionError:
+            return False
+        return True
+    wait_until(agree, timeout=10, message=node_factory.logs)
+    assert info_replication(cluster[0])["replication_mode"] == "async"
+
+
+def test_a_lone_node_and_rf_1_replicate_nothing_and_hold_nothing(node_factory):
+    lone = node_factory.start()
+    assert lone.client().set("k", "v")
+    info = info_replication(lone)
+    assert info["connected_slaves"] == "0" and info["writes_held"] == "0"
+
+
+def test_killing_a_primary_loses_no_acknowledged_write(node_factory):
+    cluster = start_replicated(node_factory, 3)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = {}
+    for i in range(600):
+        rc.set(f"acked:{i}", f"value-{i}")
+        written[f"acked:{i}".encode()] = f"value-{i}".encode()
+    victim = cluster[2]
+    victim.kill()
+    survivors = cluster[:2]
+    wait_until(lambda: nodes.agreed(survivors, 2), timeout=20, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
+    lost = [key for key, value in written.items() if rc.get(key) != value]
+    print(f"\nSIGKILL of one of 3 nodes at rf 2: {len(lost)} of {len(written)} acknowledged writes lost")
+    assert not lost
+
+
+def test_a_restarted_replica_catches_up_under_write_load(node_factory):
+    # a node timeout longer than the restart, so the map keeps the node: this is about
+    # a replica coming back, not about a map change (the next issue's failover)
+    cluster = start_replicated(node_factory, 3, "--node-timeout-ms", "8000")
+    owners = owners_of(cluster)
+    replica = cluster[1]
+    # keys whose slot `replica` holds as a replica (its own primary slots restart empty:
+    # bringing those back is the next issue's work, data follows the map)
+    keys = [k for k in (f"load:{i}".encode() for i in range(3000))
+            if owners[keyslot(k)][0] is not replica and replica in owners[keyslot(k)]]
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    stop = threading.Event()
+    acked: dict[bytes, int] = {}
+    errors: list[Exception] = []
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            key = keys[n % len(keys)]
+            try:
+                rc.set(key, n)
+                acked[key] = n
+            except redis.RedisError as error:
+                errors.append(error)
+            n += 1
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: len(acked) > 100, timeout=10)
+        replica.kill()
+        restarted = node_factory.restart(replica)
+        cluster = [cluster[0], restarted, cluster[2]]
+        wait_until(lambda: nodes.agreed(cluster, 3), timeout=20, message=node_factory.logs)
+        # the primaries noticed the gap and copied everything again, under load
+        wait_until(lambda: replicas_in_sync([cluster[0], cluster[2]], 2), timeout=20, message=node_factory.logs)
+        wait_until(lambda: len(acked) > 2 * len(keys) // 3, timeout=20)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert owners_of(cluster) == {slot: [{n.port: n for n in cluster}[m.port] for m in members]
+                                  for slot, members in owners.items()}, "the map changed"
+    assert_owners_agree(cluster, keys)
+    stale = [k for k, n in acked.items() if int(rc.get(k)) < n]
+    assert not stale, f"{len(stale)} keys older than their acknowledged write"
+    info = info_replication(cluster[0])
+    print(f"\nreplica restarted under load: {len(keys)} keys identical on both owners, "
+          f"{len(acked)} written, writer errors {len(errors)}, full syncs {info['full_syncs']}")
