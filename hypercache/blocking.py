@@ -29,6 +29,7 @@ class Suspend:
     timeout_s: float                 # 0 = wait forever
     retry: Callable[[bytes], Any]    # re-run it on the key made ready: a reply, or Suspend to keep waiting
     timeout_reply: Any               # what the client gets when the timeout passes
+    keyed: bool = True               # False: `keys` are private wake-up names (WAIT), not keys of a slot
 
 
 @dataclass(slots=True, eq=False)

@@ -101,6 +101,7 @@ class Dispatcher:
         for name, cmd in table.items():
             if (cmd.subcommands or cmd.group in SESSION_GROUPS or "no-multi" in cmd.flags
                     or "blocking" in cmd.flags      # may return Suspend: execute() handles it
+                    or cmd.name == "wait"           # so may WAIT, which Redis does not flag "blocking"
                     or "admin" in cmd.flags):
                 continue
             lane[name] = lane[name.upper()] = cmd

@@ -132,6 +132,8 @@ class Node:
         slotmap = self.cluster.slotmap
         blocking = self.ctx.blocking
         for waiter in blocking.waiters():
+            if not waiter.suspend.keyed:
+                continue
             slot = keyslot(waiter.suspend.keys[0])
             owners = slotmap.owners[slot]
             if owners and owners[0] == self.node_id:

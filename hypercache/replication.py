@@ -96,6 +96,7 @@ class Replicator:
         self._copies: dict[str, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._committing = False
+        self.waits: set[bytes] = set()      # wake-up names of clients blocked in WAIT
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
                       "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
 
@@ -325,7 +326,7 @@ class Replicator:
             hold = conn.held
             if hold is None or conn in self.held:
                 continue
-            conn.session.replication_need.update({s.peer: o for s, o in hold.need.items()})
+            conn.session.replication_need.update({s.peer: (s, o) for s, o in hold.need.items()})
             if hold.need and self.sync and not conn.closed:
                 hold.since = now
                 self.held.add(conn)
@@ -349,7 +350,7 @@ class Replicator:
         conn.close()
 
     def _recheck(self, stream: OutStream | None = None) -> None:
-        """Release every held client whose acknowledgements are all in."""
+        """Release every held client whose acknowledgements are all in; wake WAIT."""
         for conn in list(self.held):
             hold = conn.held
             if hold is None:
@@ -357,6 +358,35 @@ class Replicator:
             elif (stream is None or stream in hold.need) and hold.acknowledged():
                 self.held.discard(conn)
                 self._release(conn)
+        if self.waits:
+            blocking = self.ctx.blocking
+            for name in list(self.waits):
+                if name in blocking.by_key:
+                    blocking.signal(name)
+                else:
+                    self.waits.discard(name)    # answered, timed out, or gone
+            if blocking.ready:
+                blocking.serve_ready()
+
+    # -- WAIT ----------------------------------------------------------------------------
+
+    def acknowledged_by(self, session: Any) -> int:
+        """Replicas that acknowledged everything `session` wrote (WAIT's count)."""
+        count = 0
+        for peer, stream in self.streams.items():
+            wrote = session.replication_need.get(peer)
+            if wrote is None:
+                count += 1
+            else:
+                written_to, offset = wrote
+                # a stream restarted since: the write travels in its full copy
+                count += stream.acked >= offset if written_to is stream else stream.in_sync
+        return count
+
+    @staticmethod
+    def wake_name(session: Any) -> bytes:
+        """The private name a WAIT of `session` blocks under (never a key: keyed=False)."""
+        return b"\x00wait\x00%d" % session.id
 
     # -- frames in -------------------------------------------------------------------------
 

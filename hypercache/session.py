@@ -41,9 +41,9 @@ class Session:
     monitor: bool = False          # in MONITOR mode (hypercache/monitor.py)
     close_after_reply: bool = False
     kill: bool = False             # CLIENT KILL: close at the next opportunity
-    # replication: replica node id -> the offset of that stream holding this client's
-    # latest write (WAIT counts the replicas that acknowledged at least that far)
-    replication_need: dict[str, int] = field(default_factory=dict)
+    # replication: replica node id -> (stream, offset of its frame holding this client's
+    # latest write there); WAIT counts the replicas that acknowledged at least that far
+    replication_need: dict[str, Any] = field(default_factory=dict)
     # filled in by the server for CLIENT LIST/INFO
     query_buffer: int = 0
     output_buffer: int = 0

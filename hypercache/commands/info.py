@@ -137,7 +137,7 @@ def stats(ctx, now: float) -> Fields:
 
 
 def replication(ctx, now: float) -> Fields:
-    """Redis's fields, a `slaveN` line per replica this node feeds, then hypercache's own.
+    """Redis's fields, a `slaveN` line per replica this node feeds, then hypercache's own (hypercache_*).
 
     Every node is the primary of some slots and a replica of others: `role` is
     master, the replicas listed are the nodes holding copies of its slots, and
@@ -162,18 +162,18 @@ def replication(ctx, now: float) -> Fields:
     if replicator is not None:
         counters = replicator.stats
         fields += [
-            ("replication_mode", replicator.mode),
-            ("replicas_in_sync", sum(1 for stream in streams if stream["in_sync"])),
-            ("replica_slots_copying", sum(stream["copying"] for stream in streams)),
-            ("primaries_followed", len(replicator.inbound)),
-            ("slots_receiving_copy", len(replicator.copying_in)),
-            ("frames_applied", counters["frames_applied"]),
-            ("effects_applied", counters["effects_applied"]),
-            ("frames_refused", counters["frames_refused"]),
-            ("full_syncs", counters["full_syncs"]),
-            ("writes_held", counters["writes_held"]),
-            ("clients_held", len(replicator.held)),
-            ("clients_dropped_unacknowledged", counters["clients_dropped"]),
+            ("hypercache_replication_mode", replicator.mode),
+            ("hypercache_replicas_in_sync", sum(1 for stream in streams if stream["in_sync"])),
+            ("hypercache_replica_slots_copying", sum(stream["copying"] for stream in streams)),
+            ("hypercache_primaries_followed", len(replicator.inbound)),
+            ("hypercache_slots_receiving_copy", len(replicator.copying_in)),
+            ("hypercache_frames_applied", counters["frames_applied"]),
+            ("hypercache_effects_applied", counters["effects_applied"]),
+            ("hypercache_frames_refused", counters["frames_refused"]),
+            ("hypercache_full_syncs", counters["full_syncs"]),
+            ("hypercache_writes_held", counters["writes_held"]),
+            ("hypercache_clients_held", len(replicator.held)),
+            ("hypercache_clients_dropped_unacknowledged", counters["clients_dropped"]),
         ]
     return fields
 

@@ -26,7 +26,7 @@ def replicas_in_sync(cluster: list[NodeProcess], streams_each: int) -> bool:
     """Every node feeds `streams_each` replicas and every stream finished its full copy."""
     for node in cluster:
         info = info_replication(node)
-        if info["connected_slaves"] != str(streams_each) or info["replicas_in_sync"] != str(streams_each):
+        if info["connected_slaves"] != str(streams_each) or info["hypercache_replicas_in_sync"] != str(streams_each):
             return False
     return True
 
@@ -128,14 +128,14 @@ def test_async_mode_replicates_right_after(node_factory):
             return False
         return True
     wait_until(agree, timeout=10, message=node_factory.logs)
-    assert info_replication(cluster[0])["replication_mode"] == "async"
+    assert info_replication(cluster[0])["hypercache_replication_mode"] == "async"
 
 
 def test_a_lone_node_and_rf_1_replicate_nothing_and_hold_nothing(node_factory):
     lone = node_factory.start()
     assert lone.client().set("k", "v")
     info = info_replication(lone)
-    assert info["connected_slaves"] == "0" and info["writes_held"] == "0"
+    assert info["connected_slaves"] == "0" and info["hypercache_writes_held"] == "0"
 
 
 def test_killing_a_primary_loses_no_acknowledged_write(node_factory):
@@ -203,3 +203,36 @@ def test_a_restarted_replica_catches_up_under_write_load(node_factory):
     info = info_replication(cluster[0])
     print(f"\nreplica restarted under load: {len(keys)} keys identical on both owners, "
           f"{len(acked)} written, writer errors {len(errors)}, full syncs {info['full_syncs']}")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_wait_counts_the_replicas_that_acknowledged_the_clients_writes(node_factory, mode):
+    cluster = start_replicated(node_factory, 3, "--replication-mode", mode)
+    slot = keyslot(b"waited")
+    primary = owners_of(cluster)[slot][0]
+    client = primary.client()
+    for i in range(50):
+        client.set("waited", i)
+    # each node feeds 2 replica streams: both count (one holds "waited", the other
+    # was never written to by this client, as Redis counts replicas at its offset)
+    assert client.execute_command("WAIT", 2, 5000) == 2
+    started = time.monotonic()
+    assert client.execute_command("WAIT", 3, 200) == 2        # only 2 exist: the timeout answers
+    assert time.monotonic() - started >= 0.19
+    assert client.execute_command("WAIT", 0, 0) == 2
+
+
+def test_wait_errors_are_redis_errors(node_factory, redis_server):
+    node = node_factory.start()
+    for args in (("x", "0"), ("1", "-1"), ("1", "x"), ("1",)):
+        ours = theirs = None
+        try:
+            node.client().execute_command("WAIT", *args)
+        except redis.ResponseError as error:
+            ours = str(error)
+        try:
+            redis_server.client().execute_command("WAIT", *args)
+        except redis.ResponseError as error:
+            theirs = str(error)
+        assert ours == theirs and ours is not None, args
+    assert node.client().execute_command("WAIT", 1, 10) == 0     # a lone node has no replica
