@@ -353,9 +353,17 @@ class Dispatcher:
         slotmap = self.ctx.cluster.slotmap
         if slotmap is not self._primary_map:
             me = self.ctx.node_id
-            self._primary = bytes(1 if owners and owners[0] == me else 0 for owners in slotmap.owners)
+            replicator = self.ctx.replicator
+            loaded = replicator.loaded if replicator is not None else b"\x01" * len(slotmap.owners)
+            # a slot whose data is still being copied here goes the general way (TRYAGAIN)
+            self._primary = bytes(1 if owners and owners[0] == me and held else 0
+                                  for owners, held in zip(slotmap.owners, loaded))
             self._primary_map = slotmap
         return self._primary
+
+    def invalidate_routes(self) -> None:
+        """The slots this node serves changed without a new map (a slot's data arrived)."""
+        self._primary_map = None
 
     def execute(self, session: Session, args: list[bytes]) -> Any:
         """Run one request and return its reply value (or Suspend)."""
@@ -440,8 +448,10 @@ class Dispatcher:
             return None
         cluster = ctx.cluster
         try:
+            replicator = ctx.replicator
             ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
-                             session.readonly, cluster.accepting_writes())
+                             session.readonly, cluster.accepting_writes(),
+                             replicator.loaded if replicator is not None else None)
         except CommandError as error:
             text = str(error)
             if text.startswith("MOVED"):

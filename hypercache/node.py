@@ -60,7 +60,11 @@ class Node:
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
                                  on_disconnect=self._on_disconnect)
         self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
-        self.replicator = Replicator(self.ctx, self.cluster, config.replication_mode, keys, config.host)
+        # The first node of a new cluster holds every slot's (empty) data; a node that
+        # joins, or comes back under an id the cluster knows, must first be given it.
+        fresh = not config.join and not self.cluster.was_member
+        self.replicator = Replicator(self.ctx, self.cluster, config.replication_mode, keys, config.host,
+                                     fresh=fresh)
         self.server.replicator = self.replicator
         self.ctx.replicator = self.replicator
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the

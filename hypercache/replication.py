@@ -53,6 +53,9 @@ COPY_WINDOW = 8
 HOLD_LIMIT_TIMEOUTS = 3
 NO_STREAMS: tuple = ()
 AFTER_COPY = -1
+PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owner
+NO_SOURCE_GRACE_S = 3.0         # how long a slot without any other owner waits for a hand-off
+DROP_KEYS_PER_TICK = 2000       # keys of slots we no longer own deleted per upkeep tick
 
 
 class Hold:
@@ -74,7 +77,8 @@ class Hold:
 class Replicator:
     """This node's replication: the streams it feeds as a primary and the ones it follows as a replica."""
 
-    def __init__(self, ctx: Any, cluster: Any, mode: str, keys: Any, bind_host: str) -> None:
+    def __init__(self, ctx: Any, cluster: Any, mode: str, keys: Any, bind_host: str,
+                 fresh: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"replication mode must be one of {MODES}")
         self.ctx = ctx
@@ -97,6 +101,18 @@ class Replicator:
         self._greenlets: list[gevent.Greenlet] = []
         self._committing = False
         self.waits: set[bytes] = set()      # wake-up names of clients blocked in WAIT
+        # Slots whose data this node holds whole: as their primary, or as a replica once
+        # its copy is done. The first node of a new cluster holds all (empty is the
+        # truth); a joining or restarted node none: it pulls its primary slots from
+        # another owner (never serving, nor copying to its replicas, an empty slot).
+        self.loaded = bytearray(b"\x01" * 16384) if fresh else bytearray(16384)
+        self.importing: dict[int, str] = {}         # slot -> the owner we asked for it
+        self._pull_attempts: dict[int, int] = {}
+        self._pulled_at: dict[int, float] = {}
+        self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
+        self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
+        self._map_at = time.monotonic()             # when the current map was adopted
+        self._next_pull_at = 0.0
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
                       "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
 
@@ -119,6 +135,9 @@ class Replicator:
                 for stream in list(self.streams.values()):
                     if stream.broken:
                         self._restart(stream.peer)
+                self._pull(time.monotonic())
+                self._finish_handoffs()
+                self._drop_unowned()
                 # never forever: a primary cut off from its replicas and from the map's
                 # majority would otherwise hold its clients for as long as the cut lasts
                 give_up = time.monotonic() - HOLD_LIMIT_TIMEOUTS * self.cluster.node_timeout_s
@@ -131,21 +150,32 @@ class Replicator:
     # -- the map decides who feeds whom ------------------------------------------------
 
     def _on_map(self, slotmap) -> None:
-        self._map = slotmap
+        previous, self._map = self._map, slotmap
         me = self.me
+        if previous is not None and previous is not slotmap:
+            self._hand_off_lost_slots(previous, slotmap)
+            self._map_at = time.monotonic()
         wanted: dict[str, set[int]] = {}
+        loaded = self.loaded
         for slot, owners in enumerate(slotmap.owners):
-            if len(owners) > 1 and owners[0] == me:
+            # a slot we lead but do not hold yet is pulled first, never copied out empty
+            if len(owners) > 1 and owners[0] == me and loaded[slot]:
                 for replica in owners[1:]:
                     wanted.setdefault(replica, set()).add(slot)
+        for peer, slots in self.handoffs.items():
+            wanted.setdefault(peer, set()).update(slots)
+        handing = set().union(*self.handoffs.values()) if self.handoffs else set()
+        self._unowned = {slot for slot, owners in enumerate(slotmap.owners)
+                         if me not in owners and self.store.slots[slot] and slot not in handing}
+        for slot in [s for s, _ in self.importing.items() if slotmap.owners[s][:1] != (me,)]:
+            del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
             if peer not in wanted:
                 self._close(peer)
         for peer, slots in wanted.items():
             stream = self.streams.get(peer)
             if stream is None:
-                member = slotmap.member(peer)
-                self.link.connect(peer, member.host, data_port(member.mesh_port))
+                self._connect(peer)
                 self._start(peer, frozenset(slots))
             elif slots != stream.slots:
                 added = sorted(slots - stream.slots)
@@ -165,14 +195,32 @@ class Replicator:
             if hold is not None and any(slotmap.owners[slot][:1] != (me,) for slot in hold.slots):
                 self._drop(conn, "the slot's primary changed")
         self._recheck()
-        log.info("replication map node=%s epoch=%d mode=%s streams=%d", me[:8], slotmap.epoch,
-                 self.mode, len(self.streams))
+        self._serving_changed()
+        log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
+                 self.mode, len(self.streams), len([s for s in range(16384) if slotmap.owners[s][:1] == (me,)
+                                                    and not loaded[s]]))
+
+    def _connect(self, peer: str) -> bool:
+        try:
+            member = self._map.member(peer)
+        except KeyError:
+            return False
+        self.link.connect(peer, member.host, data_port(member.mesh_port))
+        return True
+
+    def _serving_changed(self) -> None:
+        """Which slots this node serves changed: the dispatcher's lane re-derives its table."""
+        dispatcher = self.ctx.dispatcher
+        if dispatcher is not None:
+            dispatcher.invalidate_routes()
 
     def _retarget(self) -> None:
         targets: list[list[OutStream]] = [[] for _ in range(16384)]
+        owners, me = self._map.owners, self.me
         for stream in self.streams.values():
             for slot in stream.slots:
-                targets[slot].append(stream)
+                if owners[slot][:1] == (me,):     # (a hand-off's slots take no writes here)
+                    targets[slot].append(stream)
         self.targets = [tuple(t) if t else NO_STREAMS for t in targets]
         # The write seam records keys only while some slot has a replica to feed.
         if self.streams and self.store.written is None:
@@ -195,13 +243,13 @@ class Replicator:
             copy.kill(block=False)
         log.warning("replication stream restarts with a full copy node=%s replica=%s acked=%d sent=%d",
                     self.me[:8], peer[:8], old.acked, old.next_offset - 1)
-        new = self._start(peer, old.slots)
-        self._retarget()
+        self._on_map(self._map)         # a new run, with the slots the map gives it now
+        new = self.streams.get(peer)
         # Their writes are on this primary, so in the copy the new run starts with:
         # they now wait for the stream to acknowledge at least that far.
         for conn in self.held:
             hold = conn.held
-            if hold is not None and hold.need.pop(old, None) is not None:
+            if hold is not None and hold.need.pop(old, None) is not None and new is not None:
                 hold.need[new] = AFTER_COPY
 
     def _close(self, peer: str) -> None:
@@ -396,6 +444,8 @@ class Replicator:
             self._on_reply(frame)
         elif identity is not None and frame.kind in (wire.BATCH, wire.SYNC_START, wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
+        elif identity is not None and frame.kind == wire.PULL:
+            self._on_pull(frame)
         else:
             self.link.counters["invalid"] += 1
 
@@ -407,6 +457,7 @@ class Replicator:
         if frame.kind == wire.REFUSE:
             log.warning("replica refused a frame node=%s replica=%s reason=%s", self.me[:8],
                         frame.sender[:8], frame.body)
+            self.handoffs.pop(frame.sender, None)   # it does not want them (any more)
             stream.broken = True
             return
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
@@ -425,7 +476,13 @@ class Replicator:
             slotmap = self.cluster.slotmap
             slots = (frame.body if frame.kind != wire.BATCH
                      else {effect[0] for effect in frame.body})
-            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots):
+            if frame.kind == wire.SYNC_START:
+                # a hand-off of a slot we lead without its data: the first copy to start claims it
+                for slot in slots:
+                    if (slotmap.owners[slot][:1] == (self.me,) and not self.loaded[slot]
+                            and slot not in self.copying_in):
+                        self.importing[slot] = frame.sender
+            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
@@ -453,9 +510,20 @@ class Replicator:
             if frame.kind == wire.SYNC_START:
                 for slot in frame.body:
                     store.flush_slot(slot)
+                    self.loaded[slot] = 0
                 self.copying_in.update(frame.body)
             elif frame.kind == wire.SYNC_DONE:
                 self.copying_in.difference_update(frame.body)
+                pulled = False
+                for slot in frame.body:
+                    self.loaded[slot] = 1
+                    if self.importing.get(slot) == frame.sender:
+                        del self.importing[slot]
+                        pulled = True
+                if pulled:      # ours to serve now, and to copy to our replicas
+                    log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
+                             len(frame.body))
+                    gevent.spawn(self._on_map, self.cluster.slotmap)
             elif frame.kind == wire.BATCH:
                 decoded = [(slot, key, None if state is None else value_of(state))
                            for slot, key, state in frame.body]
@@ -471,7 +539,105 @@ class Replicator:
         finally:
             store.written = recording
 
+    # -- data follows the map: pulls, hand-offs, dropping what is not ours ----------------------
+
+    def _pull(self, now: float) -> None:
+        """Ask another owner for the slots we lead without their data, again every PULL_EVERY_S."""
+        slotmap, me, loaded = self._map, self.me, self.loaded
+        if slotmap is None or now < self._next_pull_at:
+            return
+        self._next_pull_at = now + PULL_EVERY_S / 4     # (a scan of every slot: not every tick)
+        asks: dict[str, list[int]] = {}
+        lost: list[int] = []
+        for slot, owners in enumerate(slotmap.owners):
+            if not owners or owners[0] != me or loaded[slot]:
+                continue
+            if now - self._pulled_at.get(slot, float("-inf")) < PULL_EVERY_S:
+                continue
+            sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
+            if not sources:
+                # No other owner lives (replication factor 1, or every copy died): after a
+                # grace for the former primary's hand-off, the data is gone; serve it empty.
+                if now - self._map_at > NO_SOURCE_GRACE_S and slot not in self.copying_in:
+                    lost.append(slot)
+                continue
+            attempt = self._pull_attempts.get(slot, 0)
+            self._pull_attempts[slot] = attempt + 1
+            self._pulled_at[slot] = now
+            source = sources[attempt % len(sources)]
+            self.importing[slot] = source
+            asks.setdefault(source, []).append(slot)
+        if lost:
+            log.warning("no owner holds these slots' data: serving them empty node=%s slots=%d",
+                        me[:8], len(lost))
+            for slot in lost:
+                self.loaded[slot] = 1
+                self.importing.pop(slot, None)
+            self._on_map(slotmap)
+        for source, slots in asks.items():
+            if self._connect(source):
+                frame = Frame(wire.PULL, me, slotmap.epoch, 0, 0, slots)
+                self.link.send(source, wire.encode(frame))
+                log.info("pulling slots node=%s from=%s slots=%d", me[:8], source[:8], len(slots))
+
+    def _on_pull(self, frame: Frame) -> None:
+        """An owner asks for slots it leads: copy the ones we hold, if our map agrees it leads them."""
+        slotmap = self.cluster.slotmap
+        if frame.epoch > slotmap.epoch:
+            return      # we would still take writes for them: it asks again once we know its map
+        sender, me, loaded = frame.sender, self.me, self.loaded
+        slots = {slot for slot in frame.body
+                 if slotmap.owners[slot][:1] == (sender,) and me in slotmap.owners[slot] and loaded[slot]}
+        if slots - self.handoffs.get(sender, set()):
+            self.handoffs.setdefault(sender, set()).update(slots)
+            self._on_map(slotmap)
+
+    def _hand_off_lost_slots(self, previous, slotmap) -> None:
+        """Slots we led whose new primary held no copy (it joined): copy them to it unasked.
+
+        (It also pulls from the slot's other owners; at replication factor 1 we are
+        the only node that has them.)"""
+        me, loaded = self.me, self.loaded
+        for slot, owners in enumerate(slotmap.owners):
+            before = previous.owners[slot]
+            if (owners and before[:1] == (me,) and owners[0] != me and owners[0] not in before
+                    and loaded[slot]):
+                self.handoffs.setdefault(owners[0], set()).add(slot)
+
+    def _finish_handoffs(self) -> None:
+        for peer, slots in list(self.handoffs.items()):
+            stream = self.streams.get(peer)
+            if stream is None or not (slots & stream.copying):
+                del self.handoffs[peer]     # copied and acknowledged (or the peer is gone)
+                if self._map is not None:
+                    self._on_map(self._map)
+
+    def _drop_unowned(self) -> None:
+        """Keys of slots this node no longer owns go, a bounded number per tick (no stall)."""
+        store = self.store
+        if not self._unowned:
+            return
+        budget = DROP_KEYS_PER_TICK
+        recording, store.written = store.written, None     # not ours to replicate
+        try:
+            for slot in list(self._unowned):
+                keys = store.slots[slot]
+                self.loaded[slot] = 0
+                for key in list(keys)[:budget]:
+                    store.delete(slot, key)
+                    budget -= 1
+                if keys:
+                    return
+                self._unowned.discard(slot)
+        finally:
+            store.written = recording
+
     # -- what INFO, ROLE, CLUSTER and the status page show ------------------------------------
+
+    def slots_loading(self) -> int:
+        """Slots this node leads but cannot serve yet: their data is still being copied here."""
+        slotmap, me, loaded = self.cluster.slotmap, self.me, self.loaded
+        return sum(1 for slot, owners in enumerate(slotmap.owners) if owners[:1] == (me,) and not loaded[slot])
 
     def replicas(self) -> list[dict]:
         now = time.monotonic()

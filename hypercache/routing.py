@@ -17,6 +17,9 @@ NO_SLOT = -1
 CROSSSLOT = CommandError("CROSSSLOT Keys in request don't hash to the same slot")
 CLUSTERDOWN = CommandError("CLUSTERDOWN The cluster is down")
 CLUSTERDOWN_UNBOUND = CommandError("CLUSTERDOWN Hash slot not served")
+# This node leads the slot but is still receiving its data (it joined or restarted):
+# Redis Cluster clients retry TRYAGAIN after a short pause.
+TRYAGAIN_LOADING = CommandError("TRYAGAIN The slot's data is still being copied to this node")
 
 
 def moved(slot: int, host: str, port: int) -> CommandError:
@@ -37,8 +40,12 @@ def slot_of(keys: list[bytes]) -> int:
 
 
 def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bool,
-          accepting_writes: bool) -> int:
-    """Return the slot to run on here, NO_SLOT for keyless commands; raise a redirect."""
+          accepting_writes: bool, loaded=None) -> int:
+    """Return the slot to run on here, NO_SLOT for keyless commands; raise a redirect.
+
+    `loaded` (a byte per slot, or None for all) says which slots' data this node
+    holds whole: a primary without it answers TRYAGAIN, a replica sends readers on.
+    """
     if not keys:
         return NO_SLOT
     slot = slot_of(keys)
@@ -48,9 +55,11 @@ def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bo
     if owners[0] == me:
         if write and not accepting_writes:
             raise CLUSTERDOWN
+        if loaded is not None and not loaded[slot]:
+            raise TRYAGAIN_LOADING
         return slot
     # Reads may be served by a replica of the slot when the client said READONLY.
-    if not write and readonly_session and me in owners:
+    if not write and readonly_session and me in owners and (loaded is None or loaded[slot]):
         return slot
     primary = slotmap.member(owners[0])
     raise moved(slot, primary.host, primary.port)

@@ -142,6 +142,16 @@ class Mesh:
         heard.sort(reverse=True)
         self.writes_until = heard[needed - 1] if len(heard) >= needed else float("-inf")
 
+    @property
+    def was_member(self) -> bool:
+        """This node id was in a committed map before this process started (a restart)."""
+        return self._saved.epoch > 0
+
+    def is_alive(self, node_id: str) -> bool:
+        """Not known to be dead (a member we never heard of counts as alive until it is)."""
+        peer = self.membership.peers.get(node_id)
+        return peer is None or peer.state != State.DEAD
+
     def _has_cluster_map(self) -> bool:
         """False while joining on the one-member map made at start (or before CLUSTER MEET).
 

@@ -11,6 +11,10 @@ A full copy of slots is SYNC_START (the replica drops what it held of them),
 then BATCH frames of their keys, then SYNC_DONE; live writes travel in the same
 stream in between, so the replica ends with exactly the primary's state.
 
+A node that is the primary of slots whose data it does not hold (it joined, or
+restarted) sends PULL to another owner; that owner adds the slots to its
+stream to the puller (a hand-off) and copies them the same way.
+
 Fencing: a replica applies a frame only if, in the newest map it knows, the
 sender is the primary of every slot the frame touches (or the frame's epoch is
 newer than that map), so a former primary, paused past its removal, cannot
@@ -34,6 +38,7 @@ SYNC_START = 1   # primary -> replica: drop your copy of these slots, a full cop
 SYNC_DONE = 2    # primary -> replica: the full copy of these slots is complete
 ACK = 3          # replica -> primary: applied everything up to `offset` of run `run_id`
 REFUSE = 4       # replica -> primary: not applied; `body` says why (GAP or FENCED)
+PULL = 5         # a primary without the data of these slots -> an owner that has it: send me a copy
 
 GAP = "gap"
 FENCED = "fenced"
@@ -68,11 +73,11 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= REFUSE or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= PULL or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
-    if kind in (SYNC_START, SYNC_DONE):
+    if kind in (SYNC_START, SYNC_DONE, PULL):
         if type(body) is not list or not all(type(s) is int and 0 <= s < 16384 for s in body):
             return None
     elif kind == BATCH:
@@ -85,15 +90,21 @@ def decode(data: bytes) -> Frame | None:
     return Frame(kind, sender, epoch, run_id, offset, body)
 
 
-def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, slots) -> bool:
-    """Must a replica refuse `frame`: its map is as new, and names another primary for one of `slots`?"""
+def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, slots,
+           importing: dict[int, str] | None = None) -> bool:
+    """Must a replica refuse `frame`: its map is as new, and names another primary for one of `slots`?
+
+    `importing` (slot -> owner) names the slots this node pulled from their
+    sender: a hand-off comes from an owner that is not the primary.
+    """
     if frame.epoch > map_epoch:
         return False     # the sender knows a newer map than we do: we cannot judge it yet
     sender = frame.sender
     for slot in slots:
         slot_owners = owners[slot]
         if not slot_owners or slot_owners[0] != sender:
-            return True
+            if importing is None or importing.get(slot) != sender:
+                return True
     return False
 
 

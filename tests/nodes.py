@@ -564,5 +564,12 @@ def agreed(nodes: list[NodeProcess], members: int) -> str | None:
     epochs = {i["cluster_current_epoch"] for i in infos}
     sizes = {i["cluster_size"] for i in infos}
     if len(epochs) == 1 and sizes == {str(members)} and all(i["cluster_state"] == "ok" for i in infos):
-        return epochs.pop()
+        # and every node holds the data of the slots it leads (a joiner first receives it)
+        if all(replication_info(n).get("hypercache_slots_loading", "0") == "0" for n in nodes):
+            return epochs.pop()
     return None
+
+
+def replication_info(node: NodeProcess) -> dict[str, str]:
+    text = call(node, "INFO", "replication").decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)

@@ -148,8 +148,11 @@ def replication(ctx, now: float) -> Fields:
     slotmap = ctx.cluster.slotmap
     fields: Fields = [("role", "master"), ("connected_slaves", len(streams))]
     for index, stream in enumerate(streams):
-        member = slotmap.member(stream["node_id"])
-        host, port = (member.host, member.port) if member is not None else ("?", 0)
+        try:
+            member = slotmap.member(stream["node_id"])
+            host, port = member.host, member.port
+        except KeyError:
+            host, port = "?", 0
         state = "online" if stream["in_sync"] else "send_bulk"
         fields.append((f"slave{index}", f"ip={host},port={port},state={state},"
                                         f"offset={stream['acked']},lag={stream['lag']}"))
@@ -165,6 +168,7 @@ def replication(ctx, now: float) -> Fields:
             ("hypercache_replication_mode", replicator.mode),
             ("hypercache_replicas_in_sync", sum(1 for stream in streams if stream["in_sync"])),
             ("hypercache_replica_slots_copying", sum(stream["copying"] for stream in streams)),
+            ("hypercache_slots_loading", replicator.slots_loading()),
             ("hypercache_primaries_followed", len(replicator.inbound)),
             ("hypercache_slots_receiving_copy", len(replicator.copying_in)),
             ("hypercache_frames_applied", counters["frames_applied"]),
