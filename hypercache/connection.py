@@ -182,7 +182,10 @@ class Connection:
 
     def _send_between_slices(self, out: list, rest: list) -> bool:
         """Send a slice's replies; False when the rest of the pipeline cannot run now."""
-        self.flush(out)
+        if self._wrote():
+            self._hold(out)     # committed with the loop iteration's writes
+        else:
+            self.flush(out)
         out.clear()
         if self.closed:
             return False
@@ -248,7 +251,10 @@ class Connection:
             return
         out: list[bytes] = []
         encode(reply, self.session.protocol, out)
-        self.flush(out)
+        if self._wrote():
+            self._hold(out)     # committed before the loop polls again (the prepare watcher)
+        else:
+            self.flush(out)
         if self.pending or self.parser.error is not None:
             # Not from here: we may be inside another client's command, itself
             # perhaps woken so, and a chain of clients waking one another must
@@ -281,7 +287,12 @@ class Connection:
         if self.parser.error is not None and self.pending is None:
             out.append(error_bytes("ERR Protocol error: " + self.parser.error))
             self.session.close_after_reply = True
-        self.flush(out)
+        if self._wrote():
+            self._hold(out)
+            # (this may run from the prepare watcher, after its commit: commit now)
+            self.replicator.commit()
+        else:
+            self.flush(out)
 
     # -- output --------------------------------------------------------------------
 
@@ -297,10 +308,9 @@ class Connection:
         self.flush(out)
 
     def flush(self, out: list[bytes]) -> None:
-        written = self.store.written
-        if self.held is not None or (written is not None and len(written) > self.write_mark):
-            self._hold(out)
-            self.replicator.commit()    # outside on_readable: no prepare watcher commits for us
+        if self.held is not None:       # replies behind unacknowledged writes wait their turn
+            if out:
+                self.held_out.append(out[0] if len(out) == 1 else b"".join(out))
             return
         session = self.session
         if out and not self.unsent and self.reading and not self.closed \
@@ -309,6 +319,11 @@ class Connection:
             self._send(out[0] if len(out) == 1 else b"".join(out))
             return
         self._flush_slow(out)
+
+    def _wrote(self) -> bool:
+        """This client's run (since write_mark) wrote, or its replies are held already."""
+        written = self.store.written
+        return self.held is not None or (written is not None and len(written) > self.write_mark)
 
     def _hold(self, out: list[bytes]) -> None:
         """Keep replies behind this client's unreplicated writes (registering the new ones)."""

@@ -56,7 +56,8 @@ def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bo
         if write and not accepting_writes:
             raise CLUSTERDOWN
         if loaded is not None and not loaded[slot]:
-            raise TRYAGAIN_LOADING
+            # (a node still joining holds nothing yet and says so as Redis does: the cluster is down)
+            raise TRYAGAIN_LOADING if accepting_writes else CLUSTERDOWN
         return slot
     # Reads may be served by a replica of the slot when the client said READONLY.
     if not write and readonly_session and me in owners and (loaded is None or loaded[slot]):

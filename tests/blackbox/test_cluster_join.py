@@ -16,7 +16,7 @@ map until it adopts the cluster's.)
 from __future__ import annotations
 
 import hiredis
-from tests.nodes import MESH_OFFSET, NodeProcess, encode_command, node_ports, request, wait_until
+from tests.nodes import MESH_OFFSET, NodeProcess, encode_command, node_ports, replication_info, request, wait_until
 
 TIMEOUT = ("--node-timeout-ms", "1500")
 
@@ -47,9 +47,9 @@ def test_joining_node_refuses_writes_until_it_adopts_the_map(node_factory):
     for write in (("INCR", "counter"), ("DEL", "foo"), ("LPUSH", "list", "x"), ("MSET", "a", "1")):
         assert raw_reply(joiner, *write) == b"-CLUSTERDOWN The cluster is down\r\n", write
     assert cluster_info(joiner)["cluster_state"] == "fail"
-    # Keyless commands and reads still answer.
+    # Keyless commands still answer; reads too say the cluster is down (it holds no data yet).
     assert raw_reply(joiner, "PING") == b"+PONG\r\n"
-    assert raw_reply(joiner, "GET", "foo") == b"$-1\r\n"
+    assert raw_reply(joiner, "GET", "foo") == b"-CLUSTERDOWN The cluster is down\r\n"
     assert request(joiner, "DBSIZE") == 0
 
     seed = node_factory.start(*TIMEOUT, port=seed_port, name="seed")
@@ -58,7 +58,8 @@ def test_joining_node_refuses_writes_until_it_adopts_the_map(node_factory):
     def joined() -> bool:
         infos = [cluster_info(n) for n in (seed, joiner)]
         return (all(i["cluster_state"] == "ok" and i["cluster_size"] == "2" for i in infos)
-                and infos[0]["cluster_current_epoch"] == infos[1]["cluster_current_epoch"])
+                and infos[0]["cluster_current_epoch"] == infos[1]["cluster_current_epoch"]
+                and replication_info(joiner)["hypercache_slots_loading"] == "0")
     wait_until(joined, timeout=20, message=node_factory.logs)
 
     # Now it writes the slots it owns and redirects the others, like any member.

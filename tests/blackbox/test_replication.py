@@ -50,7 +50,7 @@ def owners_of(cluster: list[NodeProcess]) -> dict[int, list[NodeProcess]]:
 
 
 def content(node: NodeProcess, key: bytes) -> tuple:
-    """What a reader sees of `key` on `node` after READONLY: type, value, and TTL to the second."""
+    """What a reader sees of `key` on `node` after READONLY: type, value, and expiry time."""
     client = node.client()
     client.execute_command("READONLY")
     kind = client.type(key)
@@ -67,8 +67,8 @@ def content(node: NodeProcess, key: bytes) -> tuple:
         value = client.zrange(key, 0, -1, withscores=True)
     else:
         value = None
-    pttl = client.pttl(key)
-    return kind, value, pttl if pttl < 0 else round(pttl / 1000)
+    # the absolute deadline: the same on every owner (a relative TTL ticks between reads)
+    return kind, value, client.execute_command("PEXPIRETIME", key)
 
 
 def workload(rc: redis.RedisCluster, prefix: str, count: int) -> list[bytes]:
