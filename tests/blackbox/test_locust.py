@@ -5,13 +5,16 @@ import csv
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.nodes import REPO
 
-LOCUST = shutil.which("locust")
+# The venv's own locust first: `make test` runs the venv's python without the venv on PATH.
+_BESIDE_PYTHON = Path(sys.executable).parent / "locust"
+LOCUST = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("locust")
 
 
 def test_locust_headless_run_has_no_failures(node, tmp_path: Path):
