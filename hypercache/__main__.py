@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
                    help="sync: a write is acknowledged once every live replica of its slot applied it; "
                         "async: at once, replicated right after (can lose a dying primary's last writes)")
     p.add_argument("--node-timeout-ms", type=int, default=int(_env("node_timeout_ms", 3000)))
+    p.add_argument("--leave-timeout-ms", type=int, default=int(_env("leave_timeout_ms", 10000)),
+                   help="on SIGTERM, how long to keep serving and voting until the cluster's map "
+                        "without this node commits (its slots pass to their replicas)")
     p.add_argument("--requirepass", default=_env("requirepass", ""))
     p.add_argument("--requirepass-file", default=_env("requirepass_file", ""), metavar="FILE",
                    help="read the password from FILE, so that it is not shown by ps")
@@ -104,7 +107,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
                   announce_host=a.announce_host, join=tuple(a.join),
                   replication_factor=a.replication_factor, replication_mode=a.replication_mode,
-                  node_timeout_ms=a.node_timeout_ms,
+                  node_timeout_ms=a.node_timeout_ms, leave_timeout_ms=a.leave_timeout_ms,
                   requirepass=requirepass, maxmemory=a.maxmemory,
                   maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,

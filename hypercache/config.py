@@ -20,6 +20,7 @@ class Config:
     replication_factor: int = 2
     replication_mode: str = "sync"       # sync: acknowledged once on every live replica; async: at once
     node_timeout_ms: int = 3000
+    leave_timeout_ms: int = 10000        # on SIGTERM: how long to wait for the map without this node
     requirepass: str = ""
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"

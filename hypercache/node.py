@@ -161,6 +161,9 @@ class Node:
     def stop(self) -> None:
         log.info("node stopping node=%s", self.node_id)
         self.stopping.set()
+        # Hand the slots over first: clients are still served (and writes replicated)
+        # until the map without this node commits, so the next owners hold everything.
+        self.cluster.leave(self.config.leave_timeout_ms / 1000, self.replicator.ready_to_leave)
         self.replicator.stop()
         self.cluster.stop()
         self.server.stop()

@@ -634,6 +634,11 @@ class Replicator:
 
     # -- what INFO, ROLE, CLUSTER and the status page show ------------------------------------
 
+    def ready_to_leave(self) -> bool:
+        """Everything this node leads is on its replicas: its removal loses nothing."""
+        return (all(stream.in_sync for stream in self.streams.values()) and not self.handoffs
+                and self.slots_loading() == 0)
+
     def slots_loading(self) -> int:
         """Slots this node leads but cannot serve yet: their data is still being copied here."""
         slotmap, me, loaded = self.cluster.slotmap, self.me, self.loaded

@@ -40,6 +40,7 @@ RECENT_EVENTS = 100
 # A member dead this many node_timeouts and gone from the map is forgotten, links and all,
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
+LEAVE_RESEND_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class Mesh:
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
         # Read-only outside: the dispatcher's fast lane compares it without a call.
         self.writes_until = float("inf") if not self.joining else float("-inf")
+        self.leaving = False        # announced its leave: votes for its own removal, never proposes
+        self._adopted_at = time.monotonic()     # when the current map was adopted
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -102,6 +105,42 @@ class Mesh:
         self._greenlets.append(gevent.spawn(self._beat))
         log.info("mesh started node=%s epoch=%d mesh_port=%d join=%s",
                  self.me.node_id[:8], self.slotmap.epoch, self.me.mesh_port, self._join)
+
+    def leave(self, timeout_s: float, ready: Callable[[], bool] = lambda: True) -> bool:
+        """Announce the leave and stay a voter until a map without this node commits.
+
+        Several members stopping at once (a scale-down) each need the others'
+        votes: a majority of the map's members must still vote for every removal,
+        so a leaver keeps voting until its own removal has committed. And each
+        removal must leave the data somewhere: the leaver announces only while
+        `ready()` (its replicas hold all it leads), the proposer removes one
+        leaver per map, and a leaver that inherits slots from another one (the
+        map changed under it) takes its leave back until it copied them on.
+        Returns False if that took longer than `timeout_s` (the node stops anyway).
+        """
+        if not self.links.bound or self.slotmap.members == (self.me,):
+            return True
+        self.leaving = self.membership.leaving = True
+        deadline = time.monotonic() + timeout_s
+        announced_at, announced_epoch = float("-inf"), None
+        while self.slotmap.has_member(self.me.node_id):
+            if not any(m.node_id != self.me.node_id and self.is_alive(m.node_id) for m in self.slotmap.members):
+                return True     # everyone else left or died too: nobody to hand over to
+            now = time.monotonic()
+            if now >= deadline:
+                log.warning("left without a committed map node=%s epoch=%d", self.me.node_id[:8],
+                            self.slotmap.epoch)
+                return False
+            if ready():
+                if now - announced_at >= LEAVE_RESEND_S:     # a Leave can be lost: say it again
+                    self.links.send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
+                    announced_at, announced_epoch = now, self.slotmap.epoch
+            elif announced_epoch is not None and announced_epoch != self.slotmap.epoch:
+                self.membership.stay()      # our copies are not where they must be yet
+                announced_at, announced_epoch = float("-inf"), None
+            gevent.sleep(0.02)
+        log.info("left the cluster node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
+        return True
 
     def stop(self) -> None:
         """Announce the leave, then close every socket."""
@@ -252,7 +291,7 @@ class Mesh:
         # Vote only for changes this node has seen too: nobody it still hears is removed.
         acceptable = (
             all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
-            and self.me.node_id not in removed
+            and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id))
         map_digest = digest(candidate)
@@ -316,6 +355,7 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
+        self._adopted_at = time.monotonic()
         self.election.committed(slotmap)
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
@@ -382,7 +422,7 @@ class Mesh:
         """If this node is the proposer and the membership differs from the map, ask for votes."""
         current = self.slotmap
         live = self.membership.live()
-        if self.joining or election_rules.proposer(current, live) != self.me.node_id:
+        if self.joining or self.leaving or election_rules.proposer(current, live) != self.me.node_id:
             return
         # A proposal in flight gets one node_timeout to gather votes before a retry.
         if now - self._proposed_at < self.node_timeout_s:
@@ -399,10 +439,27 @@ class Mesh:
         self._on_prepare(prepare, now)
 
     def _changes(self) -> tuple[list[str], list[Member]]:
-        """Return the members of the map now dead and the live peers not in it."""
+        """Return the members of the map now dead and the live peers not in it.
+
+        Crashed members go at once (their copies are wherever they are). Members
+        that left gracefully go one per map, and only on a Leave said since this
+        map was adopted: the previous leaver's slots may have just landed on them,
+        and they say Leave again only once those are copied on (Mesh.leave). A
+        leaver silent on that for 2 node timeouts is taken as crashed.
+        """
         current = self.slotmap
-        dead = [m.node_id for m in current.members
-                if m.node_id != self.me.node_id and self.membership.state(m.node_id) == State.DEAD]
+        left_at = self.membership.left_at
+        now = time.monotonic()
+        dead, left = [], []
+        for m in current.members:
+            if m.node_id == self.me.node_id or self.membership.state(m.node_id) != State.DEAD:
+                continue
+            at = left_at.get(m.node_id)
+            if at is None or now - self._adopted_at > 2 * self.node_timeout_s:
+                dead.append(m.node_id)
+            elif at > self._adopted_at:
+                left.append(m.node_id)
+        dead += sorted(left)[:1]
         joining = [p.member for p in self.membership.peers.values()
                    if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
         return dead, joining

@@ -83,6 +83,10 @@ class Membership:
     # reports[reporter][target] = incarnation at which reporter holds target suspect/dead.
     reports: dict[str, dict[str, int]] = field(default_factory=dict)
     stale: int = 0              # heartbeats dropped as out of order or from the dead past
+    # members that announced a graceful leave, and when (their removal is paced, see bus.py)
+    left_at: dict[str, float] = field(default_factory=dict)
+    # this node is leaving: it no longer refutes being held dead (it decides when to stay)
+    leaving: bool = False
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -115,6 +119,7 @@ class Membership:
             heard_at=now, seq=beat.seq, state=State.ALIVE,
             state_at=now if revived else peer.state_at)
         if revived:
+            self.left_at.pop(beat.sender, None)     # it stayed after all
             log.info("member alive node=%s peer=%s incarnation=%d",
                      self.me.node_id[:8], beat.sender[:8], beat.incarnation)
             events.append(Recovered(beat.sender))
@@ -128,6 +133,10 @@ class Membership:
         events += self._declare_dead(now)
         return events
 
+    def stay(self) -> None:
+        """Take back a leave announced earlier: the next heartbeats outbid it."""
+        self.incarnation += 1
+
     def leave(self, node_id: str, incarnation: int, now: float) -> list[Event]:
         """A member announced it is stopping: it is dead at once, nobody needs to vote on its timeout."""
         peer = self.peers.get(node_id)
@@ -136,6 +145,7 @@ class Membership:
         self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now,
                                       dead_incarnation=max(peer.incarnation, incarnation))
         self.reports.pop(node_id, None)
+        self.left_at[node_id] = now
         log.info("member left node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return [Left(node_id)]
 
@@ -219,6 +229,8 @@ class Membership:
 
     def _check_self(self, members: Iterable[Gossip]) -> list[Event]:
         """Refute reports of this node being suspect or dead by out-bidding their incarnation."""
+        if self.leaving:
+            return []
         for gossip in members:
             if gossip.member.node_id != self.me.node_id:
                 continue

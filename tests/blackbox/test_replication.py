@@ -6,6 +6,7 @@ no waiting. Reads use READONLY on each owner, as a client of a replica would.
 """
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -278,4 +279,32 @@ def test_a_graceful_leave_loses_nothing(node_factory):
     rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
     lost = _lost(rc, written)
     print(f"\ngraceful leave of 1 of 3 nodes: {len(lost)} of {len(written)} acknowledged writes lost")
+    assert not lost
+
+
+def test_scaling_4_to_2_and_back_to_4_keeps_every_key_and_writes(node_factory):
+    """Two members stop at once (a compose scale-down): each stays a voter until its
+    removal commits, so the two survivors get a map (a majority of 4 voted) and take writes."""
+    cluster = start_replicated(node_factory, 3)
+    cluster.append(node_factory.start(*nodes.CLUSTER_TIMEOUT, join=cluster[0]))
+    wait_until(lambda: nodes.agreed(cluster, 4), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = _write_acknowledged(rc, "scale", 800)
+    leaving = cluster[2:]
+    for node in leaving:
+        node.proc.send_signal(signal.SIGTERM)
+    for node in leaving:
+        assert node.proc.wait(30) == 0
+    survivors = cluster[:2]
+    wait_until(lambda: nodes.agreed(survivors, 2), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
+    lost = _lost(rc, written)
+    written.update(_write_acknowledged(rc, "scale-after", 200))       # writable
+    print(f"\n4 -> 2 members (2 SIGTERMs at once): {len(lost)} of 800 acknowledged writes lost")
+    assert not lost
+    back = survivors + [node_factory.start(*nodes.CLUSTER_TIMEOUT, join=survivors[0]) for _ in range(2)]
+    wait_until(lambda: nodes.agreed(back, 4), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=back[0].port)
+    lost = _lost(rc, written)
+    print(f"2 -> 4 members: {len(lost)} of {len(written)} acknowledged writes lost")
     assert not lost
