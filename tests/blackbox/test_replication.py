@@ -308,3 +308,34 @@ def test_scaling_4_to_2_and_back_to_4_keeps_every_key_and_writes(node_factory):
     lost = _lost(rc, written)
     print(f"2 -> 4 members: {len(lost)} of {len(written)} acknowledged writes lost")
     assert not lost
+
+
+def test_a_paused_primary_never_acknowledges_a_write_after_its_slots_moved(node_factory):
+    """SIGSTOP a primary past the node timeout, queue a write to it, SIGCONT: no +OK.
+
+    Its lease has run out (CLUSTERDOWN), or, if stale heartbeats renewed it, its
+    replicas refuse the frame from a node their newer map no longer names as
+    primary (fencing) and the client is closed unacknowledged."""
+    cluster = start_replicated(node_factory, 3)
+    victim = cluster[0]
+    owners = owners_of(cluster)
+    key = next(k for k in (f"paused:{i}".encode() for i in range(1000)) if owners[keyslot(k)][0] is victim)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[1].port)
+    rc.set(key, b"before")
+    sock = victim.raw(timeout=30)
+    victim.pause()
+    try:
+        survivors = cluster[1:]
+        wait_until(lambda: nodes.agreed(survivors, 2), timeout=30, message=node_factory.logs)
+        sock.sendall(nodes.encode_command("SET", key, "after"))
+    finally:
+        victim.resume()
+    try:
+        reply = nodes.read_reply(sock, timeout=30)
+    except (ConnectionError, OSError, EOFError) as error:
+        reply = error
+    print(f"\nwrite queued to a paused former primary answered: {reply!r}")
+    assert reply != b"OK"
+    assert not (isinstance(reply, bytes) and reply.startswith(b"OK"))
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[1].port)
+    assert rc.get(key) == b"before"
