@@ -109,6 +109,7 @@ class Replicator:
         self.importing: dict[int, str] = {}         # slot -> the owner we asked for it
         self._pull_attempts: dict[int, int] = {}
         self._pulled_at: dict[int, float] = {}
+        self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
@@ -155,6 +156,7 @@ class Replicator:
         if previous is not None and previous is not slotmap:
             self._hand_off_lost_slots(previous, slotmap)
             self._map_at = time.monotonic()
+            self._not_held.clear()      # owners may hold other slots now: ask again
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
         for slot, owners in enumerate(slotmap.owners):
@@ -442,6 +444,9 @@ class Replicator:
         # replies come back on our DEALERs, stream frames in on our ROUTER: nothing else
         if identity is None and frame.kind in (wire.ACK, wire.REFUSE):
             self._on_reply(frame)
+        elif identity is None and frame.kind == wire.NOT_HELD:
+            for slot in frame.body:
+                self._not_held.setdefault(slot, set()).add(frame.sender)
         elif identity is not None and frame.kind in (wire.BATCH, wire.SYNC_START, wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind == wire.PULL:
@@ -555,6 +560,10 @@ class Replicator:
             if now - self._pulled_at.get(slot, float("-inf")) < PULL_EVERY_S:
                 continue
             sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
+            lacking = self._not_held.get(slot, ())
+            if sources and all(source in lacking for source in sources):
+                lost.append(slot)       # every other owner restarted too (a whole-cluster restart)
+                continue
             if not sources:
                 # No other owner lives (replication factor 1, or every copy died): after a
                 # grace for the former primary's hand-off, the data is gone; serve it empty.
@@ -573,6 +582,7 @@ class Replicator:
             for slot in lost:
                 self.loaded[slot] = 1
                 self.importing.pop(slot, None)
+                self._not_held.pop(slot, None)
             self._on_map(slotmap)
         for source, slots in asks.items():
             if self._connect(source):
@@ -586,8 +596,11 @@ class Replicator:
         if frame.epoch > slotmap.epoch:
             return      # we would still take writes for them: it asks again once we know its map
         sender, me, loaded = frame.sender, self.me, self.loaded
-        slots = {slot for slot in frame.body
-                 if slotmap.owners[slot][:1] == (sender,) and me in slotmap.owners[slot] and loaded[slot]}
+        theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,) and me in slotmap.owners[slot]]
+        lacking = [slot for slot in theirs if not loaded[slot]]
+        if lacking:     # we restarted too, or are still receiving them: it must look elsewhere
+            self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
+        slots = {slot for slot in theirs if loaded[slot]}
         if slots - self.handoffs.get(sender, set()):
             self.handoffs.setdefault(sender, set()).update(slots)
             self._on_map(slotmap)

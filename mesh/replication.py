@@ -39,6 +39,7 @@ SYNC_DONE = 2    # primary -> replica: the full copy of these slots is complete
 ACK = 3          # replica -> primary: applied everything up to `offset` of run `run_id`
 REFUSE = 4       # replica -> primary: not applied; `body` says why (GAP or FENCED)
 PULL = 5         # a primary without the data of these slots -> an owner that has it: send me a copy
+NOT_HELD = 6     # the answer to a PULL for slots the owner does not hold either
 
 GAP = "gap"
 FENCED = "fenced"
@@ -73,11 +74,11 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= PULL or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= NOT_HELD or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
-    if kind in (SYNC_START, SYNC_DONE, PULL):
+    if kind in (SYNC_START, SYNC_DONE, PULL, NOT_HELD):
         if type(body) is not list or not all(type(s) is int and 0 <= s < 16384 for s in body):
             return None
     elif kind == BATCH:

@@ -339,3 +339,17 @@ def test_a_paused_primary_never_acknowledges_a_write_after_its_slots_moved(node_
     assert not (isinstance(reply, bytes) and reply.startswith(b"OK"))
     rc = redis.RedisCluster(host="127.0.0.1", port=cluster[1].port)
     assert rc.get(key) == b"before"
+
+
+def test_a_whole_cluster_restart_comes_back_writable(node_factory):
+    """Every node restarts (same ids): nobody holds any data (a cache keeps none on disk),
+    each owner answers the others' pulls with NOT_HELD, and the slots are served empty."""
+    cluster = start_replicated(node_factory, 3)
+    redis.RedisCluster(host="127.0.0.1", port=cluster[0].port).set("before", "x")
+    for node in cluster:
+        node.kill()
+    cluster = [node_factory.restart(node) for node in cluster]
+    wait_until(lambda: nodes.agreed(cluster, 3), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    assert rc.set("after", "y") and rc.get("after") == b"y"
+    assert rc.get("before") is None
