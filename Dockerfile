@@ -7,5 +7,5 @@ COPY mesh ./mesh
 COPY web ./web
 RUN pip install --no-cache-dir .
 # RESP, mesh (RESP + 10000) and the status UI
-EXPOSE 6379 16379 9080
+EXPOSE 6379 16379 26379 9080
 ENTRYPOINT ["hypercache"]
