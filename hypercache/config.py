@@ -78,6 +78,7 @@ class Settings:
     client_output_buffer_limit: int = 256 * 1024 * 1024
     protected_mode: bool = True
     maxmemory_samples: int = 5
+    cluster_allow_reads_when_down: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -40,6 +40,7 @@ BIG_REPLY = 64 * 1024                # replies above this count towards OUTPUT_B
 OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
 SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
+NO_SLOTS = bytes(16384)             # the lane's table when this node may serve no slot
 
 
 def encode_sized(reply: Any, protocol: int, out: list) -> int:
@@ -196,11 +197,13 @@ class Dispatcher:
         blocking = ctx.blocking
         lane = self.lane
         primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
+        writable = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
+        if not writable and not ctx.settings.cluster_allow_reads_when_down:
+            primary = NO_SLOTS      # cut off from the majority: route() answers CLUSTERDOWN
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
         protocol = session.protocol
         null = NULL_BULK if protocol == 2 else NULL_RESP3
-        writable = None                     # cluster.accepting_writes(), found at the first write
         volume = self.volume                # bytes of big replies produced by this run()
         hits = misses = dirty = 0
         timed = None                        # the command being timed since `clock`
@@ -249,8 +252,6 @@ class Dispatcher:
             elif cmd is set_cmd and len(args) == 3:
                 key = args[1]
                 slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                if writable is None:
-                    writable = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
                 if not (primary[slot] and writable):
                     break
                 if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
@@ -267,8 +268,6 @@ class Dispatcher:
                 if cmd.single_key:
                     key = args[1]
                     slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                    if cmd.write and writable is None:
-                        writable = monotonic() <= ctx.cluster.writes_until
                     if not (primary[slot] and (writable or not cmd.write)):
                         break
                     ctx.slot = slot
@@ -451,7 +450,8 @@ class Dispatcher:
             replicator = ctx.replicator
             ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
                              session.readonly, cluster.accepting_writes(),
-                             replicator.loaded if replicator is not None else None)
+                             replicator.loaded if replicator is not None else None,
+                             ctx.settings.cluster_allow_reads_when_down)
         except CommandError as error:
             text = str(error)
             if text.startswith("MOVED"):

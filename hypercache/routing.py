@@ -40,11 +40,13 @@ def slot_of(keys: list[bytes]) -> int:
 
 
 def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bool,
-          accepting_writes: bool, loaded=None) -> int:
+          accepting_writes: bool, loaded=None, reads_when_down: bool = True) -> int:
     """Return the slot to run on here, NO_SLOT for keyless commands; raise a redirect.
 
     `loaded` (a byte per slot, or None for all) says which slots' data this node
     holds whole: a primary without it answers TRYAGAIN, a replica sends readers on.
+    `accepting_writes` False means this node cannot hear a majority: it refuses
+    writes, and reads too unless `reads_when_down` (cluster-allow-reads-when-down).
     """
     if not keys:
         return NO_SLOT
@@ -52,9 +54,9 @@ def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bo
     owners = slotmap.owners[slot]
     if not owners:
         raise CLUSTERDOWN_UNBOUND
+    if not accepting_writes and (write or not reads_when_down):
+        raise CLUSTERDOWN       # as Redis answers every keyed command while cluster_state is fail
     if owners[0] == me:
-        if write and not accepting_writes:
-            raise CLUSTERDOWN
         if loaded is not None and not loaded[slot]:
             # (a node still joining holds nothing yet and says so as Redis does: the cluster is down)
             raise TRYAGAIN_LOADING if accepting_writes else CLUSTERDOWN

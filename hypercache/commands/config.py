@@ -152,6 +152,9 @@ PARAMS: tuple[Param, ...] = (
     Param("cluster-node-timeout", lambda ctx: b"%d" % ctx.config.node_timeout_ms),
     Param("cluster-announce-ip", lambda ctx: ctx.config.resolved_announce_host.encode()),
     Param("cluster-require-full-coverage", lambda ctx: b"yes"),
+    # Redis's default: a node cut off from the majority refuses reads too (they would be stale)
+    Param("cluster-allow-reads-when-down", lambda ctx: _yes(ctx.settings.cluster_allow_reads_when_down),
+          _yes_no, _setting("cluster_allow_reads_when_down")),
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),
     Param("enable-debug-command", lambda ctx: ctx.config.enable_debug_command.encode()),
 )

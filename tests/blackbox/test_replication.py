@@ -353,3 +353,32 @@ def test_a_whole_cluster_restart_comes_back_writable(node_factory):
     rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
     assert rc.set("after", "y") and rc.get("after") == b"y"
     assert rc.get("before") is None
+
+
+def test_a_node_cut_off_from_the_majority_refuses_reads_unless_told_otherwise(node_factory):
+    """cluster-allow-reads-when-down no (Redis's default): a minority node's reads would be stale."""
+    cluster = start_replicated(node_factory, 3)
+    lone = cluster[0]
+    owners = owners_of(cluster)
+    key = next(k for k in (f"minority:{i}".encode() for i in range(1000)) if owners[keyslot(k)][0] is lone)
+    lone.client().set(key, b"v")
+    for node in cluster[1:]:
+        node.pause()        # the other two stop answering: `lone` no longer hears a majority
+    try:
+        def refused() -> bool:
+            try:
+                lone.client().get(key)
+            except redis.exceptions.ClusterDownError:
+                return True
+            except redis.ResponseError as error:
+                return str(error).startswith("CLUSTERDOWN")
+            return False
+        wait_until(refused, timeout=20, message=node_factory.logs)
+        client = lone.client()
+        client.config_set("cluster-allow-reads-when-down", "yes")
+        assert client.get(key) == b"v"
+        with pytest.raises(redis.exceptions.ClusterDownError):
+            client.set(key, b"w")
+    finally:
+        for node in cluster[1:]:
+            node.resume()
