@@ -16,6 +16,20 @@ Three numbers, each printed as a table:
    survivor's CLUSTER NODES shows it `fail`, and until the survivors agree on a
    2-member map (the next epoch); the median of several kills. The victim is
    restarted (same data dir, so same id) between kills.
+4. Replication: the same redis-benchmark at -P 1 and -P 16 against five
+   clusters on loopback, each on cpu 0: hypercache `--replication-factor 1`,
+   rf 2 `--replication-mode sync`, rf 2 async, a Redis Cluster of 3 masters
+   with 1 replica each (6 redis-servers) and the 3-master Redis Cluster of part 1.
+   One cluster runs at a time (started, waited for, measured at both -P, stopped),
+   so the idle ones cost the measured one nothing; the order of the five flips
+   every repeat. Hypercache is measured only once every node shows
+   `connected_slaves:2`, `hypercache_replicas_in_sync:2` and
+   `hypercache_slots_loading:0`; the Redis Cluster once every replica shows
+   `master_link_status:up`. SET and GET run separately, each with -n sized to
+   last about 3 s (redis-benchmark --cluster rounds a run's length up to a
+   multiple of 250 ms: see QUANTUM_S); server CPU per request is printed too. Ratios: rf2 sync and async against the Redis Cluster with
+   replicas, and rf2 sync against rf1 (what waiting for the replica costs).
+   Redis's replication is asynchronous: rf2 async is its like, rf2 sync does more.
 
 CPU placement: the machine has 2 cores. Every server (the 3 hypercache nodes,
 or the 3 redis-servers) is pinned to cpu 0 and redis-benchmark to cpu 1, so
@@ -23,8 +37,11 @@ each cluster gets exactly one core: the comparison is per core, not "how well
 does it spread", and the client never competes with the servers. Without
 taskset (or with one cpu) nothing is pinned and the tables say so.
 
-    python3 loadtest/bench_cluster.py            # N=200000, 3 repeats, 10 s idle window, 5 kills
-    python3 loadtest/bench_cluster.py --quick    # N=30000, 1 repeat, 5 s idle window, 3 kills
+    python3 loadtest/bench_cluster.py            # N=200000, 3 repeats, 10 s idle window, 5 kills,
+                                                 # replication: 3 s runs, 5 repeats (~8 min)
+    python3 loadtest/bench_cluster.py --quick    # N=30000, 1 repeat, 5 s idle window, 3 kills,
+                                                 # replication: 2 s runs, 1 repeat (~1.5 min)
+    python3 loadtest/bench_cluster.py --replication [--quick]   # only part 4
 """
 from __future__ import annotations
 
@@ -32,6 +49,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -46,6 +64,7 @@ from typing import Callable, TypeVar
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BUS_OFFSET = 10000          # hypercache's mesh port and Redis Cluster's bus port are both P+10000
+DATA_OFFSET = 20000         # hypercache's data (replication) port, bound whatever the replication factor
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 TESTS = "set,get"
@@ -73,15 +92,20 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
 
 
 def free_port() -> int:
-    """A free port P whose bus port P+10000 is free too, below the ephemeral range."""
+    """A free port P whose bus port P+10000 and data port P+20000 are free too, all below the ephemeral range.
+
+    Every port handed out is remembered with its two companions, so that no
+    later P (or P+10000, P+20000) lands on one a server has not bound yet.
+    """
     import random
     rng = random.SystemRandom()
     for _ in range(2000):
-        port = rng.randint(12000, 32767 - BUS_OFFSET)
-        if port in _issued:
+        port = rng.randint(2000, 32767 - DATA_OFFSET)
+        candidates = (port, port + BUS_OFFSET, port + DATA_OFFSET)
+        if any(c in _issued for c in candidates):
             continue
         ok = True
-        for candidate in (port, port + BUS_OFFSET):
+        for candidate in candidates:
             with socket.socket() as s:
                 try:
                     s.bind((HOST, candidate))
@@ -89,7 +113,7 @@ def free_port() -> int:
                     ok = False
                     break
         if ok:
-            _issued.add(port)
+            _issued.update(candidates)
             return port
     raise RuntimeError("no free port")
 
@@ -170,6 +194,8 @@ class Server:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if self not in STARTED:
+            STARTED.append(self)
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
@@ -202,6 +228,9 @@ class Server:
                 self.proc.wait(10)
 
 
+STARTED: list[Server] = []     # every server ever started, stopped at the end whatever failed
+
+
 # -- the two clusters ------------------------------------------------------------------------
 
 def hypercache_args(port: int, data_dir: Path, join: list[int], extra: list[str]) -> list[str]:
@@ -232,7 +261,12 @@ def start_hypercache(workdir: Path, count: int, extra: list[str]) -> list[Server
     return servers
 
 
-def start_redis_cluster(workdir: Path, count: int) -> list[Server]:
+def start_redis_cluster(workdir: Path, count: int, replicas: int = 0) -> list[Server]:
+    """`count` redis-servers made one cluster by redis-cli; with `replicas`, count / (1 + replicas) masters.
+
+    Returns once every node shows cluster_state:ok and knows all `count` nodes,
+    and every replica's link to its master is up (its initial sync is done).
+    """
     servers: list[Server] = []
     for index in range(count):
         port = free_port()
@@ -247,26 +281,61 @@ def start_redis_cluster(workdir: Path, count: int) -> list[Server]:
         server.wait_ready()
         servers.append(server)
     create = subprocess.run(["redis-cli", "--cluster", "create", *[f"{HOST}:{s.port}" for s in servers],
-                             "--cluster-replicas", "0", "--cluster-yes"],
+                             "--cluster-replicas", str(replicas), "--cluster-yes"],
                             capture_output=True, text=True, timeout=60)
     if create.returncode != 0:
         raise RuntimeError(f"redis-cli --cluster create failed:\n{create.stdout}\n{create.stderr}")
     ports = [s.port for s in servers]
-    wait_until(lambda: all(cluster_info(p)["cluster_state"] == "ok" for p in ports), 60,
-               "the Redis Cluster to reach cluster_state:ok")
+    wait_until(lambda: all(cluster_info(p)["cluster_state"] == "ok"
+                           and cluster_info(p)["cluster_known_nodes"] == str(count) for p in ports), 60,
+               f"the Redis Cluster to reach cluster_state:ok with {count} known nodes")
+    if replicas:
+        def linked() -> bool:
+            infos = [info(p, "replication") for p in ports]
+            slaves = [i for i in infos if i["role"] == "slave"]
+            return (len(slaves) == count - count // (1 + replicas)
+                    and all(i["master_link_status"] == "up" for i in slaves))
+        wait_until(linked, 60, "every Redis replica's master_link_status:up")
     return servers
+
+
+def info(port: int, section: str) -> dict[str, str]:
+    """One INFO section as a dict (comment lines dropped)."""
+    text = call(port, "INFO", section).decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def replicas_synced(ports: list[int], replicas: int) -> bool:
+    """Every hypercache node feeds `replicas` replica streams, all in sync, and loads no slot."""
+    for port in ports:
+        i = info(port, "replication")
+        if not (i["connected_slaves"] == str(replicas) and i["hypercache_replicas_in_sync"] == str(replicas)
+                and i["hypercache_slots_loading"] == "0"):
+            return False
+    return True
+
+
+def a_master(servers: list[Server]) -> Server:
+    """A server whose INFO says role:master (the one redis-benchmark is pointed at)."""
+    return next(s for s in servers if info(s.port, "replication")["role"] == "master")
 
 
 # -- 1. throughput ---------------------------------------------------------------------------
 
-def benchmark(port: int, requests: int, clients: int) -> dict[str, float]:
-    """One redis-benchmark --cluster run; requests/s per test."""
+def benchmark(port: int, requests: int, clients: int, pipeline: int = 1, tests: str = TESTS) -> dict[str, float]:
+    """One redis-benchmark --cluster run; requests/s per test.
+
+    An error reply (redis-benchmark prints "Error from server: ..." and goes on
+    counting) fails the run, as a non-zero exit does: its rate would not be one
+    of served requests.
+    """
     done = subprocess.run(pinned(CLIENT_CPU, ["redis-benchmark", "--cluster", "-h", HOST, "-p", str(port),
-                                              "-t", TESTS, "-c", str(clients), "-n", str(requests),
-                                              "-q", "--csv"]),
+                                              "-t", tests, "-c", str(clients), "-n", str(requests),
+                                              "-P", str(pipeline), "-q", "--csv"]),
                           capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"redis-benchmark failed on {port}:\n{done.stdout}\n{done.stderr}")
+    if done.returncode != 0 or "error" in (done.stdout + done.stderr).lower():
+        raise RuntimeError(f"redis-benchmark failed on {port} (exit {done.returncode}):\n"
+                           f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     # --cluster prints "Cluster has N master nodes" lines before the CSV header.
     text = done.stdout[done.stdout.index('"test"'):]
     return {row["test"]: float(row["rps"]) for row in csv.DictReader(io.StringIO(text))}
@@ -371,6 +440,212 @@ def measure_detection(servers: list[Server], kills: int, timeout_s: float, extra
     return results
 
 
+# -- 4. replication ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One cluster of part 4: how to start it and wait until it is ready to measure."""
+
+    name: str
+    start: Callable[[Path], list[Server]]
+
+
+def hypercache_setup(name: str, extra: list[str], replicas: int) -> Setup:
+    def start(workdir: Path) -> list[Server]:
+        servers = start_hypercache(workdir, 3, extra)
+        if replicas:
+            wait_until(lambda: replicas_synced([s.port for s in servers], replicas), 60,
+                       f"connected_slaves:{replicas}, hypercache_replicas_in_sync:{replicas} "
+                       "and hypercache_slots_loading:0 on every node")
+        return servers
+    return Setup(name, start)
+
+
+def redis_setup(name: str, masters: int, replicas: int) -> Setup:
+    return Setup(name, lambda workdir: start_redis_cluster(workdir, masters * (1 + replicas), replicas))
+
+
+def hypercache_state(servers: list[Server]) -> dict[int, tuple[str, str, str]]:
+    """Per node: epoch, full syncs started, frames refused; a change across a run means the run saw churn."""
+    state = {}
+    for s in servers:
+        if s.name.startswith("hypercache"):
+            r = info(s.port, "replication")
+            state[s.port] = (cluster_info(s.port)["cluster_current_epoch"],
+                             r.get("hypercache_full_syncs", "?"), r.get("hypercache_frames_refused", "?"))
+    return state
+
+
+def log_tails(servers: list[Server], chars: int = 1500) -> str:
+    return "\n".join(f"--- {s.name} ({s.log.name}) ---\n{s.log.read_text(errors='replace')[-chars:]}"
+                     for s in servers if s.log.exists())
+
+
+# redis-benchmark --cluster runs one thread per master, and with threads the only
+# place a run stops is its 250 ms progress timer (showThroughput): the elapsed
+# time it divides by is rounded up to a multiple of 250 ms. A 0.3 s run reads as
+# 0.5 s (-40%); so part 4 sizes every run to last about `target_s`, which bounds
+# that error to 250 ms / target_s for every cluster alike.
+QUANTUM_S = 0.25
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cpus spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+@dataclass(frozen=True, slots=True)
+class CpuUse:
+    servers_s: float        # CPU seconds the cluster's servers used
+    others_cores: float     # cores that processes other than ours kept busy, on average
+
+
+def cpu_use(servers: list[Server], run: Callable[[], T]) -> tuple[T, CpuUse]:
+    """run(), with the CPU the servers used and the CPU everything else on the machine used meanwhile.
+
+    The machine is shared: a test suite running beside the benchmark takes cpu 0
+    or 1 from it, and `others_cores` says which runs it disturbed. Server CPU per
+    request is the steadier number when it does (it is not time spent waiting).
+    """
+    def servers_s() -> float:
+        return sum(cpu_seconds(s.pid) for s in servers)
+
+    def ours_s() -> float:       # redis-benchmark (a waited-for child) and this script
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        return children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime
+    busy, servers_before, ours_before, started_at = machine_busy_s(), servers_s(), ours_s(), time.monotonic()
+    value = run()
+    elapsed = time.monotonic() - started_at
+    used = servers_s() - servers_before
+    others = (machine_busy_s() - busy) - used - (ours_s() - ours_before)
+    return value, CpuUse(used, max(0.0, others) / elapsed)
+
+
+@dataclass
+class ReplicationRuns:
+    runs: dict[tuple[int, str], dict[str, list[float]]] = field(default_factory=dict)  # (P, test) -> setup -> rps
+    cpu_us: dict[tuple[int, str], dict[str, list[float]]] = field(default_factory=dict)  # ... -> server us/request
+    sizes: dict[tuple[str, int, str], int] = field(default_factory=dict)   # (setup, P, test) -> next -n
+    others: list[float] = field(default_factory=list)  # cores other processes used, per counted run
+    notes: list[str] = field(default_factory=list)     # failures and churn, printed under the tables
+
+    def add(self, pipeline: int, setup: str, test: str, rps: float, n: int, cpu: CpuUse) -> None:
+        self.runs.setdefault((pipeline, test), {}).setdefault(setup, []).append(rps)
+        self.cpu_us.setdefault((pipeline, test), {}).setdefault(setup, []).append(1e6 * cpu.servers_s / n)
+        self.others.append(cpu.others_cores)
+
+
+def sized_run(results: ReplicationRuns, setup: str, servers: list[Server], clients: int, pipeline: int,
+              test: str, target_s: float, first_n: int) -> tuple[float, int, CpuUse]:
+    """One redis-benchmark run of `test` lasting about target_s: (requests/s, -n used, CPU used).
+
+    -n starts from what the last run of this setup, -P and test measured
+    (first_n the first time); a run shorter than 60% of target_s was sized on a
+    guess, so it is thrown away and run again with -n scaled to its rate.
+    """
+    key = (setup, pipeline, test)
+    port = a_master(servers).port
+    n = results.sizes.get(key, first_n)
+    for _ in range(4):
+        result, cpu = cpu_use(servers, lambda: benchmark(port, n, clients, pipeline, test))
+        rps = next(iter(result.values()))
+        results.sizes[key] = max(1000, int(round(rps * target_s, -3)))
+        if n / rps >= 0.6 * target_s:
+            break
+        n = results.sizes[key]
+    return rps, n, cpu
+
+
+def measure_replication(workdir: Path, setups: list[Setup], repeats: int, pipelines: list[int],
+                        target_s: float, clients: int) -> ReplicationRuns:
+    """Each repeat starts, measures (every -P and test) and stops each setup in turn; the order flips every repeat."""
+    results = ReplicationRuns()
+    for repeat in range(repeats):
+        for setup in (setups if repeat % 2 == 0 else setups[::-1]):
+            started_at = time.monotonic()
+            first = len(STARTED)
+            try:
+                setup_dir = workdir / f"r{repeat}-{setup.name.replace(' ', '-')}"
+                setup_dir.mkdir(parents=True)
+                servers = setup.start(setup_dir)
+            except Exception as error:  # noqa: BLE001 - reported, the other setups still run
+                note = f"run {repeat + 1} {setup.name}: did not start: {error}\n{log_tails(STARTED[first:])}"
+                results.notes.append(note)
+                print(f"  {note}", flush=True)
+                for s in STARTED[first:]:
+                    s.stop()
+                continue
+            ready_s = time.monotonic() - started_at
+            try:
+                for pipeline in pipelines:
+                    for test in TESTS.split(","):
+                        before = hypercache_state(servers)
+                        try:
+                            rps, n, cpu = sized_run(results, setup.name, servers, clients, pipeline, test,
+                                                       target_s, first_n=20_000 * pipeline)
+                        except Exception as error:  # noqa: BLE001 - reported, the next run still runs
+                            note = (f"run {repeat + 1} {setup.name} P={pipeline} {test}: {error}\n"
+                                    f"{log_tails(servers)}")
+                            results.notes.append(note)
+                            print(f"  {note}", flush=True)
+                            continue
+                        after = hypercache_state(servers)
+                        if before != after:
+                            note = (f"run {repeat + 1} {setup.name} P={pipeline} {test}: (epoch, full_syncs, "
+                                    f"frames_refused) per node moved from {before} to {after}")
+                            results.notes.append(note)
+                            print(f"  {note}", flush=True)
+                        results.add(pipeline, setup.name, test.upper(), rps, n, cpu)
+                        print(f"  run {repeat + 1}/{repeats} {setup.name:13s} P={pipeline:<2d} {test.upper()} "
+                              f"{rps:>11,.0f}/s  n={n:<9,d} {n / rps:5.2f} s  "
+                              f"servers {1e6 * cpu.servers_s / n:5.1f} us/req  others {cpu.others_cores:.2f} cores"
+                              f"  (ready after {ready_s:.1f} s)", flush=True)
+            finally:
+                for s in servers:
+                    s.stop()
+    return results
+
+
+def replication_tables(results: ReplicationRuns, setups: list[Setup], repeats: int, target_s: float,
+                       clients: int) -> None:
+    names = [s.name for s in setups]
+    medians: dict[tuple[int, str], dict[str, float]] = {
+        key: {name: statistics.median(rps) for name, rps in by_setup.items() if rps}
+        for key, by_setup in results.runs.items()}
+    order = TESTS.upper().split(",")        # the CSV names tests in capitals, in this order
+    keys = sorted(medians, key=lambda k: (k[0], order.index(k[1]) if k[1] in order else len(order)))
+    table(f"Replication, median requests/s of {repeats} run(s) (c={clients}, -n sized for ~{target_s:g} s a run, "
+          f"so up to {100 * QUANTUM_S / target_s:.0f}% low; each cluster on one core)",
+          ["test", "P", *names],
+          [[test, str(p), *(f"{medians[(p, test)][n]:,.0f}" if n in medians[(p, test)] else "failed"
+                            for n in names)] for p, test in keys])
+
+    def ratio(m: dict[str, float], top: str, bottom: str) -> str:
+        return f"{m[top] / m[bottom]:.2f}x" if top in m and bottom in m else "-"
+
+    rf1, sync, async_, rc_repl, rc = names
+    pairs = [(sync, rc_repl), (async_, rc_repl), (sync, rf1), (rc_repl, rc), (rf1, rc)]
+    table("Replication, ratios of the medians", ["test", "P", *(f"{a} / {b}" for a, b in pairs)],
+          [[test, str(p), *(ratio(medians[(p, test)], a, b) for a, b in pairs)] for p, test in keys])
+    cpu = {key: {name: statistics.median(us) for name, us in by_setup.items() if us}
+           for key, by_setup in results.cpu_us.items()}
+    table(f"Replication, server CPU per request, median microseconds of {repeats} run(s) "
+          "(user+sys of all the cluster's servers / -n)",
+          ["test", "P", *names, f"{sync} / {rf1}"],
+          [[test, str(p), *(f"{cpu[(p, test)][n]:.1f}" if n in cpu[(p, test)] else "failed" for n in names),
+            ratio(cpu[(p, test)], sync, rf1)] for p, test in keys])
+    if results.others:
+        print(f"\nOther processes on the machine kept {statistics.median(results.others):.2f} cores busy during "
+              f"the median run (max {max(results.others):.2f}; the machine has {os.cpu_count()})")
+    if results.notes:
+        print("\nNotes (failures, churn during a run):")
+        for note in results.notes:
+            print("  " + note.replace("\n", "\n    "))
+
+
 # -- output ---------------------------------------------------------------------------------
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -385,7 +660,8 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="N=30000, 1 repeat, 5 s idle, 3 kills")
+    p.add_argument("--quick", action="store_true",
+                   help="N=30000, 1 repeat, 5 s idle, 3 kills; replication: 2 s runs, 1 repeat")
     p.add_argument("-n", "--requests", type=int, default=None, help="requests per redis-benchmark run")
     p.add_argument("-r", "--repeats", type=int, default=None, help="runs per system")
     p.add_argument("-c", "--clients", type=int, default=50)
@@ -393,30 +669,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=None, help="SIGKILL runs for the detection time")
     p.add_argument("--node-timeout-ms", type=int, default=None,
                    help="hypercache --node-timeout-ms (default: the node's own default)")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: throughput,idle,detection")
+    p.add_argument("--skip", default="",
+                   help="comma list of parts to skip: throughput,idle,detection,replication")
+    p.add_argument("--replication", action="store_true",
+                   help="run only part 4: rf1, rf2 sync, rf2 async against Redis Cluster with and without replicas")
+    p.add_argument("--replication-seconds", type=float, default=None,
+                   help="part 4: the length of each redis-benchmark run (-n is sized to it)")
+    p.add_argument("--replication-repeats", type=int, default=None, help="part 4: runs per cluster, -P and test")
     a = p.parse_args(argv)
     requests = a.requests or (30_000 if a.quick else 200_000)
     repeats = a.repeats or (1 if a.quick else 3)
     idle_s = a.idle_s or (5.0 if a.quick else 10.0)
     kills = a.kills or (3 if a.quick else 5)
+    replication_s = a.replication_seconds or (2.0 if a.quick else 3.0)
+    replication_repeats = a.replication_repeats or (1 if a.quick else 5)
+    pipelines = [1, 16]
     skip = set(filter(None, a.skip.split(",")))
+    if a.replication:
+        skip |= {"throughput", "idle", "detection"}
     for tool in ("redis-server", "redis-cli", "redis-benchmark"):
         if shutil.which(tool) is None:
             print(f"{tool} is required", file=sys.stderr)
             return 2
-    extra = ["--replication-factor", "1"]
-    if a.node_timeout_ms:
-        extra += ["--node-timeout-ms", str(a.node_timeout_ms)]
+    timeout_flags = ["--node-timeout-ms", str(a.node_timeout_ms)] if a.node_timeout_ms else []
+    extra = ["--replication-factor", "1", *timeout_flags]
+    parts_1_to_3 = not {"throughput", "idle", "detection"} <= skip
     placement = (f"servers on cpu {SERVER_CPU}, redis-benchmark on cpu {CLIENT_CPU}" if pinning_available()
                  else "not pinned (no taskset or one cpu)")
-    print(f"hypercache 3 nodes {' '.join(extra)} vs Redis Cluster 3 masters, {os.cpu_count()} cpus, {placement}")
-    print(f"redis-benchmark --cluster -t {TESTS} -c {a.clients} -n {requests}, {repeats} repeat(s)")
+    if parts_1_to_3:
+        print(f"hypercache 3 nodes {' '.join(extra)} vs Redis Cluster 3 masters, {os.cpu_count()} cpus, {placement}")
+        print(f"redis-benchmark --cluster -t {TESTS} -c {a.clients} -n {requests}, {repeats} repeat(s)")
+    setups = [hypercache_setup("hc rf1", ["--replication-factor", "1", *timeout_flags], 0),
+              hypercache_setup("hc rf2 sync", ["--replication-factor", "2", "--replication-mode", "sync",
+                                               *timeout_flags], 2),
+              hypercache_setup("hc rf2 async", ["--replication-factor", "2", "--replication-mode", "async",
+                                                *timeout_flags], 2),
+              redis_setup("redis 3m+3r", 3, 1),
+              redis_setup("redis 3m", 3, 0)]
+    if "replication" not in skip:
+        print(f"replication: {', '.join(s.name for s in setups)}; {os.cpu_count()} cpus, {placement}; "
+              f"redis-benchmark --cluster -t {TESTS} -c {a.clients} -P {'|'.join(map(str, pipelines))}, "
+              f"-n sized for ~{replication_s:g} s a run, {replication_repeats} repeat(s), "
+              f"load average {os.getloadavg()[0]:.2f}")
 
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         workdir = Path(tmp)
         try:
-            hc = start_hypercache(workdir, 3, extra)
+            hc = start_hypercache(workdir, 3, extra) if parts_1_to_3 else []
             servers += hc
 
             if "idle" not in skip:
@@ -461,8 +761,17 @@ def main(argv: list[str] | None = None) -> int:
                         f"{min(fails):.2f}", f"{max(fails):.2f}"],
                        ["survivors agree on the next epoch", f"{statistics.median(epochs):.2f}",
                         f"{min(epochs):.2f}", f"{max(epochs):.2f}"]])
+
+            if "replication" not in skip:
+                for s in servers:       # the measured cluster has cpu 0 to itself
+                    s.stop()
+                print(f"\nreplication, {replication_repeats} repeat(s) ...", flush=True)
+                replication = measure_replication(workdir, setups, replication_repeats, pipelines,
+                                                  replication_s, a.clients)
+                replication_tables(replication, setups, replication_repeats, replication_s, a.clients)
+                print(f"(load average at the end {os.getloadavg()[0]:.2f})")
         finally:
-            for s in servers:
+            for s in servers + STARTED:
                 s.stop()
     return 0
 
