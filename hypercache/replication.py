@@ -110,6 +110,8 @@ class Replicator:
         self._pull_attempts: dict[int, int] = {}
         self._pulled_at: dict[int, float] = {}
         self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
+        self._restarted_at: dict[str, float] = {}
+        self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
@@ -133,8 +135,11 @@ class Replicator:
             try:
                 if self.cluster.slotmap is not self._map:
                     self._on_map(self.cluster.slotmap)
+                now = time.monotonic()
                 for stream in list(self.streams.values()):
-                    if stream.broken:
+                    # (a peer that keeps refusing, say while it restarts, is retried once a second)
+                    if stream.broken and now - self._restarted_at.get(stream.peer, float("-inf")) >= 1.0:
+                        self._restarted_at[stream.peer] = now
                         self._restart(stream.peer)
                 self._pull(time.monotonic())
                 self._finish_handoffs()
@@ -159,11 +164,16 @@ class Replicator:
             self._not_held.clear()      # owners may hold other slots now: ask again
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
+        to_pull = []
         for slot, owners in enumerate(slotmap.owners):
             # a slot we lead but do not hold yet is pulled first, never copied out empty
-            if len(owners) > 1 and owners[0] == me and loaded[slot]:
-                for replica in owners[1:]:
-                    wanted.setdefault(replica, set()).add(slot)
+            if owners and owners[0] == me:
+                if not loaded[slot]:
+                    to_pull.append(slot)
+                elif len(owners) > 1:
+                    for replica in owners[1:]:
+                        wanted.setdefault(replica, set()).add(slot)
+        self._to_pull = to_pull
         for peer, slots in self.handoffs.items():
             wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
@@ -549,13 +559,15 @@ class Replicator:
     def _pull(self, now: float) -> None:
         """Ask another owner for the slots we lead without their data, again every PULL_EVERY_S."""
         slotmap, me, loaded = self._map, self.me, self.loaded
-        if slotmap is None or now < self._next_pull_at:
+        if slotmap is None or not self._to_pull or now < self._next_pull_at:
             return
-        self._next_pull_at = now + PULL_EVERY_S / 4     # (a scan of every slot: not every tick)
+        self._next_pull_at = now + PULL_EVERY_S / 4
         asks: dict[str, list[int]] = {}
         lost: list[int] = []
-        for slot, owners in enumerate(slotmap.owners):
-            if not owners or owners[0] != me or loaded[slot]:
+        self._to_pull = [slot for slot in self._to_pull if not loaded[slot]]
+        for slot in self._to_pull:
+            owners = slotmap.owners[slot]
+            if not owners or owners[0] != me:
                 continue
             if now - self._pulled_at.get(slot, float("-inf")) < PULL_EVERY_S:
                 continue
