@@ -88,7 +88,8 @@ class Replicator:
         self.sync = mode == "sync"
         self.mode = mode
         self.link = DataLink(self.me, bind_host, data_port(cluster.me.mesh_port),
-                             cluster.links.context, keys, self._on_frame)
+                             cluster.links.context, keys, self._on_frame, self._acknowledge)
+        self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
         self.copying_in: set[int] = set()               # slots whose full copy we are receiving
@@ -510,7 +511,15 @@ class Replicator:
                 return
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
-        self._answer(identity, frame, wire.ACK, None, instream.applied)
+        self._acks[identity] = frame        # acknowledged once the queued frames are read
+
+    def _acknowledge(self) -> None:
+        """One ACK per stream for the frames just read (they queue while the hub is busy)."""
+        acks, self._acks = self._acks, {}
+        for identity, frame in acks.items():
+            instream = self.inbound.get(frame.sender)
+            if instream is not None and instream.run_id == frame.run_id:
+                self._answer(identity, frame, wire.ACK, None, instream.applied)
 
     def _answer(self, identity: bytes, frame: Frame, kind: int, body: Any, offset: int | None = None) -> None:
         epoch = self.cluster.slotmap.epoch

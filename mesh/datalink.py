@@ -32,6 +32,7 @@ MAX_FRAME_BYTES = 600 * 1024 * 1024
 # Frames queued per peer before send() reports back-pressure; the stream's own
 # in-flight accounting (OutStream) bounds memory long before this.
 SEND_HWM = 100_000
+DRAIN_FRAMES = 256          # frames read in one go before acknowledging them
 
 
 def data_port(mesh_port: int) -> int:
@@ -42,12 +43,16 @@ class DataLink:
     """One ROUTER for the streams this node replicates, one DEALER per replica it feeds."""
 
     def __init__(self, node_id: str, bind_host: str, port: int, context: zmq.Context,
-                 keys: MeshKeys | None, on_frame: Callable[[Frame, bytes | None], None]) -> None:
+                 keys: MeshKeys | None, on_frame: Callable[[Frame, bytes | None], None],
+                 on_drained: Callable[[], None] = lambda: None) -> None:
         self.node_id = node_id
         self._bind = f"tcp://{'[' + bind_host + ']' if ':' in bind_host else bind_host}:{port}"
         self._context = context
         self._keys = keys
         self._on_frame = on_frame
+        # called once the frames queued on the ROUTER have been read: the replicator
+        # acknowledges them with one frame per stream instead of one per frame
+        self._on_drained = on_drained
         self._router: zmq.Socket | None = None
         self._dealers: dict[str, zmq.Socket] = {}
         self._readers: dict[str, gevent.Greenlet] = {}
@@ -147,21 +152,32 @@ class DataLink:
             self.counters["reply_dropped"] += 1
 
     def _read_router(self) -> None:
+        router = self._router
         while True:
+            flags = 0       # wait for the first frame, then take what is queued behind it
+            for _ in range(DRAIN_FRAMES):
+                try:
+                    parts = router.recv_multipart(flags, copy=True)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError:
+                    return
+                flags = zmq.NOBLOCK
+                if len(parts) != 2:
+                    self.counters["invalid"] += 1
+                    continue
+                identity, data = parts
+                frame = decode(data)
+                # the sender must be who its connection says it is (its DEALER's name; with
+                # CURVE, a name only the holder of that member's key could connect under)
+                if frame is None or frame.sender.encode() != identity:
+                    self.counters["invalid"] += 1
+                    continue
+                self._deliver(frame, identity)
             try:
-                identity, data = self._router.recv_multipart(copy=True)
-            except ValueError:
-                self.counters["invalid"] += 1
-                continue
-            except zmq.ZMQError:
-                return
-            frame = decode(data)
-            # the sender must be who its connection says it is (its DEALER's name; with
-            # CURVE, a name only the holder of that member's key could connect under)
-            if frame is None or frame.sender.encode() != identity:
-                self.counters["invalid"] += 1
-                continue
-            self._deliver(frame, identity)
+                self._on_drained()
+            except Exception:
+                log.exception("data frames drained: acknowledging failed node=%s", self.node_id[:8])
 
     def _deliver(self, frame: Frame, identity: bytes | None) -> None:
         self.counters["in"] += 1

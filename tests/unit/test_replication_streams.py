@@ -37,12 +37,12 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.REFUSE
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.NOT_HELD
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
     assert type(f.offset) is int and f.offset >= 0
-    if f.kind in (wire.SYNC_START, wire.SYNC_DONE):
+    if f.kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD):
         assert type(f.body) is list and all(type(s) is int and 0 <= s < SLOTS for s in f.body)
     elif f.kind == wire.BATCH:
         assert type(f.body) is list
@@ -70,7 +70,8 @@ def test_every_kind_round_trips(f):
     assert decode(encode(f)) == f
 
 
-@given(kind=st.sampled_from([wire.BATCH, wire.SYNC_START, wire.SYNC_DONE, wire.ACK, wire.REFUSE]),
+@given(kind=st.sampled_from([wire.BATCH, wire.SYNC_START, wire.SYNC_DONE, wire.ACK, wire.REFUSE,
+                             wire.PULL, wire.NOT_HELD]),
        sender=st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
        epoch=st.integers(0, 2**63), run_id=st.integers(0, 2**62), offset=st.integers(0, 2**63),
        slots=st.lists(st.integers(0, SLOTS - 1), max_size=8),
@@ -78,7 +79,7 @@ def test_every_kind_round_trips(f):
 def test_any_valid_frame_round_trips(kind, sender, epoch, run_id, offset, slots, keys):
     if kind == wire.BATCH:
         body = [[slot, key, STATE] for slot, key in zip(slots, keys)]
-    elif kind in (wire.SYNC_START, wire.SYNC_DONE):
+    elif kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD):
         body = slots
     elif kind == wire.REFUSE:
         body = [wire.GAP, offset]
