@@ -1,4 +1,4 @@
-"""Replication as this node reports it: frozen values read off the Replicator, and what the status surfaces derive from them.
+"""Replication as this node reports it: values read off the Replicator, and what the status surfaces derive.
 
 CLUSTER SHARDS (offset and health per shard member), CLUSTER REPLICAS, ROLE,
 and the status page all read one `ReplicationState`, taken by `read()` at the
@@ -13,16 +13,19 @@ Hence, within one shard (one owner list):
 * a replica's `replication-offset` is the offset it acknowledged on the stream
   from the shard's primary; the primary's is the highest offset it sent on the
   streams to that shard's replicas (at rf 2, one stream: a caught-up replica
-  shows the primary's number). Where this node is not the primary it knows
-  only the stream it follows: its own offset is what it applied, the primary's
-  at least that much, and a third node's is unknown (0, as Redis shows a node
-  it has no offset for).
+  shows the primary's number). In a shard where this node is a replica it
+  knows only the stream it follows: its own offset is what it applied, the
+  primary's at least that much; any other offset is unknown here (0, as Redis
+  shows for a node it has no offset of).
 * `health` is `fail` for a member the failure detector declared dead (Redis
   7.0.15 sends `fail`, though its documentation says `failed`), `loading` for
-  a replica whose copy of the shard's slots is not complete (its full copy is
-  under way, its stream broke and restarts with a full copy, or it has no
-  stream yet), `online` otherwise. Copies between two other nodes are not
-  visible from here: those are `online` unless dead.
+  an owner that does not hold the shard's slots whole, and `online` otherwise.
+  Loading is: this node as the primary while it still pulls the slots' data
+  (it answers TRYAGAIN meanwhile), this node as a replica until its copy is
+  complete, and a replica this node feeds while its full copy is under way,
+  its stream broke (it restarts with a full copy) or it has no stream yet.
+  Copies between two other nodes are not visible from here: those are
+  `online` unless dead.
 
 Pure except `read()`, which only reads attributes of the live replicator.
 """
@@ -63,6 +66,9 @@ class ReplicationState:
     feeds: Mapping[str, Feed] = field(default_factory=dict)         # by replica id, in stream order
     follows: Mapping[str, Follow] = field(default_factory=dict)     # by primary id
     receiving: frozenset[int] = frozenset()                         # slots whose full copy comes in
+    # slots whose data this node does not hold whole (the replicator's `loaded` is 0): ones it
+    # leads or replicates that are on their way here, and ones it owns no part of (filtered out)
+    missing: frozenset[int] = frozenset()
     counters: Mapping[str, int] = field(default_factory=dict)
     clients_held: int = 0
 
@@ -85,8 +91,19 @@ def read(replicator: Any) -> ReplicationState:
                            bool(stream.in_sync), frozenset(stream.copying), bool(stream.broken))
     follows = {primary: Follow(primary, stream.applied) for primary, stream in list(replicator.inbound.items())}
     stats = replicator.stats
-    return ReplicationState(replicator.mode, feeds, follows, frozenset(replicator.copying_in),
+    loaded = getattr(replicator, "loaded", None)
+    missing = frozenset() if loaded is None else frozenset(_zeros(bytes(loaded)))
+    return ReplicationState(replicator.mode, feeds, follows, frozenset(replicator.copying_in), missing,
                             {name: int(stats.get(name, 0)) for name in COUNTERS}, len(replicator.held))
+
+
+def _zeros(flags: bytes) -> list[int]:
+    """Indexes of the zero bytes (bytes.find runs in C: a node that holds everything costs one call)."""
+    found, at = [], flags.find(0)
+    while at != -1:
+        found.append(at)
+        at = flags.find(0, at + 1)
+    return found
 
 
 # -- CLUSTER SHARDS ------------------------------------------------------------------------------
@@ -97,10 +114,10 @@ Progress = Callable[[Owners], list[tuple[int, bool]]]
 def shard_progress(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> Progress:
     """A function: a shard's owner list -> (replication-offset, loading) of each owner, primary first.
 
-    The slots being copied are grouped by shard once, so a reply costs one pass
-    over them, not one per shard.
+    The slots being copied or missing are grouped by shard once, so a reply
+    costs one pass over them, not one per shard.
     """
-    receiving = {slot_owners[slot] for slot in state.receiving}
+    incomplete = {slot_owners[slot] for slot in state.receiving | state.missing}
     copying = {peer: {slot_owners[slot] for slot in feed.copying} for peer, feed in state.feeds.items()}
 
     def progress(owners: Owners) -> list[tuple[int, bool]]:
@@ -108,23 +125,19 @@ def shard_progress(state: ReplicationState, me: str, slot_owners: Sequence[Owner
         if primary == me:
             feeds = [state.feeds.get(replica) for replica in replicas]
             sent = [feed.sent for feed in feeds if feed is not None]
-            entries = [(max(sent) if sent else state.master_offset, False)]
+            entries = [(max(sent) if sent else state.master_offset, owners in incomplete)]
             for feed in feeds:
                 if feed is None:
                     entries.append((0, True))       # no stream yet: nothing copied
                 else:
                     entries.append((feed.acked, feed.broken or owners in copying[feed.replica]))
             return entries
+        if me not in replicas:
+            return [(0, False)] * len(owners)      # a stream between two other nodes: unknown here
         follow = state.follows.get(primary)
         applied = follow.applied if follow is not None else 0
-        entries = [(applied, False)]
-        for replica in replicas:
-            if replica == me:
-                # offset 0 is Redis's own sign of a replica that has loaded nothing yet
-                entries.append((applied, applied == 0 or owners in receiving))
-            else:
-                entries.append((0, False))
-        return entries
+        return [(applied, False)] + [(applied, owners in incomplete) if replica == me else (0, False)
+                                     for replica in replicas]
 
     return progress
 
@@ -163,43 +176,48 @@ def role_reply(state: ReplicationState, address: Callable[[str], tuple[str, int]
 # -- the status page -----------------------------------------------------------------------------
 
 def slots_behind(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> set[int]:
-    """This node's primary slots of which some replica the map names has no caught-up copy."""
+    """Slots this node copies out (as their primary, or handing them to a new one) whose copy is incomplete.
+
+    A slot this node leads without holding it is not copied out yet: it counts
+    as loading (`slots_loading`), its replicas hold it.
+    """
     behind: set[int] = set()
     for feed in state.feeds.values():
         behind |= feed.slots if feed.broken else feed.copying
-    feeds = state.feeds
+    feeds, missing = state.feeds, state.missing
     for slot, owners in enumerate(slot_owners):
-        if len(owners) > 1 and owners[0] == me and any(replica not in feeds for replica in owners[1:]):
+        if len(owners) > 1 and owners[0] == me and slot not in missing \
+                and any(replica not in feeds for replica in owners[1:]):
             behind.add(slot)
     return behind
 
 
+def slots_loading(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> set[int]:
+    """Slots this node leads but does not hold yet: it pulls them from another owner (TRYAGAIN meanwhile)."""
+    return {slot for slot in state.missing if slot_owners[slot][:1] == (me,)}
+
+
 def slots_incoming(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> set[int]:
-    """This node's replica slots it holds no complete copy of: a full copy comes in, or none began."""
-    incoming = set(state.receiving)
-    follows = state.follows
-    for slot, owners in enumerate(slot_owners):
-        if me in owners[1:]:
-            follow = follows.get(owners[0])
-            if follow is None or follow.applied == 0:
-                incoming.add(slot)
-    return incoming
+    """Slots this node holds as a replica and not whole: their full copy comes in, or has not begun."""
+    return {slot for slot in state.receiving | state.missing if me in slot_owners[slot][1:]}
 
 
 def summary(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> dict[str, Any]:
-    """The snapshot's `replication` document: is every copy caught up, and the counters."""
+    """The snapshot's `replication` document: is every copy complete, and the counters."""
     behind = slots_behind(state, me, slot_owners)
+    loading = slots_loading(state, me, slot_owners)
     incoming = slots_incoming(state, me, slot_owners)
     feeds = list(state.feeds.values())
     return {
         "mode": state.mode,
-        # every slot this node leads has a complete copy on every replica, and every
+        # every slot this node leads is here and complete on every replica, and every
         # slot it holds as a replica is complete here: nothing hides behind "ok"
-        "in_sync": all(feed.in_sync for feed in feeds) and not behind and not incoming,
+        "in_sync": all(feed.in_sync for feed in feeds) and not behind and not loading and not incoming,
         "streams": len(feeds),
         "streams_in_sync": sum(1 for feed in feeds if feed.in_sync),
         "not_in_sync": sorted(feed.replica for feed in feeds if not feed.in_sync),
         "slots_behind": len(behind),
+        "slots_loading": len(loading),
         "slots_receiving": len(incoming),
         "lag_frames": sum(feed.lag for feed in feeds),
         "offset": state.master_offset,
@@ -209,17 +227,24 @@ def summary(state: ReplicationState, me: str, slot_owners: Sequence[Owners]) -> 
     }
 
 
-def member_view(state: ReplicationState, node_id: str, slot_owners: Sequence[Owners]) -> dict[str, Any]:
-    """One member's streams with this node: the one this node feeds it, the one it follows from it."""
-    feed = state.feeds.get(node_id)
-    follow = state.follows.get(node_id)
-    return {
-        "feed": None if feed is None else {
-            "in_sync": feed.in_sync, "broken": feed.broken, "lag": feed.lag, "sent": feed.sent,
-            "acked": feed.acked, "slots": len(feed.slots), "slots_copying": len(feed.copying),
-        },
-        "follow": None if follow is None else {
-            "applied": follow.applied,
-            "slots_receiving": sum(1 for slot in state.receiving if slot_owners[slot][:1] == (node_id,)),
-        },
-    }
+def member_views(state: ReplicationState, me: str, slot_owners: Sequence[Owners],
+                 members: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each member's streams with this node: the one this node feeds it, the one it follows from it."""
+    receiving: dict[str, int] = {}
+    for slot in slots_incoming(state, me, slot_owners):
+        primary = slot_owners[slot][0]
+        receiving[primary] = receiving.get(primary, 0) + 1
+    views = {}
+    for node_id in members:
+        feed = state.feeds.get(node_id)
+        follow = state.follows.get(node_id)
+        views[node_id] = {
+            "feed": None if feed is None else {
+                "in_sync": feed.in_sync, "broken": feed.broken, "lag": feed.lag, "sent": feed.sent,
+                "acked": feed.acked, "slots": len(feed.slots), "slots_copying": len(feed.copying),
+            },
+            "follow": None if follow is None else {
+                "applied": follow.applied, "slots_receiving": receiving.get(node_id, 0),
+            },
+        }
+    return views

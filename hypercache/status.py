@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from . import replication_state
 from .context import Context
 
 
@@ -13,11 +14,14 @@ def build_snapshot(ctx: Context, cluster, me) -> dict:
     mesh = cluster.status()
     accepting = cluster.accepting_writes()
     member_state = mesh.get("members", {})
+    replication = replication_state.read(ctx.replicator)
     # The slot map's members, plus members the mesh still knows but the map
     # has dropped (a dead node stays listed, with no slots, so operators see it).
     listed = {m.node_id: m for m in slotmap.members}
     members = []
-    for node_id in sorted(set(listed) | set(member_state)):
+    ids = sorted(set(listed) | set(member_state))
+    streams = replication_state.member_views(replication, me.node_id, slotmap.owners, ids)
+    for node_id in ids:
         member = listed.get(node_id)
         info = member_state.get(node_id, {})
         if member is not None:
@@ -39,6 +43,8 @@ def build_snapshot(ctx: Context, cluster, me) -> dict:
             "keys": store.key_count if myself else info.get("keys"),
             "used_memory": store.used_memory if myself else info.get("used_memory"),
             "ops_per_sec": stats.ops_per_sec if myself else info.get("ops_per_sec"),
+            # the streams between this node and the member (none with myself)
+            "replication": streams[node_id],
         })
     assigned = sum(1 for owners in slotmap.owners if owners)
     reason = None if accepting else "no majority of members heard within node_timeout"
@@ -51,6 +57,7 @@ def build_snapshot(ctx: Context, cluster, me) -> dict:
                     "accepting_writes": accepting, "slots_assigned": assigned,
                     "slots_ok": assigned if accepting else 0},
         "members": members,
+        "replication": replication_state.summary(replication, me.node_id, slotmap.owners),
         "stats": {
             "keys": store.key_count, "used_memory": store.used_memory,
             "ops_per_sec": stats.ops_per_sec, "connected_clients": len(ctx.clients),

@@ -7,7 +7,7 @@ the node nothing between scrapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -19,7 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from web.snapshot import CommandStats, Snapshot, SnapshotSource
+from web.snapshot import CommandStats, Member, Replication, Snapshot, SnapshotSource
 from web.views import member_counts
 
 _US = 1e-6  # microseconds -> seconds: Prometheus base units are seconds
@@ -83,6 +83,57 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
         if state != "total":
             members.add_metric([state], count)
     yield members
+
+    yield from _replication_families(snapshot["replication"], snapshot["members"])
+
+
+def _replication_families(replication: Replication, members: Sequence[Member]) -> Iterator[Metric]:
+    yield _gauge("hypercache_replication_in_sync",
+                 "1 when every slot this node leads is here and complete on its replicas, and every slot it holds "
+                 "as a replica is complete here.", replication["in_sync"])
+    yield _gauge("hypercache_replication_slots_behind",
+                 "Slots this node copies out whose copy on the other owner is incomplete.", replication["slots_behind"])
+    yield _gauge("hypercache_replication_slots_loading",
+                 "Slots this node leads but does not hold yet: it pulls them (clients get TRYAGAIN).",
+                 replication["slots_loading"])
+    yield _gauge("hypercache_replication_slots_receiving",
+                 "Slots this node holds as a replica whose copy is not complete here.", replication["slots_receiving"])
+    yield _gauge("hypercache_clients_held", "Clients whose replies wait for their replicas' acknowledgements.",
+                 replication["clients_held"])
+    yield _counter("hypercache_writes_held", "Writes whose replies waited for the replicas (sync mode).",
+                   replication["writes_held"])
+    yield _counter("hypercache_replication_frames_applied", "Replication frames applied here as a replica.",
+                   replication["frames_applied"])
+    yield _counter("hypercache_replication_effects_applied", "Key effects applied here as a replica.",
+                   replication["effects_applied"])
+    yield _counter("hypercache_replication_frames_refused", "Frames refused here: from a node not the slots' primary.",
+                   replication["frames_refused"])
+    yield _counter("hypercache_replication_full_syncs", "Replica streams started with a full copy.",
+                   replication["full_syncs"])
+    yield _counter("hypercache_replication_clients_dropped",
+                   "Clients closed because their writes could not be acknowledged.", replication["clients_dropped"])
+
+    in_sync = GaugeMetricFamily("hypercache_replica_in_sync",
+                                "1 when the stream to the replica finished its full copy and is not broken.",
+                                labels=["replica"])
+    lag = GaugeMetricFamily("hypercache_replica_lag_frames", "Frames sent to the replica and not acknowledged.",
+                            labels=["replica"])
+    copying = GaugeMetricFamily("hypercache_replica_slots_copying",
+                                "Slots whose full copy to the replica is not acknowledged yet.", labels=["replica"])
+    acked = GaugeMetricFamily("hypercache_replica_acked_offset", "The offset the replica acknowledged on its stream.",
+                              labels=["replica"])
+    applied = GaugeMetricFamily("hypercache_replication_applied_offset",
+                                "The offset applied here of the stream from the primary.", labels=["primary"])
+    for member in sorted(members, key=lambda m: m["id"]):
+        feed, follow = member["replication"]["feed"], member["replication"]["follow"]
+        if feed is not None:
+            in_sync.add_metric([member["id"]], float(feed["in_sync"]))
+            lag.add_metric([member["id"]], feed["lag"])
+            copying.add_metric([member["id"]], feed["slots_copying"])
+            acked.add_metric([member["id"]], feed["acked"])
+        if follow is not None:
+            applied.add_metric([member["id"]], follow["applied"])
+    yield from (in_sync, lag, copying, acked, applied)
 
 
 def _command_families(commands: Mapping[str, CommandStats]) -> Iterator[Metric]:

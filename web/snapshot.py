@@ -40,6 +40,51 @@ class ClusterInfo(TypedDict):
     slots_ok: int
 
 
+class Feed(TypedDict):
+    """The stream this node feeds a member (it holds copies of this node's slots)."""
+    in_sync: bool  # its full copy is acknowledged and it is not broken
+    broken: bool  # refused or overflowed: it restarts with a full copy
+    lag: int  # frames sent and not acknowledged
+    sent: int  # offsets count the stream's frames
+    acked: int
+    slots: int  # slots it carries
+    slots_copying: int  # of them, slots whose full copy is not acknowledged yet
+
+
+class Follow(TypedDict):
+    """The stream this node follows from a member (this node holds copies of its slots)."""
+    applied: int  # the highest offset applied here
+    slots_receiving: int  # its slots whose full copy is coming in
+
+
+class MemberReplication(TypedDict):
+    feed: Feed | None
+    follow: Follow | None
+
+
+class Replication(TypedDict):
+    mode: Literal["sync", "async"]
+    # False while any slot this node leads lacks a complete copy on a replica the
+    # map names, or any slot it holds as a replica is incomplete here
+    in_sync: bool
+    streams: int
+    streams_in_sync: int
+    not_in_sync: list[str]  # ids of the replicas whose stream is not in sync
+    slots_behind: int  # slots this node copies out whose copy on the other owner is incomplete
+    slots_loading: int  # slots this node leads and still pulls from another owner (TRYAGAIN meanwhile)
+    slots_receiving: int  # slots this node holds as a replica whose copy here is incomplete
+    lag_frames: int
+    offset: int  # frames sent on all streams (INFO's master_repl_offset)
+    primaries_followed: int
+    clients_held: int
+    frames_applied: int
+    effects_applied: int
+    frames_refused: int
+    full_syncs: int
+    writes_held: int
+    clients_dropped: int
+
+
 class Member(TypedDict):
     id: str
     host: str
@@ -55,6 +100,7 @@ class Member(TypedDict):
     keys: int | None  # None when the member's load is unknown to this node
     used_memory: int | None
     ops_per_sec: float | None
+    replication: MemberReplication  # as this node sees its streams with the member
 
 
 class CommandStats(TypedDict):
@@ -95,6 +141,7 @@ class Snapshot(TypedDict):
     node: NodeInfo
     cluster: ClusterInfo
     members: list[Member]
+    replication: Replication
     stats: Stats
     events: list[Event]
 

@@ -38,6 +38,7 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
         "slots_assigned": cluster["slots_assigned"],
         "slots_ok": cluster["slots_ok"],
         "members": member_counts(snapshot["members"]),
+        "replication": dict(snapshot["replication"]),
         "uptime_s": snapshot["stats"]["uptime_s"],
     }
 
@@ -146,7 +147,15 @@ def _member(member: Member) -> dict[str, Any]:
         "keys": member["keys"],
         "used_memory": member["used_memory"],
         "ops_per_sec": member["ops_per_sec"],
+        "replication": {
+            "feed": _copy(member["replication"]["feed"]),
+            "follow": _copy(member["replication"]["follow"]),
+        },
     }
+
+
+def _copy(value: Any) -> Any:
+    return None if value is None else dict(value)
 
 
 def _address(node: Any) -> dict[str, Any]:

@@ -19,7 +19,12 @@ primaries are other members (several of them). So:
   distinct (primary, replicas...) list, so a member appears in several
   shards, as `master` in some and `replica` in others. A member that owns no
   slot at all (e.g. one that is still joining) gets a shard of its own with
-  no slots, as Redis shows a master without slots.
+  no slots, as Redis shows a master without slots. `replication-offset` and
+  `health` come from this node's replication streams: a replica whose copy
+  of the shard is incomplete is `loading` (hypercache/replication_state.py).
+* CLUSTER REPLICAS / SLAVES of a member are the CLUSTER NODES lines of the
+  members holding copies of its primary slots (so they say `master`, as
+  they do in CLUSTER NODES).
 * CLUSTER NODES has one line per known member, every member flagged
   `master` with its *primary* ranges only (Redis's format has no way to say
   "replica of several primaries"); this is what redis-benchmark --cluster
@@ -43,6 +48,7 @@ from mesh.keyslot import SLOT_COUNT, keyslot
 from mesh.slotmap import Member, SlotMap
 
 from ..arguments import parse_int
+from ..replication_state import NO_REPLICATION, ReplicationState, read, replicas_of, shard_progress
 from ..reply import OK, CommandError, Status, Verbatim
 from . import command, container
 
@@ -103,49 +109,77 @@ def _ranges_text(ranges: list[tuple[int, int]]) -> list[str]:
     return [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
 
 
+def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float) -> str:
+    """One CLUSTER NODES line, without its newline: `k` as a `master` of its primary ranges."""
+    myself = k.node_id == me.node_id
+    flags = ["myself", "master"] if myself else ["master"]
+    if not myself and k.state == SUSPECT:
+        flags.append("fail?")
+    elif not myself and k.state == DEAD:
+        flags.append("fail")
+    pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not myself else 0
+    link = "connected" if myself or k.state != DEAD else "disconnected"
+    primary = _ranges_text(slotmap.ranges(k.node_id)[0]) if slotmap.has_member(k.node_id) else []
+    return " ".join([k.node_id, f"{k.host}:{k.port}@{k.mesh_port}", ",".join(flags), "-",
+                     "0", str(pong_ms), str(slotmap.epoch), link, *primary])
+
+
 def nodes_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float) -> bytes:
     """CLUSTER NODES: one line per known member; every member a `master` of its primary ranges."""
-    lines = []
-    for k in known_members(slotmap, members, me):
-        myself = k.node_id == me.node_id
-        flags = ["myself", "master"] if myself else ["master"]
-        if not myself and k.state == SUSPECT:
-            flags.append("fail?")
-        elif not myself and k.state == DEAD:
-            flags.append("fail")
-        pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not myself else 0
-        link = "connected" if myself or k.state != DEAD else "disconnected"
-        primary = _ranges_text(slotmap.ranges(k.node_id)[0]) if slotmap.has_member(k.node_id) else []
-        lines.append(" ".join([k.node_id, f"{k.host}:{k.port}@{k.mesh_port}", ",".join(flags), "-",
-                               "0", str(pong_ms), str(slotmap.epoch), link, *primary]))
+    lines = [_node_line(k, slotmap, me, now_unix) for k in known_members(slotmap, members, me)]
     return ("\n".join(lines) + "\n").encode()
 
 
-def _shard_node(k: Known, role: str) -> dict:
+def replicas_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float,
+                   node_id: bytes) -> list[bytes]:
+    """CLUSTER REPLICAS/SLAVES: the CLUSTER NODES lines (no newline) of the members holding copies of
+    `node_id`'s primary slots; Redis's error for an id this node does not know.
+
+    Every member is a master here, so Redis's "not a master" error never applies;
+    a member that leads no slot has no replicas (an empty array, as Redis answers
+    for a master without replicas). Ids are matched exactly, as Redis does.
+    """
+    known = {k.node_id: k for k in known_members(slotmap, members, me)}
+    wanted = node_id.decode("utf-8", "replace")
+    if wanted not in known:
+        raise CommandError(f"ERR Unknown node {wanted}")
+    holders = replicas_of(slotmap.owner_ranges(), wanted, list(known))
+    return [_node_line(known[holder], slotmap, me, now_unix).encode() for holder in holders]
+
+
+def _shard_node(k: Known, role: str, offset: int, loading: bool) -> dict:
     host = k.host.encode()
+    # Redis 7.0.15 sends "fail" for a failed node (its documentation says "failed")
+    health = b"fail" if k.state == DEAD else b"loading" if loading else b"online"
     return {
         b"id": k.node_id.encode(), b"port": k.port, b"ip": host, b"endpoint": host,
-        b"role": role.encode(), b"replication-offset": 0,
-        b"health": b"failed" if k.state == DEAD else b"online",
+        b"role": role.encode(), b"replication-offset": offset, b"health": health,
     }
 
 
-def shards_reply(slotmap: SlotMap, members: dict[str, dict], me: Member | None = None) -> list:
-    """CLUSTER SHARDS: one shard per distinct owner list (its slot ranges, primary then replicas)."""
+def shards_reply(slotmap: SlotMap, members: dict[str, dict], me: Member | None = None,
+                 replication: ReplicationState = NO_REPLICATION) -> list:
+    """CLUSTER SHARDS: one shard per distinct owner list (its slot ranges, primary then replicas).
+
+    Offsets and health come from this node's replication streams, as
+    hypercache/replication_state.py defines them.
+    """
     known = {k.node_id: k for k in known_members(slotmap, members, me)}
     shards: dict[tuple[str, ...], list[int]] = {}
     for first, last, owners in slotmap.owner_ranges():
         if owners:
             shards.setdefault(owners, []).extend((first, last))
+    progress = shard_progress(replication, me.node_id if me is not None else "", slotmap.owners)
     reply = []
     for owners, ranges in shards.items():
-        nodes = [_shard_node(known[node_id], "master" if index == 0 else "replica")
-                 for index, node_id in enumerate(owners)]
+        nodes = [_shard_node(known[node_id], "master" if index == 0 else "replica", offset, loading)
+                 for index, (node_id, (offset, loading)) in enumerate(zip(owners, progress(owners)))]
         reply.append({b"slots": ranges, b"nodes": nodes})
     owning = {node_id for owners in shards for node_id in owners}
     for node_id, k in known.items():
         if node_id not in owning:
-            reply.append({b"slots": [], b"nodes": [_shard_node(k, "master")]})
+            offset = replication.master_offset if me is not None and node_id == me.node_id else 0
+            reply.append({b"slots": [], b"nodes": [_shard_node(k, "master", offset, False)]})
     return reply
 
 
@@ -209,7 +243,8 @@ def cluster_slots(ctx, session, args):
          summary="Returns the mapping of cluster slots to shards.", since="7.0.0")
 def cluster_shards(ctx, session, args):
     """Format: CLUSTER SHARDS"""
-    return shards_reply(ctx.cluster.slotmap, ctx.cluster.status().get("members", {}), ctx.cluster.me)
+    return shards_reply(ctx.cluster.slotmap, ctx.cluster.status().get("members", {}), ctx.cluster.me,
+                        read(ctx.replicator))
 
 
 @command("cluster|nodes", 2, "stale", group="cluster",
@@ -218,6 +253,21 @@ def cluster_nodes(ctx, session, args):
     """Format: CLUSTER NODES"""
     members = ctx.cluster.status().get("members", {})
     return Verbatim(nodes_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time()))
+
+
+@command("cluster|replicas", 3, "admin stale", group="cluster",
+         summary="Lists the replica nodes of a master node.", since="5.0.0")
+def cluster_replicas(ctx, session, args):
+    """Format: CLUSTER REPLICAS node-id"""
+    members = ctx.cluster.status().get("members", {})
+    return replicas_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time(), args[2])
+
+
+@command("cluster|slaves", 3, "admin stale", group="cluster",
+         summary="Lists the replica nodes of a master node.", since="3.0.0")
+def cluster_slaves(ctx, session, args):
+    """Format: CLUSTER SLAVES node-id"""
+    return cluster_replicas(ctx, session, args)
 
 
 @command("cluster|info", 2, "stale", group="cluster",
@@ -280,6 +330,8 @@ def cluster_help(ctx, session, args):
         b"NODES",
         b"    Return cluster configuration seen by node. Output format:",
         b"    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+        b"REPLICAS <node-id>",
+        b"    Return <node-id> replicas.",
         b"SLOTS",
         b"    Return information about slots range mappings. Each range is made of:",
         b"    start, end, master and replicas IP addresses, ports and ids",

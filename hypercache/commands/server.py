@@ -15,6 +15,7 @@ from mesh.keyslot import keyslot
 
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
+from ..replication_state import read as read_replication, role_reply
 from ..reply import OK, CommandError, OrderedSet, Raw, Status, Verbatim
 from ..resp import CROSS_PROTOCOL
 from ..store import KEY_OVERHEAD, value_size
@@ -233,8 +234,21 @@ def bgsave(ctx, session, args):
 @command("role", 1, "noscript loading stale fast", group="server",
          summary="Returns the replication role.", since="2.8.12")
 def role(ctx, session, args):
-    """Format: ROLE"""
-    return [b"master", 0, []]
+    """Format: ROLE
+
+    Every node is the primary of some slots: it answers as a master, listing
+    the replicas it feeds whose full copy is done, with what each acknowledged
+    (the same offsets as INFO replication's slaveN lines).
+    """
+    slotmap = ctx.cluster.slotmap
+
+    def address(node_id: str) -> tuple[str, int] | None:
+        if not slotmap.has_member(node_id):
+            return None
+        member = slotmap.member(node_id)
+        return member.host, member.port
+
+    return role_reply(read_replication(ctx.replicator), address)
 
 
 # -- MEMORY ------------------------------------------------------------------------------

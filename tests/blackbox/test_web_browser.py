@@ -97,6 +97,11 @@ def _snapshot(ops: float = 1200.0) -> dict[str, Any]:
             "last_heartbeat_age_s": None if index == 0 else 0.2 * index, "myself": index == 0,
             "primary_ranges": ring[member_id][0], "replica_ranges": ring[member_id][1],
             "keys": 1000 * (index + 1), "used_memory": 3_500_000 * (index + 1), "ops_per_sec": ops * (1 + index / 3),
+            "replication": {"feed": None, "follow": None} if index == 0 else {
+                "feed": {"in_sync": True, "broken": False, "lag": 0, "sent": 500 + index, "acked": 500 + index,
+                         "slots": 2700, "slots_copying": 0},
+                "follow": {"applied": 480 + index, "slots_receiving": 0},
+            },
         })
     now = time.time()
     events = [
@@ -111,11 +116,26 @@ def _snapshot(ops: float = 1200.0) -> dict[str, Any]:
         "cluster": {"state": "ok", "reason": None, "epoch": 3, "replication_factor": 2, "accepting_writes": True,
                     "slots_assigned": SLOTS, "slots_ok": SLOTS},
         "members": members,
+        "replication": {
+            "mode": "sync", "in_sync": True, "streams": 2, "streams_in_sync": 2, "not_in_sync": [],
+            "slots_behind": 0, "slots_loading": 0, "slots_receiving": 0, "lag_frames": 0, "offset": 1003,
+            "primaries_followed": 2,
+            "clients_held": 0, "frames_applied": 963, "effects_applied": 5000, "frames_refused": 0,
+            "full_syncs": 2, "writes_held": 4321, "clients_dropped": 0,
+        },
         "stats": {"keys": 1000, "used_memory": 3_500_000, "ops_per_sec": ops, "connected_clients": 3,
                   "expired_keys": 0, "evicted_keys": 0, "moved_sent": 0, "ask_sent": 0, "mesh_in": 10,
                   "mesh_out": 10, "mesh_dropped": 0, "uptime_s": 95.0, "commands": {}},
         "events": events,
     }
+
+
+def _copying(snapshot: dict[str, Any], index: int, slots: int) -> None:
+    """The stream to member `index` restarted: its full copy of `slots` slots is under way."""
+    member = snapshot["members"][index]
+    member["replication"]["feed"].update(in_sync=False, slots_copying=slots, lag=8)
+    snapshot["replication"].update(in_sync=False, streams_in_sync=1, not_in_sync=[member["id"]],
+                                   slots_behind=slots, lag_frames=8)
 
 
 def _kill(snapshot: dict[str, Any], index: int) -> None:
@@ -244,3 +264,48 @@ def test_page_says_so_when_its_node_stops_answering(status_server) -> None:
             expect(page.locator("#members tbody tr")).to_have_count(3)
         finally:
             browser.close()
+
+
+def test_page_warns_while_a_slot_has_no_caught_up_copy(status_server, tmp_path: Path) -> None:
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    base_url, write = status_server
+    ids = [m["id"] for m in _snapshot()["members"]]
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto(base_url)
+            pill, warning = page.locator("#replication-state"), page.locator("#replication-warning")
+            expect(pill).to_have_text("replication in sync", timeout=UI_TIMEOUT_MS)
+            expect(warning).to_be_hidden()
+            row = page.locator(f'#members tr[data-member-id="{ids[2]}"]')
+            expect(row.locator(".repl.feed")).to_have_text("to: in sync · lag 0")
+            expect(row.locator(".repl.follow")).to_have_text("from: applied 482")
+
+            # The stream to node-2 restarts with a full copy: the cluster still says ok, the page must not hide it.
+            page.evaluate("window.__sameDocument = true")
+            snapshot = _snapshot()
+            _copying(snapshot, 2, 2731)
+            write(snapshot)
+            expect(pill).to_have_text("replication catching up", timeout=UI_TIMEOUT_MS)
+            expect(warning).to_be_visible()
+            expect(warning).to_contain_text("2,731 slots this node leads have no complete copy on a replica")
+            expect(warning).to_contain_text("streams not in sync to " + ids[2][:8])
+            expect(row.locator(".repl.feed")).to_have_text("to: copying 2,731 slots")
+            expect(page.locator("#cluster-state")).to_have_text("cluster ok")
+            shot = tmp_path / "status-page-copying.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+
+            write(_snapshot())
+            expect(pill).to_have_text("replication in sync", timeout=UI_TIMEOUT_MS)
+            expect(warning).to_be_hidden()
+            assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+        finally:
+            browser.close()
+    assert problems == [], problems

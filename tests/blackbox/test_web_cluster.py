@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -172,6 +173,17 @@ def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
         assert sum(m["primary_slots"] for m in view["members"]) == 16384
         assert sum(m["myself"] for m in view["members"]) == 1
     assert len({v["node_id"] for v in formed["views"]}) == 3
+    # rf 2: each node reports the copies of its slots it feeds the others, and is in sync
+    # only when no slot lacks a complete copy (whether copies finish is test_replication*'s job)
+    for node in nodes:
+        overview = node.get("/cluster/overview")[1]
+        replication = overview["status"]["replication"]
+        complete = replication["slots_behind"] == replication["slots_loading"] == replication["slots_receiving"] == 0
+        assert replication["in_sync"] == (complete and replication["streams_in_sync"] == replication["streams"])
+        assert replication["mode"] == "sync" and replication["streams"] <= 2
+        feeds = [m["replication"]["feed"] for m in overview["nodes"]["members"] if m["replication"]["feed"]]
+        assert len(feeds) == replication["streams"]
+        assert sum(f["in_sync"] for f in feeds) == replication["streams_in_sync"]
 
     victim, survivors = nodes[2], nodes[:2]
     victim.proc.kill()
@@ -209,6 +221,13 @@ def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(clus
             for node_id in ids.values():
                 expect(page.locator(f'#ring .arc.primary[data-member-id="{node_id}"]').first).to_be_attached()
             # The other members are linked to their own pages.
+            # Replication is "in sync" only with every copy complete; otherwise the warning says what is not.
+            expect(page.locator("#replication-state")).to_have_text(
+                re.compile(r"^replication (in sync|catching up)$"), timeout=10_000)
+            pill, warning_hidden = page.evaluate(
+                "[document.getElementById('replication-state').textContent,"
+                " document.getElementById('replication-warning').classList.contains('hidden')]")
+            assert warning_hidden == (pill == "replication in sync"), (pill, warning_hidden)
             link = page.locator(f'#members tr[data-member-id="{ids[nodes[1].port]}"] a')
             expect(link).to_have_attribute("href", f"http://127.0.0.1:{nodes[1].http_port}/")
             page.screenshot(path=str(tmp_path / "cluster-page.png"), full_page=True)

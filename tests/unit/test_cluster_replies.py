@@ -155,8 +155,10 @@ def test_shards_mark_dead_members_failed_and_show_slotless_members():
     members[node_id(2)]["state"] = "dead"
     members[node_id(5)] = {"host": "127.0.0.1", "port": 8085, "mesh_port": 18085, "state": "alive"}
     reply = shards_reply(slotmap, members, member(0))
-    health = {n[b"id"].decode(): n[b"health"] for shard in reply for n in shard[b"nodes"]}
-    assert health[node_id(2)] == b"failed" and health[node_id(0)] == b"online"
+    health = {(n[b"id"].decode(), n[b"role"]): n[b"health"] for shard in reply for n in shard[b"nodes"]}
+    # "fail", as redis-server 7.0.15 sends it (measured with a node shut down), not the documented "failed"
+    assert health[node_id(2), b"master"] == health[node_id(2), b"replica"] == b"fail"
+    assert health[node_id(0), b"master"] == b"online"
     assert {b"slots": [], b"nodes": [{b"id": node_id(5).encode(), b"port": 8085, b"ip": b"127.0.0.1",
                                       b"endpoint": b"127.0.0.1", b"role": b"master",
                                       b"replication-offset": 0, b"health": b"online"}]} in reply

@@ -32,6 +32,11 @@ def _member(index: int, *, myself: bool = False, state: str = "alive", host: str
         "last_heartbeat_age_s": None if myself else 0.25, "myself": myself,
         "primary_ranges": primary or [], "replica_ranges": replica or [],
         "keys": 10 * index, "used_memory": 1000 * index, "ops_per_sec": 1.5 * index,
+        "replication": {"feed": None, "follow": None} if myself else {
+            "feed": {"in_sync": True, "broken": False, "lag": 0, "sent": 40 + index, "acked": 40 + index,
+                     "slots": 5000, "slots_copying": 0},
+            "follow": {"applied": 30 + index, "slots_receiving": 0},
+        },
     }
 
 
@@ -43,6 +48,7 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
         "cluster": {"state": state, "reason": reason, "epoch": epoch, "replication_factor": 2,
                     "accepting_writes": accepting_writes, "slots_assigned": SLOTS, "slots_ok": SLOTS},
         "members": members,
+        "replication": replication(streams=len(members) - 1),
         "stats": {
             "keys": 42, "used_memory": 123456, "ops_per_sec": 99.5, "connected_clients": 3,
             "expired_keys": 4, "evicted_keys": 5, "moved_sent": 6, "ask_sent": 7,
@@ -60,6 +66,19 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
             {"at_unix": 300.0, "kind": "epoch", "node": None, "epoch": 7, "text": "epoch 7"},
             {"at_unix": 200.0, "kind": "suspect", "node": members[-1]["id"], "epoch": 6, "text": "suspect"},
         ],
+    }
+
+
+def replication(*, streams: int = 2, behind: list[str] | None = None, slots_behind: int = 0,
+                loading: int = 0, receiving: int = 0) -> dict[str, Any]:
+    behind = behind or []
+    return {
+        "mode": "sync", "in_sync": not behind and not slots_behind and not loading and not receiving,
+        "streams": streams, "streams_in_sync": streams - len(behind), "not_in_sync": behind,
+        "slots_behind": slots_behind, "slots_loading": loading, "slots_receiving": receiving,
+        "lag_frames": 3, "offset": 81,
+        "primaries_followed": streams, "clients_held": 1, "frames_applied": 61, "effects_applied": 900,
+        "frames_refused": 2, "full_syncs": 4, "writes_held": 123, "clients_dropped": 0,
     }
 
 
@@ -100,6 +119,24 @@ def test_status_in_fail_state_says_why() -> None:
     assert (body["state"], body["reason"], body["accepting_writes"]) == ("fail", "no majority", False)
 
 
+def test_status_says_when_replication_is_not_in_sync() -> None:
+    body = _client(three_members()).get("/cluster/status").get_json()
+    assert body["replication"]["in_sync"] is True and body["replication"]["writes_held"] == 123
+    snap = three_members()
+    snap["replication"] = replication(behind=[_id("node-2")], slots_behind=17)
+    body = _client(snap).get("/cluster/status").get_json()
+    assert body["state"] == "ok"    # the cluster serves every slot...
+    assert body["replication"]["in_sync"] is False      # ...but not every slot has its copies
+    assert body["replication"]["not_in_sync"] == [_id("node-2")] and body["replication"]["slots_behind"] == 17
+
+
+def test_nodes_carry_each_members_streams_with_this_node() -> None:
+    members = {m["id"]: m for m in _client(three_members()).get("/cluster/nodes").get_json()["members"]}
+    assert members[_id("node-0")]["replication"] == {"feed": None, "follow": None}
+    assert members[_id("node-1")]["replication"]["feed"]["acked"] == 41
+    assert members[_id("node-1")]["replication"]["follow"] == {"applied": 31, "slots_receiving": 0}
+
+
 # ---- /cluster/nodes ------------------------------------------------------------
 
 
@@ -119,7 +156,7 @@ def test_nodes_lists_every_member_in_id_order_with_ranges_and_load() -> None:
     assert sum(m["primary_slots"] for m in body["members"]) == SLOTS
     expected_keys = {"id", "host", "port", "mesh_port", "http_port", "address", "url", "state", "incarnation",
                      "last_heartbeat_age_s", "myself", "primary_ranges", "replica_ranges", "primary_slots",
-                     "replica_slots", "keys", "used_memory", "ops_per_sec"}
+                     "replica_slots", "keys", "used_memory", "ops_per_sec", "replication"}
     assert all(set(m) == expected_keys for m in body["members"])
 
 
@@ -250,6 +287,29 @@ def test_metrics_parse_and_carry_the_snapshot() -> None:
     assert _value(families, "hypercache_cluster_members", state="dead") == 1
     assert _value(families, "hypercache_cluster_members", state="suspect") == 0
     assert _value(families, "hypercache_node_info", node_id=_id("node-0")) == 1
+
+
+def test_metrics_carry_replication_per_replica_and_for_the_node() -> None:
+    snap = three_members()
+    lagging = snap["members"][2]["replication"]["feed"]
+    lagging.update(in_sync=False, lag=9, slots_copying=12)
+    snap["replication"] = replication(behind=[_id("node-2")], slots_behind=12)
+    families = _metrics(snap)
+    assert _value(families, "hypercache_replication_in_sync") == 0
+    assert _value(families, "hypercache_replication_slots_behind") == 12
+    assert _value(families, "hypercache_replication_slots_loading") == 0
+    assert _value(families, "hypercache_replica_in_sync", replica=_id("node-1")) == 1
+    assert _value(families, "hypercache_replica_in_sync", replica=_id("node-2")) == 0
+    assert _value(families, "hypercache_replica_lag_frames", replica=_id("node-2")) == 9
+    assert _value(families, "hypercache_replica_slots_copying", replica=_id("node-2")) == 12
+    assert _value(families, "hypercache_replica_acked_offset", replica=_id("node-1")) == 41
+    assert _value(families, "hypercache_replication_applied_offset", primary=_id("node-1")) == 31
+    assert _value(families, "hypercache_writes_held_total") == 123
+    assert _value(families, "hypercache_replication_frames_applied_total") == 61
+    assert _value(families, "hypercache_replication_full_syncs_total") == 4
+    assert _value(families, "hypercache_clients_held") == 1
+    # this node feeds no stream to itself
+    assert not [s for f in families.values() for s in f.samples if s.labels.get("replica") == _id("node-0")]
 
 
 def test_latency_histograms_are_cumulative_with_one_bucket_set_for_all_commands() -> None:

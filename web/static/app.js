@@ -7,7 +7,7 @@
 
 import { drawSpark } from "./charts.js";
 import { byId, el, svgEl } from "./dom.js";
-import { fmtAge, fmtBytes, fmtClock, fmtDuration, fmtInt, fmtOps, palette, shortId } from "./format.js";
+import { DASH, fmtAge, fmtBytes, fmtClock, fmtDuration, fmtInt, fmtOps, palette, shortId } from "./format.js";
 import { drawRing, focusRing } from "./ring.js";
 
 const POLL_MS = 1000;
@@ -78,6 +78,7 @@ function render(overview) {
   const colours = palette(members);
   recordHistory(members);
   renderSummary(overview.status);
+  renderReplication(overview.status.replication);
   renderMembers(members, colours);
   drawRing(byId("ring"), overview.ring, overview.status, members, colours, highlight);
   renderEvents(overview.events, members);
@@ -111,6 +112,8 @@ function renderSummary(status) {
     ["slots ok / assigned", fmtInt(status.slots_ok) + " / " + fmtInt(status.slots_assigned)],
     ["members", counts.alive + " alive · " + counts.suspect + " suspect · " + counts.dead + " dead"],
     ["writes", status.accepting_writes ? "accepting" : "refused"],
+    ["replication", replicationFact(status.replication)],
+    ["writes held for replicas", fmtInt(status.replication.writes_held)],
     ["uptime", fmtDuration(status.uptime_s)],
   ];
   const list = byId("facts");
@@ -119,8 +122,47 @@ function renderSummary(status) {
     const item = el("div", "fact");
     item.append(el("dt", null, term), el("dd", null, value));
     if (term === "writes" && !status.accepting_writes) item.classList.add("bad");
+    if (term === "replication" && status.replication.in_sync !== true) item.classList.add("bad");
     list.append(item);
   }
+}
+
+function replicationFact(replication) {
+  return replication.mode + " · " + fmtInt(replication.streams_in_sync) + " / " + fmtInt(replication.streams) +
+    " streams in sync · lag " + fmtInt(replication.lag_frames);
+}
+
+// A slot without a caught-up copy must never hide behind "cluster ok": a pill says
+// whether every copy is complete, and a warning says what is not.
+function renderReplication(replication) {
+  const pill = byId("replication-state");
+  const warning = byId("replication-warning");
+  const inSync = replication.in_sync === true;
+  pill.textContent = "replication " + (inSync ? "in sync" : "catching up");
+  pill.className = "state-pill " + (inSync ? "ok" : "warn");
+  if (inSync) {
+    warning.classList.add("hidden");
+    warning.textContent = "";
+    return;
+  }
+  const parts = [];
+  if (replication.slots_behind > 0) {
+    parts.push(fmtInt(replication.slots_behind) + " slots this node leads have no complete copy on a replica");
+  }
+  const behind = replication.not_in_sync || [];
+  if (behind.length > 0) {
+    parts.push("streams not in sync to " + behind.map(shortId).join(", "));
+  }
+  if (replication.slots_loading > 0) {
+    parts.push(fmtInt(replication.slots_loading) + " slots this node leads are still being pulled here (clients get TRYAGAIN)");
+  }
+  if (replication.slots_receiving > 0) {
+    parts.push(fmtInt(replication.slots_receiving) + " slots this node holds as a replica are still being copied in");
+  }
+  warning.textContent =
+    "Replication is not in sync: " + (parts.length ? parts.join("; ") : "copies are incomplete") +
+    ". Until the copies complete, losing a node can lose their data.";
+  warning.classList.remove("hidden");
 }
 
 function memberRow(member) {
@@ -141,6 +183,8 @@ function memberRow(member) {
     opsChart: svgEl("svg", { class: "spark", viewBox: "0 0 100 24", preserveAspectRatio: "none", "aria-hidden": "true" }),
     memText: el("span", "metric"),
     memChart: svgEl("svg", { class: "spark", viewBox: "0 0 100 24", preserveAspectRatio: "none", "aria-hidden": "true" }),
+    feed: el("span", "repl feed"),
+    follow: el("span", "repl follow"),
   };
   // Flex boxes live inside the cells: a flex <td> stops behaving as a table cell.
   const idCell = el("td");
@@ -152,7 +196,12 @@ function memberRow(member) {
   stateCell.append(parts.state);
   const opsCell = chartCell(parts.opsText, parts.opsChart);
   const memCell = chartCell(parts.memText, parts.memChart);
-  row.append(idCell, parts.address, stateCell, parts.incarnation, parts.heartbeat, parts.slots, parts.keys, opsCell, memCell);
+  const replCell = el("td");
+  const replBox = el("div", "repl-cell");
+  replBox.append(parts.feed, parts.follow);
+  replCell.append(replBox);
+  row.append(idCell, parts.address, stateCell, parts.incarnation, parts.heartbeat, parts.slots, parts.keys, opsCell, memCell,
+    replCell);
   row.addEventListener("mouseenter", () => highlight(member.id));
   row.addEventListener("mouseleave", () => highlight(null));
   return parts;
@@ -189,6 +238,7 @@ function renderMembers(members, colours) {
     const h = history.get(member.id);
     drawSpark(parts.opsChart, h.ops, colour.strong);
     drawSpark(parts.memChart, h.mem, colour.strong);
+    setReplication(parts, member);
     // Keep the table in id order without rebuilding rows (rebuilding would drop hover and focus).
     if (body.children[index] !== parts.row) body.insertBefore(parts.row, body.children[index] || null);
   });
@@ -199,6 +249,45 @@ function renderMembers(members, colours) {
     }
   }
   byId("members-count").textContent = members.length + (members.length === 1 ? " member" : " members");
+}
+
+// The streams between this node and the member: "to" carries this node's slots to it,
+// "from" carries the member's slots here.
+function setReplication(parts, member) {
+  const replication = member.replication || {};
+  const feed = replication.feed;
+  const follow = replication.follow;
+  let feedText = "";
+  let feedState = "";
+  if (feed) {
+    if (feed.broken) {
+      feedText = "to: restarting with a full copy";
+      feedState = "warn";
+    } else if (!feed.in_sync) {
+      feedText = "to: copying " + fmtInt(feed.slots_copying) + " slots";
+      feedState = "warn";
+    } else {
+      feedText = "to: in sync · lag " + fmtInt(feed.lag);
+      feedState = "ok";
+    }
+  }
+  let followText = "";
+  let followState = "";
+  if (follow) {
+    if (follow.slots_receiving > 0) {
+      followText = "from: receiving " + fmtInt(follow.slots_receiving) + " slots";
+      followState = "warn";
+    } else {
+      followText = "from: applied " + fmtInt(follow.applied);
+    }
+  }
+  if (!feed && !follow) feedText = member.myself ? "" : DASH;
+  parts.feed.textContent = feedText;
+  parts.feed.className = "repl feed " + feedState;
+  parts.feed.title = feed ? "offset acknowledged " + fmtInt(feed.acked) + " of " + fmtInt(feed.sent) + " sent, " +
+    fmtInt(feed.slots) + " slots" : "";
+  parts.follow.textContent = followText;
+  parts.follow.className = "repl follow " + followState;
 }
 
 function setAddress(cell, member) {
