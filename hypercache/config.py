@@ -79,6 +79,10 @@ class Settings:
     protected_mode: bool = True
     maxmemory_samples: int = 5
     cluster_allow_reads_when_down: bool = False
+    # Redis's min-replicas-to-write / min-replicas-max-lag: refuse a write unless this
+    # many replicas of its slot are in sync and acknowledged within the lag (seconds)
+    min_replicas_to_write: int = 0
+    min_replicas_max_lag: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

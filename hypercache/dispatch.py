@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 NOAUTH = CommandError("NOAUTH Authentication required.")
 MONITOR_KEYSPACE = CommandError("ERR Replica can't interact with the keyspace")
 OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
+NOREPLICAS = CommandError("NOREPLICAS Not enough good replicas to write.")
 # What a RESP2 connection in subscribed mode may still send (Redis 7).
 PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
                             b"ssubscribe", b"sunsubscribe", b"ping", b"quit", b"reset"))
@@ -197,9 +198,11 @@ class Dispatcher:
         blocking = ctx.blocking
         lane = self.lane
         primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
-        writable = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
-        if not writable and not ctx.settings.cluster_allow_reads_when_down:
+        leased = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
+        if not leased and not ctx.settings.cluster_allow_reads_when_down:
             primary = NO_SLOTS      # cut off from the majority: route() answers CLUSTERDOWN
+        # (with min-replicas-to-write, writes take the general path, which counts replicas)
+        writable = leased and not ctx.settings.min_replicas_to_write
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
         protocol = session.protocol
@@ -459,6 +462,10 @@ class Dispatcher:
             elif text.startswith("ASK"):
                 ctx.stats.ask_sent += 1
             return self._reject(cmd.name, error)
+        wanted = ctx.settings.min_replicas_to_write
+        if (cmd.write and wanted and replicator is not None
+                and replicator.good_replicas(ctx.slot, ctx.settings.min_replicas_max_lag) < wanted):
+            return self._reject(cmd.name, NOREPLICAS)
         return None
 
     def _refused(self, session: Session, base: bytes, error: CommandError) -> CommandError:

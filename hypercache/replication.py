@@ -54,7 +54,10 @@ HOLD_LIMIT_TIMEOUTS = 3
 NO_STREAMS: tuple = ()
 AFTER_COPY = -1
 PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owner
-NO_SOURCE_GRACE_S = 3.0         # how long a slot without any other owner waits for a hand-off
+KEEP_ALIVE_S = 1.0              # an idle stream gets an empty frame this often (Redis's REPLCONF ACK)
+NO_SOURCE_GRACE_S = 3.0         # how long after a map change "nobody holds it" is believed
+RETAIN_S = 60.0                 # how long a former owner keeps a slot for its new primary to pull
+COPY_SILENCE_S = 5.0            # a copy in progress with no frame for this long is asked for again
 DROP_KEYS_PER_TICK = 2000       # keys of slots we no longer own deleted per upkeep tick
 
 
@@ -112,8 +115,12 @@ class Replicator:
         self._pulled_at: dict[int, float] = {}
         self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
         self._restarted_at: dict[str, float] = {}
+        self._heard_at: dict[str, float] = {}       # primary or source -> its last stream frame
+        self.acked_at: dict[str, float] = {}        # replica -> when it last acknowledged (monotonic)
+        self._sent_at: dict[str, float] = {}        # replica -> when a frame last went to it
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
+        self.retained: dict[int, float] = {}        # slot -> since when we keep it for its new primary
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
         self._next_pull_at = 0.0
@@ -142,7 +149,8 @@ class Replicator:
                     if stream.broken and now - self._restarted_at.get(stream.peer, float("-inf")) >= 1.0:
                         self._restarted_at[stream.peer] = now
                         self._restart(stream.peer)
-                self._pull(time.monotonic())
+                self._pull(now)
+                self._keep_alive(now)
                 self._finish_handoffs()
                 self._drop_unowned()
                 # never forever: a primary cut off from its replicas and from the map's
@@ -160,7 +168,7 @@ class Replicator:
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
-            self._hand_off_lost_slots(previous, slotmap)
+            self._retain_lost_slots(previous, slotmap)
             self._map_at = time.monotonic()
             self._not_held.clear()      # owners may hold other slots now: ask again
         wanted: dict[str, set[int]] = {}
@@ -178,8 +186,14 @@ class Replicator:
         for peer, slots in self.handoffs.items():
             wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
-        self._unowned = {slot for slot, owners in enumerate(slotmap.owners)
-                         if me not in owners and self.store.slots[slot] and slot not in handing}
+        handing.update(self.retained)
+        self._unowned = set()
+        for slot, owners in enumerate(slotmap.owners):
+            if me not in owners and slot not in handing:
+                # nothing keeps our copy current any more: never hand it on as data
+                loaded[slot] = 0
+                if self.store.slots[slot]:
+                    self._unowned.add(slot)
         for slot in [s for s, _ in self.importing.items() if slotmap.owners[s][:1] != (me,)]:
             del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
@@ -286,6 +300,7 @@ class Replicator:
         offset = stream.next_offset
         data = wire.encode(Frame(kind, self.me, epoch, stream.run_id, offset, body))
         stream.sent(len(data))
+        self._sent_at[stream.peer] = time.monotonic()
         if not self.link.send(stream.peer, data):
             stream.broken = True
         return offset
@@ -473,18 +488,26 @@ class Replicator:
         if frame.kind == wire.REFUSE:
             log.warning("replica refused a frame node=%s replica=%s reason=%s", self.me[:8],
                         frame.sender[:8], frame.body)
-            self.handoffs.pop(frame.sender, None)   # it does not want them (any more)
+            if frame.body[:1] == [wire.FENCED]:
+                self.handoffs.pop(frame.sender, None)   # it does not want them (any more)
             stream.broken = True
             return
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
+            self.acked_at[stream.peer] = time.monotonic()
             self._recheck(stream)
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
         """A frame of a stream we follow, as a replica."""
+        self._heard_at[frame.sender] = time.monotonic()
         instream = self.inbound.get(frame.sender)
         if instream is None:
             instream = self.inbound[frame.sender] = InStream(frame.sender)
+        previous_run = instream.run_id
         verdict = instream.admit(frame.run_id, frame.offset)
+        if instream.run_id != previous_run:
+            # a new run: copies the old one had started are void (the new one says what it sends)
+            self.copying_in.difference_update(
+                [slot for slot, source in self.importing.items() if source == frame.sender])
         if verdict == wire.GAP:
             self._answer(identity, frame, wire.REFUSE, [wire.GAP, instream.applied])
             return
@@ -492,12 +515,6 @@ class Replicator:
             slotmap = self.cluster.slotmap
             slots = (frame.body if frame.kind != wire.BATCH
                      else {effect[0] for effect in frame.body})
-            if frame.kind == wire.SYNC_START:
-                # a hand-off of a slot we lead without its data: the first copy to start claims it
-                for slot in slots:
-                    if (slotmap.owners[slot][:1] == (self.me,) and not self.loaded[slot]
-                            and slot not in self.copying_in):
-                        self.importing[slot] = frame.sender
             if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
@@ -563,6 +580,19 @@ class Replicator:
         finally:
             store.written = recording
 
+    def _keep_alive(self, now: float) -> None:
+        """An empty frame to a replica nothing went to for a second: its ACK measures its lag."""
+        for peer, stream in self.streams.items():
+            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= KEEP_ALIVE_S:
+                self._send(stream, wire.BATCH, [])
+
+    def good_replicas(self, slot: int, max_lag_s: float) -> int:
+        """Replicas of `slot` in sync that acknowledged within `max_lag_s` (min-replicas-to-write)."""
+        now = time.monotonic()
+        streams = self.targets[slot] if slot >= 0 else tuple(self.streams.values())
+        return sum(1 for stream in streams
+                   if stream.in_sync and now - self.acked_at.get(stream.peer, float("-inf")) <= max_lag_s)
+
     # -- data follows the map: pulls, hand-offs, dropping what is not ours ----------------------
 
     def _pull(self, now: float) -> None:
@@ -573,6 +603,7 @@ class Replicator:
         self._next_pull_at = now + PULL_EVERY_S / 4
         asks: dict[str, list[int]] = {}
         lost: list[int] = []
+        members = [m.node_id for m in slotmap.members if m.node_id != me and self.cluster.is_alive(m.node_id)]
         self._to_pull = [slot for slot in self._to_pull if not loaded[slot]]
         for slot in self._to_pull:
             owners = slotmap.owners[slot]
@@ -580,21 +611,27 @@ class Replicator:
                 continue
             if now - self._pulled_at.get(slot, float("-inf")) < PULL_EVERY_S:
                 continue
+            source = self.importing.get(slot)
+            if (slot in self.copying_in and source is not None
+                    and now - self._heard_at.get(source, float("-inf")) < COPY_SILENCE_S):
+                continue        # its copy is on the way: asking another owner would restart it
+            # the slot's other owners first, then every other live member: a former
+            # owner keeps what it held for the slot's new primary to pull (retained)
             sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
+            sources += [o for o in members if o not in owners]
             lacking = self._not_held.get(slot, ())
-            if sources and all(source in lacking for source in sources):
-                lost.append(slot)       # every other owner restarted too (a whole-cluster restart)
-                continue
-            if not sources:
-                # No other owner lives (replication factor 1, or every copy died): after a
-                # grace for the former primary's hand-off, the data is gone; serve it empty.
-                if now - self._map_at > NO_SOURCE_GRACE_S and slot not in self.copying_in:
+            if all(source in lacking for source in sources):
+                # Every other live member said it does not hold it either (a whole-cluster
+                # restart, replication factor 1 with the holder dead): after a grace for
+                # answers still in flight, the data is gone; serve the slot empty.
+                if now - self._map_at > NO_SOURCE_GRACE_S:
                     lost.append(slot)
                 continue
             attempt = self._pull_attempts.get(slot, 0)
             self._pull_attempts[slot] = attempt + 1
             self._pulled_at[slot] = now
-            source = sources[attempt % len(sources)]
+            untried = [o for o in sources if o not in lacking]
+            source = untried[attempt % len(untried)]
             self.importing[slot] = source
             asks.setdefault(source, []).append(slot)
         if lost:
@@ -617,34 +654,44 @@ class Replicator:
         if frame.epoch > slotmap.epoch:
             return      # we would still take writes for them: it asks again once we know its map
         sender, me, loaded = frame.sender, self.me, self.loaded
-        theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,) and me in slotmap.owners[slot]]
-        lacking = [slot for slot in theirs if not loaded[slot]]
+        theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,)]
+        # what we hold as an owner, or retained for it as the slot's former owner
+        lacking = [slot for slot in theirs
+                   if not loaded[slot] or (me not in slotmap.owners[slot] and slot not in self.retained)]
         if lacking:     # we restarted too, or are still receiving them: it must look elsewhere
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
-        slots = {slot for slot in theirs if loaded[slot]}
+        slots = set(theirs) - set(lacking)
         if slots - self.handoffs.get(sender, set()):
             self.handoffs.setdefault(sender, set()).update(slots)
             self._on_map(slotmap)
 
-    def _hand_off_lost_slots(self, previous, slotmap) -> None:
-        """Slots we led whose new primary held no copy (it joined): copy them to it unasked.
+    def _retain_lost_slots(self, previous, slotmap) -> None:
+        """Keep, for a while, slots we held whose new primary was no owner before (it joined).
 
-        (It also pulls from the slot's other owners; at replication factor 1 we are
-        the only node that has them.)"""
-        me, loaded = self.me, self.loaded
+        It pulls them from the slot's owners, but those may be newcomers too (two
+        nodes joining in one map), and at replication factor 1 we are the only
+        node with the data: so a former owner keeps its copy until the new
+        primary pulled it (or RETAIN_S passed)."""
+        me, loaded, now = self.me, self.loaded, time.monotonic()
         for slot, owners in enumerate(slotmap.owners):
             before = previous.owners[slot]
-            if (owners and before[:1] == (me,) and owners[0] != me and owners[0] not in before
-                    and loaded[slot]):
-                self.handoffs.setdefault(owners[0], set()).add(slot)
+            if owners and me not in owners and loaded[slot] and me in before and owners[0] not in before:
+                self.retained[slot] = now
 
     def _finish_handoffs(self) -> None:
+        changed = False
         for peer, slots in list(self.handoffs.items()):
             stream = self.streams.get(peer)
             if stream is None or not (slots & stream.copying):
                 del self.handoffs[peer]     # copied and acknowledged (or the peer is gone)
-                if self._map is not None:
-                    self._on_map(self._map)
+                for slot in slots:
+                    self.retained.pop(slot, None)
+                changed = True
+        expired = [slot for slot, at in self.retained.items() if time.monotonic() - at > RETAIN_S]
+        for slot in expired:
+            del self.retained[slot]
+        if (changed or expired) and self._map is not None:
+            self._on_map(self._map)
 
     def _drop_unowned(self) -> None:
         """Keys of slots this node no longer owns go, a bounded number per tick (no stall)."""

@@ -153,6 +153,10 @@ PARAMS: tuple[Param, ...] = (
     Param("cluster-announce-ip", lambda ctx: ctx.config.resolved_announce_host.encode()),
     Param("cluster-require-full-coverage", lambda ctx: b"yes"),
     # Redis's default: a node cut off from the majority refuses reads too (they would be stale)
+    Param("min-replicas-to-write", _num("min_replicas_to_write"), _ranged(_integer, 0, INT_MAX),
+          _setting("min_replicas_to_write")),
+    Param("min-replicas-max-lag", _num("min_replicas_max_lag"), _ranged(_integer, 0, INT_MAX),
+          _setting("min_replicas_max_lag")),
     Param("cluster-allow-reads-when-down", lambda ctx: _yes(ctx.settings.cluster_allow_reads_when_down),
           _yes_no, _setting("cluster_allow_reads_when_down")),
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),

@@ -388,3 +388,59 @@ def test_a_node_cut_off_from_the_majority_refuses_reads_unless_told_otherwise(no
     finally:
         for node in cluster[1:]:
             node.resume()
+
+
+def test_min_replicas_to_write_refuses_writes_without_enough_good_replicas(node_factory, redis_server):
+    # a long node timeout: the paused replica stays in the map, only its acknowledgements stop
+    cluster = start_replicated(node_factory, 3, "--node-timeout-ms", "30000")
+    owners = owners_of(cluster)
+    key = next(k for k in (f"minrep:{i}".encode() for i in range(1000)) if owners[keyslot(k)][0] is cluster[0])
+    replica = owners[keyslot(key)][1]
+    client = cluster[0].client()
+    client.config_set("min-replicas-to-write", 1)
+    client.config_set("min-replicas-max-lag", 2)
+    assert client.set(key, b"1")
+    client.config_set("min-replicas-to-write", 2)            # rf 2: a slot has one replica
+    with pytest.raises(redis.ResponseError) as refused:
+        client.set(key, b"2")
+    redis_server.client().config_set("min-replicas-to-write", 1)     # a master without replicas
+    with pytest.raises(redis.ResponseError) as theirs:
+        redis_server.client().set(key, b"2")
+    assert str(refused.value) == str(theirs.value)
+    assert "Not enough good replicas to write." in str(refused.value)
+    assert client.config_get("min-replicas-max-lag") == {"min-replicas-max-lag": "2"}
+    client.config_set("min-replicas-to-write", 1)
+    replica.pause()
+    try:
+        def refused_now() -> bool:
+            try:
+                client.set(key, b"3", ex=60)
+            except redis.ResponseError as error:
+                return "good replicas" in str(error)
+            except redis.TimeoutError:
+                return False
+            return False
+        wait_until(refused_now, timeout=20, message=node_factory.logs)
+    finally:
+        replica.resume()
+    wait_until(lambda: client.set(key, b"4"), timeout=20)
+
+
+def test_two_nodes_joining_in_the_same_map_receive_the_data_they_lead(node_factory):
+    """Slots whose new owners are both newcomers: the former primary (no longer an
+    owner) hands them over; pulling from each other, they hold nothing to give."""
+    seed = node_factory.start(*nodes.CLUSTER_TIMEOUT)
+    rc = redis.Redis(port=seed.port)
+    written = {}
+    for i in range(1500):
+        rc.set(f"pair:{i}", f"v{i}")
+        written[f"pair:{i}".encode()] = f"v{i}".encode()
+    joiners = [node_factory.start(*nodes.CLUSTER_TIMEOUT, join=seed, wait=False) for _ in range(2)]
+    cluster = [seed] + joiners
+    for node in joiners:
+        node.wait_ready()
+    wait_until(lambda: nodes.agreed(cluster, 3), timeout=40, message=node_factory.logs)
+    client = redis.RedisCluster(host="127.0.0.1", port=seed.port)
+    lost = _lost(client, written)
+    print(f"\n2 nodes joining a lone node at once: {len(lost)} of {len(written)} keys lost")
+    assert not lost
