@@ -121,6 +121,9 @@ class Replicator:
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
         self.retained: dict[int, float] = {}        # slot -> since when we keep it for its new primary
+        self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
+        self._loaded_epoch = [0] * 16384            # the map epoch a slot's copy arrived under
+        self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
         self._next_pull_at = 0.0
@@ -168,6 +171,17 @@ class Replicator:
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
+            if slotmap.epoch > previous.epoch + 1:
+                # Maps went by without us (paused, cut off): what we held under the old
+                # map may be behind what owners acknowledged since. Forget it (copies
+                # that arrived from a newer map's primaries stay); pull what we lead.
+                stale = [slot for slot in range(16384)
+                         if self.loaded[slot] and self._loaded_epoch[slot] <= previous.epoch]
+                log.warning("missed maps: no longer holding slots node=%s epoch=%d previous_epoch=%d slots=%d",
+                            me[:8], slotmap.epoch, previous.epoch, len(stale))
+                for slot in stale:
+                    self.loaded[slot] = 0
+                self.retained.clear()
             self._retain_lost_slots(previous, slotmap)
             self._map_at = time.monotonic()
             self._not_held.clear()      # owners may hold other slots now: ask again
@@ -205,7 +219,7 @@ class Replicator:
                 self._connect(peer)
                 self._start(peer, frozenset(slots))
             elif slots != stream.slots:
-                added = sorted(slots - stream.slots)
+                added = sorted(slots - stream.slots - self._presynced.pop(peer, set()))
                 stream.slots = frozenset(slots)
                 if added:
                     self._copy(stream, added)
@@ -256,11 +270,13 @@ class Replicator:
             self.store.written = None
 
     def _start(self, peer: str, slots: frozenset[int]) -> OutStream:
-        """A new run of the stream to `peer`: a full copy of its slots, then the live writes."""
+        """A new run of the stream to `peer`: a full copy of its slots, then the live writes.
+
+        (Slots we just pulled from `peer` itself are not copied back: it holds them.)"""
         stream = OutStream(peer, random.getrandbits(62), slots)
         self.streams[peer] = stream
         self.stats["full_syncs"] += 1
-        self._copy(stream, sorted(slots))
+        self._copy(stream, sorted(slots - self._presynced.pop(peer, set())))
         return stream
 
     def _restart(self, peer: str) -> None:
@@ -515,12 +531,16 @@ class Replicator:
             slotmap = self.cluster.slotmap
             slots = (frame.body if frame.kind != wire.BATCH
                      else {effect[0] for effect in frame.body})
-            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing):
+            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
             try:
                 self._apply(frame)
+                if self._pulled_now:
+                    # streams to our replicas exist before any client writes these slots
+                    self._pulled_now = False
+                    self._on_map(self.cluster.slotmap)
             except BadState as error:
                 log.warning("bad frame from primary=%s: %s", frame.sender[:8], error)
                 self._answer(identity, frame, wire.REFUSE, [wire.GAP, instream.applied])
@@ -558,13 +578,18 @@ class Replicator:
                 pulled = False
                 for slot in frame.body:
                     self.loaded[slot] = 1
+                    self._loaded_epoch[slot] = frame.epoch
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
                         pulled = True
                 if pulled:      # ours to serve now, and to copy to our replicas
                     log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
                              len(frame.body))
-                    gevent.spawn(self._on_map, self.cluster.slotmap)
+                    # the owner we pulled them from holds exactly this: it needs no copy back
+                    owners = self.cluster.slotmap.owners
+                    self._presynced.setdefault(frame.sender, set()).update(
+                        slot for slot in frame.body if frame.sender in owners[slot][1:])
+                    self._pulled_now = True
             elif frame.kind == wire.BATCH:
                 decoded = [(slot, key, None if state is None else value_of(state))
                            for slot, key, state in frame.body]
