@@ -225,7 +225,11 @@ class PeerLinks:
     def _read(self, address: tuple, sub: zmq.Socket) -> None:
         first = True
         while True:
-            message = decode(sub.recv())
+            try:
+                data = sub.recv()
+            except zmq.ZMQError:
+                return      # closed under us (_settle, disconnect): this reader's work is done
+            message = decode(data)
             if isinstance(message, Invalid):
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1
