@@ -21,7 +21,8 @@ from typing import Callable
 import gevent
 import zmq.green as zmq
 
-from mesh.curve import ZAP_DOMAIN, MeshKeys
+from mesh.curve import MeshKeys
+from mesh.links import curve_client, curve_server
 from mesh.replication import Frame, decode
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,7 @@ class DataLink:
     def open(self) -> None:
         router = self._context.socket(zmq.ROUTER)
         if self._keys is not None:
-            router.setsockopt(zmq.CURVE_SERVER, 1)
-            router.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            router.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
-            router.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
-            router.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+            curve_server(router, self._keys)
         # a primary that reconnects (restarted, or its link was reset) takes its name back
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         router.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
@@ -97,9 +94,7 @@ class DataLink:
                 log.warning("no mesh key for replica node=%s: not connecting its data channel", node_id[:8])
                 dealer.close(linger=0)
                 return
-            dealer.setsockopt(zmq.CURVE_SERVERKEY, server_key)
-            dealer.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            dealer.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
+            curve_client(dealer, self._keys, server_key)
         dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
         dealer.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         dealer.setsockopt(zmq.SNDHWM, SEND_HWM)

@@ -38,6 +38,22 @@ log = logging.getLogger(__name__)
 SEND_HWM = 10_000
 
 
+
+def curve_server(sock: zmq.Socket, keys: MeshKeys) -> None:
+    """Make `sock` a CURVE server that lets in only what this node's ZAP allow-list admits."""
+    sock.setsockopt(zmq.CURVE_SERVER, 1)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+    sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+    sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
+
+
+def curve_client(sock: zmq.Socket, keys: MeshKeys, server_key: bytes) -> None:
+    """Make `sock` a CURVE client that talks only to the holder of `server_key`."""
+    sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+
 class PeerLinks:
     """The XPUB and the per-peer SUBs of one node, with the sender binding and duplicate filter on what they read."""
 
@@ -83,11 +99,7 @@ class PeerLinks:
                 raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
         pub = self._context.socket(zmq.XPUB)
         if self._keys is not None:
-            pub.setsockopt(zmq.CURVE_SERVER, 1)
-            pub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            pub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
-            pub.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
-            pub.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
+            curve_server(pub, self._keys)
         pub.setsockopt(zmq.XPUB_VERBOSE, 1)
         pub.setsockopt(zmq.SNDHWM, SEND_HWM)
         pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -173,9 +185,7 @@ class PeerLinks:
             return
         sub = self._context.socket(zmq.SUB)
         if server_key is not None and self._keys is not None:
-            sub.setsockopt(zmq.CURVE_SERVERKEY, server_key)
-            sub.setsockopt(zmq.CURVE_PUBLICKEY, self._keys.public)
-            sub.setsockopt(zmq.CURVE_SECRETKEY, self._keys.secret)
+            curve_client(sub, self._keys, server_key)
         sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"")
