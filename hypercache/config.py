@@ -83,6 +83,8 @@ class Settings:
     # many replicas of its slot are in sync and acknowledged within the lag (seconds)
     min_replicas_to_write: int = 0
     min_replicas_max_lag: int = 10
+    # Redis's busy-reply-threshold (alias lua-time-limit): ms a script runs before others get -BUSY
+    busy_reply_threshold: int = 5000
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -28,6 +28,7 @@ class Context:
     dispatcher: Any = None              # the Dispatcher: EXEC runs queued commands through it
     replicator: Any = None              # the Replicator: WAIT, ROLE, INFO replication
     monitors: Any = None                # Monitors: the MONITOR sessions, fed by the dispatcher
+    scripts: Any = None                 # the Lua script Engine (scripting/engine.py), made at first use
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
     # hooks the node installs: shutdown request, client kill, push to a session
     shutdown: Callable[[], None] | None = None

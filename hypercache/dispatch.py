@@ -90,6 +90,7 @@ class Dispatcher:
         self._primary = b""
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
+        self._monitored = self._busy = False
 
     @staticmethod
     def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
@@ -111,7 +112,13 @@ class Dispatcher:
 
     def _monitoring(self, on: bool) -> None:
         """While a client monitors, every command goes through call(), which feeds MONITOR."""
-        self.lane = {} if on else self._full_lane
+        self._monitored = on
+        self.lane = {} if on or self._busy else self._full_lane
+
+    def set_busy(self, on: bool) -> None:
+        """While a script is past its busy threshold, every command goes through execute() (BUSY)."""
+        self._busy = on
+        self.lane = {} if on or self._monitored else self._full_lane
 
     def _feed_monitors(self) -> None:
         """Show MONITOR the commands call() ran (EXEC's queued ones, then EXEC itself)."""
@@ -387,6 +394,9 @@ class Dispatcher:
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, self._refused(session, base, NOAUTH))
+        scripts = ctx.scripts
+        if scripts is not None and scripts.busy and "allow-busy" not in cmd.flags:
+            return self._reject(name, self._refused(session, base, scripts.busy_error()))
         if session.monitor and (cmd.write or "readonly" in cmd.flags):
             return self._reject(name, self._refused(session, base, MONITOR_KEYSPACE))
         if session.multi is not None and base not in MULTI_IMMEDIATE:

@@ -119,10 +119,13 @@ class Node:
     def _housekeeping_tick(self) -> None:
         ctx = self.ctx
         now_ms = int(time.time() * 1000)
-        ctx.now_ms = now_ms
-        ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
-        if ctx.blocking.ready:
-            ctx.blocking.serve_ready()
+        # a busy script owns the keyspace until it ends: no expiry or wakeups under it
+        script_busy = ctx.scripts is not None and ctx.scripts.busy
+        if not script_busy:
+            ctx.now_ms = now_ms
+            ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
+            if ctx.blocking.ready:
+                ctx.blocking.serve_ready()
         now = time.monotonic()
         self.server.close_idle(now_ms)
         ctx.stats.sample_ops(now)

@@ -159,6 +159,10 @@ PARAMS: tuple[Param, ...] = (
           _setting("min_replicas_max_lag")),
     Param("cluster-allow-reads-when-down", lambda ctx: _yes(ctx.settings.cluster_allow_reads_when_down),
           _yes_no, _setting("cluster_allow_reads_when_down")),
+    Param("busy-reply-threshold", _num("busy_reply_threshold"), _ranged(_integer, 0, LLONG_MAX),
+          _setting("busy_reply_threshold")),
+    Param("lua-time-limit", _num("busy_reply_threshold"), _ranged(_integer, 0, LLONG_MAX),
+          _setting("busy_reply_threshold")),
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),
     Param("enable-debug-command", lambda ctx: ctx.config.enable_debug_command.encode()),
 )

@@ -1,0 +1,389 @@
+"""Running scripts: one at a time, atomically, with redis.call routed and checked as Redis Cluster does.
+
+A run starts inside the command that asked for it (EVAL, FCALL...) and, in the
+common case, ends there: the script runs in a greenlet of its own that the
+command switches into and that finishes before the switch returns, so a short
+script costs one greenlet switch and nothing else runs meanwhile (atomic).
+
+Past `busy-reply-threshold` ms the count hook (sandbox.py) yields to the hub
+at every call: the script's caller stays parked (a Suspend, like a blocked
+client), the node keeps its mesh and replication going, and every other
+client gets -BUSY except for the few commands Redis allows (SCRIPT KILL,
+FUNCTION KILL/STATS, SHUTDOWN, AUTH...). A script that has not written can be
+killed; one that has runs to its end as in Redis. A run that cannot yield
+(inside MULTI/EXEC, or started outside the hub) is killed once it has run
+NON_YIELDING_LIMIT times the threshold without writing, so no script can
+freeze a node for good.
+
+While a script is busy the node's other work keeps off its keys: the store's
+clock is the script's (ctx.now_ms is reset before every redis.call), active
+expiry and blocked-client wakeups wait (see Node), and replication copies
+writes as they are made, through the same store seam as any command.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gevent
+import greenlet
+
+from ..blocking import Suspend
+from ..reply import NULL_ARRAY, CommandError
+from ..routing import NO_SLOT, route
+from ..session import Session
+from . import convert, luabits, sandbox
+from .flags import ScriptFlags
+from .library import Registry
+from .rand import Rand48
+
+log = logging.getLogger(__name__)
+
+LUA_MAX_MEMORY = 256 * 1024 * 1024
+NON_YIELDING_LIMIT = 10
+YIELD_EVERY_S = 0.001               # how long the hub gets between two slices of a busy script
+VERSION = "7.0.15"
+VERSION_NUM = 0x07000F
+BUSY_EVAL = CommandError("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+BUSY_FUNCTION = CommandError("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+NOTBUSY = CommandError("NOTBUSY No scripts in execution right now.")
+UNKILLABLE = CommandError("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+                          "You can either wait the script termination or kill the server in a hard way "
+                          "using the SHUTDOWN NOSAVE command.")
+KILLED = sandbox.KILLED.encode()
+LOAD_TIMEOUT = b"FUNCTION LOAD timeout"
+LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.INFO, logging.WARNING)
+
+
+def sha1hex(data: bytes) -> bytes:
+    return hashlib.sha1(data).hexdigest().encode()
+
+
+@dataclass(slots=True, eq=False)
+class Run:
+    """One script execution."""
+    name: bytes                       # the sha of an EVAL script, a function's name
+    is_eval: bool
+    read_only: bool
+    flags: ScriptFlags
+    caller: Session
+    command: list[bytes]              # the caller's command (FUNCTION STATS)
+    now_ms: int                       # the store's clock for the whole run (Redis's snapshot time)
+    started_at: float                 # monotonic
+    slot: int = NO_SLOT               # the one slot keys were touched in (without allow-cross-slot)
+    resp: int = 2
+    wrote: bool = False
+    kill: bool = False
+    yielding: bool = True             # may hand the hub control past the threshold
+    busy: bool = False                # past the threshold: other clients get BUSY
+    result: Any = None
+    done: bool = False
+    on_done: Callable[[], None] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Script:
+    sha: bytes
+    body: bytes
+    flags: ScriptFlags
+    function: Any                     # the compiled Lua chunk
+
+
+class Engine:
+    """The Lua state, the EVAL script cache, function libraries, and the run in progress."""
+
+    def __init__(self, ctx, max_memory: int = LUA_MAX_MEMORY) -> None:
+        self.ctx = ctx
+        self.rand = Rand48()
+        self.runtime = sandbox.new_runtime(max_memory)
+        self.scripts: dict[bytes, Script] = {}
+        self.run: Run | None = None
+        self.registering: Callable | None = None      # FUNCTION LOAD's register_function sink
+        self.script_session = Session(id=-1)
+        self.on_busy: Callable[[bool], None] | None = None  # the dispatcher's lane switch
+        self.registry = Registry()
+        self.load_deadline = 0.0          # FUNCTION LOAD's time limit (monotonic), 0 when not loading
+        bridge = {
+            "call_raise": self._call_raise, "call_protected": self._call_protected,
+            "unwrap": self._unwrap, "tick": self._tick, "hook_every": sandbox.HOOK_EVERY,
+            "sha1hex": sha1hex, "log": self._log,
+            "setresp": self._setresp, "random": self.rand.next_fraction, "randomseed": self.rand.seed,
+            "register_function": self._register_function, "known_command": self._known_command,
+            "version": VERSION.encode(), "version_num": VERSION_NUM,
+        }
+        bridge.update(luabits.tables(self.runtime))
+        self.api = sandbox.install(self.runtime, bridge)
+        api = self.api
+        self.lua = convert.LuaSide(
+            table=self.runtime.table_from, ok=api.ok, err=api.err, double=api.double,
+            big_number=api.big_number, verbatim=api.verbatim,
+            map=lambda flat: api.map(self.runtime.table_from(flat), len(flat)),
+            set=lambda items: api.set(self.runtime.table_from(items), len(items)),
+            kind=api.kind, lua_type=sandbox.lua_type)
+
+    # -- the script cache ---------------------------------------------------------------
+
+    def compile(self, body: bytes, flags: ScriptFlags, skip: int, chunkname: bytes) -> Any:
+        """The compiled chunk; raises CommandError with Lua's message (without the ERR prefix)."""
+        # the shebang line is skipped but its newline kept, so line numbers stay the user's
+        result = self.api.compile(body[skip:], chunkname)
+        function, error = (result if isinstance(result, tuple) else (result, None))
+        if function is None:
+            raise CommandError((error or b"").decode("utf-8", "replace"))
+        return function
+
+    def memory(self) -> int:
+        return self.runtime.get_memory_used() or 0
+
+    def flush_scripts(self) -> None:
+        self.scripts.clear()
+        self.runtime.execute(b"collectgarbage('collect')")
+
+    # -- running ------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.run is not None and self.run.busy
+
+    def busy_error(self) -> CommandError:
+        return BUSY_EVAL if self.run is None or self.run.is_eval else BUSY_FUNCTION
+
+    def start(self, run: Run, call: Callable[[], Any]) -> Any:
+        """Run `call` (which enters Lua) as `run`; returns the reply, or a Suspend while it goes on."""
+        if self.run is not None:         # (redis.call refuses EVAL/FCALL: only a bug lands here)
+            return CommandError("ERR a script is already running")
+        self.run = run
+        hub = _hub()
+        here = greenlet.getcurrent()
+        run.yielding = hub is not None and here is hub and not self.ctx.executing_multi
+        worker = greenlet.greenlet(lambda: self._body(run, call), parent=here)
+        worker.switch()
+        if run.done:
+            return run.result
+        # it yielded to the hub: park the caller until it ends
+        wake = b"\x00script-run:%d" % id(run)
+
+        def retry(_key: bytes) -> Any:
+            return run.result if run.done else suspend
+
+        suspend = Suspend([wake], 0, retry, None, keyed=False)
+
+        def finished() -> None:
+            blocking = self.ctx.blocking
+            blocking.signal(wake)
+            blocking.serve_ready()
+
+        run.on_done = finished
+        return suspend
+
+    def _body(self, run: Run, call: Callable[[], Any]) -> None:
+        try:
+            run.result = call()
+        except sandbox.LuaMemoryError:
+            run.result = CommandError(f"ERR Error running script {run.name.decode()}, not enough memory")
+        except Exception as error:     # a lupa failure: the client gets an error, the node goes on
+            log.exception("script failed outside Lua name=%s", run.name.decode())
+            run.result = CommandError(f"ERR Error running script {run.name.decode()}, {error}")
+        finally:
+            self.api.disarm()
+            run.done = True
+            self.run = None
+            if run.busy:
+                run.busy = False
+                if self.on_busy is not None:
+                    self.on_busy(False)
+                log.warning("slow script finished name=%s ms=%d", run.name.decode(),
+                            (time.monotonic() - run.started_at) * 1000)
+            if run.on_done is not None:
+                hub = _hub()
+                hub.loop.run_callback(run.on_done)
+
+    def kill(self, is_eval: bool) -> Any:
+        """SCRIPT KILL (is_eval) / FUNCTION KILL."""
+        run = self.run
+        if run is None:
+            raise NOTBUSY
+        if run.wrote:
+            raise UNKILLABLE
+        if is_eval and not run.is_eval:
+            raise BUSY_FUNCTION
+        if not is_eval and run.is_eval:
+            raise BUSY_EVAL
+        run.kill = True
+        return True
+
+    def _tick(self) -> bytes | bool:
+        """The count hook: the error to kill the script with, or False; past the threshold, lets the hub run."""
+        run = self.run
+        if run is None:
+            if self.load_deadline and time.monotonic() > self.load_deadline:
+                return LOAD_TIMEOUT
+            return False
+        if run.kill:
+            return KILLED
+        threshold_ms = self.ctx.settings.busy_reply_threshold
+        if threshold_ms <= 0:
+            return False
+        elapsed_s = time.monotonic() - run.started_at
+        if elapsed_s * 1000 < threshold_ms:
+            return False
+        if not run.yielding:
+            if not run.wrote and elapsed_s * 1000 >= threshold_ms * NON_YIELDING_LIMIT:
+                run.kill = True
+                return KILLED
+            return False
+        if not run.busy:
+            run.busy = True
+            log.warning("script passed busy-reply-threshold name=%s ms=%d", run.name.decode(), threshold_ms)
+            if self.on_busy is not None:
+                self.on_busy(True)
+        gevent.sleep(YIELD_EVERY_S)
+        return KILLED if run.kill else False
+
+    # -- the redis API ------------------------------------------------------------------
+
+    def _setresp(self, version: int) -> None:
+        if self.run is not None:
+            self.run.resp = int(version)
+
+    def _log(self, level: int, message: bytes) -> None:
+        log.log(LOG_LEVELS[int(level)], "script log: %s", message.decode("utf-8", "replace"))
+
+    def _known_command(self, name: Any, *args: Any) -> bool:
+        return isinstance(name, bytes) and name.lower() in self.ctx.dispatcher.table
+
+    def _register_function(self, name: bytes, callback: Any, flags: Any, description: Any) -> Any:
+        if self.registering is None:
+            return b"redis.register_function can only be called on FUNCTION LOAD command"
+        names = [flags[i] for i in range(1, len(flags) + 1)]
+        return self.registering(name, callback, names, description)
+
+    def _call_raise(self, *args: Any) -> Any:
+        ok, value = self._call(*args)
+        if ok:
+            return value
+        raise sandbox.LuaError(self.api.err(value))
+
+    def _call_protected(self, *args: Any) -> Any:
+        ok, value = self._call(*args)
+        return value if ok else self.api.err(value)
+
+    def _unwrap(self, error: Any) -> Any:
+        """The Lua value a Python exception raised into Lua carries (redis.call's error table)."""
+        if isinstance(error, sandbox.LuaError) and error.args and sandbox.lua_type(error.args[0]) == "table":
+            return error.args[0]
+        if isinstance(error, BaseException):
+            log.error("python error inside a script: %r", error)
+            return b"internal error"
+        return error
+
+    def _call(self, *args: Any) -> tuple:
+        """redis.call / redis.pcall: (True, Lua value) or (False, error text for push_error)."""
+        run = self.run
+        if run is None:
+            return False, b"redis.call/pcall can only be called inside a script invocation"
+        if not args:
+            return False, b"Please specify at least one argument for this redis lib call"
+        argv = []
+        for arg in args:
+            kind = type(arg)
+            if kind is bytes:
+                argv.append(arg)
+            elif kind is int:
+                argv.append(b"%d" % arg if -(1 << 53) <= arg <= 1 << 53 else b"%.17g" % arg)
+            elif kind is float:
+                argv.append(b"%.17g" % arg)
+            else:
+                return False, b"Lua redis lib command arguments must be strings or integers"
+        ctx = self.ctx
+        dispatcher = ctx.dispatcher
+        cmd = dispatcher.table.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())
+            if cmd is None:
+                return False, b"Unknown Redis command called from script"
+        if cmd is None:
+            return False, b"Unknown Redis command called from script"
+        if not cmd.arity_ok(len(argv)):
+            return False, b"Wrong number of args calling Redis command from script"
+        if "noscript" in cmd.flags:
+            return False, b"This Redis command is not allowed from script"
+        if cmd.write and run.read_only:
+            return False, b"Write commands are not allowed from read-only scripts."
+        caller = run.caller
+        if cmd.first_key or cmd.find_keys is not None:
+            keys = cmd.keys(argv)
+            if keys:
+                cluster = ctx.cluster
+                replicator = ctx.replicator
+                try:
+                    slot = route(keys, cmd.write, cluster.slotmap, ctx.node_id, caller.readonly,
+                                 cluster.accepting_writes(),
+                                 replicator.loaded if replicator is not None else None,
+                                 ctx.settings.cluster_allow_reads_when_down)
+                except CommandError as error:
+                    if str(error).startswith("CLUSTERDOWN"):
+                        if cmd.write:
+                            return False, b"Script attempted to execute a write command while the cluster is down and readonly"
+                        return False, b"Script attempted to execute a command while the cluster is down"
+                    return False, b"Script attempted to access a non local key in a cluster node"
+                if not run.flags.allow_cross_slot:
+                    if run.slot == NO_SLOT:
+                        run.slot = slot
+                    elif run.slot != slot:
+                        return False, b"Script attempted to access keys that do not hash to the same slot"
+        if cmd.write:
+            run.wrote = True
+        session = self.script_session
+        session.protocol = run.resp
+        session.readonly = caller.readonly
+        session.id = caller.id
+        ctx.now_ms = run.now_ms
+        reply = dispatcher.call(session, cmd, argv)
+        ctx.now_ms = run.now_ms
+        if type(reply) is Suspend:
+            reply = reply.timeout_reply
+        if type(reply) is CommandError:
+            return False, b"-" + str(reply).encode("utf-8", "replace")
+        return True, convert.to_lua(reply, run.resp, self.lua)
+
+    # -- results ------------------------------------------------------------------------
+
+    def finish(self, run: Run, outcome: Any) -> Any:
+        """The caller's reply from what xpcall returned: (true, value) or (false, error)."""
+        if not isinstance(outcome, tuple):
+            outcome = (outcome,)
+        ok = outcome[0]
+        value = outcome[1] if len(outcome) > 1 else None
+        if ok:
+            return convert.to_resp(value, run.caller.protocol, run.resp, self.lua)
+        return self.error_reply(run, value)
+
+    def error_reply(self, run: Run, error: Any) -> CommandError:
+        if sandbox.lua_type(error) != "table":
+            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+            return CommandError(f"ERR Error running script {run.name.decode()}, {text[:100]}".rstrip())
+        message, source, line = self.api.error_table(error)
+        if message is None:
+            message = b"ERR unknown error"
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        if source is not None and line is not None:
+            text += f" script: {run.name.decode('utf-8', 'replace')}, on {source.decode()}:{line}."
+        return CommandError(text)
+
+
+def _hub() -> Any:
+    from gevent import get_hub
+    return get_hub()
+
+
+def new_run(ctx, session: Session, name: bytes, is_eval: bool, read_only: bool, flags: ScriptFlags,
+            args: list[bytes]) -> Run:
+    return Run(name=name, is_eval=is_eval, read_only=read_only, flags=flags, caller=session,
+               command=list(args), now_ms=ctx.now_ms, started_at=time.monotonic())
+
+
+__all__ = ["Engine", "Run", "Script", "new_run", "sha1hex", "NULL_ARRAY", "field"]
