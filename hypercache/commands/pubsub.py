@@ -89,14 +89,14 @@ def sunsubscribe(ctx, session, args):
                         ctx.pubsub.sunsubscribe, _shard_total)
 
 
-@command("publish", 3, "pubsub loading stale fast", group="pubsub", since="2.0.0",
+@command("publish", 3, "pubsub loading stale fast may-replicate", group="pubsub", since="2.0.0",
          summary="Posts a message to a channel.")
 def publish(ctx, session, args):
     """Format: PUBLISH channel message"""
     return ctx.pubsub.publish(args[1], args[2])
 
 
-@command("spublish", 3, "pubsub loading stale fast", 1, 1, 1, group="pubsub", since="7.0.0",
+@command("spublish", 3, "pubsub loading stale fast may-replicate", 1, 1, 1, group="pubsub", since="7.0.0",
          summary="Post a message to a shard channel")
 def spublish(ctx, session, args):
     """Format: SPUBLISH shardchannel message"""

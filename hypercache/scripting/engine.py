@@ -109,12 +109,11 @@ class Engine:
         bridge = {
             "call_raise": self._call_raise, "call_protected": self._call_protected,
             "unwrap": self._unwrap, "tick": self._tick, "hook_every": sandbox.HOOK_EVERY,
-            "sha1hex": sha1hex, "log": self._log,
-            "setresp": self._setresp, "random": self.rand.next_fraction, "randomseed": self.rand.seed,
-            "register_function": self._register_function, "known_command": self._known_command,
+            "sha1hex": self._sha1hex, "log": self._log,
+            "setresp": self._setresp, "set_repl": self._set_repl, "acl_check_cmd": self._acl_check_cmd, "register_function": self._register_function,
             "version": VERSION.encode(), "version_num": VERSION_NUM,
         }
-        bridge.update(luabits.tables(self.runtime))
+        bridge.update(luabits.tables(self.runtime, self.rand))
         self.api = sandbox.install(self.runtime, bridge)
         api = self.api
         self.lua = convert.LuaSide(
@@ -245,15 +244,53 @@ class Engine:
 
     # -- the redis API ------------------------------------------------------------------
 
-    def _setresp(self, version: int) -> None:
+    def _raise(self, message: bytes) -> None:
+        raise sandbox.LuaError(self.api.err(message))
+
+    def _sha1hex(self, *args: Any) -> bytes:
+        if len(args) != 1:
+            self._raise(b"wrong number of arguments")
+        return sha1hex(lua_tostring(args[0]) or b"")
+
+    def _setresp(self, *args: Any) -> None:
+        if len(args) != 1:
+            self._raise(b"redis.setresp() requires one argument.")
+        version = lua_tonumber(args[0])
+        if version not in (2, 3):
+            self._raise(b"RESP version must be 2 or 3.")
         if self.run is not None:
             self.run.resp = int(version)
 
-    def _log(self, level: int, message: bytes) -> None:
+    def _set_repl(self, *args: Any) -> None:
+        if self.run is None:
+            self._raise(b"redis.set_repl can only be called inside a script invocation")
+        if len(args) != 1:
+            self._raise(b"redis.set_repl() requires two arguments.")
+        flags = lua_tonumber(args[0])
+        if flags is None or flags != int(flags) or int(flags) & ~3:
+            self._raise(b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+
+    def _log(self, *args: Any) -> None:
+        if len(args) < 2:
+            self._raise(b"redis.log() requires two arguments or more.")
+        level = lua_tonumber(args[0])
+        if level is None:
+            self._raise(b"First argument must be a number (log level).")
+        if not 0 <= level <= 3:
+            self._raise(b"Invalid debug level.")
+        parts = [lua_tostring(arg) for arg in args[1:]]
+        message = b" ".join(part for part in parts if part is not None)
         log.log(LOG_LEVELS[int(level)], "script log: %s", message.decode("utf-8", "replace"))
 
-    def _known_command(self, name: Any, *args: Any) -> bool:
-        return isinstance(name, bytes) and name.lower() in self.ctx.dispatcher.table
+    def _acl_check_cmd(self, *args: Any) -> bool:
+        if self.run is None:
+            self._raise(b"redis.acl_check_cmd can only be called inside a script invocation")
+        if not args:
+            self._raise(b"Please specify at least one argument for this redis lib call")
+        name = lua_tostring(args[0])
+        if name is None or name.lower() not in self.ctx.dispatcher.table:
+            self._raise(b"Invalid command passed to redis.acl_check_cmd()")
+        return True
 
     def _register_function(self, name: bytes, callback: Any, flags: Any, description: Any) -> Any:
         if self.registering is None:
@@ -273,8 +310,12 @@ class Engine:
 
     def _unwrap(self, error: Any) -> Any:
         """The Lua value a Python exception raised into Lua carries (redis.call's error table)."""
-        if isinstance(error, sandbox.LuaError) and error.args and sandbox.lua_type(error.args[0]) == "table":
-            return error.args[0]
+        if isinstance(error, sandbox.LuaError) and error.args:
+            value = error.args[0]
+            if isinstance(value, luabits.Positional):
+                return value.encode("utf-8", "replace"), True
+            if sandbox.lua_type(value) == "table":
+                return value
         if isinstance(error, BaseException):
             log.error("python error inside a script: %r", error)
             return b"internal error"
@@ -311,7 +352,7 @@ class Engine:
             return False, b"Wrong number of args calling Redis command from script"
         if "noscript" in cmd.flags:
             return False, b"This Redis command is not allowed from script"
-        if cmd.write and run.read_only:
+        if run.read_only and (cmd.write or "may-replicate" in cmd.flags):
             return False, b"Write commands are not allowed from read-only scripts."
         caller = run.caller
         if cmd.first_key or cmd.find_keys is not None:
@@ -373,6 +414,30 @@ class Engine:
         if source is not None and line is not None:
             text += f" script: {run.name.decode('utf-8', 'replace')}, on {source.decode()}:{line}."
         return CommandError(text)
+
+
+def lua_tostring(value: Any) -> bytes | None:
+    """lua_tolstring: strings as they are, numbers as Lua prints them (%.14g), else None."""
+    if type(value) is bytes:
+        return value
+    if type(value) is int or type(value) is float:
+        return b"%.14g" % value
+    return None
+
+
+def lua_tonumber(value: Any) -> float | None:
+    """lua_tonumber: numbers, and strings that read as one."""
+    if type(value) is int or type(value) is float:
+        return value
+    if type(value) is bytes:
+        try:
+            return float(value.strip())
+        except ValueError:
+            try:
+                return int(value.strip(), 16)
+            except ValueError:
+                return None
+    return None
 
 
 def _hub() -> Any:

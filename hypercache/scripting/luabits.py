@@ -16,6 +16,7 @@ import struct as pystruct
 from typing import Any
 
 import msgpack
+from lupa.lua51 import LuaError
 
 MAX_NESTING = 1000
 
@@ -69,142 +70,266 @@ BIT = {
     "tohex": _tohex,
 }
 
-# -- struct -----------------------------------------------------------------------------------
+# -- struct (lua_struct's rules: native little-endian, alignment off unless '!') --------------
 
-_SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "T": 8, "f": 4, "d": 8}
-_CODES = {"b": "b", "B": "B", "h": "h", "H": "H", "i": "i", "I": "I", "l": "q", "L": "Q", "T": "Q",
-          "f": "f", "d": "d"}
+MAXINTSIZE = 32
+MAXALIGN = 8
 
 
-def _items(fmt: str):
-    """(option, size) pairs of a lua_struct format; endianness options yield ("<"/">", 0)."""
-    i = 0
-    while i < len(fmt):
-        option = fmt[i]
+class Positional(str):
+    """An error Lua raises with the caller's position in front (luaL_error), as Redis's C libraries do."""
+
+
+def arg_error(number: int, function: str, message: str) -> Positional:
+    return Positional(f"bad argument #{number} to '{function}' ({message})")
+
+
+def lua_type_name(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, bytes):
+        return "string"
+    from lupa.lua51 import lua_type
+    return lua_type(value) or "userdata"
+
+
+def check_number(args: tuple, index: int, function: str) -> float:
+    """luaL_checknumber of argument `index` (1-based)."""
+    if index > len(args):
+        raise ValueError(arg_error(index, function, "number expected, got no value"))
+    value = args[index - 1]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return float(value.strip()) if b"x" not in value.lower() else int(value.strip(), 16)
+        except ValueError:
+            pass
+    raise ValueError(arg_error(index, function, f"number expected, got {lua_type_name(value)}"))
+
+
+def check_string(args: tuple, index: int, function: str) -> bytes:
+    if index > len(args):
+        raise ValueError(arg_error(index, function, "string expected, got no value"))
+    value = args[index - 1]
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return b"%.14g" % value
+    raise ValueError(arg_error(index, function, f"string expected, got {lua_type_name(value)}"))
+
+
+def _getnum(fmt: bytes, i: int, default: int) -> tuple[int, int]:
+    if i >= len(fmt) or not 48 <= fmt[i] <= 57:
+        return default, i
+    value = 0
+    while i < len(fmt) and 48 <= fmt[i] <= 57:
+        value = value * 10 + fmt[i] - 48
+        if value > 2**31 - 1:
+            raise ValueError(Positional("integral size overflow"))
         i += 1
-        digits = ""
-        while i < len(fmt) and fmt[i].isdigit():
-            digits += fmt[i]
-            i += 1
-        if option in " ":
-            continue
-        if option in "<>=!":
-            yield option, int(digits) if digits else 0
-        elif option in "iI" and digits:
-            yield option, int(digits)
-        elif option in _SIZES:
-            yield option, _SIZES[option]
-        elif option in "sczx":
-            yield option, int(digits) if digits else (1 if option == "x" else 0)
-        else:
-            raise ValueError(f"invalid format option '{option}'")
+    return value, i
 
 
-def _endian(option: str) -> str:
-    return ">" if option == ">" else "<"
+def _optsize(opt: str, fmt: bytes, i: int) -> tuple[int, int]:
+    if opt in "Bb":
+        return 1, i
+    if opt in "Hh":
+        return 2, i
+    if opt in "LlTd":
+        return 8, i
+    if opt == "f":
+        return 4, i
+    if opt == "x":
+        return 1, i
+    if opt == "c":
+        return _getnum(fmt, i, 1)
+    if opt in "iI":
+        size, i = _getnum(fmt, i, 4)
+        if size > MAXINTSIZE:
+            raise ValueError(Positional(f"integral size {size} is larger than limit of {MAXINTSIZE}"))
+        return size, i
+    return 0, i
 
 
-def struct_pack(fmt: bytes, *values):
-    out = bytearray()
-    order = "<"
-    args = list(values)
-    for option, size in _items(fmt.decode("latin-1")):
-        if option in "<>=!":
-            if option != "!":
-                order = _endian(option)
-            continue
-        if option == "x":
-            out += b"\x00" * size
-            continue
-        if not args:
-            raise ValueError("bad argument to 'pack' (no value)")
-        value = args.pop(0)
-        if option in "fd":
-            out += pystruct.pack(order + _CODES[option], float(value))
-        elif option in "bBhHiIlLT":
-            number = int(value) if not isinstance(value, float) else int(value)
-            out += (number % (1 << (8 * size))).to_bytes(size, "little" if order == "<" else "big")
-        elif option == "c":
-            data = value if isinstance(value, bytes) else str(value).encode()
+def _toalign(length: int, align: int, opt: str, size: int) -> int:
+    if size == 0 or opt == "c":
+        return 0
+    size = min(size, align)
+    return (size - (length & (size - 1))) & (size - 1)
+
+
+class _Header:
+    __slots__ = ("little", "align")
+
+    def __init__(self) -> None:
+        self.little, self.align = True, 1
+
+
+def _control(opt: str, fmt: bytes, i: int, h: _Header, function: str) -> int:
+    if opt == " ":
+        return i
+    if opt == ">":
+        h.little = False
+    elif opt == "<":
+        h.little = True
+    elif opt == "!":
+        a, i = _getnum(fmt, i, MAXALIGN)
+        if a & (a - 1) or a == 0:
+            raise ValueError(Positional(f"alignment {a} is not a power of 2"))
+        h.align = a
+    else:
+        raise ValueError(arg_error(1, function, f"invalid format option '{opt}'"))
+    return i
+
+
+def struct_pack(*args):
+    fmt = check_string(args, 1, "pack")
+    h, out, arg, i = _Header(), bytearray(), 2, 0
+    while i < len(fmt):
+        opt = chr(fmt[i])
+        i += 1
+        size, i = _optsize(opt, fmt, i)
+        out += b"\x00" * _toalign(len(out), h.align, opt, size)
+        if opt in "bBhHlLTiI":
+            number = check_number(args, arg, "pack")
+            arg += 1
+            value = (int(number) & (2**64 - 1)) & ((1 << (8 * min(size, 8))) - 1)
+            out += value.to_bytes(size, "little" if h.little else "big")
+        elif opt == "x":
+            out += b"\x00"
+        elif opt in "fd":
+            number = float(check_number(args, arg, "pack"))
+            arg += 1
+            try:
+                out += pystruct.pack(("<" if h.little else ">") + opt, number)
+            except OverflowError:
+                out += pystruct.pack(("<" if h.little else ">") + opt, math.copysign(math.inf, number))
+        elif opt in "cs":
+            data = check_string(args, arg, "pack")
+            arg += 1
             if size == 0:
                 size = len(data)
-            out += data[:size].ljust(size, b"\x00")
-        elif option == "s" or option == "z":
-            data = value if isinstance(value, bytes) else str(value).encode()
-            if option == "s":
-                length = size or 8
-                out += len(data).to_bytes(length, "little" if order == "<" else "big") + data
-            else:
-                out += data + b"\x00"
+            if len(data) < size:
+                raise ValueError(arg_error(arg, "pack", "string too short"))
+            out += data[:size]
+            if opt == "s":
+                out += b"\x00"
+        else:
+            i = _control(opt, fmt, i, h, "pack")
     return bytes(out)
 
 
-def struct_unpack(fmt: bytes, data: bytes, start: int = 1):
-    pos = int(start) - 1
-    order = "<"
-    values: list[Any] = []
-    for option, size in _items(fmt.decode("latin-1")):
-        if option in "<>=!":
-            if option != "!":
-                order = _endian(option)
-            continue
-        if option == "x":
-            pos += size
-            continue
-        if option in "bBhHiIlLT":
+def _number_result(value: int) -> Any:
+    return value if -(1 << 53) <= value <= 1 << 53 else float(value)
+
+
+def struct_unpack(*args):
+    fmt = check_string(args, 1, "unpack")
+    data = check_string(args, 2, "unpack")
+    pos = int(check_number(args, 3, "unpack")) if len(args) >= 3 and args[2] is not None else 1
+    if pos <= 0:
+        raise ValueError(arg_error(3, "unpack", "offset must be 1 or greater"))
+    pos -= 1
+    h, values, i = _Header(), [], 0
+    while i < len(fmt):
+        opt = chr(fmt[i])
+        i += 1
+        size, i = _optsize(opt, fmt, i)
+        pos += _toalign(pos, h.align, opt, size)
+        if not (size <= len(data) and pos <= len(data) - size):
+            raise ValueError(arg_error(2, "unpack", "data string too short"))
+        if opt in "bBhHlLTiI":
+            raw = 0
             chunk = data[pos:pos + size]
-            if len(chunk) < size:
-                raise ValueError("bad argument #2 to 'unpack' (data string too short)")
-            values.append(int.from_bytes(chunk, "little" if order == "<" else "big",
-                                         signed=option in "bhil"))
-            pos += size
-        elif option in "fd":
-            chunk = data[pos:pos + size]
-            if len(chunk) < size:
-                raise ValueError("bad argument #2 to 'unpack' (data string too short)")
-            values.append(pystruct.unpack(order + _CODES[option], chunk)[0])
-            pos += size
-        elif option == "c":
+            for byte in (chunk if not h.little else reversed(chunk)):
+                raw = ((raw << 8) | byte) & (2**64 - 1)
+            if opt.islower() and size * 8 - 1 < 64:
+                mask = ((2**64 - 1) << (size * 8 - 1)) & (2**64 - 1)
+                if raw & mask:
+                    raw |= mask
+                if raw >= 1 << 63:
+                    raw -= 1 << 64
+            values.append(_number_result(raw))
+        elif opt in "fd":
+            values.append(pystruct.unpack(("<" if h.little else ">") + opt, data[pos:pos + size])[0])
+        elif opt == "c":
             if size == 0:
-                size = int(values.pop()) if values else 0
+                if not values or not isinstance(values[-1], (int, float)):
+                    raise ValueError(Positional("format 'c0' needs a previous size"))
+                size = int(values.pop())
+                if not (size <= len(data) and pos <= len(data) - size):
+                    raise ValueError(arg_error(2, "unpack", "data string too short"))
             values.append(data[pos:pos + size])
-            pos += size
-        elif option == "z":
-            end = data.index(b"\x00", pos)
+        elif opt == "s":
+            end = data.find(b"\x00", pos)
+            if end < 0:
+                raise ValueError(Positional("unfinished string in data"))
+            size = end - pos + 1
             values.append(data[pos:end])
-            pos = end + 1
-        elif option == "s":
-            length = size or 8
-            count = int.from_bytes(data[pos:pos + length], "little" if order == "<" else "big")
-            pos += length
-            values.append(data[pos:pos + count])
-            pos += count
+        elif opt != "x":
+            i = _control(opt, fmt, i, h, "unpack")
+        pos += size
     values.append(pos + 1)
     return tuple(values)
 
 
-def struct_size(fmt: bytes) -> int:
-    total = 0
-    for option, size in _items(fmt.decode("latin-1")):
-        if option in "sz":
-            raise ValueError("options 's' and 'z' have no fixed size")
-        if option not in "<>=!":
-            total += size
-    return total
+def struct_size(*args):
+    fmt = check_string(args, 1, "size")
+    h, pos, i = _Header(), 0, 0
+    while i < len(fmt):
+        opt = chr(fmt[i])
+        i += 1
+        size, i = _optsize(opt, fmt, i)
+        pos += _toalign(pos, h.align, opt, size)
+        if opt == "s":
+            raise ValueError(arg_error(1, "size", "option 's' has no fixed size"))
+        if opt == "c" and size == 0:
+            raise ValueError(arg_error(1, "size", "option 'c0' has no fixed size"))
+        if not opt.isalnum():
+            i = _control(opt, fmt, i, h, "size")
+        pos += size
+    return pos
 
 
 def _guard(function):
-    """Python errors become (nil, message) for the Lua wrapper to raise, never a crash."""
+    """Errors leave as Lua errors with the message Redis's C library would give."""
     def run(*args):
         try:
-            return (True,) + tuple(_as_tuple(function(*args)))
+            return function(*args)
         except (ValueError, TypeError, OverflowError, IndexError, KeyError) as error:
-            return False, str(error).encode()
+            message = error.args[0] if error.args else str(error)
+            raise LuaError(message if isinstance(message, Positional) else Positional(str(message))) from None
     return run
 
 
-def _as_tuple(value):
-    return value if isinstance(value, tuple) else (value,)
+# -- math.random (Redis's own generator) ------------------------------------------------------
+
+def math_functions(rand) -> dict[str, Any]:
+    def random(*args):
+        r = rand.next_fraction()
+        if not args:
+            return r
+        if len(args) == 1:
+            upper = int(check_number(args, 1, "random"))
+            if upper < 1:
+                raise ValueError(arg_error(1, "random", "interval is empty"))
+            return math.floor(r * upper) + 1
+        if len(args) == 2:
+            lower, upper = int(check_number(args, 1, "random")), int(check_number(args, 2, "random"))
+            if lower > upper:
+                raise ValueError(arg_error(2, "random", "interval is empty"))
+            return math.floor(r * (upper - lower + 1)) + lower
+        raise ValueError(Positional("wrong number of arguments"))
+
+    def randomseed(*args):
+        rand.seed(int(check_number(args, 1, "randomseed")))
+
+    return {"random": _guard(random), "randomseed": _guard(randomseed)}
 
 
 # -- cmsgpack --------------------------------------------------------------------------------
@@ -438,13 +563,7 @@ cjson.encode = function(...)
   encode_value((...), 0, out)
   return table.concat(out)
 end
-local py_json = py.json_decode
-cjson.decode = function(...)
-  if select('#', ...) ~= 1 then error('bad argument #1 to \'decode\' (expected 1 argument)', 0) end
-  local s = ...
-  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ")", 0) end
-  return raise_on(py_json(s))
-end
+cjson.decode = py.json_decode
 local function noop(...) return ... end
 cjson.encode_keep_buffer, cjson.encode_max_depth, cjson.decode_max_depth = noop, noop, noop
 cjson.encode_number_precision, cjson.encode_sparse_array, cjson.encode_invalid_numbers = noop, noop, noop
@@ -491,63 +610,77 @@ cmsgpack.pack = function(...)
   for i = 1, n do walk((select(i, ...)), tokens, 0) end
   return py_pack(tokens, #tokens)
 end
-local py_unpack = py.msgpack_unpack
-cmsgpack.unpack = function(s)
-  local result = {raise_on(py_unpack(s, 0, 0))}
-  return unpack(result, 2, result[1] + 1)
-end
-cmsgpack.unpack_one = function(s, offset)
-  local result = {raise_on(py_unpack(s, 1, offset or 0))}
-  return unpack(result, 2, result[1] + 2)
-end
-cmsgpack.unpack_limit = function(s, limit, offset)
-  local result = {raise_on(py_unpack(s, limit or 0, offset or 0))}
-  return unpack(result, 2, result[1] + 2)
-end
+cmsgpack.unpack = py.msgpack_unpack
+cmsgpack.unpack_one = py.msgpack_unpack_one
+cmsgpack.unpack_limit = py.msgpack_unpack_limit
 
-local bit = {}
-for name, f in pairs(py.bit) do
-  bit[name] = function(...) return raise_on(f(...)) end
-end
-local struct = {}
-for name, f in pairs(py.struct) do
-  struct[name] = function(...) return raise_on(f(...)) end
-end
+local bit, struct = {}, {}
+for name, f in pairs(py.bit) do bit[name] = f end
+for name, f in pairs(py.struct) do struct[name] = f end
 return {cjson = cjson, cmsgpack = cmsgpack, bit = bit, struct = struct}
 """
 
 
-def tables(runtime) -> dict[str, Any]:
-    """Build the four library tables in `runtime` (before the sandbox hides newproxy)."""
+def tables(runtime, rand) -> dict[str, Any]:
+    """Build the library tables in `runtime` (before the sandbox hides newproxy); `rand` feeds math.random."""
     holder: dict[str, Any] = {}
 
-    def decode(text):
-        try:
-            return True, json_decode_ordered(runtime, holder["null"], text)
-        except ValueError as error:
-            return False, str(error).encode()
+    @_guard
+    def decode(*args):
+        if len(args) != 1:
+            raise ValueError(Positional("bad argument #1 to 'decode' (expected 1 argument)"))
+        text = check_string(args, 1, "decode")
+        return json_decode_ordered(runtime, holder["null"], text)
 
     def pack(tokens, count):
         return msgpack_encode_tokens(tokens, count)
 
-    def unpack(data, limit, offset):
-        if not isinstance(data, bytes):
-            return False, b"bad argument #1 to 'unpack' (string expected)"
-        try:
-            consumed, values = msgpack_decode(runtime, data, int(limit), int(offset))
-        except ValueError as error:
-            return False, str(error).encode()
-        if limit:
-            next_offset = consumed if consumed < len(data) else -1
-            return (True, len(values), next_offset) + tuple(values)
-        return (True, len(values)) + tuple(values)
+    def unpacker(limit_arg: bool, one: bool):
+        @_guard
+        def unpack(*args):
+            data = check_string(args, 1, "unpack")
+            limit = 1 if one else (int(check_number(args, 2, "unpack_limit")) if limit_arg and len(args) >= 2
+                                   and args[1] is not None else 0)
+            index = 2 if one else 3
+            offset = int(check_number(args, index, "unpack")) if len(args) >= index and args[index - 1] is not None else 0
+            if not data:
+                raise ValueError(Positional("MessagePack unpack needs input."))
+            consumed, values = msgpack_decode(runtime, data, limit, offset)
+            if limit_arg or one:
+                return (consumed if consumed < len(data) else -1,) + tuple(values)
+            return tuple(values)
+        return unpack
 
     py = runtime.table_from({
-        b"json_decode": decode, b"msgpack_pack": pack, b"msgpack_unpack": unpack,
+        b"json_decode": decode, b"msgpack_pack": pack,
+        b"msgpack_unpack": unpacker(False, False), b"msgpack_unpack_one": unpacker(False, True),
+        b"msgpack_unpack_limit": unpacker(True, False),
         b"bit": runtime.table_from({name.encode(): _guard(f) for name, f in BIT.items()}),
         b"struct": runtime.table_from({b"pack": _guard(struct_pack), b"unpack": _guard(struct_unpack),
                                        b"size": _guard(struct_size)}),
     })
     libs = runtime.eval(b"function(...) " + LUA_SIDE.encode() + b" end")(py)
     holder["null"] = libs[b"cjson"][b"null"]
-    return {name: libs[name.encode()] for name in ("cjson", "cmsgpack", "bit", "struct")}
+    # Lua-written entry points are called through Python, so that a `return cjson.encode(x)`
+    # (a tail call) keeps the script's frame for the error's position, as Redis's C functions do
+    protected = runtime.eval(b"function(f, ...) return pcall(f, ...) end")
+
+    def through_python(function):
+        def call(*args):
+            result = protected(function, *args)
+            if not isinstance(result, tuple):
+                result = (result,)
+            if result[0]:
+                return result[1:]
+            error = result[1] if len(result) > 1 else None
+            if isinstance(error, bytes):
+                raise LuaError(Positional(error.decode("utf-8", "replace")))
+            raise LuaError(error)
+        return call
+
+    cjson, cmsgpack = libs[b"cjson"], libs[b"cmsgpack"]
+    cjson[b"encode"] = through_python(cjson[b"encode"])
+    cmsgpack[b"pack"] = through_python(cmsgpack[b"pack"])
+    out = {name: libs[name.encode()] for name in ("cjson", "cmsgpack", "bit", "struct")}
+    out["math"] = runtime.table_from({k.encode(): v for k, v in math_functions(rand).items()})
+    return out

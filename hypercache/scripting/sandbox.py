@@ -49,7 +49,8 @@ local USER = {['@user_script'] = true, ['@user_function'] = true}
 
 local py_unwrap = bridge.unwrap
 local function err_handler(err)
-  if type(err) == 'userdata' then err = py_unwrap(err) end
+  local positional = false
+  if type(err) == 'userdata' then err, positional = py_unwrap(err) end
   local level, found = 2, nil
   while true do
     local info = dbg.getinfo(level, 'Sl')
@@ -57,7 +58,11 @@ local function err_handler(err)
     if USER[info.source] then found = info break end
     level = level + 1
   end
-  if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
+  if type(err) ~= 'table' then
+    local message = tostring(err)
+    if positional and found then message = found.short_src .. ':' .. found.currentline .. ': ' .. message end
+    err = {err = 'ERR ' .. message}
+  end
   if found then err.source = found.source; err.line = found.currentline end
   return err
 end
@@ -102,6 +107,8 @@ local function unwrapped(ok, ...)
   if ok then return ok, ... end
   local e = ...
   if type(e) == 'userdata' then e = py_unwrap(e) end
+  -- as Redis's pcall: an error table gives its message (scripts written for Redis 6 read a string)
+  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then e = rawget(e, 'err') end
   return false, e
 end
 G.pcall = function(f, ...) return unwrapped(pcall(f, ...)) end
@@ -144,31 +151,7 @@ G.coroutine = readonly(co)
 
 local m = {}
 for k, v in pairs(math) do m[k] = v end
-local py_random, py_seed = bridge.random, bridge.randomseed
-local floor = math.floor
-local function checkint(v, n)
-  local x = tonumber(v)
-  if x == nil then error("bad argument #" .. n .. " to 'random' (number expected, got " .. type(v) .. ")", 3) end
-  return x >= 0 and floor(x) or -floor(-x)
-end
-m.random = function(...)
-  local r = py_random()
-  local argc = select('#', ...)
-  if argc == 0 then return r end
-  if argc == 1 then
-    local u = checkint(..., 1)
-    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
-    return floor(r * u) + 1
-  end
-  if argc == 2 then
-    local a, b = ...
-    local l, u = checkint(a, 1), checkint(b, 2)
-    if l > u then error("bad argument #2 to 'random' (interval is empty)", 2) end
-    return floor(r * (u - l + 1)) + l
-  end
-  error('wrong number of arguments', 2)
-end
-m.randomseed = function(seed) py_seed(checkint(seed, 1)) end
+m.random, m.randomseed = bridge.math.random, bridge.math.randomseed
 G.math = readonly(m)
 
 local s = {}
@@ -177,6 +160,7 @@ G.string = readonly(s)
 local t = {}
 for k, v in pairs(table) do t[k] = v end
 G.table = readonly(t)
+local floor = math.floor
 for _, name in ipairs({'bit', 'struct', 'cjson', 'cmsgpack'}) do
   G[name] = readonly(bridge[name])
 end
@@ -196,52 +180,15 @@ redis.status_reply = function(...)
   if select('#', ...) ~= 1 or type(s) ~= 'string' then return push_error('wrong number or type of arguments') end
   return {ok = s}
 end
-local py_sha1hex = bridge.sha1hex
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then error(push_error('wrong number of arguments')) end
-  local v = ...
-  if type(v) ~= 'string' and type(v) ~= 'number' then v = '' end
-  return py_sha1hex(tostring(v))
-end
+-- the ones that raise errors are Python functions: a `return redis.x(...)` tail call
+-- to a Lua function would lose the script's frame, and with it the error's line
+redis.sha1hex, redis.log, redis.setresp, redis.set_repl = bridge.sha1hex, bridge.log, bridge.setresp, bridge.set_repl
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-local py_log = bridge.log
-redis.log = function(...)
-  local argc = select('#', ...)
-  if argc < 2 then error(push_error('redis.log() requires two arguments or more.')) end
-  local level = ...
-  if type(level) ~= 'number' then error(push_error('First argument must be a number (log level).')) end
-  if level < 0 or level > 3 then error(push_error('Invalid debug level.')) end
-  local parts = {}
-  for i = 2, argc do
-    local v = select(i, ...)
-    if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
-  end
-  py_log(level, table.concat(parts, ' '))
-end
-local py_setresp = bridge.setresp
-redis.setresp = function(...)
-  if select('#', ...) ~= 1 then error(push_error('redis.setresp() requires one argument.')) end
-  local v = tonumber((...))
-  if v ~= 2 and v ~= 3 then error(push_error('RESP version must be 2 or 3.')) end
-  py_setresp(v)
-end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-redis.set_repl = function(...)
-  if select('#', ...) ~= 1 then error(push_error('redis.set_repl() requires two arguments.')) end
-  local v = tonumber((...))
-  if v == nil or v < 0 or v > 3 or v ~= floor(v) then
-    error(push_error('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'))
-  end
-end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
-  if select('#', ...) == 0 then error(push_error('Please specify at least one argument for this redis lib call')) end
-  local ok = bridge.known_command(...)
-  if not ok then error(push_error('Invalid command passed to redis.acl_check_cmd()')) end
-  return true
-end
+redis.acl_check_cmd = bridge.acl_check_cmd
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = bridge.version, bridge.version_num
 G.redis = readonly(redis)
 G.__redis__err__handler = err_handler
