@@ -23,3 +23,7 @@ first *replication_factor* distinct members walking the ring from it, the
 *incarnation* rises when it refutes being *suspect*; a *dead* member has been
 declared failed by a majority.
 """
+
+# the one place the version is written: setup.cfg reads it (attr:), and --version, INFO server,
+# /cluster/status and the hypercache_build_info metric report it
+__version__ = "0.1.0"

@@ -10,12 +10,37 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
+from . import ports  # noqa: E402
 from .config import Config  # noqa: E402
 from .store import EVICTION_POLICIES  # noqa: E402
 
 
-def _env(name: str, default):
-    return os.environ.get("HYPERCACHE_" + name.upper().replace("-", "_"), default)
+EXAMPLE = """\
+examples:
+  hypercache --port 8080 --http-port 9080 --data-dir .hypercache/node0
+  hypercache --port 8081 --http-port 9081 --data-dir .hypercache/node1 --join 127.0.0.1:18080
+      a second node joins the first through its mesh port (RESP port + 10000)
+  HYPERCACHE_PORT=8082 HYPERCACHE_JOIN=127.0.0.1:18080 hypercache
+      every flag can be set as HYPERCACHE_<FLAG> instead (a flag given on the line wins)
+  hypercache keygen DIR NAME
+      writes a CURVE key pair for --mesh-secret-key-file / --mesh-public-keys-dir
+"""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# the data port is the mesh port + this (mesh/datalink.py's DATA_PORT_OFFSET; not imported,
+# so that parsing flags loads no zmq)
+DATA_PORT_OFFSET = 10000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with Redis-like one-line errors: no usage block, exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _env_name(dest: str) -> str:
+    return "HYPERCACHE_" + dest.upper()
 
 
 def _bool(text: str) -> bool:
@@ -34,6 +59,48 @@ def _debug_mode(text: str) -> str:
     return mode
 
 
+def _log_level(text: str) -> str:
+    level = str(text).upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return level
+
+
+def _count(low: int):
+    """An integer type that refuses values below `low`, with the limit in the message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {low} or more, got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _port(low: int):
+    def parse(text: str) -> int:
+        value = _count(low)(text)
+        if value > 65535:
+            raise argparse.ArgumentTypeError(f"expected a port up to 65535, got {value}")
+        return value
+    parse.__name__ = "port"
+    return parse
+
+
+def _join_address(text: str) -> str:
+    """HOST:MESHPORT (IPv6 in brackets); refused at once rather than failing deep inside the mesh."""
+    host, sep, port = str(text).strip().rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) <= 65535 \
+            or (":" in host and not host.startswith("[")):
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:MESHPORT (a member's mesh port, its RESP port + 10000, e.g. 127.0.0.1:18080), "
+            f"got {text!r}")
+    return f"{host}:{int(port)}"
+
+
 def _password_file(path: str) -> str:
     """The password a file holds, without the trailing newline an editor or `echo` adds."""
     try:
@@ -47,55 +114,100 @@ def _password_file(path: str) -> str:
     return password
 
 
-def parse_args(argv: list[str] | None = None) -> Config:
-    p = argparse.ArgumentParser(prog="hypercache", description=(
-        "A Redis-compatible cache node; nodes joined with --join form a cluster that "
-        "redis-cli -c, redis-py RedisCluster and redis-benchmark --cluster use directly. "
-        "Every flag can also be set as HYPERCACHE_<FLAG> (e.g. HYPERCACHE_PORT=8080)."))
-    p.add_argument("--port", type=int, default=int(_env("port", 8080)), help="RESP port")
-    p.add_argument("--http-port", type=int, default=int(_env("http_port", 9080)),
-                   help="status UI / JSON / metrics port (0 disables it)")
-    p.add_argument("--host", default=_env("host", "127.0.0.1"), help="bind address")
-    p.add_argument("--mesh-port", type=int, default=int(_env("mesh_port", 0)),
-                   help="mesh port (default: port + 10000)")
-    p.add_argument("--announce-host", default=_env("announce_host", ""),
-                   help="address clients are sent to in MOVED (default: --host, or 127.0.0.1)")
-    p.add_argument("--join", nargs="*", default=[j for j in _env("join", "").replace(",", " ").split() if j],
-                   metavar="HOST:MESHPORT", help="any member(s) of the cluster to join")
-    p.add_argument("--replication-factor", type=int, default=int(_env("replication_factor", 2)))
-    p.add_argument("--replication-mode", choices=("sync", "async"), default=_env("replication_mode", "sync"),
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = _Parser(prog="hypercache", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE,
+                description=(
+                    "A Redis-compatible cache node; nodes joined with --join form a cluster that\n"
+                    "redis-cli -c, redis-py RedisCluster and redis-benchmark --cluster use directly.\n"
+                    "Every flag can also be set as HYPERCACHE_<FLAG> (e.g. HYPERCACHE_HTTP_PORT=9080)."))
+    p.add_argument("--version", action="version", version=f"hypercache {__version__}")
+    p.add_argument("--port", type=_port(1), default=8080, help="RESP port clients connect to (default: %(default)s)")
+    p.add_argument("--http-port", type=_port(0), default=9080,
+                   help="status page, JSON API, /health and /metrics (default: %(default)s; 0 disables it)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address the RESP, mesh and HTTP ports listen on (default: %(default)s; 0.0.0.0: all)")
+    p.add_argument("--mesh-port", type=_port(0), default=0,
+                   help="cluster bus port; the data port is this + 10000 (default: RESP port + 10000)")
+    p.add_argument("--announce-host", default="",
+                   help="address clients are sent to in MOVED and CLUSTER NODES, like Redis's "
+                        "cluster-announce-ip (default: --host, or 127.0.0.1 when --host is 0.0.0.0)")
+    p.add_argument("--join", nargs="*", type=_join_address, default=[], metavar="HOST:MESHPORT",
+                   help="any member(s) of the cluster to join, at their mesh port (default: none, "
+                        "start a new cluster; the variable takes a comma- or space-separated list)")
+    p.add_argument("--replication-factor", type=_count(1), default=2,
+                   help="copies of each slot, the primary's included (default: %(default)s)")
+    p.add_argument("--replication-mode", choices=("sync", "async"), default="sync",
                    help="sync: a write is acknowledged once every live replica of its slot applied it; "
-                        "async: at once, replicated right after (can lose a dying primary's last writes)")
-    p.add_argument("--node-timeout-ms", type=int, default=int(_env("node_timeout_ms", 3000)))
-    p.add_argument("--leave-timeout-ms", type=int, default=int(_env("leave_timeout_ms", 10000)),
+                        "async: at once, replicated right after (can lose a dying primary's last writes) "
+                        "(default: %(default)s)")
+    p.add_argument("--node-timeout-ms", type=_count(1), default=3000,
+                   help="a member unheard this long is suspect, then dead; a node that cannot hear a "
+                        "majority this long refuses writes (default: %(default)s)")
+    p.add_argument("--leave-timeout-ms", type=_count(0), default=10000,
                    help="on SIGTERM, how long to keep serving and voting until the cluster's map "
-                        "without this node commits (its slots pass to their replicas)")
-    p.add_argument("--requirepass", default=_env("requirepass", ""))
-    p.add_argument("--requirepass-file", default=_env("requirepass_file", ""), metavar="FILE",
-                   help="read the password from FILE, so that it is not shown by ps")
-    p.add_argument("--maxmemory", type=int, default=int(_env("maxmemory", 0)), help="bytes, 0 = no limit")
-    p.add_argument("--maxmemory-policy", default=_env("maxmemory_policy", "noeviction"),
-                   choices=EVICTION_POLICIES)
-    p.add_argument("--maxclients", type=int, default=int(_env("maxclients", 10000)))
-    p.add_argument("--timeout", type=int, default=int(_env("timeout", 0)),
-                   help="close clients idle this many seconds (0 = never)")
-    p.add_argument("--protected-mode", type=_bool, default=_bool(_env("protected_mode", "yes")),
-                   help="without a password, accept loopback clients only (default yes)")
-    p.add_argument("--enable-debug-command", type=_debug_mode,
-                   default=_env("enable_debug_command", "no"), metavar="no|yes|local",
-                   help="allow DEBUG (it can stop the node); local: from 127.0.0.1 or ::1 only (default no)")
-    p.add_argument("--data-dir", default=_env("data_dir", ""), help="keeps the node id across restarts")
-    p.add_argument("--log-level", default=_env("log_level", "INFO"))
-    p.add_argument("--mesh-secret-key-file", default=_env("mesh_secret_key_file", ""),
+                        "without this node commits (its slots pass to their replicas) (default: %(default)s)")
+    p.add_argument("--requirepass", default="", metavar="PASSWORD",
+                   help="clients must AUTH with it (default: none; see --protected-mode)")
+    p.add_argument("--requirepass-file", default="", metavar="FILE",
+                   help="read the password from FILE, so that it is not shown by ps (default: none)")
+    p.add_argument("--maxmemory", type=_count(0), default=0, metavar="BYTES",
+                   help="keyspace memory limit in bytes (default: %(default)s, no limit)")
+    p.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES,
+                   help="what to do at maxmemory, as Redis (default: %(default)s: refuse writes)")
+    p.add_argument("--maxclients", type=_count(1), default=10000,
+                   help="client connections accepted at once (default: %(default)s)")
+    p.add_argument("--timeout", type=_count(0), default=0, metavar="SECONDS",
+                   help="close clients idle this many seconds (default: %(default)s, never)")
+    p.add_argument("--protected-mode", type=_bool, default=True, metavar="{yes,no}",
+                   help="without a password, accept loopback clients only (default: yes)")
+    p.add_argument("--enable-debug-command", type=_debug_mode, default="no", metavar="{no,yes,local}",
+                   help="allow DEBUG (it can stop the node); local: from 127.0.0.1 or ::1 only "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", default="", metavar="DIR",
+                   help="keeps the node id and its last slot map across restarts (default: none, "
+                        "a new id each start; the data itself is kept in memory only)")
+    p.add_argument("--log-level", type=_log_level, default="INFO", metavar="{" + ",".join(LOG_LEVELS) + "}",
+                   help="log lines at this level and above, to stderr (default: %(default)s)")
+    p.add_argument("--mesh-secret-key-file", default="", metavar="FILE",
                    help="CURVE key pair (NAME.key_secret from `hypercache keygen`); closes the mesh "
-                        "to keys outside --mesh-public-keys-dir; the node id becomes the key's")
-    p.add_argument("--mesh-public-keys-dir", default=_env("mesh_public_keys_dir", ""),
-                   help="allow-list: a directory with the public key (NAME.key) of every member")
+                        "to keys outside --mesh-public-keys-dir; the node id becomes the key's (default: none)")
+    p.add_argument("--mesh-public-keys-dir", default="", metavar="DIR",
+                   help="allow-list: a directory with the public key (NAME.key) of every member (default: none)")
+    return p
+
+
+def _apply_environment(p: argparse.ArgumentParser, environ: dict[str, str]) -> None:
+    """HYPERCACHE_<FLAG> variables become the defaults, checked as the flag would be."""
+    defaults = {}
+    for action in p._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        name = _env_name(action.dest)
+        raw = environ.get(name)
+        if raw is None:
+            continue
+        texts = raw.replace(",", " ").split() if action.nargs == "*" else [raw]
+        try:
+            values = [action.type(text) if action.type else text for text in texts]
+        except argparse.ArgumentTypeError as error:
+            p.error(f"{name}={raw!r}: {error}")
+        if action.choices is not None and any(v not in action.choices for v in values):
+            p.error(f"{name}={raw!r}: expected one of {', '.join(map(str, action.choices))}")
+        defaults[action.dest] = values if action.nargs == "*" else values[0]
+    p.set_defaults(**defaults)
+
+
+def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Config:
+    p = build_parser()
+    _apply_environment(p, dict(os.environ) if environ is None else environ)
     a = p.parse_args(argv)
-    if a.replication_factor < 1:
-        p.error("--replication-factor must be at least 1")
     if bool(a.mesh_secret_key_file) != bool(a.mesh_public_keys_dir):
         p.error("--mesh-secret-key-file and --mesh-public-keys-dir go together")
+    mesh_port = a.mesh_port or a.port + 10000
+    if mesh_port + DATA_PORT_OFFSET > 65535:
+        p.error(f"the mesh port {mesh_port} leaves no room for its data port (mesh port + "
+                f"{DATA_PORT_OFFSET}): choose --port/--mesh-port so that it stays at most 65535")
     requirepass = a.requirepass
     if a.requirepass_file:
         if requirepass:
@@ -138,8 +250,21 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    mesh_port = config.resolved_mesh_port
+    unusable = ports.first_unusable(config.host, ports.node_ports(
+        config.port, mesh_port, mesh_port + DATA_PORT_OFFSET, config.http_port))
+    if unusable is not None:
+        print(f"hypercache: error: {unusable}", file=sys.stderr)
+        return 2
     from .node import Node
-    Node(config).run()
+    try:
+        Node(config).run()
+    except Exception as error:
+        # the port was taken between the check and the bind: still one line (zmq's errors carry errno too)
+        if getattr(error, "errno", None) not in ports.BIND_ERRNOS:
+            raise
+        print(f"hypercache: error: cannot listen: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

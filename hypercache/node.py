@@ -18,6 +18,7 @@ from . import commands, routing
 from .blocking import Blocking
 from .config import Config, Settings, load_node_id
 from .context import Context
+from .join_probe import JoinProbe
 from .keyevents import KeyEvents
 from .pubsub import PubSub
 from .replication import Replicator
@@ -70,6 +71,8 @@ class Node:
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the
         # hub hands each local PUBLISH to the mesh, the mesh hands peers' back.
         self.ctx.pubsub.on_publish = self.cluster.publish
+        # says on /health, and in the log, why a joining node hears nobody (a wrong --join)
+        self.join_probe = JoinProbe([_address(j) for j in config.join], lambda: self.cluster.joining)
         self.http = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
@@ -93,12 +96,13 @@ class Node:
             self.ctx.monitors.remove(session)
 
     def snapshot(self) -> dict:
-        return build_snapshot(self.ctx, self.cluster, self.me)
+        return build_snapshot(self.ctx, self.cluster, self.me, join_reason=self.join_probe.reason)
 
     def start(self) -> None:
         self.server.start()
         self.cluster.start()
         self.replicator.start()
+        self.join_probe.start()
         if self.config.http_port:
             import web
             self.http = web.serve(self.snapshot, self.config.host, self.config.http_port)
@@ -167,6 +171,7 @@ class Node:
         # Hand the slots over first: clients are still served (and writes replicated)
         # until the map without this node commits, so the next owners hold everything.
         self.cluster.leave(self.config.leave_timeout_ms / 1000, self.replicator.ready_to_leave)
+        self.join_probe.stop()
         self.replicator.stop()
         self.cluster.stop()
         self.server.stop()

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 
-from . import replication_state
+from . import __version__, replication_state
 from .context import Context
 
 
-def build_snapshot(ctx: Context, cluster, me) -> dict:
+def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) -> dict:
     stats = ctx.stats
     store = ctx.store
     slotmap = cluster.slotmap
@@ -47,10 +47,10 @@ def build_snapshot(ctx: Context, cluster, me) -> dict:
             "replication": streams[node_id],
         })
     assigned = sum(1 for owners in slotmap.owners if owners)
-    reason = None if accepting else "no majority of members heard within node_timeout"
+    reason = None if accepting else (join_reason or "no majority of members heard within node_timeout")
     return {
         "node": {"id": me.node_id, "host": me.host, "port": me.port,
-                 "mesh_port": me.mesh_port, "http_port": me.http_port},
+                 "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__},
         "cluster": {"state": "ok" if accepting and assigned == 16384 else "fail",
                     "reason": reason, "epoch": slotmap.epoch,
                     "replication_factor": slotmap.replication_factor,

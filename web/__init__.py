@@ -22,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from web import errors
 from web.metrics import SnapshotCollector
@@ -56,6 +56,11 @@ def create_app(snapshot: SnapshotSource) -> Flask:
     # (tests, or nodes in one process) must not collide.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
+    # The process as the kernel and the interpreter see it: RSS, CPU seconds, open fds
+    # (process_*), garbage collections (python_gc_*), the interpreter (python_info).
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
     app.extensions[REGISTRY_KEY] = registry
     app.register_blueprint(bp)
     errors.register(app)

@@ -28,6 +28,7 @@ class NodeInfo(TypedDict):
     port: int  # RESP
     mesh_port: int
     http_port: int
+    version: str  # hypercache's own version (the Redis one it matches is INFO's redis_version)
 
 
 class ClusterInfo(TypedDict):

@@ -30,6 +30,7 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
     return {
         "node_id": node["id"],
         "node": _address(node),
+        "version": node["version"],
         "state": cluster["state"],
         "reason": cluster["reason"],
         "epoch": cluster["epoch"],

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from web.metrics import LATENCY_BOUNDS_US
 from web import create_app
 from web.views import nodes_view, page_url
 
@@ -44,7 +45,7 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
               accepting_writes: bool = True, epoch: int = 7) -> dict[str, Any]:
     me = next(m for m in members if m["myself"])
     return {
-        "node": {key: me[key] for key in ("id", "host", "port", "mesh_port", "http_port")},
+        "node": {**{key: me[key] for key in ("id", "host", "port", "mesh_port", "http_port")}, "version": "9.8.7"},
         "cluster": {"state": state, "reason": reason, "epoch": epoch, "replication_factor": 2,
                     "accepting_writes": accepting_writes, "slots_assigned": SLOTS, "slots_ok": SLOTS},
         "members": members,
@@ -321,10 +322,37 @@ def test_latency_histograms_are_cumulative_with_one_bucket_set_for_all_commands(
         if sample.name.endswith("_bucket"):
             buckets.setdefault(sample.labels["command"], []).append((sample.labels["le"], sample.value))
     # get: 2 at <=1us, 0 at <=2us, 8 at <=16us; set: 3 at <=32us (its key was a string).
-    assert buckets["get"] == [("1e-06", 2), ("2e-06", 2), ("1.6e-05", 10), ("3.2e-05", 10), ("+Inf", 10)]
-    assert buckets["set"] == [("1e-06", 0), ("2e-06", 0), ("1.6e-05", 0), ("3.2e-05", 3), ("+Inf", 3)]
+    # The fixed bounds are 1, 4, 16, 64 ... us: a 2 us or 32 us bucket counts at the next one up.
+    assert buckets["get"][:5] == [("1e-06", 2), ("4e-06", 2), ("1.6e-05", 10), ("6.4e-05", 10), ("0.000256", 10)]
+    assert buckets["set"][:5] == [("1e-06", 0), ("4e-06", 0), ("1.6e-05", 0), ("6.4e-05", 3), ("0.000256", 3)]
+    assert buckets["get"][-1] == ("+Inf", 10) and buckets["set"][-1] == ("+Inf", 3)
+    assert len(buckets["get"]) == len(LATENCY_BOUNDS_US) + 1
     assert _value(families, "hypercache_command_latency_seconds_count", command="get") == 10
     assert _value(families, "hypercache_command_latency_seconds_sum", command="get") == pytest.approx(250e-6)
+
+
+def test_a_scrape_stays_small_with_every_command_called() -> None:
+    """Counters for commands that ran only; histograms for the busiest ten, the rest as "other"."""
+    snap = one_member()
+    snap["stats"]["commands"] = {
+        f"cmd{i:03d}": {"calls": 1000 - i if i < 150 else 0, "usec": 10 * (i + 1), "failed_calls": 0,
+                        "rejected_calls": 0, "latency_us_buckets": {2 ** (i % 12): 1000 - i} if i < 150 else {}}
+        for i in range(240)}
+    response = create_app(lambda: snap).test_client().get("/metrics")  # type: ignore[arg-type,return-value]
+    text = response.get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    called = {s.labels["command"] for s in families["hypercache_commands"].samples}
+    assert called == {f"cmd{i:03d}" for i in range(150)}          # the 90 never called are left out
+    histogram = families["hypercache_command_latency_seconds"]
+    named = {s.labels["command"] for s in histogram.samples}
+    assert named == {f"cmd{i:03d}" for i in range(10)} | {"other"}
+    # "other" sums the 140 less called commands: counts and time
+    assert _value(families, "hypercache_command_latency_seconds_count", command="other") == \
+        sum(1000 - i for i in range(10, 150))
+    assert _value(families, "hypercache_command_latency_seconds_sum", command="other") == \
+        pytest.approx(sum(10 * (i + 1) for i in range(10, 150)) * 1e-6)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(lines) < 1000, len(lines)
 
 
 def test_metrics_take_one_snapshot_per_scrape() -> None:
