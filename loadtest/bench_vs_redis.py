@@ -46,7 +46,7 @@ def free_port() -> int:
         with socket.socket() as s:
             s.bind((HOST, 0))
             port = s.getsockname()[1]
-        if port + 10000 > 65535:
+        if port + 20000 > 65535:     # the data port (mesh port + 10000) must exist too
             continue
         with socket.socket() as s:
             try:

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.nodes import free_port, node_ports
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,19 +60,10 @@ class NodeProcess:
             return 0, None
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _start(tmp_path: Path, index: int, join: list[str]) -> NodeProcess:
-    port, mesh_port, http_port = _free_ports(3)
+    # below the ephemeral range, with the data port (mesh port + 10000) free too
+    port, mesh_port = node_ports()
+    http_port = free_port()
     log_path = tmp_path / f"node{index}.log"
     args = [sys.executable, "-m", "hypercache", "--port", str(port), "--mesh-port", str(mesh_port),
             "--http-port", str(http_port), "--host", "127.0.0.1", "--node-timeout-ms", str(NODE_TIMEOUT_MS)]
