@@ -268,3 +268,35 @@ def test_a_long_script_does_not_stop_the_mesh(node_factory) -> None:
     assert client.eval(script, 0) == b"done"
     assert nodes.agreed(cluster, 3) == epoch
     assert all("fail" not in line[2] for n in cluster for line in nodes.nodes_lines(n))
+
+
+def test_function_dump_restores_across_redis_server_and_hypercache(r, redis_server) -> None:
+    theirs = redis_server.client()
+    first = ("#!lua name=lib1\nredis.register_function('f1', function(keys, args) "
+             "return 'from lib1 ' .. (args[1] or '') end)")
+    second = "#!lua name=lib2\nredis.register_function('f2', function() return 2 end)"
+    try:
+        theirs.function_flush()
+        r.function_flush()
+        theirs.function_load(first)            # long enough for redis-server to LZF-compress it
+        payload = theirs.function_dump()
+        assert r.function_restore(payload)
+        assert r.fcall("f1", 0, "x") == b"from lib1 x"
+        r.function_load(second)
+        back = r.function_dump()
+        theirs.function_flush()
+        assert theirs.function_restore(back)
+        assert theirs.fcall("f1", 0, "y") == b"from lib1 y" and theirs.fcall("f2", 0) == 2
+        # the refusals read the same (one library: with two, Redis names the one its dict meets first)
+        for args in ((payload,), (payload, "APPEND"), (back[:-1] + bytes([back[-1] ^ 1]),), (back, "BOGUS"),
+                     (b"short",)):
+            with pytest.raises(redis.ResponseError) as ours_error:
+                r.function_restore(*args)
+            with pytest.raises(redis.ResponseError) as their_error:
+                theirs.function_restore(*args)
+            assert str(ours_error.value) == str(their_error.value)
+        assert r.function_restore(back, "REPLACE") and r.function_restore(payload, "FLUSH")
+        assert [lib[1] for lib in r.function_list()] == [b"lib1"]     # [library_name, name, ...]
+    finally:
+        theirs.function_flush()
+        r.function_flush()
