@@ -25,6 +25,7 @@ from .replication import Replicator
 from .server import RespServer
 from .stats import ServerStats
 from .status import build_snapshot
+from .status_server import StatusServer
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,9 @@ class Node:
         self.replicator.start()
         self.join_probe.start()
         if self.config.http_port:
-            import web
-            self.http = web.serve(self.snapshot, self.config.host, self.config.http_port)
+            # in its own thread: HTTP load must not stall the RESP hub (hypercache/status_server.py)
+            self.http = StatusServer(self.snapshot, self.config.host, self.config.http_port)
+            self.http.start()
         self.greenlets = [gevent.spawn(self._housekeeping)]
         log.info("node started node=%s port=%d mesh_port=%d http_port=%d",
                  self.node_id, self.config.port, self.me.mesh_port, self.config.http_port)

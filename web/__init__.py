@@ -19,7 +19,7 @@ it must not block the hub, and the app never mutates what it gets.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -74,16 +74,26 @@ def create_app(snapshot: SnapshotSource) -> Flask:
     return app
 
 
-def serve(snapshot: SnapshotSource, host: str, port: int) -> WSGIServer:
-    """Start the app on gevent's WSGI server in the calling process and return the started server.
+def serve(snapshot: SnapshotSource, host: str, port: int, spawn: Any = "default",
+          idle_timeout_s: float | None = None) -> WSGIServer:
+    """Start the app on gevent's WSGI server in the calling thread's hub and return the started server.
 
-    Port 0 picks a free port; read it back from `server.server_port`.
+    Port 0 picks a free port; read it back from `server.server_port`. `spawn`
+    (a gevent Pool) caps the connections served at once; `idle_timeout_s`
+    closes a connection that sends nothing for that long (a half-open request).
+    The node runs this in a thread of its own (hypercache/status_server.py).
     """
     from gevent.pywsgi import WSGIServer  # imported here so create_app works without gevent
 
+    class _Server(WSGIServer):
+        def handle(self, sock: Any, address: Any) -> None:
+            if idle_timeout_s is not None:
+                sock.settimeout(idle_timeout_s)
+            super().handle(sock, address)
+
     # log=None: no access log line per request (the page polls every second);
     # server errors still reach logging through gevent's adapter.
-    server = WSGIServer((host, port), create_app(snapshot), log=None, error_log=log)
+    server = _Server((host, port), create_app(snapshot), log=None, error_log=log, spawn=spawn)
     server.start()
     log.info("web serving host=%s port=%d", host, server.server_port)
     return server

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Every hostile input of issue 14 against a real node: the worst PING wait of a bystander client, and the RSS after.
+
+Each case starts a fresh node (so that the RSS after belongs to that case alone),
+connects a bystander that PINGs in a loop on its own connection, runs the
+attack until the node has finished with it, and reports:
+
+- worst_ping_ms: the longest a bystander PING waited while the attack ran;
+- rss_mb_before / rss_mb_after: the node's resident memory (/proc/<pid>/status
+  VmRSS) before the attack and once it is over and its connections are closed;
+- used_memory_mb: the node's own accounting (INFO memory) after;
+- reply: what the attacker was answered (first reply, shortened).
+
+    .venv/bin/python loadtest/hostile.py                 # every case, a markdown table
+    .venv/bin/python loadtest/hostile.py --only setrange http-storm
+    .venv/bin/python loadtest/hostile.py --list
+
+The cases are plain functions of (node, http_port) so that the black-box tests
+(tests/blackbox/test_hostile_load.py) run the same attacks.
+"""
+from __future__ import annotations
+
+import argparse
+import select
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.nodes import (HOST, NodeFactory, NodeProcess, encode_command, raw_connect,  # noqa: E402
+                         read_reply, wait_until)
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+class Bystander:
+    """A client that PINGs in a loop on its own connection and keeps the worst wait."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = raw_connect(port)
+        self.worst = 0.0
+        self.pings = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                self.sock.sendall(b"PING\r\n")
+                reply = read_reply(self.sock, timeout=60)
+                assert reply == b"PONG", reply
+                self.worst = max(self.worst, time.monotonic() - started)
+                self.pings += 1
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            self.error = error
+
+    def more_pings(self, count: int = 20, timeout: float = 60) -> None:
+        """Wait until `count` more PINGs were answered (the node has moved on)."""
+        seen = self.pings
+        wait_until(lambda: self.pings >= seen + count or self.error is not None, timeout=timeout)
+
+    def __enter__(self) -> "Bystander":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.sock.close()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def used_memory(node: NodeProcess) -> int:
+    with raw_connect(node.port) as sock:
+        sock.sendall(encode_command("INFO", "memory"))
+        info = read_reply(sock, timeout=30)
+    for line in info.decode().splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise RuntimeError("no used_memory in INFO")
+
+
+def shorten(reply: object, limit: int = 60) -> str:
+    text = repr(reply)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# -- the attacks -----------------------------------------------------------------------------------
+
+def send_and_read(port: int, payload: bytes, replies: int = 1, timeout: float = 120) -> list:
+    """Send raw bytes on a fresh connection and read `replies` replies (or until the node closes)."""
+    out: list = []
+    with raw_connect(port, timeout=timeout) as sock:
+        sock.sendall(payload)
+        try:
+            for _ in range(replies):
+                out.append(read_reply(sock, timeout=timeout))
+        except ConnectionError:
+            out.append("closed")
+    return out
+
+
+def huge_count(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, b"*1000000000\r\n")[0]
+
+
+def huge_count_after_command(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, b"*1\r\n$4\r\nPING\r\n*2147483647\r\n", replies=2)[-1]
+
+
+def huge_resp3_set(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, b"*1\r\n$4\r\nPING\r\n~2000000000\r\n", replies=2)[-1]
+
+
+def huge_bulk_length(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, b"*2\r\n$3\r\nGET\r\n$536870913\r\n")[0]
+
+
+def long_inline(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, b"A" * (70 * 1024))[0]
+
+
+def glob_stars(node: NodeProcess, http_port: int) -> object:
+    payload = (encode_command("SET", b"a" * 40, "1") + encode_command("KEYS", b"*a" * 20 + b"*b")
+               + encode_command("SCAN", "0", "MATCH", b"*a" * 20 + b"*b", "COUNT", "100")
+               + encode_command("CONFIG", "GET", b"*a" * 20 + b"*b"))
+    return send_and_read(node.port, payload, replies=4)[1]
+
+
+def setrange_pipeline(node: NodeProcess, http_port: int) -> object:
+    payload = encode_command("SETRANGE", "k", "536870911", "x") * 3
+    return send_and_read(node.port, payload, replies=3)[-1]
+
+
+def big_set(node: NodeProcess, http_port: int, size: int = 400 * 1024 * 1024) -> object:
+    """A legal SET of a 400 MB value, sent as fast as the socket takes it."""
+    chunk = b"v" * (4 * 1024 * 1024)
+    with raw_connect(node.port, timeout=120) as sock:
+        sock.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % size)
+        left = size
+        while left:
+            piece = chunk if left >= len(chunk) else chunk[:left]
+            sock.sendall(piece)
+            left -= len(piece)
+        sock.sendall(b"\r\n" + encode_command("STRLEN", "big") + encode_command("DEL", "big"))
+        replies = [read_reply(sock, timeout=120) for _ in range(3)]
+    return replies[1]
+
+
+def million_args(node: NodeProcess, http_port: int, requests: int = 31) -> object:
+    """Requests of 1M empty arguments, each answered with an error (unknown command)."""
+    count = 1_000_000
+    payload = b"*%d\r\n$7\r\nNOSUCH!\r\n" % count + b"$0\r\n\r\n" * (count - 1)
+    reply = None
+    for _ in range(requests):
+        reply = send_and_read(node.port, payload)[0]
+    return reply
+
+
+def http_storm(node: NodeProcess, http_port: int, clients: int = 2000) -> object:
+    """`clients` HTTP requests to the status port that all complete at the same moment.
+
+    Every connection sends its request but the final CRLF as soon as it is
+    connected; once all are (or after 3 s: past the server's cap and backlog
+    the kernel stops completing them), the last two bytes go out on every
+    connected one at once, and the answers are read.
+    """
+    head = b"GET /cluster/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    socks = []
+    for _ in range(clients):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex((HOST, http_port))
+        socks.append(sock)
+    waiting = set(socks)
+    poller = select.poll()
+    by_fd = {sock.fileno(): sock for sock in socks}
+    for fd in by_fd:
+        poller.register(fd, select.POLLOUT)
+    deadline = time.monotonic() + 3
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in poller.poll(100):
+            sock = by_fd[fd]
+            poller.unregister(fd)
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                sock.sendall(head)
+                waiting.discard(sock)
+    for sock in waiting:        # never connected: the server's cap and backlog were full
+        sock.close()
+    socks = [sock for sock in socks if sock not in waiting]
+    for sock in socks:
+        sock.sendall(b"\r\n")
+    for sock in socks:
+        sock.setblocking(True)
+        sock.settimeout(120)
+    statuses: dict[str, int] = {}
+    for sock in socks:
+        try:
+            answer = sock.recv(64)
+        except OSError:
+            answer = b""
+        status = answer[9:12].decode() if answer.startswith(b"HTTP/") else "closed"
+        statuses[status] = statuses.get(status, 0) + 1
+        sock.close()
+    statuses["not_connected"] = len(waiting)
+    return dict(sorted(statuses.items()))
+
+
+def http_half_open(node: NodeProcess, http_port: int, clients: int = 3000) -> object:
+    """`clients` connections to the status port that send half a request and wait.
+
+    Connected without waiting (past the server's cap they sit in the kernel's
+    backlog or are refused), held for a second while the bystander goes on.
+    """
+    socks = []
+    for _ in range(clients):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex((HOST, http_port))
+        socks.append(sock)
+    deadline = time.monotonic() + 1.0
+    sent = 0
+    for sock in socks:
+        try:
+            sock.send(b"GET /cluster/status HTTP/1.1\r\nHost: x\r\n")
+            sent += 1
+        except OSError:
+            pass
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    for sock in socks:
+        sock.close()
+    return {"half_requests_sent": sent}
+
+
+def debug_sleep(node: NodeProcess, http_port: int) -> object:
+    return send_and_read(node.port, encode_command("DEBUG", "SLEEP", "4"))[0]
+
+
+def http_post(node: NodeProcess, http_port: int) -> object:
+    payload = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 26\r\n\r\n"
+               b"CONFIG SET maxmemory 12345\r\n")
+    return send_and_read(node.port, payload)[0]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    text: str                   # what the attacker sends, for the table
+    attack: Callable[[NodeProcess, int], object]
+    flags: tuple[str, ...] = ()
+    debug: str | None = None    # --enable-debug-command for this case (None: Redis's default, no)
+
+
+CASES = [
+    Case("huge-count", "`*1000000000\\r\\n` (15 bytes, before AUTH)", huge_count),
+    Case("huge-count-after", "`PING` then `*2147483647\\r\\n` in one read", huge_count_after_command),
+    Case("huge-resp3-set", "`PING` then `~2000000000\\r\\n`", huge_resp3_set),
+    Case("huge-bulk", "`$536870913` bulk length", huge_bulk_length),
+    Case("long-inline", "70 KB inline request without a newline", long_inline),
+    Case("glob", "KEYS, SCAN MATCH, CONFIG GET with `*a` x 20 + `*b` against a 40-byte key", glob_stars),
+    Case("setrange", "3 pipelined `SETRANGE k 536870911 x`", setrange_pipeline),
+    Case("big-set", "a legal `SET` of a 400 MB value", big_set),
+    Case("million-args", "31 requests of 1M arguments, each refused (unknown command)", million_args),
+    Case("http-storm", "2,000 HTTP requests to the status port at once", http_storm),
+    Case("http-half-open", "3,000 half-open HTTP connections to the status port", http_half_open),
+    Case("debug-sleep", "`DEBUG SLEEP 4` (debug command not enabled)", debug_sleep),
+    Case("http-post", "HTTP `POST` whose body is `CONFIG SET maxmemory 12345`", http_post),
+]
+
+
+@dataclass
+class Result:
+    case: Case
+    worst_ping_ms: float
+    pings: int
+    rss_before: int
+    rss_after: int
+    used_memory: int
+    reply: object
+    seconds: float
+
+
+def run_case(factory: NodeFactory, case: Case) -> Result:
+    node = factory.start(*case.flags, http=True, debug_command=case.debug)
+    try:
+        rss_before = rss_bytes(node.proc.pid)
+        with Bystander(node.port) as bystander:
+            bystander.more_pings(20)
+            started = time.monotonic()
+            reply = case.attack(node, node.http_port)
+            seconds = time.monotonic() - started
+            bystander.more_pings(20)
+        if bystander.error is not None:
+            raise RuntimeError(f"bystander failed: {bystander.error!r}")
+        # the attacker's connections are closed: give the node a moment to notice
+        with raw_connect(node.port) as sock:
+            sock.sendall(b"PING\r\n")
+            read_reply(sock, timeout=30)
+        return Result(case, bystander.worst * 1000, bystander.pings, rss_before, rss_bytes(node.proc.pid),
+                      used_memory(node), reply, seconds)
+    finally:
+        node.stop()
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| attack | worst bystander PING wait | RSS before → after | used_memory after | answer |",
+             "|---|---:|---:|---:|---|"]
+    for r in results:
+        reply = shorten(r.reply).replace("|", "\\|")
+        lines.append(f"| {r.case.text} | {r.worst_ping_ms:.0f} ms | {r.rss_before / 2**20:.0f} → "
+                     f"{r.rss_after / 2**20:.0f} MB | {r.used_memory / 2**20:.1f} MB | `{reply}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", help="case names")
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--dir", default="/tmp/hypercache-hostile")
+    args = parser.parse_args()
+    if args.list:
+        for case in CASES:
+            print(f"{case.name:18} {case.text}")
+        return
+    cases = [c for c in CASES if not args.only or c.name in args.only]
+    factory = NodeFactory(Path(args.dir))
+    results = []
+    try:
+        for case in cases:
+            result = run_case(factory, case)
+            print(f"{case.name}: worst PING {result.worst_ping_ms:.0f} ms, RSS "
+                  f"{result.rss_before / 2**20:.0f} -> {result.rss_after / 2**20:.0f} MB, "
+                  f"attack {result.seconds:.1f} s, reply {shorten(result.reply)}", flush=True)
+            results.append(result)
+    finally:
+        factory.stop_all()
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
