@@ -16,7 +16,8 @@ from ..scripting.flags import ordered
 from ..scripting.library import (BAD_NAME, NAME, Function, Library, LibraryError, dump, function_flags,
                                  metadata, parse_dump)
 from . import command, container
-from .scripting import NO_CLUSTER, NUMKEYS_NEGATIVE, NUMKEYS_TOO_MANY, RO_WRITE, engine_of, script_keys
+from .scripting import (NO_CLUSTER, NUMKEYS_NEGATIVE, NUMKEYS_TOO_MANY, RO_WRITE, SHORT_CALL, engine_of,
+                        script_keys)
 
 LOAD_TIMEOUT_S = 0.5                 # Redis's FUNCTION LOAD time limit
 
@@ -55,7 +56,6 @@ def build_library(engine: Engine, code: bytes, replacing: Library | None) -> Lib
     finally:
         engine.registering = None
         engine.load_deadline = 0.0
-        engine.api.disarm()
     if not (outcome[0] if isinstance(outcome, tuple) else outcome):
         error = outcome[1]
         message = engine.api.error_table(error)[0] if engine.api.is_table(error) else error
@@ -262,14 +262,17 @@ def _fcall(ctx, session, args, read_only: bool):
         raise RO_WRITE
     run = new_run(ctx, session, function.name, False, read_only or flags.no_writes, flags, args)
     run.slot = ctx.slot
-    runtime = engine.runtime
-    keys = runtime.table_from(args[3:3 + count])
-    argv = runtime.table_from(args[3 + count:])
     callback = function.callback
     api = engine.api
+    if len(args) <= SHORT_CALL:
+        def call():
+            return engine.finish(run, api.run_function_args(callback, count, *args[3:]))
+    else:
+        keys = engine.runtime.table_from(args[3:3 + count])
+        argv = engine.runtime.table_from(args[3 + count:])
 
-    def call():
-        return engine.finish(run, api.run_function(callback, keys, argv))
+        def call():
+            return engine.finish(run, api.run_function(callback, keys, argv))
 
     return engine.start(run, call)
 

@@ -17,6 +17,7 @@ NOSCRIPT = CommandError("NOSCRIPT No matching script. Please use EVAL.")
 NUMKEYS_TOO_MANY = CommandError("ERR Number of keys can't be greater than number of args")
 NUMKEYS_NEGATIVE = CommandError("ERR Number of keys can't be negative")
 RO_WRITE = CommandError("ERR Can not execute a script with write flag using *_ro command.")
+SHORT_CALL = 64            # up to this many arguments, KEYS and ARGV are built inside Lua
 NO_CLUSTER = CommandError("ERR Can not run script on cluster, 'no-cluster' flag is set.")
 
 
@@ -71,8 +72,7 @@ def cache(engine: Engine, body: bytes) -> Script:
     return script
 
 
-def run_script(ctx, session, args: list[bytes], script: Script, read_only: bool):
-    count = numkeys(args)
+def run_script(ctx, session, args: list[bytes], script: Script, read_only: bool, count: int):
     engine = engine_of(ctx)
     flags = script.flags
     if not flags.compat:
@@ -83,30 +83,34 @@ def run_script(ctx, session, args: list[bytes], script: Script, read_only: bool)
     run = new_run(ctx, session, script.sha, True, read_only or flags.no_writes and not flags.compat,
                   flags, args)
     run.slot = ctx.slot
-    keys = engine.runtime.table_from(args[3:3 + count])
-    argv = engine.runtime.table_from(args[3 + count:])
     api = engine.api
+    if len(args) <= SHORT_CALL:
+        def call():
+            return engine.finish(run, api.run_eval_args(script.function, count, *args[3:]))
+    else:
+        keys = engine.runtime.table_from(args[3:3 + count])
+        argv = engine.runtime.table_from(args[3 + count:])
 
-    def call():
-        return engine.finish(run, api.run_eval(script.function, keys, argv))
+        def call():
+            return engine.finish(run, api.run_eval(script.function, keys, argv))
 
     return engine.start(run, call)
 
 
 def _eval(ctx, session, args, read_only: bool):
-    numkeys(args)       # Redis checks numkeys before compiling
-    return run_script(ctx, session, args, cache(engine_of(ctx), args[1]), read_only)
+    count = numkeys(args)       # Redis checks numkeys before compiling
+    return run_script(ctx, session, args, cache(engine_of(ctx), args[1]), read_only, count)
 
 
 def _evalsha(ctx, session, args, read_only: bool):
     sha = args[1].lower()
     if len(sha) != 40:
         raise NOSCRIPT
-    numkeys(args)
+    count = numkeys(args)
     script = engine_of(ctx).scripts.get(sha)
     if script is None:
         raise NOSCRIPT
-    return run_script(ctx, session, args, script, read_only)
+    return run_script(ctx, session, args, script, read_only, count)
 
 
 EVAL_FLAGS = "noscript stale skip-monitor may-replicate no-mandatory-keys movablekeys"

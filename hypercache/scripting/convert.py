@@ -136,7 +136,14 @@ def lua_number_to_int(number: Any) -> int:
 
 
 def to_resp(value: Any, protocol: int, script_resp: int, lua: LuaSide) -> Any:
-    """The caller's reply for a script's return value: a CommandError or Raw bytes."""
+    """The caller's reply for a script's return value: a CommandError, or a value encode() writes."""
+    kind = type(value)
+    if kind is bytes:
+        return value
+    if kind is int:
+        return value if INT64_MIN <= value < -INT64_MIN else INT64_MIN
+    if value is None:
+        return None
     if lua.lua_type(value) == "table":
         kind = lua.kind(value)
         if kind[0] == b"err":

@@ -33,7 +33,7 @@ import greenlet
 
 from ..blocking import Suspend
 from ..reply import NULL_ARRAY, CommandError
-from ..routing import NO_SLOT, route
+from ..routing import NO_SLOT, slot_of
 from ..session import Session
 from . import convert, luabits, sandbox
 from .flags import ScriptFlags
@@ -54,6 +54,18 @@ UNKILLABLE = CommandError("UNKILLABLE Sorry the script already executed write co
                           "You can either wait the script termination or kill the server in a hard way "
                           "using the SHUTDOWN NOSAVE command.")
 KILLED = sandbox.KILLED.encode()
+# what the router answers for a key this node may not serve, and what a script gets instead
+REDIRECTS = ("MOVED ", "ASK ", "CROSSSLOT ", "CLUSTERDOWN ", "TRYAGAIN ")
+NON_LOCAL = b"Script attempted to access a non local key in a cluster node"
+
+
+def script_redirect_error(text: str, write: bool) -> bytes:
+    """The error a redis.call gets where a client would be redirected (Redis's scriptVerifyClusterState)."""
+    if text.startswith("CLUSTERDOWN"):
+        if write:
+            return b"Script attempted to execute a write command while the cluster is down and readonly"
+        return b"Script attempted to execute a command while the cluster is down"
+    return NON_LOCAL
 LOAD_TIMEOUT = b"FUNCTION LOAD timeout"
 LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.INFO, logging.WARNING)
 
@@ -104,6 +116,8 @@ class Engine:
         self.registering: Callable | None = None      # FUNCTION LOAD's register_function sink
         self.script_session = Session(id=-1)
         self.on_busy: Callable[[bool], None] | None = None  # the dispatcher's lane switch
+        self._worker: greenlet.greenlet | None = None
+        self._rules: dict[str, tuple[bool, bool, bool]] = {}    # command name -> (noscript, writes, keyed)
         self.registry = Registry()
         self.load_deadline = 0.0          # FUNCTION LOAD's time limit (monotonic), 0 when not loading
         bridge = {
@@ -157,11 +171,16 @@ class Engine:
         self.run = run
         hub = _hub()
         here = greenlet.getcurrent()
-        run.yielding = hub is not None and here is hub and not self.ctx.executing_multi
-        worker = greenlet.greenlet(lambda: self._body(run, call), parent=here)
-        worker.switch()
+        run.yielding = here is hub and not self.ctx.executing_multi
+        worker = self._worker
+        if worker is None or worker.dead:
+            worker = self._worker = greenlet.greenlet(self._serve)
+        worker.parent = here
+        worker.switch(run, call)
         if run.done:
             return run.result
+        # (the worker stays with this run until it ends: the next run gets a new one)
+        self._worker = None
         # it yielded to the hub: park the caller until it ends
         wake = b"\x00script-run:%d" % id(run)
 
@@ -178,6 +197,14 @@ class Engine:
         run.on_done = finished
         return suspend
 
+    def _serve(self, run: Run, call: Callable[[], Any]) -> None:
+        """The worker greenlet: runs one script per switch, kept for the next run (no new greenlet per EVAL)."""
+        while True:
+            self._body(run, call)
+            if self._worker is not greenlet.getcurrent():
+                return            # it yielded to the hub on the way: a fresh worker serves the next run
+            run, call = self._worker.parent.switch()
+
     def _body(self, run: Run, call: Callable[[], Any]) -> None:
         try:
             run.result = call()
@@ -187,7 +214,6 @@ class Engine:
             log.exception("script failed outside Lua name=%s", run.name.decode())
             run.result = CommandError(f"ERR Error running script {run.name.decode()}, {error}")
         finally:
-            self.api.disarm()
             run.done = True
             self.run = None
             if run.busy:
@@ -197,8 +223,7 @@ class Engine:
                 log.warning("slow script finished name=%s ms=%d", run.name.decode(),
                             (time.monotonic() - run.started_at) * 1000)
             if run.on_done is not None:
-                hub = _hub()
-                hub.loop.run_callback(run.on_done)
+                _hub().loop.run_callback(run.on_done)
 
     def kill(self, is_eval: bool) -> Any:
         """SCRIPT KILL (is_eval) / FUNCTION KILL."""
@@ -344,51 +369,50 @@ class Engine:
         cmd = dispatcher.table.get(argv[0].lower())
         if cmd is not None and cmd.subcommands and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1].lower())
-            if cmd is None:
-                return False, b"Unknown Redis command called from script"
         if cmd is None:
             return False, b"Unknown Redis command called from script"
         if not cmd.arity_ok(len(argv)):
             return False, b"Wrong number of args calling Redis command from script"
-        if "noscript" in cmd.flags:
+        rules = self._rules.get(cmd.name)
+        if rules is None:
+            rules = self._rules[cmd.name] = ("noscript" in cmd.flags,
+                                             cmd.write or "may-replicate" in cmd.flags,
+                                             bool(cmd.first_key or cmd.find_keys is not None))
+        noscript, writes, keyed = rules
+        if noscript:
             return False, b"This Redis command is not allowed from script"
-        if run.read_only and (cmd.write or "may-replicate" in cmd.flags):
+        if writes and run.read_only:
             return False, b"Write commands are not allowed from read-only scripts."
-        caller = run.caller
-        if cmd.first_key or cmd.find_keys is not None:
+        if keyed and not run.flags.allow_cross_slot:
+            # (declared-slot scripts: every key in the run's one slot, checked before the command runs)
             keys = cmd.keys(argv)
             if keys:
-                cluster = ctx.cluster
-                replicator = ctx.replicator
                 try:
-                    slot = route(keys, cmd.write, cluster.slotmap, ctx.node_id, caller.readonly,
-                                 cluster.accepting_writes(),
-                                 replicator.loaded if replicator is not None else None,
-                                 ctx.settings.cluster_allow_reads_when_down)
-                except CommandError as error:
-                    if str(error).startswith("CLUSTERDOWN"):
-                        if cmd.write:
-                            return False, b"Script attempted to execute a write command while the cluster is down and readonly"
-                        return False, b"Script attempted to execute a command while the cluster is down"
-                    return False, b"Script attempted to access a non local key in a cluster node"
-                if not run.flags.allow_cross_slot:
-                    if run.slot == NO_SLOT:
-                        run.slot = slot
-                    elif run.slot != slot:
-                        return False, b"Script attempted to access keys that do not hash to the same slot"
+                    slot = slot_of(keys)
+                except CommandError:
+                    return False, NON_LOCAL
+                if run.slot == NO_SLOT:
+                    run.slot = slot
+                elif run.slot != slot:
+                    return False, b"Script attempted to access keys that do not hash to the same slot"
         if cmd.write:
             run.wrote = True
         session = self.script_session
         session.protocol = run.resp
-        session.readonly = caller.readonly
-        session.id = caller.id
+        session.readonly = run.caller.readonly
+        session.id = run.caller.id
         ctx.now_ms = run.now_ms
+        # the command's own path: routing, OOM, stats, MONITOR, and the store's replication seam
         reply = dispatcher.call(session, cmd, argv)
         ctx.now_ms = run.now_ms
-        if type(reply) is Suspend:
+        kind = type(reply)
+        if kind is Suspend:
             reply = reply.timeout_reply
-        if type(reply) is CommandError:
-            return False, b"-" + str(reply).encode("utf-8", "replace")
+        elif kind is CommandError:
+            text = str(reply)
+            if keyed and text.startswith(REDIRECTS):
+                return False, script_redirect_error(text, cmd.write)
+            return False, b"-" + text.encode("utf-8", "replace")
         return True, convert.to_lua(reply, run.resp, self.lua)
 
     # -- results ------------------------------------------------------------------------
@@ -440,15 +464,13 @@ def lua_tonumber(value: Any) -> float | None:
     return None
 
 
-def _hub() -> Any:
-    from gevent import get_hub
-    return get_hub()
+_hub = gevent.get_hub
 
 
 def new_run(ctx, session: Session, name: bytes, is_eval: bool, read_only: bool, flags: ScriptFlags,
             args: list[bytes]) -> Run:
     return Run(name=name, is_eval=is_eval, read_only=read_only, flags=flags, caller=session,
-               command=list(args), now_ms=ctx.now_ms, started_at=time.monotonic())
+               command=args, now_ms=ctx.now_ms, started_at=time.monotonic())
 
 
 __all__ = ["Engine", "Run", "Script", "new_run", "sha1hex", "NULL_ARRAY", "field"]
