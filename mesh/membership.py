@@ -163,6 +163,19 @@ class Membership:
             log.info("member forgotten node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return gone
 
+    def forget(self, node_id: str) -> bool:
+        """CLUSTER FORGET: stop tracking one dead member now (forget_dead does it after a while).
+
+        The caller checks that the committed map no longer holds it. False if it is not dead here.
+        """
+        peer = self.peers.get(node_id)
+        if peer is None or peer.state != State.DEAD:
+            return False
+        del self.peers[node_id]
+        self.reports.pop(node_id, None)
+        log.info("member forgotten on request node=%s peer=%s", self.me.node_id[:8], node_id[:8])
+        return True
+
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
         events: list[Event] = []

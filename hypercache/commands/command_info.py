@@ -81,6 +81,7 @@ HIDDEN_FLAGS = frozenset(("sentinel", "only-sentinel", "only_sentinel"))
 TIPS: dict[str, tuple[str, ...]] = {
     "client|info": ("nondeterministic_output",),
     "client|list": ("nondeterministic_output",),
+    "cluster|bumpepoch": ("nondeterministic_output",),
     "cluster|getkeysinslot": ("nondeterministic_output",),
     "cluster|info": ("nondeterministic_output",),
     "cluster|links": ("nondeterministic_output",),
