@@ -6,7 +6,9 @@ Redis does for APPEND, SETRANGE and the INCR family.
 """
 from __future__ import annotations
 
-from .. import longdouble
+import sys
+
+from .. import inplace, longdouble
 from ..arguments import INT64_MAX, INT64_MIN, NOT_FLOAT, SYNTAX, WRONGTYPE, parse_int
 from ..reply import OK, CommandError
 from . import command
@@ -15,6 +17,8 @@ from .values import typed_value
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 OVERFLOW = "ERR increment or decrement would overflow"
 EXPIRY_OPTIONS = (b"EX", b"PX", b"EXAT", b"PXAT")
+SOLE_OWNER_REFS = 3          # sys.getrefcount(old) in setrange() when only the store holds it
+OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
 LCS_MAX_CELLS = 4_000_000     # ~0.5 s of pure-Python dynamic programming
 
 
@@ -360,9 +364,18 @@ def setrange(ctx, session, args):
     if offset + len(patch) > ctx.settings.proto_max_bulk_len:
         raise CommandError(TOO_BIG)
     old = old or b""
-    padded = old if len(old) >= offset else old + b"\0" * (offset - len(old))
-    value = padded[:offset] + patch + padded[offset + len(patch):]
-    ctx.store.set(ctx.slot, key, value, keep_ttl=True)
+    growth = offset + len(patch) - len(old)
+    store = ctx.store
+    if growth > 0 and store.maxmemory and store.used_memory + growth > store.maxmemory:
+        # Refused before the allocation rather than after it (Redis checks maxmemory
+        # only before the command, so it would grow the value past the limit first).
+        raise OOM
+    # Nothing but the store and this frame hold `old` (the store's dict, the local
+    # name, getrefcount's argument): it may be patched in place (hypercache/inplace.py).
+    # (Counted in a statement of its own: as a call's argument `old` is on the stack too.)
+    sole_owner = sys.getrefcount(old) <= SOLE_OWNER_REFS
+    value = inplace.patched(old, offset, patch, sole_owner)
+    store.set(ctx.slot, key, value, keep_ttl=True)
     return len(value)
 
 

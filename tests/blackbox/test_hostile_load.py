@@ -11,9 +11,10 @@ machine does not flake, and the figures measured are in docs/security.md.
 from __future__ import annotations
 
 import pytest
+import redis
 
 from loadtest import hostile
-from tests.nodes import raw_connect, read_reply
+from tests.nodes import raw_connect, read_reply, request
 
 WORST_ALLOWED_S = 0.5
 
@@ -48,3 +49,34 @@ def test_half_open_http_connections_do_not_stall_resp(web_node):
     with raw_connect(web_node.port) as sock:
         sock.sendall(b"PING\r\n")
         assert read_reply(sock) == b"PONG"
+
+
+def test_pipelined_setranges_at_512_mb_do_not_stall_the_node(node):
+    reply, worst = run_with_bystander(node, hostile.setrange_pipeline)
+    rss = hostile.rss_bytes(node.proc.pid)
+    print(f"\n3 SETRANGE k 536870911 x: worst bystander PING wait {worst * 1000:.1f} ms, "
+          f"RSS {rss / 2**20:.0f} MB, used_memory {hostile.used_memory(node) / 2**20:.0f} MB")
+    assert reply == 536870912
+    assert worst < WORST_ALLOWED_S
+    r = node.client()
+    assert r.strlen("k") == 536870912 and r.getrange("k", 536870900, -1) == b"\0" * 11 + b"x"
+    assert hostile.used_memory(node) > 512 * 2**20      # accounted, though its zero pages are not resident
+
+
+def test_setrange_past_maxmemory_is_refused_before_it_allocates(node_factory):
+    node = node_factory.start("--maxmemory", str(64 * 2**20))
+    r = node.client()
+    r.set("k", "abc")
+    refused = request(node, "SETRANGE", "k", "536870911", "x")
+    assert str(refused) == "OOM command not allowed when used memory > 'maxmemory'."   # Redis's text
+    assert r.get("k") == b"abc" and r.setrange("k", 1000, "x") == 1001     # within the limit: done
+    # over the size limit it is Redis's own error, whatever maxmemory says
+    with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+        r.setrange("k", 536870912, "x")
+
+
+def test_a_400_mb_set_is_read_while_others_are_served(node):
+    reply, worst = run_with_bystander(node, hostile.big_set)
+    print(f"\nSET of 400 MB: worst bystander PING wait {worst * 1000:.1f} ms")
+    assert reply == 400 * 2**20
+    assert worst < WORST_ALLOWED_S
