@@ -10,6 +10,7 @@ requests/s of each test over the repeats, and the hypercache/redis ratio.
     python3 loadtest/bench_vs_redis.py --quick      # a short run (smaller N, one repeat, 100k keys)
     python3 loadtest/bench_vs_redis.py --types      # also lpush,lpop,sadd,hset,zadd,spop,lrange_100
     python3 loadtest/bench_vs_redis.py --no-memory  # throughput only
+    python3 loadtest/bench_vs_redis.py --scripting  # also EVALSHA of a GET + INCR script (SCRIPT LOADed)
 
 Memory: exactly `--keys` keys `key:{n}` with 100-byte values are written to
 each server (streamed with `redis-cli --pipe`, then checked with DBSIZE), and
@@ -36,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BASIC_TESTS = "set,get"
 TYPE_TESTS = "lpush,lpop,sadd,hset,zadd,spop,lrange_100"
+# issue 13's scripting figure: a small script that reads and writes one key
+SCRIPT = "local v = redis.call('get', KEYS[1]) return redis.call('incr', KEYS[1])"
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
@@ -193,6 +196,34 @@ def benchmark(server: Server, tests: str, pipeline: int, requests: int, clients:
     return out
 
 
+def benchmark_command(server: Server, name: str, command: list[str], pipeline: int, requests: int,
+                      clients: int) -> dict[str, float]:
+    """redis-benchmark of one arbitrary command (its CSV row is named after the command line)."""
+    server.command("FLUSHALL")
+    args = pinned(CLIENT_CPU, ["redis-benchmark", "-h", HOST, "-p", str(server.port), "-c", str(clients),
+                               "-n", str(requests), "-P", str(pipeline), "--csv", *command])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    if done.returncode != 0 or not rows:
+        raise RuntimeError(f"redis-benchmark failed against {server.name}: {done.stdout}{done.stderr}")
+    return {name: float(rows[-1]["rps"])}
+
+
+def run_scripting(servers: list[Server], requests: dict[int, int], repeats: int, clients: int,
+                  results: Results) -> None:
+    shas = {server.name: server.command("SCRIPT", "LOAD", SCRIPT).split(b"\r\n")[1].decode()
+            for server in servers}
+    for repeat in range(repeats):
+        order = servers if repeat % 2 == 0 else servers[::-1]
+        for pipeline in (1, 16):
+            for server in order:
+                got = benchmark_command(server, "evalsha", ["EVALSHA", shas[server.name], "1", "key:__rand_int__"],
+                                        pipeline, requests[pipeline], clients)
+                print(f"  repeat {repeat + 1}/{repeats} P{pipeline:<2} {server.name:<10} evalsha={got['evalsha']:,.0f}",
+                      flush=True)
+                results.add("evalsha", pipeline, server.name, got["evalsha"])
+
+
 def run_throughput(servers: list[Server], tests: str, pipelines: list[int], requests: dict[int, int],
                    repeats: int, clients: int, results: Results) -> None:
     for repeat in range(repeats):
@@ -287,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-c", "--clients", type=int, default=50)
     p.add_argument("--types", action="store_true", help=f"also run -t {TYPE_TESTS}")
     p.add_argument("--only-types", action="store_true", help=f"run only -t {TYPE_TESTS}")
+    p.add_argument("--scripting", action="store_true", help="also EVALSHA of a GET + INCR script")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
     p.add_argument("--value-size", type=int, default=100)
@@ -327,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{TYPE_TESTS}: -n {type_requests[1]:,} at -P 1, {type_requests[16]:,} at -P 16")
                 run_throughput(servers, TYPE_TESTS, [1, 16], type_requests, a.repeat, a.clients, typed)
                 print_table(typed, "data types")
+            if a.scripting:
+                scripted = Results()
+                script_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
+                print(f"\nEVALSHA ({SCRIPT}): -n {script_requests[1]:,} at -P 1, {script_requests[16]:,} at -P 16")
+                run_scripting(servers, script_requests, a.repeat, a.clients, scripted)
+                print_table(scripted, "scripting")
             if not a.no_memory:
                 mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}
                 print_memory(mem, a.keys, a.value_size)
