@@ -300,3 +300,40 @@ def test_function_dump_restores_across_redis_server_and_hypercache(r, redis_serv
     finally:
         theirs.function_flush()
         r.function_flush()
+
+
+@pytest.mark.parametrize("loop", [
+    "local c = coroutine.wrap(function() while true do end end) c()",          # hooks are per thread
+    "while true do pcall(function() while true do end end) end",               # catching the kill
+    "local t = {} local mt = {__index = function() while true do end end} setmetatable(t, mt) return t.x",
+])
+def test_script_kill_reaches_every_loop(node, loop: str) -> None:
+    """Redis's hook misses coroutines; here every loop a script can write is ended by SCRIPT KILL."""
+    control, runner = raw_connect(node.port, timeout=20), raw_connect(node.port, timeout=20)
+    try:
+        reply_of(control, "CONFIG", "SET", "busy-reply-threshold", str(THRESHOLD_MS))
+        runner.sendall(encode_command("EVAL", loop, "0"))
+        wait_until(lambda: reply_of(control, "PING").startswith(b"-BUSY"), timeout=20)
+        assert reply_of(control, "SCRIPT", "KILL") == b"+OK\r\n"
+        assert read_raw_reply(runner).startswith(b"-ERR Script killed by user with SCRIPT KILL...")
+        assert reply_of(control, "PING") == b"+PONG\r\n"
+    finally:
+        reply_of(control, "CONFIG", "SET", "busy-reply-threshold", "5000")
+        control.close()
+        runner.close()
+
+
+def test_eval_inside_multi_and_script_replies_in_pipelines(r, redis_server) -> None:
+    theirs = redis_server.client()
+    for client in (r, theirs):
+        client.delete("{m}a")
+    results = []
+    for client in (r, theirs):
+        pipe = client.pipeline(transaction=True)
+        pipe.eval("return redis.call('incr', KEYS[1])", 1, "{m}a")
+        pipe.eval("return redis.call('incrby', KEYS[1], ARGV[1])", 1, "{m}a", 5)
+        pipe.eval("return redis.pcall('hget', KEYS[1], 'f')", 1, "{m}a")
+        results.append(pipe.execute(raise_on_error=False))
+    ours, expected = results
+    assert [str(x) for x in ours] == [str(x) for x in expected]
+    assert ours[:2] == [1, 6]
