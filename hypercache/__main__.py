@@ -10,8 +10,9 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
+from mesh import exposure  # noqa: E402
 from . import ports  # noqa: E402
-from .config import Config  # noqa: E402
+from .config import Config, read_cluster_secret  # noqa: E402
 from .store import EVICTION_POLICIES  # noqa: E402
 
 
@@ -174,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "to keys outside --mesh-public-keys-dir; the node id becomes the key's (default: none)")
     p.add_argument("--mesh-public-keys-dir", default="", metavar="DIR",
                    help="allow-list: a directory with the public key (NAME.key) of every member (default: none)")
+    p.add_argument("--cluster-secret-file", default="", metavar="FILE",
+                   help="a secret (16+ bytes) shared by every member: closes the mesh and the data channel "
+                        "to anyone without it (CURVE); or set HYPERCACHE_CLUSTER_SECRET (default: none)")
+    p.add_argument("--mesh-insecure", type=_bool, nargs="?", const=True, default=False, metavar="{yes,no}",
+                   help="let the mesh listen beyond loopback with no secret or keys: anyone reaching it "
+                        "can take the cluster (default: no, such a node refuses to start)")
     return p
 
 
@@ -200,7 +207,8 @@ def _apply_environment(p: argparse.ArgumentParser, environ: dict[str, str]) -> N
 
 def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Config:
     p = build_parser()
-    _apply_environment(p, dict(os.environ) if environ is None else environ)
+    environ = dict(os.environ) if environ is None else environ
+    _apply_environment(p, environ)
     a = p.parse_args(argv)
     if bool(a.mesh_secret_key_file) != bool(a.mesh_public_keys_dir):
         p.error("--mesh-secret-key-file and --mesh-public-keys-dir go together")
@@ -208,6 +216,15 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     if mesh_port + DATA_PORT_OFFSET > 65535:
         p.error(f"the mesh port {mesh_port} leaves no room for its data port (mesh port + "
                 f"{DATA_PORT_OFFSET}): choose --port/--mesh-port so that it stays at most 65535")
+    try:
+        cluster_secret = read_cluster_secret(a.cluster_secret_file, environ.get("HYPERCACHE_CLUSTER_SECRET", ""))
+    except ValueError as error:
+        p.error(f"cluster secret: {error}")
+    if cluster_secret and a.mesh_secret_key_file:
+        p.error("a cluster secret and --mesh-secret-key-file exclude each other: choose one")
+    refusal = exposure.refusal(a.host, bool(cluster_secret or a.mesh_secret_key_file), a.mesh_insecure)
+    if refusal is not None:
+        p.error(refusal)
     requirepass = a.requirepass
     if a.requirepass_file:
         if requirepass:
@@ -225,7 +242,8 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,
                   enable_debug_command=a.enable_debug_command,
                   log_level=a.log_level, mesh_secret_key_file=a.mesh_secret_key_file,
-                  mesh_public_keys_dir=a.mesh_public_keys_dir)
+                  mesh_public_keys_dir=a.mesh_public_keys_dir, cluster_secret=cluster_secret,
+                  mesh_insecure=a.mesh_insecure)
 
 
 def keygen(argv: list[str]) -> int:

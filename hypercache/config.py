@@ -8,6 +8,9 @@ from pathlib import Path
 
 from .store import EVICTION_POLICIES
 
+# mesh/curve.py's MIN_SECRET_BYTES (not imported: parsing flags loads no zmq)
+MIN_CLUSTER_SECRET_BYTES = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -32,6 +35,10 @@ class Config:
     log_level: str = "INFO"
     mesh_secret_key_file: str = ""       # CURVE key pair (NAME.key_secret); with the dir below, closes the mesh
     mesh_public_keys_dir: str = ""       # allow-list: the public keys (*.key) of every member
+    # One secret shared by the members closes the mesh and the data channel (mesh/curve.py from_secret);
+    # repr=False keeps it out of any log line that prints the config.
+    cluster_secret: bytes = field(default=b"", repr=False)
+    mesh_insecure: bool = False          # let the mesh listen beyond loopback without a secret or keys
 
     @property
     def resolved_mesh_port(self) -> int:
@@ -42,6 +49,31 @@ class Config:
         if self.announce_host:
             return self.announce_host
         return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+
+def read_cluster_secret(path: str, from_environment: str) -> bytes:
+    """The cluster secret from a file (--cluster-secret-file) or the environment (HYPERCACHE_CLUSTER_SECRET).
+
+    b"" if neither is given; ValueError with a reason if both are, if the file cannot be read or is
+    empty, or if the secret is too short. A file's trailing newline (an editor's, `echo`'s) is not part
+    of the secret.
+    """
+    if path and from_environment:
+        raise ValueError("--cluster-secret-file and HYPERCACHE_CLUSTER_SECRET exclude each other")
+    if path:
+        try:
+            with open(path, "rb") as f:
+                secret = f.read().rstrip(b"\r\n")
+        except OSError as error:
+            raise ValueError(f"cannot read {path}: {error.strerror}") from None
+        if not secret:
+            raise ValueError(f"{path} is empty")
+    else:
+        secret = from_environment.encode()
+    if secret and len(secret) < MIN_CLUSTER_SECRET_BYTES:
+        raise ValueError(f"the cluster secret must be at least {MIN_CLUSTER_SECRET_BYTES} bytes "
+                         f"(e.g. `openssl rand -hex 32`)")
+    return secret
 
 
 def load_node_id(data_dir: str) -> str:

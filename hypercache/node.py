@@ -9,7 +9,7 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 
-from mesh import ballot, curve
+from mesh import ballot, curve, exposure
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member
@@ -38,10 +38,12 @@ class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
         commands.load_all()
-        # With mesh keys the node id is derived from the public key (mesh/curve.py).
-        keys = (curve.load(config.mesh_secret_key_file, config.mesh_public_keys_dir)
-                if config.mesh_secret_key_file else None)
-        self.node_id = keys.node_id if keys is not None else load_node_id(config.data_dir)
+        keys = _mesh_keys(config)
+        refused = exposure.refusal(config.host, keys is not None, config.mesh_insecure)
+        if refused is not None:
+            raise exposure.MeshExposed(refused)
+        # With per-node mesh keys the node id is derived from the public key (mesh/curve.py).
+        self.node_id = keys.node_id if keys is not None and not keys.shared else load_node_id(config.data_dir)
         self.me = Member(self.node_id, config.resolved_announce_host, config.port,
                          config.resolved_mesh_port, config.http_port)
         settings = Settings.from_config(config)
@@ -180,6 +182,17 @@ class Node:
         if self.http is not None:
             self.http.stop(timeout=1)
         gevent.killall(self.greenlets, timeout=1)
+
+
+def _mesh_keys(config: Config) -> curve.MeshKeys | None:
+    """The keys that close the mesh and the data channel: per-node pairs, or the pair of the cluster secret."""
+    if config.cluster_secret and config.mesh_secret_key_file:
+        raise ValueError("a cluster secret and per-node mesh keys exclude each other: choose one")
+    if config.cluster_secret:
+        return curve.from_secret(config.cluster_secret)
+    if config.mesh_secret_key_file:
+        return curve.load(config.mesh_secret_key_file, config.mesh_public_keys_dir)
+    return None
 
 
 def _address(text: str) -> tuple[str, int]:

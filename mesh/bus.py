@@ -1,9 +1,15 @@
 """Keep one node agreed with the cluster: heartbeats, membership events, map elections and adoption, and the status view.
 
-The decisions are made by the pure cores (membership, election, ring, slotmap);
-this module reads the clock, calls them, and sends and receives messages through
-mesh/links.py, which holds the sockets (the XPUB, a SUB per peer, CURVE pinning).
+The decisions are made by the pure cores (membership, election, adoption, ring,
+slotmap); this module reads the clock, calls them, and sends and receives
+messages through mesh/links.py, which holds the sockets (the XPUB, a SUB per
+peer, CURVE pinning) and binds every message to the peer it came from.
 Heartbeats go out on a timer, and map re-sends are rate-limited.
+
+A map is adopted only as proven: tallied from a majority of the base map's
+votes (mesh/election.py), or, for a node that missed them or is joining, once
+enough members' own heartbeats say they hold it (mesh/adoption.py). A `Commit`
+only delivers the map's content; on its own it changes nothing.
 
 Timing defaults: a heartbeat every 250 ms; a peer silent for node_timeout
 (3000 ms by default, `--node-timeout-ms`) becomes suspect, and dead as soon as
@@ -23,7 +29,7 @@ from typing import Callable
 
 import gevent
 
-from mesh import ballot
+from mesh import adoption, ballot
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election
@@ -41,6 +47,8 @@ RECENT_EVENTS = 100
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
 LEAVE_RESEND_S = 0.5
+# Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
+PENDING_MAPS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,7 @@ class Mesh:
         self.links = PeerLinks(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
+        self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
         self._commit_sent_at = float("-inf")
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
@@ -268,6 +277,8 @@ class Mesh:
             self._refresh_writes()
             if message.epoch < self.slotmap.epoch:
                 self._resend_commit(now)
+            elif self._pending:
+                self._adopt_attested()
         elif isinstance(message, Leave):
             self._handle_events(self.membership.leave(message.sender, message.incarnation, now))
             self._refresh_writes()
@@ -280,12 +291,20 @@ class Mesh:
         elif isinstance(message, Vote):
             self._tally(message.sender, message.ballot, message.base_epoch, message.digest)
         elif isinstance(message, Commit):
-            self._adopt(message.slotmap)
+            self._offer(message.slotmap)
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
 
     def _consider(self, proposal: Proposal) -> None:
         candidate, current = proposal.slotmap, self.slotmap
+        if not self._has_cluster_map():
+            return      # a joining node's own one-member map is no base: it neither votes nor counts
+        if proposal.base_epoch == current.epoch and not election_rules.follows(current, candidate):
+            # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
+            self.counters["proposal_refused"] += 1
+            log.warning("proposal refused: not a successor of the map node=%s epoch=%d sender=%s ballot=%d",
+                        self.me.node_id[:8], current.epoch, proposal.sender[:8], proposal.ballot)
+            return
         removed = [m.node_id for m in current.members if not candidate.has_member(m.node_id)]
         added = [m.node_id for m in candidate.members if not current.has_member(m.node_id)]
         # Vote only for changes this node has seen too: nobody it still hears is removed.
@@ -349,9 +368,35 @@ class Mesh:
             self._adopt(winner)
             self.links.send(Commit(self.me.node_id, self._next_seq(), winner))
 
+    def _wanted(self, slotmap: SlotMap) -> bool:
+        """A newer map, or any cluster's map while this node still holds its own one-member map."""
+        return slotmap.supersedes(self.slotmap) or (not self._has_cluster_map() and slotmap != self.slotmap)
+
+    def _offer(self, slotmap: SlotMap) -> None:
+        """Keep a map sent in a Commit until members vouch for it (mesh/adoption.py)."""
+        if not self._wanted(slotmap):
+            return
+        self._pending[digest(slotmap)] = slotmap
+        if len(self._pending) > PENDING_MAPS:
+            oldest = min(self._pending, key=lambda d: self._pending[d].epoch)
+            del self._pending[oldest]
+        self._adopt_attested()
+
+    def _adopt_attested(self) -> None:
+        """Adopt the newest pending map that enough members' heartbeats say they hold."""
+        held = {node_id: (beat.epoch, beat.digest) for node_id, beat in self._peer_stats.items()}
+        joining = not self._has_cluster_map()
+        vote = self.election.vote
+        for map_digest, slotmap in sorted(self._pending.items(), key=lambda item: -item[1].epoch):
+            if adoption.attested(slotmap, map_digest, self.slotmap, self.me.node_id, held, joining=joining,
+                                 anchors=self.links.join_peers,
+                                 voted_for_it=vote is not None and vote[2] == slotmap):
+                self._adopt(slotmap)
+                break
+        self._pending = {d: m for d, m in self._pending.items() if self._wanted(m)}
+
     def _adopt(self, slotmap: SlotMap) -> None:
-        lone = self.slotmap.members == (self.me,)
-        if not (slotmap.supersedes(self.slotmap) or (self.joining and lone and slotmap != self.slotmap)):
+        if not self._wanted(slotmap):
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix

@@ -10,11 +10,25 @@ published a message.
 The allow-list is a directory of public-key certificates (`*.key`, as written
 by `hypercache keygen`); the ZAP handler (mesh/zap.py) asks `zap_verdict` about
 every connecting peer. Apart from reading key files, nothing here does I/O.
+
+The easy way to close a mesh is one cluster secret (`from_secret`): every
+member derives the same CURVE key pair from it, every socket is a CURVE server
+or client with that pair, and the allow-list holds its public key alone. What
+it buys: nobody without the secret can connect, read or inject (CURVE
+authenticates and encrypts every message, and its per-session nonces make a
+recorded message useless to replay), on the mesh and the data channel alike,
+with the cryptography in libzmq rather than per message in Python. What it
+does not buy: the members are one trust domain. Node ids are then not bound to
+keys, so any holder of the secret can claim any node id, exactly as it could
+with per-sender HMAC keys derived from a shared secret (whoever can check a
+member's MAC can make it). "No member can speak for another" needs a key per
+member that the others cannot derive: per-node key pairs (`load`).
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zmq.utils import z85
@@ -23,15 +37,44 @@ ZAP_VERSION = b"1.0"
 ZAP_DOMAIN = b"hypercache-mesh"
 
 
+# A shorter secret is refused: the key pair is only as strong as what it is derived from.
+MIN_SECRET_BYTES = 16
+_SECRET_LABEL = b"hypercache cluster secret -> mesh CURVE key pair, v2"
+
+
 @dataclass(frozen=True, slots=True)
 class MeshKeys:
     public: bytes                     # this node's z85 public key (40 bytes)
     secret: bytes                     # this node's z85 secret key
-    allowed: dict[str, bytes]         # node id -> z85 public key of every peer allowed in
+    allowed: dict[str, bytes] = field(default_factory=dict)   # node id -> z85 public key of every peer allowed in
+    # One key pair derived from the cluster secret, held by every member: node ids are not bound to keys.
+    shared: bool = False
 
     @property
     def node_id(self) -> str:
         return node_id_for(self.public)
+
+    def server_key(self, node_id: str) -> bytes | None:
+        """The key a socket connecting to `node_id` must pin; None if that member is not allowed in."""
+        return self.public if self.shared else self.allowed.get(node_id)
+
+    @property
+    def allowed_keys(self) -> frozenset[bytes]:
+        """The public keys the ZAP handler lets in."""
+        return frozenset({self.public}) if self.shared else frozenset(self.allowed.values())
+
+
+def from_secret(cluster_secret: bytes) -> MeshKeys:
+    """The cluster's one CURVE key pair, derived from its shared secret (the same on every member).
+
+    A Curve25519 secret key is any 32 bytes (the curve arithmetic clamps it), so
+    an HMAC-SHA256 of a fixed label under the secret is one.
+    """
+    if len(cluster_secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the cluster secret must be at least {MIN_SECRET_BYTES} bytes")
+    from zmq import curve_public      # a libzmq call, no socket
+    secret = z85.encode(hmac.new(cluster_secret, _SECRET_LABEL, hashlib.sha256).digest())
+    return MeshKeys(curve_public(secret), secret, shared=True)
 
 
 def node_id_for(public_key: bytes) -> str:

@@ -6,7 +6,8 @@ Every node binds a ROUTER on its data port (its mesh port + DATA_PORT_OFFSET);
 a primary connects one DEALER, named with its node id, to each replica's
 ROUTER. Frames (mesh/replication.py) go DEALER -> ROUTER, acknowledgements
 ROUTER -> DEALER on the same connection. With mesh keys the ROUTER is a CURVE
-server behind the mesh's ZAP allow-list and every DEALER pins its peer's key,
+server behind the mesh's ZAP allow-list and every DEALER pins its peer's key
+(with a cluster secret, the one key pair every member derives from it),
 exactly as the mesh's sockets do.
 
 Only I/O: frames are decoded here and handed to `on_frame`; deciding is the
@@ -89,7 +90,7 @@ class DataLink:
             return
         dealer = self._context.socket(zmq.DEALER)
         if self._keys is not None:
-            server_key = self._keys.allowed.get(node_id)
+            server_key = self._keys.server_key(node_id)
             if server_key is None:
                 log.warning("no mesh key for replica node=%s: not connecting its data channel", node_id[:8])
                 dealer.close(linger=0)

@@ -61,6 +61,23 @@ def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch
     return replace(candidate, epoch=epoch)
 
 
+def follows(current: SlotMap, candidate: SlotMap) -> bool:
+    """True if `candidate` is what `plan` makes of `current` for the members it adds and removes.
+
+    Every map proposed on a base, fresh or carried forward, was made by `plan`
+    from that base, so a voter can rebuild it: a proposal whose tokens, owners,
+    replication factor or member addresses differ from the rebuilt map is not a
+    successor, whoever sent it (an insider cannot vote itself every slot).
+    """
+    ids = {m.node_id for m in candidate.members}
+    removed = [m.node_id for m in current.members if m.node_id not in ids]
+    added = [m for m in candidate.members if not current.has_member(m.node_id)]
+    try:
+        return plan(current, removed, added, candidate.epoch) == candidate
+    except (KeyError, ValueError):   # a member list the ring cannot place is no successor either
+        return False
+
+
 def majority(current: SlotMap) -> int:
     return len(current.members) // 2 + 1
 

@@ -11,8 +11,15 @@ dropped, so one member cannot speak for another.
 With mesh keys (mesh/curve.py) the mesh is closed with CURVE: the XPUB is a
 CURVE server that asks this node's ZAP handler (mesh/zap.py, an allow-list of
 public keys) about every peer, and the mesh refuses to start without it; each
-SUB pins its peer's server key, and node ids are derived from public keys, so
-the sender binding above is backed by the handshake.
+SUB pins its peer's server key. With per-node key pairs node ids are derived
+from public keys, so the sender binding above is backed by the handshake. With
+the key pair derived from a cluster secret every member holds the same pair:
+only holders of the secret connect at all, and a SUB is bound to the first
+sender id that speaks on it (members trust each other, mesh/curve.py).
+
+The peers heard on links opened to a bare address (--join, CLUSTER MEET) are
+remembered in `join_peers`: a joining node has no map to check a map against,
+and takes the member the operator pointed it at as its anchor (mesh/adoption.py).
 
 Publishing never blocks the RESP server: every send is NOBLOCK (a full queue
 drops and counts). What the messages mean is mesh/bus.py's business: valid,
@@ -60,7 +67,7 @@ class PeerLinks:
     def __init__(self, me: Member, bind_host: str, keys: MeshKeys | None,
                  on_message: Callable[[Message], None], on_hello: Callable[[Member], None],
                  counters: collections.Counter[str]) -> None:
-        if keys is not None and keys.node_id != me.node_id:
+        if keys is not None and not keys.shared and keys.node_id != me.node_id:
             raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
         self.counters = counters
@@ -71,14 +78,15 @@ class PeerLinks:
         # test several meshes share one process); without keys, behaviour is as it always was.
         self._keys = keys
         self._context = zmq.Context() if keys is not None else zmq.Context.instance()
-        self._zap = (ZapHandler(self._context, frozenset(keys.allowed.values()), me.node_id)
-                     if keys is not None else None)
+        self._zap = ZapHandler(self._context, keys.allowed_keys, me.node_id) if keys is not None else None
         self._pub: zmq.Socket | None = None
         self._subs: dict[tuple, zmq.Socket] = {}
         self._sub_ids: dict[tuple, str] = {}    # address -> node id, bound on first message
         self._readers: dict[tuple, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._last_seq: dict[str, int] = {}
+        self._join_addresses: set[tuple[str, int]] = set()
+        self.join_peers: set[str] = set()      # node ids heard on a link to a --join/MEET address
 
     @property
     def bound(self) -> bool:
@@ -144,11 +152,14 @@ class PeerLinks:
         """Subscribe to the peer at host:mesh_port (once), bound to `node_id` when it is known."""
         if (host, mesh_port) == (self.me.host, self.me.mesh_port):
             return
-        if self._keys is None:
+        if node_id is None:
+            self._join_addresses.add((host, mesh_port))
+        if self._keys is None or self._keys.shared:
             # One SUB per (address, node id): a new member at a dead member's address (a
             # replaced container, a restart without a data dir) gets a SUB bound to its own id.
             address = (host, mesh_port) if node_id is None else (host, mesh_port, node_id)
-            self._subscribe(address, host, mesh_port, node_id, None)
+            self._subscribe(address, host, mesh_port, node_id,
+                            None if self._keys is None else self._keys.public)
             return
         # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
         # A known member's key is in the allow-list; behind a bare address (--join, MEET)
@@ -253,6 +264,8 @@ class PeerLinks:
                 first = False
                 if len(address) == 3:
                     self._settle(address)
+                if address[:2] in self._join_addresses:
+                    self.join_peers.add(message.sender)
             # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
             if message.seq <= self._last_seq.get(message.sender, -1):
                 self.counters["duplicate"] += 1

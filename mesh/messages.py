@@ -19,7 +19,9 @@ import msgpack
 from mesh.keyslot import SLOT_COUNT
 from mesh.slotmap import Member, SlotMap
 
-VERSION = 1
+# 2: maps are adopted only when proven (mesh/adoption.py), proposals only when they follow the
+# base map; a version-1 node would adopt any Commit, so the two do not mix.
+VERSION = 2
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024

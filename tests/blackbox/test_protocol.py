@@ -428,10 +428,11 @@ def _non_loopback_ip() -> str | None:
 
 
 def test_protected_mode(node_factory):
+    # (--mesh-insecure: the mesh's own protected mode would refuse 0.0.0.0 without a cluster secret)
     ip = _non_loopback_ip()
     if ip is None:
         pytest.skip("no non-loopback address on this machine")
-    open_node = node_factory.start("--host", "0.0.0.0")
+    open_node = node_factory.start("--host", "0.0.0.0", "--mesh-insecure")
     with raw_connect(open_node.port) as local:            # loopback: served
         local.sendall(b"PING\r\n")
         assert read_reply(local) == b"PONG"
@@ -440,12 +441,12 @@ def test_protected_mode(node_factory):
     assert refused.startswith(b"-DENIED ") and refused.endswith(b"\r\n") and b"protected mode" in refused
     with open_node.client() as r:                          # and the node carries on
         assert r.ping()
-    with_password = node_factory.start("--host", "0.0.0.0", password="pw")
+    with_password = node_factory.start("--host", "0.0.0.0", "--mesh-insecure", password="pw")
     with socket.create_connection((ip, with_password.port), timeout=5) as remote:
         remote.sendall(b"PING\r\n")
         reply = read_reply(remote)
         assert isinstance(reply, hiredis.ReplyError) and str(reply) == "NOAUTH Authentication required."
-    unprotected = node_factory.start("--host", "0.0.0.0", "--protected-mode", "no")
+    unprotected = node_factory.start("--host", "0.0.0.0", "--mesh-insecure", "--protected-mode", "no")
     with socket.create_connection((ip, unprotected.port), timeout=5) as remote:
         remote.sendall(b"PING\r\n")
         assert read_reply(remote) == b"PONG"

@@ -46,8 +46,9 @@ def test_invalid_inputs_have_reasons():
     good = msgpack.unpackb(encode(Leave(node_id(1), 3, 9)))
     assert decode(b"\xc1") == Invalid("not_msgpack")
     assert decode(b"x" * (messages.MAX_MESSAGE_BYTES + 1)) == Invalid("too_long")
-    assert decode(msgpack.packb([2] + good[1:])) == Invalid("version")
-    assert decode(msgpack.packb([1, 99] + good[2:])) == Invalid("kind")
+    assert decode(msgpack.packb([messages.VERSION + 1] + good[1:])) == Invalid("version")
+    assert decode(msgpack.packb([1] + good[1:])) == Invalid("version")     # before maps needed proof
+    assert decode(msgpack.packb([messages.VERSION, 99] + good[2:])) == Invalid("kind")
     assert decode(msgpack.packb(good[:2] + ["NOTHEX"] + good[3:])) == Invalid("node_id")
     assert decode(msgpack.packb(good[:4] + [-1])) == Invalid("schema")
     assert decode(msgpack.packb(good + [1])) == Invalid("schema")

@@ -1,0 +1,146 @@
+"""The proofs a map needs, fed values: attested adoption, proposals that must follow the base, the mesh's
+protected mode and the cluster secret's key pair."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from mesh import curve, exposure, ring
+from mesh.adoption import attested
+from mesh.election import follows, plan
+from mesh.messages import digest
+from mesh.slotmap import Member, SlotMap
+
+
+def member(i: int) -> Member:
+    return Member(hashlib.sha1(f"adoption-{i}".encode()).hexdigest(), "127.0.0.1", 7000 + i, 17000 + i, 0)
+
+
+A, B, C, D, X = (member(i) for i in range(5))
+
+
+def cluster(*members: Member, epoch: int = 3) -> SlotMap:
+    slotmap = SlotMap.single(members[0], 2)
+    for m in members[1:]:
+        slotmap = slotmap.with_member(m)
+    return replace(slotmap, epoch=epoch)
+
+
+BASE = cluster(A, B, C)                                      # what A holds
+NEXT = plan(BASE, [], [D], 4)                                # the cluster committed D's join
+NEXT_DIGEST = digest(NEXT)
+
+
+def holding(*members: Member, slotmap: SlotMap = NEXT) -> dict[str, tuple[int, bytes]]:
+    return {m.node_id: (slotmap.epoch, digest(slotmap)) for m in members}
+
+
+# -- a member that missed the votes ------------------------------------------------------
+
+def test_a_majority_of_the_base_holding_the_map_proves_it():
+    assert attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, C), joining=False)
+
+
+def test_one_voice_is_no_proof_whoever_sends_the_map():
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B), joining=False)
+    # the issue's forged map: epoch + 1000, the sender alone, vouched for by the sender only
+    forged = SlotMap(BASE.epoch + 1000, 2, (X,), ring.single(X.node_id))
+    assert not attested(forged, digest(forged), BASE, A.node_id, holding(X, slotmap=forged), joining=False)
+
+
+def test_voices_from_outside_the_base_do_not_count():
+    # D and X are authenticated peers, but the base map A trusts does not name them
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, D, X), joining=False)
+
+
+def test_the_voices_must_name_this_very_map():
+    other = plan(BASE, [], [X], 4)          # same epoch, another map: a split the votes never allowed
+    held = {**holding(B), **holding(C, slotmap=other)}
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held, joining=False)
+    wrong_digest = {B.node_id: (4, b"\0" * 20), C.node_id: (4, b"\0" * 20)}
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, wrong_digest, joining=False)
+
+
+def test_a_replayed_old_map_changes_nothing():
+    older = replace(cluster(A, B), epoch=2)
+    held = holding(B, C, slotmap=older)      # even if the heartbeats were replayed too
+    assert not attested(older, digest(older), BASE, A.node_id, held, joining=False)
+    same = holding(B, C, slotmap=BASE)
+    assert not attested(BASE, digest(BASE), BASE, A.node_id, same, joining=False)
+
+
+def test_its_own_vote_is_a_voice_of_its_own():
+    pair = cluster(A, B)
+    after = plan(pair, [], [C], 4)
+    held = holding(B, slotmap=after)
+    assert not attested(after, digest(after), pair, A.node_id, held, joining=False)
+    assert attested(after, digest(after), pair, A.node_id, held, joining=False, voted_for_it=True)
+
+
+def test_its_own_heartbeat_never_counts_for_itself():
+    held = holding(A, B)     # a peer replaying this node's own id
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held, joining=False)
+
+
+# -- a joining node -----------------------------------------------------------------------
+
+def test_a_joining_node_takes_the_map_its_anchor_holds():
+    lone = SlotMap.single(D, 2)
+    assert attested(NEXT, NEXT_DIGEST, lone, D.node_id, holding(A), joining=True, anchors={A.node_id})
+
+
+def test_a_joining_node_ignores_maps_its_anchor_does_not_hold():
+    lone = SlotMap.single(D, 2)
+    forged = SlotMap(1000, 2, (X,), ring.single(X.node_id))
+    held = {**holding(A, slotmap=NEXT), **holding(X, slotmap=forged)}
+    assert not attested(forged, digest(forged), lone, D.node_id, held, joining=True, anchors={A.node_id})
+    # without an anchor heard yet, nothing is adopted, however many vouch
+    assert not attested(NEXT, NEXT_DIGEST, lone, D.node_id, holding(A, B, C), joining=True, anchors=())
+
+
+# -- proposals must follow the base --------------------------------------------------------
+
+def test_a_planned_successor_follows_its_base():
+    assert follows(BASE, NEXT)
+    assert follows(BASE, plan(BASE, [B.node_id], [], 9))          # a carried map keeps its own epoch
+    assert follows(BASE, plan(BASE, [B.node_id], [D, X], 5))
+
+
+def test_a_map_that_plan_would_not_make_is_no_successor():
+    # the same members, but tokens that hand C nearly every slot: a valid map no plan makes
+    ids = sorted(m.node_id for m in NEXT.members)
+    rigged = replace(NEXT, tokens=tuple((i, node_id) for i, node_id in
+                                        enumerate([C.node_id] + [n for n in ids if n != C.node_id])))
+    assert rigged.owners[16000][0] != NEXT.owners[16000][0] or rigged.tokens != NEXT.tokens
+    assert not follows(BASE, rigged)
+    assert not follows(BASE, replace(NEXT, replication_factor=1))
+    assert not follows(BASE, replace(NEXT, members=tuple(replace(m, host="10.6.6.6") if m == B else m
+                                                         for m in NEXT.members)))
+    assert not follows(BASE, replace(BASE, epoch=4))              # no change is no successor
+
+
+# -- the mesh's protected mode and the cluster secret -----------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_an_open_mesh_may_listen_on_loopback(host):
+    assert exposure.refusal(host, closed=False, insecure=False) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.0.0.5", "seed", "192.168.1.2"])
+def test_an_open_mesh_beyond_loopback_is_refused_unless_closed_or_insecure(host):
+    reason = exposure.refusal(host, closed=False, insecure=False)
+    assert reason is not None and "--cluster-secret-file" in reason and "--mesh-insecure" in reason
+    assert exposure.refusal(host, closed=True, insecure=False) is None
+    assert exposure.refusal(host, closed=False, insecure=True) is None
+
+
+def test_the_cluster_secret_gives_every_member_one_key_pair():
+    one, again = curve.from_secret(b"s" * 32), curve.from_secret(b"s" * 32)
+    other = curve.from_secret(b"t" * 32)
+    assert one == again and one.public != other.public and one.shared
+    assert one.server_key(A.node_id) == one.server_key(B.node_id) == one.public
+    assert one.allowed_keys == frozenset({one.public})
+    with pytest.raises(ValueError):
+        curve.from_secret(b"short")
