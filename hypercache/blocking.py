@@ -133,7 +133,7 @@ def serve_or_suspend(ctx, keys: list[bytes], timeout_s: float,
         try:
             result = attempt([ready_key], True)
         except CommandError as error:
-            result = error
+            result = error.with_traceback(None)     # no frame kept alive in a cycle (Dispatcher.call)
         finally:
             ctx.slot = saved
         return suspend if result is None else result

@@ -163,10 +163,12 @@ def big_set(node: NodeProcess, http_port: int, size: int = 400 * 1024 * 1024) ->
     return replies[1]
 
 
-def million_args(node: NodeProcess, http_port: int, requests: int = 31) -> object:
-    """Requests of 1M empty arguments, each answered with an error (unknown command)."""
-    count = 1_000_000
-    payload = b"*%d\r\n$7\r\nNOSUCH!\r\n" % count + b"$0\r\n\r\n" * (count - 1)
+def many_args_refused(node: NodeProcess, http_port: int, requests: int = 31, count: int = 1_000_000,
+                      size: int = 0) -> object:
+    """Requests of `count` arguments of `size` bytes, each refused by its command (WRONGTYPE)."""
+    send_and_read(node.port, encode_command("SET", "str", "1"))
+    arg = b"$%d\r\n%s\r\n" % (size, b"m" * size)
+    payload = b"*%d\r\n$4\r\nSADD\r\n$3\r\nstr\r\n" % (count + 2) + arg * count
     reply = None
     for _ in range(requests):
         reply = send_and_read(node.port, payload)[0]
@@ -276,7 +278,8 @@ CASES = [
     Case("glob", "KEYS, SCAN MATCH, CONFIG GET with `*a` x 20 + `*b` against a 40-byte key", glob_stars),
     Case("setrange", "3 pipelined `SETRANGE k 536870911 x`", setrange_pipeline),
     Case("big-set", "a legal `SET` of a 400 MB value", big_set),
-    Case("million-args", "31 requests of 1M arguments, each refused (unknown command)", million_args),
+    Case("million-args", "31 requests of 1M arguments, each refused (`SADD` on a string: WRONGTYPE)",
+         many_args_refused),
     Case("http-storm", "2,000 HTTP requests to the status port at once", http_storm),
     Case("http-half-open", "3,000 half-open HTTP connections to the status port", http_half_open),
     Case("debug-sleep", "`DEBUG SLEEP 4` (debug command not enabled)", debug_sleep),

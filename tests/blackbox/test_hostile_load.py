@@ -80,3 +80,14 @@ def test_a_400_mb_set_is_read_while_others_are_served(node):
     print(f"\nSET of 400 MB: worst bystander PING wait {worst * 1000:.1f} ms")
     assert reply == 400 * 2**20
     assert worst < WORST_ALLOWED_S
+
+
+def test_refused_requests_of_many_arguments_leave_no_memory_behind(node):
+    """An error reply used to keep its request's arguments alive in a reference cycle until a full GC."""
+    hostile.many_args_refused(node, 0, requests=1, count=200_000, size=60)     # the allocator's working set
+    before = hostile.rss_bytes(node.proc.pid)
+    reply = hostile.many_args_refused(node, 0, requests=10, count=200_000, size=60)
+    grown = hostile.rss_bytes(node.proc.pid) - before
+    print(f"\n10 refused requests of 200k arguments (~20 MB each): RSS grew {grown / 2**20:.1f} MB")
+    assert str(reply).startswith("WRONGTYPE")
+    assert grown < 40 * 2**20
