@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import __version__, replication_state
+from . import __version__, health, replication_state
 from .context import Context
 
 
@@ -47,17 +47,18 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "replication": streams[node_id],
         })
     assigned = sum(1 for owners in slotmap.owners if owners)
-    reason = None if accepting else (join_reason or "no majority of members heard within node_timeout")
+    replication_summary = replication_state.summary(replication, me.node_id, slotmap.owners)
+    down = [(m["id"], m["state"]) for m in members if m["id"] in listed and m["state"] != "alive"]
+    state, reason = health.verdict(accepting, assigned, replication_summary, down, join_reason)
     return {
         "node": {"id": me.node_id, "host": me.host, "port": me.port,
                  "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__},
-        "cluster": {"state": "ok" if accepting and assigned == 16384 else "fail",
-                    "reason": reason, "epoch": slotmap.epoch,
+        "cluster": {"state": state, "reason": reason, "epoch": slotmap.epoch,
                     "replication_factor": slotmap.replication_factor,
                     "accepting_writes": accepting, "slots_assigned": assigned,
                     "slots_ok": assigned if accepting else 0},
         "members": members,
-        "replication": replication_state.summary(replication, me.node_id, slotmap.owners),
+        "replication": replication_summary,
         "stats": {
             "keys": store.key_count, "used_memory": store.used_memory,
             "ops_per_sec": stats.ops_per_sec, "connected_clients": len(ctx.clients),

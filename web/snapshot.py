@@ -13,7 +13,8 @@ from typing import Literal, TypedDict
 
 SLOT_COUNT = 16384
 
-ClusterState = Literal["ok", "fail"]
+# ok: nothing hides behind it; degraded: every slot served, a copy missing (hypercache/health.py)
+ClusterState = Literal["ok", "degraded", "fail"]
 MemberState = Literal["alive", "suspect", "dead"]
 EventKind = Literal["join", "leave", "suspect", "alive", "dead", "epoch"]
 MEMBER_STATES: tuple[MemberState, ...] = ("alive", "suspect", "dead")
@@ -33,7 +34,7 @@ class NodeInfo(TypedDict):
 
 class ClusterInfo(TypedDict):
     state: ClusterState
-    reason: str | None  # why the state is "fail" (or why writes are refused)
+    reason: str | None  # why the state is not "ok", in words (None when it is)
     epoch: int
     replication_factor: int
     accepting_writes: bool

@@ -57,18 +57,23 @@ def nodes_view(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def health_view(snapshot: Snapshot) -> tuple[dict[str, Any], int]:
-    """GET /health: 200 while this node accepts writes, 503 when it refuses them (and why)."""
+    """GET /health: 200 while this node accepts writes, 503 when it refuses them (and why).
+
+    "ok" only when the cluster state is: a node that serves while a copy is missing
+    answers 200 (it takes writes) with status "degraded" and the reason.
+    """
     cluster = snapshot["cluster"]
     healthy = bool(cluster["accepting_writes"])
+    status = "unavailable" if not healthy else ("ok" if cluster["state"] == "ok" else "degraded")
     body: dict[str, Any] = {
-        "status": "ok" if healthy else "unavailable",
+        "status": status,
         "node_id": snapshot["node"]["id"],
         "accepting_writes": healthy,
         "cluster_state": cluster["state"],
         "epoch": cluster["epoch"],
     }
-    if not healthy:
-        body["reason"] = cluster["reason"] or "not accepting writes"
+    if status != "ok":
+        body["reason"] = cluster["reason"] or ("not accepting writes" if not healthy else "degraded")
     return body, 200 if healthy else 503
 
 

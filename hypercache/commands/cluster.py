@@ -48,7 +48,9 @@ from mesh.keyslot import SLOT_COUNT, keyslot
 from mesh.slotmap import Member, SlotMap
 
 from ..arguments import parse_int
+from .. import health
 from ..replication_state import NO_REPLICATION, ReplicationState, read, replicas_of, shard_progress
+from ..replication_state import summary as replication_summary
 from ..reply import OK, CommandError, Status, Verbatim
 from . import command, container
 
@@ -274,7 +276,24 @@ def cluster_slaves(ctx, session, args):
          summary="Returns information about the state of a node.", since="3.0.0")
 def cluster_info(ctx, session, args):
     """Format: CLUSTER INFO"""
-    return Verbatim(info_reply(ctx.cluster.slotmap, _status(ctx), ctx.cluster.me))
+    status = _status(ctx)
+    return Verbatim(info_reply(ctx.cluster.slotmap, status, ctx.cluster.me) + _verdict_fields(ctx, status))
+
+
+def _verdict_fields(ctx, status: dict) -> bytes:
+    """hypercache_cluster_state(_reason): cluster_state keeps Redis's meaning (every slot
+    served), this says "degraded" while a copy is missing (hypercache/health.py)."""
+    slotmap = ctx.cluster.slotmap
+    summary = replication_summary(read(getattr(ctx, "replicator", None)), ctx.node_id, slotmap.owners)
+    members = status.get("members", {})
+    down = [(m.node_id, _state(members, m.node_id)) for m in slotmap.members
+            if m.node_id != ctx.node_id and _state(members, m.node_id) != ALIVE]
+    assigned = sum(1 for owners in slotmap.owners if owners)
+    state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down)
+    fields = f"hypercache_cluster_state:{state}\r\n"
+    if reason is not None:
+        fields += f"hypercache_cluster_state_reason:{reason}\r\n"
+    return fields.encode()
 
 
 @command("cluster|myid", 2, "stale", group="cluster",

@@ -125,10 +125,23 @@ def test_status_says_when_replication_is_not_in_sync() -> None:
     assert body["replication"]["in_sync"] is True and body["replication"]["writes_held"] == 123
     snap = three_members()
     snap["replication"] = replication(behind=[_id("node-2")], slots_behind=17)
+    # the node's verdict (hypercache/health.py): every slot served, a copy missing
+    snap["cluster"].update(state="degraded", reason="17 slots lack a complete copy on replica node-2")
     body = _client(snap).get("/cluster/status").get_json()
-    assert body["state"] == "ok"    # the cluster serves every slot...
-    assert body["replication"]["in_sync"] is False      # ...but not every slot has its copies
+    assert body["replication"]["in_sync"] is False
+    assert (body["state"], body["reason"]) == ("degraded", "17 slots lack a complete copy on replica node-2")
     assert body["replication"]["not_in_sync"] == [_id("node-2")] and body["replication"]["slots_behind"] == 17
+    # /health: the node takes writes (200), but does not say "ok"
+    response = _client(snap).get("/health")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "degraded"
+    assert response.get_json()["reason"] == "17 slots lack a complete copy on replica node-2"
+
+
+def test_status_of_a_healthy_cluster_is_ok() -> None:
+    body = _client(three_members()).get("/cluster/status").get_json()
+    assert (body["state"], body["reason"]) == ("ok", None)
+    assert _client(three_members()).get("/health").get_json()["status"] == "ok"
 
 
 def test_nodes_carry_each_members_streams_with_this_node() -> None:

@@ -102,7 +102,7 @@ function recordHistory(members) {
 function renderSummary(status) {
   const pill = byId("cluster-state");
   pill.textContent = "cluster " + status.state;
-  pill.className = "state-pill " + (status.state === "ok" ? "ok" : "fail");
+  pill.className = "state-pill " + ({ ok: "ok", degraded: "warn" }[status.state] || "fail");
   byId("cluster-reason").textContent = status.reason || "";
 
   const counts = status.members;

@@ -1,0 +1,65 @@
+"""A real cluster never says "ok" while a member of its map is gone: CLUSTER INFO's hypercache_cluster_state,
+/cluster/status and /health agree with the members they list, sample by sample, through a crash."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+from tests.nodes import agreed, call, wait_until
+
+
+def _overview(node) -> dict:
+    """Status and members from one snapshot, so that they agree."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/cluster/overview", timeout=5) as response:
+        return json.load(response)
+
+
+def _status(node) -> dict:
+    return _overview(node)["status"]
+
+
+def _health(node) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/health", timeout=5) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+
+
+def _cluster_info(node) -> dict[str, str]:
+    text = call(node, "CLUSTER", "INFO").decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def test_ok_is_said_only_while_every_member_of_the_map_is_alive(node_factory) -> None:
+    nodes = node_factory.start_cluster(3, "--node-timeout-ms", "2000", http=True)
+    wait_until(lambda: agreed(nodes, 3), timeout=60, message="3 nodes agreeing")
+    watcher = nodes[0]
+    wait_until(lambda: _cluster_info(watcher).get("hypercache_cluster_state") == "ok", timeout=30)
+    assert _health(watcher)["status"] == "ok" and _status(watcher)["state"] == "ok"
+
+    victim = call(nodes[2], "CLUSTER", "MYID").decode()
+    nodes[2].kill()
+    samples = {"ok": 0, "degraded": 0, "fail": 0}
+    deadline = time.monotonic() + 60
+    while True:
+        overview = _overview(watcher)
+        status, listed = overview["status"], overview["nodes"]["members"]
+        gone = [m for m in listed if m["id"] == victim and (m["primary_ranges"] or m["replica_ranges"])
+                and m["state"] != "alive"]
+        samples[status["state"]] += 1
+        if gone:
+            # the dead member still holds slots in this snapshot's map: never "ok"
+            assert status["state"] != "ok", (status, gone)
+            assert status["reason"] and victim[:8] in status["reason"]
+        mapped = [m["id"] for m in listed if m["primary_ranges"] or m["replica_ranges"]]
+        if victim not in mapped and status["state"] == "ok":
+            break
+        assert time.monotonic() < deadline, f"the map never dropped the dead member: {status}"
+        time.sleep(0.05)
+    assert samples["degraded"] + samples["fail"] > 0, samples    # the window was seen, and not called "ok"
+    info = _cluster_info(watcher)
+    assert info["hypercache_cluster_state"] == "ok" and "hypercache_cluster_state_reason" not in info
+    assert _health(watcher)["status"] == "ok"

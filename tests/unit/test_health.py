@@ -1,0 +1,31 @@
+"""hypercache/health.py: "ok" only when nothing hides behind it."""
+from __future__ import annotations
+
+from hypercache.health import NO_MAJORITY, verdict
+
+IN_SYNC = {"in_sync": True, "not_in_sync": [], "slots_behind": 0, "slots_loading": 0, "slots_receiving": 0}
+A, B = "a" * 40, "b" * 40
+
+
+def test_ok_only_when_everything_is_served_and_copied() -> None:
+    assert verdict(True, 16384, IN_SYNC, []) == ("ok", None)
+
+
+def test_fail_when_writes_are_refused_or_slots_have_no_owner() -> None:
+    assert verdict(False, 16384, IN_SYNC, []) == ("fail", NO_MAJORITY)
+    assert verdict(False, 16384, IN_SYNC, [], "joining: no --join target reachable") == \
+        ("fail", "joining: no --join target reachable")
+    assert verdict(True, 16000, IN_SYNC, []) == ("fail", "384 slots have no owner")
+
+
+def test_degraded_names_every_missing_copy() -> None:
+    state, reason = verdict(True, 16384, {**IN_SYNC, "slots_loading": 3}, [])
+    assert state == "degraded" and reason == "3 slots led here are still being pulled (clients get TRYAGAIN for them)"
+    state, reason = verdict(True, 16384, {**IN_SYNC, "slots_behind": 12, "not_in_sync": [A, B]}, [])
+    assert state == "degraded" and reason == "12 slots lack a complete copy on replica aaaaaaaa, bbbbbbbb (copying)"
+    state, reason = verdict(True, 16384, {**IN_SYNC, "slots_receiving": 5}, [])
+    assert state == "degraded" and reason == "5 slots copied here are not complete yet"
+    state, reason = verdict(True, 16384, {**IN_SYNC, "slots_receiving": 5}, [(B, "dead"), (A, "suspect")])
+    assert state == "degraded"
+    assert reason.startswith("member aaaaaaaa is suspect: ") and "; member bbbbbbbb is dead: " in reason
+    assert reason.endswith("; 5 slots copied here are not complete yet")
