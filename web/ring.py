@@ -27,6 +27,13 @@ class RingLayout(TypedDict):
     tracks: list[Track]
 
 
+class Share(TypedDict):
+    """One member's bar: how many slots it leads and holds copies of (the ring's arcs, counted)."""
+    id: str
+    primary: int
+    replica: int
+
+
 def ring_layout(members: Sequence[Member]) -> RingLayout:
     """Return one primary track and as many replica tracks as the widest slot needs.
 
@@ -115,3 +122,14 @@ def _arcs(intervals: Sequence[tuple[int, int, Sequence[str | None]]], index: int
         else:
             arcs.append((start, end, owner))
     return arcs
+
+
+def member_shares(members: Sequence[Member]) -> list[Share]:
+    """Slots per member, in id order like the ring: 64 arcs a member on the ring read as a barcode,
+    a bar per member reads at a glance (a dead member keeps its row, with what it still holds)."""
+    shares: list[Share] = []
+    for member in sorted(members, key=lambda m: m["id"]):
+        primary = sum(end - start + 1 for start, end in _clip(member.get("primary_ranges") or []))
+        replica = sum(end - start + 1 for start, end in _clip(member.get("replica_ranges") or []))
+        shares.append({"id": member["id"], "primary": primary, "replica": replica})
+    return shares

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from web.ring import ring_layout
+from web.ring import member_shares, ring_layout
 from web.snapshot import MEMBER_STATES, Member, SlotRange, Snapshot
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -89,6 +89,7 @@ def overview_view(snapshot: Snapshot, event_limit: int) -> dict[str, Any]:
         "status": status_view(snapshot),
         "nodes": nodes_view(snapshot),
         "ring": ring_layout(snapshot["members"]),
+        "shares": member_shares(snapshot["members"]),
         "events": events_view(snapshot, event_limit)["events"],
     }
 

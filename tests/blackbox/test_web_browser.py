@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -207,6 +208,10 @@ def test_page_draws_members_and_ring_and_shows_a_death_live(status_server, tmp_p
                 expect(row.locator(".state")).to_have_text("alive")
                 for role in ("primary", "replica"):
                     expect(page.locator(f'#ring .arc.{role}[data-member-id="{member_id}"]').first).to_be_attached()
+                # a bar per member: the slots it leads and holds copies of, in numbers
+                share = page.locator(f'#shares .share[data-member-id="{member_id}"]')
+                expect(share.locator(".share-bar.primary")).to_have_count(1)
+                expect(share.locator(".share-count").first).to_have_text(re.compile(r"^\d+ led$"))
             expect(page.locator("#cluster-state")).to_have_text("cluster ok")
             # Other members' pages are linked; this node's own row is not.
             expect(page.locator(f'#members tr[data-member-id="{ids[1]}"] a')).to_have_attribute("href", "http://127.0.0.1:9081/")
@@ -234,6 +239,7 @@ def test_page_draws_members_and_ring_and_shows_a_death_live(status_server, tmp_p
             dead_row = page.locator(f'#members tr[data-member-id="{ids[2]}"]')
             expect(dead_row.locator(".state")).to_have_text("dead", timeout=UI_TIMEOUT_MS)
             expect(page.locator(f'#ring .arc.dead[data-member-id="{ids[2]}"]').first).to_be_attached()
+            expect(page.locator(f'#shares .share.dead[data-member-id="{ids[2]}"]')).to_have_count(1)
             expect(page.locator("#events .event.kind-dead")).to_have_count(1)
             assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
 

@@ -256,9 +256,11 @@ def test_a_bad_limit_is_a_400_json_error(limit: str) -> None:
 
 def test_overview_carries_status_nodes_ring_and_events_from_one_snapshot() -> None:
     body = _client(three_members()).get("/cluster/overview").get_json()
-    assert set(body) == {"status", "nodes", "ring", "events"}
+    assert set(body) == {"status", "nodes", "ring", "shares", "events"}
     assert body["ring"]["slots"] == SLOTS
     assert [t["role"] for t in body["ring"]["tracks"]] == ["primary", "replica"]
+    assert sorted((s["primary"], s["replica"]) for s in body["shares"]) == [(5461, 5461), (5461, 5462), (5462, 5461)]
+    assert [s["id"] for s in body["shares"]] == sorted(s["id"] for s in body["shares"])
 
 
 # ---- /metrics --------------------------------------------------------------------

@@ -96,3 +96,17 @@ def test_every_owned_slot_is_drawn_for_exactly_its_owners(topology) -> None:
         drawn = {who for arcs in replica_tracks for s, e, who in arcs if s <= start <= e}
         assert drawn == replicas_of[start]
     assert _slots(primary) == {s for m in members for a, b in m["primary_ranges"] for s in range(a, b + 1)}
+
+
+def test_shares_count_each_members_slots_in_id_order() -> None:
+    from web.ring import member_shares
+    members = [
+        {"id": "b" * 40, "primary_ranges": [[0, 9], [20, 29]], "replica_ranges": [[10, 19]]},
+        {"id": "a" * 40, "primary_ranges": [[10, 19]], "replica_ranges": [[0, 9], [20, 29], [16380, 99999]]},
+        {"id": "c" * 40, "primary_ranges": [], "replica_ranges": [[5, 1]]},       # nonsense is ignored
+    ]
+    assert member_shares(members) == [     # type: ignore[arg-type]
+        {"id": "a" * 40, "primary": 10, "replica": 24},
+        {"id": "b" * 40, "primary": 20, "replica": 10},
+        {"id": "c" * 40, "primary": 0, "replica": 0},
+    ]

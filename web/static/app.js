@@ -8,7 +8,7 @@
 import { drawSpark } from "./charts.js";
 import { byId, el, svgEl } from "./dom.js";
 import { DASH, fmtAge, fmtBytes, fmtClock, fmtDuration, fmtInt, fmtOps, palette, shortId } from "./format.js";
-import { drawRing, focusRing } from "./ring.js";
+import { drawRing, drawShares, focusRing } from "./ring.js";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
@@ -81,6 +81,7 @@ function render(overview) {
   renderReplication(overview.status.replication);
   renderMembers(members, colours);
   drawRing(byId("ring"), overview.ring, overview.status, members, colours, highlight);
+  drawShares(byId("shares"), overview.shares || [], members, colours, highlight);
   renderEvents(overview.events, members);
 }
 

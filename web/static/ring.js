@@ -96,3 +96,49 @@ export function focusRing(svg, memberId) {
     arc.classList.toggle("focused", arc.getAttribute("data-member-id") === memberId);
   }
 }
+
+const BAR_WIDTH = 170; // viewBox units for 16384 slots
+const BAR_HEIGHT = 7;
+const ROW_HEIGHT = 21;
+const LABEL_WIDTH = 52;
+let sharesKey = "";
+
+// One row per member: a bar of the slots it leads and one of the slots it holds copies of.
+export function drawShares(svg, shares, members, colours, onHover) {
+  const states = members.map((m) => m.id + ":" + m.state).join(",");
+  const key = JSON.stringify(shares) + "|" + states;
+  if (key === sharesKey) return;
+  sharesKey = key;
+
+  const byMember = new Map(members.map((m) => [m.id, m]));
+  const width = LABEL_WIDTH + BAR_WIDTH + 70;
+  svg.setAttribute("viewBox", "0 0 " + width + " " + Math.max(ROW_HEIGHT, shares.length * ROW_HEIGHT));
+  svg.replaceChildren();
+  shares.forEach((share, index) => {
+    const member = byMember.get(share.id);
+    const colour = colours.get(share.id) || { strong: "#888", light: "#ccc" };
+    const dead = member && member.state === "dead";
+    const row = svgEl("g", { class: "share" + (dead ? " dead" : ""), "data-member-id": share.id,
+      transform: "translate(0 " + index * ROW_HEIGHT + ")" });
+    const label = svgEl("text", { class: "share-label", x: 0, y: 10 });
+    label.textContent = shortId(share.id);
+    row.append(label);
+    [["primary", share.primary, colour.strong, 2], ["replica", share.replica, colour.light, 2 + BAR_HEIGHT + 2]]
+      .forEach(([role, slots, fill, y]) => {
+        row.append(svgEl("rect", { class: "share-track", x: LABEL_WIDTH, y, width: BAR_WIDTH, height: BAR_HEIGHT }));
+        const bar = svgEl("rect", { class: "share-bar " + role, x: LABEL_WIDTH, y, height: BAR_HEIGHT, fill,
+          width: ((slots / SLOTS) * BAR_WIDTH).toFixed(2) });
+        const title = svgEl("title");
+        title.textContent = shortId(share.id) + " · " + role + " · " + slots + " slots (" +
+          ((slots / SLOTS) * 100).toFixed(1) + "%)";
+        bar.append(title);
+        row.append(bar);
+        const count = svgEl("text", { class: "share-count", x: LABEL_WIDTH + BAR_WIDTH + 4, y: y + BAR_HEIGHT - 0.5 });
+        count.textContent = slots + " " + (role === "primary" ? "led" : "copies");
+        row.append(count);
+      });
+    row.addEventListener("mouseenter", () => onHover(share.id));
+    row.addEventListener("mouseleave", () => onHover(null));
+    svg.append(row);
+  });
+}
