@@ -30,6 +30,7 @@ import gevent
 
 from mesh import replication as wire
 from mesh.datalink import DataLink, data_port
+from mesh.holdings import Holdings
 from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
 
@@ -105,11 +106,13 @@ class Replicator:
         self._greenlets: list[gevent.Greenlet] = []
         self._committing = False
         self.waits: set[bytes] = set()      # wake-up names of clients blocked in WAIT
-        # Slots whose data this node holds whole: as their primary, or as a replica once
-        # its copy is done. The first node of a new cluster holds all (empty is the
-        # truth); a joining or restarted node none: it pulls its primary slots from
-        # another owner (never serving, nor copying to its replicas, an empty slot).
-        self.loaded = bytearray(b"\x01" * 16384) if fresh else bytearray(16384)
+        # Slots whose data this node holds whole (mesh/holdings.py keeps the rules): as
+        # their primary, or as a replica once its copy is done. The first node of a new
+        # cluster holds all (empty is the truth); a joining or restarted node none: it
+        # pulls its primary slots from another owner (never serving, nor copying to its
+        # replicas, an empty slot). `loaded` is the routing table's view of it.
+        self.holdings = Holdings(self.me, fresh)
+        self.loaded = self.holdings.loaded
         self.importing: dict[int, str] = {}         # slot -> the owner we asked for it
         self._pull_attempts: dict[int, int] = {}
         self._pulled_at: dict[int, float] = {}
@@ -120,9 +123,7 @@ class Replicator:
         self._sent_at: dict[str, float] = {}        # replica -> when a frame last went to it
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
-        self.retained: dict[int, float] = {}        # slot -> since when we keep it for its new primary
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
-        self._loaded_epoch = [0] * 16384            # the map epoch a slot's copy arrived under
         self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
@@ -171,43 +172,28 @@ class Replicator:
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
+            unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
+            voided = self.holdings.follow(previous.owners, previous.epoch, slotmap.owners, slotmap.epoch,
+                                          time.monotonic(), unacknowledged)
             if slotmap.epoch > previous.epoch + 1:
-                # Maps went by without us (paused, cut off): what we held under the old
-                # map may be behind what owners acknowledged since. Forget it (copies
-                # that arrived from a newer map's primaries stay); pull what we lead.
-                stale = [slot for slot in range(16384)
-                         if self.loaded[slot] and self._loaded_epoch[slot] <= previous.epoch]
                 log.warning("missed maps: no longer holding slots node=%s epoch=%d previous_epoch=%d slots=%d",
-                            me[:8], slotmap.epoch, previous.epoch, len(stale))
-                for slot in stale:
-                    self.loaded[slot] = 0
-                self.retained.clear()
-            self._retain_lost_slots(previous, slotmap)
+                            me[:8], slotmap.epoch, previous.epoch, voided)
             self._map_at = time.monotonic()
             self._not_held.clear()      # owners may hold other slots now: ask again
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
-        to_pull = []
         for slot, owners in enumerate(slotmap.owners):
-            # a slot we lead but do not hold yet is pulled first, never copied out empty
-            if owners and owners[0] == me:
-                if not loaded[slot]:
-                    to_pull.append(slot)
-                elif len(owners) > 1:
-                    for replica in owners[1:]:
-                        wanted.setdefault(replica, set()).add(slot)
-        self._to_pull = to_pull
+            # (a slot we lead without its data is pulled first, never copied out empty)
+            if len(owners) > 1 and owners[0] == me and loaded[slot]:
+                for replica in owners[1:]:
+                    wanted.setdefault(replica, set()).add(slot)
+        self._to_pull = self.holdings.led_unheld(slotmap.owners)
         for peer, slots in self.handoffs.items():
             wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
-        handing.update(self.retained)
-        self._unowned = set()
-        for slot, owners in enumerate(slotmap.owners):
-            if me not in owners and slot not in handing:
-                # nothing keeps our copy current any more: never hand it on as data
-                loaded[slot] = 0
-                if self.store.slots[slot]:
-                    self._unowned.add(slot)
+        key_slots = self.store.slots
+        self._unowned = {slot for slot in self.holdings.release_unowned(slotmap.owners, handing)
+                         if key_slots[slot]}
         for slot in [s for s, _ in self.importing.items() if slotmap.owners[s][:1] != (me,)]:
             del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
@@ -238,8 +224,7 @@ class Replicator:
         self._recheck()
         self._serving_changed()
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
-                 self.mode, len(self.streams), len([s for s in range(16384) if slotmap.owners[s][:1] == (me,)
-                                                    and not loaded[s]]))
+                 self.mode, len(self.streams), len(self._to_pull))
 
     def _connect(self, peer: str) -> bool:
         try:
@@ -571,14 +556,13 @@ class Replicator:
             if frame.kind == wire.SYNC_START:
                 for slot in frame.body:
                     store.flush_slot(slot)
-                    self.loaded[slot] = 0
+                self.holdings.copy_starts(frame.body)
                 self.copying_in.update(frame.body)
             elif frame.kind == wire.SYNC_DONE:
                 self.copying_in.difference_update(frame.body)
                 pulled = False
+                self.holdings.copy_done(frame.body, frame.epoch)
                 for slot in frame.body:
-                    self.loaded[slot] = 1
-                    self._loaded_epoch[slot] = frame.epoch
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
                         pulled = True
@@ -662,8 +646,8 @@ class Replicator:
         if lost:
             log.warning("no owner holds these slots' data: serving them empty node=%s slots=%d",
                         me[:8], len(lost))
+            self.holdings.given_up(lost)
             for slot in lost:
-                self.loaded[slot] = 1
                 self.importing.pop(slot, None)
                 self._not_held.pop(slot, None)
             self._on_map(slotmap)
@@ -678,11 +662,9 @@ class Replicator:
         slotmap = self.cluster.slotmap
         if frame.epoch > slotmap.epoch:
             return      # we would still take writes for them: it asks again once we know its map
-        sender, me, loaded = frame.sender, self.me, self.loaded
+        sender, me = frame.sender, self.me
         theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,)]
-        # what we hold as an owner, or retained for it as the slot's former owner
-        lacking = [slot for slot in theirs
-                   if not loaded[slot] or (me not in slotmap.owners[slot] and slot not in self.retained)]
+        lacking = [slot for slot in theirs if not self.holdings.can_give(slot, slotmap.owners, sender)]
         if lacking:     # we restarted too, or are still receiving them: it must look elsewhere
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
         slots = set(theirs) - set(lacking)
@@ -690,31 +672,15 @@ class Replicator:
             self.handoffs.setdefault(sender, set()).update(slots)
             self._on_map(slotmap)
 
-    def _retain_lost_slots(self, previous, slotmap) -> None:
-        """Keep, for a while, slots we held whose new primary was no owner before (it joined).
-
-        It pulls them from the slot's owners, but those may be newcomers too (two
-        nodes joining in one map), and at replication factor 1 we are the only
-        node with the data: so a former owner keeps its copy until the new
-        primary pulled it (or RETAIN_S passed)."""
-        me, loaded, now = self.me, self.loaded, time.monotonic()
-        for slot, owners in enumerate(slotmap.owners):
-            before = previous.owners[slot]
-            if owners and me not in owners and loaded[slot] and me in before and owners[0] not in before:
-                self.retained[slot] = now
-
     def _finish_handoffs(self) -> None:
         changed = False
         for peer, slots in list(self.handoffs.items()):
             stream = self.streams.get(peer)
             if stream is None or not (slots & stream.copying):
                 del self.handoffs[peer]     # copied and acknowledged (or the peer is gone)
-                for slot in slots:
-                    self.retained.pop(slot, None)
+                self.holdings.handed_off(slots)
                 changed = True
-        expired = [slot for slot, at in self.retained.items() if time.monotonic() - at > RETAIN_S]
-        for slot in expired:
-            del self.retained[slot]
+        expired = self.holdings.expire_retained(time.monotonic(), RETAIN_S)
         if (changed or expired) and self._map is not None:
             self._on_map(self._map)
 
@@ -728,7 +694,6 @@ class Replicator:
         try:
             for slot in list(self._unowned):
                 keys = store.slots[slot]
-                self.loaded[slot] = 0
                 for key in list(keys)[:budget]:
                     store.delete(slot, key)
                     budget -= 1

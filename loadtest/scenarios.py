@@ -525,7 +525,10 @@ def check(run: Run) -> dict[str, int]:
         if op.acked and not present:
             result["lost_set"] += 1
             if len(run.notes) < 20:
-                run.notes.append(f"lost SET {op.key} acked at {op.end_at:.3f}: read {seen[('GET', op.key)]!r}")
+                # (slot and wall-clock time: what finding it in the node logs needs)
+                wall = time.strftime("%H:%M:%S", time.localtime(op.end_at + time.time() - time.monotonic()))
+                run.notes.append(f"lost SET {op.key} (slot {keyslot(op.key.encode())}) acked at {wall}: "
+                                 f"read {seen[('GET', op.key)]!r}")
         elif not op.acked and present:
             result["fail_present"] += 1
     for key in lists:

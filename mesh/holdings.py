@@ -1,0 +1,145 @@
+"""Which slots a node holds a current copy of: the pure half of "data follows the map".
+
+A node's store may contain keys of any slot. What decides whether it may serve
+a slot, copy it to a replica or hand it to a puller is not the keys but this
+record: a slot is *held* (`loaded`) from the moment its whole copy arrived (or
+the node led it from the start) for as long as every write to it reached this
+node, and no longer. Each rule below closes a way an old copy could pass for a
+current one and replace newer data:
+
+- maps went by unseen (a pause, a cut): every write acknowledged under them may
+  be missing, so copies older than the last map seen are void;
+- a slot owned again after a map that gave it to others was written without us:
+  void, even when some of it was kept (retained or not dropped yet), unless the
+  copy came under the new map;
+- a copy kept for a joining primary (retained) is for that primary only, and
+  only while it leads the slot.
+
+The node's I/O (hypercache/replication.py) asks and informs; nothing here
+touches a socket or a store. Owners are per-slot tuples, primary first, as in
+mesh.slotmap.SlotMap.owners.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Collection, Iterable, Mapping, Sequence
+
+from mesh.keyslot import SLOT_COUNT
+
+Owners = Sequence[tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Retained:
+    """A copy kept, though no longer ours, for the slot's new primary to pull."""
+
+    primary: str
+    since: float
+
+
+class Holdings:
+    """Per-slot: held or not, under which map epoch the copy arrived, kept for whom."""
+
+    def __init__(self, me: str, fresh: bool) -> None:
+        self.me = me
+        # (a fresh node is the whole cluster's first: it leads every slot, empty)
+        self.loaded = bytearray(b"\x01" * SLOT_COUNT) if fresh else bytearray(SLOT_COUNT)
+        self.loaded_epoch = [0] * SLOT_COUNT
+        self.retained: dict[int, Retained] = {}
+
+    # -- a map change ---------------------------------------------------------------
+
+    def follow(self, previous: Owners, previous_epoch: int, owners: Owners, epoch: int, now: float,
+               unacknowledged: Mapping[str, Collection[int]] | None = None) -> int:
+        """Apply the rules of the change from one map to the next; returns how many
+        slots the missed-maps rule voided (0 when no map went by unseen).
+
+        `unacknowledged`: peer -> slots whose copy we were sending it and it has not
+        acknowledged whole (it pulled them, or replicates them): it does not hold them."""
+        me, loaded = self.me, self.loaded
+        unacknowledged = unacknowledged or {}
+        voided = 0
+        if epoch > previous_epoch + 1:
+            # (copies that arrived from a newer map's primaries stay: they saw those maps)
+            for slot in range(SLOT_COUNT):
+                if loaded[slot] and self.loaded_epoch[slot] <= previous_epoch:
+                    loaded[slot] = 0
+                    voided += 1
+            self.retained.clear()
+        for slot, now_owners in enumerate(owners):
+            # (a copy that came from a primary of this map or a newer one is current:
+            # the node applies maps a little after its streams see them)
+            if (loaded[slot] and me in now_owners and me not in previous[slot]
+                    and self.loaded_epoch[slot] <= previous_epoch):
+                loaded[slot] = 0
+                self.retained.pop(slot, None)
+        for slot, kept in list(self.retained.items()):
+            if owners[slot][:1] != (kept.primary,):
+                del self.retained[slot]
+        # A slot's new primary that does not hold it (it joined, or it was an owner
+        # still receiving our copy) pulls it from the slot's owners; those may be
+        # newcomers too (two joins in one map), and at replication factor 1 we hold
+        # the only copy: keep it for that primary.
+        for slot, now_owners in enumerate(owners):
+            before = previous[slot]
+            if (now_owners and me not in now_owners and loaded[slot] and me in before
+                    and (now_owners[0] not in before or slot in unacknowledged.get(now_owners[0], ()))):
+                self.retained[slot] = Retained(now_owners[0], now)
+        return voided
+
+    def release_unowned(self, owners: Owners, handing: Iterable[int]) -> list[int]:
+        """Slots we neither own nor hand on are not held any more: nothing keeps their
+        copy current. Returns them (the keys left of them are to be dropped)."""
+        kept = set(handing)
+        kept.update(self.retained)
+        me, loaded = self.me, self.loaded
+        released = []
+        for slot, now_owners in enumerate(owners):
+            if me not in now_owners and slot not in kept:
+                loaded[slot] = 0
+                released.append(slot)
+        return released
+
+    def led_unheld(self, owners: Owners) -> list[int]:
+        """Slots we lead without their data: to pull before serving them."""
+        me, loaded = self.me, self.loaded
+        return [slot for slot, now_owners in enumerate(owners) if now_owners[:1] == (me,) and not loaded[slot]]
+
+    # -- copies arriving ------------------------------------------------------------
+
+    def copy_starts(self, slots: Iterable[int]) -> None:
+        for slot in slots:
+            self.loaded[slot] = 0
+
+    def copy_done(self, slots: Iterable[int], epoch: int) -> None:
+        for slot in slots:
+            self.loaded[slot] = 1
+            self.loaded_epoch[slot] = epoch
+
+    def given_up(self, slots: Iterable[int]) -> None:
+        """No live member holds these (a whole-cluster restart, rf 1 with the holder
+        dead): served from what this node has, possibly nothing."""
+        for slot in slots:
+            self.loaded[slot] = 1
+
+    # -- copies leaving -------------------------------------------------------------
+
+    def can_give(self, slot: int, owners: Owners, asker: str) -> bool:
+        """Whether `asker`, which leads `slot`, may pull our copy: we hold it as an
+        owner, or kept it for `asker` as the slot's former owner."""
+        if not self.loaded[slot]:
+            return False
+        if self.me in owners[slot]:
+            return True
+        kept = self.retained.get(slot)
+        return kept is not None and kept.primary == asker
+
+    def handed_off(self, slots: Iterable[int]) -> None:
+        for slot in slots:
+            self.retained.pop(slot, None)
+
+    def expire_retained(self, now: float, keep_s: float) -> list[int]:
+        expired = [slot for slot, kept in self.retained.items() if now - kept.since > keep_s]
+        for slot in expired:
+            del self.retained[slot]
+        return expired

@@ -1,0 +1,127 @@
+"""mesh/holdings.py: which slots a node may serve or hand on, fed maps as owner tuples."""
+from mesh.holdings import Holdings
+from mesh.keyslot import SLOT_COUNT
+
+A, B, C, D = "a" * 40, "b" * 40, "c" * 40, "d" * 40
+
+
+def owners(assign: dict[int, tuple[str, ...]], default: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [assign.get(slot, default) for slot in range(SLOT_COUNT)]
+
+
+def test_a_fresh_node_holds_every_slot_and_a_joiner_none():
+    assert all(Holdings(A, fresh=True).loaded)
+    assert not any(Holdings(A, fresh=False).loaded)
+
+
+def test_a_slot_owned_again_after_a_map_without_us_is_pulled_not_served():
+    # The pause that lost writes: A retained slot 7 for joiner B, B pulled it from
+    # C instead and took writes; two maps later A leads slot 7 again. A's copy is
+    # older than B's: it must be pulled, never served nor copied over B's.
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({7: (B, C)}, (A, C))
+    e3 = owners({7: (A, B)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert held.retained[7].primary == B and held.loaded[7]
+    held.follow(e2, 2, e3, 3, now=1.0)
+    assert not held.loaded[7]
+    assert 7 not in held.retained
+    assert held.led_unheld(e3) == [7]
+    assert held.loaded[8]       # slots we owned throughout stay held
+
+
+def test_a_replica_that_regains_a_slot_waits_for_its_copy():
+    held = Holdings(A, fresh=False)
+    e1 = owners({}, (B, A))
+    held.copy_done(range(SLOT_COUNT), epoch=1)
+    e2 = owners({3: (B, C)}, (B, A))
+    e3 = owners({}, (B, A))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    held.release_unowned(e2, handing=())
+    held.follow(e2, 2, e3, 3, now=0.0)
+    assert not held.loaded[3] and held.loaded[4]
+    assert not held.can_give(3, e3, B)
+
+
+def test_a_copy_that_arrived_under_the_new_map_survives_the_map_change():
+    # A replica's streams can deliver a whole copy before its replicator applies
+    # the map that made it an owner: that copy is current, not a regained old one.
+    held = Holdings(C, fresh=False)
+    e1 = owners({}, (A, B))
+    e2 = owners({}, (A, C))
+    held.copy_done([5], epoch=2)
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert held.loaded[5]
+
+
+def test_missed_maps_void_copies_older_than_the_last_map_seen():
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2], epoch=2)
+    held.copy_done([3], epoch=5)     # came from a primary of the newer map
+    before = owners({}, (A, B))
+    voided = held.follow(before, 2, before, 6, now=0.0)
+    assert voided == 2
+    assert [held.loaded[s] for s in (1, 2, 3)] == [0, 0, 1]
+
+
+def test_no_missed_maps_no_voiding():
+    held = Holdings(A, fresh=True)
+    same = owners({}, (A, B))
+    assert held.follow(same, 4, same, 5, now=0.0) == 0
+    assert all(held.loaded)
+
+
+def test_a_retained_copy_is_for_its_new_primary_only_and_only_while_it_leads():
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({9: (B, D)}, (A, C))          # two joiners take slot 9
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert held.can_give(9, e2, B)
+    assert not held.can_give(9, e2, D)         # D does not lead it
+    e3 = owners({9: (D, C)}, (A, C))          # B gone: D leads it now, maybe after taking writes
+    held.follow(e2, 2, e3, 3, now=1.0)
+    assert 9 not in held.retained
+    assert not held.can_give(9, e3, D)
+
+
+def test_a_copy_is_kept_for_a_new_primary_that_was_still_receiving_it():
+    # B joined as an owner of everything and was pulling from A when a third node
+    # joined: B now leads slot 6 without A, and never got it whole. A keeps it for B.
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, B))
+    e2 = owners({6: (B, C), 7: (B, C)}, (A, B))
+    held.follow(e1, 1, e2, 2, now=0.0, unacknowledged={B: {6}})
+    assert held.can_give(6, e2, B)
+    assert 7 not in held.retained       # acknowledged: B holds it
+
+
+def test_release_unowned_keeps_what_is_handed_on_or_retained():
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({1: (B, C), 2: (C, D)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)        # slot 1: B is new -> retained; slot 2: C was an owner
+    released = held.release_unowned(e2, handing={5})
+    assert released == [2]
+    assert held.loaded[1] and not held.loaded[2]
+
+
+def test_retained_copies_expire_and_handed_off_ones_go():
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({1: (B, C), 2: (B, C)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=10.0)
+    held.handed_off([1])
+    assert list(held.retained) == [2]
+    assert held.expire_retained(now=69.0, keep_s=60.0) == []
+    assert held.expire_retained(now=71.0, keep_s=60.0) == [2]
+    assert not held.retained
+
+
+def test_a_copy_in_progress_is_not_held():
+    held = Holdings(A, fresh=True)
+    held.copy_starts([4])
+    e = owners({}, (B, A))
+    assert not held.can_give(4, e, B)
+    held.copy_done([4], epoch=3)
+    assert held.can_give(4, e, B) and held.loaded_epoch[4] == 3
