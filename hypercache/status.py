@@ -19,6 +19,9 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
     # has dropped (a dead node stays listed, with no slots, so operators see it).
     listed = {m.node_id: m for m in slotmap.members}
     members = []
+    links = getattr(cluster, "links", None)
+    received = getattr(links, "received", {})
+    received_bytes = getattr(links, "received_bytes", {})
     ids = sorted(set(listed) | set(member_state))
     streams = replication_state.member_views(replication, me.node_id, slotmap.owners, ids)
     for node_id in ids:
@@ -45,6 +48,9 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "ops_per_sec": stats.ops_per_sec if myself else info.get("ops_per_sec"),
             # the streams between this node and the member (none with myself)
             "replication": streams[node_id],
+            # mesh messages and bytes accepted from the member (heartbeats, maps, votes, PUBLISH)
+            "mesh_received": received.get(node_id, 0),
+            "mesh_received_bytes": received_bytes.get(node_id, 0),
         })
     assigned = sum(1 for owners in slotmap.owners if owners)
     replication_summary = replication_state.summary(replication, me.node_id, slotmap.owners)
@@ -65,6 +71,7 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "expired_keys": store.stats.expired_keys, "evicted_keys": store.stats.evicted_keys,
             "moved_sent": stats.moved_sent, "ask_sent": stats.ask_sent,
             "mesh_in": mesh.get("mesh_in", 0), "mesh_out": mesh.get("mesh_out", 0),
+            "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
             "mesh_dropped": mesh.get("mesh_dropped", 0),
             "uptime_s": time.monotonic() - ctx.started_at,
             "commands": {

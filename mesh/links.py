@@ -71,6 +71,10 @@ class PeerLinks:
             raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
         self.counters = counters
+        # mesh traffic for /metrics: messages and bytes accepted from each peer (what the PUB
+        # sends goes to every peer at once: counters["out"] and ["out_bytes"])
+        self.received: collections.Counter[str] = collections.Counter()
+        self.received_bytes: collections.Counter[str] = collections.Counter()
         self._bind_host = bind_host
         self._on_message = on_message
         self._on_hello = on_hello
@@ -145,6 +149,7 @@ class PeerLinks:
         try:
             self._pub.send(data, zmq.NOBLOCK)
             self.counters["out"] += 1
+            self.counters["out_bytes"] += len(data)
         except zmq.Again:
             self.counters["dropped"] += 1
 
@@ -181,6 +186,8 @@ class PeerLinks:
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)
+        self.received.pop(node_id, None)
+        self.received_bytes.pop(node_id, None)
 
     def _close(self, address: tuple) -> None:
         reader = self._readers.pop(address, None)
@@ -272,6 +279,8 @@ class PeerLinks:
                 continue
             self._last_seq[message.sender] = message.seq
             self.counters["in"] += 1
+            self.received[message.sender] += 1
+            self.received_bytes[message.sender] += len(data)
             try:
                 self._on_message(message)
             except Exception:  # one bad message must not end this peer's reader

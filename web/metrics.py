@@ -73,6 +73,18 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield mesh
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
+    yield _counter("hypercache_mesh_sent_bytes", "Bytes this node published on the mesh (each reaches every peer).",
+                   stats.get("mesh_out_bytes", 0))
+    received = CounterMetricFamily("hypercache_mesh_received_messages", "Mesh messages accepted from each peer.",
+                                   labels=["peer"])
+    received_bytes = CounterMetricFamily("hypercache_mesh_received_bytes", "Mesh bytes accepted from each peer.",
+                                         labels=["peer"])
+    for member in sorted(snapshot["members"], key=lambda m: m["id"]):
+        if not member["myself"]:
+            received.add_metric([member["id"]], member.get("mesh_received", 0))
+            received_bytes.add_metric([member["id"]], member.get("mesh_received_bytes", 0))
+    yield received
+    yield received_bytes
 
     yield _gauge("hypercache_cluster_epoch", "Epoch of the slot map this node serves.", cluster["epoch"])
     yield _gauge("hypercache_cluster_state_ok", "1 when the cluster state is ok.", cluster["state"] == "ok")

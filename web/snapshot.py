@@ -9,7 +9,7 @@ it does not use.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 SLOT_COUNT = 16384
 
@@ -103,6 +103,8 @@ class Member(TypedDict):
     used_memory: int | None
     ops_per_sec: float | None
     replication: MemberReplication  # as this node sees its streams with the member
+    mesh_received: NotRequired[int]  # mesh messages accepted from the member (0 for myself)
+    mesh_received_bytes: NotRequired[int]
 
 
 class CommandStats(TypedDict):
@@ -126,6 +128,7 @@ class Stats(TypedDict):
     ask_sent: int
     mesh_in: int
     mesh_out: int
+    mesh_out_bytes: NotRequired[int]  # what the mesh published (each message reaches every peer)
     mesh_dropped: int
     uptime_s: float
     commands: dict[str, CommandStats]

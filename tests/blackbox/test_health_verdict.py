@@ -39,6 +39,14 @@ def test_ok_is_said_only_while_every_member_of_the_map_is_alive(node_factory) ->
     watcher = nodes[0]
     wait_until(lambda: _cluster_info(watcher).get("hypercache_cluster_state") == "ok", timeout=30)
     assert _health(watcher)["status"] == "ok" and _status(watcher)["state"] == "ok"
+    # mesh traffic per peer in /metrics: both other members heard, in messages and bytes
+    with urllib.request.urlopen(f"http://127.0.0.1:{watcher.http_port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    for name in ("hypercache_mesh_received_messages_total", "hypercache_mesh_received_bytes_total"):
+        values = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name + "{")]
+        assert len(values) == 2 and all(v > 0 for v in values), (name, values)
+    sent = [line for line in metrics.splitlines() if line.startswith("hypercache_mesh_sent_bytes_total ")]
+    assert sent and float(sent[0].split()[1]) > 0
 
     victim = call(nodes[2], "CLUSTER", "MYID").decode()
     nodes[2].kill()

@@ -474,3 +474,17 @@ def test_the_app_never_mutates_the_snapshot() -> None:
     for path in ("/", "/cluster/status", "/cluster/nodes", "/cluster/events", "/cluster/overview", "/health", "/metrics"):
         client.get(path)
     assert snap == before
+
+
+def test_metrics_carry_mesh_traffic_per_peer() -> None:
+    snap = three_members()
+    snap["stats"]["mesh_out_bytes"] = 4096
+    for index, member in enumerate(snap["members"]):
+        member["mesh_received"], member["mesh_received_bytes"] = 10 + index, 1000 + index
+    families = _metrics(snap)
+    assert _value(families, "hypercache_mesh_sent_bytes_total") == 4096
+    assert _value(families, "hypercache_mesh_received_messages_total", peer=_id("node-1")) == 11
+    assert _value(families, "hypercache_mesh_received_bytes_total", peer=_id("node-2")) == 1002
+    # none from myself
+    assert not [s for f in families.values() for s in f.samples
+                if f.name.startswith("hypercache_mesh_received") and s.labels.get("peer") == _id("node-0")]
