@@ -9,7 +9,8 @@ from pathlib import Path
 
 import zmq
 
-from mesh import ring
+from mesh import curve, ring
+from mesh.datalink import data_port
 from mesh.messages import Commit, Heartbeat, Hello, encode
 from mesh.slotmap import Member, SlotMap
 from tests import nodes
@@ -33,6 +34,24 @@ def test_a_cluster_closed_with_a_secret_works_and_keeps_strangers_out(node_facto
     epoch = wait_until(lambda: agreed(cluster, 3), timeout=20, message=node_factory.logs)
     # The data channel is closed with the same secret: every replica stream completes its copy.
     wait_until(lambda: replicas_in_sync(cluster, 2), timeout=20, message=node_factory.logs)
+
+    # The data channel is closed with the secret too: a peer with another key pair, even one that knows
+    # the cluster's public key, is turned away by the node's ZAP handler before any frame is read.
+    cluster_key = curve.from_secret(SECRET.encode()).public
+    guess = curve.from_secret(b"a guess at the cluster secret!!")
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    try:
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.CURVE_SERVERKEY, cluster_key)
+        dealer.setsockopt(zmq.CURVE_PUBLICKEY, guess.public)
+        dealer.setsockopt(zmq.CURVE_SECRETKEY, guess.secret)
+        dealer.connect(f"tcp://127.0.0.1:{data_port(cluster[2].mesh_port)}")
+        dealer.send(b"not a frame", zmq.NOBLOCK)
+        wait_until(lambda: "mesh zap denied" in cluster[2].logs(), timeout=20, message=node_factory.logs)
+    finally:
+        dealer.close(linger=0)
+        context.term()
 
     # A node given another secret (through the environment): its CURVE handshakes fail, it stays out.
     outsider = node_factory.start(*nodes.CLUSTER_TIMEOUT, join=cluster[0],
@@ -62,8 +81,9 @@ def test_a_cluster_closed_with_a_secret_works_and_keeps_strangers_out(node_facto
         context.term()
 
     assert agreed(cluster, 3) == epoch
-    ids = {line[0] for line in nodes_lines(cluster[0])}
-    assert me.node_id not in ids and len(ids) == 3
+    lines = nodes_lines(cluster[0])
+    ids = {line[0] for line in lines if "master" in line[2]}
+    assert len(ids) == 3 and all(me.node_id not in line for line in lines)
     assert cluster_info(outsider)["cluster_state"] == "fail"        # never given a map
     assert len(nodes_lines(outsider)) == 1                          # knows itself only
     r = cluster[0].client()
