@@ -431,6 +431,7 @@ class Dispatcher:
         if cmd.name != "asking":
             session.asking = False   # ASKING admits exactly the next command
         stats = ctx.stats.commands.get(cmd.name) or ctx.stats.for_command(cmd.name)
+        feed_at = len(self.to_feed)
         started = perf_counter_ns()
         try:
             reply = cmd.handler(ctx, session, args)
@@ -450,8 +451,10 @@ class Dispatcher:
         if cmd.write:
             ctx.dirty += 1
         if ctx.monitors.sessions:
-            # fed once the reply is written, as Redis feeds after the call (run())
-            self.to_feed.append((session, cmd, args))
+            # fed once the reply is written, as Redis feeds after the call (run()); a script
+            # (skip-monitor) comes before the commands it ran, as Redis feeds EVAL first
+            self.to_feed.insert(feed_at if "skip-monitor" in cmd.flags else len(self.to_feed),
+                                (session, cmd, args))
         if type(reply) is Suspend and ctx.executing_multi:
             return reply.timeout_reply   # inside EXEC a blocking command never blocks
         return reply

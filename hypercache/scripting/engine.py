@@ -114,7 +114,7 @@ class Engine:
         self.scripts: dict[bytes, Script] = {}
         self.run: Run | None = None
         self.registering: Callable | None = None      # FUNCTION LOAD's register_function sink
-        self.script_session = Session(id=-1)
+        self.script_session = Session(id=-1, addr="lua")     # MONITOR shows "[0 lua]", as Redis
         self.on_busy: Callable[[bool], None] | None = None  # the dispatcher's lane switch
         self._worker: greenlet.greenlet | None = None
         self._rules: dict[str, tuple[bool, bool, bool]] = {}    # command name -> (noscript, writes, keyed)

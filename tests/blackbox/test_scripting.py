@@ -337,3 +337,35 @@ def test_eval_inside_multi_and_script_replies_in_pipelines(r, redis_server) -> N
     ours, expected = results
     assert [str(x) for x in ours] == [str(x) for x in expected]
     assert ours[:2] == [1, 6]
+
+
+def monitor_of_a_script(port: int) -> list[bytes]:
+    """MONITOR's lines (timestamp off, the client's port as P) for an EVAL and an FCALL that call Redis."""
+    mon, client = raw_connect(port), raw_connect(port)
+    try:
+        mon.sendall(encode_command("MONITOR"))
+        assert read_reply(mon) == b"OK"
+        client_port = str(client.getsockname()[1]).encode()
+        for command in (("FUNCTION", "FLUSH"),
+                        ("FUNCTION", "LOAD", "#!lua name=m\nredis.register_function('m', function(k, a) "
+                                             "return redis.call('incr', k[1]) end)"),
+                        ("EVAL", "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])",
+                         "1", "{mon}k", "v"),
+                        ("FCALL", "m", "1", "{mon}n"), ("ECHO", "end")):
+            client.sendall(encode_command(*command))
+            read_reply(client)
+        lines = []
+        while not lines or not lines[-1].endswith(b'"ECHO" "end"'):
+            line = read_reply(mon)
+            lines.append(line.split(b" ", 1)[1].replace(client_port, b"P"))
+        return lines
+    finally:
+        reply_of(client, "FUNCTION", "FLUSH")
+        mon.close()
+        client.close()
+
+
+def test_monitor_shows_a_script_then_its_commands_as_redis_does(node, redis_server) -> None:
+    ours, theirs = monitor_of_a_script(node.port), monitor_of_a_script(redis_server.port)
+    assert ours == theirs
+    assert b'[0 lua] "set" "{mon}k" "v"' in theirs
