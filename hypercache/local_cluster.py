@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -29,18 +30,33 @@ STOP_GRACE_S = 30.0     # a node's graceful leave waits up to --leave-timeout-ms
 
 
 def node_argv(index: int, nodes: int, port: int, http_port: int, data_root: Path,
-              restart: bool, extra: list[str]) -> list[str]:
+              others_running: bool, extra: list[str]) -> list[str]:
     """The hypercache flags of node `index` in a cluster of node 0 .. max(nodes, index+1)-1.
 
-    Node 0 started for the first time founds the cluster; any other start joins every
-    other node's mesh port, so it finds the cluster whichever of them is up.
+    Node 0 founds the cluster when no other node runs (`make run`, or the first `make node`);
+    any other start joins every other node's mesh port, so it finds the cluster whichever
+    of them is up. (Node 0 joining on every restart made a whole-cluster restart wait for
+    ever: each node waited to join the others.)
     """
     argv = ["--port", str(port + index), "--http-port", str(http_port + index),
             "--data-dir", str(data_dir(data_root, port, index))]
-    if index or restart:
+    if index or others_running:
         others = [i for i in range(max(nodes, index + 1)) if i != index]
         argv += ["--join", *(f"127.0.0.1:{port + i + MESH_OFFSET}" for i in others)]
     return argv + extra
+
+
+def others_running(index: int, nodes: int, port: int) -> bool:
+    """Does another node of this local cluster listen on its mesh port now?"""
+    for other in range(max(nodes, index + 1)):
+        if other == index:
+            continue
+        try:
+            with socket.create_connection(("127.0.0.1", port + other + MESH_OFFSET), timeout=0.5):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def data_dir(data_root: Path, port: int, index: int) -> Path:
@@ -172,17 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if a.node is not None:
-        restart = (data_dir(a.dir, a.port, a.node) / "node.id").exists()
-        flags = node_argv(a.node, a.nodes, a.port, a.http_port, a.dir, restart, extra)
+        running = others_running(a.node, a.nodes, a.port)
+        flags = node_argv(a.node, a.nodes, a.port, a.http_port, a.dir, running, extra)
         path = pid_file(a.dir, a.port, a.node)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{os.getpid()}\n")      # exec keeps the pid: --stop/--kill find the node
         os.execv(sys.executable, [*python, *flags])
 
     commands, pid_files = {}, {}
+    running = others_running(0, a.nodes, a.port)       # node 0 founds the cluster unless one runs already
     for index in range(a.nodes):
-        restart = (data_dir(a.dir, a.port, index) / "node.id").exists()
-        commands[f"node{index}"] = [*python, *node_argv(index, a.nodes, a.port, a.http_port, a.dir, restart, extra)]
+        commands[f"node{index}"] = [*python, *node_argv(index, a.nodes, a.port, a.http_port, a.dir, running, extra)]
         pid_files[f"node{index}"] = pid_file(a.dir, a.port, index)
     print(f"{a.nodes} nodes: RESP {a.port}-{a.port + a.nodes - 1}, status pages "
           f"http://127.0.0.1:{a.http_port}/ ... :{a.http_port + a.nodes - 1}/. "

@@ -84,6 +84,16 @@ def test_a_killed_node_stays_down_the_others_run_on_and_nodes_come_back_or_are_a
         assert supervisor.wait(TIMEOUT_S) == 0, logs()
         for node in (nodes[0], nodes[2]):
             assert not ping_once(node.port)
+        extra[0].send_signal(signal.SIGTERM)
+        assert extra[0].wait(TIMEOUT_S) == 0
+
+        # `make run` again over the same data dirs: the three form one cluster again
+        # (they once all waited to join each other)
+        with log_path.open("ab") as log:
+            supervisor = _local(base, *node_flags, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: agreed(nodes[:3], 3), timeout=TIMEOUT_S, message=lambda: "restarted 3\n" + logs())
+        supervisor.send_signal(signal.SIGINT)
+        assert supervisor.wait(TIMEOUT_S) == 0, logs()
     finally:
         for proc in [supervisor, *extra]:
             if proc.poll() is None:
