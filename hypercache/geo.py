@@ -1,0 +1,284 @@
+"""Geohashing as Redis does it: 52-bit interleaved scores, cell neighbours, search areas, distances.
+
+Pure functions on floats and ints, a port of the arithmetic of Redis's
+geohash.c and geohash_helper.c (the same double operations in the same order),
+so scores, decoded positions, distances and the cells a search visits are
+Redis's own.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+LONG_MIN, LONG_MAX = -180.0, 180.0
+LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
+STEP_MAX = 26
+D_R = math.pi / 180.0
+EARTH_RADIUS_IN_METERS = 6372797.560856
+MERCATOR_MAX = 20037726.37
+MASK64 = (1 << 64) - 1
+ALPHABET = b"0123456789bcdefghjkmnpqrstuvwxyz"
+
+
+def _spread(v: int) -> int:
+    v &= 0xFFFFFFFF
+    v = (v | (v << 16)) & 0x0000FFFF0000FFFF
+    v = (v | (v << 8)) & 0x00FF00FF00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v << 2)) & 0x3333333333333333
+    v = (v | (v << 1)) & 0x5555555555555555
+    return v
+
+
+def interleave(x: int, y: int) -> int:
+    return _spread(x) | (_spread(y) << 1)
+
+
+def _squash(v: int) -> int:
+    v &= 0x5555555555555555
+    v = (v | (v >> 1)) & 0x3333333333333333
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
+    v = (v | (v >> 16)) & 0x00000000FFFFFFFF
+    return v
+
+
+def deinterleave(bits: int) -> tuple[int, int]:
+    """(x, y): the even bits and the odd bits."""
+    return _squash(bits), _squash(bits >> 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Hash:
+    bits: int
+    step: int
+
+    @property
+    def zero(self) -> bool:
+        return self.bits == 0 and self.step == 0
+
+
+ZERO = Hash(0, 0)
+
+
+def encode(longitude: float, latitude: float, step: int,
+           long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Hash | None:
+    if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
+        return None
+    if not (lat_range[0] <= latitude <= lat_range[1] and long_range[0] <= longitude <= long_range[1]):
+        return None
+    lat_offset = (latitude - lat_range[0]) / (lat_range[1] - lat_range[0])
+    long_offset = (longitude - long_range[0]) / (long_range[1] - long_range[0])
+    lat_offset *= (1 << step)
+    long_offset *= (1 << step)
+    return Hash(interleave(int(lat_offset), int(long_offset)), step)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    long_min: float
+    long_max: float
+    lat_min: float
+    lat_max: float
+
+
+def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Area:
+    ilato, ilono = deinterleave(h.bits)
+    lat_scale = lat_range[1] - lat_range[0]
+    long_scale = long_range[1] - long_range[0]
+    cells = float(1 << h.step)
+    return Area(long_range[0] + (ilono * 1.0 / cells) * long_scale,
+                long_range[0] + ((ilono + 1) * 1.0 / cells) * long_scale,
+                lat_range[0] + (ilato * 1.0 / cells) * lat_scale,
+                lat_range[0] + ((ilato + 1) * 1.0 / cells) * lat_scale)
+
+
+def position(score: float) -> tuple[float, float]:
+    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash)."""
+    area = decode(Hash(int(score) & MASK64, STEP_MAX))
+    x = (area.long_min + area.long_max) / 2
+    x = min(max(x, LONG_MIN), LONG_MAX)
+    y = (area.lat_min + area.lat_max) / 2
+    y = min(max(y, LAT_MIN), LAT_MAX)
+    return x, y
+
+
+def align52(h: Hash) -> int:
+    return (h.bits << (52 - h.step * 2)) & MASK64
+
+
+def score_of(longitude: float, latitude: float) -> int | None:
+    h = encode(longitude, latitude, STEP_MAX)
+    return None if h is None else align52(h)
+
+
+def geohash_string(score: float) -> bytes:
+    """The 11-character standard geohash (latitude range -90..90) of a stored position."""
+    x, y = position(score)
+    h = encode(x, y, STEP_MAX, (-180.0, 180.0), (-90.0, 90.0))
+    bits = h.bits if h is not None else 0
+    out = bytearray()
+    for i in range(11):
+        idx = 0 if i == 10 else (bits >> (52 - (i + 1) * 5)) & 0x1F
+        out.append(ALPHABET[idx])
+    return bytes(out)
+
+
+# -- neighbours and search areas ----------------------------------------------------------
+
+def _move_x(h: Hash, d: int) -> Hash:
+    if d == 0:
+        return h
+    x = h.bits & 0xAAAAAAAAAAAAAAAA
+    y = h.bits & 0x5555555555555555
+    zz = 0x5555555555555555 >> (64 - h.step * 2)
+    if d > 0:
+        x = x + (zz + 1)
+    else:
+        x = x | zz
+        x = x - (zz + 1)
+    x &= (0xAAAAAAAAAAAAAAAA >> (64 - h.step * 2))
+    return Hash((x | y) & MASK64, h.step)
+
+
+def _move_y(h: Hash, d: int) -> Hash:
+    if d == 0:
+        return h
+    x = h.bits & 0xAAAAAAAAAAAAAAAA
+    y = h.bits & 0x5555555555555555
+    zz = 0xAAAAAAAAAAAAAAAA >> (64 - h.step * 2)
+    if d > 0:
+        y = y + (zz + 1)
+    else:
+        y = y | zz
+        y = y - (zz + 1)
+    y &= (0x5555555555555555 >> (64 - h.step * 2))
+    return Hash((x | y) & MASK64, h.step)
+
+
+def neighbours(h: Hash) -> dict[str, Hash]:
+    def moved(dx: int, dy: int) -> Hash:
+        return _move_y(_move_x(h, dx), dy)
+    return {"north": moved(0, 1), "south": moved(0, -1), "east": moved(1, 0), "west": moved(-1, 0),
+            "north_east": moved(1, 1), "north_west": moved(-1, 1),
+            "south_east": moved(1, -1), "south_west": moved(-1, -1)}
+
+
+def estimate_steps(range_meters: float, lat: float) -> int:
+    if range_meters == 0:
+        return 26
+    step = 1
+    while range_meters < MERCATOR_MAX:
+        range_meters *= 2
+        step += 1
+    step -= 2
+    if lat > 66 or lat < -66:
+        step -= 1
+        if lat > 80 or lat < -80:
+            step -= 1
+    return min(max(step, 1), 26)
+
+
+def deg_rad(angle: float) -> float:
+    return angle * D_R
+
+
+def rad_deg(angle: float) -> float:
+    return angle / D_R
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    longitude: float
+    latitude: float
+    conversion: float            # metres per unit
+    radius: float = 0.0          # circle (in units)
+    width: float = 0.0           # box (in units)
+    height: float = 0.0
+    box: bool = False
+
+
+def bounding_box(shape: Shape) -> tuple[float, float, float, float]:
+    """(min longitude, min latitude, max longitude, max latitude) of the area searched."""
+    lon, lat = shape.longitude, shape.latitude
+    height = shape.conversion * (shape.height / 2 if shape.box else shape.radius)
+    width = shape.conversion * (shape.width / 2 if shape.box else shape.radius)
+    lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS)
+    long_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS / math.cos(deg_rad(lat + lat_delta)))
+    long_delta_bottom = rad_deg(width / EARTH_RADIUS_IN_METERS / math.cos(deg_rad(lat - lat_delta)))
+    southern = lat < 0
+    min_lon = lon - long_delta_bottom if southern else lon - long_delta_top
+    max_lon = lon + long_delta_bottom if southern else lon + long_delta_top
+    return min_lon, lat - lat_delta, max_lon, lat + lat_delta
+
+
+SEARCH_ORDER = ("north", "south", "east", "west", "north_east", "north_west", "south_east", "south_west")
+
+
+def search_cells(shape: Shape) -> list[Hash]:
+    """The cells a search visits, in Redis's order (centre, N, S, E, W, NE, NW, SE, SW; ZERO = skipped)."""
+    min_lon, min_lat, max_lon, max_lat = bounding_box(shape)
+    if shape.box:
+        half_w, half_h = shape.width / 2, shape.height / 2
+        radius_meters = math.sqrt(half_w * half_w + half_h * half_h)
+    else:
+        radius_meters = shape.radius
+    radius_meters *= shape.conversion
+    steps = estimate_steps(radius_meters, shape.latitude)
+    centre = encode(shape.longitude, shape.latitude, steps) or Hash(0, steps)
+    around = neighbours(centre)
+    area = decode(centre)
+    decrease = (decode(around["north"]).lat_max < max_lat or decode(around["south"]).lat_min > min_lat
+                or decode(around["east"]).long_max < max_lon or decode(around["west"]).long_min > min_lon)
+    if steps > 1 and decrease:
+        steps -= 1
+        centre = encode(shape.longitude, shape.latitude, steps) or Hash(0, steps)
+        around = neighbours(centre)
+        area = decode(centre)
+    if steps >= 2:
+        if area.lat_min < min_lat:
+            for name in ("south", "south_west", "south_east"):
+                around[name] = ZERO
+        if area.lat_max > max_lat:
+            for name in ("north", "north_east", "north_west"):
+                around[name] = ZERO
+        if area.long_min < min_lon:
+            for name in ("west", "south_west", "north_west"):
+                around[name] = ZERO
+        if area.long_max > max_lon:
+            for name in ("east", "south_east", "north_east"):
+                around[name] = ZERO
+    return [centre] + [around[name] for name in SEARCH_ORDER]
+
+
+def cell_scores(h: Hash) -> tuple[int, int]:
+    """[min, max) of the 52-bit scores inside a cell."""
+    return align52(h), align52(Hash(h.bits + 1, h.step))
+
+
+def lat_distance(lat1: float, lat2: float) -> float:
+    return EARTH_RADIUS_IN_METERS * abs(deg_rad(lat2) - deg_rad(lat1))
+
+
+def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    lon1r, lon2r = deg_rad(lon1), deg_rad(lon2)
+    v = math.sin((lon2r - lon1r) / 2)
+    if v == 0.0:
+        return lat_distance(lat1, lat2)
+    lat1r, lat2r = deg_rad(lat1), deg_rad(lat2)
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+
+
+def within(shape: Shape, x: float, y: float) -> float | None:
+    """The distance (metres) from the shape's centre when (x, y) is inside it, else None."""
+    if shape.box:
+        if lat_distance(y, shape.latitude) > shape.height * shape.conversion / 2:
+            return None
+        if distance(x, y, shape.longitude, y) > shape.width * shape.conversion / 2:
+            return None
+        return distance(shape.longitude, shape.latitude, x, y)
+    d = distance(shape.longitude, shape.latitude, x, y)
+    return d if d <= shape.radius * shape.conversion else None
