@@ -74,7 +74,8 @@ FLAG_ORDER = ("write", "readonly", "denyoom", "module", "admin", "pubsub", "nosc
               "loading", "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth",
               "may_replicate", "no_mandatory_keys", "no_async_loading", "no_multi", "movablekeys",
               "allow_busy")
-HIDDEN_FLAGS = frozenset(("sentinel", "only-sentinel", "only_sentinel"))
+HIDDEN_FLAGS = frozenset(("sentinel", "only-sentinel", "only_sentinel",
+                          "may-replicate"))     # internal in Redis 7.0: COMMAND never prints it
 
 # Command tips, as Redis 7.0 declares them (`command_tips`): how a cluster client
 # fans a command out and merges replies, and which outputs are not deterministic.
