@@ -29,7 +29,7 @@ from typing import Callable
 
 import gevent
 
-from mesh import adoption, ballot
+from mesh import adoption, ballot, lease
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election
@@ -101,6 +101,10 @@ class Mesh:
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
         # Read-only outside: the dispatcher's fast lane compares it without a call.
         self.writes_until = float("inf") if not self.joining else float("-inf")
+        # The lease counts from when heartbeats arrived, not when the hub read them (mesh/lease.py).
+        self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
+        self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, time.monotonic())
+        self._arrived_at: dict[str, float] = {}
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = time.monotonic()     # when the current map was adopted
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
@@ -174,21 +178,20 @@ class Mesh:
         return time.monotonic() <= self.writes_until
 
     def _refresh_writes(self) -> None:
-        """Set the deadline: node_timeout after the oldest heartbeat of the most recently heard majority."""
+        """Set the deadline: node_timeout (less a margin) after the oldest arrival of the most recently heard majority."""
         if not self._has_cluster_map():
             self.writes_until = float("-inf")
             return
-        heard = []
+        arrivals = []
         for member in self.slotmap.members:
             if member.node_id == self.me.node_id:
-                heard.append(float("inf"))
+                arrivals.append(float("inf"))
                 continue
             peer = self.membership.peers.get(member.node_id)
             if peer is not None and peer.state != State.DEAD:
-                heard.append(peer.heard_at + self.node_timeout_s)
-        needed = len(self.slotmap.members) // 2 + 1
-        heard.sort(reverse=True)
-        self.writes_until = heard[needed - 1] if len(heard) >= needed else float("-inf")
+                arrivals.append(min(peer.heard_at, self._arrived_at.get(member.node_id, peer.heard_at)))
+        self.writes_until = lease.lease_until(arrivals, len(self.slotmap.members), self.node_timeout_s,
+                                              self._lease_margin_s)
 
     @property
     def was_member(self) -> bool:
@@ -274,6 +277,9 @@ class Mesh:
         if isinstance(message, Heartbeat):
             self._peer_stats[message.sender] = message
             self._handle_events(self.membership.heartbeat(message, now))
+            peer = self.membership.peers.get(message.sender)
+            if peer is not None and peer.heard_at == now:     # taken as news, not as a repeat
+                self._arrived_at[message.sender] = self._arrival.arrived_by(now)
             self._refresh_writes()
             if message.epoch < self.slotmap.epoch:
                 self._resend_commit(now)
@@ -449,10 +455,12 @@ class Mesh:
             gevent.sleep(self._interval_s)
 
     def _beat_once(self, now: float) -> None:
+        self._arrival.pulse(now)
         self._handle_events(self.membership.tick(now))
         in_map = {m.node_id for m in self.slotmap.members}
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
+            self._arrived_at.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
         stats = self._local_stats()

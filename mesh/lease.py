@@ -1,0 +1,78 @@
+"""The write lease: until when this node may acknowledge writes, measured from when its evidence arrived.
+
+A node accepts writes while it has heard a majority of its map's members
+within node_timeout: the others cannot have given its slots away before they
+stopped hearing it for as long. That holds only if "heard" means when the
+heartbeat arrived. Stamped when the hub got round to it, a heartbeat that sat
+in a queue while the hub stalled renewed the lease late: a node cut off while
+its hub stalled 2.5 s woke up, read the heartbeats sent before the cut, and
+acknowledged writes for 2.1-2.7 s after the majority had taken its slots.
+
+The hub cannot see when a message reached its socket, but it knows when it
+was itself running: the heartbeat timer (`pulse`) fires every interval, so a
+gap longer than that is a stall, and a message read during or just after one
+may have arrived any time since the stall began. `arrived_by(now)` is
+therefore a lower bound of the arrival of a message read at `now`, and the
+lease ends `margin` before node_timeout after the majority's arrivals: the
+others' own view of this node started up to a heartbeat earlier, and deciding
+its death takes them a little longer still. Pure: `now` is passed in.
+"""
+from __future__ import annotations
+
+def margin_s(heartbeat_interval_s: float, node_timeout_s: float) -> float:
+    """How much earlier than node_timeout the lease ends: a heartbeat, at most a quarter of the timeout.
+
+    The others' last heartbeat from this node may be up to one interval older
+    than this node's last one from them; their suspicion must then spread and
+    a map commit before they serve its slots, which takes longer still.
+    """
+    return min(heartbeat_interval_s, node_timeout_s / 4)
+
+
+class ArrivalClock:
+    """The earliest moment a message read now may have arrived, given the hub's stalls."""
+
+    __slots__ = ("interval_s", "stall_s", "pulse_at", "stall_began_at", "stall_ended_at")
+
+    def __init__(self, interval_s: float, stall_s: float, now: float) -> None:
+        """The timer runs every `interval_s`; later than that by `stall_s` is a stall.
+
+        Lateness below `stall_s` is common on a loaded machine (counted as stalls,
+        100 ms of it made a healthy 3-node cluster flicker to CLUSTERDOWN); the
+        lease's margin covers it, so `stall_s` is the margin.
+        """
+        self.interval_s = interval_s
+        self.stall_s = stall_s
+        self.pulse_at = now                      # the timer's last run: the hub was running then
+        self.stall_began_at = float("-inf")      # the last stall the timer saw
+        self.stall_ended_at = float("-inf")
+
+    def _late(self, now: float) -> bool:
+        return now - self.pulse_at > self.interval_s + self.stall_s
+
+    def pulse(self, now: float) -> None:
+        """The timer ran at `now` (once per interval when the hub is well)."""
+        if self._late(now):
+            self.stall_began_at, self.stall_ended_at = self.pulse_at, now
+        self.pulse_at = now
+
+    def arrived_by(self, now: float) -> float:
+        """A lower bound of when a message read at `now` arrived."""
+        if self._late(now):
+            return self.pulse_at         # stalled since: the timer has not caught up yet
+        if now - self.stall_ended_at <= self.interval_s:
+            return self.stall_began_at   # read right after a stall: it may have waited through it
+        return now
+
+
+def lease_until(arrivals: list[float], members: int, node_timeout_s: float, margin: float) -> float:
+    """Until when writes are accepted: node_timeout after the oldest arrival of the most recently heard majority.
+
+    `arrivals` holds, for each member of the map heard from (this node counting
+    as +inf), when its latest heartbeat arrived.
+    """
+    needed = members // 2 + 1
+    if len(arrivals) < needed:
+        return float("-inf")
+    newest_first = sorted(arrivals, reverse=True)
+    return newest_first[needed - 1] + node_timeout_s - margin
