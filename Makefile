@@ -16,7 +16,7 @@ BASE_PORT ?= 8080
 BASE_HTTP_PORT ?= 9080
 LOCAL = $(BIN)/python -m hypercache.local_cluster --nodes $(NODES) --port $(BASE_PORT) --http-port $(BASE_HTTP_PORT)
 
-.PHONY: run node stop kill test setup system-deps bench clean
+.PHONY: run node stop kill test setup system-deps bench fuzz clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "hypercache needs Python 3.11 or newer (python3)"; exit 1; }
@@ -66,5 +66,11 @@ test: $(TEST_STAMP) system-deps
 bench: $(TEST_STAMP) system-deps
 	$(BIN)/python loadtest/bench_vs_redis.py
 
+# The fuzzer of the RESP parser and the mesh message decoder (tests/fuzz), for FUZZ_SECONDS;
+# inputs that break an invariant land in .fuzz/ (replay: python -m tests.fuzz.run --replay FILE)
+FUZZ_SECONDS ?= 300
+fuzz: $(TEST_STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(VENV) .hypercache
+	rm -rf $(VENV) .hypercache .fuzz
