@@ -8,18 +8,25 @@ page and CLUSTER INFO's hypercache_* fields all read it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from typing import Any
 
 SLOT_COUNT = 16384
 NO_MAJORITY = "no majority of members heard within node_timeout"
 
 
+def stranded_keys(slot_keys: Sequence[Sized], owners: Sequence[Sequence[str]], me: str) -> int:
+    """Keys this node holds in slots the map gives it no part in: nobody reads them through it."""
+    return sum(len(keys) for slot, keys in enumerate(slot_keys) if keys and me not in owners[slot])
+
+
 def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[str, Any],
-            members_down: Sequence[tuple[str, str]], join_reason: str | None = None) -> tuple[str, str | None]:
+            members_down: Sequence[tuple[str, str]], join_reason: str | None = None,
+            stranded: int = 0) -> tuple[str, str | None]:
     """(state, reason): state is "ok", "degraded" or "fail"; reason is None only for "ok".
 
-    members_down: (node id, state) of the map's members that are not alive here.
+    members_down: (node id, state) of the map's members that are not alive here;
+    stranded: keys held here for slots this node no longer owns.
     """
     if not accepting_writes:
         return "fail", join_reason or NO_MAJORITY
@@ -39,6 +46,9 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
                        f"{'replica ' + who if who else 'their replicas'} (copying)")
     if replication.get("slots_receiving"):
         reasons.append(f"{replication['slots_receiving']} slots copied here are not complete yet")
+    if stranded:
+        reasons.append(f"{stranded} keys held here for slots this node no longer owns (stranded: "
+                       f"served by nobody, still in memory)")
     if reasons:
         return "degraded", "; ".join(reasons)
     return "ok", None

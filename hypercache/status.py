@@ -55,7 +55,8 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
     assigned = sum(1 for owners in slotmap.owners if owners)
     replication_summary = replication_state.summary(replication, me.node_id, slotmap.owners)
     down = [(m["id"], m["state"]) for m in members if m["id"] in listed and m["state"] != "alive"]
-    state, reason = health.verdict(accepting, assigned, replication_summary, down, join_reason)
+    stranded = health.stranded_keys(store.slots, slotmap.owners, me.node_id)
+    state, reason = health.verdict(accepting, assigned, replication_summary, down, join_reason, stranded)
     return {
         "node": {"id": me.node_id, "host": me.host, "port": me.port,
                  "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__},
@@ -72,6 +73,7 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "moved_sent": stats.moved_sent, "ask_sent": stats.ask_sent,
             "mesh_in": mesh.get("mesh_in", 0), "mesh_out": mesh.get("mesh_out", 0),
             "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
+            "stranded_keys": stranded,
             "mesh_dropped": mesh.get("mesh_dropped", 0),
             "uptime_s": time.monotonic() - ctx.started_at,
             "commands": {

@@ -57,6 +57,8 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
 
     yield _gauge("hypercache_keys", "Keys held by this node.", stats["keys"])
     yield _gauge("hypercache_used_memory_bytes", "Memory used by the keyspace.", stats["used_memory"])
+    yield _gauge("hypercache_stranded_keys", "Keys held for slots this node no longer owns (served by nobody).",
+                 stats.get("stranded_keys", 0))
     yield _gauge("hypercache_ops_per_second", "Commands per second, recent average.", stats["ops_per_sec"])
     yield _gauge("hypercache_connected_clients", "Client connections open now.", stats["connected_clients"])
     yield _counter("hypercache_expired_keys", "Keys removed because they expired.", stats["expired_keys"])

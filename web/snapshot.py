@@ -129,6 +129,7 @@ class Stats(TypedDict):
     mesh_in: int
     mesh_out: int
     mesh_out_bytes: NotRequired[int]  # what the mesh published (each message reaches every peer)
+    stranded_keys: NotRequired[int]  # keys held for slots this node no longer owns
     mesh_dropped: int
     uptime_s: float
     commands: dict[str, CommandStats]

@@ -289,7 +289,8 @@ def _verdict_fields(ctx, status: dict) -> bytes:
     down = [(m.node_id, _state(members, m.node_id)) for m in slotmap.members
             if m.node_id != ctx.node_id and _state(members, m.node_id) != ALIVE]
     assigned = sum(1 for owners in slotmap.owners if owners)
-    state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down)
+    stranded = health.stranded_keys(ctx.store.slots, slotmap.owners, ctx.node_id)
+    state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down, None, stranded)
     fields = f"hypercache_cluster_state:{state}\r\n"
     if reason is not None:
         fields += f"hypercache_cluster_state_reason:{reason}\r\n"

@@ -44,8 +44,11 @@ def to_lua(value: Any, resp: int, lua: LuaSide) -> Any:
         return value
     if value is None or value is NULL_ARRAY:
         return False if resp == 2 else None
-    if kind is list or kind is tuple or kind is OrderedSet or kind is Push:
+    if kind is list or kind is tuple or kind is Push:
         return lua.table([to_lua(item, resp, lua) for item in value])
+    if kind is OrderedSet:          # a set reply whose order is fixed: a set for RESP3 scripts
+        items = [to_lua(item, resp, lua) for item in value]
+        return lua.table(items) if resp == 2 else lua.set(items)
     if kind is Status:
         return lua.ok(bytes(value))
     if kind is CommandError:

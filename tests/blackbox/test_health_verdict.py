@@ -71,3 +71,40 @@ def test_ok_is_said_only_while_every_member_of_the_map_is_alive(node_factory) ->
     info = _cluster_info(watcher)
     assert info["hypercache_cluster_state"] == "ok" and "hypercache_cluster_state_reason" not in info
     assert _health(watcher)["status"] == "ok"
+
+
+def _stranded(node) -> int:
+    """Keys the node holds in slots its /cluster/nodes gives it neither as primary nor as replica."""
+    import redis
+    mine = next(m for m in _overview(node)["nodes"]["members"] if m["myself"])
+    owned = {slot for first, last in mine["primary_ranges"] + mine["replica_ranges"]
+             for slot in range(first, last + 1)}
+    with redis.Redis(port=node.port) as r:
+        pipe = r.pipeline(transaction=False)
+        for slot in range(16384):
+            if slot not in owned:
+                pipe.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+        return sum(pipe.execute())
+
+
+def test_keys_left_in_slots_a_node_no_longer_owns_are_not_called_ok(node_factory) -> None:
+    import redis
+    nodes = node_factory.start_cluster(3, "--node-timeout-ms", "2000", http=True)
+    wait_until(lambda: agreed(nodes, 3), timeout=60, message="3 nodes agreeing")
+    with redis.RedisCluster(host="127.0.0.1", port=nodes[0].port) as rc:
+        for i in range(2000):
+            rc.set(f"key:{i}", i)
+    nodes.append(node_factory.start("--node-timeout-ms", "2000", join=nodes[0], http=True))
+    wait_until(lambda: agreed(nodes, 4), timeout=60, message="4 nodes agreeing")
+    for node in nodes:
+        # the verdict agrees with the keys counted through the public protocol, either way
+        def consistent(node=node) -> bool:
+            stranded, info = _stranded(node), _cluster_info(node)
+            if stranded:
+                return info["hypercache_cluster_state"] == "degraded" and \
+                    f"{stranded} keys held here for slots this node no longer owns" in \
+                    info.get("hypercache_cluster_state_reason", "")
+            return "stranded" not in info.get("hypercache_cluster_state_reason", "")
+        wait_until(consistent, timeout=20, message=lambda node=node: (
+            f"node on {node.port}: verdict and stranded keys agreeing: {_stranded(node)} stranded, "
+            f"{_cluster_info(node)}"))

@@ -1,7 +1,7 @@
 """hypercache/health.py: "ok" only when nothing hides behind it."""
 from __future__ import annotations
 
-from hypercache.health import NO_MAJORITY, verdict
+from hypercache.health import NO_MAJORITY, stranded_keys, verdict
 
 IN_SYNC = {"in_sync": True, "not_in_sync": [], "slots_behind": 0, "slots_loading": 0, "slots_receiving": 0}
 A, B = "a" * 40, "b" * 40
@@ -29,3 +29,12 @@ def test_degraded_names_every_missing_copy() -> None:
     assert state == "degraded"
     assert reason.startswith("member aaaaaaaa is suspect: ") and "; member bbbbbbbb is dead: " in reason
     assert reason.endswith("; 5 slots copied here are not complete yet")
+
+
+def test_stranded_keys_are_counted_and_named() -> None:
+    owners = [(A,), (B,), (B, A), ()]
+    slots = [{"k1": 1}, {"k2": 1, "k3": 1}, {"k4": 1}, {"k5": 1}]
+    assert stranded_keys(slots, owners, A) == 3      # slot 1 (B's alone) and slot 3 (nobody's)
+    assert stranded_keys(slots, owners, B) == 2
+    state, reason = verdict(True, 16384, IN_SYNC, [], None, 3)
+    assert state == "degraded" and reason.startswith("3 keys held here for slots this node no longer owns")
