@@ -95,3 +95,45 @@ def test_random_script_values_match_redis(node, redis_server, seed: int) -> None
         for pair in socks.values():
             for sock in pair:
                 sock.close()
+
+
+def json_piece(rng: random.Random, depth: int) -> str:
+    choice = rng.randrange(9 if depth < 3 else 5)
+    if choice == 0:
+        return repr(rng.choice((0, 1, -7, 123456789012, 0.1, -2.5, 1e20, 3.14159265358979)))
+    if choice == 1:
+        return repr(rng.choice(("", "plain", "quo\"te", "back\\slash", "tab\tnew\nline", "sl/ash", "\x01\x7f", "üñí")))
+    if choice == 2:
+        return rng.choice(("true", "false", "cjson.null"))
+    if choice in (3, 4):
+        return repr(rng.choice(("k", "key", "a b")))
+    if choice in (5, 6):
+        return "{" + ", ".join(json_piece(rng, depth + 1) for _ in range(rng.randrange(5))) + "}"
+    items = []
+    for _ in range(rng.randrange(5)):
+        key = rng.choice(("a", "b", "name", "x1", "z", "[1]", "[2]", "[7]"))
+        items.append(f"{key} = {json_piece(rng, depth + 1)}" if not key.startswith("[")
+                     else f"{key} = {json_piece(rng, depth + 1)}")
+    return "{" + ", ".join(items) + "}"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_cjson_and_cmsgpack_match_redis(node, redis_server, seed: int) -> None:
+    rng = random.Random(100 + seed)
+    ours, theirs = raw_connect(node.port), raw_connect(redis_server.port)
+    try:
+        for step in range(150):
+            value = json_piece(rng, 0)
+            body = rng.choice((
+                "return cjson.encode({v})", "return cmsgpack.pack({v})",
+                "return cjson.encode(cjson.decode(cjson.encode({v})))",
+                "return cmsgpack.pack(cmsgpack.unpack(cmsgpack.pack({v})))",
+            )).format(v=value)
+            replies = []
+            for sock in (theirs, ours):
+                sock.sendall(encode_command("EVAL", body, "0"))
+                replies.append(read_reply_bytes(sock))
+            assert replies[1] == replies[0], f"seed {seed} step {step}: {body}"
+    finally:
+        ours.close()
+        theirs.close()
