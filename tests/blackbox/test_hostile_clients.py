@@ -163,7 +163,7 @@ def test_a_node_does_not_start_on_a_doubtful_password_file(tmp_path, case, why):
     secret = tmp_path / "password"
     if case != "missing":
         secret.write_text("\n" if case == "empty" else "pw\n")
-    args = [sys.executable, "-m", "hypercache", "--port", "0", "--http-port", "0",
+    args = [sys.executable, "-m", "hypercache", "--port", "1", "--http-port", "0",
             "--requirepass-file", str(secret)]
     if case == "with --requirepass":
         args += ["--requirepass", "other"]
