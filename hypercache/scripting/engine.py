@@ -11,9 +11,10 @@ client), the node keeps its mesh and replication going, and every other
 client gets -BUSY except for the few commands Redis allows (SCRIPT KILL,
 FUNCTION KILL/STATS, SHUTDOWN, AUTH...). A script that has not written can be
 killed; one that has runs to its end as in Redis. A run that cannot yield
-(inside MULTI/EXEC, or started outside the hub) is killed once it has run
-NON_YIELDING_LIMIT times the threshold without writing, so no script can
-freeze a node for good.
+(inside MULTI/EXEC, or started outside the hub) is ended once it has run
+NON_YIELDING_LIMIT times the threshold without writing, or
+NON_YIELDING_HARD_LIMIT times it after writing, so no script can freeze a
+node for good.
 
 While a script is busy the node's other work keeps off its keys: the store's
 clock is the script's (ctx.now_ms is reset before every redis.call), active
@@ -43,7 +44,8 @@ from .rand import Rand48
 log = logging.getLogger(__name__)
 
 LUA_MAX_MEMORY = 256 * 1024 * 1024
-NON_YIELDING_LIMIT = 10
+NON_YIELDING_LIMIT = 10            # x busy-reply-threshold: a run that cannot yield and has not written
+NON_YIELDING_HARD_LIMIT = 100      # x busy-reply-threshold: ... even one that wrote (the node must live)
 YIELD_EVERY_S = 0.001               # how long the hub gets between two slices of a busy script
 VERSION = "7.0.15"
 VERSION_NUM = 0x07000F
@@ -255,7 +257,12 @@ class Engine:
         if elapsed_s * 1000 < threshold_ms:
             return False
         if not run.yielding:
-            if not run.wrote and elapsed_s * 1000 >= threshold_ms * NON_YIELDING_LIMIT:
+            limit = NON_YIELDING_HARD_LIMIT if run.wrote else NON_YIELDING_LIMIT
+            if elapsed_s * 1000 >= threshold_ms * limit:
+                # nothing else runs while it does: past the limit it ends, written or not,
+                # rather than leave the node deaf for good (its writes so far stay)
+                log.warning("ending a script that cannot yield name=%s ms=%d wrote=%s",
+                            run.name.decode(), elapsed_s * 1000, run.wrote)
                 run.kill = True
                 return KILLED
             return False

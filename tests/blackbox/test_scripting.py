@@ -374,3 +374,19 @@ def test_monitor_shows_a_script_then_its_commands_as_redis_does(node, redis_serv
     ours, theirs = monitor_of_a_script(node.port), monitor_of_a_script(redis_server.port)
     assert ours == theirs
     assert b'[0 lua] "set" "{mon}k" "v"' in theirs
+
+
+def test_a_writing_script_that_cannot_yield_is_ended_too(node) -> None:
+    """Inside MULTI even a script that wrote is ended past 100x the threshold: the node must not stay deaf."""
+    client = node.client()
+    client.config_set("busy-reply-threshold", "10")
+    try:
+        with raw_connect(node.port, timeout=30) as sock:
+            for args in (("MULTI",), ("EVAL", "redis.call('set', KEYS[1], 'x') " + LOOP, "1", "{w}k"), ("EXEC",)):
+                sock.sendall(encode_command(*args))
+            replies = [read_reply(sock, timeout=30) for _ in range(3)]
+        assert str(replies[2][0]).startswith("ERR Script killed by user with SCRIPT KILL")
+        assert client.get("{w}k") == b"x"         # what it wrote before stays
+        assert "ending a script that cannot yield" in node.logs()
+    finally:
+        client.config_set("busy-reply-threshold", "5000")
