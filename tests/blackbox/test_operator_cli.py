@@ -119,3 +119,14 @@ def test_an_unreachable_join_target_is_named_in_the_log_and_on_health(node_facto
     assert "majority" not in body["reason"]
     logs = wait_until(lambda: node.logs().count("join target unreachable") >= 2 and node.logs(), timeout=10)
     assert "Traceback" not in logs
+
+
+def test_the_readme_synopsis_names_every_flag() -> None:
+    """The README's command line block stays true as flags are added."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("## Command line")
+    synopsis = readme[start:readme.index("```", readme.index("```", start) + 3)]
+    flags = {line.split()[0].split("=")[0] for line in _run("--help").stdout.splitlines()
+             if line.startswith("  --")} - {"--help", "--version"}
+    missing = sorted(flag for flag in flags if flag not in synopsis)
+    assert not missing, f"README's command line does not name {missing}"
