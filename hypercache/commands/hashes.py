@@ -204,6 +204,8 @@ def hincrbyfloat(ctx, session, args):
     increment = longdouble.parse(args[3])
     if increment is None:
         raise CommandError("ERR value is not a valid float")
+    if not longdouble.is_finite(increment):
+        raise CommandError("ERR value is NaN or Infinity")      # (Redis checks the increment first)
     h, new = _write(ctx, args[1])
     old = h.fields.get(args[2])
     current = 0 if old is None else longdouble.parse(old)

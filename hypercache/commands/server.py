@@ -131,7 +131,11 @@ def command_getkeys(ctx, session, args):
 def command_getkeysandflags(ctx, session, args):
     """Format: COMMAND GETKEYSANDFLAGS command [arg [arg ...]]"""
     cmd, keys = _keys_of_call(args[2:])
-    return [[key, OrderedSet(key_flags(cmd))] for key in keys]
+    flags = key_flags(cmd)
+    if cmd.name == "set":       # SET overwrites, unless GET reads the old value first (Redis's setGetKeys)
+        reads = b"get" in (arg.lower() for arg in args[5:])
+        flags = [Status(b"RW"), Status(b"access"), Status(b"update")] if reads else [Status(b"OW"), Status(b"update")]
+    return [[key, OrderedSet(flags)] for key in keys]
 
 
 @command("command|help", 2, "loading stale", group="server",
