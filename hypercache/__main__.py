@@ -248,7 +248,7 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
 
 def keygen(argv: list[str]) -> int:
     """`hypercache keygen DIR NAME`: write a CURVE key pair for one node's mesh."""
-    p = argparse.ArgumentParser(prog="hypercache keygen", description=(
+    p = _Parser(prog="hypercache keygen", description=(
         "Write DIR/NAME.key (public: copy it into every member's --mesh-public-keys-dir) and "
         "DIR/NAME.key_secret (this node's --mesh-secret-key-file; keep it private)."))
     p.add_argument("dir")
