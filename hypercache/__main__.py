@@ -276,7 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .node import Node
     try:
-        Node(config).run()
+        node = Node(config)
+    except (OSError, ValueError) as error:
+        # what the node reads at start: its --data-dir, its mesh keys (a path, a bad key file)
+        print(f"hypercache: error: cannot start: {error}", file=sys.stderr)
+        return 2
+    try:
+        node.run()
     except Exception as error:
         # the port was taken between the check and the bind: still one line (zmq's errors carry errno too)
         if getattr(error, "errno", None) not in ports.BIND_ERRNOS:

@@ -69,6 +69,16 @@ def test_a_busy_port_is_one_line_naming_it(which: str) -> None:
     _refused(done, which, str(busy), "in use")
 
 
+@pytest.mark.parametrize("args,words", [
+    (["--data-dir", "/proc/no/such/dir"], ["cannot start", "/proc/no"]),
+    (["--mesh-secret-key-file", "/no/such.key_secret", "--mesh-public-keys-dir", "/no/such/dir"],
+     ["cannot start", "/no/such.key_secret"]),
+])
+def test_a_file_the_node_cannot_read_at_start_is_one_line(args, words) -> None:
+    port, _ = node_ports()
+    _refused(_run("--port", str(port), "--http-port", "0", *args), *words)
+
+
 def test_version_and_help() -> None:
     done = _run("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"hypercache {__version__}", done
