@@ -30,6 +30,7 @@ NOAUTH = CommandError("NOAUTH Authentication required.")
 MONITOR_KEYSPACE = CommandError("ERR Replica can't interact with the keyspace")
 OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
 NOREPLICAS = CommandError("NOREPLICAS Not enough good replicas to write.")
+READONLY_REPLICA = CommandError("READONLY You can't write against a read only replica.")
 # What a RESP2 connection in subscribed mode may still send (Redis 7).
 PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
                             b"ssubscribe", b"sunsubscribe", b"ping", b"quit", b"reset"))
@@ -151,7 +152,7 @@ class Dispatcher:
         index is the next request to run), so the connection can send first.
 
         Plain data commands from a plain session (authenticated, not in MULTI,
-        not subscribed, no ASKING) run in the lane (_lane()); every other
+        not subscribed, no ASKING, on the primary endpoint) run in the lane (_lane()); every other
         request, and every one the lane turns down, goes through execute().
         """
         self.suspended = None
@@ -160,7 +161,7 @@ class Dispatcher:
         count = len(requests)
         while index < count:
             if (session.multi is None and session.authenticated and not session.in_pubsub
-                    and not session.asking):
+                    and not session.asking and not session.replica_endpoint):
                 index = self._lane(session, requests, out, index)
                 if index == count or self.volume > OUTPUT_BUDGET:
                     return index
@@ -464,6 +465,8 @@ class Dispatcher:
         ctx = self.ctx
         if not (cmd.first_key or cmd.find_keys is not None):
             ctx.slot = NO_SLOT
+            if cmd.write and session.replica_endpoint:
+                return self._reject(cmd.name, READONLY_REPLICA)   # (FLUSHALL on a Redis replica)
             return None
         cluster = ctx.cluster
         try:
@@ -471,7 +474,7 @@ class Dispatcher:
             ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
                              session.readonly, cluster.accepting_writes(),
                              replicator.loaded if replicator is not None else None,
-                             ctx.settings.cluster_allow_reads_when_down)
+                             ctx.settings.cluster_allow_reads_when_down, session.replica_endpoint)
         except CommandError as error:
             error.with_traceback(None)      # see call()
             text = str(error)

@@ -22,6 +22,7 @@ from .join_probe import JoinProbe
 from .keyevents import KeyEvents
 from .pubsub import PubSub
 from .replication import Replicator
+from .roles import replica_port
 from .server import RespServer
 from .stats import ServerStats
 from .status import build_snapshot
@@ -62,7 +63,7 @@ class Node:
         self.ctx.key_events = self.key_events
         self.ctx.shutdown = self.request_stop
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
-                                 on_disconnect=self._on_disconnect)
+                                 on_disconnect=self._on_disconnect, replica_port=replica_port(config.port))
         self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
         # The first node of a new cluster holds every slot's (empty) data; a node that
         # joins, or comes back under an id the cluster knows, must first be given it.

@@ -40,13 +40,16 @@ def slot_of(keys: list[bytes]) -> int:
 
 
 def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bool,
-          accepting_writes: bool, loaded=None, reads_when_down: bool = True) -> int:
+          accepting_writes: bool, loaded=None, reads_when_down: bool = True,
+          replica_endpoint: bool = False) -> int:
     """Return the slot to run on here, NO_SLOT for keyless commands; raise a redirect.
 
     `loaded` (a byte per slot, or None for all) says which slots' data this node
     holds whole: a primary without it answers TRYAGAIN, a replica sends readers on.
     `accepting_writes` False means this node cannot hear a majority: it refuses
     writes, and reads too unless `reads_when_down` (cluster-allow-reads-when-down).
+    On the `replica_endpoint` (hypercache/roles.py) this node is a replica only:
+    the slots it leads are redirected to its own primary endpoint.
     """
     if not keys:
         return NO_SLOT
@@ -56,13 +59,13 @@ def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bo
         raise CLUSTERDOWN_UNBOUND
     if not accepting_writes and (write or not reads_when_down):
         raise CLUSTERDOWN       # as Redis answers every keyed command while cluster_state is fail
-    if owners[0] == me:
+    if owners[0] == me and not replica_endpoint:
         if loaded is not None and not loaded[slot]:
             # (a node still joining holds nothing yet and says so as Redis does: the cluster is down)
             raise TRYAGAIN_LOADING if accepting_writes else CLUSTERDOWN
         return slot
     # Reads may be served by a replica of the slot when the client said READONLY.
-    if not write and readonly_session and me in owners and (loaded is None or loaded[slot]):
+    if not write and readonly_session and me in owners[1:] and (loaded is None or loaded[slot]):
         return slot
     primary = slotmap.member(owners[0])
     raise moved(slot, primary.host, primary.port)

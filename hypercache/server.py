@@ -41,7 +41,8 @@ def _is_loopback(host: str) -> bool:
 class RespServer:
     """Accepts clients on the RESP port and owns their connections."""
 
-    def __init__(self, ctx: Context, key_events, host: str, port: int, on_disconnect=None) -> None:
+    def __init__(self, ctx: Context, key_events, host: str, port: int, on_disconnect=None,
+                 replica_port: int | None = None) -> None:
         self.ctx = ctx
         self.stats = ctx.stats
         self.key_events = key_events
@@ -64,15 +65,13 @@ class RespServer:
         self.sender.start(self._send_all)
         self.next_id = 0
         self.on_disconnect = on_disconnect
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # The C socket type, not gevent's cooperative wrapper: connections are
-        # driven by our own watchers and never wait inside a socket call.
-        self.listener = _socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))
-        self.listener.listen(1024)
-        self.listener.setblocking(False)
+        # The RESP port, and the replica endpoint's (hypercache/roles.py): the same
+        # clients' code, the same store; sessions accepted there are a Redis replica's.
+        self.listener = self._listen(host, port)
         self.acceptor = self.loop.io(self.listener.fileno(), 1)
+        self.replica_listener = self._listen(host, replica_port) if replica_port else None
+        self.replica_acceptor = (self.loop.io(self.replica_listener.fileno(), 1)
+                                 if self.replica_listener is not None else None)
         ctx.kill_client = self.kill
         ctx.deliver = ctx.monitors.deliver = self.deliver
 
@@ -86,34 +85,51 @@ class RespServer:
             send_deferred(sending, self.stats)
             sending.clear()
 
+    @staticmethod
+    def _listen(host: str, port: int):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # The C socket type, not gevent's cooperative wrapper: connections are
+        # driven by our own watchers and never wait inside a socket call.
+        listener = _socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+        listener.setblocking(False)
+        return listener
+
     @property
     def port(self) -> int:
         return self.listener.getsockname()[1]
 
     def start(self) -> None:
-        self.acceptor.start(self.on_acceptable)
+        self.acceptor.start(self.on_acceptable, self.listener, False)
+        if self.replica_acceptor is not None:
+            self.replica_acceptor.start(self.on_acceptable, self.replica_listener, True)
 
     def stop(self) -> None:
         self.acceptor.stop()
         self.sender.stop()
         self.listener.close()
+        if self.replica_listener is not None:
+            self.replica_acceptor.stop()
+            self.replica_listener.close()
         for conn in list(self.connections.values()):
             conn.close()
 
-    def on_acceptable(self) -> None:
+    def on_acceptable(self, listener, replica_endpoint: bool) -> None:
         for _ in range(64):     # accept a burst, then let other watchers run
             try:
-                fd, addr = self.listener._accept()
-                sock = _socket.socket(self.listener.family, socket.SOCK_STREAM, 0, fd)
+                fd, addr = listener._accept()
+                sock = _socket.socket(listener.family, socket.SOCK_STREAM, 0, fd)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
                 if error.errno in (errno.EMFILE, errno.ENFILE):
                     log.error("cannot accept: out of file descriptors")
                 return
-            self.admit(sock, addr)
+            self.admit(sock, addr, replica_endpoint)
 
-    def admit(self, sock: socket.socket, addr) -> None:
+    def admit(self, sock: socket.socket, addr, replica_endpoint: bool = False) -> None:
         ctx = self.ctx
         settings = ctx.settings
         sock.setblocking(False)
@@ -134,7 +150,7 @@ class RespServer:
         session = Session(id=self.next_id, addr=_format_addr(host, port),
                           laddr=_format_addr(local[0], local[1]), fd=sock.fileno(),
                           authenticated=not settings.requirepass, created_ms=now_ms,
-                          last_interaction_ms=now_ms)
+                          last_interaction_ms=now_ms, replica_endpoint=replica_endpoint)
         ctx.stats.total_connections += 1
         conn = Connection(self, sock, session)
         self.connections[session.id] = conn

@@ -23,6 +23,8 @@ class Session:
     # cluster: READONLY lets reads be served by replicas; ASKING admits one command for an importing slot
     readonly: bool = False
     asking: bool = False
+    # connected to the member's replica endpoint (hypercache/roles.py): a Redis replica
+    replica_endpoint: bool = False
     # MULTI: queued (command, args) pairs, or None outside a transaction
     multi: list[tuple[Any, list[bytes]]] | None = None
     multi_error: bool = False      # a queued command was rejected: EXEC answers EXECABORT

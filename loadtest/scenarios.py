@@ -224,11 +224,11 @@ def settled(cluster: list[NodeProcess]) -> bool:
 
 def owners_of(cluster: list[NodeProcess]) -> dict[int, list[NodeProcess]]:
     """slot -> [primary, replicas...] as CLUSTER SLOTS on the first node tells them."""
-    by_port = {node.port: node for node in cluster}
+    node_at = nodes.by_port(cluster)
     owners: dict[int, list[NodeProcess]] = {}
     for first, last, *members in call(cluster[0], "CLUSTER", "SLOTS"):
         for slot in range(first, last + 1):
-            owners[slot] = [by_port[member[1]] for member in members]
+            owners[slot] = [node_at[member[1]] for member in members]
     return owners
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hypercache.roles import REPLICA_PORT_OFFSET     # the node's own rule for its ports
+
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 MESH_OFFSET = 10000
@@ -88,8 +90,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, spans: int = 1) -> int:
-    """A port P such that P is free and, if span is given, P+span (... P+spans*span) too.
+def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, spans: int = 1,
+              also: tuple[int, ...] = ()) -> int:
+    """A port P such that P is free and, if span is given, P+span (... P+spans*span) too,
+    and P+offset for each offset in `also`.
 
     With the default span=0 this is just a free port (for HTTP ports, redis-server...).
     """
@@ -97,6 +101,7 @@ def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, 
     for _ in range(2000):
         port = rng.randint(low, high)
         wanted = [port + i * span for i in range(spans + 1)] if span else [port]
+        wanted += [port + offset for offset in also]
         if any(p in _issued for p in wanted):
             continue
         if all(_port_free(p) for p in wanted):
@@ -106,11 +111,12 @@ def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, 
 
 
 def node_ports() -> tuple[int, int]:
-    """(RESP port P, mesh port P+10000), both free, and the data port P+20000 too.
+    """(RESP port P, mesh port P+10000), both free, and the data port P+20000 and the
+    replica endpoint's P+5000 too (hypercache/roles.py).
 
-    All three stay below the kernel's ephemeral range (32768 and up), where an
+    All stay below the kernel's ephemeral range (32768 and up), where an
     outgoing connection could take one between the check and the bind."""
-    port = free_port(span=MESH_OFFSET, high=32767 - 2 * MESH_OFFSET, spans=2)
+    port = free_port(span=MESH_OFFSET, high=32767 - 2 * MESH_OFFSET, spans=2, also=(REPLICA_PORT_OFFSET,))
     return port, port + MESH_OFFSET
 
 
@@ -551,6 +557,15 @@ CLUSTER_TIMEOUT = ("--node-timeout-ms", "1500")
 def cluster_info(node: NodeProcess) -> dict[str, str]:
     text = call(node, "CLUSTER", "INFO").decode()
     return dict(line.split(":", 1) for line in text.strip().splitlines())
+
+
+def by_port(nodes: Iterable[NodeProcess]) -> dict[int, NodeProcess]:
+    """The node behind each port CLUSTER SLOTS/SHARDS/NODES may list: its RESP port, and its
+    replica endpoint's, where replicas are listed (hypercache/roles.py)."""
+    found = {}
+    for node in nodes:
+        found[node.port] = found[node.port + REPLICA_PORT_OFFSET] = node
+    return found
 
 
 def nodes_lines(node: NodeProcess) -> list[list[str]]:

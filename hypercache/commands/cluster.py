@@ -5,30 +5,31 @@ The replies are built by pure functions of the slot map and the mesh's status
 tested with values, no node needed; they are the same code for a lone node
 (a one-member cluster owning all 16384 slots) and for N members.
 
-How our ring maps onto Redis's master/replica model. In Redis a node is
-either a master owning slots or a replica of exactly one master. On our ring
-a member is the *primary* of some slot ranges and a *replica* of ranges whose
-primaries are other members (several of them). So:
+How our ring maps onto Redis's master/replica model: every member is two
+Redis nodes, its primary endpoint (a master, the member's id and RESP port)
+and its replica endpoint (a replica, hypercache/roles.py). So:
 
 * CLUSTER SLOTS lists every run of slots with the same owners as
   `[first, last, primary, replica...]`, each node as `[host, port, id, {}]`
-  (Redis 7.0 with `cluster-preferred-endpoint-type ip`). Dead replicas are
-  left out, as Redis leaves out failed replicas. This is exact: a client
-  reading from replicas (READONLY) finds the right ones per slot.
+  (Redis 7.0 with `cluster-preferred-endpoint-type ip`): the primary's
+  primary endpoint, then the replica endpoints of the other owners. Dead
+  replicas are left out, as Redis leaves out failed replicas. A client
+  reading from replicas (READONLY) finds the right ones per slot, and no
+  address is ever both a master and a replica.
 * CLUSTER SHARDS groups slot ranges by their owner tuple: one shard per
-  distinct (primary, replicas...) list, so a member appears in several
-  shards, as `master` in some and `replica` in others. A member that owns no
+  distinct (primary, replicas...) list, the primary's primary endpoint as
+  `master`, the others' replica endpoints as `replica`. A member that owns no
   slot at all (e.g. one that is still joining) gets a shard of its own with
   no slots, as Redis shows a master without slots. `replication-offset` and
   `health` come from this node's replication streams: a replica whose copy
   of the shard is incomplete is `loading` (hypercache/replication_state.py).
 * CLUSTER REPLICAS / SLAVES of a member are the CLUSTER NODES lines of the
-  members holding copies of its primary slots (so they say `master`, as
-  they do in CLUSTER NODES).
-* CLUSTER NODES has one line per known member, every member flagged
-  `master` with its *primary* ranges only (Redis's format has no way to say
-  "replica of several primaries"); this is what redis-benchmark --cluster
-  needs (the `myself` line and every primary as a master). Suspect members
+  replica endpoints of the members holding copies of its primary slots.
+* CLUSTER NODES has a `master` line per known member with its *primary*
+  ranges, and a `slave` line per replica endpoint holding copies, naming the
+  member whose slots it copies most (the format allows one master); this is
+  what redis-benchmark --cluster and redis-cli --cluster need. `myself` is the
+  endpoint the client is connected to. Suspect members
   are flagged `fail?` (Redis's PFAIL), dead ones `fail` with link
   `disconnected`; ping-sent is 0 and pong-received is the wall-clock time of
   the last heartbeat heard, derived from its age; the config epoch is the
@@ -51,6 +52,7 @@ from ..arguments import parse_int
 from .. import health
 from ..replication_state import NO_REPLICATION, ReplicationState, read, replicas_of, shard_progress
 from ..replication_state import summary as replication_summary
+from ..roles import replica_id, replica_port, replicated_master
 from ..reply import OK, CommandError, Status, Verbatim
 from . import command, container
 
@@ -91,18 +93,20 @@ def _state(members: dict[str, dict], node_id: str) -> str:
 
 
 def slots_reply(slotmap: SlotMap, members: dict[str, dict] | None = None) -> list:
-    """CLUSTER SLOTS: [first, last, [host, port, id, {}] of the primary, then of live replicas] per run."""
+    """CLUSTER SLOTS: [first, last, [host, port, id, {}] of the primary, then of live replicas] per run
+    (a replica as its member's replica endpoint)."""
     members = members or {}
     entries = []
     for first, last, owners in slotmap.owner_ranges():
         if not owners:
             continue
-        entry: list = [first, last]
-        for index, node_id in enumerate(owners):
-            if index and _state(members, node_id) == DEAD:
-                continue
+        primary = slotmap.member(owners[0])
+        entry: list = [first, last, [primary.host.encode(), primary.port, owners[0].encode(), {}]]
+        for node_id in owners[1:]:
             member = slotmap.member(node_id)
-            entry.append([member.host.encode(), member.port, node_id.encode(), {}])
+            port = replica_port(member.port)
+            if _state(members, node_id) != DEAD and port is not None:
+                entry.append([member.host.encode(), port, replica_id(node_id).encode(), {}])
         entries.append(entry)
     return entries
 
@@ -111,50 +115,82 @@ def _ranges_text(ranges: list[tuple[int, int]]) -> list[str]:
     return [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
 
 
-def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float) -> str:
-    """One CLUSTER NODES line, without its newline: `k` as a `master` of its primary ranges."""
-    myself = k.node_id == me.node_id
-    flags = ["myself", "master"] if myself else ["master"]
-    if not myself and k.state == SUSPECT:
+def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float, myself_id: str | None = None,
+               master_of: str | None = None) -> str:
+    """One CLUSTER NODES line, without its newline: `k`'s primary endpoint as a `master` of its
+    primary ranges, or (`master_of` given) its replica endpoint as a `slave` of that member."""
+    node_id, port = k.node_id, k.port
+    if master_of is not None:
+        node_id, port = replica_id(k.node_id), replica_port(k.port) or 0
+    myself = node_id == (myself_id or me.node_id)
+    flags = ["myself"] if myself else []
+    flags.append("master" if master_of is None else "slave")
+    member_is_me = k.node_id == me.node_id
+    if not member_is_me and k.state == SUSPECT:
         flags.append("fail?")
-    elif not myself and k.state == DEAD:
+    elif not member_is_me and k.state == DEAD:
         flags.append("fail")
-    pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not myself else 0
-    link = "connected" if myself or k.state != DEAD else "disconnected"
-    primary = _ranges_text(slotmap.ranges(k.node_id)[0]) if slotmap.has_member(k.node_id) else []
-    return " ".join([k.node_id, f"{k.host}:{k.port}@{k.mesh_port}", ",".join(flags), "-",
+    pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not member_is_me else 0
+    link = "connected" if member_is_me or k.state != DEAD else "disconnected"
+    primary = (_ranges_text(slotmap.ranges(k.node_id)[0])
+               if master_of is None and slotmap.has_member(k.node_id) else [])
+    return " ".join([node_id, f"{k.host}:{port}@{k.mesh_port}", ",".join(flags), master_of or "-",
                      "0", str(pong_ms), str(slotmap.epoch), link, *primary])
 
 
-def nodes_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float) -> bytes:
-    """CLUSTER NODES: one line per known member; every member a `master` of its primary ranges."""
-    lines = [_node_line(k, slotmap, me, now_unix) for k in known_members(slotmap, members, me)]
+def _replica_lines(slotmap: SlotMap, known: list[Known], me: Member, now_unix: float,
+                   myself_id: str | None, holders: list[str] | None = None) -> list[str]:
+    """The `slave` lines of the replica endpoints of `holders` (default: every member holding copies)."""
+    ranges = slotmap.owner_ranges()
+    by_id = {k.node_id: k for k in known}
+    lines = []
+    for node_id in holders if holders is not None else list(by_id):
+        k = by_id.get(node_id)
+        master = replicated_master(ranges, node_id)
+        if k is not None and master is not None and replica_port(k.port) is not None:
+            lines.append(_node_line(k, slotmap, me, now_unix, myself_id, master_of=master))
+    return lines
+
+
+def nodes_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float,
+                myself_id: str | None = None) -> bytes:
+    """CLUSTER NODES: a `master` line per known member (its primary ranges), then a `slave` line per
+    replica endpoint holding copies; `myself` marks `myself_id` (default: my primary endpoint)."""
+    known = known_members(slotmap, members, me)
+    lines = [_node_line(k, slotmap, me, now_unix, myself_id) for k in known]
+    lines += _replica_lines(slotmap, known, me, now_unix, myself_id)
     return ("\n".join(lines) + "\n").encode()
 
 
 def replicas_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_unix: float,
-                   node_id: bytes) -> list[bytes]:
-    """CLUSTER REPLICAS/SLAVES: the CLUSTER NODES lines (no newline) of the members holding copies of
-    `node_id`'s primary slots; Redis's error for an id this node does not know.
+                   node_id: bytes, myself_id: str | None = None) -> list[bytes]:
+    """CLUSTER REPLICAS/SLAVES: the CLUSTER NODES lines (no newline) of the replica endpoints of the
+    members holding copies of `node_id`'s primary slots; Redis's errors for an unknown id and for
+    a replica endpoint's id.
 
-    Every member is a master here, so Redis's "not a master" error never applies;
-    a member that leads no slot has no replicas (an empty array, as Redis answers
+    A member that leads no slot has no replicas (an empty array, as Redis answers
     for a master without replicas). Ids are matched exactly, as Redis does.
     """
-    known = {k.node_id: k for k in known_members(slotmap, members, me)}
+    known = known_members(slotmap, members, me)
+    ids = [k.node_id for k in known]
     wanted = node_id.decode("utf-8", "replace")
-    if wanted not in known:
+    if wanted in {replica_id(i) for i in ids}:
+        raise CommandError("ERR The specified node is not a master")
+    if wanted not in ids:
         raise CommandError(f"ERR Unknown node {wanted}")
-    holders = replicas_of(slotmap.owner_ranges(), wanted, list(known))
-    return [_node_line(known[holder], slotmap, me, now_unix).encode() for holder in holders]
+    holders = replicas_of(slotmap.owner_ranges(), wanted, ids)
+    return [line.encode() for line in _replica_lines(slotmap, known, me, now_unix, myself_id, holders)]
 
 
 def _shard_node(k: Known, role: str, offset: int, loading: bool) -> dict:
     host = k.host.encode()
     # Redis 7.0.15 sends "fail" for a failed node (its documentation says "failed")
     health = b"fail" if k.state == DEAD else b"loading" if loading else b"online"
+    node_id, port = k.node_id, k.port
+    if role == "replica":       # (a member's copies are its replica endpoint's)
+        node_id, port = replica_id(k.node_id), replica_port(k.port) or k.port
     return {
-        b"id": k.node_id.encode(), b"port": k.port, b"ip": host, b"endpoint": host,
+        b"id": node_id.encode(), b"port": port, b"ip": host, b"endpoint": host,
         b"role": role.encode(), b"replication-offset": offset, b"health": health,
     }
 
@@ -254,7 +290,7 @@ def cluster_shards(ctx, session, args):
 def cluster_nodes(ctx, session, args):
     """Format: CLUSTER NODES"""
     members = ctx.cluster.status().get("members", {})
-    return Verbatim(nodes_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time()))
+    return Verbatim(nodes_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time(), _myself(ctx, session)))
 
 
 @command("cluster|replicas", 3, "admin stale", group="cluster",
@@ -262,7 +298,7 @@ def cluster_nodes(ctx, session, args):
 def cluster_replicas(ctx, session, args):
     """Format: CLUSTER REPLICAS node-id"""
     members = ctx.cluster.status().get("members", {})
-    return replicas_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time(), args[2])
+    return replicas_reply(ctx.cluster.slotmap, members, ctx.cluster.me, time.time(), args[2], _myself(ctx, session))
 
 
 @command("cluster|slaves", 3, "admin stale", group="cluster",
@@ -301,7 +337,12 @@ def _verdict_fields(ctx, status: dict) -> bytes:
          summary="Returns the ID of a node.", since="3.0.0")
 def cluster_myid(ctx, session, args):
     """Format: CLUSTER MYID"""
-    return ctx.node_id.encode()
+    return _myself(ctx, session).encode()
+
+
+def _myself(ctx, session) -> str:
+    """The id of the endpoint this client is connected to: the member's, or its replica endpoint's."""
+    return replica_id(ctx.node_id) if session.replica_endpoint else ctx.node_id
 
 
 @command("cluster|keyslot", 3, "stale", group="cluster",

@@ -22,6 +22,7 @@ from itertools import islice
 from typing import Callable
 
 from .. import __version__
+from ..roles import replica_port, replica_view
 from ..reply import Verbatim
 from . import command
 
@@ -151,7 +152,7 @@ def replication(ctx, now: float) -> Fields:
     for index, stream in enumerate(streams):
         try:
             member = slotmap.member(stream["node_id"])
-            host, port = member.host, member.port
+            host, port = member.host, replica_port(member.port) or member.port
         except KeyError:
             host, port = "?", 0
         state = "online" if stream["in_sync"] else "send_bulk"
@@ -253,6 +254,26 @@ def modules(ctx, now: float) -> Fields:
     return []
 
 
+def replica_endpoint_replication(ctx, now: float) -> Fields:
+    """INFO replication on the replica endpoint (hypercache/roles.py): a Redis replica's fields,
+    naming as its master the member whose slots this node holds most copies of."""
+    view = replica_view(ctx.cluster, ctx.replicator, ctx.node_id)
+    if view is None:
+        host, port, up, offset = "", 0, False, 0
+    else:
+        host, port, up, offset = view
+    return [
+        ("role", "slave"), ("master_host", host), ("master_port", port),
+        ("master_link_status", "up" if up else "down"), ("master_last_io_seconds_ago", 0 if up else -1),
+        ("master_sync_in_progress", int(view is not None and not up)),
+        ("slave_read_repl_offset", offset), ("slave_repl_offset", offset),
+        ("slave_priority", 100), ("slave_read_only", 1), ("replica_announced", 1),
+        ("connected_slaves", 0), ("master_failover_state", "no-failover"),
+        ("master_replid", REPLICATION_ID), ("master_replid2", "0" * 40),
+        ("master_repl_offset", offset), ("second_repl_offset", -1), ("repl_backlog_active", 0),
+    ]
+
+
 BUILDERS: dict[str, Callable[[object, float], Fields]] = {
     "server": server, "clients": clients, "memory": memory, "persistence": persistence,
     "stats": stats, "replication": replication, "cpu": cpu, "modules": modules,
@@ -277,7 +298,7 @@ def wanted_sections(names: list[bytes]) -> set[str]:
     return wanted
 
 
-def render(ctx, names: list[bytes], now: float) -> bytes:
+def render(ctx, names: list[bytes], now: float, replica_endpoint: bool = False) -> bytes:
     """The INFO text for the requested sections, in Redis's section order."""
     wanted = wanted_sections(names)
     parts = []
@@ -286,7 +307,9 @@ def render(ctx, names: list[bytes], now: float) -> bytes:
             continue
         title = TITLES.get(section, section.capitalize())
         lines = [f"# {title}\r\n"]
-        lines.extend(f"{key}:{value}\r\n" for key, value in BUILDERS[section](ctx, now))
+        build = (replica_endpoint_replication if replica_endpoint and section == "replication"
+                 else BUILDERS[section])
+        lines.extend(f"{key}:{value}\r\n" for key, value in build(ctx, now))
         parts.append("".join(lines))
     return "\r\n".join(parts).encode()
 
@@ -295,4 +318,4 @@ def render(ctx, names: list[bytes], now: float) -> bytes:
          summary="Returns information and statistics about the server.")
 def info(ctx, session, args):
     """Format: INFO [section [section ...]]"""
-    return Verbatim(render(ctx, args[1:], time.time()))
+    return Verbatim(render(ctx, args[1:], time.time(), session.replica_endpoint))

@@ -17,6 +17,7 @@ from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..replication_state import read as read_replication, role_reply
 from ..reply import OK, CommandError, OrderedSet, Raw, Status, Verbatim
+from ..roles import replica_port, replica_view
 from ..resp import CROSS_PROTOCOL
 from ..store import KEY_OVERHEAD, value_size
 from . import TABLE, Command, command, container
@@ -245,12 +246,18 @@ def role(ctx, session, args):
     (the same offsets as INFO replication's slaveN lines).
     """
     slotmap = ctx.cluster.slotmap
+    if session.replica_endpoint:    # a Redis replica's answer (hypercache/roles.py)
+        view = replica_view(ctx.cluster, ctx.replicator, ctx.node_id)
+        if view is None:
+            return [b"slave", b"", 0, b"connect", -1]
+        host, port, up, offset = view
+        return [b"slave", host.encode(), port, b"connected" if up else b"sync", offset]
 
     def address(node_id: str) -> tuple[str, int] | None:
         if not slotmap.has_member(node_id):
             return None
-        member = slotmap.member(node_id)
-        return member.host, member.port
+        member = slotmap.member(node_id)    # (its copies are on its replica endpoint)
+        return member.host, replica_port(member.port) or member.port
 
     return role_reply(read_replication(ctx.replicator), address)
 

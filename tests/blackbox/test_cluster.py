@@ -7,13 +7,15 @@ import subprocess
 import pytest
 import redis
 
+from hypercache.roles import replica_id
 from tests.nodes import CLUSTER_TIMEOUT as TIMEOUT, agreed, nodes_lines, wait_until
 
 def test_every_node_reports_the_same_topology(three):
     lines = nodes_lines(three[1])
-    assert len(lines) == 3
+    assert len(lines) == 6      # a master line per member, and a slave line per replica endpoint
     assert sum("myself" in line[2] for line in lines) == 1
-    ids = {line[0] for line in lines}
+    assert sum(line[2].endswith("slave") for line in lines) == 3
+    ids = {line[0] for line in lines if "master" in line[2]}
     with three[0].client(protocol=2) as r:
         slots = r.execute_command("CLUSTER SLOTS")
         assert {entry[2][2].decode() for entry in slots} == ids
@@ -93,7 +95,8 @@ def test_a_fourth_node_joins_with_one_epoch(three, node_factory):
         slots = r.execute_command("CLUSTER SLOTS")
     primaries = sum(entry[1] - entry[0] + 1 for entry in slots if entry[2][2].decode() == fourth_id)
     assert 16384 / 4 * 0.95 <= primaries <= 16384 / 4 * 1.05
-    assert any(fourth_id.encode() in [n[2] for n in entry[3:]] for entry in slots)  # a replica too
+    # a replica too, as its replica endpoint
+    assert any(replica_id(fourth_id).encode() in [n[2] for n in entry[3:]] for entry in slots)
 
 
 def test_graceful_stop_is_committed_without_waiting_for_a_timeout(three, node_factory):

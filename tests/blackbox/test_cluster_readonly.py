@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hiredis
 
-from tests.nodes import NodeProcess, call, raw_connect, read_reply, encode_command
+from tests.nodes import NodeProcess, by_port, call, raw_connect, read_reply, encode_command
 
 
 def _roles(nodes: list[NodeProcess], key: str) -> tuple[int, NodeProcess, NodeProcess]:
@@ -12,8 +12,8 @@ def _roles(nodes: list[NodeProcess], key: str) -> tuple[int, NodeProcess, NodePr
     for first, last, primary, *replicas in call(nodes[0], "CLUSTER", "SLOTS"):
         if first <= slot <= last:
             assert replicas, "replication factor 2 must list a replica"
-            by_port = {n.port: n for n in nodes}
-            return slot, by_port[primary[1]], by_port[replicas[0][1]]
+            node_at = by_port(nodes)
+            return slot, node_at[primary[1]], node_at[replicas[0][1]]
     raise AssertionError(f"slot {slot} unassigned")
 
 

@@ -49,11 +49,11 @@ def start_replicated(node_factory: NodeFactory, count: int, *extra: str, rf: int
 
 def owners_of(cluster: list[NodeProcess]) -> dict[int, list[NodeProcess]]:
     """slot -> [primary, replicas...] as CLUSTER SLOTS tells them."""
-    by_port = {node.port: node for node in cluster}
+    node_at = nodes.by_port(cluster)
     owners: dict[int, list[NodeProcess]] = {}
     for first, last, *members in call(cluster[0], "CLUSTER", "SLOTS"):
         for slot in range(first, last + 1):
-            owners[slot] = [by_port[member[1]] for member in members]
+            owners[slot] = [node_at[member[1]] for member in members]
     return owners
 
 

@@ -15,6 +15,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from hypercache.roles import REPLICA_PORT_OFFSET, replica_id
+
 from mesh.keyslot import keyslot
 from tests import nodes
 from tests.blackbox.test_replication import info_replication, owners_of, replicas_in_sync
@@ -95,12 +97,14 @@ def test_a_caught_up_cluster_tells_the_same_numbers_everywhere(node_factory):
     for node in cluster:
         others = sorted(p for p in ids if p != node.port)
         info = replication_info(node)
-        slaves = slave_lines(info)
+        # (replicas are named by their replica endpoints, hypercache/roles.py)
+        slaves = {port - REPLICA_PORT_OFFSET: line for port, line in slave_lines(info).items()}
         # ROLE: as redis-server's, with the same offsets as INFO replication
         kind, offset, replicas = call(node, "ROLE")
         assert kind == b"master" and offset == int(info["master_repl_offset"]) > 0
-        assert sorted(int(port) for _, port, _ in replicas) == others
-        assert {int(port): int(acked) for _, port, acked in replicas} == {p: o for p, (_, o) in slaves.items()}
+        assert sorted(int(port) - REPLICA_PORT_OFFSET for _, port, _ in replicas) == others
+        assert {int(port) - REPLICA_PORT_OFFSET: int(acked)
+                for _, port, acked in replicas} == {p: o for p, (_, o) in slaves.items()}
         assert all(ip == b"127.0.0.1" and isinstance(port, bytes) for ip, port, _ in replicas)
 
         # CLUSTER SHARDS: a caught-up replica is online at its primary's offset
@@ -108,14 +112,15 @@ def test_a_caught_up_cluster_tells_the_same_numbers_everywhere(node_factory):
             assert [m[b"health"] for m in members] == [b"online", b"online"], owners
             if owners[0] == node.port:
                 assert members[0][b"replication-offset"] == members[1][b"replication-offset"] \
-                    == slaves[owners[1]][1], owners
-            elif owners[1] == node.port:
+                    == slaves[owners[1] - REPLICA_PORT_OFFSET][1], owners
+            elif owners[1] == node.port + REPLICA_PORT_OFFSET:
                 assert members[0][b"replication-offset"] == members[1][b"replication-offset"] > 0, owners
 
-        # CLUSTER REPLICAS / SLAVES: the CLUSTER NODES lines of the members holding its copies
+        # CLUSTER REPLICAS / SLAVES: the CLUSTER NODES lines of the replica endpoints of
+        # the members holding its copies
         lines = {line.split(" ")[0]: steady(line) for line in call(node, "CLUSTER", "NODES").decode().splitlines()}
         for port, node_id in ids.items():
-            expected = sorted(lines[ids[p]] for p in ids if p != port)
+            expected = sorted(lines[replica_id(ids[p])] for p in ids if p != port)
             for sub in ("REPLICAS", "SLAVES"):
                 assert sorted(steady(line.decode()) for line in call(node, "CLUSTER", sub, node_id)) == expected
         unknown = request(node, "CLUSTER", "REPLICAS", "0" * 40)
@@ -167,10 +172,13 @@ def test_a_replica_that_stops_answering_mid_copy_is_loading_and_never_hidden_beh
 
         assert nodes.cluster_info(primary)["cluster_state"] == "ok"        # every slot is served...
         seen = shards(primary)
-        assert seen[(primary.port, paused.port)][1][b"health"] == b"loading"    # ...not every copy is complete
-        assert seen[(primary.port, other.port)][1][b"health"] == b"online"
+        # (a replica is listed at its member's replica endpoint)
+        copied_by_paused = (primary.port, paused.port + REPLICA_PORT_OFFSET)
+        assert seen[copied_by_paused][1][b"health"] == b"loading"    # ...not every copy is complete
+        assert seen[(primary.port, other.port + REPLICA_PORT_OFFSET)][1][b"health"] == b"online"
         kind, _, replicas = call(primary, "ROLE")
-        assert [int(port) for _, port, _ in replicas] == [other.port]   # Redis lists online replicas only
+        # Redis lists online replicas only
+        assert [int(port) for _, port, _ in replicas] == [other.port + REPLICA_PORT_OFFSET]
         status = get_json(primary, "/cluster/status")["replication"]
         assert status["in_sync"] is False and status["not_in_sync"] == [ids[paused.port]]
         assert status["slots_behind"] > 0
@@ -180,14 +188,14 @@ def test_a_replica_that_stops_answering_mid_copy_is_loading_and_never_hidden_beh
         assert samples[("hypercache_replication_in_sync", ())] == 0
         assert samples[("hypercache_replica_in_sync", (("replica", ids[paused.port]),))] == 0
         assert samples[("hypercache_replica_in_sync", (("replica", ids[other.port]),))] == 1
-        print(f"\nwhile paused: shard health {seen[(primary.port, paused.port)][1][b'health']!r}, "
+        print(f"\nwhile paused: shard health {seen[copied_by_paused][1][b'health']!r}, "
               f"slots behind {status['slots_behind']}, ROLE {call(primary, 'ROLE')}")
     finally:
         paused.resume()
 
     wait_until(lambda: get_json(primary, "/cluster/status")["replication"]["in_sync"], timeout=60,
                message=node_factory.logs)
-    assert shards(primary)[(primary.port, paused.port)][1][b"health"] == b"online"
+    assert shards(primary)[(primary.port, paused.port + REPLICA_PORT_OFFSET)][1][b"health"] == b"online"
     assert len(call(primary, "ROLE")[2]) == 2
     assert metrics(primary)[("hypercache_replica_in_sync", (("replica", ids[paused.port]),))] == 1
 

@@ -1,6 +1,7 @@
 """CLUSTER SLOTS / SHARDS / NODES / INFO replies, built from slot map values (1 and 3 members)."""
 import pytest
 
+from hypercache.roles import REPLICA_PORT_OFFSET, replica_id
 from hypercache.commands.cluster import (info_reply, known_members, meet_address, nodes_reply, shards_reply,
                                          slots_reply)
 from hypercache.reply import CommandError, encode
@@ -76,9 +77,23 @@ def test_slots_cover_every_slot_once_with_primary_then_replica():
     assert [entry[0] for entry in reply] == sorted(entry[0] for entry in reply)
     for first, last, primary, *replicas in reply:
         owners = slotmap.owners[first]
-        assert [primary[2]] + [r[2] for r in replicas] == [o.encode() for o in owners]
-        assert len(replicas) == 1 and primary[2] != replicas[0][2]
+        # the primary's primary endpoint, then the other owners' replica endpoints
+        assert [primary[2]] + [r[2] for r in replicas] == [owners[0].encode(), replica_id(owners[1]).encode()]
+        assert replicas[0][1] == slotmap.member(owners[1]).port + REPLICA_PORT_OFFSET
         assert primary[3] == {} and isinstance(primary[1], int)
+
+
+def test_no_address_is_both_a_master_and_a_replica():
+    # what redis-py and ioredis need: they key nodes by host:port and keep its first role
+    slotmap = three()
+    roles: dict[tuple[bytes, int], set[str]] = {}
+    for first, last, primary, *replicas in slots_reply(slotmap, alive(slotmap)):
+        roles.setdefault((primary[0], primary[1]), set()).add("master")
+        for replica in replicas:
+            roles.setdefault((replica[0], replica[1]), set()).add("replica")
+    assert all(len(found) == 1 for found in roles.values())
+    assert sum(found == {"master"} for found in roles.values()) == 3
+    assert sum(found == {"replica"} for found in roles.values()) == 3
 
 
 def test_slots_leave_out_dead_replicas_but_keep_primaries():
@@ -86,7 +101,7 @@ def test_slots_leave_out_dead_replicas_but_keep_primaries():
     members = alive(slotmap)
     members[node_id(1)]["state"] = "dead"
     for first, last, primary, *replicas in slots_reply(slotmap, members):
-        assert all(r[2] != node_id(1).encode() for r in replicas)
+        assert all(r[2] != replica_id(node_id(1)).encode() for r in replicas)
         assert primary[2] == slotmap.owners[first][0].encode()
 
 
@@ -94,7 +109,7 @@ def test_nodes_lists_every_member_as_master_of_its_primary_ranges():
     slotmap = three()
     text = nodes_reply(slotmap, alive(slotmap), member(1), 1000.0).decode()
     lines = text.rstrip("\n").split("\n")
-    assert text.endswith("\n") and len(lines) == 3
+    assert text.endswith("\n") and len(lines) == 6
     by_id = {line.split(" ")[0]: line.split(" ") for line in lines}
     assert by_id[node_id(1)][2] == "myself,master" and by_id[node_id(0)][2] == "master"
     for index in range(3):
@@ -105,6 +120,18 @@ def test_nodes_lists_every_member_as_master_of_its_primary_ranges():
         expected = [str(a) if a == b else f"{a}-{b}" for a, b in slotmap.ranges(node_id(index))[0]]
         assert fields[8:] == expected
     assert by_id[node_id(0)][5] == "999500" and by_id[node_id(1)][5] == "0"   # pong: last heartbeat
+    for index in range(3):      # and its replica endpoint, a slave of the member it copies most
+        fields = by_id[replica_id(node_id(index))]
+        assert fields[1] == f"127.0.0.1:{8080 + REPLICA_PORT_OFFSET + index}@{18080 + index}"
+        assert fields[2] == "slave" and fields[3] in {node_id(i) for i in range(3) if i != index}
+        assert fields[7] == "connected" and len(fields) == 8
+
+
+def test_nodes_says_myself_of_the_endpoint_the_client_is_on():
+    slotmap = three()
+    lines = nodes_reply(slotmap, alive(slotmap), member(1), 1000.0, replica_id(node_id(1))).decode().split("\n")
+    flags = {line.split(" ")[0]: line.split(" ")[2] for line in lines if line}
+    assert flags[replica_id(node_id(1))] == "myself,slave" and flags[node_id(1)] == "master"
 
 
 def test_nodes_flags_suspect_and_dead_members_and_keeps_dropped_ones():
@@ -118,6 +145,7 @@ def test_nodes_flags_suspect_and_dead_members_and_keeps_dropped_ones():
     assert by_id[node_id(1)][2] == "master,fail?" and by_id[node_id(1)][7] == "connected"
     dead = by_id[node_id(2)]
     assert dead[2] == "master,fail" and dead[5] == "995000" and dead[7] == "disconnected" and len(dead) == 8
+    assert by_id[replica_id(node_id(1))][2] == "slave,fail?"
     covered = 0
     for fields in by_id.values():
         for part in fields[8:]:
@@ -130,7 +158,7 @@ def test_nodes_always_has_a_myself_line_even_before_the_map_holds_me():
     joining = Member(node_id(7), "127.0.0.1", 8087, 18087, 0)
     lines = nodes_reply(three(), {}, joining, 1000.0).decode().rstrip("\n").split("\n")
     mine = [line for line in lines if line.startswith(node_id(7))]
-    assert len(lines) == 4 and mine and mine[0].split(" ")[2] == "myself,master"
+    assert len(lines) == 7 and mine and mine[0].split(" ")[2] == "myself,master"
     assert len(mine[0].split(" ")) == 8    # no slots yet
 
 
@@ -141,8 +169,9 @@ def test_shards_group_slots_by_owner_list():
     for shard in reply:
         first = shard[b"slots"][0]
         owners = slotmap.owners[first]
-        assert [n[b"id"].decode() for n in shard[b"nodes"]] == list(owners)
+        assert [n[b"id"].decode() for n in shard[b"nodes"]] == [owners[0], replica_id(owners[1])]
         assert [n[b"role"] for n in shard[b"nodes"]] == [b"master", b"replica"]
+        assert shard[b"nodes"][1][b"port"] == slotmap.member(owners[1]).port + REPLICA_PORT_OFFSET
         assert list(shard[b"nodes"][0]) == [b"id", b"port", b"ip", b"endpoint", b"role",
                                             b"replication-offset", b"health"]
         for i in range(0, len(shard[b"slots"]), 2):
@@ -157,7 +186,7 @@ def test_shards_mark_dead_members_failed_and_show_slotless_members():
     reply = shards_reply(slotmap, members, member(0))
     health = {(n[b"id"].decode(), n[b"role"]): n[b"health"] for shard in reply for n in shard[b"nodes"]}
     # "fail", as redis-server 7.0.15 sends it (measured with a node shut down), not the documented "failed"
-    assert health[node_id(2), b"master"] == health[node_id(2), b"replica"] == b"fail"
+    assert health[node_id(2), b"master"] == health[replica_id(node_id(2)), b"replica"] == b"fail"
     assert health[node_id(0), b"master"] == b"online"
     assert {b"slots": [], b"nodes": [{b"id": node_id(5).encode(), b"port": 8085, b"ip": b"127.0.0.1",
                                       b"endpoint": b"127.0.0.1", b"role": b"master",

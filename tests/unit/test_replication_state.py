@@ -7,11 +7,13 @@ from hypercache.commands.cluster import nodes_reply, replicas_reply, shards_repl
 from hypercache.replication_state import (NO_REPLICATION, Feed, Follow, ReplicationState, member_views, read,
                                           role_reply, summary)
 from hypercache.reply import CommandError, encode, error_bytes
+from hypercache.roles import replica_id
 from loadtest.ring_balance import node_id
 from mesh.replication import InStream, OutStream
 from mesh.slotmap import Member, SlotMap
 
 A, B, C = node_id(0), node_id(1), node_id(2)
+MEMBER_OF = {replica_id(n): n for n in (A, B, C)}      # a replica endpoint's id -> its member
 
 
 def member(index: int) -> Member:
@@ -46,7 +48,7 @@ def caught_up(slotmap: SlotMap, me: str = A) -> ReplicationState:
 
 def entries(reply: list) -> dict[tuple[str, ...], list[tuple[int, bytes]]]:
     """shard owner list -> [(replication-offset, health)] per node, primary first."""
-    return {tuple(n[b"id"].decode() for n in shard[b"nodes"]):
+    return {tuple(MEMBER_OF.get(n[b"id"].decode(), n[b"id"].decode()) for n in shard[b"nodes"]):
             [(n[b"replication-offset"], n[b"health"]) for n in shard[b"nodes"]] for shard in reply}
 
 
@@ -169,7 +171,7 @@ def test_replicas_are_the_nodes_lines_of_the_members_holding_copies(rf):
     for primary in (A, B, C):
         holders = {r for owners in slotmap.owners if owners[0] == primary for r in owners[1:]}
         reply = replicas_reply(slotmap, members, member(0), 1000.0, primary.encode())
-        assert sorted(reply) == sorted(by_id[h] for h in holders)
+        assert sorted(reply) == sorted(by_id[replica_id(h)] for h in holders)
         # vnodes spread each member's slots around the ring: its copies are on both others
         assert len(reply) == 2 and all(b"\n" not in line for line in reply)
 
