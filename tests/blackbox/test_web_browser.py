@@ -294,17 +294,22 @@ def test_page_warns_while_a_slot_has_no_caught_up_copy(status_server, tmp_path: 
             expect(row.locator(".repl.feed")).to_have_text("to: in sync · lag 0")
             expect(row.locator(".repl.follow")).to_have_text("from: applied 482")
 
-            # The stream to node-2 restarts with a full copy: the cluster still says ok, the page must not hide it.
+            # The stream to node-2 restarts with a full copy: every slot is served, but the cluster is not
+            # "ok" (hypercache/health.py says degraded, with the reason), and the page must not hide it.
             page.evaluate("window.__sameDocument = true")
             snapshot = _snapshot()
             _copying(snapshot, 2, 2731)
+            reason = f"2731 slots lack a complete copy on replica {ids[2][:8]} (copying)"
+            snapshot["cluster"].update(state="degraded", reason=reason)
             write(snapshot)
             expect(pill).to_have_text("replication catching up", timeout=UI_TIMEOUT_MS)
             expect(warning).to_be_visible()
             expect(warning).to_contain_text("2,731 slots this node leads have no complete copy on a replica")
             expect(warning).to_contain_text("streams not in sync to " + ids[2][:8])
             expect(row.locator(".repl.feed")).to_have_text("to: copying 2,731 slots")
-            expect(page.locator("#cluster-state")).to_have_text("cluster ok")
+            expect(page.locator("#cluster-state")).to_have_text("cluster degraded")
+            expect(page.locator("#cluster-state")).to_have_class(re.compile(r"\bwarn\b"))
+            expect(page.locator("#cluster-reason")).to_have_text(reason)
             shot = tmp_path / "status-page-copying.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"screenshot: {shot}")
@@ -312,6 +317,8 @@ def test_page_warns_while_a_slot_has_no_caught_up_copy(status_server, tmp_path: 
             write(_snapshot())
             expect(pill).to_have_text("replication in sync", timeout=UI_TIMEOUT_MS)
             expect(warning).to_be_hidden()
+            expect(page.locator("#cluster-state")).to_have_text("cluster ok")
+            expect(page.locator("#cluster-reason")).to_have_text("")
             assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
         finally:
             browser.close()
