@@ -88,6 +88,17 @@ def signal_node(data_root: Path, port: int, index: int, signum: int) -> str | No
     return None
 
 
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM it if the supervisor dies (even by SIGKILL), on Linux.
+
+    Each node runs in a session of its own (Ctrl-C reaches the supervisor only, which stops
+    the nodes one by one), so without this a killed supervisor would leave them running."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Supervisor:
     """Runs the nodes, prefixes their output with their names, and never restarts one on its own."""
 
@@ -109,7 +120,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         for name, argv in self.commands.items():
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_stop_with_parent)
             self.procs[name] = proc
             self.pid_files[name].parent.mkdir(parents=True, exist_ok=True)
             self.pid_files[name].write_text(f"{proc.pid}\n")
