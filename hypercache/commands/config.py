@@ -166,6 +166,65 @@ PARAMS: tuple[Param, ...] = (
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),
     Param("enable-debug-command", lambda ctx: ctx.config.enable_debug_command.encode()),
 )
+INT_MIN = -2**31
+
+
+def _tuning(name: str, default: bytes, parse: Callable[[bytes], Any], stored_as: str = "") -> Param:
+    """A Redis encoding/tuning parameter: accepted, checked and reported, changing nothing here
+    (tools and test harnesses set them). `stored_as` shares the value with an alias's name."""
+    key = stored_as or name
+
+    def show(ctx) -> bytes:
+        return ctx.settings.extra.get(key, default)
+
+    def apply(ctx, value) -> None:
+        if isinstance(value, bool):
+            value = b"yes" if value else b"no"
+        elif isinstance(value, int):
+            value = b"%d" % value
+        ctx.settings.extra[key] = value
+
+    return Param(name, show, parse, apply)
+
+
+def _hz(raw: bytes) -> int:
+    return min(max(_ranged(_integer, 0, INT_MAX)(raw), 1), 500)     # Redis clamps hz to 1..500
+
+
+_SIZE = _ranged(_integer, 0, LLONG_MAX)
+TUNING: tuple[Param, ...] = (
+    _tuning("hash-max-listpack-entries", b"512", _SIZE),
+    _tuning("hash-max-ziplist-entries", b"512", _SIZE, "hash-max-listpack-entries"),
+    _tuning("hash-max-listpack-value", b"64", _SIZE),
+    _tuning("hash-max-ziplist-value", b"64", _SIZE, "hash-max-listpack-value"),
+    _tuning("list-max-listpack-size", b"-2", _ranged(_integer, INT_MIN, INT_MAX)),
+    _tuning("list-max-ziplist-size", b"-2", _ranged(_integer, INT_MIN, INT_MAX), "list-max-listpack-size"),
+    _tuning("list-compress-depth", b"0", _ranged(_integer, 0, INT_MAX)),
+    _tuning("set-max-intset-entries", b"512", _SIZE),
+    _tuning("zset-max-listpack-entries", b"128", _SIZE),
+    _tuning("zset-max-ziplist-entries", b"128", _SIZE, "zset-max-listpack-entries"),
+    _tuning("zset-max-listpack-value", b"64", _SIZE),
+    _tuning("zset-max-ziplist-value", b"64", _SIZE, "zset-max-listpack-value"),
+    _tuning("hll-sparse-max-bytes", b"3000", _ranged(parse_memory, 0, LLONG_MAX)),
+    _tuning("stream-node-max-bytes", b"4096", _ranged(parse_memory, 0, LLONG_MAX)),
+    _tuning("stream-node-max-entries", b"100", _SIZE),
+    _tuning("hz", b"10", _hz),
+    _tuning("dynamic-hz", b"yes", _yes_no),
+    _tuning("activerehashing", b"yes", _yes_no),
+    _tuning("active-expire-effort", b"1", _ranged(_integer, 1, 10)),
+    _tuning("lazyfree-lazy-eviction", b"no", _yes_no),
+    _tuning("lazyfree-lazy-expire", b"no", _yes_no),
+    _tuning("lazyfree-lazy-server-del", b"no", _yes_no),
+    _tuning("lazyfree-lazy-user-del", b"no", _yes_no),
+    _tuning("lazyfree-lazy-user-flush", b"no", _yes_no),
+    _tuning("lfu-log-factor", b"10", _ranged(_integer, 0, INT_MAX)),
+    _tuning("lfu-decay-time", b"1", _ranged(_integer, 0, INT_MAX)),
+    _tuning("slowlog-log-slower-than", b"10000", _ranged(_integer, -1, LLONG_MAX)),
+    _tuning("slowlog-max-len", b"128", _SIZE),
+    _tuning("latency-monitor-threshold", b"0", _SIZE),
+    _tuning("latency-tracking", b"yes", _yes_no),
+)
+PARAMS = PARAMS + TUNING
 BY_NAME = {param.name: param for param in PARAMS}
 
 
