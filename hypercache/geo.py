@@ -7,6 +7,7 @@ Redis's own.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -94,13 +95,24 @@ def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX
                 lat_range[0] + ((ilato + 1) * 1.0 / cells) * lat_scale)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def position(score: float) -> tuple[float, float]:
-    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash)."""
-    area = decode(Hash(int(score) & MASK64, STEP_MAX))
-    x = (area.long_min + area.long_max) / 2
-    x = min(max(x, LONG_MIN), LONG_MAX)
-    y = (area.lat_min + area.lat_max) / 2
-    y = min(max(y, LAT_MIN), LAT_MAX)
+    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash).
+
+    decode()'s arithmetic inlined (a search decodes every candidate), and remembered:
+    a stored position's score never changes."""
+    bits = int(score) & MASK64
+    ilato, ilono = _squash(bits), _squash(bits >> 1)
+    cells = float(1 << STEP_MAX)
+    lat_scale, long_scale = LAT_MAX - LAT_MIN, LONG_MAX - LONG_MIN
+    long_min = LONG_MIN + (ilono * 1.0 / cells) * long_scale
+    long_max = LONG_MIN + ((ilono + 1) * 1.0 / cells) * long_scale
+    lat_min = LAT_MIN + (ilato * 1.0 / cells) * lat_scale
+    lat_max = LAT_MIN + ((ilato + 1) * 1.0 / cells) * lat_scale
+    x = (long_min + long_max) / 2
+    x = LONG_MAX if x > LONG_MAX else LONG_MIN if x < LONG_MIN else x
+    y = (lat_min + lat_max) / 2
+    y = LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
     return x, y
 
 
@@ -258,18 +270,21 @@ def cell_scores(h: Hash) -> tuple[int, int]:
 
 
 def lat_distance(lat1: float, lat2: float) -> float:
-    return EARTH_RADIUS_IN_METERS * abs(deg_rad(lat2) - deg_rad(lat1))
+    return EARTH_RADIUS_IN_METERS * abs(lat2 * D_R - lat1 * D_R)
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    lon1r, lon2r = deg_rad(lon1), deg_rad(lon2)
-    v = math.sin((lon2r - lon1r) / 2)
+    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate)."""
+    v = _sin((lon2 * D_R - lon1 * D_R) / 2)
     if v == 0.0:
-        return lat_distance(lat1, lat2)
-    lat1r, lat2r = deg_rad(lat1), deg_rad(lat2)
-    u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+        return EARTH_RADIUS_IN_METERS * abs(lat2 * D_R - lat1 * D_R)
+    lat1r, lat2r = lat1 * D_R, lat2 * D_R
+    u = _sin((lat2r - lat1r) / 2)
+    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(_sqrt(a))
+
+
+_sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
 
 
 def within(shape: Shape, x: float, y: float) -> float | None:

@@ -11,6 +11,7 @@ requests/s of each test over the repeats, and the hypercache/redis ratio.
     python3 loadtest/bench_vs_redis.py --types      # also lpush,lpop,sadd,hset,zadd,spop,lrange_100
     python3 loadtest/bench_vs_redis.py --no-memory  # throughput only
     python3 loadtest/bench_vs_redis.py --scripting  # also EVALSHA of a GET + INCR script (SCRIPT LOADed)
+    python3 loadtest/bench_vs_redis.py --families   # also SETBIT/BITCOUNT, PFADD/PFCOUNT, GEOADD/GEOSEARCH
 
 Memory: exactly `--keys` keys `key:{n}` with 100-byte values are written to
 each server (streamed with `redis-cli --pipe`, then checked with DBSIZE), and
@@ -224,6 +225,42 @@ def run_scripting(servers: list[Server], requests: dict[int, int], repeats: int,
                 results.add("evalsha", pipeline, server.name, got["evalsha"])
 
 
+# issue 13's other families: (name, setup commands, benchmarked command)
+FAMILY_TESTS = [
+    ("setbit", [], ["SETBIT", "bits", "123456", "1"]),     # (__rand_int__ is zero-padded: not an offset)
+    ("bitcount", [["SETBIT", "bits", "1000000", "1"]], ["BITCOUNT", "bits"]),
+    ("pfadd", [], ["PFADD", "hll", "element:__rand_int__"]),
+    ("pfcount", [["PFADD", "hll"] + [f"e{i}" for i in range(1000)]], ["PFCOUNT", "hll"]),
+    ("geoadd", [], ["GEOADD", "geo", "13.361389", "38.115556", "member:__rand_int__"]),
+    ("geosearch", [["GEOADD", "geo"] + sum(([f"{13 + i / 500:.6f}", f"{37 + i / 700:.6f}", f"p{i}"]
+                                             for i in range(1000)), [])],
+     ["GEOSEARCH", "geo", "FROMLONLAT", "14", "37.5", "BYRADIUS", "30", "km", "COUNT", "10", "ASC"]),
+]
+
+
+def run_families(servers: list[Server], requests: dict[int, int], repeats: int, clients: int,
+                 results: Results) -> None:
+    for repeat in range(repeats):
+        order = servers if repeat % 2 == 0 else servers[::-1]
+        for name, setup, command in FAMILY_TESTS:
+            for pipeline in (1, 16):
+                for server in order:
+                    server.command("FLUSHALL")
+                    for step in setup:
+                        server.command(*step)
+                    args = pinned(CLIENT_CPU, ["redis-benchmark", "-h", HOST, "-p", str(server.port),
+                                               "-c", str(clients), "-n", str(requests[pipeline]),
+                                               "-P", str(pipeline), "--csv", *command])
+                    done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+                    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+                    if done.returncode != 0 or not rows:
+                        raise RuntimeError(f"redis-benchmark failed against {server.name}: {done.stdout}{done.stderr}")
+                    rps = float(rows[-1]["rps"])
+                    print(f"  repeat {repeat + 1}/{repeats} P{pipeline:<2} {server.name:<10} {name}={rps:,.0f}",
+                          flush=True)
+                    results.add(name, pipeline, server.name, rps)
+
+
 def run_throughput(servers: list[Server], tests: str, pipelines: list[int], requests: dict[int, int],
                    repeats: int, clients: int, results: Results) -> None:
     for repeat in range(repeats):
@@ -319,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--types", action="store_true", help=f"also run -t {TYPE_TESTS}")
     p.add_argument("--only-types", action="store_true", help=f"run only -t {TYPE_TESTS}")
     p.add_argument("--scripting", action="store_true", help="also EVALSHA of a GET + INCR script")
+    p.add_argument("--families", action="store_true", help="also bitmaps, HyperLogLog and GEO commands")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
     p.add_argument("--value-size", type=int, default=100)
@@ -365,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nEVALSHA ({SCRIPT}): -n {script_requests[1]:,} at -P 1, {script_requests[16]:,} at -P 16")
                 run_scripting(servers, script_requests, a.repeat, a.clients, scripted)
                 print_table(scripted, "scripting")
+            if a.families:
+                families = Results()
+                family_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
+                print(f"\nbitmaps, HyperLogLog, GEO: -n {family_requests[1]:,} at -P 1, {family_requests[16]:,} at -P 16")
+                run_families(servers, family_requests, a.repeat, a.clients, families)
+                print_table(families, "bitmaps, HyperLogLog, GEO")
             if not a.no_memory:
                 mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}
                 print_memory(mem, a.keys, a.value_size)
