@@ -54,3 +54,13 @@ def test_pattern_runs_are_between_1_and_51() -> None:
     runs = [hll.pattern(b"%d" % i)[1] for i in range(5000)]
     assert min(runs) == 1 and max(runs) <= hll.Q + 1
     assert all(0 <= hll.pattern(b"%d" % i)[0] < hll.REGISTERS for i in range(100))
+
+
+def test_merge_is_the_register_wise_maximum() -> None:
+    rng = random.Random(9)
+    for _ in range(30):
+        into = bytearray(rng.choice((0, 63, rng.randrange(64))) for _ in range(hll.REGISTERS))
+        other = bytes(rng.choice((0, 63, rng.randrange(64))) for _ in range(hll.REGISTERS))
+        expected = bytearray(max(x, y) for x, y in zip(into, other))
+        hll.merge(into, other)
+        assert into == expected
