@@ -63,11 +63,14 @@ def test_a_killed_node_stays_down_the_others_run_on_and_nodes_come_back_or_are_a
         assert not ping_once(nodes[1].port)
         assert "--kill 1" not in logs()
 
-        # node 1 again (same id, from its data dir), then a fourth node
-        for index in (1, 3):
+        # node 1 again (same id, from its data dir), then a fourth node, one after the other
+        for index, members in ((1, 3), (3, 4)):
             with (tmp_path / f"node{index}.log").open("wb") as log:
                 extra.append(_local(base, "--node", str(index), *node_flags, stdout=log, stderr=subprocess.STDOUT))
-        wait_until(lambda: agreed(nodes, 4), timeout=TIMEOUT_S, message=lambda: "4 nodes agreeing\n" + logs())
+            running = [nodes[i] for i in (0, 1, 2, 3)[:members]]
+            wait_until(lambda running=running: agreed(running, len(running)), timeout=TIMEOUT_S,
+                       message=lambda index=index: f"node {index} joining\n" + logs() + "\n" +
+                       (tmp_path / f"node{index}.log").read_text()[-3000:])
 
         # a graceful stop of the added node: it leaves, the three stay
         done = subprocess.run([sys.executable, "-m", "hypercache.local_cluster", *base, "--stop", "3"],
