@@ -16,12 +16,16 @@ send one, at any epoch. A node takes a map as its own in one of two ways:
      `current`'s members: the map it already trusts names who may vouch. Its
      own vote for the map counts as its voice (in a two-member cluster the
      other member is not a majority on its own);
-   - a joining node has no cluster map yet, so nothing names the voters. It
-     takes the word of a member it reached through an address the operator
-     gave it (--join, CLUSTER MEET): its anchor. Counting a majority of the new
-     map's members instead would let one insider invent a map whose only
-     member is itself, and would deadlock two nodes joining in one map (each
-     waits for the other to hold it).
+   - a node that holds no cluster map (its own one-member map from the start,
+     epoch 0: joining, or a first node restarted without --join) has nothing
+     that names the voters. It takes the word of a member it reached through
+     an address the operator gave it (--join, CLUSTER MEET): its anchor. Or,
+     with no anchor (a restarted first node, found again by the members that
+     still list it), a map that makes it a member, held by a majority of that
+     map's other members: the cluster then added it by its own majority.
+     Counting a majority of any new map's members would let one insider
+     invent a map whose only member is itself, and would deadlock two nodes
+     joining in one map (each waits for the other to hold it).
 
 A member that missed a commit *and* lost the majority of its old map's members
 before catching up cannot catch up by this rule and stays on its map (safe,
@@ -43,18 +47,21 @@ def holders(epoch: int, map_digest: bytes, held: Mapping[str, tuple[int, bytes]]
 
 
 def attested(candidate: SlotMap, map_digest: bytes, current: SlotMap, me: str,
-             held: Mapping[str, tuple[int, bytes]], *, joining: bool, anchors: Collection[str] = (),
+             held: Mapping[str, tuple[int, bytes]], *, anchors: Collection[str] = (),
              voted_for_it: bool = False) -> bool:
     """True if this node may adopt `candidate` (digest `map_digest`) over `current`.
 
     `held` maps a peer to the (epoch, digest) of the map its last authenticated
-    heartbeat carried; `joining` is true while this node holds no cluster map
-    (its own one-member map from the start); `anchors` are the peers heard on
-    links to a --join/MEET address; `voted_for_it` is true if this node's own
-    last vote was for this map.
+    heartbeat carried; `anchors` are the peers heard on links to a --join/MEET
+    address; `voted_for_it` is true if this node's own last vote was for this
+    map. `current` at epoch 0 with this node alone is no cluster map.
     """
-    if joining:
-        return bool(holders(candidate.epoch, map_digest, held, [a for a in anchors if a != me]))
+    if current.epoch == 0 and current.members == (current.member(me),):
+        if holders(candidate.epoch, map_digest, held, [a for a in anchors if a != me]):
+            return True
+        others = [m.node_id for m in candidate.members if m.node_id != me]
+        vouching = holders(candidate.epoch, map_digest, held, others)
+        return candidate.has_member(me) and bool(others) and len(vouching) >= len(others) // 2 + 1
     if candidate.epoch <= current.epoch:
         return False
     voters = [m.node_id for m in current.members if m.node_id != me]

@@ -46,6 +46,9 @@ RECENT_EVENTS = 100
 # A member dead this many node_timeouts and gone from the map is forgotten, links and all,
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
+# A member restarted without --join founds a cluster anew only after this many node timeouts
+# in which no live peer held a cluster map (the whole cluster restarted).
+FOUND_AFTER_TIMEOUTS = 2
 LEAVE_RESEND_S = 0.5
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
@@ -85,6 +88,15 @@ class Mesh:
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
         self._join = list(join)
+        # A node whose ballot says it was a member, started without --join (the cluster's first
+        # node, restarted), must not found a new cluster on its one-member map while the old one
+        # lives: it would commit that map alone, a second history. It waits to be found again by
+        # the members that still list it (their SUBs re-send their Hellos; mesh/adoption.py), and
+        # founds anew only if no live peer holds a cluster map for a while.
+        self._found_after: float | None = None
+        if not join and saved.epoch > 0:
+            self.joining = True
+            self._found_after = time.monotonic() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
@@ -391,10 +403,9 @@ class Mesh:
     def _adopt_attested(self) -> None:
         """Adopt the newest pending map that enough members' heartbeats say they hold."""
         held = {node_id: (beat.epoch, beat.digest) for node_id, beat in self._peer_stats.items()}
-        joining = not self._has_cluster_map()
         vote = self.election.vote
         for map_digest, slotmap in sorted(self._pending.items(), key=lambda item: -item[1].epoch):
-            if adoption.attested(slotmap, map_digest, self.slotmap, self.me.node_id, held, joining=joining,
+            if adoption.attested(slotmap, map_digest, self.slotmap, self.me.node_id, held,
                                  anchors=self.links.join_peers,
                                  voted_for_it=vote is not None and vote[2] == slotmap):
                 self._adopt(slotmap)
@@ -469,7 +480,23 @@ class Mesh:
             digest(self.slotmap), self.me, self.membership.gossip(),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0))))
+        if self._found_after is not None:
+            self._found_anew(now)
         self._propose(now)
+
+    def _found_anew(self, now: float) -> None:
+        """A restarted first node founds a cluster once nobody it hears holds one (see __init__)."""
+        if not self.joining or self.slotmap.members != (self.me,):
+            self._found_after = None
+            return
+        if any(beat.epoch > 0 and self.is_alive(node_id) for node_id, beat in self._peer_stats.items()):
+            self._found_after = now + FOUND_AFTER_TIMEOUTS * self.node_timeout_s   # a cluster lives: wait
+            return
+        if now >= self._found_after:
+            self._found_after = None
+            self.joining = False
+            log.info("no cluster heard: founding one node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
+            self._refresh_writes()
 
     def _propose(self, now: float) -> None:
         """If this node is the proposer and the membership differs from the map, ask for votes."""

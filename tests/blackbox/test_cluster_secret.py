@@ -110,3 +110,27 @@ def test_a_node_opens_beyond_loopback_with_a_secret_or_when_told_insecure(node_f
     assert closed.client().ping()
     insecure = node_factory.start("--host", "0.0.0.0", "--mesh-insecure")
     assert insecure.client().ping()
+
+
+def test_the_first_node_restarted_without_join_is_taken_back(node_factory: NodeFactory, tmp_path: Path):
+    """docker-compose's seed: no --join, its data dir kept. It must neither found a second cluster on its
+    own one-member map nor stay out: the members that list it find it again and it takes their map."""
+    flags = ("--cluster-secret-file", _secret_file(tmp_path, SECRET), *nodes.CLUSTER_TIMEOUT)
+    cluster = node_factory.start_cluster(3, *flags)
+    wait_until(lambda: agreed(cluster, 3), timeout=20, message=node_factory.logs)
+    cluster[0] = node_factory.restart(cluster[0])
+    epoch = wait_until(lambda: agreed(cluster, 3), timeout=30, message=node_factory.logs)
+    assert "founding one" not in cluster[0].logs()
+    rc = cluster[1].client()
+    assert int(epoch) > 1 and rc.ping()
+
+
+def test_a_whole_cluster_restart_founds_anew(node_factory: NodeFactory, tmp_path: Path):
+    flags = ("--cluster-secret-file", _secret_file(tmp_path, SECRET), *nodes.CLUSTER_TIMEOUT)
+    cluster = node_factory.start_cluster(3, *flags)
+    wait_until(lambda: agreed(cluster, 3), timeout=20, message=node_factory.logs)
+    for node in cluster:
+        node.kill()
+    cluster = [node_factory.restart(node) for node in cluster]
+    wait_until(lambda: agreed(cluster, 3), timeout=30, message=node_factory.logs)
+    assert "founding one" in cluster[0].logs()

@@ -33,14 +33,15 @@ class Cluster:
         self.nodes: list[Mesh] = []
         self.published: dict[int, list[tuple[bytes, bytes]]] = {}
 
-    def add(self, join: list[tuple[str, int]] | None = None, mesh_port: int | None = None) -> Mesh:
+    def add(self, join: list[tuple[str, int]] | None = None, mesh_port: int | None = None,
+            ballot_path=None) -> Mesh:
         index = len(self.nodes)
         me = Member(node_id(index), "127.0.0.1", free_port(), mesh_port or free_port(), free_port())
         inbox = self.published.setdefault(index, [])
         mesh = Mesh(me, join or [], 2, TIMEOUT_MS,
                     lambda: {"keys": 7, "used_memory": 100, "ops_per_sec": 1.5},
                     lambda channel, message: inbox.append((channel, message)),
-                    heartbeat_interval_s=BEAT_S)
+                    heartbeat_interval_s=BEAT_S, ballot_path=ballot_path)
         mesh.start()
         self.nodes.append(mesh)
         return mesh
@@ -233,3 +234,19 @@ def _send_until_counted(rogue, mesh, data=b"\xc1garbage", counter="invalid") -> 
     # A PUB drops messages until the subscription has arrived: keep sending.
     rogue.send(data)
     return mesh.counters[counter] >= 1
+
+
+def test_a_first_node_restarted_without_join_is_taken_back(cluster, tmp_path):
+    # The first node has no --join: restarted (same id and address), nothing names its cluster to it
+    # but the members that still list it. They find it again (their SUBs re-send their Hellos), and it
+    # takes their map once a majority of its other members hold a map that lists it (mesh/adoption.py).
+    first = cluster.add(ballot_path=tmp_path / "first.json")
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    cluster.crash(first)
+    again = Mesh(first.me, [], 2, TIMEOUT_MS, lambda: {}, lambda channel, message: None,
+                 heartbeat_interval_s=BEAT_S, ballot_path=tmp_path / "first.json")
+    again.start()
+    cluster.nodes.append(again)
+    wait_for(lambda: cluster.agreed(3) and again.slotmap.epoch > 0, timeout_s=20)

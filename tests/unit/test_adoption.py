@@ -40,64 +40,81 @@ def holding(*members: Member, slotmap: SlotMap = NEXT) -> dict[str, tuple[int, b
 # -- a member that missed the votes ------------------------------------------------------
 
 def test_a_majority_of_the_base_holding_the_map_proves_it():
-    assert attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, C), joining=False)
+    assert attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, C))
 
 
 def test_one_voice_is_no_proof_whoever_sends_the_map():
-    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B), joining=False)
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B))
     # the forged map: epoch + 1000, the sender alone, vouched for by the sender only
     forged = SlotMap(BASE.epoch + 1000, 2, (X,), ring.single(X.node_id))
-    assert not attested(forged, digest(forged), BASE, A.node_id, holding(X, slotmap=forged), joining=False)
+    assert not attested(forged, digest(forged), BASE, A.node_id, holding(X, slotmap=forged))
 
 
 def test_voices_from_outside_the_base_do_not_count():
     # D and X are authenticated peers, but the base map A trusts does not name them
-    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, D, X), joining=False)
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, holding(B, D, X))
 
 
 def test_the_voices_must_name_this_very_map():
     other = plan(BASE, [], [X], 4)          # same epoch, another map: a split the votes never allowed
     held = {**holding(B), **holding(C, slotmap=other)}
-    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held, joining=False)
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held)
     wrong_digest = {B.node_id: (4, b"\0" * 20), C.node_id: (4, b"\0" * 20)}
-    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, wrong_digest, joining=False)
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, wrong_digest)
 
 
 def test_a_replayed_old_map_changes_nothing():
     older = replace(cluster(A, B), epoch=2)
     held = holding(B, C, slotmap=older)      # even if the heartbeats were replayed too
-    assert not attested(older, digest(older), BASE, A.node_id, held, joining=False)
+    assert not attested(older, digest(older), BASE, A.node_id, held)
     same = holding(B, C, slotmap=BASE)
-    assert not attested(BASE, digest(BASE), BASE, A.node_id, same, joining=False)
+    assert not attested(BASE, digest(BASE), BASE, A.node_id, same)
 
 
 def test_its_own_vote_is_a_voice_of_its_own():
     pair = cluster(A, B)
     after = plan(pair, [], [C], 4)
     held = holding(B, slotmap=after)
-    assert not attested(after, digest(after), pair, A.node_id, held, joining=False)
-    assert attested(after, digest(after), pair, A.node_id, held, joining=False, voted_for_it=True)
+    assert not attested(after, digest(after), pair, A.node_id, held)
+    assert attested(after, digest(after), pair, A.node_id, held, voted_for_it=True)
 
 
 def test_its_own_heartbeat_never_counts_for_itself():
     held = holding(A, B)     # a peer replaying this node's own id
-    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held, joining=False)
+    assert not attested(NEXT, NEXT_DIGEST, BASE, A.node_id, held)
 
 
 # -- a joining node -----------------------------------------------------------------------
 
 def test_a_joining_node_takes_the_map_its_anchor_holds():
     lone = SlotMap.single(D, 2)
-    assert attested(NEXT, NEXT_DIGEST, lone, D.node_id, holding(A), joining=True, anchors={A.node_id})
+    assert attested(NEXT, NEXT_DIGEST, lone, D.node_id, holding(A), anchors={A.node_id})
 
 
 def test_a_joining_node_ignores_maps_its_anchor_does_not_hold():
     lone = SlotMap.single(D, 2)
     forged = SlotMap(1000, 2, (X,), ring.single(X.node_id))
     held = {**holding(A, slotmap=NEXT), **holding(X, slotmap=forged)}
-    assert not attested(forged, digest(forged), lone, D.node_id, held, joining=True, anchors={A.node_id})
-    # without an anchor heard yet, nothing is adopted, however many vouch
-    assert not attested(NEXT, NEXT_DIGEST, lone, D.node_id, holding(A, B, C), joining=True, anchors=())
+    assert not attested(forged, digest(forged), lone, D.node_id, held, anchors={A.node_id})
+    # without an anchor heard yet, a map that does not list it is not adopted, however many vouch
+    assert not attested(BASE, digest(BASE), lone, D.node_id, holding(A, B, C, slotmap=BASE), anchors=())
+
+
+def test_a_first_node_restarted_without_join_takes_the_map_that_lists_it():
+    # no anchor: the members that still list it found it again; a majority of them vouch
+    lone = SlotMap.single(A, 2)
+    assert attested(NEXT, NEXT_DIGEST, lone, A.node_id, holding(B, C))
+    assert not attested(NEXT, NEXT_DIGEST, lone, A.node_id, holding(B))            # 1 of B, C, D
+    without_me = plan(BASE, [A.node_id], [], 4)
+    assert not attested(without_me, digest(without_me), lone, A.node_id, holding(B, C, slotmap=without_me))
+    # an insider's two-member map naming the lone node: its one voice is a majority of one
+    # (the documented limit: a node that never held a cluster map trusts the first that lists it)
+
+
+def test_a_node_left_alone_in_its_cluster_is_not_lone():
+    alone = replace(SlotMap.single(A, 2), epoch=7)        # the others left: a real one-member cluster
+    forged = plan(alone, [], [X], 1000)
+    assert not attested(forged, digest(forged), alone, A.node_id, holding(X, slotmap=forged))
 
 
 # -- proposals must follow the base --------------------------------------------------------
