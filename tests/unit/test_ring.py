@@ -62,9 +62,12 @@ def test_balance_and_movement_bounds(members):
 REPLICA_BOUND = 1.2
 REPLICA_BOUND_AFTER_LEAVE = 1.21
 # Any join/leave history, small rings just after a leave being the hard case
-# (before replica-aware joins: 1.87); the worst of 840 random histories of up to
-# 30 steps measured 1.49, and hypothesis found 1.455.
-REPLICA_BOUND_ANY_HISTORY = 1.6
+# (before replica-aware joins: 1.87). Since a leaver's arcs pass whole to their
+# replica (the member holding the data, no copy on failover), leaves no longer
+# rebalance and skew compounds: the worst of 150 random histories of up to 30
+# steps measured 1.54, and hypothesis found 1.77 (the example below). Balance
+# after leaves needs rebalancing migrations, which are not built yet.
+REPLICA_BOUND_ANY_HISTORY = 2.0
 # Primaries after any history: leaves hand whole arcs to their replicas and only
 # joins rebalance (40 random histories of 30 steps: at most 1.32).
 PRIMARY_BOUND_ANY_HISTORY = 1.5
@@ -141,6 +144,8 @@ def test_owners_of_a_large_ring_are_fast():
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 1000)), min_size=1, max_size=30))
 @example([(False, 0), (True, 0), (True, 0), (True, 1), (False, 0), (True, 0), (False, 212), (False, 3)])
+@example([(False, 0), (True, 411), (True, 0), (False, 87), (True, 0), (True, 391), (False, 822), (True, 0),
+          (False, 0), (False, 105)])
 def test_any_history_stays_balanced_and_canonical(history):
     tokens = ring.single(node_id(0))
     live = [node_id(0)]
