@@ -127,6 +127,9 @@ class Replicator:
         self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
+        self._tick_at = time.monotonic()            # the upkeep loop's last turn (a gap: the hub stalled)
+        self._away = False                          # see _note_absence
+        self._incarnation = cluster.membership.incarnation
         self._next_pull_at = 0.0
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
                       "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
@@ -145,9 +148,10 @@ class Replicator:
         """Follow map changes, restart broken streams, bound holds, even when nobody writes."""
         while True:
             try:
+                self._note_absence()
                 if self.cluster.slotmap is not self._map:
                     self._on_map(self.cluster.slotmap)
-                now = time.monotonic()
+                now = self._tick_at = time.monotonic()
                 for stream in list(self.streams.values()):
                     # (a peer that keeps refusing, say while it restarts, is retried once a second)
                     if stream.broken and now - self._restarted_at.get(stream.peer, float("-inf")) >= 1.0:
@@ -168,16 +172,31 @@ class Replicator:
 
     # -- the map decides who feeds whom ------------------------------------------------
 
+    def _note_absence(self) -> None:
+        """Remember whether this node was away since the last map: its hub stalled past
+        the node timeout (a pause), it could not hear a majority (a cut), or others
+        declared it dead (it had to refute). Maps it missed while away may have been
+        written without it; maps missed while present only went by unseen (two
+        commits in a row under load), and its copies are current."""
+        cluster = self.cluster
+        if (time.monotonic() - self._tick_at > cluster.node_timeout_s or not cluster.accepting_writes()
+                or cluster.membership.incarnation != self._incarnation):
+            self._away = True
+
     def _on_map(self, slotmap) -> None:
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
+            self._note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
+            missed, away = slotmap.epoch > previous.epoch + 1, self._away
             voided = self.holdings.follow(previous.owners, previous.epoch, slotmap.owners, slotmap.epoch,
-                                          time.monotonic(), unacknowledged)
-            if slotmap.epoch > previous.epoch + 1:
-                log.warning("missed maps: no longer holding slots node=%s epoch=%d previous_epoch=%d slots=%d",
-                            me[:8], slotmap.epoch, previous.epoch, voided)
+                                          time.monotonic(), unacknowledged, missed_maps=missed and away)
+            self._away = False
+            self._incarnation = self.cluster.membership.incarnation
+            if missed:
+                log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
+                            me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
             self._not_held.clear()      # owners may hold other slots now: ask again
         wanted: dict[str, set[int]] = {}

@@ -7,8 +7,9 @@ the node led it from the start) for as long as every write to it reached this
 node, and no longer. Each rule below closes a way an old copy could pass for a
 current one and replace newer data:
 
-- maps went by unseen (a pause, a cut): every write acknowledged under them may
-  be missing, so copies older than the last map seen are void;
+- maps went by while the node was away (a pause, a cut): every write
+  acknowledged under them may be missing, so copies older than the last map
+  seen are void;
 - a slot owned again after a map that gave it to others was written without us:
   void, even when some of it was kept (retained or not dropped yet), unless the
   copy came under the new map;
@@ -50,16 +51,22 @@ class Holdings:
     # -- a map change ---------------------------------------------------------------
 
     def follow(self, previous: Owners, previous_epoch: int, owners: Owners, epoch: int, now: float,
-               unacknowledged: Mapping[str, Collection[int]] | None = None) -> int:
+               unacknowledged: Mapping[str, Collection[int]] | None = None, missed_maps: bool = False) -> int:
         """Apply the rules of the change from one map to the next; returns how many
-        slots the missed-maps rule voided (0 when no map went by unseen).
+        slots the missed-maps rule voided.
+
+        `missed_maps`: maps went by while this node was away (the caller knows:
+        a stall, a cut, a refuted death). Maps merely skipped by a node that was
+        there all along (two commits in a row) void nothing: its streams kept it
+        current, and voiding every owner's copy at once would leave nobody
+        holding the data.
 
         `unacknowledged`: peer -> slots whose copy we were sending it and it has not
         acknowledged whole (it pulled them, or replicates them): it does not hold them."""
         me, loaded = self.me, self.loaded
         unacknowledged = unacknowledged or {}
         voided = 0
-        if epoch > previous_epoch + 1:
+        if missed_maps:
             # (copies that arrived from a newer map's primaries stay: they saw those maps)
             for slot in range(SLOT_COUNT):
                 if loaded[slot] and self.loaded_epoch[slot] <= previous_epoch:
