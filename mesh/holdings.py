@@ -84,14 +84,20 @@ class Holdings:
             if owners[slot][:1] != (kept.primary,):
                 del self.retained[slot]
         # A slot's new primary that does not hold it (it joined, or it was an owner
-        # still receiving our copy) pulls it from the slot's owners; those may be
-        # newcomers too (two joins in one map), and at replication factor 1 we hold
-        # the only copy: keep it for that primary.
+        # still receiving our copy) pulls it from the slot's other owners. When none
+        # of them holds it either (newcomers too: two joins in one map; replication
+        # factor 1) we hold the only copy: keep it for that primary. (When one does,
+        # keeping ours too would only strand keys here until RETAIN_S passed.)
         for slot, now_owners in enumerate(owners):
             before = previous[slot]
-            if (now_owners and me not in now_owners and loaded[slot] and me in before
-                    and (now_owners[0] not in before or slot in unacknowledged.get(now_owners[0], ()))):
-                self.retained[slot] = Retained(now_owners[0], now)
+            if not (now_owners and me not in now_owners and loaded[slot] and me in before):
+                continue
+            primary = now_owners[0]
+            if primary in before and slot not in unacknowledged.get(primary, ()):
+                continue        # it holds the slot already
+            if any(other in before and slot not in unacknowledged.get(other, ()) for other in now_owners[1:]):
+                continue        # another owner holds it and gives it
+            self.retained[slot] = Retained(primary, now)
         return voided
 
     def release_unowned(self, owners: Owners, handing: Iterable[int]) -> list[int]:

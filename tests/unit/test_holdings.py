@@ -20,7 +20,7 @@ def test_a_slot_owned_again_after_a_map_without_us_is_pulled_not_served():
     # older than B's: it must be pulled, never served nor copied over B's.
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
-    e2 = owners({7: (B, C)}, (A, C))
+    e2 = owners({7: (B, D)}, (A, C))
     e3 = owners({7: (A, B)}, (A, C))
     held.follow(e1, 1, e2, 2, now=0.0)
     assert held.retained[7].primary == B and held.loaded[7]
@@ -99,11 +99,21 @@ def test_a_copy_is_kept_for_a_new_primary_that_was_still_receiving_it():
     assert 7 not in held.retained       # acknowledged: B holds it
 
 
+def test_no_copy_is_kept_when_another_new_owner_holds_the_slot():
+    # a join: B takes slot 8 from A, and C (its replica before and after) holds it
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({8: (B, C)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert 8 not in held.retained
+    assert held.release_unowned(e2, handing=()) == [8]
+
+
 def test_release_unowned_keeps_what_is_handed_on_or_retained():
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
-    e2 = owners({1: (B, C), 2: (C, D)}, (A, C))
-    held.follow(e1, 1, e2, 2, now=0.0)        # slot 1: B is new -> retained; slot 2: C was an owner
+    e2 = owners({1: (B, D), 2: (C, D)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)        # slot 1: B and D are new -> retained; slot 2: C holds it
     released = held.release_unowned(e2, handing={5})
     assert released == [2]
     assert held.loaded[1] and not held.loaded[2]
@@ -112,7 +122,7 @@ def test_release_unowned_keeps_what_is_handed_on_or_retained():
 def test_retained_copies_expire_and_handed_off_ones_go():
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
-    e2 = owners({1: (B, C), 2: (B, C)}, (A, C))
+    e2 = owners({1: (B, D), 2: (B, D)}, (A, C))
     held.follow(e1, 1, e2, 2, now=10.0)
     held.handed_off([1])
     assert list(held.retained) == [2]
