@@ -25,8 +25,8 @@ ENV HYPERCACHE_HOST=0.0.0.0 \
     HYPERCACHE_HTTP_PORT=9080 \
     HYPERCACHE_PROTECTED_MODE=no \
     HYPERCACHE_DATA_DIR=/data
-# RESP, mesh (RESP + 10000), data (mesh + 10000) and the status UI
-# RESP, mesh (+10000), data channel (+20000), replica endpoint (+5000, hypercache/roles.py), status
+# RESP, mesh (RESP + 10000), data (mesh + 10000), the replica endpoint (RESP + 5000,
+# hypercache/roles.py) and the status UI
 EXPOSE 6379 16379 26379 11379 9080
 # healthy while the node takes writes (/health answers 503 when it refuses them)
 HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=5 CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('HYPERCACHE_HTTP_PORT', '9080'), timeout=2)"]
