@@ -240,13 +240,22 @@ def test_a_first_node_restarted_without_join_is_taken_back(cluster, tmp_path):
     # The first node has no --join: restarted (same id and address), nothing names its cluster to it
     # but the members that still list it. They find it again (their SUBs re-send their Hellos), and it
     # takes their map once a majority of its other members hold a map that lists it (mesh/adoption.py).
-    first = cluster.add(ballot_path=tmp_path / "first.json")
+    from tests.nodes import free_port as port_below_ephemeral     # no outgoing connection takes it meanwhile
+    first = cluster.add(mesh_port=port_below_ephemeral(), ballot_path=tmp_path / "first.json")
     cluster.add([cluster.seed()])
     cluster.add([cluster.seed()])
     wait_for(lambda: cluster.agreed(3))
     cluster.crash(first)
     again = Mesh(first.me, [], 2, TIMEOUT_MS, lambda: {}, lambda channel, message: None,
                  heartbeat_interval_s=BEAT_S, ballot_path=tmp_path / "first.json")
-    again.start()
+    deadline = time.monotonic() + 10
+    while True:     # zmq closes the old socket in its I/O thread: the port frees a moment later
+        try:
+            again.start()
+            break
+        except zmq.ZMQError:
+            if time.monotonic() > deadline:
+                raise
+            gevent.sleep(0.05)
     cluster.nodes.append(again)
     wait_for(lambda: cluster.agreed(3) and again.slotmap.epoch > 0, timeout_s=20)
