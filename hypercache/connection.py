@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 65536
 PAUSE_READING_AT = 1024 * 1024          # stop reading a client with this much unsent output
 PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024  # Redis's pubsub class hard limit
 MAX_PENDING_REQUESTS = 100_000          # requests held while the client is blocked
@@ -97,7 +96,7 @@ class Connection:
             try:
                 # read(2), not sock.recv(): the same for a socket, without
                 # recv's argument parsing and timeout logic (~0.2 us a read)
-                data = read(self.fd, READ_SIZE)
+                data = read(self.fd, self.parser.read_size)     # less inside a request of many arguments
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:

@@ -40,6 +40,13 @@ _BIG_RESP3_AGGREGATE = re.compile(rb"[~>|][0-9]{7}")
 # bytes object as it arrives (hypercache/inplace.py): copying 400 MB at once when
 # the last byte came stalled the hub 2.2 s.
 BIG_BULK = 1024 * 1024
+# How much a connection reads at a time (hypercache/connection.py). Inside a
+# request of many arguments it reads less: the careful path parses tiny
+# arguments at 2-5 us each, so a 64 KB read of empty ones held the hub 20-50 ms
+# (324 ms once under load); a quarter of that keeps a turn short.
+READ_SIZE = 65536
+MANY_ARGS = 4096
+MANY_ARGS_READ_SIZE = 16384
 # What holding one argument costs beyond its bytes (object header, list slot):
 # counted so that millions of empty arguments still meet the query buffer limit.
 ARG_OVERHEAD = 40
@@ -79,7 +86,7 @@ class RequestParser:
     """
 
     __slots__ = ("limits", "authenticated", "error", "_reader", "_careful",
-                 "_buf", "_args", "_need", "_bulk", "_args_bytes", "_filling")
+                 "_buf", "_args", "_need", "_bulk", "_args_bytes", "_filling", "read_size")
 
     def __init__(self, limits: Limits = Limits(), authenticated: bool = True) -> None:
         self.limits = limits
@@ -93,6 +100,7 @@ class RequestParser:
         self._bulk = -1                         # declared length of the bulk being read
         self._args_bytes = 0
         self._filling: inplace.Filling | None = None    # a big bulk being read (BIG_BULK)
+        self.read_size = READ_SIZE      # what the connection should read next
 
     @property
     def holds_bytes(self) -> bool:
@@ -172,6 +180,7 @@ class RequestParser:
 
     def _fail(self, message: str) -> None:
         self.error = message
+        self.read_size = READ_SIZE
         self._buf = bytearray()
         self._args = None
         self._filling = None
@@ -220,6 +229,8 @@ class RequestParser:
                 self._args = []
                 self._need = count
                 self._bulk = -1
+                if count > MANY_ARGS:
+                    self.read_size = MANY_ARGS_READ_SIZE
             # inside a multibulk request
             if self._bulk == -1:
                 end = buf.find(CRLF, pos)
@@ -267,6 +278,7 @@ class RequestParser:
                 out.append(self._args)
                 self._args = None
                 self._args_bytes = 0
+                self.read_size = READ_SIZE
                 if not self.authenticated:
                     break
         del buf[:pos]

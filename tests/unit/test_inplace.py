@@ -61,3 +61,13 @@ def test_a_big_bulk_read_in_pieces_is_the_same_argument(piece):
     assert out == [[b"SET", b"k", value], [b"PING"]]
     refs = sys.getrefcount(out[0][2])      # (outside the assert: pytest's rewriting holds a reference)
     assert refs == 2        # the list's and getrefcount's: nobody else, so SETRANGE may patch it in place
+
+
+def test_inside_a_request_of_many_arguments_the_connection_reads_less():
+    from hypercache.resp import MANY_ARGS, MANY_ARGS_READ_SIZE, READ_SIZE
+    parser = RequestParser()
+    assert parser.read_size == READ_SIZE
+    parser.feed(b"*%d\r\n$4\r\nSADD\r\n" % (MANY_ARGS + 1))
+    assert parser.read_size == MANY_ARGS_READ_SIZE
+    out = parser.feed(b"$1\r\nx\r\n" * MANY_ARGS)
+    assert len(out) == 1 and len(out[0]) == MANY_ARGS + 1 and parser.read_size == READ_SIZE
