@@ -364,6 +364,8 @@ class Dispatcher:
         if slotmap is not self._primary_map:
             me = self.ctx.node_id
             replicator = self.ctx.replicator
+            if replicator is not None:
+                replicator.follow_map()     # (see _redirect)
             loaded = replicator.loaded if replicator is not None else b"\x01" * len(slotmap.owners)
             # a slot whose data is still being copied here goes the general way (TRYAGAIN)
             self._primary = bytes(1 if owners and owners[0] == me and held else 0
@@ -471,6 +473,8 @@ class Dispatcher:
         cluster = ctx.cluster
         try:
             replicator = ctx.replicator
+            if replicator is not None and replicator.followed_map is not cluster.slotmap:
+                replicator.follow_map()     # its rules run before a slot of the new map is served
             ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
                              session.readonly, cluster.accepting_writes(),
                              replicator.loaded if replicator is not None else None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from .roles import replica_port
+
 # errors that mean "this address cannot be listened on", whoever raises them (socket, gevent, zmq)
 BIND_ERRNOS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
 
@@ -12,6 +14,8 @@ def node_ports(port: int, mesh_port: int, data_port: int, http_port: int) -> lis
     """What a node listens on, named as the flags name them (HTTP 0: no status server)."""
     ports = [("RESP port (--port)", port), ("mesh port (--mesh-port)", mesh_port),
              ("data port (mesh port + 10000)", data_port)]
+    if replica_port(port) is not None:
+        ports.append(("replica endpoint port (--port + 5000)", replica_port(port)))
     if http_port:
         ports.append(("HTTP port (--http-port)", http_port))
     return ports

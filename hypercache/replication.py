@@ -129,6 +129,7 @@ class Replicator:
         self._map_at = time.monotonic()             # when the current map was adopted
         self._tick_at = time.monotonic()            # the upkeep loop's last turn (a gap: the hub stalled)
         self._away = False                          # see _note_absence
+        self._lease_lost_at: float | None = None
         self._incarnation = cluster.membership.incarnation
         self._next_pull_at = 0.0
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
@@ -148,9 +149,7 @@ class Replicator:
         """Follow map changes, restart broken streams, bound holds, even when nobody writes."""
         while True:
             try:
-                self._note_absence()
-                if self.cluster.slotmap is not self._map:
-                    self._on_map(self.cluster.slotmap)
+                self.follow_map()
                 now = self._tick_at = time.monotonic()
                 for stream in list(self.streams.values()):
                     # (a peer that keeps refusing, say while it restarts, is retried once a second)
@@ -172,14 +171,35 @@ class Replicator:
 
     # -- the map decides who feeds whom ------------------------------------------------
 
+    @property
+    def followed_map(self):
+        """The map this replicator last applied (the mesh may hold a newer one: follow_map)."""
+        return self._map
+
+    def follow_map(self) -> None:
+        """Apply the cluster's current map if it is new to us. Called before anything
+        decides with `loaded` or `targets` (routing, the fast lane's table, a pull's
+        answer), not only by the upkeep loop: between the mesh adopting a map and this
+        running, a node back from a pause would serve its old copies as current."""
+        self._note_absence()
+        slotmap = self.cluster.slotmap
+        if slotmap is not self._map:
+            self._on_map(slotmap)
+
     def _note_absence(self) -> None:
         """Remember whether this node was away since the last map: its hub stalled past
-        the node timeout (a pause), it could not hear a majority (a cut), or others
-        declared it dead (it had to refute). Maps it missed while away may have been
-        written without it; maps missed while present only went by unseen (two
-        commits in a row under load), and its copies are current."""
+        the node timeout (a pause), it could not hear a majority for a node timeout (a
+        cut), or others declared it suspect or dead (it had to refute). Maps it missed
+        while away may have been written without it; maps missed while present only went
+        by unseen (two commits in a row under load), and its copies are current."""
         cluster = self.cluster
-        if (time.monotonic() - self._tick_at > cluster.node_timeout_s or not cluster.accepting_writes()
+        now = time.monotonic()
+        if cluster.accepting_writes():
+            self._lease_lost_at = None
+        elif self._lease_lost_at is None:
+            self._lease_lost_at = now
+        if (now - self._tick_at > cluster.node_timeout_s
+                or (self._lease_lost_at is not None and now - self._lease_lost_at >= cluster.node_timeout_s)
                 or cluster.membership.incarnation != self._incarnation):
             self._away = True
 
@@ -678,6 +698,7 @@ class Replicator:
 
     def _on_pull(self, frame: Frame) -> None:
         """An owner asks for slots it leads: copy the ones we hold, if our map agrees it leads them."""
+        self.follow_map()       # (what we retain is decided by the map we know)
         slotmap = self.cluster.slotmap
         if frame.epoch > slotmap.epoch:
             return      # we would still take writes for them: it asks again once we know its map
@@ -735,8 +756,6 @@ class Replicator:
         return sum(1 for slot, owners in enumerate(slotmap.owners) if owners[:1] == (me,) and not loaded[slot])
 
     def replicas(self) -> list[dict]:
-        now = time.monotonic()
-        del now
         return [{"node_id": s.peer, "slots": len(s.slots), "offset": s.next_offset - 1,
                  "acked": s.acked, "lag": s.lag, "in_sync": s.in_sync, "copying": len(s.copying)}
                 for s in self.streams.values()]

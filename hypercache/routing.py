@@ -65,7 +65,12 @@ def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bo
             raise TRYAGAIN_LOADING if accepting_writes else CLUSTERDOWN
         return slot
     # Reads may be served by a replica of the slot when the client said READONLY.
-    if not write and readonly_session and me in owners[1:] and (loaded is None or loaded[slot]):
-        return slot
+    if not write and readonly_session and me in owners[1:]:
+        if loaded is None or loaded[slot]:
+            return slot
+        if replica_endpoint:
+            # (its copy is still arriving: a Redis replica never MOVEDs a READONLY read of
+            # its master's slots, and redis-py would take such a MOVED for a failover)
+            raise TRYAGAIN_LOADING
     primary = slotmap.member(owners[0])
     raise moved(slot, primary.host, primary.port)

@@ -139,16 +139,25 @@ def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float, myself_i
 
 
 def _replica_lines(slotmap: SlotMap, known: list[Known], me: Member, now_unix: float,
-                   myself_id: str | None, holders: list[str] | None = None) -> list[str]:
-    """The `slave` lines of the replica endpoints of `holders` (default: every member holding copies)."""
+                   myself_id: str | None, holders: list[str] | None = None, master_of: str | None = None) -> list[str]:
+    """The `slave` lines of the replica endpoints of `holders` (default: every member holding copies),
+    each naming `master_of` or else the member whose slots it copies most."""
     ranges = slotmap.owner_ranges()
     by_id = {k.node_id: k for k in known}
     lines = []
     for node_id in holders if holders is not None else list(by_id):
         k = by_id.get(node_id)
-        master = replicated_master(ranges, node_id)
-        if k is not None and master is not None and replica_port(k.port) is not None:
+        master = master_of or replicated_master(ranges, node_id)
+        if k is None or replica_port(k.port) is None:
+            continue
+        if master is not None:
             lines.append(_node_line(k, slotmap, me, now_unix, myself_id, master_of=master))
+        elif holders is None and replica_id(node_id) == myself_id:
+            # the endpoint the client is on, holding no copies yet: still its `myself` line
+            # (a replica without a master yet is shown by Redis as a slotless master)
+            line = _node_line(k, slotmap, me, now_unix, myself_id, master_of="-").split(" ")
+            line[2] = "myself,master"
+            lines.append(" ".join(line))
     return lines
 
 
@@ -179,7 +188,7 @@ def replicas_reply(slotmap: SlotMap, members: dict[str, dict], me: Member, now_u
     if wanted not in ids:
         raise CommandError(f"ERR Unknown node {wanted}")
     holders = replicas_of(slotmap.owner_ranges(), wanted, ids)
-    return [line.encode() for line in _replica_lines(slotmap, known, me, now_unix, myself_id, holders)]
+    return [line.encode() for line in _replica_lines(slotmap, known, me, now_unix, myself_id, holders, wanted)]
 
 
 def _shard_node(k: Known, role: str, offset: int, loading: bool) -> dict:
@@ -188,7 +197,7 @@ def _shard_node(k: Known, role: str, offset: int, loading: bool) -> dict:
     health = b"fail" if k.state == DEAD else b"loading" if loading else b"online"
     node_id, port = k.node_id, k.port
     if role == "replica":       # (a member's copies are its replica endpoint's)
-        node_id, port = replica_id(k.node_id), replica_port(k.port) or k.port
+        node_id, port = replica_id(k.node_id), replica_port(k.port) or 0
     return {
         b"id": node_id.encode(), b"port": port, b"ip": host, b"endpoint": host,
         b"role": role.encode(), b"replication-offset": offset, b"health": health,
@@ -210,8 +219,10 @@ def shards_reply(slotmap: SlotMap, members: dict[str, dict], me: Member | None =
     progress = shard_progress(replication, me.node_id if me is not None else "", slotmap.owners)
     reply = []
     for owners, ranges in shards.items():
+        # (a member without a replica endpoint, RESP port past 60535, is no replica here, as in SLOTS)
         nodes = [_shard_node(known[node_id], "master" if index == 0 else "replica", offset, loading)
-                 for index, (node_id, (offset, loading)) in enumerate(zip(owners, progress(owners)))]
+                 for index, (node_id, (offset, loading)) in enumerate(zip(owners, progress(owners)))
+                 if index == 0 or replica_port(known[node_id].port) is not None]
         reply.append({b"slots": ranges, b"nodes": nodes})
     owning = {node_id for owners in shards for node_id in owners}
     for node_id, k in known.items():

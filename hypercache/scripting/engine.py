@@ -407,6 +407,7 @@ class Engine:
         session = self.script_session
         session.protocol = run.resp
         session.readonly = run.caller.readonly
+        session.replica_endpoint = run.caller.replica_endpoint      # (no FLUSHALL through EVAL there)
         session.id = run.caller.id
         ctx.now_ms = run.now_ms
         # the command's own path: routing, OOM, stats, MONITOR, and the store's replication seam

@@ -2,8 +2,8 @@
 import pytest
 
 from hypercache.roles import REPLICA_PORT_OFFSET, replica_id
-from hypercache.commands.cluster import (info_reply, known_members, meet_address, nodes_reply, shards_reply,
-                                         slots_reply)
+from hypercache.commands.cluster import (info_reply, known_members, meet_address, nodes_reply, replicas_reply,
+                                         shards_reply, slots_reply)
 from hypercache.reply import CommandError, encode
 from loadtest.ring_balance import node_id
 from mesh.keyslot import SLOT_COUNT
@@ -251,3 +251,23 @@ def test_meet_address_refused(args, error):
     with pytest.raises(CommandError) as refused:
         meet_address([b"CLUSTER", b"MEET", *args])
     assert str(refused.value) == error
+
+
+def test_a_replica_endpoint_without_copies_still_has_its_myself_line():
+    # replication factor 1: nobody holds copies, yet a client on a replica endpoint
+    # (redis-cli --cluster pointed there) must find the line CLUSTER MYID names
+    slotmap = three(replication_factor=1)
+    mine = replica_id(node_id(1))
+    lines = nodes_reply(slotmap, alive(slotmap), member(1), 1000.0, mine).decode().rstrip("\n").split("\n")
+    fields = next(line.split(" ") for line in lines if line.startswith(mine))
+    assert fields[2] == "myself,master" and fields[3] == "-" and len(fields) == 8
+    assert sum("myself" in line.split(" ")[2] for line in lines) == 1
+
+
+def test_cluster_replicas_lines_name_the_master_asked_about():
+    slotmap = three()
+    members = alive(slotmap)
+    for index in range(3):
+        for line in replicas_reply(slotmap, members, member(0), 1000.0, node_id(index).encode()):
+            fields = line.decode().split(" ")
+            assert fields[2].endswith("slave") and fields[3] == node_id(index)
