@@ -15,6 +15,8 @@ again comes back as the same member; every node but a first-time node 0 joins al
 """
 from __future__ import annotations
 
+# (a plain process that supervises nodes, with no gevent hub of its own: its time.sleep
+# blocks nothing but its own polling loop)
 import argparse
 import os
 import signal

@@ -31,7 +31,7 @@ import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zmq.utils import z85
+from zmq.utils import z85     # (encoding only; this module opens no socket, so plain zmq is safe here)
 
 ZAP_VERSION = b"1.0"
 ZAP_DOMAIN = b"hypercache-mesh"

@@ -116,15 +116,15 @@ def _ranges_text(ranges: list[tuple[int, int]]) -> list[str]:
 
 
 def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float, myself_id: str | None = None,
-               master_of: str | None = None) -> str:
+               replica_endpoint: bool = False, master_of: str | None = None) -> str:
     """One CLUSTER NODES line, without its newline: `k`'s primary endpoint as a `master` of its
-    primary ranges, or (`master_of` given) its replica endpoint as a `slave` of that member."""
+    primary ranges, or its replica endpoint as a `slave` of `master_of` (with no master to name,
+    a replica endpoint holding no copies yet, a slotless `master`, as Redis shows such a node)."""
     node_id, port = k.node_id, k.port
-    if master_of is not None:
+    if replica_endpoint:
         node_id, port = replica_id(k.node_id), replica_port(k.port) or 0
-    myself = node_id == (myself_id or me.node_id)
-    flags = ["myself"] if myself else []
-    flags.append("master" if master_of is None else "slave")
+    flags = ["myself"] if node_id == (myself_id or me.node_id) else []
+    flags.append("slave" if master_of is not None else "master")
     member_is_me = k.node_id == me.node_id
     if not member_is_me and k.state == SUSPECT:
         flags.append("fail?")
@@ -133,31 +133,26 @@ def _node_line(k: Known, slotmap: SlotMap, me: Member, now_unix: float, myself_i
     pong_ms = int((now_unix - k.heartbeat_age_s) * 1000) if k.heartbeat_age_s is not None and not member_is_me else 0
     link = "connected" if member_is_me or k.state != DEAD else "disconnected"
     primary = (_ranges_text(slotmap.ranges(k.node_id)[0])
-               if master_of is None and slotmap.has_member(k.node_id) else [])
+               if not replica_endpoint and slotmap.has_member(k.node_id) else [])
     return " ".join([node_id, f"{k.host}:{port}@{k.mesh_port}", ",".join(flags), master_of or "-",
                      "0", str(pong_ms), str(slotmap.epoch), link, *primary])
 
 
 def _replica_lines(slotmap: SlotMap, known: list[Known], me: Member, now_unix: float,
                    myself_id: str | None, holders: list[str] | None = None, master_of: str | None = None) -> list[str]:
-    """The `slave` lines of the replica endpoints of `holders` (default: every member holding copies),
-    each naming `master_of` or else the member whose slots it copies most."""
+    """The lines of the replica endpoints of `holders` (default: every member holding copies, and the
+    endpoint the client is on even without copies), each naming `master_of` or else the member
+    whose slots it copies most."""
     ranges = slotmap.owner_ranges()
     by_id = {k.node_id: k for k in known}
     lines = []
     for node_id in holders if holders is not None else list(by_id):
         k = by_id.get(node_id)
-        master = master_of or replicated_master(ranges, node_id)
         if k is None or replica_port(k.port) is None:
             continue
-        if master is not None:
-            lines.append(_node_line(k, slotmap, me, now_unix, myself_id, master_of=master))
-        elif holders is None and replica_id(node_id) == myself_id:
-            # the endpoint the client is on, holding no copies yet: still its `myself` line
-            # (a replica without a master yet is shown by Redis as a slotless master)
-            line = _node_line(k, slotmap, me, now_unix, myself_id, master_of="-").split(" ")
-            line[2] = "myself,master"
-            lines.append(" ".join(line))
+        master = master_of or replicated_master(ranges, node_id)
+        if master is not None or (holders is None and replica_id(node_id) == myself_id):
+            lines.append(_node_line(k, slotmap, me, now_unix, myself_id, replica_endpoint=True, master_of=master))
     return lines
 
 
