@@ -126,16 +126,21 @@ def serve_or_suspend(ctx, keys: list[bytes], timeout_s: float,
     if reply is not None:
         return reply
     slot = ctx.slot
+    events = ctx.key_events
+    args = events.args if events is not None and events.notifying else None     # (keyspace events)
 
     def retry(ready_key: bytes):
         saved = ctx.slot
         ctx.slot = slot
+        mark = events.begin(args) if args is not None and events.notifying else -1
         try:
             result = attempt([ready_key], True)
         except CommandError as error:
             result = error.with_traceback(None)     # no frame kept alive in a cycle (Dispatcher.call)
         finally:
             ctx.slot = saved
+            if mark >= 0:
+                events.end(args, result, mark)
         return suspend if result is None else result
 
     suspend = Suspend(keys, timeout_s, retry, timeout_reply)

@@ -91,7 +91,9 @@ class Dispatcher:
         self._primary = b""
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
-        self._monitored = self._busy = False
+        self._monitored = self._busy = self._notifying = False
+        if ctx.key_events is not None:
+            ctx.key_events.on_notifying = self.set_notifying
 
     @staticmethod
     def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
@@ -114,12 +116,20 @@ class Dispatcher:
     def _monitoring(self, on: bool) -> None:
         """While a client monitors, every command goes through call(), which feeds MONITOR."""
         self._monitored = on
-        self.lane = {} if on or self._busy else self._full_lane
+        self._relane()
 
     def set_busy(self, on: bool) -> None:
         """While a script is past its busy threshold, every command goes through execute() (BUSY)."""
         self._busy = on
-        self.lane = {} if on or self._monitored else self._full_lane
+        self._relane()
+
+    def set_notifying(self, on: bool) -> None:
+        """While keyspace notifications are on, every command goes through call() (its events)."""
+        self._notifying = on
+        self._relane()
+
+    def _relane(self) -> None:
+        self.lane = {} if self._monitored or self._busy or self._notifying else self._full_lane
 
     def _feed_monitors(self) -> None:
         """Show MONITOR the commands call() ran (EXEC's queued ones, then EXEC itself)."""
@@ -144,6 +154,25 @@ class Dispatcher:
         return cmd
 
     def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
+        """Run requests[start:] for `session` (see _run); with tracking clients, as the tracking's current one."""
+        tracking = self.ctx.key_events.tracking
+        if not tracking.tracking_clients:
+            return self._run(session, requests, out, start)
+        tracking.current = session      # NOLOOP; its own invalidations follow its replies
+        try:
+            return self._run(session, requests, out, start)
+        finally:
+            tracking.current = None
+            if tracking.pending:
+                self._pushes(session, out)
+
+    def _pushes(self, session: Session, out: list) -> None:
+        """The invalidations of `session`'s own writes, after the reply of the write (as Redis)."""
+        pending, self.ctx.key_events.tracking.pending = self.ctx.key_events.tracking.pending, []
+        for push in pending:
+            encode(push, session.protocol, out)
+
+    def _run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
         """Run requests[start:] for `session`; returns where it stopped (len when all ran).
 
         It stops early at a blocking command that must wait (`self.suspended`
@@ -152,7 +181,7 @@ class Dispatcher:
         index is the next request to run), so the connection can send first.
 
         Plain data commands from a plain session (authenticated, not in MULTI,
-        not subscribed, no ASKING, on the primary endpoint) run in the lane (_lane()); every other
+        not subscribed, no ASKING, on the primary endpoint, not tracking) run in the lane (_lane()); every other
         request, and every one the lane turns down, goes through execute().
         """
         self.suspended = None
@@ -161,7 +190,7 @@ class Dispatcher:
         count = len(requests)
         while index < count:
             if (session.multi is None and session.authenticated and not session.in_pubsub
-                    and not session.asking and not session.replica_endpoint):
+                    and not session.asking and not session.replica_endpoint and session.tracking is None):
                 index = self._lane(session, requests, out, index)
                 if index == count or self.volume > OUTPUT_BUDGET:
                     return index
@@ -172,6 +201,8 @@ class Dispatcher:
                 return index
             index += 1
             self.volume += encode_sized(reply, session.protocol, out)
+            if self.ctx.key_events.tracking.pending:
+                self._pushes(session, out)
             if self.to_feed:
                 self._feed_monitors()
             if session.close_after_reply or session.kill:
@@ -435,6 +466,8 @@ class Dispatcher:
             session.asking = False   # ASKING admits exactly the next command
         stats = ctx.stats.commands.get(cmd.name) or ctx.stats.for_command(cmd.name)
         feed_at = len(self.to_feed)
+        key_events = ctx.key_events
+        mark = key_events.begin(args) if self._notifying else -1
         started = perf_counter_ns()
         try:
             reply = cmd.handler(ctx, session, args)
@@ -451,6 +484,10 @@ class Dispatcher:
             stats.failed_calls += 1
             reply = CommandError("ERR internal error while running the command")
         stats.record(perf_counter_ns() - started)
+        if mark >= 0:
+            key_events.end(args, reply, mark)
+        if session.tracking is not None:
+            key_events.tracking.after_call(session, cmd, args, ctx.executing_multi)
         if cmd.write:
             ctx.dirty += 1
         if ctx.monitors.sessions:

@@ -65,6 +65,10 @@ class Node:
         self.server = RespServer(self.ctx, self.key_events, config.host, config.port,
                                  on_disconnect=self._on_disconnect, replica_port=replica_port(config.port))
         self.ctx.pubsub = PubSub(self.ctx.deliver)     # after the server: it installs ctx.deliver
+        # keyspace notifications reach this node's subscribers only, as in Redis Cluster
+        self.key_events.publish = self.ctx.pubsub.deliver_local
+        self.key_events.tracking.deliver = self.ctx.deliver
+        self.key_events.tracking.clients = self.ctx.clients
         # The first node of a new cluster holds every slot's (empty) data; a node that
         # joins, or comes back under an id the cluster knows, must first be given it.
         fresh = not config.join and not self.cluster.was_member
@@ -93,6 +97,9 @@ class Node:
     def _on_disconnect(self, session) -> None:
         if session.watched:
             self.key_events.unwatch_all(session)
+        if session.tracking is not None or self.key_events.tracking.current is session:
+            self.key_events.tracking.forget(session)
+            self.key_events.refresh()
         pubsub = self.ctx.pubsub
         if pubsub is not None and session.in_pubsub:
             pubsub.forget(session)

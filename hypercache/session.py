@@ -41,6 +41,7 @@ class Session:
     in_pubsub: bool = False
     no_evict: bool = False
     monitor: bool = False          # in MONITOR mode (hypercache/monitor.py)
+    tracking: Any = None           # CLIENT TRACKING ON: a tracking.ClientTracking, else None
     close_after_reply: bool = False
     kill: bool = False             # CLIENT KILL: close at the next opportunity
     # replication: replica node id -> (stream, offset of its frame holding this client's

@@ -83,8 +83,12 @@ class Store:
     policy: str = "noeviction"
     access: dict[bytes, int] | None = None
     clock_ms: int = 0          # the latest now_ms seen: the LRU stamp of writes (Redis's lruclock)
-    # called with a key whenever it is written, expired or evicted (WATCH, blocked pops)
+    # called with a key whenever it is written, expired or evicted (WATCH, blocked pops,
+    # keyspace notifications, client tracking: hypercache/keyevents.py installs them)
     on_modified: Callable[[bytes], None] | None = None
+    on_removed: Callable[[bytes, bytes], None] | None = None   # (key, b"expired" | b"evicted")
+    on_created: Callable[[bytes], None] | None = None          # a key that did not exist was set
+    on_miss: Callable[[bytes], None] | None = None             # a read found no key
     # The replication seam: every key written, expired or evicted is appended here,
     # and hypercache/replication.py ships their states once per loop iteration.
     # None while no slot of this node has a replica (no cost then).
@@ -109,10 +113,14 @@ class Store:
         value = self.slots[slot].get(key)
         if value is None:
             self.stats.keyspace_misses += 1
+            if self.on_miss is not None:
+                self.on_miss(key)
             return None
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
             self._expire(slot, key)
             self.stats.keyspace_misses += 1
+            if self.on_miss is not None:
+                self.on_miss(key)
             return None
         self.stats.keyspace_hits += 1
         if touch and self.access is not None:
@@ -155,6 +163,8 @@ class Store:
         if old is None:
             self.key_count += 1
             self.used_memory += len(key) + KEY_OVERHEAD + size
+            if self.on_created is not None:
+                self.on_created(key)
         else:
             self.used_memory += size - (len(old) + STRING_OVERHEAD if type(old) is bytes else old.nbytes)
             if not keep_ttl and self.expires and key in self.expires:
@@ -260,6 +270,8 @@ class Store:
     def _expire(self, slot: int, key: bytes) -> None:
         self.delete(slot, key)
         self.stats.expired_keys += 1
+        if self.on_removed is not None:
+            self.on_removed(key, b"expired")
 
     def expire_due(self, now_ms: int, keyslot: Callable[[bytes], int], budget: int = 200) -> int:
         """Active expiry: remove up to `budget` keys whose deadline has passed.
@@ -389,6 +401,8 @@ class Store:
                 return False    # only replicas' keys found: nothing here is ours to evict
             self.delete(slot, victim)
             self.stats.evicted_keys += 1
+            if self.on_removed is not None:
+                self.on_removed(victim, b"evicted")
         return True
 
     def _pick_victim(self) -> bytes | None:

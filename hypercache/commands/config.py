@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from mesh.keyslot import keyslot
 
+from .. import notifications
 from ..glob import glob_match
 from ..reply import OK, CommandError, Status
 from ..store import EVICTION_POLICIES
@@ -117,6 +118,21 @@ def _apply_policy(ctx, value: str) -> None:
     ctx.store.configure_eviction(ctx.settings.maxmemory, value)
 
 
+def _notify_flags(raw: bytes) -> int:
+    try:
+        return notifications.parse_flags(raw)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+
+
+def _apply_notify(ctx, flags: int) -> None:
+    ctx.key_events.configure(flags)
+
+
+def _apply_tracking_max(ctx, value: int) -> None:
+    ctx.key_events.tracking.max_keys = value
+
+
 def _num(attr: str) -> Callable[[Any], bytes]:
     return lambda ctx: b"%d" % getattr(ctx.settings, attr)
 
@@ -163,6 +179,10 @@ PARAMS: tuple[Param, ...] = (
           _setting("busy_reply_threshold")),
     Param("lua-time-limit", _num("busy_reply_threshold"), _ranged(_integer, 0, LLONG_MAX),
           _setting("busy_reply_threshold")),
+    Param("notify-keyspace-events", lambda ctx: notifications.format_flags(ctx.key_events.flags),
+          _notify_flags, _apply_notify),
+    Param("tracking-table-max-keys", lambda ctx: b"%d" % ctx.key_events.tracking.max_keys,
+          _ranged(_integer, 0, LLONG_MAX), _apply_tracking_max),
     Param("dir", lambda ctx: ctx.config.data_dir.encode()),
     Param("enable-debug-command", lambda ctx: ctx.config.enable_debug_command.encode()),
 )

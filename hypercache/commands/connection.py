@@ -262,6 +262,12 @@ def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
         flags += "x"
     if s.id in blocked_ids:
         flags += "b"
+    if s.tracking is not None:
+        flags += "t"
+        if s.tracking.broken_redirect:
+            flags += "R"
+        if s.tracking.bcast:
+            flags += "B"
     if s.readonly:
         flags += "r"
     if s.no_evict:
@@ -276,7 +282,7 @@ def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
         ("qbuf-free", 0), ("argv-mem", 0), ("multi-mem", 0), ("rbs", 16384), ("rbp", 0),
         ("obl", 0), ("oll", 0), ("omem", s.output_buffer), ("tot-mem", s.output_buffer + s.query_buffer),
         ("events", "r"), ("cmd", "NULL" if s.last_cmd is None else s.last_cmd.name), ("user", "default"),
-        ("redir", -1), ("resp", s.protocol),
+        ("redir", -1 if s.tracking is None else s.tracking.redirect), ("resp", s.protocol),
         ("lib-name", s.lib_name.decode("utf-8", "replace")),
         ("lib-ver", s.lib_ver.decode("utf-8", "replace")),
     ]

@@ -180,7 +180,7 @@ def dbsize(ctx, session, args):
 def _flush(ctx, args: list[bytes]):
     if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"async", b"sync")):
         raise CommandError(SYNTAX)
-    ctx.store.flush()   # notifies WATCHers of every key; ASYNC and SYNC are the same here
+    ctx.key_events.flush()   # notifies WATCHers of every key; ASYNC and SYNC are the same here
     return OK
 
 

@@ -106,10 +106,9 @@ def set_(ctx, session, args):
         return old if get_old else None
     store.set(ctx.slot, key, value, keep_ttl=b"KEEPTTL" in flags)
     if deadline is not None:
-        if deadline <= ctx.now_ms:
-            store.delete(ctx.slot, key)   # already in the past: the key is gone at once
-        else:
-            store.set_deadline(key, deadline)
+        # (a deadline already past, PXAT 1, is kept too: as in Redis 7.0 the key
+        # is then expired at its next access, with an "expired" event)
+        store.set_deadline(key, deadline)
     return old if get_old else OK
 
 
