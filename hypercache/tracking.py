@@ -57,6 +57,7 @@ class Tracking:
         self.max_keys = DEFAULT_MAX_KEYS
         self.current: Any = None        # the session whose command is running (NOLOOP, pending)
         self.pending: list[Any] = []    # invalidations for `current`, sent after its reply
+        self.later: list[Any] = []      # its BCAST ones, sent after its batch
 
     @property
     def active(self) -> bool:
@@ -140,7 +141,7 @@ class Tracking:
             for prefix, sessions in self.prefixes.items():
                 if key.startswith(prefix):
                     for session in list(sessions):
-                        self._send(session, [key])
+                        self._send(session, [key], later=True)
         ids = self.table.pop(key, None)
         if ids is None:
             return
@@ -160,7 +161,7 @@ class Tracking:
         self.table = {}
         self.items = 0
 
-    def _send(self, session, keys: list[bytes] | None) -> None:
+    def _send(self, session, keys: list[bytes] | None, later: bool = False) -> None:
         state = session.tracking
         if state.noloop and session is self.current and keys is not None:
             return
@@ -170,16 +171,18 @@ class Tracking:
             if target is None:
                 state.broken_redirect = True
                 if session.protocol >= 3:
-                    self._deliver(session, Push([b"tracking-redir-broken", state.redirect]))
+                    self._deliver(session, Push([b"tracking-redir-broken", state.redirect]), later)
                 return
         if target.protocol >= 3:
-            self._deliver(target, Push([b"invalidate", keys]))
+            self._deliver(target, Push([b"invalidate", keys]), later)
         elif target is not session and CHANNEL in target.channels:
-            self._deliver(target, Push([b"message", CHANNEL, keys]))
+            self._deliver(target, Push([b"message", CHANNEL, keys]), later)
 
-    def _deliver(self, session, push: Push) -> None:
+    def _deliver(self, session, push: Push, later: bool) -> None:
         if session is self.current:
-            self.pending.append(push)
+            # after the reply of the running command; BCAST's after the whole batch's
+            # (Redis sends those once per event loop turn)
+            (self.later if later else self.pending).append(push)
         elif self.deliver is not None:
             self.deliver(session, push)
 
@@ -189,3 +192,4 @@ class Tracking:
         if self.current is session:
             self.current = None
             self.pending.clear()
+            self.later.clear()

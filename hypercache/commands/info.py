@@ -87,7 +87,7 @@ def clients(ctx, now: float) -> Fields:
         ("maxclients", ctx.settings.maxclients),
         ("client_recent_max_input_buffer", max((s.query_buffer for s in sessions), default=0)),
         ("client_recent_max_output_buffer", max((s.output_buffer for s in sessions), default=0)),
-        ("blocked_clients", blocked), ("tracking_clients", 0),
+        ("blocked_clients", blocked), ("tracking_clients", ctx.key_events.tracking.tracking_clients),
     ]
 
 
@@ -122,6 +122,7 @@ def stats(ctx, now: float) -> Fields:
     s = ctx.stats
     store_stats = ctx.store.stats
     sessions = list(ctx.clients.values())
+    tracking = ctx.key_events.tracking
     return [
         ("total_connections_received", s.total_connections),
         ("total_commands_processed", s.total_commands),
@@ -133,6 +134,8 @@ def stats(ctx, now: float) -> Fields:
         ("pubsub_channels", len(set().union(*(x.channels for x in sessions)))),
         ("pubsub_patterns", len(set().union(*(x.patterns for x in sessions)))),
         ("pubsubshard_channels", len(set().union(*(x.shard_channels for x in sessions)))),
+        ("tracking_total_keys", len(tracking.table)), ("tracking_total_items", tracking.items),
+        ("tracking_total_prefixes", len(tracking.prefixes)),
         ("unexpected_error_replies", s.unexpected_errors),
         ("total_error_replies", sum(s.errors_by_code.values())),
     ]

@@ -170,3 +170,27 @@ def test_ioredis_scale_reads_slave_reads_from_replica_endpoints(cluster):
     assert figures["errors"] == [] and figures["wrong"] == 0
     assert figures["written"] == figures["read_ok"] == 200
     assert figures["slaves"] == 3
+
+
+def test_a_tracking_client_on_a_replica_endpoint_hears_of_replicated_writes(cluster):
+    """CLIENT TRACKING on a copy: a write made on the primary, applied here by replication, invalidates it."""
+    node = cluster[0]
+    slots = call(node, "CLUSTER", "SLOTS")
+    copied = next(first for first, last, primary, *replicas in slots
+                  if any(r[1] == node.port + REPLICA_PORT_OFFSET for r in replicas))
+    key = next(f"t{i}" for i in range(100000) if keyslot(f"t{i}".encode()) == copied)
+    rc = client(cluster)
+    rc.set(key, "v1")
+    tracker = raw_connect(node.port + REPLICA_PORT_OFFSET)
+    try:
+        tracker.sendall(encode_command("HELLO", "3"))
+        read_reply(tracker)
+        tracker.sendall(encode_command("READONLY") + encode_command("CLIENT", "TRACKING", "on"))
+        assert [read_reply(tracker), read_reply(tracker)] == [b"OK", b"OK"]
+        # the copy may still be on its way: read until it is there (each read is remembered)
+        wait_until(lambda: tracker.sendall(encode_command("GET", key)) or read_reply(tracker) == b"v1")
+        rc.set(key, "v2")
+        assert read_reply(tracker) == [b"invalidate", [key.encode()]]
+    finally:
+        tracker.close()
+        rc.close()
