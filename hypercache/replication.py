@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from mesh import replication as wire
-from mesh.datalink import DataLink, data_port
+from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
 from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
@@ -91,8 +91,8 @@ class Replicator:
         self.me = cluster.me.node_id
         self.sync = mode == "sync"
         self.mode = mode
-        self.link = DataLink(self.me, bind_host, data_port(cluster.me.mesh_port),
-                             cluster.links.context, keys, self._on_frame, self._acknowledge)
+        self.link = open_link(self.me, bind_host, data_port(cluster.me.mesh_port),
+                              cluster.links.context, keys, self._on_frame, self._acknowledge)
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
@@ -248,6 +248,11 @@ class Replicator:
                 stream.slots = frozenset(slots)
                 if added:
                     self._copy(stream, added)
+        # A connection lives as long as its peer is a member: a stream that ends may
+        # leave a pull, or its answer, in flight on it.
+        members = {member.node_id for member in slotmap.members}
+        for peer in self.link.peers() - members:
+            self.link.disconnect(peer)
         self._retarget()
         replica_slots = bytearray(16384)
         for slot, owners in enumerate(slotmap.owners):
@@ -325,7 +330,6 @@ class Replicator:
         copy = self._copies.pop(peer, None)
         if copy is not None:
             copy.kill(block=False)
-        self.link.disconnect(peer)
         # A replica the map dropped no longer counts: the writes are on every live
         # owner (a slot's new replica receives them in its full copy).
         for conn in self.held:
@@ -507,7 +511,8 @@ class Replicator:
     # -- frames in -------------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame, identity: bytes | None) -> None:
-        # replies come back on our DEALERs, stream frames in on our ROUTER: nothing else
+        # replies come back on the connections we opened, stream frames in on those
+        # peers opened to us (identity: the sender's name): nothing else
         if identity is None and frame.kind in (wire.ACK, wire.REFUSE):
             self._on_reply(frame)
         elif identity is None and frame.kind == wire.NOT_HELD:

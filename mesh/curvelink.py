@@ -1,0 +1,154 @@
+"""The data channel over ZeroMQ with CURVE: what mesh/datalink.py uses when the mesh has keys.
+
+Every node binds a ROUTER on its data port; a primary connects one DEALER,
+named with its node id, to each replica's ROUTER. Frames go DEALER -> ROUTER,
+acknowledgements ROUTER -> DEALER on the same connection. The ROUTER is a
+CURVE server behind the mesh's ZAP allow-list and every DEALER pins its peer's
+key (with a cluster secret, the one key pair every member derives from it),
+exactly as the mesh's sockets do: only members feed a replica, and streams are
+encrypted. Each message crosses ZeroMQ's I/O thread, which costs several times
+what plain TCP does (mesh/datalink.py says how much).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import gevent
+import zmq.green as zmq
+
+from mesh.curve import MeshKeys
+from mesh.datalink import MAX_FRAME_BYTES, SEND_HWM, Deliveries, OnFrame
+from mesh.links import curve_client, curve_server
+from mesh.replication import decode
+
+log = logging.getLogger(__name__)
+
+DRAIN_FRAMES = 256          # frames read in one go before acknowledging them
+
+
+class CurveLink(Deliveries):
+    """One ROUTER for the streams this node follows, one DEALER per peer it sends to."""
+
+    def __init__(self, node_id: str, bind_host: str, port: int, context: zmq.Context,
+                 keys: MeshKeys, on_frame: OnFrame, on_drained: Callable[[], None] = lambda: None) -> None:
+        super().__init__(node_id, on_frame, on_drained)
+        self._bind = f"tcp://{'[' + bind_host + ']' if ':' in bind_host else bind_host}:{port}"
+        self._context = context
+        self._keys = keys
+        self._router: zmq.Socket | None = None
+        self._dealers: dict[str, zmq.Socket] = {}
+        self._readers: dict[str, gevent.Greenlet] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+
+    def open(self) -> None:
+        router = self._context.socket(zmq.ROUTER)
+        curve_server(router, self._keys)
+        # a primary that reconnects (restarted, or its link was reset) takes its name back
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        router.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        router.setsockopt(zmq.SNDHWM, SEND_HWM)
+        router.setsockopt(zmq.RCVHWM, SEND_HWM)
+        router.setsockopt(zmq.LINGER, 0)
+        router.bind(self._bind)
+        self._router = router
+        self._greenlets.append(gevent.spawn(self._read_router))
+
+    def close(self) -> None:
+        gevent.killall(self._greenlets + list(self._readers.values()), block=False)
+        for node_id in list(self._dealers):
+            self.disconnect(node_id)
+        if self._router is not None:
+            self._router.close(linger=0)
+            self._router = None
+
+    # -- the primary's side: one DEALER per replica ---------------------------------
+
+    def connect(self, node_id: str, host: str, port: int) -> None:
+        if node_id in self._dealers:
+            return
+        server_key = self._keys.server_key(node_id)
+        if server_key is None:
+            log.warning("no mesh key for replica node=%s: not connecting its data channel", node_id[:8])
+            return
+        dealer = self._context.socket(zmq.DEALER)
+        curve_client(dealer, self._keys, server_key)
+        dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
+        dealer.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        dealer.setsockopt(zmq.SNDHWM, SEND_HWM)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
+        self._dealers[node_id] = dealer
+        self._readers[node_id] = gevent.spawn(self._read_dealer, node_id, dealer)
+
+    def peers(self) -> set[str]:
+        """The peers we opened a connection to."""
+        return set(self._dealers)
+
+    def disconnect(self, node_id: str) -> None:
+        reader = self._readers.pop(node_id, None)
+        if reader is not None:
+            reader.kill(block=False)
+        dealer = self._dealers.pop(node_id, None)
+        if dealer is not None:
+            dealer.close(linger=0)
+
+    def send(self, node_id: str, data: bytes) -> bool:
+        """Queue a frame for a replica; False when there is no link or its queue is full."""
+        dealer = self._dealers.get(node_id)
+        if dealer is None:
+            return False
+        try:
+            dealer.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            self.counters["send_full"] += 1
+            return False
+        self.counters["out"] += 1
+        return True
+
+    def _read_dealer(self, node_id: str, dealer: zmq.Socket) -> None:
+        while True:
+            try:
+                data = dealer.recv()
+            except zmq.ZMQError:
+                return      # closed under us
+            frame = decode(data)
+            if frame is None or frame.sender != node_id:
+                self.counters["invalid"] += 1
+                continue
+            self._deliver(frame, None)
+
+    # -- the replica's side: the ROUTER ---------------------------------------------
+
+    def reply(self, identity: bytes, data: bytes) -> None:
+        if self._router is None:
+            return
+        try:
+            self._router.send_multipart((identity, data), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            self.counters["reply_dropped"] += 1
+
+    def _read_router(self) -> None:
+        router = self._router
+        while True:
+            flags = 0       # wait for the first frame, then take what is queued behind it
+            for _ in range(DRAIN_FRAMES):
+                try:
+                    parts = router.recv_multipart(flags, copy=True)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError:
+                    return
+                flags = zmq.NOBLOCK
+                if len(parts) != 2:
+                    self.counters["invalid"] += 1
+                    continue
+                identity, data = parts
+                frame = decode(data)
+                # the sender must be who its connection says it is (its DEALER's name; with
+                # CURVE, a name only the holder of that member's key could connect under)
+                if frame is None or frame.sender.encode() != identity:
+                    self.counters["invalid"] += 1
+                    continue
+                self._deliver(frame, identity)
+            self._drained()
