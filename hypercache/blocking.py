@@ -22,6 +22,10 @@ from .arguments import WRONGTYPE
 from .reply import CommandError
 
 
+# the wake-up name of clients whose command CLIENT PAUSE postponed (not a key: keyed=False)
+PAUSED = b"\x00client pause"
+
+
 @dataclass(slots=True, eq=False)
 class Suspend:
     """Returned by a blocking command that must wait for one of `keys`."""

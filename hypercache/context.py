@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import Config, Settings
+from .slowlog import SlowLog
 from .stats import ServerStats
 from .store import Store
 
@@ -30,6 +31,7 @@ class Context:
     monitors: Any = None                # Monitors: the MONITOR sessions, fed by the dispatcher
     scripts: Any = None                 # the Lua script Engine (scripting/engine.py), made at first use
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
+    slowlog: SlowLog = field(default_factory=SlowLog)
     # hooks the node installs: shutdown request, client kill, push to a session
     shutdown: Callable[[], None] | None = None
     kill_client: Callable[[int], bool] | None = None

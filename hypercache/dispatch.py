@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from binascii import crc_hqx
-from time import monotonic, perf_counter_ns
+from time import monotonic, perf_counter_ns, time
 from typing import Any
 
 from mesh.keyslot import keyslot
 
 from .arguments import WRONGTYPE
-from .blocking import Suspend
+from .blocking import PAUSED, Suspend
 from .commands import TABLE, Command
 from .context import Context
 from .monitor import Monitors
@@ -92,6 +92,9 @@ class Dispatcher:
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
         self._monitored = self._busy = self._notifying = False
+        # CLIENT PAUSE: until when (monotonic s), and whether every command waits or only writes
+        self.paused_until = 0.0
+        self.pause_all = False
         if ctx.key_events is not None:
             ctx.key_events.on_notifying = self.set_notifying
 
@@ -129,7 +132,41 @@ class Dispatcher:
         self._relane()
 
     def _relane(self) -> None:
-        self.lane = {} if self._monitored or self._busy or self._notifying else self._full_lane
+        self.lane = ({} if self._monitored or self._busy or self._notifying or self.paused_until
+                     else self._full_lane)
+
+    def pause(self, until: float, every_command: bool) -> None:
+        """CLIENT PAUSE: a pause is only ever extended and widened (WRITE -> ALL), as in Redis."""
+        self.paused_until = max(self.paused_until, until)
+        self.pause_all = self.pause_all or every_command
+        self._relane()
+
+    def unpause(self) -> None:
+        """CLIENT UNPAUSE, or the pause's end: the postponed commands run, in the order they came."""
+        if not self.paused_until:
+            return
+        self.paused_until = 0.0
+        self.pause_all = False
+        self._relane()
+        blocking = self.ctx.blocking
+        blocking.signal(PAUSED)
+        blocking.serve_ready()
+
+    def check_pause(self, now: float) -> None:
+        if self.paused_until and now >= self.paused_until:
+            self.unpause()
+
+    def _postponed(self, session: Session, cmd: Command) -> bool:
+        """Whether the pause holds this command back (ALL: every one; WRITE: what may write)."""
+        if self.pause_all:
+            return True
+        if cmd.write or "may-replicate" in cmd.flags:
+            return True
+        return cmd.name == "exec" and session.multi is not None and any(
+            queued.write or "may-replicate" in queued.flags for queued, _ in session.multi)
+
+    def _postpone(self, session: Session, args: list[bytes]) -> Suspend:
+        return Suspend([PAUSED], 0, lambda key: self.execute(session, args), None, keyed=False)
 
     def _feed_monitors(self) -> None:
         """Show MONITOR the commands call() ran (EXEC's queued ones, then EXEC itself)."""
@@ -185,7 +222,7 @@ class Dispatcher:
         index is the next request to run), so the connection can send first.
 
         Plain data commands from a plain session (authenticated, not in MULTI,
-        not subscribed, no ASKING, on the primary endpoint, not tracking) run in the lane (_lane()); every other
+        not subscribed, no ASKING, on the primary endpoint, no lane_off) run in the lane (_lane()); every other
         request, and every one the lane turns down, goes through execute().
         """
         self.suspended = None
@@ -194,7 +231,7 @@ class Dispatcher:
         count = len(requests)
         while index < count:
             if (session.multi is None and session.authenticated and not session.in_pubsub
-                    and not session.asking and not session.replica_endpoint and session.tracking is None):
+                    and not session.asking and not session.replica_endpoint and not session.lane_off):
                 index = self._lane(session, requests, out, index)
                 if index == count or self.volume > OUTPUT_BUDGET:
                     return index
@@ -204,7 +241,12 @@ class Dispatcher:
                 self._feed_monitors()
                 return index
             index += 1
-            self.volume += encode_sized(reply, session.protocol, out)
+            if session.lane_off and (session.reply_off or session.skip_replies):
+                if session.skip_replies:        # CLIENT REPLY SKIP: its own reply, then the next
+                    session.skip_replies -= 1
+                    session.refresh_lane()
+            else:
+                self.volume += encode_sized(reply, session.protocol, out)
             if self.ctx.key_events.tracking.pending:
                 self._pushes(session, out)
             if self.to_feed:
@@ -246,6 +288,7 @@ class Dispatcher:
             primary = NO_SLOTS      # cut off from the majority: route() answers CLUSTERDOWN
         # (with min-replicas-to-write, writes take the general path, which counts replicas)
         writable = leased and not ctx.settings.min_replicas_to_write
+        slow_ns = ctx.slowlog.threshold_ns  # a run whose mean reaches it goes to SLOWLOG
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
         protocol = session.protocol
@@ -264,6 +307,8 @@ class Dispatcher:
                 now = perf_counter_ns()
                 if calls:
                     self._record(timed, calls, now - clock)
+                    if now - clock >= slow_ns * calls:
+                        self._slow(session, requests[index - calls:index], (now - clock) // calls)
                 timed, calls, clock = cmd, 0, now
             if cmd is get_cmd:
                 if len(args) != 2:
@@ -370,12 +415,22 @@ class Dispatcher:
             stats.nanos += elapsed
             bucket = (elapsed // (1000 * calls)).bit_length()
             stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
+            if elapsed >= slow_ns * calls:
+                self._slow(session, requests[index - calls:index], elapsed // calls)
         if hits or misses:
             store.stats.keyspace_hits += hits
             store.stats.keyspace_misses += misses
         if dirty:
             ctx.dirty += dirty
         return index
+
+    def _slow(self, session: Session, ran: list, elapsed_ns: int) -> None:
+        """Commands that took `elapsed_ns` each (a lane run: its mean) go to SLOWLOG."""
+        scripts = self.ctx.scripts
+        # a script's own client has no peer: Redis shows ?:0
+        addr = "?:0" if scripts is not None and session is scripts.script_session else session.addr
+        for args in ran:
+            self.ctx.slowlog.push(args, elapsed_ns // 1000, int(time()), addr, session.name)
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:
         """Count `calls` runs in a row of a lane command that took `elapsed_ns` in all."""
@@ -438,6 +493,8 @@ class Dispatcher:
             return self._reject(name, self._refused(session, base, scripts.busy_error()))
         if session.monitor and (cmd.write or "readonly" in cmd.flags):
             return self._reject(name, self._refused(session, base, MONITOR_KEYSPACE))
+        if self.paused_until and self._postponed(session, cmd):
+            return self._postpone(session, args)
         if session.multi is not None and base not in MULTI_IMMEDIATE:
             if "no-multi" in cmd.flags:
                 session.multi_error = True
@@ -472,6 +529,8 @@ class Dispatcher:
         feed_at = len(self.to_feed)
         key_events = ctx.key_events
         mark = key_events.begin(args) if self._notifying else -1
+        if session.no_touch and cmd.name != "touch":
+            ctx.store.touching = False
         started = perf_counter_ns()
         try:
             reply = cmd.handler(ctx, session, args)
@@ -487,7 +546,11 @@ class Dispatcher:
             ctx.stats.unexpected_errors += 1
             stats.failed_calls += 1
             reply = CommandError("ERR internal error while running the command")
-        stats.record(perf_counter_ns() - started)
+        elapsed = perf_counter_ns() - started
+        ctx.store.touching = True
+        stats.record(elapsed)
+        if elapsed >= ctx.slowlog.threshold_ns and "skip-slowlog" not in cmd.flags and type(reply) is not Suspend:
+            self._slow(session, [args], elapsed)
         if mark >= 0:
             key_events.end(args, reply, mark)
         if session.tracking is not None:

@@ -137,7 +137,10 @@ class Node:
         now_ms = int(time.time() * 1000)
         # a busy script owns the keyspace until it ends: no expiry or wakeups under it
         script_busy = ctx.scripts is not None and ctx.scripts.busy
-        if not script_busy:
+        dispatcher = self.server.dispatcher
+        dispatcher.check_pause(time.monotonic())
+        # (as Redis, keys do not expire while clients are paused: a paused node changes nothing)
+        if not script_busy and not dispatcher.paused_until:
             ctx.now_ms = now_ms
             ctx.store.expire_due(now_ms, keyslot, ACTIVE_EXPIRE_BUDGET)
             if ctx.blocking.ready:

@@ -42,6 +42,11 @@ class Session:
     no_evict: bool = False
     monitor: bool = False          # in MONITOR mode (hypercache/monitor.py)
     tracking: Any = None           # CLIENT TRACKING ON: a tracking.ClientTracking, else None
+    reply_off: bool = False        # CLIENT REPLY OFF
+    skip_replies: int = 0          # replies still to drop: CLIENT REPLY SKIP's own and the next one
+    no_touch: bool = False         # CLIENT NO-TOUCH ON: its reads leave LRU/LFU as they were
+    # one of the four above is set: the fast lane, which honours none of them, is not for this client
+    lane_off: bool = False
     close_after_reply: bool = False
     kill: bool = False             # CLIENT KILL: close at the next opportunity
     # replication: replica node id -> (stream, offset of its frame holding this client's
@@ -50,6 +55,10 @@ class Session:
     # filled in by the server for CLIENT LIST/INFO
     query_buffer: int = 0
     output_buffer: int = 0
+
+    def refresh_lane(self) -> None:
+        self.lane_off = (self.tracking is not None or self.reply_off or self.skip_replies > 0
+                         or self.no_touch)
 
     @property
     def subscriptions(self) -> int:

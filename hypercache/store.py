@@ -96,6 +96,8 @@ class Store:
     # Slots this node holds as a replica (1 per slot): their keys are the primary's to
     # evict, so eviction never picks them here. None: no slot is held as a replica.
     replica_slots: bytearray | None = None
+    # False while a CLIENT NO-TOUCH client's command runs: its lookups are no access
+    touching: bool = True
     _deadlines: list[tuple[int, bytes]] = field(default_factory=list)
 
     # -- reading -------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Store:
                 self.on_miss(key)
             return None
         self.stats.keyspace_hits += 1
-        if touch and self.access is not None:
+        if touch and self.access is not None and self.touching:
             self._record_access(key, now_ms)
         return value
 
@@ -135,7 +137,7 @@ class Store:
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
             self._expire(slot, key)
             return None
-        if self.access is not None:
+        if self.access is not None and self.touching:
             self._record_access(key, now_ms)
         return value
 

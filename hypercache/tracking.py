@@ -79,6 +79,7 @@ class Tracking:
             for prefix in state.prefixes:
                 self.prefixes.setdefault(prefix, {})[session] = None
         session.tracking = state
+        session.refresh_lane()
 
     def disable(self, session) -> None:
         state = session.tracking
@@ -87,6 +88,7 @@ class Tracking:
         if state.bcast:
             self._drop_prefixes(session, state)
         session.tracking = None
+        session.refresh_lane()
         self.tracking_clients -= 1
 
     def _drop_prefixes(self, session, state: ClientTracking) -> None:

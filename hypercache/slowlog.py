@@ -1,0 +1,57 @@
+"""SLOWLOG: the last commands that ran longer than `slowlog-log-slower-than`, as Redis 7.0 keeps them.
+
+An entry is what SLOWLOG GET shows: an id, the wall-clock second it was
+logged, the run time in microseconds, the arguments (at most 32, the last
+saying how many more there were; each at most 128 bytes, then how many more
+bytes), the client's address and name. The newest entries come first and
+only `slowlog-max-len` are kept. Pure: the caller passes the time.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+MAX_ARGC = 32           # Redis's SLOWLOG_ENTRY_MAX_ARGC
+MAX_STRING = 128        # Redis's SLOWLOG_ENTRY_MAX_STRING
+NEVER = 1 << 62         # threshold_ns while logging is off (slowlog-log-slower-than < 0)
+
+
+@dataclass(slots=True)
+class SlowLog:
+    threshold_us: int = 10000       # slowlog-log-slower-than (-1: off, 0: every command)
+    max_len: int = 128              # slowlog-max-len
+    # the threshold in ns, NEVER when off: the dispatcher compares a run time with it, nothing more
+    threshold_ns: int = 10_000_000
+    entries: deque = field(default_factory=deque)
+    next_id: int = 0
+
+    def configure(self, threshold_us: int | None = None, max_len: int | None = None) -> None:
+        if threshold_us is not None:
+            self.threshold_us = threshold_us
+            self.threshold_ns = NEVER if threshold_us < 0 else threshold_us * 1000
+        if max_len is not None:
+            self.max_len = max_len
+            self._trim()
+
+    def push(self, args: list[bytes], duration_us: int, now_s: int, addr: str, name: bytes) -> None:
+        shown = [_shown(arg) for arg in args[:MAX_ARGC]]
+        if len(args) > MAX_ARGC:
+            shown[-1] = b"... (%d more arguments)" % (len(args) - MAX_ARGC + 1)
+        self.entries.appendleft([self.next_id, now_s, duration_us, shown, addr.encode(), name])
+        self.next_id += 1
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self.entries) > self.max_len:
+            self.entries.pop()
+
+    def newest(self, count: int) -> list[list]:
+        """SLOWLOG GET count (-1: all)."""
+        entries = self.entries
+        return list(entries) if count < 0 else [entries[i] for i in range(min(count, len(entries)))]
+
+
+def _shown(arg: bytes) -> bytes:
+    if len(arg) > MAX_STRING:
+        return arg[:MAX_STRING] + b"... (%d more bytes)" % (len(arg) - MAX_STRING)
+    return arg
