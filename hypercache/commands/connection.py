@@ -251,8 +251,18 @@ def _blocked_ids(ctx) -> set[int]:
     return {w.session.id for waiters in ctx.blocking.by_key.values() for w in waiters.values()}
 
 
-def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
-    """One CLIENT LIST line with Redis 7's fields."""
+# Redis reads into a 16 KB query buffer that jemalloc rounds up to 20 KB: a client's
+# buffer holding its running command has that much free beside it (CLIENT LIST qbuf-free)
+QUERY_BUFFER_ROOM = 20474
+
+
+def request_size(args: list[bytes]) -> int:
+    """The bytes of a request as a client sent it (RESP multibulk): what Redis's query buffer holds."""
+    return len(b"*%d\r\n" % len(args)) + sum(len(b"$%d\r\n" % len(a)) + len(a) + 2 for a in args)
+
+
+def client_line(s, now_ms: int, blocked_ids: set[int], running: list[bytes] | None = None) -> bytes:
+    """One CLIENT LIST line with Redis 7's fields; `running`: the caller's own command (its qbuf)."""
     flags = ""      # in Redis's order
     if s.monitor:
         flags += "O"
@@ -272,14 +282,15 @@ def client_line(s, now_ms: int, blocked_ids: set[int]) -> bytes:
         flags += "r"
     if s.no_evict:
         flags += "e"
+    qbuf = s.query_buffer + (request_size(running) if running is not None else 0)
     fields = [
         ("id", s.id), ("addr", s.addr), ("laddr", s.laddr), ("fd", s.fd),
         ("name", s.name.decode("utf-8", "replace")),
         ("age", (now_ms - s.created_ms) // 1000), ("idle", (now_ms - s.last_interaction_ms) // 1000),
         ("flags", flags or "N"), ("db", 0), ("sub", len(s.channels)), ("psub", len(s.patterns)),
         ("ssub", len(s.shard_channels)),
-        ("multi", len(s.multi) if s.multi is not None else -1), ("qbuf", s.query_buffer),
-        ("qbuf-free", 0), ("argv-mem", 0), ("multi-mem", 0), ("rbs", 16384), ("rbp", 0),
+        ("multi", len(s.multi) if s.multi is not None else -1), ("qbuf", qbuf),
+        ("qbuf-free", QUERY_BUFFER_ROOM - qbuf if qbuf else 0), ("argv-mem", 0), ("multi-mem", 0), ("rbs", 16384), ("rbp", 0),
         ("obl", 0), ("oll", 0), ("omem", s.output_buffer), ("tot-mem", s.output_buffer + s.query_buffer),
         ("events", "r"), ("cmd", "NULL" if s.last_cmd is None else s.last_cmd.name), ("user", "default"),
         ("redir", -1 if s.tracking is None else s.tracking.redirect), ("resp", s.protocol),
@@ -315,12 +326,13 @@ def client_list(ctx, session, args):
         else:
             raise CommandError("ERR syntax error")
     blocked_ids = _blocked_ids(ctx)
-    return Verbatim(b"".join(client_line(s, now_ms, blocked_ids) + b"\n" for s in sessions))
+    return Verbatim(b"".join(client_line(s, now_ms, blocked_ids, args if s is session else None) + b"\n"
+                             for s in sessions))
 
 
 @command("client|info", 2, "noscript loading stale", group="connection", summary="Returns information about the connection.", since="6.2.0")
 def client_info(ctx, session, args):
-    return Verbatim(client_line(session, time.time_ns() // 1_000_000, _blocked_ids(ctx)) + b"\n")
+    return Verbatim(client_line(session, time.time_ns() // 1_000_000, _blocked_ids(ctx), args) + b"\n")
 
 
 @command("client|kill", -3, "admin noscript loading stale", group="connection", summary="Terminates open connections.")

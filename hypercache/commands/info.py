@@ -91,15 +91,26 @@ def clients(ctx, now: float) -> Fields:
     ]
 
 
+def startup_memory(store) -> int:
+    """What the empty keyspace holds: the list of 16384 slot dicts (Redis's used_memory_startup counterpart)."""
+    return sys.getsizeof(store.slots) + len(store.slots) * sys.getsizeof({})
+
+
 def memory(ctx, now: float) -> Fields:
-    used = ctx.store.used_memory
+    # used_memory = the dataset (what maxmemory bounds and eviction frees) + the node's own
+    # overhead: the empty keyspace and the clients' buffers. An empty node is not at 0 bytes.
+    dataset = ctx.store.used_memory
+    startup = startup_memory(ctx.store)
+    overhead = startup + sum(s.query_buffer + s.output_buffer for s in ctx.clients.values())
+    used = dataset + overhead
     rss = rss_bytes()
     system = total_system_memory()
     maxmemory = ctx.settings.maxmemory
     return [
         ("used_memory", used), ("used_memory_human", human(used)),
         ("used_memory_rss", rss), ("used_memory_rss_human", human(rss)),
-        ("used_memory_dataset", used),
+        ("used_memory_startup", startup), ("used_memory_overhead", overhead),
+        ("used_memory_dataset", dataset),
         ("total_system_memory", system), ("total_system_memory_human", human(system)),
         ("maxmemory", maxmemory), ("maxmemory_human", human(maxmemory)),
         ("maxmemory_policy", ctx.settings.maxmemory_policy),

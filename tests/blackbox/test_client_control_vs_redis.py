@@ -127,3 +127,28 @@ def test_client_no_touch_leaves_lfu_alone(node):
         replies(sock, 1)
         sock.close()
         other.close()
+
+
+def _fields(line: bytes) -> dict[bytes, bytes]:
+    return dict(field.split(b"=", 1) for field in line.split())
+
+
+def test_client_info_shows_the_running_command_in_the_query_buffer_like_redis(node, redis_server):
+    got = []
+    for port in (node.port, redis_server.port):
+        sock = raw_connect(port)
+        # (alone: with more commands behind it in the same read, Redis counts those too)
+        sock.sendall(encode_command("CLIENT", "INFO"))
+        info = replies(sock, 1)[0]
+        got.append({k: v for k, v in _fields(info).items() if k in (b"qbuf", b"qbuf-free")})
+        sock.close()
+    assert got[0] == got[1] == {b"qbuf": b"26", b"qbuf-free": b"20448"}
+
+
+def test_an_empty_node_reports_its_own_memory(node):
+    sock = raw_connect(node.port)
+    sock.sendall(encode_command("INFO", "memory"))
+    info = dict(line.split(":", 1) for line in replies(sock, 1)[0].decode().splitlines() if ":" in line)
+    sock.close()
+    assert int(info["used_memory_dataset"]) == 0
+    assert int(info["used_memory"]) == int(info["used_memory_overhead"]) >= int(info["used_memory_startup"]) > 0
