@@ -117,6 +117,7 @@ class Replicator:
         self._pull_attempts: dict[int, int] = {}
         self._pulled_at: dict[int, float] = {}
         self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
+        self._stale_offers: dict[int, dict[str, int]] = {}  # slot -> owner -> epoch its stale copy is current at
         self._restarted_at: dict[str, float] = {}
         self._heard_at: dict[str, float] = {}       # primary or source -> its last stream frame
         self.acked_at: dict[str, float] = {}        # replica -> when it last acknowledged (monotonic)
@@ -219,6 +220,7 @@ class Replicator:
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
             self._not_held.clear()      # owners may hold other slots now: ask again
+            self._stale_offers.clear()
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
         for slot, owners in enumerate(slotmap.owners):
@@ -518,9 +520,14 @@ class Replicator:
         elif identity is None and frame.kind == wire.NOT_HELD:
             for slot in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
+                self._stale_offers.get(slot, {}).pop(frame.sender, None)
+        elif identity is None and frame.kind == wire.HELD_STALE:
+            for slot, epoch in frame.body:
+                self._not_held.setdefault(slot, set()).add(frame.sender)
+                self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
         elif identity is not None and frame.kind in (wire.BATCH, wire.SYNC_START, wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
-        elif identity is not None and frame.kind == wire.PULL:
+        elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
         else:
             self.link.counters["invalid"] += 1
@@ -655,6 +662,7 @@ class Replicator:
             return
         self._next_pull_at = now + PULL_EVERY_S / 4
         asks: dict[str, list[int]] = {}
+        stale_asks: dict[str, list[int]] = {}
         lost: list[int] = []
         members = [m.node_id for m in slotmap.members if m.node_id != me and self.cluster.is_alive(m.node_id)]
         self._to_pull = [slot for slot in self._to_pull if not loaded[slot]]
@@ -674,11 +682,20 @@ class Replicator:
             sources += [o for o in members if o not in owners]
             lacking = self._not_held.get(slot, ())
             if all(source in lacking for source in sources):
-                # Every other live member said it does not hold it either (a whole-cluster
-                # restart, replication factor 1 with the holder dead): after a grace for
-                # answers still in flight, the data is gone; serve the slot empty.
+                # Every other live member said it does not hold it current either (a
+                # whole-cluster restart, replication factor 1 with the holder dead, every
+                # owner away at once): after a grace for answers still in flight, the
+                # newest stale copy is the best left, ours or another's; else nothing.
                 if now - self._map_at > NO_SOURCE_GRACE_S:
-                    lost.append(slot)
+                    offers = {member: epoch for member, epoch in self._stale_offers.get(slot, {}).items()
+                              if member in sources}
+                    source = self.holdings.best_stale(slot, offers)
+                    if source is None:
+                        lost.append(slot)
+                    else:
+                        self._pulled_at[slot] = now
+                        self.importing[slot] = source
+                        stale_asks.setdefault(source, []).append(slot)
                 continue
             attempt = self._pull_attempts.get(slot, 0)
             self._pull_attempts[slot] = attempt + 1
@@ -688,18 +705,28 @@ class Replicator:
             self.importing[slot] = source
             asks.setdefault(source, []).append(slot)
         if lost:
-            log.warning("no owner holds these slots' data: serving them empty node=%s slots=%d",
-                        me[:8], len(lost))
+            ours = sum(1 for slot in lost if self.holdings.can_give_stale(slot))
+            if ours:
+                log.warning("no owner holds these slots current: serving this node's stale copy of %d "
+                            "(it may miss writes made while it was away) node=%s", ours, me[:8])
+            if len(lost) > ours:
+                log.warning("no owner holds these slots' data: serving them empty node=%s slots=%d",
+                            me[:8], len(lost) - ours)
             self.holdings.given_up(lost)
             for slot in lost:
                 self.importing.pop(slot, None)
                 self._not_held.pop(slot, None)
             self._on_map(slotmap)
-        for source, slots in asks.items():
-            if self._connect(source):
-                frame = Frame(wire.PULL, me, slotmap.epoch, 0, 0, slots)
-                self.link.send(source, wire.encode(frame))
-                log.info("pulling slots node=%s from=%s slots=%d", me[:8], source[:8], len(slots))
+        for kind, by_source in ((wire.PULL, asks), (wire.PULL_STALE, stale_asks)):
+            for source, slots in by_source.items():
+                if self._connect(source):
+                    self.link.send(source, wire.encode(Frame(kind, me, slotmap.epoch, 0, 0, slots)))
+                    if kind == wire.PULL:
+                        log.info("pulling slots node=%s from=%s slots=%d", me[:8], source[:8], len(slots))
+                    else:
+                        log.warning("no owner holds these slots current: pulling the newest stale copy "
+                                    "(it may miss writes made while its node was away) node=%s from=%s "
+                                    "slots=%d", me[:8], source[:8], len(slots))
 
     def _on_pull(self, frame: Frame) -> None:
         """An owner asks for slots it leads: copy the ones we hold, if our map agrees it leads them."""
@@ -707,10 +734,19 @@ class Replicator:
         slotmap = self.cluster.slotmap
         if frame.epoch > slotmap.epoch:
             return      # we would still take writes for them: it asks again once we know its map
-        sender, me = frame.sender, self.me
+        sender, me, holdings = frame.sender, self.me, self.holdings
         theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,)]
-        lacking = [slot for slot in theirs if not self.holdings.can_give(slot, slotmap.owners, sender)]
-        if lacking:     # we restarted too, or are still receiving them: it must look elsewhere
+        if frame.kind == wire.PULL_STALE:
+            lacking = [slot for slot in theirs if not (holdings.can_give(slot, slotmap.owners, sender)
+                                                        or holdings.can_give_stale(slot))]
+        else:
+            lacking = [slot for slot in theirs if not holdings.can_give(slot, slotmap.owners, sender)]
+        # (we restarted too, were away, or are still receiving them: it must look elsewhere)
+        stale = [[slot, holdings.stale[slot]] for slot in lacking if holdings.can_give_stale(slot)]
+        if stale and frame.kind == wire.PULL:
+            self.link.reply(sender.encode(), wire.encode(Frame(wire.HELD_STALE, me, slotmap.epoch, 0, 0, stale)))
+            lacking = [slot for slot in lacking if not holdings.can_give_stale(slot)]
+        if lacking:
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
         slots = set(theirs) - set(lacking)
         if slots - self.handoffs.get(sender, set()):

@@ -16,6 +16,13 @@ current one and replace newer data:
 - a copy kept for a joining primary (retained) is for that primary only, and
   only while it leads the slot.
 
+A voided copy whose keys are still here is *stale*, not gone: when no live
+member holds a slot current (say every owner was away at once, a machine so
+starved that all nodes stalled past the node timeout), the stale copy last
+current under the newest map is served rather than nothing (`best_stale`).
+It may miss writes made while its node was away, or hold keys deleted since;
+an empty slot misses all of them.
+
 The node's I/O (hypercache/replication.py) asks and informs; nothing here
 touches a socket or a store. Owners are per-slot tuples, primary first, as in
 mesh.slotmap.SlotMap.owners.
@@ -47,6 +54,8 @@ class Holdings:
         self.loaded = bytearray(b"\x01" * SLOT_COUNT) if fresh else bytearray(SLOT_COUNT)
         self.loaded_epoch = [0] * SLOT_COUNT
         self.retained: dict[int, Retained] = {}
+        # slot -> the newest map epoch its voided copy is known current under (its keys are still here)
+        self.stale: dict[int, int] = {}
 
     # -- a map change ---------------------------------------------------------------
 
@@ -71,6 +80,7 @@ class Holdings:
             for slot in range(SLOT_COUNT):
                 if loaded[slot] and self.loaded_epoch[slot] <= previous_epoch:
                     loaded[slot] = 0
+                    self.stale[slot] = previous_epoch   # (current at least until we went away)
                     voided += 1
             self.retained.clear()
         for slot, now_owners in enumerate(owners):
@@ -79,6 +89,7 @@ class Holdings:
             if (loaded[slot] and me in now_owners and me not in previous[slot]
                     and self.loaded_epoch[slot] <= previous_epoch):
                 loaded[slot] = 0
+                self.stale[slot] = self.loaded_epoch[slot]     # (all we know: it was current then)
                 self.retained.pop(slot, None)
         for slot, kept in list(self.retained.items()):
             if owners[slot][:1] != (kept.primary,):
@@ -107,9 +118,11 @@ class Holdings:
         kept.update(self.retained)
         me, loaded = self.me, self.loaded
         released = []
+        stale = self.stale
         for slot, now_owners in enumerate(owners):
             if me not in now_owners and slot not in kept:
                 loaded[slot] = 0
+                stale.pop(slot, None)
                 released.append(slot)
         return released
 
@@ -123,6 +136,7 @@ class Holdings:
     def copy_starts(self, slots: Iterable[int]) -> None:
         for slot in slots:
             self.loaded[slot] = 0
+            self.stale.pop(slot, None)      # (the copy replaces the keys)
 
     def copy_done(self, slots: Iterable[int], epoch: int) -> None:
         for slot in slots:
@@ -130,10 +144,22 @@ class Holdings:
             self.loaded_epoch[slot] = epoch
 
     def given_up(self, slots: Iterable[int]) -> None:
-        """No live member holds these (a whole-cluster restart, rf 1 with the holder
-        dead): served from what this node has, possibly nothing."""
+        """No live member holds these current, and none has a newer stale copy than
+        ours (a whole-cluster restart, rf 1 with the holder dead, every owner away):
+        served from what this node has, possibly nothing."""
         for slot in slots:
             self.loaded[slot] = 1
+            self.stale.pop(slot, None)
+
+    def best_stale(self, slot: int, offers: Mapping[str, int]) -> str | None:
+        """Whose stale copy of `slot` to pull when no live member holds it current:
+        the member whose copy was current under the newest map, among `offers`
+        (member -> epoch). None: ours is as new (it stays), or nobody has one."""
+        ours = self.stale.get(slot, -1)
+        best = max(offers.items(), key=lambda offer: (offer[1], offer[0]), default=None)
+        if best is None or best[1] <= ours:
+            return None
+        return best[0]
 
     # -- copies leaving -------------------------------------------------------------
 
@@ -146,6 +172,10 @@ class Holdings:
             return True
         kept = self.retained.get(slot)
         return kept is not None and kept.primary == asker
+
+    def can_give_stale(self, slot: int) -> bool:
+        """Whether we have a stale copy of `slot` to give (PULL_STALE)."""
+        return slot in self.stale
 
     def handed_off(self, slots: Iterable[int]) -> None:
         for slot in slots:

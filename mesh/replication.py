@@ -40,6 +40,9 @@ ACK = 3          # replica -> primary: applied everything up to `offset` of run 
 REFUSE = 4       # replica -> primary: not applied; `body` says why (GAP or FENCED)
 PULL = 5         # a primary without the data of these slots -> an owner that has it: send me a copy
 NOT_HELD = 6     # the answer to a PULL for slots the owner does not hold either
+# When no live member holds a slot current, the best copy left beats none:
+HELD_STALE = 7   # the answer to a PULL: not held current, but a copy last current at an epoch: [[slot, epoch], ...]
+PULL_STALE = 8   # a PULL that takes such a copy (slots); the answer is a hand-off or NOT_HELD
 
 GAP = "gap"
 FENCED = "fenced"
@@ -74,12 +77,17 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= NOT_HELD or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= PULL_STALE or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
-    if kind in (SYNC_START, SYNC_DONE, PULL, NOT_HELD):
+    if kind in (SYNC_START, SYNC_DONE, PULL, NOT_HELD, PULL_STALE):
         if type(body) is not list or not all(type(s) is int and 0 <= s < 16384 for s in body):
+            return None
+    elif kind == HELD_STALE:
+        if type(body) is not list or not all(
+                type(pair) is list and len(pair) == 2 and type(pair[0]) is int and 0 <= pair[0] < 16384
+                and type(pair[1]) is int and pair[1] >= 0 for pair in body):
             return None
     elif kind == BATCH:
         if type(body) is not list:

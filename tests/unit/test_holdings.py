@@ -138,3 +138,39 @@ def test_a_copy_in_progress_is_not_held():
     assert not held.can_give(4, e, B)
     held.copy_done([4], epoch=3)
     assert held.can_give(4, e, B) and held.loaded_epoch[4] == 3
+
+
+def test_every_owner_away_at_once_keeps_stale_copies_and_the_newest_one_wins():
+    # The loss this guards against: a machine so starved that every node stalled past the
+    # node timeout; each voided its copies on the next map, each answered the others'
+    # pulls "not held", and the slots were served empty though every key was still there.
+    e2 = owners({}, (A, B))
+    e5 = owners({}, (B, A))
+    primary, replica = Holdings(A, fresh=False), Holdings(B, fresh=False)
+    primary.copy_done([9], epoch=1)
+    replica.copy_done([9], epoch=2)
+    primary.follow(e2, 2, e5, 5, now=0.0, missed_maps=True)
+    replica.follow(e2, 2, e5, 5, now=0.0, missed_maps=True)
+    assert not primary.loaded[9] and not replica.loaded[9]
+    assert primary.stale[9] == replica.stale[9] == 2
+    assert replica.can_give_stale(9) and not replica.can_give(9, e5, B)
+    # B leads slot 9 now: A's copy is as new as B's own, so B keeps its own
+    assert replica.best_stale(9, {A: 2}) is None
+    # a copy current under a newer map than ours is pulled
+    assert replica.best_stale(9, {A: 4, C: 3}) == A
+    # nobody offers one and we have none: the slot is served empty
+    assert Holdings(C, fresh=False).best_stale(9, {}) is None
+
+
+def test_a_stale_copy_ends_when_a_copy_replaces_it_or_the_slot_is_served_or_released():
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2, 3], epoch=1)
+    e1, e2 = owners({}, (A, B)), owners({3: (B, C)}, (A, B))
+    held.follow(e1, 1, e2, 4, now=0.0, missed_maps=True)
+    assert set(held.stale) == {1, 2, 3}
+    held.release_unowned(e2, handing=())
+    assert 3 not in held.stale              # not ours: its keys are dropped
+    held.copy_starts([1])
+    assert 1 not in held.stale              # the copy arriving replaces the keys
+    held.given_up([2])
+    assert held.loaded[2] and not held.stale   # served as it is

@@ -37,13 +37,17 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.NOT_HELD
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.PULL_STALE
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
     assert type(f.offset) is int and f.offset >= 0
-    if f.kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD):
+    if f.kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD, wire.PULL_STALE):
         assert type(f.body) is list and all(type(s) is int and 0 <= s < SLOTS for s in f.body)
+    elif f.kind == wire.HELD_STALE:
+        assert type(f.body) is list
+        for pair in f.body:
+            assert type(pair) is list and len(pair) == 2 and 0 <= pair[0] < SLOTS and pair[1] >= 0
     elif f.kind == wire.BATCH:
         assert type(f.body) is list
         for effect in f.body:
@@ -62,6 +66,8 @@ ROUND_TRIPS = [
     frame(wire.REFUSE, sender=REPLICA, offset=4, body=[wire.GAP, 3]),
     frame(wire.REFUSE, sender=REPLICA, offset=4, body=[wire.FENCED, 9]),
     frame(wire.BATCH, epoch=0, run_id=2**62 - 1, offset=0),
+    frame(wire.HELD_STALE, sender=REPLICA, body=[[7, 3], [16383, 0]]),
+    frame(wire.PULL_STALE, body=[7, 16383]),
 ]
 
 
@@ -71,7 +77,7 @@ def test_every_kind_round_trips(f):
 
 
 @given(kind=st.sampled_from([wire.BATCH, wire.SYNC_START, wire.SYNC_DONE, wire.ACK, wire.REFUSE,
-                             wire.PULL, wire.NOT_HELD]),
+                             wire.PULL, wire.NOT_HELD, wire.HELD_STALE, wire.PULL_STALE]),
        sender=st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
        epoch=st.integers(0, 2**63), run_id=st.integers(0, 2**62), offset=st.integers(0, 2**63),
        slots=st.lists(st.integers(0, SLOTS - 1), max_size=8),
@@ -79,8 +85,10 @@ def test_every_kind_round_trips(f):
 def test_any_valid_frame_round_trips(kind, sender, epoch, run_id, offset, slots, keys):
     if kind == wire.BATCH:
         body = [[slot, key, STATE] for slot, key in zip(slots, keys)]
-    elif kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD):
+    elif kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD, wire.PULL_STALE):
         body = slots
+    elif kind == wire.HELD_STALE:
+        body = [[slot, epoch % 2**62] for slot in slots]
     elif kind == wire.REFUSE:
         body = [wire.GAP, offset]
     else:
@@ -121,6 +129,11 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
+    "kind 9": raw(1, 9, PRIMARY, 3, 77, 1, []),
+    "stale pair of three": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[1, 2, 3]]),
+    "stale epoch negative": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[1, -2]]),
+    "stale slot 16384": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[16384, 2]]),
+    "stale body of slots": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [1, 2]),
     "batch body not a list": raw(1, wire.BATCH, PRIMARY, 3, 77, 1, None),
     "batch body a map": raw(1, wire.BATCH, PRIMARY, 3, 77, 1, {"a": 1}),
     "effect not a list": raw(1, wire.BATCH, PRIMARY, 3, 77, 1, [b"key"]),
