@@ -331,6 +331,9 @@ class TcpLink(Deliveries):
                 continue
             sock = _socket.socket(green.family, green.type, green.proto, green.detach())
             conn.dialer = None
+            if conn.closed:         # disconnected while we dialled
+                sock.close()
+                return
             conn.attach(sock)
             return
 
