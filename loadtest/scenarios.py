@@ -559,7 +559,34 @@ def check(run: Run) -> dict[str, int]:
                              f"sent more than once by redis-py")
 
     # every owner against its primary, READONLY, key by key
-    owners = owners_of(run.cluster)
+    for attempt in range(3):
+        owners = owners_of(run.cluster)
+        try:
+            copies = read_copies(run, owners, commands)
+            break
+        except redis.exceptions.MovedError as error:
+            # (the map changed between reading the owners and reading the copies:
+            # read the owners again rather than call the run failed)
+            if attempt == 2:
+                raise
+            run.notes.append(f"the map changed during the owners check (MOVED {error}): read again")
+    for command, key in commands:
+        members = owners[keyslot(key.encode())]
+        primary = copies[(members[0].port, key)]
+        for replica in members[1:]:
+            if copies[(replica.port, key)] != primary:
+                result["owners_diff"] += 1
+                if len(run.notes) < 20:
+                    run.notes.append(f"owner {replica.name} differs on {key} (slot {keyslot(key.encode())}): "
+                                     f"{_short(copies[(replica.port, key)])} vs primary {members[0].name} "
+                                     f"{_short(primary)}")
+                break
+    result["sets_acked"] = sum(1 for op in set_ops if op.acked)
+    return dict(result)
+
+
+def read_copies(run: Run, owners, commands) -> dict[tuple[int, str], object]:
+    """(node port, key) -> the reply of each owner of the key, READONLY."""
     by_owner: dict[int, list[tuple[str, str]]] = {}
     for command, key in commands:
         for node in owners[keyslot(key.encode())]:
@@ -574,19 +601,7 @@ def check(run: Run) -> dict[str, int]:
                 copies[(node.port, key)] = reply
         finally:
             client.close()
-    for command, key in commands:
-        members = owners[keyslot(key.encode())]
-        primary = copies[(members[0].port, key)]
-        for replica in members[1:]:
-            if copies[(replica.port, key)] != primary:
-                result["owners_diff"] += 1
-                if len(run.notes) < 20:
-                    run.notes.append(f"owner {replica.name} differs on {key} (slot {keyslot(key.encode())}): "
-                                     f"{_short(copies[(replica.port, key)])} vs primary {members[0].name} "
-                                     f"{_short(primary)}")
-                break
-    result["sets_acked"] = sum(1 for op in set_ops if op.acked)
-    return dict(result)
+    return copies
 
 
 def maybe_retried(op: Op) -> bool:
