@@ -166,7 +166,14 @@ class Dispatcher:
             queued.write or "may-replicate" in queued.flags for queued, _ in session.multi)
 
     def _postpone(self, session: Session, args: list[bytes]) -> Suspend:
-        return Suspend([PAUSED], 0, lambda key: self.execute(session, args), None, keyed=False)
+        def retry(key: bytes) -> Any:
+            reply = self.execute(session, args)
+            if type(reply) is Suspend and reply.keyed:
+                # a blocking command with nothing to serve once the pause is over: it cannot
+                # start waiting from here, so it gets its timeout reply (a known gap)
+                return reply.timeout_reply
+            return reply
+        return Suspend([PAUSED], 0, retry, None, keyed=False)
 
     def _feed_monitors(self) -> None:
         """Show MONITOR the commands call() ran (EXEC's queued ones, then EXEC itself)."""

@@ -77,7 +77,8 @@ class KeyEvents:
         needed = (bool(self.watchers) or bool(self.blocking.by_key) or notifying
                   or self.tracking.active)
         store.on_modified = self._modified if needed else None
-        store.on_removed = self._removed if notifying and flags & (kn.EXPIRED | kn.EVICTED) else None
+        # (installed whatever the classes: an expired key is not the running command's change)
+        store.on_removed = self._removed if notifying else None
         store.on_created = self._created if notifying and flags & kn.NEW else None
         store.on_miss = self._missed if notifying and flags & kn.KEY_MISS else None
 
@@ -104,7 +105,7 @@ class KeyEvents:
 
     def end(self, args: list[bytes], reply: Any, mark: int) -> None:
         """The command `args` that began at `mark` finished with `reply`: publish its events."""
-        self.depth -= 1
+        self.depth = max(0, self.depth - 1)     # (CONFIG SET may have reset it under the command)
         touched = self.touched
         name = args[0].lower()
         if len(touched) <= mark and name not in kn.UNCHANGED_EVENTS:

@@ -30,6 +30,7 @@ from .reply import Push
 
 CHANNEL = b"__redis__:invalidate"
 DEFAULT_MAX_KEYS = 1_000_000        # Redis's tracking-table-max-keys default
+SCRIPT_CALLS = frozenset(("eval_ro", "evalsha_ro", "fcall_ro"))
 
 
 @dataclass(slots=True, eq=False)
@@ -106,7 +107,9 @@ class Tracking:
         state = session.tracking
         if state is None:
             return          # it was CLIENT TRACKING OFF
-        if not state.bcast and "readonly" in cmd.flags and "pubsub" not in cmd.flags:
+        # (a read-only script's own keys are not remembered: the reads it makes are)
+        if (not state.bcast and "readonly" in cmd.flags and "pubsub" not in cmd.flags
+                and cmd.name not in SCRIPT_CALLS):
             keys = cmd.keys(args)
             if keys:
                 self.remember(session, keys)

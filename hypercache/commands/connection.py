@@ -167,6 +167,14 @@ def reset(ctx, session, args):
     session.readonly = False
     session.asking = False
     session.no_evict = False
+    # and, as Redis's resetCommand: tracking off, replies on, touching again
+    if session.tracking is not None:
+        ctx.key_events.tracking.disable(session)
+        ctx.key_events.refresh()
+    session.reply_off = False
+    session.skip_replies = 0
+    session.no_touch = False
+    session.refresh_lane()
     session.authenticated = not ctx.settings.requirepass
     return Status(b"RESET")
 

@@ -409,6 +409,7 @@ class Engine:
         session.readonly = run.caller.readonly
         session.replica_endpoint = run.caller.replica_endpoint      # (no FLUSHALL through EVAL there)
         session.id = run.caller.id
+        session.tracking = run.caller.tracking      # the keys a script reads are tracked for its caller
         ctx.now_ms = run.now_ms
         # the command's own path: routing, OOM, stats, MONITOR, and the store's replication seam
         reply = dispatcher.call(session, cmd, argv)

@@ -33,6 +33,7 @@ EVERY_EVENT = [
     ["EXPIRE", "{t}b", "100"], ["PERSIST", "{t}b"], ["PEXPIRE", "{t}b", "-1"], ["EXPIREAT", "{t}zz", "1"],
     ["RENAME", "{t}c", "{t}c2"], ["RENAMENX", "{t}c2", "{t}d"], ["RENAME", "{t}d", "{t}d"],
     ["COPY", "{t}c2", "{t}copy"], ["DEL", "{t}copy", "{t}nothing", "{t}c2"], ["UNLINK", "{t}d", "{t}s"],
+    ["SET", "{t}gone", "v", "PXAT", "1"], ["DEL", "{t}gone"],     # expired, not deleted, whatever the classes
     ["RPUSH", "{t}sortme", "3", "1", "2"], ["SORT", "{t}sortme", "STORE", "{t}sorted"],
     ["SORT", "{t}empty", "STORE", "{t}sorted"],
     # lists
@@ -173,13 +174,16 @@ def test_expired_events_like_redis(node, redis_server):
         replies(subscriber, 1)
         client.sendall(encode_command("SET", "{e}1", "v", "PX", "30") + encode_command("SET", "{e}2", "v", "PX", "60"))
         replies(client, 2)
-        streams.append(_expect(subscriber, b"{e}2"))
+        received = _expect(subscriber, b"{e}2")
+        received += _expect(subscriber, b"{e}1") if b"{e}1" not in received else b""
+        # (both deadlines may have passed when a cycle runs: Redis then takes them in its hashtable's order)
+        streams.append(sorted(received.split(b"*3\r\n")))
         client.sendall(encode_command("CONFIG", "SET", "notify-keyspace-events", ""))
         replies(client, 1)
         subscriber.close()
         client.close()
     assert streams[0] == streams[1]
-    assert streams[0].count(b"message") == 2
+    assert sum(part.count(b"message") for part in streams[0]) == 2
 
 
 def test_evicted_events(node):

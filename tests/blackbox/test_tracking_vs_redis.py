@@ -29,7 +29,10 @@ SCENARIO = [
     (A, ["CLIENT", "TRACKING", "on"]), (A, ["GET", "k1"]), (A, ["MGET", "{k}2", "{k}3"]), (A, ["CLIENT", "TRACKINGINFO"]),
     (W, ["SET", "k1", "v"]), (W, ["SET", "k1", "v2"]), (W, ["DEL", "{k}2"]), (W, ["MSET", "{k}2", "1", "{k}3", "2"]),
     (A, ["HGETALL", "h"]), (W, ["HSET", "h", "f", "v"]), (A, ["GET", "k1"]), (A, ["SET", "k1", "mine"]),
-    (A, ["GET", "k1"]), (A, ["INCR", "k1"]), (A, ["GET", "k9"]), (W, ["FLUSHALL"]),
+    (A, ["GET", "k1"]), (A, ["INCR", "k1"]), (A, ["GET", "k9"]),
+    # a script's reads are tracked for its caller; a read-only script's declared keys are not
+    (A, ["EVAL", "return redis.call('get', KEYS[1])", "1", "s1"]), (A, ["EVAL_RO", "return 1", "1", "s2"]),
+    (W, ["SET", "s1", "1"]), (W, ["SET", "s2", "1"]), (W, ["FLUSHALL"]),
     (A, ["GET", "e"]), (W, ["SET", "e", "1", "PX", "1"]), (A, ["CLIENT", "TRACKING", "on", "BCAST"]),
     (A, ["CLIENT", "TRACKING", "on", "OPTIN"]), (A, ["CLIENT", "TRACKING", "off"]), (W, ["SET", "k9", "1"]),
     # OPTIN: only the read after CLIENT CACHING YES
@@ -59,6 +62,8 @@ SCENARIO = [
     # a redirect to a client that left: RESP3 is told the redirect is broken
     (A, ["CLIENT", "TRACKING", "on", "REDIRECT", "$w2"]), (A, ["GET", "z1"]), ("w2", ["QUIT"]),
     (W, ["SET", "z1", "1"]), (A, ["CLIENT", "TRACKINGINFO"]), (A, ["CLIENT", "TRACKING", "off"]),
+    # RESET ends tracking (and RESP3)
+    (A, ["CLIENT", "TRACKING", "on", "BCAST"]), (A, ["RESET"]), (A, ["CLIENT", "TRACKINGINFO"]), (W, ["SET", "z2", "1"]),
 ]
 
 
