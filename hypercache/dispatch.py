@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from binascii import crc_hqx
 from time import monotonic, perf_counter_ns, time
-from typing import Any
+from typing import Any, Callable
 
 from mesh.keyslot import keyslot
 
@@ -95,8 +95,11 @@ class Dispatcher:
         # CLIENT PAUSE: until when (monotonic s), and whether every command waits or only writes
         self.paused_until = 0.0
         self.pause_all = False
+        # run() is _run() itself until a client tracks keys: no extra call per batch before then
+        self.run: Callable[..., int] = self._run
         if ctx.key_events is not None:
             ctx.key_events.on_notifying = self.set_notifying
+            ctx.key_events.tracking.on_tracking = self._set_tracking
 
     @staticmethod
     def _fast_lane(table: dict[bytes, Command]) -> dict[bytes, Command]:
@@ -197,11 +200,12 @@ class Dispatcher:
             raise wrong_arity(cmd)
         return cmd
 
-    def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
-        """Run requests[start:] for `session` (see _run); with tracking clients, as the tracking's current one."""
+    def _set_tracking(self, on: bool) -> None:
+        self.run = self._run_tracking if on else self._run
+
+    def _run_tracking(self, session: Session, requests: list, out: list, start: int = 0) -> int:
+        """run() while clients track keys: _run() as the tracking's current session."""
         tracking = self.ctx.key_events.tracking
-        if not tracking.tracking_clients:
-            return self._run(session, requests, out, start)
         tracking.current = session      # NOLOOP; its own invalidations follow its replies
         try:
             return self._run(session, requests, out, start)

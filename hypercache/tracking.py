@@ -56,6 +56,7 @@ class Tracking:
         self.prefixes: dict[bytes, dict[Any, None]] = {}         # BCAST prefix -> sessions
         self.tracking_clients = 0
         self.max_keys = DEFAULT_MAX_KEYS
+        self.on_tracking: Callable[[bool], None] | None = None   # the dispatcher: some client tracks, or none
         self.current: Any = None        # the session whose command is running (NOLOOP, pending)
         self.pending: list[Any] = []    # invalidations for `current`, sent after its reply
         self.later: list[Any] = []      # its BCAST ones, sent after its batch
@@ -70,6 +71,8 @@ class Tracking:
         old = session.tracking
         if old is None:
             self.tracking_clients += 1
+            if self.tracking_clients == 1 and self.on_tracking is not None:
+                self.on_tracking(True)
         elif old.bcast:
             self._drop_prefixes(session, old)
         if state.bcast:
@@ -91,6 +94,8 @@ class Tracking:
         session.tracking = None
         session.refresh_lane()
         self.tracking_clients -= 1
+        if not self.tracking_clients and self.on_tracking is not None:
+            self.on_tracking(False)
 
     def _drop_prefixes(self, session, state: ClientTracking) -> None:
         for prefix in state.prefixes:
