@@ -67,7 +67,7 @@ class Connection:
         self.pending: list | None = None     # requests waiting behind a blocked command
         self.pending_bytes = 0               # their argument bytes, read while parked
         self.waiter: Waiter | None = None
-        self.timer = None
+        self.timer: Any = None              # the hub's timer of a blocked command's timeout
         self.closed = False
         self.batch: list | None = None       # the output list of the batch being run
         self.reading = True
@@ -114,8 +114,9 @@ class Connection:
             parser = self.parser
             parser.authenticated = session.authenticated
             requests = parser.feed(data)
-            if self.pending is not None:
-                self._park(requests)
+            pending = self.pending
+            if pending is not None:
+                self._park(pending, requests)
                 return
             written = self.store.written
             if written is not None:
@@ -156,14 +157,14 @@ class Connection:
                           self.session.id, self.session.addr)
             self.close()
 
-    def _park(self, requests: list) -> None:
+    def _park(self, pending: list, requests: list) -> None:
         """Requests read while parked (blocked on keys, or waiting for the client to read): keep order."""
         parser = self.parser
-        self.pending.extend(requests)
+        pending.extend(requests)
         # parsed requests still count towards the query buffer limit, as in Redis
         self.pending_bytes += sum(len(arg) for request in requests for arg in request)
         # (a protocol error waits its turn: _continue() answers it after the rest)
-        if (len(self.pending) > MAX_PENDING_REQUESTS
+        if (len(pending) > MAX_PENDING_REQUESTS
                 or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
             self.close()
 

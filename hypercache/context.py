@@ -2,12 +2,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from mesh.slotmap import Member, SlotMap
 
 from .config import Config, Settings
 from .slowlog import SlowLog
 from .stats import ServerStats
 from .store import Store
+
+if TYPE_CHECKING:
+    from mesh.links import PeerLinks
+
+
+class ClusterView(Protocol):
+    """What commands and the dispatcher read of the cluster: mesh/bus.py's Mesh, or the one-member
+    stand-in of the unit tests (which has only what the commands they run read)."""
+
+    me: Member
+    slotmap: SlotMap                    # the committed map, swapped whole on every epoch
+    writes_until: float                 # monotonic deadline of accepting_writes(), read by the fast lane
+    node_timeout_s: float
+    links: PeerLinks                    # CLUSTER FORGET drops the forgotten node's link
+
+    def accepting_writes(self) -> bool: ...
+
+    def is_alive(self, node_id: str) -> bool: ...
+
+    def status(self) -> dict: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -16,7 +38,7 @@ class Context:
     settings: Settings
     store: Store
     stats: ServerStats
-    cluster: Any                        # .me (Member), .slotmap, .accepting_writes() (.writes_until), .status()
+    cluster: ClusterView
     node_id: str
     clients: dict[int, Any] = field(default_factory=dict)    # session id -> Session
     pubsub: Any = None                  # PubSub hub (channels, patterns, shard channels)

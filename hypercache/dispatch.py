@@ -13,6 +13,7 @@ from time import monotonic, perf_counter_ns, time
 from typing import Any, Callable
 
 from mesh.keyslot import keyslot
+from mesh.slotmap import SlotMap
 
 from .arguments import WRONGTYPE
 from .blocking import PAUSED, Suspend
@@ -87,7 +88,7 @@ class Dispatcher:
             ctx.stats.for_command(cmd.name)
         self.suspended: Suspend | None = None   # set when run() stops at a blocking command
         self.volume = 0                         # bytes of big replies of the current run()
-        self._primary_map = None                # the slot map _primary was made from
+        self._primary_map: SlotMap | None = None     # the slot map _primary was made from
         self._primary = b""
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
@@ -306,7 +307,7 @@ class Dispatcher:
         null = NULL_BULK if protocol == 2 else NULL_RESP3
         volume = self.volume                # bytes of big replies produced by this run()
         hits = misses = dirty = 0
-        timed = None                        # the command being timed since `clock`
+        timed: Command | None = None        # the command being timed since `clock`
         calls = clock = 0                   # how many times in a row it ran
         count = len(requests)
         while index < count and volume <= OUTPUT_BUDGET:
@@ -316,7 +317,7 @@ class Dispatcher:
                 break
             if cmd is not timed:
                 now = perf_counter_ns()
-                if calls:
+                if calls and timed is not None:
                     self._record(timed, calls, now - clock)
                     if now - clock >= slow_ns * calls:
                         self._slow(session, requests[index - calls:index], (now - clock) // calls)
@@ -417,7 +418,7 @@ class Dispatcher:
             calls += 1
             index += 1
         self.volume = volume
-        if calls:
+        if calls and timed is not None:
             session.last_cmd = timed
             # self._record(), inlined: at one request per read its calls cost ~10%
             elapsed = perf_counter_ns() - clock
@@ -485,7 +486,7 @@ class Dispatcher:
             cmd = self.lookup(args)
         except CommandError as error:
             error.with_traceback(None)      # see call()
-            rejected = getattr(error, "command", None)
+            rejected = error.command
             if rejected is not None:
                 ctx.stats.for_command(rejected.name).rejected_calls += 1
             error = self._refused(session, args[0].lower(), error)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import TypeGuard
 
 SIGNIFICAND_BITS = 64
 MAX_EXPONENT = 16384          # finite long doubles are < 2**16384
@@ -116,7 +117,8 @@ def add(a: Number, b: Number) -> Number:
     return round_to_long_double(a + b)
 
 
-def is_finite(value: Number) -> bool:
+def is_finite(value: Number) -> TypeGuard[Fraction]:
+    """Neither +-inf nor nan: a Fraction, since those are the only floats."""
     return not isinstance(value, float) or math.isfinite(value)
 
 

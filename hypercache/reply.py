@@ -7,6 +7,8 @@ version, once per pipelined batch.
 """
 from __future__ import annotations
 
+from typing import Any
+
 CRLF = b"\r\n"
 # "$<len>\r\n" of the bulk strings most values fit, made once (the fast lane, list elements)
 BULK_HEADERS_CACHED = 1024
@@ -46,6 +48,9 @@ PONG = Raw(b"+PONG\r\n")
 
 class CommandError(Exception):
     """A command failed; `str(self)` is the full error text, e.g. `ERR syntax error`."""
+
+    # the Command whose rejected call Redis counts (a wrong arity names it), else None
+    command: Any = None
 
 
 def format_double(value: float) -> bytes:

@@ -60,7 +60,7 @@ class RespServer:
         self.sending: list[Connection] = []
         # The replicator (hypercache/replication.py), set by the node before it starts:
         # its commit ships the iteration's writes before their replies may go out.
-        self.replicator = None
+        self.replicator: Any = None
         self.sender = self.loop.prepare(ref=False)
         self.sender.start(self._send_all)
         self.next_id = 0

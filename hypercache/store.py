@@ -125,8 +125,9 @@ class Store:
                 self.on_miss(key)
             return None
         self.stats.keyspace_hits += 1
-        if touch and self.access is not None and self.touching:
-            self._record_access(key, now_ms)
+        access = self.access
+        if touch and access is not None and self.touching:
+            self._record_access(access, key, now_ms)
         return value
 
     def get_for_write(self, slot: int, key: bytes, now_ms: int) -> Any:
@@ -137,8 +138,9 @@ class Store:
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
             self._expire(slot, key)
             return None
-        if self.access is not None and self.touching:
-            self._record_access(key, now_ms)
+        access = self.access
+        if access is not None and self.touching:
+            self._record_access(access, key, now_ms)
         return value
 
     def peek(self, slot: int, key: bytes, now_ms: int) -> Any:
@@ -377,11 +379,11 @@ class Store:
         elif not tracks:
             self.access = None
 
-    def _record_access(self, key: bytes, now_ms: int) -> None:
+    def _record_access(self, access: dict[bytes, int], key: bytes, now_ms: int) -> None:
         if self.policy.endswith("-lfu"):
-            self.access[key] = lfu_increment(self.access.get(key, LFU_INIT))
+            access[key] = lfu_increment(access.get(key, LFU_INIT))
         else:
-            self.access[key] = self.clock_ms = now_ms
+            access[key] = self.clock_ms = now_ms
 
     def over_maxmemory(self) -> bool:
         return self.maxmemory > 0 and self.used_memory > self.maxmemory

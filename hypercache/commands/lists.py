@@ -82,11 +82,11 @@ def rpushx(ctx, session, args):
     return _push(ctx, args[1], args[2:], False, True)
 
 
-def _pop(ctx, key: bytes, left: bool, count: int) -> list[bytes] | None:
-    """Pop up to `count` elements (in wire form); None when the key is missing."""
+def _pop(ctx, key: bytes, left: bool, count: int) -> list[bytes]:
+    """Pop up to `count` elements (in wire form); none when the key is missing."""
     lst = _read(ctx, key, write=True)
     if lst is None:
-        return None
+        return []
     before = lst.nbytes
     pop = lst.pop_left if left else lst.pop_right
     popped = [pop() for _ in range(min(count, len(lst.encoded)))]

@@ -148,11 +148,11 @@ def srandmember(ctx, session, args):
 # -- algebra --------------------------------------------------------------------------
 
 
-def _sets(ctx, keys: list[bytes], stop_at_missing: bool) -> list[Set] | None:
-    """The sets at `keys` (missing ones skipped); None when `stop_at_missing` and one is missing."""
+def _sets(ctx, keys: list[bytes], stop_at_missing: bool) -> list[Set]:
+    """The sets at `keys` (missing ones skipped); none at all when `stop_at_missing` and one is missing."""
     found = [_read(ctx, key) for key in keys]     # every key's type is checked first
     if stop_at_missing and None in found:
-        return None
+        return []
     return [s for s in found if s is not None]
 
 

@@ -157,10 +157,9 @@ def zincrby(ctx, session, args):
     """Format: ZINCRBY key increment member"""
     increment = parse_float(args[2])
     key, member = args[1], args[3]
-    z = read_zset(ctx, key, write=True)
-    new = z is None
-    if new:
-        z = ZSet()
+    found = read_zset(ctx, key, write=True)
+    new = found is None
+    z = ZSet() if found is None else found
     current = z.scores.get(member)
     score = increment if current is None else current + increment
     if math.isnan(score):

@@ -125,6 +125,7 @@ class List:
         target = encode(value)
         encoded = self.encoded
         size = len(encoded)
+        scanned: Iterator[tuple[int, bytes]]
         if rank > 0:
             scanned = enumerate(encoded)
         else:

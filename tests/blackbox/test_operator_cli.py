@@ -105,7 +105,7 @@ def test_the_version_in_info_status_and_metrics(node_factory) -> None:
     status = json.load(urllib.request.urlopen(f"{base}/cluster/status", timeout=10))
     assert status["version"] == __version__
     metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
-    assert f'hypercache_build_info{{' in metrics and f'version="{__version__}"' in metrics
+    assert 'hypercache_build_info{' in metrics and f'version="{__version__}"' in metrics
     for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
                  "python_gc_collections_total"):
         assert f"\n{name}" in metrics, name

@@ -7,7 +7,6 @@ clients or several nodes.
 """
 from __future__ import annotations
 
-import time
 
 import hiredis
 import pytest
