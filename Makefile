@@ -8,6 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+# The hot modules compiled with mypyc (hypercache/compiled.py lists them, docs/performance.md says why):
+# rebuilt whenever one of them, the list or the build script changes. A node whose compiled
+# copy is older than a source runs the Python sources and says so (INFO server, --version).
+COMPILED_STAMP := build/compiled/built
+# what the Python form runs in `make test` besides the whole suite's compiled run
+PURE_TESTS ?= tests/unit tests/blackbox/test_protocol.py tests/blackbox/test_cluster.py
+COMPILED_SOURCES := $(shell sed -n 's/^    "\(hypercache\.[a-z_.]*\)",$$/\1/p' hypercache/compiled.py | tr . / | sed 's/$$/.py/') \
+	hypercache/compiled.py build_compiled.py
 
 # The local cluster of `make run`, `make node N=...`, `make stop N=...` and `make kill N=...`:
 # node N listens on RESP BASE_PORT+N, mesh BASE_PORT+N+10000, HTTP BASE_HTTP_PORT+N.
@@ -16,7 +24,7 @@ BASE_PORT ?= 8080
 BASE_HTTP_PORT ?= 9080
 LOCAL = $(BIN)/python -m hypercache.local_cluster --nodes $(NODES) --port $(BASE_PORT) --http-port $(BASE_HTTP_PORT)
 
-.PHONY: run node stop kill test setup system-deps bench fuzz clean
+.PHONY: run node stop kill test setup system-deps compiler-deps compiled pure-test bench fuzz clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "hypercache needs Python 3.11 or newer (python3)"; exit 1; }
@@ -27,10 +35,10 @@ $(BIN)/python:
 		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 
-# running needs only the node's own dependencies; the test tools (pytest, locust,
-# playwright, ...: ~260 MB) come with the first `make test`
+# running needs the node's own dependencies and mypyc (it ships with mypy); the test tools
+# (pytest, locust, playwright, ...: ~260 MB) come with the first `make test`
 $(RUN_STAMP): setup.cfg pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[compile]'
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): $(RUN_STAMP)
@@ -38,6 +46,21 @@ $(TEST_STAMP): $(RUN_STAMP)
 	touch $(TEST_STAMP)
 
 setup: $(RUN_STAMP)
+
+# mypyc compiles to C: a C compiler and the interpreter's headers (Debian/Ubuntu: gcc, python3-dev)
+compiler-deps: | $(BIN)/python
+	@if ! command -v cc >/dev/null || ! test -f "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gcc python3-dev >/dev/null || true; \
+	fi
+
+# Without a compiler the nodes run the Python sources (make says so; CI fails instead, since
+# the suite must run against the compiled build there)
+$(COMPILED_STAMP): $(COMPILED_SOURCES) | $(RUN_STAMP) compiler-deps
+	$(BIN)/python build_compiled.py || { test -z "$(CI)" || exit 1; \
+		echo "mypyc build failed: the nodes will run the Python sources"; }
+
+compiled: $(COMPILED_STAMP)
 
 # Debian/Ubuntu packages the tests talk to: redis-cli / redis-benchmark / redis-server
 # (the side-by-side competitor) and chromium for the status page test.
@@ -50,11 +73,11 @@ system-deps:
 	@# ioredis, the Node.js cluster client the role tests drive (tests/blackbox/js/)
 	@test -d $(VENV)/js/node_modules/ioredis || npm install --silent --prefix $(VENV)/js ioredis@5 >/dev/null
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(COMPILED_STAMP)
 	$(LOCAL)
 
 # one node in the foreground: bring a stopped node back (N=1) or add one (N=3, N=4, ...)
-node: $(RUN_STAMP)
+node: $(RUN_STAMP) $(COMPILED_STAMP)
 	@test -n "$(N)" || { echo "usage: make node N=<index>, e.g. N=3 adds a fourth node"; exit 2; }
 	$(LOCAL) --node $(N)
 
@@ -63,10 +86,16 @@ stop kill: $(RUN_STAMP)
 	@test -n "$(N)" || { echo "usage: make $@ N=<index>"; exit 2; }
 	$(LOCAL) --$@ $(N)
 
-test: $(TEST_STAMP) system-deps
+# the whole suite against the compiled build, then the Python form of the same source on the
+# unit tests and the black-box protocol and cluster tests, so that neither form rots
+test: $(TEST_STAMP) system-deps $(COMPILED_STAMP)
 	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory pure-test
 
-bench: $(TEST_STAMP) system-deps
+pure-test: $(TEST_STAMP)
+	HYPERCACHE_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PURE_TESTS)
+
+bench: $(TEST_STAMP) system-deps $(COMPILED_STAMP)
 	$(BIN)/python loadtest/bench_vs_redis.py
 
 # The fuzzer of the RESP parser and the mesh message decoder (tests/fuzz), for FUZZ_SECONDS;
@@ -76,4 +105,4 @@ fuzz: $(TEST_STAMP)
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) .hypercache .fuzz
+	rm -rf $(VENV) .hypercache .fuzz build

@@ -27,3 +27,8 @@ declared failed by a majority.
 # the one place the version is written: setup.cfg reads it (attr:), and --version, INFO server,
 # /cluster/status and the hypercache_build_info metric report it
 __version__ = "0.1.0"
+
+# the hot modules compiled with mypyc when built and fresh (compiled.py says why or why not)
+from . import compiled  # noqa: E402
+
+__path__ = compiled.extend(__path__, __name__)

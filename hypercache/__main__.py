@@ -116,13 +116,13 @@ def _password_file(path: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from . import __version__, compiled
     p = _Parser(prog="hypercache", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE,
                 description=(
                     "A Redis-compatible cache node; nodes joined with --join form a cluster that\n"
                     "redis-cli -c, redis-py RedisCluster and redis-benchmark --cluster use directly.\n"
                     "Every flag can also be set as HYPERCACHE_<FLAG> (e.g. HYPERCACHE_HTTP_PORT=9080)."))
-    p.add_argument("--version", action="version", version=f"hypercache {__version__}")
+    p.add_argument("--version", action="version", version=f"hypercache {__version__}, {compiled.FORM}")
     p.add_argument("--port", type=_port(1), default=8080, help="RESP port clients connect to (default: %(default)s)")
     p.add_argument("--http-port", type=_port(0), default=9080,
                    help="status page, JSON API, /health and /metrics (default: %(default)s; 0 disables it)")
@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from . import compiled
+    compiled.warn_if_stale(logging.getLogger("hypercache").warning)
     mesh_port = config.resolved_mesh_port
     unusable = ports.first_unusable(config.host, ports.node_ports(
         config.port, mesh_port, mesh_port + DATA_PORT_OFFSET, config.http_port))

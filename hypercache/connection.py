@@ -29,6 +29,7 @@ from .session import Session
 from .stats import ServerStats
 
 if TYPE_CHECKING:
+    from .replication import Hold
     from .server import RespServer
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Connection:
         # current run began in store.written.
         self.store = server.ctx.store
         self.replicator = server.replicator
-        self.held = None
+        self.held: Hold | None = None
         self.held_out: list[bytes] = []
         self.write_mark = 0
         self.reader.start(self.on_readable)

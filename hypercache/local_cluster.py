@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import compiled
+
 MESH_OFFSET = 10000
 STOP_GRACE_S = 30.0     # a node's graceful leave waits up to --leave-timeout-ms (10 s) for the new map
 
@@ -217,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.nodes} nodes: RESP {a.port}-{a.port + a.nodes - 1}, status pages "
           f"http://127.0.0.1:{a.http_port}/ ... :{a.http_port + a.nodes - 1}/. "
           f"Try `redis-cli -c -p {a.port}`; `make kill N=1` crashes node 1, Ctrl-C stops all.", flush=True)
+    print(f"the nodes run {compiled.FORM}", flush=True)
     return Supervisor(commands, pid_files).run()
 
 

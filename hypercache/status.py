@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from . import __version__, health, replication_state
+from . import __version__, compiled, health, replication_state
 from .context import Context
 
 
@@ -59,7 +59,8 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
     state, reason = health.verdict(accepting, assigned, replication_summary, down, join_reason, stranded)
     return {
         "node": {"id": me.node_id, "host": me.host, "port": me.port,
-                 "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__},
+                 "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__,
+                 "compiled": compiled.COMPILED, "form": compiled.FORM},
         "cluster": {"state": state, "reason": reason, "epoch": slotmap.epoch,
                     "replication_factor": slotmap.replication_factor,
                     "accepting_writes": accepting, "slots_assigned": assigned,

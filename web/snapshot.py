@@ -30,6 +30,8 @@ class NodeInfo(TypedDict):
     mesh_port: int
     http_port: int
     version: str  # hypercache's own version (the Redis one it matches is INFO's redis_version)
+    compiled: bool  # whether the hot modules run compiled with mypyc (hypercache/compiled.py)
+    form: str       # which form runs, and why: "mypyc (13 modules)", "python (HYPERCACHE_PURE=1)"
 
 
 class ClusterInfo(TypedDict):

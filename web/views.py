@@ -31,6 +31,8 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
         "node_id": node["id"],
         "node": _address(node),
         "version": node["version"],
+        "compiled": node["compiled"],
+        "form": node["form"],
         "state": cluster["state"],
         "reason": cluster["reason"],
         "epoch": cluster["epoch"],

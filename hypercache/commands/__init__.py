@@ -15,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import compiled
+
+__path__ = compiled.extend(__path__, __name__)
+
 Handler = Callable[[Any, Any, list], Any]
 
 

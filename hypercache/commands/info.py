@@ -21,7 +21,7 @@ import time
 from itertools import islice
 from typing import Callable
 
-from .. import __version__
+from .. import __version__, compiled
 from ..roles import replica_port, replica_view
 from ..reply import Verbatim
 from . import command
@@ -68,7 +68,8 @@ def server(ctx, now: float) -> Fields:
     uptime = int(time.monotonic() - ctx.started_at)
     uname = platform.uname()
     return [
-        ("redis_version", REDIS_VERSION), ("hypercache_version", __version__), ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
+        ("redis_version", REDIS_VERSION), ("hypercache_version", __version__),
+        ("hypercache_compiled", int(compiled.COMPILED)), ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
         ("redis_mode", "cluster"), ("os", f"{uname.system} {uname.release} {uname.machine}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32), ("multiplexing_api", "epoll"),
         ("process_id", os.getpid()), ("process_supervised", "no"), ("run_id", RUN_ID),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, OK, CommandError, Raw
-from ..types.list import ENTRY_BYTES, List
+from ..types.list import ENTRY_BYTES, List, encode
 from . import command
 from .options import index_range, numkeys_keys, parse_mpop, parse_timeout
 from .values import typed_value
@@ -351,7 +351,7 @@ def _mpop(ctx, keys: list[bytes], left: bool, count: int, retrying: bool = False
     if found is None:
         return None
     key = found[0]
-    return Raw(b"*2\r\n%s%s" % (List.encode(key), _array(_pop(ctx, key, left, count))))
+    return Raw(b"*2\r\n%s%s" % (encode(key), _array(_pop(ctx, key, left, count))))
 
 
 @command("lmpop", -4, "write movablekeys", 0, 0, 0, group="list", since="7.0.0",
@@ -377,7 +377,7 @@ def _blocking_pop(ctx, args, left: bool):
         if found is None:
             return None
         key = found[0]
-        return Raw(b"*2\r\n%s%s" % (List.encode(key), _pop(ctx, key, left, 1)[0]))
+        return Raw(b"*2\r\n%s%s" % (encode(key), _pop(ctx, key, left, 1)[0]))
 
     return serve_or_suspend(ctx, keys, timeout_s, attempt, NULL_ARRAY)
 

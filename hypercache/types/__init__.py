@@ -8,9 +8,13 @@ by every mutating method so memory accounting and eviction see it) and
 `copy()` (COPY). The command modules mutate containers through these methods
 and then tell the store how much the value grew: `store.resized(key, delta)`.
 """
-from .hash import Hash
-from .list import List
-from .set import Set
-from .zset import ZSet
+from .. import compiled
+
+__path__ = compiled.extend(__path__, __name__)
+
+from .hash import Hash  # noqa: E402
+from .list import List  # noqa: E402
+from .set import Set  # noqa: E402
+from .zset import ZSet  # noqa: E402
 
 __all__ = ["Hash", "List", "Set", "ZSet"]

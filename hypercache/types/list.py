@@ -44,9 +44,6 @@ class List:
     type_name = b"list"
     encoding = b"quicklist"     # Redis 7.0 encodes every list as a quicklist
 
-    encode = staticmethod(encode)
-    payload = staticmethod(payload)
-
     def __init__(self, values: Iterable[bytes] = ()) -> None:
         self.encoded: deque[bytes] = deque(map(encode, values))   # elements in wire form
         self.nbytes = _size_of(self.encoded)

@@ -15,7 +15,7 @@ import pytest
 from tests.nodes import REPO, call, free_port, node_ports, wait_until
 
 sys.path.insert(0, str(REPO))
-from hypercache import __version__  # noqa: E402
+from hypercache import __version__, compiled  # noqa: E402
 
 
 def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -81,7 +81,7 @@ def test_a_file_the_node_cannot_read_at_start_is_one_line(args, words) -> None:
 
 def test_version_and_help() -> None:
     done = _run("--version")
-    assert done.returncode == 0 and done.stdout.strip() == f"hypercache {__version__}", done
+    assert done.returncode == 0 and done.stdout.strip() == f"hypercache {__version__}, {compiled.FORM}", done
     help_text = _run("--help").stdout
     assert "{DEBUG,INFO,WARNING,ERROR}" in help_text and "--protected-mode {yes,no}" in help_text
     assert "examples:" in help_text and "--join 127.0.0.1:18080" in help_text

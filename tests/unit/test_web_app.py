@@ -45,7 +45,8 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
               accepting_writes: bool = True, epoch: int = 7) -> dict[str, Any]:
     me = next(m for m in members if m["myself"])
     return {
-        "node": {**{key: me[key] for key in ("id", "host", "port", "mesh_port", "http_port")}, "version": "9.8.7"},
+        "node": {**{key: me[key] for key in ("id", "host", "port", "mesh_port", "http_port")}, "version": "9.8.7",
+                 "compiled": True, "form": "mypyc (13 modules)"},
         "cluster": {"state": state, "reason": reason, "epoch": epoch, "replication_factor": 2,
                     "accepting_writes": accepting_writes, "slots_assigned": SLOTS, "slots_ok": SLOTS},
         "members": members,

@@ -1,0 +1,37 @@
+"""Compile the hot modules with mypyc into build/compiled (python build_compiled.py).
+
+The modules are the ones the profile of a loaded node names (docs/performance.md);
+the rest of the node stays Python. hypercache/compiled.py decides at start-up
+whether a process imports these or the .py sources.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from setuptools import setup
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO))
+from hypercache.compiled import BUILD_DIR, COMPILED_MODULES, STAMP  # noqa: E402
+
+
+def main() -> None:
+    from mypyc.build import mypycify
+    os.chdir(REPO)
+    started = time.monotonic()
+    paths = [name.replace(".", "/") + ".py" for name in COMPILED_MODULES]
+    extensions = mypycify(paths, opt_level="3", debug_level="0",
+                          group_name="hypercache.compiled_modules", target_dir=str(REPO / "build" / "mypyc-c"))
+    setup(name="hypercache-compiled", ext_modules=extensions, script_name="build_compiled.py",
+          script_args=["-q", "build_ext", "--build-lib", str(BUILD_DIR), "--build-temp", str(REPO / "build" / "mypyc-o"),
+                       "--parallel", str(os.cpu_count() or 1)])
+    STAMP.write_text(f"{len(COMPILED_MODULES)} modules built in {time.monotonic() - started:.0f}s\n")
+    print(f"compiled {len(COMPILED_MODULES)} modules with mypyc into {BUILD_DIR.relative_to(REPO)} "
+          f"in {time.monotonic() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Which form this process runs: the hot modules compiled with mypyc, or every module as Python.
+
+`make` compiles the modules of COMPILED_MODULES into build/compiled (build_compiled.py);
+the sources stay the only source. A package that holds compiled modules puts its
+directory under build/compiled in front of its own on `__path__`, so `import
+hypercache.resp` finds the extension before the .py. The choice is made once, for
+all or none of the modules: compiled code calls the other compiled modules of its
+build directly, so a mix of a compiled module and the .py of another would run two
+copies of that module.
+
+Python runs when HYPERCACHE_PURE=1, when nothing was built, or when a source is
+newer than the build (an edited module whose `make` did not run yet: the compiled
+copy would run the old code), which is logged as a warning at start-up.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO / "build" / "compiled"
+STAMP = BUILD_DIR / "built"         # written after a whole build succeeded
+
+# chosen by profile (docs/performance.md): the parser, the dispatcher and its lane, the
+# connection, the keyspace, and the commands and types of the benchmarked families
+COMPILED_MODULES = (
+    "hypercache.resp",
+    "hypercache.dispatch",
+    "hypercache.connection",
+    "hypercache.store",
+    "hypercache.commands.values",
+    "hypercache.commands.hashes",
+    "hypercache.commands.lists",
+    "hypercache.commands.sets",
+    "hypercache.commands.zsets",
+    "hypercache.types.hash",
+    "hypercache.types.list",
+    "hypercache.types.set",
+    "hypercache.types.zset",
+)
+PACKAGES = ("hypercache", "hypercache.commands", "hypercache.types")
+
+
+def source_of(module: str) -> Path:
+    return REPO / (module.replace(".", "/") + ".py")
+
+
+def choose(pure_requested: bool, built_at: float | None, sources_changed_at: dict[str, float]) -> tuple[bool, str]:
+    """(compiled?, why): pure when asked, when nothing was built or when a source is newer than the build."""
+    if pure_requested:
+        return False, "HYPERCACHE_PURE=1"
+    if built_at is None:
+        return False, "not built (make builds it)"
+    newer = sorted(m for m, changed_at in sources_changed_at.items() if changed_at > built_at)
+    if newer:
+        return False, f"stale: {', '.join(newer)} changed after the build (run make)"
+    return True, f"{len(sources_changed_at)} modules"
+
+
+def _decide() -> tuple[bool, str]:
+    try:
+        built_at: float | None = STAMP.stat().st_mtime
+    except OSError:
+        built_at = None
+    changed = {}
+    for module in COMPILED_MODULES:
+        try:
+            changed[module] = source_of(module).stat().st_mtime
+        except OSError:
+            changed[module] = float("inf")
+    return choose(os.environ.get("HYPERCACHE_PURE", "") not in ("", "0"), built_at, changed)
+
+
+COMPILED, WHY = _decide()
+# one line for --version, INFO server and /cluster/status
+FORM = f"mypyc ({WHY})" if COMPILED else f"python ({WHY})"
+
+
+def extend(path: list[str], package: str) -> list[str]:
+    """A package's __path__ with its compiled directory first when this process runs compiled."""
+    if COMPILED:
+        compiled = BUILD_DIR.joinpath(*package.split("."))
+        if str(compiled) not in path:
+            path.insert(0, str(compiled))
+    return path
+
+
+def warn_if_stale(log_warning: Callable[..., None]) -> None:
+    if not COMPILED and WHY.startswith("stale"):
+        log_warning("running the Python sources, not the compiled build: %s", WHY)
+
+
+def loaded_compiled(module_name: str) -> bool:
+    """Whether the module this process imported is the compiled one (for tests)."""
+    module = sys.modules.get(module_name)
+    return bool(module and getattr(module, "__file__", "") and str(module.__file__).endswith(".so"))
