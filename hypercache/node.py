@@ -185,7 +185,15 @@ class Node:
         self.stopping.set()
         # Hand the slots over first: clients are still served (and writes replicated)
         # until the map without this node commits, so the next owners hold everything.
+        deadline = time.monotonic() + self.config.leave_timeout_ms / 1000
         self.cluster.leave(self.config.leave_timeout_ms / 1000, self.replicator.ready_to_leave)
+        # Slots whose only copy is here (replication factor 1) are pulled by their new
+        # primaries from this node after that map: stay until they have them.
+        while self.replicator.handing_over() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if self.replicator.handing_over():
+            log.warning("left before every slot whose only copy was here was handed over node=%s",
+                        self.node_id[:8])
         self.join_probe.stop()
         self.replicator.stop()
         self.cluster.stop()

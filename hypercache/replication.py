@@ -60,6 +60,7 @@ NO_SOURCE_GRACE_S = 3.0         # how long after a map change "nobody holds it" 
 RETAIN_S = 60.0                 # how long a former owner keeps a slot for its new primary to pull
 COPY_SILENCE_S = 5.0            # a copy in progress with no frame for this long is asked for again
 DROP_KEYS_PER_TICK = 2000       # keys of slots we no longer own deleted per upkeep tick
+FORMER_PULLS = 3                # pulls a member that left may leave unanswered before it counts as gone
 
 
 class Hold:
@@ -118,6 +119,12 @@ class Replicator:
         self._pulled_at: dict[int, float] = {}
         self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
         self._stale_offers: dict[int, dict[str, int]] = {}  # slot -> owner -> epoch its stale copy is current at
+        # Slots we lead now whose owners under the previous map left it (a graceful
+        # leave at replication factor 1: nobody else holds them), and those members'
+        # addresses: they keep serving pulls while their leave finishes.
+        self._former: dict[int, tuple[str, ...]] = {}
+        self._former_members: dict[str, Any] = {}
+        self._unanswered: dict[str, int] = {}       # former member -> pulls it has not answered
         self._restarted_at: dict[str, float] = {}
         self._heard_at: dict[str, float] = {}       # primary or source -> its last stream frame
         self.acked_at: dict[str, float] = {}        # replica -> when it last acknowledged (monotonic)
@@ -219,6 +226,7 @@ class Replicator:
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
+            self._remember_former_owners(previous, slotmap)
             self._not_held.clear()      # owners may hold other slots now: ask again
             self._stale_offers.clear()
         wanted: dict[str, set[int]] = {}
@@ -252,7 +260,7 @@ class Replicator:
                     self._copy(stream, added)
         # A connection lives as long as its peer is a member: a stream that ends may
         # leave a pull, or its answer, in flight on it.
-        members = {member.node_id for member in slotmap.members}
+        members = {member.node_id for member in slotmap.members} | set(self._former_members)
         for peer in self.link.peers() - members:
             self.link.disconnect(peer)
         self._retarget()
@@ -272,11 +280,29 @@ class Replicator:
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
                  self.mode, len(self.streams), len(self._to_pull))
 
+    def _remember_former_owners(self, previous, slotmap) -> None:
+        me, loaded = self.me, self.loaded
+        gone = {m.node_id: m for m in previous.members if not slotmap.has_member(m.node_id)}
+        former = {slot: left for slot, left in self._former.items()
+                  if slotmap.owners[slot][:1] == (me,) and not loaded[slot]}
+        if gone:
+            for slot, owners in enumerate(slotmap.owners):
+                if owners[:1] == (me,) and not loaded[slot] and me not in previous.owners[slot]:
+                    left = tuple(owner for owner in previous.owners[slot] if owner in gone)
+                    if left:
+                        former[slot] = left
+        self._former = former
+        self._former_members.update(gone)
+        named = {owner for left in former.values() for owner in left}
+        self._former_members = {node: m for node, m in self._former_members.items() if node in named}
+
     def _connect(self, peer: str) -> bool:
         try:
             member = self._map.member(peer)
         except KeyError:
-            return False
+            member = self._former_members.get(peer)
+            if member is None:
+                return False
         self.link.connect(peer, member.host, data_port(member.mesh_port))
         return True
 
@@ -515,6 +541,7 @@ class Replicator:
     def _on_frame(self, frame: Frame, identity: bytes | None) -> None:
         # replies come back on the connections we opened, stream frames in on those
         # peers opened to us (identity: the sender's name): nothing else
+        self._unanswered.pop(frame.sender, None)
         if identity is None and frame.kind in (wire.ACK, wire.REFUSE):
             self._on_reply(frame)
         elif identity is None and frame.kind == wire.NOT_HELD:
@@ -676,11 +703,17 @@ class Replicator:
             if (slot in self.copying_in and source is not None
                     and now - self._heard_at.get(source, float("-inf")) < COPY_SILENCE_S):
                 continue        # its copy is on the way: asking another owner would restart it
-            # the slot's other owners first, then every other live member: a former
-            # owner keeps what it held for the slot's new primary to pull (retained)
+            # the slot's other owners first, then owners that left the map (they hand
+            # over before they exit), then every other live member: a former owner keeps
+            # what it held for the slot's new primary to pull (retained)
             sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
+            left = self._former.get(slot, ())
+            sources += left
             sources += [o for o in members if o not in owners]
-            lacking = self._not_held.get(slot, ())
+            lacking = self._not_held.get(slot, set())
+            silent = [o for o in left if self._unanswered.get(o, 0) >= FORMER_PULLS]
+            if silent:      # (gone for good: it counts as not holding it)
+                lacking = lacking | set(silent)
             if all(source in lacking for source in sources):
                 # Every other live member said it does not hold it current either (a
                 # whole-cluster restart, replication factor 1 with the holder dead, every
@@ -719,6 +752,8 @@ class Replicator:
             self._on_map(slotmap)
         for kind, by_source in ((wire.PULL, asks), (wire.PULL_STALE, stale_asks)):
             for source, slots in by_source.items():
+                if source in self._former_members:
+                    self._unanswered[source] = self._unanswered.get(source, 0) + 1
                 if self._connect(source):
                     self.link.send(source, wire.encode(Frame(kind, me, slotmap.epoch, 0, 0, slots)))
                     if kind == wire.PULL:
@@ -790,6 +825,12 @@ class Replicator:
         """Everything this node leads is on its replicas: its removal loses nothing."""
         return (all(stream.in_sync for stream in self.streams.values()) and not self.handoffs
                 and self.slots_loading() == 0)
+
+    def handing_over(self) -> bool:
+        """Whether this node holds the only copy of slots others lead now (retained for
+        their pull, or being copied to them): a leaving node waits for that to end."""
+        self.follow_map()       # (the map without this node may not be applied yet)
+        return bool(self.handoffs or self.holdings.retained)
 
     def slots_loading(self) -> int:
         """Slots this node leads but cannot serve yet: their data is still being copied here."""

@@ -289,6 +289,25 @@ def test_a_graceful_leave_loses_nothing(node_factory):
     assert not lost
 
 
+def test_a_graceful_leave_at_replication_factor_1_hands_its_keys_over(node_factory):
+    """Nobody else holds the leaver's slots: after the map without it commits, their new
+    primaries pull them from it (it waits for that before it exits)."""
+    cluster = node_factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT, "--replication-factor", "1")
+    wait_until(lambda: nodes.agreed(cluster, 3), timeout=60, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = _write_acknowledged(rc, "rf1-leave", 600)
+    leaver = cluster[1]
+    held_by_leaver = int(call(leaver, "DBSIZE"))
+    assert held_by_leaver > 100         # (the ring gives it about a third)
+    assert leaver.stop() == 0
+    survivors = [cluster[0], cluster[2]]
+    wait_until(lambda: nodes.agreed(survivors, 2), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
+    lost = _lost(rc, written)
+    print(f"\ngraceful leave at rf 1: {len(lost)} of {len(written)} lost ({held_by_leaver} were on the leaver)")
+    assert not lost
+
+
 def test_scaling_4_to_2_and_back_to_4_keeps_every_key_and_writes(node_factory):
     """Two members stop at once (a compose scale-down): each stays a voter until its
     removal commits, so the two survivors get a map (a majority of 4 voted) and take writes."""
