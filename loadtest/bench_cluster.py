@@ -5,10 +5,12 @@ Three numbers, each printed as a table:
 
 1. Throughput: `redis-benchmark --cluster -t set,get -c 50` against 3 hypercache
    nodes (`--replication-factor 1`, so no replication traffic: the same work as
-   3 Redis masters without replicas) and against a 3-master Redis Cluster, both
-   on loopback. Runs alternate between the two (the order flips every repeat)
-   so that drift of the machine hits both alike; medians and the
-   hypercache / redis-cluster ratio are reported.
+   3 Redis masters without replicas) in each of its forms (--forms: "python", the
+   sources, and "mypyc", the hot modules compiled; hypercache/compiled.py) and
+   against a 3-master Redis Cluster, all on loopback. Runs alternate between the
+   clusters (the order flips every repeat) so that drift of the machine hits all
+   alike; medians and each form's ratio to redis-cluster are reported. The other
+   parts run the form the environment selects (HYPERCACHE_PURE=1: python).
 2. Idle CPU: utime+stime from /proc/<pid>/stat over a window, per node of an
    idle 3-node cluster and of a lone node (the lone node runs the same timers
    with no peer: the difference is what the peers' traffic costs), in % of one core.
@@ -192,11 +194,12 @@ class Server:
     args: list[str]
     log: Path
     proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)    # on top of this process's environment
 
     def start(self) -> None:
         if self not in STARTED:
             STARTED.append(self)
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **self.env)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -242,7 +245,9 @@ def hypercache_args(port: int, data_dir: Path, join: list[int], extra: list[str]
     return pinned(SERVER_CPU, args)
 
 
-def start_hypercache(workdir: Path, count: int, extra: list[str]) -> list[Server]:
+def start_hypercache(workdir: Path, count: int, extra: list[str], form: str | None = None) -> list[Server]:
+    """`count` nodes of one cluster; of `form` ("python" or "mypyc"; None: as the environment selects)."""
+    env = {} if form is None else {"HYPERCACHE_PURE": "1" if form == "python" else "0"}
     servers: list[Server] = []
     first_port: int | None = None
     for index in range(count):
@@ -251,9 +256,13 @@ def start_hypercache(workdir: Path, count: int, extra: list[str]) -> list[Server
         data_dir.mkdir(parents=True, exist_ok=True)
         join = [] if first_port is None else [first_port]
         server = Server(f"hypercache-{index}", port, hypercache_args(port, data_dir, join, extra),
-                        workdir / f"hc-{port}.log")
+                        workdir / f"hc-{port}.log", env=env)
         server.start()
         server.wait_ready()
+        compiled = info(port, "server").get("hypercache_compiled") == "1"
+        if form is not None and compiled != (form == "mypyc"):
+            raise RuntimeError(f"asked for a {form} node, it runs {'mypyc' if compiled else 'python'}: "
+                               "`make compiled` builds the compiled form")
         servers.append(server)
         first_port = first_port or port
     ports = [s.port for s in servers]
@@ -350,9 +359,9 @@ class Throughput:
             self.runs.setdefault(test, {}).setdefault(system, []).append(rps)
 
 
-def measure_throughput(hc_port: int, rc_port: int, repeats: int, requests: int, clients: int) -> Throughput:
+def measure_throughput(systems: list[tuple[str, int]], repeats: int, requests: int, clients: int) -> Throughput:
+    """Each (name, port) of `systems` in turn, the order flipped every repeat."""
     results = Throughput()
-    systems = [("hypercache", hc_port), ("redis-cluster", rc_port)]
     for repeat in range(repeats):
         for system, port in (systems if repeat % 2 == 0 else systems[::-1]):
             result = benchmark(port, requests, clients)
@@ -669,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=None, help="SIGKILL runs for the detection time")
     p.add_argument("--node-timeout-ms", type=int, default=None,
                    help="hypercache --node-timeout-ms (default: the node's own default)")
+    p.add_argument("--forms", default="python,mypyc", help="part 1: the hypercache forms measured (python, mypyc)")
     p.add_argument("--skip", default="",
                    help="comma list of parts to skip: throughput,idle,detection,replication")
     p.add_argument("--replication", action="store_true",
@@ -734,18 +744,24 @@ def main(argv: list[str] | None = None) -> int:
 
             if "throughput" not in skip:
                 print("\nthroughput ...", flush=True)
+                forms = [form for form in a.forms.split(",") if form]
+                clusters = {form: start_hypercache(workdir, 3, extra, form) for form in forms}
                 rc = start_redis_cluster(workdir, 3)
-                servers += rc
-                results = measure_throughput(hc[0].port, rc[0].port, repeats, requests, a.clients)
-                for s in rc:
+                servers += rc + [s for cluster in clusters.values() for s in cluster]
+                systems = [(form, cluster[0].port) for form, cluster in clusters.items()]
+                results = measure_throughput([*systems, ("redis-cluster", rc[0].port)], repeats, requests, a.clients)
+                for s in rc + [s for cluster in clusters.values() for s in cluster]:
                     s.stop()
                 rows = []
                 for test, by_system in results.runs.items():
-                    hc_med = statistics.median(by_system["hypercache"])
                     rc_med = statistics.median(by_system["redis-cluster"])
-                    rows.append([test, f"{hc_med:,.0f}", f"{rc_med:,.0f}", f"{hc_med / rc_med:.2f}x"])
+                    row = [test, f"{rc_med:,.0f}"]
+                    for form in forms:
+                        hc_med = statistics.median(by_system[form])
+                        row += [f"{hc_med:,.0f}", f"{hc_med / rc_med:.2f}x"]
+                    rows.append(row)
                 table(f"Throughput, median requests/s of {repeats} run(s) (c={a.clients}, n={requests}, P=1)",
-                      ["test", "hypercache", "redis-cluster", "ratio"], rows)
+                      ["test", "redis-cluster", *(h for form in forms for h in (form, "ratio"))], rows)
 
             if "detection" not in skip:
                 timeout_ms = a.node_timeout_ms or 3000

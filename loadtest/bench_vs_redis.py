@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """hypercache next to redis-server on the same machine, in one run: throughput and memory per key.
 
-Both servers are pinned to the same CPU (cpu 0), redis-benchmark to another
-(cpu 1), and runs alternate between the two servers (the order flips every
-repeat) so that drift of the machine hits both alike. Reported: the median
-requests/s of each test over the repeats, and the hypercache/redis ratio.
+hypercache runs in both its forms (hypercache/compiled.py): "python", the sources as
+they are (HYPERCACHE_PURE=1), and "mypyc", its hot modules compiled (`make compiled`
+builds them; --forms python runs without). All servers are pinned to the same CPU
+(cpu 0), redis-benchmark to another (cpu 1), and runs alternate between the servers
+(the order flips every repeat) so that drift of the machine hits all alike.
+Reported: the median requests/s of each test over the repeats, and each form's
+ratio to redis-server.
 
     python3 loadtest/bench_vs_redis.py              # set,get at -P 1 and -P 16, memory of 1M keys
     python3 loadtest/bench_vs_redis.py --quick      # a short run (smaller N, one repeat, 100k keys)
@@ -25,6 +28,7 @@ import io
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -152,18 +156,24 @@ def start_redis(workdir: Path) -> Server:
     return server
 
 
-def start_hypercache(workdir: Path, extra: list[str]) -> Server:
+def start_hypercache(workdir: Path, extra: list[str], form: str) -> Server:
+    """A node of the given form ("python" or "mypyc"); refuses to report a form it does not run."""
     port = free_port()
-    log = workdir / "hypercache.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    log = workdir / f"hypercache-{form}.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               HYPERCACHE_PURE="1" if form == "python" else "0")
     with open(log, "wb") as out:
         proc = subprocess.Popen(pinned(SERVER_CPU, [
             sys.executable, "-m", "hypercache", "--host", HOST, "--port", str(port), "--http-port", "0",
-            "--mesh-port", str(port + 10000), "--data-dir", str(workdir / "hypercache"),
+            "--mesh-port", str(port + 10000), "--data-dir", str(workdir / f"hypercache-{form}"),
             "--log-level", "WARNING", *extra]), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server("hypercache", port, proc, log)
+    server = Server(form, port, proc, log)
     wait_ready(server)
+    running = "mypyc" if server.info("server").get("hypercache_compiled") == "1" else "python"
+    if running != form:
+        server.stop()
+        raise RuntimeError(f"asked for a {form} node, it runs {running}: `make compiled` builds the compiled form")
     return server
 
 
@@ -276,16 +286,20 @@ def run_throughput(servers: list[Server], tests: str, pipelines: list[int], requ
                     results.add(test, pipeline, server.name, value)
 
 
-def print_table(results: Results, title: str) -> None:
+def print_table(results: Results, title: str, forms: list[str]) -> None:
     print()
-    print(f"{title}: median requests/s (redis-benchmark -c 50), hypercache / redis-server")
-    print(f"| {'test':<12} | {'-P':>3} | {'redis-server':>13} | {'hypercache':>13} | {'ratio':>6} |")
-    print(f"|{'-' * 14}|{'-' * 5}|{'-' * 15}|{'-' * 15}|{'-' * 8}|")
+    print(f"{title}: median requests/s (redis-benchmark -c 50), each hypercache form / redis-server")
+    print(f"| {'test':<12} | {'-P':>3} | {'redis-server':>13} | "
+          + " | ".join(f"{form:>13} | {'ratio':>6}" for form in forms) + " |")
+    print(f"|{'-' * 14}|{'-' * 5}|{'-' * 15}|" + "|".join(f"{'-' * 15}|{'-' * 8}" for _ in forms) + "|")
     for (test, pipeline), by_server in sorted(results.rps.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         redis_rps = statistics.median(by_server.get("redis", [0]))
-        ours = statistics.median(by_server.get("hypercache", [0]))
-        ratio = ours / redis_rps if redis_rps else float("nan")
-        print(f"| {test:<12} | {pipeline:>3} | {redis_rps:>13,.0f} | {ours:>13,.0f} | {ratio:>5.2f}x |")
+        cells = []
+        for form in forms:
+            ours = statistics.median(by_server.get(form, [0]))
+            ratio = ours / redis_rps if redis_rps else float("nan")
+            cells.append(f"{ours:>13,.0f} | {ratio:>5.2f}x")
+        print(f"| {test:<12} | {pipeline:>3} | {redis_rps:>13,.0f} | " + " | ".join(cells) + " |")
 
 
 # -- memory per key -----------------------------------------------------------------------
@@ -330,19 +344,19 @@ def measure_memory(server: Server, keys: int, value_size: int) -> dict[str, floa
             "used_memory": used_after, "rss": rss_after, "load_s": took}
 
 
-def print_memory(mem: dict[str, dict[str, float]], keys: int, value_size: int) -> None:
+def print_memory(mem: dict[str, dict[str, float]], keys: int, value_size: int, forms: list[str]) -> None:
     print()
     print(f"Memory for {keys:,} keys of {value_size}-byte values (growth over the empty server, per key)")
-    print(f"| {'':<22} | {'redis-server':>13} | {'hypercache':>13} | {'ratio':>6} |")
-    print(f"|{'-' * 24}|{'-' * 15}|{'-' * 15}|{'-' * 8}|")
+    print(f"| {'':<22} | {'redis-server':>13} | " + " | ".join(f"{form:>13} | {'ratio':>6}" for form in forms) + " |")
+    print(f"|{'-' * 24}|{'-' * 15}|" + "|".join(f"{'-' * 15}|{'-' * 8}" for _ in forms) + "|")
     for label, key, scale, unit in (("used_memory per key", "used_per_key", 1, "B"),
                                     ("RSS per key", "rss_per_key", 1, "B"),
                                     ("used_memory total", "used_memory", 1 << 20, "MB"),
                                     ("RSS total", "rss", 1 << 20, "MB")):
-        a, b = mem["redis"][key] / scale, mem["hypercache"][key] / scale
-        print(f"| {label:<22} | {a:>10,.1f} {unit:<2} | {b:>10,.1f} {unit:<2} | {b / a:>5.2f}x |")
-    print(f"(load time with redis-cli --pipe: redis {mem['redis']['load_s']:.1f}s, "
-          f"hypercache {mem['hypercache']['load_s']:.1f}s)")
+        a = mem["redis"][key] / scale
+        cells = [f"{mem[form][key] / scale:>10,.1f} {unit:<2} | {mem[form][key] / scale / a:>5.2f}x" for form in forms]
+        print(f"| {label:<22} | {a:>10,.1f} {unit:<2} | " + " | ".join(cells) + " |")
+    print("(load time with redis-cli --pipe: " + ", ".join(f"{name} {m['load_s']:.1f}s" for name, m in mem.items()) + ")")
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -360,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
     p.add_argument("--value-size", type=int, default=100)
-    p.add_argument("--hypercache-args", default="", help="extra flags for the hypercache node")
+    p.add_argument("--hypercache-args", default="", help="extra flags for the hypercache nodes")
+    p.add_argument("--forms", default="python,mypyc", help="hypercache forms to run (default: python,mypyc)")
     a = p.parse_args(argv)
     if a.quick:
         a.requests = max(1000, a.requests // 10)
@@ -371,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{tool} is required (apt-get install redis-server redis-tools)", file=sys.stderr)
             return 2
     requests = {1: a.requests, 16: a.requests * 10}
+    forms = [form for form in a.forms.split(",") if form]
+    if not forms or set(forms) - {"python", "mypyc"}:
+        print("--forms takes python, mypyc or both", file=sys.stderr)
+        return 2
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
@@ -380,38 +399,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs ({cpu}); servers on cpu {SERVER_CPU}, redis-benchmark on cpu "
           f"{CLIENT_CPU}; python {platform.python_version()} ({sys.executable}); "
           f"{subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]}")
+    # a SIGTERM unwinds through the finally below, which stops the servers this run started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-vs-redis-") as tmp:
         workdir = Path(tmp)
         servers: list[Server] = []
         try:
             servers.append(start_redis(workdir))
-            servers.append(start_hypercache(workdir, a.hypercache_args.split()))
+            for form in forms:
+                servers.append(start_hypercache(workdir, a.hypercache_args.split(), form))
             if not a.only_types:
                 basic = Results()
                 print(f"set,get: -n {requests[1]:,} at -P 1, {requests[16]:,} at -P 16, {a.repeat} repeats")
                 run_throughput(servers, BASIC_TESTS, [1, 16], requests, a.repeat, a.clients, basic)
-                print_table(basic, "set,get")
+                print_table(basic, "set,get", forms)
             if a.types or a.only_types:
                 typed = Results()
                 type_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests * 3)}
                 print(f"\n{TYPE_TESTS}: -n {type_requests[1]:,} at -P 1, {type_requests[16]:,} at -P 16")
                 run_throughput(servers, TYPE_TESTS, [1, 16], type_requests, a.repeat, a.clients, typed)
-                print_table(typed, "data types")
+                print_table(typed, "data types", forms)
             if a.scripting:
                 scripted = Results()
                 script_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
                 print(f"\nEVALSHA ({SCRIPT}): -n {script_requests[1]:,} at -P 1, {script_requests[16]:,} at -P 16")
                 run_scripting(servers, script_requests, a.repeat, a.clients, scripted)
-                print_table(scripted, "scripting")
+                print_table(scripted, "scripting", forms)
             if a.families:
                 families = Results()
                 family_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
                 print(f"\nbitmaps, HyperLogLog, GEO: -n {family_requests[1]:,} at -P 1, {family_requests[16]:,} at -P 16")
                 run_families(servers, family_requests, a.repeat, a.clients, families)
-                print_table(families, "bitmaps, HyperLogLog, GEO")
+                print_table(families, "bitmaps, HyperLogLog, GEO", forms)
             if not a.no_memory:
                 mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}
-                print_memory(mem, a.keys, a.value_size)
+                print_memory(mem, a.keys, a.value_size, forms)
         finally:
             for server in servers:
                 server.stop()
