@@ -12,7 +12,7 @@ from gevent.event import Event
 from mesh import ballot, curve, exposure
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
-from mesh.slotmap import Member
+from mesh.slotmap import Member, SlotMap
 
 from . import commands, routing
 from .blocking import Blocking
@@ -81,10 +81,10 @@ class Node:
         self.ctx.pubsub.on_publish = self.cluster.publish
         # says on /health, and in the log, why a joining node hears nobody (a wrong --join)
         self.join_probe = JoinProbe([_address(j) for j in config.join], lambda: self.cluster.joining)
-        self.http = None
+        self.http: StatusServer | None = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []
-        self._blocked_checked_map = None     # the slot map blocked clients were last checked against
+        self._blocked_checked_map: SlotMap | None = None     # the slot map blocked clients were last checked against
 
     def _local_stats(self) -> dict:
         return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
