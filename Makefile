@@ -61,7 +61,9 @@ compiler-deps: | $(BIN)/python
 # Without a compiler the nodes run the Python sources (make says so; CI fails instead, since
 # the suite must run against the compiled build there)
 $(COMPILED_STAMP): $(COMPILED_SOURCES) | $(RUN_STAMP) compiler-deps
-	$(BIN)/python build_compiled.py || { test -z "$(CI)" || exit 1; \
+	@mkdir -p build
+	@# (flock: two `make test` of one checkout at once build one after the other, not into each other)
+	flock build/.lock $(BIN)/python build_compiled.py || { test -z "$(CI)" || exit 1; \
 		echo "mypyc build failed: the nodes will run the Python sources"; }
 
 compiled: $(COMPILED_STAMP)

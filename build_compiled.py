@@ -22,6 +22,8 @@ def main() -> None:
     from mypyc.build import mypycify
     os.chdir(REPO)
     started = time.monotonic()
+    # while the extensions are rewritten, a node starting runs the sources, not a half-written .so
+    STAMP.unlink(missing_ok=True)
     paths = [name.replace(".", "/") + ".py" for name in COMPILED_MODULES]
     c_dir = REPO / "build" / "mypyc-c"
     # one C file per module, compiled in parallel; -O2 builds faster than -O3
