@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from binascii import crc_hqx
 from time import monotonic, perf_counter_ns, time
-from typing import Any, Callable
+from typing import Any
 
 from mesh.keyslot import keyslot
 from mesh.slotmap import SlotMap
@@ -96,8 +96,7 @@ class Dispatcher:
         # CLIENT PAUSE: until when (monotonic s), and whether every command waits or only writes
         self.paused_until = 0.0
         self.pause_all = False
-        # run() is _run() itself until a client tracks keys: no extra call per batch before then
-        self.run: Callable[..., int] = self._run
+        self._tracking = False                  # some client tracks keys: run() goes through _run_tracking()
         if ctx.key_events is not None:
             ctx.key_events.on_notifying = self.set_notifying
             ctx.key_events.tracking.on_tracking = self._set_tracking
@@ -202,7 +201,14 @@ class Dispatcher:
         return cmd
 
     def _set_tracking(self, on: bool) -> None:
-        self.run = self._run_tracking if on else self._run
+        self._tracking = on
+
+    def run(self, session: Session, requests: list, out: list, start: int = 0) -> int:
+        """Run requests[start:] for `session` (see _run)."""
+        # (a method, not a swapped attribute: compiled, a native call costs next to nothing)
+        if self._tracking:
+            return self._run_tracking(session, requests, out, start)
+        return self._run(session, requests, out, start)
 
     def _run_tracking(self, session: Session, requests: list, out: list, start: int = 0) -> int:
         """run() while clients track keys: _run() as the tracking's current session."""
