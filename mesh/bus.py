@@ -70,7 +70,11 @@ class Mesh:
                  node_timeout_ms: int, local_stats: Callable[[], dict],
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
-                 ballot_path: Path | None = None, keys: MeshKeys | None = None) -> None:
+                 ballot_path: Path | None = None, keys: MeshKeys | None = None,
+                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks) -> None:
+        # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
+        # class in virtual time over a simulated network; a node uses the defaults.
+        self._clock = clock
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -96,14 +100,14 @@ class Mesh:
         self._found_after: float | None = None
         if not join and saved.epoch > 0:
             self.joining = True
-            self._found_after = time.monotonic() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
+            self._found_after = self._clock() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
-        self.links = PeerLinks(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
+        self.links = links(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
@@ -115,10 +119,10 @@ class Mesh:
         self.writes_until = float("inf") if not self.joining else float("-inf")
         # The lease counts from when heartbeats arrived, not when the hub read them (mesh/lease.py).
         self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
-        self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, time.monotonic())
+        self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         self._arrived_at: dict[str, float] = {}
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
-        self._adopted_at = time.monotonic()     # when the current map was adopted
+        self._adopted_at = self._clock()     # when the current map was adopted
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -146,12 +150,12 @@ class Mesh:
         if not self.links.bound or self.slotmap.members == (self.me,):
             return True
         self.leaving = self.membership.leaving = True
-        deadline = time.monotonic() + timeout_s
+        deadline = self._clock() + timeout_s
         announced_at, announced_epoch = float("-inf"), None
         while self.slotmap.has_member(self.me.node_id):
             if not any(m.node_id != self.me.node_id and self.is_alive(m.node_id) for m in self.slotmap.members):
                 return True     # everyone else left or died too: nobody to hand over to
-            now = time.monotonic()
+            now = self._clock()
             if now >= deadline:
                 log.warning("left without a committed map node=%s epoch=%d", self.me.node_id[:8],
                             self.slotmap.epoch)
@@ -187,7 +191,7 @@ class Mesh:
         whenever a majority is heard, so it is right even when the hub wakes from a
         stall and serves clients before the heartbeat timer or the peers' messages.
         """
-        return time.monotonic() <= self.writes_until
+        return self._clock() <= self.writes_until
 
     def _refresh_writes(self) -> None:
         """Set the deadline: node_timeout (less a margin) after the oldest arrival of the most recently heard majority."""
@@ -237,7 +241,7 @@ class Mesh:
 
     def status(self) -> dict:
         """Return a fresh plain-data view: epoch, every known member with its state and stats, events."""
-        now = time.monotonic()
+        now = self._clock()
         known = {m.node_id: m for m in self.slotmap.members}
         for peer in self.membership.peers.values():
             known.setdefault(peer.member.node_id, peer.member)
@@ -282,10 +286,10 @@ class Mesh:
 
     def _hello(self, member: Member) -> None:
         """A node subscribed to this one, naming itself: learn it (the links then subscribe back)."""
-        self._handle_events(self.membership.learn(member, time.monotonic()))
+        self._handle_events(self.membership.learn(member, self._clock()))
 
     def _receive(self, message: Message) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if isinstance(message, Heartbeat):
             self._peer_stats[message.sender] = message
             self._handle_events(self.membership.heartbeat(message, now))
@@ -417,12 +421,12 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
-        self._adopted_at = time.monotonic()
+        self._adopted_at = self._clock()
         self.election.committed(slotmap)
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
-        now = time.monotonic()
+        now = self._clock()
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
@@ -460,12 +464,13 @@ class Mesh:
     def _beat(self) -> None:
         while True:
             try:
-                self._beat_once(time.monotonic())
+                self.beat_once(self._clock())
             except Exception:  # the heartbeat must outlive any single failure
                 log.exception("heartbeat failed node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
             gevent.sleep(self._interval_s)
 
-    def _beat_once(self, now: float) -> None:
+    def beat_once(self, now: float) -> None:
+        """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
         self._arrival.pulse(now)
         self._handle_events(self.membership.tick(now))
         in_map = {m.node_id for m in self.slotmap.members}
@@ -529,7 +534,7 @@ class Mesh:
         """
         current = self.slotmap
         left_at = self.membership.left_at
-        now = time.monotonic()
+        now = self._clock()
         dead, left = [], []
         for m in current.members:
             if m.node_id == self.me.node_id or self.membership.state(m.node_id) != State.DEAD:

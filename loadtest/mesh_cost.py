@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Measure what an idle cluster's mesh costs each node: CPU and mesh traffic, at several cluster sizes.
+
+For each size N: start N real nodes on 127.0.0.1 (the first alone, the others
+--join it, `--replication-factor 2`), wait until every node holds one map of N
+members and accepts writes, let it settle, then for --seconds read per node:
+
+- CPU: user + system time of the process (/proc/<pid>/stat), as % of one core;
+- mesh messages sent and received per second (CLUSTER INFO's
+  cluster_stats_messages_sent/received);
+- mesh bytes per second: received = the bytes accepted from every peer
+  (/metrics hypercache_mesh_received_bytes), sent = what was published times
+  the peers it reaches (a PUB sends each message to every subscriber).
+
+Medians and maxima over the nodes go to stdout as one table line per size.
+The machine is shared and small (2 cores): N nodes' idle cost must fit in it,
+and other load shows up as CPU; run it on a quiet machine and compare sizes
+within one run.
+
+    .venv/bin/python loadtest/mesh_cost.py --sizes 3 12 24 48 --seconds 20
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.nodes import NodeFactory, NodeProcess, cluster_info, wait_until  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(node: NodeProcess) -> float:
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS      # utime, stime
+
+
+def metric_sum(node: NodeProcess, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def sample(node: NodeProcess) -> dict[str, float]:
+    info = cluster_info(node)
+    return {"cpu": cpu_s(node),
+            "sent": float(info["cluster_stats_messages_sent"]),
+            "received": float(info["cluster_stats_messages_received"]),
+            "sent_bytes": metric_sum(node, "hypercache_mesh_sent_bytes_total"),
+            "received_bytes": metric_sum(node, "hypercache_mesh_received_bytes_total"),
+            "at": time.monotonic()}
+
+
+def agreed(nodes: list[NodeProcess]) -> bool:
+    infos = [cluster_info(n) for n in nodes]
+    return (len({i["cluster_current_epoch"] for i in infos}) == 1
+            and all(i["cluster_size"] == str(len(nodes)) and i["cluster_state"] == "ok" for i in infos))
+
+
+def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[str]) -> dict[str, float]:
+    factory = NodeFactory(base / f"n{size}")
+    try:
+        first = factory.start("--replication-factor", "2", *extra, http=True)
+        nodes = [first] + [factory.start("--replication-factor", "2", *extra, join=first, http=True)
+                           for _ in range(size - 1)]
+        began = time.monotonic()
+        wait_until(lambda: agreed(nodes), timeout=60 + 3 * size, interval=0.5,
+                   message=f"{size} nodes agreeing on one map")
+        formed_s = time.monotonic() - began
+        time.sleep(settle_s)        # a benchmark's settling time, not a wait for a condition
+        before = [sample(n) for n in nodes]
+        time.sleep(seconds)
+        after = [sample(n) for n in nodes]
+        rows = []
+        for b, a in zip(before, after):
+            elapsed = a["at"] - b["at"]
+            rows.append({"cpu_pct": 100 * (a["cpu"] - b["cpu"]) / elapsed,
+                         "sent": (a["sent"] - b["sent"]) / elapsed,
+                         "received": (a["received"] - b["received"]) / elapsed,
+                         "sent_kb": (a["sent_bytes"] - b["sent_bytes"]) * (size - 1) / elapsed / 1024,
+                         "received_kb": (a["received_bytes"] - b["received_bytes"]) / elapsed / 1024})
+        result = {"size": size, "formed_s": formed_s}
+        for key in rows[0]:
+            values = [r[key] for r in rows]
+            result[key] = statistics.median(values)
+            result[key + "_max"] = max(values)
+        return result
+    finally:
+        factory.stop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 12, 24, 48])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--settle-s", type=float, default=5.0)
+    parser.add_argument("--node-flag", action="append", default=[],
+                        help="one more flag for every node, e.g. --node-flag=--node-timeout-ms=1000")
+    args = parser.parse_args()
+    extra = [part for flag in args.node_flag for part in flag.split("=", 1)]
+    print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s out  KB/s in (median)")
+    with tempfile.TemporaryDirectory(prefix="mesh-cost-") as base:
+        for size in args.sizes:
+            r = measure(size, args.seconds, args.settle_s, Path(base), extra)
+            print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
+                  f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['sent_kb']:8.2f}  {r['received_kb']:7.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

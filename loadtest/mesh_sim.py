@@ -1,0 +1,345 @@
+"""Run the mesh's own code (mesh/bus.py's Mesh and the pure cores under it) for hundreds of members in virtual time.
+
+Every simulated member is a real `Mesh` object: the same membership, election,
+adoption, lease, ring and slot-map code a node runs, handed a virtual clock and
+a simulated network (`SimLinks`) in place of its zmq sockets. Nothing about the
+protocol is modelled here; only the network is. Messages are encoded with
+mesh/messages.py to count their bytes, then delivered (the decoded value is
+the one encoded, so decoding is skipped) after a random delay, or lost with a
+given probability. Timers fire at each member's own phase.
+
+What it reports, per scenario (cluster size, loss, delay):
+- idle traffic per member: messages and bytes sent and received per second;
+- CPU per member: the simulator's own process time divided by members and
+  virtual seconds (the protocol's Python work per member, without zmq);
+- convergence: after a join, a crash, a scale-up of many members at once, the
+  virtual time until every live member holds one map with the change, and the
+  epochs that took;
+- false suspicions: members suspected (in anyone's view) that were never
+  stopped.
+
+    python3 loadtest/mesh_sim.py --members 24 48 100 --loss 0.01
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import heapq
+import itertools
+import json
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mesh.bus import Mesh  # noqa: E402
+from mesh.messages import Hello, Message, digest, encode  # noqa: E402
+from mesh.slotmap import Member  # noqa: E402
+
+
+@dataclass
+class Network:
+    """Virtual time and the messages in flight between simulated members."""
+
+    loss: float = 0.0
+    delay_s: tuple[float, float] = (0.0005, 0.005)
+    seed: int = 1
+    now: float = 0.0
+    rng: random.Random = field(init=False)
+    queue: list = field(default_factory=list)
+    order: itertools.count = field(default_factory=itertools.count)
+    by_address: dict[tuple[str, int], "SimLinks"] = field(default_factory=dict)
+    sent: collections.Counter = field(default_factory=collections.Counter)         # node id -> messages
+    sent_bytes: collections.Counter = field(default_factory=collections.Counter)
+    received: collections.Counter = field(default_factory=collections.Counter)
+    received_bytes: collections.Counter = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def clock(self) -> float:
+        return self.now
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self.queue, (when, next(self.order), action))
+
+    def deliver(self, source: "SimLinks", target: "SimLinks", message: Message, size: int) -> None:
+        """Send one message from `source` to `target`: maybe lost, else after a random delay."""
+        self.sent[source.me.node_id] += 1
+        self.sent_bytes[source.me.node_id] += size
+        if self.rng.random() < self.loss:
+            return
+
+        def arrive() -> None:
+            if target.listening and source.me.node_id not in target.blocked:
+                self.received[target.me.node_id] += 1
+                self.received_bytes[target.me.node_id] += size
+                target.arrive(message, source)
+        self.at(self.now + self.rng.uniform(*self.delay_s), arrive)
+
+    def run_until(self, until: float) -> None:
+        while self.queue and self.queue[0][0] <= until:
+            when, _, action = heapq.heappop(self.queue)
+            self.now = when
+            action()
+        self.now = until
+
+
+class SimLinks:
+    """What mesh/links.py's PeerLinks does, over the simulated network: publish to subscribers, subscribe to peers.
+
+    A subscription is the simulated SUB: `connect` subscribes to the member at an
+    address and introduces this member to it (the Hello), as the XPUB reports a
+    subscriber; a message carries its sender as the link it came in on.
+    """
+
+    def __init__(self, network: Network, me: Member, on_message: Callable[[Message], None],
+                 on_hello: Callable[[Member], None], counters: collections.Counter) -> None:
+        self.network = network
+        self.me = me
+        self.counters = counters
+        self._on_message = on_message
+        self._on_hello = on_hello
+        self.subscribers: set[SimLinks] = set()
+        self.subscribed: dict[tuple[str, int], SimLinks] = {}
+        self.join_addresses: set[tuple[str, int]] = set()
+        self.join_peers: set[str] = set()
+        self.blocked: set[str] = set()      # senders this member cannot hear (a partition)
+        self.listening = False
+        self.bound = False
+        network.by_address[(me.host, me.mesh_port)] = self
+
+    def close(self, linger_ms: int = 0) -> None:
+        self.listening = self.bound = False
+        for target in self.subscribed.values():
+            target.subscribers.discard(self)
+        self.subscribed.clear()
+
+    def send(self, message: Message) -> None:
+        data = encode(message)
+        self.counters["out"] += 1
+        self.counters["out_bytes"] += len(data)
+        for subscriber in list(self.subscribers):
+            self.network.deliver(self, subscriber, message, len(data))
+
+    def connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
+        address = (host, mesh_port)
+        if address == (self.me.host, self.me.mesh_port) or address in self.subscribed:
+            return
+        if node_id is None:
+            self.join_addresses.add(address)
+        target = self.network.by_address.get(address)
+        if target is None or not target.listening:
+            return
+        self.subscribed[address] = target
+        target.subscribers.add(self)
+        hello = Hello(self.me.node_id, 0, self.me)
+        self.network.deliver(self, target, hello, len(encode(hello)))
+
+    def disconnect(self, node_id: str) -> None:
+        for address, target in list(self.subscribed.items()):
+            if target.me.node_id == node_id:
+                del self.subscribed[address]
+                target.subscribers.discard(self)
+
+    def arrive(self, message: Message, source: "SimLinks") -> None:
+        if isinstance(message, Hello):
+            self._on_hello(message.me)
+            self.connect(message.me.host, message.me.mesh_port, message.sender)
+            return
+        if (source.me.host, source.me.mesh_port) in self.join_addresses:
+            self.join_peers.add(source.me.node_id)
+        self.counters["in"] += 1
+        self._on_message(message)
+
+
+class SimCluster:
+    """Members on one simulated network, each a real Mesh with its own timer phase."""
+
+    def __init__(self, network: Network, node_timeout_ms: int, interval_s: float,
+                 replication_factor: int = 2) -> None:
+        self.network = network
+        self.node_timeout_ms = node_timeout_ms
+        self.interval_s = interval_s
+        self.replication_factor = replication_factor
+        self.members: dict[str, Mesh] = {}
+        self.stopped: set[str] = set()
+        self._count = itertools.count()
+
+    def start(self, join: list[tuple[str, int]]) -> Mesh:
+        index = next(self._count)
+        node_id = hashlib.sha1(f"sim-{index}".encode()).hexdigest()
+        me = Member(node_id, f"10.{index // 250}.{index % 250}.1", 6379, 16379, 8080)
+        network = self.network
+
+        def links(member, bind_host, keys, on_message, on_hello, counters):
+            return SimLinks(network, member, on_message, on_hello, counters)
+        mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, lambda: {},
+                    lambda channel, message: None, heartbeat_interval_s=self.interval_s,
+                    clock=network.clock, links=links)
+        mesh.links.listening = mesh.links.bound = True
+        for host, mesh_port in join:
+            mesh.links.connect(host, mesh_port)
+        self.members[node_id] = mesh
+        self._tick(mesh, network.now + network.rng.uniform(0, self.interval_s))
+        return mesh
+
+    def _tick(self, mesh: Mesh, when: float) -> None:
+        def fire() -> None:
+            if mesh.me.node_id in self.stopped:
+                return
+            mesh.beat_once(self.network.now)
+            self._tick(mesh, self.network.now + self.interval_s)
+        self.network.at(when, fire)
+
+    def crash(self, node_id: str) -> None:
+        """Stop a member without a word, as SIGKILL does."""
+        self.stopped.add(node_id)
+        self.members[node_id].links.close()
+
+    def live(self) -> list[Mesh]:
+        return [m for n, m in self.members.items() if n not in self.stopped]
+
+    def seed(self) -> tuple[str, int]:
+        first = self.live()[0].me
+        return first.host, first.mesh_port
+
+    def agreed(self, members: set[str]) -> bool:
+        """Every live member holds one map, and its members are exactly `members`."""
+        maps = {digest(m.slotmap): m.slotmap for m in self.live()}
+        if len(maps) != 1:
+            return False
+        (only,) = maps.values()
+        return {m.node_id for m in only.members} == members
+
+    def run_until_agreed(self, members: set[str], limit_s: float, step_s: float = 0.05) -> float | None:
+        """Advance until `agreed(members)`; return the virtual time it took, or None past `limit_s`."""
+        began = self.network.now
+        while self.network.now - began <= limit_s:
+            if self.agreed(members):
+                return self.network.now - began
+            self.network.run_until(self.network.now + step_s)
+        return None
+
+    def epoch(self) -> int:
+        return max(m.slotmap.epoch for m in self.live())
+
+    def suspected(self) -> set[str]:
+        """Members some live member ever suspected or held dead, from the members' own event logs."""
+        return {event.node for m in self.live() for event in m.events
+                if event.kind in ("suspect", "dead") and event.node is not None}
+
+
+def form(network: Network, members: int, node_timeout_ms: int, interval_s: float,
+         limit_s: float) -> tuple[SimCluster, float | None, int]:
+    """Start one member, then the others joining it in one go; return the cluster, time to agree and epochs."""
+    cluster = SimCluster(network, node_timeout_ms, interval_s)
+    cluster.start([])
+    network.run_until(network.now + interval_s * 2)
+    seed = cluster.seed()
+    for _ in range(members - 1):
+        cluster.start([seed])
+    took = cluster.run_until_agreed(set(cluster.members), limit_s)
+    return cluster, took, cluster.epoch()
+
+
+def idle_rates(cluster: SimCluster, seconds: float) -> dict:
+    """Traffic and CPU per member per second over `seconds` of an idle, agreed cluster."""
+    network = cluster.network
+    live = [m.me.node_id for m in cluster.live()]
+    before = {name: dict(getattr(network, name)) for name in ("sent", "sent_bytes", "received", "received_bytes")}
+    cpu_before = time.process_time()
+    network.run_until(network.now + seconds)
+    cpu = time.process_time() - cpu_before
+    rates = {}
+    for name in before:
+        counter = getattr(network, name)
+        total = sum(counter[n] - before[name].get(n, 0) for n in live)
+        rates[name] = total / len(live) / seconds
+    rates["cpu_ms_per_s"] = cpu * 1000 / len(live) / seconds
+    return rates
+
+
+def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float, idle_s: float,
+             scale_up: int, seed: int) -> dict:
+    """Form a cluster, measure it idle, then a crash, a join and a scale-up; return the figures."""
+    network = Network(loss=loss, seed=seed)
+    limit_s = 60 + members * 0.5
+    wall = time.perf_counter()
+    cluster, formed_s, formed_epoch = form(network, members, node_timeout_ms, interval_s, limit_s)
+    result: dict = {"members": members, "loss": loss, "node_timeout_ms": node_timeout_ms,
+                    "formed_s": formed_s, "formed_epochs": formed_epoch}
+    if formed_s is None:
+        return result
+    result["idle"] = idle_rates(cluster, idle_s)
+    suspected_before = cluster.suspected()
+
+    victim = cluster.live()[-1].me.node_id
+    epoch = cluster.epoch()
+    cluster.crash(victim)
+    crashed_at = network.now
+    took = cluster.run_until_agreed({m.me.node_id for m in cluster.live()}, limit_s)
+    detected = [m for m in cluster.live() if any(e.kind == "dead" and e.node == victim for e in m.events)]
+    result["crash_agreed_s"] = took
+    result["crash_detected_by"] = len(detected)
+    result["crash_epochs"] = cluster.epoch() - epoch
+    del crashed_at
+
+    epoch = cluster.epoch()
+    cluster.start([cluster.seed()])
+    result["join_agreed_s"] = cluster.run_until_agreed(set(m.me.node_id for m in cluster.live()), limit_s)
+    result["join_epochs"] = cluster.epoch() - epoch
+
+    if scale_up:
+        epoch = cluster.epoch()
+        seed_address = cluster.seed()
+        for _ in range(scale_up):
+            cluster.start([seed_address])
+        result["scale_up"] = scale_up
+        result["scale_up_agreed_s"] = cluster.run_until_agreed(
+            set(m.me.node_id for m in cluster.live()), limit_s)
+        result["scale_up_epochs"] = cluster.epoch() - epoch
+
+    stopped = cluster.stopped
+    result["false_suspicions"] = len((cluster.suspected() | suspected_before) - stopped)
+    result["wall_s"] = round(time.perf_counter() - wall, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, nargs="+", default=[24, 48, 100])
+    parser.add_argument("--loss", type=float, default=0.01)
+    parser.add_argument("--node-timeout-ms", type=int, default=3000)
+    parser.add_argument("--interval-s", type=float, default=0.25)
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--scale-up", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="one JSON line per size instead of the table")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
+    print("members  loss  msgs/s out  msgs/s in  KB/s out  KB/s in  cpu ms/s  formed s  crash s  join s"
+          "  scale-up s (epochs)  false susp  wall s")
+    for members in args.members:
+        r = scenario(members, args.loss, args.node_timeout_ms, args.interval_s, args.idle_s, args.scale_up,
+                     args.seed)
+        if args.json:
+            print(json.dumps(r), flush=True)
+            continue
+        idle = r.get("idle", {})
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"{members:7d}  {args.loss:4.2f}  {idle.get('sent', 0):10.1f}  {idle.get('received', 0):9.1f}"
+              f"  {idle.get('sent_bytes', 0) / 1024:8.2f}  {idle.get('received_bytes', 0) / 1024:7.2f}"
+              f"  {idle.get('cpu_ms_per_s', 0):8.2f}  {fmt(r['formed_s']):>8}  {fmt(r.get('crash_agreed_s')):>7}"
+              f"  {fmt(r.get('join_agreed_s')):>6}  {fmt(r.get('scale_up_agreed_s')):>10} ({r.get('scale_up_epochs', '-')})"
+              f"  {r.get('false_suspicions', '-'):>10}  {r.get('wall_s', '-'):>6}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The short version of loadtest/mesh_sim.py: the mesh's own code for 12 members in virtual time, with losses.
+
+No socket and no greenlet: each member is a real mesh.bus.Mesh on a simulated
+network (loadtest/mesh_sim.py), so these are the node's decisions, timed on a
+virtual clock. The bounds are the protocol's: a crash is agreed on within
+node_timeout plus a ballot, a join within the join settle time plus a ballot,
+a scale-up in one or two epochs, and nobody alive is ever suspected. (What the
+traffic costs as members are added is loadtest/mesh_sim.py's table, in the README.)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
+
+import mesh_sim  # noqa: E402
+
+NODE_TIMEOUT_MS = 1000
+INTERVAL_S = 0.25
+
+
+@pytest.fixture(scope="module")
+def run() -> dict:
+    return mesh_sim.scenario(members=12, loss=0.02, node_timeout_ms=NODE_TIMEOUT_MS, interval_s=INTERVAL_S,
+                             idle_s=4.0, scale_up=6, seed=7)
+
+
+def test_forms_in_few_epochs(run):
+    assert run["formed_s"] is not None and run["formed_s"] < 10
+    assert run["formed_epochs"] <= 3
+
+
+def test_idle_members_send_one_heartbeat_per_interval_to_each_peer(run):
+    idle = run["idle"]
+    assert idle["sent"] == pytest.approx(11 / INTERVAL_S, rel=0.15)
+    assert idle["received"] == pytest.approx(11 / INTERVAL_S * 0.98, rel=0.15)     # 2% lost
+
+
+def test_crash_is_agreed_within_node_timeout_and_a_ballot(run):
+    assert run["crash_agreed_s"] is not None
+    assert run["crash_agreed_s"] < NODE_TIMEOUT_MS / 1000 + 1.0
+    assert run["crash_detected_by"] == 11
+    assert run["crash_epochs"] == 1
+
+
+def test_join_and_scale_up(run):
+    assert run["join_agreed_s"] is not None and run["join_agreed_s"] < 3.0
+    assert run["scale_up_agreed_s"] is not None and run["scale_up_agreed_s"] < 5.0
+    assert run["scale_up_epochs"] <= 2
+
+
+def test_nobody_alive_is_suspected(run):
+    assert run["false_suspicions"] == 0
