@@ -217,7 +217,7 @@ class Replicator:
         if previous is not None and previous is not slotmap:
             self._note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
-            missed, away = slotmap.epoch > previous.epoch + 1, self._away
+            missed, away = slotmap.skips_from(previous), self._away
             voided = self.holdings.follow(previous.owners, previous.epoch, slotmap.owners, slotmap.epoch,
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)
             self._away = False

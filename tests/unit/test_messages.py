@@ -92,3 +92,15 @@ def test_mutated_messages_never_raise(data):
     for _ in range(data.draw(st.integers(1, 5))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     decode(bytes(raw))
+
+
+def test_a_map_carries_its_base_and_one_saved_without_it_still_reads():
+    decoded = decode(encode(Commit(node_id(0), 1, slotmap())))
+    assert decoded.slotmap.base_epoch == slotmap().base_epoch == 1
+    # a ballot file written before maps carried their base holds 7 fields
+    old = msgpack.unpackb(messages.pack_slotmap(slotmap()))[:7]
+    assert messages.unpack_slotmap(msgpack.packb(old)).base_epoch is None
+    # a base at or past the map's own epoch is no map's history
+    forged = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+    forged[-1][-1] = forged[-1][0]
+    assert decode(msgpack.packb(forged)) == Invalid("schema")
