@@ -29,7 +29,7 @@ from typing import Callable
 
 import gevent
 
-from mesh import adoption, ballot, lease
+from mesh import adoption, ballot, lease, takeover
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election
@@ -123,6 +123,7 @@ class Mesh:
         self._arrived_at: dict[str, float] = {}
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
+        self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -227,6 +228,21 @@ class Mesh:
         answers writes with -CLUSTERDOWN, as Redis does while cluster_state is fail.
         """
         return not (self.joining and self.slotmap.members == (self.me,))
+
+    def take_over(self) -> SlotMap:
+        """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
+        this node holds dead (mesh/takeover.py says when and why not: TakeoverRefused)."""
+        others = [m.node_id for m in self.slotmap.members if m.node_id != self.me.node_id]
+        states = {n: self.membership.state(n) for n in others if n in self.membership.peers}
+        forced = takeover.forced_map(self.slotmap, self.me.node_id, states, self.accepting_writes(),
+                                     self.election.voted_epoch, self.joining)
+        log.warning("takeover by the operator node=%s epoch=%d base_epoch=%d removed=%s",
+                    self.me.node_id[:8], forced.epoch, self.slotmap.epoch,
+                    ",".join(n[:8] for n in others if not forced.has_member(n)))
+        self._adopt(forced)
+        self._forced = forced
+        self.links.send(Commit(self.me.node_id, self._next_seq(), forced))
+        return forced
 
     def publish(self, channel: bytes, message: bytes) -> None:
         """Fan a PUBLISH out to every other node; never blocks."""
@@ -398,6 +414,12 @@ class Mesh:
         """Keep a map sent in a Commit until members vouch for it (mesh/adoption.py)."""
         if not self._wanted(slotmap):
             return
+        if self._forced is not None and takeover.same_decision(slotmap, self._forced):
+            # another survivor's takeover, the same decision at a higher epoch: no vote
+            # could be had for it, and none is needed to agree with ourselves
+            self._adopt(slotmap)
+            self._forced = slotmap
+            return
         self._pending[digest(slotmap)] = slotmap
         if len(self._pending) > PENDING_MAPS:
             oldest = min(self._pending, key=lambda d: self._pending[d].epoch)
@@ -421,6 +443,7 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
+        self._forced = None     # (a takeover sets it again after adopting its map)
         self._adopted_at = self._clock()
         self.election.committed(slotmap)
         self._save_ballot()

@@ -117,6 +117,8 @@ class SlotMap:
         the same base); a map of unknown base counts as missed when the number jumped."""
         if self.base_epoch is None:
             return self.epoch > held.epoch + 1
+        if self.base_epoch == held.base_epoch and self.members == held.members and self.tokens == held.tokens:
+            return False    # the held map's decision renumbered (survivors' takeovers: mesh/takeover.py)
         return self.base_epoch != held.epoch
 
     def supersedes(self, other: SlotMap) -> bool:
