@@ -91,6 +91,7 @@ class Mesh:
         self._saved = saved
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
+        self._joining_since = self._clock()
         self._join = list(join)
         # A node whose ballot says it was a member, started without --join (the cluster's first
         # node, restarted), must not found a new cluster on its one-member map while the old one
@@ -229,6 +230,15 @@ class Mesh:
         """
         return not (self.joining and self.slotmap.members == (self.me,))
 
+    def joining_for_s(self) -> float:
+        """How long this node has been joining (0 once it is a member)."""
+        return self._clock() - self._joining_since if self.joining else 0.0
+
+    def peer_epochs(self) -> dict[str, int]:
+        """The map epoch each live peer's last heartbeat carried."""
+        return {node_id: beat.epoch for node_id, beat in self._peer_stats.items()
+                if node_id in self.membership.peers and self.membership.state(node_id) != State.DEAD}
+
     def take_over(self) -> SlotMap:
         """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
         this node holds dead (mesh/takeover.py says when and why not: TakeoverRefused)."""
@@ -252,6 +262,7 @@ class Mesh:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
+            self._joining_since = self._clock()
             self.writes_until = float("-inf")
         self.links.connect(host, mesh_port)
 
