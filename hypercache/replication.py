@@ -222,7 +222,7 @@ class Replicator:
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)
             self._away = False
             self._incarnation = self.cluster.membership.incarnation
-            if missed:
+            if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
