@@ -84,6 +84,9 @@ def _parse(data: bytes, cuts: list[int]) -> tuple[list[list[bytes]], str | None,
         if end <= start:
             continue
         requests += parser.feed(data[start:end])
+        while parser.more:      # as the connection does: no read until the parser caught up
+            held = max(held, parser.buffered)
+            requests += parser.feed(b"")
         held = max(held, parser.buffered)
         start = end
         if parser.error is not None:
