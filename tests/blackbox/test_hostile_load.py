@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from loadtest import hostile
-from tests.nodes import encode_command, raw_connect, read_reply, request
+from tests.nodes import agreed, encode_command, raw_connect, read_reply, request, wait_until
 
 WORST_ALLOWED_S = 0.5
 
@@ -116,3 +116,21 @@ def test_a_request_of_many_tiny_arguments_is_parsed_a_slice_per_turn_and_runs_wh
     print(f"\nSADD of 30k tiny members: worst bystander PING wait {worst * 1000:.1f} ms")
     assert replies == [count, count, 1]
     assert worst < WORST_ALLOWED_S
+
+
+def test_hostile_requests_at_one_node_get_no_member_declared_dead(node_factory):
+    """The issue: each single-request stall got the node declared dead (two map changes, and its keys).
+
+    Three nodes at the default node timeout; one is sent the requests that
+    used to stall it for 2-22 s (huge declared counts, the 20-star glob,
+    million-argument requests, an HTTP storm). The map must not change.
+    """
+    nodes = node_factory.start_cluster(3, http=True)
+    epoch = wait_until(lambda: agreed(nodes, 3), timeout=60, message=node_factory.logs)
+    target = nodes[0]
+    for attack in (hostile.huge_count, hostile.huge_count_after_command, hostile.glob_stars):
+        attack(target, target.http_port)
+    hostile.many_args_refused(target, 0, requests=3)
+    hostile.http_storm(target, target.http_port, 1000)
+    print(f"\nafter the attacks: epoch {agreed(nodes, 3)} (was {epoch})")
+    assert agreed(nodes, 3) == epoch, node_factory.logs()
