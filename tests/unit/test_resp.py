@@ -555,3 +555,13 @@ def test_bulks_taken_by_hiredis_parse_as_one_by_one(elements, cuts):
     finally:
         resp.BULKS_MIN = saved
     assert (got, batched.error) == (expected, one_by_one.error)
+
+
+def test_a_bulk_closed_by_two_other_bytes_does_not_lose_the_next_requests_header():
+    """Found by the fuzzer: `value\\rJ` (two closing bytes skipped unread, as Redis does) took a CRLF
+    away and the next request's header `*2\\r\\n`, swallowed by hiredis, gave one back: the fast path's
+    counts matched, the header was lost, and the rest ran as inline commands."""
+    parser = RequestParser()
+    assert parser.feed(b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\rJ*2\r\n") == [[b"SET", b"key", b"value"]]
+    assert parser.feed(b"$3\r\nGET\r\n$3\r\nkey\r\n") == [[b"GET", b"key"]]
+    assert parser.error is None
