@@ -146,6 +146,8 @@ class Connection:
                     if not requests:
                         break
                     self.run(requests, 0, out)
+                if parser.more:     # a big request behind AUTH stopped at the budget: go on next turn
+                    self._parse_later(True)
             if parser.error is not None and self.pending is None:
                 out.append(error_bytes("ERR Protocol error: " + parser.error))
                 session.close_after_reply = True

@@ -141,3 +141,16 @@ def test_hostile_requests_at_one_node_get_no_member_declared_dead(node_factory):
     assert hostile.big_set(owner, 0) == 400 * 2**20
     print(f"\nafter the attacks: epoch {agreed(nodes, 3)} (was {epoch})")
     assert agreed(nodes, 3) == epoch, node_factory.logs()
+
+
+def test_a_request_of_many_arguments_pipelined_behind_auth_in_one_read_runs(node_factory):
+    """AUTH and a 9,000-argument SADD in one 63 KB read: after AUTH succeeds the SADD is parsed in
+    slices from the loop that takes an unauthenticated client's requests one at a time, and nothing
+    else would come back to it (no more bytes arrive)."""
+    node = node_factory.start(password="hostile-pw")
+    members = [b"%d" % (i % 10) for i in range(9000)]
+    payload = encode_command("AUTH", "hostile-pw") + encode_command("SADD", "s", *members) + encode_command("SCARD", "s")
+    assert len(payload) < 64 * 1024
+    with raw_connect(node.port, timeout=10) as sock:
+        sock.sendall(payload)
+        assert [read_reply(sock, timeout=10) for _ in range(3)] == [b"OK", 10, 10]
