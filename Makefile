@@ -69,12 +69,13 @@ $(COMPILED_STAMP): $(COMPILED_SOURCES) | $(RUN_STAMP) compiler-deps
 compiled: $(COMPILED_STAMP)
 
 # Debian/Ubuntu packages the tests talk to: redis-cli / redis-benchmark / redis-server
-# (the side-by-side competitor) and chromium for the status page test.
+# (the side-by-side competitor), chromium for the status page test, iptables for the packet-loss
+# partition test (tests/integration/test_partition_stall.py).
 system-deps:
 	@if ! command -v redis-cli >/dev/null || ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
-			|| ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+			|| ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v iptables >/dev/null; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server redis-tools chromium nodejs npm >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server redis-tools chromium nodejs npm iptables >/dev/null; \
 	fi
 	@# ioredis, the Node.js cluster client the role tests drive (tests/blackbox/js/)
 	@test -d $(VENV)/js/node_modules/ioredis || npm install --silent --prefix $(VENV)/js ioredis@5 >/dev/null

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import select
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -40,28 +42,51 @@ from tests.nodes import (HOST, NodeFactory, NodeProcess, encode_command, raw_con
 
 # -- measuring -----------------------------------------------------------------------------------
 
+# The bystander's loop, in a process of its own: in a thread next to the attacker it
+# waited for this process's interpreter lock too (the attacker's reads and writes in
+# Python), which put up to ~150 ms on some waits that the node never caused.
+_BYSTANDER = r"""
+import socket, sys, time
+sock = socket.create_connection(("%s", %d), timeout=60)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+pings, worst, told = 0, 0.0, 0.0
+while True:
+    started = time.monotonic()
+    sock.sendall(b"PING\r\n")
+    reply = b""
+    while not reply.endswith(b"\r\n"):
+        data = sock.recv(64)
+        if not data:
+            raise SystemExit("connection closed")
+        reply += data
+    if reply != b"+PONG\r\n":
+        raise SystemExit("unexpected reply %%r" %% reply)
+    now = time.monotonic()
+    pings, worst = pings + 1, max(worst, now - started)
+    if now - told > 0.01:
+        print(pings, worst, flush=True)
+        told = now
+"""
+
+
 class Bystander:
-    """A client that PINGs in a loop on its own connection and keeps the worst wait."""
+    """A client that PINGs in a loop on its own connection, in its own process, and keeps the worst wait."""
 
     def __init__(self, port: int) -> None:
-        self.sock = raw_connect(port)
+        self.port = port
         self.worst = 0.0
         self.pings = 0
         self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._proc: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._follow, daemon=True)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                self.sock.sendall(b"PING\r\n")
-                reply = read_reply(self.sock, timeout=60)
-                assert reply == b"PONG", reply
-                self.worst = max(self.worst, time.monotonic() - started)
-                self.pings += 1
-        except BaseException as error:  # noqa: BLE001 - reported by the caller
-            self.error = error
+    def _follow(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            pings, worst = line.split()
+            self.pings, self.worst = int(pings), float(worst)
+        if self._proc.wait() not in (0, -signal.SIGTERM):
+            self.error = RuntimeError(f"bystander exited {self._proc.returncode}: {self._proc.stderr.read()}")
 
     def more_pings(self, count: int = 20, timeout: float = 60) -> None:
         """Wait until `count` more PINGs were answered (the node has moved on)."""
@@ -69,13 +94,16 @@ class Bystander:
         wait_until(lambda: self.pings >= seen + count or self.error is not None, timeout=timeout)
 
     def __enter__(self) -> "Bystander":
+        self._proc = subprocess.Popen([sys.executable, "-c", _BYSTANDER % (HOST, self.port)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
+        assert self._proc is not None
+        self._proc.terminate()
         self._thread.join(timeout=60)
-        self.sock.close()
+        self._proc.wait(10)
 
 
 def rss_bytes(pid: int) -> int:
@@ -262,6 +290,12 @@ def http_post(node: NodeProcess, http_port: int) -> object:
     return send_and_read(node.port, payload)[0]
 
 
+def nothing(node: NodeProcess, http_port: int, seconds: float = 5.0) -> object:
+    """No attack: the bystander alone for a while, the machine's own noise to read the others against."""
+    time.sleep(seconds)
+    return None
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -272,6 +306,7 @@ class Case:
 
 
 CASES = [
+    Case("baseline", "nothing (the bystander alone for 5 s: the machine's own noise)", nothing),
     Case("huge-count", "`*1000000000\\r\\n` (15 bytes, before AUTH)", huge_count),
     Case("huge-count-after", "`PING` then `*2147483647\\r\\n` in one read", huge_count_after_command),
     Case("huge-resp3-set", "`PING` then `~2000000000\\r\\n`", huge_resp3_set),

@@ -36,7 +36,7 @@ from mesh.election import Election
 from mesh.links import PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
-                           digest, pack_slotmap, unpack_slotmap)
+                           digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,10 @@ class Mesh:
         self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         self._arrived_at: dict[str, float] = {}
+        # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
+        self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
+        self._echoed_at: dict[str, float] = {}
+        self._echo_key = echo_key(me.node_id)
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
         self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
@@ -196,7 +200,11 @@ class Mesh:
         return self._clock() <= self.writes_until
 
     def _refresh_writes(self) -> None:
-        """Set the deadline: node_timeout (less a margin) after the oldest arrival of the most recently heard majority."""
+        """Set the deadline: node_timeout (less a margin) after the evidence of the most recently heard majority.
+
+        A member's evidence is the older of when its latest heartbeat arrived and
+        when this node sent the heartbeat that member echoed last (mesh/lease.py).
+        """
         if not self._has_cluster_map():
             self.writes_until = float("-inf")
             return
@@ -207,7 +215,8 @@ class Mesh:
                 continue
             peer = self.membership.peers.get(member.node_id)
             if peer is not None and peer.state != State.DEAD:
-                arrivals.append(min(peer.heard_at, self._arrived_at.get(member.node_id, peer.heard_at)))
+                arrivals.append(min(peer.heard_at, self._arrived_at.get(member.node_id, peer.heard_at),
+                                    self._echoed_at.get(member.node_id, float("-inf"))))
         self.writes_until = lease.lease_until(arrivals, len(self.slotmap.members), self.node_timeout_s,
                                               self._lease_margin_s)
 
@@ -323,6 +332,7 @@ class Mesh:
             peer = self.membership.peers.get(message.sender)
             if peer is not None and peer.heard_at == now:     # taken as news, not as a repeat
                 self._arrived_at[message.sender] = self._arrival.arrived_by(now)
+                self._take_echo(message)
             self._refresh_writes()
             if message.epoch < self.slotmap.epoch:
                 self._resend_commit(now)
@@ -343,6 +353,15 @@ class Mesh:
             self._offer(message.slotmap)
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
+
+    def _take_echo(self, beat: Heartbeat) -> None:
+        """Note when this node sent the heartbeat of its own that `beat`'s sender heard last."""
+        for key, seq in beat.heard:
+            if key == self._echo_key:
+                sent_at = self._sent_beats.sent_at(seq)
+                if sent_at > self._echoed_at.get(beat.sender, float("-inf")):
+                    self._echoed_at[beat.sender] = sent_at
+                return
 
     def _consider(self, proposal: Proposal) -> None:
         candidate, current = proposal.slotmap, self.slotmap
@@ -511,14 +530,19 @@ class Mesh:
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
+            self._echoed_at.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
         stats = self._local_stats()
+        seq = self._next_seq()
+        self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
+        heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
+                      if peer.seq >= 0 and peer.state != State.DEAD)
         self.links.send(Heartbeat(
-            self.me.node_id, self._next_seq(), self.membership.incarnation, self.slotmap.epoch,
+            self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
             digest(self.slotmap), self.me, self.membership.gossip(),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0))))
+            float(stats.get("ops_per_sec", 0.0)), heard=heard))
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)

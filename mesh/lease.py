@@ -16,8 +16,24 @@ therefore a lower bound of the arrival of a message read at `now`, and the
 lease ends `margin` before node_timeout after the majority's arrivals: the
 others' own view of this node started up to a heartbeat earlier, and deciding
 its death takes them a little longer still. Pure: `now` is passed in.
+
+Hearing the majority is not being heard by it. A node whose outgoing packets
+are lost (one-way loss, an MTU black hole: its heartbeats are big, the TCP
+acknowledgements it sends are small) still hears every peer, while they stop
+hearing it, declare it dead and take its slots: in the namespace test such a
+node acknowledged writes until it adopted the majority's map, past
+node_timeout, and in 1 of 8 runs 42 writes on both sides. So every heartbeat also echoes the seq of the latest
+heartbeat its sender heard from each peer, and `SentBeats` remembers when
+this node sent each of its own. A peer cannot have stopped hearing this node
+before node_timeout after the moment it sent the heartbeat that peer echoes
+(the peer read it later than that); the evidence for a member is the older
+of the two, so the lease holds only while a majority both hears this node
+and is heard by it. The sending time is this node's own clock: a stall while
+the echo waited in a socket cannot make it look newer.
 """
 from __future__ import annotations
+
+import collections
 
 def margin_s(heartbeat_interval_s: float, node_timeout_s: float) -> float:
     """How much earlier than node_timeout the lease ends: a heartbeat, at most a quarter of the timeout.
@@ -76,3 +92,23 @@ def lease_until(arrivals: list[float], members: int, node_timeout_s: float, marg
         return float("-inf")
     newest_first = sorted(arrivals, reverse=True)
     return newest_first[needed - 1] + node_timeout_s - margin
+
+
+class SentBeats:
+    """When this node sent each of its recent heartbeats, by seq: what a peer's echo is worth."""
+
+    __slots__ = ("_sent", "_keep")
+
+    def __init__(self, keep: int) -> None:
+        """Remember the last `keep` heartbeats: an echo older than node_timeout renews nothing anyway."""
+        self._sent: collections.OrderedDict[int, float] = collections.OrderedDict()
+        self._keep = keep
+
+    def sent(self, seq: int, now: float) -> None:
+        self._sent[seq] = now
+        while len(self._sent) > self._keep:
+            self._sent.popitem(last=False)
+
+    def sent_at(self, seq: int) -> float:
+        """When heartbeat `seq` left (-inf if it is not one of the remembered ones: no evidence)."""
+        return self._sent.get(seq, float("-inf"))

@@ -21,7 +21,8 @@ from mesh.slotmap import Member, SlotMap
 
 # 2: maps are adopted only when proven (mesh/adoption.py), proposals only when they follow the
 # base map; a version-1 node would adopt any Commit, so the two do not mix.
-VERSION = 2
+# 3: heartbeats echo the latest heartbeat heard from each peer (the write lease, mesh/lease.py).
+VERSION = 3
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024
@@ -64,6 +65,14 @@ class Heartbeat:
     ops_per_sec: float
     # Replication offsets per slot range, filled in by replication: (first, last, offset).
     offsets: tuple[tuple[int, int, int], ...] = ()
+    # The seq of the latest heartbeat the sender heard from each peer, by the peer's
+    # `echo_key`: a node learns when it was last heard, not only when it last heard.
+    heard: tuple[tuple[bytes, int], ...] = ()
+
+
+def echo_key(node_id: str) -> bytes:
+    """The first 8 bytes of a node id: names a peer in `Heartbeat.heard` at a third of the hex id's size."""
+    return bytes.fromhex(node_id[:16])
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +194,7 @@ def encode(message: Message) -> bytes:
         body = [message.incarnation, message.epoch, message.digest, _member_body(message.me),
                 [[_member_body(g.member), g.incarnation, g.state] for g in message.members],
                 message.keys, message.used_memory, float(message.ops_per_sec),
-                [list(offset) for offset in message.offsets]]
+                [list(offset) for offset in message.offsets], [list(echo) for echo in message.heard]]
     elif isinstance(message, Leave):
         body = [message.incarnation]
     elif isinstance(message, Proposal):
@@ -230,16 +239,17 @@ def _message(fields: Any) -> Message:
     sender = _node_id(sender)
     seq = _uint(seq)
     if kind == 1:
-        _length(body, 9)
-        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, offsets = body
+        _length(body, 10)
+        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, offsets, heard = body
         _check(isinstance(members, list) and len(members) <= MAX_MEMBERS, "schema")
         gossip = tuple(_gossip(entry) for entry in members)
         _check(isinstance(offsets, list), "schema")
+        _check(isinstance(heard, list) and len(heard) <= MAX_MEMBERS, "schema")
         member = _member(me)
         _check(member.node_id == sender, "sender")
         return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
                          gossip, _uint(keys), _uint(used_memory), _number(ops),
-                         tuple(_offset(offset) for offset in offsets))
+                         tuple(_offset(offset) for offset in offsets), tuple(_echo(echo) for echo in heard))
     if kind == 2:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))
@@ -333,6 +343,13 @@ def _offset(body: Any) -> tuple[int, int, int]:
     first, last, offset = (_uint(value) for value in body)
     _check(first <= last < SLOT_COUNT, "schema")
     return first, last, offset
+
+
+def _echo(body: Any) -> tuple[bytes, int]:
+    _length(body, 2)
+    key, seq = body
+    _check(isinstance(key, bytes) and len(key) == 8, "schema")
+    return key, _uint(seq)
 
 
 def _node_id(value: Any) -> str:

@@ -48,6 +48,10 @@ RESP_SEEDS = [
     b"POST / HTTP/1.1\r\nHost: x\r\n\r\n",
     b"*-1\r\n*0\r\n$-1\r\n",
     _command(b"SET", b"k", b"\r\n$3\r\n"),
+    # runs of small bulks long enough for hiredis slices (resp._bulks), and ones with `$` payloads
+    _command(b"SADD", b"s", *[b"%d" % i for i in range(40)]),
+    _command(b"DEL", *[b"\r\n$%d" % i for i in range(40)]),
+    b"*41\r\n$4\r\nSADD\r\n" + b"$1\r\nx\r\n" * 20 + b"+OK\r\n" + b"$1\r\ny\r\n" * 19,
 ]
 
 
@@ -84,6 +88,9 @@ def _parse(data: bytes, cuts: list[int]) -> tuple[list[list[bytes]], str | None,
         if end <= start:
             continue
         requests += parser.feed(data[start:end])
+        while parser.more:      # as the connection does: no read until the parser caught up
+            held = max(held, parser.buffered)
+            requests += parser.feed(b"")
         held = max(held, parser.buffered)
         start = end
         if parser.error is not None:

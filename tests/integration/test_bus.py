@@ -152,6 +152,39 @@ def test_minority_stops_accepting_writes(cluster):
     assert len(survivor.slotmap.members) == 3
 
 
+def test_a_node_nobody_hears_refuses_writes_before_the_majority_takes_its_slots(cluster):
+    """One-way loss: everything this node sends is lost, everything sent to it arrives.
+
+    It still hears a majority, so a lease made of arrivals alone kept it
+    accepting writes after the others had declared it dead and committed a map
+    without it. The lease also needs the majority's echoes of its own recent
+    heartbeats (mesh/lease.py): at the instant a majority member adopts the map
+    without it, it must already refuse writes. (The namespace version with
+    real packet loss: tests/integration/test_partition_stall.py.)
+    """
+    cluster.add()
+    cluster.add([cluster.seed()])
+    cluster.add([cluster.seed()])
+    wait_for(lambda: cluster.agreed(3))
+    mute = cluster.nodes[0]
+    seen: list[tuple[bool, float]] = []     # at each adoption of a map without it: (it accepted writes, its silence)
+    for other in cluster.nodes[1:]:
+        def adopt(slotmap, other=other, adopt=other._adopt):
+            if not slotmap.has_member(mute.me.node_id) and other.slotmap.has_member(mute.me.node_id):
+                now = time.monotonic()
+                heard = max(now - mute.membership.peers[n.me.node_id].heard_at for n in cluster.nodes[1:])
+                seen.append((mute.accepting_writes(), heard))
+            adopt(slotmap)
+        other._adopt = adopt
+    wait_for(mute.accepting_writes)      # (right after a join the lease may wait for a heartbeat's echo)
+    mute.links.send = lambda message: None
+    wait_for(lambda: len(seen) == 2, timeout_s=10)
+    print(f"\nat the majority's commits without it: accepting writes {[a for a, _ in seen]}, "
+          f"its last heartbeat from them {max(h for _, h in seen) * 1000:.0f} ms old")
+    assert [accepting for accepting, _ in seen] == [False, False]
+    assert max(h for _, h in seen) < TIMEOUT_MS / 1000     # it did hear them: not a lease lost for deafness
+
+
 def test_publish_reaches_every_other_node(cluster):
     cluster.add()
     cluster.add([cluster.seed()])

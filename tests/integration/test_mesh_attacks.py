@@ -397,3 +397,42 @@ def test_a_replayed_old_map_is_not_adopted_by_a_node_that_comes_back(open_cluste
         assert not any(text.startswith(f"epoch {stale.epoch}:") for text in adopted), adopted
     finally:
         replayer.close()
+
+
+# -- one member speaking for another: a shared secret cannot stop it, per-node keys do ------------
+
+@pytest.mark.parametrize("mode", ["shared secret", "per-node keys"])
+def test_an_insider_speaks_for_another_member_only_with_a_shared_secret(mode, pairs, attackers):
+    """An insider (holding the secret, or an allowed key pair of its own) forges a Leave of a live member.
+
+    With the secret every member holds the same key pair, so nothing tells one
+    member's connection from another's: a Hello naming the target makes the
+    victim subscribe to the insider as the target, and the Leave kills it (the
+    documented limit, docs/security.md). With per-node keys the victim's SUB
+    for the target pins the target's key, which the insider lacks: nothing
+    arrives; and under its own id, a Leave naming the target is dropped as
+    impersonation.
+    """
+    if mode == "shared secret":
+        secret = curve.from_secret(SECRET)
+        keys, insider_keys = [secret, secret, secret], secret
+    else:
+        keys, insider_keys = [pairs["a"], pairs["b"], pairs["c"]], pairs["insider"]
+    cluster = Cluster(keys)
+    try:
+        victim, target = cluster.nodes[0], cluster.nodes[1].me.node_id
+        impostor = attackers(victim, target, keys=insider_keys, server_key=victim.links._keys.public)
+        forged = Leave(target, 0, 10 ** 6)
+        killed = impostor.keep_sending([forged], until=lambda: victim.membership.state(target) == State.DEAD,
+                                       timeout_s=WATCH_S)
+        outcome = "killed it in the victim's view" if killed else "changed nothing"
+        print(f"\n{mode}: an insider's forged Leave of a live member {outcome}")
+        if mode == "shared secret":
+            assert killed
+            return
+        assert not killed
+        in_own_name = attackers(victim, insider_keys.node_id, keys=insider_keys, server_key=victim.links._keys.public)
+        assert in_own_name.keep_sending([forged], until=lambda: victim.links.counters["invalid_impersonation"] >= 1)
+        assert victim.membership.state(target) == State.ALIVE and cluster.agreed(3)
+    finally:
+        cluster.close()

@@ -5,7 +5,7 @@ import math
 
 from hypothesis import given, strategies as st
 
-from mesh.lease import ArrivalClock, lease_until, margin_s
+from mesh.lease import ArrivalClock, SentBeats, lease_until, margin_s
 
 BEAT = 0.25
 STALL = 0.25
@@ -57,3 +57,12 @@ def test_the_lease_is_the_majoritys_oldest_recent_arrival_plus_the_timeout_less_
     assert lease_until([math.inf, 10.0, 9.0, 4.0, 1.0], 5, 3.0, margin) == 9.0 + 3.0 - 0.25
     assert lease_until([math.inf, 10.0], 5, 3.0, margin) == -math.inf
     assert lease_until([math.inf], 1, 3.0, margin) == math.inf        # a lone node always leads
+
+
+def test_an_echo_is_worth_when_its_heartbeat_was_sent_and_only_recent_ones_are_remembered():
+    beats = SentBeats(keep=3)
+    for seq, at in ((10, 1.0), (11, 1.25), (12, 1.5), (13, 1.75)):
+        beats.sent(seq, at)
+    assert beats.sent_at(12) == 1.5
+    assert beats.sent_at(10) == -math.inf      # forgotten: older than the lease could use
+    assert beats.sent_at(99) == -math.inf      # never sent (or another node's seq): no evidence

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 from loadtest.ring_balance import node_id
 from mesh import messages
 from mesh.messages import (Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal, Publish, State, Vote,
-                           decode, digest, encode)
+                           decode, digest, echo_key, encode)
 from mesh.slotmap import Member, SlotMap
 
 
@@ -20,7 +20,7 @@ def slotmap() -> SlotMap:
 def heartbeat() -> Heartbeat:
     return Heartbeat(node_id(0), 7, 3, 2, digest(slotmap()), member(0),
                      (Gossip(member(1), 0, State.ALIVE), Gossip(member(2), 4, State.SUSPECT)),
-                     1000, 2048, 12.5, ((0, 100, 42),))
+                     1000, 2048, 12.5, ((0, 100, 42),), ((echo_key(node_id(1)), 12), (echo_key(node_id(2)), 0)))
 
 
 def test_every_kind_round_trips():
@@ -104,3 +104,10 @@ def test_a_map_carries_its_base_and_one_saved_without_it_still_reads():
     forged = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
     forged[-1][-1] = forged[-1][0]
     assert decode(msgpack.packb(forged)) == Invalid("schema")
+
+
+def test_a_heartbeat_echo_must_name_a_peer_by_8_bytes_and_a_seq():
+    good = msgpack.unpackb(encode(heartbeat()))
+    for echo in ([b"short", 1], [b"x" * 8, -1], [b"x" * 8], "x"):
+        assert decode(msgpack.packb(good[:-1] + [[echo]])) == Invalid("schema")
+    assert decode(msgpack.packb(good[:-1])) == Invalid("schema")          # a version-2 heartbeat: no echoes
