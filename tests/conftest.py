@@ -9,6 +9,9 @@ Fixtures
   redis_server  a real redis-server (--save '' --appendonly no) per module, FLUSHALLed per
                 test; skipped if redis-server is missing, unless CI is set (then it fails).
   redis_server_factory  start_redis_server(*flags) for this test (e.g. "--requirepass", "x").
+  three         a 3-node cluster (replication factor 2) of this test's own.
+  shared_three  the session's 3-node cluster, as `three`, for tests that leave it as they found
+                it (no kill, stop, pause, join, CONFIG SET): flushed before every test.
 
 When a test fails, the tail of the log of every node it used is attached to the report.
 """
@@ -138,3 +141,41 @@ def three(node_factory: NodeFactory) -> list[NodeProcess]:
     cluster = node_factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT)
     nodes.wait_until(lambda: nodes.agreed(cluster, 3), timeout=15, message=node_factory.logs)
     return cluster
+
+
+@pytest.fixture(scope="session")
+def _shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeFactory, list[NodeProcess]]]:
+    factory = NodeFactory(tmp_path_factory.mktemp("shared-cluster"))
+    try:
+        yield factory, []
+    finally:
+        factory.stop_all()
+
+
+def _healthy(cluster: list[NodeProcess]) -> bool:
+    if len(cluster) != 3 or not all(n.alive for n in cluster):
+        return False
+    try:
+        nodes.wait_until(lambda: nodes.agreed(cluster, 3), timeout=15)
+    except nodes.WaitTimeout:
+        return False
+    return True
+
+
+@pytest.fixture
+def shared_three(_shared_cluster: tuple[NodeFactory, list[NodeProcess]]) -> list[NodeProcess]:
+    """The session's 3-node cluster (as `three`), its keys and functions flushed.
+
+    For tests that leave the cluster as they found it: starting a cluster is most of the
+    time of a test that only reads and writes it. One that was left short of three
+    agreeing members anyway is replaced by a new one."""
+    factory, cluster = _shared_cluster
+    if not _healthy(cluster):
+        factory.stop_all()
+        cluster[:] = factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT)
+        nodes.wait_until(lambda: nodes.agreed(cluster, 3), timeout=15, message=factory.logs)
+    for node in cluster:
+        nodes.call(node, "FLUSHALL")
+        nodes.call(node, "FUNCTION", "FLUSH")
+        nodes.call(node, "SCRIPT", "FLUSH")
+    return list(cluster)
