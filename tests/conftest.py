@@ -14,11 +14,17 @@ Fixtures
                 it (no kill, stop, pause, join, CONFIG SET): flushed before every test.
 
 When a test fails, the tail of the log of every node it used is attached to the report.
+
+Bytecode: the suite starts hundreds of node processes. Under PYTHONDONTWRITEBYTECODE each of
+them compiled every module from source, ~0.25 s of CPU of a start's ~0.65 s; instead, their
+bytecode is cached outside the source tree (PYTHONPYCACHEPREFIX), which leaves the tree as
+clean as PYTHONDONTWRITEBYTECODE asks.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +33,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:          # `pytest tests` from a checkout without setup.cfg's pythonpath
     sys.path.insert(0, str(REPO))
+
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in os.environ:
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / f"hypercache-pycache-{os.getuid()}")
 
 from tests import nodes  # noqa: E402
 from tests.nodes import NodeFactory, NodeProcess, RedisServerProcess, start_redis_server  # noqa: E402
