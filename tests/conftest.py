@@ -68,7 +68,7 @@ def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
     try:
         yield factory
     finally:
-        factory.stop_all()
+        factory.kill_all()
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def _module_node_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     try:
         yield factory
     finally:
-        factory.stop_all()
+        factory.kill_all()
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def _shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     try:
         yield factory, []
     finally:
-        factory.stop_all()
+        factory.kill_all()
 
 
 def _healthy(cluster: list[NodeProcess]) -> bool:
@@ -180,7 +180,7 @@ def shared_three(_shared_cluster: tuple[NodeFactory, list[NodeProcess]]) -> list
     agreeing members anyway is replaced by a new one."""
     factory, cluster = _shared_cluster
     if not _healthy(cluster):
-        factory.stop_all()
+        factory.kill_all()
         cluster[:] = factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT)
         nodes.wait_until(lambda: nodes.agreed(cluster, 3), timeout=15, message=factory.logs)
     for node in cluster:

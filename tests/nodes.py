@@ -478,6 +478,16 @@ class NodeFactory:
                 node.proc.wait(STOP_TIMEOUT_S)
             node._forget()
 
+    def kill_all(self) -> None:
+        """SIGKILL every node: a test's teardown. A graceful stop of every member at once waits
+        out --leave-timeout-ms (nobody is left to take the slots over), up to STOP_TIMEOUT_S."""
+        for node in self.nodes:
+            if node.alive:
+                node.proc.kill()
+        for node in self.nodes:
+            node.proc.wait(STOP_TIMEOUT_S)
+            node._forget()
+
     def logs(self, tail: int | None = LOG_TAIL_LINES) -> str:
         return "\n".join(f"--- {n.name} port={n.port} ({'running' if n.alive else f'exit {n.proc.returncode}'}) "
                          f"{n.log_path} ---\n{n.logs(tail)}" for n in self.nodes)

@@ -66,7 +66,7 @@ def cluster(tmp_path_factory):
         _write(nodes[0])
         yield nodes
     finally:
-        factory.stop_all()
+        factory.kill_all()
 
 
 @pytest.mark.parametrize("args,error", [
