@@ -23,6 +23,9 @@ class Session:
     # cluster: READONLY lets reads be served by replicas; ASKING admits one command for an importing slot
     readonly: bool = False
     asking: bool = False
+    # sent CLUSTER SET-CONFIG-EPOCH, which only `redis-cli --cluster create` sends, after ADDSLOTS
+    # and before MEET: its MEET is then refused (hypercache/commands/cluster_admin.py)
+    sent_config_epoch: bool = False
     # connected to the member's replica endpoint (hypercache/roles.py): a Redis replica
     replica_endpoint: bool = False
     # MULTI: queued (command, args) pairs, or None outside a transaction

@@ -447,9 +447,22 @@ class NodeFactory:
                                 node.data_dir, node.password, wait, None, node.name)
 
     def start_cluster(self, count: int, *extra: str, **kwargs: Any) -> list[NodeProcess]:
-        """count nodes; every node after the first joins the first one."""
+        """count nodes; every node after the first joins the first one.
+
+        The joiners start together once the first answers (a node's start-up is most of a
+        small cluster's formation time); each is then waited for as start() does."""
         first = self.start(*extra, **kwargs)
-        return [first] + [self.start(*extra, join=first, **kwargs) for _ in range(count - 1)]
+        wait = kwargs.pop("wait", True)
+        others = [self.start(*extra, join=first, wait=False, **kwargs) for _ in range(count - 1)]
+        if wait:
+            try:
+                for node in others:
+                    node.wait_ready()
+            except BaseException:
+                for node in others:
+                    node.kill()
+                raise
+        return [first] + others
 
     def stop_all(self) -> None:
         for node in self.nodes:
@@ -463,6 +476,16 @@ class NodeFactory:
             except subprocess.TimeoutExpired:
                 node.proc.kill()
                 node.proc.wait(STOP_TIMEOUT_S)
+            node._forget()
+
+    def kill_all(self) -> None:
+        """SIGKILL every node: a test's teardown. A graceful stop of every member at once waits
+        out --leave-timeout-ms (nobody is left to take the slots over), up to STOP_TIMEOUT_S."""
+        for node in self.nodes:
+            if node.alive:
+                node.proc.kill()
+        for node in self.nodes:
+            node.proc.wait(STOP_TIMEOUT_S)
             node._forget()
 
     def logs(self, tail: int | None = LOG_TAIL_LINES) -> str:

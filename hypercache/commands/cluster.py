@@ -53,7 +53,7 @@ from .. import health
 from ..replication_state import NO_REPLICATION, ReplicationState, read, replicas_of, shard_progress
 from ..replication_state import summary as replication_summary
 from ..roles import replica_id, replica_port, replicated_master
-from ..reply import OK, CommandError, Status, Verbatim
+from ..reply import CommandError, Status, Verbatim
 from . import command, container
 
 INVALID_SLOT = CommandError("ERR Invalid slot")
@@ -444,15 +444,3 @@ def meet_address(args: list[bytes]) -> tuple[str, int]:
         # as Redis, the address is shown with the base port even when the bus port is the bad one
         raise CommandError(f"ERR Invalid node address specified: {ip.decode('utf-8', 'replace')}:{shown}")
     return ip.decode("ascii"), mesh_port
-
-
-@command("cluster|meet", -4, "admin stale no-async-loading", group="cluster",
-         summary="Forces a node to handshake with another node.", since="3.0.0")
-def cluster_meet(ctx, session, args):
-    """Format: CLUSTER MEET ip port [cluster-bus-port]"""
-    host, mesh_port = meet_address(args)
-    meet = getattr(ctx.cluster, "meet", None)
-    if meet is None:
-        raise CommandError("ERR This instance has cluster support disabled")
-    meet(host, mesh_port)
-    return OK

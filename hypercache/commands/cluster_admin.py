@@ -8,13 +8,22 @@ So a command that would take one of those decisions is refused at once, with an
 error that says what to do instead, never an OK that changes nothing.
 
 What maps onto a hypercache operation is done:
-  CLUSTER MEET     (redis-cli --cluster add-node, create): joins (hypercache/commands/cluster.py)
+  CLUSTER MEET     (redis-cli --cluster add-node, or by hand): joins the cluster of the address
+                   given; but not when `redis-cli --cluster create` sends it (below)
   CLUSTER FORGET   a dead member the map has already dropped: forgotten now, instead
                    of after 10 node timeouts; a live or still-mapped member is refused
   CLUSTER FAILOVER TAKEOVER
                    the operator's way out of a majority lost for good: the survivors
                    drop the dead members without a vote (mesh/takeover.py)
-The decisions are pure functions of values (`forget_refusal`), tested without a node.
+`redis-cli --cluster create A B C` computes and prints a slot plan before it sends anything
+but INFO, CLUSTER NODES and CLUSTER INFO, the same checks add-node makes on its new node, so
+no reply can stop it before the plan. Then it sends each node ADDSLOTS (refused, and redis-cli
+7.0 goes on: it clears the node's dirty flag whatever the reply) and SET-CONFIG-EPOCH (reply
+ignored), then CLUSTER MEET to all but the first: the first reply it stops on. A MEET on a
+connection that sent SET-CONFIG-EPOCH, which no other redis-cli tool sends, is that one: it is
+refused with the add-node command to run instead, so create ends in an error right after its
+plan, nothing joined, rather than in a cluster whose layout is not the one it printed.
+The decisions are pure functions of values (`forget_refusal`, `create_refusal`), tested without a node.
 """
 from __future__ import annotations
 
@@ -22,8 +31,8 @@ from mesh.takeover import TakeoverRefused
 
 from ..arguments import parse_int
 from ..reply import OK, CommandError
-from . import cluster as _container  # noqa: F401  (declares the CLUSTER container these join)
 from . import command
+from .cluster import meet_address   # (importing it declares the CLUSTER container these join)
 
 ADMIN = "admin stale no-async-loading"
 
@@ -111,6 +120,7 @@ def cluster_setslot(ctx, session, args):
          summary="Sets the configuration epoch for a new node.")
 def cluster_set_config_epoch(ctx, session, args):
     """Format: CLUSTER SET-CONFIG-EPOCH config-epoch (refused)"""
+    session.sent_config_epoch = True     # redis-cli --cluster create: its MEET comes next
     raise CommandError(EPOCHS_ARE_VOTED)
 
 
@@ -150,6 +160,28 @@ def cluster_reset(ctx, session, args):
     if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"hard", b"soft")):
         raise CommandError("ERR syntax error")
     raise CommandError(NO_RESET)
+
+
+def create_refusal(me: str, first: str) -> str:
+    """The error for `redis-cli --cluster create`'s MEET: this node at `me` told to meet the first
+    node, `first` (both host:port as redis-cli connected to them)."""
+    return (f"ERR hypercache places slots itself, so redis-cli --cluster create's slot plan was not "
+            f"applied and no node joined. Add the other nodes to the first one at a time instead, as: "
+            f"redis-cli --cluster add-node {me} {first} (or start them with --join HOST:MESHPORT)")
+
+
+@command("cluster|meet", -4, "admin stale no-async-loading", group="cluster",
+         summary="Forces a node to handshake with another node.", since="3.0.0")
+def cluster_meet(ctx, session, args):
+    """Format: CLUSTER MEET ip port [cluster-bus-port]"""
+    host, mesh_port = meet_address(args)
+    meet = getattr(ctx.cluster, "meet", None)
+    if meet is None:
+        raise CommandError("ERR This instance has cluster support disabled")
+    if session.sent_config_epoch:
+        raise CommandError(create_refusal(session.laddr, f"{host}:{int(args[3])}"))
+    meet(host, mesh_port)
+    return OK
 
 
 def forget_refusal(node_id: str, me: str, known: bool, alive: bool, in_map: bool) -> str | None:

@@ -10,13 +10,13 @@ import redis
 from hypercache.roles import replica_id
 from tests.nodes import CLUSTER_TIMEOUT as TIMEOUT, agreed, nodes_lines, wait_until
 
-def test_every_node_reports_the_same_topology(three):
-    lines = nodes_lines(three[1])
+def test_every_node_reports_the_same_topology(shared_three):
+    lines = nodes_lines(shared_three[1])
     assert len(lines) == 6      # a master line per member, and a slave line per replica endpoint
     assert sum("myself" in line[2] for line in lines) == 1
     assert sum(line[2].endswith("slave") for line in lines) == 3
     ids = {line[0] for line in lines if "master" in line[2]}
-    with three[0].client(protocol=2) as r:
+    with shared_three[0].client(protocol=2) as r:
         slots = r.execute_command("CLUSTER SLOTS")
         assert {entry[2][2].decode() for entry in slots} == ids
         assert sum(entry[1] - entry[0] + 1 for entry in slots) == 16384
@@ -25,26 +25,26 @@ def test_every_node_reports_the_same_topology(three):
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli")
-def test_redis_cli_follows_moved_across_nodes(three):
-    port = str(three[0].port)
+def test_redis_cli_follows_moved_across_nodes(shared_three):
+    port = str(shared_three[0].port)
     for i in range(50):
         out = subprocess.run(["redis-cli", "-c", "-p", port, "SET", f"key:{i}", f"value:{i}"],
                              capture_output=True, text=True, timeout=10).stdout.strip()
         assert out == "OK"
     for i in range(50):
-        out = subprocess.run(["redis-cli", "-c", "-p", str(three[2].port), "GET", f"key:{i}"],
+        out = subprocess.run(["redis-cli", "-c", "-p", str(shared_three[2].port), "GET", f"key:{i}"],
                              capture_output=True, text=True, timeout=10).stdout.strip()
         assert out == f"value:{i}"
     direct = {n.port: sum(n.client(protocol=2).execute_command("CLUSTER COUNTKEYSINSLOT",
                                                      n.client(protocol=2).execute_command("CLUSTER KEYSLOT", f"key:{i}"))
-                          for i in range(50)) for n in three}
+                          for i in range(50)) for n in shared_three}
     assert all(count > 0 for count in direct.values())
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_redis_py_cluster_client_needs_no_moved_after_warm_up(three, protocol):
+def test_redis_py_cluster_client_needs_no_moved_after_warm_up(shared_three, protocol):
     try:
-        rc = redis.RedisCluster(host="127.0.0.1", port=three[0].port, protocol=protocol)
+        rc = redis.RedisCluster(host="127.0.0.1", port=shared_three[0].port, protocol=protocol)
     except redis.ResponseError as error:
         if "COMMAND" in str(error):
             pytest.xfail("COMMAND is not implemented yet")
@@ -60,7 +60,7 @@ def test_redis_py_cluster_client_needs_no_moved_after_warm_up(three, protocol):
             pipe.get(f"k{i}")
         assert pipe.execute() == [str(i).encode() for i in range(200)]
         # After warm-up the client's slot cache is right: the node it picks answers, no MOVED.
-        by_port = {n.port: n.client(protocol=2) for n in three}
+        by_port = {n.port: n.client(protocol=2) for n in shared_three}
         for i in range(0, 2000, 7):
             owner = rc.get_node_from_key(f"k{i}")
             assert by_port[owner.port].get(f"k{i}") == str(i).encode()
@@ -115,8 +115,8 @@ def test_cluster_meet_joins_a_lone_node(node_factory):
 
 
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="needs redis-benchmark")
-def test_redis_benchmark_cluster_runs_without_errors(three):
-    result = subprocess.run(["redis-benchmark", "--cluster", "-p", str(three[0].port), "-t", "set,get",
+def test_redis_benchmark_cluster_runs_without_errors(shared_three):
+    result = subprocess.run(["redis-benchmark", "--cluster", "-p", str(shared_three[0].port), "-t", "set,get",
                              "-n", "20000", "-c", "20", "-q"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "SET:" in result.stdout and "GET:" in result.stdout

@@ -6,8 +6,8 @@ import hiredis
 from tests.nodes import NodeProcess, call, request, wait_until
 
 
-def test_publish_on_one_node_reaches_subscribers_on_every_node(three):
-    clients = [n.client(protocol=2) for n in three]
+def test_publish_on_one_node_reaches_subscribers_on_every_node(shared_three):
+    clients = [n.client(protocol=2) for n in shared_three]
     subscribers = [c.pubsub() for c in clients]
     try:
         for sub in subscribers:
@@ -46,8 +46,8 @@ def _owner_of(nodes: list[NodeProcess], key: str) -> tuple[NodeProcess, NodeProc
     raise AssertionError(f"no node owns slot {slot}")
 
 
-def test_spublish_is_routed_by_the_channel_slot(three):
-    owner, other = _owner_of(three, "orders")
+def test_spublish_is_routed_by_the_channel_slot(shared_three):
+    owner, other = _owner_of(shared_three, "orders")
     slot = int(call(owner, "CLUSTER", "KEYSLOT", "orders"))
     redirect = request(other, "SPUBLISH", "orders", "x")
     assert isinstance(redirect, hiredis.ReplyError)
@@ -63,13 +63,13 @@ def test_spublish_is_routed_by_the_channel_slot(three):
         sub.close()
 
 
-def test_a_publish_too_big_for_the_mesh_stays_local_and_the_mesh_keeps_carrying(three):
+def test_a_publish_too_big_for_the_mesh_stays_local_and_the_mesh_keeps_carrying(shared_three):
     """Over the mesh's message limit a PUBLISH reaches this node's subscribers only.
 
     Sent anyway, it made every peer drop its link to the publisher (zmq's
     MAXMSGSIZE), and nothing it published reached them for seconds.
     """
-    publisher, listener = three[0].client(protocol=2), three[1].client(protocol=2)
+    publisher, listener = shared_three[0].client(protocol=2), shared_three[1].client(protocol=2)
     local = publisher.pubsub()
     remote = listener.pubsub()
     try:

@@ -17,8 +17,8 @@ def _roles(nodes: list[NodeProcess], key: str) -> tuple[int, NodeProcess, NodePr
     raise AssertionError(f"slot {slot} unassigned")
 
 
-def test_a_replica_serves_reads_after_readonly_and_redirects_writes(three):
-    slot, primary, replica = _roles(three, "profile:42")
+def test_a_replica_serves_reads_after_readonly_and_redirects_writes(shared_three):
+    slot, primary, replica = _roles(shared_three, "profile:42")
     moved = f"MOVED {slot} 127.0.0.1:{primary.port}"
     with raw_connect(replica.port) as conn:
         def ask(*args):

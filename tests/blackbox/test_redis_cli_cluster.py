@@ -1,6 +1,7 @@
 """Redis's own cluster tool against a real hypercache cluster: `redis-cli --cluster` either does the
-hypercache equivalent (add-node, create join; forget drops a dead member) or is refused at once with
-an error that says what to do instead, and the cluster and its data are left as they were."""
+hypercache equivalent (add-node joins, forget drops a dead member) or is refused at once with an
+error that says what to do instead (create: right after the plan it prints, which no reply can
+stop), and the cluster and its data are left as they were."""
 from __future__ import annotations
 
 import shutil
@@ -11,7 +12,7 @@ import pytest
 
 from mesh.takeover import HAS_MAJORITY
 from hypercache.commands.cluster_admin import (
-    FAILOVER_IS_AUTOMATIC, NO_RESET, REPLICAS_ARE_PLACED, SLOTS_ARE_PLACED, forget_refusal,
+    FAILOVER_IS_AUTOMATIC, NO_RESET, REPLICAS_ARE_PLACED, SLOTS_ARE_PLACED, create_refusal, forget_refusal,
 )
 from tests.nodes import NodeFactory, agreed, call, request, wait_until
 
@@ -66,7 +67,7 @@ def cluster(tmp_path_factory):
         _write(nodes[0])
         yield nodes
     finally:
-        factory.stop_all()
+        factory.kill_all()
 
 
 @pytest.mark.parametrize("args,error", [
@@ -172,15 +173,25 @@ def test_add_node_joins_keeps_the_data_and_a_dead_member_can_be_forgotten(node_f
         assert str(request(node, "CLUSTER", "FORGET", dead_id)) == f"ERR Unknown node {dead_id}"
 
 
-def test_create_over_lone_nodes_forms_one_cluster(node_factory) -> None:
-    """create's ADDSLOTS are refused (redis-cli 7.0 goes on regardless), its MEETs join the nodes:
-    one cluster whose slots the ring placed."""
+def test_create_is_refused_after_its_plan_with_the_add_node_to_run(node_factory) -> None:
+    """create prints a slot plan before any reply can stop it; its first MEET is refused with the
+    add-node command to run, nothing joins, and that command (run as printed) does join."""
     nodes = [node_factory.start(*FLAGS) for _ in range(3)]
     done = _cli("create", *(n.address for n in nodes), "--cluster-yes")
-    assert done.returncode == 0, done.stdout + done.stderr
-    wait_until(lambda: agreed(nodes, 3), timeout=60, message="3 nodes agreeing after create")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    suggested = f"redis-cli --cluster add-node {nodes[1].address} {nodes[0].address}"
+    assert f"Node {nodes[1].address} replied with error:\n{create_refusal(nodes[1].address, nodes[0].address)}" \
+        in output and suggested in output, output
+    assert "[OK]" not in output, output
+    for node in nodes:                          # each still a one-member cluster of its own
+        assert len(call(node, "CLUSTER", "NODES").splitlines()) == 1
+    added = subprocess.run(suggested.split(), capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+    assert added.returncode == 0 and "[OK] New node added correctly." in added.stdout, added.stdout
+    wait_until(lambda: agreed(nodes[:2], 2), timeout=60, message="2 nodes agreeing after add-node")
     _write(nodes[0])
-    assert _all_readable(nodes[2])
+    assert _all_readable(nodes[1])
 
 
 def test_forget_decision() -> None:

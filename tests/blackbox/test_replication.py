@@ -102,12 +102,50 @@ def workload(rc: redis.RedisCluster, prefix: str, count: int) -> list[bytes]:
     return keys
 
 
+def _read(pipe, kind: bytes, key: bytes) -> bool:
+    """Queue content()'s read of a key of this type; False for a type it does not read."""
+    reads = {b"string": lambda: pipe.get(key), b"hash": lambda: pipe.hgetall(key),
+             b"list": lambda: pipe.lrange(key, 0, -1), b"set": lambda: pipe.smembers(key),
+             b"zset": lambda: pipe.zrange(key, 0, -1, withscores=True)}
+    if kind not in reads:
+        return False
+    reads[kind]()
+    return True
+
+
+def contents(node: NodeProcess, keys: list[bytes]) -> dict[bytes, tuple]:
+    """content() of many keys on one connection, pipelined (thousands of keys in a few round trips)."""
+    client = node.client()
+    client.execute_command("READONLY")
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = pipe.execute()
+    with client.pipeline(transaction=False) as pipe:
+        read = []
+        for key, kind in zip(keys, kinds):
+            read.append(_read(pipe, kind, key))
+            pipe.execute_command("PEXPIRETIME", key)
+        replies = iter(pipe.execute())
+    client.close()
+    seen = {}
+    for key, kind, has_value in zip(keys, kinds, read):
+        value = next(replies) if has_value else None
+        seen[key] = (kind, sorted(value) if kind == b"set" else value, next(replies))
+    return seen
+
+
 def assert_owners_agree(cluster: list[NodeProcess], keys: list[bytes]) -> None:
     owners = owners_of(cluster)
+    held: dict[int, list[bytes]] = {}
+    for key in keys:
+        for node in owners[keyslot(key)]:
+            held.setdefault(node.port, []).append(key)
+    seen = {node.port: contents(node, held[node.port]) for node in cluster if node.port in held}
     differing = []
     for key in keys:
         slot = keyslot(key)
-        copies = [content(node, key) for node in owners[slot]]
+        copies = [seen[node.port][key] for node in owners[slot]]
         if any(copy != copies[0] for copy in copies[1:]):
             differing.append((key, copies))
     assert not differing, f"{len(differing)} of {len(keys)} keys differ between owners: {differing[:3]}"

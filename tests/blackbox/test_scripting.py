@@ -15,7 +15,7 @@ from redis.cluster import RedisCluster
 
 from mesh.keyslot import keyslot
 from tests import nodes
-from tests.blackbox.test_replication import content, owners_of, start_replicated
+from tests.blackbox.test_replication import content, owners_of
 from tests.nodes import encode_command, raw_connect, read_raw_reply, read_reply, wait_until
 
 LOOP = "local i = 0 while true do i = i + 1 end"
@@ -175,9 +175,9 @@ def keys_on(cluster, owner_index: int, count: int, prefix: str = "k") -> list[st
     return found
 
 
-def test_cluster_routes_declared_keys_and_refuses_undeclared_foreign_ones(three) -> None:
-    a, b = three[0], three[1]
-    local, other = keys_on(three, 0, 2), keys_on(three, 1, 1)[0]
+def test_cluster_routes_declared_keys_and_refuses_undeclared_foreign_ones(shared_three) -> None:
+    a, b = shared_three[0], shared_three[1]
+    local, other = keys_on(shared_three, 0, 2), keys_on(shared_three, 1, 1)[0]
     ra = a.client()
     with pytest.raises(redis.ResponseError, match=rf"^{keyslot(other.encode())} 127.0.0.1:{b.port}$"):
         ra.eval("return 1", 1, other)       # redis-py's MovedError keeps the text after MOVED
@@ -230,8 +230,8 @@ def test_redis_py_lock_script_objects_and_a_rate_limiter_through_redis_cluster(n
         rc.close()
 
 
-def test_script_writes_reach_the_replicas(node_factory) -> None:
-    cluster = start_replicated(node_factory, 3)
+def test_script_writes_reach_the_replicas(shared_three) -> None:
+    cluster = shared_three
     rc = RedisCluster(host="127.0.0.1", port=cluster[0].port)
     try:
         for node in cluster:     # functions are per node, as in Redis Cluster
@@ -259,17 +259,21 @@ def test_script_writes_reach_the_replicas(node_factory) -> None:
         rc.close()
 
 
-def test_a_long_script_does_not_stop_the_mesh(node_factory) -> None:
+def test_a_long_script_does_not_stop_the_mesh(shared_three) -> None:
     """Past the threshold a script yields to the hub: heartbeats go on, peers never suspect the node."""
-    cluster = node_factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT)
-    epoch = wait_until(lambda: nodes.agreed(cluster, 3), timeout=30, message=node_factory.logs)
+    cluster = shared_three
+    epoch = wait_until(lambda: nodes.agreed(cluster, 3), timeout=30)
     client = cluster[0].client()
+    threshold = client.config_get("busy-reply-threshold")["busy-reply-threshold"]
     client.config_set("busy-reply-threshold", "100")
     # runs ~2.5 s by the node's clock, past the 1.5 s node timeout
     script = ("local t = redis.call('time') local start = t[1] * 1000000 + t[2] "
               "while true do t = redis.call('time') if t[1] * 1000000 + t[2] - start > 2500000 then break end end "
               "return 'done'")
-    assert client.eval(script, 0) == b"done"
+    try:
+        assert client.eval(script, 0) == b"done"
+    finally:
+        client.config_set("busy-reply-threshold", threshold)
     assert nodes.agreed(cluster, 3) == epoch
     assert all("fail" not in line[2] for n in cluster for line in nodes.nodes_lines(n))
 
