@@ -54,6 +54,7 @@ class Context:
     scripts: Any = None                 # the Lua script Engine (scripting/engine.py), made at first use
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
     slowlog: SlowLog = field(default_factory=SlowLog)
+    acl: Any = None                     # acl.Users: the users, the ACL log (None in unit-test stand-ins)
     # hooks the node installs: shutdown request, client kill, push to a session
     shutdown: Callable[[], None] | None = None
     kill_client: Callable[[int], bool] | None = None

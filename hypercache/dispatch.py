@@ -18,6 +18,7 @@ from mesh.slotmap import SlotMap
 from .arguments import WRONGTYPE
 from .blocking import PAUSED, Suspend
 from .commands import TABLE, Command
+from .commands.acl import refusal
 from .context import Context
 from .monitor import Monitors
 from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
@@ -93,6 +94,7 @@ class Dispatcher:
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
         self._monitored = self._busy = self._notifying = False
+        self._default_limited = False           # the default user is restricted: its calls are checked
         # CLIENT PAUSE: until when (monotonic s), and whether every command waits or only writes
         self.paused_until = 0.0
         self.pause_all = False
@@ -134,9 +136,14 @@ class Dispatcher:
         self._notifying = on
         self._relane()
 
+    def set_default_limited(self, on: bool) -> None:
+        """While the default user is restricted, its sessions (every new one) skip the lane."""
+        self._default_limited = on
+        self._relane()
+
     def _relane(self) -> None:
         self.lane = ({} if self._monitored or self._busy or self._notifying or self.paused_until
-                     else self._full_lane)
+                     or self._default_limited else self._full_lane)
 
     def pause(self, until: float, every_command: bool) -> None:
         """CLIENT PAUSE: a pause is only ever extended and widened (WRITE -> ALL), as in Redis."""
@@ -506,6 +513,11 @@ class Dispatcher:
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, self._refused(session, base, NOAUTH))
+        acl = ctx.acl
+        if acl is not None and acl.checking:        # some user is restricted: is this one? (acl.py)
+            denied = refusal(ctx, session, cmd, args)
+            if denied is not None:
+                return self._reject(name, self._refused(session, base, denied))
         scripts = ctx.scripts
         if scripts is not None and scripts.busy and "allow-busy" not in cmd.flags:
             return self._reject(name, self._refused(session, base, scripts.busy_error()))

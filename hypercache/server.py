@@ -17,6 +17,7 @@ from typing import Any
 import gevent
 
 from .connection import Connection, send_deferred
+from .commands.acl import default_open
 from .context import Context
 from .dispatch import Dispatcher
 from .session import Session
@@ -140,7 +141,8 @@ class RespServer:
             ctx.stats.rejected_connections += 1
             _refuse(sock, b"-ERR max number of clients reached\r\n")
             return
-        if settings.protected_mode and not settings.requirepass and not _is_loopback(host):
+        logged_in = default_open(ctx) if ctx.acl is not None else not settings.requirepass
+        if settings.protected_mode and logged_in and not _is_loopback(host):
             ctx.stats.rejected_connections += 1
             _refuse(sock, PROTECTED_MODE)
             return
@@ -149,7 +151,7 @@ class RespServer:
         local = sock.getsockname()
         session = Session(id=self.next_id, addr=_format_addr(host, port),
                           laddr=_format_addr(local[0], local[1]), fd=sock.fileno(),
-                          authenticated=not settings.requirepass, created_ms=now_ms,
+                          authenticated=logged_in, created_ms=now_ms,
                           last_interaction_ms=now_ms, replica_endpoint=replica_endpoint)
         ctx.stats.total_connections += 1
         conn = Connection(self, sock, session)

@@ -106,6 +106,17 @@ def _setting(attr: str) -> Callable[[Any, Any], None]:
     return apply
 
 
+def _apply_requirepass(ctx, value: str) -> None:
+    """As Redis: requirepass is the default user's password (`resetpass` then `>pass`, or `nopass`)."""
+    ctx.settings.requirepass = value
+    if ctx.acl is not None:
+        from ..acl import set_default_password
+        from .acl import sync_all
+        set_default_password(ctx.acl.default, value, ctx.acl.catalog)
+        ctx.acl.refresh()
+        sync_all(ctx)
+
+
 def _apply_maxmemory(ctx, value: int) -> None:
     ctx.settings.maxmemory = value
     ctx.store.configure_eviction(value, ctx.settings.maxmemory_policy)
@@ -147,7 +158,7 @@ PARAMS: tuple[Param, ...] = (
     Param("maxmemory-samples", _num("maxmemory_samples"), _ranged(_integer, 1, INT_MAX),
           _setting("maxmemory_samples")),
     Param("requirepass", lambda ctx: ctx.settings.requirepass.encode(),
-          lambda raw: raw.decode("utf-8", "surrogateescape"), _setting("requirepass")),
+          lambda raw: raw.decode("utf-8", "surrogateescape"), _apply_requirepass),
     Param("timeout", _num("timeout"), _ranged(_integer, 0, INT_MAX), _setting("timeout")),
     Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients")),
     Param("proto-max-bulk-len", _num("proto_max_bulk_len"), _ranged(parse_memory, 1024 * 1024, LLONG_MAX),
