@@ -125,12 +125,12 @@ def log_denial(ctx, session, reason: int, context: str, obj: bytes, username: by
     ctx.acl.log.add(rules.REASONS[reason], context, obj, username, now_ms, info)
 
 
-def authenticate(ctx, session, username: bytes, password: bytes) -> bool:
+def authenticate(ctx, session, username: bytes, password: bytes, command: bytes = b"AUTH") -> bool:
     """AUTH / HELLO AUTH: log the session in as `username`, or log the failure (reason auth)."""
     user = ctx.acl.authenticate(username, password)
     if user is None:
         log_denial(ctx, session, rules.DENIED_AUTH, "multi" if session.multi is not None else "toplevel",
-                   b"AUTH", username)
+                   command, username)     # (logged as the client spelled AUTH or HELLO)
         return False
     session.user = user
     session.authenticated = True
@@ -279,14 +279,13 @@ def acl_log(ctx, session, args):
     if len(args) > 3:
         raise CommandError("ERR unknown subcommand or wrong number of arguments for 'log'. Try ACL HELP.")
     log = ctx.acl.log
-    count = len(log.entries)
+    count = 10      # as Redis: the 10 newest unless told
     if len(args) == 3:
         if args[2].lower() == b"reset":
             log.reset()
             return OK
         count = parse_int(args[2], "ERR value is not an integer or out of range")
-        if count < 0:
-            raise CommandError("ERR value is out of range, must be positive")
+        count = max(count, 0)      # as Redis: a negative count lists nothing
     now_ms = time.time_ns() // 1_000_000
     return [{
         b"count": entry.count, b"reason": entry.reason.encode(), b"context": entry.context.encode(),

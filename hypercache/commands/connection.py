@@ -71,12 +71,12 @@ def cross_protocol(ctx, session, args):
     return Raw(b"")
 
 
-def _check_password(ctx, session, username: bytes, password: bytes) -> bool:
+def _check_password(ctx, session, username: bytes, password: bytes, command: bytes) -> bool:
     """Log the session in as `username` (ACL users, hypercache/commands/acl.py)."""
     if ctx.acl is None:     # unit-test stand-ins: the default user and requirepass only
         required = ctx.settings.requirepass
         return username == b"default" and (not required or hmac.compare_digest(password, required.encode()))
-    return authenticate(ctx, session, username, password)
+    return authenticate(ctx, session, username, password, command)
 
 
 @command("auth", -2, "noscript loading stale fast no-auth sentinel allow-busy", group="connection",
@@ -92,7 +92,7 @@ def auth(ctx, session, args):
         username, password = b"default", args[1]
     else:
         username, password = args[1], args[2]
-    if not _check_password(ctx, session, username, password):
+    if not _check_password(ctx, session, username, password, args[0]):
         raise WRONGPASS
     session.authenticated = True
     return OK
@@ -117,7 +117,7 @@ def hello(ctx, session, args):
     while i < len(args):
         option = args[i].lower()
         if option == b"auth" and i + 2 < len(args):
-            if not _check_password(ctx, session, args[i + 1], args[i + 2]):
+            if not _check_password(ctx, session, args[i + 1], args[i + 2], args[0]):
                 raise WRONGPASS
             authenticated = True
             i += 3

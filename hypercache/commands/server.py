@@ -13,6 +13,7 @@ import time
 
 from mesh.keyslot import keyslot
 
+from .. import keyspecs
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..replication_state import read as read_replication, role_reply
@@ -131,11 +132,12 @@ def command_getkeys(ctx, session, args):
          summary="Extracts the key names and access flags for an arbitrary command.", since="7.0.0")
 def command_getkeysandflags(ctx, session, args):
     """Format: COMMAND GETKEYSANDFLAGS command [arg [arg ...]]"""
-    cmd, keys = _keys_of_call(args[2:])
+    call = args[2:]
+    cmd, keys = _keys_of_call(call)
+    found = keyspecs.keys_and_flags(cmd.name, call)     # Redis's own key specs (RO/RW/OW/RM, insert...)
+    if found:
+        return [[call[index], OrderedSet(Status(flag.encode()) for flag in flags)] for index, flags in found]
     flags = key_flags(cmd)
-    if cmd.name == "set":       # SET overwrites, unless GET reads the old value first (Redis's setGetKeys)
-        reads = b"get" in (arg.lower() for arg in args[5:])
-        flags = [Status(b"RW"), Status(b"access"), Status(b"update")] if reads else [Status(b"OW"), Status(b"update")]
     return [[key, OrderedSet(flags)] for key in keys]
 
 
