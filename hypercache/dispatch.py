@@ -334,6 +334,8 @@ class Dispatcher:
                     self._record(timed, calls, now - clock)
                     if now - clock >= slow_ns * calls:
                         self._slow(session, requests[index - calls:index], (now - clock) // calls)
+                    if now - clock >= ctx.latency.threshold_ns * calls:
+                        self._latent(timed, (now - clock) // calls)
                 timed, calls, clock = cmd, 0, now
             if cmd is get_cmd:
                 if len(args) != 2:
@@ -442,6 +444,8 @@ class Dispatcher:
             stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
             if elapsed >= slow_ns * calls:
                 self._slow(session, requests[index - calls:index], elapsed // calls)
+            if elapsed >= ctx.latency.threshold_ns * calls:
+                self._latent(timed, elapsed // calls)
         if hits or misses:
             store.stats.keyspace_hits += hits
             store.stats.keyspace_misses += misses
@@ -456,6 +460,11 @@ class Dispatcher:
         addr = "?:0" if scripts is not None and session is scripts.script_session else session.addr
         for args in ran:
             self.ctx.slowlog.push(args, elapsed_ns // 1000, int(time()), addr, session.name)
+
+    def _latent(self, cmd: Command, elapsed_ns: int) -> None:
+        """A command at or past latency-monitor-threshold: a sample of its event (Redis's call())."""
+        self.ctx.latency.add("fast-command" if "fast" in cmd.flags else "command", elapsed_ns // 1_000_000,
+                             int(time()))
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:
         """Count `calls` runs in a row of a lane command that took `elapsed_ns` in all."""
@@ -581,6 +590,8 @@ class Dispatcher:
         stats.record(elapsed)
         if elapsed >= ctx.slowlog.threshold_ns and "skip-slowlog" not in cmd.flags and type(reply) is not Suspend:
             self._slow(session, [args], elapsed)
+        if elapsed >= ctx.latency.threshold_ns and type(reply) is not Suspend:
+            self._latent(cmd, elapsed)
         if mark >= 0:
             key_events.end(args, reply, mark)
         if session.tracking is not None:

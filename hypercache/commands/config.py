@@ -254,7 +254,8 @@ TUNING: tuple[Param, ...] = (
     _tuning("lazyfree-lazy-user-flush", b"no", _yes_no),
     _tuning("lfu-log-factor", b"10", _ranged(_integer, 0, INT_MAX)),
     _tuning("lfu-decay-time", b"1", _ranged(_integer, 0, INT_MAX)),
-    _tuning("latency-monitor-threshold", b"0", _SIZE),
+    Param("latency-monitor-threshold", lambda ctx: b"%d" % ctx.latency.threshold_ms,
+          _ranged(_integer, 0, LLONG_MAX), lambda ctx, value: ctx.latency.configure(value)),
     _tuning("latency-tracking", b"yes", _yes_no),
 )
 PARAMS = PARAMS + TUNING

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""What ACL users cost the node: server CPU per request, before ACLs, with the default user, with a restricted user.
+
+Three nodes run the same redis-benchmark traffic, one after the other (the order flips every
+repeat), each pinned to cpu 0 with redis-benchmark on cpu 1:
+
+- "before": the sources of another checkout (--before DIR, e.g. `git archive <commit>`),
+- "default": this checkout, clients logged in as the all-permissions `default` user (the
+  fast lane, and an unchanged general path but for one attribute read),
+- "restricted": this checkout, clients logged in as `app` (`~app:* +@all -@dangerous`): every
+  call goes the general way and is checked against the user's rules.
+
+The figure is the node process's CPU time (utime+stime from /proc) over the run divided by
+the requests: on a shared machine it moves far less than requests/s.
+
+    python3 loadtest/acl_cost.py --before /tmp/base          # GET, SET, INCR, MSET at -P 1 and -P 16
+    python3 loadtest/acl_cost.py --before /tmp/base --repeat 1 -n 50000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "loadtest"))
+from bench_vs_redis import CLIENT_CPU, HOST, SERVER_CPU, Server, free_port, pinned, wait_ready  # noqa: E402
+
+TESTS = ("get", "set", "incr", "mset")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def start(repo: Path, workdir: Path, name: str) -> Server:
+    port = free_port()
+    log = workdir / f"{name}.log"
+    env = dict(os.environ, PYTHONPATH=str(repo), HYPERCACHE_PURE="1")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(pinned(SERVER_CPU, [
+            sys.executable, "-m", "hypercache", "--host", HOST, "--port", str(port), "--http-port", "0",
+            "--mesh-port", str(port + 10000), "--log-level", "WARNING"]), cwd=repo, env=env,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(name, port, proc, log)
+    wait_ready(server)
+    return server
+
+
+def run(server: Server, test: str, pipeline: int, requests: int, user: list[str]) -> float:
+    """Microseconds of node CPU per request of one redis-benchmark run."""
+    args = pinned(CLIENT_CPU, ["redis-benchmark", "-h", HOST, "-p", str(server.port), *user, "-t", test,
+                               "-c", "50", "-n", str(requests), "-P", str(pipeline), "-r", "100000", "-q"])
+    before = cpu_seconds(server.proc.pid)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0 or "error" in (done.stdout + done.stderr).lower():
+        raise RuntimeError(f"redis-benchmark failed against {server.name}: {done.stdout}{done.stderr}")
+    return (cpu_seconds(server.proc.pid) - before) / requests * 1e6
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--before", required=True, type=Path, help="a checkout of the code before ACLs")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("-n", "--requests", type=int, default=100_000, help="requests per -P 1 run (x4 at -P 16)")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        servers = {"before": start(a.before, work, "before"), "default": start(REPO, work, "default"),
+                   "restricted": start(REPO, work, "restricted")}
+        try:
+            servers["restricted"].command("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "+@all", "-@dangerous")
+            users = {"before": [], "default": [], "restricted": ["--user", "app", "-a", "app-pw"]}
+            found: dict[tuple[str, int, str], list[float]] = {}
+            for repeat in range(a.repeat):
+                order = list(servers) if repeat % 2 == 0 else list(reversed(servers))
+                for test in TESTS:
+                    for pipeline in (1, 16):
+                        requests = a.requests * (4 if pipeline > 1 else 1)
+                        for name in order:
+                            found.setdefault((test, pipeline, name), []).append(
+                                run(servers[name], test, pipeline, requests, users[name]))
+        finally:
+            for server in servers.values():
+                server.stop()
+    print(f"node CPU per request, us (median of {a.repeat}); pure Python; redis-benchmark -c 50 -r 100000\n")
+    print("| test | -P | before | default user | restricted user | default / before | restricted / before |")
+    print("|---|---|---|---|---|---|---|")
+    for test in TESTS:
+        for pipeline in (1, 16):
+            before, default, restricted = (statistics.median(found[(test, pipeline, n)])
+                                           for n in ("before", "default", "restricted"))
+            print(f"| {test.upper()} | {pipeline} | {before:.1f} | {default:.1f} | {restricted:.1f} | "
+                  f"{default / before:.2f}x | {restricted / before:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
