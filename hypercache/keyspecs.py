@@ -327,6 +327,12 @@ def _procedure(name: str, args: list[bytes]) -> list[tuple[int, tuple[str, ...]]
     return []
 
 
+def has_keys(name: str) -> bool:
+    """False for a command whose only specs are not keys (SPUBLISH's shard channel)."""
+    specs = SPECS.get(name)
+    return specs is None or any(flags != "not_key" for flags, _, _ in specs)
+
+
 def needs(flags: tuple[str, ...]) -> tuple[bool, bool]:
     """(read, write): the permissions a key used with `flags` needs (ACLSelectorCheckKey)."""
     return "access" in flags, any(flag in WRITE_FLAGS for flag in flags)

@@ -13,7 +13,7 @@ repeat), each pinned to cpu 0 with redis-benchmark on cpu 1:
 The figure is the node process's CPU time (utime+stime from /proc) over the run divided by
 the requests: on a shared machine it moves far less than requests/s.
 
-    python3 loadtest/acl_cost.py --before /tmp/base          # GET, SET, INCR, MSET at -P 1 and -P 16
+    python3 loadtest/acl_cost.py --before /tmp/base          # GET, SET, INCR, PING at -P 1 and -P 16
     python3 loadtest/acl_cost.py --before /tmp/base --repeat 1 -n 50000
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "loadtest"))
 from bench_vs_redis import CLIENT_CPU, HOST, SERVER_CPU, Server, free_port, pinned, wait_ready  # noqa: E402
 
-TESTS = ("get", "set", "incr", "mset")
+TESTS = ("get", "set", "incr", "ping_mbulk")     # PING goes the general way (execute()) for every user
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -244,13 +244,39 @@ def info_entry(cmd: Command) -> list:
     ]
 
 
-def docs_entry(cmd: Command) -> dict:
-    """One COMMAND DOCS map: summary, since, group, and subcommands (the fields the table holds)."""
-    doc: dict = {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(),
-                 b"group": group_name(cmd).encode()}
+def docs_entry(cmd: Command, redis_doc: tuple | None = None) -> dict:
+    """One COMMAND DOCS map: Redis 7.0's own (commands/redis_docs.py) where Redis has the command,
+    else what the table holds (summary, since, group); subcommands are the table's."""
+    if redis_doc is None and "|" not in cmd.name:
+        from .redis_docs import DOCS
+        redis_doc = DOCS.get(cmd.name)
+    if redis_doc is not None:
+        doc = {key.encode(): _reply_value(value) for key, value in redis_doc[1] if key != "subcommands"}
+        theirs = dict(next((value[1] for key, value in redis_doc[1] if key == "subcommands"), []))
+    else:
+        doc = {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(), b"group": group_name(cmd).encode()}
+        theirs = {}
     if cmd.subcommands:
-        doc[b"subcommands"] = {sub.name.encode(): docs_entry(sub) for sub in cmd.subcommands.values()}
+        doc[b"subcommands"] = {sub.name.encode(): docs_entry(sub, theirs.get(sub.name))
+                               for sub in cmd.subcommands.values()}
     return doc
+
+
+def _reply_value(value):
+    """redis_docs.py's data as reply values: maps, sets, simple strings, arrays, bulk strings."""
+    kind = type(value)
+    if kind is tuple:
+        tag, items = value
+        if tag == "%":
+            return {key.encode(): _reply_value(item) for key, item in items}
+        if tag == "~":
+            return OrderedSet(_reply_value(item) for item in items)
+        return Status(items.encode())
+    if kind is list:
+        return [_reply_value(item) for item in value]
+    if kind is str:
+        return value.encode()
+    return value
 
 
 def find(table: dict[bytes, Command], name: bytes) -> Command | None:
