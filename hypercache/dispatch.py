@@ -225,16 +225,13 @@ class Dispatcher:
             return self._run(session, requests, out, start)
         finally:
             tracking.current = None
-            if tracking.pending or tracking.later:
-                self._pushes(session, out, True)
+            if tracking.pending:
+                self._pushes(session, out)
 
-    def _pushes(self, session: Session, out: list, batch_end: bool = False) -> None:
+    def _pushes(self, session: Session, out: list) -> None:
         """The invalidations of `session`'s own writes, after the reply of the write (as Redis)."""
         tracking = self.ctx.key_events.tracking
         pending, tracking.pending = tracking.pending, []
-        if batch_end:
-            pending += tracking.later
-            tracking.later = []
         for push in pending:
             encode(push, session.protocol, out)
 

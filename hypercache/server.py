@@ -80,6 +80,9 @@ class RespServer:
         replicator = self.replicator
         if replicator is not None and (replicator.writers or self.ctx.store.written):
             replicator.commit()
+        tracking = self.key_events.tracking
+        if tracking.broadcast:      # the turn's BCAST invalidations, one per client and prefix
+            tracking.flush_broadcast()
         sending = self.sending
         if sending:
             # (one queued while these are sent is still in the list: sent too)
