@@ -519,6 +519,12 @@ def _check_selector(selector: Selector, name: str, args: list[bytes], keys_of: A
     return OK, 0
 
 
+def channel_allowed(user: User, channel: bytes, is_pattern: bool) -> bool:
+    """Whether some selector of `user` lets it use `channel` (a pattern must be listed as it is)."""
+    return any(s.all_channels or any((p == channel) if is_pattern else glob_match(p, channel) for p in s.channels)
+               for s in (user.root, *user.selectors))
+
+
 def _positions(args: list[bytes], keys: list[bytes]) -> list[int]:
     """Argument indexes of `keys` (found by value, in order, for the rare command without specs)."""
     positions, start = [], 1

@@ -190,11 +190,24 @@ def acl_setuser(ctx, session, args):
     if not rules.valid_name(args[2]):
         raise CommandError("ERR Usernames can't contain spaces or null characters")
     try:
-        ctx.acl.setuser(args[2], args[3:])
+        user = ctx.acl.setuser(args[2], args[3:])
     except RuleError as error:
         raise CommandError(f"ERR {error}") from None
     sync_all(ctx)
+    _close_unpermitted_subscribers(ctx, user)
     return OK
+
+
+def _close_unpermitted_subscribers(ctx, user: rules.User) -> None:
+    """As Redis's ACLKillPubsubClientsIfNeeded: a client of `user` subscribed to a channel its rules
+    no longer allow is disconnected (it would go on receiving what it may not subscribe to)."""
+    for session in list(ctx.clients.values()):
+        if user_of(ctx, session) is not user or not session.in_pubsub:
+            continue
+        subscribed = [(c, False) for c in (*session.channels, *session.shard_channels)]
+        subscribed += [(p, True) for p in session.patterns]
+        if not all(rules.channel_allowed(user, channel, is_pattern) for channel, is_pattern in subscribed):
+            _close(ctx, session)
 
 
 @command("acl|getuser", 3, ACL_FLAGS, group="server", since="6.0.0",

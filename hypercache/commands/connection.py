@@ -378,8 +378,10 @@ def client_kill(ctx, session, args):
         elif option == b"laddr":
             filters.append(lambda s, w=value.decode(): s.laddr == w)
         elif option == b"user":
-            if value != b"default":     # the only user there is
+            known = ctx.acl.users if ctx.acl is not None else {b"default": None}
+            if value not in known:
                 raise CommandError(f"ERR No such user '{value.decode('utf-8', 'replace')}'")
+            filters.append(lambda s, w=value: (s.user.name if s.user is not None else b"default") == w)
         elif option == b"type":
             kind = value.lower()
             if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):

@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.nodes import encode_command, raw_connect
+from tests.nodes import encode_command, raw_connect, wait_until
 
 PASSWORD_HASH = "c0d3" * 16
 NO_RETRY = Retry(NoBackoff(), 0)     # a closed connection is what is tested: no reconnecting
@@ -197,6 +197,7 @@ SESSIONS = [
     ("as", "one"),
     ("raw", "EXEC"),
     ("as", "admin"),
+    ("raw", "CLIENT", "KILL", "USER", "nobody"), ("raw", "CLIENT", "KILL", "USER", "gone"),
     ("log", "ACL", "LOG"), ("log", "ACL", "LOG", "2"), ("raw", "ACL", "LOG", "-1"), ("raw", "ACL", "LOG", "x"),
     ("raw", "ACL", "LOG", "RESET"), ("raw", "ACL", "LOG"),
     ("raw", "ACL", "SETUSER", "default", "resetpass", ">adminpw"),
@@ -284,3 +285,22 @@ def test_aclfile_loaded_at_start_saved_and_reloaded(node_factory, tmp_path):
     with pytest.raises(redis.exceptions.ResponseError, match="nosuchcommand"):
         admin.acl_load()
     assert admin.acl_users() == ["blog", "default"]         # a bad file changes nothing
+
+
+def test_revoking_a_channel_closes_its_subscribers(node):
+    admin = Client(node.port)
+    assert admin("ACL", "SETUSER", "feed", "reset", "on", ">pw", "&news.*", "+@all")[0] == b"+OK\r\n"
+    try:
+        reader, other = Client(node.port), Client(node.port)
+        for client in (reader, other):
+            assert client("AUTH", "feed", "pw")[0] == b"+OK\r\n"
+        assert reader("PSUBSCRIBE", "news.*")[1] == [b"psubscribe", b"news.*", 1]
+        assert admin("ACL", "SETUSER", "feed", "resetchannels", "&weather")[0] == b"+OK\r\n"    # news.* no longer
+        reader.sock.settimeout(10)
+        assert reader.sock.recv(100) == b""             # closed by the node
+        assert other("PING")[0] == b"+PONG\r\n"        # not subscribed: kept
+        reader.close()
+        other.close()
+    finally:
+        admin("ACL", "DELUSER", "feed")
+        admin.close()
