@@ -107,6 +107,21 @@ class Catalog:
 class KeyPattern:
     pattern: bytes
     flags: int
+    match: Any = None       # bytes -> bool, made once (a plain prefix* is a startswith)
+
+    def __post_init__(self) -> None:
+        self.match = matcher(self.pattern)
+
+
+def matcher(pattern: bytes) -> Any:
+    """A test of keys against `pattern` as stringmatchlen: a literal or `literal*` needs no glob."""
+    special = b"*?[\\"
+    body = pattern[:-1] if pattern.endswith(b"*") else pattern
+    if pattern and not any(c in special for c in body):
+        if pattern.endswith(b"*"):
+            return lambda key: bool(key) and key.startswith(body)   # ("*" never matches an empty key)
+        return lambda key: key == pattern
+    return lambda key: glob_match(pattern, key)
 
 
 @dataclass(slots=True, eq=False)
@@ -503,10 +518,15 @@ def _check_selector(selector: Selector, name: str, args: list[bytes], keys_of: A
         if found is None:
             found = [(i, ("access",)) for i in _positions(args, keys_of(args))]
         for index, flags in found:
-            wanted = (READ if "access" in flags else 0) | (
-                WRITE if any(f in keyspecs.WRITE_FLAGS for f in flags) else 0)
+            wanted = _WANTED.get(flags)
+            if wanted is None:
+                wanted = _WANTED[flags] = (READ if "access" in flags else 0) | (
+                    WRITE if any(f in keyspecs.WRITE_FLAGS for f in flags) else 0)
             key = args[index]
-            if not any(p.flags & wanted == wanted and glob_match(p.pattern, key) for p in selector.patterns):
+            for p in selector.patterns:
+                if p.flags & wanted == wanted and p.match(key):
+                    break
+            else:
                 return DENIED_KEY, index
     channel_args = CHANNEL_ARGS.get(name)
     if channel_args is not None and not selector.all_channels:
@@ -517,6 +537,9 @@ def _check_selector(selector: Selector, name: str, args: list[bytes], keys_of: A
                        for pattern in selector.channels):
                 return DENIED_CHANNEL, index
     return OK, 0
+
+
+_WANTED: dict[tuple[str, ...], int] = {}       # key flags -> the permissions they need (ACLSelectorCheckKey)
 
 
 def channel_allowed(user: User, channel: bytes, is_pattern: bool) -> bool:

@@ -136,6 +136,10 @@ class Dispatcher:
         self._notifying = on
         self._relane()
 
+    def lane_for(self, allowed: set[str]) -> dict[bytes, Command]:
+        """The fast lane of a user that may touch every key but not run every command."""
+        return {name: cmd for name, cmd in self._full_lane.items() if cmd.name in allowed}
+
     def set_default_limited(self, on: bool) -> None:
         """While the default user is restricted, its sessions (every new one) skip the lane."""
         self._default_limited = on
@@ -304,6 +308,8 @@ class Dispatcher:
         slots, expires, access = store.slots, store.expires, store.access
         blocking = ctx.blocking
         lane = self.lane
+        if session.acl_lane is not None and lane:
+            lane = session.acl_lane             # a restricted user's: only the commands it may run
         primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
         leased = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
         if not leased and not ctx.settings.cluster_allow_reads_when_down:

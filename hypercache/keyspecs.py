@@ -225,20 +225,28 @@ def keys_and_flags(name: str, args: list[bytes]) -> list[tuple[int, tuple[str, .
     the command has no key specs here (the caller falls back to the command table)."""
     if name in _BY_PROCEDURE:
         return _procedure(name, args)
-    specs = SPECS.get(name)
+    specs = _PARSED.get(name)
     if specs is None:
         return None
-    found: list[tuple[int, tuple[str, ...]]] = []
     argc = len(args)
-    for flags, begin, find in specs:
-        if flags == "not_key":
-            continue
+    if len(specs) == 1:         # most commands: one spec, often one key at args[1]
+        flag_tuple, begin, find = specs[0]
+        if begin == _AT_1 and find == _ONE_KEY:
+            return [(1, flag_tuple)] if argc > 1 else []
+    found: list[tuple[int, tuple[str, ...]]] = []
+    for flag_tuple, begin, find in specs:
         positions = _walk(begin, find, args, argc)
         if positions is None:
             return []       # as Redis: an invalid spec means no keys (the command will report the error)
-        flag_tuple = tuple(flags.split())
         found.extend((position, flag_tuple) for position in positions)
     return found
+
+
+_AT_1, _ONE_KEY = ("index", 1), ("range", 0, 1, 0)
+# the specs with their flags split once, key specs only (a not_key spec names a channel)
+_PARSED: dict[str, list[tuple[tuple[str, ...], tuple, tuple]]] = {
+    name: [(tuple(flags.split()), begin, find) for flags, begin, find in specs if flags != "not_key"]
+    for name, specs in SPECS.items()}
 
 
 def _walk(begin: tuple, find: tuple, args: list[bytes], argc: int) -> list[int] | None:

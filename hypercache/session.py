@@ -45,9 +45,11 @@ class Session:
     reply_off: bool = False        # CLIENT REPLY OFF
     skip_replies: int = 0          # replies still to drop: CLIENT REPLY SKIP's own and the next one
     no_touch: bool = False         # CLIENT NO-TOUCH ON: its reads leave LRU/LFU as they were
-    # ACL: the user logged in (an acl.User; None: the default user), and whether it is restricted
+    # ACL: the user logged in (an acl.User; None: the default user); a restricted user's calls
+    # are checked (acl_limited), or, when only its commands are restricted, run in its own lane
     user: Any = None
     acl_limited: bool = False
+    acl_lane: Any = None
     # one of the five above is set: the fast lane, which honours none of them, is not for this client
     lane_off: bool = False
     close_after_reply: bool = False

@@ -138,15 +138,33 @@ def authenticate(ctx, session, username: bytes, password: bytes, command: bytes 
     return True
 
 
-def sync_session(ctx, session) -> None:
-    """The session's lane follows its user: a restricted user's calls go the checked way."""
-    session.acl_limited = not user_of(ctx, session).unrestricted
+def sync_session(ctx, session, lanes: dict | None = None) -> None:
+    """The session's lane follows its user.
+
+    All permissions: the dispatcher's lane. Every key but not every command: a lane of the
+    commands it may run (lane commands touch keys only, no channels, so nothing there can be
+    denied). Key patterns: every call goes the checked way (execute()).
+    """
+    user = user_of(ctx, session)
+    root = user.root
+    lane = None
+    limited = not user.unrestricted
+    if limited and session.user is not None and root.all_keys and ctx.dispatcher is not None:
+        lane = lanes.get(id(user)) if lanes is not None else None
+        if lane is None:
+            lane = ctx.dispatcher.lane_for(root.allowed)
+            if lanes is not None:
+                lanes[id(user)] = lane
+        limited = False
+    session.acl_lane = lane
+    session.acl_limited = limited
     session.refresh_lane()
 
 
 def sync_all(ctx) -> None:
     """After users changed: every session's lane, the default user's lane, sessions of users gone."""
     users = ctx.acl.users
+    lanes: dict = {}        # user -> its lane, made once per user
     for session in list(ctx.clients.values()):
         user = session.user
         if user is not None and users.get(user.name) is not user:
@@ -155,7 +173,7 @@ def sync_all(ctx) -> None:
                 _close(ctx, session)
                 continue
             session.user = replacement
-        sync_session(ctx, session)
+        sync_session(ctx, session, lanes)
     dispatcher = ctx.dispatcher
     if dispatcher is not None:
         dispatcher.set_default_limited(not ctx.acl.default.unrestricted)

@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.nodes import encode_command, raw_connect, wait_until
+from tests.nodes import encode_command, raw_connect
 
 PASSWORD_HASH = "c0d3" * 16
 NO_RETRY = Retry(NoBackoff(), 0)     # a closed connection is what is tested: no reconnecting
@@ -165,6 +165,7 @@ SESSIONS = [
     ("raw", "ACL", "SETUSER", "app2", "on", ">secret2", "%R~app2:*", "%W~app2:w*", "+@read", "+@write",
      "+@connection", "+@transaction", "+@scripting", "+@pubsub", "-@dangerous", "&news"),
     ("raw", "ACL", "SETUSER", "gone", "on", "nopass", "+@all", "~*"),
+    ("raw", "ACL", "SETUSER", "reader", "on", ">r", "~*", "-@all", "+get", "+incr", "+@connection"),
     ("raw", "ACL", "SETUSER", "off", "off", ">pw", "+@all", "~*"),
     ("as", "one"),
     ("raw", "AUTH", "app1", "wrong"), ("raw", "AUTH", "nobody", "x"), ("raw", "AUTH", "off", "pw"),
@@ -188,6 +189,13 @@ SESSIONS = [
     ("raw", "PUBLISH", "news", "m"), ("raw", "PUBLISH", "news2", "m"), ("raw", "SUBSCRIBE", "news"),
     ("raw", "SUBSCRIBE", "other"), ("raw", "PSUBSCRIBE", "new*"), ("raw", "UNSUBSCRIBE", "news"),
     ("raw", "ACL", "WHOAMI"), ("raw", "RESET"), ("raw", "ACL", "WHOAMI"),
+    ("as", "three"),      # every key, some commands: the node serves it from a lane of its own
+    ("raw", "AUTH", "reader", "r"), ("raw", "GET", "app1:k"), ("raw", "SET", "app1:k", "x"), ("raw", "INCR", "n"),
+    ("raw", "DEL", "n"), ("raw", "HSET", "h", "f", "v"), ("raw", "GET", "n"),
+    ("as", "admin"),
+    ("raw", "ACL", "SETUSER", "reader", "-incr", "+set"),
+    ("as", "three"),
+    ("raw", "INCR", "n"), ("raw", "SET", "app1:k", "v"), ("raw", "GET", "app1:k"),
     ("as", "admin"),
     ("raw", "ACL", "SETUSER", "app1", "-get"),
     ("as", "one"),
@@ -304,3 +312,40 @@ def test_revoking_a_channel_closes_its_subscribers(node):
     finally:
         admin("ACL", "DELUSER", "feed")
         admin.close()
+
+
+def _pipelined(port: int) -> bytes:
+    """A restricted user's pipeline in one write: allowed and denied commands interleaved."""
+    admin = Client(port)
+    admin("ACL", "SETUSER", "piper", "reset", "on", ">p", "~*", "&*", "+@all", "-@dangerous", "-incr")
+    admin("ACL", "SETUSER", "keyed", "reset", "on", ">k", "~{p}*", "+@all")
+    try:
+        out = b""
+        for user, password in (("piper", "p"), ("keyed", "k")):
+            client = Client(port)
+            assert client("AUTH", user, password)[0] == b"+OK\r\n"
+            calls = [("SET", "{p}a", "1"), ("GET", "{p}a"), ("FLUSHALL",), ("INCR", "{p}n"), ("GET", "{p}a"),
+                     ("SET", "x", "1"), ("MGET", "{p}a", "{p}b"), ("HSET", "{p}h", "f", "v"), ("GET", "{p}h"),
+                     ("PING",)]
+            client.sock.sendall(b"".join(encode_command(*call) for call in calls))      # one read on the server
+            raw, wanted = b"", len(calls)
+            while wanted:
+                value = client.reader.gets()
+                if value is False:
+                    data = client.sock.recv(1 << 16)
+                    assert data
+                    raw += data
+                    client.reader.feed(data)
+                else:
+                    wanted -= 1
+            out += raw
+            client.close()
+        return out
+    finally:
+        admin("ACL", "DELUSER", "piper", "keyed")
+        admin("FLUSHALL")
+        admin.close()
+
+
+def test_restricted_pipelines_like_redis(node, redis_server):
+    assert _pipelined(node.port) == _pipelined(redis_server.port)
