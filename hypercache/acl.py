@@ -86,6 +86,8 @@ class Catalog:
                 for cat in sub_cats.get(sub, ()):
                     self._add(cat, sub)
         self.all: frozenset[str] = frozenset(self.top).union(*self.subs.values())
+        # acl-pubsub-default: whether a new user, selector or `reset` starts with every channel
+        self.all_channels_by_default = False
 
     def _add(self, cat: str, name: str) -> None:
         if cat in self.categories:
@@ -177,14 +179,15 @@ def hash_password(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
 
 
-def new_user(name: bytes) -> User:
-    """A user as ACL SETUSER creates it: off, no passwords, no keys, no channels, no commands."""
-    return User(name)
+def new_user(name: bytes, catalog: Catalog) -> User:
+    """A user as ACL SETUSER creates it: off, no passwords, no keys, no channels (unless
+    acl-pubsub-default says allchannels), no commands."""
+    return User(name, root=Selector(root=True, all_channels=catalog.all_channels_by_default))
 
 
 def default_user(catalog: Catalog, password: str = "") -> User:
     """The `default` user: on, every command, key and channel; nopass unless --requirepass gives one."""
-    user = new_user(b"default")
+    user = new_user(b"default", catalog)
     for rule in (b"on", b"~*", b"&*", b"+@all"):
         apply(user, rule, catalog)
     set_default_password(user, password, catalog)
@@ -250,8 +253,9 @@ def apply(user: User, op: bytes, catalog: Catalog) -> None:
         for rule in (b"resetpass", b"resetkeys", b"resetchannels", b"off", b"sanitize-payload",
                      b"clearselectors", b"-@all"):
             apply(user, rule, catalog)
+        user.root.all_channels = catalog.all_channels_by_default
     elif op.startswith(b"(") and op.endswith(b")"):
-        selector = Selector()
+        selector = Selector(all_channels=catalog.all_channels_by_default)
         for rule in op[1:-1].split():
             apply_to_selector(selector, rule, catalog)
         user.selectors.append(selector)
@@ -629,7 +633,7 @@ class Users:
     def setuser(self, name: bytes, ops: list[bytes]) -> User:
         """ACL SETUSER: all rules apply or none (a copy is changed, then put in place)."""
         current = self.users.get(name)
-        user = current.copy() if current is not None else new_user(name)
+        user = current.copy() if current is not None else new_user(name, self.catalog)
         for op in merge_selectors(ops):
             try:
                 apply(user, op, self.catalog)
@@ -666,7 +670,7 @@ class Users:
             if words[1] in users:
                 errors.append(f"{path}:{number}: Duplicate user '{words[1].decode('utf-8', 'replace')}' found")
                 continue
-            user = new_user(words[1])
+            user = new_user(words[1], self.catalog)
             try:
                 for op in merge_selectors(words[2:]):
                     try:

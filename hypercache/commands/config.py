@@ -117,6 +117,22 @@ def _apply_requirepass(ctx, value: str) -> None:
         sync_all(ctx)
 
 
+def _apply_acllog_max_len(ctx, value: int) -> None:
+    ctx.acl.log.max_len = value
+    del ctx.acl.log.entries[value:]
+
+
+def _pubsub_default(raw: bytes) -> bool:
+    value = raw.lower()
+    if value not in (b"allchannels", b"resetchannels"):
+        raise Invalid("argument(s) must be one of the following: allchannels, resetchannels")
+    return value == b"allchannels"
+
+
+def _apply_pubsub_default(ctx, value: bool) -> None:
+    ctx.acl.catalog.all_channels_by_default = value
+
+
 def _apply_maxmemory(ctx, value: int) -> None:
     ctx.settings.maxmemory = value
     ctx.store.configure_eviction(value, ctx.settings.maxmemory_policy)
@@ -159,6 +175,11 @@ PARAMS: tuple[Param, ...] = (
           _setting("maxmemory_samples")),
     Param("requirepass", lambda ctx: ctx.settings.requirepass.encode(),
           lambda raw: raw.decode("utf-8", "surrogateescape"), _apply_requirepass),
+    Param("aclfile", lambda ctx: ctx.config.aclfile.encode()),
+    Param("acllog-max-len", lambda ctx: b"%d" % (ctx.acl.log.max_len if ctx.acl is not None else 128),
+          _ranged(_integer, 0, LLONG_MAX), _apply_acllog_max_len),
+    Param("acl-pubsub-default", lambda ctx: b"allchannels" if ctx.acl is not None
+          and ctx.acl.catalog.all_channels_by_default else b"resetchannels", _pubsub_default, _apply_pubsub_default),
     Param("timeout", _num("timeout"), _ranged(_integer, 0, INT_MAX), _setting("timeout")),
     Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients")),
     Param("proto-max-bulk-len", _num("proto_max_bulk_len"), _ranged(parse_memory, 1024 * 1024, LLONG_MAX),

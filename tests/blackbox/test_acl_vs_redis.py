@@ -7,7 +7,7 @@ be reproduced byte for byte, the step names a normaliser, and says why:
   random per process: the single commands are compared as a set, the rest in order;
 - `log`: ACL LOG's age-seconds and client-info (ids, ports, timings) differ;
 - `hello`: HELLO's id and mode (cluster here) differ;
-- `sorted`: ACL CAT of a category lists commands in dict order too.
+- `sorted`: ACL CAT of a category lists commands in dict order too, CONFIG GET its pairs (`pairs`).
 Categories that hold stream commands (not served here, see the README) are left out:
 a category's best fit counts its commands.
 """
@@ -81,6 +81,8 @@ def _normalised(kind: str, raw: bytes, value):
         return {k: v for k, v in value.items() if k not in (b"id", b"mode")}
     if kind == "sorted":
         return sorted(value)
+    if kind == "pairs":
+        return sorted(zip(value[::2], value[1::2]))
     if kind == "hexlen":
         return len(value), all(c in b"0123456789abcdef" for c in value)
     return raw
@@ -145,6 +147,11 @@ RULES = [
     *[("raw", "ACL", "SETUSER", "x", "~*", "&*", rule) for rule in ("~foo", "%R~foo", "&foo", "~*", "&*")],
     ("raw", "ACL", "SETUSER", "x", "on", "~k", "+get", "bogus"),     # all or nothing: x is unchanged
     ("rules", "ACL", "GETUSER", "x"),
+    ("raw", "CONFIG", "SET", "acl-pubsub-default", "allchannels"),
+    ("raw", "ACL", "SETUSER", "y", "(~a +get)"), ("raw", "ACL", "SETUSER", "z", "&x", "reset"),
+    ("rules", "ACL", "GETUSER", "y"), ("rules", "ACL", "GETUSER", "z"),
+    ("raw", "CONFIG", "SET", "acl-pubsub-default", "resetchannels"), ("raw", "CONFIG", "SET", "acl-pubsub-default", "x"),
+    ("pairs", "CONFIG", "GET", "acl*"), ("raw", "CONFIG", "SET", "acllog-max-len", "-1"),
     ("raw", "ACL", "CAT"),
     *[("sorted", "ACL", "CAT", cat) for cat in ("geo", "bitmap", "hash", "transaction")],
     ("raw", "ACL", "CAT", "nope"),
