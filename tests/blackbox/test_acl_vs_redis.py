@@ -106,6 +106,11 @@ def _run(port: int, script: list) -> list:
                 if current not in clients:
                     clients[current] = Client(port)
                 continue
+            if step[0] == "closed":
+                sock = clients[current].sock
+                sock.settimeout(10)
+                out.append((step, sock.recv(100)))
+                continue
             kind, *command = step
             raw, value = clients[current](*command)
             out.append((step, _normalised(kind, raw, value)))
@@ -220,6 +225,8 @@ SESSIONS = [
     ("raw", "GET", "x"), ("raw", "AUTH", "adminpw"), ("raw", "GET", "x"),
     ("raw", "ACL", "SETUSER", "default", "nopass"),
     ("raw", "AUTH", "x"),
+    ("as", "doomed"),       # deleting one's own user: the reply, then the connection is closed
+    ("raw", "AUTH", "gone", "x"), ("raw", "ACL", "DELUSER", "gone"), ("closed",),
 ]
 
 
