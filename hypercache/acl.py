@@ -1,6 +1,6 @@
 """ACL users: who may run which command on which keys and channels, as Redis 7.0 decides it.
 
-Pure: no I/O, no clock (the log takes `now_ms`). The pieces, as Redis's acl.c names them:
+Pure: no I/O, no clock. The pieces, as Redis's acl.c names them:
 
 - a `User` has flags (on/off, nopass, sanitize-payload), password hashes (SHA-256 hex) and
   selectors: the root selector, then any `(...)` selectors; a command is allowed when any
@@ -11,9 +11,8 @@ Pure: no I/O, no clock (the log takes `now_ms`). The pieces, as Redis's acl.c na
 - `apply()` applies one SETUSER rule to a user, raising `RuleError` with Redis's reason;
 - `check()` says whether a user may run a command with these arguments, else which rule
   denies it (command, key or channel) and at which argument;
-- `describe_*()` give back the rules as ACL LIST / GETUSER print them: command rules are
-  recomputed from the allowed set by Redis's best-fit over categories, then single commands;
-- `AclLog` keeps ACL LOG's entries, grouped as Redis groups them.
+- acl_text.py gives the rules back as ACL LIST / GETUSER print them, users.py holds the
+  users by name, the ACL LOG and the ACL file.
 
 The command universe (names, subcommands, categories) comes from a `Catalog` made once from
 the command table, so this module never imports a command handler.
@@ -334,14 +333,14 @@ def apply_to_selector(selector: Selector, op: bytes, catalog: Catalog) -> None:
         if members is None:
             raise RuleError(UNKNOWN_NAME)
         for name in members:
-            _change(selector, name, op[:1] == b"+", catalog)
+            change(selector, name, op[:1] == b"+", catalog)
     elif op.startswith(b"+"):
         _allow(selector, op[1:].decode("utf-8", "surrogateescape"), catalog)
     elif op.startswith(b"-"):
         name = catalog.lookup(op[1:].decode("utf-8", "surrogateescape"))
         if name is None:
             raise RuleError(UNKNOWN_NAME)
-        _change(selector, name, False, catalog)
+        change(selector, name, False, catalog)
     else:
         raise RuleError("Syntax error")
 
@@ -352,7 +351,7 @@ def _allow(selector: Selector, text: str, catalog: Catalog) -> None:
         name = catalog.lookup(text)
         if name is None:
             raise RuleError(UNKNOWN_NAME)
-        _change(selector, name, True, catalog)
+        change(selector, name, True, catalog)
         return
     head, _, sub = text.rpartition("|")
     parent = catalog.lookup(head)
@@ -366,7 +365,7 @@ def _allow(selector: Selector, text: str, catalog: Catalog) -> None:
         name = catalog.lookup(text)
         if name is None:
             raise RuleError(UNKNOWN_NAME)
-        _change(selector, name, True, catalog)
+        change(selector, name, True, catalog)
     else:       # the deprecated first-arg form: SELECT only with 0, DEBUG only OBJECT...
         allowed = selector.first_args.setdefault(parent, [])
         arg = sub.encode("utf-8", "surrogateescape")
@@ -374,7 +373,7 @@ def _allow(selector: Selector, text: str, catalog: Catalog) -> None:
             allowed.append(arg)
 
 
-def _change(selector: Selector, name: str, allow: bool, catalog: Catalog) -> None:
+def change(selector: Selector, name: str, allow: bool, catalog: Catalog) -> None:
     """Set one command's permission; a container's carries to its subcommands (ACLChangeSelectorPerm)."""
     names = [name, *catalog.subs.get(name, ())]
     if allow:
@@ -383,105 +382,6 @@ def _change(selector: Selector, name: str, allow: bool, catalog: Catalog) -> Non
         selector.allowed.difference_update(names)
         selector.all_commands = False
     selector.first_args.pop(name, None)
-
-
-# -- describing --------------------------------------------------------------------------------
-
-def describe_commands(selector: Selector, catalog: Catalog) -> str:
-    """The command rules as Redis 7.0 prints them (ACLDescribeSelectorCommandRules).
-
-    The rules are recomputed from the allowed set: start from +@all (if the selector may run
-    future commands) or -@all, add (or remove) the categories that fit best, then each
-    single command that still differs, in the command table's order (Redis: its dict order).
-    """
-    fake = Selector()
-    additive = not selector.future
-    rules = ["-@all" if additive else "+@all"]
-    apply_to_selector(fake, rules[0].encode(), catalog)
-    temp = set(selector.allowed)
-    applied: set[str] = set()
-    while True:
-        best, mindiff, maxsame = "", 1 << 62, 0
-        for cat in CATEGORIES:
-            if cat in applied:
-                continue
-            members = catalog.categories[cat]
-            on = len(members & temp)
-            off = len(members) - on
-            diff, same = (off, on) if additive else (on, off)
-            if same > diff and (diff < mindiff or (diff == mindiff and same > maxsame)):
-                best, mindiff, maxsame = cat, diff, same
-        if not best:
-            break
-        for name in catalog.in_order[best]:
-            _change(fake, name, additive, catalog)
-            if additive:
-                temp.difference_update([name, *catalog.subs.get(name, ())])
-            else:
-                temp.update([name, *catalog.subs.get(name, ())])
-        rules.append(("+@" if additive else "-@") + best)
-        applied.add(best)
-    for top in catalog.top:
-        for name in (top, *catalog.subs[top]):
-            mine = name in selector.allowed
-            if mine != (name in fake.allowed):
-                rules.append(("+" if mine else "-") + name)
-                _change(fake, name, mine, catalog)
-            if not mine and name == top:
-                for arg in selector.first_args.get(top, ()):
-                    rules.append(f"+{top}|{arg.decode('utf-8', 'replace')}")
-    return " ".join(rules)
-
-
-def _pattern_text(pattern: KeyPattern) -> str:
-    prefix = {ALL_PERMISSIONS: "~", READ: "%R~", WRITE: "%W~"}.get(pattern.flags, "~")
-    return prefix + pattern.pattern.decode("utf-8", "replace")
-
-
-def describe_keys(selector: Selector) -> str:
-    return "~*" if selector.all_keys else " ".join(_pattern_text(p) for p in selector.patterns)
-
-
-def describe_channels(selector: Selector) -> str:
-    return "&*" if selector.all_channels else " ".join(
-        "&" + c.decode("utf-8", "replace") for c in selector.channels)
-
-
-def describe_selector(selector: Selector, catalog: Catalog) -> str:
-    """Keys, channels and commands as one rule string (ACLDescribeSelector)."""
-    parts = []
-    keys = describe_keys(selector)
-    if keys:
-        parts.append(keys)
-    if selector.all_channels:
-        parts.append("&*")
-    else:
-        parts.append("resetchannels")
-        parts.extend("&" + c.decode("utf-8", "replace") for c in selector.channels)
-    parts.append(describe_commands(selector, catalog))
-    return " ".join(parts)
-
-
-def flag_names(user: User) -> list[str]:
-    """The user's flags in Redis's order (ACLUserFlags)."""
-    flags = ["on" if user.enabled else "off"]
-    if user.nopass:
-        flags.append("nopass")
-    if user.sanitize == "skip-sanitize-payload":
-        flags.append("skip-sanitize-payload")
-    elif user.sanitize == "sanitize-payload":
-        flags.append("sanitize-payload")
-    return flags
-
-
-def describe_user(user: User, catalog: Catalog) -> str:
-    """The rules after `user <name>` in ACL LIST and the ACL file (ACLDescribeUser)."""
-    parts = flag_names(user) + ["#" + digest for digest in user.passwords]
-    parts.append(describe_selector(user.root, catalog))
-    text = " ".join(parts)
-    for selector in user.selectors:
-        text += f" ({describe_selector(selector, catalog)})"
-    return text
 
 
 # -- checking ----------------------------------------------------------------------------------
@@ -564,138 +464,7 @@ def _positions(args: list[bytes], keys: list[bytes]) -> list[int]:
     return positions
 
 
-# -- ACL LOG -----------------------------------------------------------------------------------
-
-GROUPING_WINDOW_MS = 60_000     # ACL_LOG_GROUPING_MAX_TIME_DELTA
-GROUPING_LOOKBACK = 10          # how many recent entries a new one may join
-
-
-@dataclass(slots=True, eq=False)
-class LogEntry:
-    count: int
-    reason: str
-    context: str
-    object: bytes
-    username: bytes
-    created_ms: int
-    client_info: bytes
-
-
-@dataclass(slots=True, eq=False)
-class AclLog:
-    """ACL LOG's entries, newest first; a repeat within a minute is counted, not added (addACLLogEntry)."""
-    max_len: int = 128
-    entries: list[LogEntry] = field(default_factory=list)
-
-    def add(self, reason: str, context: str, obj: bytes, username: bytes, now_ms: int,
-            client_info: bytes) -> None:
-        for i, entry in enumerate(self.entries[:GROUPING_LOOKBACK]):
-            if (entry.reason == reason and entry.context == context and entry.object == obj
-                    and entry.username == username and now_ms - entry.created_ms < GROUPING_WINDOW_MS):
-                entry.count += 1
-                entry.created_ms = now_ms
-                entry.client_info = client_info
-                del self.entries[i]
-                self.entries.insert(0, entry)
-                return
-        self.entries.insert(0, LogEntry(1, reason, context, obj, username, now_ms, client_info))
-        del self.entries[self.max_len:]
-
-    def reset(self) -> None:
-        self.entries.clear()
-
-
 def genpass(bits: int = 256) -> bytes:
     """ACL GENPASS: `bits` random bits as lowercase hex, rounded up to a whole hex digit."""
     chars = (bits + 3) // 4
     return secrets.token_hex((chars + 1) // 2)[:chars].encode()
-
-
-# -- the users -----------------------------------------------------------------------------------
-
-class Users:
-    """Every user by name, the ACL log, and whether any user is restricted (then the dispatcher checks)."""
-
-    def __init__(self, catalog: Catalog, requirepass: str = "") -> None:
-        self.catalog = catalog
-        self.users: dict[bytes, User] = {b"default": default_user(catalog, requirepass)}
-        self.log = AclLog()
-        self.checking = False       # some user is restricted: calls of its sessions are checked
-        self.refresh()
-
-    @property
-    def default(self) -> User:
-        return self.users[b"default"]
-
-    def refresh(self) -> None:
-        self.checking = not all(user.unrestricted for user in self.users.values())
-
-    def setuser(self, name: bytes, ops: list[bytes]) -> User:
-        """ACL SETUSER: all rules apply or none (a copy is changed, then put in place)."""
-        current = self.users.get(name)
-        user = current.copy() if current is not None else new_user(name, self.catalog)
-        for op in merge_selectors(ops):
-            try:
-                apply(user, op, self.catalog)
-            except RuleError as error:
-                raise RuleError(f"Error in ACL SETUSER modifier '{op.decode('utf-8', 'replace')}': {error}") from None
-        if current is not None:     # sessions hold the User: change it in place
-            for attr in User.__slots__:
-                setattr(current, attr, getattr(user, attr))
-            user = current
-        else:
-            self.users[name] = user
-        self.refresh()
-        return user
-
-    def authenticate(self, name: bytes, password: bytes) -> User | None:
-        user = self.users.get(name)
-        return user if user is not None and user.password_ok(password) else None
-
-    def parse_file(self, text: str, path: str) -> dict[bytes, User]:
-        """The users an ACL file defines (ACLLoadFromFile); RuleError listing every bad line."""
-        users: dict[bytes, User] = {}
-        errors = []
-        for number, line in enumerate(text.split("\n"), 1):
-            line = line.strip(" \t\r\n")
-            if not line or line.startswith("#"):
-                continue
-            words = line.encode("utf-8", "surrogateescape").split()
-            if words[0] != b"user":
-                errors.append(f"{path}:{number}: line should start with user keyword")
-                continue
-            if len(words) < 2 or not valid_name(words[1]):
-                errors.append(f"{path}:{number}: Usernames can't contain spaces or null characters")
-                continue
-            if words[1] in users:
-                errors.append(f"{path}:{number}: Duplicate user '{words[1].decode('utf-8', 'replace')}' found")
-                continue
-            user = new_user(words[1], self.catalog)
-            try:
-                for op in merge_selectors(words[2:]):
-                    try:
-                        apply(user, op, self.catalog)
-                    except RuleError as error:
-                        raise RuleError(f"Error in user declaration '{op.decode('utf-8', 'replace')}': {error}") from None
-            except RuleError as error:
-                errors.append(f"{path}:{number}: {error}")
-                continue
-            users[words[1]] = user
-        if errors:
-            raise RuleError(" ".join(errors))
-        if b"default" not in users:     # not in the file: the default user as Redis creates it
-            users[b"default"] = default_user(self.catalog)
-        return users
-
-    def replace(self, users: dict[bytes, User]) -> None:
-        self.users = users
-        self.refresh()
-
-    def file_text(self) -> str:
-        """The ACL file ACL SAVE writes: one `user` line per user, as ACL LIST shows them."""
-        return "".join(f"user {name.decode('utf-8', 'replace')} {describe_user(user, self.catalog)}\n"
-                       for name, user in sorted(self.users.items()))
-
-
-def valid_name(name: bytes) -> bool:
-    return bool(name) and b" " not in name and b"\x00" not in name

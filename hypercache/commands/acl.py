@@ -15,7 +15,10 @@ import os
 import time
 
 from .. import acl as rules
-from ..acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Catalog, RuleError, Users
+from .. import acl_text as text
+from .. import users as registry
+from ..acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Catalog, RuleError
+from ..users import Users
 from ..arguments import parse_int
 from ..reply import OK, CommandError, Status
 from . import TABLE, command, container
@@ -205,7 +208,7 @@ def _text(value: bytes) -> str:
          summary="Modify or create the rules for a specific ACL user")
 def acl_setuser(ctx, session, args):
     """Format: ACL SETUSER username [rule [rule ...]]"""
-    if not rules.valid_name(args[2]):
+    if not registry.valid_name(args[2]):
         raise CommandError("ERR Usernames can't contain spaces or null characters")
     try:
         user = ctx.acl.setuser(args[2], args[3:])
@@ -238,15 +241,15 @@ def acl_getuser(ctx, session, args):
     catalog = ctx.acl.catalog
     root = user.root
     return {
-        b"flags": [name.encode() for name in rules.flag_names(user)],
+        b"flags": [name.encode() for name in text.flag_names(user)],
         b"passwords": [digest.encode() for digest in user.passwords],
-        b"commands": rules.describe_commands(root, catalog).encode(),
-        b"keys": rules.describe_keys(root).encode(),
-        b"channels": rules.describe_channels(root).encode(),
+        b"commands": text.describe_commands(root, catalog).encode(),
+        b"keys": text.describe_keys(root).encode(),
+        b"channels": text.describe_channels(root).encode(),
         b"selectors": [{
-            b"commands": rules.describe_commands(s, catalog).encode(),
-            b"keys": rules.describe_keys(s).encode(),
-            b"channels": rules.describe_channels(s).encode(),
+            b"commands": text.describe_commands(s, catalog).encode(),
+            b"keys": text.describe_keys(s).encode(),
+            b"channels": text.describe_channels(s).encode(),
         } for s in user.selectors],
     }
 
@@ -278,7 +281,7 @@ def acl_users(ctx, session, args):
 def acl_list(ctx, session, args):
     """Format: ACL LIST"""
     catalog = ctx.acl.catalog
-    return [b"user " + name + b" " + rules.describe_user(user, catalog).encode()
+    return [b"user " + name + b" " + text.describe_user(user, catalog).encode()
             for name, user in sorted(ctx.acl.users.items())]
 
 
