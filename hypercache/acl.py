@@ -424,8 +424,7 @@ def _check_selector(selector: Selector, name: str, args: list[bytes], keys_of: A
         for index, flags in found:
             wanted = _WANTED.get(flags)
             if wanted is None:
-                wanted = _WANTED[flags] = (READ if "access" in flags else 0) | (
-                    WRITE if any(f in keyspecs.WRITE_FLAGS for f in flags) else 0)
+                wanted = _WANTED[flags] = permissions(flags)
             key = args[index]
             for p in selector.patterns:
                 if p.flags & wanted == wanted and p.match(key):
@@ -443,7 +442,12 @@ def _check_selector(selector: Selector, name: str, args: list[bytes], keys_of: A
     return OK, 0
 
 
-_WANTED: dict[tuple[str, ...], int] = {}       # key flags -> the permissions they need (ACLSelectorCheckKey)
+_WANTED: dict[tuple[str, ...], int] = {}       # key flags -> the permissions they need
+
+
+def permissions(flags: tuple[str, ...]) -> int:
+    """READ and/or WRITE: what a key used with these spec flags needs (ACLSelectorCheckKey)."""
+    return (READ if "access" in flags else 0) | (WRITE if any(f in keyspecs.WRITE_FLAGS for f in flags) else 0)
 
 
 def channel_allowed(user: User, channel: bytes, is_pattern: bool) -> bool:

@@ -136,9 +136,12 @@ class Dispatcher:
         self._notifying = on
         self._relane()
 
-    def lane_for(self, allowed: set[str]) -> dict[bytes, Command]:
-        """The fast lane of a user that may touch every key but not run every command."""
-        return {name: cmd for name, cmd in self._full_lane.items() if cmd.name in allowed}
+    def lane_for(self, allowed: set[str], keyed: bool) -> dict[bytes, Command]:
+        """The fast lane of a restricted user: the lane's commands it may run; for a user with
+        key patterns (`keyed`), only those with no key or one key at args[1], which the lane
+        checks (Session.acl_keys)."""
+        return {name: cmd for name, cmd in self._full_lane.items() if cmd.name in allowed
+                and (not keyed or cmd.single_key or not (cmd.first_key or cmd.find_keys is not None))}
 
     def set_default_limited(self, on: bool) -> None:
         """While the default user is restricted, its sessions (every new one) skip the lane."""
@@ -310,6 +313,7 @@ class Dispatcher:
         lane = self.lane
         if session.acl_lane is not None and lane:
             lane = session.acl_lane             # a restricted user's: only the commands it may run
+        key_allowed = session.acl_keys          # its key patterns: (cmd, args) -> bool, else None
         primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
         leased = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
         if not leased and not ctx.settings.cluster_allow_reads_when_down:
@@ -346,7 +350,7 @@ class Dispatcher:
                 key = args[1]
                 # 123 is "{": an int needle is ~10x faster than b"{" here
                 slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                if not primary[slot]:
+                if not primary[slot] or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if access is None and key not in expires:
                     value = slots[slot].get(key)
@@ -373,7 +377,7 @@ class Dispatcher:
             elif cmd is set_cmd and len(args) == 3:
                 key = args[1]
                 slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                if not (primary[slot] and writable):
+                if not (primary[slot] and writable) or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
                     break
@@ -391,6 +395,8 @@ class Dispatcher:
                     slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                     if not (primary[slot] and (writable or not cmd.write)):
                         break
+                    if key_allowed is not None and not key_allowed(cmd, args):
+                        break                   # execute() answers -NOPERM and logs it
                     ctx.slot = slot
                 elif cmd.first_key or cmd.find_keys is not None:
                     break                       # several keys: route() checks CROSSSLOT

@@ -218,6 +218,7 @@ READ_FLAGS = frozenset(("access",))
 WRITE_FLAGS = frozenset(("insert", "delete", "update"))
 # What the specs cannot describe, answered by Redis's getkeys procedures instead
 _BY_PROCEDURE = frozenset(("set", "bitfield", "sort", "sort_ro", "migrate"))
+VARIABLE = frozenset(("set", "bitfield"))      # one key, its flags depending on the other arguments
 
 
 def keys_and_flags(name: str, args: list[bytes]) -> list[tuple[int, tuple[str, ...]]] | None:

@@ -50,6 +50,7 @@ class Session:
     user: Any = None
     acl_limited: bool = False
     acl_lane: Any = None
+    acl_keys: Any = None           # with key patterns: (cmd, args) -> whether args[1] may be used
     # one of the five above is set: the fast lane, which honours none of them, is not for this client
     lane_off: bool = False
     close_after_reply: bool = False

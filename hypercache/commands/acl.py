@@ -15,6 +15,7 @@ import os
 import time
 
 from .. import acl as rules
+from .. import keyspecs
 from .. import acl_text as text
 from .. import users as registry
 from ..acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Catalog, RuleError
@@ -144,24 +145,52 @@ def authenticate(ctx, session, username: bytes, password: bytes, command: bytes 
 def sync_session(ctx, session, lanes: dict | None = None) -> None:
     """The session's lane follows its user.
 
-    All permissions: the dispatcher's lane. Every key but not every command: a lane of the
-    commands it may run (lane commands touch keys only, no channels, so nothing there can be
-    denied). Key patterns: every call goes the checked way (execute()).
+    All permissions: the dispatcher's lane. Otherwise a lane of the lane commands its root
+    selector lets it run (they touch keys, never channels): with every key, nothing there can
+    be denied; with key patterns and no other selector, only the commands with one key at
+    args[1] (or none), whose key the lane checks (`key_checker`). Any other user: every call
+    goes the checked way (execute()). Whatever the lane turns down, execute() answers.
     """
     user = user_of(ctx, session)
     root = user.root
-    lane = None
+    lane = keys = None
     limited = not user.unrestricted
-    if limited and session.user is not None and root.all_keys and ctx.dispatcher is not None:
-        lane = lanes.get(id(user)) if lanes is not None else None
-        if lane is None:
-            lane = ctx.dispatcher.lane_for(root.allowed)
+    if (limited and session.user is not None and ctx.dispatcher is not None
+            and (root.all_keys or not user.selectors)):
+        cached = lanes.get(id(user)) if lanes is not None else None
+        if cached is None:
+            cached = (ctx.dispatcher.lane_for(root.allowed, keyed=not root.all_keys),
+                      None if root.all_keys else key_checker(root))
             if lanes is not None:
-                lanes[id(user)] = lane
+                lanes[id(user)] = cached
+        lane, keys = cached
         limited = False
     session.acl_lane = lane
+    session.acl_keys = keys
     session.acl_limited = limited
     session.refresh_lane()
+
+
+def key_checker(selector: rules.Selector):
+    """(cmd, args) -> whether the selector's key patterns let `cmd` use args[1] (the lane's one key)."""
+    patterns = selector.patterns
+    wanted_by_name: dict[str, int] = {}
+
+    def allowed(cmd, args: list[bytes]) -> bool:
+        wanted = wanted_by_name.get(cmd.name)
+        if wanted is None:
+            found = keyspecs.keys_and_flags(cmd.name, args)
+            flags = found[0][1] if found else ("access",)
+            wanted = rules.permissions(flags)
+            if cmd.name not in keyspecs.VARIABLE:       # (SET ... GET reads: asked each time)
+                wanted_by_name[cmd.name] = wanted
+        key = args[1]
+        for pattern in patterns:
+            if pattern.flags & wanted == wanted and pattern.match(key):
+                return True
+        return False
+
+    return allowed
 
 
 def sync_all(ctx) -> None:

@@ -333,14 +333,17 @@ def _pipelined(port: int) -> bytes:
     admin = Client(port)
     admin("ACL", "SETUSER", "piper", "reset", "on", ">p", "~*", "&*", "+@all", "-@dangerous", "-incr")
     admin("ACL", "SETUSER", "keyed", "reset", "on", ">k", "~{p}*", "+@all")
+    admin("ACL", "SETUSER", "halves", "reset", "on", ">h", "%R~{p}r*", "%W~{p}w*", "+@all")
+    common = [("SET", "{p}a", "1"), ("GET", "{p}a"), ("FLUSHALL",), ("INCR", "{p}n"), ("GET", "{p}a"),
+              ("SET", "x", "1"), ("MGET", "{p}a", "{p}b"), ("HSET", "{p}h", "f", "v"), ("GET", "{p}h"), ("PING",)]
+    halves = [("GET", "{p}r1"), ("SET", "{p}r1", "v"), ("SET", "{p}w1", "v"), ("GET", "{p}w1"), ("INCR", "{p}w2"),
+              ("APPEND", "{p}w1", "x"), ("SET", "{p}w1", "v", "GET"), ("STRLEN", "{p}r1"), ("LPUSH", "{p}wl", "x"),
+              ("LPOP", "{p}wl"), ("DEL", "{p}w1"), ("EXISTS", "{p}w1"), ("SET", "{p}w1", "v", "EX", "10")]
     try:
         out = b""
-        for user, password in (("piper", "p"), ("keyed", "k")):
+        for user, password, calls in (("piper", "p", common), ("keyed", "k", common), ("halves", "h", halves)):
             client = Client(port)
             assert client("AUTH", user, password)[0] == b"+OK\r\n"
-            calls = [("SET", "{p}a", "1"), ("GET", "{p}a"), ("FLUSHALL",), ("INCR", "{p}n"), ("GET", "{p}a"),
-                     ("SET", "x", "1"), ("MGET", "{p}a", "{p}b"), ("HSET", "{p}h", "f", "v"), ("GET", "{p}h"),
-                     ("PING",)]
             client.sock.sendall(b"".join(encode_command(*call) for call in calls))      # one read on the server
             raw, wanted = b"", len(calls)
             while wanted:
@@ -356,7 +359,7 @@ def _pipelined(port: int) -> bytes:
             client.close()
         return out
     finally:
-        admin("ACL", "DELUSER", "piper", "keyed")
+        admin("ACL", "DELUSER", "piper", "keyed", "halves")
         admin("FLUSHALL")
         admin.close()
 
