@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""What ACL users cost the node: server CPU per request, before ACLs, with the default user, with a restricted user.
+"""What ACL users cost the node: server CPU per request, before ACLs, with the default user, with restricted users.
 
-Three nodes run the same redis-benchmark traffic, one after the other (the order flips every
-repeat), each pinned to cpu 0 with redis-benchmark on cpu 1:
+Two nodes run the same redis-benchmark traffic, one configuration after the other (the order
+flips every repeat), pinned to cpu 0 with redis-benchmark on cpu 1:
 
 - "before": the sources of another checkout (--before DIR, e.g. `git archive <commit>`),
 - "default": this checkout, clients logged in as the all-permissions `default` user (the
   fast lane, and an unchanged general path but for one attribute read),
-- "restricted": this checkout, clients logged in as `app` (`~app:* +@all -@dangerous`): every
-  call goes the general way and is checked against the user's rules.
+- "lane user": this checkout, clients logged in as `ops` (`~* &* +@all -@dangerous`): every key,
+  not every command: the commands it may run keep a fast lane of their own,
+- "keyed user": this checkout, clients logged in as `app` (`~key:* ~counter:* +@all -@dangerous`,
+  redis-benchmark's keys): one-key commands stay in a lane that checks the key against the
+  patterns; the others go the general way and are checked there.
 
 The figure is the node process's CPU time (utime+stime from /proc) over the run divided by
 the requests: on a shared machine it moves far less than requests/s.
@@ -73,32 +76,35 @@ def main() -> int:
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        servers = {"before": start(a.before, work, "before"), "default": start(REPO, work, "default"),
-                   "restricted": start(REPO, work, "restricted")}
+        before, after = start(a.before, work, "before"), start(REPO, work, "after")
         try:
-            servers["restricted"].command("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "+@all", "-@dangerous")
-            users = {"before": [], "default": [], "restricted": ["--user", "app", "-a", "app-pw"]}
+            after.command("ACL", "SETUSER", "ops", "on", ">ops-pw", "~*", "&*", "+@all", "-@dangerous")
+            after.command("ACL", "SETUSER", "app", "on", ">app-pw", "~key:*", "~counter:*", "+@all", "-@dangerous")
+            runs = {"before": (before, []), "default": (after, []),
+                    "lane": (after, ["--user", "ops", "-a", "ops-pw"]), "keyed": (after, ["--user", "app", "-a", "app-pw"])}
             found: dict[tuple[str, int, str], list[float]] = {}
             for repeat in range(a.repeat):
-                order = list(servers) if repeat % 2 == 0 else list(reversed(servers))
+                order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
                 for test in TESTS:
                     for pipeline in (1, 16):
                         requests = a.requests * (4 if pipeline > 1 else 1)
                         for name in order:
+                            server, user = runs[name]
                             found.setdefault((test, pipeline, name), []).append(
-                                run(servers[name], test, pipeline, requests, users[name]))
+                                run(server, test, pipeline, requests, user))
         finally:
-            for server in servers.values():
-                server.stop()
+            before.stop()
+            after.stop()
     print(f"node CPU per request, us (median of {a.repeat}); pure Python; redis-benchmark -c 50 -r 100000\n")
-    print("| test | -P | before | default user | restricted user | default / before | restricted / before |")
-    print("|---|---|---|---|---|---|---|")
+    print("| test | -P | before | default user | lane user | keyed user | default / before | lane / before "
+          "| keyed / before |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for test in TESTS:
         for pipeline in (1, 16):
-            before, default, restricted = (statistics.median(found[(test, pipeline, n)])
-                                           for n in ("before", "default", "restricted"))
-            print(f"| {test.upper()} | {pipeline} | {before:.1f} | {default:.1f} | {restricted:.1f} | "
-                  f"{default / before:.2f}x | {restricted / before:.2f}x |")
+            before, default, lane, keyed = (statistics.median(found[(test, pipeline, n)])
+                                            for n in ("before", "default", "lane", "keyed"))
+            print(f"| {test.upper()} | {pipeline} | {before:.1f} | {default:.1f} | {lane:.1f} | {keyed:.1f} | "
+                  f"{default / before:.2f}x | {lane / before:.2f}x | {keyed / before:.2f}x |")
     return 0
 
 
