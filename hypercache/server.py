@@ -145,7 +145,9 @@ class RespServer:
             _refuse(sock, b"-ERR max number of clients reached\r\n")
             return
         logged_in = default_open(ctx) if ctx.acl is not None else not settings.requirepass
-        if settings.protected_mode and logged_in and not _is_loopback(host):
+        # as Redis: protected while the default user has no password (on or off)
+        passwordless = ctx.acl.default.nopass if ctx.acl is not None else not settings.requirepass
+        if settings.protected_mode and passwordless and not _is_loopback(host):
             ctx.stats.rejected_connections += 1
             _refuse(sock, PROTECTED_MODE)
             return
