@@ -164,6 +164,8 @@ RULES = [
     ("hexlen", "ACL", "GENPASS"), ("hexlen", "ACL", "GENPASS", "5"), ("hexlen", "ACL", "GENPASS", "9"),
     ("raw", "ACL", "WHOAMI"), ("raw", "ACL", "WHOAMI", "x"), ("raw", "ACL", "LIST", "x"),
     ("raw", "ACL", "FOO"), ("raw", "ACL", "SAVE"), ("raw", "ACL", "LOAD"),
+    *[("raw", "ACL", *call) for call in (("CAT", "a", "b"), ("GENPASS", "1", "2"), ("LOG", "1", "2"), ("GETUSER",),
+                                         ("SETUSER",), ("DELUSER",), ("DRYRUN", "x"), ("USERS", "x"))],
     ("raw", "ACL", "HELP"),
     *[("raw", "ACL", "DRYRUN", *call) for call in (
         ("alice", "get", "app:1"), ("alice", "get", "other"), ("alice", "keys", "x"), ("alice", "set", "app:1", "v"),
