@@ -326,7 +326,7 @@ def acl_whoami(ctx, session, args):
 def acl_cat(ctx, session, args):
     """Format: ACL CAT [category]"""
     if len(args) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'cat'. Try ACL HELP.")
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for '{_text(args[1])}'. Try ACL HELP.")
     if len(args) == 2:
         return [cat.encode() for cat in rules.CATEGORIES]
     members = ctx.acl.catalog.in_order.get(_text(args[2]).lower())
@@ -340,7 +340,7 @@ def acl_cat(ctx, session, args):
 def acl_log(ctx, session, args):
     """Format: ACL LOG [count | RESET]"""
     if len(args) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'log'. Try ACL HELP.")
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for '{_text(args[1])}'. Try ACL HELP.")
     log = ctx.acl.log
     count = 10      # as Redis: the 10 newest unless told
     if len(args) == 3:
@@ -362,7 +362,7 @@ def acl_log(ctx, session, args):
 def acl_genpass(ctx, session, args):
     """Format: ACL GENPASS [bits]"""
     if len(args) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'genpass'. Try ACL HELP.")
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for '{_text(args[1])}'. Try ACL HELP.")
     bits = 256
     if len(args) == 3:
         bits = parse_int(args[2], "ERR value is not an integer or out of range")
