@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.nodes import encode_command, raw_connect
+from tests.nodes import CLUSTER_TIMEOUT, agreed, encode_command, raw_connect, wait_until
 
 PASSWORD_HASH = "c0d3" * 16
 NO_RETRY = Retry(NoBackoff(), 0)     # a closed connection is what is tested: no reconnecting
@@ -286,12 +286,22 @@ def test_an_application_user_cannot_touch_another_applications_keys(node):
         admin.acl_log_reset()
 
 
-def test_aclfile_loaded_at_start_saved_and_reloaded(node_factory, tmp_path):
+def test_aclfile_loaded_at_start_by_every_node_saved_and_reloaded(node_factory, tmp_path):
     path = tmp_path / "users.acl"
     path.write_text("# application users\n"
                     "user default on nopass ~* &* +@all\n"
-                    "user shop on >shop-pw ~shop:* resetchannels -@all +@read +@write\n\n")
-    node = node_factory.start("--aclfile", str(path))
+                    # a cluster client also asks CLUSTER SLOTS and COMMAND (+@connection)
+                    "user shop on >shop-pw ~shop:* resetchannels -@all +@read +@write +@connection +cluster|slots\n\n")
+    node = node_factory.start("--aclfile", str(path), *CLUSTER_TIMEOUT)
+    other = node_factory.start("--aclfile", str(path), *CLUSTER_TIMEOUT, join=node)    # the same file on every node
+    wait_until(lambda: agreed([node, other], 2), timeout=15, message=node_factory.logs)
+    cluster = redis.RedisCluster(host="127.0.0.1", port=other.port, username="shop", password="shop-pw")
+    for i in range(20):         # keys on both nodes: each one knows the user
+        assert cluster.set(f"shop:{i}", i)
+    assert [cluster.get(f"shop:{i}") for i in range(20)] == [b"%d" % i for i in range(20)]
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        cluster.set("blog:1", 1)
+    cluster.close()
     admin = node.client()
     assert admin.acl_users() == ["default", "shop"]
     shop = redis.Redis(port=node.port, username="shop", password="shop-pw", retry=NO_RETRY)
