@@ -533,9 +533,11 @@ class Dispatcher:
             return self._reject(name, self._refused(session, base, NOAUTH))
         acl = ctx.acl
         if acl is not None and acl.checking:        # some user is restricted: is this one? (acl.py)
-            denied = refusal(ctx, session, cmd, args)
-            if denied is not None:
-                return self._reject(name, self._refused(session, base, denied))
+            user = session.user or acl.default
+            if not user.unrestricted:
+                denied = refusal(ctx, session, cmd, args)
+                if denied is not None:
+                    return self._reject(name, self._refused(session, base, denied))
         scripts = ctx.scripts
         if scripts is not None and scripts.busy and "allow-busy" not in cmd.flags:
             return self._reject(name, self._refused(session, base, scripts.busy_error()))

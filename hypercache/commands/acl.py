@@ -178,6 +178,8 @@ def key_checker(selector: rules.Selector):
 
     def allowed(cmd, args: list[bytes]) -> bool:
         wanted = wanted_by_name.get(cmd.name)
+        if wanted is None and len(args) == 3 and cmd.name == "set":
+            wanted = rules.WRITE        # a plain SET overwrites (OW update): the lane's common write
         if wanted is None:
             found = keyspecs.keys_and_flags(cmd.name, args)
             flags = found[0][1] if found else ("access",)
