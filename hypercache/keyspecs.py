@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import sys
 
-Spec = tuple  # (flags: str, begin_search: tuple, find_keys: tuple)
+Spec = tuple  # (flags: str, begin_search: tuple, find_keys: tuple[, notes: str])
 
 SPECS: dict[str, tuple[Spec, ...]] = {
     'append': (('RW insert', ('index', 1), ('range', 0, 1, 0)),),
     'bitcount': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
-    'bitfield': (('RW access update variable_flags', ('index', 1), ('range', 0, 1, 0)),),
+    'bitfield': (('RW access update variable_flags', ('index', 1), ('range', 0, 1, 0), 'This command allows both access and modification of the key'),),
     'bitfield_ro': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'bitop': (('OW update', ('index', 2), ('range', 0, 1, 0)), ('RO access', ('index', 3), ('range', -1, 1, 0))),
     'bitpos': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
@@ -38,16 +38,16 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'decrby': (('RW access update', ('index', 1), ('range', 0, 1, 0)),),
     'del': (('RM delete', ('index', 1), ('range', -1, 1, 0)),),
     'dump': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
-    'eval': (('RW access update', ('index', 2), ('keynum', 0, 1, 1)),),
-    'eval_ro': (('RO access', ('index', 2), ('keynum', 0, 1, 1)),),
+    'eval': (('RW access update', ('index', 2), ('keynum', 0, 1, 1), 'We cannot tell how the keys will be used so we assume the worst, RW and UPDATE'),),
+    'eval_ro': (('RO access', ('index', 2), ('keynum', 0, 1, 1), 'We cannot tell how the keys will be used so we assume the worst, RO and ACCESS'),),
     'evalsha': (('RW access update', ('index', 2), ('keynum', 0, 1, 1)),),
     'evalsha_ro': (('RO access', ('index', 2), ('keynum', 0, 1, 1)),),
     'exists': (('RO', ('index', 1), ('range', -1, 1, 0)),),
     'expire': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
     'expireat': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
     'expiretime': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
-    'fcall': (('RW access update', ('index', 2), ('keynum', 0, 1, 1)),),
-    'fcall_ro': (('RO access', ('index', 2), ('keynum', 0, 1, 1)),),
+    'fcall': (('RW access update', ('index', 2), ('keynum', 0, 1, 1), 'We cannot tell how the keys will be used so we assume the worst, RW and UPDATE'),),
+    'fcall_ro': (('RO access', ('index', 2), ('keynum', 0, 1, 1), 'We cannot tell how the keys will be used so we assume the worst, RO and ACCESS'),),
     'geoadd': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
     'geodist': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'geohash': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
@@ -61,7 +61,7 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'get': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'getbit': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'getdel': (('RW access delete', ('index', 1), ('range', 0, 1, 0)),),
-    'getex': (('RW access update', ('index', 1), ('range', 0, 1, 0)),),
+    'getex': (('RW access update', ('index', 1), ('range', 0, 1, 0), 'RW and UPDATE because it changes the TTL'),),
     'getrange': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'getset': (('RW access update', ('index', 1), ('range', 0, 1, 0)),),
     'hdel': (('RW delete', ('index', 1), ('range', 0, 1, 0)),),
@@ -112,7 +112,7 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'pexpireat': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
     'pexpiretime': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'pfadd': (('RW insert', ('index', 1), ('range', 0, 1, 0)),),
-    'pfcount': (('RW access', ('index', 1), ('range', -1, 1, 0)),),
+    'pfcount': (('RW access', ('index', 1), ('range', -1, 1, 0), 'RW because it may change the internal representation of the key, and propagate to replicas'),),
     'pfdebug': (('RW access', ('index', 2), ('range', 0, 1, 0)),),
     'pfmerge': (('RW access insert', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('index', 2), ('range', -1, 1, 0))),
     'psetex': (('OW update', ('index', 1), ('range', 0, 1, 0)),),
@@ -129,7 +129,7 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'scard': (('RO', ('index', 1), ('range', 0, 1, 0)),),
     'sdiff': (('RO access', ('index', 1), ('range', -1, 1, 0)),),
     'sdiffstore': (('OW update', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('index', 2), ('range', -1, 1, 0))),
-    'set': (('RW access update variable_flags', ('index', 1), ('range', 0, 1, 0)),),
+    'set': (('RW access update variable_flags', ('index', 1), ('range', 0, 1, 0), 'RW and ACCESS due to the optional `GET` argument'),),
     'setbit': (('RW access update', ('index', 1), ('range', 0, 1, 0)),),
     'setex': (('OW update', ('index', 1), ('range', 0, 1, 0)),),
     'setnx': (('OW insert', ('index', 1), ('range', 0, 1, 0)),),
@@ -141,8 +141,8 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'smembers': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'smismember': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
     'smove': (('RW access delete', ('index', 1), ('range', 0, 1, 0)), ('RW insert', ('index', 2), ('range', 0, 1, 0))),
-    'sort': (('RO access', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('unknown',), ('unknown',)), ('OW update', ('unknown',), ('unknown',))),
-    'sort_ro': (('RO access', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('unknown',), ('unknown',))),
+    'sort': (('RO access', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('unknown',), ('unknown',), "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort"), ('OW update', ('unknown',), ('unknown',), "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array")),
+    'sort_ro': (('RO access', ('index', 1), ('range', 0, 1, 0)), ('RO access', ('unknown',), ('unknown',), "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort")),
     'spop': (('RW access delete', ('index', 1), ('range', 0, 1, 0)),),
     'spublish': (('not_key', ('index', 1), ('range', 0, 1, 0)),),
     'srandmember': (('RO access', ('index', 1), ('range', 0, 1, 0)),),
@@ -160,7 +160,7 @@ SPECS: dict[str, tuple[Spec, ...]] = {
     'unlink': (('RM delete', ('index', 1), ('range', -1, 1, 0)),),
     'watch': (('RO', ('index', 1), ('range', -1, 1, 0)),),
     'xack': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
-    'xadd': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
+    'xadd': (('RW update', ('index', 1), ('range', 0, 1, 0), 'UPDATE instead of INSERT because of the optional trimming feature'),),
     'xautoclaim': (('RW delete', ('index', 1), ('range', 0, 1, 0)),),
     'xclaim': (('RW update', ('index', 1), ('range', 0, 1, 0)),),
     'xdel': (('RW delete', ('index', 1), ('range', 0, 1, 0)),),
@@ -246,7 +246,7 @@ def keys_and_flags(name: str, args: list[bytes]) -> list[tuple[int, tuple[str, .
 _AT_1, _ONE_KEY = ("index", 1), ("range", 0, 1, 0)
 # the specs with their flags split once, key specs only (a not_key spec names a channel)
 _PARSED: dict[str, list[tuple[tuple[str, ...], tuple, tuple]]] = {
-    name: [(tuple(flags.split()), begin, find) for flags, begin, find in specs if flags != "not_key"]
+    name: [(tuple(spec[0].split()), spec[1], spec[2]) for spec in specs if spec[0] != "not_key"]
     for name, specs in SPECS.items()}
 
 
@@ -339,7 +339,7 @@ def _procedure(name: str, args: list[bytes]) -> list[tuple[int, tuple[str, ...]]
 def has_keys(name: str) -> bool:
     """False for a command whose only specs are not keys (SPUBLISH's shard channel)."""
     specs = SPECS.get(name)
-    return specs is None or any(flags != "not_key" for flags, _, _ in specs)
+    return specs is None or any(spec[0] != "not_key" for spec in specs)
 
 
 def needs(flags: tuple[str, ...]) -> tuple[bool, bool]:
@@ -371,7 +371,8 @@ def _regenerate(port: int) -> None:     # pragma: no cover - a maintainer's tool
                 f = (("range", fk["lastkey"], fk["keystep"], fk["limit"]) if find["type"] == "range" else
                      ("keynum", fk["keynumidx"], fk["firstkey"], fk["keystep"]) if find["type"] == "keynum"
                      else ("unknown",))
-                specs.append((" ".join(spec["flags"]), b, f))
+                notes = (spec["notes"],) if "notes" in spec else ()     # (shown by COMMAND, as Redis)
+                specs.append((" ".join(spec["flags"]), b, f, *notes))
             if specs:
                 found[entry[0]] = tuple(specs)
             walk(entry[9] or [])

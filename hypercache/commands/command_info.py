@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .. import keyspecs
 from ..reply import OrderedSet, Status
 from . import Command
 
@@ -83,6 +84,14 @@ TIPS: dict[str, tuple[str, ...]] = {
     "client|info": ("nondeterministic_output",),
     "client|list": ("nondeterministic_output",),
     "cluster|bumpepoch": ("nondeterministic_output",),
+    "cluster|count-failure-reports": ("nondeterministic_output",),
+    "latency|doctor": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|graph": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|histogram": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|history": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|latest": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|reset": ("request_policy:all_nodes", "response_policy:all_succeeded"),
+    "module|list": ("nondeterministic_output_order",),
     "cluster|getkeysinslot": ("nondeterministic_output",),
     "cluster|info": ("nondeterministic_output",),
     "cluster|links": ("nondeterministic_output",),
@@ -206,12 +215,12 @@ def key_flags(cmd: Command) -> list[Status]:
 
 
 def key_specs(cmd: Command) -> list[dict]:
-    """Redis 7 key specifications derived from first/last/step (one range spec, or none).
-
-    The table declares access as readonly/write only, so a spec's flags are
-    RO+access for reads and RW+update for writes; Redis's finer distinctions
-    (insert, delete, OW) are not declared here.
-    """
+    """Redis 7 key specifications: Redis 7.0.15's own (hypercache/keyspecs.py) where Redis has the
+    command, else derived from first/last/step (one range spec, or none), with RO+access for
+    reads and RW+update for writes."""
+    specs = keyspecs.SPECS.get(cmd.name)
+    if specs is not None:
+        return [_spec_reply(*spec) for spec in specs]
     if not cmd.first_key or cmd.find_keys is not None:
         return []     # movable keys (numkeys forms) are found by code, not by a range spec
     if cmd.last_key < 0:
@@ -224,6 +233,26 @@ def key_specs(cmd: Command) -> list[dict]:
         b"find_keys": {b"type": b"range",
                        b"spec": {b"lastkey": lastkey, b"keystep": cmd.step or 1, b"limit": 0}},
     }]
+
+
+def _spec_reply(flags: str, begin: tuple, find: tuple, notes: str = "") -> dict:
+    """One key spec as COMMAND shows it, from keyspecs.py's tuples."""
+    if begin[0] == "index":
+        search: dict = {b"type": b"index", b"spec": {b"index": begin[1]}}
+    elif begin[0] == "keyword":
+        search = {b"type": b"keyword", b"spec": {b"keyword": begin[1].encode(), b"startfrom": begin[2]}}
+    else:
+        search = {b"type": b"unknown", b"spec": {}}
+    if find[0] == "range":
+        keys: dict = {b"type": b"range", b"spec": {b"lastkey": find[1], b"keystep": find[2], b"limit": find[3]}}
+    elif find[0] == "keynum":
+        keys = {b"type": b"keynum", b"spec": {b"keynumidx": find[1], b"firstkey": find[2], b"keystep": find[3]}}
+    else:
+        keys = {b"type": b"unknown", b"spec": {}}
+    spec: dict = {b"notes": notes.encode()} if notes else {}
+    spec.update({b"flags": OrderedSet(Status(flag.encode()) for flag in flags.split()), b"begin_search": search,
+                 b"find_keys": keys})
+    return spec
 
 
 def info_entry(cmd: Command) -> list:

@@ -124,3 +124,27 @@ def test_command_docs_like_redis(node, redis_server, protocol):
         newer = NEWER.get(name, ())
         got[b"subcommands"] = [(k, v) for k, v in got[b"subcommands"] if k not in newer]
         assert got == wanted, name
+
+
+def _infos(port: int) -> dict:
+    client = Client(port)
+    try:
+        return {name: client("COMMAND", "INFO", name) for name in client("COMMAND", "LIST")[1] if b"|" not in name}
+    finally:
+        client.close()
+
+
+def test_command_info_like_redis(node, cluster_redis):
+    """Flags, arity, ACL categories, tips and key specs of every command both have (cluster-enabled:
+    Redis's tips are the same either way)."""
+    mine, theirs = _infos(node.port), _infos(cluster_redis.port)
+    common = sorted(set(mine) & set(theirs))
+    assert len(common) >= 200
+    for name in common:
+        (raw, value), (their_raw, their_value) = mine[name], theirs[name]
+        if raw == their_raw:
+            continue
+        entry, their_entry = value[0], their_value[0]
+        newer = NEWER.get(name, ())
+        subs = sorted(sub for sub in entry[9] if sub[0] not in newer)
+        assert entry[:9] == their_entry[:9] and subs == sorted(their_entry[9]), name
