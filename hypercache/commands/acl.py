@@ -3,7 +3,7 @@
 The decisions are hypercache/acl.py's (pure); this module turns them into Redis's replies and
 error texts, writes ACL LOG entries with the client's CLIENT INFO line, reads and writes the
 ACL file (--aclfile) and keeps sessions in step when users change (a deleted user's clients
-are closed; a restricted user's sessions leave the dispatcher's fast lane).
+are closed; a restricted user's sessions get a fast lane of their own, see sync_session()).
 
 Every node of a cluster reads its own --aclfile at start: give every node the same file (and
 run ACL SETUSER/LOAD on each, as `redis-cli --cluster call` does for Redis Cluster); users
@@ -182,8 +182,9 @@ def key_checker(selector: rules.Selector):
             wanted = rules.WRITE        # a plain SET overwrites (OW update): the lane's common write
         if wanted is None:
             found = keyspecs.keys_and_flags(cmd.name, args)
-            flags = found[0][1] if found else ("access",)
-            wanted = rules.permissions(flags)
+            if not found:
+                return False        # no key where one was declared: execute() answers
+            wanted = rules.permissions(found[0][1])
             if cmd.name not in keyspecs.VARIABLE:       # (SET ... GET reads: asked each time)
                 wanted_by_name[cmd.name] = wanted
         key = args[1]
