@@ -13,6 +13,10 @@ a category's best fit counts its commands.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import hiredis
 import pytest
 import redis
@@ -378,3 +382,12 @@ def _pipelined(port: int) -> bytes:
 
 def test_restricted_pipelines_like_redis(node, redis_server):
     assert _pipelined(node.port) == _pipelined(redis_server.port)
+
+
+def test_a_bad_aclfile_stops_the_node_at_start(tmp_path):
+    path = tmp_path / "users.acl"
+    path.write_text("user default on nopass ~* &* +@all\nuser x on +nosuchcommand\n")
+    done = subprocess.run([sys.executable, "-m", "hypercache", "--port", "0", "--http-port", "0", "--aclfile", str(path)],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot start: {path}:2: Error in user declaration '+nosuchcommand'" in done.stderr
