@@ -62,7 +62,18 @@ def _rules_text(text: bytes) -> tuple:
     return tuple(words[:cut]), frozenset(words[cut:])
 
 
+def _flat(value):
+    """A RESP3 map as RESP2's flat array (the normalisers below read both)."""
+    if isinstance(value, dict):
+        return [item for pair in value.items() for item in (pair[0], _flat(pair[1]))]
+    if isinstance(value, list):
+        return [_flat(item) for item in value]
+    return value
+
+
 def _normalised(kind: str, raw: bytes, value):
+    if kind in ("rules", "log"):
+        value = _flat(value)
     if kind == "rules":
         if isinstance(value, list) and value and isinstance(value[0], bytes) and value[0].startswith(b"user "):
             return [_rules_text(line) for line in value]                        # ACL LIST
@@ -83,6 +94,8 @@ def _normalised(kind: str, raw: bytes, value):
         return entries
     if kind == "hello":     # a cluster node's mode, and its own client ids
         return {k: v for k, v in value.items() if k not in (b"id", b"mode")}
+    if kind == "hexlen" and raw.startswith(b"-"):
+        return raw
     if kind == "sorted":
         return sorted(value)
     if kind == "pairs":
@@ -171,6 +184,11 @@ RULES = [
     *[("raw", "ACL", *call) for call in (("CAT", "a", "b"), ("GENPASS", "1", "2"), ("LOG", "1", "2"), ("GETUSER",),
                                          ("SETUSER",), ("DELUSER",), ("DRYRUN", "x"), ("USERS", "x"))],
     ("raw", "ACL", "HELP"),
+    ("as", "resp3"), ("hello", "HELLO", "3"),       # the same replies in RESP3 (maps, sets, doubles)
+    ("rules", "ACL", "GETUSER", "alice"), ("rules", "ACL", "GETUSER", "d5"), ("raw", "ACL", "GETUSER", "nobody"),
+    ("raw", "ACL", "USERS"), ("raw", "ACL", "CAT"), ("raw", "ACL", "WHOAMI"), ("hexlen", "ACL", "GENPASS"),
+    ("raw", "ACL", "DRYRUN", "alice", "get", "other"), ("raw", "ACL", "DRYRUN", "alice", "get", "app:1"),
+    ("as", "admin"),
     *[("raw", "ACL", "DRYRUN", *call) for call in (
         ("alice", "get", "app:1"), ("alice", "get", "other"), ("alice", "keys", "x"), ("alice", "set", "app:1", "v"),
         ("alice", "publish", "ch", "m"), ("bob", "get", "r1"), ("bob", "get", "x"), ("nobody", "get", "x"),
@@ -225,6 +243,7 @@ SESSIONS = [
     ("as", "admin"),
     ("raw", "CLIENT", "KILL", "USER", "nobody"), ("raw", "CLIENT", "KILL", "USER", "gone"),
     ("log", "ACL", "LOG"), ("log", "ACL", "LOG", "2"), ("raw", "ACL", "LOG", "-1"), ("raw", "ACL", "LOG", "x"),
+    ("as", "resp3"), ("hello", "HELLO", "3"), ("log", "ACL", "LOG", "3"), ("as", "admin"),
     ("raw", "ACL", "LOG", "RESET"), ("raw", "ACL", "LOG"),
     ("raw", "ACL", "SETUSER", "default", "resetpass", ">adminpw"),
     ("as", "fresh"),
