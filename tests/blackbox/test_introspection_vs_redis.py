@@ -1,15 +1,18 @@
 """Introspection that clients and tools call, against a real redis-server (cluster-enabled, as a node is).
 
-COMMAND DOCS (redis-cli's hints read it), COMMAND GETKEYSANDFLAGS (Redis's key specs), MODULE,
-MEMORY, FUNCTION HELP, SCRIPT DEBUG and the CLUSTER introspection subcommands: replies compared
-byte for byte, except where the server itself differs (said at each step).
+COMMAND INFO and DOCS (redis-cli's hints read them), COMMAND GETKEYSANDFLAGS (Redis's key specs),
+LATENCY, MODULE, MEMORY, FUNCTION HELP, SCRIPT DEBUG and the CLUSTER introspection subcommands:
+replies compared byte for byte, except where the server itself differs (said at each step).
 """
 from __future__ import annotations
+
+import re
+import time
 
 import pytest
 
 from tests.blackbox.test_acl_vs_redis import Client
-from tests.nodes import wait_until
+from tests.nodes import REDIS_SERVER, start_redis_server, wait_until
 
 GETKEYS = [
     ("get", "k"), ("set", "k", "v"), ("set", "k", "v", "get"), ("set", "k", "v", "nx", "ex", "10"),
@@ -63,14 +66,19 @@ def _run(port: int) -> list:
     return out
 
 
-@pytest.fixture
-def cluster_redis(redis_server_factory):
-    server = redis_server_factory("--cluster-enabled", "yes")
+@pytest.fixture(scope="module")
+def cluster_redis(tmp_path_factory):
+    """One cluster-enabled redis-server for the module (DEBUG allowed, for LATENCY's samples)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    server = start_redis_server(tmp_path_factory.mktemp("cluster-redis"), "--cluster-enabled", "yes",
+                                "--enable-debug-command", "yes")
     client = Client(server.port)
     assert client("CLUSTER", "ADDSLOTSRANGE", "0", "16383")[0] == b"+OK\r\n"     # a one-node cluster, as a node is
     wait_until(lambda: b"cluster_state:ok" in client("CLUSTER", "INFO")[1], message="the cluster state ok")
     client.close()
-    return server
+    yield server
+    server.stop()
 
 
 def test_introspection_like_redis(node, cluster_redis):
@@ -148,3 +156,67 @@ def test_command_info_like_redis(node, cluster_redis):
         newer = NEWER.get(name, ())
         subs = sorted(sub for sub in entry[9] if sub[0] not in newer)
         assert entry[:9] == their_entry[:9] and subs == sorted(their_entry[9]), name
+
+
+# -- LATENCY ------------------------------------------------------------------------------------
+
+def _numbers_out(raw: bytes) -> bytes:
+    # (RESP lengths move with the numbers: $N, and a graph line's width does not depend on them)
+    return re.sub(rb"\d+", b"N", raw)
+
+
+LATENCY_STEPS = [
+    ("raw", "LATENCY", "LATEST"), ("raw", "LATENCY", "DOCTOR"), ("raw", "LATENCY", "HISTORY", "command"),
+    ("raw", "LATENCY", "GRAPH", "command"), ("raw", "LATENCY", "RESET"), ("raw", "LATENCY", "HELP"),
+    ("raw", "LATENCY"), ("raw", "LATENCY", "HISTORY"), ("raw", "LATENCY", "NOPE"),
+    ("raw", "CONFIG", "SET", "latency-monitor-threshold", "-1"),
+    ("raw", "CONFIG", "SET", "latency-monitor-threshold", "10"),
+    ("raw", "CONFIG", "GET", "latency-monitor-threshold"),
+    ("raw", "LATENCY", "DOCTOR"),
+    ("raw", "DEBUG", "SLEEP", "0.05"), ("raw", "DEBUG", "SLEEP", "0"),
+    ("numbers", "LATENCY", "LATEST"), ("numbers", "LATENCY", "HISTORY", "command"),
+    ("numbers", "LATENCY", "GRAPH", "command"), ("numbers", "LATENCY", "DOCTOR"),
+    ("raw", "LATENCY", "HISTORY", "fast-command"), ("raw", "LATENCY", "GRAPH", "nope"),
+    ("raw", "SET", "k", "v"),
+    ("shape", "LATENCY", "HISTOGRAM", "set", "nosuchcommand", "SET"), ("raw", "LATENCY", "HISTOGRAM", "nosuchcommand"),
+    ("raw", "LATENCY", "RESET", "command", "nope"), ("raw", "LATENCY", "LATEST"),
+    ("raw", "CONFIG", "SET", "slowlog-log-slower-than", "-1"), ("raw", "DEBUG", "SLEEP", "0.02"),
+    ("numbers", "LATENCY", "DOCTOR"),
+    ("raw", "CONFIG", "SET", "slowlog-log-slower-than", "100000"), ("numbers", "LATENCY", "DOCTOR"),
+    ("raw", "CONFIG", "SET", "slowlog-log-slower-than", "10000"),
+    ("raw", "CONFIG", "SET", "latency-monitor-threshold", "0"), ("raw", "LATENCY", "RESET"),
+]
+
+
+def _latency_run(port: int) -> list:
+    client = Client(port)
+    out = []
+    try:
+        client("CONFIG", "RESETSTAT")       # (the module's servers ran other tests' commands)
+        for kind, *command in LATENCY_STEPS:
+            raw, value = client(*command)
+            if kind == "numbers":
+                out.append(_numbers_out(raw))
+                if command[1] == "LATEST":
+                    (event, at, latest, worst), = value
+                    assert event == b"command" and abs(at - time.time()) < 30 and 50 <= latest <= worst < 5000
+            elif kind == "shape":
+                histograms = dict(zip(value[::2], value[1::2]))
+                assert list(histograms) == [b"set"]
+                fields = dict(zip(histograms[b"set"][::2], histograms[b"set"][1::2]))
+                assert fields[b"calls"] == 1 and len(fields[b"histogram_usec"]) == 2
+                out.append(sorted(fields))
+            else:
+                out.append(raw)
+    finally:
+        client.close()
+    return out
+
+
+def test_latency_like_redis(node, cluster_redis):
+    """A DEBUG SLEEP past `latency-monitor-threshold` is a "command" sample on both. Timestamps and
+    milliseconds are the measurement itself (Redis measured 54 ms for a 50 ms sleep here): the
+    steps that show them are compared with every number replaced by N, and checked plausible."""
+    mine, theirs = _latency_run(node.port), _latency_run(cluster_redis.port)
+    differences = [(step, got, wanted) for step, got, wanted in zip(LATENCY_STEPS, mine, theirs) if got != wanted]
+    assert not differences
