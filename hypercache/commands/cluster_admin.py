@@ -229,3 +229,14 @@ def cluster_saveconfig(ctx, session, args):
     when it changes, so there is nothing left to save.
     """
     return OK
+
+
+@command("cluster|myshardid", 2, "loading stale", group="cluster", since="7.2.0",
+         summary="Returns the shard ID of a node.")
+def cluster_myshardid(ctx, session, args):
+    """Format: CLUSTER MYSHARDID  (Redis 7.2's)
+
+    Every member is the primary of the slots the ring gives it, and the shard CLUSTER SHARDS
+    shows for them is led by it: the member's id names its shard.
+    """
+    return ctx.node_id.encode()

@@ -85,6 +85,7 @@ TIPS: dict[str, tuple[str, ...]] = {
     "client|list": ("nondeterministic_output",),
     "cluster|bumpepoch": ("nondeterministic_output",),
     "cluster|count-failure-reports": ("nondeterministic_output",),
+    "cluster|myshardid": ("nondeterministic_output",),
     "latency|doctor": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
     "latency|graph": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
     "latency|histogram": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),

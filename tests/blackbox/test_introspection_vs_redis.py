@@ -220,3 +220,11 @@ def test_latency_like_redis(node, cluster_redis):
     mine, theirs = _latency_run(node.port), _latency_run(cluster_redis.port)
     differences = [(step, got, wanted) for step, got, wanted in zip(LATENCY_STEPS, mine, theirs) if got != wanted]
     assert not differences
+
+
+def test_cluster_myshardid_names_the_members_shard(node):
+    client = Client(node.port)
+    try:
+        assert client("CLUSTER", "MYSHARDID")[1] == client("CLUSTER", "MYID")[1]
+    finally:
+        client.close()
