@@ -114,7 +114,7 @@ def _sorted_subcommands(doc):
 
 
 # subcommands Redis 7.0 lacks (7.2's): left out of the comparison of their container
-NEWER = {b"client": (b"client|no-touch", b"client|setinfo")}
+NEWER = {b"client": (b"client|no-touch", b"client|setinfo"), b"cluster": (b"cluster|myshardid",)}
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
