@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clients must AUTH with it (default: none; see --protected-mode)")
     p.add_argument("--requirepass-file", default="", metavar="FILE",
                    help="read the password from FILE, so that it is not shown by ps (default: none)")
+    p.add_argument("--aclfile", default="", metavar="FILE",
+                   help="ACL users, one `user NAME RULES...` line each, as Redis's aclfile; give every "
+                        "node the same file (default: only the `default` user)")
     p.add_argument("--maxmemory", type=_count(0), default=0, metavar="BYTES",
                    help="keyspace memory limit in bytes (default: %(default)s, no limit)")
     p.add_argument("--maxmemory-policy", default="noeviction", choices=EVICTION_POLICIES,
@@ -233,11 +236,14 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
             requirepass = _password_file(a.requirepass_file)
         except ValueError as error:     # also a file that is not UTF-8
             p.error(f"--requirepass-file: {error}")
+    if requirepass and a.aclfile:
+        p.error("--requirepass and --aclfile exclude each other: give the default user's password in "
+                "the ACL file (user default on >PASSWORD ~* &* +@all)")
     return Config(port=a.port, http_port=a.http_port, host=a.host, mesh_port=a.mesh_port,
                   announce_host=a.announce_host, join=tuple(a.join),
                   replication_factor=a.replication_factor, replication_mode=a.replication_mode,
                   node_timeout_ms=a.node_timeout_ms, leave_timeout_ms=a.leave_timeout_ms,
-                  requirepass=requirepass, maxmemory=a.maxmemory,
+                  requirepass=requirepass, aclfile=a.aclfile, maxmemory=a.maxmemory,
                   maxmemory_policy=a.maxmemory_policy, data_dir=a.data_dir,
                   maxclients=a.maxclients, timeout_s=a.timeout, protected_mode=a.protected_mode,
                   enable_debug_command=a.enable_debug_command,

@@ -25,6 +25,7 @@ class Config:
     node_timeout_ms: int = 3000
     leave_timeout_ms: int = 10000        # on SIGTERM: how long to wait for the map without this node
     requirepass: str = ""
+    aclfile: str = ""                    # ACL users read at start (ACL LOAD/SAVE use it too)
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
     data_dir: str = ""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from mesh.slotmap import Member, SlotMap
 
 from .config import Config, Settings
+from .latency import LatencyMonitor
 from .slowlog import SlowLog
 from .stats import ServerStats
 from .store import Store
@@ -56,6 +57,8 @@ class Context:
     scripts: Any = None                 # the Lua script Engine (scripting/engine.py), made at first use
     dirty: int = 0                      # writes since start (INFO rdb_changes_since_last_save)
     slowlog: SlowLog = field(default_factory=SlowLog)
+    latency: LatencyMonitor = field(default_factory=LatencyMonitor)
+    acl: Any = None                     # acl.Users: the users, the ACL log (None in unit-test stand-ins)
     # hooks the node installs: shutdown request, client kill, push to a session
     shutdown: Callable[[], None] | None = None
     kill_client: Callable[[int], bool] | None = None

@@ -18,6 +18,7 @@ from mesh.slotmap import SlotMap
 from .arguments import WRONGTYPE
 from .blocking import PAUSED, Suspend
 from .commands import TABLE, Command
+from .commands.acl import refusal
 from .context import Context
 from .monitor import Monitors
 from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
@@ -93,6 +94,7 @@ class Dispatcher:
         ctx.monitors = Monitors(self._monitoring)
         self.to_feed: list[tuple[Session, Command, list[bytes]]] = []   # ran, not yet shown to MONITOR
         self._monitored = self._busy = self._notifying = False
+        self._default_limited = False           # the default user is restricted: its calls are checked
         # CLIENT PAUSE: until when (monotonic s), and whether every command waits or only writes
         self.paused_until = 0.0
         self.pause_all = False
@@ -134,9 +136,21 @@ class Dispatcher:
         self._notifying = on
         self._relane()
 
+    def lane_for(self, allowed: set[str], keyed: bool) -> dict[bytes, Command]:
+        """The fast lane of a restricted user: the lane's commands it may run; for a user with
+        key patterns (`keyed`), only those with no key or one key at args[1], which the lane
+        checks (Session.acl_keys)."""
+        return {name: cmd for name, cmd in self._full_lane.items() if cmd.name in allowed
+                and (not keyed or cmd.single_key or not (cmd.first_key or cmd.find_keys is not None))}
+
+    def set_default_limited(self, on: bool) -> None:
+        """While the default user is restricted, its sessions (every new one) skip the lane."""
+        self._default_limited = on
+        self._relane()
+
     def _relane(self) -> None:
         self.lane = ({} if self._monitored or self._busy or self._notifying or self.paused_until
-                     else self._full_lane)
+                     or self._default_limited else self._full_lane)
 
     def pause(self, until: float, every_command: bool) -> None:
         """CLIENT PAUSE: a pause is only ever extended and widened (WRITE -> ALL), as in Redis."""
@@ -218,16 +232,13 @@ class Dispatcher:
             return self._run(session, requests, out, start)
         finally:
             tracking.current = None
-            if tracking.pending or tracking.later:
-                self._pushes(session, out, True)
+            if tracking.pending:
+                self._pushes(session, out)
 
-    def _pushes(self, session: Session, out: list, batch_end: bool = False) -> None:
+    def _pushes(self, session: Session, out: list) -> None:
         """The invalidations of `session`'s own writes, after the reply of the write (as Redis)."""
         tracking = self.ctx.key_events.tracking
         pending, tracking.pending = tracking.pending, []
-        if batch_end:
-            pending += tracking.later
-            tracking.later = []
         for push in pending:
             encode(push, session.protocol, out)
 
@@ -300,6 +311,9 @@ class Dispatcher:
         slots, expires, access = store.slots, store.expires, store.access
         blocking = ctx.blocking
         lane = self.lane
+        if session.acl_lane is not None and lane:
+            lane = session.acl_lane             # a restricted user's: only the commands it may run
+        key_allowed = session.acl_keys          # its key patterns: (cmd, args) -> bool, else None
         primary = self._primary if ctx.cluster.slotmap is self._primary_map else self._primary_slots()
         leased = monotonic() <= ctx.cluster.writes_until   # accepting_writes(), inlined
         if not leased and not ctx.settings.cluster_allow_reads_when_down:
@@ -327,6 +341,8 @@ class Dispatcher:
                     self._record(timed, calls, now - clock)
                     if now - clock >= slow_ns * calls:
                         self._slow(session, requests[index - calls:index], (now - clock) // calls)
+                    if now - clock >= ctx.latency.threshold_ns * calls:
+                        self._latent(timed, (now - clock) // calls)
                 timed, calls, clock = cmd, 0, now
             if cmd is get_cmd:
                 if len(args) != 2:
@@ -334,7 +350,7 @@ class Dispatcher:
                 key = args[1]
                 # 123 is "{": an int needle is ~10x faster than b"{" here
                 slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                if not primary[slot]:
+                if not primary[slot] or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if access is None and key not in expires:
                     value = slots[slot].get(key)
@@ -361,7 +377,7 @@ class Dispatcher:
             elif cmd is set_cmd and len(args) == 3:
                 key = args[1]
                 slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
-                if not (primary[slot] and writable):
+                if not (primary[slot] and writable) or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
                     break
@@ -379,6 +395,8 @@ class Dispatcher:
                     slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                     if not (primary[slot] and (writable or not cmd.write)):
                         break
+                    if key_allowed is not None and not key_allowed(cmd, args):
+                        break                   # execute() answers -NOPERM and logs it
                     ctx.slot = slot
                 elif cmd.first_key or cmd.find_keys is not None:
                     break                       # several keys: route() checks CROSSSLOT
@@ -435,6 +453,8 @@ class Dispatcher:
             stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
             if elapsed >= slow_ns * calls:
                 self._slow(session, requests[index - calls:index], elapsed // calls)
+            if elapsed >= ctx.latency.threshold_ns * calls:
+                self._latent(timed, elapsed // calls)
         if hits or misses:
             store.stats.keyspace_hits += hits
             store.stats.keyspace_misses += misses
@@ -449,6 +469,11 @@ class Dispatcher:
         addr = "?:0" if scripts is not None and session is scripts.script_session else session.addr
         for args in ran:
             self.ctx.slowlog.push(args, elapsed_ns // 1000, int(time()), addr, session.name)
+
+    def _latent(self, cmd: Command, elapsed_ns: int) -> None:
+        """A command at or past latency-monitor-threshold: a sample of its event (Redis's call())."""
+        self.ctx.latency.add("fast-command" if "fast" in cmd.flags else "command", elapsed_ns // 1_000_000,
+                             int(time()))
 
     def _record(self, cmd: Command, calls: int, elapsed_ns: int) -> None:
         """Count `calls` runs in a row of a lane command that took `elapsed_ns` in all."""
@@ -506,6 +531,13 @@ class Dispatcher:
         base = args[0].lower()              # the gates below are keyed by the command's own name
         if not session.authenticated and base not in NO_AUTH_NEEDED:
             return self._reject(name, self._refused(session, base, NOAUTH))
+        acl = ctx.acl
+        if acl is not None and acl.checking:        # some user is restricted: is this one? (acl.py)
+            user = session.user or acl.default
+            if not user.unrestricted:
+                denied = refusal(ctx, session, cmd, args)
+                if denied is not None:
+                    return self._reject(name, self._refused(session, base, denied))
         scripts = ctx.scripts
         if scripts is not None and scripts.busy and "allow-busy" not in cmd.flags:
             return self._reject(name, self._refused(session, base, scripts.busy_error()))
@@ -569,6 +601,8 @@ class Dispatcher:
         stats.record(elapsed)
         if elapsed >= ctx.slowlog.threshold_ns and "skip-slowlog" not in cmd.flags and type(reply) is not Suspend:
             self._slow(session, [args], elapsed)
+        if elapsed >= ctx.latency.threshold_ns and type(reply) is not Suspend:
+            self._latent(cmd, elapsed)
         if mark >= 0:
             key_events.end(args, reply, mark)
         if session.tracking is not None:

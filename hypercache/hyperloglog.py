@@ -182,6 +182,27 @@ def as_dense(value: bytes) -> bytearray:
     return out
 
 
+def growth(value: bytes, elements: list[bytes]) -> list[tuple[int, int]]:
+    """(register, run) of the elements that would raise a register of a dense HLL `value`,
+    read in place: a PFADD that changes nothing copies nothing (most of them, once warm)."""
+    view = memoryview(value)[HEADER:]
+    found = []
+    for element in elements:
+        index, run = pattern(element)
+        if run > get_register(view, index):
+            found.append((index, run))
+    return found
+
+
+def raise_registers(dense: bytearray, found: list[tuple[int, int]]) -> None:
+    """Apply growth()'s findings to a dense copy (several may name one register: the largest wins)."""
+    view = memoryview(dense)[HEADER:]
+    for index, run in found:
+        if run > get_register(view, index):
+            _set_in_value(dense, index, run)
+    view.release()
+
+
 def add(dense: bytearray, element: bytes) -> bool:
     """Count `element` into a dense HLL; True when a register grew."""
     index, run = pattern(element)

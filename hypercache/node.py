@@ -16,6 +16,7 @@ from mesh.slotmap import Member, SlotMap
 
 from . import commands, routing
 from .blocking import Blocking
+from .commands.acl import make_users
 from .config import Config, Settings, load_node_id
 from .context import Context
 from .join_probe import JoinProbe, stuck_reason
@@ -59,6 +60,7 @@ class Node:
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())
+        self.ctx.acl = make_users(settings.requirepass, config.aclfile)     # RuleError (ValueError): cannot start
         self.key_events = KeyEvents(store, self.ctx.blocking)
         self.ctx.key_events = self.key_events
         self.ctx.shutdown = self.request_stop

@@ -17,6 +17,7 @@ from typing import Any
 import gevent
 
 from .connection import Connection, send_deferred
+from .commands.acl import default_open
 from .context import Context
 from .dispatch import Dispatcher
 from .session import Session
@@ -79,6 +80,9 @@ class RespServer:
         replicator = self.replicator
         if replicator is not None and (replicator.writers or self.ctx.store.written):
             replicator.commit()
+        tracking = self.key_events.tracking
+        if tracking.broadcast:      # the turn's BCAST invalidations, one per client and prefix
+            tracking.flush_broadcast()
         sending = self.sending
         if sending:
             # (one queued while these are sent is still in the list: sent too)
@@ -140,7 +144,10 @@ class RespServer:
             ctx.stats.rejected_connections += 1
             _refuse(sock, b"-ERR max number of clients reached\r\n")
             return
-        if settings.protected_mode and not settings.requirepass and not _is_loopback(host):
+        logged_in = default_open(ctx) if ctx.acl is not None else not settings.requirepass
+        # as Redis: protected while the default user has no password (on or off)
+        passwordless = ctx.acl.default.nopass if ctx.acl is not None else not settings.requirepass
+        if settings.protected_mode and passwordless and not _is_loopback(host):
             ctx.stats.rejected_connections += 1
             _refuse(sock, PROTECTED_MODE)
             return
@@ -149,7 +156,7 @@ class RespServer:
         local = sock.getsockname()
         session = Session(id=self.next_id, addr=_format_addr(host, port),
                           laddr=_format_addr(local[0], local[1]), fd=sock.fileno(),
-                          authenticated=not settings.requirepass, created_ms=now_ms,
+                          authenticated=logged_in, created_ms=now_ms,
                           last_interaction_ms=now_ms, replica_endpoint=replica_endpoint)
         ctx.stats.total_connections += 1
         conn = Connection(self, sock, session)

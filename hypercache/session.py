@@ -48,7 +48,13 @@ class Session:
     reply_off: bool = False        # CLIENT REPLY OFF
     skip_replies: int = 0          # replies still to drop: CLIENT REPLY SKIP's own and the next one
     no_touch: bool = False         # CLIENT NO-TOUCH ON: its reads leave LRU/LFU as they were
-    # one of the four above is set: the fast lane, which honours none of them, is not for this client
+    # ACL: the user logged in (an acl.User; None: the default user); a restricted user's calls
+    # are checked (acl_limited), or, when only its commands are restricted, run in its own lane
+    user: Any = None
+    acl_limited: bool = False
+    acl_lane: Any = None
+    acl_keys: Any = None           # with key patterns: (cmd, args) -> whether args[1] may be used
+    # one of the five above is set: the fast lane, which honours none of them, is not for this client
     lane_off: bool = False
     close_after_reply: bool = False
     kill: bool = False             # CLIENT KILL: close at the next opportunity
@@ -61,7 +67,7 @@ class Session:
 
     def refresh_lane(self) -> None:
         self.lane_off = (self.tracking is not None or self.reply_off or self.skip_replies > 0
-                         or self.no_touch)
+                         or self.no_touch or self.acl_limited)
 
     @property
     def subscriptions(self) -> int:

@@ -34,7 +34,7 @@ class SlowLog:
             self._trim()
 
     def push(self, args: list[bytes], duration_us: int, now_s: int, addr: str, name: bytes) -> None:
-        shown = [_shown(arg) for arg in args[:MAX_ARGC]]
+        shown = [_shown(arg) for arg in redacted(args)[:MAX_ARGC]]
         if len(args) > MAX_ARGC:
             shown[-1] = b"... (%d more arguments)" % (len(args) - MAX_ARGC + 1)
         self.entries.appendleft([self.next_id, now_s, duration_us, shown, addr.encode(), name])
@@ -49,6 +49,38 @@ class SlowLog:
         """SLOWLOG GET count (-1: all)."""
         entries = self.entries
         return list(entries) if count < 0 else [entries[i] for i in range(min(count, len(entries)))]
+
+
+REDACTED = b"(redacted)"
+SENSITIVE_CONFIGS = frozenset((b"requirepass", b"masterauth", b"masteruser"))
+
+
+def redacted(args: list[bytes]) -> list[bytes]:
+    """The arguments with their secrets replaced, as Redis's redactClientCommandArgument leaves
+    them for SLOWLOG: AUTH's, HELLO ... AUTH's pair, every argument of ACL SETUSER after the
+    subcommand (the user's name too), the value of a sensitive CONFIG SET parameter."""
+    name = args[0].lower()
+    if name == b"auth":
+        return [args[0]] + [REDACTED] * (len(args) - 1)
+    if name == b"hello":
+        shown = list(args)
+        i = 2
+        while i < len(args):
+            if args[i].lower() == b"auth" and i + 2 < len(args):
+                shown[i + 1] = shown[i + 2] = REDACTED
+                i += 3
+            else:
+                i += 1
+        return shown
+    if name == b"acl" and len(args) > 2 and args[1].lower() == b"setuser":
+        return args[:2] + [REDACTED] * (len(args) - 2)
+    if name == b"config" and len(args) > 3 and args[1].lower() == b"set":
+        shown = list(args)
+        for i in range(2, len(args) - 1, 2):
+            if args[i].lower() in SENSITIVE_CONFIGS:
+                shown[i + 1] = REDACTED
+        return shown
+    return args
 
 
 def _shown(arg: bytes) -> bytes:

@@ -9,7 +9,11 @@ Two modes, as in Redis 7.0 (src/tracking.c):
   CACHING NO. The table is bounded by `tracking-table-max-keys`: past it,
   the oldest keys are invalidated as if written.
 * BCAST: nothing is remembered; every write to a key under one of the
-  client's prefixes (no prefix: every key) sends an invalidation.
+  client's prefixes (no prefix: every key) is collected per prefix, and once
+  per event loop turn (`flush_broadcast`, from the server's end-of-iteration
+  watcher, as Redis's beforeSleep) each client of the prefix gets one
+  invalidation listing its keys, sorted and each once (Redis keeps them in a
+  radix tree); NOLOOP leaves out the keys it wrote last itself.
 
 An invalidation goes to the client itself in RESP3 (a push `invalidate
 [key]`), or, with REDIRECT, to the other client, which in RESP2 gets it as a
@@ -59,7 +63,8 @@ class Tracking:
         self.on_tracking: Callable[[bool], None] | None = None   # the dispatcher: some client tracks, or none
         self.current: Any = None        # the session whose command is running (NOLOOP, pending)
         self.pending: list[Any] = []    # invalidations for `current`, sent after its reply
-        self.later: list[Any] = []      # its BCAST ones, sent after its batch
+        # BCAST: prefix -> key written this loop turn -> the session that wrote it last (NOLOOP)
+        self.broadcast: dict[bytes, dict[bytes, Any]] = {}
 
     @property
     def active(self) -> bool:
@@ -148,10 +153,13 @@ class Tracking:
     def invalidate(self, key: bytes, bcast: bool = True) -> None:
         """`key` was written, expired, evicted or dropped."""
         if bcast and self.prefixes:
-            for prefix, sessions in self.prefixes.items():
+            writer = self.current
+            for prefix in self.prefixes:
                 if key.startswith(prefix):
-                    for session in list(sessions):
-                        self._send(session, [key], later=True)
+                    keys = self.broadcast.get(prefix)
+                    if keys is None:
+                        keys = self.broadcast[prefix] = {}
+                    keys[key] = writer
         ids = self.table.pop(key, None)
         if ids is None:
             return
@@ -163,6 +171,27 @@ class Tracking:
                 continue
             self._send(session, [key])
 
+    def flush_broadcast(self) -> None:
+        """Send the loop turn's BCAST invalidations: one per client and prefix (trackingBroadcastInvalidationMessages)."""
+        broadcast, self.broadcast = self.broadcast, {}
+        current, self.current = self.current, None      # (no client runs at the end of a turn)
+        try:
+            for prefix in sorted(broadcast):        # (Redis walks its prefixes' radix tree)
+                written = broadcast[prefix]
+                keys = sorted(written)
+                for session in list(self.prefixes.get(prefix, ())):
+                    state = session.tracking
+                    if state is None or not state.bcast:
+                        continue
+                    if state.noloop:
+                        own = [key for key in keys if written[key] is not session]
+                        if own:
+                            self._send(session, own)
+                    else:
+                        self._send(session, keys)
+        finally:
+            self.current = current
+
     def flushed(self) -> None:
         """FLUSHALL / FLUSHDB: every tracking client is told to drop everything (a null)."""
         for session in list(self.clients.values()):
@@ -171,7 +200,7 @@ class Tracking:
         self.table = {}
         self.items = 0
 
-    def _send(self, session, keys: list[bytes] | None, later: bool = False) -> None:
+    def _send(self, session, keys: list[bytes] | None) -> None:
         state = session.tracking
         if state.noloop and session is self.current and keys is not None:
             return
@@ -181,18 +210,16 @@ class Tracking:
             if target is None:
                 state.broken_redirect = True
                 if session.protocol >= 3:
-                    self._deliver(session, Push([b"tracking-redir-broken", state.redirect]), later)
+                    self._deliver(session, Push([b"tracking-redir-broken", state.redirect]))
                 return
         if target.protocol >= 3:
-            self._deliver(target, Push([b"invalidate", keys]), later)
+            self._deliver(target, Push([b"invalidate", keys]))
         elif target is not session and CHANNEL in target.channels:
-            self._deliver(target, Push([b"message", CHANNEL, keys]), later)
+            self._deliver(target, Push([b"message", CHANNEL, keys]))
 
-    def _deliver(self, session, push: Push, later: bool) -> None:
+    def _deliver(self, session, push: Push) -> None:
         if session is self.current:
-            # after the reply of the running command; BCAST's after the whole batch's
-            # (Redis sends those once per event loop turn)
-            (self.later if later else self.pending).append(push)
+            self.pending.append(push)       # after the reply of the running command
         elif self.deliver is not None:
             self.deliver(session, push)
 
@@ -202,4 +229,3 @@ class Tracking:
         if self.current is session:
             self.current = None
             self.pending.clear()
-            self.later.clear()

@@ -27,6 +27,8 @@ The decisions are pure functions of values (`forget_refusal`, `create_refusal`),
 """
 from __future__ import annotations
 
+import time
+
 from mesh.takeover import TakeoverRefused
 
 from ..arguments import parse_int
@@ -221,3 +223,63 @@ def cluster_forget(ctx, session, args):
     if membership.forget(node_id):
         cluster.links.disconnect(node_id)
     return OK
+
+
+# -- introspection: what Redis Cluster's bus shows, from the mesh ---------------------------------
+
+@command("cluster|links", 2, "stale", group="cluster", since="7.0.0",
+         summary="Returns a list of all TCP links to and from peer nodes in cluster")
+def cluster_links(ctx, session, args):
+    """Format: CLUSTER LINKS
+
+    A member hears every other on the mesh (a SUB to its PUB) and is heard by it: one "to" and
+    one "from" link per member not known dead, as Redis shows its bus links. The mesh does not
+    date its sockets: create-time is this node's start; the mesh's queues are not counted here
+    (send-buffer 0; INFO and /metrics count mesh messages).
+    """
+    started_ms = int((time.time() - (time.monotonic() - ctx.started_at)) * 1000)
+    links = []
+    for node_id, member in ctx.cluster.status()["members"].items():
+        if member["myself"] or member["state"] == "dead":
+            continue
+        for direction, events in (("to", b"rw"), ("from", b"r")):
+            links.append({b"direction": direction.encode(), b"node": node_id.encode(),
+                          b"create-time": started_ms, b"events": events,
+                          b"send-buffer-allocated": 0, b"send-buffer-used": 0})
+    return links
+
+
+@command("cluster|count-failure-reports", 3, "admin stale", group="cluster", since="3.0.0",
+         summary="Return the number of failure reports active for a given node")
+def cluster_count_failure_reports(ctx, session, args):
+    """Format: CLUSTER COUNT-FAILURE-REPORTS node-id
+
+    0 for a known node: the mesh decides a member's death by its own suspicion and a voted
+    map, not by collecting failure reports, so there are none to count.
+    """
+    node_id = args[2].decode("utf-8", "replace")
+    if node_id not in ctx.cluster.status()["members"]:
+        raise CommandError(f"ERR Unknown node {node_id}")
+    return 0
+
+
+@command("cluster|saveconfig", 2, ADMIN, group="cluster", since="3.0.0",
+         summary="Forces the node to save cluster state on disk")
+def cluster_saveconfig(ctx, session, args):
+    """Format: CLUSTER SAVECONFIG
+
+    OK: what a member keeps on disk (its id and its election vote, with --data-dir) is written
+    when it changes, so there is nothing left to save.
+    """
+    return OK
+
+
+@command("cluster|myshardid", 2, "loading stale", group="cluster", since="7.2.0",
+         summary="Returns the shard ID of a node.")
+def cluster_myshardid(ctx, session, args):
+    """Format: CLUSTER MYSHARDID  (Redis 7.2's)
+
+    Every member is the primary of the slots the ring gives it, and the shard CLUSTER SHARDS
+    shows for them is led by it: the member's id names its shard.
+    """
+    return ctx.node_id.encode()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .. import keyspecs
 from ..reply import OrderedSet, Status
 from . import Command
 
@@ -83,6 +84,15 @@ TIPS: dict[str, tuple[str, ...]] = {
     "client|info": ("nondeterministic_output",),
     "client|list": ("nondeterministic_output",),
     "cluster|bumpepoch": ("nondeterministic_output",),
+    "cluster|count-failure-reports": ("nondeterministic_output",),
+    "cluster|myshardid": ("nondeterministic_output",),
+    "latency|doctor": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|graph": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|histogram": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|history": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|latest": ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
+    "latency|reset": ("request_policy:all_nodes", "response_policy:all_succeeded"),
+    "module|list": ("nondeterministic_output_order",),
     "cluster|getkeysinslot": ("nondeterministic_output",),
     "cluster|info": ("nondeterministic_output",),
     "cluster|links": ("nondeterministic_output",),
@@ -206,12 +216,12 @@ def key_flags(cmd: Command) -> list[Status]:
 
 
 def key_specs(cmd: Command) -> list[dict]:
-    """Redis 7 key specifications derived from first/last/step (one range spec, or none).
-
-    The table declares access as readonly/write only, so a spec's flags are
-    RO+access for reads and RW+update for writes; Redis's finer distinctions
-    (insert, delete, OW) are not declared here.
-    """
+    """Redis 7 key specifications: Redis 7.0.15's own (hypercache/keyspecs.py) where Redis has the
+    command, else derived from first/last/step (one range spec, or none), with RO+access for
+    reads and RW+update for writes."""
+    specs = keyspecs.SPECS.get(cmd.name)
+    if specs is not None:
+        return [_spec_reply(*spec) for spec in specs]
     if not cmd.first_key or cmd.find_keys is not None:
         return []     # movable keys (numkeys forms) are found by code, not by a range spec
     if cmd.last_key < 0:
@@ -224,6 +234,26 @@ def key_specs(cmd: Command) -> list[dict]:
         b"find_keys": {b"type": b"range",
                        b"spec": {b"lastkey": lastkey, b"keystep": cmd.step or 1, b"limit": 0}},
     }]
+
+
+def _spec_reply(flags: str, begin: tuple, find: tuple, notes: str = "") -> dict:
+    """One key spec as COMMAND shows it, from keyspecs.py's tuples."""
+    if begin[0] == "index":
+        search: dict = {b"type": b"index", b"spec": {b"index": begin[1]}}
+    elif begin[0] == "keyword":
+        search = {b"type": b"keyword", b"spec": {b"keyword": begin[1].encode(), b"startfrom": begin[2]}}
+    else:
+        search = {b"type": b"unknown", b"spec": {}}
+    if find[0] == "range":
+        keys: dict = {b"type": b"range", b"spec": {b"lastkey": find[1], b"keystep": find[2], b"limit": find[3]}}
+    elif find[0] == "keynum":
+        keys = {b"type": b"keynum", b"spec": {b"keynumidx": find[1], b"firstkey": find[2], b"keystep": find[3]}}
+    else:
+        keys = {b"type": b"unknown", b"spec": {}}
+    spec: dict = {b"notes": notes.encode()} if notes else {}
+    spec.update({b"flags": OrderedSet(Status(flag.encode()) for flag in flags.split()), b"begin_search": search,
+                 b"find_keys": keys})
+    return spec
 
 
 def info_entry(cmd: Command) -> list:
@@ -244,13 +274,39 @@ def info_entry(cmd: Command) -> list:
     ]
 
 
-def docs_entry(cmd: Command) -> dict:
-    """One COMMAND DOCS map: summary, since, group, and subcommands (the fields the table holds)."""
-    doc: dict = {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(),
-                 b"group": group_name(cmd).encode()}
+def docs_entry(cmd: Command, redis_doc: tuple | None = None) -> dict:
+    """One COMMAND DOCS map: Redis 7.0's own (commands/redis_docs.py) where Redis has the command,
+    else what the table holds (summary, since, group); subcommands are the table's."""
+    if redis_doc is None and "|" not in cmd.name:
+        from .redis_docs import DOCS
+        redis_doc = DOCS.get(cmd.name)
+    if redis_doc is not None:
+        doc = {key.encode(): _reply_value(value) for key, value in redis_doc[1] if key != "subcommands"}
+        theirs = dict(next((value[1] for key, value in redis_doc[1] if key == "subcommands"), []))
+    else:
+        doc = {b"summary": cmd.summary.encode(), b"since": cmd.since.encode(), b"group": group_name(cmd).encode()}
+        theirs = {}
     if cmd.subcommands:
-        doc[b"subcommands"] = {sub.name.encode(): docs_entry(sub) for sub in cmd.subcommands.values()}
+        doc[b"subcommands"] = {sub.name.encode(): docs_entry(sub, theirs.get(sub.name))
+                               for sub in cmd.subcommands.values()}
     return doc
+
+
+def _reply_value(value):
+    """redis_docs.py's data as reply values: maps, sets, simple strings, arrays, bulk strings."""
+    kind = type(value)
+    if kind is tuple:
+        tag, items = value
+        if tag == "%":
+            return {key.encode(): _reply_value(item) for key, item in items}
+        if tag == "~":
+            return OrderedSet(_reply_value(item) for item in items)
+        return Status(items.encode())
+    if kind is list:
+        return [_reply_value(item) for item in value]
+    if kind is str:
+        return value.encode()
+    return value
 
 
 def find(table: dict[bytes, Command], name: bytes) -> Command | None:

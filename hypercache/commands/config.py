@@ -106,6 +106,33 @@ def _setting(attr: str) -> Callable[[Any, Any], None]:
     return apply
 
 
+def _apply_requirepass(ctx, value: str) -> None:
+    """As Redis: requirepass is the default user's password (`resetpass` then `>pass`, or `nopass`)."""
+    ctx.settings.requirepass = value
+    if ctx.acl is not None:
+        from ..acl import set_default_password
+        from .acl import sync_all
+        set_default_password(ctx.acl.default, value, ctx.acl.catalog)
+        ctx.acl.refresh()
+        sync_all(ctx)
+
+
+def _apply_acllog_max_len(ctx, value: int) -> None:
+    ctx.acl.log.max_len = value
+    del ctx.acl.log.entries[value:]
+
+
+def _pubsub_default(raw: bytes) -> bool:
+    value = raw.lower()
+    if value not in (b"allchannels", b"resetchannels"):
+        raise Invalid("argument(s) must be one of the following: allchannels, resetchannels")
+    return value == b"allchannels"
+
+
+def _apply_pubsub_default(ctx, value: bool) -> None:
+    ctx.acl.catalog.all_channels_by_default = value
+
+
 def _apply_maxmemory(ctx, value: int) -> None:
     ctx.settings.maxmemory = value
     ctx.store.configure_eviction(value, ctx.settings.maxmemory_policy)
@@ -147,7 +174,12 @@ PARAMS: tuple[Param, ...] = (
     Param("maxmemory-samples", _num("maxmemory_samples"), _ranged(_integer, 1, INT_MAX),
           _setting("maxmemory_samples")),
     Param("requirepass", lambda ctx: ctx.settings.requirepass.encode(),
-          lambda raw: raw.decode("utf-8", "surrogateescape"), _setting("requirepass")),
+          lambda raw: raw.decode("utf-8", "surrogateescape"), _apply_requirepass),
+    Param("aclfile", lambda ctx: ctx.config.aclfile.encode()),
+    Param("acllog-max-len", lambda ctx: b"%d" % (ctx.acl.log.max_len if ctx.acl is not None else 128),
+          _ranged(_integer, 0, LLONG_MAX), _apply_acllog_max_len),
+    Param("acl-pubsub-default", lambda ctx: b"allchannels" if ctx.acl is not None
+          and ctx.acl.catalog.all_channels_by_default else b"resetchannels", _pubsub_default, _apply_pubsub_default),
     Param("timeout", _num("timeout"), _ranged(_integer, 0, INT_MAX), _setting("timeout")),
     Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients")),
     Param("proto-max-bulk-len", _num("proto_max_bulk_len"), _ranged(parse_memory, 1024 * 1024, LLONG_MAX),
@@ -243,7 +275,8 @@ TUNING: tuple[Param, ...] = (
     _tuning("lazyfree-lazy-user-flush", b"no", _yes_no),
     _tuning("lfu-log-factor", b"10", _ranged(_integer, 0, INT_MAX)),
     _tuning("lfu-decay-time", b"1", _ranged(_integer, 0, INT_MAX)),
-    _tuning("latency-monitor-threshold", b"0", _SIZE),
+    Param("latency-monitor-threshold", lambda ctx: b"%d" % ctx.latency.threshold_ms,
+          _ranged(_integer, 0, LLONG_MAX), lambda ctx, value: ctx.latency.configure(value)),
     _tuning("latency-tracking", b"yes", _yes_no),
 )
 PARAMS = PARAMS + TUNING

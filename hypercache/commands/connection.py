@@ -8,6 +8,7 @@ import time
 from ..arguments import parse_int
 from ..reply import OK, PONG, CommandError, Raw, Status, Verbatim
 from . import command, container
+from .acl import authenticate, default_open, sync_session
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,12 @@ def cross_protocol(ctx, session, args):
     return Raw(b"")
 
 
-def _check_password(ctx, username: bytes, password: bytes) -> bool:
-    required = ctx.settings.requirepass
-    if username != b"default":
-        return False
-    if not required:
-        return True     # the default user has nopass
-    return hmac.compare_digest(password, required.encode())
+def _check_password(ctx, session, username: bytes, password: bytes, command: bytes) -> bool:
+    """Log the session in as `username` (ACL users, hypercache/commands/acl.py)."""
+    if ctx.acl is None:     # unit-test stand-ins: the default user and requirepass only
+        required = ctx.settings.requirepass
+        return username == b"default" and (not required or hmac.compare_digest(password, required.encode()))
+    return authenticate(ctx, session, username, password, command)
 
 
 @command("auth", -2, "noscript loading stale fast no-auth sentinel allow-busy", group="connection",
@@ -86,13 +86,13 @@ def auth(ctx, session, args):
     if len(args) > 3:
         raise CommandError("ERR syntax error")
     if len(args) == 2:
-        if not ctx.settings.requirepass:
+        if ctx.acl.default.nopass if ctx.acl is not None else not ctx.settings.requirepass:
             raise CommandError("ERR AUTH <password> called without any password configured for "
                                "the default user. Are you sure your configuration is correct?")
         username, password = b"default", args[1]
     else:
         username, password = args[1], args[2]
-    if not _check_password(ctx, username, password):
+    if not _check_password(ctx, session, username, password, args[0]):
         raise WRONGPASS
     session.authenticated = True
     return OK
@@ -117,7 +117,7 @@ def hello(ctx, session, args):
     while i < len(args):
         option = args[i].lower()
         if option == b"auth" and i + 2 < len(args):
-            if not _check_password(ctx, args[i + 1], args[i + 2]):
+            if not _check_password(ctx, session, args[i + 1], args[i + 2], args[0]):
                 raise WRONGPASS
             authenticated = True
             i += 3
@@ -175,7 +175,13 @@ def reset(ctx, session, args):
     session.skip_replies = 0
     session.no_touch = False
     session.refresh_lane()
-    session.authenticated = not ctx.settings.requirepass
+    # as Redis's clientSetDefaultAuth: back to the default user, logged in if it needs no password
+    session.user = None
+    if ctx.acl is not None:
+        session.authenticated = default_open(ctx)
+        sync_session(ctx, session)
+    else:
+        session.authenticated = not ctx.settings.requirepass
     return Status(b"RESET")
 
 
@@ -300,7 +306,7 @@ def client_line(s, now_ms: int, blocked_ids: set[int], running: list[bytes] | No
         ("multi", len(s.multi) if s.multi is not None else -1), ("qbuf", qbuf),
         ("qbuf-free", QUERY_BUFFER_ROOM - qbuf if qbuf else 0), ("argv-mem", 0), ("multi-mem", 0), ("rbs", 16384), ("rbp", 0),
         ("obl", 0), ("oll", 0), ("omem", s.output_buffer), ("tot-mem", s.output_buffer + s.query_buffer),
-        ("events", "r"), ("cmd", "NULL" if s.last_cmd is None else s.last_cmd.name), ("user", "default"),
+        ("events", "r"), ("cmd", "NULL" if s.last_cmd is None else s.last_cmd.name), ("user", "default" if s.user is None else s.user.name.decode("utf-8", "replace")),
         ("redir", -1 if s.tracking is None else s.tracking.redirect), ("resp", s.protocol),
         ("lib-name", s.lib_name.decode("utf-8", "replace")),
         ("lib-ver", s.lib_ver.decode("utf-8", "replace")),
@@ -372,8 +378,10 @@ def client_kill(ctx, session, args):
         elif option == b"laddr":
             filters.append(lambda s, w=value.decode(): s.laddr == w)
         elif option == b"user":
-            if value != b"default":     # the only user there is
+            known = ctx.acl.users if ctx.acl is not None else {b"default": None}
+            if value not in known:
                 raise CommandError(f"ERR No such user '{value.decode('utf-8', 'replace')}'")
+            filters.append(lambda s, w=value: (s.user.name if s.user is not None else b"default") == w)
         elif option == b"type":
             kind = value.lower()
             if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):

@@ -294,3 +294,51 @@ def fcall_ro(ctx, session, args):
     """Format: FCALL_RO function numkeys [key [key ...]] [arg [arg ...]]"""
     return _fcall(ctx, session, args, True)
 
+
+
+@command("function|help", 2, "loading stale", group="scripting", since="7.0.0",
+         summary="Show helpful text about the different subcommands")
+def function_help(ctx, session, args):
+    """Format: FUNCTION HELP"""
+    return [Status(line) for line in (
+        b'FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+        b'LOAD [REPLACE] <FUNCTION CODE>',
+        b'    Create a new library with the given library name and code.',
+        b'DELETE <LIBRARY NAME>',
+        b'    Delete the given library.',
+        b'LIST [LIBRARYNAME PATTERN] [WITHCODE]',
+        b'    Return general information on all the libraries:',
+        b'    * Library name',
+        b'    * The engine used to run the Library',
+        b'    * Library description',
+        b'    * Functions list',
+        b'    * Library code (if WITHCODE is given)',
+        b'    It also possible to get only function that matches a pattern using LIBRARYNAME argument.',
+        b'STATS',
+        b'    Return information about the current function running:',
+        b'    * Function name',
+        b'    * Command used to run the function',
+        b'    * Duration in MS that the function is running',
+        b'    If no function is running, return nil',
+        b'    In addition, returns a list of available engines.',
+        b'KILL',
+        b'    Kill the current running function.',
+        b'FLUSH [ASYNC|SYNC]',
+        b'    Delete all the libraries.',
+        b'    When called without the optional mode argument, the behavior is determined by the',
+        b'    lazyfree-lazy-user-flush configuration directive. Valid modes are:',
+        b'    * ASYNC: Asynchronously flush the libraries.',
+        b'    * SYNC: Synchronously flush the libraries.',
+        b'DUMP',
+        b'    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command',
+        b'RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]',
+        b'    Restore the libraries represented by the given payload, it is possible to give a restore policy to',
+        b'    control how to handle existing libraries (default APPEND):',
+        b'    * FLUSH: delete all existing libraries.',
+        b'    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.',
+        b'    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old',
+        b'      libraries with the new libraries (notice that even on this option there is a chance of failure',
+        b'      in case of functions name collision with another library).',
+        b'HELP',
+        b'    Prints this help.',
+    )]

@@ -39,6 +39,15 @@ def pfadd(ctx, session, args):
     """Format: PFADD key [element [element ...]]"""
     key = args[1]
     old = _load(ctx, key, write=True)
+    if old is not None and old[4] == hll.DENSE:
+        found = hll.growth(old, args[2:])
+        if not found:
+            return 0            # nothing grew: the value stays as it is, uncopied
+        dense = bytearray(old)
+        hll.raise_registers(dense, found)
+        hll.invalidate(dense)
+        ctx.store.set(ctx.slot, key, bytes(dense), keep_ttl=True)
+        return 1
     if old is None:
         dense, updated = hll.empty(), True
     else:

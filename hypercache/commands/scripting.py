@@ -209,3 +209,16 @@ def script_help(ctx, session, args):
         "    Prints this help.",
     ]
     return [Status(line.encode()) for line in lines]
+
+
+@command("script|debug", 3, "noscript", group="scripting", since="3.2.0",
+         summary="Set the debug mode for executed scripts.")
+def script_debug(ctx, session, args):
+    """Format: SCRIPT DEBUG YES | SYNC | NO  (NO only: hypercache has no Lua debugger)"""
+    mode = args[2].lower()
+    if mode == b"no":
+        return OK
+    if mode in (b"yes", b"sync"):
+        raise CommandError("ERR hypercache has no Lua debugger (SCRIPT DEBUG YES and SYNC): use redis.log() "
+                           "in the script, or run it against a redis-server to step through it")
+    raise CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")

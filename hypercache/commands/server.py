@@ -13,6 +13,7 @@ import time
 
 from mesh.keyslot import keyslot
 
+from .. import keyspecs
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..replication_state import read as read_replication, role_reply
@@ -107,7 +108,7 @@ def _keys_of_call(call: list[bytes]):
         cmd = cmd.subcommands.get(call[1].lower(), cmd)
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if not cmd.first_key and cmd.find_keys is None:
+    if (not cmd.first_key and cmd.find_keys is None) or not keyspecs.has_keys(cmd.name):
         raise CommandError("ERR The command has no key arguments")
     if not cmd.arity_ok(len(call)):
         raise CommandError("ERR Invalid number of arguments specified for command")
@@ -115,7 +116,7 @@ def _keys_of_call(call: list[bytes]):
         keys = cmd.keys(call)
     except CommandError:
         keys = []
-    if not keys:
+    if not keys and "no-mandatory-keys" not in cmd.flags:     # (EVAL with no keys: none, no error)
         raise CommandError("ERR Invalid arguments specified for command")
     return cmd, keys
 
@@ -131,11 +132,12 @@ def command_getkeys(ctx, session, args):
          summary="Extracts the key names and access flags for an arbitrary command.", since="7.0.0")
 def command_getkeysandflags(ctx, session, args):
     """Format: COMMAND GETKEYSANDFLAGS command [arg [arg ...]]"""
-    cmd, keys = _keys_of_call(args[2:])
+    call = args[2:]
+    cmd, keys = _keys_of_call(call)
+    found = keyspecs.keys_and_flags(cmd.name, call)     # Redis's own key specs (RO/RW/OW/RM, insert...)
+    if found:
+        return [[call[index], OrderedSet(Status(flag.encode()) for flag in flags)] for index, flags in found]
     flags = key_flags(cmd)
-    if cmd.name == "set":       # SET overwrites, unless GET reads the old value first (Redis's setGetKeys)
-        reads = b"get" in (arg.lower() for arg in args[5:])
-        flags = [Status(b"RW"), Status(b"access"), Status(b"update")] if reads else [Status(b"OW"), Status(b"update")]
     return [[key, OrderedSet(flags)] for key in keys]
 
 
@@ -285,19 +287,63 @@ def memory_usage(ctx, session, args):
 @command("memory|stats", 2, "", group="server",
          summary="Returns details about memory usage.", since="4.0.0")
 def memory_stats(ctx, session, args):
-    """Format: MEMORY STATS"""
-    from .info import rss_bytes
+    """Format: MEMORY STATS
+
+    Redis 7.0's fields in its order, from INFO memory's accounting: the dataset, the empty
+    keyspace (startup) and the clients' buffers. There is no allocator to ask (pymalloc): its
+    fields report the accounted bytes as allocated and active and the RSS as resident, and
+    the peak is not tracked (the current total is shown).
+    """
+    import sys
+
+    from .info import rss_bytes, startup_memory
     store = ctx.store
-    used = store.used_memory
+    dataset = store.used_memory
+    startup = startup_memory(store)
+    clients = sum(s.query_buffer + s.output_buffer for s in ctx.clients.values())
+    overhead = startup + clients
+    total = dataset + overhead
     keys = store.key_count
-    return {
-        b"total.allocated": used,
-        b"keys.count": keys,
-        b"keys.bytes-per-key": used // keys if keys else 0,
-        b"dataset.bytes": used,
-        b"clients.normal": sum(s.query_buffer + s.output_buffer for s in ctx.clients.values()),
-        b"rss-bytes": rss_bytes(),
+    rss = rss_bytes()
+    reply: dict = {
+        b"peak.allocated": total, b"total.allocated": total, b"startup.allocated": startup,
+        b"replication.backlog": 0, b"clients.slaves": 0, b"clients.normal": clients,
+        b"cluster.links": 0, b"aof.buffer": 0, b"lua.caches": 0, b"functions.caches": 0,
     }
+    if keys:
+        reply[b"db.0"] = {
+            b"overhead.hashtable.main": sum(sys.getsizeof(slot) for slot in store.slots if slot),
+            b"overhead.hashtable.expires": sys.getsizeof(store.expires),
+            b"overhead.hashtable.slot-to-keys": 0,
+        }
+    net = total - startup
+    reply.update({
+        b"overhead.total": overhead, b"keys.count": keys,
+        b"keys.bytes-per-key": net // keys if keys else 0, b"dataset.bytes": dataset,
+        b"dataset.percentage": dataset * 100 / net if net else 0.0, b"peak.percentage": 100.0,
+        b"allocator.allocated": total, b"allocator.active": total, b"allocator.resident": rss,
+        b"allocator-fragmentation.ratio": 1.0, b"allocator-fragmentation.bytes": 0,
+        b"allocator-rss.ratio": rss / total if total else 0.0, b"allocator-rss.bytes": rss - total,
+        b"rss-overhead.ratio": 1.0, b"rss-overhead.bytes": 0,
+        b"fragmentation": rss / total if total else 0.0, b"fragmentation.bytes": rss - total,
+    })
+    return reply
+
+
+@command("memory|malloc-stats", 2, "", group="server",
+         summary="Show allocator internal stats", since="4.0.0")
+def memory_malloc_stats(ctx, session, args):
+    """Format: MEMORY MALLOC-STATS (as Redis built without jemalloc: CPython's pymalloc has no report)"""
+    return Verbatim(b"Stats not supported for the current allocator")
+
+
+@command("memory|purge", 2, "", group="server",
+         summary="Ask the allocator to release memory", since="4.0.0")
+def memory_purge(ctx, session, args):
+    """Format: MEMORY PURGE (a full garbage collection: what CPython can give back)"""
+    import gc
+    gc.collect()
+    return OK
 
 
 @command("memory|doctor", 2, "", group="server",
@@ -321,6 +367,10 @@ def memory_help(ctx, session, args):
         b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         b"DOCTOR",
         b"    Return memory problems reports.",
+        b"MALLOC-STATS",
+        b"    Return internal statistics report from the memory allocator.",
+        b"PURGE",
+        b"    Attempt to purge dirty pages for reclamation by the allocator.",
         b"STATS",
         b"    Return information about the memory usage of the server.",
         b"USAGE <key> [SAMPLES <count>]",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..reply import NULL_ARRAY, OK, CommandError, Raw, encode
 from ..routing import route
 from . import command
+from .acl import exec_refusal
 
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
@@ -81,8 +82,11 @@ def exec_(ctx, session, args):
     pushes = []          # per command: what it pushed to this client before its reply
     try:
         replies = []
+        checking = ctx.acl is not None and ctx.acl.checking
         for cmd, argv in queued:
-            replies.append(dispatcher.call(session, cmd, argv))
+            # as Redis: rules may have changed since the command was queued
+            denied = exec_refusal(ctx, session, cmd, argv) if checking else None
+            replies.append(denied if denied is not None else dispatcher.call(session, cmd, argv))
             pushes.append(session.exec_pushes)
             session.exec_pushes = []
     finally:

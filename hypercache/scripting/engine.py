@@ -33,6 +33,7 @@ import gevent
 import greenlet
 
 from ..blocking import Suspend
+from ..commands.acl import script_refusal
 from ..reply import NULL_ARRAY, CommandError
 from ..routing import NO_SLOT, slot_of
 from ..session import Session
@@ -402,6 +403,11 @@ class Engine:
                     run.slot = slot
                 elif run.slot != slot:
                     return False, b"Script attempted to access keys that do not hash to the same slot"
+        acl = ctx.acl
+        if acl is not None and acl.checking:       # the script's caller's permissions, per call
+            denied = script_refusal(ctx, run.caller, cmd, argv)
+            if denied is not None:
+                return False, denied
         if cmd.write:
             run.wrote = True
         session = self.script_session

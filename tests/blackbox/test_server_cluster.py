@@ -209,7 +209,8 @@ def test_command_count_info_docs_list_getkeys(node):
         names = call(node, "COMMAND", "LIST")
         assert b"get" in names and b"config|get" in names and b"cluster|slots" in names
         assert sorted(call(node, "COMMAND", "LIST", "FILTERBY", "PATTERN", "cluster|s*")) == \
-            [b"cluster|set-config-epoch", b"cluster|setslot", b"cluster|shards", b"cluster|slaves", b"cluster|slots"]
+            [b"cluster|saveconfig", b"cluster|set-config-epoch", b"cluster|setslot", b"cluster|shards",
+             b"cluster|slaves", b"cluster|slots"]
         assert b"hset" in call(node, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "hash")
         assert call(node, "COMMAND", "GETKEYS", "mset", "a", "1", "b", "2") == [b"a", b"b"]
         assert call(node, "COMMAND", "GETKEYSANDFLAGS", "get", "k") == [[b"k", [b"RO", b"access"]]]

@@ -16,6 +16,10 @@ COMMANDS = [
     ["MULTI"], ["SET", "c", "1"], ["INCR", "c"], ["EXEC"], ["GET", "nosuchkey"], ["DEL", "a"],
     ["EVAL", "return redis.call('get', KEYS[1])", "1", "c"], ["PING"], ["NOSUCHCOMMAND"],
     ["SLOWLOG", "LEN"], ["CLIENT", "SETNAME", "logged"], ["ECHO", "after the name"],
+    # secrets are shown "(redacted)"
+    ["AUTH", "nobody", "secret"], ["HELLO", "2", "AUTH", "nobody", "secret", "SETNAME", "x"],
+    ["ACL", "SETUSER", "slowlogged", ">secret"], ["ACL", "DELUSER", "slowlogged"],
+    ["CONFIG", "SET", "requirepass", "", "maxmemory", "0"],
 ]
 
 

@@ -54,6 +54,11 @@ SCENARIO = [
     (B, ["SET", "user:2", "own"]), (W, ["EXPIRE", "user:1", "100"]), (W, ["FLUSHALL"]),
     (B, ["CLIENT", "TRACKING", "off"]), (B, ["CLIENT", "TRACKING", "on", "BCAST", "NOLOOP"]),
     (B, ["SET", "any", "1"]), (W, ["SET", "any", "2"]), (B, ["CLIENT", "TRACKING", "off"]),
+    # BCAST: a loop turn's writes in one invalidation per prefix, sorted, each key once
+    (B, ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "{t}b", "PREFIX", "{t}"]),
+    (W, ["MSET", "{t}b", "1", "{t}a", "2", "{t}b", "3", "{t}c", "4"]), (B, ["MSET", "{t}z", "1", "{t}a", "1"]),
+    (B, ["CLIENT", "TRACKING", "off"]), (B, ["CLIENT", "TRACKING", "on", "BCAST", "NOLOOP"]),
+    (B, ["MSET", "{t}z", "1", "{t}a", "1"]), (W, ["MSET", "{t}a", "2", "{t}y", "2"]), (B, ["CLIENT", "TRACKING", "off"]),
     # RESP2 with REDIRECT to a subscriber of __redis__:invalidate
     (SUB, ["SUBSCRIBE", "__redis__:invalidate"]), (C, ["CLIENT", "TRACKING", "on", "REDIRECT", "$sub"]),
     (C, ["CLIENT", "GETREDIR"]), (C, ["CLIENT", "TRACKINGINFO"]), (C, ["GET", "r1"]), (W, ["SET", "r1", "1"]),

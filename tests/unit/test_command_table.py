@@ -140,11 +140,13 @@ def test_entry_shape_for_every_command():
             assert subs == OrderedSet()
 
 
-def test_key_specs_follow_first_last_step():
+def test_key_specs_are_redis_own():
     mset = key_specs(TABLE[b"mset"])[0]
     assert mset[b"begin_search"] == {b"type": b"index", b"spec": {b"index": 1}}
     assert mset[b"find_keys"][b"spec"] == {b"lastkey": -1, b"keystep": 2, b"limit": 0}
-    assert mset[b"flags"] == [b"RW", b"update"]
+    assert mset[b"flags"] == [b"OW", b"update"]         # (Redis's own: MSET overwrites)
+    smove = key_specs(TABLE[b"smove"])
+    assert [spec[b"flags"] for spec in smove] == [[b"RW", b"access", b"delete"], [b"RW", b"insert"]]
     usage = key_specs(TABLE[b"memory"].subcommands[b"usage"])[0]
     assert usage[b"begin_search"][b"spec"] == {b"index": 2}
     assert usage[b"find_keys"][b"spec"][b"lastkey"] == 0

@@ -89,4 +89,20 @@ def test_bcast_prefixes_and_noloop():
     tracking.invalidate(b"job:1")
     tracking.current = watcher                      # its own write: nothing for it (NOLOOP)
     tracking.invalidate(b"user:2")
-    assert sent == [(1, Push([b"invalidate", [b"user:1"]]))] and not tracking.later
+    tracking.current = None
+    assert sent == []                               # nothing before the loop turn ends
+    tracking.flush_broadcast()
+    assert sent == [(1, Push([b"invalidate", [b"user:1"]]))] and not tracking.broadcast
+
+
+def test_bcast_sends_one_sorted_invalidation_per_loop_turn():
+    sent: list = []
+    clients: dict = {}
+    tracking = Tracking(lambda session, push: sent.append((session.id, push)), clients)
+    _tracker(1, clients, tracking, bcast=True)
+    _tracker(2, clients, tracking, bcast=True, prefixes=[b"b", b"a"])
+    for key in (b"b", b"c", b"a", b"b"):
+        tracking.invalidate(key)
+    tracking.flush_broadcast()
+    assert sorted(sent) == [(1, Push([b"invalidate", [b"a", b"b", b"c"]])), (2, Push([b"invalidate", [b"a"]])),
+                            (2, Push([b"invalidate", [b"b"]]))]
