@@ -39,7 +39,7 @@ def state_of(value: Any, deadline_ms: int | None) -> list:
     raise TypeError(f"no state for {type(value).__name__}")
 
 
-def value_of(state: list) -> tuple[Any, int]:
+def value_of(state: Any) -> tuple[Any, int]:
     """The value and deadline (0: none) a state describes; BadState if it describes none."""
     if type(state) is not list or len(state) != 4:
         raise BadState("a state has four fields")
@@ -61,6 +61,7 @@ def value_of(state: list) -> tuple[Any, int]:
             raise BadState("a sorted set is member, score, ...")
     elif not all(type(x) is bytes for x in data):
         raise BadState("a container holds bytes")
+    value: Any
     if kind == HASH:
         value = Hash()
         for i in range(0, len(data), 2):

@@ -31,7 +31,6 @@ import gevent
 from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
-from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
 
 from .effects import BadState, state_of, value_of
@@ -102,7 +101,7 @@ class Replicator:
         self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
         self.held: set[Connection] = set()
-        self._map = None
+        self._map: Any = None      # the slot map last applied (follow_map)
         self._copies: dict[str, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._committing = False
@@ -180,7 +179,7 @@ class Replicator:
     # -- the map decides who feeds whom ------------------------------------------------
 
     @property
-    def followed_map(self):
+    def followed_map(self) -> Any:
         """The map this replicator last applied (the mesh may hold a newer one: follow_map)."""
         return self._map
 
@@ -440,11 +439,10 @@ class Replicator:
                     self._release(conn)
             return
         targets = self.targets
-        slots = [keyslot(key) for key in written]
         frames: dict[OutStream, list] = {}
         shipped: set[bytes] = set()
         store_slots, expires = store.slots, store.expires
-        for key, slot in zip(written, slots):
+        for slot, key in written:
             streams = targets[slot]
             if not streams or key in shipped:
                 continue
@@ -458,17 +456,17 @@ class Replicator:
                 else:
                     effects.append(effect)
         offsets = {stream: self._send(stream, wire.BATCH, effects) for stream, effects in frames.items()}
-        written.clear()
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
                 continue
-            for slot in slots[start:end]:
+            for slot, _ in written[start:end]:
                 streams = targets[slot]
                 if streams:
                     hold.slots.add(slot)
                     for stream in streams:
                         hold.need[stream] = offsets[stream]
+        written.clear()
         now = time.monotonic()
         for conn, _, _ in writers:
             hold = conn.held

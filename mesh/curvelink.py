@@ -130,6 +130,7 @@ class CurveLink(Deliveries):
 
     def _read_router(self) -> None:
         router = self._router
+        assert router is not None       # (open starts this reader once the socket exists)
         while True:
             flags = 0       # wait for the first frame, then take what is queued behind it
             for _ in range(DRAIN_FRAMES):

@@ -36,7 +36,7 @@ import errno
 import logging
 import socket
 import struct
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 from gevent import socket as green_socket
@@ -113,8 +113,11 @@ class _Connection:
         self.link = link
         self.peer = peer
         self.inbound = inbound
-        self.sock: _socket.socket | None = None
-        self.reader = self.writer = None
+        # (Any: None until attached and after close, and the hot path reads them unchecked;
+        # compiled with mypyc, an attribute first set to None would be typed None)
+        self.sock: Any = None
+        self.reader: Any = None         # the hub's io watchers on the socket
+        self.writer: Any = None
         self.inbuf = bytearray()
         self.unsent: collections.deque[memoryview] = collections.deque()
         self.unsent_frames = 0
@@ -254,8 +257,8 @@ class TcpLink(Deliveries):
                  on_drained: Callable[[], None] = lambda: None) -> None:
         super().__init__(node_id, on_frame, on_drained)
         self._bind = (bind_host, port)
-        self._listener: _socket.socket | None = None
-        self._acceptor = None
+        self._listener: Any = None          # the listening socket, once open
+        self._acceptor: Any = None
         self._outbound: dict[str, _Connection] = {}     # peer -> the connection we opened to it
         self._addresses: dict[str, tuple[str, int]] = {}
         self._inbound: set[_Connection] = set()         # connections peers opened to us
@@ -317,7 +320,9 @@ class TcpLink(Deliveries):
 
     def _dial(self, conn: _Connection, delay: float) -> None:
         """Connect `conn` to its peer, retrying with backoff until it works or is closed."""
-        host, port = self._addresses[conn.peer]
+        peer = conn.peer
+        assert peer is not None     # (a connection we open knows its peer)
+        host, port = self._addresses[peer]
         while not conn.closed:
             if delay:
                 gevent.sleep(delay)
@@ -326,7 +331,7 @@ class TcpLink(Deliveries):
                 green = green_socket.create_connection((host, port), timeout=DIAL_TIMEOUT_S)
             except OSError as error:
                 self.counters["dial_failed"] += 1
-                log.debug("data link to node=%s at %s:%d: %s", conn.peer[:8], host, port, error)
+                log.debug("data link to node=%s at %s:%d: %s", peer[:8], host, port, error)
                 delay = min(max(delay * 2, RECONNECT_MIN_S), RECONNECT_MAX_S)
                 continue
             sock = _socket.socket(green.family, green.type, green.proto, green.detach())
@@ -350,7 +355,7 @@ class TcpLink(Deliveries):
             self._inbound.discard(conn)
             if conn.peer is not None and self._named.get(conn.peer.encode()) is conn:
                 del self._named[conn.peer.encode()]
-        elif self._outbound.get(conn.peer) is conn:
+        elif conn.peer is not None and self._outbound.get(conn.peer) is conn:
             fresh = self._outbound[conn.peer] = _Connection(self, conn.peer, inbound=False)
             fresh.dialer = gevent.spawn(self._dial, fresh, RECONNECT_MIN_S)
 
