@@ -142,6 +142,9 @@ class _Connection:
         if self.unsent_frames >= SEND_HWM:
             return False
         header = HEADER.pack(len(data))
+        # (bytes, or memoryviews of what a partial send left: compiled, a list of bytes
+        # would refuse those)
+        buffers: list[bytes | memoryview]
         if len(data) < MERGE_BELOW:
             buffers = [header + data]
         else:       # (a big frame is not copied to put 4 bytes in front of it)
@@ -157,7 +160,7 @@ class _Connection:
             self.unsent_frames += 1
         return True
 
-    def _send_now(self, buffers: list) -> list:
+    def _send_now(self, buffers: list[bytes | memoryview]) -> list[bytes | memoryview]:
         """Send what the socket takes at once; the rest is returned for on_writable."""
         try:
             sent = self.sock.send(buffers[0]) if len(buffers) == 1 else self.sock.sendmsg(buffers)
@@ -166,7 +169,7 @@ class _Connection:
         except OSError as error:
             self.link._broken(self, f"send: {error.strerror}")
             return []
-        rest = []
+        rest: list[bytes | memoryview] = []
         for buffer in buffers:
             size = len(buffer)
             if sent >= size:
