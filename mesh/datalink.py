@@ -47,8 +47,12 @@ from mesh.replication import Frame, decode
 log = logging.getLogger(__name__)
 
 DATA_PORT_OFFSET = 10000          # data port = mesh port + this (RESP port + 20000 by default)
-# A frame carries whole values (up to Redis's 512 MB bulk) plus their framing.
-MAX_FRAME_BYTES = 600 * 1024 * 1024
+# The biggest frame a peer may send: what a connection can make us buffer before a
+# frame is read whole and checked. Frames are small by construction: effects go out
+# in frames of about 4 MB, and a bigger value in 1 MB pieces (hypercache/replication.py's
+# BATCH_BYTES and PART_BYTES). A key travels whole, so a key longer than this cannot be
+# replicated (Redis allows 512 MB keys; nobody uses a 16 MB one).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Frames queued per peer before send() reports back-pressure; the stream's own
 # in-flight accounting (OutStream) bounds memory long before this.
 SEND_HWM = 100_000
