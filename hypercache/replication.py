@@ -387,8 +387,16 @@ class Replicator:
         alone with the data left out (the replica joins the pieces); the BATCH's offset."""
         slot, key, state = effect
         kind, data, deadline, big = state
+        epoch = self._map.epoch if self._map is not None else 0
         for piece in pieces_of(data, PART_BYTES):
-            self._send(stream, wire.PART, [slot, piece])
+            if type(piece) is memoryview:       # (a string's: sent from the value itself)
+                offset = stream.next_offset
+                frame = wire.encode_part(self.me, epoch, stream.run_id, offset, slot, piece)
+                stream.sent(len(frame[0]) + len(piece))
+                if not self.link.send(stream.peer, frame):
+                    stream.broken = True
+            else:
+                self._send(stream, wire.PART, [slot, piece])
         return self._send(stream, wire.BATCH, [[slot, key, [kind, None, deadline, big]]])
 
     def _copy(self, stream: OutStream, slots: list[int]) -> None:

@@ -38,7 +38,10 @@ def main() -> int:
             slots = redis.Redis(port=servers[0].port).execute_command("CLUSTER", "SLOTS")
             slot = keyslot(key)
             owners = next([m[1] for m in members] for first, last, *members in slots if first <= slot <= last)
-            primary, replica = owners[0], owners[1]
+            # (CLUSTER SLOTS names a replica by its replica endpoint, RESP port + 5000:
+            # hypercache/roles.py; the bystander PINGs the process on its RESP port)
+            primary, replica_endpoint = owners[0], owners[1]
+            replica = replica_endpoint if replica_endpoint in ports else replica_endpoint - 5000
             assert {primary, replica} <= ports
             done = threading.Event()
             worst: dict[int, float] = {}
@@ -62,14 +65,24 @@ def main() -> int:
             done.set()
             for t in bystanders:
                 t.join()
-            reader = redis.Redis(port=replica, socket_timeout=600)
-            reader.execute_command("READONLY")
-            same = hashlib.sha256(reader.get(key) or b"").digest() == hashlib.sha256(value).digest()
-            print(f"SET of {a.mb} MiB at rf 2 sync: acknowledged after {took:.2f} s; replica's copy "
-                  f"{'identical' if same else 'DIFFERENT'}")
+            print(f"SET of {a.mb} MiB at rf 2 sync: acknowledged after {took:.2f} s (at {time.strftime('%X')})")
             for port in sorted(ports):
                 role = "primary" if port == primary else "replica" if port == replica else "bystander"
                 print(f"  node {port} ({role}): worst PING wait {1000 * worst[port]:.0f} ms")
+            # read back in ranges: a whole 400 MB reply is over the client output buffer limit
+            reader = redis.Redis(port=replica, socket_timeout=600)
+            reader.execute_command("READONLY")
+            try:
+                digest, step = hashlib.sha256(), 32 << 20
+                for start in range(0, len(value), step):
+                    digest.update(reader.getrange(key, start, start + step - 1))
+                same = digest.digest() == hashlib.sha256(value).digest()
+            except redis.RedisError as error:
+                print(f"the replica's copy could not be read: {error}")
+                for s in servers:
+                    print(f"--- {s.name} port {s.port}\n{s.log.read_text(errors='replace')[-3000:]}")
+                return 1
+            print(f"  the replica's copy is {'identical' if same else 'DIFFERENT'}")
             return 0 if same else 1
         finally:
             for s in servers:

@@ -142,17 +142,19 @@ class _Connection:
 
     # -- writing -------------------------------------------------------------------
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data: bytes | list[bytes | memoryview]) -> bool:
+        """Queue one frame: its bytes, or the buffers that make it (sent as they are, not joined)."""
         if self.unsent_frames >= SEND_HWM:
             return False
-        header = HEADER.pack(len(data))
         # (bytes, or memoryviews of what a partial send left: compiled, a list of bytes
         # would refuse those)
         buffers: list[bytes | memoryview]
-        if len(data) < MERGE_BELOW:
-            buffers = [header + data]
+        if isinstance(data, list):
+            buffers = [HEADER.pack(sum(len(b) for b in data)), *data]
+        elif len(data) < MERGE_BELOW:
+            buffers = [HEADER.pack(len(data)) + data]
         else:       # (a big frame is not copied to put 4 bytes in front of it)
-            buffers = [header, data]
+            buffers = [HEADER.pack(len(data)), data]
         if self.sock is not None and not self.unsent:
             buffers = self._send_now(buffers)
             if self.closed:
@@ -314,8 +316,9 @@ class TcpLink(Deliveries):
         if conn is not None:
             conn.close()
 
-    def send(self, node_id: str, data: bytes) -> bool:
-        """Queue a frame for a peer; False when there is no link or its queue is full."""
+    def send(self, node_id: str, data: bytes | list[bytes | memoryview]) -> bool:
+        """Queue a frame (its bytes, or buffers that make it) for a peer; False when there
+        is no link or its queue is full."""
         conn = self._outbound.get(node_id)
         if conn is None:
             return False

@@ -78,6 +78,19 @@ def encode(frame: Frame) -> bytes:
                           frame.offset, frame.body), use_bin_type=True)
 
 
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode_part(sender: str, epoch: int, run_id: int, offset: int, slot: int, piece: bytes | memoryview) -> list:
+    """A PART frame of a string's piece as [its msgpack up to the piece, the piece]: the
+    same bytes as encode(), but the piece, a view of the value, is never copied here."""
+    pack = _packer.pack
+    head = b"".join((_packer.pack_array_header(7), pack(VERSION), pack(PART), pack(sender), pack(epoch),
+                     pack(run_id), pack(offset), _packer.pack_array_header(2), pack(slot),
+                     b"\xc6", len(piece).to_bytes(4, "big")))     # (msgpack's bin 32 header)
+    return [head, piece]
+
+
 def decode(data: bytes) -> Frame | None:
     """The frame in `data`, or None when it is not a valid frame of this version."""
     try:

@@ -616,3 +616,15 @@ def test_a_new_run_drops_the_pieces_of_the_old_one():
     assert ins.pieces == [b"half of a value"]       # the same run: kept for the BATCH that joins them
     assert applied(ins, 6, 1) == APPLY             # the primary restarted the stream
     assert ins.pieces == []
+
+
+@pytest.mark.parametrize("size", [0, 100, 70_000])
+def test_a_part_frame_built_around_a_view_decodes_as_the_frame_encode_makes(size):
+    value = bytes(range(256)) * 400
+    piece = memoryview(value)[7:7 + size]
+    head, tail = wire.encode_part(PRIMARY, 3, 77, 5, 16383, piece)
+    assert tail is piece                    # sent from the value itself, never copied
+    expected = Frame(wire.PART, PRIMARY, 3, 77, 5, [16383, bytes(piece)])
+    assert decode(head + bytes(piece)) == expected
+    if size > 65535:                        # (encode picks the same bin 32 header there)
+        assert head + bytes(piece) == encode(expected)
