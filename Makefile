@@ -18,7 +18,7 @@ COMPILED_STAMP := build/compiled/built
 PURE_SAME_IN_BOTH := adoption election holdings lease membership ring slotmap web_ring static_checks
 PURE_TESTS ?= tests/unit $(PURE_SAME_IN_BOTH:%=--ignore=tests/unit/test_%.py) \
 	tests/blackbox/test_protocol.py tests/blackbox/test_cluster.py
-COMPILED_SOURCES := $(shell sed -n 's/^    "\(hypercache\.[a-z_.]*\)",$$/\1/p' hypercache/compiled.py | tr . / | sed 's/$$/.py/') \
+COMPILED_SOURCES := $(shell sed -n 's/^    "\(\(hypercache\|mesh\)\.[a-z_.]*\)",$$/\1/p' hypercache/compiled.py | tr . / | sed 's/$$/.py/') \
 	hypercache/compiled.py build_compiled.py
 
 # The local cluster of `make run`, `make node N=...`, `make stop N=...` and `make kill N=...`:

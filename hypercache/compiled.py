@@ -24,7 +24,9 @@ BUILD_DIR = REPO / "build" / "compiled"
 STAMP = BUILD_DIR / "built"         # written after a whole build succeeded
 
 # chosen by profile (docs/performance.md): the parser, the dispatcher and its lane, the
-# connection, the keyspace, and the commands and types of the benchmarked families
+# connection, the keyspace, the commands and types of the benchmarked families, and
+# replication's per-write path (the commit, the effects codec, the stream arithmetic,
+# the data channel and the keyslot both the lane and the commit compute)
 COMPILED_MODULES = (
     "hypercache.resp",
     "hypercache.dispatch",
@@ -39,8 +41,14 @@ COMPILED_MODULES = (
     "hypercache.types.list",
     "hypercache.types.set",
     "hypercache.types.zset",
+    "hypercache.replication",
+    "hypercache.effects",
+    "mesh.keyslot",
+    "mesh.replication",
+    "mesh.datalink",
+    "mesh.curvelink",
 )
-PACKAGES = ("hypercache", "hypercache.commands", "hypercache.types")
+PACKAGES = ("hypercache", "hypercache.commands", "hypercache.types", "mesh")
 
 
 def source_of(module: str) -> Path:

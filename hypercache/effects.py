@@ -9,7 +9,8 @@ to a big container ships the whole container (see the README's limits).
 
 A state is `[type, data, deadline_ms, big]` (deadline 0: none; `big`, the
 one-way encoding flag, so OBJECT ENCODING agrees on the replica); None means
-the key is gone. Pure: no I/O.
+the key is gone. The data of a big state travels in pieces (`pieces_of`), which
+the replica puts back together (`joined`). Pure: no I/O.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def state_of(value: Any, deadline_ms: int | None) -> list:
     raise TypeError(f"no state for {type(value).__name__}")
 
 
-def value_of(state: list) -> tuple[Any, int]:
+def value_of(state: Any) -> tuple[Any, int]:
     """The value and deadline (0: none) a state describes; BadState if it describes none."""
     if type(state) is not list or len(state) != 4:
         raise BadState("a state has four fields")
@@ -61,6 +62,7 @@ def value_of(state: list) -> tuple[Any, int]:
             raise BadState("a sorted set is member, score, ...")
     elif not all(type(x) is bytes for x in data):
         raise BadState("a container holds bytes")
+    value: Any
     if kind == HASH:
         value = Hash()
         for i in range(0, len(data), 2):
@@ -76,3 +78,36 @@ def value_of(state: list) -> tuple[Any, int]:
     if big and hasattr(value, "big"):
         value.big = True
     return value, deadline
+
+
+def pieces_of(data: Any, limit: int) -> list:
+    """A state's data cut into pieces of about `limit` bytes: a string's into byte ranges
+    (memoryviews: nothing is copied until each piece is encoded), a container's flat list
+    into runs of elements."""
+    if type(data) is bytes:
+        view = memoryview(data)
+        return [view[start:start + limit] for start in range(0, len(data), limit)]
+    pieces: list = []
+    start = size = 0
+    for index, item in enumerate(data):
+        size += len(item) if type(item) is bytes else 8
+        if size >= limit:
+            pieces.append(data[start:index + 1])
+            start, size = index + 1, 0
+    if start < len(data):
+        pieces.append(data[start:])
+    return pieces
+
+
+def joined(kind: Any, pieces: list) -> Any:
+    """The data the pieces of a `kind` state make (BadState if they cannot make one)."""
+    if kind == STRING:
+        if not all(type(piece) is bytes for piece in pieces):
+            raise BadState("a string's pieces are bytes")
+        return b"".join(pieces)
+    if not all(type(piece) is list for piece in pieces):
+        raise BadState("a container's pieces are lists")
+    data: list = []
+    for piece in pieces:
+        data += piece
+    return data

@@ -31,10 +31,9 @@ import gevent
 from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
-from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
 
-from .effects import BadState, state_of, value_of
+from .effects import BadState, joined, pieces_of, state_of, value_of
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -47,6 +46,12 @@ MAINTAIN_EVERY_S = 0.05
 # hub turn, so clients and heartbeats go on while a big slot is copied.
 COPY_CHUNK_KEYS = 512
 COPY_CHUNK_BYTES = 4 * 1024 * 1024
+# A commit's frame of effects is closed once they pass this many bytes, and a value
+# bigger than PART_BYTES travels in PART frames of that size (mesh/replication.py):
+# every frame stays far below the data channel's MAX_FRAME_BYTES, and a replica
+# receives a 400 MB value a piece per hub turn instead of in one frame.
+BATCH_BYTES = COPY_CHUNK_BYTES
+PART_BYTES = 1024 * 1024
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
 # A held client whose replicas have not acknowledged after this many node
@@ -102,7 +107,7 @@ class Replicator:
         self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
         self.held: set[Connection] = set()
-        self._map = None
+        self._map: Any = None      # the slot map last applied (follow_map)
         self._copies: dict[str, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
         self._committing = False
@@ -180,7 +185,7 @@ class Replicator:
     # -- the map decides who feeds whom ------------------------------------------------
 
     @property
-    def followed_map(self):
+    def followed_map(self) -> Any:
         """The map this replicator last applied (the mesh may hold a newer one: follow_map)."""
         return self._map
 
@@ -377,6 +382,23 @@ class Replicator:
             stream.broken = True
         return offset
 
+    def _send_big(self, stream: OutStream, effect: list) -> int:
+        """A big value's effect: its data in PART frames, then a BATCH of that effect
+        alone with the data left out (the replica joins the pieces); the BATCH's offset."""
+        slot, key, state = effect
+        kind, data, deadline, big = state
+        epoch = self._map.epoch if self._map is not None else 0
+        for piece in pieces_of(data, PART_BYTES):
+            if type(piece) is memoryview:       # (a string's: sent from the value itself)
+                offset = stream.next_offset
+                frame = wire.encode_part(self.me, epoch, stream.run_id, offset, slot, piece)
+                stream.sent(len(frame[0]) + len(piece))
+                if not self.link.send(stream.peer, frame):
+                    stream.broken = True
+            else:
+                self._send(stream, wire.PART, [slot, piece])
+        return self._send(stream, wire.BATCH, [[slot, key, [kind, None, deadline, big]]])
+
     def _copy(self, stream: OutStream, slots: list[int]) -> None:
         """Full copy of `slots` to the stream's replica, in bounded frames, one per hub turn."""
         stream.copy_starts(slots)
@@ -396,15 +418,24 @@ class Replicator:
                     gevent.sleep(0.001)     # the replica is behind: let it catch up first
                 if stream.broken or self.streams.get(stream.peer) is not stream:
                     return
-                effects, size = [], 0
+                effects: list = []
+                size = 0
                 slot_keys, expires = store.slots[slot], store.expires
                 for key in keys[start:start + COPY_CHUNK_KEYS]:
                     start += 1
                     value = slot_keys.get(key)
                     if value is None:
                         continue    # deleted since: its deletion went out as a live write
-                    effects.append([slot, key, state_of(value, expires.get(key))])
-                    size += len(key) + (len(value) if type(value) is bytes else value.nbytes)
+                    effect = [slot, key, state_of(value, expires.get(key))]
+                    value_size = len(key) + (len(value) if type(value) is bytes else value.nbytes)
+                    if value_size > PART_BYTES:
+                        if effects:
+                            self._send(stream, wire.BATCH, effects)
+                            effects = []
+                        self._send_big(stream, effect)
+                        break       # (its pieces are this turn's frames: the slot's next keys wait)
+                    effects.append(effect)
+                    size += value_size
                     if size > COPY_CHUNK_BYTES:
                         break
                 if effects:
@@ -440,35 +471,51 @@ class Replicator:
                     self._release(conn)
             return
         targets = self.targets
-        slots = [keyslot(key) for key in written]
         frames: dict[OutStream, list] = {}
+        sizes: dict[OutStream, int] = {}
+        offsets: dict[OutStream, int] = {}
         shipped: set[bytes] = set()
         store_slots, expires = store.slots, store.expires
-        for key, slot in zip(written, slots):
+        for slot, key in written:
             streams = targets[slot]
             if not streams or key in shipped:
                 continue
             shipped.add(key)
             value = store_slots[slot].get(key)
-            effect = [slot, key, None if value is None else state_of(value, expires.get(key))]
+            if value is None:
+                effect, size = [slot, key, None], len(key)
+            else:
+                effect = [slot, key, state_of(value, expires.get(key))]
+                size = len(key) + (len(value) if type(value) is bytes else value.nbytes)
             for stream in streams:
                 effects = frames.get(stream)
-                if effects is None:
+                if size > PART_BYTES and value is not None:
+                    if effects:         # (what was written before it goes first)
+                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        del frames[stream]
+                    offsets[stream] = self._send_big(stream, effect)
+                elif effects is None:
                     frames[stream] = [effect]
+                    sizes[stream] = size
                 else:
                     effects.append(effect)
-        offsets = {stream: self._send(stream, wire.BATCH, effects) for stream, effects in frames.items()}
-        written.clear()
+                    sizes[stream] += size
+                    if sizes[stream] > BATCH_BYTES:
+                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        del frames[stream]
+        for stream, effects in frames.items():
+            offsets[stream] = self._send(stream, wire.BATCH, effects)
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
                 continue
-            for slot in slots[start:end]:
+            for slot, _ in written[start:end]:
                 streams = targets[slot]
                 if streams:
                     hold.slots.add(slot)
                     for stream in streams:
                         hold.need[stream] = offsets[stream]
+        written.clear()
         now = time.monotonic()
         for conn, _, _ in writers:
             hold = conn.held
@@ -552,7 +599,7 @@ class Replicator:
             for slot, epoch in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
-        elif identity is not None and frame.kind in (wire.BATCH, wire.SYNC_START, wire.SYNC_DONE):
+        elif identity is not None and frame.kind in (wire.BATCH, wire.PART, wire.SYNC_START, wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
@@ -592,14 +639,14 @@ class Replicator:
             return
         if verdict == wire.APPLY:
             slotmap = self.cluster.slotmap
-            slots = (frame.body if frame.kind != wire.BATCH
-                     else {effect[0] for effect in frame.body})
+            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH
+                     else [frame.body[0]] if frame.kind == wire.PART else frame.body)
             if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
             try:
-                self._apply(frame)
+                self._apply(frame, instream)
                 if self._pulled_now:
                     # streams to our replicas exist before any client writes these slots
                     self._pulled_now = False
@@ -626,7 +673,7 @@ class Replicator:
         reply = Frame(kind, self.me, epoch, frame.run_id, frame.offset if offset is None else offset, body)
         self.link.reply(identity, wire.encode(reply))
 
-    def _apply(self, frame: Frame) -> None:
+    def _apply(self, frame: Frame, instream: InStream) -> None:
         """Apply one frame to the store, as one atomic step (no yield), without recording it."""
         store = self.store
         recording, store.written = store.written, None
@@ -652,9 +699,17 @@ class Replicator:
                     self._presynced.setdefault(frame.sender, set()).update(
                         slot for slot in frame.body if frame.sender in owners[slot][1:])
                     self._pulled_now = True
+            elif frame.kind == wire.PART:
+                instream.pieces.append(frame.body[1])
             elif frame.kind == wire.BATCH:
+                body = frame.body
+                if len(body) == 1 and type(body[0][2]) is list and len(body[0][2]) == 4 and body[0][2][1] is None:
+                    # a big value: its data is the pieces received since the last one
+                    slot, key, (kind, _, deadline, big) = body[0]
+                    pieces, instream.pieces = instream.pieces, []
+                    body = [[slot, key, [kind, joined(kind, pieces), deadline, big]]]
                 decoded = [(slot, key, None if state is None else value_of(state))
-                           for slot, key, state in frame.body]
+                           for slot, key, state in body]
                 for slot, key, entry in decoded:
                     if entry is None:
                         store.delete(slot, key)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Iterator
 
+from mesh.keyslot import keyslot
+
 SLOT_COUNT = 16384
 
 # What CPython holds per key beyond the payload bytes: the key's bytes-object
@@ -89,10 +91,11 @@ class Store:
     on_removed: Callable[[bytes, bytes], None] | None = None   # (key, b"expired" | b"evicted")
     on_created: Callable[[bytes], None] | None = None          # a key that did not exist was set
     on_miss: Callable[[bytes], None] | None = None             # a read found no key
-    # The replication seam: every key written, expired or evicted is appended here,
-    # and hypercache/replication.py ships their states once per loop iteration.
-    # None while no slot of this node has a replica (no cost then).
-    written: list[bytes] | None = None
+    # The replication seam: every key written, expired or evicted is appended here with
+    # its slot, and hypercache/replication.py ships their states once per loop iteration.
+    # None while no slot of this node has a replica (no cost then). (The slot travels with
+    # the key because set() and delete() know it: the commit need not hash the key again.)
+    written: list[tuple[int, bytes]] | None = None
     # Slots this node holds as a replica (1 per slot): their keys are the primary's to
     # evict, so eviction never picks them here. None: no slot is held as a replica.
     replica_slots: bytearray | None = None
@@ -182,7 +185,7 @@ class Store:
             else:
                 self.access[key] = self.clock_ms
         if self.written is not None:
-            self.written.append(key)
+            self.written.append((slot, key))
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -190,7 +193,7 @@ class Store:
         """A container under `key` changed in place by `delta` bytes (and was modified)."""
         self.used_memory += delta
         if self.written is not None:
-            self.written.append(key)
+            self.written.append((keyslot(key), key))
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -206,7 +209,7 @@ class Store:
         if self.access is not None:
             self.access.pop(key, None)
         if self.written is not None:
-            self.written.append(key)
+            self.written.append((slot, key))
         if self.on_modified is not None:
             self.on_modified(key)
         return True
@@ -221,7 +224,7 @@ class Store:
             self._deadlines = [(at, k) for k, at in self.expires.items()]
             heapq.heapify(self._deadlines)
         if self.written is not None:
-            self.written.append(key)
+            self.written.append((keyslot(key), key))
         if self.on_modified is not None:
             self.on_modified(key)
 
@@ -230,7 +233,7 @@ class Store:
             return False
         self._drop_deadline(key)
         if self.written is not None:
-            self.written.append(key)
+            self.written.append((keyslot(key), key))
         if self.on_modified is not None:
             self.on_modified(key)
         return True
@@ -247,8 +250,8 @@ class Store:
             return sum(self.flush_slot(slot) for slot in range(SLOT_COUNT)
                        if self.slots[slot] and not replica_slots[slot])
         removed = self.key_count
-        touched = ([k for keys in self.slots for k in keys]
-                   if self.on_modified is not None or self.written is not None else ())
+        touched = ([(slot, k) for slot, keys in enumerate(self.slots) for k in keys]
+                   if self.on_modified is not None or self.written is not None else [])
         self.slots = [{} for _ in range(SLOT_COUNT)]
         self.expires.clear()
         self._deadlines = []
@@ -259,7 +262,7 @@ class Store:
         if self.written is not None:
             self.written.extend(touched)
         if self.on_modified is not None:
-            for key in touched:
+            for _, key in touched:
                 self.on_modified(key)
         return removed
 

@@ -93,11 +93,13 @@ class CurveLink(Deliveries):
         if dealer is not None:
             dealer.close(linger=0)
 
-    def send(self, node_id: str, data: bytes) -> bool:
+    def send(self, node_id: str, data: bytes | list[bytes | memoryview]) -> bool:
         """Queue a frame for a replica; False when there is no link or its queue is full."""
         dealer = self._dealers.get(node_id)
         if dealer is None:
             return False
+        if isinstance(data, list):      # (one ZeroMQ message: its parts joined)
+            data = b"".join(data)
         try:
             dealer.send(data, zmq.NOBLOCK)
         except zmq.Again:
@@ -130,6 +132,7 @@ class CurveLink(Deliveries):
 
     def _read_router(self) -> None:
         router = self._router
+        assert router is not None       # (open starts this reader once the socket exists)
         while True:
             flags = 0       # wait for the first frame, then take what is queued behind it
             for _ in range(DRAIN_FRAMES):

@@ -36,7 +36,7 @@ import errno
 import logging
 import socket
 import struct
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 from gevent import socket as green_socket
@@ -47,8 +47,12 @@ from mesh.replication import Frame, decode
 log = logging.getLogger(__name__)
 
 DATA_PORT_OFFSET = 10000          # data port = mesh port + this (RESP port + 20000 by default)
-# A frame carries whole values (up to Redis's 512 MB bulk) plus their framing.
-MAX_FRAME_BYTES = 600 * 1024 * 1024
+# The biggest frame a peer may send: what a connection can make us buffer before a
+# frame is read whole and checked. Frames are small by construction: effects go out
+# in frames of about 4 MB, and a bigger value in 1 MB pieces (hypercache/replication.py's
+# BATCH_BYTES and PART_BYTES). A key travels whole, so a key longer than this cannot be
+# replicated (Redis allows 512 MB keys; nobody uses a 16 MB one).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Frames queued per peer before send() reports back-pressure; the stream's own
 # in-flight accounting (OutStream) bounds memory long before this.
 SEND_HWM = 100_000
@@ -113,8 +117,11 @@ class _Connection:
         self.link = link
         self.peer = peer
         self.inbound = inbound
-        self.sock: _socket.socket | None = None
-        self.reader = self.writer = None
+        # (Any: None until attached and after close, and the hot path reads them unchecked;
+        # compiled with mypyc, an attribute first set to None would be typed None)
+        self.sock: Any = None
+        self.reader: Any = None         # the hub's io watchers on the socket
+        self.writer: Any = None
         self.inbuf = bytearray()
         self.unsent: collections.deque[memoryview] = collections.deque()
         self.unsent_frames = 0
@@ -135,14 +142,19 @@ class _Connection:
 
     # -- writing -------------------------------------------------------------------
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data: bytes | list[bytes | memoryview]) -> bool:
+        """Queue one frame: its bytes, or the buffers that make it (sent as they are, not joined)."""
         if self.unsent_frames >= SEND_HWM:
             return False
-        header = HEADER.pack(len(data))
-        if len(data) < MERGE_BELOW:
-            buffers = [header + data]
+        # (bytes, or memoryviews of what a partial send left: compiled, a list of bytes
+        # would refuse those)
+        buffers: list[bytes | memoryview]
+        if isinstance(data, list):
+            buffers = [HEADER.pack(sum(len(b) for b in data)), *data]
+        elif len(data) < MERGE_BELOW:
+            buffers = [HEADER.pack(len(data)) + data]
         else:       # (a big frame is not copied to put 4 bytes in front of it)
-            buffers = [header, data]
+            buffers = [HEADER.pack(len(data)), data]
         if self.sock is not None and not self.unsent:
             buffers = self._send_now(buffers)
             if self.closed:
@@ -154,7 +166,7 @@ class _Connection:
             self.unsent_frames += 1
         return True
 
-    def _send_now(self, buffers: list) -> list:
+    def _send_now(self, buffers: list[bytes | memoryview]) -> list[bytes | memoryview]:
         """Send what the socket takes at once; the rest is returned for on_writable."""
         try:
             sent = self.sock.send(buffers[0]) if len(buffers) == 1 else self.sock.sendmsg(buffers)
@@ -163,7 +175,7 @@ class _Connection:
         except OSError as error:
             self.link._broken(self, f"send: {error.strerror}")
             return []
-        rest = []
+        rest: list[bytes | memoryview] = []
         for buffer in buffers:
             size = len(buffer)
             if sent >= size:
@@ -254,8 +266,8 @@ class TcpLink(Deliveries):
                  on_drained: Callable[[], None] = lambda: None) -> None:
         super().__init__(node_id, on_frame, on_drained)
         self._bind = (bind_host, port)
-        self._listener: _socket.socket | None = None
-        self._acceptor = None
+        self._listener: Any = None          # the listening socket, once open
+        self._acceptor: Any = None
         self._outbound: dict[str, _Connection] = {}     # peer -> the connection we opened to it
         self._addresses: dict[str, tuple[str, int]] = {}
         self._inbound: set[_Connection] = set()         # connections peers opened to us
@@ -304,8 +316,9 @@ class TcpLink(Deliveries):
         if conn is not None:
             conn.close()
 
-    def send(self, node_id: str, data: bytes) -> bool:
-        """Queue a frame for a peer; False when there is no link or its queue is full."""
+    def send(self, node_id: str, data: bytes | list[bytes | memoryview]) -> bool:
+        """Queue a frame (its bytes, or buffers that make it) for a peer; False when there
+        is no link or its queue is full."""
         conn = self._outbound.get(node_id)
         if conn is None:
             return False
@@ -317,7 +330,9 @@ class TcpLink(Deliveries):
 
     def _dial(self, conn: _Connection, delay: float) -> None:
         """Connect `conn` to its peer, retrying with backoff until it works or is closed."""
-        host, port = self._addresses[conn.peer]
+        peer = conn.peer
+        assert peer is not None     # (a connection we open knows its peer)
+        host, port = self._addresses[peer]
         while not conn.closed:
             if delay:
                 gevent.sleep(delay)
@@ -326,7 +341,7 @@ class TcpLink(Deliveries):
                 green = green_socket.create_connection((host, port), timeout=DIAL_TIMEOUT_S)
             except OSError as error:
                 self.counters["dial_failed"] += 1
-                log.debug("data link to node=%s at %s:%d: %s", conn.peer[:8], host, port, error)
+                log.debug("data link to node=%s at %s:%d: %s", peer[:8], host, port, error)
                 delay = min(max(delay * 2, RECONNECT_MIN_S), RECONNECT_MAX_S)
                 continue
             sock = _socket.socket(green.family, green.type, green.proto, green.detach())
@@ -350,7 +365,7 @@ class TcpLink(Deliveries):
             self._inbound.discard(conn)
             if conn.peer is not None and self._named.get(conn.peer.encode()) is conn:
                 del self._named[conn.peer.encode()]
-        elif self._outbound.get(conn.peer) is conn:
+        elif conn.peer is not None and self._outbound.get(conn.peer) is conn:
             fresh = self._outbound[conn.peer] = _Connection(self, conn.peer, inbound=False)
             fresh.dialer = gevent.spawn(self._dial, fresh, RECONNECT_MIN_S)
 

@@ -7,6 +7,12 @@ frames from 1, so a replica applies frame n only after frame n-1 of the same
 run, acknowledges the highest offset it applied, and answers anything else
 with REFUSE (a gap: the primary restarts the stream with a full copy).
 
+A value too big for one frame travels as PART frames, each a piece of its
+data, followed by a BATCH frame whose only effect is that key's with its data
+left out (None): the replica joins the pieces it received since. Frames stay
+bounded (mesh/datalink.py's MAX_FRAME_BYTES), and so does what one of them costs
+either side.
+
 A full copy of slots is SYNC_START (the replica drops what it held of them),
 then BATCH frames of their keys, then SYNC_DONE; live writes travel in the same
 stream in between, so the replica ends with exactly the primary's state.
@@ -43,13 +49,17 @@ NOT_HELD = 6     # the answer to a PULL for slots the owner does not hold either
 # When no live member holds a slot current, the best copy left beats none:
 HELD_STALE = 7   # the answer to a PULL: not held current, but a copy last current at an epoch: [[slot, epoch], ...]
 PULL_STALE = 8   # a PULL that takes such a copy (slots); the answer is a hand-off or NOT_HELD
+PART = 9         # primary -> replica: [slot, piece], a piece of the data of the next BATCH's one big value
 
 GAP = "gap"
 FENCED = "fenced"
 
 # In-flight frames a primary keeps accounting for before it gives up on a
-# replica and restarts its stream with a full copy (a bounded backlog).
-MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+# replica and restarts its stream with a full copy (a bounded backlog). The
+# pieces of one value leave together, so the bytes bound is above the biggest
+# string (Redis's 512 MB): at 256 MB, any bigger value marked the stream broken
+# as it was sent, and so did the full copy that followed, for ever.
+MAX_INFLIGHT_BYTES = 1024 * 1024 * 1024
 MAX_INFLIGHT_FRAMES = 100_000
 
 
@@ -68,6 +78,19 @@ def encode(frame: Frame) -> bytes:
                           frame.offset, frame.body), use_bin_type=True)
 
 
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode_part(sender: str, epoch: int, run_id: int, offset: int, slot: int, piece: bytes | memoryview) -> list:
+    """A PART frame of a string's piece as [its msgpack up to the piece, the piece]: the
+    same bytes as encode(), but the piece, a view of the value, is never copied here."""
+    pack = _packer.pack
+    head = b"".join((_packer.pack_array_header(7), pack(VERSION), pack(PART), pack(sender), pack(epoch),
+                     pack(run_id), pack(offset), _packer.pack_array_header(2), pack(slot),
+                     b"\xc6", len(piece).to_bytes(4, "big")))     # (msgpack's bin 32 header)
+    return [head, piece]
+
+
 def decode(data: bytes) -> Frame | None:
     """The frame in `data`, or None when it is not a valid frame of this version."""
     try:
@@ -77,7 +100,7 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= PULL_STALE or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= PART or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
@@ -88,6 +111,11 @@ def decode(data: bytes) -> Frame | None:
         if type(body) is not list or not all(
                 type(pair) is list and len(pair) == 2 and type(pair[0]) is int and 0 <= pair[0] < 16384
                 and type(pair[1]) is int and pair[1] >= 0 for pair in body):
+            return None
+    elif kind == PART:
+        # (the piece's content is checked when its value is built: effects.joined, value_of)
+        if (type(body) is not list or len(body) != 2 or type(body[0]) is not int or not 0 <= body[0] < 16384
+                or type(body[1]) not in (bytes, list)):
             return None
     elif kind == BATCH:
         if type(body) is not list:
@@ -204,6 +232,8 @@ class InStream:
     primary: str
     run_id: int = -1
     applied: int = 0
+    # the PART pieces applied since the last value they made (joined by the next BATCH)
+    pieces: list = field(default_factory=list)
 
     def admit(self, run_id: int, offset: int) -> str:
         """APPLY the frame, ack a DUPLICATE again, or refuse a GAP."""
@@ -214,5 +244,6 @@ class InStream:
         if offset == 1:      # a new run starts (its first frame is always SYNC_START)
             self.run_id = run_id
             self.applied = 0
+            self.pieces = []
             return APPLY
         return GAP

@@ -88,7 +88,8 @@ def test_frames_go_in_order_and_replies_come_back_on_the_same_connection(ends):
 def test_a_big_frame_arrives_whole(ends):
     primary, replica = ends("primary"), ends("replica")
     primary.link.connect(replica.id, "127.0.0.1", replica.port)
-    value = bytes(range(256)) * (24 * 1024 * 1024 // 256)        # 24 MB: many reads, one frame
+    # nearly the largest frame a peer may send: many reads, one frame
+    value = bytes(range(256)) * ((MAX_FRAME_BYTES - 64 * 1024) // 256)
     assert primary.link.send(replica.id, primary.batch(1, [[1, b"big", value]]))
     assert primary.link.send(replica.id, primary.batch(2))
     wait_for(lambda: len(replica.frames) == 2, timeout_s=30)

@@ -5,7 +5,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hypercache.effects import HASH, LIST, SET, STRING, ZSET, BadState, state_of, value_of
+from hypercache.effects import HASH, LIST, SET, STRING, ZSET, BadState, joined, pieces_of, state_of, value_of
 from hypercache.types import Hash, List, Set, ZSet
 from hypercache.types import hash as hash_module
 from hypercache.types import set as set_module
@@ -372,3 +372,45 @@ def test_well_formed_states_always_describe_a_value_of_their_type(over, state):
     assert type(value) is [bytes, Hash, List, Set, ZSet][state[0]]
     if state[3] and state[0] in (HASH, SET, ZSET):
         assert value.big
+
+
+# -- big values travel in pieces ----------------------------------------------------------------
+
+def in_pieces(value, limit: int):
+    """A value sent as its pieces (each through msgpack, as a PART frame) and rebuilt from them."""
+    kind, data, deadline, big = state_of(value, 7)
+    pieces = [over_the_wire(piece) for piece in pieces_of(data, limit)]
+    return pieces, value_of([kind, joined(kind, pieces), deadline, big])
+
+
+@pytest.mark.parametrize("size, limit, count", [(0, 4, 0), (3, 4, 1), (4, 4, 1), (5, 4, 2), (1000, 64, 16)])
+def test_a_string_travels_in_pieces_of_at_most_the_limit(size, limit, count):
+    value = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    pieces, (copy, deadline) = in_pieces(value, limit)
+    assert len(pieces) == count and all(len(piece) <= limit for piece in pieces)
+    assert (copy, deadline) == (value, 7)
+
+
+def test_each_container_travels_in_pieces_and_is_rebuilt_exactly():
+    containers = [hash_of(*[(b"f%d" % i, b"v" * (i % 9)) for i in range(300)]),
+                  List([b"e%d" % i for i in range(300)]),
+                  Set([b"%d" % i for i in range(300)]),
+                  zset_of_300()]
+    for value in containers:
+        pieces, (copy, deadline) = in_pieces(value, 100)
+        assert len(pieces) > 5 and all(type(piece) is list for piece in pieces)
+        assert_same(value, copy)
+        assert deadline == 7
+
+
+def zset_of_300() -> ZSet:
+    return ZSet([(i * 0.5, b"m%d" % i) for i in range(300)])
+
+
+def test_pieces_of_the_wrong_kind_are_a_bad_state():
+    with pytest.raises(BadState):
+        joined(STRING, [b"a", [b"b"]])
+    with pytest.raises(BadState):
+        joined(HASH, [[b"f", b"v"], b"x"])
+    with pytest.raises(BadState):      # pieces that make an odd list: no hash
+        value_of([HASH, joined(HASH, [[b"f", b"v", b"g"]]), 0, False])

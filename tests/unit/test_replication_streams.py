@@ -37,7 +37,7 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.PULL_STALE
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.PART
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
@@ -48,6 +48,9 @@ def assert_well_formed(f: Frame) -> None:
         assert type(f.body) is list
         for pair in f.body:
             assert type(pair) is list and len(pair) == 2 and 0 <= pair[0] < SLOTS and pair[1] >= 0
+    elif f.kind == wire.PART:
+        assert type(f.body) is list and len(f.body) == 2 and 0 <= f.body[0] < SLOTS
+        assert type(f.body[1]) in (bytes, list)
     elif f.kind == wire.BATCH:
         assert type(f.body) is list
         for effect in f.body:
@@ -68,6 +71,9 @@ ROUND_TRIPS = [
     frame(wire.BATCH, epoch=0, run_id=2**62 - 1, offset=0),
     frame(wire.HELD_STALE, sender=REPLICA, body=[[7, 3], [16383, 0]]),
     frame(wire.PULL_STALE, body=[7, 16383]),
+    frame(wire.PART, body=[16383, b"a piece of a string"]),
+    frame(wire.PART, body=[0, [b"member", 1.5, b"field", b"value"]]),
+    frame(wire.BATCH, body=[[9, b"big", [0, None, 0, False]]]),     # the effect whose data the PARTs were
 ]
 
 
@@ -77,7 +83,7 @@ def test_every_kind_round_trips(f):
 
 
 @given(kind=st.sampled_from([wire.BATCH, wire.SYNC_START, wire.SYNC_DONE, wire.ACK, wire.REFUSE,
-                             wire.PULL, wire.NOT_HELD, wire.HELD_STALE, wire.PULL_STALE]),
+                             wire.PULL, wire.NOT_HELD, wire.HELD_STALE, wire.PULL_STALE, wire.PART]),
        sender=st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
        epoch=st.integers(0, 2**63), run_id=st.integers(0, 2**62), offset=st.integers(0, 2**63),
        slots=st.lists(st.integers(0, SLOTS - 1), max_size=8),
@@ -89,6 +95,8 @@ def test_any_valid_frame_round_trips(kind, sender, epoch, run_id, offset, slots,
         body = slots
     elif kind == wire.HELD_STALE:
         body = [[slot, epoch % 2**62] for slot in slots]
+    elif kind == wire.PART:
+        body = [slots[0] if slots else 0, b"".join(keys)]
     elif kind == wire.REFUSE:
         body = [wire.GAP, offset]
     else:
@@ -129,7 +137,14 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
-    "kind 9": raw(1, 9, PRIMARY, 3, 77, 1, []),
+    "kind 10": raw(1, 10, PRIMARY, 3, 77, 1, []),
+    "part body empty": raw(1, wire.PART, PRIMARY, 3, 77, 1, []),
+    "part body not a list": raw(1, wire.PART, PRIMARY, 3, 77, 1, b"piece"),
+    "part of three": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, b"piece", 0]),
+    "part slot 16384": raw(1, wire.PART, PRIMARY, 3, 77, 1, [16384, b"piece"]),
+    "part slot as bool": raw(1, wire.PART, PRIMARY, 3, 77, 1, [True, b"piece"]),
+    "part piece as int": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, 7]),
+    "part piece as text": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, "piece"]),
     "stale pair of three": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[1, 2, 3]]),
     "stale epoch negative": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[1, -2]]),
     "stale slot 16384": raw(1, wire.HELD_STALE, PRIMARY, 3, 0, 0, [[16384, 2]]),
@@ -591,3 +606,25 @@ class LossyStream(RuleBasedStateMachine):
 LossyStream.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 test_lossy_stream = LossyStream.TestCase
+
+
+def test_a_new_run_drops_the_pieces_of_the_old_one():
+    ins = InStream(PRIMARY)
+    assert applied(ins, 5, 1) == APPLY
+    ins.pieces.append(b"half of a value")
+    assert applied(ins, 5, 2) == APPLY
+    assert ins.pieces == [b"half of a value"]       # the same run: kept for the BATCH that joins them
+    assert applied(ins, 6, 1) == APPLY             # the primary restarted the stream
+    assert ins.pieces == []
+
+
+@pytest.mark.parametrize("size", [0, 100, 70_000])
+def test_a_part_frame_built_around_a_view_decodes_as_the_frame_encode_makes(size):
+    value = bytes(range(256)) * 400
+    piece = memoryview(value)[7:7 + size]
+    head, tail = wire.encode_part(PRIMARY, 3, 77, 5, 16383, piece)
+    assert tail is piece                    # sent from the value itself, never copied
+    expected = Frame(wire.PART, PRIMARY, 3, 77, 5, [16383, bytes(piece)])
+    assert decode(head + bytes(piece)) == expected
+    if size > 65535:                        # (encode picks the same bin 32 header there)
+        assert head + bytes(piece) == encode(expected)
