@@ -37,7 +37,9 @@ def run_with_bystander(node, attack, *args):
 def test_an_http_storm_on_the_status_port_does_not_stall_resp(web_node):
     reply, worst = run_with_bystander(web_node, hostile.http_storm, 2000)
     print(f"\n2,000 HTTP requests at once: worst bystander PING wait {worst * 1000:.1f} ms, answers {reply}")
-    assert reply["200"] >= 256 and set(reply) <= {"200", "not_connected"}
+    # (past the server's cap the kernel's backlog overflows: a connection it let in may be
+    # reset before the server accepts it, "closed"; never an error status or a hang)
+    assert reply["200"] >= 256 and set(reply) <= {"200", "not_connected", "closed"}
     assert worst < WORST_ALLOWED_S
 
 
