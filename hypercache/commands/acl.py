@@ -173,7 +173,7 @@ def sync_session(ctx, session, lanes: dict | None = None) -> None:
 
 def key_checker(selector: rules.Selector):
     """(cmd, args) -> whether the selector's key patterns let `cmd` use args[1] (the lane's one key)."""
-    patterns = selector.patterns
+    patterns = list(selector.patterns.values())
     wanted_by_name: dict[str, int] = {}
 
     def allowed(cmd, args: list[bytes]) -> bool:
