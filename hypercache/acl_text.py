@@ -61,7 +61,7 @@ def _pattern_text(pattern: KeyPattern) -> str:
 
 
 def describe_keys(selector: Selector) -> str:
-    return "~*" if selector.all_keys else " ".join(_pattern_text(p) for p in selector.patterns)
+    return "~*" if selector.all_keys else " ".join(_pattern_text(p) for p in selector.patterns.values())
 
 
 def describe_channels(selector: Selector) -> str:

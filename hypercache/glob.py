@@ -74,6 +74,9 @@ def _class(pattern: bytes, i: int) -> tuple[bytes, int]:
     return b"[" + (b"^" if negate else b"") + bytes(items) + b"]", j
 
 
+_NEVER = re.compile(b"(?!)")
+
+
 @lru_cache(maxsize=512)
 def compile_glob(pattern: bytes) -> Glob:
     """Translate `*`, `?`, `[abc]`, `[^a-z]` and `\\x` escapes as stringmatchlen does."""
@@ -106,6 +109,11 @@ def compile_glob(pattern: bytes) -> Glob:
             length += 1
         i += 1
     segments.append((bytes(current), length))
+    nested = stars - (length == 0)
+    if nested > MAX_NESTED_STARS:
+        # no subject can match (Redis gives up past that depth): compile nothing, as 200,000
+        # segments (an ACL key pattern of `a*a*...`) would stall the hub for seconds
+        return Glob(_NEVER, 1, (), _NEVER, 1, nested)
     compiled = [(re.compile(regex, re.DOTALL), size) for regex, size in segments]
     if len(compiled) == 1:
         return Glob(compiled[0][0], compiled[0][1], (), None, 0, 0)

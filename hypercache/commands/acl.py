@@ -173,7 +173,7 @@ def sync_session(ctx, session, lanes: dict | None = None) -> None:
 
 def key_checker(selector: rules.Selector):
     """(cmd, args) -> whether the selector's key patterns let `cmd` use args[1] (the lane's one key)."""
-    patterns = selector.patterns
+    patterns = list(selector.patterns.values())
     wanted_by_name: dict[str, int] = {}
 
     def allowed(cmd, args: list[bytes]) -> bool:
@@ -385,7 +385,7 @@ def acl_dryrun(ctx, session, args):
     call = args[3:]
     cmd = TABLE.get(call[0].lower()) if call[0].lower() not in CROSS_PROTOCOL else None
     if cmd is not None and cmd.subcommands and len(call) > 1:
-        cmd = cmd.subcommands.get(call[1].lower(), cmd)
+        cmd = cmd.subcommands.get(call[1].lower())     # (an unknown subcommand: not found, as Redis)
     if cmd is None:
         raise CommandError(f"ERR Command '{_text(call[0])}' not found")
     if not cmd.arity_ok(len(call)):

@@ -193,7 +193,8 @@ RULES = [
         ("alice", "get", "app:1"), ("alice", "get", "other"), ("alice", "keys", "x"), ("alice", "set", "app:1", "v"),
         ("alice", "publish", "ch", "m"), ("bob", "get", "r1"), ("bob", "get", "x"), ("nobody", "get", "x"),
         ("alice", "nocmd", "x"), ("alice", "get"), ("d5", "get", "x"), ("d5", "get", "y"), ("d5", "set", "y", "1"),
-        ("d5", "get", "a"), ("carl", "flushall"), ("carl", "config", "get", "x"), ("alice", "mget", "app:1", "zz", "yy"))],
+        ("d5", "get", "a"), ("carl", "flushall"), ("carl", "config", "get", "x"), ("alice", "mget", "app:1", "zz", "yy"),
+        ("carl", "config", "nosuch"), ("carl", "config"), ("carl", "post", "x"), ("carl", "get", "a", "b"))],
 ]
 
 SESSIONS = [

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypercache.glob import MAX_NESTED_STARS, glob_match
+from hypercache.glob import MAX_NESTED_STARS, compile_glob, glob_match
 
 
 def stringmatch(pattern: bytes, string: bytes, nesting: int = 0) -> bool:
@@ -99,3 +99,10 @@ def test_many_stars_against_a_key_that_does_not_match_take_linear_time():
     assert not glob_match(b"*a" * 20 + b"*b", b"a" * 40)
     assert not glob_match(b"*a" * 1000 + b"b", b"a" * 100_000)
     assert time.process_time() - started < 1.0
+
+
+def test_a_pattern_past_the_nesting_limit_matches_nothing_and_compiles_nothing():
+    """200,000 stars (an ACL key pattern, say): no regex per segment, no match, as Redis gives up."""
+    pattern = b"a*" * 200_000
+    assert not glob_match(pattern, b"a" * 1000 + b"b") and not glob_match(pattern, b"a" * 300_000)
+    assert compile_glob(pattern).middle == ()
