@@ -239,10 +239,7 @@ class Replicator:
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
-            for peer, (_, carried) in self._carried.items():
-                # (a joiner we fed its slots before the switch: ours to confirm, owner or not)
-                self.holdings.keep_for([slot for slot in carried if slotmap.owners[slot][:1] == (peer,)
-                                        and me not in slotmap.owners[slot]], peer, self._map_at)
+            self._carry_over(previous, slotmap)
             self._remember_former_owners(previous, slotmap)
             self._not_held.clear()      # owners may hold other slots now: ask again
             self._stale_offers.clear()
@@ -258,11 +255,6 @@ class Replicator:
             wanted.setdefault(peer, set()).update(slots)
         for peer, slots in self._precopies(slotmap).items():
             wanted.setdefault(peer, set()).update(slots)
-        for peer, (_, carried) in self._carried.items():
-            # (its stream lives on until it pulls them: the pull is answered on it, _confirm)
-            confirmable = {slot for slot in carried if slotmap.owners[slot][:1] == (peer,)}
-            if confirmable:
-                wanted.setdefault(peer, set()).update(confirmable)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
         if self.cluster.joining:
             handing |= self.copying_in      # (copies ahead of our admission, still arriving)
@@ -278,7 +270,8 @@ class Replicator:
         for slot in [s for s, _ in self.importing.items() if slotmap.owners[s][:1] != (me,)]:
             del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
-            if peer not in wanted:
+            # (a stream with slots to confirm lives on until they are pulled: _confirm)
+            if peer not in wanted and not self._confirmable(peer, slotmap):
                 self._close(peer)
         for peer, slots in wanted.items():
             stream = self.streams.get(peer)
@@ -372,6 +365,24 @@ class Replicator:
         mine = [slot for slot, owners in enumerate(planned.owners) if me in owners]
         held = sum(1 for slot in mine if loaded[slot] and precopied.get(slot) == slotmap.owners[slot][0])
         return ((slotmap.epoch, len(mine), held),)
+
+    def _carry_over(self, previous, slotmap) -> None:
+        """What each stream's replica holds without a break after a map change: the slots
+        we still lead, and those we led until now that the change gives it to lead
+        (confirmable: it holds every write we took). Any other slot we stopped leading
+        went to someone else first: writes since did not come through us."""
+        me, before, after = self.me, previous.owners, slotmap.owners
+        for peer, (run, carried) in list(self._carried.items()):
+            kept = {slot for slot in carried
+                    if after[slot][:1] == (me,) or (before[slot][:1] == (me,) and after[slot][:1] == (peer,))}
+            self._carried[peer] = (run, kept)
+            # (ours to confirm, owner or not: kept for it meanwhile)
+            self.holdings.keep_for([slot for slot in kept if after[slot][:1] == (peer,) and me not in after[slot]],
+                                   peer, self._map_at)
+
+    def _confirmable(self, peer: str, slotmap) -> bool:
+        carried = self._carried.get(peer)
+        return carried is not None and any(slotmap.owners[slot][:1] == (peer,) for slot in carried[1])
 
     def _confirm(self, peer: str, slots: set[int]) -> set[int]:
         """Of `slots` that `peer` now leads and pulls, those it holds already: fed to it on
