@@ -373,8 +373,12 @@ class Replicator:
         went to someone else first: writes since did not come through us."""
         me, before, after = self.me, previous.owners, slotmap.owners
         for peer, (run, carried) in list(self._carried.items()):
+            # (only a joiner just admitted needs a confirmation: a member that was our
+            # replica holds the slot already and will not ask)
+            newcomer = not previous.has_member(peer)
             kept = {slot for slot in carried
-                    if after[slot][:1] == (me,) or (before[slot][:1] == (me,) and after[slot][:1] == (peer,))}
+                    if after[slot][:1] == (me,)
+                    or (newcomer and before[slot][:1] == (me,) and after[slot][:1] == (peer,))}
             self._carried[peer] = (run, kept)
             # (ours to confirm, owner or not: kept for it meanwhile)
             self.holdings.keep_for([slot for slot in kept if after[slot][:1] == (peer,) and me not in after[slot]],
