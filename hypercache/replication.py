@@ -141,6 +141,7 @@ class Replicator:
         self._lease_lost_at: float | None = None
         self._incarnation = cluster.membership.incarnation
         self._next_pull_at = 0.0
+        self._ahead: set[str] = set()   # streams' replicas that are joiners, not members yet
         # Joins are "replicate, catch up, switch": the primaries copy a joiner the slots
         # the map with it will give it, as an extra replica, before that map is proposed
         # (the joiner's heartbeats say how far it is: catching_up()). `_plan` is that map,
@@ -256,7 +257,7 @@ class Replicator:
         for peer, slots in self._precopies(slotmap).items():
             wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
-        if self.cluster.joining:
+        if self._outside():
             handing |= self.copying_in      # (copies ahead of our admission, still arriving)
         else:
             self.holdings.precopied = {slot: source for slot, source in self.holdings.precopied.items()
@@ -293,6 +294,7 @@ class Replicator:
                    | set(self._joiner_members))
         for peer in self.link.peers() - members:
             self.link.disconnect(peer)
+        self._ahead = {peer for peer in self.streams if not slotmap.has_member(peer)}
         self._retarget()
         replica_slots = bytearray(16384)
         for slot, owners in enumerate(slotmap.owners):
@@ -321,7 +323,7 @@ class Replicator:
         if slotmap is None or slotmap.epoch == 0:
             return      # (a first formation admits its joiners at once: Mesh._changes)
         joiners = {member.node_id: member for member in cluster.joiners()}
-        if cluster.joining:
+        if self._outside():
             # (a joiner without the cluster's map yet has nothing to plan on)
             joiners = {} if slotmap.members == (cluster.me,) else {**joiners, self.me: cluster.me}
         key = (slotmap.epoch, tuple(sorted(joiners)))
@@ -338,13 +340,19 @@ class Replicator:
         if joiners:
             log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
                      ",".join(node_id[:8] for node_id in sorted(joiners)))
-        if not cluster.joining:
+        if not self._outside():
             self._on_map(slotmap)       # (streams to the joiners start, or end)
+
+    def _outside(self) -> bool:
+        """Not a member of the map this node holds: joining, or back from a pause or a cut
+        to find itself removed (the cluster admits it again like any joiner)."""
+        cluster = self.cluster
+        return cluster.joining or not cluster.slotmap.has_member(self.me)
 
     def _precopies(self, slotmap) -> dict[str, set[int]]:
         """joiner -> the slots we lead and hold that the map with it gives it."""
         planned = self._plan
-        if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self.cluster.joining:
+        if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self._outside():
             return {}
         me, loaded, joiners = self.me, self.loaded, self._joiner_members
         wanted: dict[str, set[int]] = {}
@@ -359,7 +367,7 @@ class Replicator:
         """For this node's heartbeats while it joins: (the epoch of the map it plans on,
         slots the map with it gives it, slots it holds of them from their primary)."""
         planned, slotmap = self._plan, self._map
-        if not self.cluster.joining or planned is None or slotmap is None or self._plan_key[:1] != (slotmap.epoch,):
+        if not self._outside() or planned is None or slotmap is None or self._plan_key[:1] != (slotmap.epoch,):
             return ()
         me, loaded, precopied = self.me, self.loaded, self.holdings.precopied
         mine = [slot for slot, owners in enumerate(planned.owners) if me in owners]
@@ -591,6 +599,7 @@ class Replicator:
                     effects.append(effect)
         offsets = {stream: self._send(stream, wire.BATCH, effects) for stream, effects in frames.items()}
         written.clear()
+        ahead = self._ahead
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
@@ -600,7 +609,10 @@ class Replicator:
                 if streams:
                     hold.slots.add(slot)
                     for stream in streams:
-                        hold.need[stream] = offsets[stream]
+                        # (a joiner's copy ahead of its admission holds no reply until it is
+                        # in sync: a joiner that refuses, or restarts, never stalls writers)
+                        if not (ahead and stream.peer in ahead and not stream.in_sync):
+                            hold.need[stream] = offsets[stream]
         now = time.monotonic()
         for conn, _, _ in writers:
             hold = conn.held
@@ -654,6 +666,8 @@ class Replicator:
         """Replicas that acknowledged everything `session` wrote (WAIT's count)."""
         count = 0
         for peer, stream in self.streams.items():
+            if peer in self._ahead:
+                continue        # (a joiner is nobody's replica yet)
             wrote = session.replication_need.get(peer)
             if wrote is None:
                 count += 1
@@ -727,7 +741,7 @@ class Replicator:
             slots = (frame.body if frame.kind != wire.BATCH
                      else {effect[0] for effect in frame.body})
             if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
-                           self.cluster.joining):
+                           self._outside()):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
@@ -774,7 +788,7 @@ class Replicator:
                 self.copying_in.difference_update(frame.body)
                 pulled = False
                 self.holdings.copy_done(frame.body, frame.epoch)
-                if self.cluster.joining:        # ahead of our admission: see Holdings.precopied
+                if self._outside():        # ahead of our admission: see Holdings.precopied
                     owners = self.cluster.slotmap.owners
                     self.holdings.precopied.update(
                         (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
@@ -816,7 +830,8 @@ class Replicator:
         now = time.monotonic()
         streams = self.targets[slot] if slot >= 0 else tuple(self.streams.values())
         return sum(1 for stream in streams
-                   if stream.in_sync and now - self.acked_at.get(stream.peer, float("-inf")) <= max_lag_s)
+                   if stream.in_sync and stream.peer not in self._ahead
+                   and now - self.acked_at.get(stream.peer, float("-inf")) <= max_lag_s)
 
     # -- data follows the map: pulls, hand-offs, dropping what is not ours ----------------------
 
@@ -966,7 +981,8 @@ class Replicator:
 
     def ready_to_leave(self) -> bool:
         """Everything this node leads is on its replicas: its removal loses nothing."""
-        return (all(stream.in_sync for stream in self.streams.values()) and not self.handoffs
+        return (all(stream.in_sync for peer, stream in self.streams.items() if peer not in self._ahead)
+                and not self.handoffs
                 and self.slots_loading() == 0)
 
     def handing_over(self) -> bool:
@@ -983,7 +999,7 @@ class Replicator:
     def replicas(self) -> list[dict]:
         return [{"node_id": s.peer, "slots": len(s.slots), "offset": s.next_offset - 1,
                  "acked": s.acked, "lag": s.lag, "in_sync": s.in_sync, "copying": len(s.copying)}
-                for s in self.streams.values()]
+                for s in self.streams.values() if s.peer not in self._ahead]
 
     def primaries(self) -> list[dict]:
         return [{"node_id": s.primary, "applied": s.applied} for s in self.inbound.values()]
