@@ -92,8 +92,10 @@ class Node:
         self._blocked_checked_map: SlotMap | None = None     # the slot map blocked clients were last checked against
 
     def _local_stats(self) -> dict:
+        replicator = getattr(self, "replicator", None)     # (made after the mesh)
         return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
-                "ops_per_sec": self.ctx.stats.ops_per_sec}
+                "ops_per_sec": self.ctx.stats.ops_per_sec,
+                "catching_up": replicator.catching_up() if replicator is not None else ()}
 
     def _on_mesh_publish(self, channel: bytes, message: bytes) -> None:
         """A PUBLISH made on another node: deliver it to this node's subscribers only."""

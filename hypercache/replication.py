@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from mesh import election
 from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
@@ -145,6 +146,18 @@ class Replicator:
         self._lease_lost_at: float | None = None
         self._incarnation = cluster.membership.incarnation
         self._next_pull_at = 0.0
+        self._ahead: set[str] = set()   # streams' replicas that are joiners, not members yet
+        # Joins are "replicate, catch up, switch": the primaries copy a joiner the slots
+        # the map with it will give it, as an extra replica, before that map is proposed
+        # (the joiner's heartbeats say how far it is: catching_up()). `_plan` is that map,
+        # made here as the proposer will make it, for the joiners in `_plan_key`.
+        self._plan_key: tuple = ()
+        self._plan: Any = None
+        self._joiner_members: dict[str, Any] = {}
+        # replica -> (run id, slots it was fed without a break since their copy, while we
+        # led them): after a switch that makes it their primary, a pull of them is answered
+        # with a SYNC_DONE on that run (it holds every write we took), not a new copy
+        self._carried: dict[str, tuple[int, set[int]]] = {}
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
                       "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
 
@@ -163,6 +176,7 @@ class Replicator:
         while True:
             try:
                 self.follow_map()
+                self._follow_joiners()
                 now = self._tick_at = time.monotonic()
                 for stream in list(self.streams.values()):
                     # (a peer that keeps refusing, say while it restarts, is retried once a second)
@@ -231,6 +245,7 @@ class Replicator:
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()
+            self._carry_over(previous, slotmap)
             self._remember_former_owners(previous, slotmap)
             self._not_held.clear()      # owners may hold other slots now: ask again
             self._stale_offers.clear()
@@ -244,14 +259,25 @@ class Replicator:
         self._to_pull = self.holdings.led_unheld(slotmap.owners)
         for peer, slots in self.handoffs.items():
             wanted.setdefault(peer, set()).update(slots)
+        for peer, slots in self._precopies(slotmap).items():
+            wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
+        if self._outside():
+            handing |= self.copying_in      # (copies ahead of our admission, still arriving)
+        else:
+            self.holdings.precopied = {slot: source for slot, source in self.holdings.precopied.items()
+                                       if slotmap.owners[slot][:1] == (me,) and not loaded[slot]}
+            for slot, source in self.holdings.precopied.items():
+                # its primary's frames for it are taken until it confirms the copy (_pull asks)
+                self.importing.setdefault(slot, source)
         key_slots = self.store.slots
         self._unowned = {slot for slot in self.holdings.release_unowned(slotmap.owners, handing)
                          if key_slots[slot]}
         for slot in [s for s, _ in self.importing.items() if slotmap.owners[s][:1] != (me,)]:
             del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
-            if peer not in wanted:
+            # (a stream with slots to confirm lives on until they are pulled: _confirm)
+            if peer not in wanted and not self._confirmable(peer, slotmap):
                 self._close(peer)
         for peer, slots in wanted.items():
             stream = self.streams.get(peer)
@@ -259,15 +285,21 @@ class Replicator:
                 self._connect(peer)
                 self._start(peer, frozenset(slots))
             elif slots != stream.slots:
+                carried = self._carried.get(peer)
+                if carried is not None:     # (a slot we still lead that the stream stops carrying)
+                    carried[1].difference_update(
+                        [slot for slot in stream.slots - slots if slotmap.owners[slot][:1] == (me,)])
                 added = sorted(slots - stream.slots - self._presynced.pop(peer, set()))
                 stream.slots = frozenset(slots)
                 if added:
                     self._copy(stream, added)
         # A connection lives as long as its peer is a member: a stream that ends may
         # leave a pull, or its answer, in flight on it.
-        members = {member.node_id for member in slotmap.members} | set(self._former_members)
+        members = ({member.node_id for member in slotmap.members} | set(self._former_members)
+                   | set(self._joiner_members))
         for peer in self.link.peers() - members:
             self.link.disconnect(peer)
+        self._ahead = {peer for peer in self.streams if not slotmap.has_member(peer)}
         self._retarget()
         replica_slots = bytearray(16384)
         for slot, owners in enumerate(slotmap.owners):
@@ -284,6 +316,107 @@ class Replicator:
         self._serving_changed()
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
                  self.mode, len(self.streams), len(self._to_pull))
+
+    # -- joins: replicate, catch up, switch --------------------------------------------
+
+    def _follow_joiners(self) -> None:
+        """Make the map the proposer will make with the nodes asking to join (this one
+        too, while it joins), once per change of them; a member then copies them their
+        slots ahead of it (_precopies). The ring's placement takes ~0.1 s of Python for a
+        few members: it runs in a thread, so the hub serves meanwhile."""
+        cluster, slotmap = self.cluster, self._map
+        if slotmap is None or slotmap.epoch == 0:
+            return      # (a first formation admits its joiners at once: Mesh._changes)
+        joiners = {member.node_id: member for member in cluster.joiners()}
+        if self._outside():
+            # (a joiner without the cluster's map yet has nothing to plan on)
+            joiners = {} if slotmap.members == (cluster.me,) else {**joiners, self.me: cluster.me}
+        key = (slotmap.epoch, tuple(sorted(joiners)))
+        if key == self._plan_key:
+            return
+        planned = None
+        if joiners:
+            planned = gevent.get_hub().threadpool.apply(
+                election.plan, (slotmap, (), list(joiners.values()), slotmap.epoch + 1))
+        if self._map is not slotmap:
+            return          # the map changed meanwhile: plan again on the next turn
+        self._plan_key, self._plan = key, planned
+        self._joiner_members = {node_id: m for node_id, m in joiners.items() if node_id != self.me}
+        if joiners:
+            log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
+                     ",".join(node_id[:8] for node_id in sorted(joiners)))
+        if not self._outside():
+            self._on_map(slotmap)       # (streams to the joiners start, or end)
+
+    def _outside(self) -> bool:
+        """Not a member of the map this node holds: joining, or back from a pause or a cut
+        to find itself removed (the cluster admits it again like any joiner)."""
+        cluster = self.cluster
+        return cluster.joining or not cluster.slotmap.has_member(self.me)
+
+    def _precopies(self, slotmap) -> dict[str, set[int]]:
+        """joiner -> the slots we lead and hold that the map with it gives it."""
+        planned = self._plan
+        if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self._outside():
+            return {}
+        me, loaded, joiners = self.me, self.loaded, self._joiner_members
+        wanted: dict[str, set[int]] = {}
+        for slot, owners in enumerate(slotmap.owners):
+            if owners[:1] == (me,) and loaded[slot]:
+                for owner in planned.owners[slot]:
+                    if owner in joiners:
+                        wanted.setdefault(owner, set()).add(slot)
+        return wanted
+
+    def catching_up(self) -> tuple[tuple[int, int, int], ...]:
+        """For this node's heartbeats while it joins: (the epoch of the map it plans on,
+        slots the map with it gives it, slots it holds of them from their primary)."""
+        planned, slotmap = self._plan, self._map
+        if not self._outside() or planned is None or slotmap is None or self._plan_key[:1] != (slotmap.epoch,):
+            return ()
+        me, loaded, precopied = self.me, self.loaded, self.holdings.precopied
+        mine = [slot for slot, owners in enumerate(planned.owners) if me in owners]
+        held = sum(1 for slot in mine if loaded[slot] and precopied.get(slot) == slotmap.owners[slot][0])
+        return ((slotmap.epoch, len(mine), held),)
+
+    def _carry_over(self, previous, slotmap) -> None:
+        """What each stream's replica holds without a break after a map change: the slots
+        we still lead, and those we led until now that the change gives it to lead
+        (confirmable: it holds every write we took). Any other slot we stopped leading
+        went to someone else first: writes since did not come through us."""
+        me, before, after = self.me, previous.owners, slotmap.owners
+        for peer, (run, carried) in list(self._carried.items()):
+            # (only a joiner just admitted needs a confirmation: a member that was our
+            # replica holds the slot already and will not ask)
+            newcomer = not previous.has_member(peer)
+            kept = {slot for slot in carried
+                    if after[slot][:1] == (me,)
+                    or (newcomer and before[slot][:1] == (me,) and after[slot][:1] == (peer,))}
+            self._carried[peer] = (run, kept)
+            # (ours to confirm, owner or not: kept for it meanwhile)
+            self.holdings.keep_for([slot for slot in kept if after[slot][:1] == (peer,) and me not in after[slot]],
+                                   peer, self._map_at)
+
+    def _confirmable(self, peer: str, slotmap) -> bool:
+        carried = self._carried.get(peer)
+        return carried is not None and any(slotmap.owners[slot][:1] == (peer,) for slot in carried[1])
+
+    def _confirm(self, peer: str, slots: set[int]) -> set[int]:
+        """Of `slots` that `peer` now leads and pulls, those it holds already: fed to it on
+        the stream it still follows, without a break, since their copy while we led them
+        (a joiner's copy ahead of its admission). A SYNC_DONE on that stream, after all we
+        sent on it, says so; we took no write for them since (our map gives them to it)."""
+        stream, carried = self.streams.get(peer), self._carried.get(peer)
+        if stream is None or carried is None or carried[0] != stream.run_id or stream.broken:
+            return set()
+        held = sorted(slot for slot in slots if slot in carried[1] and slot not in stream.copying)
+        if held:
+            self._send(stream, wire.SYNC_DONE, held)
+            carried[1].difference_update(held)
+            self.holdings.handed_off(held)
+            log.info("confirmed slots copied ahead of the switch node=%s to=%s slots=%d",
+                     self.me[:8], peer[:8], len(held))
+        return set(held)
 
     def _remember_former_owners(self, previous, slotmap) -> None:
         me, loaded = self.me, self.loaded
@@ -305,7 +438,7 @@ class Replicator:
         try:
             member = self._map.member(peer)
         except KeyError:
-            member = self._former_members.get(peer)
+            member = self._former_members.get(peer) or self._joiner_members.get(peer)
             if member is None:
                 return False
         self.link.connect(peer, member.host, data_port(member.mesh_port))
@@ -337,12 +470,14 @@ class Replicator:
         (Slots we just pulled from `peer` itself are not copied back: it holds them.)"""
         stream = OutStream(peer, random.getrandbits(62), slots)
         self.streams[peer] = stream
+        self._carried[peer] = (stream.run_id, set())
         self.stats["full_syncs"] += 1
         self._copy(stream, sorted(slots - self._presynced.pop(peer, set())))
         return stream
 
     def _restart(self, peer: str) -> None:
         old = self.streams.pop(peer)
+        self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
             copy.kill(block=False)
@@ -360,6 +495,7 @@ class Replicator:
     def _close(self, peer: str) -> None:
         """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
         stream = self.streams.pop(peer)
+        self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
             copy.kill(block=False)
@@ -402,6 +538,10 @@ class Replicator:
     def _copy(self, stream: OutStream, slots: list[int]) -> None:
         """Full copy of `slots` to the stream's replica, in bounded frames, one per hub turn."""
         stream.copy_starts(slots)
+        carried = self._carried.get(stream.peer)
+        if carried is not None and carried[0] == stream.run_id:
+            owners, me = self._map.owners, self.me
+            carried[1].update(slot for slot in slots if owners[slot][:1] == (me,))
         self._send(stream, wire.SYNC_START, slots)
         previous = self._copies.get(stream.peer)
         self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, slots, previous)
@@ -505,6 +645,7 @@ class Replicator:
                         del frames[stream]
         for stream, effects in frames.items():
             offsets[stream] = self._send(stream, wire.BATCH, effects)
+        ahead = self._ahead
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
@@ -514,7 +655,10 @@ class Replicator:
                 if streams:
                     hold.slots.add(slot)
                     for stream in streams:
-                        hold.need[stream] = offsets[stream]
+                        # (a joiner's copy ahead of its admission holds no reply until it is
+                        # in sync: a joiner that refuses, or restarts, never stalls writers)
+                        if not (ahead and stream.peer in ahead and not stream.in_sync):
+                            hold.need[stream] = offsets[stream]
         written.clear()
         now = time.monotonic()
         for conn, _, _ in writers:
@@ -569,6 +713,8 @@ class Replicator:
         """Replicas that acknowledged everything `session` wrote (WAIT's count)."""
         count = 0
         for peer, stream in self.streams.items():
+            if peer in self._ahead:
+                continue        # (a joiner is nobody's replica yet)
             wrote = session.replication_need.get(peer)
             if wrote is None:
                 count += 1
@@ -641,7 +787,8 @@ class Replicator:
             slotmap = self.cluster.slotmap
             slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH
                      else [frame.body[0]] if frame.kind == wire.PART else frame.body)
-            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me):
+            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
+                           self._outside()):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
@@ -679,6 +826,7 @@ class Replicator:
         recording, store.written = store.written, None
         try:
             if frame.kind == wire.SYNC_START:
+                self._unowned.difference_update(frame.body)     # (the copy's keys are not to drop)
                 for slot in frame.body:
                     store.flush_slot(slot)
                 self.holdings.copy_starts(frame.body)
@@ -687,6 +835,10 @@ class Replicator:
                 self.copying_in.difference_update(frame.body)
                 pulled = False
                 self.holdings.copy_done(frame.body, frame.epoch)
+                if self._outside():        # ahead of our admission: see Holdings.precopied
+                    owners = self.cluster.slotmap.owners
+                    self.holdings.precopied.update(
+                        (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
                 for slot in frame.body:
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
@@ -733,7 +885,8 @@ class Replicator:
         now = time.monotonic()
         streams = self.targets[slot] if slot >= 0 else tuple(self.streams.values())
         return sum(1 for stream in streams
-                   if stream.in_sync and now - self.acked_at.get(stream.peer, float("-inf")) <= max_lag_s)
+                   if stream.in_sync and stream.peer not in self._ahead
+                   and now - self.acked_at.get(stream.peer, float("-inf")) <= max_lag_s)
 
     # -- data follows the map: pulls, hand-offs, dropping what is not ours ----------------------
 
@@ -762,6 +915,10 @@ class Replicator:
             # over before they exit), then every other live member: a former owner keeps
             # what it held for the slot's new primary to pull (retained)
             sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
+            precopied = self.holdings.precopied.get(slot)
+            if precopied is not None and precopied in members:
+                # (it fed us the slot before the switch: it confirms rather than copies)
+                sources = [precopied] + [o for o in sources if o != precopied]
             left = self._former.get(slot, ())
             sources += left
             sources += [o for o in members if o not in owners]
@@ -839,6 +996,7 @@ class Replicator:
         if lacking:
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
         slots = set(theirs) - set(lacking)
+        slots -= self._confirm(sender, slots)
         if slots - self.handoffs.get(sender, set()):
             self.handoffs.setdefault(sender, set()).update(slots)
             self._on_map(slotmap)
@@ -878,7 +1036,8 @@ class Replicator:
 
     def ready_to_leave(self) -> bool:
         """Everything this node leads is on its replicas: its removal loses nothing."""
-        return (all(stream.in_sync for stream in self.streams.values()) and not self.handoffs
+        return (all(stream.in_sync for peer, stream in self.streams.items() if peer not in self._ahead)
+                and not self.handoffs
                 and self.slots_loading() == 0)
 
     def handing_over(self) -> bool:
@@ -895,7 +1054,7 @@ class Replicator:
     def replicas(self) -> list[dict]:
         return [{"node_id": s.peer, "slots": len(s.slots), "offset": s.next_offset - 1,
                  "acked": s.acked, "lag": s.lag, "in_sync": s.in_sync, "copying": len(s.copying)}
-                for s in self.streams.values()]
+                for s in self.streams.values() if s.peer not in self._ahead]
 
     def primaries(self) -> list[dict]:
         return [{"node_id": s.primary, "applied": s.applied} for s in self.inbound.values()]

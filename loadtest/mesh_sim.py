@@ -180,7 +180,13 @@ class SimCluster:
 
         def links(member, bind_host, keys, on_message, on_hello, counters):
             return SimLinks(network, member, on_message, on_hello, counters)
-        mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, lambda: {},
+        def stats() -> dict:
+            # No data here: a joiner holding the cluster's map has copied everything it
+            # will lead (nothing), as a node's replicator would say (catching_up)
+            if mesh.joining and mesh.slotmap.members != (mesh.me,):
+                return {"catching_up": ((mesh.slotmap.epoch, 0, 0),)}
+            return {}
+        mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
                     clock=network.clock, links=links)
         mesh.links.listening = mesh.links.bound = True

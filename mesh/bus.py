@@ -46,6 +46,7 @@ RECENT_EVENTS = 100
 # A member dead this many node_timeouts and gone from the map is forgotten, links and all,
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
+PRECOPY_PATIENCE_TIMEOUTS = 5
 # A member restarted without --join founds a cluster anew only after this many node timeouts
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
@@ -120,6 +121,8 @@ class Mesh:
         self.writes_until = float("inf") if not self.joining else float("-inf")
         # The lease counts from when heartbeats arrived, not when the hub read them (mesh/lease.py).
         self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
+        # a joiner whose copy ahead of admission stands still this long is admitted without it
+        self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         self._arrived_at: dict[str, float] = {}
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
@@ -129,6 +132,8 @@ class Mesh:
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
         self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
+        # joiner -> (its last pre-copy progress, when that last changed): see election.admissible
+        self._joiner_progress: dict[str, tuple[tuple[int, int, int] | None, float]] = {}
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -328,6 +333,8 @@ class Mesh:
         now = self._clock()
         if isinstance(message, Heartbeat):
             self._peer_stats[message.sender] = message
+            if not self.slotmap.has_member(message.sender):
+                self._note_progress(message.sender, message.catching_up[0] if message.catching_up else None, now)
             self._handle_events(self.membership.heartbeat(message, now))
             peer = self.membership.peers.get(message.sender)
             if peer is not None and peer.heard_at == now:     # taken as news, not as a repeat
@@ -474,6 +481,7 @@ class Mesh:
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
         self._forced = None     # (a takeover sets it again after adopting its map)
+        self._joiner_progress = {n: p for n, p in self._joiner_progress.items() if not slotmap.has_member(n)}
         self._adopted_at = self._clock()
         self.election.committed(slotmap)
         self._save_ballot()
@@ -529,6 +537,7 @@ class Mesh:
         in_map = {m.node_id for m in self.slotmap.members}
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
+            self._joiner_progress.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
             self._echoed_at.pop(node_id, None)
             self.links.disconnect(node_id)
@@ -542,7 +551,7 @@ class Mesh:
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
             digest(self.slotmap), self.me, self.membership.gossip(),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0)), heard=heard))
+            float(stats.get("ops_per_sec", 0.0)), tuple(stats.get("catching_up", ())), heard=heard))
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
@@ -603,9 +612,27 @@ class Mesh:
             elif at > self._adopted_at:
                 left.append(m.node_id)
         dead += sorted(left)[:1]
-        joining = [p.member for p in self.membership.peers.values()
-                   if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
-        return dead, joining
+        joiners = {member.node_id: member for member in self.joiners()}
+        stalled = {node_id for node_id in joiners
+                   if now - self._joiner_progress.get(node_id, (None, now))[1] >= self._precopy_patience_s}
+        progress = {node_id: entry for node_id, (entry, _) in self._joiner_progress.items() if entry is not None}
+        # (a first formation is admitted at once: a founder's map at epoch 0 reaches no
+        # joiner before it is a member, so nobody could copy it anything ahead)
+        admitted = (sorted(joiners) if current.epoch == 0
+                    else election_rules.admissible(current.epoch, sorted(joiners), progress, stalled))
+        return dead, [joiners[node_id] for node_id in admitted]
+
+    def joiners(self) -> list[Member]:
+        """Live peers the map does not hold yet: nodes asking to join."""
+        current = self.slotmap
+        return [p.member for p in self.membership.peers.values()
+                if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
+
+    def _note_progress(self, node_id: str, entry: tuple[int, int, int] | None, now: float) -> None:
+        """Remember a joiner's pre-copy progress and when it last moved (stalled: admitted anyway)."""
+        known = self._joiner_progress.get(node_id)
+        if known is None or known[0] != entry:
+            self._joiner_progress[node_id] = (entry, now)
 
     # -- events ----------------------------------------------------------
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Mapping
 
 from mesh.slotmap import Member, SlotMap
 
@@ -59,6 +59,27 @@ def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch
     if candidate is current:
         return None
     return replace(candidate, epoch=epoch, base_epoch=current.epoch)
+
+
+def admissible(current_epoch: int, joiners: Iterable[str], progress: Mapping[str, tuple[int, int, int]],
+               stalled: Collection[str]) -> list[str]:
+    """The joiners to add to the next map: all of them once each holds the slots it will get.
+
+    A joiner first receives, as an extra replica, the slots the map with it gives it,
+    and says in its heartbeats how far it is (`progress`: the epoch of the map it
+    plans on, slots planned, slots held). Admitting it only then makes the switch a
+    formality: it serves its slots at once instead of pulling them while clients get
+    TRYAGAIN. Joiners are admitted together (each one's plan counts the others), so
+    one still copying holds the others back; a joiner whose copy made no progress
+    for a while (`stalled`: no pre-copy, a primary that never fed it) is admitted
+    anyway and pulls what it lacks, as every change did before pre-copies.
+    """
+    joiners = list(joiners)
+    for node_id in joiners:
+        epoch, planned, held = progress.get(node_id, (-1, 1, 0))
+        if node_id not in stalled and not (epoch == current_epoch and held >= planned):
+            return []
+    return joiners
 
 
 def follows(current: SlotMap, candidate: SlotMap) -> bool:

@@ -56,6 +56,10 @@ class Holdings:
         self.retained: dict[int, Retained] = {}
         # slot -> the newest map epoch its voided copy is known current under (its keys are still here)
         self.stale: dict[int, int] = {}
+        # While joining: slot -> the primary that copied it here ahead of our admission
+        # (its live writes follow). Not held: the switch voids it like any copy made
+        # before the map; the primary then confirms it on the same stream (no new copy).
+        self.precopied: dict[int, str] = {}
 
     # -- a map change ---------------------------------------------------------------
 
@@ -83,11 +87,15 @@ class Holdings:
                     self.stale[slot] = previous_epoch   # (current at least until we went away)
                     voided += 1
             self.retained.clear()
+        precopied = self.precopied
         for slot, now_owners in enumerate(owners):
             # (a copy that came from a primary of this map or a newer one is current:
-            # the node applies maps a little after its streams see them)
+            # the node applies maps a little after its streams see them; so is a copy
+            # taken ahead of our admission from a primary that goes on leading the slot:
+            # its stream, unbroken, now simply feeds a replica)
             if (loaded[slot] and me in now_owners and me not in previous[slot]
-                    and self.loaded_epoch[slot] <= previous_epoch):
+                    and self.loaded_epoch[slot] <= previous_epoch
+                    and not (previous[slot][:1] == now_owners[:1] and precopied.get(slot) == now_owners[0])):
                 loaded[slot] = 0
                 self.stale[slot] = self.loaded_epoch[slot]     # (all we know: it was current then)
                 self.retained.pop(slot, None)
@@ -116,6 +124,7 @@ class Holdings:
         copy current. Returns them (the keys left of them are to be dropped)."""
         kept = set(handing)
         kept.update(self.retained)
+        kept.update(self.precopied)
         me, loaded = self.me, self.loaded
         released = []
         stale = self.stale
@@ -137,6 +146,7 @@ class Holdings:
         for slot in slots:
             self.loaded[slot] = 0
             self.stale.pop(slot, None)      # (the copy replaces the keys)
+            self.precopied.pop(slot, None)
 
     def copy_done(self, slots: Iterable[int], epoch: int) -> None:
         for slot in slots:
@@ -176,6 +186,13 @@ class Holdings:
     def can_give_stale(self, slot: int) -> bool:
         """Whether we have a stale copy of `slot` to give (PULL_STALE)."""
         return slot in self.stale
+
+    def keep_for(self, slots: Iterable[int], primary: str, now: float) -> None:
+        """Keep copies we are no longer an owner of for `primary`, which leads them now and
+        holds them already but for our confirmation (a joiner fed ahead of the switch)."""
+        for slot in slots:
+            if self.loaded[slot]:
+                self.retained[slot] = Retained(primary, now)
 
     def handed_off(self, slots: Iterable[int]) -> None:
         for slot in slots:

@@ -63,8 +63,10 @@ class Heartbeat:
     keys: int                          # the sender's stats, for the status UI
     used_memory: int
     ops_per_sec: float
-    # Replication offsets per slot range, filled in by replication: (first, last, offset).
-    offsets: tuple[tuple[int, int, int], ...] = ()
+    # A joining node's copy ahead of its admission (hypercache/replication.py, "replicate,
+    # catch up, switch"): (the epoch of the map it plans on, slots the plan gives it, slots it
+    # holds of them). Empty from members. The proposer admits a joiner once it holds them all.
+    catching_up: tuple[tuple[int, int, int], ...] = ()
     # The seq of the latest heartbeat the sender heard from each peer, by the peer's
     # `echo_key`: a node learns when it was last heard, not only when it last heard.
     heard: tuple[tuple[bytes, int], ...] = ()
@@ -194,7 +196,7 @@ def encode(message: Message) -> bytes:
         body = [message.incarnation, message.epoch, message.digest, _member_body(message.me),
                 [[_member_body(g.member), g.incarnation, g.state] for g in message.members],
                 message.keys, message.used_memory, float(message.ops_per_sec),
-                [list(offset) for offset in message.offsets], [list(echo) for echo in message.heard]]
+                [list(entry) for entry in message.catching_up], [list(echo) for echo in message.heard]]
     elif isinstance(message, Leave):
         body = [message.incarnation]
     elif isinstance(message, Proposal):
@@ -240,16 +242,16 @@ def _message(fields: Any) -> Message:
     seq = _uint(seq)
     if kind == 1:
         _length(body, 10)
-        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, offsets, heard = body
+        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, catching_up, heard = body
         _check(isinstance(members, list) and len(members) <= MAX_MEMBERS, "schema")
         gossip = tuple(_gossip(entry) for entry in members)
-        _check(isinstance(offsets, list), "schema")
+        _check(isinstance(catching_up, list) and len(catching_up) <= 1, "schema")
         _check(isinstance(heard, list) and len(heard) <= MAX_MEMBERS, "schema")
         member = _member(me)
         _check(member.node_id == sender, "sender")
         return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
                          gossip, _uint(keys), _uint(used_memory), _number(ops),
-                         tuple(_offset(offset) for offset in offsets), tuple(_echo(echo) for echo in heard))
+                         tuple(_progress(entry) for entry in catching_up), tuple(_echo(echo) for echo in heard))
     if kind == 2:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))
@@ -338,11 +340,11 @@ def _member(body: Any) -> Member:
     return Member(_node_id(node_id), host, _uint(port), _uint(mesh_port), _uint(http_port))
 
 
-def _offset(body: Any) -> tuple[int, int, int]:
+def _progress(body: Any) -> tuple[int, int, int]:
     _length(body, 3)
-    first, last, offset = (_uint(value) for value in body)
-    _check(first <= last < SLOT_COUNT, "schema")
-    return first, last, offset
+    epoch, planned, held = (_uint(value) for value in body)
+    _check(held <= planned <= SLOT_COUNT, "schema")
+    return epoch, planned, held
 
 
 def _echo(body: Any) -> tuple[bytes, int]:

@@ -128,14 +128,16 @@ def decode(data: bytes) -> Frame | None:
 
 
 def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, slots,
-           importing: dict[int, str] | None = None, me: str | None = None) -> bool:
+           importing: dict[int, str] | None = None, me: str | None = None, joining: bool = False) -> bool:
     """Must a replica refuse `frame`: its map is as new, and names another primary for one of
     `slots`, or (given `me`) does not make this node an owner of it?
 
     `importing` (slot -> owner) names the slots this node pulled from their
     sender: a hand-off comes from an owner that is not the primary. A copy of a
     slot this node does not own would not be kept current: taking it, and later
-    counting on it, served stale data.
+    counting on it, served stale data. A `joining` node takes the slots' primary's
+    copies ahead of its admission all the same: it counts on none of them until
+    that primary confirms them after the switch.
     """
     if frame.epoch > map_epoch:
         return False     # the sender knows a newer map than we do: we cannot judge it yet
@@ -144,7 +146,8 @@ def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, sl
         slot_owners = owners[slot]
         if importing is not None and importing.get(slot) == sender:
             continue
-        if not slot_owners or slot_owners[0] != sender or (me is not None and me not in slot_owners):
+        if not slot_owners or slot_owners[0] != sender or (me is not None and me not in slot_owners
+                                                            and not joining):
             return True
     return False
 

@@ -6,6 +6,7 @@ no waiting. Reads use READONLY on each owner, as a client of a replica would.
 """
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -361,8 +362,16 @@ def test_a_joining_node_receives_its_slots_data_before_serving_them(node_factory
     rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
     lost = _lost(rc, written)
     led = sum(1 for owners in owners_of(cluster).values() if owners[0] is fourth)
-    print(f"\n4th node joined, leads {led} slots: {len(lost)} of {len(written)} acknowledged writes lost")
+    # Replicate, catch up, switch: its slots were copied to it before the map that admits it,
+    # so after the switch their former primaries only confirm them (no second copy, no wait)
+    fourth_id = call(fourth, "CLUSTER", "MYID").decode()[:8]
+    confirmed = sum(int(m.group(1)) for node in cluster[:3]
+                    for m in re.finditer(rf"copied ahead of the switch node=\S+ to={fourth_id} slots=(\d+)",
+                                         node.logs(tail=None)))
+    print(f"\n4th node joined, leads {led} slots ({confirmed} copied ahead of the switch): "
+          f"{len(lost)} of {len(written)} acknowledged writes lost")
     assert led > 0 and not lost
+    assert confirmed >= led * 0.9
     assert_owners_agree(cluster, list(written))
 
 

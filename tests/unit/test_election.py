@@ -234,3 +234,15 @@ def test_committed_forgets_old_ballots():
     election.committed(candidate)
     assert election.candidates == {} and election.votes == {}
     assert election.voted_epoch == candidate.epoch
+
+
+def test_joiners_are_admitted_together_once_each_holds_its_slots():
+    from mesh.election import admissible
+    a, b = node_id(7), node_id(8)
+    assert admissible(5, [a, b], {a: (5, 100, 100), b: (5, 80, 80)}, ()) == [a, b]
+    assert admissible(5, [a, b], {a: (5, 100, 100), b: (5, 80, 79)}, ()) == []     # b still copying
+    assert admissible(5, [a], {a: (4, 100, 100)}, ()) == []          # planned on an older map
+    assert admissible(5, [a], {}, ()) == []                          # nothing said yet
+    # a copy that stopped moving does not hold the join back: it pulls what it lacks
+    assert admissible(5, [a, b], {a: (5, 100, 100), b: (5, 80, 3)}, {b}) == [a, b]
+    assert admissible(5, [], {}, ()) == []
