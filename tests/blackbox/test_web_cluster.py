@@ -157,54 +157,17 @@ def test_one_node_serves_status_health_and_metrics(cluster) -> None:
     assert families["hypercache_keys"].samples[0].value >= 1
 
 
-def test_three_nodes_agree_and_all_show_a_killed_node_dead(cluster) -> None:
-    nodes = cluster(3)
-    everyone_alive = {n.port: "alive" for n in nodes}
-    formed = _poll(nodes, FORM_DEADLINE_S, "three nodes agreeing on one topology",
-                   lambda: _agreement(nodes, everyone_alive))
-    for view in formed["views"]:
-        assert sum(m["primary_slots"] for m in view["members"]) == 16384
-        assert sum(m["myself"] for m in view["members"]) == 1
-    assert len({v["node_id"] for v in formed["views"]}) == 3
-    # rf 2: each node reports the copies of its slots it feeds the others, and is in sync
-    # only when no slot lacks a complete copy (whether copies finish is test_replication*'s job)
-    for node in nodes:
-        overview = node.get("/cluster/overview")[1]
-        replication = overview["status"]["replication"]
-        complete = replication["slots_behind"] == replication["slots_loading"] == replication["slots_receiving"] == 0
-        assert replication["in_sync"] == (complete and replication["streams_in_sync"] == replication["streams"])
-        assert replication["mode"] == "sync" and replication["streams"] <= 2
-        feeds = [m["replication"]["feed"] for m in overview["nodes"]["members"] if m["replication"]["feed"]]
-        assert len(feeds) == replication["streams"]
-        assert sum(f["in_sync"] for f in feeds) == replication["streams_in_sync"]
-
-    victim, survivors = nodes[2], nodes[:2]
-    victim.proc.kill()
-    victim.proc.wait()
-    after = {**everyone_alive, victim.port: "dead"}
-    settled = _poll(survivors, DEATH_DEADLINE_S, "the survivors to show the killed node dead, the same way",
-                    lambda: _agreement(survivors, after))
-    for view in settled["views"]:
-        dead = next(m for m in view["members"] if m["port"] == victim.port)
-        assert dead["state"] == "dead"
-    for node in survivors:
-        status, body = node.get("/cluster/status")
-        assert status == 200 and body["members"]["dead"] == 1
+def _kill(node: NodeProcess) -> None:
+    node.proc.kill()
+    node.proc.wait()
 
 
-def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(cluster, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing in CI")
-        pytest.skip(f"{CHROMIUM} not found")
+def _page_shows_the_death(nodes: list[NodeProcess], victim: NodeProcess, tmp_path: Path) -> None:
+    """The page of a formed cluster in Chromium; victim is killed while it is open and shown dead
+    without a reload."""
     from playwright.sync_api import expect, sync_playwright
 
-    nodes = cluster(3)
-    everyone_alive = {n.port: "alive" for n in nodes}
-    _poll(nodes, FORM_DEADLINE_S, "three nodes agreeing on one topology", lambda: _agreement(nodes, everyone_alive))
     ids = {n.port: n.get("/cluster/status")[1]["node_id"] for n in nodes}
-    victim = nodes[2]
-
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -226,8 +189,7 @@ def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(clus
             page.screenshot(path=str(tmp_path / "cluster-page.png"), full_page=True)
 
             page.evaluate("window.__sameDocument = true")
-            victim.proc.kill()
-            victim.proc.wait()
+            _kill(victim)
             state = page.locator(f'#members tr[data-member-id="{ids[victim.port]}"] .state')
             expect(state).to_have_text("dead", timeout=int(DEATH_DEADLINE_S * 1000))
             assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
@@ -236,3 +198,47 @@ def test_the_page_of_a_real_cluster_shows_a_killed_node_dead_without_reload(clus
             print(f"screenshot: {shot}")
         finally:
             browser.close()
+
+
+def test_three_nodes_agree_and_show_a_killed_node_dead_in_json_and_on_the_page(cluster, tmp_path: Path) -> None:
+    """One cluster for both views of a death: every survivor's JSON, and the page in Chromium,
+    which shows it without a reload."""
+    browser = CHROMIUM.exists()
+    if not browser and os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing in CI")
+    nodes = cluster(3)
+    everyone_alive = {n.port: "alive" for n in nodes}
+    formed = _poll(nodes, FORM_DEADLINE_S, "three nodes agreeing on one topology",
+                   lambda: _agreement(nodes, everyone_alive))
+    for view in formed["views"]:
+        assert sum(m["primary_slots"] for m in view["members"]) == 16384
+        assert sum(m["myself"] for m in view["members"]) == 1
+    assert len({v["node_id"] for v in formed["views"]}) == 3
+    # rf 2: each node reports the copies of its slots it feeds the others, and is in sync
+    # only when no slot lacks a complete copy (whether copies finish is test_replication*'s job)
+    for node in nodes:
+        overview = node.get("/cluster/overview")[1]
+        replication = overview["status"]["replication"]
+        complete = replication["slots_behind"] == replication["slots_loading"] == replication["slots_receiving"] == 0
+        assert replication["in_sync"] == (complete and replication["streams_in_sync"] == replication["streams"])
+        assert replication["mode"] == "sync" and replication["streams"] <= 2
+        feeds = [m["replication"]["feed"] for m in overview["nodes"]["members"] if m["replication"]["feed"]]
+        assert len(feeds) == replication["streams"]
+        assert sum(f["in_sync"] for f in feeds) == replication["streams_in_sync"]
+
+    victim, survivors = nodes[2], nodes[:2]
+    if browser:
+        _page_shows_the_death(nodes, victim, tmp_path)
+    else:
+        _kill(victim)
+    after = {**everyone_alive, victim.port: "dead"}
+    settled = _poll(survivors, DEATH_DEADLINE_S, "the survivors to show the killed node dead, the same way",
+                    lambda: _agreement(survivors, after))
+    for view in settled["views"]:
+        dead = next(m for m in view["members"] if m["port"] == victim.port)
+        assert dead["state"] == "dead"
+    for node in survivors:
+        status, body = node.get("/cluster/status")
+        assert status == 200 and body["members"]["dead"] == 1
+    if not browser:
+        pytest.skip(f"{CHROMIUM} not found: the page's part was not run")
