@@ -18,7 +18,7 @@ from . import commands, routing
 from .blocking import Blocking
 from .config import Config, Settings, load_node_id
 from .context import Context
-from .join_probe import JoinProbe
+from .join_probe import JoinProbe, stuck_reason
 from .keyevents import KeyEvents
 from .pubsub import PubSub
 from .replication import Replicator
@@ -80,7 +80,10 @@ class Node:
         # hub hands each local PUBLISH to the mesh, the mesh hands peers' back.
         self.ctx.pubsub.on_publish = self.cluster.publish
         # says on /health, and in the log, why a joining node hears nobody (a wrong --join)
-        self.join_probe = JoinProbe([_address(j) for j in config.join], lambda: self.cluster.joining)
+        # (and why one that hears peers is not admitted: they may be joining too)
+        self.join_probe = JoinProbe([_address(j) for j in config.join], lambda: self.cluster.joining,
+                                    lambda: stuck_reason(self.cluster.joining_for_s(), self.cluster.node_timeout_s,
+                                                         self.cluster.peer_epochs()))
         self.http: StatusServer | None = None
         self.stopping = Event()
         self.greenlets: list[gevent.Greenlet] = []

@@ -217,12 +217,12 @@ class Replicator:
         if previous is not None and previous is not slotmap:
             self._note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
-            missed, away = slotmap.epoch > previous.epoch + 1, self._away
+            missed, away = slotmap.skips_from(previous), self._away
             voided = self.holdings.follow(previous.owners, previous.epoch, slotmap.owners, slotmap.epoch,
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)
             self._away = False
             self._incarnation = self.cluster.membership.incarnation
-            if missed:
+            if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
             self._map_at = time.monotonic()

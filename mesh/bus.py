@@ -29,7 +29,7 @@ from typing import Callable
 
 import gevent
 
-from mesh import adoption, ballot, lease
+from mesh import adoption, ballot, lease, takeover
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election
@@ -91,6 +91,7 @@ class Mesh:
         self._saved = saved
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
+        self._joining_since = self._clock()
         self._join = list(join)
         # A node whose ballot says it was a member, started without --join (the cluster's first
         # node, restarted), must not found a new cluster on its one-member map while the old one
@@ -127,6 +128,7 @@ class Mesh:
         self._echo_key = echo_key(me.node_id)
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
+        self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -237,6 +239,30 @@ class Mesh:
         """
         return not (self.joining and self.slotmap.members == (self.me,))
 
+    def joining_for_s(self) -> float:
+        """How long this node has been joining (0 once it is a member)."""
+        return self._clock() - self._joining_since if self.joining else 0.0
+
+    def peer_epochs(self) -> dict[str, int]:
+        """The map epoch each live peer's last heartbeat carried."""
+        return {node_id: beat.epoch for node_id, beat in self._peer_stats.items()
+                if node_id in self.membership.peers and self.membership.state(node_id) != State.DEAD}
+
+    def take_over(self) -> SlotMap:
+        """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
+        this node holds dead (mesh/takeover.py says when and why not: TakeoverRefused)."""
+        others = [m.node_id for m in self.slotmap.members if m.node_id != self.me.node_id]
+        states = {n: self.membership.state(n) for n in others if n in self.membership.peers}
+        forced = takeover.forced_map(self.slotmap, self.me.node_id, states, self.accepting_writes(),
+                                     self.election.voted_epoch, self.joining)
+        log.warning("takeover by the operator node=%s epoch=%d base_epoch=%d removed=%s",
+                    self.me.node_id[:8], forced.epoch, self.slotmap.epoch,
+                    ",".join(n[:8] for n in others if not forced.has_member(n)))
+        self._adopt(forced)
+        self._forced = forced
+        self.links.send(Commit(self.me.node_id, self._next_seq(), forced))
+        return forced
+
     def publish(self, channel: bytes, message: bytes) -> None:
         """Fan a PUBLISH out to every other node; never blocks."""
         self.links.send(Publish(self.me.node_id, self._next_seq(), channel, message))
@@ -245,6 +271,7 @@ class Mesh:
         """Join the cluster that `host:mesh_port` belongs to (CLUSTER MEET)."""
         if self.slotmap.members == (self.me,):
             self.joining = True
+            self._joining_since = self._clock()
             self.writes_until = float("-inf")
         self.links.connect(host, mesh_port)
 
@@ -417,6 +444,12 @@ class Mesh:
         """Keep a map sent in a Commit until members vouch for it (mesh/adoption.py)."""
         if not self._wanted(slotmap):
             return
+        if self._forced is not None and takeover.same_decision(slotmap, self._forced):
+            # another survivor's takeover, the same decision at a higher epoch: no vote
+            # could be had for it, and none is needed to agree with ourselves
+            self._adopt(slotmap)
+            self._forced = slotmap
+            return
         self._pending[digest(slotmap)] = slotmap
         if len(self._pending) > PENDING_MAPS:
             oldest = min(self._pending, key=lambda d: self._pending[d].epoch)
@@ -440,6 +473,7 @@ class Mesh:
             return
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
+        self._forced = None     # (a takeover sets it again after adopting its map)
         self._adopted_at = self._clock()
         self.election.committed(slotmap)
         self._save_ballot()

@@ -58,7 +58,7 @@ def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch
             candidate = candidate.with_member(member)
     if candidate is current:
         return None
-    return replace(candidate, epoch=epoch)
+    return replace(candidate, epoch=epoch, base_epoch=current.epoch)
 
 
 def follows(current: SlotMap, candidate: SlotMap) -> bool:

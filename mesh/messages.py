@@ -291,13 +291,16 @@ def _map_body(slotmap: SlotMap) -> list:
             [position for position, _ in slotmap.tokens],
             [index[node_id] for _, node_id in slotmap.tokens],
             [[slot, node_id] for slot, node_id in slotmap.migrating],
-            [[slot, node_id] for slot, node_id in slotmap.importing]]
+            [[slot, node_id] for slot, node_id in slotmap.importing],
+            slotmap.base_epoch]
 
 
 def _slotmap(body: Any) -> SlotMap:
     _check(isinstance(body, list), "schema")
-    _length(body, 7)
-    epoch, replication_factor, members, positions, owners, migrating, importing = body
+    # (7 fields: a map saved in a ballot file before maps carried their base)
+    _check(len(body) in (7, 8), "schema")
+    epoch, replication_factor, members, positions, owners, migrating, importing = body[:7]
+    base_epoch = body[7] if len(body) == 8 else None
     _check(isinstance(members, list) and 0 < len(members) <= MAX_MEMBERS, "schema")
     parsed = tuple(_member(member) for member in members)
     _check(isinstance(positions, list) and isinstance(owners, list)
@@ -307,7 +310,7 @@ def _slotmap(body: Any) -> SlotMap:
     _check(1 <= _uint(replication_factor) <= 16, "schema")
     # SlotMap itself rejects unsorted members, stray tokens or positions off the ring.
     return SlotMap(_uint(epoch), replication_factor, parsed, tokens,
-                   _motion(migrating), _motion(importing))
+                   _motion(migrating), _motion(importing), None if base_epoch is None else _uint(base_epoch))
 
 
 def _motion(pairs: Any) -> tuple[tuple[int, str], ...]:

@@ -47,11 +47,17 @@ class SlotMap:
     # Slots in motion, as (slot, node_id) pairs sorted by slot: filled in by slot migration.
     migrating: tuple[tuple[int, str], ...] = ()
     importing: tuple[tuple[int, str], ...] = ()
+    # The epoch of the map this one was made from (None: unknown, a founding map).
+    # Epochs are ballot numbers and may skip (a proposal retried under a higher
+    # ballot): only a base newer than the map a node holds says it missed a map.
+    base_epoch: int | None = None
     owners: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.replication_factor < 1:
             raise ValueError("replication_factor must be at least 1")
+        if self.base_epoch is not None and not 0 <= self.base_epoch < self.epoch:
+            raise ValueError("a map's base epoch must be older than the map")
         ids = [member.node_id for member in self.members]
         if ids != sorted(set(ids)):
             raise ValueError("members must be unique and sorted by node_id")
@@ -104,6 +110,17 @@ class SlotMap:
         result.append((first, SLOT_COUNT - 1, owners[first]))
         return result
 
+    def skips_from(self, held: SlotMap) -> bool:
+        """True if this map was made from a map newer than `held`: a node holding `held`
+        missed at least one committed map. A mere jump of the epoch number is no
+        evidence (a ballot retried after a node timeout commits at a higher number on
+        the same base); a map of unknown base counts as missed when the number jumped."""
+        if self.base_epoch is None:
+            return self.epoch > held.epoch + 1
+        if self.base_epoch == held.base_epoch and self.members == held.members and self.tokens == held.tokens:
+            return False    # the held map's decision renumbered (survivors' takeovers: mesh/takeover.py)
+        return self.base_epoch != held.epoch
+
     def supersedes(self, other: SlotMap) -> bool:
         """True if a node holding `other` must adopt this map: a higher epoch wins."""
         return self.epoch > other.epoch
@@ -125,7 +142,7 @@ class SlotMap:
             members = tuple(sorted(self.members + (member,), key=lambda m: m.node_id))
             tokens = ring.join(self.tokens, member.node_id)
         return SlotMap(self.epoch + 1, self.replication_factor, members, tokens,
-                       self._motion_without(()), self._motion_without((), importing=True))
+                       self._motion_without(()), self._motion_without((), importing=True), self.epoch)
 
     def without_member(self, node_id: str) -> SlotMap:
         """Return the next-epoch map with `node_id` gone; its slots pass to their next owners."""
@@ -134,7 +151,7 @@ class SlotMap:
         return SlotMap(self.epoch + 1, self.replication_factor, members,
                        ring.leave(self.tokens, node_id),
                        self._motion_without((node_id,)),
-                       self._motion_without((node_id,), importing=True))
+                       self._motion_without((node_id,), importing=True), self.epoch)
 
     def _motion_without(self, gone: tuple[str, ...], importing: bool = False) -> tuple[tuple[int, str], ...]:
         motion = self.importing if importing else self.migrating

@@ -11,9 +11,14 @@ What maps onto a hypercache operation is done:
   CLUSTER MEET     (redis-cli --cluster add-node, create): joins (hypercache/commands/cluster.py)
   CLUSTER FORGET   a dead member the map has already dropped: forgotten now, instead
                    of after 10 node timeouts; a live or still-mapped member is refused
+  CLUSTER FAILOVER TAKEOVER
+                   the operator's way out of a majority lost for good: the survivors
+                   drop the dead members without a vote (mesh/takeover.py)
 The decisions are pure functions of values (`forget_refusal`), tested without a node.
 """
 from __future__ import annotations
+
+from mesh.takeover import TakeoverRefused
 
 from ..arguments import parse_int
 from ..reply import OK, CommandError
@@ -126,10 +131,16 @@ def cluster_replicate(ctx, session, args):
 @command("cluster|failover", -2, ADMIN, group="cluster", since="3.0.0",
          summary="Forces a replica to perform a manual failover of its master.")
 def cluster_failover(ctx, session, args):
-    """Format: CLUSTER FAILOVER [FORCE | TAKEOVER] (refused: failover is automatic)"""
+    """Format: CLUSTER FAILOVER [FORCE | TAKEOVER] (TAKEOVER: after a majority is lost for good)"""
     if len(args) > 3 or (len(args) == 3 and args[2].lower() not in (b"force", b"takeover")):
         raise CommandError("ERR syntax error")
-    raise CommandError(FAILOVER_IS_AUTOMATIC)
+    if len(args) < 3 or args[2].lower() != b"takeover":
+        raise CommandError(FAILOVER_IS_AUTOMATIC)
+    try:
+        ctx.cluster.take_over()
+    except TakeoverRefused as refusal:
+        raise CommandError(str(refusal)) from None
+    return OK
 
 
 @command("cluster|reset", -2, "admin noscript stale", group="cluster", since="3.0.0",

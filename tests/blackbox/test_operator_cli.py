@@ -122,13 +122,35 @@ def test_an_unreachable_join_target_is_named_in_the_log_and_on_health(node_facto
             return json.load(error)
         raise AssertionError("a joining node that hears nobody answered 200")
 
-    body = wait_until(lambda: "reachable" in (health().get("reason") or "") and health(), timeout=20)
+    # (until both are probed the reason says "not probed yet" for one of them)
+    body = wait_until(lambda: "not probed" not in (health().get("reason") or "not probed") and health(),
+                      timeout=20)
     assert body["status"] == "unavailable"
     assert f"127.0.0.1:{closed_port}: cannot connect" in body["reason"]
     assert "nosuchhost.invalid:18080: cannot resolve" in body["reason"]
     assert "majority" not in body["reason"]
     logs = wait_until(lambda: node.logs().count("join target unreachable") >= 2 and node.logs(), timeout=10)
     assert "Traceback" not in logs
+
+
+def test_nodes_joining_each_other_with_no_cluster_say_so(node_factory) -> None:
+    """Every node told to --join another that is joining too (a seed that died, or each
+    other): nobody can admit anybody. /health says so, and what to do, not "no majority"."""
+    (a_port, a_mesh), (b_port, b_mesh) = node_ports(), node_ports()
+    a = node_factory.start("--node-timeout-ms", "1000", port=a_port, join=f"127.0.0.1:{b_mesh}", http=True)
+    node_factory.start("--node-timeout-ms", "1000", port=b_port, join=f"127.0.0.1:{a_mesh}")
+
+    def reason() -> str:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{a.http_port}/health", timeout=5)
+        except urllib.error.HTTPError as error:
+            return json.load(error)["reason"] or ""
+        raise AssertionError("a node that was never admitted answered 200")
+
+    text = wait_until(lambda: "no cluster to join" in reason() and reason(), timeout=30,
+                      message=node_factory.logs)
+    assert "Start one node without --join" in text and "majority" not in text
+    assert "join stuck: " in a.logs() or wait_until(lambda: "join stuck: " in a.logs(), timeout=10)
 
 
 def test_the_readme_synopsis_names_every_flag() -> None:

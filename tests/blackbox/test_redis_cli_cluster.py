@@ -9,6 +9,7 @@ import subprocess
 import hiredis
 import pytest
 
+from mesh.takeover import HAS_MAJORITY
 from hypercache.commands.cluster_admin import (
     FAILOVER_IS_AUTOMATIC, NO_RESET, REPLICAS_ARE_PLACED, SLOTS_ARE_PLACED, forget_refusal,
 )
@@ -78,7 +79,8 @@ def cluster(tmp_path_factory):
     (("CLUSTER", "SETSLOT", "1", "IMPORTING", "0" * 40), SLOTS_ARE_PLACED),
     (("CLUSTER", "REPLICATE", "0" * 40), REPLICAS_ARE_PLACED),
     (("CLUSTER", "FAILOVER"), FAILOVER_IS_AUTOMATIC),
-    (("CLUSTER", "FAILOVER", "TAKEOVER"), FAILOVER_IS_AUTOMATIC),
+    (("CLUSTER", "FAILOVER", "FORCE"), FAILOVER_IS_AUTOMATIC),
+    (("CLUSTER", "FAILOVER", "TAKEOVER"), HAS_MAJORITY),       # (for a majority lost for good only)
     (("CLUSTER", "RESET"), NO_RESET),
     (("CLUSTER", "RESET", "HARD"), NO_RESET),
     # Redis's own argument errors first, byte for byte (redis-server 7.0.15)

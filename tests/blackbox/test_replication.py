@@ -336,6 +336,49 @@ def test_scaling_4_to_2_and_back_to_4_keeps_every_key_and_writes(node_factory):
     assert not lost
 
 
+def _flags(node: NodeProcess) -> dict[str, str]:
+    """node id -> the flags CLUSTER NODES on `node` shows for that member."""
+    lines = call(node, "CLUSTER", "NODES").decode().splitlines()
+    return {line.split()[0]: line.split()[2] for line in lines}
+
+
+def test_a_cluster_that_lost_its_majority_for_good_comes_back_with_takeover(node_factory):
+    """2 of 4 members destroyed: no map can be voted again, so the survivors refuse
+    writes for good, until the operator runs CLUSTER FAILOVER TAKEOVER on each of
+    them. Then they drop the dead, agree on one map and take writes; a key is lost
+    only where both its owners died (the risk the README names)."""
+    cluster = start_replicated(node_factory, 3)
+    cluster.append(node_factory.start(*nodes.CLUSTER_TIMEOUT, join=cluster[0]))
+    wait_until(lambda: nodes.agreed(cluster, 4), timeout=30, message=node_factory.logs)
+    wait_until(lambda: replicas_in_sync(cluster), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = _write_acknowledged(rc, "takeover", 600)
+    survivors, destroyed = cluster[:2], cluster[2:]
+    owners = owners_of(cluster)
+    only_on_destroyed = {key for key in written if set(owners[keyslot(key)]) <= set(destroyed)}
+    dead_ids = [call(node, "CLUSTER", "MYID").decode() for node in destroyed]
+    assert str(nodes.request(survivors[0], "CLUSTER", "FAILOVER", "TAKEOVER")).startswith(
+        "ERR this node hears a majority")
+    for node in destroyed:
+        node.kill()
+    wait_until(lambda: all("fail" in _flags(s)[d] for s in survivors for d in dead_ids), timeout=30,
+               message=node_factory.logs)
+    refused = nodes.request(survivors[0], "SET", next(iter(written)), "x")
+    assert str(refused).startswith("CLUSTERDOWN"), refused
+    assert nodes.request(survivors[0], "CLUSTER", "FAILOVER", "TAKEOVER") == b"OK"
+    # the other survivor was not told: it keeps refusing rather than follow a map nobody voted
+    assert not nodes.agreed(survivors, 2)
+    assert nodes.request(survivors[1], "CLUSTER", "FAILOVER", "TAKEOVER") == b"OK"
+    wait_until(lambda: nodes.agreed(survivors, 2), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
+    lost = set(_lost(rc, written))
+    after = _write_acknowledged(rc, "takeover-after", 200)
+    print(f"\ntakeover after 2 of 4 destroyed: {len(lost)} of {len(written)} keys lost, "
+          f"{len(only_on_destroyed)} had both owners destroyed; {len(after)} writes taken after")
+    assert lost <= only_on_destroyed
+    assert not _lost(rc, after)
+
+
 def test_a_paused_primary_never_acknowledges_a_write_after_its_slots_moved(node_factory):
     """SIGSTOP a primary past the node timeout, queue a write to it, SIGCONT: no +OK.
 

@@ -38,3 +38,13 @@ def test_stranded_keys_are_counted_and_named() -> None:
     assert stranded_keys(slots, owners, B) == 2
     state, reason = verdict(True, 16384, IN_SYNC, [], None, 3)
     assert state == "degraded" and reason.startswith("3 keys held here for slots this node no longer owns")
+
+
+def test_a_join_that_waits_on_joining_peers_says_there_is_no_cluster():
+    from hypercache.join_probe import stuck_reason
+    assert stuck_reason(2.0, 1.0, {"a" * 40: 0}) is None              # a join takes a moment
+    assert stuck_reason(60.0, 1.0, {}) is None                        # hears nobody: the probe says why
+    alone = stuck_reason(6.0, 1.0, {"a" * 40: 0, "b" * 40: 0})
+    assert alone is not None and "no cluster to join" in alone and "aaaaaaaa, bbbbbbbb" in alone
+    members = stuck_reason(6.0, 1.0, {"a" * 40: 0, "c" * 40: 7})
+    assert members is not None and "cccccccc" in members and "majority" in members

@@ -99,3 +99,15 @@ def test_a_heartbeat_echo_must_name_a_peer_by_8_bytes_and_a_seq():
     for echo in ([b"short", 1], [b"x" * 8, -1], [b"x" * 8], "x"):
         assert decode(msgpack.packb(good[:-1] + [[echo]])) == Invalid("schema")
     assert decode(msgpack.packb(good[:-1])) == Invalid("schema")          # a version-2 heartbeat: no echoes
+
+
+def test_a_map_carries_its_base_and_one_saved_without_it_still_reads():
+    decoded = decode(encode(Commit(node_id(0), 1, slotmap())))
+    assert decoded.slotmap.base_epoch == slotmap().base_epoch == 1
+    # a ballot file written before maps carried their base holds 7 fields
+    old = msgpack.unpackb(messages.pack_slotmap(slotmap()))[:7]
+    assert messages.unpack_slotmap(msgpack.packb(old)).base_epoch is None
+    # a base at or past the map's own epoch is no map's history
+    forged = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+    forged[-1][-1] = forged[-1][0]
+    assert decode(msgpack.packb(forged)) == Invalid("schema")

@@ -43,8 +43,30 @@ def test_maps_are_immutable_values():
     slotmap = three()
     with pytest.raises(dataclasses.FrozenInstanceError):
         slotmap.epoch = 5
-    assert slotmap == SlotMap(slotmap.epoch, 2, slotmap.members, slotmap.tokens)
-    assert hash(slotmap) == hash(SlotMap(slotmap.epoch, 2, slotmap.members, slotmap.tokens))
+    same = SlotMap(slotmap.epoch, 2, slotmap.members, slotmap.tokens, base_epoch=slotmap.base_epoch)
+    assert slotmap == same and hash(slotmap) == hash(same)
+    # (the base is part of the value: the same owners made from another map are another decision)
+    assert slotmap != dataclasses.replace(slotmap, base_epoch=None)
+
+
+def test_a_map_knows_the_map_it_was_made_from():
+    first = SlotMap.single(member(0), 2)
+    second = first.with_member(member(1))
+    assert first.base_epoch is None and second.base_epoch == first.epoch
+    third = second.without_member(member(1).node_id)
+    assert third.base_epoch == second.epoch
+    # a ballot retried under a higher number commits on the same base: the number
+    # jumps, nothing was missed
+    retried = dataclasses.replace(third, epoch=third.epoch + 3)
+    assert not retried.skips_from(second)
+    assert third.skips_from(first)            # made from a map the holder of `first` never saw
+    # maps of unknown base (older nodes' ballot files) fall back to the numbers
+    assert dataclasses.replace(retried, base_epoch=None).skips_from(second)
+    assert not dataclasses.replace(third, base_epoch=None).skips_from(second)
+    with pytest.raises(ValueError):
+        dataclasses.replace(third, base_epoch=third.epoch)
+
+
 
 
 def test_ranges_cover_every_slot_once_as_primary_and_replica():
