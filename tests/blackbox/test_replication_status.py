@@ -148,13 +148,13 @@ def test_a_caught_up_cluster_tells_the_same_numbers_everywhere(node_factory):
     print(f"\nROLE of :{cluster[0].port}: {call(cluster[0], 'ROLE')}; writes held in all: {held:.0f}")
 
 
-VALUE = b"x" * (8 * 1024 * 1024)
+VALUE = b"x" * (32 * 1024 * 1024)
 
 
 def test_a_replica_that_stops_answering_mid_copy_is_loading_and_never_hidden_behind_ok(node_factory):
     # async: writes are not held by the paused replica; a node timeout well past the pause
     # (~1.5-3 s measured): the map keeps it
-    cluster = start(node_factory, "--replication-mode", "async", "--node-timeout-ms", "8000")
+    cluster = start(node_factory, "--replication-mode", "async", "--node-timeout-ms", "20000")
     primary, paused, other = cluster
     ids = {node.port: call(node, "CLUSTER", "MYID").decode() for node in cluster}
     owners = owners_of(cluster)
@@ -163,9 +163,10 @@ def test_a_replica_that_stops_answering_mid_copy_is_loading_and_never_hidden_beh
     client = primary.client()
     paused.pause()
     try:
-        # Unacknowledged frames past the stream's backlog limit (256 MiB): it breaks, and
-        # restarts with a full copy the paused replica cannot acknowledge.
-        for _ in range(64):
+        # Unacknowledged frames past the stream's backlog limit (1 GiB, mesh/replication.py's
+        # MAX_INFLIGHT_BYTES): it breaks, and restarts with a full copy the paused replica
+        # cannot acknowledge.
+        for _ in range(48):
             client.set(key, VALUE)
             if info_replication(primary)["hypercache_replicas_in_sync"] == "1":
                 break
