@@ -110,6 +110,20 @@ class _Loads:
             loads[member] += rate * amount * self.scale
 
 
+@functools.lru_cache(maxsize=4)
+def busiest(tokens: ring.Tokens, replication_factor: int) -> tuple[float, float, bool]:
+    """(the busiest member's primary load over ideal, its replica load over ideal (0 with one
+    owner per slot), whether `rebalance` would move slots): what the status page shows."""
+    members = {member for _, member in tokens}
+    owners = min(replication_factor, len(members))
+    count = len(tokens)
+    sizes = [(tokens[index][0] - tokens[index - 1][0]) % SLOT_COUNT or SLOT_COUNT for index in range(count)]
+    loads = _Loads(tokens, _owner_walks(tokens, owners), sizes, owners)
+    primary = 1 + max(loads.primary.values()) / SLOT_COUNT
+    replica = 1 + max(loads.replica.values()) / (SLOT_COUNT * (owners - 1)) if owners > 1 else 0.0
+    return primary, replica, owners > 1 and loads.uneven()
+
+
 @functools.lru_cache(maxsize=16)
 def rebalance(tokens: ring.Tokens, replication_factor: int, budget: int = DEFAULT_BUDGET) -> ring.Tokens:
     """Return the ring with up to `budget` slots moved to their next member for balance (or `tokens`)."""

@@ -87,3 +87,12 @@ def test_the_same_ring_gives_the_same_result_without_the_cache() -> None:
     first = balance.rebalance(left, 2)
     balance.rebalance.cache_clear()
     assert balance.rebalance(left, 2) == first
+
+
+def test_busiest_tells_the_loads_the_status_page_shows() -> None:
+    left = ring.leave(_ring_of(5), "m02")
+    primary, replica, uneven = balance.busiest(left, 2)
+    assert (primary, replica) == pytest.approx(_worst(left, 2)) and uneven
+    settled, _ = _settle(left, 2)
+    assert not balance.busiest(settled, 2)[2]
+    assert balance.busiest(left, 1)[1:] == (0.0, False)
