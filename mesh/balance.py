@@ -144,20 +144,35 @@ def rebalance(tokens: ring.Tokens, replication_factor: int, budget: int = DEFAUL
     # it received from the arc before in this step never travel on to a member that did
     # not hold them; and at least one slot stays, so the token, and every walk, stays.
     room = [size - 1 for size in sizes]
+    # Each token's best shift, capped by its room only, kept between moves: a move changes
+    # the loads of a few members, so only the shifts involving them are weighed again.
+    best = [loads.best_amount(change, most) for change, most in zip(changes, room)]
+    falls = [fall for _, fall in best]
+    involving: dict[str, list[int]] = {}
+    for index, change in enumerate(changes):
+        for member in {member for _, member in change}:
+            involving.setdefault(member, []).append(index)
     moved = 0
     while moved < budget and loads.uneven():
-        best = (0, 0, -1)     # (fall in squared distance, slots, token index)
-        for index in range(count):
-            amount, fall = loads.best_amount(changes[index], min(room[index], budget - moved))
-            if fall > best[0]:
-                best = (fall, amount, index)
-        fall, amount, index = best
+        # (the first of the largest falls: every node picks the same)
+        index = falls.index(max(falls))
+        amount, fall = best[index]
+        left = budget - moved
+        if amount > left:
+            # the budget's end caps every shift: weigh them all again under it
+            capped = [loads.best_amount(change, min(most, left)) for change, most in zip(changes, room)]
+            capped_falls = [fall for _, fall in capped]
+            index = capped_falls.index(max(capped_falls))
+            amount, fall = capped[index]
         if not fall:
             break
         room[index] -= amount
         positions[index] = (positions[index] - amount) % SLOT_COUNT
         loads.apply(changes[index], amount)
         moved += amount
+        for other in {other for _, member in changes[index] for other in involving[member]}:
+            best[other] = loads.best_amount(changes[other], room[other])
+            falls[other] = best[other][1]
     if not moved:
         return tokens
     return ring.normalize({position: tokens[index][1] for index, position in enumerate(positions)})
