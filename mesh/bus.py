@@ -47,9 +47,6 @@ RECENT_EVENTS = 100
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
 PRECOPY_PATIENCE_TIMEOUTS = 5
-# A map must have stood this many node timeouts, every member alive and the proposer's and
-# a majority of voters' copies settled, before slots move for balance (mesh/balance.py).
-REBALANCE_AFTER_TIMEOUTS = 2
 # A member restarted without --join founds a cluster anew only after this many node timeouts
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
@@ -75,8 +72,7 @@ class Mesh:
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
-                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 settled: Callable[[], bool] = lambda: False) -> None:
+                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
@@ -108,9 +104,6 @@ class Mesh:
             self.joining = True
             self._found_after = self._clock() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
-        # whether this node's data is all in place (hypercache/replication.py Replicator.settled);
-        # a mesh without a data plane never moves slots for balance
-        self._data_settled = settled
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
@@ -394,9 +387,7 @@ class Mesh:
             all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
-                    for n in added if n != self.me.node_id)
-            # slots moved for balance: only while this node's copies are in place too
-            and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
+                    for n in added if n != self.me.node_id))
         map_digest = digest(candidate)
         ballot, base_epoch = proposal.ballot, proposal.base_epoch
         if self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable):
@@ -438,8 +429,6 @@ class Mesh:
         if candidate is None:
             dead, joining = self._changes()
             candidate = election_rules.plan(current, dead, joining, ready.ballot)
-        if candidate is None and self._settled(self._clock()):
-            candidate = election_rules.rebalanced(current, ready.ballot)
         if candidate is None:
             return
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
@@ -591,8 +580,7 @@ class Mesh:
         if now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
-        if (election_rules.plan(current, dead, joining, current.epoch + 1) is None
-                and not (self._settled(now) and election_rules.rebalanced(current, current.epoch + 1))):
+        if election_rules.plan(current, dead, joining, current.epoch + 1) is None:
             return
         self._proposed_at = now
         ballot_number = self.election.prepare(current)
@@ -601,16 +589,6 @@ class Mesh:
         prepare = Prepare(self.me.node_id, self._next_seq(), ballot_number, current.epoch)
         self.links.send(prepare)
         self._on_prepare(prepare, now)
-
-    def _settled(self, now: float) -> bool:
-        """Time to move slots for balance: the map stood a while, every member and nobody
-        else is alive (no death, leave or join under way), and this node's data is in place."""
-        current = self.slotmap
-        return (current.epoch > 0 and len(current.members) > 1
-                and now - self._adopted_at >= REBALANCE_AFTER_TIMEOUTS * self.node_timeout_s
-                and all(m.node_id in self.membership.peers and self.membership.state(m.node_id) == State.ALIVE
-                        for m in current.members if m.node_id != self.me.node_id)
-                and not self.joiners() and not self.leaving and self._data_settled())
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.
