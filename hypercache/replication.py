@@ -11,9 +11,14 @@ the stream arithmetic is mesh/replication.py's.
 In `sync` mode the connections that wrote in the iteration keep their replies
 (Connection.held) until every stream their keys went to acknowledged the
 frame: a pipeline of 16 SETs costs one round trip, and the hub never waits.
-A replica that stops answering holds them until the map drops it; a client
-whose slot got another primary meanwhile is closed, never acknowledged. In
-`async` mode replies go out at once and the effects follow.
+While a stream's last frame of live writes is unacknowledged, the next
+iterations' writes for it wait and leave together when its ACK comes (one
+frame of live writes in flight per stream, as a group commit does), so the
+per-frame costs on both sides (send, wake-up, read, decode, ACK) are paid
+once for several iterations. A replica that stops answering holds them until
+the map drops it; a client whose slot got another primary meanwhile is
+closed, never acknowledged. In `async` mode replies go out at once and the
+effects follow in LAZY frames, acknowledged once per upkeep tick.
 
 A replica applies frames in order per stream, refuses gaps (the primary then
 restarts the stream with a full copy) and frames from a node its map does not
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("sync", "async")
-MAINTAIN_EVERY_S = 0.05
+MAINTAIN_EVERY_S = 0.05         # also how long a LAZY frame waits for its acknowledgement at most
 # A full copy goes out in frames of at most this many keys or bytes, one per
 # hub turn, so clients and heartbeats go on while a big slot is copied.
 COPY_CHUNK_KEYS = 512
@@ -53,6 +58,9 @@ COPY_CHUNK_BYTES = 4 * 1024 * 1024
 # receives a 400 MB value a piece per hub turn instead of in one frame.
 BATCH_BYTES = COPY_CHUNK_BYTES
 PART_BYTES = 1024 * 1024
+# Effects a sync stream holds back at most while its last frame of live writes is in flight
+# (Replicator._commit): past this, they leave at once (frames stay far below BATCH_BYTES too).
+DEFER_EFFECTS = 4096
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
 # A held client whose replicas have not acknowledged after this many node
@@ -101,6 +109,13 @@ class Replicator:
         self.link = open_link(self.me, bind_host, data_port(cluster.me.mesh_port),
                               cluster.links.context, keys, self._on_frame, self._acknowledge)
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
+        self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
+        self._ack_now = False                       # the next commit's frames are not LAZY (a WAIT asks)
+        # sync mode: live writes held back while the stream's last frame of them is in flight
+        # (_commit), and the offset of that frame
+        self._deferred: dict[OutStream, list] = {}
+        self._deferred_bytes: dict[OutStream, int] = {}
+        self._live_at: dict[OutStream, int] = {}
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
         self.copying_in: set[int] = set()               # slots whose full copy we are receiving
@@ -175,6 +190,7 @@ class Replicator:
         """Follow map changes, restart broken streams, bound holds, even when nobody writes."""
         while True:
             try:
+                self._acknowledge_lazy()
                 self.follow_map()
                 self._follow_joiners()
                 now = self._tick_at = time.monotonic()
@@ -477,6 +493,9 @@ class Replicator:
 
     def _restart(self, peer: str) -> None:
         old = self.streams.pop(peer)
+        self._deferred.pop(old, None)       # (its writes travel in the new run's full copy)
+        self._deferred_bytes.pop(old, None)
+        self._live_at.pop(old, None)
         self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
@@ -495,6 +514,9 @@ class Replicator:
     def _close(self, peer: str) -> None:
         """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
         stream = self.streams.pop(peer)
+        self._deferred.pop(stream, None)
+        self._deferred_bytes.pop(stream, None)
+        self._live_at.pop(stream, None)
         self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
@@ -509,6 +531,13 @@ class Replicator:
     # -- sending ---------------------------------------------------------------------
 
     def _send(self, stream: OutStream, kind: int, body: Any) -> int:
+        """Send a frame on `stream` (after the live writes held back for it: their frame's
+        offset was promised as the stream's next); its offset."""
+        if self._deferred and stream in self._deferred:
+            self._flush_deferred(stream)
+        return self._emit(stream, kind, body)
+
+    def _emit(self, stream: OutStream, kind: int, body: Any) -> int:
         epoch = self._map.epoch if self._map is not None else 0
         offset = stream.next_offset
         data = wire.encode(Frame(kind, self.me, epoch, stream.run_id, offset, body))
@@ -521,6 +550,8 @@ class Replicator:
     def _send_big(self, stream: OutStream, effect: list) -> int:
         """A big value's effect: its data in PART frames, then a BATCH of that effect
         alone with the data left out (the replica joins the pieces); the BATCH's offset."""
+        if self._deferred and stream in self._deferred:
+            self._flush_deferred(stream)
         slot, key, state = effect
         kind, data, deadline, big = state
         epoch = self._map.epoch if self._map is not None else 0
@@ -611,6 +642,9 @@ class Replicator:
                     self._release(conn)
             return
         targets = self.targets
+        # (in async mode no reply waits for the replicas: their acknowledgements may come later)
+        batch = wire.BATCH if self.sync or self._ack_now else wire.LAZY
+        self._ack_now = False
         frames: dict[OutStream, list] = {}
         sizes: dict[OutStream, int] = {}
         offsets: dict[OutStream, int] = {}
@@ -631,7 +665,7 @@ class Replicator:
                 effects = frames.get(stream)
                 if size > PART_BYTES and value is not None:
                     if effects:         # (what was written before it goes first)
-                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        offsets[stream] = self._send(stream, batch, effects)
                         del frames[stream]
                     offsets[stream] = self._send_big(stream, effect)
                 elif effects is None:
@@ -641,10 +675,31 @@ class Replicator:
                     effects.append(effect)
                     sizes[stream] += size
                     if sizes[stream] > BATCH_BYTES:
-                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        offsets[stream] = self._send(stream, batch, effects)
                         del frames[stream]
+        deferred = self._deferred
         for stream, effects in frames.items():
-            offsets[stream] = self._send(stream, wire.BATCH, effects)
+            held_back = deferred.get(stream)
+            held_bytes = self._deferred_bytes.get(stream, 0) + sizes[stream]
+            if (self.sync and stream.acked < self._live_at.get(stream, 0) and stream.in_sync
+                    and held_bytes <= BATCH_BYTES and (held_back is None or len(held_back) < DEFER_EFFECTS)):
+                # The stream's last frame of live writes is still unacknowledged: these wait
+                # for its ACK and leave with the writes of the turns until then, as one frame
+                # (one send, read, apply and ACK for several turns' writes). Their frame is
+                # the stream's next (_send sends held-back writes before anything else).
+                if held_back is None:
+                    deferred[stream] = effects
+                else:
+                    held_back.extend(effects)
+                self._deferred_bytes[stream] = held_bytes
+                offsets[stream] = stream.next_offset
+                continue
+            if held_back is not None:       # (in one frame with them: the offset they were promised)
+                del deferred[stream]
+                self._deferred_bytes.pop(stream, None)
+                held_back.extend(effects)
+                effects = held_back
+            offsets[stream] = self._live_at[stream] = self._emit(stream, batch, effects)
         ahead = self._ahead
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
@@ -674,6 +729,13 @@ class Replicator:
                     conn.pending = []       # what the client sends meanwhile waits its turn
             else:
                 self._release(conn)
+
+    def _flush_deferred(self, stream: OutStream) -> None:
+        """Send the live writes held back for `stream` (see _commit), as one frame."""
+        effects = self._deferred.pop(stream, None)
+        self._deferred_bytes.pop(stream, None)
+        if effects is not None:
+            self._live_at[stream] = self._emit(stream, wire.BATCH, effects)
 
     def _release(self, conn: "Connection") -> None:
         conn.held = None
@@ -745,7 +807,8 @@ class Replicator:
             for slot, epoch in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
-        elif identity is not None and frame.kind in (wire.BATCH, wire.PART, wire.SYNC_START, wire.SYNC_DONE):
+        elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
+                                                      wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
@@ -766,6 +829,8 @@ class Replicator:
             return
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
             self.acked_at[stream.peer] = time.monotonic()
+            if self._deferred and stream in self._deferred and stream.acked >= self._live_at.get(stream, 0):
+                self._flush_deferred(stream)
             self._recheck(stream)
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
@@ -785,10 +850,13 @@ class Replicator:
             return
         if verdict == wire.APPLY:
             slotmap = self.cluster.slotmap
-            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH
+            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH or frame.kind == wire.LAZY
                      else [frame.body[0]] if frame.kind == wire.PART else frame.body)
-            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
-                           self._outside()):
+            # (joining only lets more frames through, and _outside() costs a walk of the
+            # map's members: asked only for a frame that would be refused without it)
+            if (wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me, False)
+                    and wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
+                                    self._outside())):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
@@ -805,15 +873,36 @@ class Replicator:
                 return
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
-        self._acks[identity] = frame        # acknowledged once the queued frames are read
+        if frame.kind == wire.LAZY:
+            self._lazy_acks[identity] = frame   # acknowledged by the upkeep's next tick
+        else:
+            self._acks[identity] = frame        # acknowledged once the queued frames are read
 
     def _acknowledge(self) -> None:
         """One ACK per stream for the frames just read (they queue while the hub is busy)."""
         acks, self._acks = self._acks, {}
+        lazy = self._lazy_acks
         for identity, frame in acks.items():
+            if lazy:
+                lazy.pop(identity, None)    # (an ACK says all that was applied: the lazy ones too)
             instream = self.inbound.get(frame.sender)
             if instream is not None and instream.run_id == frame.run_id:
                 self._answer(identity, frame, wire.ACK, None, instream.applied)
+
+    def _acknowledge_lazy(self) -> None:
+        """The ACK that LAZY frames wait for (the upkeep's tick, every MAINTAIN_EVERY_S)."""
+        if self._lazy_acks:
+            self._acks.update(self._lazy_acks)
+            self._lazy_acks.clear()
+            self._acknowledge()
+
+    def ask_acks(self) -> None:
+        """Ask every replica with frames unacknowledged to acknowledge now (WAIT, in async
+        mode: its live frames are LAZY): an empty BATCH is acknowledged at once."""
+        for stream in self.streams.values():
+            if stream.lag and not stream.broken:
+                self._send(stream, wire.BATCH, [])
+        self._ack_now = True        # (and this turn's own writes, committed after the command)
 
     def _answer(self, identity: bytes, frame: Frame, kind: int, body: Any, offset: int | None = None) -> None:
         epoch = self.cluster.slotmap.epoch
@@ -853,7 +942,7 @@ class Replicator:
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])
-            elif frame.kind == wire.BATCH:
+            elif frame.kind == wire.BATCH or frame.kind == wire.LAZY:
                 body = frame.body
                 if len(body) == 1 and type(body[0][2]) is list and len(body[0][2]) == 4 and body[0][2][1] is None:
                     # a big value: its data is the pieces received since the last one
