@@ -11,14 +11,10 @@ the stream arithmetic is mesh/replication.py's.
 In `sync` mode the connections that wrote in the iteration keep their replies
 (Connection.held) until every stream their keys went to acknowledged the
 frame: a pipeline of 16 SETs costs one round trip, and the hub never waits.
-While a stream's last frame of live writes is unacknowledged, the next
-iterations' writes for it wait and leave together when its ACK comes (one
-frame of live writes in flight per stream, as a group commit does), so the
-per-frame costs on both sides (send, wake-up, read, decode, ACK) are paid
-once for several iterations. A replica that stops answering holds them until
-the map drops it; a client whose slot got another primary meanwhile is
-closed, never acknowledged. In `async` mode replies go out at once and the
-effects follow in LAZY frames, acknowledged once per upkeep tick.
+A replica that stops answering holds them until the map drops it; a client
+whose slot got another primary meanwhile is closed, never acknowledged. In
+`async` mode replies go out at once and the effects follow in LAZY frames,
+which the replica acknowledges once per upkeep tick (WAIT asks at once).
 
 A replica applies frames in order per stream, refuses gaps (the primary then
 restarts the stream with a full copy) and frames from a node its map does not
@@ -58,9 +54,6 @@ COPY_CHUNK_BYTES = 4 * 1024 * 1024
 # receives a 400 MB value a piece per hub turn instead of in one frame.
 BATCH_BYTES = COPY_CHUNK_BYTES
 PART_BYTES = 1024 * 1024
-# Effects a sync stream holds back at most while its last frame of live writes is in flight
-# (Replicator._commit): past this, they leave at once (frames stay far below BATCH_BYTES too).
-DEFER_EFFECTS = 4096
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
 # A held client whose replicas have not acknowledged after this many node
@@ -111,11 +104,6 @@ class Replicator:
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
         self._ack_now = False                       # the next commit's frames are not LAZY (a WAIT asks)
-        # sync mode: live writes held back while the stream's last frame of them is in flight
-        # (_commit), and the offset of that frame
-        self._deferred: dict[OutStream, list] = {}
-        self._deferred_bytes: dict[OutStream, int] = {}
-        self._live_at: dict[OutStream, int] = {}
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
         self.copying_in: set[int] = set()               # slots whose full copy we are receiving
@@ -493,9 +481,6 @@ class Replicator:
 
     def _restart(self, peer: str) -> None:
         old = self.streams.pop(peer)
-        self._deferred.pop(old, None)       # (its writes travel in the new run's full copy)
-        self._deferred_bytes.pop(old, None)
-        self._live_at.pop(old, None)
         self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
@@ -514,9 +499,6 @@ class Replicator:
     def _close(self, peer: str) -> None:
         """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
         stream = self.streams.pop(peer)
-        self._deferred.pop(stream, None)
-        self._deferred_bytes.pop(stream, None)
-        self._live_at.pop(stream, None)
         self._carried.pop(peer, None)
         copy = self._copies.pop(peer, None)
         if copy is not None:
@@ -531,13 +513,6 @@ class Replicator:
     # -- sending ---------------------------------------------------------------------
 
     def _send(self, stream: OutStream, kind: int, body: Any) -> int:
-        """Send a frame on `stream` (after the live writes held back for it: their frame's
-        offset was promised as the stream's next); its offset."""
-        if self._deferred and stream in self._deferred:
-            self._flush_deferred(stream)
-        return self._emit(stream, kind, body)
-
-    def _emit(self, stream: OutStream, kind: int, body: Any) -> int:
         epoch = self._map.epoch if self._map is not None else 0
         offset = stream.next_offset
         data = wire.encode(Frame(kind, self.me, epoch, stream.run_id, offset, body))
@@ -550,8 +525,6 @@ class Replicator:
     def _send_big(self, stream: OutStream, effect: list) -> int:
         """A big value's effect: its data in PART frames, then a BATCH of that effect
         alone with the data left out (the replica joins the pieces); the BATCH's offset."""
-        if self._deferred and stream in self._deferred:
-            self._flush_deferred(stream)
         slot, key, state = effect
         kind, data, deadline, big = state
         epoch = self._map.epoch if self._map is not None else 0
@@ -677,29 +650,8 @@ class Replicator:
                     if sizes[stream] > BATCH_BYTES:
                         offsets[stream] = self._send(stream, batch, effects)
                         del frames[stream]
-        deferred = self._deferred
         for stream, effects in frames.items():
-            held_back = deferred.get(stream)
-            held_bytes = self._deferred_bytes.get(stream, 0) + sizes[stream]
-            if (self.sync and stream.acked < self._live_at.get(stream, 0) and stream.in_sync
-                    and held_bytes <= BATCH_BYTES and (held_back is None or len(held_back) < DEFER_EFFECTS)):
-                # The stream's last frame of live writes is still unacknowledged: these wait
-                # for its ACK and leave with the writes of the turns until then, as one frame
-                # (one send, read, apply and ACK for several turns' writes). Their frame is
-                # the stream's next (_send sends held-back writes before anything else).
-                if held_back is None:
-                    deferred[stream] = effects
-                else:
-                    held_back.extend(effects)
-                self._deferred_bytes[stream] = held_bytes
-                offsets[stream] = stream.next_offset
-                continue
-            if held_back is not None:       # (in one frame with them: the offset they were promised)
-                del deferred[stream]
-                self._deferred_bytes.pop(stream, None)
-                held_back.extend(effects)
-                effects = held_back
-            offsets[stream] = self._live_at[stream] = self._emit(stream, batch, effects)
+            offsets[stream] = self._send(stream, batch, effects)
         ahead = self._ahead
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
@@ -729,13 +681,6 @@ class Replicator:
                     conn.pending = []       # what the client sends meanwhile waits its turn
             else:
                 self._release(conn)
-
-    def _flush_deferred(self, stream: OutStream) -> None:
-        """Send the live writes held back for `stream` (see _commit), as one frame."""
-        effects = self._deferred.pop(stream, None)
-        self._deferred_bytes.pop(stream, None)
-        if effects is not None:
-            self._live_at[stream] = self._emit(stream, wire.BATCH, effects)
 
     def _release(self, conn: "Connection") -> None:
         conn.held = None
@@ -829,8 +774,6 @@ class Replicator:
             return
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
             self.acked_at[stream.peer] = time.monotonic()
-            if self._deferred and stream in self._deferred and stream.acked >= self._live_at.get(stream, 0):
-                self._flush_deferred(stream)
             self._recheck(stream)
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:

@@ -198,10 +198,9 @@ def test_every_acknowledged_write_is_on_every_owner(node_factory, rf):
 
 
 def assert_concurrent_writers_are_acknowledged_only_once_applied(cluster: list[NodeProcess]) -> None:
-    """Writers that keep a frame of live writes in flight: the writes that arrive meanwhile
-    wait for its ACK and leave together (hypercache/replication.py), and each reply still
-    means the replica applied that write. Every writer reads its write back from the
-    replica right after the reply."""
+    """Writers of one slot at once, so that frames of several clients' writes are in flight
+    together: each reply still means the replica applied that write. Every writer reads
+    its write back from the replica right after the reply."""
     key_of = [f"concurrent:{{w}}:{i}".encode() for i in range(8)]     # (one slot: one stream)
     primary, replica = owners_of(cluster)[keyslot(key_of[0])][:2]
     failures: list[str] = []
