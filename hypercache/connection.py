@@ -385,6 +385,15 @@ class Connection:
             else:
                 self.pending = None
                 self.pending_bytes = 0
+        session = self.session
+        if not self.unsent and self.reading:
+            # _flush_slow's outcome when all went out, without its limits' arithmetic
+            # (a sync write's reply comes through here: once per write at -P 1)
+            if session.close_after_reply or session.kill:
+                self.close()
+            elif session.output_buffer:
+                session.output_buffer = 0
+            return
         self._flush_slow([])
 
     def _flush_slow(self, out: list[bytes]) -> None:

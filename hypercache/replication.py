@@ -13,7 +13,8 @@ In `sync` mode the connections that wrote in the iteration keep their replies
 frame: a pipeline of 16 SETs costs one round trip, and the hub never waits.
 A replica that stops answering holds them until the map drops it; a client
 whose slot got another primary meanwhile is closed, never acknowledged. In
-`async` mode replies go out at once and the effects follow.
+`async` mode replies go out at once and the effects follow in LAZY frames,
+which the replica acknowledges once per upkeep tick (WAIT asks at once).
 
 A replica applies frames in order per stream, refuses gaps (the primary then
 restarts the stream with a full copy) and frames from a node its map does not
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("sync", "async")
-MAINTAIN_EVERY_S = 0.05
+MAINTAIN_EVERY_S = 0.05         # also how long a LAZY frame waits for its acknowledgement at most
 # A full copy goes out in frames of at most this many keys or bytes, one per
 # hub turn, so clients and heartbeats go on while a big slot is copied.
 COPY_CHUNK_KEYS = 512
@@ -101,6 +102,8 @@ class Replicator:
         self.link = open_link(self.me, bind_host, data_port(cluster.me.mesh_port),
                               cluster.links.context, keys, self._on_frame, self._acknowledge)
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
+        self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
+        self._ack_now = False                       # the next commit's frames are not LAZY (a WAIT asks)
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
         self.copying_in: set[int] = set()               # slots whose full copy we are receiving
@@ -175,6 +178,7 @@ class Replicator:
         """Follow map changes, restart broken streams, bound holds, even when nobody writes."""
         while True:
             try:
+                self._acknowledge_lazy()
                 self.follow_map()
                 self._follow_joiners()
                 now = self._tick_at = time.monotonic()
@@ -611,6 +615,9 @@ class Replicator:
                     self._release(conn)
             return
         targets = self.targets
+        # (in async mode no reply waits for the replicas: their acknowledgements may come later)
+        batch = wire.BATCH if self.sync or self._ack_now else wire.LAZY
+        self._ack_now = False
         frames: dict[OutStream, list] = {}
         sizes: dict[OutStream, int] = {}
         offsets: dict[OutStream, int] = {}
@@ -631,7 +638,7 @@ class Replicator:
                 effects = frames.get(stream)
                 if size > PART_BYTES and value is not None:
                     if effects:         # (what was written before it goes first)
-                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        offsets[stream] = self._send(stream, batch, effects)
                         del frames[stream]
                     offsets[stream] = self._send_big(stream, effect)
                 elif effects is None:
@@ -641,10 +648,10 @@ class Replicator:
                     effects.append(effect)
                     sizes[stream] += size
                     if sizes[stream] > BATCH_BYTES:
-                        offsets[stream] = self._send(stream, wire.BATCH, effects)
+                        offsets[stream] = self._send(stream, batch, effects)
                         del frames[stream]
         for stream, effects in frames.items():
-            offsets[stream] = self._send(stream, wire.BATCH, effects)
+            offsets[stream] = self._send(stream, batch, effects)
         ahead = self._ahead
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
@@ -745,7 +752,8 @@ class Replicator:
             for slot, epoch in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
-        elif identity is not None and frame.kind in (wire.BATCH, wire.PART, wire.SYNC_START, wire.SYNC_DONE):
+        elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
+                                                      wire.SYNC_DONE):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
@@ -785,10 +793,13 @@ class Replicator:
             return
         if verdict == wire.APPLY:
             slotmap = self.cluster.slotmap
-            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH
+            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH or frame.kind == wire.LAZY
                      else [frame.body[0]] if frame.kind == wire.PART else frame.body)
-            if wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
-                           self._outside()):
+            # (joining only lets more frames through, and _outside() costs a walk of the
+            # map's members: asked only for a frame that would be refused without it)
+            if (wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me, False)
+                    and wire.fenced(slotmap.owners, slotmap.epoch, frame, slots, self.importing, self.me,
+                                    self._outside())):
                 self.stats["frames_refused"] += 1
                 self._answer(identity, frame, wire.REFUSE, [wire.FENCED, slotmap.epoch])
                 return
@@ -805,15 +816,36 @@ class Replicator:
                 return
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
-        self._acks[identity] = frame        # acknowledged once the queued frames are read
+        if frame.kind == wire.LAZY:
+            self._lazy_acks[identity] = frame   # acknowledged by the upkeep's next tick
+        else:
+            self._acks[identity] = frame        # acknowledged once the queued frames are read
 
     def _acknowledge(self) -> None:
         """One ACK per stream for the frames just read (they queue while the hub is busy)."""
         acks, self._acks = self._acks, {}
+        lazy = self._lazy_acks
         for identity, frame in acks.items():
+            if lazy:
+                lazy.pop(identity, None)    # (an ACK says all that was applied: the lazy ones too)
             instream = self.inbound.get(frame.sender)
             if instream is not None and instream.run_id == frame.run_id:
                 self._answer(identity, frame, wire.ACK, None, instream.applied)
+
+    def _acknowledge_lazy(self) -> None:
+        """The ACK that LAZY frames wait for (the upkeep's tick, every MAINTAIN_EVERY_S)."""
+        if self._lazy_acks:
+            self._acks.update(self._lazy_acks)
+            self._lazy_acks.clear()
+            self._acknowledge()
+
+    def ask_acks(self) -> None:
+        """Ask every replica with frames unacknowledged to acknowledge now (WAIT, in async
+        mode: its live frames are LAZY): an empty BATCH is acknowledged at once."""
+        for stream in self.streams.values():
+            if stream.lag and not stream.broken:
+                self._send(stream, wire.BATCH, [])
+        self._ack_now = True        # (and this turn's own writes, committed after the command)
 
     def _answer(self, identity: bytes, frame: Frame, kind: int, body: Any, offset: int | None = None) -> None:
         epoch = self.cluster.slotmap.epoch
@@ -853,7 +885,7 @@ class Replicator:
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])
-            elif frame.kind == wire.BATCH:
+            elif frame.kind == wire.BATCH or frame.kind == wire.LAZY:
                 body = frame.body
                 if len(body) == 1 and type(body[0][2]) is list and len(body[0][2]) == 4 and body[0][2][1] is None:
                     # a big value: its data is the pieces received since the last one

@@ -53,4 +53,5 @@ def wait(ctx, session, args):
 
     suspend = Suspend([key], timeout_ms / 1000, retry, count, keyed=False)
     replicator.waits.add(key)
+    replicator.ask_acks()       # (async mode's replicas acknowledge lazily unless asked)
     return suspend

@@ -193,7 +193,36 @@ def test_every_acknowledged_write_is_on_every_owner(node_factory, rf):
     assert all(len(members) == rf for members in owners.values())
     print(f"\nrf {rf}: {len(keys)} keys identical on all {rf} owners right after the replies")
     if rf == 2:
+        assert_concurrent_writers_are_acknowledged_only_once_applied(cluster)
         assert_a_value_over_the_frame_limit_replicates_in_pieces(cluster)
+
+
+def assert_concurrent_writers_are_acknowledged_only_once_applied(cluster: list[NodeProcess]) -> None:
+    """Writers of one slot at once, so that frames of several clients' writes are in flight
+    together: each reply still means the replica applied that write. Every writer reads
+    its write back from the replica right after the reply."""
+    key_of = [f"concurrent:{{w}}:{i}".encode() for i in range(8)]     # (one slot: one stream)
+    primary, replica = owners_of(cluster)[keyslot(key_of[0])][:2]
+    failures: list[str] = []
+
+    def write(key: bytes) -> None:
+        writer, reader = primary.client(), replica.client()
+        reader.execute_command("READONLY")
+        for i in range(40):
+            writer.set(key, i)
+            seen = reader.get(key)
+            if seen != str(i).encode():
+                failures.append(f"{key!r}: wrote {i}, the replica had {seen!r} after the reply")
+                return
+    before = int(info_replication(replica)["hypercache_frames_applied"])
+    threads = [threading.Thread(target=write, args=(key,)) for key in key_of]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures[:3]
+    frames = int(info_replication(replica)["hypercache_frames_applied"]) - before
+    print(f"\n{len(key_of)} concurrent writers, {40 * len(key_of)} writes: the replica applied {frames} frames")
 
 
 def test_async_mode_replicates_right_after(node_factory):

@@ -37,7 +37,7 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.PART
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.LAZY
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
@@ -51,7 +51,7 @@ def assert_well_formed(f: Frame) -> None:
     elif f.kind == wire.PART:
         assert type(f.body) is list and len(f.body) == 2 and 0 <= f.body[0] < SLOTS
         assert type(f.body[1]) in (bytes, list)
-    elif f.kind == wire.BATCH:
+    elif f.kind in (wire.BATCH, wire.LAZY):
         assert type(f.body) is list
         for effect in f.body:
             assert type(effect) is list and len(effect) == 3
@@ -63,6 +63,7 @@ def assert_well_formed(f: Frame) -> None:
 ROUND_TRIPS = [
     frame(wire.BATCH, body=[[0, b"a", STATE], [16383, b"b", None], [5, b"", [1, [b"f", b"v"], 9, True]]]),
     frame(wire.BATCH, body=[]),
+    frame(wire.LAZY, body=[[0, b"a", STATE], [16383, b"b", None]]),
     frame(wire.SYNC_START, body=[0, 1, 16383]),
     frame(wire.SYNC_DONE, body=[42]),
     frame(wire.ACK, sender=REPLICA, offset=17, body=None),
@@ -83,13 +84,14 @@ def test_every_kind_round_trips(f):
 
 
 @given(kind=st.sampled_from([wire.BATCH, wire.SYNC_START, wire.SYNC_DONE, wire.ACK, wire.REFUSE,
-                             wire.PULL, wire.NOT_HELD, wire.HELD_STALE, wire.PULL_STALE, wire.PART]),
+                             wire.PULL, wire.NOT_HELD, wire.HELD_STALE, wire.PULL_STALE, wire.PART,
+                             wire.LAZY]),
        sender=st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
        epoch=st.integers(0, 2**63), run_id=st.integers(0, 2**62), offset=st.integers(0, 2**63),
        slots=st.lists(st.integers(0, SLOTS - 1), max_size=8),
        keys=st.lists(st.binary(max_size=12), max_size=8))
 def test_any_valid_frame_round_trips(kind, sender, epoch, run_id, offset, slots, keys):
-    if kind == wire.BATCH:
+    if kind in (wire.BATCH, wire.LAZY):
         body = [[slot, key, STATE] for slot, key in zip(slots, keys)]
     elif kind in (wire.SYNC_START, wire.SYNC_DONE, wire.PULL, wire.NOT_HELD, wire.PULL_STALE):
         body = slots
@@ -137,7 +139,9 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
-    "kind 10": raw(1, 10, PRIMARY, 3, 77, 1, []),
+    "kind 11": raw(1, 11, PRIMARY, 3, 77, 1, []),
+    "lazy batch body not a list": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, None),
+    "lazy effect of two": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, [[1, b"key"]]),
     "part body empty": raw(1, wire.PART, PRIMARY, 3, 77, 1, []),
     "part body not a list": raw(1, wire.PART, PRIMARY, 3, 77, 1, b"piece"),
     "part of three": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, b"piece", 0]),
