@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 LONG_MIN, LONG_MAX = -180.0, 180.0
 LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
@@ -64,7 +65,8 @@ ZERO = Hash(0, 0)
 
 
 def encode(longitude: float, latitude: float, step: int,
-           long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Hash | None:
+           long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
+           lat_range: tuple[float, float] = (LAT_MIN, LAT_MAX)) -> Hash | None:
     if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
         return None
     if not (lat_range[0] <= latitude <= lat_range[1] and long_range[0] <= longitude <= long_range[1]):
@@ -84,7 +86,8 @@ class Area:
     lat_max: float
 
 
-def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Area:
+def decode(h: Hash, long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
+           lat_range: tuple[float, float] = (LAT_MIN, LAT_MAX)) -> Area:
     ilato, ilono = deinterleave(h.bits)
     lat_scale = lat_range[1] - lat_range[0]
     long_scale = long_range[1] - long_range[0]
@@ -95,12 +98,10 @@ def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX
                 lat_range[0] + ((ilato + 1) * 1.0 / cells) * lat_scale)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def position(score: float) -> tuple[float, float]:
+def decode_score(score: float) -> tuple[float, float]:
     """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash).
 
-    decode()'s arithmetic inlined (a search decodes every candidate), and remembered:
-    a stored position's score never changes."""
+    decode()'s arithmetic inlined: a search decodes every candidate."""
     bits = int(score) & MASK64
     ilato, ilono = _squash(bits), _squash(bits >> 1)
     cells = float(1 << STEP_MAX)
@@ -114,6 +115,11 @@ def position(score: float) -> tuple[float, float]:
     y = (lat_min + lat_max) / 2
     y = LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
     return x, y
+
+
+# a stored position's score never changes: the Python form remembers them (compiled, decoding is
+# cheaper than the cache's lookup, and search() calls decode_score directly)
+position = functools.lru_cache(maxsize=1 << 16)(decode_score)
 
 
 def align52(h: Hash) -> int:
@@ -297,3 +303,34 @@ def within(shape: Shape, x: float, y: float) -> float | None:
         return distance(shape.longitude, shape.latitude, x, y)
     d = distance(shape.longitude, shape.latitude, x, y)
     return d if d <= shape.radius * shape.conversion else None
+
+
+Found = tuple[float, float, bytes, float, float]       # (distance m, score, member, longitude, latitude)
+
+
+def search(shape: Shape, between: Callable[[float, float], Iterable[tuple[float, bytes]]],
+           limit: int) -> list[Found]:
+    """The members inside the shape, in Redis's visiting order (cell by cell, each in score order).
+
+    `between(low, high)` yields the (score, member) pairs with low <= score < high (the sorted
+    set's range); `limit` > 0 stops after that many (COUNT ... ANY)."""
+    found: list[Found] = []
+    last = ZERO
+    seen = False
+    for cell in search_cells(shape):
+        if cell.zero:
+            continue
+        if seen and cell == last:
+            continue          # huge radii: neighbouring cells can be the same one
+        if limit and len(found) >= limit:
+            break
+        low, high = cell_scores(cell)
+        for score, member in between(float(low), float(high)):
+            x, y = decode_score(score)
+            dist = within(shape, x, y)
+            if dist is not None:
+                found.append((dist, score, member, x, y))
+                if limit and len(found) >= limit:
+                    break
+        last, seen = cell, True
+    return found

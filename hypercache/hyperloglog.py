@@ -15,6 +15,7 @@ addition where the bit fields cannot carry.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 P = 14
 REGISTERS = 1 << P                   # 16384
@@ -64,7 +65,7 @@ def pattern(element: bytes) -> tuple[int, int]:
 
 # -- dense registers <-> bytes --------------------------------------------------------------
 
-def _table(f) -> bytes:
+def _table(f: Callable[[int], int]) -> bytes:
     return bytes(f(i) & 0xFF for i in range(256))
 
 
@@ -98,7 +99,7 @@ def dense_to_registers(dense: bytes) -> bytearray:
     return out
 
 
-def registers_to_dense(registers: bytes) -> bytes:
+def registers_to_dense(registers: bytes | bytearray) -> bytes:
     r0, r1, r2, r3 = (bytes(registers[i::4]) for i in range(4))
     out = bytearray(REGISTERS * 6 // 8)
     out[0::3] = _add(r0.translate(_B0_FROM_R0), r1.translate(_B0_FROM_R1))
@@ -107,7 +108,7 @@ def registers_to_dense(registers: bytes) -> bytes:
     return bytes(out)
 
 
-def get_register(dense: bytes | bytearray, index: int) -> int:
+def get_register(dense: bytes | bytearray | memoryview, index: int) -> int:
     """One register straight from the dense bytes (HLL_DENSE_GET_REGISTER)."""
     byte, shift = index * 6 >> 3, index * 6 & 7
     b0 = dense[byte]
@@ -237,7 +238,7 @@ _HIGH = int.from_bytes(b"\x80" * REGISTERS, "little")
 _LOW7 = int.from_bytes(b"\x01" * REGISTERS, "little")
 
 
-def merge(into: bytearray, registers: bytes) -> None:
+def merge(into: bytearray, registers: bytes | bytearray) -> None:
     """Register-wise maximum, in place: byte lanes of one big integer (values < 64, so no borrow
     crosses a lane), where (a | 0x80) - b keeps a lane's top bit exactly when a >= b."""
     a = int.from_bytes(into, "little")
@@ -275,7 +276,7 @@ def _tau(x: float) -> float:
             return z / 3
 
 
-def count(registers: bytes) -> int:
+def count(registers: bytes | bytearray) -> int:
     m = float(REGISTERS)
     histogram = [registers.count(bytes([value])) for value in range(Q + 2)]
     z = m * _tau((m - histogram[Q + 1]) / m)
