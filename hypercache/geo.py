@@ -102,7 +102,9 @@ def decode_score(score: float) -> tuple[float, float]:
     """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash).
 
     decode()'s arithmetic inlined: a search decodes every candidate."""
-    bits = int(score) & MASK64
+    bits = int(score)
+    if not 0 <= bits < 1 << 62:
+        bits &= MASK64          # (a score GEOADD never wrote: Redis casts it to uint64)
     ilato, ilono = _squash(bits), _squash(bits >> 1)
     cells = float(1 << STEP_MAX)
     lat_scale, long_scale = LAT_MAX - LAT_MIN, LONG_MAX - LONG_MIN
@@ -118,8 +120,9 @@ def decode_score(score: float) -> tuple[float, float]:
 
 
 # a stored position's score never changes: the Python form remembers them (compiled, decoding is
-# cheaper than the cache's lookup, and search() calls decode_score directly)
+# cheaper than the cache's lookup: search() calls decode_score itself when NATIVE)
 position = functools.lru_cache(maxsize=1 << 16)(decode_score)
+NATIVE = type(decode_score).__name__ != "function"      # this module runs compiled (mypyc)
 
 
 def align52(h: Hash) -> int:
@@ -280,17 +283,16 @@ def lat_distance(lat1: float, lat2: float) -> float:
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate)."""
-    v = _sin((lon2 * D_R - lon1 * D_R) / 2)
+    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate).
+
+    (math.sin, not an alias of it: compiled, `math.sin(x)` is C's sin, an alias a Python call)"""
+    v = math.sin((lon2 * D_R - lon1 * D_R) / 2)
     if v == 0.0:
         return EARTH_RADIUS_IN_METERS * abs(lat2 * D_R - lat1 * D_R)
     lat1r, lat2r = lat1 * D_R, lat2 * D_R
-    u = _sin((lat2r - lat1r) / 2)
-    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(_sqrt(a))
-
-
-_sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
 
 
 def within(shape: Shape, x: float, y: float) -> float | None:
@@ -326,7 +328,7 @@ def search(shape: Shape, between: Callable[[float, float], Iterable[tuple[float,
             break
         low, high = cell_scores(cell)
         for score, member in between(float(low), float(high)):
-            x, y = decode_score(score)
+            x, y = decode_score(score) if NATIVE else position(score)
             dist = within(shape, x, y)
             if dist is not None:
                 found.append((dist, score, member, x, y))

@@ -183,31 +183,37 @@ def as_dense(value: bytes) -> bytearray:
     return out
 
 
+def _register_in_value(value: bytes | bytearray, index: int) -> int:
+    """get_register() of the registers after a value's header, read in place (no view: compiled,
+    indexing bytes is native, a memoryview's a Python call)."""
+    byte, shift = HEADER + (index * 6 >> 3), index * 6 & 7
+    b0 = value[byte]
+    b1 = value[byte + 1] if byte + 1 < len(value) else 0
+    return ((b0 >> shift) | (b1 << (8 - shift))) & 63
+
+
 def growth(value: bytes, elements: list[bytes]) -> list[tuple[int, int]]:
     """(register, run) of the elements that would raise a register of a dense HLL `value`,
     read in place: a PFADD that changes nothing copies nothing (most of them, once warm)."""
-    view = memoryview(value)[HEADER:]
     found = []
     for element in elements:
         index, run = pattern(element)
-        if run > get_register(view, index):
+        if run > _register_in_value(value, index):
             found.append((index, run))
     return found
 
 
 def raise_registers(dense: bytearray, found: list[tuple[int, int]]) -> None:
     """Apply growth()'s findings to a dense copy (several may name one register: the largest wins)."""
-    view = memoryview(dense)[HEADER:]
     for index, run in found:
-        if run > get_register(view, index):
+        if run > _register_in_value(dense, index):
             _set_in_value(dense, index, run)
-    view.release()
 
 
 def add(dense: bytearray, element: bytes) -> bool:
     """Count `element` into a dense HLL; True when a register grew."""
     index, run = pattern(element)
-    if run > get_register(memoryview(dense)[HEADER:], index):
+    if run > _register_in_value(dense, index):
         _set_in_value(dense, index, run)
         return True
     return False
