@@ -22,14 +22,20 @@ MASK64 = (1 << 64) - 1
 ALPHABET = b"0123456789bcdefghjkmnpqrstuvwxyz"
 
 
+# Compiled, an int stays native only below 2**62: a mask with bit 62 or 63 set makes every
+# operation on it a Python one (~10x slower). Geohashes use 52 bits, so the hot calls take
+# masks without those bits (EVEN62) and only wider values take the full ones.
+EVEN62 = 0x1555555555555555
+
+
 def _spread(v: int) -> int:
     v &= 0xFFFFFFFF
+    wide = v >= 1 << 31
     v = (v | (v << 16)) & 0x0000FFFF0000FFFF
     v = (v | (v << 8)) & 0x00FF00FF00FF00FF
     v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0F
     v = (v | (v << 2)) & 0x3333333333333333
-    v = (v | (v << 1)) & 0x5555555555555555
-    return v
+    return ((v | (v << 1)) & 0x5555555555555555) if wide else ((v | (v << 1)) & EVEN62)
 
 
 def interleave(x: int, y: int) -> int:
@@ -37,7 +43,7 @@ def interleave(x: int, y: int) -> int:
 
 
 def _squash(v: int) -> int:
-    v &= 0x5555555555555555
+    v = (v & EVEN62) if 0 <= v < 1 << 62 else (v & 0x5555555555555555)
     v = (v | (v >> 1)) & 0x3333333333333333
     v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
     v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
