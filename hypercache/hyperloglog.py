@@ -15,18 +15,20 @@ addition where the bit fields cannot carry.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Final
 
-P = 14
-REGISTERS = 1 << P                   # 16384
-Q = 64 - P
-HEADER = 16
-DENSE_SIZE = HEADER + REGISTERS * 6 // 8      # 12304
-DENSE, SPARSE = 0, 1
-MAGIC = b"HYLL"
-ALPHA_INF = 0.721347520444481703680
-MASK64 = (1 << 64) - 1
-SEED = 0xADC83B19
+# (Final: compiled, inlined instead of looked up in the module's dict at every use)
+P: Final = 14
+REGISTERS: Final = 1 << P                   # 16384
+Q: Final = 64 - P
+HEADER: Final = 16
+DENSE_SIZE: Final = HEADER + REGISTERS * 6 // 8      # 12304
+DENSE: Final = 0
+SPARSE: Final = 1
+MAGIC: Final = b"HYLL"
+ALPHA_INF: Final = 0.721347520444481703680
+MASK64: Final = (1 << 64) - 1
+SEED: Final = 0xADC83B19
 
 
 class InvalidHll(ValueError):
