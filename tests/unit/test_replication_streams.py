@@ -74,6 +74,8 @@ ROUND_TRIPS = [
     frame(wire.PART, body=[16383, b"a piece of a string"]),
     frame(wire.PART, body=[0, [b"member", 1.5, b"field", b"value"]]),
     frame(wire.BATCH, body=[[9, b"big", [0, None, 0, False]]]),     # the effect whose data the PARTs were
+    frame(wire.EVENTS, body=[[9, 2, b"set", b"k"], [16383, 1 << 8, b"expired", b""]]),
+    frame(wire.ACK, sender=REPLICA, offset=17, body=wire.WANTS_EVENTS),
 ]
 
 
@@ -137,7 +139,13 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
-    "kind 10": raw(1, 10, PRIMARY, 3, 77, 1, []),
+    "kind 11": raw(1, 11, PRIMARY, 3, 77, 1, []),
+    "events body not a list": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, None),
+    "event of three": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, b"set"]]),
+    "event slot 16384": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[16384, 2, b"set", b"k"]]),
+    "event class as text": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, "2", b"set", b"k"]]),
+    "event name as text": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, "set", b"k"]]),
+    "event key as int": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, b"set", 5]]),
     "part body empty": raw(1, wire.PART, PRIMARY, 3, 77, 1, []),
     "part body not a list": raw(1, wire.PART, PRIMARY, 3, 77, 1, b"piece"),
     "part of three": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, b"piece", 0]),
