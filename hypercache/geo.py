@@ -109,24 +109,35 @@ def decode(h: Hash, long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
 
 
 def decode_score(score: float) -> tuple[float, float]:
-    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash).
-
-    decode()'s arithmetic inlined: a search decodes every candidate."""
+    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash)."""
     bits = int(score)
+    return _longitude_of(bits), _latitude_of(bits)
+
+
+# decode()'s arithmetic inlined, one coordinate each (a search decodes every candidate:
+# compiled, two floats returned as such cost nothing, a tuple of them two allocations)
+def _longitude_of(bits: int) -> float:
     if not 0 <= bits < 1 << 62:
         bits &= MASK64          # (a score GEOADD never wrote: Redis casts it to uint64)
-    ilato, ilono = _squash(bits), _squash(bits >> 1)
+    ilono = _squash(bits >> 1)
     cells = float(1 << STEP_MAX)
-    lat_scale, long_scale = LAT_MAX - LAT_MIN, LONG_MAX - LONG_MIN
+    long_scale = LONG_MAX - LONG_MIN
     long_min = LONG_MIN + (ilono * 1.0 / cells) * long_scale
     long_max = LONG_MIN + ((ilono + 1) * 1.0 / cells) * long_scale
+    x = (long_min + long_max) / 2
+    return LONG_MAX if x > LONG_MAX else LONG_MIN if x < LONG_MIN else x
+
+
+def _latitude_of(bits: int) -> float:
+    if not 0 <= bits < 1 << 62:
+        bits &= MASK64
+    ilato = _squash(bits)
+    cells = float(1 << STEP_MAX)
+    lat_scale = LAT_MAX - LAT_MIN
     lat_min = LAT_MIN + (ilato * 1.0 / cells) * lat_scale
     lat_max = LAT_MIN + ((ilato + 1) * 1.0 / cells) * lat_scale
-    x = (long_min + long_max) / 2
-    x = LONG_MAX if x > LONG_MAX else LONG_MIN if x < LONG_MIN else x
     y = (lat_min + lat_max) / 2
-    y = LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
-    return x, y
+    return LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
 
 
 # a stored position's score never changes: the Python form remembers them (compiled, decoding is
@@ -307,14 +318,20 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 def within(shape: Shape, x: float, y: float) -> float | None:
     """The distance (metres) from the shape's centre when (x, y) is inside it, else None."""
+    d = _inside(shape, x, y)
+    return None if d < 0 else d
+
+
+def _inside(shape: Shape, x: float, y: float) -> float:
+    """within(), with -1.0 for outside (compiled, a float stays unboxed; None would box it)."""
     if shape.box:
         if lat_distance(y, shape.latitude) > shape.height * shape.conversion / 2:
-            return None
+            return -1.0
         if distance(x, y, shape.longitude, y) > shape.width * shape.conversion / 2:
-            return None
+            return -1.0
         return distance(shape.longitude, shape.latitude, x, y)
     d = distance(shape.longitude, shape.latitude, x, y)
-    return d if d <= shape.radius * shape.conversion else None
+    return d if d <= shape.radius * shape.conversion else -1.0
 
 
 Found = tuple[float, float, bytes, float, float]       # (distance m, score, member, longitude, latitude)
@@ -338,9 +355,13 @@ def search(shape: Shape, between: Callable[[float, float], Iterable[tuple[float,
             break
         low, high = cell_scores(cell)
         for score, member in between(float(low), float(high)):
-            x, y = decode_score(score) if NATIVE else position(score)
-            dist = within(shape, x, y)
-            if dist is not None:
+            if NATIVE:
+                bits = int(score)
+                x, y = _longitude_of(bits), _latitude_of(bits)
+            else:
+                x, y = position(score)
+            dist = _inside(shape, x, y)
+            if dist >= 0.0:
                 found.append((dist, score, member, x, y))
                 if limit and len(found) >= limit:
                     break
