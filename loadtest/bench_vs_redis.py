@@ -263,10 +263,12 @@ FAMILY_TESTS = [
 
 
 def run_families(servers: list[Server], requests: dict[int, int], repeats: int, clients: int,
-                 results: Results) -> None:
+                 results: Results, only: set[str] | None = None) -> None:
     for repeat in range(repeats):
         order = servers if repeat % 2 == 0 else servers[::-1]
         for name, setup, command in FAMILY_TESTS:
+            if only and name not in only:
+                continue
             for pipeline in (1, 16):
                 for server in order:
                     server.command("FLUSHALL")
@@ -397,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-types", action="store_true", help=f"run only -t {TYPE_TESTS}")
     p.add_argument("--scripting", action="store_true", help="also EVALSHA of a GET + INCR script")
     p.add_argument("--families", action="store_true", help="also bitmaps, HyperLogLog and GEO commands")
+    p.add_argument("--family-tests", default="",
+                   help="with --families: only these (comma-separated: " + ",".join(t[0] for t in FAMILY_TESTS) + ")")
+    p.add_argument("--no-basic", action="store_true", help="skip the set,get run")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
     p.add_argument("--value-size", type=int, default=100)
@@ -434,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(start_redis(workdir))
             for form in forms:
                 servers.append(start_hypercache(workdir, a.hypercache_args.split(), form))
-            if not a.only_types:
+            if not a.only_types and not a.no_basic:
                 basic = Results()
                 print(f"set,get: -n {requests[1]:,} at -P 1, {requests[16]:,} at -P 16, {a.repeat} repeats")
                 run_throughput(servers, BASIC_TESTS, [1, 16], requests, a.repeat, a.clients, basic)
@@ -455,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                 families = Results()
                 family_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
                 print(f"\nbitmaps, HyperLogLog, GEO: -n {family_requests[1]:,} at -P 1, {family_requests[16]:,} at -P 16")
-                run_families(servers, family_requests, a.repeat, a.clients, families)
+                run_families(servers, family_requests, a.repeat, a.clients, families,
+                             set(a.family_tests.split(",")) - {""} or None)
                 print_table(families, "bitmaps, HyperLogLog, GEO", forms)
             if not a.no_memory:
                 mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}
