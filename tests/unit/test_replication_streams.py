@@ -37,7 +37,7 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.PART
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.EVENTS
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
@@ -56,6 +56,11 @@ def assert_well_formed(f: Frame) -> None:
         for effect in f.body:
             assert type(effect) is list and len(effect) == 3
             assert type(effect[0]) is int and 0 <= effect[0] < SLOTS and type(effect[1]) is bytes
+    elif f.kind == wire.EVENTS:
+        assert type(f.body) is list
+        for event in f.body:
+            assert type(event) is list and len(event) == 4 and 0 <= event[0] < SLOTS
+            assert type(event[1]) is int and type(event[2]) is bytes and type(event[3]) is bytes
 
 
 # -- encode / decode -----------------------------------------------------------------------
