@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import popcount
+
 # popcount of every byte value
 _POP = bytes(bin(i).count("1") for i in range(256))
 # big values are read a chunk at a time: no copy of a 512 MB bitmap, C speed per chunk
@@ -46,14 +48,7 @@ def normalize_range(start: int, end: int, length: int) -> tuple[int, int] | None
 
 def count_bytes(value: bytes, start: int, end: int) -> int:
     """Set bits in value[start:end+1]."""
-    view = memoryview(value)
-    total = 0
-    for chunk_start in range(start, end + 1, CHUNK):
-        chunk_end = min(end + 1, chunk_start + CHUNK)
-        if value.count(b"\x00", chunk_start, chunk_end) == chunk_end - chunk_start:
-            continue                          # (count runs at memchr speed: sparse bitmaps skip fast)
-        total += int.from_bytes(view[chunk_start:chunk_end], "big").bit_count()
-    return total
+    return popcount.count(value, start, end + 1)
 
 
 def count_bits(value: bytes, first_bit: int, last_bit: int) -> int:

@@ -26,7 +26,10 @@ STAMP = BUILD_DIR / "built"         # written after a whole build succeeded
 # chosen by profile (docs/performance.md): the parser, the dispatcher and its lane, the
 # connection, the keyspace, the commands and types of the benchmarked families, and
 # replication's per-write path (the commit, the effects codec, the stream arithmetic,
-# the data channel and the keyslot both the lane and the commit compute)
+# the data channel and the keyslot both the lane and the commit compute); the argument
+# parsers and issue 13's families (bits, HyperLogLog, GEO: their arithmetic is per element
+# or per candidate). commands/bitmaps.py stays Python: it asks CPython's reference count
+# whether the store alone holds a value, which compiled code counts differently.
 COMPILED_MODULES = (
     "hypercache.resp",
     "hypercache.dispatch",
@@ -41,6 +44,12 @@ COMPILED_MODULES = (
     "hypercache.types.list",
     "hypercache.types.set",
     "hypercache.types.zset",
+    "hypercache.arguments",
+    "hypercache.bits",
+    "hypercache.hyperloglog",
+    "hypercache.geo",
+    "hypercache.commands.hyperloglog",
+    "hypercache.commands.geo",
     "hypercache.replication",
     "hypercache.effects",
     "mesh.keyslot",

@@ -390,7 +390,7 @@ class Dispatcher:
                 arity = cmd.arity
                 if len(args) != arity and (arity > 0 or len(args) < -arity):
                     break
-                if cmd.single_key:
+                if cmd.single_key or len(args) <= cmd.one_key_argc:     # (a multi-key command called with one)
                     key = args[1]
                     slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                     if not (primary[slot] and (writable or not cmd.write)):

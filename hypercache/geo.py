@@ -10,25 +10,36 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Callable, Final, Iterable
 
-LONG_MIN, LONG_MAX = -180.0, 180.0
-LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
-STEP_MAX = 26
-D_R = math.pi / 180.0
-EARTH_RADIUS_IN_METERS = 6372797.560856
-MERCATOR_MAX = 20037726.37
-MASK64 = (1 << 64) - 1
+# Final: compiled, a Final constant is inlined; any other module global is a dict lookup
+# (decoding a score read five of them: ~0.5 us a candidate of a search)
+LONG_MIN: Final = -180.0
+LONG_MAX: Final = 180.0
+LAT_MIN: Final = -85.05112878
+LAT_MAX: Final = 85.05112878
+STEP_MAX: Final = 26
+D_R: Final = math.pi / 180.0
+EARTH_RADIUS_IN_METERS: Final = 6372797.560856
+MERCATOR_MAX: Final = 20037726.37
+MASK64: Final = (1 << 64) - 1
 ALPHABET = b"0123456789bcdefghjkmnpqrstuvwxyz"
+
+
+# Compiled, an int stays native only below 2**62: a mask with bit 62 or 63 set makes every
+# operation on it a Python one (~10x slower). Geohashes use 52 bits, so the hot calls take
+# masks without those bits (EVEN62) and only wider values take the full ones.
+EVEN62: Final = 0x1555555555555555
 
 
 def _spread(v: int) -> int:
     v &= 0xFFFFFFFF
+    wide = v >= 1 << 31
     v = (v | (v << 16)) & 0x0000FFFF0000FFFF
     v = (v | (v << 8)) & 0x00FF00FF00FF00FF
     v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0F
     v = (v | (v << 2)) & 0x3333333333333333
-    v = (v | (v << 1)) & 0x5555555555555555
-    return v
+    return ((v | (v << 1)) & 0x5555555555555555) if wide else ((v | (v << 1)) & EVEN62)
 
 
 def interleave(x: int, y: int) -> int:
@@ -36,7 +47,7 @@ def interleave(x: int, y: int) -> int:
 
 
 def _squash(v: int) -> int:
-    v &= 0x5555555555555555
+    v = (v & EVEN62) if 0 <= v < 1 << 62 else (v & 0x5555555555555555)
     v = (v | (v >> 1)) & 0x3333333333333333
     v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
     v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
@@ -64,7 +75,8 @@ ZERO = Hash(0, 0)
 
 
 def encode(longitude: float, latitude: float, step: int,
-           long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Hash | None:
+           long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
+           lat_range: tuple[float, float] = (LAT_MIN, LAT_MAX)) -> Hash | None:
     if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
         return None
     if not (lat_range[0] <= latitude <= lat_range[1] and long_range[0] <= longitude <= long_range[1]):
@@ -84,7 +96,8 @@ class Area:
     lat_max: float
 
 
-def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX)) -> Area:
+def decode(h: Hash, long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
+           lat_range: tuple[float, float] = (LAT_MIN, LAT_MAX)) -> Area:
     ilato, ilono = deinterleave(h.bits)
     lat_scale = lat_range[1] - lat_range[0]
     long_scale = long_range[1] - long_range[0]
@@ -95,25 +108,42 @@ def decode(h: Hash, long_range=(LONG_MIN, LONG_MAX), lat_range=(LAT_MIN, LAT_MAX
                 lat_range[0] + ((ilato + 1) * 1.0 / cells) * lat_scale)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def position(score: float) -> tuple[float, float]:
-    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash).
+def decode_score(score: float) -> tuple[float, float]:
+    """(longitude, latitude) of a 52-bit score: the centre of its cell, clamped (decodeGeohash)."""
+    bits = int(score)
+    return _longitude_of(bits), _latitude_of(bits)
 
-    decode()'s arithmetic inlined (a search decodes every candidate), and remembered:
-    a stored position's score never changes."""
-    bits = int(score) & MASK64
-    ilato, ilono = _squash(bits), _squash(bits >> 1)
+
+# decode()'s arithmetic inlined, one coordinate each (a search decodes every candidate:
+# compiled, two floats returned as such cost nothing, a tuple of them two allocations)
+def _longitude_of(bits: int) -> float:
+    if not 0 <= bits < 1 << 62:
+        bits &= MASK64          # (a score GEOADD never wrote: Redis casts it to uint64)
+    ilono = _squash(bits >> 1)
     cells = float(1 << STEP_MAX)
-    lat_scale, long_scale = LAT_MAX - LAT_MIN, LONG_MAX - LONG_MIN
+    long_scale = LONG_MAX - LONG_MIN
     long_min = LONG_MIN + (ilono * 1.0 / cells) * long_scale
     long_max = LONG_MIN + ((ilono + 1) * 1.0 / cells) * long_scale
+    x = (long_min + long_max) / 2
+    return LONG_MAX if x > LONG_MAX else LONG_MIN if x < LONG_MIN else x
+
+
+def _latitude_of(bits: int) -> float:
+    if not 0 <= bits < 1 << 62:
+        bits &= MASK64
+    ilato = _squash(bits)
+    cells = float(1 << STEP_MAX)
+    lat_scale = LAT_MAX - LAT_MIN
     lat_min = LAT_MIN + (ilato * 1.0 / cells) * lat_scale
     lat_max = LAT_MIN + ((ilato + 1) * 1.0 / cells) * lat_scale
-    x = (long_min + long_max) / 2
-    x = LONG_MAX if x > LONG_MAX else LONG_MIN if x < LONG_MIN else x
     y = (lat_min + lat_max) / 2
-    y = LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
-    return x, y
+    return LAT_MAX if y > LAT_MAX else LAT_MIN if y < LAT_MIN else y
+
+
+# a stored position's score never changes: the Python form remembers them (compiled, decoding is
+# cheaper than the cache's lookup: search() calls decode_score itself when NATIVE)
+position = functools.lru_cache(maxsize=1 << 16)(decode_score)
+NATIVE: Final = type(decode_score).__name__ != "function"      # this module runs compiled (mypyc)
 
 
 def align52(h: Hash) -> int:
@@ -274,26 +304,66 @@ def lat_distance(lat1: float, lat2: float) -> float:
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate)."""
-    v = _sin((lon2 * D_R - lon1 * D_R) / 2)
+    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate).
+
+    (math.sin, not an alias of it: compiled, `math.sin(x)` is C's sin, an alias a Python call)"""
+    v = math.sin((lon2 * D_R - lon1 * D_R) / 2)
     if v == 0.0:
         return EARTH_RADIUS_IN_METERS * abs(lat2 * D_R - lat1 * D_R)
     lat1r, lat2r = lat1 * D_R, lat2 * D_R
-    u = _sin((lat2r - lat1r) / 2)
-    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(_sqrt(a))
-
-
-_sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
 
 
 def within(shape: Shape, x: float, y: float) -> float | None:
     """The distance (metres) from the shape's centre when (x, y) is inside it, else None."""
+    d = _inside(shape, x, y)
+    return None if d < 0 else d
+
+
+def _inside(shape: Shape, x: float, y: float) -> float:
+    """within(), with -1.0 for outside (compiled, a float stays unboxed; None would box it)."""
     if shape.box:
         if lat_distance(y, shape.latitude) > shape.height * shape.conversion / 2:
-            return None
+            return -1.0
         if distance(x, y, shape.longitude, y) > shape.width * shape.conversion / 2:
-            return None
+            return -1.0
         return distance(shape.longitude, shape.latitude, x, y)
     d = distance(shape.longitude, shape.latitude, x, y)
-    return d if d <= shape.radius * shape.conversion else None
+    return d if d <= shape.radius * shape.conversion else -1.0
+
+
+Found = tuple[float, float, bytes, float, float]       # (distance m, score, member, longitude, latitude)
+
+
+def search(shape: Shape, between: Callable[[float, float], Iterable[tuple[float, bytes]]],
+           limit: int) -> list[Found]:
+    """The members inside the shape, in Redis's visiting order (cell by cell, each in score order).
+
+    `between(low, high)` yields the (score, member) pairs with low <= score < high (the sorted
+    set's range); `limit` > 0 stops after that many (COUNT ... ANY)."""
+    found: list[Found] = []
+    last = ZERO
+    seen = False
+    for cell in search_cells(shape):
+        if cell.zero:
+            continue
+        if seen and cell == last:
+            continue          # huge radii: neighbouring cells can be the same one
+        if limit and len(found) >= limit:
+            break
+        low, high = cell_scores(cell)
+        for score, member in between(float(low), float(high)):
+            if NATIVE:
+                bits = int(score)
+                x, y = _longitude_of(bits), _latitude_of(bits)
+            else:
+                x, y = position(score)
+            dist = _inside(shape, x, y)
+            if dist >= 0.0:
+                found.append((dist, score, member, x, y))
+                if limit and len(found) >= limit:
+                    break
+        last, seen = cell, True
+    return found

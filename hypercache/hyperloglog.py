@@ -15,17 +15,20 @@ addition where the bit fields cannot carry.
 from __future__ import annotations
 
 import math
+from typing import Callable, Final
 
-P = 14
-REGISTERS = 1 << P                   # 16384
-Q = 64 - P
-HEADER = 16
-DENSE_SIZE = HEADER + REGISTERS * 6 // 8      # 12304
-DENSE, SPARSE = 0, 1
-MAGIC = b"HYLL"
-ALPHA_INF = 0.721347520444481703680
-MASK64 = (1 << 64) - 1
-SEED = 0xADC83B19
+# (Final: compiled, inlined instead of looked up in the module's dict at every use)
+P: Final = 14
+REGISTERS: Final = 1 << P                   # 16384
+Q: Final = 64 - P
+HEADER: Final = 16
+DENSE_SIZE: Final = HEADER + REGISTERS * 6 // 8      # 12304
+DENSE: Final = 0
+SPARSE: Final = 1
+MAGIC: Final = b"HYLL"
+ALPHA_INF: Final = 0.721347520444481703680
+MASK64: Final = (1 << 64) - 1
+SEED: Final = 0xADC83B19
 
 
 class InvalidHll(ValueError):
@@ -64,7 +67,7 @@ def pattern(element: bytes) -> tuple[int, int]:
 
 # -- dense registers <-> bytes --------------------------------------------------------------
 
-def _table(f) -> bytes:
+def _table(f: Callable[[int], int]) -> bytes:
     return bytes(f(i) & 0xFF for i in range(256))
 
 
@@ -98,7 +101,7 @@ def dense_to_registers(dense: bytes) -> bytearray:
     return out
 
 
-def registers_to_dense(registers: bytes) -> bytes:
+def registers_to_dense(registers: bytes | bytearray) -> bytes:
     r0, r1, r2, r3 = (bytes(registers[i::4]) for i in range(4))
     out = bytearray(REGISTERS * 6 // 8)
     out[0::3] = _add(r0.translate(_B0_FROM_R0), r1.translate(_B0_FROM_R1))
@@ -107,7 +110,7 @@ def registers_to_dense(registers: bytes) -> bytes:
     return bytes(out)
 
 
-def get_register(dense: bytes | bytearray, index: int) -> int:
+def get_register(dense: bytes | bytearray | memoryview, index: int) -> int:
     """One register straight from the dense bytes (HLL_DENSE_GET_REGISTER)."""
     byte, shift = index * 6 >> 3, index * 6 & 7
     b0 = dense[byte]
@@ -182,31 +185,37 @@ def as_dense(value: bytes) -> bytearray:
     return out
 
 
+def _register_in_value(value: bytes | bytearray, index: int) -> int:
+    """get_register() of the registers after a value's header, read in place (no view: compiled,
+    indexing bytes is native, a memoryview's a Python call)."""
+    byte, shift = HEADER + (index * 6 >> 3), index * 6 & 7
+    b0 = value[byte]
+    b1 = value[byte + 1] if byte + 1 < len(value) else 0
+    return ((b0 >> shift) | (b1 << (8 - shift))) & 63
+
+
 def growth(value: bytes, elements: list[bytes]) -> list[tuple[int, int]]:
     """(register, run) of the elements that would raise a register of a dense HLL `value`,
     read in place: a PFADD that changes nothing copies nothing (most of them, once warm)."""
-    view = memoryview(value)[HEADER:]
     found = []
     for element in elements:
         index, run = pattern(element)
-        if run > get_register(view, index):
+        if run > _register_in_value(value, index):
             found.append((index, run))
     return found
 
 
 def raise_registers(dense: bytearray, found: list[tuple[int, int]]) -> None:
     """Apply growth()'s findings to a dense copy (several may name one register: the largest wins)."""
-    view = memoryview(dense)[HEADER:]
     for index, run in found:
-        if run > get_register(view, index):
+        if run > _register_in_value(dense, index):
             _set_in_value(dense, index, run)
-    view.release()
 
 
 def add(dense: bytearray, element: bytes) -> bool:
     """Count `element` into a dense HLL; True when a register grew."""
     index, run = pattern(element)
-    if run > get_register(memoryview(dense)[HEADER:], index):
+    if run > _register_in_value(dense, index):
         _set_in_value(dense, index, run)
         return True
     return False
@@ -237,7 +246,7 @@ _HIGH = int.from_bytes(b"\x80" * REGISTERS, "little")
 _LOW7 = int.from_bytes(b"\x01" * REGISTERS, "little")
 
 
-def merge(into: bytearray, registers: bytes) -> None:
+def merge(into: bytearray, registers: bytes | bytearray) -> None:
     """Register-wise maximum, in place: byte lanes of one big integer (values < 64, so no borrow
     crosses a lane), where (a | 0x80) - b keeps a lane's top bit exactly when a >= b."""
     a = int.from_bytes(into, "little")
@@ -275,7 +284,7 @@ def _tau(x: float) -> float:
             return z / 3
 
 
-def count(registers: bytes) -> int:
+def count(registers: bytes | bytearray) -> int:
     m = float(REGISTERS)
     histogram = [registers.count(bytes([value])) for value in range(Q + 2)]
     z = m * _tau((m - histogram[Q + 1]) / m)

@@ -32,6 +32,8 @@ _as_string.restype = ctypes.c_void_p
 
 # ob_shash, the cached hash, sits just before the characters (CPython 3.11/3.12)
 _HASH_OFFSET = bytes.__basicsize__ - 1 - ctypes.sizeof(ctypes.c_ssize_t)
+_DATA_OFFSET = bytes.__basicsize__ - 1       # the characters (checked by _layout_is_known)
+_memmove, _memset = ctypes.memmove, ctypes.memset
 
 
 def _address(value: bytes) -> int:
@@ -98,9 +100,10 @@ def patched(old: bytes, offset: int, patch: bytes, sole_owner: bool) -> bytes:
         padded = old if len(old) >= offset else old + bytes(offset - len(old))
         return padded[:offset] + patch + padded[end:]
     if sole_owner and end <= len(old) and len(old) > 0:
-        with _view(old) as view:
-            view[offset:end] = patch
-        ctypes.c_ssize_t.from_address(id(old) + _HASH_OFFSET).value = -1   # the cached hash is void
+        # two C calls on the object's own address (a writable view costs ~1.5x as much: SETBIT
+        # writes one byte per call); -1, all bytes 0xFF, is "no cached hash"
+        _memmove(id(old) + _DATA_OFFSET + offset, patch if type(patch) is bytes else bytes(patch), len(patch))
+        _memset(id(old) + _HASH_OFFSET, 0xFF, ctypes.sizeof(ctypes.c_ssize_t))
         return old
     value = bytes(max(len(old), end))       # zeroed by calloc: the padding costs nothing
     with _view(value) as view, memoryview(old) as source:

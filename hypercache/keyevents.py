@@ -12,6 +12,13 @@ reports in between are the command's, and hypercache/notifications.py names
 their events. Expired, evicted, new and keymiss events are published as they
 happen. Everything is published to this node's subscribers only, as Redis
 Cluster nodes do.
+
+Replicas: a Redis replica emits the events of the commands its master sends
+it. Here replicas receive states, not commands, so the primary names the events
+(`shipping`, while one of its replicas asks for them: its own subscribers still
+hear only what its own flags select) and they travel after the writes
+(hypercache/replication.py); the replica emits them through its own flags
+(`replayed`), as Redis's rewritten commands would name them there.
 """
 from __future__ import annotations
 
@@ -42,6 +49,10 @@ class KeyEvents:
         self.quiet = False              # a flush is running: tracking has been told already
         self.created: list[bytes] = []  # keys the running command created ("new")
         self.args: list[bytes] = []     # the command that began last (a blocked pop served later is its)
+        # events named for replicas (see the module's docstring): (class, event, key), in order
+        self.shipping = False
+        self.shipped: list[tuple[int, bytes, bytes]] = []
+        self.own = False                # this node's own flags select something (its replicas' ask)
 
     def watch(self, session, key: bytes, slot: int) -> None:
         self.watchers.setdefault(key, set()).add(session)
@@ -62,7 +73,18 @@ class KeyEvents:
     def configure(self, flags: int) -> None:
         """CONFIG SET notify-keyspace-events."""
         self.flags = flags
-        notifying = kn.active(flags)
+        self.own = kn.active(flags)
+        self._switch()
+
+    def ship(self, on: bool) -> None:
+        """Name every event for replicas (on), whatever this node's own flags select."""
+        if on != self.shipping:
+            self.shipping = on
+            self.shipped.clear()
+            self._switch()
+
+    def _switch(self) -> None:
+        notifying = self.own or self.shipping
         if notifying != self.notifying:
             self.notifying = notifying
             self.touched.clear()
@@ -79,7 +101,7 @@ class KeyEvents:
         store.on_modified = self._modified if needed else None
         # (installed whatever the classes: an expired key is not the running command's change)
         store.on_removed = self._removed if notifying else None
-        store.on_created = self._created if notifying and flags & kn.NEW else None
+        store.on_created = self._created if notifying and (flags & kn.NEW or self.shipping) else None
         store.on_miss = self._missed if notifying and flags & kn.KEY_MISS else None
 
     def _modified(self, key: bytes) -> None:
@@ -123,12 +145,31 @@ class KeyEvents:
             # first event on that key (MSET: new a, set a, new b, set b), or
             # before all of them for RENAME
             events = kn.place_new(name, created, events)
+        # (a command that changed nothing is not propagated by Redis: its replicas hear nothing)
+        ship = bool(mine)
         for cls, event, key in events:
-            self.emit(cls, event, key)
+            self.emit(cls, event, key, ship)
 
-    def emit(self, cls: int, event: bytes, key: bytes) -> None:
+    def emit(self, cls: int, event: bytes, key: bytes, ship: bool = True) -> None:
+        if self.shipping and ship and cls != kn.KEY_MISS:     # (a read's event stays where it was read)
+            self.shipped.append((cls, event, key))
         flags = self.flags
         if not flags & cls or self.publish is None:
+            return
+        if flags & kn.KEYSPACE:
+            self.publish(b"__keyspace@0__:" + key, event)
+        if flags & kn.KEYEVENT:
+            self.publish(b"__keyevent@0__:" + event, key)
+
+    def replayed(self, cls: int, event: bytes, key: bytes) -> None:
+        """An event a primary named for a write this replica applied: emitted as Redis's replica
+        emits the command its master propagates (an expiry or eviction travels as a DEL,
+        INCRBYFLOAT as a SET, HINCRBYFLOAT as an HSET, SPOP as an SREM)."""
+        renamed = kn.AS_PROPAGATED.get(event)
+        if renamed is not None:
+            cls, event = renamed
+        flags = self.flags
+        if not flags & cls or self.publish is None or not self.own:
             return
         if flags & kn.KEYSPACE:
             self.publish(b"__keyspace@0__:" + key, event)

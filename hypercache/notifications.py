@@ -29,6 +29,13 @@ _TYPE_LETTERS = ((GENERIC, "g"), (STRING, "$"), (LIST, "l"), (SET, "s"), (HASH, 
 INVALID_CLASS = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
 
 
+# The command a Redis master propagates in place of the one that ran, so its replicas'
+# events name that one: (class, event) on the replica for an event on the primary
+AS_PROPAGATED = {b"expired": (GENERIC, b"del"), b"evicted": (GENERIC, b"del"),
+                 b"incrbyfloat": (STRING, b"set"), b"hincrbyfloat": (HASH, b"hset"),
+                 b"spop": (SET, b"srem")}
+
+
 def parse_flags(text: bytes) -> int:
     """The flags a `notify-keyspace-events` value selects; ValueError on a letter Redis does not know."""
     flags = 0

@@ -33,6 +33,7 @@ from mesh import election
 from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
+from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
 
 from .effects import BadState, joined, pieces_of, state_of, value_of
@@ -509,6 +510,8 @@ class Replicator:
             hold = conn.held
             if hold is not None:
                 hold.need.pop(stream, None)
+        if stream.wants_events:
+            self._events_wanted()
 
     # -- sending ---------------------------------------------------------------------
 
@@ -605,10 +608,40 @@ class Replicator:
         finally:
             self._committing = False
 
+    def _events_wanted(self) -> None:
+        """Name events for the replicas while one of them asks (KeyEvents.ship)."""
+        key_events = self.ctx.key_events
+        if key_events is not None:
+            key_events.ship(any(stream.wants_events for stream in self.streams.values()))
+
+    def _ship_events(self) -> None:
+        """The events of the writes just shipped, to the streams of their slots that asked for them."""
+        key_events = self.ctx.key_events
+        shipped, key_events.shipped = key_events.shipped, []
+        targets = self.targets
+        frames: dict[OutStream, list] = {}
+        for cls, event, key in shipped:
+            slot = keyslot(key)
+            for stream in targets[slot]:
+                if stream.wants_events:
+                    frames.setdefault(stream, []).append([slot, cls, event, key])
+        for stream, events in frames.items():
+            self._send(stream, wire.EVENTS, events)
+
     def _commit(self) -> None:
         store = self.store
         written = store.written
         writers, self.writers = self.writers, []
+        key_events = self.ctx.key_events
+        if key_events is not None and key_events.shipped:
+            # (after the writes' frames: a replica emits an event once the write is applied)
+            self._commit_writes(written, writers)
+            self._ship_events()
+            return
+        self._commit_writes(written, writers)
+
+    def _commit_writes(self, written: Any, writers: list) -> None:
+        store = self.store
         if not written:
             for conn, _, _ in writers:
                 if conn not in self.held:
@@ -753,7 +786,7 @@ class Replicator:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
         elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
-                                                      wire.SYNC_DONE):
+                                                      wire.SYNC_DONE, wire.EVENTS):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
@@ -772,6 +805,11 @@ class Replicator:
                 self.handoffs.pop(frame.sender, None)   # it does not want them (any more)
             stream.broken = True
             return
+        if frame.kind == wire.ACK:
+            wants = frame.body == wire.WANTS_EVENTS
+            if wants != stream.wants_events:
+                stream.wants_events = wants
+                self._events_wanted()
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
             self.acked_at[stream.peer] = time.monotonic()
             self._recheck(stream)
@@ -793,7 +831,7 @@ class Replicator:
             return
         if verdict == wire.APPLY:
             slotmap = self.cluster.slotmap
-            slots = ({effect[0] for effect in frame.body} if frame.kind == wire.BATCH or frame.kind == wire.LAZY
+            slots = ({effect[0] for effect in frame.body} if frame.kind in (wire.BATCH, wire.LAZY, wire.EVENTS)
                      else [frame.body[0]] if frame.kind == wire.PART else frame.body)
             # (joining only lets more frames through, and _outside() costs a walk of the
             # map's members: asked only for a frame that would be refused without it)
@@ -830,7 +868,9 @@ class Replicator:
                 lazy.pop(identity, None)    # (an ACK says all that was applied: the lazy ones too)
             instream = self.inbound.get(frame.sender)
             if instream is not None and instream.run_id == frame.run_id:
-                self._answer(identity, frame, wire.ACK, None, instream.applied)
+                # (the body asks for the events of the writes: see KeyEvents.ship)
+                wants = wire.WANTS_EVENTS if self.ctx.key_events is not None and self.ctx.key_events.own else None
+                self._answer(identity, frame, wire.ACK, wants, instream.applied)
 
     def _acknowledge_lazy(self) -> None:
         """The ACK that LAZY frames wait for (the upkeep's tick, every MAINTAIN_EVERY_S)."""
@@ -856,6 +896,8 @@ class Replicator:
         """Apply one frame to the store, as one atomic step (no yield), without recording it."""
         store = self.store
         recording, store.written = store.written, None
+        # ("new" comes from the primary with the write's other events, not from applying it)
+        created_hook, store.on_created = store.on_created, None
         try:
             if frame.kind == wire.SYNC_START:
                 self._unowned.difference_update(frame.body)     # (the copy's keys are not to drop)
@@ -885,6 +927,11 @@ class Replicator:
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])
+            elif frame.kind == wire.EVENTS:
+                key_events = self.ctx.key_events
+                if key_events is not None:
+                    for _, cls, event, key in frame.body:
+                        key_events.replayed(cls, event, key)
             elif frame.kind == wire.BATCH or frame.kind == wire.LAZY:
                 body = frame.body
                 if len(body) == 1 and type(body[0][2]) is list and len(body[0][2]) == 4 and body[0][2][1] is None:
@@ -905,6 +952,8 @@ class Replicator:
                 self.stats["effects_applied"] += len(decoded)
         finally:
             store.written = recording
+            if store.on_created is None:
+                store.on_created = created_hook
 
     def _keep_alive(self, now: float) -> None:
         """An empty frame to a replica nothing went to for a second: its ACK measures its lag."""

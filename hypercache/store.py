@@ -85,6 +85,11 @@ class Store:
     policy: str = "noeviction"
     access: dict[bytes, int] | None = None
     clock_ms: int = 0          # the latest now_ms seen: the LRU stamp of writes (Redis's lruclock)
+    # Redis keeps every object's access time whatever the policy; here they cost each read a
+    # dict write and each key ~50 bytes, so a policy without LRU or LFU keeps none until the
+    # first OBJECT IDLETIME (keep_access_times), and keys not accessed since read as idle
+    # since then. None: never asked.
+    idle_asked_at_ms: int | None = None
     # called with a key whenever it is written, expired or evicted (WATCH, blocked pops,
     # keyspace notifications, client tracking: hypercache/keyevents.py installs them)
     on_modified: Callable[[bytes], None] | None = None
@@ -376,11 +381,18 @@ class Store:
             raise ValueError(policy)
         self.maxmemory = maxmemory
         self.policy = policy
-        tracks = policy.endswith("-lru") or policy.endswith("-lfu")
+        tracks = policy.endswith("-lru") or policy.endswith("-lfu") or self.idle_asked_at_ms is not None
         if tracks and self.access is None:
             self.access = {}
         elif not tracks:
             self.access = None
+
+    def keep_access_times(self, now_ms: int) -> None:
+        """OBJECT IDLETIME was asked: keep access times from now on, whatever the policy."""
+        if self.idle_asked_at_ms is None:
+            self.idle_asked_at_ms = self.clock_ms = now_ms
+        if self.access is None:
+            self.access = {}
 
     def _record_access(self, access: dict[bytes, int], key: bytes, now_ms: int) -> None:
         if self.policy.endswith("-lfu"):

@@ -92,6 +92,12 @@ class Server:
                     return data
         return data
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the server process used so far (/proc/PID/stat)."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def info(self, section: str) -> dict[str, str]:
         raw = self.command("INFO", section)
         body = raw.split(b"\r\n", 1)[1]
@@ -183,9 +189,14 @@ def start_hypercache(workdir: Path, extra: list[str], form: str) -> Server:
 class Results:
     # (test, pipeline) -> server name -> [requests/s per repeat]
     rps: dict[tuple[str, int], dict[str, list[float]]] = field(default_factory=dict)
+    # (test, pipeline) -> server name -> [server CPU microseconds per request, per repeat]
+    cpu_us: dict[tuple[str, int], dict[str, list[float]]] = field(default_factory=dict)
 
     def add(self, test: str, pipeline: int, server: str, value: float) -> None:
         self.rps.setdefault((test, pipeline), {}).setdefault(server, []).append(value)
+
+    def add_cpu(self, test: str, pipeline: int, server: str, us: float) -> None:
+        self.cpu_us.setdefault((test, pipeline), {}).setdefault(server, []).append(us)
 
 
 def benchmark(server: Server, tests: str, pipeline: int, requests: int, clients: int) -> dict[str, float]:
@@ -228,8 +239,11 @@ def run_scripting(servers: list[Server], requests: dict[int, int], repeats: int,
         order = servers if repeat % 2 == 0 else servers[::-1]
         for pipeline in (1, 16):
             for server in order:
+                cpu_before = server.cpu_s()
                 got = benchmark_command(server, "evalsha", ["EVALSHA", shas[server.name], "1", "key:__rand_int__"],
                                         pipeline, requests[pipeline], clients)
+                results.add_cpu("evalsha", pipeline, server.name,
+                                (server.cpu_s() - cpu_before) / requests[pipeline] * 1e6)
                 print(f"  repeat {repeat + 1}/{repeats} P{pipeline:<2} {server.name:<10} evalsha={got['evalsha']:,.0f}",
                       flush=True)
                 results.add("evalsha", pipeline, server.name, got["evalsha"])
@@ -249,10 +263,12 @@ FAMILY_TESTS = [
 
 
 def run_families(servers: list[Server], requests: dict[int, int], repeats: int, clients: int,
-                 results: Results) -> None:
+                 results: Results, only: set[str] | None = None) -> None:
     for repeat in range(repeats):
         order = servers if repeat % 2 == 0 else servers[::-1]
         for name, setup, command in FAMILY_TESTS:
+            if only and name not in only:
+                continue
             for pipeline in (1, 16):
                 for server in order:
                     server.command("FLUSHALL")
@@ -261,7 +277,10 @@ def run_families(servers: list[Server], requests: dict[int, int], repeats: int, 
                     args = pinned(CLIENT_CPU, ["redis-benchmark", "-h", HOST, "-p", str(server.port),
                                                "-c", str(clients), "-n", str(requests[pipeline]),
                                                "-P", str(pipeline), "--csv", *command])
+                    cpu_before = server.cpu_s()
                     done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+                    results.add_cpu(name, pipeline, server.name,
+                                    (server.cpu_s() - cpu_before) / requests[pipeline] * 1e6)
                     rows = list(csv.DictReader(io.StringIO(done.stdout)))
                     if done.returncode != 0 or not rows:
                         raise RuntimeError(f"redis-benchmark failed against {server.name}: {done.stdout}{done.stderr}")
@@ -300,6 +319,15 @@ def print_table(results: Results, title: str, forms: list[str]) -> None:
             ratio = ours / redis_rps if redis_rps else float("nan")
             cells.append(f"{ours:>13,.0f} | {ratio:>5.2f}x")
         print(f"| {test:<12} | {pipeline:>3} | {redis_rps:>13,.0f} | " + " | ".join(cells) + " |")
+    if results.cpu_us:
+        print(f"\n{title}: server CPU per request, median (us; the load average at the end: "
+              f"{os.getloadavg()[0]:.1f})")
+        print(f"| {'test':<12} | {'-P':>3} | {'redis-server':>12} | " + " | ".join(f"{form:>8}" for form in forms) + " |")
+        print(f"|{'-' * 14}|{'-' * 5}|{'-' * 14}|" + "|".join("-" * 10 for _ in forms) + "|")
+        for (test, pipeline), by_server in sorted(results.cpu_us.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            cells = [f"{statistics.median(by_server.get(form, [0])):>8.1f}" for form in forms]
+            print(f"| {test:<12} | {pipeline:>3} | {statistics.median(by_server.get('redis', [0])):>12.1f} | "
+                  + " | ".join(cells) + " |")
 
 
 # -- memory per key -----------------------------------------------------------------------
@@ -371,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-types", action="store_true", help=f"run only -t {TYPE_TESTS}")
     p.add_argument("--scripting", action="store_true", help="also EVALSHA of a GET + INCR script")
     p.add_argument("--families", action="store_true", help="also bitmaps, HyperLogLog and GEO commands")
+    p.add_argument("--family-tests", default="",
+                   help="with --families: only these (comma-separated: " + ",".join(t[0] for t in FAMILY_TESTS) + ")")
+    p.add_argument("--no-basic", action="store_true", help="skip the set,get run")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys for the memory measurement")
     p.add_argument("--value-size", type=int, default=100)
@@ -408,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(start_redis(workdir))
             for form in forms:
                 servers.append(start_hypercache(workdir, a.hypercache_args.split(), form))
-            if not a.only_types:
+            if not a.only_types and not a.no_basic:
                 basic = Results()
                 print(f"set,get: -n {requests[1]:,} at -P 1, {requests[16]:,} at -P 16, {a.repeat} repeats")
                 run_throughput(servers, BASIC_TESTS, [1, 16], requests, a.repeat, a.clients, basic)
@@ -429,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                 families = Results()
                 family_requests = {1: max(1000, a.requests // 3), 16: max(1000, a.requests)}
                 print(f"\nbitmaps, HyperLogLog, GEO: -n {family_requests[1]:,} at -P 1, {family_requests[16]:,} at -P 16")
-                run_families(servers, family_requests, a.repeat, a.clients, families)
+                run_families(servers, family_requests, a.repeat, a.clients, families,
+                             set(a.family_tests.split(",")) - {""} or None)
                 print_table(families, "bitmaps, HyperLogLog, GEO", forms)
             if not a.no_memory:
                 mem = {s.name: measure_memory(s, a.keys, a.value_size) for s in servers}

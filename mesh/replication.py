@@ -56,6 +56,10 @@ PART = 9         # primary -> replica: [slot, piece], a piece of the data of the
 # empty BATCH asks for one: WAIT sends it). An acknowledgement per frame cost the replica
 # a send, and the primary a wake-up, a read and a decode, per loop turn.
 LAZY = 10
+# Keyspace notifications of the writes of the BATCH frames before it, for a replica that asked
+# for them (its ACK's body is WANTS_EVENTS): [[slot, class, event, key], ...]
+EVENTS = 11
+WANTS_EVENTS = 1
 
 GAP = "gap"
 FENCED = "fenced"
@@ -131,7 +135,7 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= LAZY or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= EVENTS or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
@@ -147,6 +151,11 @@ def decode(data: bytes) -> Frame | None:
         # (the piece's content is checked when its value is built: effects.joined, value_of)
         if (type(body) is not list or len(body) != 2 or type(body[0]) is not int or not 0 <= body[0] < 16384
                 or type(body[1]) not in (bytes, list)):
+            return None
+    elif kind == EVENTS:
+        if type(body) is not list or not all(
+                type(e) is list and len(e) == 4 and type(e[0]) is int and 0 <= e[0] < 16384
+                and type(e[1]) is int and type(e[2]) is bytes and type(e[3]) is bytes for e in body):
             return None
     elif kind == BATCH or kind == LAZY:
         if type(body) is not list:
@@ -199,6 +208,7 @@ class OutStream:
     copies: dict[int, int] = field(default_factory=dict)
     copy_done_at: deque = field(default_factory=deque)  # (offset of SYNC_DONE, slots)
     broken: bool = False                      # the replica refused, or the backlog overflowed
+    wants_events: bool = False                # its last ACK asked for keyspace notifications (EVENTS)
 
     def sent(self, nbytes: int) -> int:
         """Account for one frame about to be sent; its offset."""

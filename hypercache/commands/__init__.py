@@ -41,6 +41,10 @@ class Command:
     # movable keys (numkeys forms: ZUNION, LMPOP...): finds the keys when first/last/step cannot
     find_keys: Callable[[list], list] | None = None
     single_key: bool = False      # exactly one key, at args[1]
+    # keys from args[1] to a position counted from the end (PFCOUNT, MGET, DEL, MSET): a call of
+    # at most this many arguments names one key, at args[1], and the lane serves it as a
+    # single-key command; 0 for every other command
+    one_key_argc: int = 0
 
     def keys(self, args: list[bytes]) -> list[bytes]:
         """The key arguments of a call, by the declared positions."""
@@ -71,6 +75,8 @@ def command(name: str, arity: int, flags: str, first_key: int = 0, last_key: int
                       group=group, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                       since=since, write="write" in flag_tuple, denyoom="denyoom" in flag_tuple,
                       single_key=first_key == 1 and last_key == 1 and find_keys is None,
+                      one_key_argc=(step - last_key if first_key == 1 and last_key < 0 and find_keys is None
+                                    and abs(arity) >= 2 else 0),
                       find_keys=find_keys)
         if "|" in name:
             parent, sub = name.split("|", 1)

@@ -85,7 +85,9 @@ def geoadd(ctx, session, args):
     zadd_args = [b"zadd"] + args[1:first]
     for i in range(first, len(args), 3):
         lon, lat = _lonlat(args[i], args[i + 1])
-        zadd_args += [b"%d" % geo.score_of(lon, lat), args[i + 2]]
+        score = geo.score_of(lon, lat)
+        assert score is not None            # (_lonlat refused what cannot be encoded)
+        zadd_args += [b"%d" % score, args[i + 2]]
     return zadd(ctx, session, zadd_args)
 
 
@@ -127,7 +129,7 @@ def geopos(ctx, session, args):
     """Format: GEOPOS key [member [member ...]]"""
     from ..reply import NULL_ARRAY
     z = _zset(ctx, args[1])
-    out = []
+    out: list = []
     for member in args[2:]:
         score = z.scores.get(member) if z is not None else None
         if score is None:
@@ -250,8 +252,11 @@ def _search(ctx, session, args, source: int, flags: int):
         return []
     if count and order is None and not any_:
         order = "asc"
+    assert center is not None               # (a search without a centre was refused above)
     shape = geo.Shape(center[0], center[1], conversion, radius, width, height, box)
-    found = _members_in(z, shape, count if any_ else 0)
+    irange = z.ordered.irange
+    found = geo.search(shape, lambda low, high: irange((low,), (high,), inclusive=(True, False)),
+                       count if any_ else 0)
     if not found and store_key is None:
         return []
     if order is not None:
@@ -260,12 +265,12 @@ def _search(ctx, session, args, source: int, flags: int):
         found = found[:count]
     if store_key is None:
         extras = with_dist + with_hash + with_coord
-        out = []
+        out: list = []
         for dist, score, member, x, y in found:
             if not extras:
                 out.append(member)
                 continue
-            entry = [member]
+            entry: list = [member]
             if with_dist:
                 entry.append(distance_text(dist / conversion))
             if with_hash:
@@ -289,29 +294,6 @@ def _distance(raw: bytes, unit: bytes) -> tuple[float, float]:
     if value < 0:
         raise CommandError("ERR radius cannot be negative")
     return value, _unit(unit)
-
-
-def _members_in(z: ZSet, shape: geo.Shape, limit: int) -> list[tuple[float, float, bytes, float, float]]:
-    """(distance m, score, member, x, y) of the members inside the shape, in Redis's visiting order."""
-    found: list = []
-    last = None
-    for cell in geo.search_cells(shape):
-        if cell.zero:
-            continue
-        if last is not None and cell == last:
-            continue          # huge radii: neighbouring cells can be the same one
-        if found and limit and len(found) >= limit:
-            break
-        low, high = geo.cell_scores(cell)
-        for score, member in z.ordered.irange((float(low),), (float(high),), inclusive=(True, False)):
-            x, y = geo.position(score)
-            dist = geo.within(shape, x, y)
-            if dist is not None:
-                found.append((dist, score, member, x, y))
-            if found and limit and len(found) >= limit:
-                break
-        last = cell
-    return found
 
 
 @command("georadius", -6, "write denyoom movablekeys", 1, 1, 1, group="geo", since="3.2.0",

@@ -427,8 +427,9 @@ def object_freq(ctx, session, args):
 def object_idletime(ctx, session, args):
     """Format: OBJECT IDLETIME key
 
-    Access times are kept only under an LRU policy (the store skips that work
-    otherwise), so under other policies every key reads as just used: 0.
+    Access times are kept under an LRU policy, and under the others from the
+    first OBJECT IDLETIME on (Store.keep_access_times): a key not accessed
+    since reads as idle since that first call.
     """
     value = look(ctx, args[2])
     if value is None:
@@ -436,8 +437,11 @@ def object_idletime(ctx, session, args):
     store = ctx.store
     if store.policy.endswith("-lfu"):
         raise CommandError(LFU_SELECTED)
+    store.keep_access_times(ctx.now_ms)
     last = (store.access or {}).get(args[2])
-    return 0 if last is None else max(0, ctx.now_ms - last) // 1000
+    if last is None:
+        last = store.idle_asked_at_ms if store.idle_asked_at_ms is not None else ctx.now_ms
+    return max(0, ctx.now_ms - last) // 1000
 
 
 @command("object|refcount", 3, "readonly", 2, 2, 1, group="generic",

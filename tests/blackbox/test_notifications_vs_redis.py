@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 
+import hiredis
 import pytest
 
 from tests.blackbox.test_pipelines_vs_redis import comparable, draw, replies
-from tests.nodes import encode_command, raw_connect
+from tests.nodes import by_port, call, encode_command, raw_connect, read_reply, wait_until
 
 MARKER = b"*3\r\n$7\r\nmessage\r\n$6\r\nmarker\r\n$3\r\nend\r\n"
 
@@ -213,3 +215,84 @@ def test_evicted_events(node):
         replies(client, 3)
         subscriber.close()
         client.close()
+
+
+# -- replicas ------------------------------------------------------------------------------
+
+def _replica_events(primary_port: int, replica_port: int, commands: list, warm: bool) -> list:
+    """(channel, message) of every keyspace/keyevent message a subscriber on the replica gets
+    while `commands` run on the primary, from the first one on (a warm-up write before them
+    waits until the replica's wish for events has reached the primary: its next ACK)."""
+    subscriber, client, admin = raw_connect(replica_port), raw_connect(primary_port), raw_connect(replica_port)
+    try:
+        admin.sendall(encode_command("CONFIG", "SET", "notify-keyspace-events", "KEA"))
+        replies(admin, 1)
+        subscriber.sendall(encode_command("PSUBSCRIBE", "__key*__:*"))
+        read_reply(subscriber)
+        reader = hiredis.Reader()
+
+        def message(timeout: float) -> list | None:
+            deadline = time.monotonic() + timeout
+            while True:
+                got = reader.gets()
+                if got is not False:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                subscriber.settimeout(left)
+                try:
+                    data = subscriber.recv(1 << 16)
+                except socket.timeout:
+                    return None
+                assert data, "subscriber disconnected"
+                reader.feed(data)
+
+        deadline = time.monotonic() + 15
+        while warm:         # poll: write until the replica hears of it
+            assert time.monotonic() < deadline, "the replica never emitted the warm-up write's events"
+            client.sendall(encode_command("SET", "{t}warm", "1"))
+            replies(client, 1)
+            got = message(0.3)
+            while got is not None and got[2] != b"__keyevent@0__:set":
+                got = message(0.3)
+            warm = got is None
+        while message(0.3) is not None:
+            pass            # the warm-up's other messages
+        client.sendall(b"".join(encode_command(*c) for c in commands) + encode_command("SET", "{t}last", "1"))
+        replies(client, len(commands) + 1)
+        events = []
+        while True:
+            got = message(10)
+            assert got is not None, f"no end marker; so far {events[-5:]}"
+            events.append((got[2], got[3]))
+            if got[2:] == [b"__keyevent@0__:set", b"{t}last"]:
+                return events
+    finally:
+        admin.sendall(encode_command("CONFIG", "SET", "notify-keyspace-events", ""))
+        replies(admin, 1)
+        for sock in (subscriber, client, admin):
+            sock.close()
+
+
+def test_a_replica_notifies_the_writes_it_applies_like_a_redis_replica(shared_three, redis_server_factory):
+    """A subscriber on a replica hears what a redis-server replica's subscriber hears for the same
+    commands on the primary (Redis's replica emits the commands its master propagates)."""
+    slot = int(call(shared_three[0], "CLUSTER", "KEYSLOT", "{t}"))
+    by = by_port(shared_three)
+    primary = replica = None
+    for first, last, owner, *replicas in call(shared_three[0], "CLUSTER", "SLOTS"):
+        if first <= slot <= last:
+            primary, replica = by[owner[1]], by[replicas[0][1]]
+    assert primary is not None and replica is not None
+    master = redis_server_factory()
+    redis_replica = redis_server_factory("--replicaof", "127.0.0.1", str(master.port))
+    wait_until(lambda: b"master_link_status:up" in call(redis_replica, "INFO", "replication"), timeout=15,
+               message="redis-server replica never linked")
+    # (not the commands whose effect is random or timed on the replica's side: SPOP's member
+    # is the primary's choice, which a side-by-side run cannot reproduce)
+    commands = [c for c in EVERY_EVENT if c[0] not in ("SPOP",)] + [["SADD", "{t}one", "x"], ["SPOP", "{t}one"]]
+    theirs = _replica_events(master.port, redis_replica.port, commands, warm=False)
+    mine = _replica_events(primary.port, replica.port, commands, warm=True)
+    assert len(theirs) > 150
+    assert mine == theirs

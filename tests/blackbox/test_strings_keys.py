@@ -300,3 +300,19 @@ def test_cluster_client_uses_the_declared_keys(node):
         assert rc.lcs("{u}a", "{u}b") == b""
     finally:
         rc.close()
+
+
+def test_object_idletime_under_noeviction_ticks_and_resets_like_redis(node, redis_server):
+    """Under the default policy (noeviction) a key's idle time grows and a read resets it, on
+    both servers (hypercache keeps access times from the first OBJECT IDLETIME on)."""
+    clients = [redis.Redis(port=node.port), redis.Redis(port=redis_server.port)]
+    for client in clients:
+        client.set("idle", "v")
+        assert client.object("idletime", "idle") == 0
+    wait_until(lambda: all(c.object("idletime", "idle") >= 1 for c in clients), timeout=10,
+               message="an idle key's IDLETIME never reached 1 s")
+    for client in clients:
+        client.get("idle")
+        assert client.object("idletime", "idle") == 0
+        assert client.object("idletime", "missing") is None
+        client.close()

@@ -164,3 +164,19 @@ def test_find_accepts_subcommand_names_in_any_case():
     assert find(TABLE, b"CONFIG|GET") is TABLE[b"config"].subcommands[b"get"]
     assert find(TABLE, b"Get") is TABLE[b"get"]
     assert find(TABLE, b"nosuch") is None and find(TABLE, b"config|nosuch") is None
+
+
+def test_multi_key_commands_called_with_one_key_are_single_key_calls_for_the_lane():
+    """one_key_argc: up to that many arguments, a first..last-from-the-end command names one key,
+    at args[1] (dispatch.py's lane then serves it as a single-key command)."""
+    commands.load_all()
+    table = commands.TABLE
+    for name, argc in ((b"pfcount", 2), (b"mget", 2), (b"del", 2), (b"exists", 2), (b"mset", 3), (b"msetnx", 3),
+                       (b"sunionstore", 2), (b"get", 0), (b"eval", 0), (b"zunionstore", 0), (b"rename", 0),
+                       (b"sunsubscribe", 0)):
+        assert table[name].one_key_argc == argc, name
+        cmd = table[name]
+        if argc:
+            for args in ([name, b"k", b"v", b"k2", b"v2"][:n] for n in range(2, 6)):
+                if cmd.arity_ok(len(args)):
+                    assert (len(cmd.keys(args)) == 1) == (len(args) <= argc), (name, args)

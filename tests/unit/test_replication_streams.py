@@ -37,7 +37,7 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.LAZY
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.EVENTS
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
@@ -56,6 +56,11 @@ def assert_well_formed(f: Frame) -> None:
         for effect in f.body:
             assert type(effect) is list and len(effect) == 3
             assert type(effect[0]) is int and 0 <= effect[0] < SLOTS and type(effect[1]) is bytes
+    elif f.kind == wire.EVENTS:
+        assert type(f.body) is list
+        for event in f.body:
+            assert type(event) is list and len(event) == 4 and 0 <= event[0] < SLOTS
+            assert type(event[1]) is int and type(event[2]) is bytes and type(event[3]) is bytes
 
 
 # -- encode / decode -----------------------------------------------------------------------
@@ -75,6 +80,8 @@ ROUND_TRIPS = [
     frame(wire.PART, body=[16383, b"a piece of a string"]),
     frame(wire.PART, body=[0, [b"member", 1.5, b"field", b"value"]]),
     frame(wire.BATCH, body=[[9, b"big", [0, None, 0, False]]]),     # the effect whose data the PARTs were
+    frame(wire.EVENTS, body=[[9, 2, b"set", b"k"], [16383, 1 << 8, b"expired", b""]]),
+    frame(wire.ACK, sender=REPLICA, offset=17, body=wire.WANTS_EVENTS),
 ]
 
 
@@ -139,9 +146,15 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
-    "kind 11": raw(1, 11, PRIMARY, 3, 77, 1, []),
+    "kind 12": raw(1, 12, PRIMARY, 3, 77, 1, []),
     "lazy batch body not a list": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, None),
     "lazy effect of two": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, [[1, b"key"]]),
+    "events body not a list": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, None),
+    "event of three": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, b"set"]]),
+    "event slot 16384": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[16384, 2, b"set", b"k"]]),
+    "event class as text": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, "2", b"set", b"k"]]),
+    "event name as text": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, "set", b"k"]]),
+    "event key as int": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, [[1, 2, b"set", 5]]),
     "part body empty": raw(1, wire.PART, PRIMARY, 3, 77, 1, []),
     "part body not a list": raw(1, wire.PART, PRIMARY, 3, 77, 1, b"piece"),
     "part of three": raw(1, wire.PART, PRIMARY, 3, 77, 1, [1, b"piece", 0]),

@@ -654,6 +654,21 @@ def test_object_idletime_under_lru():
     assert node("OBJECT", "REFCOUNT", "n") == 1       # no shared integers under LRU
 
 
+def test_object_idletime_under_noeviction_counts_from_its_first_call():
+    node = Node()
+    node("SET", "k", "v")
+    node("SET", "old", "v")
+    assert node.store.access is None                  # no access times kept until asked
+    assert node("OBJECT", "IDLETIME", "k") == 0
+    node.advance(3_000)
+    assert node("OBJECT", "IDLETIME", "k") == 3
+    node("GET", "k")
+    assert node("OBJECT", "IDLETIME", "k") == 0
+    assert node("OBJECT", "IDLETIME", "old") == 3     # not accessed since the first call
+    node("CONFIG", "SET", "maxmemory-policy", "volatile-ttl")
+    assert node("OBJECT", "IDLETIME", "old") == 3     # (kept across policy changes)
+
+
 def test_object_freq_under_lfu():
     node = Node(maxmemory=10**9, policy="allkeys-lfu")
     node("SET", "k", "v")
