@@ -14,7 +14,7 @@ from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member, SlotMap
 
-from . import commands, routing
+from . import commands, pulse, routing
 from .blocking import Blocking
 from .commands.acl import make_users
 from .config import Config, Settings, load_node_id
@@ -120,6 +120,8 @@ class Node:
     def start(self) -> None:
         self.server.start()
         self.cluster.start()
+        # a command of a million elements keeps the heartbeat going (hypercache/pulse.py)
+        pulse.install(self.cluster.beat_if_due)
         self.replicator.start()
         self.join_probe.start()
         if self.config.http_port:
@@ -204,6 +206,7 @@ class Node:
                         self.node_id[:8])
         self.join_probe.stop()
         self.replicator.stop()
+        pulse.install(None)
         self.cluster.stop()
         self.server.stop()
         if self.http is not None:
