@@ -108,6 +108,11 @@ def zadd(ctx, session, args):
     store = ctx.store
     z = store.get_for_write(ctx.slot, key, ctx.now_ms)
     new = z is None
+    if new and i == 2:
+        # no option, a new key: every pair adds (a repeated member's last score wins), built in bulk
+        z = ZSet(zip(scores, args[3:n:2]))
+        store.set(ctx.slot, key, z)
+        return len(z.scores)
     if new:
         if xx:
             return None if incr else 0
