@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
+from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_floats, parse_int
 from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, CommandError, format_double
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
@@ -103,7 +103,7 @@ def zadd(ctx, session, args):
         raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and pairs_count > 2:
         raise CommandError("ERR INCR option supports a single increment-element pair")
-    scores = [parse_float(args[j]) for j in paced(range(i, n, 2))]
+    scores = parse_floats(args[i:n:2])
     key = args[1]
     store = ctx.store
     z = store.get_for_write(ctx.slot, key, ctx.now_ms)
