@@ -222,8 +222,8 @@ def legal_big(command: bytes, key: bytes, count: int, shape: str) -> Callable[[N
             args = [command, key] + [b"m" + n for n in numbers]
         elif shape == "pairs":
             args = [command, key] + [x for n in numbers for x in (b"f" + n, b"v" + n)]
-        elif shape == "scored":
-            args = [command, key] + [x for n in numbers for x in (n, b"m" + n)]
+        elif shape == "scored":     # (a key followed by options: b"z CH")
+            args = [command, *key.split()] + [x for n in numbers for x in (n, b"m" + n)]
         elif shape == "keys":
             args = [command] + [x for n in numbers for x in (b"{t}k" + n, b"v")]
         else:
