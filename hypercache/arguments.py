@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import re
 
+from .pulse import paced
 from .reply import CommandError
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -31,6 +33,11 @@ def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
 
 def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
     """A double as Redis's strtold-based parsing accepts it; no NaN, no spaces."""
+    # The common shapes (1, -2, 3.5, .5): digits and at most one point, nothing else to check.
+    # (A 500,000-member ZADD spent 1-2 s of its hub turn in the general path below.)
+    body = raw[1:] if raw[:1] == b"-" else raw
+    if 0 < len(body) <= 300 and body.replace(b".", b"", 1).isdigit():
+        return float(raw)
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -49,6 +56,26 @@ def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
     if math.isnan(value) or math.isinf(value):
         raise CommandError(error)
     return value
+
+
+# Plain numbers separated by one space: what a run of scores joined looks like when each one is
+# a shape the fast path of parse_float takes as it is.
+# (Possessive: one way only to match each number, and no backtracking into it on a miss; an
+# ambiguous pattern backtracked exponentially.)
+_NUMBER = rb"-?(?>[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)"
+_PLAIN_NUMBERS = re.compile(_NUMBER + rb"(?: " + _NUMBER + rb")*+")
+
+
+def parse_floats(raws: list[bytes], error: str = NOT_FLOAT) -> list[float]:
+    """parse_float of each, in one pass at C speed when they are all plain numbers (ZADD's scores)."""
+    if len(raws) > 16 and _PLAIN_NUMBERS.fullmatch(b" ".join(raws)) is not None:
+        try:
+            values = list(map(float, raws))
+        except ValueError:      # (an argument holding a space can look like two numbers joined)
+            values = []
+        if values and -math.inf < min(values) and max(values) < math.inf:    # (300+ digits overflow)
+            return values
+    return [parse_float(raw, error) for raw in paced(raws)]
 
 
 def lower(raw: bytes) -> bytes:

@@ -151,6 +151,8 @@ class Connection:
             if parser.error is not None and self.pending is None:
                 out.append(error_bytes("ERR Protocol error: " + parser.error))
                 session.close_after_reply = True
+            if parser.buffered + self.pending_bytes != session.query_buffer:
+                self._account_query()
             if self.held is not None or (written is not None and len(written) > self.write_mark):
                 self._hold(out)     # sent by the replication commit of this loop iteration
             elif (out and not self.unsent and self.reading and not self.closed
@@ -197,6 +199,8 @@ class Connection:
         if (len(pending) > MAX_PENDING_REQUESTS
                 or self.pending_bytes + parser.buffered > parser.limits.client_query_buffer_limit):
             self.close()
+            return
+        self._account_query()
 
     def _run_on(self, requests: list, stopped: int, out: list) -> None:
         """The dispatcher stopped at `stopped`: park on a blocking command, or go on after a send."""
@@ -308,6 +312,8 @@ class Connection:
             return      # on_writable comes back once the client has read its replies
         pending, self.pending = self.pending, None
         self.pending_bytes = 0
+        if self.session.query_buffer:
+            self._account_query()
         out: list[bytes] = []
         written = self.store.written
         if written is not None:
@@ -414,7 +420,7 @@ class Connection:
                         self.session.id, self.session.addr, self.unsent_bytes)
             self.close()
             return
-        self.session.output_buffer = self.unsent_bytes
+        self._account_output()
         if (self.session.close_after_reply or self.session.kill) and not self.unsent:
             self.close()
             return
@@ -427,6 +433,22 @@ class Connection:
                 self.reader.start(self.on_readable)
             else:
                 self.reader.stop()
+
+    # -- memory: what this client holds across turns counts towards maxmemory (Store.client_memory)
+
+    def _account_query(self) -> None:
+        """A request still arriving (or parked behind a block): its bytes so far."""
+        session = self.session
+        held = self.parser.buffered + self.pending_bytes
+        self.store.client_memory += held - session.query_buffer
+        session.query_buffer = held
+
+    def _account_output(self) -> None:
+        """Replies the client has not read yet, and those held for the replicas' acknowledgement."""
+        session = self.session
+        held = self.unsent_bytes + (sum(len(data) for data in self.held_out) if self.held_out else 0)
+        self.store.client_memory += held - session.output_buffer
+        session.output_buffer = held
 
     def _send(self, data: bytes) -> None:
         try:
@@ -487,6 +509,16 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+        # Nothing it held is its any more: a closed client still referenced (its writes held
+        # for the replicas, until they answer or the hold limit) keeps no buffers alive.
+        self.store.client_memory -= self.session.query_buffer + self.session.output_buffer
+        self.session.query_buffer = self.session.output_buffer = 0
+        self.parser.release()
+        self.unsent.clear()
+        self.unsent_bytes = 0
+        self.held_out.clear()
+        self.pending = None
+        self.pending_bytes = 0
 
 
 def send_deferred(conns: list[Connection], stats: ServerStats) -> None:

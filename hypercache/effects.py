@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pulse import paced
 from .types import Hash, List, Set, ZSet
 
 STRING, HASH, LIST, SET, ZSET = range(5)
@@ -63,16 +64,18 @@ def value_of(state: Any) -> tuple[Any, int]:
     elif not all(type(x) is bytes for x in data):
         raise BadState("a container holds bytes")
     value: Any
+    # (a replica rebuilds a big container in one hub turn, as its primary built it: the heartbeat
+    # goes on from inside, hypercache/pulse.py)
     if kind == HASH:
         value = Hash()
-        for i in range(0, len(data), 2):
+        for i in paced(range(0, len(data), 2)):
             value.set(data[i], data[i + 1])
     elif kind == LIST:
-        value = List(data)
+        value = List(paced(data))
     elif kind == SET:
-        value = Set(data)
+        value = Set(paced(data))
     elif kind == ZSET:
-        value = ZSet((data[i + 1], data[i]) for i in range(0, len(data), 2))
+        value = ZSet((data[i + 1], data[i]) for i in paced(range(0, len(data), 2)))
     else:
         raise BadState(f"unknown type {kind!r}")
     if big and hasattr(value, "big"):

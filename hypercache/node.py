@@ -14,7 +14,7 @@ from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member, SlotMap
 
-from . import commands, routing
+from . import commands, pulse, routing
 from .blocking import Blocking
 from .commands.acl import make_users
 from .config import Config, Settings, load_node_id
@@ -44,8 +44,9 @@ class Node:
         refused = exposure.refusal(config.host, keys is not None, config.mesh_insecure)
         if refused is not None:
             raise exposure.MeshExposed(refused)
-        # With per-node mesh keys the node id is derived from the public key (mesh/curve.py).
-        self.node_id = keys.node_id if keys is not None and not keys.shared else load_node_id(config.data_dir)
+        # With mesh keys (per-node, or a member's own pair with a cluster secret) the node id is
+        # derived from its public key (mesh/curve.py): no other member can claim it.
+        self.node_id = keys.node_id if keys is not None else load_node_id(config.data_dir)
         self.me = Member(self.node_id, config.resolved_announce_host, config.port,
                          config.resolved_mesh_port, config.http_port)
         settings = Settings.from_config(config)
@@ -119,6 +120,8 @@ class Node:
     def start(self) -> None:
         self.server.start()
         self.cluster.start()
+        # a command of a million elements keeps the heartbeat going (hypercache/pulse.py)
+        pulse.install(self.cluster.beat_if_due)
         self.replicator.start()
         self.join_probe.start()
         if self.config.http_port:
@@ -203,6 +206,7 @@ class Node:
                         self.node_id[:8])
         self.join_probe.stop()
         self.replicator.stop()
+        pulse.install(None)
         self.cluster.stop()
         self.server.stop()
         if self.http is not None:
@@ -215,7 +219,8 @@ def _mesh_keys(config: Config) -> curve.MeshKeys | None:
     if config.cluster_secret and config.mesh_secret_key_file:
         raise ValueError("a cluster secret and per-node mesh keys exclude each other: choose one")
     if config.cluster_secret:
-        return curve.from_secret(config.cluster_secret)
+        # the member's own pair, kept in its data directory (its id across restarts), else a fresh one
+        return curve.from_secret(config.cluster_secret, curve.member_pair(config.data_dir))
     if config.mesh_secret_key_file:
         return curve.load(config.mesh_secret_key_file, config.mesh_public_keys_dir)
     return None

@@ -206,6 +206,15 @@ class RequestParser:
 
     # -- careful path ------------------------------------------------------------
 
+    def release(self) -> None:
+        """Drop whatever a closed connection's request held (a bulk still arriving: up to 512 MB)."""
+        self.more = False
+        self._buf = bytearray()
+        self._args = None
+        self._args_bytes = 0
+        self._filling = None
+        self._reader = hiredis.Reader()
+
     def _fail(self, message: str) -> None:
         self.error = message
         self.more = False

@@ -78,6 +78,10 @@ class Store:
     slots: list[dict[bytes, Any]] = field(default_factory=lambda: [{} for _ in range(SLOT_COUNT)])
     expires: dict[bytes, int] = field(default_factory=dict)
     used_memory: int = 0
+    # The clients' query and output buffers held across hub turns (hypercache/connection.py keeps
+    # it): maxmemory counts them, as Redis's used_memory does, so a 300 MB bulk still arriving is
+    # seen by the OOM check and by eviction, not only by the kernel.
+    client_memory: int = 0
     key_count: int = 0
     stats: StoreStats = field(default_factory=StoreStats)
     # eviction: policy and, only when the policy needs it, access metadata
@@ -401,7 +405,7 @@ class Store:
             access[key] = self.clock_ms = now_ms
 
     def over_maxmemory(self) -> bool:
-        return self.maxmemory > 0 and self.used_memory > self.maxmemory
+        return self.maxmemory > 0 and self.used_memory + self.client_memory > self.maxmemory
 
     def evict(self, keyslot: Callable[[bytes], int]) -> bool:
         """Evict keys by the policy until under maxmemory; False if that is impossible."""

@@ -205,6 +205,41 @@ def many_args_refused(node: NodeProcess, http_port: int, requests: int = 31, cou
     return reply
 
 
+def _bulks(items: list[bytes]) -> bytes:
+    return b"".join(b"$%d\r\n%s\r\n" % (len(item), item) for item in items)
+
+
+def legal_big(command: bytes, key: bytes, count: int, shape: str) -> Callable[[NodeProcess, int], object]:
+    """A legal write of `count` elements in one command (a set's members, a hash's fields and values...).
+
+    shape: "members" (m0, m1, ...), "pairs" (f0 v0 ...), "scored" (0 m0 1 m1 ...),
+    "keys" (MSET {t}k0 v0 ...: the key argument is unused), "del" (DEL of the keys
+    MSET made first, in pipelined MSETs of 10,000 that run before the clock starts).
+    """
+    def attack(node: NodeProcess, http_port: int) -> object:
+        numbers = [b"%d" % i for i in range(count)]
+        if shape == "members":
+            args = [command, key] + [b"m" + n for n in numbers]
+        elif shape == "pairs":
+            args = [command, key] + [x for n in numbers for x in (b"f" + n, b"v" + n)]
+        elif shape == "scored":     # (a key followed by options: b"z CH")
+            args = [command, *key.split()] + [x for n in numbers for x in (n, b"m" + n)]
+        elif shape == "keys":
+            args = [command] + [x for n in numbers for x in (b"{t}k" + n, b"v")]
+        else:
+            keys = [b"{t}k" + n for n in numbers]
+            return send_and_read(node.port, b"*%d\r\n" % (count + 1) + _bulks([command] + keys))[0]
+        return send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))[0]
+    return attack
+
+
+def _prepare_keys(node: NodeProcess, count: int) -> None:
+    """MSET {t}k0..k{count} in pieces (the DEL case's keys), before the bystander's clock."""
+    for start in range(0, count, 10_000):
+        args = [b"MSET"] + [x for i in range(start, min(count, start + 10_000)) for x in (b"{t}k%d" % i, b"v")]
+        send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))
+
+
 def http_storm(node: NodeProcess, http_port: int, clients: int = 2000) -> object:
     """`clients` HTTP requests to the status port that all complete at the same moment.
 
@@ -303,6 +338,7 @@ class Case:
     attack: Callable[[NodeProcess, int], object]
     flags: tuple[str, ...] = ()
     debug: str | None = None    # --enable-debug-command for this case (None: Redis's default, no)
+    prepare: Callable[[NodeProcess], None] | None = None    # runs before the bystander starts
 
 
 CASES = [
@@ -321,6 +357,13 @@ CASES = [
     Case("http-half-open", "3,000 half-open HTTP connections to the status port", http_half_open),
     Case("debug-sleep", "`DEBUG SLEEP 4` (debug command not enabled)", debug_sleep),
     Case("http-post", "HTTP `POST` whose body is `CONFIG SET maxmemory 12345`", http_post),
+    Case("sadd-1m", "a legal `SADD` of 1M members (a new set)", legal_big(b"SADD", b"s", 1_000_000, "members")),
+    Case("rpush-1m", "a legal `RPUSH` of 1M elements", legal_big(b"RPUSH", b"l", 1_000_000, "members")),
+    Case("hset-500k", "a legal `HSET` of 500k fields", legal_big(b"HSET", b"h", 500_000, "pairs")),
+    Case("zadd-500k", "a legal `ZADD` of 500k members", legal_big(b"ZADD", b"z", 500_000, "scored")),
+    Case("mset-500k", "a legal `MSET` of 500k keys (one hash tag)", legal_big(b"MSET", b"", 500_000, "keys")),
+    Case("del-500k", "a legal `DEL` of 500k keys (one hash tag)", legal_big(b"DEL", b"", 500_000, "del"),
+         prepare=lambda node: _prepare_keys(node, 500_000)),
 ]
 
 
@@ -339,6 +382,8 @@ class Result:
 def run_case(factory: NodeFactory, case: Case) -> Result:
     node = factory.start(*case.flags, http=True, debug_command=case.debug)
     try:
+        if case.prepare is not None:
+            case.prepare(node)
         rss_before = rss_bytes(node.proc.pid)
         with Bystander(node.port) as bystander:
             bystander.more_pings(20)

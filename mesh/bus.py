@@ -106,6 +106,7 @@ class Mesh:
         self._local_stats = local_stats
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
+        self._beat_sent_at = float("-inf")
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
@@ -533,7 +534,11 @@ class Mesh:
     def beat_once(self, now: float) -> None:
         """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
         self._arrival.pulse(now)
-        self._handle_events(self.membership.tick(now))
+        # Right after this hub stalled (a long command, a pause), the peers' heartbeats that came
+        # meanwhile are still unread: suspecting them now would have this node, alone, find
+        # everyone silent (and, as the only live voter left in its view, dead). Read first.
+        if self._arrival.stall_ended_at != now:
+            self._handle_events(self.membership.tick(now))
         in_map = {m.node_id for m in self.slotmap.members}
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
@@ -542,6 +547,13 @@ class Mesh:
             self._echoed_at.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
+        self._send_heartbeat(now)
+        if self._found_after is not None:
+            self._found_anew(now)
+        self._propose(now)
+
+    def _send_heartbeat(self, now: float) -> None:
+        self._beat_sent_at = now
         stats = self._local_stats()
         seq = self._next_seq()
         self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
@@ -552,9 +564,25 @@ class Mesh:
             digest(self.slotmap), self.me, self.membership.gossip(),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0)), tuple(stats.get("catching_up", ())), heard=heard))
-        if self._found_after is not None:
-            self._found_anew(now)
-        self._propose(now)
+
+    def beat_if_due(self) -> None:
+        """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).
+
+        The node is busy, not dead: its peers keep hearing it. Only the heartbeat
+        goes out (same content as the timer's, a fresh seq); nothing is read or
+        decided, and the lease's pulse (`_arrival`) is left alone, so the command
+        still counts as a stall of this node's hub: heartbeats that arrived
+        meanwhile are not taken as fresh when they are read after it
+        (mesh/lease.py). A hub stuck elsewhere, in no paced loop, sends nothing.
+        """
+        now = self._clock()
+        if now - self._beat_sent_at < self._interval_s or self._pub_closed():
+            return
+        self.counters["busy_beats"] += 1
+        self._send_heartbeat(now)
+
+    def _pub_closed(self) -> bool:
+        return not self.links.bound
 
     def _found_anew(self, now: float) -> None:
         """A restarted first node founds a cluster once nobody it hears holds one (see __init__)."""

@@ -3,10 +3,12 @@
 Every node binds a ROUTER on its data port; a primary connects one DEALER,
 named with its node id, to each replica's ROUTER. Frames go DEALER -> ROUTER,
 acknowledgements ROUTER -> DEALER on the same connection. The ROUTER is a
-CURVE server behind the mesh's ZAP allow-list and every DEALER pins its peer's
-key (with a cluster secret, the one key pair every member derives from it),
-exactly as the mesh's sockets do: only members feed a replica, and streams are
-encrypted. Each message crosses ZeroMQ's I/O thread, which costs several times
+CURVE server behind the mesh's ZAP handler and every DEALER presents its
+node's own key and pins its peer's (with a cluster secret, the ROUTER presents
+the cluster key, and lets in only own keys the mesh endorsed): only members
+feed a replica, streams are encrypted, and a frame is taken only from the
+member whose key its connection proved (ZeroMQ's User-Id is that key's node
+id), never from another member that names itself after the sender. Each message crosses ZeroMQ's I/O thread, which costs several times
 what plain TCP does (mesh/datalink.py says how much).
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable
 import gevent
 import zmq.green as zmq
 
-from mesh.curve import MeshKeys
+from mesh.curve import DATA_DOMAIN, MeshKeys
 from mesh.datalink import MAX_FRAME_BYTES, SEND_HWM, Deliveries, OnFrame
 from mesh.links import curve_client, curve_server
 from mesh.replication import decode
@@ -43,7 +45,10 @@ class CurveLink(Deliveries):
 
     def open(self) -> None:
         router = self._context.socket(zmq.ROUTER)
-        curve_server(router, self._keys)
+        if self._keys.shared:
+            curve_server(router, self._keys.cluster_public, self._keys.cluster_secret, DATA_DOMAIN)
+        else:
+            curve_server(router, self._keys.public, self._keys.secret, DATA_DOMAIN)
         # a primary that reconnects (restarted, or its link was reset) takes its name back
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         router.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
@@ -137,7 +142,7 @@ class CurveLink(Deliveries):
             flags = 0       # wait for the first frame, then take what is queued behind it
             for _ in range(DRAIN_FRAMES):
                 try:
-                    parts = router.recv_multipart(flags, copy=True)
+                    parts = router.recv_multipart(flags, copy=False)
                 except zmq.Again:
                     break
                 except zmq.ZMQError:
@@ -146,11 +151,11 @@ class CurveLink(Deliveries):
                 if len(parts) != 2:
                     self.counters["invalid"] += 1
                     continue
-                identity, data = parts
+                identity, data = parts[0].bytes, parts[1].bytes
                 frame = decode(data)
-                # the sender must be who its connection says it is (its DEALER's name; with
-                # CURVE, a name only the holder of that member's key could connect under)
-                if frame is None or frame.sender.encode() != identity:
+                # the sender must be who its connection proved to be (the User-Id the ZAP handler
+                # gave its key), not only who it named its DEALER: any member can pick a name
+                if frame is None or frame.sender.encode() != identity or parts[1].get("User-Id") != frame.sender:
                     self.counters["invalid"] += 1
                     continue
                 self._deliver(frame, identity)

@@ -11,11 +11,15 @@ dropped, so one member cannot speak for another.
 With mesh keys (mesh/curve.py) the mesh is closed with CURVE: the XPUB is a
 CURVE server that asks this node's ZAP handler (mesh/zap.py, an allow-list of
 public keys) about every peer, and the mesh refuses to start without it; each
-SUB pins its peer's server key. With per-node key pairs node ids are derived
-from public keys, so the sender binding above is backed by the handshake. With
-the key pair derived from a cluster secret every member holds the same pair:
-only holders of the secret connect at all, and a SUB is bound to the first
-sender id that speaks on it (members trust each other, mesh/curve.py).
+SUB pins its peer's server key. With a cluster secret the roles turn around
+(mesh/curve.py): the XPUB is a CURVE client pinning the cluster key (only a
+holder of the secret subscribes) and greets each subscriber with its
+endorsement; each SUB is a CURVE server with the cluster pair, whose ZAP
+handler sees the publisher's own key, and every message read carries that
+key's node id (User-Id). Either way node ids are derived from public keys, so
+the sender binding above is backed by the handshake: a SUB takes only messages
+from the node id its peer proved, and, with a secret, only once that key was
+endorsed.
 
 The peers heard on links opened to a bare address (--join, CLUSTER MEET) are
 remembered in `join_peers`: a joining node has no map to check a map against,
@@ -35,7 +39,7 @@ import gevent
 import zmq.green as zmq
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
-from mesh.messages import MAX_MESSAGE_BYTES, Hello, Invalid, Message, decode, encode
+from mesh.messages import MAX_MESSAGE_BYTES, Endorse, Hello, Invalid, Message, decode, encode
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -46,17 +50,17 @@ SEND_HWM = 10_000
 
 
 
-def curve_server(sock: zmq.Socket, keys: MeshKeys) -> None:
-    """Make `sock` a CURVE server that lets in only what this node's ZAP allow-list admits."""
+def curve_server(sock: zmq.Socket, public: bytes, secret: bytes, domain: bytes = ZAP_DOMAIN) -> None:
+    """Make `sock` a CURVE server with this pair that lets in only what this node's ZAP handler admits."""
     sock.setsockopt(zmq.CURVE_SERVER, 1)
-    sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
-    sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
-    sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    sock.setsockopt(zmq.ZAP_DOMAIN, domain)
     sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # if the handler dies: refuse, not accept
 
 
 def curve_client(sock: zmq.Socket, keys: MeshKeys, server_key: bytes) -> None:
-    """Make `sock` a CURVE client that talks only to the holder of `server_key`."""
+    """Make `sock` a CURVE client with this node's own pair that talks only to the holder of `server_key`."""
     sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
     sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
@@ -67,7 +71,7 @@ class PeerLinks:
     def __init__(self, me: Member, bind_host: str, keys: MeshKeys | None,
                  on_message: Callable[[Message], None], on_hello: Callable[[Member], None],
                  counters: collections.Counter[str]) -> None:
-        if keys is not None and not keys.shared and keys.node_id != me.node_id:
+        if keys is not None and keys.node_id != me.node_id:
             raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
         self.counters = counters
@@ -82,7 +86,11 @@ class PeerLinks:
         # test several meshes share one process); without keys, behaviour is as it always was.
         self._keys = keys
         self._context = zmq.Context() if keys is not None else zmq.Context.instance()
-        self._zap = ZapHandler(self._context, keys.allowed_keys, me.node_id) if keys is not None else None
+        # With a secret: node id -> own public key of each publisher whose endorsement checked out
+        # (what the data channel's ZAP verdict admits too).
+        self.endorsed: dict[str, bytes] = {}
+        self._zap = ZapHandler(self._context, lambda domain, key: keys.admits(domain, key, self.endorsed),
+                               me.node_id) if keys is not None else None
         self._pub: zmq.Socket | None = None
         self._subs: dict[tuple, zmq.Socket] = {}
         self._sub_ids: dict[tuple, str] = {}    # address -> node id, bound on first message
@@ -110,8 +118,14 @@ class PeerLinks:
             if not self._zap.running:
                 raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
         pub = self._context.socket(zmq.XPUB)
-        if self._keys is not None:
-            curve_server(pub, self._keys)
+        if self._keys is not None and self._keys.shared:
+            # A client of the cluster key: only a SUB holding the secret completes the handshake; it
+            # is greeted with this member's own key and its endorsement, before any other message.
+            curve_client(pub, self._keys, self._keys.cluster_public)
+            pub.setsockopt(zmq.XPUB_WELCOME_MSG, encode(Endorse(
+                self.me.node_id, 0, self._keys.public, self._keys.endorsement(self._keys.public))))
+        elif self._keys is not None:
+            curve_server(pub, self._keys.public, self._keys.secret)
         pub.setsockopt(zmq.XPUB_VERBOSE, 1)
         pub.setsockopt(zmq.SNDHWM, SEND_HWM)
         pub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -163,8 +177,7 @@ class PeerLinks:
             # One SUB per (address, node id): a new member at a dead member's address (a
             # replaced container, a restart without a data dir) gets a SUB bound to its own id.
             address = (host, mesh_port) if node_id is None else (host, mesh_port, node_id)
-            self._subscribe(address, host, mesh_port, node_id,
-                            None if self._keys is None else self._keys.public)
+            self._subscribe(address, host, mesh_port, node_id, None)
             return
         # CURVE: every SUB pins its peer's server key, and is bound to that key's node id.
         # A known member's key is in the allow-list; behind a bare address (--join, MEET)
@@ -186,6 +199,7 @@ class PeerLinks:
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)
+        self.endorsed.pop(node_id, None)
         self.received.pop(node_id, None)
         self.received_bytes.pop(node_id, None)
 
@@ -202,7 +216,10 @@ class PeerLinks:
         if address in self._subs:
             return
         sub = self._context.socket(zmq.SUB)
-        if server_key is not None and self._keys is not None:
+        if self._keys is not None and self._keys.shared:
+            # the CURVE server of this connection: the publisher proves its own key to our ZAP handler
+            curve_server(sub, self._keys.cluster_public, self._keys.cluster_secret)
+        elif server_key is not None and self._keys is not None:
             curve_client(sub, self._keys, server_key)
         sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sub.setsockopt(zmq.LINGER, 0)
@@ -241,6 +258,15 @@ class PeerLinks:
             except Exception:  # one bad hello must not end the reader every join depends on
                 log.exception("mesh hello failed node=%s sender=%s", self.me.node_id[:8], hello.sender[:8])
 
+    def _endorse(self, message: Message, speaker: str | None) -> None:
+        """Take a publisher's welcome (with a secret: its key is now endorsed); drop all else it sends before."""
+        if isinstance(message, Endorse) and speaker == message.sender and self._keys is not None \
+                and self._keys.endorses(message.key, message.tag):
+            self.endorsed[speaker] = message.key
+            return
+        self.counters["invalid"] += 1
+        self.counters["invalid_unendorsed" if not isinstance(message, Endorse) else "invalid_endorsement"] += 1
+
     def _settle(self, address: tuple) -> None:
         """A SUB bound to a node id got through: close the others to that address.
 
@@ -252,9 +278,16 @@ class PeerLinks:
 
     def _read(self, address: tuple, sub: zmq.Socket) -> None:
         first = True
+        # With a secret, who published is what CURVE proved: the User-Id of each message.
+        proven = self._keys is not None and self._keys.shared
+        speaker: str | None = None
         while True:
             try:
-                data = sub.recv()
+                if proven:
+                    frame = sub.recv(copy=False)
+                    data, speaker = frame.bytes, str(frame.get("User-Id"))
+                else:
+                    data = sub.recv()
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             message = decode(data)
@@ -262,8 +295,11 @@ class PeerLinks:
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1
                 continue
-            expected = self._sub_ids.setdefault(address, message.sender)
-            if message.sender != expected:
+            if isinstance(message, Endorse) or (speaker is not None and speaker not in self.endorsed):
+                self._endorse(message, speaker)
+                continue
+            expected = self._sub_ids.setdefault(address, speaker or message.sender)
+            if message.sender != expected or (speaker is not None and speaker != expected):
                 self.counters["invalid"] += 1
                 self.counters["invalid_impersonation"] += 1
                 continue

@@ -158,14 +158,31 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True)
+class Endorse:
+    """A publisher's welcome to each new subscriber, with a cluster secret (mesh/curve.py).
+
+    `key` is the sender's own z85 CURVE public key (its node id is the key's
+    hash) and `tag` HMAC(secret, key): the sender holds the secret. Sent once
+    per connection by the XPUB itself (ZMQ_XPUB_WELCOME_MSG), before anything else.
+    """
+
+    sender: str
+    seq: int
+    key: bytes
+    tag: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     reason: str
 
 
-Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise]
+Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise, Endorse]
 
+# (Endorse, kind 10, is new in this version's secret mode; nodes of an older version
+# drop it as an unknown kind, and could not complete a secret-mode handshake anyway.)
 _KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7,
-                           Prepare: 8, Promise: 9}
+                           Prepare: 8, Promise: 9, Endorse: 10}
 
 
 class _Bad(Exception):
@@ -212,6 +229,8 @@ def encode(message: Message) -> bytes:
         body = [_map_body(message.slotmap)]
     elif isinstance(message, Publish):
         body = [message.channel, message.message]
+    elif isinstance(message, Endorse):
+        body = [message.key, message.tag]
     else:
         body = [_member_body(message.me)]
     return msgpack.packb(head + body)
@@ -279,6 +298,12 @@ def _message(fields: Any) -> Message:
         _length(body, 5)
         return Promise(sender, seq, _uint(body[0]), _uint(body[1]), _node_id(body[2]), _uint(body[3]),
                        None if body[4] is None else _slotmap(body[4]))
+    if kind == 10:
+        _length(body, 2)
+        key, tag = _bytes(body[0], 40), _bytes(body[1], 32)
+        _check(len(key) == 40 and len(tag) == 32, "schema")
+        _check(hashlib.sha1(key).hexdigest() == sender, "sender")
+        return Endorse(sender, seq, key, tag)
     raise _Bad("kind")
 
 

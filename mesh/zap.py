@@ -1,7 +1,8 @@
 """Run the mesh's ZAP handler: a zmq.green REP socket that lets in only allow-listed CURVE keys.
 
 libzmq asks the handler bound at inproc://zeromq.zap.01 *in the same context*
-about every peer that connects to a CURVE server socket. Without a handler,
+about every peer that a CURVE server socket handshakes with (whichever side
+connected: with a cluster secret, the mesh's SUBs are CURVE servers). Without a handler,
 CURVE accepts any key, so the bus refuses to bind its mesh unless `running`
 is true, and its sockets set ZAP_ENFORCE_DOMAIN so that a handler that dies
 later means refused connections, not open ones. The verdict is mesh/curve.py's.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from typing import Callable
 
 import gevent
 import zmq.green as zmq
@@ -22,9 +24,10 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 
 
 class ZapHandler:
-    def __init__(self, context: zmq.Context, allowed_keys: frozenset[bytes], node: str = "") -> None:
+    def __init__(self, context: zmq.Context, admits: Callable[[bytes, bytes], bool], node: str = "") -> None:
+        """`admits(domain, z85 key)` decides (mesh/curve.py's MeshKeys.admits, with what the links endorsed)."""
         self._context = context
-        self._allowed = allowed_keys
+        self._admits = admits
         self._node = node[:8]
         self._socket: zmq.Socket | None = None
         self._greenlet: gevent.Greenlet | None = None
@@ -52,7 +55,7 @@ class ZapHandler:
         assert self._socket is not None
         while True:
             request = self._socket.recv_multipart()
-            reply, key = zap_verdict(request, self._allowed)
+            reply, key = zap_verdict(request, self._admits)
             if key is None:
                 self.counters["denied"] += 1
                 log.warning("mesh zap denied node=%s peer_address=%s reason=%s", self._node,

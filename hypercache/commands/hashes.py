@@ -6,6 +6,7 @@ from ..arguments import WRONGTYPE, parse_int
 from ..reply import OK, CommandError
 from ..types.hash import Hash
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
+from ..pulse import paced
 from . import command
 from .values import typed_value
 
@@ -51,7 +52,7 @@ def hset(ctx, session, args):
     h = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if h is None:
         h = Hash()
-        for i in range(2, n, 2):
+        for i in paced(range(2, n, 2)):
             h.set(args[i], args[i + 1])
         store.set(ctx.slot, key, h)
         return len(h.fields)
@@ -59,7 +60,7 @@ def hset(ctx, session, args):
         raise CommandError(WRONGTYPE)
     before = h.nbytes
     added = 0
-    for i in range(2, n, 2):
+    for i in paced(range(2, n, 2)):
         added += h.set(args[i], args[i + 1])
     store.resized(key, h.nbytes - before)
     return added

@@ -13,6 +13,7 @@ from ..arguments import INT64_MAX, INT64_MIN, SYNTAX, parse_int
 from ..glob import glob_match
 from ..reply import OK, CommandError, Status
 from ..store import LFU_INIT, type_name
+from ..pulse import paced
 from . import command, container
 
 SHARED_INTEGERS = 10000          # Redis shares the objects of 0..9999 (OBJ_SHARED_INTEGERS)
@@ -36,7 +37,7 @@ def look(ctx, key: bytes):
 
 def _delete(ctx, args):
     count = 0
-    for key in args[1:]:
+    for key in paced(args[1:]):
         if peek(ctx, key) is not None and ctx.store.delete(ctx.slot, key):
             count += 1
     return count

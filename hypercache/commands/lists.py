@@ -11,6 +11,7 @@ from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List, encode
+from ..pulse import chunks
 from . import command
 from .options import index_range, numkeys_keys, parse_mpop, parse_timeout
 from .values import typed_value
@@ -37,19 +38,21 @@ def _push(ctx, key: bytes, values: list[bytes], left: bool, only_existing: bool)
         if only_existing:
             return 0
         lst = List()
-        if left:
-            lst.push_left(values)
-        else:
-            lst.push_right(values)
+        for piece in chunks(values):
+            if left:
+                lst.push_left(piece)
+            else:
+                lst.push_right(piece)
         store.set(ctx.slot, key, lst)
         return len(lst.encoded)
     if type(lst) is not List:
         raise CommandError(WRONGTYPE)
     before = lst.nbytes
-    if left:
-        lst.push_left(values)
-    else:
-        lst.push_right(values)
+    for piece in chunks(values):
+        if left:
+            lst.push_left(piece)
+        else:
+            lst.push_right(piece)
     store.resized(key, lst.nbytes - before)
     return len(lst.encoded)
 

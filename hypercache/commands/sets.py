@@ -6,6 +6,7 @@ from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..reply import CommandError, OrderedSet
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.set import Set
+from ..pulse import paced
 from . import command
 from .options import numkeys_keys, parse_limit, parse_numkeys
 from .values import typed_value
@@ -32,13 +33,13 @@ def sadd(ctx, session, args):
     store = ctx.store
     s = store.get_for_write(ctx.slot, key, ctx.now_ms)
     if s is None:
-        s = Set(args[2:])
+        s = Set(paced(args[2:]))
         store.set(ctx.slot, key, s)
         return len(s.members)
     if type(s) is not Set:
         raise CommandError(WRONGTYPE)
     before = s.nbytes
-    added = s.add_many(args[2:])
+    added = s.add_many(paced(args[2:]))
     if added:
         store.resized(key, s.nbytes - before)
     return added

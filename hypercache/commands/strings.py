@@ -11,6 +11,7 @@ import sys
 from .. import inplace, longdouble
 from ..arguments import INT64_MAX, INT64_MIN, NOT_FLOAT, SYNTAX, WRONGTYPE, parse_int
 from ..reply import OK, CommandError
+from ..pulse import paced
 from . import command
 from .values import typed_value
 
@@ -166,7 +167,7 @@ def _pairs(args: list[bytes], name: str) -> list[tuple[bytes, bytes]]:
          summary="Atomically creates or modifies the string values of one or more keys.")
 def mset(ctx, session, args):
     """Format: MSET key value [key value ...]"""
-    for key, value in _pairs(args, "mset"):
+    for key, value in paced(_pairs(args, "mset")):
         ctx.store.set(ctx.slot, key, value)
     return OK
 

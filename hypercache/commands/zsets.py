@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 
-from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
+from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_floats, parse_int
 from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, CommandError, format_double
 from ..types.scan import parse_random_count, parse_scan, random_picks, scan_members
 from ..types.zset import ZSet
+from ..pulse import paced
 from . import command
 from .options import numkeys_keys, parse_mpop, parse_timeout
 from .values import typed_value
@@ -102,11 +103,16 @@ def zadd(ctx, session, args):
         raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and pairs_count > 2:
         raise CommandError("ERR INCR option supports a single increment-element pair")
-    scores = [parse_float(args[j]) for j in range(i, n, 2)]
+    scores = parse_floats(args[i:n:2])
     key = args[1]
     store = ctx.store
     z = store.get_for_write(ctx.slot, key, ctx.now_ms)
     new = z is None
+    if new and i == 2:
+        # no option, a new key: every pair adds (a repeated member's last score wins), built in bulk
+        z = ZSet(zip(scores, args[3:n:2]))
+        store.set(ctx.slot, key, z)
+        return len(z.scores)
     if new:
         if xx:
             return None if incr else 0
@@ -117,7 +123,7 @@ def zadd(ctx, session, args):
     zscores = z.scores
     added = changed = 0
     result = None
-    for score, j in zip(scores, range(i + 1, n, 2)):
+    for score, j in zip(scores, paced(range(i + 1, n, 2))):
         member = args[j]
         current = zscores.get(member)
         if current is None:

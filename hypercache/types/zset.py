@@ -17,13 +17,20 @@ class ZSet:
     type_name = b"zset"
 
     def __init__(self, pairs: Iterable[tuple[float, bytes]] = ()) -> None:
-        self.scores: dict[bytes, float] = {}
-        self.ordered = SortedList()
         self.nbytes = BASE_BYTES
         self.big = False          # converted to a skiplist: never converts back, as Redis
         self.removed = 0          # members ever removed: ZSCAN's cursor (hypercache/types/scan.py)
+        # Built in bulk: a later pair of a member replaces its score, as adding them one by one
+        # would, and the order is sorted once (a SortedList.add per member took ~6 us: a
+        # 500,000-member ZADD to a new key, or a replica rebuilding one, held the hub 3-4 s).
+        scores: dict[bytes, float] = {}
         for score, member in pairs:
-            self.add(member, score)
+            scores[member] = 0.0 if score == 0 else score     # -0 is stored as 0, as Redis's listpack does
+        self.scores = scores
+        self.ordered = SortedList([(score, member) for member, score in scores.items()])
+        if scores:
+            self.nbytes += sum(len(member) for member in scores) + ENTRY_BYTES * len(scores)
+            self.big = len(scores) > MAX_LISTPACK_ENTRIES or any(len(m) > MAX_LISTPACK_VALUE for m in scores)
 
     @property
     def encoding(self) -> bytes:

@@ -37,7 +37,7 @@ def test_a_cluster_closed_with_a_secret_works_and_keeps_strangers_out(node_facto
 
     # The data channel is closed with the secret too: a peer with another key pair, even one that knows
     # the cluster's public key, is turned away by the node's ZAP handler before any frame is read.
-    cluster_key = curve.from_secret(SECRET.encode()).public
+    cluster_key = curve.from_secret(SECRET.encode()).cluster_public
     guess = curve.from_secret(b"a guess at the cluster secret!!")
     context = zmq.Context()
     dealer = context.socket(zmq.DEALER)

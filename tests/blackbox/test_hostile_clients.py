@@ -16,7 +16,7 @@ from pathlib import Path
 import hiredis
 import pytest
 
-from tests.nodes import HOST, REPO, call, encode_command, read_reply, read_until_closed, request
+from tests.nodes import HOST, REPO, call, encode_command, read_reply, read_until_closed, request, wait_until
 
 DEBUG_NOT_ALLOWED = (
     'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run '
@@ -192,3 +192,40 @@ def test_cluster_meet_refuses_bad_addresses_as_redis(node, redis_server_factory)
         assert error_text(ours) == error_text(theirs), meet
     # none was acted on: the node is still a lone node that takes writes
     assert call(node, "SET", "k", "v") == b"OK"
+
+
+# -- memory a client holds is memory maxmemory sees -----------------------------------------
+
+def _used_memory(server) -> int:
+    info = call(server, "INFO", "memory").decode()
+    return int(next(line.split(":")[1] for line in info.splitlines() if line.startswith("used_memory:")))
+
+
+def test_a_bulk_still_arriving_counts_towards_maxmemory_as_in_redis(node, redis_server):
+    """A client in the middle of a 64 MB SET holds 48 MB: with maxmemory 32 MB, another client's
+    write is refused with OOM, in both; once the uploader is gone, it is accepted again.
+
+    Before, the node's maxmemory saw the dataset only: a bulk still arriving (or replies a client
+    does not read, or a pipeline parked behind a blocked command) was memory no limit counted.
+    """
+    size, sent = 64 * 2**20, 48 * 2**20
+    replies = {}
+    for name, server in (("hypercache", node), ("redis", redis_server)):
+        baseline = _used_memory(server)
+        assert call(server, "CONFIG", "SET", "maxmemory", str(32 * 2**20)) == b"OK"
+        try:
+            with socket.create_connection((HOST, server.port), timeout=60) as uploader:
+                uploader.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % size)
+                chunk = b"v" * 2**20
+                for _ in range(sent // len(chunk)):
+                    uploader.sendall(chunk)
+                wait_until(lambda: _used_memory(server) > baseline + sent - 2**20, timeout=30)
+                during = plain(request(server, "SET", "x", "y"))
+                held = _used_memory(server) - baseline
+            wait_until(lambda: _used_memory(server) < baseline + 2**20, timeout=30)
+            replies[name] = (during, plain(request(server, "SET", "x", "y")))
+            print(f"\n{name}: used_memory +{held / 2**20:.0f} MB while 48 MB of a bulk had arrived")
+        finally:
+            call(server, "CONFIG", "SET", "maxmemory", "0")
+    assert replies["hypercache"] == replies["redis"] == (
+        ("error", "OOM command not allowed when used memory > 'maxmemory'."), b"OK")

@@ -35,7 +35,7 @@ class End:
     """One node's link and what reached it."""
 
     def __init__(self, name: str, keys=None, context=None, port: int | None = None) -> None:
-        self.id = node_id(name)
+        self.id = keys.node_id if keys is not None else node_id(name)   # (with keys, bound to them)
         self.port = port or free_port()
         self.frames: list[tuple[Frame, bytes | None]] = []
         self.drained = 0
@@ -170,12 +170,15 @@ def test_a_reconnecting_primary_takes_its_name_back(ends):
 
 
 def test_with_mesh_keys_frames_travel_over_curve(ends):
-    keys = curve.from_secret(b"a cluster secret of the data channel test")
+    secret = b"a cluster secret of the data channel test"
+    primary_keys, replica_keys, insider_keys = (curve.from_secret(secret) for _ in range(3))
     context = zmq.Context()
-    zap = ZapHandler(context, keys.allowed_keys)
+    # (the replica's ZAP handler lets in the keys its mesh endorsed: here, the primary's and an insider's)
+    endorsed = {keys.node_id: keys.public for keys in (primary_keys, insider_keys)}
+    zap = ZapHandler(context, lambda domain, key: replica_keys.admits(domain, key, endorsed))
     zap.start()
-    primary = ends("primary", keys=keys, context=context)
-    replica = ends("replica", keys=keys, context=context)
+    primary = ends("primary", keys=primary_keys, context=context)
+    replica = ends("replica", keys=replica_keys, context=context)
     assert not isinstance(primary.link, TcpLink)
     primary.link.connect(replica.id, "127.0.0.1", replica.port)
     for offset in range(1, 11):
@@ -183,5 +186,19 @@ def test_with_mesh_keys_frames_travel_over_curve(ends):
     try:
         wait_for(lambda: len(replica.frames) == 10)
         assert offsets(replica) == list(range(1, 11))
+        # An insider holding the secret, its own key endorsed, names its DEALER after the primary and
+        # sends frames in the primary's name: the replica reads its key's id, not the name, and drops them.
+        impostor = context.socket(zmq.DEALER)
+        impostor.setsockopt(zmq.LINGER, 0)
+        impostor.setsockopt(zmq.CURVE_SERVERKEY, replica_keys.cluster_public)
+        impostor.setsockopt(zmq.CURVE_PUBLICKEY, insider_keys.public)
+        impostor.setsockopt(zmq.CURVE_SECRETKEY, insider_keys.secret)
+        impostor.setsockopt(zmq.IDENTITY, primary.id.encode())
+        impostor.connect(f"tcp://127.0.0.1:{replica.port}")
+        invalid = replica.link.counters["invalid"]
+        impostor.send(primary.batch(11))
+        wait_for(lambda: replica.link.counters["invalid"] > invalid)
+        assert offsets(replica) == list(range(1, 11))
+        impostor.close(linger=0)
     finally:
         zap.stop()

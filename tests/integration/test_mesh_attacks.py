@@ -18,11 +18,12 @@ from pathlib import Path
 import gevent
 import pytest
 import zmq.green as zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from mesh import curve, ring
 from mesh.bus import Mesh
 from mesh.curve import MeshKeys
-from mesh.messages import Commit, Heartbeat, Hello, Leave, Message, Publish, State, decode, digest, encode
+from mesh.messages import Commit, Endorse, Heartbeat, Hello, Leave, Message, Publish, State, decode, digest, encode
 from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 
@@ -51,8 +52,7 @@ class Cluster:
         self.published: list[list[tuple[bytes, bytes]]] = []
         try:
             for index, node_keys in enumerate(keys):
-                node_id = node_keys.node_id if node_keys is not None and not getattr(node_keys, "shared", False) \
-                    else _node_id(str(index))
+                node_id = node_keys.node_id if node_keys is not None else _node_id(str(index))
                 me = Member(node_id, "127.0.0.1", _free_port(), _free_port(), 0)
                 inbox: list[tuple[bytes, bytes]] = []
                 join = [("127.0.0.1", self.nodes[0].me.mesh_port)] if self.nodes else []
@@ -81,8 +81,10 @@ class Attacker:
 
     The Hello makes the victim subscribe back to the XPUB, bound to the claimed
     id: the way a new node joins, and the way the issue's attacker got in.
-    `keys`: the attacker's own CURVE pair (an insider's allowed key, or a pair
-    from a wrong secret); `server_key` the victim's key it pins.
+    `keys`: the attacker's own CURVE pair (an insider's allowed key); `server_key`
+    the victim's key it pins. With keys from a cluster secret (a holder's, or a
+    wrong secret's), it plays the secret mode's roles (mesh/curve.py): its PUB a
+    client of the cluster key that greets with its endorsement, its SUB a server.
     """
 
     def __init__(self, victim: Mesh | None, claimed: str, keys: MeshKeys | None = None,
@@ -90,11 +92,24 @@ class Attacker:
         self.context = zmq.Context()
         self.port = _free_port()
         self.member = Member(claimed, "127.0.0.1", 1, self.port, 1)
-        self.pub = self.context.socket(zmq.PUB)
+        self.pub = self.context.socket(zmq.XPUB)
         self.sub = self.context.socket(zmq.SUB)
         for sock in (self.pub, self.sub):
             sock.setsockopt(zmq.LINGER, 0)
-        if keys is not None:
+        self.handshake_failures = 0
+        self._monitor = None
+        if keys is not None and keys.shared:
+            self.pub.setsockopt(zmq.CURVE_SERVERKEY, keys.cluster_public)
+            self.pub.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+            self.pub.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+            self.pub_welcome = encode(Endorse(keys.node_id, 0, keys.public, keys.endorsement(keys.public)))
+            self.pub.setsockopt(zmq.XPUB_WELCOME_MSG, self.pub_welcome)
+            self.sub.setsockopt(zmq.CURVE_SERVER, 1)
+            self.sub.setsockopt(zmq.CURVE_PUBLICKEY, keys.cluster_public)
+            self.sub.setsockopt(zmq.CURVE_SECRETKEY, keys.cluster_secret)
+            # the victim's XPUB (a client of the real cluster key) fails its handshake with a wrong one here
+            self._monitor = self.sub.get_monitor_socket()
+        elif keys is not None:
             self.pub.setsockopt(zmq.CURVE_SERVER, 1)
             self.pub.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
             self.pub.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
@@ -108,6 +123,20 @@ class Attacker:
             self.sub.connect(f"tcp://127.0.0.1:{victim.me.mesh_port}")
         # Above every real member's (they start from the wall clock in microseconds).
         self.seq = time.time_ns() // 1000 + 10 ** 12
+
+    def refused(self) -> bool:
+        """A victim failed its CURVE handshake with this attacker's SUB (secret mode)."""
+        if self._monitor is None:
+            return False
+        try:
+            while True:
+                event = parse_monitor_message(self._monitor.recv_multipart(zmq.NOBLOCK))["event"]
+                if event in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+                             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+                    self.handshake_failures += 1
+        except zmq.Again:
+            pass
+        return self.handshake_failures > 0
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -144,6 +173,9 @@ class Attacker:
         return got
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self.sub.disable_monitor()
+            self._monitor.close(linger=0)
         self.pub.close(linger=0)
         self.sub.close(linger=0)
         self.context.term()
@@ -181,8 +213,7 @@ def open_cluster():
 
 @pytest.fixture
 def closed_cluster():
-    keys = curve.from_secret(SECRET)
-    cluster = Cluster([keys, keys, keys])
+    cluster = Cluster([curve.from_secret(SECRET) for _ in range(3)])   # (each member its own pair)
     yield cluster
     cluster.close()
 
@@ -190,8 +221,7 @@ def closed_cluster():
 @pytest.fixture(params=["open", "closed"])
 def cluster(request):
     """An open mesh (the attack must work: the test can fail) and one closed with a cluster secret."""
-    keys = curve.from_secret(SECRET) if request.param == "closed" else None
-    made = Cluster([keys, keys, keys])
+    made = Cluster([curve.from_secret(SECRET) if request.param == "closed" else None for _ in range(3)])
     yield made
     made.close()
 
@@ -209,18 +239,17 @@ def attackers():
 
 
 def _outsider(cluster: Cluster, attackers, claimed: str) -> Attacker:
-    """An attacker at the first node: no keys on an open mesh; a pair from a wrong secret on a closed one,
-    pinning the victim's real server key (public keys are not secrets)."""
+    """An attacker at the first node: no keys on an open mesh; keys from a wrong secret on a closed one."""
     victim = cluster.nodes[0]
     if victim.links._keys is None:
         return attackers(victim, claimed)
-    return attackers(victim, claimed, keys=curve.from_secret(b"a guess at the cluster secret!!"),
-                     server_key=victim.links._keys.public)
+    return attackers(victim, claimed, keys=curve.from_secret(b"a guess at the cluster secret!!"))
 
 
-def _refused(cluster: Cluster) -> bool:
-    """The victim's ZAP handler turned the attacker away (CURVE: the only thing an outsider reaches)."""
-    return cluster.nodes[0].links._zap.counters["denied"] >= 1
+def _refused(cluster: Cluster, attacker: Attacker | None = None) -> bool:
+    """The victim turned the attacker away: its ZAP handler (an attacker's key), or the CURVE
+    handshake of its XPUB with the attacker's SUB (a wrong cluster secret)."""
+    return cluster.nodes[0].links._zap.counters["denied"] >= 1 or (attacker is not None and attacker.refused())
 
 
 # -- a forged Commit --------------------------------------------------------------------------
@@ -272,7 +301,7 @@ def test_a_stranger_sending_heartbeats_becomes_no_member(cluster, attackers):
     joined = attacker.keep_sending([attacker.heartbeat()],
                                    until=lambda: victim.membership.peers.get(stranger) is not None
                                    and victim.membership.peers[stranger].seq > 0
-                                   or (closed and _refused(cluster)))
+                                   or (closed and _refused(cluster, attacker)))
     assert joined
     if not closed:
         # The open mesh takes it in: that is the attack the closed mesh must refuse.
@@ -289,7 +318,7 @@ def test_a_poisoned_sequence_number_does_not_silence_a_member(cluster, attackers
     attacker = _outsider(cluster, attackers, target)       # a Hello claiming a live member's id
     poison = attacker.heartbeat(seq=2 ** 62, sender=target)
     poisoned = attacker.keep_sending([poison], until=lambda: victim.links._last_seq.get(target) == 2 ** 62
-                                     or (closed and _refused(cluster)))
+                                     or (closed and _refused(cluster, attacker)))
     assert poisoned
     if not closed:
         # The open mesh now drops the member's real messages as duplicates, and finds it silent.
@@ -306,7 +335,7 @@ def test_a_forged_leave_kills_no_member(cluster, attackers):
     attacker = _outsider(cluster, attackers, target)
     forged = Leave(target, 0, 10 ** 6)
     done = attacker.keep_sending([forged], until=lambda: victim.membership.state(target) == State.DEAD
-                                 or (closed and _refused(cluster)))
+                                 or (closed and _refused(cluster, attacker)))
     assert done
     if not closed:
         return      # the open mesh took it: the member is dead in the victim's view
@@ -321,7 +350,7 @@ def test_a_forged_publish_reaches_no_subscriber(cluster, attackers):
     attacker = _outsider(cluster, attackers, _node_id("publisher"))
     forged = Publish(attacker.member.node_id, 0, b"orders", b"sell everything")
     done = attacker.keep_sending([forged], until=lambda: (b"orders", b"sell everything") in inbox
-                                 or (closed and _refused(cluster)))
+                                 or (closed and _refused(cluster, attacker)))
     assert done
     if not closed:
         return
@@ -334,7 +363,7 @@ def test_a_forged_publish_reaches_no_subscriber(cluster, attackers):
 
 def test_an_outsider_cannot_even_listen_to_a_closed_mesh(closed_cluster, attackers):
     attacker = _outsider(closed_cluster, attackers, _node_id("listener"))
-    wait_for(lambda: _refused(closed_cluster))
+    wait_for(lambda: _refused(closed_cluster, attacker))
     assert attacker.listen(WATCH_S) == []
 
 
@@ -399,23 +428,24 @@ def test_a_replayed_old_map_is_not_adopted_by_a_node_that_comes_back(open_cluste
         replayer.close()
 
 
-# -- one member speaking for another: a shared secret cannot stop it, per-node keys do ------------
+# -- one member speaking for another: neither a holder of the secret nor of an allowed key can ---------
 
 @pytest.mark.parametrize("mode", ["shared secret", "per-node keys"])
-def test_an_insider_speaks_for_another_member_only_with_a_shared_secret(mode, pairs, attackers):
+def test_an_insider_cannot_speak_for_another_member(mode, pairs, attackers):
     """An insider (holding the secret, or an allowed key pair of its own) forges a Leave of a live member.
 
-    With the secret every member holds the same key pair, so nothing tells one
-    member's connection from another's: a Hello naming the target makes the
-    victim subscribe to the insider as the target, and the Leave kills it (the
-    documented limit, docs/security.md). With per-node keys the victim's SUB
-    for the target pins the target's key, which the insider lacks: nothing
-    arrives; and under its own id, a Leave naming the target is dropped as
-    impersonation.
+    A Hello naming the target makes the victim subscribe to the insider, bound
+    to the target's id. With per-node keys that SUB pins the target's key,
+    which the insider lacks: nothing arrives. With the secret, the victim's SUB
+    is the CURVE server and the insider's own key is what the handshake proves
+    (its id, endorsed by the secret: it is let in), so its messages arrive
+    stamped with its own id, not the target's, and are dropped as
+    impersonation. Before members had keys of their own (every member held the
+    one pair derived from the secret), the same Leave killed the target in the
+    victim's view. Under its own id, a Leave naming the target is dropped too.
     """
     if mode == "shared secret":
-        secret = curve.from_secret(SECRET)
-        keys, insider_keys = [secret, secret, secret], secret
+        keys, insider_keys = [curve.from_secret(SECRET) for _ in range(3)], curve.from_secret(SECRET)
     else:
         keys, insider_keys = [pairs["a"], pairs["b"], pairs["c"]], pairs["insider"]
     cluster = Cluster(keys)
@@ -423,16 +453,22 @@ def test_an_insider_speaks_for_another_member_only_with_a_shared_secret(mode, pa
         victim, target = cluster.nodes[0], cluster.nodes[1].me.node_id
         impostor = attackers(victim, target, keys=insider_keys, server_key=victim.links._keys.public)
         forged = Leave(target, 0, 10 ** 6)
+        impersonations = victim.links.counters["invalid_impersonation"]
+        if mode == "shared secret":
+            # it got in (the secret admits it) and spoke: dropped, because its key is not the target's
+            assert impostor.keep_sending([forged], until=lambda: victim.links.counters["invalid_impersonation"]
+                                         > impersonations or victim.membership.state(target) == State.DEAD)
         killed = impostor.keep_sending([forged], until=lambda: victim.membership.state(target) == State.DEAD,
                                        timeout_s=WATCH_S)
         outcome = "killed it in the victim's view" if killed else "changed nothing"
-        print(f"\n{mode}: an insider's forged Leave of a live member {outcome}")
-        if mode == "shared secret":
-            assert killed
-            return
+        print(f"\n{mode}: an insider's forged Leave of a live member {outcome} "
+              f"(dropped as impersonation: {victim.links.counters['invalid_impersonation'] - impersonations})")
         assert not killed
         in_own_name = attackers(victim, insider_keys.node_id, keys=insider_keys, server_key=victim.links._keys.public)
-        assert in_own_name.keep_sending([forged], until=lambda: victim.links.counters["invalid_impersonation"] >= 1)
+        assert in_own_name.keep_sending([forged], until=lambda: victim.links.counters["invalid_impersonation"]
+                                        > impersonations + (1 if mode == "shared secret" else 0))
         assert victim.membership.state(target) == State.ALIVE and cluster.agreed(3)
+        if mode == "shared secret":
+            assert victim.links.endorsed.get(insider_keys.node_id) == insider_keys.public
     finally:
         cluster.close()

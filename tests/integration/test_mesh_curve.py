@@ -120,14 +120,30 @@ def _request(key: bytes, mechanism: bytes = b"CURVE", domain: bytes = curve.ZAP_
 def test_zap_verdict_lets_in_allowed_curve_keys_only():
     allowed, _ = zmq.curve_keypair()
     other, _ = zmq.curve_keypair()
-    reply, key = zap_verdict(_request(allowed), frozenset({allowed}))
+    keys = MeshKeys(allowed, b"", {curve.node_id_for(allowed): allowed})
+    admits = lambda domain, key: keys.admits(domain, key, {})    # noqa: E731
+    reply, key = zap_verdict(_request(allowed), admits)
     assert reply[:4] == [b"1.0", b"7", b"200", b"OK"] and key == allowed
     assert reply[4] == curve.node_id_for(allowed).encode()
-    assert zap_verdict(_request(other), frozenset({allowed}))[0][2] == b"400"
-    assert zap_verdict(_request(allowed, mechanism=b"PLAIN"), frozenset({allowed}))[0][2] == b"400"
-    assert zap_verdict(_request(allowed, domain=b"other"), frozenset({allowed}))[0][2] == b"400"
-    assert zap_verdict([b"1.0", b"7"], frozenset({allowed}))[0][2] == b"500"
-    assert zap_verdict([b"2.0", b"7", b"", b"", b"", b"CURVE", b"x" * 32], frozenset())[0][2] == b"500"
+    assert zap_verdict(_request(allowed, domain=curve.DATA_DOMAIN), admits)[0][2] == b"200"
+    assert zap_verdict(_request(other), admits)[0][2] == b"400"
+    assert zap_verdict(_request(allowed, mechanism=b"PLAIN"), admits)[0][2] == b"400"
+    assert zap_verdict(_request(allowed, domain=b"other"), admits)[0][2] == b"400"
+    assert zap_verdict([b"1.0", b"7"], admits)[0][2] == b"500"
+    assert zap_verdict([b"2.0", b"7", b"", b"", b"", b"CURVE", b"x" * 32], admits)[0][2] == b"500"
+
+
+def test_with_a_cluster_secret_the_data_channel_admits_only_keys_the_mesh_endorsed():
+    one = curve.from_secret(b"s" * 32)
+    member, stranger = curve.from_secret(b"s" * 32), curve.from_secret(b"t" * 32)
+    endorsed = {member.node_id: member.public}
+    admits = lambda domain, key: one.admits(domain, key, endorsed)    # noqa: E731
+    assert zap_verdict(_request(member.public, domain=curve.DATA_DOMAIN), admits)[0][2] == b"200"
+    assert zap_verdict(_request(stranger.public, domain=curve.DATA_DOMAIN), admits)[0][2] == b"400"
+    # the mesh's SUBs take any publisher's key: its endorsement comes as its first message
+    assert zap_verdict(_request(stranger.public), admits)[0][2] == b"200"
+    assert one.endorses(member.public, member.endorsement(member.public))
+    assert not one.endorses(stranger.public, stranger.endorsement(stranger.public))
 
 
 # -- real node processes, keys made with `hypercache keygen` ---------------------------------

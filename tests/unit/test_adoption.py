@@ -153,11 +153,17 @@ def test_an_open_mesh_beyond_loopback_is_refused_unless_closed_or_insecure(host)
     assert exposure.refusal(host, closed=False, insecure=True) is None
 
 
-def test_the_cluster_secret_gives_every_member_one_key_pair():
+def test_the_cluster_secret_gives_every_member_the_cluster_pair_and_a_pair_of_its_own():
     one, again = curve.from_secret(b"s" * 32), curve.from_secret(b"s" * 32)
     other = curve.from_secret(b"t" * 32)
-    assert one == again and one.public != other.public and one.shared
-    assert one.server_key(A.node_id) == one.server_key(B.node_id) == one.public
-    assert one.allowed_keys == frozenset({one.public})
+    assert one.cluster_public == again.cluster_public != other.cluster_public and one.shared
+    assert one.public != again.public and one.node_id != again.node_id     # its own: nobody else's id
+    assert one.server_key(A.node_id) == one.server_key(B.node_id) == one.cluster_public
+    kept = curve.from_secret(b"s" * 32, (one.public, one.secret))
+    assert kept.node_id == one.node_id and kept.cluster_secret == one.cluster_secret
+    # an endorsement is made by every holder of the secret, and checks only with the key it was made for
+    tag = again.endorsement(one.public)
+    assert one.endorses(one.public, tag) and not one.endorses(again.public, tag)
+    assert not other.endorses(one.public, tag)
     with pytest.raises(ValueError):
         curve.from_secret(b"short")
