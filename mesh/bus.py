@@ -35,7 +35,7 @@ from mesh.curve import MeshKeys
 from mesh.election import Election
 from mesh.links import PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
-from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
+from mesh.messages import (Commit, Gossip, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
@@ -51,6 +51,20 @@ PRECOPY_PATIENCE_TIMEOUTS = 5
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
 LEAVE_RESEND_S = 0.5
+# A heartbeat repeats a member's news (learned, state or incarnation changed) for this many
+# intervals, enough to outlast a few lost heartbeats; suspicions ride along until they change.
+NEWS_BEATS = 4
+# The whole member list goes this often (and at most once a second after learning a member,
+# for the newcomer): news a member missed, and incarnations a restarted member must outbid.
+ROSTER_EVERY_S = 30.0
+ROSTER_AFTER_JOIN_S = 1.0
+# A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
+# this long (or the first waited a node_timeout), at most MAX_FOUNDERS_PER_MAP in one map:
+# every member places each newcomer on the ring when it checks the proposal (mesh/ring.py:
+# ~0.2 s a newcomer at 48 members, in the hub), so a map of 47 newcomers stalled every member
+# past its node_timeout, and one map per newcomer made 47 epochs.
+JOIN_SETTLE_S = 1.0
+MAX_FOUNDERS_PER_MAP = 8
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
 
@@ -125,6 +139,9 @@ class Mesh:
         self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         self._arrived_at: dict[str, float] = {}
+        self._roster_sent_at = float("-inf")
+        self._roster_due = True
+        self._digest: tuple[SlotMap, bytes] | None = None     # the current map and its digest
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
         self._echoed_at: dict[str, float] = {}
@@ -483,6 +500,8 @@ class Mesh:
         self._forced = None     # (a takeover sets it again after adopting its map)
         self._joiner_progress = {n: p for n, p in self._joiner_progress.items() if not slotmap.has_member(n)}
         self._adopted_at = self._clock()
+        # The ballot in flight (if ours) is decided: the next change need not wait for its retry.
+        self._proposed_at = float("-inf")
         self.election.committed(slotmap)
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
@@ -549,12 +568,26 @@ class Mesh:
                       if peer.seq >= 0 and peer.state != State.DEAD)
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            digest(self.slotmap), self.me, self.membership.gossip(),
+            self._map_digest(), self.me, self._gossip(now),
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0)), tuple(stats.get("catching_up", ())), heard=heard))
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
+
+    def _gossip(self, now: float) -> tuple[Gossip, ...]:
+        """The member list of this heartbeat: suspicions and news, or now and then the whole roster."""
+        if now - self._roster_sent_at >= ROSTER_EVERY_S or (
+                self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S):
+            self._roster_sent_at, self._roster_due = now, False
+            return self.membership.gossip()
+        return self.membership.gossip(now, NEWS_BEATS * self._interval_s)
+
+    def _map_digest(self) -> bytes:
+        """The current map's digest, computed once per map (it hashes every token)."""
+        if self._digest is None or self._digest[0] is not self.slotmap:
+            self._digest = (self.slotmap, digest(self.slotmap))
+        return self._digest[1]
 
     def _found_anew(self, now: float) -> None:
         """A restarted first node founds a cluster once nobody it hears holds one (see __init__)."""
@@ -580,7 +613,9 @@ class Mesh:
         if now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
-        if election_rules.plan(current, dead, joining, current.epoch + 1) is None:
+        if not election_rules.changes(current, dead, joining):
+            return
+        if current.epoch == 0 and joining and not dead and not self._joins_settled(joining, now):
             return
         self._proposed_at = now
         ballot_number = self.election.prepare(current)
@@ -589,6 +624,18 @@ class Mesh:
         prepare = Prepare(self.me.node_id, self._next_seq(), ballot_number, current.epoch)
         self.links.send(prepare)
         self._on_prepare(prepare, now)
+
+    def _joins_settled(self, joining: list[Member], now: float) -> bool:
+        """True once no newcomer appeared for JOIN_SETTLE_S, or the first has waited a node_timeout.
+
+        Founders start within a few seconds of each other: proposing for each one as
+        it appears made one epoch per newcomer; waiting for a lull puts them in a few maps.
+        """
+        learned = [self.membership.peers[m.node_id].changed_at for m in joining
+                   if m.node_id in self.membership.peers]
+        if not learned:
+            return True
+        return now - max(learned) >= JOIN_SETTLE_S or now - min(learned) >= self.node_timeout_s
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.
@@ -618,9 +665,16 @@ class Mesh:
         progress = {node_id: entry for node_id, (entry, _) in self._joiner_progress.items() if entry is not None}
         # (a first formation is admitted at once: a founder's map at epoch 0 reaches no
         # joiner before it is a member, so nobody could copy it anything ahead)
-        admitted = (sorted(joiners) if current.epoch == 0
+        admitted = (self._founders(joiners) if current.epoch == 0
                     else election_rules.admissible(current.epoch, sorted(joiners), progress, stalled))
         return dead, [joiners[node_id] for node_id in admitted]
+
+    def _founders(self, joiners: dict[str, Member]) -> list[str]:
+        """The first MAX_FOUNDERS_PER_MAP joiners heard of, for a first formation's next map."""
+        def learned(node_id: str) -> tuple[float, str]:
+            peer = self.membership.peers.get(node_id)
+            return (peer.changed_at if peer is not None else float("inf"), node_id)
+        return sorted(sorted(joiners, key=learned)[:MAX_FOUNDERS_PER_MAP])
 
     def joiners(self) -> list[Member]:
         """Live peers the map does not hold yet: nodes asking to join."""
@@ -640,6 +694,7 @@ class Mesh:
         for event in events:
             if isinstance(event, Joined):
                 self.links.connect(event.member.host, event.member.mesh_port, event.member.node_id)
+                self._roster_due = True     # the newcomer learns the others from it
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "no heartbeat within node_timeout")

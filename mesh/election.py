@@ -61,6 +61,18 @@ def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch
     return replace(candidate, epoch=epoch, base_epoch=current.epoch)
 
 
+def changes(current: SlotMap, dead: Iterable[str], joining: Iterable[Member]) -> bool:
+    """True if `plan` would make a new map of these changes, found without building it.
+
+    Building it places every newcomer on the ring (mesh/ring.py), a fraction of a
+    second each at 50 members: too much to spend on every timer tick just to learn
+    that there is something to propose.
+    """
+    if any(not current.has_member(member.node_id) for member in joining):
+        return True
+    return len(current.members) > 1 and any(current.has_member(node_id) for node_id in dead)
+
+
 def admissible(current_epoch: int, joiners: Iterable[str], progress: Mapping[str, tuple[int, int, int]],
                stalled: Collection[str]) -> list[str]:
     """The joiners to add to the next map: all of them once each holds the slots it will get.
