@@ -25,15 +25,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 
-from mesh import adoption, ballot, lease, takeover
+from mesh import adoption, ballot, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election
-from mesh.links import PeerLinks
+from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Gossip, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
@@ -59,14 +59,17 @@ NEWS_BEATS = 4
 ROSTER_EVERY_S = 30.0
 ROSTER_AFTER_JOIN_S = 1.0
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
-# this long (or the first waited a node_timeout), at most MAX_FOUNDERS_PER_MAP in one map:
-# every member places each newcomer on the ring when it checks the proposal (mesh/ring.py:
-# ~0.2 s a newcomer at 48 members, in the hub), so a map of 47 newcomers stalled every member
-# past its node_timeout, and one map per newcomer made 47 epochs.
+# this long (or the first waited a node_timeout), all in one map: one map per newcomer made
+# 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
+# at 48 members, in a thread): the others adopt the map as it is.
 JOIN_SETTLE_S = 1.0
-MAX_FOUNDERS_PER_MAP = 8
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
+
+
+def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a pure, CPU-bound decision in gevent's thread pool: the hub keeps serving meanwhile."""
+    return gevent.get_hub().threadpool.apply(function, args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +89,14 @@ class Mesh:
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
-                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks) -> None:
+                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
+                 offload: Callable[..., Any] | None = None) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
+        # Ring placements (a proposal's map, built or checked) run here: in a thread on a node, so
+        # that heartbeats keep flowing while a big join is placed (~0.3 s a newcomer at 48 members).
+        self._offload: Callable[..., Any] = offload or _in_thread
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -142,6 +149,13 @@ class Mesh:
         self._roster_sent_at = float("-inf")
         self._roster_due = True
         self._digest: tuple[SlotMap, bytes] | None = None     # the current map and its digest
+        # Whose quiet heartbeats this node hears (mesh/watch.py; None: everyone's), and whether
+        # it hears those of nodes outside their map.
+        self._watching: tuple[frozenset[str] | None, bool, bool] = (None, True, True)
+        # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
+        self._newest_heard: tuple[int, float] = (0, float("-inf"))
+        self._incarnation_sent = 0
+        self._news_until = float("-inf")        # our own change (map, incarnation) is news till then
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
         self._echoed_at: dict[str, float] = {}
@@ -231,15 +245,20 @@ class Mesh:
             self.writes_until = float("-inf")
             return
         arrivals = []
-        for member in self.slotmap.members:
-            if member.node_id == self.me.node_id:
+        # In a map large enough for watchers, the group is this node and its watchers: only a
+        # majority of them can declare it dead (mesh/watch.py says why that is enough).
+        watchers = self.membership.watchers
+        group = watchers.get(self.me.node_id) if watchers is not None else None
+        members = [m.node_id for m in self.slotmap.members] if group is None else [self.me.node_id, *group]
+        for node_id in members:
+            if node_id == self.me.node_id:
                 arrivals.append(float("inf"))
                 continue
-            peer = self.membership.peers.get(member.node_id)
+            peer = self.membership.peers.get(node_id)
             if peer is not None and peer.state != State.DEAD:
-                arrivals.append(min(peer.heard_at, self._arrived_at.get(member.node_id, peer.heard_at),
-                                    self._echoed_at.get(member.node_id, float("-inf"))))
-        self.writes_until = lease.lease_until(arrivals, len(self.slotmap.members), self.node_timeout_s,
+                arrivals.append(min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
+                                    self._echoed_at.get(node_id, float("-inf"))))
+        self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)
 
     @property
@@ -358,8 +377,10 @@ class Mesh:
                 self._arrived_at[message.sender] = self._arrival.arrived_by(now)
                 self._take_echo(message)
             self._refresh_writes()
+            if message.epoch > self.slotmap.epoch:
+                self._newest_heard = (message.epoch, now)
             if message.epoch < self.slotmap.epoch:
-                self._resend_commit(now)
+                self._resend_commit(now, message.sender)
             elif self._pending:
                 self._adopt_attested()
         elif isinstance(message, Leave):
@@ -391,7 +412,7 @@ class Mesh:
         candidate, current = proposal.slotmap, self.slotmap
         if not self._has_cluster_map():
             return      # a joining node's own one-member map is no base: it neither votes nor counts
-        if proposal.base_epoch == current.epoch and not election_rules.follows(current, candidate):
+        if proposal.base_epoch == current.epoch and not self._offload(election_rules.follows, current, candidate):
             # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
             self.counters["proposal_refused"] += 1
             log.warning("proposal refused: not a successor of the map node=%s epoch=%d sender=%s ballot=%d",
@@ -405,6 +426,8 @@ class Mesh:
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id))
+        if self.slotmap is not current:
+            return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)
         ballot, base_epoch = proposal.ballot, proposal.base_epoch
         if self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable):
@@ -421,7 +444,7 @@ class Mesh:
     def _on_prepare(self, prepare: Prepare, now: float) -> None:
         """Promise the ballot if the election allows it (saved first); a proposer behind gets our map."""
         if prepare.base_epoch < self.slotmap.epoch:
-            self._resend_commit(now)
+            self._resend_commit(now, prepare.sender)
             return
         answer = self.election.promise(prepare.ballot, prepare.base_epoch, self.slotmap)
         if answer is None or not self._save_ballot():
@@ -445,8 +468,8 @@ class Mesh:
         candidate = ready.carried
         if candidate is None:
             dead, joining = self._changes()
-            candidate = election_rules.plan(current, dead, joining, ready.ballot)
-        if candidate is None:
+            candidate = self._offload(election_rules.plan, current, dead, joining, ready.ballot)
+        if candidate is None or self.slotmap is not current:
             return
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
                  self.me.node_id[:8], ready.ballot, candidate.epoch, ready.carried is not None)
@@ -455,10 +478,16 @@ class Mesh:
         self._consider(proposal)
 
     def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> None:
-        winner = self.election.tally(voter, ballot, base_epoch, map_digest, self.slotmap)
+        base = self.slotmap
+        winner = self.election.tally(voter, ballot, base_epoch, map_digest, base)
         if winner is not None:
+            # Every voter counted the votes and commits on its own; the map goes out for the
+            # newcomers it admits and whoever missed votes: in a small map from every member
+            # (one loss spared), in a big one from the proposer only, to those catching up.
+            big = self.membership.watchers is not None
             self._adopt(winner)
-            self.links.send(Commit(self.me.node_id, self._next_seq(), winner))
+            if not big or election_rules.proposer(base, self.membership.live()) == self.me.node_id:
+                self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
 
     def _wanted(self, slotmap: SlotMap) -> bool:
         """A newer map, or any cluster's map while this node still holds its own one-member map."""
@@ -510,6 +539,8 @@ class Mesh:
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
+        self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
@@ -534,10 +565,19 @@ class Mesh:
         self._saved = wanted
         return True
 
-    def _resend_commit(self, now: float) -> None:
+    def _resend_commit(self, now: float, behind: str) -> None:
+        """Send our map again for `behind`, whose message named an older one: in a big map only its
+        watchers do (the proposer for a node outside the map), and only nodes catching up hear it."""
+        watchers = self.membership.watchers
+        if watchers is not None:
+            mine = watchers.get(behind)
+            if mine is None and election_rules.proposer(self.slotmap, self.membership.live()) != self.me.node_id:
+                return
+            if mine is not None and self.me.node_id not in mine:
+                return
         if now - self._commit_sent_at >= self._interval_s:
             self._commit_sent_at = now
-            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap))
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), CATCH_UP)
 
     # -- the timer -------------------------------------------------------
 
@@ -564,24 +604,73 @@ class Mesh:
         stats = self._local_stats()
         seq = self._next_seq()
         self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
+        self._listen(now)
+        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
+        watching = self._watching[0]
         heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
-                      if peer.seq >= 0 and peer.state != State.DEAD)
+                      if peer.seq >= 0 and peer.state != State.DEAD
+                      and (watching is None or node_id in watching))
+        gossip, news = self._gossip(now)
+        catching_up = tuple(stats.get("catching_up", ()))
+        if self.membership.incarnation != self._incarnation_sent:
+            self._incarnation_sent = self.membership.incarnation
+            self._news_until = now + NEWS_BEATS * self._interval_s
+        # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
+        # a refutation, a new map) it goes to every member: that is how news spreads in one
+        # hop. A node outside its map (joining) speaks to the members (mesh/links.py).
+        if self.joining or not self.slotmap.has_member(self.me.node_id):
+            topic = OUTSIDE
+        elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
+            topic = b""
+        else:
+            topic = QUIET
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            self._map_digest(), self.me, self._gossip(now),
+            self._map_digest(), self.me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0)), tuple(stats.get("catching_up", ())), heard=heard))
+            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard), topic)
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
 
-    def _gossip(self, now: float) -> tuple[Gossip, ...]:
-        """The member list of this heartbeat: suspicions and news, or now and then the whole roster."""
+    def _gossip(self, now: float) -> tuple[tuple[Gossip, ...], bool]:
+        """The member list of this heartbeat (suspicions and news, or now and then the whole roster), and whether it holds news."""
+        news = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
         if now - self._roster_sent_at >= ROSTER_EVERY_S or (
                 self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S):
             self._roster_sent_at, self._roster_due = now, False
-            return self.membership.gossip()
-        return self.membership.gossip(now, NEWS_BEATS * self._interval_s)
+            return self.membership.gossip(), bool(news)
+        return news, bool(news)
+
+    def _listen(self, now: float) -> None:
+        """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted; or everyone.
+
+        Everyone while this node is joining or behind (a newer map was heard: its
+        adoption needs a majority's heartbeats naming it, mesh/adoption.py), and in
+        small maps. A member in doubt or outside the map is heard whole, so that
+        its refutation or its request to join reaches this node.
+        """
+        watchers = self.membership.watchers
+        newest_epoch, heard_at = self._newest_heard
+        behind = newest_epoch > self.slotmap.epoch and now - heard_at < 2 * self.node_timeout_s
+        if watchers is None or self.joining or behind or self.me.node_id not in watchers:
+            wanted = None
+        else:
+            wanted = frozenset(watchers[self.me.node_id] | {
+                node_id for node_id, peer in self.membership.peers.items()
+                if node_id not in watchers or peer.state != State.ALIVE})
+        # Other joiners matter once there is a cluster map to plan a join on (a member's, or
+        # the one a joiner adopted ahead of its admission); founders joining a seed do not.
+        outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)
+        unheard = frozenset() if outsiders else frozenset(
+            node_id for node_id in self.membership.peers
+            if not self.slotmap.has_member(node_id) and node_id not in self.links.join_peers)
+        if unheard != self.membership.unheard:
+            self.membership.watch(self.membership.watchers, now, unheard)
+        catch_up = wanted is None or not self.slotmap.has_member(self.me.node_id)
+        if (wanted, outsiders, catch_up) != self._watching:
+            self._watching = (wanted, outsiders, catch_up)
+            self.links.watch(wanted, outsiders, catch_up)
 
     def _map_digest(self) -> bytes:
         """The current map's digest, computed once per map (it hashes every token)."""
@@ -665,16 +754,9 @@ class Mesh:
         progress = {node_id: entry for node_id, (entry, _) in self._joiner_progress.items() if entry is not None}
         # (a first formation is admitted at once: a founder's map at epoch 0 reaches no
         # joiner before it is a member, so nobody could copy it anything ahead)
-        admitted = (self._founders(joiners) if current.epoch == 0
+        admitted = (sorted(joiners) if current.epoch == 0
                     else election_rules.admissible(current.epoch, sorted(joiners), progress, stalled))
         return dead, [joiners[node_id] for node_id in admitted]
-
-    def _founders(self, joiners: dict[str, Member]) -> list[str]:
-        """The first MAX_FOUNDERS_PER_MAP joiners heard of, for a first formation's next map."""
-        def learned(node_id: str) -> tuple[float, str]:
-            peer = self.membership.peers.get(node_id)
-            return (peer.changed_at if peer is not None else float("inf"), node_id)
-        return sorted(sorted(joiners, key=learned)[:MAX_FOUNDERS_PER_MAP])
 
     def joiners(self) -> list[Member]:
         """Live peers the map does not hold yet: nodes asking to join."""

@@ -102,6 +102,8 @@ class Membership:
     # Each map member's watchers (mesh/watch.py), or None: everyone watches everyone. A member
     # is suspected on silence only by its watchers, and dead once a majority of them suspect it.
     watchers: dict[str, frozenset[str]] | None = None
+    # peers this node does not listen to at all (other joiners, while it holds no cluster map)
+    unheard: frozenset[str] = frozenset()
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -200,19 +202,21 @@ class Membership:
         log.info("member forgotten on request node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return True
 
-    def watch(self, watchers: dict[str, frozenset[str]] | None, now: float) -> None:
-        """Take the watchers of a new map; a peer this node starts to watch gets a node_timeout's grace.
-
-        Its quiet heartbeats did not come here before: its silence so far says nothing.
-        """
+    def watch(self, watchers: dict[str, frozenset[str]] | None, now: float,
+              unheard: frozenset[str] = frozenset()) -> None:
+        """Take the watchers of a new map (and the peers not listened to); a peer this node starts
+        to watch gets a node_timeout's grace: its heartbeats did not come here before, so its
+        silence so far says nothing."""
         before = {n for n in self.peers if self.watches(n)}
-        self.watchers = watchers
+        self.watchers, self.unheard = watchers, unheard
         for node_id, peer in self.peers.items():
             if peer.state == State.ALIVE and node_id not in before and self.watches(node_id):
                 self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
 
     def watches(self, node_id: str) -> bool:
         """True if this node hears `node_id`'s every heartbeat (and so suspects it on silence)."""
+        if node_id in self.unheard:
+            return False
         watchers = self.watchers
         return watchers is None or node_id not in watchers or self.me.node_id in watchers[node_id]
 
