@@ -199,7 +199,7 @@ class SimCluster:
             return {}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
-                    clock=network.clock, links=links, offload=lambda function, *args: function(*args))
+                    clock=network.clock, links=links, offload=lambda work, then: then(work()))
         mesh.links.listening = mesh.links.bound = True
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)

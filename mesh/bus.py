@@ -32,7 +32,7 @@ import gevent
 from mesh import adoption, ballot, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
-from mesh.election import Election
+from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Gossip, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
@@ -67,9 +67,14 @@ JOIN_SETTLE_S = 1.0
 PENDING_MAPS = 4
 
 
-def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """Run a pure, CPU-bound decision in gevent's thread pool: the hub keeps serving meanwhile."""
-    return gevent.get_hub().threadpool.apply(function, args)
+def _in_thread(work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    """Run a pure, CPU-bound decision in gevent's thread pool, then `then(result)` in a greenlet of its own."""
+    def run() -> None:
+        try:
+            then(gevent.get_hub().threadpool.apply(work))
+        except Exception:  # a decision that failed is retried like a lost message
+            log.exception("mesh decision failed")
+    gevent.spawn(run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +95,15 @@ class Mesh:
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 offload: Callable[..., Any] | None = None) -> None:
+                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
-        # Ring placements (a proposal's map, built or checked) run here: in a thread on a node, so
-        # that heartbeats keep flowing while a big join is placed (~0.3 s a newcomer at 48 members).
-        self._offload: Callable[..., Any] = offload or _in_thread
+        # Ring placements (a proposal's map, built or checked) run through this: on a node in a
+        # thread, from a greenlet of their own, so that neither the heartbeat timer nor a peer's
+        # reader waits while a big join is placed (~0.3 s a newcomer at 48 members; the founder
+        # of 48 went silent for 74 s on a loaded machine when its timer waited for it).
+        self._offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] = offload or _in_thread
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -412,7 +419,16 @@ class Mesh:
         candidate, current = proposal.slotmap, self.slotmap
         if not self._has_cluster_map():
             return      # a joining node's own one-member map is no base: it neither votes nor counts
-        if proposal.base_epoch == current.epoch and not self._offload(election_rules.follows, current, candidate):
+        if proposal.base_epoch != current.epoch:
+            self._checked(proposal, current, True)
+            return
+        self._offload(lambda: election_rules.follows(current, candidate),
+                      lambda follows: self._checked(proposal, current, follows))
+
+    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
+        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
+        candidate = proposal.slotmap
+        if proposal.base_epoch == current.epoch and not follows:
             # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
             self.counters["proposal_refused"] += 1
             log.warning("proposal refused: not a successor of the map node=%s epoch=%d sender=%s ballot=%d",
@@ -465,10 +481,14 @@ class Mesh:
         if ready is None:
             return
         current = self.slotmap
-        candidate = ready.carried
-        if candidate is None:
-            dead, joining = self._changes()
-            candidate = self._offload(election_rules.plan, current, dead, joining, ready.ballot)
+        if ready.carried is not None:
+            self._send_proposal(ready, current, ready.carried)
+            return
+        dead, joining = self._changes()
+        self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
+                      lambda candidate: self._send_proposal(ready, current, candidate))
+
+    def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None) -> None:
         if candidate is None or self.slotmap is not current:
             return
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
