@@ -17,6 +17,16 @@ a majority's suspicion has spread with the next heartbeats, so detection takes
 about node_timeout + 0.3 s (measured 2.3 s at 2000 ms). 3 s rides out ~12 lost
 heartbeats, enough for a stalled hub on a loaded 2-core machine without false
 alarms. The proposer retries a map proposal after node_timeout.
+
+Cost as the cluster grows (README, "How the mesh scales"). In a map of more
+than 9 members a member hears the quiet heartbeats of its 8 watchers only
+(mesh/watch.py): its deaths, its write lease and the echoes are theirs. A
+heartbeat carries suspicions and news, not the member list (the whole roster
+goes to the watchers every 30 s), and one with news goes to everyone, so a
+suspicion or a new member is known everywhere a heartbeat later. The SUB
+sockets still reach every member (idle, they cost nothing: the publisher's
+topic filter drops what a SUB did not subscribe to), since votes, maps and
+PUBLISH go to all, bound to their sender by the link they come in on.
 """
 from __future__ import annotations
 
@@ -71,9 +81,11 @@ def _in_thread(work: Callable[[], Any], then: Callable[[Any], None]) -> None:
     """Run a pure, CPU-bound decision in gevent's thread pool, then `then(result)` in a greenlet of its own."""
     def run() -> None:
         try:
-            then(gevent.get_hub().threadpool.apply(work))
-        except Exception:  # a decision that failed is retried like a lost message
+            result = gevent.get_hub().threadpool.apply(work)
+        except Exception:  # no map placed, no proposal checked: retried like a lost message
             log.exception("mesh decision failed")
+            result = None
+        then(result)
     gevent.spawn(run)
 
 
@@ -142,6 +154,7 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
+        self._placing = False       # a proposal's map is being placed on the ring (in a thread)
         self._commit_sent_at = float("-inf")
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
@@ -485,10 +498,15 @@ class Mesh:
             self._send_proposal(ready, current, ready.carried)
             return
         dead, joining = self._changes()
+        self._placing = True
         self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
-                      lambda candidate: self._send_proposal(ready, current, candidate))
+                      lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
 
-    def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None) -> None:
+    def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None,
+                       placed: bool = False) -> None:
+        if placed:
+            self._placing = False
+            self._proposed_at = self._clock()
         if candidate is None or self.slotmap is not current:
             return
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
@@ -718,8 +736,10 @@ class Mesh:
         live = self.membership.live()
         if self.joining or self.leaving or election_rules.proposer(current, live) != self.me.node_id:
             return
-        # A proposal in flight gets one node_timeout to gather votes before a retry.
-        if now - self._proposed_at < self.node_timeout_s:
+        # A proposal in flight gets one node_timeout to gather votes before a retry, counted
+        # from when its map was placed: a placement still running is not retried (a second
+        # one only competed with the first for the CPU: 47 founders were never placed).
+        if self._placing or now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
         if not election_rules.changes(current, dead, joining):
