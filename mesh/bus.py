@@ -603,11 +603,11 @@ class Mesh:
         self._saved = wanted
         return True
 
-    def _resend_commit(self, now: float, behind: str) -> None:
+    def _resend_commit(self, now: float, behind: str | None = None) -> None:
         """Send our map again for `behind`, whose message named an older one: in a big map only its
         watchers do (the proposer for a node outside the map), and only nodes catching up hear it."""
         watchers = self.membership.watchers
-        if watchers is not None:
+        if watchers is not None and behind is not None:
             mine = watchers.get(behind)
             if mine is None and election_rules.proposer(self.slotmap, self.membership.live()) != self.me.node_id:
                 return
