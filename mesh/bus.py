@@ -744,7 +744,12 @@ class Mesh:
         dead, joining = self._changes()
         if not election_rules.changes(current, dead, joining):
             return
-        if current.epoch == 0 and joining and not dead and not self._joins_settled(joining, now):
+        # (not at replication factor 1: there a first map admitting two joiners at once made a
+        # later graceful leave wait out its timeout, its handoff never ending: 3 of 3 runs under
+        # load of test_a_graceful_leave_at_replication_factor_1; issue 11 lists rf 1 double
+        # joins as not handled by the data plane yet)
+        if (current.epoch == 0 and current.replication_factor > 1 and joining and not dead
+                and not self._joins_settled(joining, now)):
             return
         self._proposed_at = now
         ballot_number = self.election.prepare(current)
