@@ -96,11 +96,11 @@ stop kill: $(RUN_STAMP)
 # the whole suite against the compiled build, then the Python form of the same source on the
 # unit tests and the black-box protocol and cluster tests, so that neither form rots
 test: $(TEST_STAMP) system-deps $(COMPILED_STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=30 tests
 	$(MAKE) --no-print-directory pure-test
 
 pure-test: $(TEST_STAMP)
-	HYPERCACHE_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PURE_TESTS)
+	HYPERCACHE_PURE=1 $(BIN)/python -m pytest -q --durations=15 -p no:cacheprovider $(PURE_TESTS)
 
 bench: $(TEST_STAMP) system-deps $(COMPILED_STAMP)
 	$(BIN)/python loadtest/bench_vs_redis.py

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import time
 
+from mesh import balance
+
 from . import __version__, compiled, health, replication_state
 from .context import Context
+
+
+def _balance(slotmap) -> dict:
+    primary, replica, uneven = balance.busiest(slotmap.tokens, slotmap.replication_factor)
+    return {"primary_max_over_ideal": round(primary, 3), "replica_max_over_ideal": round(replica, 3),
+            "evening_out": uneven}
 
 
 def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) -> dict:
@@ -64,7 +72,8 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
         "cluster": {"state": state, "reason": reason, "epoch": slotmap.epoch,
                     "replication_factor": slotmap.replication_factor,
                     "accepting_writes": accepting, "slots_assigned": assigned,
-                    "slots_ok": assigned if accepting else 0},
+                    "slots_ok": assigned if accepting else 0,
+                    "balance": _balance(slotmap)},
         "members": members,
         "replication": replication_summary,
         "stats": {

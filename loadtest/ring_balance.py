@@ -10,7 +10,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from mesh import ring
+from mesh import balance, ring
 from mesh.keyslot import SLOT_COUNT
 
 SIZES = (3, 5, 10, 20, 32, 64)
@@ -71,6 +71,21 @@ def measure(members: int) -> Balance:
     )
 
 
+def rebalanced_after_leave(members: int, replication_factor: int) -> tuple[int, int, float, float]:
+    """After the same leave as `measure`'s: (maps, slots whose primary moved, busiest member's
+    primary and replica load over ideal) once mesh/balance.py has evened the ring out."""
+    tokens = ring.leave(grown(members), node_id(1))
+    steps = slots = 0
+    while steps < 10:
+        even = balance.rebalance(tokens, replication_factor)
+        if even == tokens:
+            break
+        steps, slots, tokens = steps + 1, slots + moved(tokens, even), even
+    ideal = SLOT_COUNT / (members - 1)
+    return (steps, slots, max(ring.primary_counts(tokens).values()) / ideal,
+            replica_max_over_ideal(tokens, replication_factor))
+
+
 def main() -> None:
     print(f"{'N':>3} {'max/ideal':>10} {'join moved/ideal':>17} {'leave moved/ideal':>18}"
           f" {'max/ideal after leave':>22} {'rf2 replica':>12} {'rf3 replica':>12}"
@@ -81,6 +96,12 @@ def main() -> None:
         print(f"{row.members:>3} {row.max_over_ideal:>10.4f} {row.join_moved_over_ideal:>17.4f}"
               f" {row.leave_moved_over_ideal:>18.4f} {row.leave_max_over_ideal:>22.4f}"
               f" {replica[2]:>12.4f} {replica[3]:>12.4f} {after[2]:>16.4f} {after[3]:>6.4f} {row.tokens:>7}")
+    print("\nthen, once the copies are complete again, maps moving slots to the member that holds them:")
+    print(f"{'N':>3} {'rf':>3} {'maps':>5} {'slots moved':>12} {'max/ideal':>10} {'replica max/ideal':>18}")
+    for members in SIZES:
+        for rf in REPLICATION_FACTORS:
+            steps, slots, primary, replica_max = rebalanced_after_leave(members, rf)
+            print(f"{members - 1:>3} {rf:>3} {steps:>5} {slots:>12} {primary:>10.4f} {replica_max:>18.4f}")
 
 
 if __name__ == "__main__":

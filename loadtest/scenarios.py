@@ -658,12 +658,17 @@ def run_once(name: str, repeat: int, threads: int, keep_logs: Path) -> tuple[dic
         if any(row.get(c) for c in ("lost_set", "owners_diff", "miss_elem", "lost_incr", "unexplained")):
             keep = keep_logs / f"{name}-{repeat}"
             keep.mkdir(parents=True, exist_ok=True)
-            for log in base.glob("*.log"):
+            for log in base.rglob("*.log"):
                 shutil.copy(log, keep / log.name)
             run.notes.append(f"node logs kept in {keep}")
     except Exception as error:  # noqa: BLE001 - one broken run must not stop the others
         notes = run.notes if run else []
         notes.append(f"run failed: {error!r}"[:2000])
+        keep = keep_logs / f"{name}-{repeat}"
+        keep.mkdir(parents=True, exist_ok=True)
+        for log in base.rglob("*.log"):
+            shutil.copy(log, keep / log.name)
+        notes.append(f"node logs kept in {keep}")
         return row, errors, notes
     finally:
         factory.stop_all()

@@ -57,6 +57,9 @@ RECENT_EVENTS = 100
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
 PRECOPY_PATIENCE_TIMEOUTS = 5
+# A map must have stood this many node timeouts, every member alive and the proposer's and
+# a majority of voters' copies settled, before slots move for balance (mesh/balance.py).
+REBALANCE_AFTER_TIMEOUTS = 2
 # A member restarted without --join founds a cluster anew only after this many node timeouts
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
@@ -107,7 +110,8 @@ class Mesh:
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None) -> None:
+                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None,
+                 settled: Callable[[], bool] = lambda: False) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
@@ -144,6 +148,9 @@ class Mesh:
             self.joining = True
             self._found_after = self._clock() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
+        # whether this node's data is all in place (hypercache/replication.py Replicator.settled);
+        # a mesh without a data plane never moves slots for balance
+        self._data_settled = settled
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
@@ -454,7 +461,9 @@ class Mesh:
             all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
-                    for n in added if n != self.me.node_id))
+                    for n in added if n != self.me.node_id)
+            # slots moved for balance: only while this node's copies are in place too
+            and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
         if self.slotmap is not current:
             return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)
@@ -498,8 +507,10 @@ class Mesh:
             self._send_proposal(ready, current, ready.carried)
             return
         dead, joining = self._changes()
+        settled = self._settled(self._clock())
         self._placing = True
-        self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
+        self._offload(lambda: (election_rules.plan(current, dead, joining, ready.ballot)
+                               or (election_rules.rebalanced(current, ready.ballot) if settled else None)),
                       lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
 
     def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None,
@@ -742,7 +753,8 @@ class Mesh:
         if self._placing or now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
-        if not election_rules.changes(current, dead, joining):
+        if (not election_rules.changes(current, dead, joining)
+                and not (self._settled(now) and election_rules.rebalanced(current, current.epoch + 1))):
             return
         # (not at replication factor 1: there a first map admitting two joiners at once made a
         # later graceful leave wait out its timeout, its handoff never ending: 3 of 3 runs under
@@ -770,6 +782,16 @@ class Mesh:
         if not learned:
             return True
         return now - max(learned) >= JOIN_SETTLE_S or now - min(learned) >= self.node_timeout_s
+
+    def _settled(self, now: float) -> bool:
+        """Time to move slots for balance: the map stood a while, every member and nobody
+        else is alive (no death, leave or join under way), and this node's data is in place."""
+        current = self.slotmap
+        return (current.epoch > 0 and len(current.members) > 1
+                and now - self._adopted_at >= REBALANCE_AFTER_TIMEOUTS * self.node_timeout_s
+                and all(m.node_id in self.membership.peers and self.membership.state(m.node_id) == State.ALIVE
+                        for m in current.members if m.node_id != self.me.node_id)
+                and not self.joiners() and not self.leaving and self._data_settled())
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.

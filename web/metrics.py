@@ -95,6 +95,11 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
                  cluster["replication_factor"])
     yield _gauge("hypercache_cluster_slots_assigned", "Slots with an owner in the slot map.", cluster["slots_assigned"])
     yield _gauge("hypercache_cluster_slots_ok", "Slots whose primary is alive.", cluster["slots_ok"])
+    balance = cluster["balance"]
+    yield _gauge("hypercache_cluster_primary_load_max_ratio", "The busiest member's primary slots over its share.",
+                 balance["primary_max_over_ideal"])
+    yield _gauge("hypercache_cluster_replica_load_max_ratio", "The busiest member's replica slots over its share.",
+                 balance["replica_max_over_ideal"])
 
     members = GaugeMetricFamily("hypercache_cluster_members", "Members by state, as this node sees them.",
                                 labels=["state"])

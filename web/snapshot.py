@@ -34,6 +34,13 @@ class NodeInfo(TypedDict):
     form: str       # which form runs, and why: "mypyc (13 modules)", "python (HYPERCACHE_PURE=1)"
 
 
+class Balance(TypedDict):
+    """How evenly the ring spreads slots (mesh/balance.py)."""
+    primary_max_over_ideal: float  # the busiest member's primary slots over 16384 / members
+    replica_max_over_ideal: float  # the same for replica slots (0 at replication factor 1)
+    evening_out: bool  # uneven past tolerance: maps moving slots to their replicas follow once settled
+
+
 class ClusterInfo(TypedDict):
     state: ClusterState
     reason: str | None  # why the state is not "ok", in words (None when it is)
@@ -42,6 +49,7 @@ class ClusterInfo(TypedDict):
     accepting_writes: bool
     slots_assigned: int
     slots_ok: int
+    balance: Balance
 
 
 class Feed(TypedDict):

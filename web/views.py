@@ -40,6 +40,7 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
         "accepting_writes": cluster["accepting_writes"],
         "slots_assigned": cluster["slots_assigned"],
         "slots_ok": cluster["slots_ok"],
+        "balance": dict(cluster["balance"]),
         "members": member_counts(snapshot["members"]),
         "replication": dict(snapshot["replication"]),
         "uptime_s": snapshot["stats"]["uptime_s"],

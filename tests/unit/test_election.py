@@ -209,7 +209,7 @@ def test_a_split_ballot_followed_by_a_new_proposal_still_commits():
     assert sim.committed == {first.epoch: {digest(first)}}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.sets(st.integers(0, 4)), st.sets(st.integers(0, 4)),
                           st.sets(st.integers(0, 4)), st.integers(0, 4), st.sets(st.integers(0, 4))),
                 max_size=25))

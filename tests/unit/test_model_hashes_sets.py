@@ -120,7 +120,7 @@ def pairs(flat: list) -> list:
     return sorted(zip(flat[::2], flat[1::2]))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(hash_ops, max_size=100), st.lists(set_ops, max_size=100))
 def test_hashes_and_sets_behave_like_the_model(hash_sequence, set_sequence) -> None:
     h = Harness()

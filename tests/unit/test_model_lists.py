@@ -134,7 +134,7 @@ ops = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=70, deadline=None)
 @given(st.lists(ops, max_size=120))
 def test_lists_behave_like_the_model(sequence) -> None:
     h = Harness()

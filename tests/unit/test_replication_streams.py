@@ -603,7 +603,7 @@ class LossyStream(RuleBasedStateMachine):
         assert (self.ins.run_id, self.ins.applied) == (out.run_id, out.next_offset - 1)
 
 
-LossyStream.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
+LossyStream.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
 test_lossy_stream = LossyStream.TestCase
 

@@ -133,7 +133,7 @@ payloads = st.binary(max_size=40) | st.sampled_from([b"\r\n$", b"$", b"*", b"\r\
 requests_strategy = st.lists(st.lists(payloads, min_size=1, max_size=5), min_size=1, max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(requests_strategy, st.lists(st.integers(min_value=0, max_value=10_000), max_size=4))
 def test_any_requests_at_any_split_points(requests, cuts):
     data = b"".join(cmd(*r) for r in requests)
@@ -143,7 +143,7 @@ def test_any_requests_at_any_split_points(requests, cuts):
     assert feed(chunks, authenticated=False) == (requests, None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.binary(max_size=60), st.integers(min_value=0, max_value=60))
 def test_garbage_never_raises_and_splitting_does_not_change_the_outcome(data, cut):
     cut = min(cut, len(data))
@@ -428,7 +428,7 @@ def _expected(value, protocol: int):
     return value
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(replies)
 def test_encoding_round_trips_through_hiredis(value):
     for protocol in (2, 3):
@@ -534,7 +534,7 @@ ELEMENTS = st.one_of(
 BULKS = st.binary(max_size=12).map(lambda b: b"$%d\r\n%s\r\n" % (len(b), b))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(st.one_of(BULKS, BULKS, BULKS, ELEMENTS), min_size=33, max_size=120),
        st.lists(st.integers(min_value=1, max_value=400), max_size=6))
 def test_bulks_taken_by_hiredis_parse_as_one_by_one(elements, cuts):

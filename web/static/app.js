@@ -100,6 +100,13 @@ function recordHistory(members) {
   for (const id of history.keys()) if (!seen.has(id)) history.delete(id);
 }
 
+function balanceFact(balance) {
+  if (!balance) return "";
+  const replica = balance.replica_max_over_ideal ? " · replica " + balance.replica_max_over_ideal.toFixed(2) + "x" : "";
+  return "primary " + balance.primary_max_over_ideal.toFixed(2) + "x" + replica + " of its share" +
+    (balance.evening_out ? " (evening out)" : "");
+}
+
 function renderSummary(status) {
   const pill = byId("cluster-state");
   pill.textContent = "cluster " + status.state;
@@ -111,6 +118,7 @@ function renderSummary(status) {
     ["epoch", fmtInt(status.epoch)],
     ["replication factor", fmtInt(status.replication_factor)],
     ["slots ok / assigned", fmtInt(status.slots_ok) + " / " + fmtInt(status.slots_assigned)],
+    ["busiest member", balanceFact(status.balance)],
     ["members", counts.alive + " alive · " + counts.suspect + " suspect · " + counts.dead + " dead"],
     ["writes", status.accepting_writes ? "accepting" : "refused"],
     ["replication", replicationFact(status.replication)],
