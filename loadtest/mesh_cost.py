@@ -8,9 +8,15 @@ members and accepts writes, let it settle, then for --seconds read per node:
 - CPU: user + system time of the process (/proc/<pid>/stat), as % of one core;
 - mesh messages sent and received per second (CLUSTER INFO's
   cluster_stats_messages_sent/received);
-- mesh bytes per second: received = the bytes accepted from every peer
-  (/metrics hypercache_mesh_received_bytes), sent = what was published times
-  the peers it reaches (a PUB sends each message to every subscriber).
+- mesh bytes received per second: the bytes accepted from every peer
+  (/metrics hypercache_mesh_received_bytes). What a node sends is not counted
+  per peer (its PUB filters for each subscriber: a quiet heartbeat reaches the
+  watchers only, mesh/watch.py); over the cluster, bytes out equal bytes in.
+
+The joiners start first and the seed they --join last, so that all of them
+reach it at once and the founder admits them in one map (one ring placement
+on one node, mesh/ring.py, instead of a pre-copy plan per join on every
+member).
 
 Medians and maxima over the nodes go to stdout as one table line per size.
 The machine is shared and small (2 cores): N nodes' idle cost must fit in it,
@@ -33,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.nodes import NodeFactory, NodeProcess, cluster_info, wait_until  # noqa: E402
+from tests.nodes import HOST, NodeFactory, NodeProcess, cluster_info, node_ports, wait_until  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -55,7 +61,6 @@ def sample(node: NodeProcess) -> dict[str, float]:
     return {"cpu": cpu_s(node),
             "sent": float(info["cluster_stats_messages_sent"]),
             "received": float(info["cluster_stats_messages_received"]),
-            "sent_bytes": metric_sum(node, "hypercache_mesh_sent_bytes_total"),
             "received_bytes": metric_sum(node, "hypercache_mesh_received_bytes_total"),
             "at": time.monotonic()}
 
@@ -69,10 +74,13 @@ def agreed(nodes: list[NodeProcess]) -> bool:
 def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[str]) -> dict[str, float]:
     factory = NodeFactory(base / f"n{size}")
     try:
-        first = factory.start("--replication-factor", "2", *extra, http=True)
-        nodes = [first] + [factory.start("--replication-factor", "2", *extra, join=first, http=True)
-                           for _ in range(size - 1)]
         began = time.monotonic()
+        seed_port, seed_mesh_port = node_ports()
+        joiners = [factory.start("--replication-factor", "2", *extra, join=f"{HOST}:{seed_mesh_port}",
+                                 http=True, wait=False) for _ in range(size - 1)]
+        for node in joiners:
+            node.wait_ready(timeout=120)
+        nodes = [factory.start("--replication-factor", "2", *extra, http=True, port=seed_port), *joiners]
         wait_until(lambda: agreed(nodes), timeout=60 + 3 * size, interval=0.5,
                    message=f"{size} nodes agreeing on one map")
         formed_s = time.monotonic() - began
@@ -86,7 +94,6 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
             rows.append({"cpu_pct": 100 * (a["cpu"] - b["cpu"]) / elapsed,
                          "sent": (a["sent"] - b["sent"]) / elapsed,
                          "received": (a["received"] - b["received"]) / elapsed,
-                         "sent_kb": (a["sent_bytes"] - b["sent_bytes"]) * (size - 1) / elapsed / 1024,
                          "received_kb": (a["received_bytes"] - b["received_bytes"]) / elapsed / 1024})
         result = {"size": size, "formed_s": formed_s}
         for key in rows[0]:
@@ -95,7 +102,8 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
             result[key + "_max"] = max(values)
         return result
     finally:
-        factory.stop_all()
+        for node in factory.nodes:      # SIGKILL: N graceful leaves at once would wait out their timeout
+            node.kill()
 
 
 def main() -> None:
@@ -107,12 +115,12 @@ def main() -> None:
                         help="one more flag for every node, e.g. --node-flag=--node-timeout-ms=1000")
     args = parser.parse_args()
     extra = [part for flag in args.node_flag for part in flag.split("=", 1)]
-    print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s out  KB/s in (median)")
+    print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s in (median/max)")
     with tempfile.TemporaryDirectory(prefix="mesh-cost-") as base:
         for size in args.sizes:
             r = measure(size, args.seconds, args.settle_s, Path(base), extra)
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
-                  f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['sent_kb']:8.2f}  {r['received_kb']:7.2f}",
+                  f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
 
 

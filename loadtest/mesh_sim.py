@@ -39,6 +39,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
+from mesh.links import CATCH_UP, OUTSIDE, QUIET  # noqa: E402
 from mesh.messages import Hello, Message, digest, encode  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -111,6 +112,9 @@ class SimLinks:
         self.join_addresses: set[tuple[str, int]] = set()
         self.join_peers: set[str] = set()
         self.blocked: set[str] = set()      # senders this member cannot hear (a partition)
+        self.watching: frozenset[str] | None = None     # whose quiet heartbeats it hears; None: all
+        self.outsiders = True                            # hears joiners' heartbeats
+        self.catch_up = True                             # hears maps sent again
         self.listening = False
         self.bound = False
         network.by_address[(me.host, me.mesh_port)] = self
@@ -121,12 +125,19 @@ class SimLinks:
             target.subscribers.discard(self)
         self.subscribed.clear()
 
-    def send(self, message: Message) -> None:
-        data = encode(message)
+    def send(self, message: Message, topic: bytes = b"") -> None:
+        size = len(encode(message)) + len(topic)
         self.counters["out"] += 1
-        self.counters["out_bytes"] += len(data)
+        self.counters["out_bytes"] += size
+        sender = self.me.node_id
         for subscriber in list(self.subscribers):
-            self.network.deliver(self, subscriber, message, len(data))
+            # (the publisher's topic filter, as zmq's: mesh/links.py)
+            if (not topic or (topic == QUIET and (subscriber.watching is None or sender in subscriber.watching))
+                    or (topic == OUTSIDE and subscriber.outsiders) or (topic == CATCH_UP and subscriber.catch_up)):
+                self.network.deliver(self, subscriber, message, size)
+
+    def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:
+        self.watching, self.outsiders, self.catch_up = node_ids, outsiders, catch_up
 
     def connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
         address = (host, mesh_port)
@@ -188,7 +199,7 @@ class SimCluster:
             return {}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
-                    clock=network.clock, links=links)
+                    clock=network.clock, links=links, offload=lambda work, then: then(work()))
         mesh.links.listening = mesh.links.bound = True
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)
@@ -283,6 +294,9 @@ def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float,
                     "formed_s": formed_s, "formed_epochs": formed_epoch}
     if formed_s is None:
         return result
+    # News of the formation (members learned, the new map) goes to everyone for a second:
+    # idle is what follows it.
+    network.run_until(network.now + 2.0)
     result["idle"] = idle_rates(cluster, idle_s)
     suspected_before = cluster.suspected()
 

@@ -17,6 +17,16 @@ a majority's suspicion has spread with the next heartbeats, so detection takes
 about node_timeout + 0.3 s (measured 2.3 s at 2000 ms). 3 s rides out ~12 lost
 heartbeats, enough for a stalled hub on a loaded 2-core machine without false
 alarms. The proposer retries a map proposal after node_timeout.
+
+Cost as the cluster grows (README, "How the mesh scales"). In a map of more
+than 9 members a member hears the quiet heartbeats of its 8 watchers only
+(mesh/watch.py): its deaths, its write lease and the echoes are theirs. A
+heartbeat carries suspicions and news, not the member list (the whole roster
+goes to the watchers every 30 s), and one with news goes to everyone, so a
+suspicion or a new member is known everywhere a heartbeat later. The SUB
+sockets still reach every member (idle, they cost nothing: the publisher's
+topic filter drops what a SUB did not subscribe to), since votes, maps and
+PUBLISH go to all, bound to their sender by the link they come in on.
 """
 from __future__ import annotations
 
@@ -25,17 +35,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 
-from mesh import adoption, ballot, lease, takeover
+from mesh import adoption, ballot, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
-from mesh.election import Election
-from mesh.links import PeerLinks
+from mesh.election import Election, Ready
+from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
-from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
+from mesh.messages import (Commit, Gossip, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
@@ -51,8 +61,32 @@ PRECOPY_PATIENCE_TIMEOUTS = 5
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
 LEAVE_RESEND_S = 0.5
+# A heartbeat repeats a member's news (learned, state or incarnation changed) for this many
+# intervals, enough to outlast a few lost heartbeats; suspicions ride along until they change.
+NEWS_BEATS = 4
+# The whole member list goes this often (and at most once a second after learning a member,
+# for the newcomer): news a member missed, and incarnations a restarted member must outbid.
+ROSTER_EVERY_S = 30.0
+ROSTER_AFTER_JOIN_S = 1.0
+# A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
+# this long (or the first waited a node_timeout), all in one map: one map per newcomer made
+# 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
+# at 48 members, in a thread): the others adopt the map as it is.
+JOIN_SETTLE_S = 1.0
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
+
+
+def _in_thread(work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    """Run a pure, CPU-bound decision in gevent's thread pool, then `then(result)` in a greenlet of its own."""
+    def run() -> None:
+        try:
+            result = gevent.get_hub().threadpool.apply(work)
+        except Exception:  # no map placed, no proposal checked: retried like a lost message
+            log.exception("mesh decision failed")
+            result = None
+        then(result)
+    gevent.spawn(run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +106,16 @@ class Mesh:
                  on_publish: Callable[[bytes, bytes], None], bind_host: str | None = None,
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
-                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks) -> None:
+                 clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
+                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
+        # Ring placements (a proposal's map, built or checked) run through this: on a node in a
+        # thread, from a greenlet of their own, so that neither the heartbeat timer nor a peer's
+        # reader waits while a big join is placed (~0.3 s a newcomer at 48 members; the founder
+        # of 48 went silent for 74 s on a loaded machine when its timer waited for it).
+        self._offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] = offload or _in_thread
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -115,6 +155,7 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
+        self._placing = False       # a proposal's map is being placed on the ring (in a thread)
         self._commit_sent_at = float("-inf")
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
@@ -126,6 +167,16 @@ class Mesh:
         self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         self._arrived_at: dict[str, float] = {}
+        self._roster_sent_at = float("-inf")
+        self._roster_due = True
+        self._digest: tuple[SlotMap, bytes] | None = None     # the current map and its digest
+        # Whose quiet heartbeats this node hears (mesh/watch.py; None: everyone's), and whether
+        # it hears those of nodes outside their map.
+        self._watching: tuple[frozenset[str] | None, bool, bool] = (None, True, True)
+        # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
+        self._newest_heard: tuple[int, float] = (0, float("-inf"))
+        self._incarnation_sent = 0
+        self._news_until = float("-inf")        # our own change (map, incarnation) is news till then
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
         self._echoed_at: dict[str, float] = {}
@@ -215,15 +266,20 @@ class Mesh:
             self.writes_until = float("-inf")
             return
         arrivals = []
-        for member in self.slotmap.members:
-            if member.node_id == self.me.node_id:
+        # In a map large enough for watchers, the group is this node and its watchers: only a
+        # majority of them can declare it dead (mesh/watch.py says why that is enough).
+        watchers = self.membership.watchers
+        group = watchers.get(self.me.node_id) if watchers is not None else None
+        members = [m.node_id for m in self.slotmap.members] if group is None else [self.me.node_id, *group]
+        for node_id in members:
+            if node_id == self.me.node_id:
                 arrivals.append(float("inf"))
                 continue
-            peer = self.membership.peers.get(member.node_id)
+            peer = self.membership.peers.get(node_id)
             if peer is not None and peer.state != State.DEAD:
-                arrivals.append(min(peer.heard_at, self._arrived_at.get(member.node_id, peer.heard_at),
-                                    self._echoed_at.get(member.node_id, float("-inf"))))
-        self.writes_until = lease.lease_until(arrivals, len(self.slotmap.members), self.node_timeout_s,
+                arrivals.append(min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
+                                    self._echoed_at.get(node_id, float("-inf"))))
+        self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)
 
     @property
@@ -342,8 +398,10 @@ class Mesh:
                 self._arrived_at[message.sender] = self._arrival.arrived_by(now)
                 self._take_echo(message)
             self._refresh_writes()
+            if message.epoch > self.slotmap.epoch:
+                self._newest_heard = (message.epoch, now)
             if message.epoch < self.slotmap.epoch:
-                self._resend_commit(now)
+                self._resend_commit(now, message.sender)
             elif self._pending:
                 self._adopt_attested()
         elif isinstance(message, Leave):
@@ -375,7 +433,16 @@ class Mesh:
         candidate, current = proposal.slotmap, self.slotmap
         if not self._has_cluster_map():
             return      # a joining node's own one-member map is no base: it neither votes nor counts
-        if proposal.base_epoch == current.epoch and not election_rules.follows(current, candidate):
+        if proposal.base_epoch != current.epoch:
+            self._checked(proposal, current, True)
+            return
+        self._offload(lambda: election_rules.follows(current, candidate),
+                      lambda follows: self._checked(proposal, current, follows))
+
+    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
+        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
+        candidate = proposal.slotmap
+        if proposal.base_epoch == current.epoch and not follows:
             # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
             self.counters["proposal_refused"] += 1
             log.warning("proposal refused: not a successor of the map node=%s epoch=%d sender=%s ballot=%d",
@@ -389,6 +456,8 @@ class Mesh:
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id))
+        if self.slotmap is not current:
+            return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)
         ballot, base_epoch = proposal.ballot, proposal.base_epoch
         if self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable):
@@ -405,7 +474,7 @@ class Mesh:
     def _on_prepare(self, prepare: Prepare, now: float) -> None:
         """Promise the ballot if the election allows it (saved first); a proposer behind gets our map."""
         if prepare.base_epoch < self.slotmap.epoch:
-            self._resend_commit(now)
+            self._resend_commit(now, prepare.sender)
             return
         answer = self.election.promise(prepare.ballot, prepare.base_epoch, self.slotmap)
         if answer is None or not self._save_ballot():
@@ -426,11 +495,20 @@ class Mesh:
         if ready is None:
             return
         current = self.slotmap
-        candidate = ready.carried
-        if candidate is None:
-            dead, joining = self._changes()
-            candidate = election_rules.plan(current, dead, joining, ready.ballot)
-        if candidate is None:
+        if ready.carried is not None:
+            self._send_proposal(ready, current, ready.carried)
+            return
+        dead, joining = self._changes()
+        self._placing = True
+        self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
+                      lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
+
+    def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None,
+                       placed: bool = False) -> None:
+        if placed:
+            self._placing = False
+            self._proposed_at = self._clock()
+        if candidate is None or self.slotmap is not current:
             return
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
                  self.me.node_id[:8], ready.ballot, candidate.epoch, ready.carried is not None)
@@ -439,10 +517,16 @@ class Mesh:
         self._consider(proposal)
 
     def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> None:
-        winner = self.election.tally(voter, ballot, base_epoch, map_digest, self.slotmap)
+        base = self.slotmap
+        winner = self.election.tally(voter, ballot, base_epoch, map_digest, base)
         if winner is not None:
+            # Every voter counted the votes and commits on its own; the map goes out for the
+            # newcomers it admits and whoever missed votes: in a small map from every member
+            # (one loss spared), in a big one from the proposer only, to those catching up.
+            big = self.membership.watchers is not None
             self._adopt(winner)
-            self.links.send(Commit(self.me.node_id, self._next_seq(), winner))
+            if not big or election_rules.proposer(base, self.membership.live()) == self.me.node_id:
+                self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
 
     def _wanted(self, slotmap: SlotMap) -> bool:
         """A newer map, or any cluster's map while this node still holds its own one-member map."""
@@ -484,6 +568,8 @@ class Mesh:
         self._forced = None     # (a takeover sets it again after adopting its map)
         self._joiner_progress = {n: p for n, p in self._joiner_progress.items() if not slotmap.has_member(n)}
         self._adopted_at = self._clock()
+        # The ballot in flight (if ours) is decided: the next change need not wait for its retry.
+        self._proposed_at = float("-inf")
         self.election.committed(slotmap)
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
@@ -492,6 +578,8 @@ class Mesh:
         for member in slotmap.members:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
+        self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
@@ -516,10 +604,19 @@ class Mesh:
         self._saved = wanted
         return True
 
-    def _resend_commit(self, now: float) -> None:
+    def _resend_commit(self, now: float, behind: str | None = None) -> None:
+        """Send our map again for `behind`, whose message named an older one: in a big map only its
+        watchers do (the proposer for a node outside the map), and only nodes catching up hear it."""
+        watchers = self.membership.watchers
+        if watchers is not None and behind is not None:
+            mine = watchers.get(behind)
+            if mine is None and election_rules.proposer(self.slotmap, self.membership.live()) != self.me.node_id:
+                return
+            if mine is not None and self.me.node_id not in mine:
+                return
         if now - self._commit_sent_at >= self._interval_s:
             self._commit_sent_at = now
-            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap))
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), CATCH_UP)
 
     # -- the timer -------------------------------------------------------
 
@@ -557,13 +654,31 @@ class Mesh:
         stats = self._local_stats()
         seq = self._next_seq()
         self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
+        self._listen(now)
+        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
+        watching = self._watching[0]
         heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
-                      if peer.seq >= 0 and peer.state != State.DEAD)
+                      if peer.seq >= 0 and peer.state != State.DEAD
+                      and (watching is None or node_id in watching))
+        gossip, news = self._gossip(now)
+        catching_up = tuple(stats.get("catching_up", ()))
+        if self.membership.incarnation != self._incarnation_sent:
+            self._incarnation_sent = self.membership.incarnation
+            self._news_until = now + NEWS_BEATS * self._interval_s
+        # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
+        # a refutation, a new map) it goes to every member: that is how news spreads in one
+        # hop. A node outside its map (joining) speaks to the members (mesh/links.py).
+        if self.joining or not self.slotmap.has_member(self.me.node_id):
+            topic = OUTSIDE
+        elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
+            topic = b""
+        else:
+            topic = QUIET
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            digest(self.slotmap), self.me, self.membership.gossip(),
+            self._map_digest(), self.me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0)), tuple(stats.get("catching_up", ())), heard=heard))
+            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard), topic)
 
     def beat_if_due(self) -> None:
         """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).
@@ -583,6 +698,51 @@ class Mesh:
 
     def _pub_closed(self) -> bool:
         return not self.links.bound
+
+    def _gossip(self, now: float) -> tuple[tuple[Gossip, ...], bool]:
+        """The member list of this heartbeat (suspicions and news, or now and then the whole roster), and whether it holds news."""
+        news = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
+        if now - self._roster_sent_at >= ROSTER_EVERY_S or (
+                self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S):
+            self._roster_sent_at, self._roster_due = now, False
+            return self.membership.gossip(), bool(news)
+        return news, bool(news)
+
+    def _listen(self, now: float) -> None:
+        """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted; or everyone.
+
+        Everyone while this node is joining or behind (a newer map was heard: its
+        adoption needs a majority's heartbeats naming it, mesh/adoption.py), and in
+        small maps. A member in doubt or outside the map is heard whole, so that
+        its refutation or its request to join reaches this node.
+        """
+        watchers = self.membership.watchers
+        newest_epoch, heard_at = self._newest_heard
+        behind = newest_epoch > self.slotmap.epoch and now - heard_at < 2 * self.node_timeout_s
+        if watchers is None or self.joining or behind or self.me.node_id not in watchers:
+            wanted = None
+        else:
+            wanted = frozenset(watchers[self.me.node_id] | {
+                node_id for node_id, peer in self.membership.peers.items()
+                if node_id not in watchers or peer.state != State.ALIVE})
+        # Other joiners matter once there is a cluster map to plan a join on (a member's, or
+        # the one a joiner adopted ahead of its admission); founders joining a seed do not.
+        outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)
+        unheard = frozenset() if outsiders else frozenset(
+            node_id for node_id in self.membership.peers
+            if not self.slotmap.has_member(node_id) and node_id not in self.links.join_peers)
+        if unheard != self.membership.unheard:
+            self.membership.watch(self.membership.watchers, now, unheard)
+        catch_up = wanted is None or not self.slotmap.has_member(self.me.node_id)
+        if (wanted, outsiders, catch_up) != self._watching:
+            self._watching = (wanted, outsiders, catch_up)
+            self.links.watch(wanted, outsiders, catch_up)
+
+    def _map_digest(self) -> bytes:
+        """The current map's digest, computed once per map (it hashes every token)."""
+        if self._digest is None or self._digest[0] is not self.slotmap:
+            self._digest = (self.slotmap, digest(self.slotmap))
+        return self._digest[1]
 
     def _found_anew(self, now: float) -> None:
         """A restarted first node founds a cluster once nobody it hears holds one (see __init__)."""
@@ -604,11 +764,20 @@ class Mesh:
         live = self.membership.live()
         if self.joining or self.leaving or election_rules.proposer(current, live) != self.me.node_id:
             return
-        # A proposal in flight gets one node_timeout to gather votes before a retry.
-        if now - self._proposed_at < self.node_timeout_s:
+        # A proposal in flight gets one node_timeout to gather votes before a retry, counted
+        # from when its map was placed: a placement still running is not retried (a second
+        # one only competed with the first for the CPU: 47 founders were never placed).
+        if self._placing or now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
-        if election_rules.plan(current, dead, joining, current.epoch + 1) is None:
+        if not election_rules.changes(current, dead, joining):
+            return
+        # (not at replication factor 1: there a first map admitting two joiners at once made a
+        # later graceful leave wait out its timeout, its handoff never ending: 3 of 3 runs under
+        # load of test_a_graceful_leave_at_replication_factor_1; issue 11 lists rf 1 double
+        # joins as not handled by the data plane yet)
+        if (current.epoch == 0 and current.replication_factor > 1 and joining and not dead
+                and not self._joins_settled(joining, now)):
             return
         self._proposed_at = now
         ballot_number = self.election.prepare(current)
@@ -617,6 +786,18 @@ class Mesh:
         prepare = Prepare(self.me.node_id, self._next_seq(), ballot_number, current.epoch)
         self.links.send(prepare)
         self._on_prepare(prepare, now)
+
+    def _joins_settled(self, joining: list[Member], now: float) -> bool:
+        """True once no newcomer appeared for JOIN_SETTLE_S, or the first has waited a node_timeout.
+
+        Founders start within a few seconds of each other: proposing for each one as
+        it appears made one epoch per newcomer; waiting for a lull puts them in a few maps.
+        """
+        learned = [self.membership.peers[m.node_id].changed_at for m in joining
+                   if m.node_id in self.membership.peers]
+        if not learned:
+            return True
+        return now - max(learned) >= JOIN_SETTLE_S or now - min(learned) >= self.node_timeout_s
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.
@@ -668,6 +849,7 @@ class Mesh:
         for event in events:
             if isinstance(event, Joined):
                 self.links.connect(event.member.host, event.member.mesh_port, event.member.node_id)
+                self._roster_due = True     # the newcomer learns the others from it
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "no heartbeat within node_timeout")

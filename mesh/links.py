@@ -39,7 +39,7 @@ import gevent
 import zmq.green as zmq
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
-from mesh.messages import MAX_MESSAGE_BYTES, Endorse, Hello, Invalid, Message, decode, encode
+from mesh.messages import MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, decode, encode
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -47,6 +47,22 @@ log = logging.getLogger(__name__)
 
 # Outgoing queue per subscriber; beyond it PUB drops rather than blocks.
 SEND_HWM = 10_000
+# Topics (a first byte ahead of the message; the publisher's filter drops what a SUB did not
+# subscribe to, so unwanted heartbeats cost the receiver nothing):
+# - QUIET: a member's heartbeat without news (mesh/watch.py): only its watchers subscribe.
+# - OUTSIDE: the heartbeat of a node outside its map (joining): members subscribe, and nodes
+#   holding a cluster map that plan their join with the other joiners; not nodes that hold
+#   no cluster map yet: 47 founders joining one seed heard each other 4 times a second,
+#   8,800 messages a second that starved the seed placing them on the ring.
+# - anything else: every SUB subscribes to every other first byte (no message starts with
+#   0xfc-0xff; 0xff alone would be read as a Hello).
+# - CATCH_UP: a committed map sent again, for nodes that missed it: they subscribe while
+#   behind or outside the map. A 48-member map takes ~0.1 s to decode (its owners per slot):
+#   every member re-sending it to every other after each commit cost minutes of CPU.
+QUIET = b"\xfe"
+OUTSIDE = b"\xfd"
+CATCH_UP = b"\xfc"
+_LOUD = [bytes([first]) for first in range(0xfc)]
 
 
 
@@ -99,6 +115,10 @@ class PeerLinks:
         self._last_seq: dict[str, int] = {}
         self._join_addresses: set[tuple[str, int]] = set()
         self.join_peers: set[str] = set()      # node ids heard on a link to a --join/MEET address
+        self._watching: frozenset[str] | None = None    # whose quiet heartbeats to hear; None: all
+        self._outsiders = True                          # hear the heartbeats of nodes outside their map
+        self._catch_up = True                           # hear maps sent again
+        self._topics_on: dict[tuple, tuple[bool, ...]] = {}   # SUB address -> (QUIET, OUTSIDE, CATCH_UP) on
 
     @property
     def bound(self) -> bool:
@@ -148,11 +168,11 @@ class PeerLinks:
         if self._zap is not None:
             self._zap.stop()
 
-    def send(self, message: Message) -> None:
-        """Publish to every subscribed peer; never blocks (a full queue drops and counts)."""
+    def send(self, message: Message, topic: bytes = b"") -> None:
+        """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, or b"": all); never blocks (a full queue drops and counts)."""
         if self._pub is None:
             return
-        data = encode(message)
+        data = topic + encode(message)
         if len(data) > MAX_MESSAGE_BYTES:
             # Every peer's SUB would drop the link over it (zmq.MAXMSGSIZE), and
             # with it the heartbeats: a big PUBLISH stays on this node instead.
@@ -194,6 +214,23 @@ class PeerLinks:
                 continue
             self._subscribe((host, mesh_port, peer), host, mesh_port, peer, key)
 
+    def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:
+        """Hear the quiet heartbeats of these peers only (None: of every peer), outsiders' or not, maps sent again or not."""
+        self._watching, self._outsiders, self._catch_up = node_ids, outsiders, catch_up
+        for address, sub in self._subs.items():
+            self._set_topics(address, sub)
+
+    def _set_topics(self, address: tuple, sub: zmq.Socket) -> None:
+        node_id = self._sub_ids.get(address)
+        bare = node_id is None      # a --join/MEET address: hear all it says
+        wanted = (bare or self._watching is None or node_id in self._watching, bare or self._outsiders,
+                  bare or self._catch_up)
+        now_on = self._topics_on.get(address, (False, False, False))
+        for topic, want, on in zip((QUIET, OUTSIDE, CATCH_UP), wanted, now_on):
+            if want != on:
+                sub.setsockopt(zmq.SUBSCRIBE if want else zmq.UNSUBSCRIBE, topic)
+        self._topics_on[address] = wanted
+
     def disconnect(self, node_id: str) -> None:
         """Close the SUBs bound to a member that is gone for good, and forget its sequence number."""
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
@@ -210,6 +247,7 @@ class PeerLinks:
             self._greenlets.remove(reader)
         self._subs.pop(address).close(linger=0)
         self._sub_ids.pop(address, None)
+        self._topics_on.pop(address, None)
 
     def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
                    server_key: bytes | None) -> None:
@@ -223,7 +261,8 @@ class PeerLinks:
             curve_client(sub, self._keys, server_key)
         sub.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        for first in _LOUD:
+            sub.setsockopt(zmq.SUBSCRIBE, first)
         # No message starts with 0xff, so this topic filters nothing: it only introduces us.
         sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
         try:
@@ -237,6 +276,7 @@ class PeerLinks:
         self._subs[address] = sub
         if node_id is not None:
             self._sub_ids[address] = node_id
+        self._set_topics(address, sub)
         reader = gevent.spawn(self._read, address, sub)
         self._readers[address] = reader
         self._greenlets.append(reader)
@@ -290,7 +330,11 @@ class PeerLinks:
                     data = sub.recv()
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
-            message = decode(data)
+            topic = data[:1]
+            tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
+            message = decode(data[1:] if tagged else data)
+            if tagged and not isinstance(message, (Commit if topic == CATCH_UP else Heartbeat, Invalid)):
+                message = Invalid("schema")     # only heartbeats, or maps sent again, travel under a topic
             if isinstance(message, Invalid):
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1

@@ -13,6 +13,17 @@ reads the clock or a peer's timestamp.
   reported suspect or dead bumps its incarnation, which voids those reports
   (refutation). A dead member only comes back with an incarnation above the one
   it died at, so a node paused past its death must notice and refute first.
+
+What a heartbeat carries (`gossip`): every member this node holds suspect or
+dead (the reports above are read from them, so they travel in every
+heartbeat until they change), and the *news*: members learned or whose state or
+incarnation changed within the last `news_s`. Alive members with nothing new
+are left out, and the whole list goes only now and then (the bus's roster), for
+a member that missed news: a member list in every heartbeat made each node
+decode N entries from each of N peers four times a second, the cost that grew
+with the square of the cluster (README, "How the mesh scales").
+A receiver takes a heartbeat's list as the sender's suspicions, whole; its
+alive entries only teach members and incarnations.
 """
 from __future__ import annotations
 
@@ -37,6 +48,7 @@ class Peer:
     state_at: float             # monotonic instant of the last state change
     seq: int = -1               # last sequence number accepted from it
     dead_incarnation: int = -1  # incarnation it was declared dead at
+    changed_at: float = float("-inf")   # learned, or its state or incarnation changed: news until news_s later
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +99,17 @@ class Membership:
     left_at: dict[str, float] = field(default_factory=dict)
     # this node is leaving: it no longer refutes being held dead (it decides when to stay)
     leaving: bool = False
+    # Each map member's watchers (mesh/watch.py), or None: everyone watches everyone. A member
+    # is suspected on silence only by its watchers, and dead once a majority of them suspect it.
+    watchers: dict[str, frozenset[str]] | None = None
+    # peers this node does not listen to at all (other joiners, while it holds no cluster map)
+    unheard: frozenset[str] = frozenset()
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
         if member.node_id == self.me.node_id or member.node_id in self.peers:
             return []
-        self.peers[member.node_id] = Peer(member, State.ALIVE, 0, now, now)
+        self.peers[member.node_id] = Peer(member, State.ALIVE, 0, now, now, changed_at=now)
         log.info("member learned node=%s peer=%s", self.me.node_id[:8], member.node_id[:8])
         return [Joined(member)]
 
@@ -114,23 +131,32 @@ class Membership:
             self.stale += 1
             return events
         revived = peer.state != State.ALIVE
+        changed = revived or beat.incarnation > peer.incarnation
         self.peers[beat.sender] = replace(
             peer, member=beat.me, incarnation=max(peer.incarnation, beat.incarnation),
             heard_at=now, seq=beat.seq, state=State.ALIVE,
-            state_at=now if revived else peer.state_at)
+            state_at=now if revived else peer.state_at,
+            changed_at=now if changed else peer.changed_at)
         if revived:
             self.left_at.pop(beat.sender, None)     # it stayed after all
             log.info("member alive node=%s peer=%s incarnation=%d",
                      self.me.node_id[:8], beat.sender[:8], beat.incarnation)
             events.append(Recovered(beat.sender))
-        self.reports[beat.sender] = {
-            g.member.node_id: g.incarnation for g in beat.members if g.state != State.ALIVE}
+        reported = {g.member.node_id: g.incarnation for g in beat.members if g.state != State.ALIVE}
+        # Suspicions changed, or a peer came back (the electorate grew): votes to count again.
+        # Otherwise nothing a death depends on moved, and the O(N) count is skipped.
+        recount = revived or bool(reported) or bool(self.reports.get(beat.sender))
+        if reported:
+            self.reports[beat.sender] = reported
+        else:
+            self.reports.pop(beat.sender, None)
         for gossip in beat.members:
             # A member others hold dead is not news: it would only come back to die again.
             if gossip.state != State.DEAD:
                 events += self.learn(gossip.member, now)
         events += self._check_self(beat.members)
-        events += self._declare_dead(now)
+        if recount:
+            events += self._declare_dead(now)
         return events
 
     def stay(self) -> None:
@@ -142,7 +168,7 @@ class Membership:
         peer = self.peers.get(node_id)
         if peer is None or peer.state == State.DEAD or incarnation < peer.incarnation:
             return []
-        self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now,
+        self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                       dead_incarnation=max(peer.incarnation, incarnation))
         self.reports.pop(node_id, None)
         self.left_at[node_id] = now
@@ -176,21 +202,45 @@ class Membership:
         log.info("member forgotten on request node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return True
 
+    def watch(self, watchers: dict[str, frozenset[str]] | None, now: float,
+              unheard: frozenset[str] = frozenset()) -> None:
+        """Take the watchers of a new map (and the peers not listened to); a peer this node starts
+        to watch gets a node_timeout's grace: its heartbeats did not come here before, so its
+        silence so far says nothing."""
+        before = {n for n in self.peers if self.watches(n)}
+        self.watchers, self.unheard = watchers, unheard
+        for node_id, peer in self.peers.items():
+            if peer.state == State.ALIVE and node_id not in before and self.watches(node_id):
+                self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
+
+    def watches(self, node_id: str) -> bool:
+        """True if this node hears `node_id`'s every heartbeat (and so suspects it on silence)."""
+        if node_id in self.unheard:
+            return False
+        watchers = self.watchers
+        return watchers is None or node_id not in watchers or self.me.node_id in watchers[node_id]
+
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
         events: list[Event] = []
         for node_id, peer in list(self.peers.items()):
-            if peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s:
-                self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now)
+            if (peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s
+                    and self.watches(node_id)):
+                self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now, changed_at=now)
                 log.info("member suspect node=%s peer=%s silent_s=%.2f",
                          self.me.node_id[:8], node_id[:8], now - peer.heard_at)
                 events.append(Suspected(node_id))
         return events + self._declare_dead(now)
 
-    def gossip(self) -> tuple[Gossip, ...]:
-        """Return the member list to send in the next heartbeat: every peer with its state."""
+    def gossip(self, now: float | None = None, news_s: float = 0.0) -> tuple[Gossip, ...]:
+        """Return the member list for the next heartbeat: the whole roster, or with `now`, suspicions and news.
+
+        News is what changed within `news_s` before `now`; suspect and dead members
+        are always in (a receiver replaces the sender's suspicions with each list).
+        """
         return tuple(Gossip(peer.member, peer.incarnation, peer.state)
-                     for _, peer in sorted(self.peers.items()))
+                     for _, peer in sorted(self.peers.items())
+                     if now is None or peer.state != State.ALIVE or now - peer.changed_at <= news_s)
 
     def live(self) -> list[str]:
         """Return node ids not dead in this view, this node included."""
@@ -228,12 +278,25 @@ class Membership:
 
     def _declare_dead(self, now: float) -> list[Event]:
         events: list[Event] = []
+        live = self.live()
+        watchers = self.watchers
         for node_id, peer in list(self.peers.items()):
-            if peer.state != State.SUSPECT:
-                continue
-            electorate = [n for n in self.live() if n != node_id]
-            if len(self._suspecters(node_id)) >= len(electorate) // 2 + 1:
-                self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now,
+            watched_by = watchers.get(node_id) if watchers is not None else None
+            if watched_by is None:
+                if peer.state != State.SUSPECT:
+                    continue
+                electorate = [n for n in live if n != node_id]
+                suspecters = self._suspecters(node_id)
+            else:
+                # Its watchers decide (mesh/watch.py). A watcher that still hears it (this node,
+                # here) waits for its own silence, as every member did before watchers.
+                if peer.state == State.DEAD or (peer.state == State.ALIVE and self.me.node_id in watched_by):
+                    continue
+                electorate = [n for n in watched_by
+                              if n == self.me.node_id or (n in self.peers and self.peers[n].state != State.DEAD)]
+                suspecters = self._suspecters(node_id) & watched_by
+            if len(suspecters) >= len(electorate) // 2 + 1:
+                self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)
                 log.warning("member dead node=%s peer=%s incarnation=%d",
                             self.me.node_id[:8], node_id[:8], peer.incarnation)

@@ -22,7 +22,9 @@ from mesh.slotmap import Member, SlotMap
 # 2: maps are adopted only when proven (mesh/adoption.py), proposals only when they follow the
 # base map; a version-1 node would adopt any Commit, so the two do not mix.
 # 3: heartbeats echo the latest heartbeat heard from each peer (the write lease, mesh/lease.py).
-VERSION = 3
+# 4: a heartbeat without news goes only to the sender's watchers, behind a 0xfe topic byte
+# (mesh/watch.py, mesh/links.py); its member list holds suspicions and news, not every member.
+VERSION = 4
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024

@@ -350,11 +350,15 @@ def _replica_shares(tokens: list[Token], first: int, last: int) -> dict[str, lis
     list, so callers pass enough tokens after `last`.
     """
     shares: dict[str, list[int]] = {}
+    count = len(tokens)
     for index in range(first, last + 1):
         size = (tokens[index][0] - tokens[index - 1][0]) % SLOT_COUNT
         primary = tokens[index][1]
         replicas: list[str] = []
-        for _, member in tokens[index + 1:]:
+        # (indices, not a slice: slicing the rest of a 3-lap ring for every arc made the
+        # whole-ring count quadratic, a third of a join's time at 48 members)
+        for later in range(index + 1, count):
+            member = tokens[later][1]
             if member != primary and member not in replicas:
                 replicas.append(member)
                 if len(replicas) == 2:

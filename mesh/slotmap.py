@@ -52,6 +52,9 @@ class SlotMap:
     # ballot): only a base newer than the map a node holds says it missed a map.
     base_epoch: int | None = None
     owners: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+    # the members' ids: has_member is asked per peer on every replication turn (20 a second),
+    # a scan of the members each time made it quadratic in the cluster's size
+    member_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.replication_factor < 1:
@@ -67,6 +70,7 @@ class SlotMap:
         if positions != sorted(set(positions)) or not 0 <= positions[0] <= positions[-1] < SLOT_COUNT:
             raise ValueError("token positions must be unique, sorted and within the ring")
         object.__setattr__(self, "owners", ring.owners(self.tokens, self.replication_factor))
+        object.__setattr__(self, "member_ids", frozenset(ids))
 
     @classmethod
     def single(cls, member: Member, replication_factor: int = 1) -> SlotMap:
@@ -81,7 +85,7 @@ class SlotMap:
         raise KeyError(node_id)
 
     def has_member(self, node_id: str) -> bool:
-        return any(member.node_id == node_id for member in self.members)
+        return node_id in self.member_ids
 
     def primary(self, slot: int) -> str:
         return self.owners[slot][0]

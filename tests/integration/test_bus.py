@@ -292,3 +292,30 @@ def test_a_first_node_restarted_without_join_is_taken_back(cluster, tmp_path):
             gevent.sleep(0.05)
     cluster.nodes.append(again)
     wait_for(lambda: cluster.agreed(3) and again.slotmap.epoch > 0, timeout_s=20)
+
+
+def test_a_big_map_hears_its_watchers_only_and_they_decide_a_death(cluster):
+    """11 members (over 2 * SIDE + 1): the quiet heartbeats reach the 8 watchers only (zmq's topic
+    filter, mesh/links.py), and a crashed member is declared dead by its watchers' verdict."""
+    from mesh import watch
+    seed = cluster.add()
+    for _ in range(10):
+        cluster.add(join=[cluster.seed()])
+    wait_for(lambda: cluster.agreed(11), timeout_s=60)
+    listener = cluster.nodes[3]
+    watched = watch.neighbours([m.node_id for m in listener.slotmap.members], listener.me.node_id)
+    others = {m.me.node_id for m in cluster.nodes} - watched - {listener.me.node_id}
+    assert len(watched) == 2 * watch.SIDE and len(others) == 2
+    # Idle (no news for a while): only the watchers' heartbeats still arrive.
+    wait_for(lambda: all(not m._gossip(m._clock())[1] for m in cluster.nodes), timeout_s=10)
+    gevent.sleep(20 * BEAT_S)     # the news window of the last map ends (a measurement window, not a wait)
+    before = dict(listener.links.received)
+    gevent.sleep(20 * BEAT_S)
+    heard = {n for n in listener.links.received if listener.links.received[n] > before.get(n, 0)}
+    assert watched <= heard and not heard & others, (heard, others)
+
+    victim = next(m for m in cluster.nodes if m.me.node_id in others and m is not seed)
+    cluster.crash(victim)
+    wait_for(lambda: cluster.agreed(10) and not any(m.slotmap.has_member(victim.me.node_id)
+                                                     for m in cluster.nodes), timeout_s=30)
+    assert listener.membership.state(victim.me.node_id) == "dead"

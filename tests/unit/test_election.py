@@ -4,7 +4,7 @@ from dataclasses import replace
 from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
-from mesh.election import Election, Ready, plan, proposer
+from mesh.election import Election, Ready, changes, plan, proposer
 from mesh.messages import digest
 from mesh.slotmap import Member, SlotMap
 
@@ -76,6 +76,16 @@ class Cluster:
                 if winner is not None:
                     self.commit(counter, winner)
         return candidate
+
+
+def test_changes_says_whether_plan_makes_a_map_without_building_one():
+    current = cluster(3)
+    newcomer = member(7)
+    for dead, joining in [([], []), ([node_id(1)], []), ([], [newcomer]), ([node_id(9)], []),
+                          ([], [member(0)]), ([node_id(1)], [newcomer])]:
+        assert changes(current, dead, joining) == (plan(current, dead, joining, 5) is not None), (dead, joining)
+    alone = cluster(1)
+    assert not changes(alone, [node_id(0)], []) and plan(alone, [node_id(0)], [], 5) is None
 
 
 def test_majority_commits_and_minority_does_not():

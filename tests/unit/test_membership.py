@@ -140,6 +140,30 @@ def test_gossip_lists_every_peer_with_state():
         (node_id(1), State.SUSPECT), (node_id(2), State.SUSPECT)}
 
 
+def test_heartbeat_gossip_is_suspicions_and_news_not_the_roster():
+    membership = view(peers=3, now=0.0)
+    # Learned at 0.0: news for news_s, then left out while alive and unchanged.
+    assert len(membership.gossip(0.5, news_s=1.0)) == 3
+    assert membership.gossip(1.5, news_s=1.0) == ()
+    membership.heartbeat(beat(1, 1, incarnation=2), 2.0)        # a new incarnation is news again
+    membership.heartbeat(beat(2, 1), 2.0)
+    assert [g.member.node_id for g in membership.gossip(2.5, news_s=1.0)] == [node_id(1)]
+    # A suspicion travels in every heartbeat until it changes, however old.
+    membership.heartbeat(beat(1, 2, incarnation=2), 3.5)
+    membership.tick(4.1)
+    assert {(g.member.node_id, g.state) for g in membership.gossip(9.0, news_s=1.0)} == {
+        (node_id(2), State.SUSPECT), (node_id(3), State.SUSPECT)}
+    assert len(membership.gossip()) == 3       # the roster: everyone
+
+
+def test_a_heartbeat_without_suspicions_withdraws_the_senders_earlier_ones():
+    membership = view(peers=3)
+    membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.SUSPECT),)), 0.5)
+    assert membership.reports[node_id(1)] == {node_id(2): 0}
+    membership.heartbeat(beat(1, 2), 0.7)            # news-only: 1 no longer suspects 2
+    assert node_id(1) not in membership.reports
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(2, 4), st.floats(0, 1.9), st.booleans()), max_size=60))
 def test_a_member_heard_within_the_timeout_is_never_suspect_or_dead(schedule):

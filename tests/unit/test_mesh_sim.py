@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
 
 import mesh_sim  # noqa: E402
+from mesh import watch  # noqa: E402
 
 NODE_TIMEOUT_MS = 1000
 INTERVAL_S = 0.25
@@ -33,16 +34,19 @@ def test_forms_in_few_epochs(run):
     assert run["formed_epochs"] <= 3
 
 
-def test_idle_members_send_one_heartbeat_per_interval_to_each_peer(run):
+def test_idle_members_hear_their_watchers_only(run):
+    # 12 members: each hears the 8 members around it on the ring of ids (mesh/watch.py), once an
+    # interval, not the 11 others; heartbeats carry no member list when nothing is new.
     idle = run["idle"]
-    assert idle["sent"] == pytest.approx(11 / INTERVAL_S, rel=0.15)
-    assert idle["received"] == pytest.approx(11 / INTERVAL_S * 0.98, rel=0.15)     # 2% lost
+    assert idle["sent"] == pytest.approx(2 * watch.SIDE / INTERVAL_S, rel=0.1)
+    assert idle["received"] == pytest.approx(2 * watch.SIDE / INTERVAL_S * 0.98, rel=0.1)     # 2% lost
+    assert idle["received_bytes"] / idle["received"] < 400
 
 
 def test_crash_is_agreed_within_node_timeout_and_a_ballot(run):
     assert run["crash_agreed_s"] is not None
     assert run["crash_agreed_s"] < NODE_TIMEOUT_MS / 1000 + 1.0
-    assert run["crash_detected_by"] == 11
+    assert run["crash_detected_by"] >= 12 // 2 + 1     # the others may adopt the map on the votes first
     assert run["crash_epochs"] == 1
 
 

@@ -1,0 +1,80 @@
+"""48 real nodes on 127.0.0.1 form one cluster, then lose 3 at once and agree again without them.
+
+The mesh at a size the rest of the suite never reaches, with watchers in play
+(mesh/watch.py: each member hears 8 of the 47 others): every member must end
+up holding the same map of 48 members, and after 3 SIGKILLs every survivor
+must hold one map of the 45 others, within node_timeout plus the time a map
+takes to commit. The joiners start first and the seed they --join last, as a
+scale-out whose seed comes up late: all 47 reach it within a second, and the
+founder admits them in one map (only it places them on the ring, ~0.3 s a
+newcomer at this size, mesh/ring.py; the others adopt the map as it is).
+
+Why it runs only when asked (HYPERCACHE_SCALE_TEST=1): on this shared 2-core
+machine 48 idle nodes still take ~1.2 cores (2.6% each, most of it outside the
+mesh: the replicator's maintenance, the data links), so with other sessions'
+load a hub stalls past node_timeout now and then and a live member is declared
+dead. Measured at load 20-60 (node_timeout 8 s): 48 processes started in 9 s,
+all 48 admitted in one map 35 s after the seed came up (the founder's ring
+placement of 47, in a thread), the 3 SIGKILLed declared dead 8 s after the
+kill and removed in one map 7 s later; then a survivor was declared dead in a
+stall and removed too (epoch 3, 44 members), which this test counts as a
+failure. About 3 minutes in all: well over the suite's budget.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.nodes import HOST, NodeFactory, cluster_info, node_ports, nodes_lines, wait_until
+
+MEMBERS = 48
+KILLED = 3
+NODE_TIMEOUT_MS = 8000
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.environ.get("HYPERCACHE_SCALE_TEST"),
+                                 reason="48 nodes: ~3 minutes and not reliable on a shared 2-core machine "
+                                        "(see the docstring); HYPERCACHE_SCALE_TEST=1 runs it")]
+
+
+def one_map(nodes, members: int) -> str | None:
+    """The epoch if every node holds a map of `members` members at one epoch and accepts writes."""
+    infos = [cluster_info(n) for n in nodes]
+    epochs = {i["cluster_current_epoch"] for i in infos}
+    if len(epochs) == 1 and all(i["cluster_size"] == str(members) and i["cluster_state"] == "ok" for i in infos):
+        return epochs.pop()
+    return None
+
+
+def test_48_members_agree_and_survive_3_deaths(tmp_path):
+    factory = NodeFactory(tmp_path)
+    flags = ("--replication-factor", "2", "--node-timeout-ms", str(NODE_TIMEOUT_MS))
+    seed_port, seed_mesh_port = node_ports()
+    try:
+        joiners = [factory.start(*flags, join=f"{HOST}:{seed_mesh_port}", wait=False) for _ in range(MEMBERS - 1)]
+        for node in joiners:
+            node.wait_ready(timeout=120)
+        seed = factory.start(*flags, port=seed_port)
+        nodes = [seed, *joiners]
+        formed = wait_until(lambda: one_map(nodes, MEMBERS), timeout=120, interval=1.0,
+                            message="48 members holding one map")
+        assert int(formed) <= 3, f"forming 48 members took {formed} epochs: joins are not batched"
+
+        victims = nodes[-KILLED:]
+        dead_ids = set()
+        for victim in victims:
+            dead_ids.add(next(line[0] for line in nodes_lines(victim) if "myself" in line[2]))
+        for victim in victims:
+            victim.kill()
+        survivors = nodes[:-KILLED]
+        # Detection and a new map: node_timeout, one heartbeat for the watchers' verdict, one ballot.
+        after = wait_until(lambda: one_map(survivors, MEMBERS - KILLED), timeout=60, interval=0.5,
+                           message="45 survivors holding one map without the dead")
+        assert int(after) > int(formed)
+        for node in survivors:
+            assert not {line[0] for line in nodes_lines(node)} & dead_ids or all(
+                "fail" in line[2] for line in nodes_lines(node) if line[0] in dead_ids), node.name
+    finally:
+        for node in factory.nodes:      # SIGKILL: 45 graceful leaves at once would wait out their timeout
+            node.kill()

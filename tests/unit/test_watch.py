@@ -1,0 +1,92 @@
+"""Watchers: each member of a big map hears its 2 * SIDE ring neighbours; deaths are their verdict."""
+from hypothesis import given, settings, strategies as st
+
+from loadtest.ring_balance import node_id
+from mesh import watch
+from mesh.membership import Died, Membership
+from mesh.messages import Gossip, Heartbeat, State
+from mesh.slotmap import Member
+
+TIMEOUT = 2.0
+
+
+def member(index: int) -> Member:
+    return Member(node_id(index), "127.0.0.1", 8080 + index, 18080 + index, 9080 + index)
+
+
+def beat(index: int, seq: int, suspects: tuple[int, ...] = ()) -> Heartbeat:
+    gossip = tuple(Gossip(member(s), 0, State.SUSPECT) for s in suspects)
+    return Heartbeat(node_id(index), seq, 0, 1, b"d" * 20, member(index), gossip, 0, 0, 0.0)
+
+
+def test_a_small_map_watches_everyone():
+    ids = [node_id(i) for i in range(2 * watch.SIDE + 1)]
+    assert watch.watchers(ids) is None
+    assert watch.neighbours(ids, ids[0]) == frozenset(ids[1:])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2 * watch.SIDE + 2, 120), st.integers(0, 10_000))
+def test_watchers_are_symmetric_fixed_in_number_and_agree_with_neighbours(members, salt):
+    ids = [node_id(salt * 1000 + i) for i in range(members)]
+    watchers = watch.watchers(ids)
+    assert watchers is not None
+    for node, group in watchers.items():
+        assert len(group) == 2 * watch.SIDE and node not in group
+        assert all(node in watchers[other] for other in group)
+        assert group == watch.neighbours(ids, node)
+
+
+def test_a_join_changes_only_the_watchers_around_it():
+    ids = [node_id(i) for i in range(40)]
+    before = watch.watchers(ids)
+    after = watch.watchers(ids + [node_id(99)])
+    changed = [n for n in ids if before[n] != after[n]]
+    assert len(changed) == 2 * watch.SIDE
+
+
+def watched_view(me: int, members: int) -> Membership:
+    membership = Membership(member(me), TIMEOUT)
+    for other in range(members):
+        if other != me:
+            membership.learn(member(other), 0.0)
+    membership.watch(watch.watchers(node_id(i) for i in range(members)), 0.0)
+    return membership
+
+
+def test_only_watched_members_are_suspected_on_silence():
+    membership = watched_view(0, 20)
+    membership.tick(TIMEOUT + 0.1)
+    suspects = {n for n, p in membership.peers.items() if p.state == State.SUSPECT}
+    assert suspects == set(membership.watchers[node_id(0)])
+
+
+def test_a_member_is_dead_once_a_majority_of_its_watchers_suspect_it_even_unwatched_here():
+    members = 20
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    target = ids[10]
+    groups = watch.watchers(ids)
+    outsider = next(n for n in ids if n != target and n not in groups[target])
+    membership = watched_view(index[outsider], members)
+    reporters = sorted(groups[target])
+    events = []
+    for seq, reporter in enumerate(reporters[:watch.SIDE], start=1):     # 4 of 8: not yet
+        events += membership.heartbeat(beat(index[reporter], seq, (index[target],)), 0.5)
+    assert membership.peers[target].state == State.ALIVE and not events
+    # A member that is no watcher of the target counts for nothing.
+    other = next(n for n in ids if n not in groups[target] and n not in (target, outsider))
+    assert membership.heartbeat(beat(index[other], 1, (index[target],)), 0.6) == []
+    assert membership.heartbeat(beat(index[reporters[watch.SIDE]], 9, (index[target],)), 0.7) == [Died(target)]
+
+
+def test_a_peer_newly_watched_gets_a_node_timeouts_grace():
+    membership = watched_view(0, 20)
+    far = next(n for n in membership.peers if not membership.watches(n))
+    membership.tick(10.0)       # unwatched: never suspected on silence
+    assert membership.peers[far].state == State.ALIVE
+    membership.watch(None, 10.0)      # the map shrank: everyone is watched now
+    membership.tick(10.0 + TIMEOUT / 2)
+    assert membership.peers[far].state == State.ALIVE
+    membership.tick(10.0 + TIMEOUT + 0.1)
+    assert membership.peers[far].state != State.ALIVE
