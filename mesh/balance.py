@@ -45,22 +45,6 @@ PRIMARY_TOLERANCE_PCT = 5
 REPLICA_TOLERANCE_PCT = 12
 
 
-def _owner_walks(tokens: ring.Tokens, replication_factor: int) -> list[tuple[str, ...]]:
-    """The owners of each token's arc: the first `replication_factor` distinct members from it on."""
-    count = len(tokens)
-    walks = []
-    for index in range(count):
-        found: list[str] = []
-        step = index
-        while len(found) < replication_factor:
-            member = tokens[step % count][1]
-            if member not in found:
-                found.append(member)
-            step += 1
-        walks.append(tuple(found))
-    return walks
-
-
 class _Loads:
     """Each member's distance from its ideal primary and replica load, times the member count.
 
@@ -122,9 +106,8 @@ def busiest(tokens: ring.Tokens, replication_factor: int) -> tuple[float, float,
     owner per slot), whether `rebalance` would move slots): what the status page shows."""
     members = {member for _, member in tokens}
     owners = min(replication_factor, len(members))
-    count = len(tokens)
-    sizes = [(tokens[index][0] - tokens[index - 1][0]) % SLOT_COUNT or SLOT_COUNT for index in range(count)]
-    loads = _Loads(tokens, _owner_walks(tokens, owners), sizes, owners)
+    sizes = [size for _, size, _ in ring.arcs(tokens)]
+    loads = _Loads(tokens, ring.arc_owners(tokens, owners), sizes, owners)
     primary = 1 + max(loads.primary.values()) / SLOT_COUNT
     replica = 1 + max(loads.replica.values()) / (SLOT_COUNT * (owners - 1)) if owners > 1 else 0.0
     return primary, replica, owners > 1 and loads.uneven()
@@ -138,8 +121,8 @@ def rebalance(tokens: ring.Tokens, replication_factor: int, budget: int = DEFAUL
     if owners < 2:
         return tokens
     count = len(tokens)
-    walks = _owner_walks(tokens, owners)
-    sizes = [(tokens[index][0] - tokens[index - 1][0]) % SLOT_COUNT or SLOT_COUNT for index in range(count)]
+    walks = ring.arc_owners(tokens, owners)
+    sizes = [size for _, size, _ in ring.arcs(tokens)]
     loads = _Loads(tokens, walks, sizes, owners)
     if not loads.uneven():
         return tokens

@@ -81,8 +81,9 @@ def replica_counts(tokens: Tokens, replication_factor: int) -> dict[str, int]:
     return counts
 
 
-def owners(tokens: Tokens, replication_factor: int) -> tuple[tuple[str, ...], ...]:
-    """Return owners per slot (primary first), sharing one tuple per distinct owner list."""
+def arc_owners(tokens: Tokens, replication_factor: int) -> list[tuple[str, ...]]:
+    """Return the owners of each token's arc (primary first): the first `replication_factor`
+    distinct members met from that token on, one shared tuple per distinct owner list."""
     if not tokens:
         raise ValueError("a ring needs at least one token")
     members = {node_id for _, node_id in tokens}
@@ -100,6 +101,12 @@ def owners(tokens: Tokens, replication_factor: int) -> tuple[tuple[str, ...], ..
             step += 1
         key = tuple(found)
         per_token.append(interned.setdefault(key, key))
+    return per_token
+
+
+def owners(tokens: Tokens, replication_factor: int) -> tuple[tuple[str, ...], ...]:
+    """Return owners per slot (primary first), sharing one tuple per distinct owner list."""
+    per_token = arc_owners(tokens, replication_factor)
     result: list[tuple[str, ...]] = []
     previous = -1
     for (position, _), slot_owners in zip(tokens, per_token):
