@@ -307,10 +307,10 @@ def test_a_big_map_hears_its_watchers_only_and_they_decide_a_death(cluster):
     others = {m.me.node_id for m in cluster.nodes} - watched - {listener.me.node_id}
     assert len(watched) == 2 * watch.SIDE and len(others) == 2
     # Idle (no news for a while): only the watchers' heartbeats still arrive.
-    wait_for(lambda: all(not m._gossip(m._clock())[1] for m in cluster.nodes), timeout_s=10)
-    gevent.sleep(20 * BEAT_S)     # the news window of the last map ends (a measurement window, not a wait)
+    wait_for(lambda: all(not m._gossip(m._clock())[1] and m._clock() > m._news_until + BEAT_S
+                         for m in cluster.nodes), timeout_s=10)
     before = dict(listener.links.received)
-    gevent.sleep(20 * BEAT_S)
+    gevent.sleep(20 * BEAT_S)     # a measurement window: who is heard in it, not a wait for a condition
     heard = {n for n in listener.links.received if listener.links.received[n] > before.get(n, 0)}
     assert watched <= heard and not heard & others, (heard, others)
 
