@@ -626,6 +626,14 @@ COLUMNS = ["detect_s", "failover_s", "gap_s", "recover_s", "acked", "failed", "r
            "lost_set", "miss_elem", "lost_incr", "excess_incr", "dup_elem", "unexplained", "fail_present", "owners_diff"]
 
 
+def _keep_logs(base: Path, keep: Path) -> str:
+    """Copy the node logs of a run (they live under its nodes/ folder) before it is removed."""
+    keep.mkdir(parents=True, exist_ok=True)
+    for log in base.rglob("*.log"):
+        shutil.copy(log, keep / log.name)
+    return f"node logs kept in {keep}"
+
+
 def run_once(name: str, repeat: int, threads: int, keep_logs: Path) -> tuple[dict, Counter, list[str]]:
     base = Path(tempfile.mkdtemp(prefix=f"hc-scenario-{name}-"))
     factory = NodeFactory(base, python=sys.executable)
@@ -656,19 +664,11 @@ def run_once(name: str, repeat: int, threads: int, keep_logs: Path) -> tuple[dic
         for worker in run.workers:
             errors.update(worker.errors)
         if any(row.get(c) for c in ("lost_set", "owners_diff", "miss_elem", "lost_incr", "unexplained")):
-            keep = keep_logs / f"{name}-{repeat}"
-            keep.mkdir(parents=True, exist_ok=True)
-            for log in base.rglob("*.log"):
-                shutil.copy(log, keep / log.name)
-            run.notes.append(f"node logs kept in {keep}")
+            run.notes.append(_keep_logs(base, keep_logs / f"{name}-{repeat}"))
     except Exception as error:  # noqa: BLE001 - one broken run must not stop the others
         notes = run.notes if run else []
         notes.append(f"run failed: {error!r}"[:2000])
-        keep = keep_logs / f"{name}-{repeat}"
-        keep.mkdir(parents=True, exist_ok=True)
-        for log in base.rglob("*.log"):
-            shutil.copy(log, keep / log.name)
-        notes.append(f"node logs kept in {keep}")
+        notes.append(_keep_logs(base, keep_logs / f"{name}-{repeat}"))
         return row, errors, notes
     finally:
         factory.stop_all()
