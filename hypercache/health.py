@@ -47,8 +47,8 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
     if replication.get("slots_receiving"):
         reasons.append(f"{replication['slots_receiving']} slots copied here are not complete yet")
     if stranded:
-        reasons.append(f"{stranded} keys held here for slots this node no longer owns (stranded: "
-                       f"served by nobody, still in memory)")
+        reasons.append(f"{stranded} keys held here for slots this node no longer owns (a fallback copy "
+                       f"until their new owners hold them, or stranded: served by nobody, still in memory)")
     if reasons:
         return "degraded", "; ".join(reasons)
     return "ok", None

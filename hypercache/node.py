@@ -57,7 +57,7 @@ class Node:
                             config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
                             bind_host=config.host,
                             ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None,
-                            keys=keys)
+                            keys=keys, settled=self._data_settled)
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())
@@ -96,7 +96,12 @@ class Node:
         replicator = getattr(self, "replicator", None)     # (made after the mesh)
         return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
                 "ops_per_sec": self.ctx.stats.ops_per_sec,
-                "catching_up": replicator.catching_up() if replicator is not None else ()}
+                "catching_up": replicator.catching_up() if replicator is not None else (),
+                "holds": replicator.holds() if replicator is not None else 0}
+
+    def _data_settled(self) -> bool:
+        replicator = getattr(self, "replicator", None)     # (made after the mesh)
+        return replicator is not None and replicator.settled()
 
     def _on_mesh_publish(self, channel: bytes, message: bytes) -> None:
         """A PUBLISH made on another node: deliver it to this node's subscribers only."""

@@ -66,6 +66,7 @@ PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owne
 KEEP_ALIVE_S = 1.0              # an idle stream gets an empty frame this often (Redis's REPLCONF ACK)
 NO_SOURCE_GRACE_S = 3.0         # how long after a map change "nobody holds it" is believed
 RETAIN_S = 60.0                 # how long a former owner keeps a slot for its new primary to pull
+FALLBACK_S = 300.0              # a fallback copy's longest stay when its owners never say they hold it
 COPY_SILENCE_S = 5.0            # a copy in progress with no frame for this long is asked for again
 DROP_KEYS_PER_TICK = 2000       # keys of slots we no longer own deleted per upkeep tick
 FORMER_PULLS = 3                # pulls a member that left may leave unanswered before it counts as gone
@@ -141,6 +142,8 @@ class Replicator:
         self._sent_at: dict[str, float] = {}        # replica -> when a frame last went to it
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
+        self._fallback_checked_at = float("-inf")
+        self._owned: tuple[Any, bytes] = (None, b"")     # (map, 1 per slot this node owns in it)
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
         self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
@@ -191,6 +194,7 @@ class Replicator:
                 self._pull(now)
                 self._keep_alive(now)
                 self._finish_handoffs()
+                self._release_fallbacks(now)
                 self._drop_unowned()
                 # never forever: a primary cut off from its replicas and from the map's
                 # majority would otherwise hold its clients for as long as the cut lasts
@@ -1094,6 +1098,39 @@ class Replicator:
         if (changed or expired) and self._map is not None:
             self._on_map(self._map)
 
+    def _release_fallbacks(self, now: float) -> None:
+        """Fallback copies (mesh/holdings.py) go once every owner of their slot says, in its
+        heartbeats, that it holds all it owns under our map; looked at once a second."""
+        fallback, slotmap = self.holdings.fallback, self._map
+        if not fallback or slotmap is None or now - self._fallback_checked_at < 1.0:
+            return
+        self._fallback_checked_at = now
+        epoch, holds, owners = slotmap.epoch, self.cluster.holds, slotmap.owners
+        holding = {m.node_id for m in slotmap.members if holds(m.node_id) >= epoch}
+        done = [slot for slot in fallback if all(owner in holding for owner in owners[slot])]
+        overdue = [slot for slot, since in fallback.items() if now - since > FALLBACK_S and slot not in done]
+        if overdue:
+            log.warning("fallback copies dropped unconfirmed: their owners never said they hold them "
+                        "node=%s slots=%d after_s=%.0f", self.me[:8], len(overdue), FALLBACK_S)
+        if done or overdue:
+            log.info("fallback copies released: every owner holds them node=%s slots=%d",
+                     self.me[:8], len(done))
+            self.holdings.release_fallback(done + overdue)
+            self._on_map(slotmap)       # (their keys are to drop now)
+
+    def holds(self) -> int:
+        """For this node's heartbeats: the epoch of the map under which it holds a complete
+        copy of every slot it owns, 0 while some is missing or the map is not applied yet."""
+        slotmap, loaded = self._map, self.loaded
+        if slotmap is None or slotmap is not self.cluster.slotmap:
+            return 0
+        if self._owned[0] is not slotmap:
+            me = self.me
+            self._owned = (slotmap, bytes(1 if me in owners else 0 for owners in slotmap.owners))
+        # (16,384 bytes as two big integers: a few microseconds, four times a second)
+        owned = int.from_bytes(self._owned[1], "little")
+        return slotmap.epoch if owned & ~int.from_bytes(loaded, "little") == 0 else 0
+
     def _drop_unowned(self) -> None:
         """Keys of slots this node no longer owns go, a bounded number per tick (no stall)."""
         store = self.store
@@ -1120,6 +1157,13 @@ class Replicator:
         return (all(stream.in_sync for peer, stream in self.streams.items() if peer not in self._ahead)
                 and not self.handoffs
                 and self.slots_loading() == 0)
+
+    def settled(self) -> bool:
+        """Nothing of this node's is in motion: every stream it feeds is in sync, it holds every
+        slot it leads and every copy it receives is complete, no hand-off or pull is open.
+        The mesh moves slots for balance only while a majority says so (Mesh._settled)."""
+        return (self._map is self.cluster.slotmap and not self.copying_in and not self._to_pull
+                and not self.importing and not self.holdings.fallback and self.ready_to_leave())
 
     def handing_over(self) -> bool:
         """Whether this node holds the only copy of slots others lead now (retained for

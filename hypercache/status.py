@@ -12,7 +12,7 @@ from .context import Context
 def _balance(slotmap) -> dict:
     primary, replica, uneven = balance.busiest(slotmap.tokens, slotmap.replication_factor)
     return {"primary_max_over_ideal": round(primary, 3), "replica_max_over_ideal": round(replica, 3),
-            "uneven": uneven}
+            "evening_out": uneven}
 
 
 def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) -> dict:

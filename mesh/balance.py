@@ -17,17 +17,11 @@ At replication factor 1 nobody holds a copy to move to, so nothing moves.
 Greedy and exact: each move is the boundary shift that most reduces the
 squared distance of every member's primary and replica loads from their
 ideal, sized at the optimum of that quadratic; moves repeat until the ring is
-within tolerance or the step's budget of slots is spent (a map change would
-move at most `budget` slots, so the copies it causes stay bounded). All
-arithmetic is on integers: every node computes the same ring from the same map,
-so a voter can rebuild a proposer's result to check it.
-
-Not wired into the election yet: committing such a map leaves each moved slot's
-new replica without a copy until its new primary sends one, a window in which
-one more failure loses writes (and the old primary's copy, once a replica, is
-re-sent whole). The switch needs the joins' "replicate, catch up, switch" first.
-Today it measures: the status page shows `busiest`, loadtest/ring_balance.py
-what `rebalance` would reach.
+within tolerance or the step's budget of slots is spent (a map change moves at
+most `budget` slots, so the copies it causes stay bounded; the next step
+continues once the cluster is settled again). All arithmetic is on integers:
+every node computes the same ring from the same map, and a voter rebuilds the
+proposer's result to check it (mesh/election.py `follows`).
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import gevent
 
-from mesh import adoption, ballot, lease, takeover, watch
+from mesh import adoption, balance, ballot, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
@@ -57,6 +57,9 @@ RECENT_EVENTS = 100
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
 FORGET_DEAD_AFTER_TIMEOUTS = 10
 PRECOPY_PATIENCE_TIMEOUTS = 5
+# A map must have stood this many node timeouts, every member alive and the proposer's and
+# a majority of voters' copies settled, before slots move for balance (mesh/balance.py).
+REBALANCE_AFTER_TIMEOUTS = 2
 # A member restarted without --join founds a cluster anew only after this many node timeouts
 # in which no live peer held a cluster map (the whole cluster restarted).
 FOUND_AFTER_TIMEOUTS = 2
@@ -107,7 +110,8 @@ class Mesh:
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None) -> None:
+                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None,
+                 settled: Callable[[], bool] = lambda: False) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
@@ -144,9 +148,14 @@ class Mesh:
             self.joining = True
             self._found_after = self._clock() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
+        # whether this node's data is all in place (hypercache/replication.py Replicator.settled);
+        # a mesh without a data plane never moves slots for balance
+        self._data_settled = settled
+        self._even_tokens: object = None    # a ring found uneven that no allowed move improves
         self._on_publish = on_publish
         self._interval_s = heartbeat_interval_s
         self._beat_sent_at = float("-inf")
+        self._holds_sent = 0
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
@@ -310,6 +319,11 @@ class Mesh:
         return {node_id: beat.epoch for node_id, beat in self._peer_stats.items()
                 if node_id in self.membership.peers and self.membership.state(node_id) != State.DEAD}
 
+    def holds(self, node_id: str) -> int:
+        """The map epoch under which `node_id` last said it holds every slot it owns (0: not yet)."""
+        beat = self._peer_stats.get(node_id)
+        return beat.holds if beat is not None else 0
+
     def take_over(self) -> SlotMap:
         """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
         this node holds dead (mesh/takeover.py says when and why not: TakeoverRefused)."""
@@ -455,7 +469,9 @@ class Mesh:
             all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
-                    for n in added if n != self.me.node_id))
+                    for n in added if n != self.me.node_id)
+            # slots moved for balance: only while this node's copies are in place too
+            and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
         if self.slotmap is not current:
             return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)
@@ -500,8 +516,17 @@ class Mesh:
             return
         dead, joining = self._changes()
         self._placing = True
-        self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
-                      lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
+        if election_rules.changes(current, dead, joining):
+            self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
+                          lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
+        else:       # (nothing else to change: the ballot was prepared to move slots for balance)
+            self._offload(lambda: election_rules.rebalanced(current, ready.ballot),
+                          lambda candidate: self._send_rebalanced(ready, current, candidate))
+
+    def _send_rebalanced(self, ready: Ready, current: SlotMap, candidate: SlotMap | None) -> None:
+        if candidate is None:       # (uneven, but no move the rules allow helps: ask no more)
+            self._even_tokens = current.tokens
+        self._send_proposal(ready, current, candidate, placed=True)
 
     def _send_proposal(self, ready: Ready, current: SlotMap, candidate: SlotMap | None,
                        placed: bool = False) -> None:
@@ -662,6 +687,11 @@ class Mesh:
                       and (watching is None or node_id in watching))
         gossip, news = self._gossip(now)
         catching_up = tuple(stats.get("catching_up", ()))
+        holds = int(stats.get("holds", 0))
+        if holds != self._holds_sent:
+            # (members that keep a fallback copy wait for this, watchers or not: say it to all)
+            self._holds_sent = holds
+            self._news_until = now + NEWS_BEATS * self._interval_s
         if self.membership.incarnation != self._incarnation_sent:
             self._incarnation_sent = self.membership.incarnation
             self._news_until = now + NEWS_BEATS * self._interval_s
@@ -678,7 +708,7 @@ class Mesh:
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
             self._map_digest(), self.me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard), topic)
+            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds), topic)
 
     def beat_if_due(self) -> None:
         """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).
@@ -770,7 +800,7 @@ class Mesh:
         if self._placing or now - self._proposed_at < self.node_timeout_s:
             return
         dead, joining = self._changes()
-        if not election_rules.changes(current, dead, joining):
+        if not election_rules.changes(current, dead, joining) and not self._uneven(now):
             return
         # (not at replication factor 1: there a first map admitting two joiners at once made a
         # later graceful leave wait out its timeout, its handoff never ending: 3 of 3 runs under
@@ -798,6 +828,22 @@ class Mesh:
         if not learned:
             return True
         return now - max(learned) >= JOIN_SETTLE_S or now - min(learned) >= self.node_timeout_s
+
+    def _uneven(self, now: float) -> bool:
+        """Time to move slots for balance: the map is settled, and uneven past tolerance."""
+        current = self.slotmap
+        return (current.tokens is not self._even_tokens and self._settled(now)
+                and balance.busiest(current.tokens, current.replication_factor)[2])
+
+    def _settled(self, now: float) -> bool:
+        """Time to move slots for balance: the map stood a while, every member and nobody
+        else is alive (no death, leave or join under way), and this node's data is in place."""
+        current = self.slotmap
+        return (current.epoch > 0 and len(current.members) > 1
+                and now - self._adopted_at >= REBALANCE_AFTER_TIMEOUTS * self.node_timeout_s
+                and all(m.node_id in self.membership.peers and self.membership.state(m.node_id) == State.ALIVE
+                        for m in current.members if m.node_id != self.me.node_id)
+                and not self.joiners() and not self.leaving and self._data_settled())
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.

@@ -37,6 +37,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Collection, Iterable, Mapping
 
+from mesh import balance
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,22 @@ def changes(current: SlotMap, dead: Iterable[str], joining: Iterable[Member]) ->
     return len(current.members) > 1 and any(current.has_member(node_id) for node_id in dead)
 
 
+def rebalanced(current: SlotMap, epoch: int) -> SlotMap | None:
+    """Return the map at `epoch` with the same members and slots moved for balance, or None if even.
+
+    Only slots passing to the member that replicates them move (mesh/balance.py): the
+    new primary holds each moved slot already. The new replica does not; until it does,
+    the demoted owner keeps its copy as a fallback (mesh/holdings.py), so no moment has
+    a single copy of an acknowledged write. The proposer asks for it only when nothing
+    else changes and the cluster is settled (Mesh._settled); a map carried to a later
+    ballot may commit after all, and the fallback is what makes that safe too.
+    """
+    tokens = balance.rebalance(current.tokens, current.replication_factor)
+    if tokens == current.tokens:
+        return None
+    return replace(current, epoch=epoch, base_epoch=current.epoch, tokens=tokens)
+
+
 def admissible(current_epoch: int, joiners: Iterable[str], progress: Mapping[str, tuple[int, int, int]],
                stalled: Collection[str]) -> list[str]:
     """The joiners to add to the next map: all of them once each holds the slots it will get.
@@ -109,10 +126,11 @@ def admissible(current_epoch: int, joiners: Iterable[str], progress: Mapping[str
 
 
 def follows(current: SlotMap, candidate: SlotMap) -> bool:
-    """True if `candidate` is what `plan` makes of `current` for the members it adds and removes.
+    """True if `candidate` is what `plan` makes of `current` for the members it adds and removes
+    (or, with the same members and other tokens, what `rebalanced` makes of it).
 
-    Every map proposed on a base, fresh or carried forward, was made by `plan`
-    from that base, so a voter can rebuild it: a proposal whose tokens, owners,
+    Every map proposed on a base, fresh or carried forward, was made by `plan` or
+    `rebalanced` from that base, so a voter can rebuild it: a proposal whose tokens, owners,
     replication factor or member addresses differ from the rebuilt map is not a
     successor, whoever sent it (an insider cannot vote itself every slot).
     """
@@ -120,6 +138,8 @@ def follows(current: SlotMap, candidate: SlotMap) -> bool:
     removed = [m.node_id for m in current.members if m.node_id not in ids]
     added = [m for m in candidate.members if not current.has_member(m.node_id)]
     try:
+        if not removed and not added and candidate.tokens != current.tokens:
+            return rebalanced(current, candidate.epoch) == candidate
         return plan(current, removed, added, candidate.epoch) == candidate
     except (KeyError, ValueError):   # a member list the ring cannot place is no successor either
         return False

@@ -16,6 +16,15 @@ current one and replace newer data:
 - a copy kept for a joining primary (retained) is for that primary only, and
   only while it leads the slot.
 
+A copy a node stops owning while one of the slot's new owners has none yet (a
+move for balance: the new replica is copied from the new primary after the
+switch) is kept as a *fallback*: stale, offered only when no owner holds the
+slot current, until every owner of the slot says it holds all it owns. Without
+it the new primary would hold the slot's only copy for the length of that copy,
+and one more failure in that window would lose acknowledged writes. (Writes
+taken after the switch are acknowledged only once the new replica has them, so
+the fallback misses none that a client saw acknowledged.)
+
 A voided copy whose keys are still here is *stale*, not gone: when no live
 member holds a slot current (say every owner was away at once, a machine so
 starved that all nodes stalled past the node timeout), the stale copy last
@@ -61,6 +70,8 @@ class Holdings:
         # (its live writes follow). Not held: the switch voids it like any copy made
         # before the map; the primary then confirms it on the same stream (no new copy).
         self.precopied: dict[int, str] = {}
+        # slot -> when this node stopped owning it and kept its copy as a fallback (see above)
+        self.fallback: dict[int, float] = {}
 
     # -- a map change ---------------------------------------------------------------
 
@@ -103,6 +114,8 @@ class Holdings:
         for slot, kept in list(self.retained.items()):
             if owners[slot][:1] != (kept.primary,):
                 del self.retained[slot]
+        for slot in [slot for slot in self.fallback if me in owners[slot]]:
+            del self.fallback[slot]     # (ours again: its stale copy follows the owners' rules)
         # A slot's new primary that does not hold it (it joined, or it was an owner
         # still receiving our copy) pulls it from the slot's other owners. When none
         # of them holds it either (newcomers too: two joins in one map; replication
@@ -113,12 +126,29 @@ class Holdings:
             if not (now_owners and me not in now_owners and loaded[slot] and me in before):
                 continue
             primary = now_owners[0]
+            lacking = any(owner not in before or slot in unacknowledged.get(owner, ()) for owner in now_owners)
             if primary in before and slot not in unacknowledged.get(primary, ()):
-                continue        # it holds the slot already
+                if lacking:     # it holds the slot already, a new replica does not
+                    self._fall_back(slot, previous_epoch, now)
+                continue
             if any(other in before and slot not in unacknowledged.get(other, ()) for other in now_owners[1:]):
+                self._fall_back(slot, previous_epoch, now)
                 continue        # another owner holds it and gives it
             self.retained[slot] = Retained(primary, now)
         return voided
+
+    def _fall_back(self, slot: int, epoch: int, now: float) -> None:
+        """Keep our copy, current under map `epoch`, as a fallback: stale, not served."""
+        self.loaded[slot] = 0
+        self.stale[slot] = epoch
+        self.fallback[slot] = now
+
+    def release_fallback(self, slots: Iterable[int]) -> list[int]:
+        """The slots' owners all hold them: our fallback copies go (returned: their keys are to drop)."""
+        released = [slot for slot in slots if self.fallback.pop(slot, None) is not None]
+        for slot in released:
+            self.stale.pop(slot, None)
+        return released
 
     def release_unowned(self, owners: Owners, handing: Iterable[int]) -> list[int]:
         """Slots we neither own nor hand on are not held any more: nothing keeps their
@@ -126,6 +156,7 @@ class Holdings:
         kept = set(handing)
         kept.update(self.retained)
         kept.update(self.precopied)
+        kept.update(self.fallback)
         me, loaded = self.me, self.loaded
         released = []
         stale = self.stale

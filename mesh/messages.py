@@ -24,7 +24,8 @@ from mesh.slotmap import Member, SlotMap
 # 3: heartbeats echo the latest heartbeat heard from each peer (the write lease, mesh/lease.py).
 # 4: a heartbeat without news goes only to the sender's watchers, behind a 0xfe topic byte
 # (mesh/watch.py, mesh/links.py); its member list holds suspicions and news, not every member.
-VERSION = 4
+# 5: heartbeats say under which map the sender holds every slot it owns (`holds`).
+VERSION = 5
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024
@@ -72,6 +73,10 @@ class Heartbeat:
     # The seq of the latest heartbeat the sender heard from each peer, by the peer's
     # `echo_key`: a node learns when it was last heard, not only when it last heard.
     heard: tuple[tuple[bytes, int], ...] = ()
+    # The epoch of the map under which the sender holds a complete copy of every slot it
+    # owns, 0 while some copy is still arriving: a member that stopped owning a slot keeps
+    # its copy as a fallback until every owner says so (mesh/holdings.py, Holdings.fallback).
+    holds: int = 0
 
 
 def echo_key(node_id: str) -> bytes:
@@ -215,7 +220,8 @@ def encode(message: Message) -> bytes:
         body = [message.incarnation, message.epoch, message.digest, _member_body(message.me),
                 [[_member_body(g.member), g.incarnation, g.state] for g in message.members],
                 message.keys, message.used_memory, float(message.ops_per_sec),
-                [list(entry) for entry in message.catching_up], [list(echo) for echo in message.heard]]
+                [list(entry) for entry in message.catching_up], [list(echo) for echo in message.heard],
+                message.holds]
     elif isinstance(message, Leave):
         body = [message.incarnation]
     elif isinstance(message, Proposal):
@@ -262,8 +268,8 @@ def _message(fields: Any) -> Message:
     sender = _node_id(sender)
     seq = _uint(seq)
     if kind == 1:
-        _length(body, 10)
-        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, catching_up, heard = body
+        _length(body, 11)
+        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, catching_up, heard, holds = body
         _check(isinstance(members, list) and len(members) <= MAX_MEMBERS, "schema")
         gossip = tuple(_gossip(entry) for entry in members)
         _check(isinstance(catching_up, list) and len(catching_up) <= 1, "schema")
@@ -272,7 +278,8 @@ def _message(fields: Any) -> Message:
         _check(member.node_id == sender, "sender")
         return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
                          gossip, _uint(keys), _uint(used_memory), _number(ops),
-                         tuple(_progress(entry) for entry in catching_up), tuple(_echo(echo) for echo in heard))
+                         tuple(_progress(entry) for entry in catching_up), tuple(_echo(echo) for echo in heard),
+                         _uint(holds))
     if kind == 2:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))

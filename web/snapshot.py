@@ -38,7 +38,7 @@ class Balance(TypedDict):
     """How evenly the ring spreads slots (mesh/balance.py)."""
     primary_max_over_ideal: float  # the busiest member's primary slots over 16384 / members
     replica_max_over_ideal: float  # the same for replica slots (0 at replication factor 1)
-    uneven: bool  # past mesh/balance.py's tolerance (a departure leaves up to ~1.26x; nothing moves slots back yet)
+    evening_out: bool  # uneven past tolerance: maps moving slots to their replicas follow once settled
 
 
 class ClusterInfo(TypedDict):

@@ -14,9 +14,11 @@ import time
 import pytest
 import redis
 
+from hypercache.roles import replica_id
 from loadtest import hostile
+from mesh import balance, ring
 from mesh.datalink import MAX_FRAME_BYTES
-from mesh.keyslot import keyslot
+from mesh.keyslot import SLOT_COUNT, keyslot
 from tests import nodes
 from tests.nodes import NodeFactory, NodeProcess, call, wait_until
 
@@ -389,6 +391,83 @@ def test_a_joining_node_receives_its_slots_data_before_serving_them(node_factory
     assert led > 0 and not lost
     assert confirmed >= led * 0.9
     assert_owners_agree(cluster, list(written))
+
+
+def _ring_and_loads(node: NodeProcess, rf: int) -> tuple[ring.Tokens, dict[str, tuple[float, float]]]:
+    """The ring as CLUSTER SLOTS shows it (a token ends each run of one primary) and each
+    member's (primary, replica) load over its ideal."""
+    positions: dict[int, str] = {}
+    primary: dict[str, int] = {}
+    replica: dict[str, int] = {}
+    for first, last, *owners in call(node, "CLUSTER", "SLOTS"):
+        ids = [owner[2].decode() for owner in owners]
+        positions[last] = ids[0]
+        primary[ids[0]] = primary.get(ids[0], 0) + last - first + 1
+        for node_id in ids[1:]:
+            replica[node_id] = replica.get(node_id, 0) + last - first + 1
+    ideal = SLOT_COUNT / len(primary)
+    # (a replica is listed under its member's replica endpoint id)
+    loads = {node_id: (primary[node_id] / ideal, replica.get(replica_id(node_id), 0) / (ideal * (rf - 1)))
+             for node_id in primary}
+    return ring.normalize(positions), loads
+
+
+def _worst(loads: dict[str, tuple[float, float]]) -> str:
+    return (f"primary {max(p for p, _ in loads.values()):.2f}x, "
+            f"replica {max(r for _, r in loads.values()):.2f}x of ideal")
+
+
+def test_after_a_member_is_lost_slots_move_back_towards_balance_without_losing_a_write(node_factory):
+    """A dead member's arcs go to their replicas (no copy needed, but uneven); once the
+    copies are complete again, maps that move slots only to members holding them bring
+    every load back within tolerance (mesh/balance.py), and nothing is lost meanwhile."""
+    cluster = start_replicated(node_factory, 3)
+    cluster.append(node_factory.start(*nodes.CLUSTER_TIMEOUT, join=cluster[0]))
+    wait_until(lambda: nodes.agreed(cluster, 4), timeout=30, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = _write_acknowledged(rc, "rebalance", 1000)
+    # the victim whose arcs, passed to their replicas, leave the ring most uneven
+    tokens, _ = _ring_and_loads(cluster[0], 2)
+    by_id = {call(node, "CLUSTER", "MYID").decode(): node for node in cluster}
+
+    def unevenness(node_id: str) -> int:
+        return max(ring.primary_counts(ring.leave(tokens, node_id)).values())
+
+    victim = by_id[max(sorted(by_id), key=unevenness)]
+    victim.kill()
+    survivors = [node for node in cluster if node is not victim]
+    wait_until(lambda: nodes.agreed(survivors, 3), timeout=30, message=node_factory.logs)
+    after_death = nodes.agreed(survivors, 3)
+    _, loads = _ring_and_loads(survivors[0], 2)
+    print(f"\nafter the death (epoch {after_death}): {_worst(loads)}")
+    primary_limit = 1 + balance.PRIMARY_TOLERANCE_PCT / 100 + 0.01
+    replica_limit = 1 + balance.REPLICA_TOLERANCE_PCT / 100 + 0.01
+    assert max(p for p, _ in loads.values()) > primary_limit     # (the premise: there is something to even out)
+
+    def balanced() -> bool:
+        epoch = nodes.agreed(survivors, 3)
+        if epoch is None or not replicas_in_sync(survivors):
+            return False
+        _, loads = _ring_and_loads(survivors[0], 2)
+        return all(p <= primary_limit and r <= replica_limit for p, r in loads.values())
+
+    wait_until(balanced, timeout=60, message=node_factory.logs)
+    _, loads = _ring_and_loads(survivors[0], 2)
+    rc = redis.RedisCluster(host="127.0.0.1", port=survivors[0].port)
+    lost = _lost(rc, written)
+    print(f"rebalanced by epoch {nodes.agreed(survivors, 3)}: {_worst(loads)}; "
+          f"{len(lost)} of {len(written)} acknowledged writes lost")
+    assert not lost
+    assert_owners_agree(survivors, list(written))
+
+    # The demoted owners kept their copies as fallbacks while the moved slots' new replicas
+    # copied them; once every owner says it holds its slots they go, and the verdict is ok.
+    def state(node: NodeProcess) -> str:
+        text = call(node, "CLUSTER", "INFO").decode()
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)["hypercache_cluster_state"]
+
+    wait_until(lambda: all(state(node) == "ok" for node in survivors), timeout=30,
+               message=lambda: f"{[state(node) for node in survivors]} {node_factory.logs()}")
 
 
 def test_a_graceful_leave_loses_nothing(node_factory):

@@ -118,7 +118,7 @@ def _snapshot(ops: float = 1200.0) -> dict[str, Any]:
         "cluster": {"state": "ok", "reason": None, "epoch": 3, "replication_factor": 2, "accepting_writes": True,
                     "slots_assigned": SLOTS, "slots_ok": SLOTS,
                     "balance": {"primary_max_over_ideal": 1.21, "replica_max_over_ideal": 1.3,
-                                "uneven": True}},
+                                "evening_out": True}},
         "members": members,
         "replication": {
             "mode": "sync", "in_sync": True, "streams": 2, "streams_in_sync": 2, "not_in_sync": [],
@@ -216,7 +216,7 @@ def test_page_draws_members_and_ring_and_shows_a_death_live(status_server, tmp_p
                 expect(share.locator(".share-count").first).to_have_text(re.compile(r"^\d+ led$"))
             expect(page.locator("#cluster-state")).to_have_text("cluster ok")
             expect(page.locator("#facts .fact", has_text="busiest member").locator("dd")).to_have_text(
-                "primary 1.21x · replica 1.30x of its share (uneven)")
+                "primary 1.21x · replica 1.30x of its share (evening out)")
             # Other members' pages are linked; this node's own row is not.
             expect(page.locator(f'#members tr[data-member-id="{ids[1]}"] a')).to_have_attribute("href", "http://127.0.0.1:9081/")
             expect(page.locator(f'#members tr[data-member-id="{ids[0]}"] a')).to_have_count(0)

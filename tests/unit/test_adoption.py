@@ -9,7 +9,7 @@ import pytest
 
 from mesh import curve, exposure, ring
 from mesh.adoption import attested
-from mesh.election import follows, plan
+from mesh.election import follows, plan, rebalanced
 from mesh.messages import digest
 from mesh.slotmap import Member, SlotMap
 
@@ -136,6 +136,23 @@ def test_a_map_that_plan_would_not_make_is_no_successor():
     assert not follows(BASE, replace(NEXT, members=tuple(replace(m, host="10.6.6.6") if m == B else m
                                                          for m in NEXT.members)))
     assert not follows(BASE, replace(BASE, epoch=4))              # no change is no successor
+
+
+def test_a_map_moving_slots_for_balance_follows_only_as_rebalanced_makes_it():
+    # five members, one gone: its arcs went to their replicas and left the ring uneven
+    five = BASE
+    for extra in (D, X):
+        five = plan(five, [], [extra], five.epoch + 1)
+    uneven = plan(five, [C.node_id], [], five.epoch + 1)
+    balanced = rebalanced(uneven, uneven.epoch + 1)
+    assert balanced is not None and balanced.members == uneven.members
+    assert follows(uneven, balanced)
+    assert follows(uneven, replace(balanced, epoch=uneven.epoch + 7, base_epoch=uneven.epoch))
+    assert rebalanced(balanced, balanced.epoch + 1) is None or follows(balanced, rebalanced(balanced, 99))
+    # the same members with one token moved one slot further: balanced would not make it
+    position, owner = balanced.tokens[3]
+    nudged = tuple(sorted(balanced.tokens[:3] + ((position - 1, owner),) + balanced.tokens[4:]))
+    assert not follows(uneven, replace(balanced, tokens=nudged))
 
 
 # -- the mesh's protected mode and the cluster secret -----------------------------------------

@@ -99,24 +99,52 @@ def test_a_copy_is_kept_for_a_new_primary_that_was_still_receiving_it():
     assert 7 not in held.retained       # acknowledged: B holds it
 
 
-def test_no_copy_is_kept_when_another_new_owner_holds_the_slot():
-    # a join: B takes slot 8 from A, and C (its replica before and after) holds it
+def test_a_copy_another_owner_gives_is_kept_as_a_fallback_until_the_owners_hold_it():
+    # B takes slot 8 from A, and C (its replica before and after) holds it and gives it:
+    # until B has its copy C holds the only one, so A keeps its own, not served
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
     e2 = owners({8: (B, C)}, (A, C))
     held.follow(e1, 1, e2, 2, now=0.0)
     assert 8 not in held.retained
+    assert 8 in held.fallback and not held.loaded[8] and held.stale[8] == 1
+    assert held.release_unowned(e2, handing=()) == []
+    assert held.release_fallback([8, 9]) == [8]
+    assert 8 not in held.stale
     assert held.release_unowned(e2, handing=()) == [8]
+
+
+def test_a_move_for_balance_leaves_the_demoted_primary_a_fallback_the_stale_path_can_pull():
+    # mesh/balance.py moves slot 5 from A to B, its replica; C becomes B's new replica and
+    # gets its copy from B only after the switch. A's copy, current when A stopped leading,
+    # is offered only as a stale copy (when no owner holds the slot current).
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, B))
+    e2 = owners({5: (B, C)}, (A, B))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert 5 in held.fallback and held.can_give_stale(5) and not held.can_give(5, e2, B)
+    assert held.best_stale(5, {}) is None
+    # B dies before C's copy ends: the next map gives slot 5 to C and back to A, as replica.
+    e3 = owners({5: (C, A)}, (A, B))
+    held.follow(e2, 2, e3, 3, now=1.0)
+    assert 5 not in held.fallback and held.stale[5] == 1 and not held.loaded[5]
+    # a slot whose new owners all held it before leaves nothing behind
+    e4 = owners({6: (B,)}, (A, B))
+    fresh = Holdings(A, fresh=True)
+    fresh.follow(e1, 1, e4, 2, now=0.0)
+    assert 6 not in fresh.fallback and fresh.release_unowned(e4, handing=()) == [6]
 
 
 def test_release_unowned_keeps_what_is_handed_on_or_retained():
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
-    e2 = owners({1: (B, D), 2: (C, D)}, (A, C))
-    held.follow(e1, 1, e2, 2, now=0.0)        # slot 1: B and D are new -> retained; slot 2: C holds it
+    e2 = owners({1: (B, D), 2: (C, D), 3: (C,)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    # slot 1: B and D are new -> retained; slot 2: C holds it, D does not yet -> a fallback;
+    # slot 3: C, its only owner, holds it
     released = held.release_unowned(e2, handing={5})
-    assert released == [2]
-    assert held.loaded[1] and not held.loaded[2]
+    assert released == [3]
+    assert held.loaded[1] and not held.loaded[2] and 2 in held.fallback
 
 
 def test_retained_copies_expire_and_handed_off_ones_go():

@@ -50,7 +50,7 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
         "cluster": {"state": state, "reason": reason, "epoch": epoch, "replication_factor": 2,
                     "accepting_writes": accepting_writes, "slots_assigned": SLOTS, "slots_ok": SLOTS,
                     "balance": {"primary_max_over_ideal": 1.21, "replica_max_over_ideal": 1.3,
-                                "uneven": True}},
+                                "evening_out": True}},
         "members": members,
         "replication": replication(streams=len(members) - 1),
         "stats": {
@@ -115,7 +115,7 @@ def test_status_reports_the_cluster_as_this_node_sees_it() -> None:
     assert body["members"] == {"alive": 2, "suspect": 0, "dead": 1, "total": 3}
     assert body["slots_assigned"] == body["slots_ok"] == SLOTS
     assert body["replication_factor"] == 2 and body["accepting_writes"] is True
-    assert body["balance"] == {"primary_max_over_ideal": 1.21, "replica_max_over_ideal": 1.3, "uneven": True}
+    assert body["balance"] == {"primary_max_over_ideal": 1.21, "replica_max_over_ideal": 1.3, "evening_out": True}
 
 
 def test_status_in_fail_state_says_why() -> None:

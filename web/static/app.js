@@ -104,7 +104,7 @@ function balanceFact(balance) {
   if (!balance) return "";
   const replica = balance.replica_max_over_ideal ? " · replica " + balance.replica_max_over_ideal.toFixed(2) + "x" : "";
   return "primary " + balance.primary_max_over_ideal.toFixed(2) + "x" + replica + " of its share" +
-    (balance.uneven ? " (uneven)" : "");
+    (balance.evening_out ? " (evening out)" : "");
 }
 
 function renderSummary(status) {
