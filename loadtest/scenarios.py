@@ -32,7 +32,10 @@ for a join, every node shows the joiner leading slots), failover_s (fault -> fir
 acknowledged probe write started after the fault), gap_s (the longest time without
 any acknowledged workload write, over the whole run), recover_s (fault -> the
 cluster agrees and every replica is in sync). Rolling restart reports the largest
-step for detect_s and failover_s and the whole roll for recover_s.
+step for detect_s and failover_s and the whole roll for recover_s. `rebalance` grows
+the cluster to 4, SIGKILLs the member whose loss leaves the ring most uneven, and
+waits (under the workload) until the maps moving slots back towards balance have
+committed and settled; its note says how long that took and how even the ring is.
 
     .venv/bin/python loadtest/scenarios.py --quick           # every scenario once
     .venv/bin/python loadtest/scenarios.py                    # 3 repeats, medians
@@ -62,6 +65,7 @@ sys.path.insert(0, str(REPO))
 import redis  # noqa: E402
 from redis.cluster import ClusterNode, RedisCluster  # noqa: E402
 
+from mesh import balance, ring  # noqa: E402
 from mesh.keyslot import keyslot  # noqa: E402
 from tests import nodes  # noqa: E402
 from tests.nodes import NodeFactory, NodeProcess, call, wait_until  # noqa: E402
@@ -476,6 +480,40 @@ def scenario_rolling(run: Run, repeat: int) -> None:
     run.figures["recover_s"] = settled_at - first_at if settled_at else None
 
 
+def ring_of(node: NodeProcess) -> tuple[ring.Tokens, dict[str, NodeProcess]]:
+    """The ring as CLUSTER SLOTS shows it (a token ends each run of one primary), and node by id."""
+    positions: dict[int, str] = {}
+    ports: dict[str, int] = {}
+    for first, last, primary, *_ in call(node, "CLUSTER", "SLOTS"):
+        positions[last] = primary[2].decode()
+        ports[primary[2].decode()] = primary[1]
+    return ring.normalize(positions), ports
+
+
+def scenario_rebalance(run: Run, repeat: int) -> None:
+    """A 4th node joins; then the member whose loss leaves the ring most uneven is SIGKILLed.
+    Its arcs pass to their replicas, and maps moving slots back towards balance follow under
+    the workload (mesh/balance.py; the demoted owners keep fallback copies meanwhile)."""
+    run.cluster.append(run.factory.start(*FLAGS, join=run.cluster[0], name="node3"))
+    if run.settle("the 4th node's join") is None:
+        return
+    tokens, ports = ring_of(run.cluster[0])
+    worst = max(sorted(ports), key=lambda node_id: max(ring.primary_counts(ring.leave(tokens, node_id)).values()))
+    victim = nodes.by_port(run.cluster)[ports[worst]]
+    remove_fault(run, victim, victim.kill)
+    after_death = time.monotonic()
+
+    def even() -> bool:
+        return settled(run.cluster) and not balance.busiest(ring_of(run.cluster[0])[0], 2)[2]
+    try:
+        wait_until(even, timeout=SETTLE_S, interval=POLL_S)
+        primary, replica, _ = balance.busiest(ring_of(run.cluster[0])[0], 2)
+        run.notes.append(f"even again {time.monotonic() - after_death:.1f} s after the death's map settled "
+                         f"(busiest: primary {primary:.2f}x, replica {replica:.2f}x of its share)")
+    except nodes.WaitTimeout as error:
+        run.notes.append(f"never even again: {error}")
+
+
 SCENARIOS: dict[str, Callable[[Run, int], None]] = {
     "kill-n0": scenario_kill(0),
     "kill-n1": scenario_kill(1),
@@ -485,6 +523,7 @@ SCENARIOS: dict[str, Callable[[Run, int], None]] = {
     "join": scenario_join,
     "leave": scenario_leave,
     "rolling": scenario_rolling,
+    "rebalance": scenario_rebalance,
 }
 
 
