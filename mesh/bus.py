@@ -867,6 +867,12 @@ class Mesh:
             elif at > self._adopted_at:
                 left.append(m.node_id)
         dead += sorted(left)[:1]
+        if dead and current.epoch > 0:
+            # A death or a leave goes first, in a map of its own: its arcs pass to members
+            # holding them, while the joiners' copies ahead were planned on a map with the
+            # member in it (admitted together, a joiner pulled behind TRYAGAIN the slots the
+            # plan had not given it). The joiners' plan is made again on the new map.
+            return dead, []
         joiners = {member.node_id: member for member in self.joiners()}
         stalled = {node_id for node_id in joiners
                    if now - self._joiner_progress.get(node_id, (None, now))[1] >= self._precopy_patience_s}
