@@ -730,7 +730,7 @@ def median(values: list) -> object:
 
 
 def main() -> None:
-    global CLIENT_TIMEOUT_S
+    global CLIENT_TIMEOUT_S, NODE_TIMEOUT_MS, FLAGS
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
@@ -738,8 +738,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--client-timeout", type=float, default=CLIENT_TIMEOUT_S,
                         help="redis-py socket timeout of the workload clients, seconds")
+    parser.add_argument("--node-timeout-ms", type=int, default=NODE_TIMEOUT_MS,
+                        help="the nodes' failure detection timeout (the node's own default is 3000)")
     args = parser.parse_args()
     CLIENT_TIMEOUT_S = args.client_timeout
+    NODE_TIMEOUT_MS = args.node_timeout_ms
+    FLAGS = ("--node-timeout-ms", str(NODE_TIMEOUT_MS), "--replication-factor", "2")
     repeats = 1 if args.quick else args.repeats
     keep_logs = Path(tempfile.gettempdir()) / f"hc-scenario-logs-{int(time.time())}"
 
