@@ -24,6 +24,9 @@ from .reply import CommandError
 
 # the wake-up name of clients whose command CLIENT PAUSE postponed (not a key: keyed=False)
 PAUSED = b"\x00client pause"
+# the wake-up name of clients whose command waits for its slot's data to arrive here
+# (hypercache/dispatch.py Dispatcher._await_loading; signalled by hypercache/replication.py)
+LOADING = b"\x00slot loading"
 
 
 @dataclass(slots=True, eq=False)

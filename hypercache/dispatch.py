@@ -16,13 +16,13 @@ from mesh.keyslot import keyslot
 from mesh.slotmap import SlotMap
 
 from .arguments import WRONGTYPE
-from .blocking import PAUSED, Suspend
+from .blocking import LOADING, PAUSED, Suspend
 from .commands import TABLE, Command
 from .commands.acl import refusal
 from .context import Context
 from .monitor import Monitors
 from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
-from .routing import NO_SLOT, route
+from .routing import LOADING_WAIT_S, NO_SLOT, TRYAGAIN_LOADING, route
 from .session import Session
 from .stats import LATENCY_BUCKETS
 
@@ -555,6 +555,8 @@ class Dispatcher:
                 redirect = self._redirect(session, cmd, args)
                 if redirect is not None:
                     session.multi_error = True
+                    if redirect is TRYAGAIN_LOADING:
+                        self._reject(name, redirect)
                     return redirect
             session.multi.append((cmd, args))
             return QUEUED
@@ -562,7 +564,24 @@ class Dispatcher:
             return self._reject(name, self._refused(session, base, CommandError(
                 f"ERR Can't execute '{name.replace('|', ' ')}': only (P|S)SUBSCRIBE / "
                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")))
-        return self.call(session, cmd, args)
+        reply = self.call(session, cmd, args)
+        if reply is TRYAGAIN_LOADING:
+            return self._await_loading(session, args)
+        return reply
+
+    def _await_loading(self, session: Session, args: list[bytes]) -> Suspend:
+        """Park a command whose slot this node leads but whose data is still arriving.
+
+        Redis clients treat TRYAGAIN differently (redis-py and ioredis retry it,
+        `redis-cli -c` prints it), and the wait is usually one round trip: the
+        former primary's confirmation after a switch, or a pull. So the command
+        waits, with its connection's pipeline behind it, and runs once the slot
+        is served (or is redirected, if the map moved it meanwhile); after
+        LOADING_WAIT_S it gets the TRYAGAIN it would have got at once.
+        """
+        def retry(name: bytes) -> Any:
+            return self.execute(session, args)      # (a Suspend again: it keeps waiting)
+        return Suspend([LOADING], LOADING_WAIT_S, retry, TRYAGAIN_LOADING, keyed=False)
 
     def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
         """Route and run a looked-up command (also used by EXEC for queued commands)."""
@@ -642,6 +661,8 @@ class Dispatcher:
                 ctx.stats.moved_sent += 1
             elif text.startswith("ASK"):
                 ctx.stats.ask_sent += 1
+            elif error is TRYAGAIN_LOADING:
+                return error    # (counted by the caller when sent: execute() may wait instead)
             return self._reject(cmd.name, error)
         wanted = ctx.settings.min_replicas_to_write
         if (cmd.write and wanted and replicator is not None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence, Sized
 from typing import Any
 
+from .routing import LOADING_WAIT_S
+
 SLOT_COUNT = 16384
 NO_MAJORITY = "no majority of members heard within node_timeout"
 
@@ -38,7 +40,7 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
                        f"cluster commits a map without it")
     if replication.get("slots_loading"):
         reasons.append(f"{replication['slots_loading']} slots led here are still being pulled "
-                       f"(clients get TRYAGAIN for them)")
+                       f"(commands on them wait, and get TRYAGAIN after {LOADING_WAIT_S:g} s)")
     behind = replication.get("not_in_sync") or []
     if replication.get("slots_behind") or behind:
         who = ", ".join(node_id[:8] for node_id in behind)

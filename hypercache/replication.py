@@ -36,6 +36,7 @@ from mesh.holdings import Holdings
 from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream
 
+from .blocking import LOADING
 from .effects import BadState, joined, pieces_of, state_of, value_of
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ class Replicator:
                 self._finish_handoffs()
                 self._release_fallbacks(now)
                 self._drop_unowned()
+                self._serve_waiting()
                 # never forever: a primary cut off from its replicas and from the map's
                 # majority would otherwise hold its clients for as long as the cut lasts
                 give_up = time.monotonic() - HOLD_LIMIT_TIMEOUTS * self.cluster.node_timeout_s
@@ -454,10 +456,19 @@ class Replicator:
         return True
 
     def _serving_changed(self) -> None:
-        """Which slots this node serves changed: the dispatcher's lane re-derives its table."""
+        """Which slots this node serves changed: the dispatcher's lane re-derives its table, and
+        commands waiting for a slot's data are tried again (served, redirected, or still waiting)."""
         dispatcher = self.ctx.dispatcher
         if dispatcher is not None:
             dispatcher.invalidate_routes()
+        self.ctx.blocking.signal(LOADING)
+
+    def _serve_waiting(self) -> None:
+        """Run what _serving_changed made ready, from the replicator's own greenlet (never from
+        inside a client's command: the dispatcher serves after each command by itself)."""
+        blocking = self.ctx.blocking
+        if blocking.ready:
+            blocking.serve_ready()
 
     def _retarget(self) -> None:
         targets: list[list[OutStream]] = [[] for _ in range(16384)]
@@ -851,6 +862,7 @@ class Replicator:
                     # streams to our replicas exist before any client writes these slots
                     self._pulled_now = False
                     self._on_map(self.cluster.slotmap)
+                    self._serve_waiting()
             except BadState as error:
                 log.warning("bad frame from primary=%s: %s", frame.sender[:8], error)
                 self._answer(identity, frame, wire.REFUSE, [wire.GAP, instream.applied])

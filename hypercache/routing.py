@@ -21,6 +21,8 @@ CLUSTERDOWN_UNBOUND = CommandError("CLUSTERDOWN Hash slot not served")
 # This node leads the slot but is still receiving its data (it joined or restarted):
 # Redis Cluster clients retry TRYAGAIN after a short pause.
 TRYAGAIN_LOADING = CommandError("TRYAGAIN The slot's data is still being copied to this node")
+# ... but a command waits this long for the data first (Dispatcher._await_loading).
+LOADING_WAIT_S = 2.0
 
 
 def moved(slot: int, host: str, port: int) -> CommandError:

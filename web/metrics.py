@@ -118,7 +118,7 @@ def _replication_families(replication: Replication, members: Sequence[Member]) -
     yield _gauge("hypercache_replication_slots_behind",
                  "Slots this node copies out whose copy on the other owner is incomplete.", replication["slots_behind"])
     yield _gauge("hypercache_replication_slots_loading",
-                 "Slots this node leads but does not hold yet: it pulls them (clients get TRYAGAIN).",
+                 "Slots this node leads but does not hold yet: it pulls them (commands on them wait, then get TRYAGAIN).",
                  replication["slots_loading"])
     yield _gauge("hypercache_replication_slots_receiving",
                  "Slots this node holds as a replica whose copy is not complete here.", replication["slots_receiving"])

@@ -323,6 +323,40 @@ def test_a_restarted_node_catches_up_under_write_load_and_loses_nothing(node_fac
           f"{len(acked)} written, writer errors {len(errors)}, full syncs {info['hypercache_full_syncs']}")
 
 
+def test_a_command_on_a_slot_still_arriving_waits_for_it_instead_of_tryagain(node_factory):
+    """A restarted node leads its slots again before their data is back: a command on one
+    waits until the pull lands (redis-cli -c would print a TRYAGAIN, not retry it)."""
+    # a node timeout longer than the restart and the pause, so the map keeps every node
+    cluster = start_replicated(node_factory, 3, "--node-timeout-ms", "8000")
+    restarting, source = cluster[1], cluster[2]
+    owners = owners_of(cluster)
+    key = next(k for k in (f"arriving:{i}".encode() for i in range(10_000))
+               if owners[keyslot(k)] == [restarting, source])
+    assert call(restarting, "SET", key, b"kept") == b"OK"
+    restarting.kill()
+    source.pause()      # the only other copy: the restarted node's pull waits for it
+    try:
+        restarted = node_factory.restart(restarting)
+        # (it hears a majority, node 0 and itself, before it serves anything)
+        wait_until(lambda: b"cluster_state:ok" in call(restarted, "CLUSTER", "INFO"), timeout=20,
+                   message=node_factory.logs)
+        replies: list[object] = []
+        reader = threading.Thread(target=lambda: replies.append(nodes.request(restarted, "GET", key)))
+        reader.start()
+        wait_until(lambda: info_field(restarted, "clients", "blocked_clients") == "1", timeout=10,
+                   message=lambda: f"the GET never waited: {replies}")
+        assert not replies
+    finally:
+        source.resume()
+    reader.join(timeout=10)
+    assert replies == [b"kept"]
+
+
+def info_field(node: NodeProcess, section: str, name: str) -> str:
+    text = call(node, "INFO", section).decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)[name]
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_wait_counts_the_replicas_that_acknowledged_the_clients_writes(node_factory, mode):
     cluster = start_replicated(node_factory, 3, "--replication-mode", mode)

@@ -20,7 +20,7 @@ def test_fail_when_writes_are_refused_or_slots_have_no_owner() -> None:
 
 def test_degraded_names_every_missing_copy() -> None:
     state, reason = verdict(True, 16384, {**IN_SYNC, "slots_loading": 3}, [])
-    assert state == "degraded" and reason == "3 slots led here are still being pulled (clients get TRYAGAIN for them)"
+    assert state == "degraded" and reason == "3 slots led here are still being pulled (commands on them wait, and get TRYAGAIN after 2 s)"
     state, reason = verdict(True, 16384, {**IN_SYNC, "slots_behind": 12, "not_in_sync": [A, B]}, [])
     assert state == "degraded" and reason == "12 slots lack a complete copy on replica aaaaaaaa, bbbbbbbb (copying)"
     state, reason = verdict(True, 16384, {**IN_SYNC, "slots_receiving": 5}, [])

@@ -163,7 +163,7 @@ function renderReplication(replication) {
     parts.push("streams not in sync to " + behind.map(shortId).join(", "));
   }
   if (replication.slots_loading > 0) {
-    parts.push(fmtInt(replication.slots_loading) + " slots this node leads are still being pulled here (clients get TRYAGAIN)");
+    parts.push(fmtInt(replication.slots_loading) + " slots this node leads are still being pulled here (commands on them wait, then get TRYAGAIN)");
   }
   if (replication.slots_receiving > 0) {
     parts.push(fmtInt(replication.slots_receiving) + " slots this node holds as a replica are still being copied in");
