@@ -110,6 +110,7 @@ class Replicator:
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
         self.copying_in: set[int] = set()               # slots whose full copy we are receiving
+        self._copy_from: dict[int, str] = {}            # slot -> the member whose copy of it came last
         # slot -> the streams its writes go to (empty where we are not the primary)
         self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
@@ -921,6 +922,7 @@ class Replicator:
                     store.flush_slot(slot)
                 self.holdings.copy_starts(frame.body)
                 self.copying_in.update(frame.body)
+                self._copy_from.update((slot, frame.sender) for slot in frame.body)
             elif frame.kind == wire.SYNC_DONE:
                 self.copying_in.difference_update(frame.body)
                 pulled = False
@@ -1005,7 +1007,9 @@ class Replicator:
             if now - self._pulled_at.get(slot, float("-inf")) < PULL_EVERY_S:
                 continue
             source = self.importing.get(slot)
-            if (slot in self.copying_in and source is not None
+            # (a copy that another member started, say the primary that fed us as its replica
+            # and died, is not on the way: waiting on `source` for it never ended)
+            if (slot in self.copying_in and source is not None and self._copy_from.get(slot) == source
                     and now - self._heard_at.get(source, float("-inf")) < COPY_SILENCE_S):
                 continue        # its copy is on the way: asking another owner would restart it
             # the slot's other owners first, then owners that left the map (they hand
@@ -1080,20 +1084,18 @@ class Replicator:
             return      # we would still take writes for them: it asks again once we know its map
         sender, me, holdings = frame.sender, self.me, self.holdings
         theirs = [slot for slot in frame.body if slotmap.owners[slot][:1] == (sender,)]
-        if frame.kind == wire.PULL_STALE:
-            lacking = [slot for slot in theirs if not (holdings.can_give(slot, slotmap.owners, sender)
-                                                        or holdings.can_give_stale(slot))]
-        else:
-            lacking = [slot for slot in theirs if not holdings.can_give(slot, slotmap.owners, sender)]
+        # (slots it was fed ahead of its admission are confirmed, whatever we keep of them:
+        # a copy we stopped owning may be only a fallback here now)
+        confirmed = self._confirm(sender, set(theirs))
         # (we restarted too, were away, or are still receiving them: it must look elsewhere)
-        stale = [[slot, holdings.stale[slot]] for slot in lacking if holdings.can_give_stale(slot)]
-        if stale and frame.kind == wire.PULL:
-            self.link.reply(sender.encode(), wire.encode(Frame(wire.HELD_STALE, me, slotmap.epoch, 0, 0, stale)))
-            lacking = [slot for slot in lacking if not holdings.can_give_stale(slot)]
+        given, stale, lacking = holdings.answer_pull([slot for slot in theirs if slot not in confirmed],
+                                                     slotmap.owners, sender, frame.kind == wire.PULL_STALE)
+        if stale:
+            body = [list(offer) for offer in stale]
+            self.link.reply(sender.encode(), wire.encode(Frame(wire.HELD_STALE, me, slotmap.epoch, 0, 0, body)))
         if lacking:
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
-        slots = set(theirs) - set(lacking)
-        slots -= self._confirm(sender, slots)
+        slots = set(given)
         if slots - self.handoffs.get(sender, set()):
             self.handoffs.setdefault(sender, set()).update(slots)
             self._on_map(slotmap)

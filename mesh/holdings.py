@@ -219,6 +219,25 @@ class Holdings:
         """Whether we have a stale copy of `slot` to give (PULL_STALE)."""
         return slot in self.stale
 
+    def answer_pull(self, slots: Iterable[int], owners: Owners, asker: str,
+                    stale_ok: bool) -> tuple[list[int], list[tuple[int, int]], list[int]]:
+        """A pull by `asker` of `slots` it leads: (the slots to copy it, (slot, epoch) of the
+        stale copies only offered to it, the slots we have nothing of). A plain pull wants a
+        current copy: a stale one given to it would pass as current, without the wait for every
+        owner's answer and the choice of the newest (best_stale), and could lack acknowledged
+        writes or bring deleted keys back. Only a pull for stale copies (`stale_ok`) gets them."""
+        give: list[int] = []
+        offered: list[tuple[int, int]] = []
+        lacking: list[int] = []
+        for slot in slots:
+            if self.can_give(slot, owners, asker) or (stale_ok and slot in self.stale):
+                give.append(slot)
+            elif slot in self.stale:
+                offered.append((slot, self.stale[slot]))
+            else:
+                lacking.append(slot)
+        return give, offered, lacking
+
     def keep_for(self, slots: Iterable[int], primary: str, now: float) -> None:
         """Keep copies we are no longer an owner of for `primary`, which leads them now and
         holds them already but for our confirmation (a joiner fed ahead of the switch)."""

@@ -6,6 +6,7 @@ no waiting. Reads use READONLY on each owner, as a client of a replica would.
 """
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
@@ -502,6 +503,97 @@ def test_after_a_member_is_lost_slots_move_back_towards_balance_without_losing_a
 
     wait_until(lambda: all(state(node) == "ok" for node in survivors), timeout=30,
                message=lambda: f"{[state(node) for node in survivors]} {node_factory.logs()}")
+
+
+def _tags_by_slot(slots: set[int]) -> dict[int, str]:
+    """A hash tag for each of `slots` (keys `{tag}:...` land in that slot)."""
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < len(slots):
+        tag = f"t{i}"
+        slot = keyslot(tag.encode())
+        if slot in slots and slot not in found:
+            found[slot] = tag
+        i += 1
+    return found
+
+
+# A known fault, shown (review of e6ad2f6): ~30 s of 4 nodes, so it runs when asked
+# (HYPERCACHE_FALLBACK_TEST=1) until the fault is mended; then it joins the suite, without xfail.
+@pytest.mark.skipif(not os.environ.get("HYPERCACHE_FALLBACK_TEST"),
+                    reason="known fault, ~30 s: HYPERCACHE_FALLBACK_TEST=1 runs it")
+@pytest.mark.xfail(reason="the fallback, pulled as the newest stale copy, replaces the new replica's copy "
+                          "that holds the writes acknowledged after the switch (and their deletions)", strict=False)
+def test_the_new_primary_dying_while_a_moved_slot_is_copied_loses_no_acknowledged_write(node_factory):
+    """A slot moved for balance: (X, Y) -> (Y, Z), Z copying it from Y. A write and a deletion
+    acknowledged by Y after the switch are on Y and Z only; X keeps its pre-switch copy as a
+    fallback. Y dies before Z's copy ends: whatever Z serves must hold that write and not the
+    deleted key. (Today Z, leading the slot without a complete copy, finds no owner holding it
+    current, pulls X's fallback as the newest stale copy, and that copy's SYNC_START flushes
+    the write and the deletion Z had applied.)"""
+    cluster = start_replicated(node_factory, 3)
+    cluster.append(node_factory.start(*nodes.CLUSTER_TIMEOUT, join=cluster[0]))
+    wait_until(lambda: nodes.agreed(cluster, 4), timeout=30, message=node_factory.logs)
+    tokens, _ = _ring_and_loads(cluster[0], 2)
+    by_id = {call(node, "CLUSTER", "MYID").decode(): node for node in cluster}
+
+    def unevenness(node_id: str) -> int:
+        return max(ring.primary_counts(ring.leave(tokens, node_id)).values())
+
+    victim_id = max(sorted(by_id), key=unevenness)
+    after_death = ring.leave(tokens, victim_id)
+    # what the first map moving slots for balance will make of it (mesh/election.py rebalanced)
+    before, after = ring.owners(after_death, 2), ring.owners(balance.rebalance(after_death, 2), 2)
+    moves: dict[tuple[str, str], list[int]] = {}
+    for slot in range(SLOT_COUNT):
+        if before[slot] != after[slot]:
+            assert after[slot][0] == before[slot][1]        # (moved to its replica)
+            moves.setdefault((after[slot][0], after[slot][1]), []).append(slot)
+    (new_primary, new_replica), moved = max(moves.items(), key=lambda item: len(item[1]))
+    target = max(moved)                 # copied last on that stream
+    demoted = before[target][0]
+    tags = _tags_by_slot(set(moved))
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    # bulk in the slots copied before the target: the copy takes a while
+    per_slot = max(50, 60_000 // len(moved))
+    for slot in moved:
+        if slot != target:
+            for start in range(0, per_slot, 1000):
+                rc.mset({f"{{{tags[slot]}}}:{i}": "v" * 64 for i in range(start, min(per_slot, start + 1000))})
+    tag = tags[target]
+    rc.set(f"{{{tag}}}:doomed", "old")
+    rc.set(f"{{{tag}}}:kept", "old")
+    by_id[victim_id].kill()
+    survivors = [node for node in cluster if node is not by_id[victim_id]]
+    wait_until(lambda: nodes.agreed(survivors, 3), timeout=30, message=node_factory.logs)
+    assert ring.owners(_ring_and_loads(survivors[0], 2)[0], 2)[target] == before[target]   # (the prediction holds)
+
+    y, z, x = by_id[new_primary], by_id[new_replica], by_id[demoted]
+    writer = y.client()
+    key = f"{{{tag}}}:after-switch".encode()
+
+    def switched() -> bool:         # SET is MOVED until the map giving y the slot is applied there
+        try:
+            return writer.set(key, "acknowledged")
+        except redis.ResponseError:
+            return False
+
+    wait_until(switched, timeout=30, interval=0.002, message=node_factory.logs)
+    assert writer.delete(f"{{{tag}}}:doomed") == 1
+    y.kill()
+    replicating = info_replication(z)
+    print(f"\nslot {target} moved {demoted[:8]} -> {new_primary[:8]}, new replica {new_replica[:8]} "
+          f"({len(moved)} slots, {per_slot} keys each on that stream); {new_primary[:8]} killed, "
+          f"slots still being copied to the new replica: {replicating.get('hypercache_slots_receiving_copy')}")
+    alive = [node for node in survivors if node is not y]
+    wait_until(lambda: nodes.agreed(alive, 2), timeout=30, message=node_factory.logs)
+    reader = z.client()
+    assert alive == [x, z] or alive == [z, x]
+    seen = (reader.get(key), reader.exists(f"{{{tag}}}:doomed"), reader.get(f"{{{tag}}}:kept"))
+    stale_pulls = len(re.findall("pulling the newest stale copy", z.logs(tail=None)))
+    print(f"after: after-switch={seen[0]!r} doomed exists={seen[1]} kept={seen[2]!r} "
+          f"stale pulls by the new primary: {stale_pulls}")
+    assert seen == (b"acknowledged", 0, b"old")
 
 
 def test_a_graceful_leave_loses_nothing(node_factory):

@@ -135,6 +135,22 @@ def test_a_move_for_balance_leaves_the_demoted_primary_a_fallback_the_stale_path
     assert 6 not in fresh.fallback and fresh.release_unowned(e4, handing=()) == [6]
 
 
+
+def test_a_plain_pull_gets_only_current_copies_and_a_stale_one_only_when_asked_for():
+    # A was demoted from slot 5 by a move for balance (its copy is a fallback) and holds
+    # slot 9 current. B dies; C, the new primary of both, pulls them from A. A plain pull
+    # must not be given the fallback: it would pass as current with no wait for the other
+    # owners' answers (e6ad2f6's review: it lost a write acknowledged after the switch and
+    # brought a deleted key back). It is offered (HELD_STALE), and given to PULL_STALE.
+    held = Holdings(A, fresh=True)
+    e1 = owners({5: (A, B), 9: (A, B)}, (B, D))
+    e2 = owners({5: (B, C), 9: (A, B)}, (B, D))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    e3 = owners({5: (C, A), 9: (C, A)}, (B, D))
+    held.follow(e2, 2, e3, 3, now=1.0)
+    assert held.answer_pull([5, 9, 11], e3, C, stale_ok=False) == ([9], [(5, 1)], [11])
+    assert held.answer_pull([5, 9, 11], e3, C, stale_ok=True) == ([5, 9], [], [11])
+
 def test_release_unowned_keeps_what_is_handed_on_or_retained():
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
