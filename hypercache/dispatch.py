@@ -500,9 +500,11 @@ class Dispatcher:
             if replicator is not None:
                 replicator.follow_map()     # (see _redirect)
             loaded = replicator.loaded if replicator is not None else b"\x01" * len(slotmap.owners)
-            # a slot whose data is still being copied here goes the general way (TRYAGAIN)
-            self._primary = bytes(1 if owners and owners[0] == me and held else 0
-                                  for owners, held in zip(slotmap.owners, loaded))
+            # a slot whose data is still being copied here goes the general way (TRYAGAIN),
+            # and so does one whose writes wait for a new replica's copy (Replicator.quiet)
+            quiet = replicator.quiet if replicator is not None else ()
+            self._primary = bytes(1 if owners and owners[0] == me and held and slot not in quiet else 0
+                                  for slot, (owners, held) in enumerate(zip(slotmap.owners, loaded)))
             self._primary_map = slotmap
         return self._primary
 
@@ -664,6 +666,8 @@ class Dispatcher:
             elif error is TRYAGAIN_LOADING:
                 return error    # (counted by the caller when sent: execute() may wait instead)
             return self._reject(cmd.name, error)
+        if cmd.write and replicator is not None and replicator.quiet and ctx.slot in replicator.quiet:
+            return TRYAGAIN_LOADING     # (uncounted: execute() waits, see Replicator.quiet)
         wanted = ctx.settings.min_replicas_to_write
         if (cmd.write and wanted and replicator is not None
                 and replicator.good_replicas(ctx.slot, ctx.settings.min_replicas_max_lag) < wanted):

@@ -145,6 +145,8 @@ class Replicator:
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
         self._fallback_checked_at = float("-inf")
+        # slots we lead whose writes wait for a new replica's copy (_go_quiet)
+        self.quiet: set[int] = set()
         self._owned: tuple[Any, bytes] = (None, b"")     # (map, 1 per slot this node owns in it)
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
         self._pulled_now = False
@@ -259,6 +261,7 @@ class Replicator:
             self._map_at = time.monotonic()
             self._carry_over(previous, slotmap)
             self._remember_former_owners(previous, slotmap)
+            self._go_quiet(previous, slotmap)
             self._not_held.clear()      # owners may hold other slots now: ask again
             self._stale_offers.clear()
         wanted: dict[str, set[int]] = {}
@@ -325,6 +328,8 @@ class Replicator:
             if hold is not None and any(slotmap.owners[slot][:1] != (me,) for slot in hold.slots):
                 self._drop(conn, "the slot's primary changed")
         self._recheck()
+        if self.quiet:
+            self._release_quiet()       # (replicas that needed no copy after all)
         self._serving_changed()
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
                  self.mode, len(self.streams), len(self._to_pull))
@@ -390,6 +395,43 @@ class Replicator:
         mine = [slot for slot, owners in enumerate(planned.owners) if me in owners]
         held = sum(1 for slot in mine if loaded[slot] and precopied.get(slot) == slotmap.owners[slot][0])
         return ((slotmap.epoch, len(mine), held),)
+
+    def _go_quiet(self, previous, slotmap) -> None:
+        """Slots we now lead whose former owner, still a member, stopped owning them while a
+        new replica has no copy yet (a move for balance, mostly): their writes wait until
+        the new replicas' copies are in (`quiet`, released by _release_quiet).
+
+        The former owner keeps its copy as a fallback meanwhile (mesh/holdings.py). Were we
+        to die during the copy, that fallback is what the slot's next primary pulls, and it
+        replaces whatever the new replica held: so it must hold every acknowledged write,
+        and no write may be acknowledged until the new replica's copy is whole. Reads go on.
+        """
+        me, before, after = self.me, previous.owners, slotmap.owners
+        quiet = {slot for slot in self.quiet if after[slot][:1] == (me,)}
+        for slot, owners in enumerate(after):
+            if owners[:1] != (me,):
+                continue
+            was = before[slot]
+            if (any(owner not in was for owner in owners[1:])
+                    and any(owner not in owners and slotmap.has_member(owner) for owner in was)):
+                quiet.add(slot)
+        self.quiet = quiet
+        if quiet:
+            log.info("writes wait for new replicas' copies node=%s slots=%d", me[:8], len(quiet))
+
+    def _release_quiet(self) -> bool:
+        """Quiet slots whose every replica holds a complete copy take writes again (True if any
+        did: the caller, outside any client's command, lets their waiting writes run)."""
+        owners, targets = self._map.owners, self.targets
+        done = {slot for slot in self.quiet
+                if len(targets[slot]) == len(owners[slot]) - 1
+                and all(not stream.broken and slot not in stream.copying for stream in targets[slot])}
+        if done:
+            self.quiet -= done
+            log.info("writes taken again: new replicas hold their copies node=%s slots=%d",
+                     self.me[:8], len(done))
+            self._serving_changed()
+        return bool(done)
 
     def _carry_over(self, previous, slotmap) -> None:
         """What each stream's replica holds without a break after a map change: the slots
@@ -829,6 +871,8 @@ class Replicator:
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
             self.acked_at[stream.peer] = time.monotonic()
             self._recheck(stream)
+            if self.quiet and self._release_quiet():
+                self._serve_waiting()
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
         """A frame of a stream we follow, as a replica."""

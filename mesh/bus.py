@@ -843,13 +843,18 @@ class Mesh:
 
     def _settled(self, now: float) -> bool:
         """Time to move slots for balance: the map stood a while, every member and nobody
-        else is alive (no death, leave or join under way), and this node's data is in place."""
+        else is alive (no death, leave or join under way), this node's data is in place, and
+        every member says it holds all it owns."""
         current = self.slotmap
         return (current.epoch > 0 and len(current.members) > 1
                 and now - self._adopted_at >= REBALANCE_AFTER_TIMEOUTS * self.node_timeout_s
                 and all(m.node_id in self.membership.peers and self.membership.state(m.node_id) == State.ALIVE
                         for m in current.members if m.node_id != self.me.node_id)
-                and not self.joiners() and not self.leaving and self._data_settled())
+                and not self.joiners() and not self.leaving and self._data_settled()
+                # (from their heartbeats: a voter still copying refuses the map, but the
+                # proposer's own vote carries it to a later ballot, where voters do not check)
+                and all(self.holds(m.node_id) >= current.epoch for m in current.members
+                        if m.node_id != self.me.node_id))
 
     def _changes(self) -> tuple[list[str], list[Member]]:
         """Return the members of the map now dead and the live peers not in it.
