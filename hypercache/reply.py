@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pulse import EVERY, paced, ticking
+
 CRLF = b"\r\n"
 # "$<len>\r\n" of the bulk strings most values fit, made once (the fast lane, list elements)
 BULK_HEADERS_CACHED = 1024
@@ -82,7 +84,9 @@ def encode(value, protocol: int, out: list) -> None:
         out.append(b"_\r\n" if protocol == 3 else b"$-1\r\n")
     elif kind is list or kind is tuple:
         out.append(b"*%d\r\n" % len(value))
-        for item in value:
+        # (a reply of a million elements, KEYS * or HGETALL, is encoded with the heartbeat going:
+        # hypercache/pulse.py; below EVERY elements `value` is walked as it is)
+        for item in (value if len(value) <= EVERY else paced(value)):
             encode(item, protocol, out)
     elif kind is Status:
         out.append(b"+%s\r\n" % value)
@@ -99,12 +103,12 @@ def encode(value, protocol: int, out: list) -> None:
             out.append(b"%%%d\r\n" % len(value))
         else:
             out.append(b"*%d\r\n" % (2 * len(value)))
-        for k, v in value.items():
+        for k, v in (value.items() if len(value) <= EVERY else ticking(value.items())):
             encode(k, protocol, out)
             encode(v, protocol, out)
     elif kind is set or kind is frozenset or kind is OrderedSet:
         out.append(b"%s%d\r\n" % (b"~" if protocol == 3 else b"*", len(value)))
-        for item in value:
+        for item in (value if len(value) <= EVERY else ticking(value)):
             encode(item, protocol, out)
     elif kind is bool:
         if protocol == 3:

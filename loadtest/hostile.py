@@ -14,6 +14,7 @@ attack until the node has finished with it, and reports:
     .venv/bin/python loadtest/hostile.py                 # every case, a markdown table
     .venv/bin/python loadtest/hostile.py --only setrange http-storm
     .venv/bin/python loadtest/hostile.py --list
+    .venv/bin/python loadtest/hostile.py --redis --only sadd-1m mset-500k   # each also on redis-server
 
 The cases are plain functions of (node, http_port) so that the black-box tests
 (tests/blackbox/test_hostile_load.py) run the same attacks.
@@ -37,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.nodes import (HOST, NodeFactory, NodeProcess, encode_command, raw_connect,  # noqa: E402
-                         read_reply, wait_until)
+                         read_reply, start_redis_server, wait_until)
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -367,6 +368,10 @@ CASES = [
 ]
 
 
+# cases that redis-server cannot be given: it has no status port
+NOT_FOR_REDIS = frozenset(("http-storm", "http-half-open"))
+
+
 @dataclass
 class Result:
     case: Case
@@ -379,8 +384,10 @@ class Result:
     seconds: float
 
 
-def run_case(factory: NodeFactory, case: Case) -> Result:
-    node = factory.start(*case.flags, http=True, debug_command=case.debug)
+def run_case(factory: NodeFactory, case: Case, redis_server: bool = False) -> Result:
+    # (redis-server, for the side-by-side column: the same attack, bystander and figures)
+    node = (start_redis_server(factory.base_dir / "redis-server") if redis_server
+            else factory.start(*case.flags, http=True, debug_command=case.debug))
     try:
         if case.prepare is not None:
             case.prepare(node)
@@ -388,7 +395,7 @@ def run_case(factory: NodeFactory, case: Case) -> Result:
         with Bystander(node.port) as bystander:
             bystander.more_pings(20)
             started = time.monotonic()
-            reply = case.attack(node, node.http_port)
+            reply = case.attack(node, getattr(node, "http_port", 0))
             seconds = time.monotonic() - started
             bystander.more_pings(20)
         if bystander.error is not None:
@@ -403,12 +410,17 @@ def run_case(factory: NodeFactory, case: Case) -> Result:
         node.stop()
 
 
-def table(results: list[Result]) -> str:
-    lines = ["| attack | worst bystander PING wait | RSS before → after | used_memory after | answer |",
-             "|---|---:|---:|---:|---|"]
+def table(results: list[Result], redis: dict[str, Result] | None = None) -> str:
+    """The markdown table of docs/security.md; with `redis`, redis-server's wait for the same case beside ours."""
+    theirs = " | redis-server's worst wait" if redis is not None else ""
+    lines = [f"| attack | worst bystander PING wait{theirs} | RSS before → after | used_memory after | answer |",
+             "|---|---:|" + ("---:|" if redis is not None else "") + "---:|---:|---|"]
     for r in results:
         reply = shorten(r.reply).replace("|", "\\|")
-        lines.append(f"| {r.case.text} | {r.worst_ping_ms:.0f} ms | {r.rss_before / 2**20:.0f} → "
+        if redis is not None:
+            other = redis.get(r.case.name)
+            theirs = f" | {other.worst_ping_ms:.0f} ms" if other is not None else " | n/a"
+        lines.append(f"| {r.case.text} | {r.worst_ping_ms:.0f} ms{theirs} | {r.rss_before / 2**20:.0f} → "
                      f"{r.rss_after / 2**20:.0f} MB | {r.used_memory / 2**20:.1f} MB | `{reply}` |")
     return "\n".join(lines)
 
@@ -418,6 +430,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="case names")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--dir", default="/tmp/hypercache-hostile")
+    parser.add_argument("--redis", action="store_true",
+                        help="run each case on a fresh redis-server too, just before the node (a column of its own)")
     args = parser.parse_args()
     if args.list:
         for case in CASES:
@@ -425,18 +439,27 @@ def main() -> None:
         return
     cases = [c for c in CASES if not args.only or c.name in args.only]
     factory = NodeFactory(Path(args.dir))
-    results = []
+    results: list[Result] = []
+    redis: dict[str, Result] | None = {} if args.redis else None
     try:
         for case in cases:
-            result = run_case(factory, case)
-            print(f"{case.name}: worst PING {result.worst_ping_ms:.0f} ms, RSS "
-                  f"{result.rss_before / 2**20:.0f} -> {result.rss_after / 2**20:.0f} MB, "
-                  f"attack {result.seconds:.1f} s, reply {shorten(result.reply)}", flush=True)
-            results.append(result)
+            # (redis-server first, then the node, case by case: the machine's load moves between
+            # runs minutes apart, so the two figures of one row are taken under the same load)
+            runs = ((True, False) if redis is not None and case.name not in NOT_FOR_REDIS else (False,))
+            for on_redis in runs:
+                result = run_case(factory, case, on_redis)
+                print(f"{case.name}{' (redis-server)' if on_redis else ''}: worst PING {result.worst_ping_ms:.0f} ms, "
+                      f"RSS {result.rss_before / 2**20:.0f} -> {result.rss_after / 2**20:.0f} MB, "
+                      f"attack {result.seconds:.1f} s, reply {shorten(result.reply)}", flush=True)
+                if on_redis:
+                    assert redis is not None
+                    redis[case.name] = result
+                else:
+                    results.append(result)
     finally:
         factory.stop_all()
     print()
-    print(table(results))
+    print(table(results, redis))
 
 
 if __name__ == "__main__":

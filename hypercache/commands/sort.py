@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import sys
-from functools import cmp_to_key
 
 from ..arguments import WRONGTYPE, parse_int
+from ..pulse import ordered, paced, ticking
 from ..reply import CommandError
 from ..types.list import List
 from ..types.set import Set
@@ -103,7 +103,7 @@ def _sort(ctx, session, args, read_only: bool):
     if value is None:
         elements: list[bytes] = []
     elif type(value) is List:
-        elements = list(value.values())
+        elements = list(ticking(value.values()))
     elif type(value) is Set:
         elements = list(value.members)
     else:
@@ -120,29 +120,23 @@ def _sort(ctx, session, args, read_only: bool):
             elements.reverse()
     else:
         if alpha:
-            elements.sort(reverse=desc)
+            elements = ordered(elements, desc)
         else:
             scored = []
-            for element in elements:
+            for element in paced(elements):
                 score = strtod_score(element)
                 if score is None:
                     raise NOT_DOUBLE
                 scored.append((score, element))
-
-            def compare(a, b):
-                if a[0] != b[0]:
-                    cmp = 1 if a[0] > b[0] else -1
-                else:
-                    cmp = (a[1] > b[1]) - (a[1] < b[1])
-                return -cmp if desc else cmp
-
-            scored.sort(key=cmp_to_key(compare))
-            elements = [element for _, element in scored]
+            # Redis's order: by score, equal scores by their bytes (sortCompare), which is how
+            # these pairs compare (0.0 == -0.0, then the bytes); a compare function in Python
+            # (cmp_to_key) took ~14 s for a million elements here, the pairs' own order ~2 s.
+            elements = [element for _, element in paced(ordered(scored, desc))]
     chosen = elements[start:end + 1] if end >= start else []
     if store_key is None:
         return chosen
     if chosen:
-        ctx.store.set(ctx.slot, store_key, List(chosen))
+        ctx.store.set(ctx.slot, store_key, List(paced(chosen)))
     else:
         ctx.store.delete(ctx.slot, store_key)
     return len(chosen)
