@@ -29,6 +29,8 @@ DBL_MIN = sys.float_info.min
 
 def strtod_score(raw: bytes) -> float | None:
     """The element's score as SORT reads it; None when Redis answers "can't be converted"."""
+    if len(raw) <= 15 and raw.isdigit():
+        return float(raw)               # the usual element, a plain integer: exact, and as strtod reads it
     text = raw.lstrip(b" \t\n\v\f\r")
     if not text:
         return 0.0                      # strtod of "" stops at once, at the end: no error, 0
