@@ -241,6 +241,38 @@ def _prepare_keys(node: NodeProcess, count: int) -> None:
         send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))
 
 
+def _fill(command: bytes, key: bytes, count: int, shape: str, offset: int = 0) -> Callable[[NodeProcess], None]:
+    """A prepare step: `count` elements written in commands of 10,000 (a big key for a big read to read)."""
+    def prepare(node: NodeProcess) -> None:
+        for start in range(offset, offset + count, 10_000):
+            numbers = [b"%d" % i for i in range(start, min(offset + count, start + 10_000))]
+            if shape == "numbers":      # (scrambled, so that SORT has work to do)
+                args = [command, key] + [b"%d" % ((int(n) * 7919) % 1_000_003) for n in numbers]
+            elif shape == "members":
+                args = [command, key] + [b"m" + n for n in numbers]
+            elif shape == "pairs":
+                args = [command, key] + [x for n in numbers for x in (b"f" + n, b"v" + n)]
+            else:
+                args = [command, key] + [x for n in numbers for x in (n, b"m" + n)]
+            send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))
+    return prepare
+
+
+def _both(*steps: Callable[[NodeProcess], None]) -> Callable[[NodeProcess], None]:
+    def prepare(node: NodeProcess) -> None:
+        for step in steps:
+            step(node)
+    return prepare
+
+
+def big_read(*command: bytes) -> Callable[[NodeProcess, int], object]:
+    """One command that reads (or stores) a lot of what the prepare step wrote: its reply, shortened."""
+    def attack(node: NodeProcess, http_port: int) -> object:
+        reply = send_and_read(node.port, b"*%d\r\n" % len(command) + _bulks(list(command)))[0]
+        return f"{len(reply):,} elements" if isinstance(reply, list) else reply
+    return attack
+
+
 def http_storm(node: NodeProcess, http_port: int, clients: int = 2000) -> object:
     """`clients` HTTP requests to the status port that all complete at the same moment.
 
@@ -365,6 +397,19 @@ CASES = [
     Case("mset-500k", "a legal `MSET` of 500k keys (one hash tag)", legal_big(b"MSET", b"", 500_000, "keys")),
     Case("del-500k", "a legal `DEL` of 500k keys (one hash tag)", legal_big(b"DEL", b"", 500_000, "del"),
          prepare=lambda node: _prepare_keys(node, 500_000)),
+    Case("sort-500k", "`SORT` of a list of 500k numbers (the reply: 500k elements)", big_read(b"SORT", b"{t}l"),
+         prepare=_fill(b"RPUSH", b"{t}l", 500_000, "numbers")),
+    Case("sunionstore-1m", "`SUNIONSTORE` of two sets of 500k into one of 1M", big_read(b"SUNIONSTORE", b"{t}d",
+         b"{t}a", b"{t}b"), prepare=_both(_fill(b"SADD", b"{t}a", 500_000, "members"),
+                                        _fill(b"SADD", b"{t}b", 500_000, "members", offset=500_000))),
+    Case("keys-500k", "`KEYS *` over 500k keys", big_read(b"KEYS", b"*"),
+         prepare=lambda node: _prepare_keys(node, 500_000)),
+    Case("lrange-1m", "`LRANGE 0 -1` of a list of 1M", big_read(b"LRANGE", b"{t}l", b"0", b"-1"),
+         prepare=_fill(b"RPUSH", b"{t}l", 1_000_000, "members")),
+    Case("hgetall-500k", "`HGETALL` of a hash of 500k fields", big_read(b"HGETALL", b"{t}h"),
+         prepare=_fill(b"HSET", b"{t}h", 500_000, "pairs")),
+    Case("zrange-500k", "`ZRANGE 0 -1 WITHSCORES` of a sorted set of 500k", big_read(b"ZRANGE", b"{t}z", b"0", b"-1",
+         b"WITHSCORES"), prepare=_fill(b"ZADD", b"{t}z", 500_000, "scored")),
 ]
 
 
