@@ -55,6 +55,11 @@ def beats():
     ("SUNION", "{t}a", "{t}b"),                   # a reply of 1.5 N members
     ("SORT", "{t}l"),                             # numeric: scores parsed, then sorted in runs
     ("SORT", "{t}a", "ALPHA", "DESC", "STORE", "{t}d"),
+    ("ZUNIONSTORE", "{t}d", "2", "{t}z", "{t}a"),  # a sorted set and a set
+    ("ZINTERSTORE", "{t}d", "2", "{t}z", "{t}z"),
+    ("ZUNION", "2", "{t}z", "{t}a", "WITHSCORES"),
+    ("ZINTERCARD", "2", "{t}z", "{t}z"),
+    ("SRANDMEMBER", "{t}a", str(-N)),
     ("KEYS", "*"),
     ("KEYS", "{t}k*"),
     ("SCAN", "0", "COUNT", "1000000", "MATCH", "*k*"),
