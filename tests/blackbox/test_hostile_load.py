@@ -220,6 +220,26 @@ def test_legal_huge_reads_and_stores_keep_their_node_alive(shared_three):
     assert after == epoch
 
 
+def test_a_bulk_mset_and_del_reach_the_replica(shared_three):
+    """MSET and DEL of many keys go into the store in bulk (Store.set_many/delete_many, pieces of
+    4,096): every key they write or delete still reaches the replication stream, in order."""
+    nodes = shared_three
+    wait_until(lambda: agreed(nodes, 3), timeout=15)
+    owner = _owner(nodes, b"{r}")
+    # (the replica's address as CLUSTER SLOTS gives it: its replica endpoint, hypercache/roles.py)
+    replica_port = next(replicas[0][1] for start, end, _, *replicas in call(owner, "CLUSTER", "SLOTS")
+                        if start <= keyslot(b"r") <= end)
+    keys = [b"{r}k%d" % i for i in range(10_000)]
+    _writable(owner)
+    assert call(owner, "MSET", *(x for i, key in enumerate(keys) for x in (key, b"v%d" % i))) == b"OK"
+    assert call(owner, "MSET", *(x for key in keys[:100] for x in (key, b"again"))) == b"OK"
+    assert call(owner, "DEL", *keys[5_000:], b"{r}missing") == 5_000
+    with raw_connect(replica_port, timeout=30) as sock:
+        sock.sendall(encode_command("READONLY") + encode_command("MGET", *keys))
+        assert read_reply(sock) == b"OK"
+        assert read_reply(sock, timeout=30) == [b"again"] * 100 + [b"v%d" % i for i in range(100, 5_000)] + [None] * 5_000
+
+
 def _writable(node) -> None:
     wait_until(lambda: request(node, "SET", "{big}probe", "1") == b"OK", timeout=15)
 
