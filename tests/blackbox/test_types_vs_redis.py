@@ -72,7 +72,8 @@ def test_big_replies_and_sorts_past_a_piece_match_redis(node, redis_server, prot
     import random
     rng = random.Random(7)
     elements = [b"%d" % rng.randrange(50) for _ in range(9000)] + [
-        b"007", b"-3", b"1.5", b"1e3", b"000", b" 5", b"123456789012345", b"1234567890123456"]
+        b"007", b"-3", b"1.5", b"1e3", b"000", b" 5", b"123456789012345", b"1234567890123456"] + [
+        b"0", b"-0", b"0.0", b"+0", b"5.0", b"+5", b"inf", b"-inf", b"0x10", b"16", b"1e1"] * 20   # equal scores
     rng.shuffle(elements)
     commands = [[b"SORT", b"{b}l"], [b"SORT", b"{b}l", b"DESC", b"LIMIT", b"10", b"5000"],
                 [b"SORT", b"{b}l", b"ALPHA"], [b"SORT", b"{b}l", b"STORE", b"{b}d"], [b"LRANGE", b"{b}d", b"0", b"-1"],
