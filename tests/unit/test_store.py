@@ -337,6 +337,7 @@ def _two_stores(before: list[tuple[bytes, bytes | None]], written: bool) -> tupl
 _BEFORE = st.lists(st.tuples(_KEYS, st.sampled_from([None, b"list", b"-5", b"1000"])), max_size=8)
 
 
+@settings(max_examples=40, deadline=None)     # (two stores of 16,384 dicts per example)
 @given(_BEFORE, st.lists(st.tuples(_KEYS, st.binary(max_size=5)), min_size=1, max_size=12), st.booleans())
 def test_set_many_leaves_the_store_as_set_of_each_pair_does(before, pairs, written):
     bulk, one_by_one = _two_stores(before, written)
@@ -347,6 +348,7 @@ def test_set_many_leaves_the_store_as_set_of_each_pair_does(before, pairs, writt
     assert _state(bulk) == _state(one_by_one)
 
 
+@settings(max_examples=40, deadline=None)     # (two stores of 16,384 dicts per example)
 @given(_BEFORE, st.lists(_KEYS, min_size=1, max_size=12), st.booleans())
 def test_delete_many_leaves_the_store_as_a_delete_of_each_live_key_does(before, keys, written):
     bulk, one_by_one = _two_stores(before, written)
