@@ -595,6 +595,7 @@ def test_arrays_and_maps_past_a_piece_encode_as_element_by_element():
     from hypercache.pulse import EVERY
     items = [b"m%d" % i for i in range(EVERY)] + [b"m", 1.5, None, 7] * 300 + [b"z"] * 50
     fields = {b"f%d" % i: b"v%d" % i for i in range(EVERY + 100)}
-    for value in (items, fields, set(fields), [float(i) for i in range(EVERY + 3)]):
+    withscores = [x for i in range(EVERY) for x in (b"m%d" % i, i / 7)] + [1.5, b"odd", b"out"]
+    for value in (items, fields, set(fields), [float(i) for i in range(EVERY + 3)], withscores):
         for protocol in (2, 3):
             assert enc(value, protocol) == _one_by_one(value, protocol)
