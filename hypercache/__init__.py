@@ -11,6 +11,7 @@ Layout (a request flows top to bottom):
     routing.py    pure: keys + slot map -> run here | MOVED | ASK | CROSSSLOT | CLUSTERDOWN
     commands/     the data-declared command table and one module per command group
     store.py      pure keyspace: per-slot dicts, expiry, memory accounting, eviction
+    pulse.py      heartbeats sent from inside a long command's loops (busy, not dead), no yield
     blocking.py   clients blocked on keys (BLPOP & co); keyevents.py: who hears a key change
     session.py    per-connection state; context.py: the services a command may use
     stats.py      counters for INFO and the status UI; status.py: the UI's snapshot

@@ -9,9 +9,11 @@ said "here".
 """
 from __future__ import annotations
 
+from itertools import repeat
+
 from mesh.keyslot import keyslot
 
-from .pulse import paced
+from .pulse import chunks
 from .reply import CommandError
 
 NO_SLOT = -1
@@ -35,11 +37,31 @@ def ask(slot: int, host: str, port: int) -> CommandError:
 
 def slot_of(keys: list[bytes]) -> int:
     """The one slot all `keys` hash to; raises CROSSSLOT otherwise."""
-    slot = keyslot(keys[0])
-    for key in paced(keys):       # (a million keys take ~1 s: the heartbeat goes on, hypercache/pulse.py)
-        if keyslot(key) != slot:
-            raise CROSSSLOT
+    first = keys[0]
+    slot = keyslot(first)
+    if len(keys) == 1:
+        return slot
+    prefix = _tag_prefix(first)
+    for chunk in chunks(keys):    # (the heartbeat goes on through a million keys, hypercache/pulse.py)
+        # Keys that begin with the first key's text up to the end of its {tag} have that tag:
+        # their first "{" and the "}" after it are where the first key has them. Checked in C,
+        # this is the usual many-key command (MSET/DEL {t}k0 ...): a Python keyslot() per key
+        # was a third of a 500k-key MSET's 1.4 s.
+        if prefix is not None and all(map(bytes.startswith, chunk, repeat(prefix))):
+            continue
+        for key in chunk:
+            if keyslot(key) != slot:
+                raise CROSSSLOT
     return slot
+
+
+def _tag_prefix(key: bytes) -> bytes | None:
+    """`key` up to the end of its non-empty {hash tag} (b"user:{42}" of b"user:{42}:name"), if any."""
+    start = key.find(b"{")
+    if start == -1:
+        return None
+    end = key.find(b"}", start + 1)
+    return key[:end + 1] if end > start + 1 else None
 
 
 def route(keys: list[bytes], write: bool, slotmap, me: str, readonly_session: bool,

@@ -24,10 +24,12 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, Callable, Iterator
 
 from mesh.keyslot import keyslot
+
+from .pulse import EVERY, beat
 
 SLOT_COUNT = 16384
 
@@ -198,6 +200,37 @@ class Store:
         if self.on_modified is not None:
             self.on_modified(key)
 
+    def set_many(self, slot: int, keys: list[bytes], values: list[bytes]) -> None:
+        """set() of each of `keys` to its value in turn (MSET), the per-key work done in bulk.
+
+        Without hooks or access times to keep, and with no key twice, the pairs go in
+        by one dict update and their sizes are summed in C; only the keys that existed
+        are visited one by one (their old sizes, their deadlines). One set() call per
+        key was most of a 500k-key MSET's hub time as Python.
+        """
+        if (self.on_created is not None or self.on_modified is not None or self.access is not None
+                or len(set(keys)) != len(keys)):
+            for key, value in zip(keys, values):
+                self.set(slot, key, value)
+            return
+        slot_keys = self.slots[slot]
+        olds = list(map(slot_keys.get, keys))
+        count = len(keys)
+        used = sum(map(len, keys)) + sum(map(len, values)) + (KEY_OVERHEAD + STRING_OVERHEAD) * count
+        created = olds.count(None)
+        if created != count:
+            expires = self.expires
+            for key, old in zip(keys, olds):
+                if old is not None:
+                    used -= len(key) + KEY_OVERHEAD + value_size(old)
+                    if expires and key in expires:
+                        self._drop_deadline(key)
+        slot_keys.update(zip(keys, values))
+        self.key_count += created
+        self.used_memory += used
+        if self.written is not None:
+            self.written.extend(zip(repeat(slot), keys))
+
     def resized(self, key: bytes, delta: int) -> None:
         """A container under `key` changed in place by `delta` bytes (and was modified)."""
         self.used_memory += delta
@@ -222,6 +255,28 @@ class Store:
         if self.on_modified is not None:
             self.on_modified(key)
         return True
+
+    def delete_many(self, slot: int, keys: list[bytes], now_ms: int) -> int:
+        """DEL of `keys`: how many were live (an expired one expires instead, and is not counted).
+
+        Without deadlines, hooks or access times, the keys are popped in C and only the
+        ones that existed are visited (their sizes, the replication seam).
+        """
+        slot_keys = self.slots[slot]
+        if self.expires or self.access is not None or self.on_modified is not None:
+            count = 0
+            for key in keys:
+                if self.peek(slot, key, now_ms) is not None and self.delete(slot, key):
+                    count += 1
+            return count
+        olds = list(map(slot_keys.pop, keys, repeat(None)))
+        gone = [(key, old) for key, old in zip(keys, olds) if old is not None]
+        if gone:
+            self.key_count -= len(gone)
+            self.used_memory -= sum([len(key) + KEY_OVERHEAD + value_size(old) for key, old in gone])
+            if self.written is not None:
+                self.written.extend([(slot, key) for key, _ in gone])
+        return len(gone)
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
         """Give an existing key an absolute expiry time (ms)."""
@@ -334,9 +389,13 @@ class Store:
         out: list[bytes] = []
         slot = cursor
         skip = None if replicas else self.replica_slots
+        beat_at = EVERY         # (a COUNT of millions: the heartbeat goes on, hypercache/pulse.py)
         while slot < SLOT_COUNT and len(out) < count:
             if self.slots[slot] and not (skip is not None and skip[slot]):
                 out.extend(self.keys_in_slot(slot, now_ms))
+                if len(out) >= beat_at:
+                    beat()
+                    beat_at = len(out) + EVERY
             slot += 1
         return (0 if slot >= SLOT_COUNT else slot), out
 

@@ -14,6 +14,7 @@ attack until the node has finished with it, and reports:
     .venv/bin/python loadtest/hostile.py                 # every case, a markdown table
     .venv/bin/python loadtest/hostile.py --only setrange http-storm
     .venv/bin/python loadtest/hostile.py --list
+    .venv/bin/python loadtest/hostile.py --redis --only sadd-1m mset-500k   # each also on redis-server
 
 The cases are plain functions of (node, http_port) so that the black-box tests
 (tests/blackbox/test_hostile_load.py) run the same attacks.
@@ -37,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.nodes import (HOST, NodeFactory, NodeProcess, encode_command, raw_connect,  # noqa: E402
-                         read_reply, wait_until)
+                         read_reply, start_redis_server, wait_until)
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -240,6 +241,38 @@ def _prepare_keys(node: NodeProcess, count: int) -> None:
         send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))
 
 
+def _fill(command: bytes, key: bytes, count: int, shape: str, offset: int = 0) -> Callable[[NodeProcess], None]:
+    """A prepare step: `count` elements written in commands of 10,000 (a big key for a big read to read)."""
+    def prepare(node: NodeProcess) -> None:
+        for start in range(offset, offset + count, 10_000):
+            numbers = [b"%d" % i for i in range(start, min(offset + count, start + 10_000))]
+            if shape == "numbers":      # (scrambled, so that SORT has work to do)
+                args = [command, key] + [b"%d" % ((int(n) * 7919) % 1_000_003) for n in numbers]
+            elif shape == "members":
+                args = [command, key] + [b"m" + n for n in numbers]
+            elif shape == "pairs":
+                args = [command, key] + [x for n in numbers for x in (b"f" + n, b"v" + n)]
+            else:
+                args = [command, key] + [x for n in numbers for x in (n, b"m" + n)]
+            send_and_read(node.port, b"*%d\r\n" % len(args) + _bulks(args))
+    return prepare
+
+
+def _both(*steps: Callable[[NodeProcess], None]) -> Callable[[NodeProcess], None]:
+    def prepare(node: NodeProcess) -> None:
+        for step in steps:
+            step(node)
+    return prepare
+
+
+def big_read(*command: bytes) -> Callable[[NodeProcess, int], object]:
+    """One command that reads (or stores) a lot of what the prepare step wrote: its reply, shortened."""
+    def attack(node: NodeProcess, http_port: int) -> object:
+        reply = send_and_read(node.port, b"*%d\r\n" % len(command) + _bulks(list(command)))[0]
+        return f"{len(reply):,} elements" if isinstance(reply, list) else reply
+    return attack
+
+
 def http_storm(node: NodeProcess, http_port: int, clients: int = 2000) -> object:
     """`clients` HTTP requests to the status port that all complete at the same moment.
 
@@ -364,7 +397,24 @@ CASES = [
     Case("mset-500k", "a legal `MSET` of 500k keys (one hash tag)", legal_big(b"MSET", b"", 500_000, "keys")),
     Case("del-500k", "a legal `DEL` of 500k keys (one hash tag)", legal_big(b"DEL", b"", 500_000, "del"),
          prepare=lambda node: _prepare_keys(node, 500_000)),
+    Case("sort-500k", "`SORT` of a list of 500k numbers (the reply: 500k elements)", big_read(b"SORT", b"{t}l"),
+         prepare=_fill(b"RPUSH", b"{t}l", 500_000, "numbers")),
+    Case("sunionstore-1m", "`SUNIONSTORE` of two sets of 500k into one of 1M", big_read(b"SUNIONSTORE", b"{t}d",
+         b"{t}a", b"{t}b"), prepare=_both(_fill(b"SADD", b"{t}a", 500_000, "members"),
+                                        _fill(b"SADD", b"{t}b", 500_000, "members", offset=500_000))),
+    Case("keys-500k", "`KEYS *` over 500k keys", big_read(b"KEYS", b"*"),
+         prepare=lambda node: _prepare_keys(node, 500_000)),
+    Case("lrange-1m", "`LRANGE 0 -1` of a list of 1M", big_read(b"LRANGE", b"{t}l", b"0", b"-1"),
+         prepare=_fill(b"RPUSH", b"{t}l", 1_000_000, "members")),
+    Case("hgetall-500k", "`HGETALL` of a hash of 500k fields", big_read(b"HGETALL", b"{t}h"),
+         prepare=_fill(b"HSET", b"{t}h", 500_000, "pairs")),
+    Case("zrange-500k", "`ZRANGE 0 -1 WITHSCORES` of a sorted set of 500k", big_read(b"ZRANGE", b"{t}z", b"0", b"-1",
+         b"WITHSCORES"), prepare=_fill(b"ZADD", b"{t}z", 500_000, "scored")),
 ]
+
+
+# cases that redis-server cannot be given: it has no status port
+NOT_FOR_REDIS = frozenset(("http-storm", "http-half-open"))
 
 
 @dataclass
@@ -379,8 +429,10 @@ class Result:
     seconds: float
 
 
-def run_case(factory: NodeFactory, case: Case) -> Result:
-    node = factory.start(*case.flags, http=True, debug_command=case.debug)
+def run_case(factory: NodeFactory, case: Case, redis_server: bool = False) -> Result:
+    # (redis-server, for the side-by-side column: the same attack, bystander and figures)
+    node = (start_redis_server(factory.base_dir / "redis-server") if redis_server
+            else factory.start(*case.flags, http=True, debug_command=case.debug))
     try:
         if case.prepare is not None:
             case.prepare(node)
@@ -388,7 +440,7 @@ def run_case(factory: NodeFactory, case: Case) -> Result:
         with Bystander(node.port) as bystander:
             bystander.more_pings(20)
             started = time.monotonic()
-            reply = case.attack(node, node.http_port)
+            reply = case.attack(node, getattr(node, "http_port", 0))
             seconds = time.monotonic() - started
             bystander.more_pings(20)
         if bystander.error is not None:
@@ -403,12 +455,17 @@ def run_case(factory: NodeFactory, case: Case) -> Result:
         node.stop()
 
 
-def table(results: list[Result]) -> str:
-    lines = ["| attack | worst bystander PING wait | RSS before → after | used_memory after | answer |",
-             "|---|---:|---:|---:|---|"]
+def table(results: list[Result], redis: dict[str, Result] | None = None) -> str:
+    """The markdown table of docs/security.md; with `redis`, redis-server's wait for the same case beside ours."""
+    theirs = " | redis-server's worst wait" if redis is not None else ""
+    lines = [f"| attack | worst bystander PING wait{theirs} | RSS before → after | used_memory after | answer |",
+             "|---|---:|" + ("---:|" if redis is not None else "") + "---:|---:|---|"]
     for r in results:
         reply = shorten(r.reply).replace("|", "\\|")
-        lines.append(f"| {r.case.text} | {r.worst_ping_ms:.0f} ms | {r.rss_before / 2**20:.0f} → "
+        if redis is not None:
+            other = redis.get(r.case.name)
+            theirs = f" | {other.worst_ping_ms:.0f} ms" if other is not None else " | n/a"
+        lines.append(f"| {r.case.text} | {r.worst_ping_ms:.0f} ms{theirs} | {r.rss_before / 2**20:.0f} → "
                      f"{r.rss_after / 2**20:.0f} MB | {r.used_memory / 2**20:.1f} MB | `{reply}` |")
     return "\n".join(lines)
 
@@ -418,6 +475,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="case names")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--dir", default="/tmp/hypercache-hostile")
+    parser.add_argument("--redis", action="store_true",
+                        help="run each case on a fresh redis-server too, just before the node (a column of its own)")
     args = parser.parse_args()
     if args.list:
         for case in CASES:
@@ -425,18 +484,27 @@ def main() -> None:
         return
     cases = [c for c in CASES if not args.only or c.name in args.only]
     factory = NodeFactory(Path(args.dir))
-    results = []
+    results: list[Result] = []
+    redis: dict[str, Result] | None = {} if args.redis else None
     try:
         for case in cases:
-            result = run_case(factory, case)
-            print(f"{case.name}: worst PING {result.worst_ping_ms:.0f} ms, RSS "
-                  f"{result.rss_before / 2**20:.0f} -> {result.rss_after / 2**20:.0f} MB, "
-                  f"attack {result.seconds:.1f} s, reply {shorten(result.reply)}", flush=True)
-            results.append(result)
+            # (redis-server first, then the node, case by case: the machine's load moves between
+            # runs minutes apart, so the two figures of one row are taken under the same load)
+            runs = ((True, False) if redis is not None and case.name not in NOT_FOR_REDIS else (False,))
+            for on_redis in runs:
+                result = run_case(factory, case, on_redis)
+                print(f"{case.name}{' (redis-server)' if on_redis else ''}: worst PING {result.worst_ping_ms:.0f} ms, "
+                      f"RSS {result.rss_before / 2**20:.0f} -> {result.rss_after / 2**20:.0f} MB, "
+                      f"attack {result.seconds:.1f} s, reply {shorten(result.reply)}", flush=True)
+                if on_redis:
+                    assert redis is not None
+                    redis[case.name] = result
+                else:
+                    results.append(result)
     finally:
         factory.stop_all()
     print()
-    print(table(results))
+    print(table(results, redis))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from ..arguments import INT64_MAX, INT64_MIN, SYNTAX, parse_int
 from ..glob import glob_match
 from ..reply import OK, CommandError, Status
 from ..store import LFU_INIT, type_name
-from ..pulse import paced
+from ..pulse import EVERY, paced, starts, ticking
 from . import command, container
 
 SHARED_INTEGERS = 10000          # Redis shares the objects of 0..9999 (OBJ_SHARED_INTEGERS)
@@ -36,10 +36,9 @@ def look(ctx, key: bytes):
 
 
 def _delete(ctx, args):
-    count = 0
-    for key in paced(args[1:]):
-        if peek(ctx, key) is not None and ctx.store.delete(ctx.slot, key):
-            count += 1
+    keys, count = args[1:], 0
+    for start in starts(len(keys)):     # (a beat between pieces: hypercache/pulse.py)
+        count += ctx.store.delete_many(ctx.slot, keys[start:start + EVERY], ctx.now_ms)
     return count
 
 
@@ -213,13 +212,12 @@ def keys(ctx, session, args):
     """Format: KEYS pattern"""
     pattern, store, now = args[1], ctx.store, ctx.now_ms
     every = pattern == b"*"
-    found = []
     # a replica's copies are listed by their primary (after READONLY, here too)
     skip = None if session.readonly else store.replica_slots
-    for slot, slot_keys in enumerate(store.slots):
-        if slot_keys and not (skip is not None and skip[slot]):
-            found.extend(k for k in store.keys_in_slot(slot, now) if every or glob_match(pattern, k))
-    return found
+    live = (key for slot, slot_keys in enumerate(store.slots) if slot_keys and not (skip is not None and skip[slot])
+            for key in store.keys_in_slot(slot, now))
+    # (a million keys take seconds to match: the heartbeat goes on, hypercache/pulse.py)
+    return [k for k in ticking(live) if every or glob_match(pattern, k)]
 
 
 def _parse_cursor(raw: bytes) -> int:
@@ -262,10 +260,11 @@ def scan(ctx, session, args):
         i += 2
     store = ctx.store
     next_cursor, found = store.scan(cursor, count, ctx.now_ms, replicas=session.readonly)
+    # (a COUNT of millions filters that many keys: the heartbeat goes on, hypercache/pulse.py)
     if pattern is not None and pattern != b"*":
-        found = [k for k in found if glob_match(pattern, k)]
+        found = [k for k in paced(found) if glob_match(pattern, k)]
     if wanted_type is not None:
-        found = [k for k in found
+        found = [k for k in paced(found)
                  if (v := store.slots[keyslot(k)].get(k)) is not None and type_name(v) == wanted_type]
     return [b"%d" % next_cursor, found]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import sys
-from functools import cmp_to_key
+from operator import itemgetter
 
 from ..arguments import WRONGTYPE, parse_int
+from ..pulse import chunks, ordered, paced, ticking
 from ..reply import CommandError
 from ..types.list import List
 from ..types.set import Set
@@ -25,10 +26,13 @@ NOT_DOUBLE = CommandError("ERR One or more scores can't be converted into double
 _STRTOD = re.compile(rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
                      rb"(?:[pP][+-]?\d+)?|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)")
 DBL_MIN = sys.float_info.min
+_ELEMENT = itemgetter(1)
 
 
 def strtod_score(raw: bytes) -> float | None:
     """The element's score as SORT reads it; None when Redis answers "can't be converted"."""
+    if len(raw) <= 15 and raw.isdigit():
+        return float(raw)               # the usual element, a plain integer: exact, and as strtod reads it
     text = raw.lstrip(b" \t\n\v\f\r")
     if not text:
         return 0.0                      # strtod of "" stops at once, at the end: no error, 0
@@ -103,7 +107,7 @@ def _sort(ctx, session, args, read_only: bool):
     if value is None:
         elements: list[bytes] = []
     elif type(value) is List:
-        elements = list(value.values())
+        elements = list(ticking(value.values()))
     elif type(value) is Set:
         elements = list(value.members)
     else:
@@ -120,29 +124,29 @@ def _sort(ctx, session, args, read_only: bool):
             elements.reverse()
     else:
         if alpha:
-            elements.sort(reverse=desc)
+            elements = ordered(elements, desc)
         else:
-            scored = []
-            for element in elements:
-                score = strtod_score(element)
-                if score is None:
-                    raise NOT_DOUBLE
-                scored.append((score, element))
-
-            def compare(a, b):
-                if a[0] != b[0]:
-                    cmp = 1 if a[0] > b[0] else -1
-                else:
-                    cmp = (a[1] > b[1]) - (a[1] < b[1])
-                return -cmp if desc else cmp
-
-            scored.sort(key=cmp_to_key(compare))
-            elements = [element for _, element in scored]
+            scored: list[tuple[float, bytes]] = []
+            for piece in chunks(elements):
+                if all(map(bytes.isdigit, piece)) and max(map(len, piece), default=0) <= 15:
+                    scored.extend(zip(map(float, piece), piece))     # plain integers, read in C
+                    continue
+                for element in piece:
+                    score = strtod_score(element)
+                    if score is None:
+                        raise NOT_DOUBLE
+                    scored.append((score, element))
+            # Redis's order: by score, equal scores by their bytes (sortCompare), which is how
+            # these pairs compare (0.0 == -0.0, then the bytes); a compare function in Python
+            # (cmp_to_key) took ~14 s for a million elements here, the pairs' own order ~2 s.
+            elements = []
+            for piece in chunks(ordered(scored, desc)):
+                elements.extend(map(_ELEMENT, piece))
     chosen = elements[start:end + 1] if end >= start else []
     if store_key is None:
         return chosen
     if chosen:
-        ctx.store.set(ctx.slot, store_key, List(chosen))
+        ctx.store.set(ctx.slot, store_key, List(paced(chosen)))
     else:
         ctx.store.delete(ctx.slot, store_key)
     return len(chosen)

@@ -5,6 +5,7 @@ Sources may be sorted sets or plain sets (members scored 1), as in Redis.
 from __future__ import annotations
 
 from ..arguments import SYNTAX, WRONGTYPE, parse_float, parse_int
+from ..pulse import ordered, paced, ticking
 from ..reply import CommandError
 from ..types.set import Set
 from ..types.zset import ZSet
@@ -79,12 +80,12 @@ def _algebra(ctx, args: list[bytes], first: int, op: str, name: str, store_form:
         first_source = sources[0]
         if first_source:
             others = [s for s in sources[1:] if s]
-            result = {m: sc for m, sc in first_source.items() if not any(m in o for o in others)}
+            result = {m: sc for m, sc in ticking(first_source.items()) if not any(m in o for o in others)}
     elif op == "inter":
         if all(s for s in sources):
             order = sorted(range(numkeys), key=lambda j: len(sources[j]))
             smallest = order[0]
-            for member, score in sources[smallest].items():
+            for member, score in ticking(sources[smallest].items()):
                 total = None
                 for j in range(numkeys):
                     other = sources[j].get(member)
@@ -99,9 +100,10 @@ def _algebra(ctx, args: list[bytes], first: int, op: str, name: str, store_form:
             if not source:
                 continue
             weight = weights[j]
-            for member, score in source.items():
+            for member, score in ticking(source.items()):
                 result[member] = _combine(result.get(member), _weighted(score, weight), aggregate)
-    pairs = sorted((score, member) for member, score in result.items())
+    # (the loops over big sets beat, and so does the sort: hypercache/pulse.py)
+    pairs = ordered([(score, member) for member, score in result.items()])
     return pairs, with_scores
 
 
@@ -126,7 +128,7 @@ def _algebra_store(ctx, args, op: str, name: str):
     if not pairs:
         ctx.store.delete(ctx.slot, args[1])
         return 0
-    ctx.store.set(ctx.slot, args[1], ZSet(pairs))
+    ctx.store.set(ctx.slot, args[1], ZSet(paced(pairs)))
     return len(pairs)
 
 
@@ -181,7 +183,7 @@ def zintercard(ctx, session, args):
         return 0
     sources.sort(key=len)
     count = 0
-    for member in sources[0]:
+    for member in ticking(sources[0]):
         if all(member in other for other in sources[1:]):
             count += 1
             if count == limit:

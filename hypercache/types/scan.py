@@ -19,6 +19,8 @@ import random
 from itertools import islice
 from typing import Iterable, Sequence
 
+from ..pulse import EVERY, starts
+
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..reply import CommandError
@@ -92,7 +94,11 @@ def random_picks(members: Sequence[bytes], count: int) -> list[bytes]:
     """count >= 0: that many distinct members (all when fewer); count < 0: -count, repeats allowed."""
     size = len(members)
     if count < 0:
-        return [members[random.randrange(size)] for _ in range(-count)]
+        # (-count has no bound but the reply's: a million picks beat as they go, hypercache/pulse.py)
+        picks: list[bytes] = []
+        for start in starts(-count):
+            picks.extend([members[random.randrange(size)] for _ in range(min(EVERY, -count - start))])
+        return picks
     if count >= size:
         picked = list(members)
         random.shuffle(picked)

@@ -565,3 +565,37 @@ def test_a_bulk_closed_by_two_other_bytes_does_not_lose_the_next_requests_header
     assert parser.feed(b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\rJ*2\r\n") == [[b"SET", b"key", b"value"]]
     assert parser.feed(b"$3\r\nGET\r\n$3\r\nkey\r\n") == [[b"GET", b"key"]]
     assert parser.error is None
+
+
+def _one_by_one(value, protocol: int) -> bytes:
+    """An array's or map's encoding element by element: what the big-array path must write."""
+    if isinstance(value, dict):
+        head = b"%%%d\r\n" % len(value) if protocol == 3 else b"*%d\r\n" % (2 * len(value))
+        return head + b"".join(enc(x, protocol) for k, v in value.items() for x in (k, v))
+    head = (b"~%d\r\n" if protocol == 3 and isinstance(value, (set, OrderedSet)) else b"*%d\r\n") % len(value)
+    return head + b"".join(enc(item, protocol) for item in value)
+
+
+_scalars = (st.binary(max_size=6) | st.floats() | st.integers(-5, 5) | st.none()
+            | st.builds(Status, st.just(b"OK")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=6) | st.floats(), min_size=30, max_size=80),
+       st.lists(_scalars, min_size=30, max_size=80), st.sampled_from([list, tuple, OrderedSet]))
+def test_big_arrays_encode_as_element_by_element(plain, mixed, kind):
+    """Arrays from 32 elements go through reply._encode_many (a join in C for bytes, bytes and RESP2 doubles)."""
+    for items in (plain, mixed, [b"x%d" % i for i in range(len(plain))]):
+        for protocol in (2, 3):
+            assert enc(kind(items), protocol) == _one_by_one(kind(items), protocol)
+
+
+def test_arrays_and_maps_past_a_piece_encode_as_element_by_element():
+    """Pieces of pulse.EVERY: one of plain bytes, the next mixed, a map of bytes, a set."""
+    from hypercache.pulse import EVERY
+    items = [b"m%d" % i for i in range(EVERY)] + [b"m", 1.5, None, 7] * 300 + [b"z"] * 50
+    fields = {b"f%d" % i: b"v%d" % i for i in range(EVERY + 100)}
+    withscores = [x for i in range(EVERY) for x in (b"m%d" % i, i / 7)] + [1.5, b"odd", b"out"]
+    for value in (items, fields, set(fields), [float(i) for i in range(EVERY + 3)], withscores):
+        for protocol in (2, 3):
+            assert enc(value, protocol) == _one_by_one(value, protocol)

@@ -308,3 +308,53 @@ def test_switching_policy_drops_or_starts_access_tracking():
     assert store.access == {}
     store.configure_eviction(100, "allkeys-random")
     assert store.access is None
+
+
+# -- bulk writes (MSET, DEL): the same store as one call per key -------------------------------
+
+_KEYS = st.sampled_from([b"{t}k%d" % i for i in range(12)])
+
+
+def _state(store: Store) -> tuple:
+    values = {k: v if type(v) is bytes else (v.type_name, v.nbytes) for k, v in store.slots[keyslot(b"t")].items()}
+    return (values, store.expires, store.used_memory, store.key_count,
+            sorted(store.written or []), store.stats.expired_keys)
+
+
+def _two_stores(before: list[tuple[bytes, bytes | None]], written: bool) -> tuple[Store, Store]:
+    """Two stores holding the same keys (a value, a TTL past or future, or a container)."""
+    stores = (Store(), Store())
+    for store in stores:
+        store.written = [] if written else None
+        for key, ttl in before:
+            put(store, key, List([b"x"]) if ttl == b"list" else b"old-" + key,
+                ttl_ms=None if ttl in (None, b"list") else int(ttl))
+        if store.written is not None:
+            store.written.clear()
+    return stores
+
+
+_BEFORE = st.lists(st.tuples(_KEYS, st.sampled_from([None, b"list", b"-5", b"1000"])), max_size=8)
+
+
+@settings(max_examples=40, deadline=None)     # (two stores of 16,384 dicts per example)
+@given(_BEFORE, st.lists(st.tuples(_KEYS, st.binary(max_size=5)), min_size=1, max_size=12), st.booleans())
+def test_set_many_leaves_the_store_as_set_of_each_pair_does(before, pairs, written):
+    bulk, one_by_one = _two_stores(before, written)
+    slot = keyslot(b"t")
+    bulk.set_many(slot, [k for k, _ in pairs], [v for _, v in pairs])
+    for key, value in pairs:
+        one_by_one.set(slot, key, value)
+    assert _state(bulk) == _state(one_by_one)
+
+
+@settings(max_examples=40, deadline=None)     # (two stores of 16,384 dicts per example)
+@given(_BEFORE, st.lists(_KEYS, min_size=1, max_size=12), st.booleans())
+def test_delete_many_leaves_the_store_as_a_delete_of_each_live_key_does(before, keys, written):
+    bulk, one_by_one = _two_stores(before, written)
+    slot = keyslot(b"t")
+    count = bulk.delete_many(slot, keys, NOW)
+    expected = sum(1 for key in keys
+                   if one_by_one.peek(slot, key, NOW) is not None and one_by_one.delete(slot, key))
+    assert count == expected
+    assert _state(bulk) == _state(one_by_one)
