@@ -9,7 +9,6 @@ Redis's do) and the replies.
 """
 from __future__ import annotations
 
-import heapq
 import math
 import operator
 
@@ -268,11 +267,8 @@ def _search(ctx, session, args, source: int, flags: int):
                        count if any_ else 0)
     if not found and store_key is None:
         return []
-    if order is not None and count and count < len(found):
-        # the first `count` of the stable sort below (heapq says so), without sorting the rest
-        pick = heapq.nlargest if order == "desc" else heapq.nsmallest
-        found = pick(count, found, key=BY_DISTANCE)
-    elif order is not None:
+    if order is not None:
+        # (all of them, then the first COUNT, as Redis; heapq.nsmallest of 10 in 204 was slower)
         found.sort(key=BY_DISTANCE, reverse=order == "desc")
     if count:
         found = found[:count]
