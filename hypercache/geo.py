@@ -64,14 +64,27 @@ def deinterleave(bits: int) -> tuple[int, int]:
     return _squash(bits), _squash(bits >> 1)
 
 
-@dataclass(frozen=True, slots=True)
 class Hash:
-    bits: int
-    step: int
+    """A geohash cell: `bits` interleaved, `step` bits per coordinate. Never changed once made.
+
+    (A plain class: compiled, a dataclass keeps the `__init__` that `dataclasses` generates, a
+    Python function, and a search made ~30 of these: 15 of its ~20 us of cell planning.)"""
+
+    __slots__ = ("bits", "step")
+
+    def __init__(self, bits: int, step: int) -> None:
+        self.bits = bits
+        self.step = step
 
     @property
     def zero(self) -> bool:
         return self.bits == 0 and self.step == 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hash) and self.bits == other.bits and self.step == other.step
+
+    def __repr__(self) -> str:
+        return f"Hash(bits={self.bits}, step={self.step})"
 
 
 ZERO = Hash(0, 0)
@@ -99,12 +112,16 @@ def _encode_bits(longitude: float, latitude: float, step: int, long_min: float, 
     return interleave(int(lat_offset), int(long_offset))
 
 
-@dataclass(frozen=True, slots=True)
 class Area:
-    long_min: float
-    long_max: float
-    lat_min: float
-    lat_max: float
+    """A cell's bounds in degrees (a plain class, as Hash)."""
+
+    __slots__ = ("long_min", "long_max", "lat_min", "lat_max")
+
+    def __init__(self, long_min: float, long_max: float, lat_min: float, lat_max: float) -> None:
+        self.long_min = long_min
+        self.long_max = long_max
+        self.lat_min = lat_min
+        self.lat_max = lat_max
 
 
 def decode(h: Hash, long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
