@@ -28,7 +28,9 @@ STAMP = BUILD_DIR / "built"         # written after a whole build succeeded
 # replication's per-write path (the commit, the effects codec, the stream arithmetic,
 # the data channel and the keyslot both the lane and the commit compute); the argument
 # parsers and issue 13's families (bits, HyperLogLog, GEO: their arithmetic is per element
-# or per candidate). commands/bitmaps.py stays Python: it asks CPython's reference count
+# or per candidate); the script engine and EVAL/EVALSHA (~35 us a script and ~10 us a redis.call
+# interpreted, outside Lua itself); the router and the command counters, which every command
+# off the dispatcher's lane calls (a script: once per redis.call). commands/bitmaps.py stays Python: it asks CPython's reference count
 # whether the store alone holds a value, which compiled code counts differently.
 COMPILED_MODULES = (
     "hypercache.resp",
@@ -50,6 +52,10 @@ COMPILED_MODULES = (
     "hypercache.geo",
     "hypercache.commands.hyperloglog",
     "hypercache.commands.geo",
+    "hypercache.commands.scripting",
+    "hypercache.scripting.engine",
+    "hypercache.routing",
+    "hypercache.stats",
     "hypercache.replication",
     "hypercache.effects",
     "mesh.keyslot",
@@ -57,7 +63,7 @@ COMPILED_MODULES = (
     "mesh.datalink",
     "mesh.curvelink",
 )
-PACKAGES = ("hypercache", "hypercache.commands", "hypercache.types", "mesh")
+PACKAGES = ("hypercache", "hypercache.commands", "hypercache.types", "hypercache.scripting", "mesh")
 
 
 def source_of(module: str) -> Path:

@@ -55,6 +55,24 @@ def _layout_is_known() -> bool:
 INPLACE_OK = _layout_is_known()
 
 
+def _whole_memory() -> memoryview | None:
+    """A writable byte view of the process's address space (user space: 2**47 bytes on x86-64).
+
+    A small patch of a sole-owned value (SETBIT's one byte) is then two slice stores at C
+    speed, where two ctypes calls cost ~3 us, a third of a SETBIT. It writes exactly where
+    ctypes.memmove would; nothing reads through it, and an address past its end is patched
+    with ctypes instead."""
+    try:
+        return memoryview((ctypes.c_char * (1 << 47)).from_address(0)).cast("B")
+    except (ValueError, OverflowError, TypeError, MemoryError):  # (a 32-bit or unusual platform)
+        return None
+
+
+_MEMORY = _whole_memory() if INPLACE_OK else None
+_MEMORY_END = len(_MEMORY) if _MEMORY is not None else 0
+_NO_HASH = b"\xff" * ctypes.sizeof(ctypes.c_ssize_t)      # -1: "not computed yet"
+
+
 def _view(value: bytes) -> memoryview:
     """A writable view of a bytes object's characters (only for one nobody else sees)."""
     return memoryview((ctypes.c_char * len(value)).from_address(_address(value))).cast("B")
@@ -100,10 +118,17 @@ def patched(old: bytes, offset: int, patch: bytes, sole_owner: bool) -> bytes:
         padded = old if len(old) >= offset else old + bytes(offset - len(old))
         return padded[:offset] + patch + padded[end:]
     if sole_owner and end <= len(old) and len(old) > 0:
-        # two C calls on the object's own address (a writable view costs ~1.5x as much: SETBIT
-        # writes one byte per call); -1, all bytes 0xFF, is "no cached hash"
-        _memmove(id(old) + _DATA_OFFSET + offset, patch if type(patch) is bytes else bytes(patch), len(patch))
-        _memset(id(old) + _HASH_OFFSET, 0xFF, ctypes.sizeof(ctypes.c_ssize_t))
+        # written at the object's own address; -1, all bytes 0xFF, is "no cached hash"
+        base = id(old)
+        data = base + _DATA_OFFSET + offset
+        if data + len(patch) <= _MEMORY_END:
+            assert _MEMORY is not None
+            hash_at = base + _HASH_OFFSET
+            _MEMORY[data:data + len(patch)] = patch
+            _MEMORY[hash_at:hash_at + len(_NO_HASH)] = _NO_HASH
+            return old
+        _memmove(data, patch if type(patch) is bytes else bytes(patch), len(patch))
+        _memset(base + _HASH_OFFSET, 0xFF, ctypes.sizeof(ctypes.c_ssize_t))
         return old
     value = bytes(max(len(old), end))       # zeroed by calloc: the padding costs nothing
     with _view(value) as view, memoryview(old) as source:

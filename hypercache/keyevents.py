@@ -53,6 +53,7 @@ class KeyEvents:
         self.shipping = False
         self.shipped: list[tuple[int, bytes, bytes]] = []
         self.own = False                # this node's own flags select something (its replicas' ask)
+        self.on_own: Callable[[], None] | None = None    # own changed: the replicator tells our primaries
 
     def watch(self, session, key: bytes, slot: int) -> None:
         self.watchers.setdefault(key, set()).add(session)
@@ -73,8 +74,12 @@ class KeyEvents:
     def configure(self, flags: int) -> None:
         """CONFIG SET notify-keyspace-events."""
         self.flags = flags
-        self.own = kn.active(flags)
+        own = kn.active(flags)
+        changed = own != self.own
+        self.own = own
         self._switch()
+        if changed and self.on_own is not None:
+            self.on_own()
 
     def ship(self, on: bool) -> None:
         """Name every event for replicas (on), whatever this node's own flags select."""

@@ -79,6 +79,7 @@ class Node:
                                      fresh=fresh)
         self.server.replicator = self.replicator
         self.ctx.replicator = self.replicator
+        self.key_events.on_own = self.replicator.events_wish_changed
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the
         # hub hands each local PUBLISH to the mesh, the mesh hands peers' back.
         self.ctx.pubsub.on_publish = self.cluster.publish

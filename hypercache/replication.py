@@ -106,6 +106,7 @@ class Replicator:
                               cluster.links.context, keys, self._on_frame, self._acknowledge)
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
+        self._latest: dict[str, tuple[bytes, Frame]] = {}   # primary -> (identity, last frame applied)
         self._ack_now = False                       # the next commit's frames are not LAZY (a WAIT asks)
         self.streams: dict[str, OutStream] = {}         # replica node id -> stream we feed
         self.inbound: dict[str, InStream] = {}          # primary node id -> stream we follow
@@ -919,6 +920,7 @@ class Replicator:
             self._lazy_acks[identity] = frame   # acknowledged by the upkeep's next tick
         else:
             self._acks[identity] = frame        # acknowledged once the queued frames are read
+        self._latest[frame.sender] = (identity, frame)
 
     def _acknowledge(self) -> None:
         """One ACK per stream for the frames just read (they queue while the hub is busy)."""
@@ -932,6 +934,14 @@ class Replicator:
                 # (the body asks for the events of the writes: see KeyEvents.ship)
                 wants = wire.WANTS_EVENTS if self.ctx.key_events is not None and self.ctx.key_events.own else None
                 self._answer(identity, frame, wire.ACK, wants, instream.applied)
+
+    def events_wish_changed(self) -> None:
+        """This node's notify-keyspace-events started or stopped selecting something: tell every
+        primary we follow now, in an ACK of what we applied (its body carries the wish), rather
+        than with the next frame's ACK (up to a keep-alive, ~1 s, on a quiet stream)."""
+        for identity, frame in self._latest.values():
+            self._acks.setdefault(identity, frame)
+        self._acknowledge()
 
     def _acknowledge_lazy(self) -> None:
         """The ACK that LAZY frames wait for (the upkeep's tick, every MAINTAIN_EVERY_S)."""

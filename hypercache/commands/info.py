@@ -184,6 +184,9 @@ def replication(ctx, now: float) -> Fields:
         fields += [
             ("hypercache_replication_mode", replicator.mode),
             ("hypercache_replicas_in_sync", sum(1 for stream in streams if stream["in_sync"])),
+            # replicas whose notify-keyspace-events asks this primary to name its writes' events
+            ("hypercache_replicas_wanting_events",
+             sum(1 for stream in replicator.streams.values() if stream.wants_events)),
             ("hypercache_replica_slots_copying", sum(stream["copying"] for stream in streams)),
             ("hypercache_slots_loading", replicator.slots_loading()),
             ("hypercache_primaries_followed", len(replicator.inbound)),

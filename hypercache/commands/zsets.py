@@ -50,31 +50,34 @@ def pairs_reply(pairs, with_scores: bool, protocol: int) -> list:
 # -- ZADD / ZINCRBY / ZREM / point reads ----------------------------------------------
 
 
+def add_one(ctx, key: bytes, member: bytes, score: float) -> int:
+    """ZADD key score member without options (and GEOADD's one position): 1 if the member is new."""
+    store = ctx.store
+    z = store.get_for_write(ctx.slot, key, ctx.now_ms)
+    if z is None:
+        z = ZSet()
+        z.add(member, score)
+        store.set(ctx.slot, key, z)
+        return 1
+    if type(z) is not ZSet:
+        raise CommandError(WRONGTYPE)
+    before = z.nbytes
+    old = z.add(member, score)
+    if old is None:
+        store.resized(key, z.nbytes - before)
+        return 1
+    if old != score:
+        store.resized(key, 0)      # modified: WATCH and blocked clients must hear of it
+    return 0
+
+
 @command("zadd", -4, "write denyoom fast", 1, 1, 1, group="sorted_set", since="1.2.0",
          summary="Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.")
 def zadd(ctx, session, args):
     """Format: ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]"""
     n = len(args)
     if n == 4 and args[2].isdigit() and len(args[2]) < 16:     # the common shape: plain digits
-        store = ctx.store
-        key = args[1]
-        z = store.get_for_write(ctx.slot, key, ctx.now_ms)
-        if z is None:
-            z = ZSet()
-            z.add(args[3], float(args[2]))
-            store.set(ctx.slot, key, z)
-            return 1
-        if type(z) is not ZSet:
-            raise CommandError(WRONGTYPE)
-        before = z.nbytes
-        score = float(args[2])
-        old = z.add(args[3], score)
-        if old is None:
-            store.resized(key, z.nbytes - before)
-            return 1
-        if old != score:
-            store.resized(key, 0)      # modified: WATCH and blocked clients must hear of it
-        return 0
+        return add_one(ctx, args[1], args[3], float(args[2]))
     nx = xx = gt = lt = ch = incr = False
     i = 2
     while i < n:

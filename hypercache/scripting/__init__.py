@@ -10,3 +10,7 @@ Layout:
     engine.py    one run at a time: routing of redis.call, busy threshold, SCRIPT/FUNCTION KILL
     luabits.py   the bit, struct, cjson and cmsgpack libraries Redis gives scripts
 """
+from .. import compiled
+
+# engine.py runs compiled (hypercache/compiled.py): every EVALSHA and redis.call passes through it
+__path__ = compiled.extend(__path__, __name__)

@@ -34,3 +34,16 @@ def test_the_compiled_modules_are_the_ones_mypy_checks():
     config = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     checked = set(config["tool"]["mypy"]["files"])
     assert {name.replace(".", "/") + ".py" for name in COMPILED_MODULES} <= checked
+
+
+def test_a_source_saved_during_the_build_makes_the_build_stale(tmp_path):
+    """build_compiled.py dates its stamp at the build's start: an edit made while mypyc ran is newer."""
+    import time
+    from build_compiled import write_stamp
+    started_at = time.time() - 60      # a build that began a minute ago and ends now
+    edited_during_the_build = started_at + 30
+    stamp = tmp_path / "built"
+    write_stamp(stamp, started_at, "25 modules built in 60s\n")
+    assert stamp.read_text() == "25 modules built in 60s\n"
+    compiled, why = choose(False, stamp.stat().st_mtime, {"hypercache.geo": edited_during_the_build})
+    assert not compiled and why.startswith("stale: hypercache.geo")

@@ -106,3 +106,20 @@ def test_bcast_sends_one_sorted_invalidation_per_loop_turn():
     tracking.flush_broadcast()
     assert sorted(sent) == [(1, Push([b"invalidate", [b"a", b"b", b"c"]])), (2, Push([b"invalidate", [b"a"]])),
                             (2, Push([b"invalidate", [b"b"]]))]
+
+
+def test_the_replicator_hears_at_once_when_this_node_starts_or_stops_wanting_events():
+    """KeyEvents.on_own fires when notify-keyspace-events starts or stops selecting something (a
+    replica's primaries are then told in an ACK of their own, not with their next frame's ACK),
+    and not when the flags change without changing that."""
+    from hypercache.blocking import Blocking
+    from hypercache.keyevents import KeyEvents
+    from hypercache.store import Store
+    events = KeyEvents(Store(), Blocking())
+    heard = []
+    events.on_own = lambda: heard.append(events.own)
+    events.configure(kn.parse_flags(b"KEA"))
+    events.configure(kn.parse_flags(b"Kg"))        # still selects something
+    events.configure(kn.parse_flags(b"K"))         # a channel kind but no class: nothing
+    events.configure(kn.parse_flags(b""))
+    assert heard == [True, False]
