@@ -508,9 +508,13 @@ class Replicator:
 
     def _serve_waiting(self) -> None:
         """Run what _serving_changed made ready, from the replicator's own greenlet (never from
-        inside a client's command: the dispatcher serves after each command by itself)."""
-        blocking = self.ctx.blocking
-        if blocking.ready:
+        inside a client's command: the dispatcher serves after each command by itself).
+
+        Not while a busy script lets the hub run between its slices: it owns the keyspace
+        until it ends (a client blocked on a key it pushed to would pop mid-script), and
+        its end serves every waiter (hypercache/scripting/engine.py)."""
+        blocking, scripts = self.ctx.blocking, self.ctx.scripts
+        if blocking.ready and not (scripts is not None and scripts.busy):
             blocking.serve_ready()
 
     def _retarget(self) -> None:
@@ -802,8 +806,7 @@ class Replicator:
                     blocking.signal(name)
                 else:
                     self.waits.discard(name)    # answered, timed out, or gone
-            if blocking.ready:
-                blocking.serve_ready()
+            self._serve_waiting()
 
     # -- WAIT ----------------------------------------------------------------------------
 
