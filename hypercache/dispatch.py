@@ -184,12 +184,9 @@ class Dispatcher:
 
     def _postpone(self, session: Session, args: list[bytes]) -> Suspend:
         def retry(key: bytes) -> Any:
-            reply = self.execute(session, args)
-            if type(reply) is Suspend and reply.keyed:
-                # a blocking command with nothing to serve once the pause is over: it cannot
-                # start waiting from here, so it gets its timeout reply (a known gap)
-                return reply.timeout_reply
-            return reply
+            # (a Suspend on other names, say a BLPOP with nothing to pop once the pause is
+            # over, blocks the client again on those: Blocking.serve_ready, Connection.resume)
+            return self.execute(session, args)
         return Suspend([PAUSED], 0, retry, None, keyed=False)
 
     def _feed_monitors(self) -> None:
