@@ -499,9 +499,11 @@ class Dispatcher:
             loaded = replicator.loaded if replicator is not None else b"\x01" * len(slotmap.owners)
             # a slot whose data is still being copied here goes the general way (TRYAGAIN),
             # and so does one whose writes wait for a new replica's copy (Replicator.quiet)
-            quiet = replicator.quiet if replicator is not None else ()
-            self._primary = bytes(1 if owners and owners[0] == me and held and slot not in quiet else 0
-                                  for slot, (owners, held) in enumerate(zip(slotmap.owners, loaded)))
+            table = bytearray(1 if owners and owners[0] == me and held else 0
+                              for owners, held in zip(slotmap.owners, loaded))
+            for slot in (replicator.quiet if replicator is not None else ()):
+                table[slot] = 0     # (apart: a test per slot in the loop cost ~55% more)
+            self._primary = bytes(table)
             self._primary_map = slotmap
         return self._primary
 
