@@ -524,6 +524,9 @@ class Replicator:
         its end serves every waiter (hypercache/scripting/engine.py)."""
         blocking, scripts = self.ctx.blocking, self.ctx.scripts
         if blocking.ready and not (scripts is not None and scripts.busy):
+            # the store's clock as a client's read sets it (a waiter's SET PX counts from now,
+            # not from the last read, up to LOADING_WAIT_S ago), as housekeeping does
+            self.ctx.now_ms = time.time_ns() // 1_000_000
             blocking.serve_ready()
 
     def _retarget(self) -> None:
