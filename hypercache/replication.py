@@ -818,7 +818,10 @@ class Replicator:
                     blocking.signal(name)
                 else:
                     self.waits.discard(name)    # answered, timed out, or gone
-            self._serve_waiting()
+            if stream is not None:
+                # (an ACK, in the link's greenlet; a map change may be applied inside a client's
+                # command (Dispatcher._redirect), whose end, or the upkeep loop, serves them)
+                self._serve_waiting()
 
     # -- WAIT ----------------------------------------------------------------------------
 
