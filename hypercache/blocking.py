@@ -43,7 +43,7 @@ class Suspend:
 class Waiter:
     session: Any
     suspend: Suspend
-    resume: Callable[[Any], None]    # hands the final reply back to the connection
+    resume: Callable[[Any], None]    # hands the final reply (or a Suspend to wait on) back to the connection
     seq: int = 0
     done: bool = False
 
@@ -112,8 +112,11 @@ class Blocking:
                 if waiter.done:
                     continue
                 reply = waiter.suspend.retry(key)
-                if isinstance(reply, Suspend):
+                if isinstance(reply, Suspend) and reply.keys == waiter.suspend.keys:
                     continue        # still nothing for this one (e.g. wrong end of a race)
+                # (a Suspend on other names: it waits for something else now, say a command
+                # CLIENT PAUSE postponed whose slot's data is still arriving, or a BLPOP whose
+                # data arrived with its list empty: resume() blocks it again on those)
                 self._unregister(waiter)
                 waiter.resume(reply)
 

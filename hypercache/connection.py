@@ -283,6 +283,11 @@ class Connection:
         self.server.key_events.refresh()
         if self.closed:
             return
+        if type(reply) is Suspend:
+            # its retry waits for something else now (Blocking.serve_ready): the same
+            # command, its pipeline still behind it, blocked afresh with that wait's timeout
+            self.block(reply, self.pending or [])
+            return
         out: list[bytes] = []
         encode(reply, self.session.protocol, out)
         if self._wrote():

@@ -423,10 +423,19 @@ class Replicator:
     def _release_quiet(self) -> bool:
         """Quiet slots whose every replica holds a complete copy take writes again (True if any
         did: the caller, outside any client's command, lets their waiting writes run)."""
-        owners, targets = self._map.owners, self.targets
-        done = {slot for slot in self.quiet
-                if len(targets[slot]) == len(owners[slot]) - 1
-                and all(not stream.broken and slot not in stream.copying for stream in targets[slot])}
+        owners, streams = self._map.owners, self.streams
+
+        def whole(slot: int) -> bool:
+            # each replica the map names, by name: a joiner's copy ahead of its admission
+            # is a stream of the slot too, and must neither count for one nor hold it back;
+            # `copies`, not `copying` (a new set per call: 2,048 quiet slots took 155 ms an ACK)
+            for replica in owners[slot][1:]:
+                stream = streams.get(replica)
+                if stream is None or stream.broken or slot not in stream.slots or slot in stream.copies:
+                    return False
+            return True
+
+        done = {slot for slot in self.quiet if whole(slot)}
         if done:
             self.quiet -= done
             log.info("writes taken again: new replicas hold their copies node=%s slots=%d",
@@ -464,7 +473,7 @@ class Replicator:
         stream, carried = self.streams.get(peer), self._carried.get(peer)
         if stream is None or carried is None or carried[0] != stream.run_id or stream.broken:
             return set()
-        held = sorted(slot for slot in slots if slot in carried[1] and slot not in stream.copying)
+        held = sorted(slot for slot in slots if slot in carried[1] and slot not in stream.copies)
         if held:
             self._send(stream, wire.SYNC_DONE, held)
             carried[1].difference_update(held)
@@ -509,9 +518,16 @@ class Replicator:
 
     def _serve_waiting(self) -> None:
         """Run what _serving_changed made ready, from the replicator's own greenlet (never from
-        inside a client's command: the dispatcher serves after each command by itself)."""
-        blocking = self.ctx.blocking
-        if blocking.ready:
+        inside a client's command: the dispatcher serves after each command by itself).
+
+        Not while a busy script lets the hub run between its slices: it owns the keyspace
+        until it ends (a client blocked on a key it pushed to would pop mid-script), and
+        its end serves every waiter (hypercache/scripting/engine.py)."""
+        blocking, scripts = self.ctx.blocking, self.ctx.scripts
+        if blocking.ready and not (scripts is not None and scripts.busy):
+            # the store's clock as a client's read sets it (a waiter's SET PX counts from now,
+            # not from the last read, up to LOADING_WAIT_S ago), as housekeeping does
+            self.ctx.now_ms = time.time_ns() // 1_000_000
             blocking.serve_ready()
 
     def _retarget(self) -> None:
@@ -803,8 +819,10 @@ class Replicator:
                     blocking.signal(name)
                 else:
                     self.waits.discard(name)    # answered, timed out, or gone
-            if blocking.ready:
-                blocking.serve_ready()
+            if stream is not None:
+                # (an ACK, in the link's greenlet; a map change may be applied inside a client's
+                # command (Dispatcher._redirect), whose end, or the upkeep loop, serves them)
+                self._serve_waiting()
 
     # -- WAIT ----------------------------------------------------------------------------
 
@@ -869,10 +887,12 @@ class Replicator:
             if wants != stream.wants_events:
                 stream.wants_events = wants
                 self._events_wanted()
+        copies = len(stream.copies)
         if frame.kind == wire.ACK and stream.on_ack(frame.run_id, frame.offset):
             self.acked_at[stream.peer] = time.monotonic()
             self._recheck(stream)
-            if self.quiet and self._release_quiet():
+            # (only an ACK that ends a copy can release a quiet slot: most ACKs end none)
+            if self.quiet and len(stream.copies) < copies and self._release_quiet():
                 self._serve_waiting()
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:

@@ -21,6 +21,11 @@ def _read_until(sock, end: bytes) -> bytes:
     return data
 
 
+def _client_list(sock) -> bytes:
+    sock.sendall(encode_command("CLIENT", "LIST"))
+    return replies(sock, 1)[0]
+
+
 def _client_id(sock) -> int:
     sock.sendall(encode_command("CLIENT", "ID"))
     return replies(sock, 1)[0]
@@ -94,7 +99,15 @@ def _pause(port: int) -> tuple:
         replies(admin, 1)
         writer.sendall(encode_command("GET", "{p}k"))
         last = _read_until(writer, b"$1\r\nv\r\n")
-        return errors, before, during, after, last
+        # a BLPOP the pause postponed, with nothing to pop once it ends: it blocks then
+        admin.sendall(encode_command("DEL", "{p}list") + encode_command("CLIENT", "PAUSE", "100000", "WRITE"))
+        replies(admin, 2)
+        writer.sendall(encode_command("BLPOP", "{p}list", "0") + encode_command("GET", "{p}k"))
+        wait_until(lambda: b"cmd=blpop" in _client_list(admin), timeout=10)     # (postponed)
+        admin.sendall(encode_command("CLIENT", "UNPAUSE") + encode_command("RPUSH", "{p}list", "x"))
+        replies(admin, 2)
+        popped = _read_until(writer, b"$1\r\nv\r\n")
+        return errors, before, during, after, last, popped
     finally:
         admin.sendall(encode_command("CLIENT", "UNPAUSE"))
         admin.close()

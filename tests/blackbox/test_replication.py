@@ -341,16 +341,37 @@ def test_a_command_on_a_slot_still_arriving_waits_for_it_instead_of_tryagain(nod
         # (it hears a majority, node 0 and itself, before it serves anything)
         wait_until(lambda: b"cluster_state:ok" in call(restarted, "CLUSTER", "INFO"), timeout=20,
                    message=node_factory.logs)
-        replies: list[object] = []
-        reader = threading.Thread(target=lambda: replies.append(nodes.request(restarted, "GET", key)))
-        reader.start()
-        wait_until(lambda: info_field(restarted, "clients", "blocked_clients") == "1", timeout=10,
-                   message=lambda: f"the GET never waited: {replies}")
+        replies: dict[str, object] = {}
+
+        def ask(name: str, *args: object) -> threading.Thread:
+            thread = threading.Thread(target=lambda: replies.setdefault(name, nodes.request(restarted, *args)),
+                                      daemon=True)
+            thread.start()
+            return thread
+
+        def blocked(count: int) -> None:
+            wait_until(lambda: info_field(restarted, "clients", "blocked_clients") == str(count), timeout=10,
+                       message=lambda: f"{count} clients never waited: {replies}")
+
+        # a write postponed by CLIENT PAUSE, its slot still arriving once the pause ends: it waits for the data
+        assert call(restarted, "CLIENT", "PAUSE", "60000", "WRITE") == b"OK"
+        readers = [ask("postponed", "INCR", b"{" + key + b"}:count")]
+        blocked(1)
+        assert call(restarted, "CLIENT", "UNPAUSE") == b"OK"
+        readers.append(ask("get", "GET", key))
+        # a BLPOP of an empty list there: once the data is in, it waits for the list (its own timeout)
+        readers.append(ask("blpop", "BLPOP", b"{" + key + b"}:list", "0"))
+        blocked(3)
         assert not replies
     finally:
         source.resume()
-    reader.join(timeout=10)
-    assert replies == [b"kept"]
+    for reader in readers[:2]:
+        reader.join(timeout=10)
+    assert (replies.get("get"), replies.get("postponed")) == (b"kept", 1)
+    blocked(1)
+    assert call(restarted, "RPUSH", b"{" + key + b"}:list", "x") == 1
+    readers[2].join(timeout=10)
+    assert replies.get("blpop") == [b"{" + key + b"}:list", b"x"]
 
 
 def info_field(node: NodeProcess, section: str, name: str) -> str:

@@ -393,3 +393,34 @@ def test_a_writing_script_that_cannot_yield_is_ended_too(node) -> None:
         assert "ending a script that cannot yield" in node.logs()
     finally:
         client.config_set("busy-reply-threshold", "5000")
+
+
+def busy_push_then_blpop(port: int) -> list[bytes]:
+    """A busy script pushes to a list a client waits on: the waiter is served only once
+    the script ends, so the script still sees its element (a script is atomic)."""
+    script = ("redis.call('rpush', KEYS[1], 'x') "
+              "local t = redis.call('time') local start = t[1] * 1000000 + t[2] "
+              "while true do t = redis.call('time') "
+              "if t[1] * 1000000 + t[2] - start > 1000000 then break end end "
+              "return redis.call('llen', KEYS[1])")
+    control, waiter, runner = (raw_connect(port, timeout=20) for _ in range(3))
+    try:
+        reply_of(control, "DEL", "{bp}list")
+        reply_of(control, "CONFIG", "SET", "busy-reply-threshold", str(THRESHOLD_MS))
+        waiter.sendall(encode_command("BLPOP", "{bp}list", "0"))
+        wait_until(lambda: b"blocked_clients:1" in reply_of(control, "INFO", "clients"), timeout=20)
+        runner.sendall(encode_command("EVAL", script, "1", "{bp}list"))     # (busy for most of its 1 s)
+        return [read_raw_reply(runner), read_raw_reply(waiter), reply_of(control, "LLEN", "{bp}list")]
+    finally:
+        reply_of(control, "CONFIG", "SET", "busy-reply-threshold", "5000")
+        for sock in (control, waiter, runner):
+            sock.close()
+
+
+def test_a_busy_script_keeps_its_pushes_from_blocked_clients_until_it_ends(node_factory, redis_server) -> None:
+    # (a node of its own: on the module's, after test_lua_memory_is_bounded_and_the_state_survives,
+    # this script never ends, a fault of its own, older than this test)
+    node = node_factory.start()
+    ours, theirs = busy_push_then_blpop(node.port), busy_push_then_blpop(redis_server.port)
+    assert theirs == [b":1\r\n", b"*2\r\n$8\r\n{bp}list\r\n$1\r\nx\r\n", b":0\r\n"]
+    assert ours == theirs
