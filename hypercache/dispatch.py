@@ -645,6 +645,11 @@ class Dispatcher:
             ctx.slot = NO_SLOT
             if cmd.write and session.replica_endpoint:
                 return self._reject(cmd.name, READONLY_REPLICA)   # (FLUSHALL on a Redis replica)
+            replicator = ctx.replicator
+            if cmd.write and replicator is not None and replicator.quiet:
+                # (FLUSHALL / FLUSHDB would empty quiet slots too: were this node to die before
+                # their new replicas' copies end, the former owners' fallbacks bring the keys back)
+                return TRYAGAIN_LOADING
             return None
         cluster = ctx.cluster
         try:
