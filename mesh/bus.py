@@ -145,6 +145,8 @@ class Mesh:
             self._found_after = self._clock() + FOUND_AFTER_TIMEOUTS * self.node_timeout_s
         self._local_stats = local_stats
         self._on_publish = on_publish
+        # called after each map adopted (the node wakes its replication upkeep with it)
+        self.on_adopt: Callable[[], None] | None = None
         self._interval_s = heartbeat_interval_s
         self._beat_sent_at = float("-inf")
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
@@ -566,6 +568,8 @@ class Mesh:
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
         self._forced = None     # (a takeover sets it again after adopting its map)
+        if self.on_adopt is not None:
+            self.on_adopt()
         self._joiner_progress = {n: p for n, p in self._joiner_progress.items() if not slotmap.has_member(n)}
         self._adopted_at = self._clock()
         # The ballot in flight (if ours) is decided: the next change need not wait for its retry.
