@@ -226,10 +226,11 @@ class Replicator:
         """Nothing under way that the upkeep follows at its fast pace (see IDLE_EVERY_S)."""
         cluster = self.cluster
         return not (self._lazy_acks or self.held or self._to_pull or self.handoffs or self._unowned
-                    or self._copies or self.importing or self.copying_in or self._joiner_members
+                    or self.importing or self.copying_in or self._joiner_members
                     or self._plan_key[1:] not in ((), ((),)) or cluster.joining
                     or cluster.slotmap is not self._map
-                    or any(stream.broken or stream.copying for stream in self.streams.values()))
+                    or any(stream.broken or stream.copying for stream in self.streams.values())
+                    or any(not copy.dead for copy in self._copies.values()))
 
     # -- the map decides who feeds whom ------------------------------------------------
 
