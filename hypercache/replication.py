@@ -69,9 +69,12 @@ NO_STREAMS: tuple = ()
 AFTER_COPY = -1
 PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owner
 # An idle stream gets an empty frame this often (Redis's REPLCONF ACK): its ACK dates the replica's
-# last word, which only min-replicas-to-write reads (good_replicas). Without that setting the frame
-# only finds a connection that died silently (a closed one is found at once), and every member
-# feeds most others (vnodes): once a second each, it was the idle cost that grew with the members.
+# last word (min-replicas-to-write reads it: good_replicas), and a replica that restarted empty
+# answers it with a GAP, which restarts the stream with a full copy. Every member feeds most
+# others (vnodes): once a second each, it was the idle cost that grew with the members. So over
+# plain TCP, whose link reports a broken connection (a restarted replica's), that stream gets its
+# empty frame at once (_on_reset) and the others every IDLE_KEEP_ALIVE_S, unless
+# min-replicas-to-write is set; over CURVE (zmq reconnects unseen) every second, as before.
 KEEP_ALIVE_S = 1.0
 IDLE_KEEP_ALIVE_S = 10.0
 NO_SOURCE_GRACE_S = 3.0         # how long after a map change "nobody holds it" is believed
@@ -112,6 +115,7 @@ class Replicator:
         self.mode = mode
         self.link = open_link(self.me, bind_host, data_port(cluster.me.mesh_port),
                               cluster.links.context, keys, self._on_frame, self._acknowledge)
+        self.link.on_reset = self._on_reset
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
         self._ack_now = False                       # the next commit's frames are not LAZY (a WAIT asks)
@@ -990,10 +994,16 @@ class Replicator:
 
     def _keep_alive(self, now: float) -> None:
         """An empty frame to a replica nothing went to for a while: its ACK measures its lag."""
-        every = KEEP_ALIVE_S if self.ctx.settings.min_replicas_to_write else IDLE_KEEP_ALIVE_S
+        every = (KEEP_ALIVE_S if self.ctx.settings.min_replicas_to_write or not self.link.reports_resets
+                 else IDLE_KEEP_ALIVE_S)
         for peer, stream in self.streams.items():
             if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every:
                 self._send(stream, wire.BATCH, [])
+
+    def _on_reset(self, peer: str) -> None:
+        """Our connection to `peer` broke: its stream gets an empty frame on the next tick (see KEEP_ALIVE_S)."""
+        self._sent_at.pop(peer, None)
+        self.wake()
 
     def good_replicas(self, slot: int, max_lag_s: float) -> int:
         """Replicas of `slot` in sync that acknowledged within `max_lag_s` (min-replicas-to-write)."""
