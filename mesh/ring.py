@@ -117,6 +117,10 @@ def arc_owners(tokens: Tokens, replication_factor: int) -> list[tuple[str, ...]]
     return per_token
 
 
+# Every map is built several times over from the same tokens (a proposal, each vote's
+# rebuild of it, its commit, a map decoded from the wire: SlotMap derives its owners),
+# and in the simulation every member builds each one: remember the last few.
+@functools.lru_cache(maxsize=8)
 def owners(tokens: Tokens, replication_factor: int) -> tuple[tuple[str, ...], ...]:
     """Return owners per slot (primary first), sharing one tuple per distinct owner list."""
     per_token = arc_owners(tokens, replication_factor)
