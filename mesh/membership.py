@@ -287,7 +287,7 @@ class Membership:
 
     def _declare_dead(self, now: float) -> list[Event]:
         events: list[Event] = []
-        live = self.live()
+        live: list[str] | None = None      # (made only if a member without watchers is doubted)
         watchers = self.watchers
         suspicions = self._suspicions()
         for node_id, peer in list(self.peers.items()):
@@ -297,6 +297,8 @@ class Membership:
             if watched_by is None:
                 if peer.state != State.SUSPECT:
                     continue
+                if live is None:
+                    live = self.live()
                 electorate = [n for n in live if n != node_id]
                 suspecters = self._suspecters(node_id, peer, suspicions)
             else:
