@@ -33,6 +33,10 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 ACTIVE_EXPIRE_EVERY_S = 0.1      # Redis's hz 10
+# With no client connected, no key with a TTL, nothing paused and no map to check blocked
+# clients against, a tick has nothing to do: the housekeeping waits this long instead (a client
+# connecting wakes it). 10 idle ticks a second were ~0.1% of a core (loadtest/mesh_cost.py).
+QUIET_EVERY_S = 1.0
 ACTIVE_EXPIRE_BUDGET = 200       # keys per tick, so a tick never stalls clients for long
 
 
@@ -78,6 +82,7 @@ class Node:
         self.replicator = Replicator(self.ctx, self.cluster, config.replication_mode, keys, config.host,
                                      fresh=fresh)
         self.server.replicator = self.replicator
+        self.cluster.on_adopt = self.replicator.wake
         self.ctx.replicator = self.replicator
         self.key_events.on_own = self.replicator.events_wish_changed
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the
@@ -90,6 +95,8 @@ class Node:
                                                          self.cluster.peer_epochs()))
         self.http: StatusServer | None = None
         self.stopping = Event()
+        self._busy = Event()        # set by a client connecting (and by stopping): ends a quiet wait
+        self.server.on_connect = self._busy.set
         self.greenlets: list[gevent.Greenlet] = []
         self._blocked_checked_map: SlotMap | None = None     # the slot map blocked clients were last checked against
 
@@ -139,14 +146,25 @@ class Node:
                  self.node_id, self.config.port, self.me.mesh_port, self.config.http_port)
 
     def _housekeeping(self) -> None:
-        """Active expiry, idle-client timeouts and the ops/sec sample, ten times a second."""
+        """Active expiry, idle-client timeouts and the ops/sec sample, ten times a second (once, quiet)."""
         while not self.stopping.is_set():
             try:
                 self._housekeeping_tick()
             except Exception:
                 # one bad tick (say, a blocked client's retry failing) must not end expiry for good
                 log.exception("housekeeping tick failed")
-            self.stopping.wait(ACTIVE_EXPIRE_EVERY_S)
+            if self._quiet():
+                self._busy.wait(QUIET_EVERY_S)
+                self._busy.clear()
+            else:
+                self.stopping.wait(ACTIVE_EXPIRE_EVERY_S)
+
+    def _quiet(self) -> bool:
+        """Nothing for a housekeeping tick to do (see QUIET_EVERY_S)."""
+        ctx = self.ctx
+        return (not self.server.connections and not ctx.store.expires and not ctx.blocking.ready
+                and not self.server.dispatcher.paused_until
+                and self.cluster.slotmap is self._blocked_checked_map)
 
     def _housekeeping_tick(self) -> None:
         ctx = self.ctx
@@ -188,6 +206,7 @@ class Node:
 
     def request_stop(self) -> None:
         self.stopping.set()
+        self._busy.set()
 
     def run(self) -> None:
         self.start()
@@ -199,6 +218,7 @@ class Node:
     def stop(self) -> None:
         log.info("node stopping node=%s", self.node_id)
         self.stopping.set()
+        self._busy.set()
         # Hand the slots over first: clients are still served (and writes replicated)
         # until the map without this node commits, so the next owners hold everything.
         deadline = time.monotonic() + self.config.leave_timeout_ms / 1000

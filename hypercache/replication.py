@@ -28,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.event import Event
 
 from mesh import election
 from mesh import replication as wire
@@ -45,7 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("sync", "async")
-MAINTAIN_EVERY_S = 0.05         # also how long a LAZY frame waits for its acknowledgement at most
+MAINTAIN_EVERY_S = 0.05         # the upkeep's pace while anything is under way; also how long a LAZY frame waits for its ACK
+# With nothing under way (no copy, pull, hand-off, held client, lazy ACK, joiner or map to follow)
+# the upkeep ticks this often instead, and is woken early by what starts such work (a LAZY frame, a
+# new map). 20 ticks a second cost an idle node of 12 members ~0.3% of a core (loadtest/mesh_cost.py).
+IDLE_EVERY_S = 0.25
 # A full copy goes out in frames of at most this many keys or bytes, one per
 # hub turn, so clients and heartbeats go on while a big slot is copied.
 COPY_CHUNK_KEYS = 512
@@ -64,7 +69,15 @@ HOLD_LIMIT_TIMEOUTS = 3
 NO_STREAMS: tuple = ()
 AFTER_COPY = -1
 PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owner
-KEEP_ALIVE_S = 1.0              # an idle stream gets an empty frame this often (Redis's REPLCONF ACK)
+# An idle stream gets an empty frame this often (Redis's REPLCONF ACK): its ACK dates the replica's
+# last word (min-replicas-to-write reads it: good_replicas), and a replica that restarted empty
+# answers it with a GAP, which restarts the stream with a full copy. Every member feeds most
+# others (vnodes): once a second each, it was the idle cost that grew with the members. So over
+# plain TCP, whose link reports a broken connection (a restarted replica's), that stream gets its
+# empty frame at once (_on_reset) and the others every IDLE_KEEP_ALIVE_S, unless
+# min-replicas-to-write is set; over CURVE (zmq reconnects unseen) every second, as before.
+KEEP_ALIVE_S = 1.0
+IDLE_KEEP_ALIVE_S = 10.0
 NO_SOURCE_GRACE_S = 3.0         # how long after a map change "nobody holds it" is believed
 RETAIN_S = 60.0                 # how long a former owner keeps a slot for its new primary to pull
 FALLBACK_S = 300.0              # a fallback copy's longest stay when its owners never say they hold it
@@ -104,6 +117,7 @@ class Replicator:
         self.mode = mode
         self.link = open_link(self.me, bind_host, data_port(cluster.me.mesh_port),
                               cluster.links.context, keys, self._on_frame, self._acknowledge)
+        self.link.on_reset = self._on_reset
         self._acks: dict[bytes, Frame] = {}         # identity -> the last frame applied from it
         self._lazy_acks: dict[bytes, Frame] = {}    # the same, for LAZY frames (acknowledged by _maintain)
         self._latest: dict[str, tuple[bytes, Frame]] = {}   # primary -> (identity, last frame applied)
@@ -119,6 +133,7 @@ class Replicator:
         self._map: Any = None      # the slot map last applied (follow_map)
         self._copies: dict[str, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
+        self._wake = Event()      # ends an idle upkeep's wait early (wake)
         self._committing = False
         self.waits: set[bytes] = set()      # wake-up names of clients blocked in WAIT
         # Slots whose data this node holds whole (mesh/holdings.py keeps the rules): as
@@ -207,9 +222,29 @@ class Replicator:
                 give_up = time.monotonic() - HOLD_LIMIT_TIMEOUTS * self.cluster.node_timeout_s
                 for conn in [c for c in self.held if c.held is not None and c.held.since < give_up]:
                     self._drop(conn, "no acknowledgement within the hold limit")
+                if self._idle():
+                    # (never past an eighth of the node timeout: a longer gap reads as a stall, _note_absence)
+                    self._wake.wait(min(IDLE_EVERY_S, self.cluster.node_timeout_s / 8))
+                    self._wake.clear()
             except Exception:
                 log.exception("replication upkeep failed node=%s", self.me[:8])
-            gevent.sleep(MAINTAIN_EVERY_S)
+            # a woken upkeep still leaves MAINTAIN_EVERY_S between ticks: LAZY frames
+            # arriving one by one are acknowledged together, as before
+            gevent.sleep(max(0.0, self._tick_at + MAINTAIN_EVERY_S - time.monotonic()))
+
+    def wake(self) -> None:
+        """Have an idle upkeep tick now (the mesh adopted a map; a LAZY frame waits for its ACK)."""
+        self._wake.set()
+
+    def _idle(self) -> bool:
+        """Nothing under way that the upkeep follows at its fast pace (see IDLE_EVERY_S)."""
+        cluster = self.cluster
+        return not (self._lazy_acks or self.held or self._to_pull or self.handoffs or self._unowned
+                    or self.importing or self.copying_in or self._joiner_members
+                    or self._plan_key[1:] not in ((), ((),)) or cluster.joining
+                    or cluster.slotmap is not self._map
+                    or any(stream.broken or stream.copying for stream in self.streams.values())
+                    or any(not copy.dead for copy in self._copies.values()))
 
     # -- the map decides who feeds whom ------------------------------------------------
 
@@ -937,6 +972,8 @@ class Replicator:
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
         if frame.kind == wire.LAZY:
+            if not self._lazy_acks:
+                self.wake()
             self._lazy_acks[identity] = frame   # acknowledged by the upkeep's next tick
         else:
             self._acks[identity] = frame        # acknowledged once the queued frames are read
@@ -1048,10 +1085,17 @@ class Replicator:
                 store.on_created = created_hook
 
     def _keep_alive(self, now: float) -> None:
-        """An empty frame to a replica nothing went to for a second: its ACK measures its lag."""
+        """An empty frame to a replica nothing went to for a while: its ACK measures its lag."""
+        every = (KEEP_ALIVE_S if self.ctx.settings.min_replicas_to_write or not self.link.reports_resets
+                 else IDLE_KEEP_ALIVE_S)
         for peer, stream in self.streams.items():
-            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= KEEP_ALIVE_S:
+            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every:
                 self._send(stream, wire.BATCH, [])
+
+    def _on_reset(self, peer: str) -> None:
+        """Our connection to `peer` broke: its stream gets an empty frame on the next tick (see KEEP_ALIVE_S)."""
+        self._sent_at.pop(peer, None)
+        self.wake()
 
     def good_replicas(self, slot: int, max_lag_s: float) -> int:
         """Replicas of `slot` in sync that acknowledged within `max_lag_s` (min-replicas-to-write)."""

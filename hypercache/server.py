@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -66,6 +67,7 @@ class RespServer:
         self.sender.start(self._send_all)
         self.next_id = 0
         self.on_disconnect = on_disconnect
+        self.on_connect: Callable[[], None] | None = None    # called after a client is admitted
         # The RESP port, and the replica endpoint's (hypercache/roles.py): the same
         # clients' code, the same store; sessions accepted there are a Redis replica's.
         self.listener = self._listen(host, port)
@@ -162,6 +164,8 @@ class RespServer:
         conn = Connection(self, sock, session)
         self.connections[session.id] = conn
         ctx.clients[session.id] = session
+        if self.on_connect is not None:
+            self.on_connect()
 
     def forget(self, conn: Connection) -> None:
         self.connections.pop(conn.session.id, None)

@@ -153,6 +153,8 @@ class Mesh:
         self._data_settled = settled
         self._even_tokens: object = None    # a ring even enough, or that no allowed move improves
         self._on_publish = on_publish
+        # called after each map adopted (the node wakes its replication upkeep with it)
+        self.on_adopt: Callable[[], None] | None = None
         self._interval_s = heartbeat_interval_s
         self._beat_sent_at = float("-inf")
         self._holds_sent = 0
@@ -591,6 +593,8 @@ class Mesh:
         previous = self.slotmap
         self.slotmap = slotmap  # one assignment: readers see the old map or the new, never a mix
         self._forced = None     # (a takeover sets it again after adopting its map)
+        if self.on_adopt is not None:
+            self.on_adopt()
         self._joiner_progress = {n: p for n, p in self._joiner_progress.items() if not slotmap.has_member(n)}
         self._adopted_at = self._clock()
         # The ballot in flight (if ours) is decided: the next change need not wait for its retry.

@@ -90,6 +90,11 @@ class Deliveries:
         # acknowledges them with one frame per stream instead of one per frame
         self._on_drained = on_drained
         self.counters: collections.Counter[str] = collections.Counter()
+        # Called with a peer's node id when the connection we send it frames on broke (its
+        # process may have restarted, empty): the replicator checks that stream at once instead
+        # of at its next keep-alive. Only a transport that sees its connections break reports it.
+        self.on_reset: Callable[[str], None] | None = None
+        self.reports_resets = False
 
     def _deliver(self, frame: Frame, identity: bytes | None) -> None:
         self.counters["in"] += 1
@@ -265,6 +270,7 @@ class TcpLink(Deliveries):
     def __init__(self, node_id: str, bind_host: str, port: int, on_frame: OnFrame,
                  on_drained: Callable[[], None] = lambda: None) -> None:
         super().__init__(node_id, on_frame, on_drained)
+        self.reports_resets = True
         self._bind = (bind_host, port)
         self._listener: Any = None          # the listening socket, once open
         self._acceptor: Any = None
@@ -368,6 +374,8 @@ class TcpLink(Deliveries):
         elif conn.peer is not None and self._outbound.get(conn.peer) is conn:
             fresh = self._outbound[conn.peer] = _Connection(self, conn.peer, inbound=False)
             fresh.dialer = gevent.spawn(self._dial, fresh, RECONNECT_MIN_S)
+            if self.on_reset is not None:
+                self.on_reset(conn.peer)
 
     # -- the side that follows streams ---------------------------------------------
 

@@ -64,6 +64,7 @@ class Holdings:
         self.loaded_epoch = [0] * SLOT_COUNT
         self.retained: dict[int, Retained] = {}
         self._expired_at = float("-inf")     # when expire_retained last walked `retained`
+        self._oldest_at = float("inf")       # no entry of `retained` is older (a bound: see _retain)
         # slot -> the newest map epoch its voided copy is known current under (its keys are still here)
         self.stale: dict[int, int] = {}
         # While joining: slot -> the primary that copied it here ahead of our admission
@@ -134,7 +135,7 @@ class Holdings:
             if any(other in before and slot not in unacknowledged.get(other, ()) for other in now_owners[1:]):
                 self._fall_back(slot, previous_epoch, now)
                 continue        # another owner holds it and gives it
-            self.retained[slot] = Retained(primary, now)
+            self._retain(slot, primary, now)
         return voided
 
     def _fall_back(self, slot: int, epoch: int, now: float) -> None:
@@ -243,19 +244,25 @@ class Holdings:
         holds them already but for our confirmation (a joiner fed ahead of the switch)."""
         for slot in slots:
             if self.loaded[slot]:
-                self.retained[slot] = Retained(primary, now)
+                self._retain(slot, primary, now)
 
     def handed_off(self, slots: Iterable[int]) -> None:
         for slot in slots:
             self.retained.pop(slot, None)
 
+    def _retain(self, slot: int, primary: str, now: float) -> None:
+        self.retained[slot] = Retained(primary, now)
+        self._oldest_at = min(self._oldest_at, now)
+
     def expire_retained(self, now: float, keep_s: float) -> list[int]:
-        # At most once a second: the replicator asks 20 times a second, and a walk over
-        # thousands of retained slots each time was 14% of an idle member's CPU at 12 members.
-        if now - self._expired_at < 1.0:
+        # At most once a second, and only once the oldest entry may have expired: a walk
+        # over the thousands of slots a formation retains cost an idle member of 12 ~0.1-0.2%
+        # of a core each second for a minute (and 14% when it ran 20 times a second).
+        if now - self._expired_at < 1.0 or now - self._oldest_at <= keep_s:
             return []
         self._expired_at = now
         expired = [slot for slot, kept in self.retained.items() if now - kept.since > keep_s]
         for slot in expired:
             del self.retained[slot]
+        self._oldest_at = min((kept.since for kept in self.retained.values()), default=float("inf"))
         return expired

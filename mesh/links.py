@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 import zmq.green as zmq
+from zmq.sugar.socket import Socket as NonBlockingSocket
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
 from mesh.messages import MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, decode, encode
@@ -63,6 +64,12 @@ QUIET = b"\xfe"
 OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
 _LOUD = [bytes([first]) for first in range(0xfc)]
+# The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
+# a Timeout and two greenlet switches per message, and its own watcher on the socket's FD calls
+# back on every edge besides. Each reader only ever calls recv(NOBLOCK) once the socket's EVENTS
+# say a message is there, and otherwise waits on a watcher of its FD: the hub never blocks.
+# Measured with 8 SUBs receiving 31 messages a second: 224 us of CPU per message with green's
+# recv, 127 us this way (/tmp bench, zmq alone).
 
 
 
@@ -111,6 +118,7 @@ class PeerLinks:
         self._subs: dict[tuple, zmq.Socket] = {}
         self._sub_ids: dict[tuple, str] = {}    # address -> node id, bound on first message
         self._readers: dict[tuple, gevent.Greenlet] = {}
+        self._watchers: dict[tuple, Any] = {}    # address -> its SUB's FD watcher (see _read)
         self._greenlets: list[gevent.Greenlet] = []
         self._last_seq: dict[str, int] = {}
         self._join_addresses: set[tuple[str, int]] = set()
@@ -137,7 +145,7 @@ class PeerLinks:
             # CURVE without a ZAP handler lets any key in: no handler, no mesh.
             if not self._zap.running:
                 raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
-        pub = self._context.socket(zmq.XPUB)
+        pub = NonBlockingSocket(self._context, zmq.XPUB)    # (sent to with NOBLOCK, read as the SUBs are)
         if self._keys is not None and self._keys.shared:
             # A client of the cluster key: only a SUB holding the secret completes the handshake; it
             # is greeted with this member's own key and its endorsement, before any other message.
@@ -160,6 +168,9 @@ class PeerLinks:
             return
         self._pub.setsockopt(zmq.LINGER, linger_ms)
         gevent.killall(self._greenlets)
+        for watcher in self._watchers.values():
+            watcher.close()
+        self._watchers.clear()
         for sub in self._subs.values():
             sub.close(linger=0)
         self._pub.close()
@@ -245,6 +256,9 @@ class PeerLinks:
         if reader is not None:
             reader.kill(block=False)
             self._greenlets.remove(reader)
+        watcher = self._watchers.pop(address, None)
+        if watcher is not None:
+            watcher.close()     # (before the socket, whose FD it watches, goes)
         self._subs.pop(address).close(linger=0)
         self._sub_ids.pop(address, None)
         self._topics_on.pop(address, None)
@@ -253,7 +267,7 @@ class PeerLinks:
                    server_key: bytes | None) -> None:
         if address in self._subs:
             return
-        sub = self._context.socket(zmq.SUB)
+        sub = NonBlockingSocket(self._context, zmq.SUB)
         if self._keys is not None and self._keys.shared:
             # the CURVE server of this connection: the publisher proves its own key to our ZAP handler
             curve_server(sub, self._keys.cluster_public, self._keys.cluster_secret)
@@ -277,15 +291,23 @@ class PeerLinks:
         if node_id is not None:
             self._sub_ids[address] = node_id
         self._set_topics(address, sub)
+        self._watchers[address] = gevent.get_hub().loop.io(sub.getsockopt(zmq.FD), 1)
         reader = gevent.spawn(self._read, address, sub)
         self._readers[address] = reader
         self._greenlets.append(reader)
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
 
     def _read_subscriptions(self) -> None:
-        assert self._pub is not None
+        pub = self._pub
+        assert pub is not None
+        hub = gevent.get_hub()
+        watcher = hub.loop.io(pub.getsockopt(zmq.FD), 1)
+        self._watchers[("xpub",)] = watcher
         while True:
-            frame = self._pub.recv()
+            if not int(pub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                hub.wait(watcher)
+                continue
+            frame = pub.recv(zmq.NOBLOCK)
             if frame[:2] != b"\x01\xff":
                 continue
             hello = decode(frame[2:])
@@ -321,13 +343,19 @@ class PeerLinks:
         # With a secret, who published is what CURVE proved: the User-Id of each message.
         proven = self._keys is not None and self._keys.shared
         speaker: str | None = None
+        hub = gevent.get_hub()
+        watcher = self._watchers[address]
         while True:
             try:
+                # (the FD signals edges, not levels: wait only once EVENTS says nothing is queued)
+                if not int(sub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                    hub.wait(watcher)
+                    continue
                 if proven:
-                    frame = sub.recv(copy=False)
+                    frame = sub.recv(zmq.NOBLOCK, copy=False)
                     data, speaker = frame.bytes, str(frame.get("User-Id"))
                 else:
-                    data = sub.recv()
+                    data = sub.recv(zmq.NOBLOCK)
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]

@@ -262,31 +262,45 @@ class Membership:
             return State.ALIVE
         return self.peers[node_id].state
 
-    def _suspecters(self, target: str) -> set[str]:
-        """Return live members holding `target` suspect or dead at its current incarnation."""
-        peer = self.peers[target]
-        voters = set()
+    def _suspicions(self) -> dict[str, set[str]]:
+        """Return target -> live members (not this one) holding it suspect or dead at its current
+        incarnation: one pass over the reports (asking per target walked every report for every
+        member, O(N^2) on each heartbeat with news: most of a 100-member simulation's time)."""
+        peers = self.peers
+        result: dict[str, set[str]] = {}
+        for reporter, suspects in self.reports.items():
+            reporter_peer = peers.get(reporter)
+            if reporter_peer is None or reporter_peer.state == State.DEAD:
+                continue
+            for target, incarnation in suspects.items():
+                peer = peers.get(target)
+                if target != reporter and peer is not None and incarnation >= peer.incarnation:
+                    result.setdefault(target, set()).add(reporter)
+        return result
+
+    def _suspecters(self, target: str, peer: Peer, suspicions: dict[str, set[str]]) -> set[str]:
+        """Return live members holding `target` suspect or dead at its current incarnation, this one included."""
+        voters = set(suspicions.get(target, ()))
         if peer.state != State.ALIVE:
             voters.add(self.me.node_id)
-        for reporter, suspects in self.reports.items():
-            reporter_peer = self.peers.get(reporter)
-            if (reporter != target and reporter_peer is not None
-                    and reporter_peer.state != State.DEAD
-                    and suspects.get(target, -1) >= peer.incarnation):
-                voters.add(reporter)
         return voters
 
     def _declare_dead(self, now: float) -> list[Event]:
         events: list[Event] = []
-        live = self.live()
+        live: list[str] | None = None      # (made only if a member without watchers is doubted)
         watchers = self.watchers
+        suspicions = self._suspicions()
         for node_id, peer in list(self.peers.items()):
+            if peer.state == State.ALIVE and node_id not in suspicions:
+                continue        # nobody doubts it: no majority to count
             watched_by = watchers.get(node_id) if watchers is not None else None
             if watched_by is None:
                 if peer.state != State.SUSPECT:
                     continue
+                if live is None:
+                    live = self.live()
                 electorate = [n for n in live if n != node_id]
-                suspecters = self._suspecters(node_id)
+                suspecters = self._suspecters(node_id, peer, suspicions)
             else:
                 # Its watchers decide (mesh/watch.py). A watcher that still hears it (this node,
                 # here) waits for its own silence, as every member did before watchers.
@@ -294,7 +308,7 @@ class Membership:
                     continue
                 electorate = [n for n in watched_by
                               if n == self.me.node_id or (n in self.peers and self.peers[n].state != State.DEAD)]
-                suspecters = self._suspecters(node_id) & watched_by
+                suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
             if len(suspecters) >= len(electorate) // 2 + 1:
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)

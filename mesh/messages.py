@@ -24,8 +24,11 @@ from mesh.slotmap import Member, SlotMap
 # 3: heartbeats echo the latest heartbeat heard from each peer (the write lease, mesh/lease.py).
 # 4: a heartbeat without news goes only to the sender's watchers, behind a 0xfe topic byte
 # (mesh/watch.py, mesh/links.py); its member list holds suspicions and news, not every member.
-# 5: heartbeats say under which map the sender holds every slot it owns (`holds`).
-VERSION = 5
+# 5: rings of more than 64 members are placed differently (mesh/ring.py: fewer vnodes past 127
+# members, fewer cuts weighed per piece); a voter rebuilds a proposal to check it, so a version-4
+# node would refuse a version-5 proposer's maps of that size.
+# 6: heartbeats say under which map the sender holds every slot it owns (`holds`).
+VERSION = 6
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_MEMBERS = 1024
