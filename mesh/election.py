@@ -52,7 +52,8 @@ def proposer(current: SlotMap, live: Collection[str]) -> str | None:
 def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch: int) -> SlotMap | None:
     """Return the map at `epoch` without the dead members and with the joining ones, or None if unchanged."""
     candidate = _changed(current, tuple(sorted(set(dead))), tuple(sorted(set(joining), key=lambda m: m.node_id)))
-    if candidate is current:
+    # (`==`, not `is`: the cache may hand back an equal map made earlier from another object)
+    if candidate == current:
         return None
     return replace(candidate, epoch=epoch, base_epoch=current.epoch)
 
