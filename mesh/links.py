@@ -145,7 +145,7 @@ class PeerLinks:
             # CURVE without a ZAP handler lets any key in: no handler, no mesh.
             if not self._zap.running:
                 raise RuntimeError("mesh keys are configured but the ZAP handler is not running")
-        pub = NonBlockingSocket(self._context, zmq.XPUB)    # (sent to with NOBLOCK, read as the SUBs are)
+        pub = self._context.socket(zmq.XPUB)
         if self._keys is not None and self._keys.shared:
             # A client of the cluster key: only a SUB holding the secret completes the handshake; it
             # is greeted with this member's own key and its endorsement, before any other message.
@@ -298,16 +298,9 @@ class PeerLinks:
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
 
     def _read_subscriptions(self) -> None:
-        pub = self._pub
-        assert pub is not None
-        hub = gevent.get_hub()
-        watcher = hub.loop.io(pub.getsockopt(zmq.FD), 1)
-        self._watchers[("xpub",)] = watcher
+        assert self._pub is not None
         while True:
-            if not int(pub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
-                hub.wait(watcher)
-                continue
-            frame = pub.recv(zmq.NOBLOCK)
+            frame = self._pub.recv()
             if frame[:2] != b"\x01\xff":
                 continue
             hello = decode(frame[2:])
