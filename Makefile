@@ -72,10 +72,16 @@ compiled: $(COMPILED_STAMP)
 # (the side-by-side competitor), chromium for the status page test, iptables for the packet-loss
 # partition test (tests/integration/test_partition_stall.py).
 system-deps:
-	@if ! command -v redis-cli >/dev/null || ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
-			|| ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v iptables >/dev/null; then \
+	@# only what is missing, command by command: a machine whose Node.js comes from NodeSource has
+	@# npm inside its nodejs package, and Debian's npm package conflicts with it
+	@missing=""; for pair in redis-cli:redis-tools redis-server:redis-server chromium:chromium \
+			node:nodejs npm:npm iptables:iptables; do \
+		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server redis-tools chromium nodejs npm iptables >/dev/null; \
+		echo "installing$$missing"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@# ioredis, the Node.js cluster client the role tests drive (tests/blackbox/js/)
 	@test -d $(VENV)/js/node_modules/ioredis || npm install --silent --prefix $(VENV)/js ioredis@5 >/dev/null
