@@ -37,6 +37,9 @@ class Suspend:
     retry: Callable[[bytes], Any]    # re-run it on the key made ready: a reply, or Suspend to keep waiting
     timeout_reply: Any               # what the client gets when the timeout passes
     keyed: bool = True               # False: `keys` are private wake-up names (WAIT), not keys of a slot
+    # run when the timeout passes, before timeout_reply is sent: undoes what the wait kept
+    # (EXEC waiting for its slot's data keeps its transaction open)
+    on_timeout: Callable[[], None] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -82,7 +85,10 @@ class Blocking:
     def timeout(self, waiter: Waiter) -> None:
         if not waiter.done:
             self._unregister(waiter)
-            waiter.resume(waiter.suspend.timeout_reply)
+            suspend = waiter.suspend
+            if suspend.on_timeout is not None:
+                suspend.on_timeout()
+            waiter.resume(suspend.timeout_reply)
 
     def finish(self, waiter: Waiter, reply: Any) -> None:
         """End a wait with `reply` (a redirect once the key's slot has moved away)."""

@@ -19,10 +19,11 @@ from .arguments import WRONGTYPE
 from .blocking import LOADING, PAUSED, Suspend
 from .commands import TABLE, Command
 from .commands.acl import refusal
+from .commands.transactions import end_transaction
 from .context import Context
 from .monitor import Monitors
 from .reply import BULK_HEADERS, BULK_HEADERS_CACHED, OK, QUEUED, CommandError, Raw, encode
-from .routing import LOADING_WAIT_S, NO_SLOT, TRYAGAIN_LOADING, route
+from .routing import LOADING_WAIT_S, NO_SLOT, NOREPLICAS, TRYAGAIN_LOADING, route
 from .session import Session
 from .stats import LATENCY_BUCKETS
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 NOAUTH = CommandError("NOAUTH Authentication required.")
 MONITOR_KEYSPACE = CommandError("ERR Replica can't interact with the keyspace")
 OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
-NOREPLICAS = CommandError("NOREPLICAS Not enough good replicas to write.")
 READONLY_REPLICA = CommandError("READONLY You can't write against a read only replica.")
 # What a RESP2 connection in subscribed mode may still send (Redis 7).
 PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
@@ -77,6 +77,12 @@ def wrong_arity(cmd: Command) -> CommandError:
 def unknown_subcommand(cmd: Command, sub: bytes) -> CommandError:
     return CommandError(f"ERR unknown subcommand '{sub.decode('utf-8', 'replace')[:128]}'. "
                         f"Try {cmd.name.upper()} HELP.")
+
+
+def may_write(cmd: Command) -> bool:
+    """A write, or a script that may write (EVAL, FCALL): on a quiet slot both wait, since a
+    script whose write met TRYAGAIN would fail half-way through, after its reads."""
+    return cmd.write or (cmd.group == "scripting" and "may-replicate" in cmd.flags)
 
 
 class Dispatcher:
@@ -552,12 +558,11 @@ class Dispatcher:
                 return self._reject(name, CommandError("ERR Command not allowed inside a transaction"))
             if cmd.first_key or cmd.find_keys is not None:
                 # As Redis Cluster: a redirect is answered when the command is
-                # queued, and it dooms the transaction (EXECABORT).
+                # queued, and it dooms the transaction (EXECABORT). Not a slot whose
+                # data is arriving, or that is quiet: EXEC waits for it (route_transaction).
                 redirect = self._redirect(session, cmd, args)
-                if redirect is not None:
+                if redirect is not None and redirect is not TRYAGAIN_LOADING:
                     session.multi_error = True
-                    if redirect is TRYAGAIN_LOADING:
-                        self._reject(name, redirect)
                     return redirect
             session.multi.append((cmd, args))
             return QUEUED
@@ -582,7 +587,14 @@ class Dispatcher:
         """
         def retry(name: bytes) -> Any:
             return self.execute(session, args)      # (a Suspend again: it keeps waiting)
-        return Suspend([LOADING], LOADING_WAIT_S, retry, TRYAGAIN_LOADING, keyed=False)
+
+        def discard() -> None:
+            # an EXEC that waited in vain: as Redis Cluster's redirected EXEC, its
+            # transaction (and every WATCH) is gone with the TRYAGAIN
+            end_transaction(self.ctx, session)
+        exec_ = session.multi is not None and args[0].lower() == b"exec"
+        return Suspend([LOADING], LOADING_WAIT_S, retry, TRYAGAIN_LOADING, keyed=False,
+                       on_timeout=discard if exec_ else None)
 
     def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
         """Route and run a looked-up command (also used by EXEC for queued commands)."""
@@ -640,23 +652,31 @@ class Dispatcher:
 
     def _redirect(self, session: Session, cmd: Command, args: list[bytes]) -> CommandError | None:
         """Route the command: set ctx.slot and return None to run here, else the counted redirect."""
-        ctx = self.ctx
         if not (cmd.first_key or cmd.find_keys is not None):
-            ctx.slot = NO_SLOT
-            if cmd.write and session.replica_endpoint:
-                return self._reject(cmd.name, READONLY_REPLICA)   # (FLUSHALL on a Redis replica)
-            replicator = ctx.replicator
-            if cmd.write and replicator is not None and replicator.quiet:
-                # (FLUSHALL / FLUSHDB would empty quiet slots too: were this node to die before
-                # their new replicas' copies end, the former owners' fallbacks bring the keys back)
-                return TRYAGAIN_LOADING
-            return None
+            self.ctx.slot = NO_SLOT
+            return self._keyless_redirect(session, cmd.name, cmd.write)
+        return self._route(session, cmd.name, cmd.keys(args), cmd.write, may_write(cmd))
+
+    def _keyless_redirect(self, session: Session, name: str, write: bool) -> CommandError | None:
+        if write and session.replica_endpoint:
+            return self._reject(name, READONLY_REPLICA)   # (FLUSHALL on a Redis replica)
+        replicator = self.ctx.replicator
+        if write and replicator is not None and replicator.quiet:
+            # (FLUSHALL / FLUSHDB would empty quiet slots too: were this node to die before
+            # their new replicas' copies end, the former owners' fallbacks bring the keys back)
+            return TRYAGAIN_LOADING
+        return None
+
+    def _route(self, session: Session, name: str, keys: list[bytes], write: bool,
+               waits_if_quiet: bool) -> CommandError | None:
+        """Route keyed work (a command, or EXEC's whole queue): set ctx.slot, or the redirect."""
+        ctx = self.ctx
         cluster = ctx.cluster
         try:
             replicator = ctx.replicator
             if replicator is not None and replicator.followed_map is not cluster.slotmap:
                 replicator.follow_map()     # its rules run before a slot of the new map is served
-            ctx.slot = route(cmd.keys(args), cmd.write, cluster.slotmap, ctx.node_id,
+            ctx.slot = route(keys, write, cluster.slotmap, ctx.node_id,
                              session.readonly, cluster.accepting_writes(),
                              replicator.loaded if replicator is not None else None,
                              ctx.settings.cluster_allow_reads_when_down, session.replica_endpoint)
@@ -669,14 +689,28 @@ class Dispatcher:
                 ctx.stats.ask_sent += 1
             elif error is TRYAGAIN_LOADING:
                 return error    # (counted by the caller when sent: execute() may wait instead)
-            return self._reject(cmd.name, error)
-        if cmd.write and replicator is not None and replicator.quiet and ctx.slot in replicator.quiet:
+            return self._reject(name, error)
+        if waits_if_quiet and replicator is not None and replicator.quiet and ctx.slot in replicator.quiet:
             return TRYAGAIN_LOADING     # (uncounted: execute() waits, see Replicator.quiet)
         wanted = ctx.settings.min_replicas_to_write
-        if (cmd.write and wanted and replicator is not None
+        if (write and wanted and replicator is not None
                 and replicator.good_replicas(ctx.slot, ctx.settings.min_replicas_max_lag) < wanted):
-            return self._reject(cmd.name, NOREPLICAS)
+            return self._reject(name, NOREPLICAS)
         return None
+
+    def route_transaction(self, session: Session, queued: list) -> CommandError | None:
+        """EXEC's routing: as Redis Cluster, a transaction is routed as one request.
+
+        All its keys must be in one slot served here; a slot whose data is still
+        arriving, or that is quiet while the transaction writes, makes the whole
+        EXEC wait (TRYAGAIN_LOADING): never some of its commands run and others not.
+        """
+        keys = [key for cmd, argv in queued for key in cmd.keys(argv)]
+        write = any(cmd.write for cmd, _ in queued)
+        if not keys:
+            self.ctx.slot = NO_SLOT
+            return self._keyless_redirect(session, "exec", write)
+        return self._route(session, "exec", keys, write, any(may_write(cmd) for cmd, _ in queued))
 
     def _refused(self, session: Session, base: bytes, error: CommandError) -> CommandError:
         """The error for a command refused before it ran (Redis's rejectCommand).
@@ -686,10 +720,7 @@ class Dispatcher:
         and answers EXECABORT with the reason.
         """
         if base == b"exec":
-            session.multi = None
-            session.multi_error = False
-            if session.watched or session.watch_dirty:
-                self.ctx.key_events.unwatch_all(session)
+            end_transaction(self.ctx, session)
             reason = str(error).removeprefix("ERR ")
             return CommandError(f"EXECABORT Transaction discarded because of: {reason}")
         if session.multi is not None:

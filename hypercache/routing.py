@@ -25,6 +25,8 @@ CLUSTERDOWN_UNBOUND = CommandError("CLUSTERDOWN Hash slot not served")
 TRYAGAIN_LOADING = CommandError("TRYAGAIN The slot's data is still being copied to this node")
 # ... but a command waits this long for the data first (Dispatcher._await_loading).
 LOADING_WAIT_S = 2.0
+# min-replicas-to-write: too few replicas acknowledged recently (Dispatcher._route)
+NOREPLICAS = CommandError("NOREPLICAS Not enough good replicas to write.")
 
 
 def moved(slot: int, host: str, port: int) -> CommandError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from ..arguments import parse_int
-from ..blocking import PAUSED
+from ..blocking import LOADING, PAUSED
 from ..reply import OK, CommandError
 from . import command, connection  # noqa: F401 (connection declares the CLIENT container)
 
@@ -100,8 +100,9 @@ def client_unblock(ctx, session, args):
         raise _subcommand_syntax(args)
     blocking = ctx.blocking
     for waiter in blocking.waiters():
-        # (a client postponed by CLIENT PAUSE is not blocked by a command of its own: Redis leaves it)
-        if waiter.session.id == target and waiter.suspend.keys != [PAUSED]:
+        # (a client postponed by CLIENT PAUSE, or whose command waits for its slot's data, is
+        # not blocked by a command of its own: Redis leaves it)
+        if waiter.session.id == target and waiter.suspend.keys != [PAUSED] and waiter.suspend.keys != [LOADING]:
             blocking.finish(waiter, UNBLOCKED if error else waiter.suspend.timeout_reply)
             return 1
     return 0

@@ -12,14 +12,14 @@ being removed yet also fails EXEC, as in Redis 7.0 (isWatchedKeyExpired).
 from __future__ import annotations
 
 from ..reply import NULL_ARRAY, OK, CommandError, Raw, encode
-from ..routing import route
+from ..routing import NOREPLICAS, TRYAGAIN_LOADING
 from . import command
 from .acl import exec_refusal
 
 EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 
 
-def _end(ctx, session) -> None:
+def end_transaction(ctx, session) -> None:
     """Leave MULTI and forget every watched key."""
     session.multi = None
     session.multi_error = False
@@ -60,23 +60,26 @@ def exec_(ctx, session, args):
     if queued is None:
         raise CommandError("ERR EXEC without MULTI")
     if session.multi_error:
-        _end(ctx, session)
+        end_transaction(ctx, session)
         raise CommandError(EXECABORT)
     if session.watch_dirty or _watched_key_expired(ctx, session):
-        _end(ctx, session)
+        end_transaction(ctx, session)
         return NULL_ARRAY
     # Redis Cluster routes a transaction as one request: all its keys must be
     # in one slot served here, else the whole EXEC is redirected (and discarded).
-    keys = [key for cmd, argv in queued for key in cmd.keys(argv)]
-    if keys:
-        try:
-            route(keys, any(cmd.write for cmd, _ in queued), ctx.cluster.slotmap, ctx.node_id,
-                  session.readonly, ctx.cluster.accepting_writes())
-        except CommandError:
-            _end(ctx, session)
-            raise
-    _end(ctx, session)       # unwatch before running: our own writes must not matter
     dispatcher = ctx.dispatcher
+    redirect = dispatcher.route_transaction(session, queued)
+    if redirect is TRYAGAIN_LOADING:
+        # the slot's data is arriving, or its writes wait for a new replica's copy: the
+        # transaction stays open and EXEC waits (Dispatcher._await_loading), then runs
+        # whole, or is discarded with this TRYAGAIN if the wait times out
+        return redirect
+    if redirect is not None:
+        end_transaction(ctx, session)
+        if redirect is NOREPLICAS:      # (as Redis's rejectCommand answers a refused EXEC)
+            raise CommandError(f"EXECABORT Transaction discarded because of: {redirect}")
+        raise redirect
+    end_transaction(ctx, session)       # unwatch before running: our own writes must not matter
     ctx.executing_multi = True
     session.exec_pushes = []
     pushes = []          # per command: what it pushed to this client before its reply
@@ -110,7 +113,7 @@ def discard(ctx, session, args):
     """Format: DISCARD"""
     if session.multi is None:
         raise CommandError("ERR DISCARD without MULTI")
-    _end(ctx, session)
+    end_transaction(ctx, session)
     return OK
 
 

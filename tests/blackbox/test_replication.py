@@ -341,6 +341,14 @@ def test_a_command_on_a_slot_still_arriving_waits_for_it_instead_of_tryagain(nod
         # (it hears a majority, node 0 and itself, before it serves anything)
         wait_until(lambda: b"cluster_state:ok" in call(restarted, "CLUSTER", "INFO"), timeout=20,
                    message=node_factory.logs)
+        # a transaction on the slot is queued, and its EXEC waits, but not forever: after
+        # 2 s it answers TRYAGAIN and the transaction is gone
+        with nodes.raw_connect(restarted.port, timeout=15) as given_up:
+            given_up.sendall(b"".join(nodes.encode_command(*args) for args in (
+                ("MULTI",), ("SET", key, b"never"), ("EXEC",), ("EXEC",))))
+            assert [nodes.read_reply(given_up) for _ in range(2)] == [b"OK", b"QUEUED"]
+            assert str(nodes.read_reply(given_up, timeout=10)).startswith("TRYAGAIN")
+            assert str(nodes.read_reply(given_up)) == "ERR EXEC without MULTI"
         replies: dict[str, object] = {}
 
         def ask(name: str, *args: object) -> threading.Thread:
@@ -361,13 +369,20 @@ def test_a_command_on_a_slot_still_arriving_waits_for_it_instead_of_tryagain(nod
         readers.append(ask("get", "GET", key))
         # a BLPOP of an empty list there: once the data is in, it waits for the list (its own timeout)
         readers.append(ask("blpop", "BLPOP", b"{" + key + b"}:list", "0"))
-        blocked(3)
+        # a transaction on the slot, whose EXEC runs whole once the data is in
+        transaction = nodes.raw_connect(restarted.port, timeout=15)
+        transaction.sendall(b"".join(nodes.encode_command(*args) for args in (
+            ("MULTI",), ("INCR", b"{" + key + b"}:count"), ("GET", key), ("EXEC",))))
+        assert [nodes.read_reply(transaction) for _ in range(3)] == [b"OK", b"QUEUED", b"QUEUED"]
+        blocked(4)
         assert not replies
     finally:
         source.resume()
     for reader in readers[:2]:
         reader.join(timeout=10)
     assert (replies.get("get"), replies.get("postponed")) == (b"kept", 1)
+    with transaction:
+        assert nodes.read_reply(transaction, timeout=10) == [2, b"kept"]
     blocked(1)
     assert call(restarted, "RPUSH", b"{" + key + b"}:list", "x") == 1
     readers[2].join(timeout=10)
