@@ -35,7 +35,7 @@ import pytest
 import redis
 
 from mesh.keyslot import keyslot
-from tests.nodes import REPO, wait_until
+from tests.nodes import REPO, WaitTimeout, wait_until
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip"),
@@ -45,6 +45,8 @@ PORT, MESH_PORT = 7000, 17000
 NODE_TIMEOUT_MS = 3000
 STALL_S = 2.5
 CUT_AFTER_S = 0.3
+# how long both sides keep writing once the majority has taken over: any overlap would show
+OVERLAP_S = 1.0
 
 
 def sh(*args: str) -> None:
@@ -254,7 +256,7 @@ def test_a_node_stalled_at_the_cut_stops_acknowledging_before_the_majority_start
         wait_until(lambda: through_majority.acks, timeout=30,
                    message=lambda: f"the majority's first write; errors {through_majority.errors}\n"
                                    + logs(tmp_path))
-        time.sleep(1.0)                 # both writers go on: any overlap would show now
+        time.sleep(OVERLAP_S)           # both writers go on: any overlap would show now
         through_minority.stop.set()
         through_majority.stop.set()
         through_minority.join(5)
@@ -280,9 +282,13 @@ def overlap(through_minority: Writer, through_majority: Writer) -> int:
     return sum(1 for a in through_minority.acks if a >= first)
 
 
-def lossy(net: Net, tmp_path: Path, name: str, apply: Callable[[], Callable[[], None]], hold_s: float) -> dict:
+def lossy(net: Net, tmp_path: Path, name: str, apply: Callable[[], Callable[[], None]], hold_s: float,
+          majority_within_s: float = 0.0) -> dict:
     """Write through node 0 and through the majority, `apply` packet loss for `hold_s`, heal; return the figures.
 
+    With `majority_within_s`, the loss lasts until the majority acknowledges a write
+    (at most that long), and OVERLAP_S more: any write node 0 acknowledged after the
+    majority's first would show by then, as its lease ended before the majority began.
     The cluster must agree first (a node removed by the previous case has come back).
     """
     wait_until(lambda: agreed(net.ips), timeout=45, message=lambda: f"agreement before {name}\n" + logs(tmp_path))
@@ -294,6 +300,12 @@ def lossy(net: Net, tmp_path: Path, name: str, apply: Callable[[], Callable[[], 
     heal = apply()
     cut_at = time.monotonic()
     time.sleep(hold_s)          # both writers go on through the loss: any overlap shows
+    if majority_within_s:
+        try:
+            wait_until(lambda: through_majority.acks, timeout=majority_within_s - hold_s)
+        except WaitTimeout:
+            pass                # (the caller's assertions say the majority never took over)
+        time.sleep(OVERLAP_S)
     through_minority.stop.set()
     through_majority.stop.set()
     through_minority.join(5)
@@ -345,11 +357,13 @@ def test_one_way_and_random_loss_acknowledge_no_write_on_both_sides(net, tmp_pat
                 return lambda: net.undrop(0, rules)
             return apply
 
-        random = lossy(net, tmp_path, "20% random loss", random_loss, 6.0)
-        deaf = lossy(net, tmp_path, "node 0 deaf", one_way("INPUT"), 5.0)
+        random = lossy(net, tmp_path, "20% random loss", random_loss, 4.0)
+        # (past node 0's lease: it has stopped acknowledging by then)
+        deaf = lossy(net, tmp_path, "node 0 deaf", one_way("INPUT"), limit + 1.0)
         # (the majority takes the mute node's slot 3.1-3.5 s into the loss on a quiet machine;
-        # a fresh-clone CI once needed more than 8 s: the loss lasts 14)
-        mute = lossy(net, tmp_path, "node 0 mute", one_way("OUTPUT", "-m", "length", "--length", "120:65535"), 14.0)
+        # a fresh-clone CI once needed more than 8 s: the loss lasts until then, up to 14 s)
+        mute = lossy(net, tmp_path, "node 0 mute", one_way("OUTPUT", "-m", "length", "--length", "120:65535"),
+                     limit, majority_within_s=14.0)
         assert [f["both"] for f in (random, deaf, mute)] == [0, 0, 0]
         # Neither acknowledged a write sent node_timeout after the loss began: the lease ends
         # a margin earlier, so this holds however late the test's own threads run.
