@@ -224,10 +224,11 @@ class Node:
         deadline = time.monotonic() + self.config.leave_timeout_ms / 1000
         self.cluster.leave(self.config.leave_timeout_ms / 1000, self.replicator.ready_to_leave)
         # Slots whose only copy is here (replication factor 1) are pulled by their new
-        # primaries from this node after that map: stay until they have them.
-        while self.replicator.handing_over() and time.monotonic() < deadline:
+        # primaries from this node after that map: stay until they have them (unless every
+        # other member has left too, as when a whole local cluster is stopped: nobody pulls).
+        while self.replicator.handing_over() and self.cluster.others_alive() and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        if self.replicator.handing_over():
+        if self.replicator.handing_over() and self.cluster.others_alive():
             log.warning("left before every slot whose only copy was here was handed over node=%s",
                         self.node_id[:8])
         self.join_probe.stop()

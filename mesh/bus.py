@@ -227,7 +227,7 @@ class Mesh:
         deadline = self._clock() + timeout_s
         announced_at, announced_epoch = float("-inf"), None
         while self.slotmap.has_member(self.me.node_id):
-            if not any(m.node_id != self.me.node_id and self.is_alive(m.node_id) for m in self.slotmap.members):
+            if not self.others_alive():
                 return True     # everyone else left or died too: nobody to hand over to
             now = self._clock()
             if now >= deadline:
@@ -297,6 +297,11 @@ class Mesh:
     def was_member(self) -> bool:
         """This node id was in a committed map before this process started (a restart)."""
         return self._saved.epoch > 0
+
+    def others_alive(self) -> bool:
+        """Whether a member of the map other than this node is not known to be dead (or gone)."""
+        me = self.me.node_id
+        return any(m.node_id != me and self.is_alive(m.node_id) for m in self.slotmap.members)
 
     def is_alive(self, node_id: str) -> bool:
         """Not known to be dead (a member we never heard of counts as alive until it is)."""
