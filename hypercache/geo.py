@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Final, Iterable
 
+from .pulse import EVERY, beat
+
 # Final: compiled, a Final constant is inlined; any other module global is a dict lookup
 # (decoding a score read five of them: ~0.5 us a candidate of a search)
 LONG_MIN: Final = -180.0
@@ -383,7 +385,12 @@ def search(shape: Shape, between: Callable[[float, float], Iterable[tuple[float,
         if limit and len(found) >= limit:
             break
         low, high = cell_scores(cell)
+        countdown = EVERY
         for score, member in between(float(low), float(high)):
+            countdown -= 1
+            if not countdown:       # (a radius over millions of members: the heartbeat goes on, pulse.py)
+                countdown = EVERY
+                beat()
             if NATIVE:
                 bits = int(score)
                 x, y = _longitude_of(bits), _latitude_of(bits)

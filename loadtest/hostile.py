@@ -179,6 +179,13 @@ def setrange_pipeline(node: NodeProcess, http_port: int) -> object:
     return send_and_read(node.port, payload, replies=3)[-1]
 
 
+def bitfield_wide(node: NodeProcess, http_port: int, increments: int = 50) -> object:
+    """One BITFIELD that writes the first and the last byte of a 512 MB string, then increments the first."""
+    args = ["BITFIELD", "bf", "SET", "u8", "0", "1", "SET", "u8", str(2**32 - 8), "1"]
+    args += ["INCRBY", "u8", "0", "1"] * increments
+    return send_and_read(node.port, encode_command(*args), replies=1)[-1]
+
+
 def big_set(node: NodeProcess, http_port: int, size: int = 400 * 1024 * 1024) -> object:
     """A legal SET of a 400 MB value, sent as fast as the socket takes it."""
     chunk = b"v" * (4 * 1024 * 1024)
@@ -383,6 +390,7 @@ CASES = [
     Case("long-inline", "70 KB inline request without a newline", long_inline),
     Case("glob", "KEYS, SCAN MATCH, CONFIG GET with `*a` x 20 + `*b` against a 40-byte key", glob_stars),
     Case("setrange", "3 pipelined `SETRANGE k 536870911 x`", setrange_pipeline),
+    Case("bitfield-wide", "one `BITFIELD` writing bytes 0 and 512 MB, then 50 `INCRBY u8 0 1`", bitfield_wide),
     Case("big-set", "a legal `SET` of a 400 MB value", big_set),
     Case("million-args", "31 requests of 1M arguments, each refused (`SADD` on a string: WRONGTYPE)",
          many_args_refused),

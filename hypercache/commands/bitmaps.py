@@ -12,6 +12,7 @@ import sys
 
 from .. import bits, inplace
 from ..arguments import parse_int
+from ..pulse import paced
 from ..reply import CommandError
 from . import command
 from .strings import get_string
@@ -216,37 +217,45 @@ def _bitfield(ctx, args, read_only: bool):
     key = args[1]
     if not writes:
         value = get_string(ctx, key) or b""
-        return [bits.read_field(value, offset, kind) for _, kind, offset, _, _ in ops]
+        return [bits.read_field(value, offset, kind) for _, kind, offset, _, _ in paced(ops)]
+    _grow(ctx, key, highest >> 3)
+    return [_apply(ctx, key, sub, kind, offset, number, op_policy)
+            for sub, kind, offset, number, op_policy in paced(ops)]
+
+
+def _grow(ctx, key: bytes, last_byte: int) -> None:
+    """As Redis, the string covers the highest bit written before any op runs (and stays
+    so even if that op fails its OVERFLOW check); zero-extended, as SETBIT extends it."""
     old = get_string(ctx, key, write=True)
-    current = old or b""
-    # the bytes the writes touch, worked on as one bytearray, then patched in
-    first_byte = min(offset for sub, _, offset, _, _ in ops if sub != b"get") >> 3
-    last_byte = highest >> 3
-    span = bytearray(current[first_byte:last_byte + 1].ljust(last_byte + 1 - first_byte, b"\x00"))
-    base = first_byte * 8
-    replies = []
-    for sub, kind, offset, number, op_policy in ops:
-        if sub == b"get":
-            local = offset - base
-            if 0 <= local and offset + kind.bits - 1 <= highest:
-                replies.append(bits.read_field(bytes(span), local, kind))
-            else:
-                replies.append(bits.read_field(current, offset, kind))
-            continue
-        local = offset - base
-        previous = bits.read_field(bytes(span), local, kind)
-        if sub == b"set":
-            target = number if kind.signed else number & (2**64 - 1)
-        else:
-            target = previous + number
-        fitted = bits.overflow(target, kind, op_policy)
-        if fitted is None:
-            replies.append(None)
-            continue
-        bits.write_field(span, local, kind, fitted)
-        replies.append(previous if sub == b"set" else fitted)
-    write_bytes(ctx, key, old, first_byte, bytes(span))
-    return replies
+    if old is None or len(old) <= last_byte:
+        write_bytes(ctx, key, old, last_byte, b"\x00")
+
+
+def _apply(ctx, key: bytes, sub: bytes, kind: bits.FieldType, offset: int, number: int,
+           policy: str) -> int | None:
+    """One op of a BITFIELD that writes, on the value as the ops before it left it.
+
+    A write patches only the bytes its field covers, in place when the store alone holds
+    the value (write_bytes): building one span of every byte the ops cover, and copying it
+    for each read, held the hub 10 s for 20 INCRBYs of a 512 MB span.
+    """
+    old = get_string(ctx, key, write=True)
+    assert old is not None          # (_grow made it)
+    previous = bits.read_field(old, offset, kind)
+    if sub == b"get":
+        return previous
+    if sub == b"set":
+        target = number if kind.signed else number & (2**64 - 1)
+    else:
+        target = previous + number
+    fitted = bits.overflow(target, kind, policy)
+    if fitted is None:
+        return None
+    first = offset >> 3
+    patch = bytearray(old[first:((offset + kind.bits - 1) >> 3) + 1])
+    bits.write_field(patch, offset & 7, kind, fitted)
+    write_bytes(ctx, key, old, first, bytes(patch))
+    return previous if sub == b"set" else fitted
 
 
 @command("bitfield", -2, "write denyoom", 1, 1, 1, group="bitmap", since="3.2.0",

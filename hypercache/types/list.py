@@ -14,6 +14,7 @@ from collections import deque
 from itertools import islice
 from typing import Iterable, Iterator, Sequence
 
+from ..pulse import EVERY, beat
 from ..reply import BULK_HEADERS as HEADERS
 from ..reply import BULK_HEADERS_CACHED as HEADERS_CACHED
 from ..reply import CRLF
@@ -131,7 +132,12 @@ class List:
             scanned = islice(scanned, maxlen)
         skip = abs(rank) - 1
         found = []
+        countdown = EVERY
         for index, element in scanned:
+            countdown -= 1
+            if not countdown:       # (a list of tens of millions: the heartbeat goes on, hypercache/pulse.py)
+                countdown = EVERY
+                beat()
             if element == target:
                 if skip:
                     skip -= 1

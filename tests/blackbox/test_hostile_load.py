@@ -68,6 +68,15 @@ def test_pipelined_setranges_at_512_mb_do_not_stall_the_node(node):
     assert hostile.used_memory(node) > 512 * 2**20      # accounted, though its zero pages are not resident
 
 
+def test_a_bitfield_across_512_mb_patches_its_fields_and_does_not_stall_the_node(node):
+    reply, worst = run_with_bystander(node, hostile.bitfield_wide)
+    print(f"\nBITFIELD SET u8 0, SET u8 at 512 MB, 50 INCRBY: worst bystander PING wait {worst * 1000:.1f} ms")
+    assert reply[:3] == [0, 0, 2] and reply[-1] == 51
+    assert worst < WORST_ALLOWED_S      # (10.5 s for 20 INCRBYs when each copied the 512 MB span)
+    r = node.client()
+    assert r.strlen("bf") == 2**29 and r.getrange("bf", 2**29 - 1, -1) == b"\x01"
+
+
 def test_setrange_past_maxmemory_is_refused_before_it_allocates(node_factory):
     node = node_factory.start("--maxmemory", str(64 * 2**20))
     r = node.client()

@@ -33,6 +33,8 @@ def harness():
     assert h.call(s, "HSET", "{t}h", *(x for i in range(N) for x in (b"f%d" % i, b"v"))) == N
     assert h.call(s, "ZADD", "{t}z", *(x for i in range(N) for x in (b"%d" % i, b"m%d" % i))) == N
     assert h.call(s, "MSET", *(x for i in range(N) for x in (b"{t}k%d" % i, b"v"))) == b"OK"
+    assert h.call(s, "GEOADD", "{t}g", *(x for i in range(N) for x in (
+        b"%f" % (i % 1000 / 100), b"%f" % (i // 1000 / 100), b"p%d" % i))) == N
     return h
 
 
@@ -67,6 +69,9 @@ def beats():
     ("SMEMBERS", "{t}a"),
     ("ZRANGE", "{t}z", "0", "-1", "WITHSCORES"),
     ("ZRANGEBYSCORE", "{t}z", "-inf", "+inf"),
+    ("LPOS", "{t}l", "absent", "COUNT", "0"),     # every element compared
+    ("GEOSEARCH", "{t}g", "FROMLONLAT", "5", "0", "BYRADIUS", "2000", "km", "ASC"),  # then sorted in runs
+    ("BITFIELD", "{t}bf", *["INCRBY", "u8", "0", "1"] * N),
     ("MSET", *(x for i in range(N) for x in (b"{t}k%d" % i, b"w"))),
     ("DEL", *(b"{t}k%d" % i for i in range(N))),   # (last: it empties what KEYS and SCAN list)
 ], ids=lambda command: " ".join(str(a) for a in command[:3]))
