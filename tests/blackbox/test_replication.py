@@ -141,7 +141,30 @@ def contents(node: NodeProcess, keys: list[bytes]) -> dict[bytes, tuple]:
     return seen
 
 
-def assert_owners_agree(cluster: list[NodeProcess], keys: list[bytes]) -> None:
+def assert_owners_agree(cluster: list[NodeProcess], keys: list[bytes], timeout: float = 30) -> None:
+    """Every owner of each key holds the same content, once the cluster has converged.
+
+    Polled: a map that moves slots for balance (after a join or a loss) may commit while
+    the owners are read, and a new owner's copy may still be arriving; what must hold is
+    that they agree once the maps stop changing.
+    """
+    differing: list = []
+
+    def agree() -> bool:
+        nonlocal differing
+        try:
+            differing = _differing(cluster, keys)
+        except redis.exceptions.MovedError as moved:      # the map moved under the read
+            differing = [("moved", str(moved))]
+        return not differing
+    try:
+        wait_until(agree, timeout=timeout)
+    except nodes.WaitTimeout:
+        pass
+    assert not differing, f"{len(differing)} of {len(keys)} keys differ between owners: {differing[:3]}"
+
+
+def _differing(cluster: list[NodeProcess], keys: list[bytes]) -> list[tuple[bytes, list]]:
     owners = owners_of(cluster)
     held: dict[int, list[bytes]] = {}
     for key in keys:
@@ -154,7 +177,7 @@ def assert_owners_agree(cluster: list[NodeProcess], keys: list[bytes]) -> None:
         copies = [seen[node.port][key] for node in owners[slot]]
         if any(copy != copies[0] for copy in copies[1:]):
             differing.append((key, copies))
-    assert not differing, f"{len(differing)} of {len(keys)} keys differ between owners: {differing[:3]}"
+    return differing
 
 
 def big_value(size: int) -> bytes:
