@@ -38,6 +38,24 @@ class LuaSide:
 
 # -- replies -> Lua -----------------------------------------------------------------------
 
+def lua_size(value: Any) -> int:
+    """More than the bytes to_lua(value) takes in Lua (a string's header, a table slot each):
+    checked against the Lua state's free memory before any of it is made (engine.LUA_RESERVE)."""
+    kind = type(value)
+    if kind is bytes:
+        return len(value) + 64
+    if kind is list or kind is tuple or kind is Push or kind is OrderedSet or kind is set or kind is frozenset:
+        return 128 + sum([lua_size(item) + 32 for item in value])
+    if kind is Verbatim or kind is Raw or kind is str:
+        return len(value) * 4 + 256     # (Raw: parsed into values no bigger than its text, a few times over)
+    if kind is dict:
+        return 128 + sum([lua_size(k) + lua_size(v) + 64 for k, v in value.items()])
+    if kind is CommandError or kind is Status:
+        return len(str(value)) * 4 + 256        # (as UTF-8, in an error or status table)
+    return 64
+
+
+
 def to_lua(value: Any, resp: int, lua: LuaSide) -> Any:
     kind = type(value)
     if kind is bytes or kind is int:

@@ -46,6 +46,13 @@ from .rand import Rand48
 log = logging.getLogger(__name__)
 
 LUA_MAX_MEMORY = 256 * 1024 * 1024
+# What a script may not take of LUA_MAX_MEMORY: values made from Python (a redis.call reply,
+# cjson.decode...) are made only while this much stays free after them. lupa cannot fail an
+# allocation made from Python inside a running script safely: at the limit, a loop of
+# redis.call froze the node for good (its runtime lock was never given back), and no kill
+# could reach it. The reserve is for the error that ends such a script instead.
+LUA_RESERVE = 4 * 1024 * 1024
+OUT_OF_MEMORY = b"not enough memory"
 NON_YIELDING_LIMIT = 10            # x busy-reply-threshold: a run that cannot yield and has not written
 NON_YIELDING_HARD_LIMIT = 100      # x busy-reply-threshold: ... even one that wrote (the node must live)
 YIELD_EVERY_S = 0.001               # how long the hub gets between two slices of a busy script
@@ -98,6 +105,7 @@ class Run:
         self.resp = 2
         self.wrote = False
         self.kill = False
+        self.kill_message: bytes | None = None    # why the hook ends the run (None: SCRIPT KILL)
         self.yielding = True              # may hand the hub control past the threshold
         self.busy = False                 # past the threshold: other clients get BUSY
         self.result: Any = None
@@ -120,6 +128,9 @@ class Engine:
         self.ctx = ctx
         self.rand = Rand48()
         self.runtime = sandbox.new_runtime(max_memory)
+        self.max_memory = max_memory
+        # Lua's full collection, called from Python without compiling anything (room())
+        self._collect = self.runtime.eval(b"function() collectgarbage('collect') end")
         self.scripts: dict[bytes, Script] = {}
         self.run: Run | None = None
         self.registering: Callable | None = None      # FUNCTION LOAD's register_function sink
@@ -136,7 +147,7 @@ class Engine:
             "setresp": self._setresp, "set_repl": self._set_repl, "acl_check_cmd": self._acl_check_cmd, "register_function": self._register_function,
             "version": VERSION.encode(), "version_num": VERSION_NUM,
         }
-        bridge.update(luabits.tables(self.runtime, self.rand))
+        bridge.update(luabits.tables(self.runtime, self.rand, self.room))
         self.api = sandbox.install(self.runtime, bridge)
         api = self.api
         self.lua = convert.LuaSide(
@@ -156,6 +167,23 @@ class Engine:
         if function is None:
             raise CommandError((error or b"").decode("utf-8", "replace"))
         return function
+
+    def room(self, size: int) -> bool:
+        """Whether `size` bytes of Lua values may be made from Python now (see LUA_RESERVE).
+
+        Short of room, a full collection first: garbage of this or an earlier run (a table
+        that ran into the limit) is not a script's to pay for. Still short, the running
+        script ends at the count hook's next look (a pcall catches the error the caller
+        raises, and a loop of such calls would never end)."""
+        if (self.runtime.get_memory_used() or 0) + size + LUA_RESERVE <= self.max_memory:
+            return True
+        self._collect()
+        if (self.runtime.get_memory_used() or 0) + size + LUA_RESERVE <= self.max_memory:
+            return True
+        run = self.run
+        if run is not None:
+            run.kill, run.kill_message = True, OUT_OF_MEMORY
+        return False
 
     def memory(self) -> int:
         return self.runtime.get_memory_used() or 0
@@ -256,7 +284,7 @@ class Engine:
                 return LOAD_TIMEOUT
             return False
         if run.kill:
-            return KILLED
+            return run.kill_message or KILLED
         threshold_ms = self.ctx.settings.busy_reply_threshold
         if threshold_ms <= 0:
             return False
@@ -282,7 +310,7 @@ class Engine:
         # (an if, not `KILLED if run.kill else False`: compiled, that expression was typed bool
         # and the kill failed with a TypeError)
         if run.kill:
-            return KILLED
+            return run.kill_message or KILLED
         return False
 
     # -- the redis API ------------------------------------------------------------------
@@ -436,7 +464,10 @@ class Engine:
         kind = type(reply)
         if kind is Suspend:
             reply = reply.timeout_reply
-        elif kind is CommandError:
+            kind = type(reply)
+        if not self.room(convert.lua_size(reply)):
+            return False, OUT_OF_MEMORY     # (and the script ends: see room())
+        if kind is CommandError:
             text = str(reply)
             if keyed and text.startswith(REDIRECTS):
                 return False, script_redirect_error(text, cmd.write)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import struct as pystruct
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 from lupa.lua51 import LuaError
@@ -621,15 +621,26 @@ return {cjson = cjson, cmsgpack = cmsgpack, bit = bit, struct = struct}
 """
 
 
-def tables(runtime, rand) -> dict[str, Any]:
-    """Build the library tables in `runtime` (before the sandbox hides newproxy); `rand` feeds math.random."""
+# Lua bytes a decoded byte of JSON or MessagePack may become, at most (`[0,0,...]`: two bytes
+# of text a table slot and a number each): what must be free before decoding (engine.LUA_RESERVE)
+DECODED_PER_BYTE = 64
+
+
+def tables(runtime, rand, room: Callable[[int], bool] = lambda size: True) -> dict[str, Any]:
+    """Build the library tables in `runtime` (before the sandbox hides newproxy); `rand` feeds
+    math.random; `room(size)` says whether Lua values of that size may be made from Python."""
     holder: dict[str, Any] = {}
+
+    def check_room(data: bytes) -> None:
+        if not room(len(data) * DECODED_PER_BYTE):
+            raise ValueError("not enough memory")
 
     @_guard
     def decode(*args):
         if len(args) != 1:
             raise ValueError(Positional("bad argument #1 to 'decode' (expected 1 argument)"))
         text = check_string(args, 1, "decode")
+        check_room(text)
         return json_decode_ordered(runtime, holder["null"], text)
 
     def pack(tokens, count):
@@ -645,6 +656,7 @@ def tables(runtime, rand) -> dict[str, Any]:
             offset = int(check_number(args, index, "unpack")) if len(args) >= index and args[index - 1] is not None else 0
             if not data:
                 raise ValueError(Positional("MessagePack unpack needs input."))
+            check_room(data)
             consumed, values = msgpack_decode(runtime, data, limit, offset)
             if limit_arg or one:
                 return (consumed if consumed < len(data) else -1,) + tuple(values)
