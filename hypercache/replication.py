@@ -1299,9 +1299,17 @@ class Replicator:
 
     def handing_over(self) -> bool:
         """Whether this node holds the only copy of slots others lead now (retained for
-        their pull, or being copied to them): a leaving node waits for that to end."""
+        their pull, or being copied to them): a leaving node waits for that to end.
+
+        A retained slot without a key here hands nothing over: a formation or a restart
+        retains thousands of empty ones that no primary asks for (it pulls every slot it
+        lacks in one request per source, so empty ones asked for go with the rest), and
+        waiting for them held a leave up for its whole timeout."""
         self.follow_map()       # (the map without this node may not be applied yet)
-        return bool(self.handoffs or self.holdings.retained)
+        if self.handoffs:
+            return True
+        keys = self.store.slots
+        return any(keys[slot] for slot in self.holdings.retained)
 
     def slots_loading(self) -> int:
         """Slots this node leads but cannot serve yet: their data is still being copied here."""
