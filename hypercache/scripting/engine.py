@@ -465,7 +465,9 @@ class Engine:
         if kind is Suspend:
             reply = reply.timeout_reply
             kind = type(reply)
-        if not self.room(convert.lua_size(reply)):
+        # (most replies are a string or a number: sized here, without a call into Python)
+        size = len(reply) + 64 if kind is bytes else 64 if kind is int else convert.lua_size(reply)
+        if not self.room(size):
             return False, OUT_OF_MEMORY     # (and the script ends: see room())
         if kind is CommandError:
             text = str(reply)
