@@ -707,9 +707,13 @@ class Dispatcher:
         """
         keys = [key for cmd, argv in queued for key in cmd.keys(argv)]
         write = any(cmd.write for cmd, _ in queued)
-        if not keys:
-            self.ctx.slot = NO_SLOT
-            return self._keyless_redirect(session, "exec", write)
+        # a keyless write among them (FLUSHALL) waits for every quiet slot, as it would alone
+        keyless_write = any(cmd.write and not (cmd.first_key or cmd.find_keys is not None) for cmd, _ in queued)
+        if not keys or keyless_write:
+            redirect = self._keyless_redirect(session, "exec", keyless_write)
+            if redirect is not None or not keys:
+                self.ctx.slot = NO_SLOT
+                return redirect
         return self._route(session, "exec", keys, write, any(may_write(cmd) for cmd, _ in queued))
 
     def _refused(self, session: Session, base: bytes, error: CommandError) -> CommandError:

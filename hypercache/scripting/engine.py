@@ -129,6 +129,7 @@ class Engine:
         self.rand = Rand48()
         self.runtime = sandbox.new_runtime(max_memory)
         self.max_memory = max_memory
+        self._cap = max_memory            # the Lua state's limit now (see room())
         # Lua's full collection, called from Python without compiling anything (room())
         self._collect = self.runtime.eval(b"function() collectgarbage('collect') end")
         self.scripts: dict[bytes, Script] = {}
@@ -143,11 +144,13 @@ class Engine:
         bridge = {
             "call_raise": self._call_raise, "call_protected": self._call_protected,
             "unwrap": self._unwrap, "tick": self._tick, "hook_every": sandbox.HOOK_EVERY,
-            "sha1hex": self._sha1hex, "log": self._log,
-            "setresp": self._setresp, "set_repl": self._set_repl, "acl_check_cmd": self._acl_check_cmd, "register_function": self._register_function,
+            "sha1hex": self.guarded(self._sha1hex), "log": self.guarded(self._log),
+            "setresp": self.guarded(self._setresp), "set_repl": self.guarded(self._set_repl),
+            "acl_check_cmd": self.guarded(self._acl_check_cmd),
+            "register_function": self.guarded(self._register_function),
             "version": VERSION.encode(), "version_num": VERSION_NUM,
         }
-        bridge.update(luabits.tables(self.runtime, self.rand, self.room))
+        bridge.update(luabits.tables(self.runtime, self.rand, self.room, self.uncapped, self.guarded))
         self.api = sandbox.install(self.runtime, bridge)
         api = self.api
         self.lua = convert.LuaSide(
@@ -177,13 +180,42 @@ class Engine:
         raises, and a loop of such calls would never end)."""
         if (self.runtime.get_memory_used() or 0) + size + LUA_RESERVE <= self.max_memory:
             return True
-        self._collect()
-        if (self.runtime.get_memory_used() or 0) + size + LUA_RESERVE <= self.max_memory:
+        self.uncapped(self._collect)    # (a call into Lua at the limit panics the process)
+        used = self.runtime.get_memory_used() or 0
+        if used + size + LUA_RESERVE <= self.max_memory:
             return True
         run = self.run
-        if run is not None:
+        if run is not None and run.kill_message is not OUT_OF_MEMORY:
             run.kill, run.kill_message = True, OUT_OF_MEMORY
+            # What ends it is made from Python too (the error a pcall may catch, the kill
+            # hook's message), and a string made at the limit can need the string table to
+            # double (64 MB for millions of short strings): the dying run gets as much again
+            # as it holds, once, and the limit is back when it has ended.
+            self._cap = 2 * used + LUA_RESERVE
+            self.runtime.set_max_memory(self._cap)
         return False
+
+    def uncapped(self, make: Callable[[], Any]) -> Any:
+        """make(): Lua values built from Python whose size was checked by room() only as an
+        estimate (a table's slots, its strings): the limit is off while they are made, so
+        an estimate short of the truth costs memory past the cap once, never the node."""
+        self.runtime.set_max_memory(0)
+        try:
+            return make()
+        finally:
+            self.runtime.set_max_memory(self._cap)
+
+    def guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A bridge function that hands Lua a value (or an error) made from Python: it runs
+        only with the reserve free, and a string it returns must fit (see LUA_RESERVE)."""
+        def run(*args: Any) -> Any:
+            if not self.room(0):
+                raise sandbox.LuaError(luabits.Positional(OUT_OF_MEMORY.decode()))
+            result = function(*args)
+            if type(result) is bytes and len(result) > 4096 and not self.room(len(result) + 64):
+                raise sandbox.LuaError(luabits.Positional(OUT_OF_MEMORY.decode()))
+            return result
+        return run
 
     def memory(self) -> int:
         return self.runtime.get_memory_used() or 0
@@ -253,6 +285,9 @@ class Engine:
         finally:
             run.done = True
             self.run = None
+            if run.kill_message is OUT_OF_MEMORY:
+                self._cap = self.max_memory
+                self.uncapped(self._collect)    # (what it held is garbage now)
             if run.busy:
                 run.busy = False
                 if self.on_busy is not None:
@@ -283,7 +318,7 @@ class Engine:
             if self.load_deadline and time.monotonic() > self.load_deadline:
                 return LOAD_TIMEOUT
             return False
-        if run.kill:
+        if run.kill or ((self.runtime.get_memory_used() or 0) + LUA_RESERVE > self.max_memory and not self.room(0)):
             return run.kill_message or KILLED
         threshold_ms = self.ctx.settings.busy_reply_threshold
         if threshold_ms <= 0:
@@ -476,7 +511,7 @@ class Engine:
             return False, b"-" + text.encode("utf-8", "replace")
         if kind is bytes or kind is int:
             return True, reply              # (what most calls return: as Lua gets them, in both RESPs)
-        return True, convert.to_lua(reply, run.resp, self.lua)
+        return True, self.uncapped(lambda: convert.to_lua(reply, run.resp, self.lua))
 
     # -- results ------------------------------------------------------------------------
 

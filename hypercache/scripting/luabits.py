@@ -626,9 +626,17 @@ return {cjson = cjson, cmsgpack = cmsgpack, bit = bit, struct = struct}
 DECODED_PER_BYTE = 64
 
 
-def tables(runtime, rand, room: Callable[[int], bool] = lambda size: True) -> dict[str, Any]:
+def _as_is(function):
+    return function
+
+
+def tables(runtime, rand, room: Callable[[int], bool] = lambda size: True,
+           uncapped: Callable[[Callable[[], Any]], Any] = lambda make: make(),
+           guarded: Callable[[Any], Any] = _as_is) -> dict[str, Any]:
     """Build the library tables in `runtime` (before the sandbox hides newproxy); `rand` feeds
-    math.random; `room(size)` says whether Lua values of that size may be made from Python."""
+    math.random. The script engine's memory guards (engine.LUA_RESERVE): `room(size)`, whether
+    Lua values of that size may be made from Python; `uncapped(make)`, make them with the limit
+    off; `guarded(f)`, f run only with the reserve free."""
     holder: dict[str, Any] = {}
 
     def check_room(data: bytes) -> None:
@@ -641,7 +649,7 @@ def tables(runtime, rand, room: Callable[[int], bool] = lambda size: True) -> di
             raise ValueError(Positional("bad argument #1 to 'decode' (expected 1 argument)"))
         text = check_string(args, 1, "decode")
         check_room(text)
-        return json_decode_ordered(runtime, holder["null"], text)
+        return uncapped(lambda: json_decode_ordered(runtime, holder["null"], text))
 
     def pack(tokens, count):
         return msgpack_encode_tokens(tokens, count)
@@ -657,19 +665,19 @@ def tables(runtime, rand, room: Callable[[int], bool] = lambda size: True) -> di
             if not data:
                 raise ValueError(Positional("MessagePack unpack needs input."))
             check_room(data)
-            consumed, values = msgpack_decode(runtime, data, limit, offset)
+            consumed, values = uncapped(lambda: msgpack_decode(runtime, data, limit, offset))
             if limit_arg or one:
                 return (consumed if consumed < len(data) else -1,) + tuple(values)
             return tuple(values)
         return unpack
 
     py = runtime.table_from({
-        b"json_decode": decode, b"msgpack_pack": pack,
-        b"msgpack_unpack": unpacker(False, False), b"msgpack_unpack_one": unpacker(False, True),
-        b"msgpack_unpack_limit": unpacker(True, False),
-        b"bit": runtime.table_from({name.encode(): _guard(f) for name, f in BIT.items()}),
-        b"struct": runtime.table_from({b"pack": _guard(struct_pack), b"unpack": _guard(struct_unpack),
-                                       b"size": _guard(struct_size)}),
+        b"json_decode": guarded(decode), b"msgpack_pack": guarded(pack),
+        b"msgpack_unpack": guarded(unpacker(False, False)), b"msgpack_unpack_one": guarded(unpacker(False, True)),
+        b"msgpack_unpack_limit": guarded(unpacker(True, False)),
+        b"bit": runtime.table_from({name.encode(): guarded(_guard(f)) for name, f in BIT.items()}),
+        b"struct": runtime.table_from({b"pack": guarded(_guard(struct_pack)), b"unpack": guarded(_guard(struct_unpack)),
+                                       b"size": guarded(_guard(struct_size))}),
     })
     libs = runtime.eval(b"function(...) " + LUA_SIDE.encode() + b" end")(py)
     holder["null"] = libs[b"cjson"][b"null"]
