@@ -195,6 +195,13 @@ class Engine:
             self.runtime.set_max_memory(self._cap)
         return False
 
+    def clear_if_full(self) -> None:
+        """A run has returned: what it held is garbage, and is collected if it leaves less than the
+        reserve free (the next call from Python into Lua, this run's error table, the next EVAL's
+        start, must not begin at the limit: that panicked the process)."""
+        if (self.runtime.get_memory_used() or 0) + LUA_RESERVE > self._cap:
+            self.uncapped(self._collect)
+
     def uncapped(self, make: Callable[[], Any]) -> Any:
         """make(): Lua values built from Python whose size was checked by room() only as an
         estimate (a table's slots, its strings): the limit is off while they are made, so
@@ -287,7 +294,7 @@ class Engine:
             self.run = None
             if run.kill_message is OUT_OF_MEMORY:
                 self._cap = self.max_memory
-                self.uncapped(self._collect)    # (what it held is garbage now)
+            self.clear_if_full()
             if run.busy:
                 run.busy = False
                 if self.on_busy is not None:
@@ -517,6 +524,7 @@ class Engine:
 
     def finish(self, run: Run, outcome: Any) -> Any:
         """The caller's reply from what xpcall returned: (true, value) or (false, error)."""
+        self.clear_if_full()
         if not isinstance(outcome, tuple):
             outcome = (outcome,)
         ok = outcome[0]
