@@ -55,7 +55,6 @@ def lua_size(value: Any) -> int:
     return 64
 
 
-
 def to_lua(value: Any, resp: int, lua: LuaSide) -> Any:
     kind = type(value)
     if kind is bytes or kind is int:

@@ -50,7 +50,7 @@ LUA_MAX_MEMORY = 256 * 1024 * 1024
 # cjson.decode...) are made only while this much stays free after them. lupa cannot fail an
 # allocation made from Python inside a running script safely: at the limit, a loop of
 # redis.call froze the node for good (its runtime lock was never given back), and no kill
-# could reach it. The reserve is for the error that ends such a script instead.
+# could reach it. Engine.room() ends a run short of it; see also uncapped() and clear_if_full().
 LUA_RESERVE = 4 * 1024 * 1024
 OUT_OF_MEMORY = b"not enough memory"
 NON_YIELDING_LIMIT = 10            # x busy-reply-threshold: a run that cannot yield and has not written
@@ -325,7 +325,7 @@ class Engine:
             if self.load_deadline and time.monotonic() > self.load_deadline:
                 return LOAD_TIMEOUT
             return False
-        if run.kill or ((self.runtime.get_memory_used() or 0) + LUA_RESERVE > self.max_memory and not self.room(0)):
+        if run.kill or not self.room(0):
             return run.kill_message or KILLED
         threshold_ms = self.ctx.settings.busy_reply_threshold
         if threshold_ms <= 0:
