@@ -52,6 +52,14 @@ from mesh.slotmap import Member, SlotMap
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 0.25
+# A heartbeat with nothing new (no news, no map, not joining) goes this often only, a sixth of
+# node_timeout between the timer's interval and a second: six chances to be heard before a
+# watcher suspects (Redis Cluster pings each node every node_timeout / 2). The timer itself,
+# its suspicions, lease and proposals, still runs every interval, and news goes out at once.
+# Idle, most of a member's mesh cost is the quiet heartbeats it hears (one wake-up each):
+# at the default 3 s timeout this halves them (mesh_cost.py, README "How the mesh scales").
+QUIET_BEATS_PER_TIMEOUT = 6
+QUIET_INTERVAL_MAX_S = 1.0
 RECENT_EVENTS = 100
 # A member dead this many node_timeouts and gone from the map is forgotten, links and all,
 # so that churn (members replaced under new ids) cannot grow every heartbeat without bound.
@@ -78,6 +86,11 @@ ROSTER_AFTER_JOIN_S = 1.0
 JOIN_SETTLE_S = 1.0
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
+
+
+def quiet_interval_s(timer_interval_s: float, node_timeout_s: float) -> float:
+    """How often a heartbeat with nothing new is sent (see QUIET_BEATS_PER_TIMEOUT)."""
+    return max(timer_interval_s, min(node_timeout_s / QUIET_BEATS_PER_TIMEOUT, QUIET_INTERVAL_MAX_S))
 
 
 def _in_thread(work: Callable[[], Any], then: Callable[[Any], None]) -> None:
@@ -156,6 +169,7 @@ class Mesh:
         # called after each map adopted (the node wakes its replication upkeep with it)
         self.on_adopt: Callable[[], None] | None = None
         self._interval_s = heartbeat_interval_s
+        self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
         self._beat_sent_at = float("-inf")
         self._holds_sent = 0
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
@@ -173,7 +187,7 @@ class Mesh:
         # Read-only outside: the dispatcher's fast lane compares it without a call.
         self.writes_until = float("inf") if not self.joining else float("-inf")
         # The lease counts from when heartbeats arrived, not when the hub read them (mesh/lease.py).
-        self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
+        self._lease_margin_s = lease.margin_s(self._quiet_interval_s, self.node_timeout_s)
         # a joiner whose copy ahead of admission stands still this long is admitted without it
         self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
@@ -684,17 +698,11 @@ class Mesh:
         self._propose(now)
 
     def _send_heartbeat(self, now: float) -> None:
-        self._beat_sent_at = now
-        stats = self._local_stats()
-        seq = self._next_seq()
-        self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
+        """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet interval ago."""
         self._listen(now)
-        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
-        watching = self._watching[0]
-        heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
-                      if peer.seq >= 0 and peer.state != State.DEAD
-                      and (watching is None or node_id in watching))
-        gossip, news = self._gossip(now)
+        stats = self._local_stats()
+        news_gossip = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
+        news = bool(news_gossip)
         catching_up = tuple(stats.get("catching_up", ()))
         holds = int(stats.get("holds", 0))
         if holds != self._holds_sent:
@@ -704,10 +712,32 @@ class Mesh:
         if self.membership.incarnation != self._incarnation_sent:
             self._incarnation_sent = self.membership.incarnation
             self._news_until = now + NEWS_BEATS * self._interval_s
+        outside = self.joining or not self.slotmap.has_member(self.me.node_id)
+        roster = now - self._roster_sent_at >= ROSTER_EVERY_S or (
+            self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S)
+        quiet = not (outside or news or catching_up or roster or now <= self._news_until)
+        # (half a timer interval of slack: the timer's ticks come a little late, never early)
+        if quiet and now - self._beat_sent_at < self._quiet_interval_s - self._interval_s / 2:
+            return
+        self._beat_sent_at = now
+        seq = self._next_seq()
+        self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
+        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
+        watching = self._watching[0]
+        heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
+                      if peer.seq >= 0 and peer.state != State.DEAD
+                      and (watching is None or node_id in watching))
+        if roster:
+            # The whole member list, now and then and for a newcomer: news a member missed, and
+            # incarnations a restarted member must outbid.
+            self._roster_sent_at, self._roster_due = now, False
+            gossip = self.membership.gossip()
+        else:
+            gossip = news_gossip
         # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
         # a refutation, a new map) it goes to every member: that is how news spreads in one
         # hop. A node outside its map (joining) speaks to the members (mesh/links.py).
-        if self.joining or not self.slotmap.has_member(self.me.node_id):
+        if outside:
             topic = OUTSIDE
         elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
             topic = b""
@@ -715,7 +745,7 @@ class Mesh:
             topic = QUIET
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            self._map_digest(), self.me, gossip,
+            self._map_digest(), None if topic == QUIET else self.me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds), topic)
 
@@ -732,20 +762,13 @@ class Mesh:
         now = self._clock()
         if now - self._beat_sent_at < self._interval_s or self._pub_closed():
             return
-        self.counters["busy_beats"] += 1
+        sent_at = self._beat_sent_at
         self._send_heartbeat(now)
+        if self._beat_sent_at != sent_at:
+            self.counters["busy_beats"] += 1
 
     def _pub_closed(self) -> bool:
         return not self.links.bound
-
-    def _gossip(self, now: float) -> tuple[tuple[Gossip, ...], bool]:
-        """The member list of this heartbeat (suspicions and news, or now and then the whole roster), and whether it holds news."""
-        news = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
-        if now - self._roster_sent_at >= ROSTER_EVERY_S or (
-                self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S):
-            self._roster_sent_at, self._roster_due = now, False
-            return self.membership.gossip(), bool(news)
-        return news, bool(news)
 
     def _listen(self, now: float) -> None:
         """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted; or everyone.

@@ -120,6 +120,9 @@ class Membership:
         events: list[Event] = []
         peer = self.peers.get(beat.sender)
         if peer is None:
+            if beat.me is None:     # a quiet heartbeat names no address: heard of too soon, or forgotten
+                self.stale += 1
+                return events
             events += self.learn(beat.me, now)
             peer = self.peers[beat.sender]
         if peer.state == State.DEAD and beat.incarnation <= peer.dead_incarnation:
@@ -133,7 +136,7 @@ class Membership:
         revived = peer.state != State.ALIVE
         changed = revived or beat.incarnation > peer.incarnation
         self.peers[beat.sender] = replace(
-            peer, member=beat.me, incarnation=max(peer.incarnation, beat.incarnation),
+            peer, member=peer.member if beat.me is None else beat.me, incarnation=max(peer.incarnation, beat.incarnation),
             heard_at=now, seq=beat.seq, state=State.ALIVE,
             state_at=now if revived else peer.state_at,
             changed_at=now if changed else peer.changed_at)

@@ -7,7 +7,7 @@ import gevent
 import pytest
 import zmq.green as zmq
 
-from mesh.bus import Mesh
+from mesh.bus import NEWS_BEATS, Mesh
 from mesh.messages import Hello, Leave, digest, encode
 from mesh.slotmap import Member
 from tests.integration.polling import wait_for
@@ -307,12 +307,16 @@ def test_a_big_map_hears_its_watchers_only_and_they_decide_a_death(cluster):
     others = {m.me.node_id for m in cluster.nodes} - watched - {listener.me.node_id}
     assert len(watched) == 2 * watch.SIDE and len(others) == 2
     # Idle (no news for a while): only the watchers' heartbeats still arrive.
-    wait_for(lambda: all(not m._gossip(m._clock())[1] and m._clock() > m._news_until + BEAT_S
+    wait_for(lambda: all(not m.membership.gossip(m._clock(), NEWS_BEATS * BEAT_S) and m._clock() > m._news_until + BEAT_S
                          for m in cluster.nodes), timeout_s=10)
     before = dict(listener.links.received)
     gevent.sleep(20 * BEAT_S)     # a measurement window: who is heard in it, not a wait for a condition
-    heard = {n for n in listener.links.received if listener.links.received[n] > before.get(n, 0)}
+    counts = {n: listener.links.received[n] - before.get(n, 0) for n in listener.links.received}
+    heard = {n for n, count in counts.items() if count > 0}
     assert watched <= heard and not heard & others, (heard, others)
+    # With nothing new to say, a member beats every node_timeout / 6 (0.1 s here), not at each of
+    # its timer's ticks (0.05 s): at most ~10 heartbeats each in these 20 ticks, never 20.
+    assert max(counts[n] for n in watched) <= 13, counts
 
     victim = next(m for m in cluster.nodes if m.me.node_id in others and m is not seed)
     cluster.crash(victim)

@@ -32,6 +32,16 @@ def test_heartbeat_from_unknown_sender_joins_it_and_its_member_list():
     assert set(membership.live()) == {node_id(0), node_id(1), node_id(2)}
 
 
+def test_a_quiet_heartbeat_renews_a_known_sender_and_is_dropped_from_an_unknown_one():
+    import dataclasses
+    membership = view(peers=1)
+    quiet = dataclasses.replace(beat(1, 5), me=None)
+    membership.heartbeat(quiet, 1.5)
+    assert membership.peers[node_id(1)].heard_at == 1.5 and membership.peers[node_id(1)].member == member(1)
+    stranger = Membership(member(0), TIMEOUT)
+    assert stranger.heartbeat(quiet, 0.0) == [] and not stranger.peers and stranger.stale == 1
+
+
 def test_dead_members_in_gossip_are_not_learned():
     membership = Membership(member(0), TIMEOUT)
     membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.DEAD),)), 0.0)

@@ -32,6 +32,13 @@ def test_every_kind_round_trips():
         assert decode(encode(message)) == message
 
 
+def test_a_quiet_heartbeat_leaves_out_its_senders_addresses():
+    import dataclasses
+    quiet = dataclasses.replace(heartbeat(), me=None)
+    assert decode(encode(quiet)) == quiet
+    assert len(encode(quiet)) <= len(encode(heartbeat())) - 60
+
+
 def test_decoded_map_derives_the_same_owners():
     decoded = decode(encode(Commit(node_id(0), 1, slotmap())))
     assert decoded.slotmap.owners == slotmap().owners
