@@ -45,7 +45,7 @@ from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
-from mesh.messages import (Commit, Gossip, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
+from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
