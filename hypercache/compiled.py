@@ -38,6 +38,7 @@ COMPILED_MODULES = (
     "hypercache.connection",
     "hypercache.store",
     "hypercache.commands.values",
+    "hypercache.commands.strings",
     "hypercache.commands.hashes",
     "hypercache.commands.lists",
     "hypercache.commands.sets",

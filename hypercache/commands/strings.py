@@ -45,15 +45,16 @@ def expire_deadline(ctx, raw: bytes, option: bytes, name: str) -> int:
     return ms
 
 
-def parse_string_options(args: list[bytes], getex: bool) -> tuple[set[bytes], bytes | None, bytes | None]:
+def parse_string_options(args: list[bytes], getex: bool) -> tuple[set[bytes], bytes | None, bytes]:
     """SET's and GETEX's options as Redis's parseExtendedStringArgumentsOrReply reads them.
 
-    Returns (flags, expiry option, its raw amount). An option is refused with a
+    Returns (flags, expiry option or None, its raw amount or b""). An option is refused with a
     syntax error when it conflicts with one already given; repeating the same
     expiry option is allowed (the last one wins), as in Redis.
     """
     flags: set[bytes] = set()
-    expiry = amount = None
+    expiry: bytes | None = None
+    amount = b""
     i = 2 if getex else 3
     while i < len(args):
         option = args[i].upper()
