@@ -677,7 +677,7 @@ class Dispatcher:
             if replicator is not None and replicator.followed_map is not cluster.slotmap:
                 replicator.follow_map()     # its rules run before a slot of the new map is served
             ctx.slot = route(keys, write, cluster.slotmap, ctx.node_id,
-                             session.readonly, cluster.accepting_writes(),
+                             session.readonly, monotonic() <= cluster.writes_until,   # accepting_writes()
                              replicator.loaded if replicator is not None else None,
                              ctx.settings.cluster_allow_reads_when_down, session.replica_endpoint)
         except CommandError as error:

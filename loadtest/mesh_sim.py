@@ -16,7 +16,10 @@ What it reports, per scenario (cluster size, loss, delay):
   virtual time until every live member holds one map with the change, and the
   epochs that took;
 - false suspicions: members suspected (in anyone's view) that were never
-  stopped.
+  stopped;
+- traffic after a crash: messages in per member per second, measured as idle
+  is, from a second after the map without the dead member (which every
+  heartbeat still names until it is forgotten).
 
     python3 loadtest/mesh_sim.py --members 24 48 100 --loss 0.01
 """
@@ -313,6 +316,10 @@ def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float,
     result["crash_detected_by"] = len(detected)
     result["crash_epochs"] = cluster.epoch() - epoch
     del crashed_at
+    # The dead member rides in every heartbeat until it is forgotten (10 node timeouts): what
+    # the mesh costs meanwhile, from a second after the map without it, for as long as idle.
+    network.run_until(network.now + 1.0)
+    result["after_crash"] = idle_rates(cluster, idle_s)
 
     epoch = cluster.epoch()
     cluster.start([cluster.seed()])
@@ -348,7 +355,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
     print("members  loss  msgs/s out  msgs/s in  KB/s out  KB/s in  cpu ms/s  formed s  crash s  join s"
-          "  scale-up s (epochs)  false susp  wall s")
+          "  scale-up s (epochs)  false susp  msgs/s in after crash  wall s")
     for members in args.members:
         r = scenario(members, args.loss, args.node_timeout_ms, args.interval_s, args.idle_s, args.scale_up,
                      args.seed)
@@ -361,7 +368,8 @@ def main() -> None:
               f"  {idle.get('sent_bytes', 0) / 1024:8.2f}  {idle.get('received_bytes', 0) / 1024:7.2f}"
               f"  {idle.get('cpu_ms_per_s', 0):8.2f}  {fmt(r['formed_s']):>8}  {fmt(r.get('crash_agreed_s')):>7}"
               f"  {fmt(r.get('join_agreed_s')):>6}  {fmt(r.get('scale_up_agreed_s')):>10} ({r.get('scale_up_epochs', '-')})"
-              f"  {r.get('false_suspicions', '-'):>10}  {r.get('wall_s', '-'):>6}", flush=True)
+              f"  {r.get('false_suspicions', '-'):>10}  {r.get('after_crash', {}).get('received', 0):21.1f}"
+              f"  {r.get('wall_s', '-'):>6}", flush=True)
 
 
 if __name__ == "__main__":

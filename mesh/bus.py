@@ -701,8 +701,7 @@ class Mesh:
         """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet interval ago."""
         self._listen(now)
         stats = self._local_stats()
-        news_gossip = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
-        news = bool(news_gossip)
+        news = self.membership.has_news(now, NEWS_BEATS * self._interval_s)
         catching_up = tuple(stats.get("catching_up", ()))
         holds = int(stats.get("holds", 0))
         if holds != self._holds_sent:
@@ -733,7 +732,7 @@ class Mesh:
             self._roster_sent_at, self._roster_due = now, False
             gossip = self.membership.gossip()
         else:
-            gossip = news_gossip
+            gossip = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
         # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
         # a refutation, a new map) it goes to every member: that is how news spreads in one
         # hop. A node outside its map (joining) speaks to the members (mesh/links.py).

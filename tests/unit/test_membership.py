@@ -42,6 +42,13 @@ def test_a_quiet_heartbeat_renews_a_known_sender_and_is_dropped_from_an_unknown_
     assert stranger.heartbeat(quiet, 0.0) == [] and not stranger.peers and stranger.stale == 1
 
 
+def test_a_death_rides_in_every_heartbeat_but_is_news_only_while_recent():
+    membership = view(peers=2)
+    membership.leave(node_id(2), 0, 10.0)
+    assert membership.has_news(10.5, 1.0) and not membership.has_news(11.5, 1.0)
+    assert [g.member.node_id for g in membership.gossip(11.5, 1.0)] == [node_id(2)]
+
+
 def test_dead_members_in_gossip_are_not_learned():
     membership = Membership(member(0), TIMEOUT)
     membership.heartbeat(beat(1, 1, gossip=(Gossip(member(2), 0, State.DEAD),)), 0.0)
