@@ -187,7 +187,9 @@ class Mesh:
         # Read-only outside: the dispatcher's fast lane compares it without a call.
         self.writes_until = float("inf") if not self.joining else float("-inf")
         # The lease counts from when heartbeats arrived, not when the hub read them (mesh/lease.py).
-        self._lease_margin_s = lease.margin_s(self._quiet_interval_s, self.node_timeout_s)
+        # (the timer's interval, not the quiet one: a peer's echo bounds when it can have stopped
+        # hearing this node, however rarely it beats; a wider margin only shortened the lease)
+        self._lease_margin_s = lease.margin_s(heartbeat_interval_s, self.node_timeout_s)
         # a joiner whose copy ahead of admission stands still this long is admitted without it
         self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
@@ -723,9 +725,10 @@ class Mesh:
         self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
         # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
         watching = self._watching[0]
-        heard = tuple((echo_key(node_id), peer.seq) for node_id, peer in sorted(self.membership.peers.items())
-                      if peer.seq >= 0 and peer.state != State.DEAD
-                      and (watching is None or node_id in watching))
+        peers = self.membership.peers
+        echoed = sorted(peers) if watching is None else sorted(n for n in watching if n in peers)
+        heard = tuple((echo_key(node_id), peers[node_id].seq) for node_id in echoed
+                      if peers[node_id].seq >= 0 and peers[node_id].state != State.DEAD)
         if roster:
             # The whole member list, now and then and for a newcomer: news a member missed, and
             # incarnations a restarted member must outbid.
@@ -736,6 +739,10 @@ class Mesh:
         # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
         # a refutation, a new map) it goes to every member: that is how news spreads in one
         # hop. A node outside its map (joining) speaks to the members (mesh/links.py).
+        # A quiet heartbeat with an empty member list leaves out this node's addresses: its
+        # watchers hold them. With a suspicion, a death or the roster it names them, so that a
+        # node that does not know this one (a member restarted under its old id, held dead
+        # here, whose Hello was lost) learns it, reads the list and refutes.
         if outside:
             topic = OUTSIDE
         elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
@@ -744,7 +751,7 @@ class Mesh:
             topic = QUIET
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            self._map_digest(), None if topic == QUIET else self.me, gossip,
+            self._map_digest(), None if topic == QUIET and not gossip else self.me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds), topic)
 

@@ -28,8 +28,8 @@ from mesh.slotmap import Member, SlotMap
 # members, fewer cuts weighed per piece); a voter rebuilds a proposal to check it, so a version-4
 # node would refuse a version-5 proposer's maps of that size.
 # 6: heartbeats say under which map the sender holds every slot it owns (`holds`).
-# 7: a quiet heartbeat (to the watchers, who hold the sender in their map) leaves out the
-# sender's addresses (`me` is nil): 62 of its ~310 bytes.
+# 7: a quiet heartbeat with an empty member list (to the watchers, who hold the sender in
+# their map) leaves out the sender's addresses (`me` is nil): 62 of its ~310 bytes.
 VERSION = 7
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES = 1 << 20

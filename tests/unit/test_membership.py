@@ -40,6 +40,9 @@ def test_a_quiet_heartbeat_renews_a_known_sender_and_is_dropped_from_an_unknown_
     assert membership.peers[node_id(1)].heard_at == 1.5 and membership.peers[node_id(1)].member == member(1)
     stranger = Membership(member(0), TIMEOUT)
     assert stranger.heartbeat(quiet, 0.0) == [] and not stranger.peers and stranger.stale == 1
+    # ... though what it says of this node is still read: held dead, it refutes
+    held_dead = dataclasses.replace(quiet, members=(Gossip(member(0), 0, State.DEAD),))
+    assert stranger.heartbeat(held_dead, 0.1) == [Refuted(1)] and stranger.incarnation == 1
 
 
 def test_a_death_rides_in_every_heartbeat_but_is_news_only_while_recent():

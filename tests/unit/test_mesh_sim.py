@@ -43,6 +43,15 @@ def test_idle_members_hear_their_watchers_only(run):
     assert idle["received_bytes"] / idle["received"] < 400
 
 
+def test_at_the_default_timeout_a_quiet_member_beats_every_half_second():
+    # node_timeout 3 s: heartbeats with nothing new go every 3 / 6 s, not at each 250 ms tick,
+    # and a crash is still agreed within node_timeout and a ballot
+    idle = mesh_sim.scenario(members=12, loss=0.0, node_timeout_ms=3000, interval_s=INTERVAL_S,
+                             idle_s=3.0, scale_up=0, seed=3)
+    assert idle["idle"]["sent"] == pytest.approx(2 * watch.SIDE / 0.5, rel=0.1), idle["idle"]
+    assert idle["crash_agreed_s"] is not None and idle["crash_agreed_s"] < 3.0 + 1.0
+
+
 def test_a_death_is_news_for_a_moment_then_rides_in_quiet_heartbeats(run):
     # The dead member stays in every member list until forgotten, but once it is old news the
     # heartbeats go back to the watchers only (each member's to all 11 others would be 44 a
