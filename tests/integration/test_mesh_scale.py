@@ -37,7 +37,7 @@ NODE_TIMEOUT_MS = 8000
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("HYPERCACHE_SCALE_TEST"),
-                                 reason="48 nodes: ~3 minutes and not reliable on a shared 2-core machine "
+                                 reason="48 nodes: ~45 s of the suite's budget, and not reliable on a loaded 2-core machine "
                                         "(see the docstring); HYPERCACHE_SCALE_TEST=1 runs it")]
 
 
