@@ -230,12 +230,9 @@ class Membership:
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
         events: list[Event] = []
-        # (watches() inlined: in a big map most peers are unwatched, so silent, and asked each tick)
-        me, watchers, unheard, timeout = self.me.node_id, self.watchers, self.unheard, self.node_timeout_s
         for node_id, peer in list(self.peers.items()):
-            if peer.state != State.ALIVE or now - peer.heard_at <= timeout or node_id in unheard:
-                continue
-            if watchers is None or node_id not in watchers or me in watchers[node_id]:
+            if (peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s
+                    and self.watches(node_id)):
                 self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now, changed_at=now)
                 log.info("member suspect node=%s peer=%s silent_s=%.2f",
                          self.me.node_id[:8], node_id[:8], now - peer.heard_at)
