@@ -15,9 +15,13 @@ Without a node (unit tests, tools) the beat does nothing.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 T = TypeVar("T")
+Sortable = TypeVar("Sortable", bound="SupportsRichComparison")
 
 # Elements between two looks at the clock: 1-4 ms of a command's work on this machine, so a beat
 # is late by no more than that; the look itself is one monotonic() call.
@@ -95,7 +99,7 @@ def ticking(items: Iterable[T]) -> Iterator[T]:
 RUN = 4 * EVERY
 
 
-def ordered(items: list[T], reverse: bool = False) -> list[T]:
+def ordered(items: list[Sortable], reverse: bool = False) -> list[Sortable]:
     """`items` sorted (a new list), by C sorts of at most RUN elements or of two sorted halves, a beat between.
 
     list.sort of a million pairs held the hub ~2 s here in one call. Sorted runs of

@@ -11,7 +11,9 @@ from ..arguments import SYNTAX, WRONGTYPE, parse_int
 from ..blocking import first_holding, serve_or_suspend
 from ..reply import NULL_ARRAY, OK, CommandError, Raw
 from ..types.list import ENTRY_BYTES, List, encode
-from ..pulse import chunks
+from ..pulse import EVERY, chunks
+from ..context import Context
+from ..store import Store
 from . import command
 from .options import index_range, numkeys_keys, parse_mpop, parse_timeout
 from .values import typed_value
@@ -31,30 +33,40 @@ def _shrunk(ctx, key: bytes, lst: List, before: int) -> None:
         ctx.store.delete(ctx.slot, key)
 
 
-def _push(ctx, key: bytes, values: list[bytes], left: bool, only_existing: bool) -> int:
-    store = ctx.store
-    lst = store.get_for_write(ctx.slot, key, ctx.now_ms)
-    if lst is None:
+def _push(ctx: Context, key: bytes, values: list[bytes], left: bool, only_existing: bool) -> int:
+    # (`store` and `lst` are typed so that the compiled build calls their methods and reads their
+    # fields directly, not through Python attribute lookups: LPUSH/RPUSH are benchmarked)
+    store: Store = ctx.store
+    found = store.get_for_write(ctx.slot, key, ctx.now_ms)
+    if found is None:
         if only_existing:
             return 0
         lst = List()
-        for piece in chunks(values):
-            if left:
-                lst.push_left(piece)
-            else:
-                lst.push_right(piece)
+        _push_into(lst, values, left)
         store.set(ctx.slot, key, lst)
         return len(lst.encoded)
-    if type(lst) is not List:
+    if type(found) is not List:
         raise CommandError(WRONGTYPE)
+    lst = found
     before = lst.nbytes
+    _push_into(lst, values, left)
+    store.resized(key, lst.nbytes - before)
+    return len(lst.encoded)
+
+
+def _push_into(lst: List, values: list[bytes], left: bool) -> None:
+    """Push `values` in order, with heartbeats between pieces of a long push (hypercache/pulse.py)."""
+    if len(values) <= EVERY:        # (chunks() would hand back the one piece: skip the call)
+        if left:
+            lst.push_left(values)
+        else:
+            lst.push_right(values)
+        return
     for piece in chunks(values):
         if left:
             lst.push_left(piece)
         else:
             lst.push_right(piece)
-    store.resized(key, lst.nbytes - before)
-    return len(lst.encoded)
 
 
 @command("lpush", -3, "write denyoom fast", 1, 1, 1, group="list",
