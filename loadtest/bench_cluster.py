@@ -459,9 +459,9 @@ class Setup:
     start: Callable[[Path], list[Server]]
 
 
-def hypercache_setup(name: str, extra: list[str], replicas: int) -> Setup:
+def hypercache_setup(name: str, extra: list[str], replicas: int, form: str | None = None) -> Setup:
     def start(workdir: Path) -> list[Server]:
-        servers = start_hypercache(workdir, 3, extra)
+        servers = start_hypercache(workdir, 3, extra, form)
         if replicas:
             wait_until(lambda: replicas_synced([s.port for s in servers], replicas), 60,
                        f"connected_slaves:{replicas}, hypercache_replicas_in_sync:{replicas} "
@@ -679,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node-timeout-ms", type=int, default=None,
                    help="hypercache --node-timeout-ms (default: the node's own default)")
     p.add_argument("--forms", default="python,mypyc", help="part 1: the hypercache forms measured (python, mypyc)")
+    p.add_argument("--replication-form", choices=("python", "mypyc"), default=None,
+                   help="part 4: the hypercache form (default: the compiled one when built), to see what sync "
+                        "costs in each")
     p.add_argument("--skip", default="",
                    help="comma list of parts to skip: throughput,idle,detection,replication")
     p.add_argument("--replication", action="store_true",
@@ -709,15 +712,17 @@ def main(argv: list[str] | None = None) -> int:
     if parts_1_to_3:
         print(f"hypercache 3 nodes {' '.join(extra)} vs Redis Cluster 3 masters, {os.cpu_count()} cpus, {placement}")
         print(f"redis-benchmark --cluster -t {TESTS} -c {a.clients} -n {requests}, {repeats} repeat(s)")
-    setups = [hypercache_setup("hc rf1", ["--replication-factor", "1", *timeout_flags], 0),
+    form = a.replication_form
+    setups = [hypercache_setup("hc rf1", ["--replication-factor", "1", *timeout_flags], 0, form),
               hypercache_setup("hc rf2 sync", ["--replication-factor", "2", "--replication-mode", "sync",
-                                               *timeout_flags], 2),
+                                               *timeout_flags], 2, form),
               hypercache_setup("hc rf2 async", ["--replication-factor", "2", "--replication-mode", "async",
-                                                *timeout_flags], 2),
+                                                *timeout_flags], 2, form),
               redis_setup("redis 3m+3r", 3, 1),
               redis_setup("redis 3m", 3, 0)]
     if "replication" not in skip:
-        print(f"replication: {', '.join(s.name for s in setups)}; {os.cpu_count()} cpus, {placement}; "
+        print(f"replication: {', '.join(s.name for s in setups)} (hypercache form: {form or 'as built'}); "
+              f"{os.cpu_count()} cpus, {placement}; "
               f"redis-benchmark --cluster -t {TESTS} -c {a.clients} -P {'|'.join(map(str, pipelines))}, "
               f"-n sized for ~{replication_s:g} s a run, {replication_repeats} repeat(s), "
               f"load average {os.getloadavg()[0]:.2f}")
