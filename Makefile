@@ -15,7 +15,7 @@ COMPILED_STAMP := build/compiled/built
 # what the Python form runs in `make test` besides the whole suite's compiled run: the unit tests
 # (but those of the mesh's and the web's pure cores, which import no hypercache module and so run the
 # same code in both forms, and the static checks) and the black-box protocol and cluster tests
-PURE_SAME_IN_BOTH := adoption election holdings lease membership ring slotmap web_ring static_checks
+PURE_SAME_IN_BOTH := adoption election holdings lease membership slotmap web_ring static_checks
 PURE_TESTS ?= tests/unit $(PURE_SAME_IN_BOTH:%=--ignore=tests/unit/test_%.py) \
 	tests/blackbox/test_protocol.py tests/blackbox/test_cluster.py
 COMPILED_SOURCES := $(shell sed -n 's/^    "\(\(hypercache\|mesh\)\.[a-z_.]*\)",$$/\1/p' hypercache/compiled.py | tr . / | sed 's/$$/.py/') \

@@ -67,6 +67,7 @@ COMPILED_MODULES = (
     "hypercache.replication",
     "hypercache.effects",
     "mesh.keyslot",
+    "mesh.ring",
     "mesh.replication",
     "mesh.datalink",
     "mesh.curvelink",

@@ -303,12 +303,13 @@ class _Carving:
                 size, index = -arcs_by_size[0][0], arcs_by_size[0][1]
                 taken = size
                 choices = [(index, size, [(self.tokens[index][0], self.taker)], [size])]
-            best = None
+            best: tuple[int, int, list[Token], dict[str, list[int]]] | None = None
             for index, size, replacement, sizes in choices:
                 delta = _replica_delta(self.tokens, index, replacement)
                 cost = self._cost(delta, size, sizes)
                 if best is None or cost < best[0]:
                     best = (cost, index, replacement, delta)
+            assert best is not None     # (choices is never empty here)
             _, index, replacement, delta = best
             for member, (rank1, rank12) in delta.items():
                 load = self.loads.setdefault(member, [0, 0])
