@@ -1,6 +1,7 @@
 """Geohash arithmetic (hypercache/geo.py) fed values."""
 from __future__ import annotations
 
+import math
 import random
 
 from hypercache import geo
@@ -50,3 +51,27 @@ def test_search_cells_cover_the_shape() -> None:
     live = [geo.decode(c) for c in cells if not c.zero]
     assert min(a.lat_min for a in live) <= min_lat and max(a.lat_max for a in live) >= max_lat
     assert geo.estimate_steps(0, 0) == 26 and geo.estimate_steps(10**9, 0) == 1
+
+
+def test_a_circle_search_decides_each_point_exactly_as_the_distance_does() -> None:
+    """search() tests circles with _in_circle (the centre's cosine once, a latitude pre-check):
+    the same distance, to the last bit, and the same verdict as _inside(), on the line too."""
+    rng = random.Random(7)
+    checked = outside_by_latitude = 0
+    for _ in range(2000):
+        lon, lat = rng.uniform(-180, 180), rng.uniform(-85, 85)
+        radius_m = rng.choice([1.0, 500.0, 30_000.0, 2_000_000.0])
+        shape = geo.Shape(lon, lat, 1.0, radius=radius_m)
+        cos_lat = math.cos(lat * geo.D_R)
+        for _ in range(10):
+            x = max(-180.0, min(180.0, lon + rng.uniform(-1, 1) * radius_m / 50_000))
+            y = max(-85.0, min(85.0, lat + rng.uniform(-1, 1) * radius_m / 50_000))
+            exact = geo._inside(shape, x, y)
+            assert geo._in_circle(lon, lat, cos_lat, radius_m, x, y) == exact
+            # a point exactly on the circle: its own distance as the radius
+            on_line = geo.distance(lon, lat, x, y)
+            edge = geo.Shape(lon, lat, 1.0, radius=on_line)
+            assert geo._in_circle(lon, lat, cos_lat, on_line, x, y) == geo._inside(edge, x, y) == on_line
+            checked += 1
+            outside_by_latitude += geo.lat_distance(y, lat) > radius_m * geo.OUTSIDE_MARGIN
+    assert checked == 20_000 and outside_by_latitude > 1000     # the pre-check was exercised
