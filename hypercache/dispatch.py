@@ -630,6 +630,12 @@ class Dispatcher:
             reply = CommandError("ERR internal error while running the command")
         elapsed = perf_counter_ns() - started
         ctx.store.touching = True
+        if reply is TRYAGAIN_LOADING:
+            # an EXEC whose slot's data is still arriving: it waits and runs again (execute()),
+            # and is counted, timed and fed to MONITOR once, by the run that answers it
+            if mark >= 0:
+                key_events.end(args, reply, mark)
+            return reply
         stats.record(elapsed)
         if elapsed >= ctx.slowlog.threshold_ns and "skip-slowlog" not in cmd.flags and type(reply) is not Suspend:
             self._slow(session, [args], elapsed)
