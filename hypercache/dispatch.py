@@ -572,10 +572,10 @@ class Dispatcher:
                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")))
         reply = self.call(session, cmd, args)
         if reply is TRYAGAIN_LOADING:
-            return self._await_loading(session, args)
+            return self._await_loading(session, args, name)
         return reply
 
-    def _await_loading(self, session: Session, args: list[bytes]) -> Suspend:
+    def _await_loading(self, session: Session, args: list[bytes], name: str) -> Suspend:
         """Park a command whose slot this node leads but whose data is still arriving.
 
         Redis clients treat TRYAGAIN differently (redis-py and ioredis retry it,
@@ -588,13 +588,16 @@ class Dispatcher:
         def retry(name: bytes) -> Any:
             return self.execute(session, args)      # (a Suspend again: it keeps waiting)
 
-        def discard() -> None:
-            # an EXEC that waited in vain: as Redis Cluster's redirected EXEC, its
-            # transaction (and every WATCH) is gone with the TRYAGAIN
-            end_transaction(self.ctx, session)
         exec_ = session.multi is not None and args[0].lower() == b"exec"
-        return Suspend([LOADING], LOADING_WAIT_S, retry, TRYAGAIN_LOADING, keyed=False,
-                       on_timeout=discard if exec_ else None)
+
+        def gave_up() -> None:
+            # answered TRYAGAIN after all: counted as a refused call, as one answered at once is
+            self._reject(name, TRYAGAIN_LOADING)
+            if exec_:
+                # an EXEC that waited in vain: as Redis Cluster's redirected EXEC, its
+                # transaction (and every WATCH) is gone with the TRYAGAIN
+                end_transaction(self.ctx, session)
+        return Suspend([LOADING], LOADING_WAIT_S, retry, TRYAGAIN_LOADING, keyed=False, on_timeout=gave_up)
 
     def call(self, session: Session, cmd: Command, args: list[bytes]) -> Any:
         """Route and run a looked-up command (also used by EXEC for queued commands)."""

@@ -402,7 +402,8 @@ class Replicator:
             planned = gevent.get_hub().threadpool.apply(
                 election.plan, (slotmap, (), list(joiners.values()), slotmap.epoch + 1))
             finished = time.monotonic()
-            self._plan_next_at = finished + PLAN_SPACING * (finished - started)
+            # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
+            self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), cluster.node_timeout_s)
         if self._map is not slotmap:
             return          # the map changed meanwhile: plan again on the next turn
         self._plan_key, self._plan = key, planned

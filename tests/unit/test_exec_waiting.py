@@ -1,5 +1,6 @@
-"""An EXEC whose slot's data is still arriving waits (Dispatcher._await_loading) and runs once:
-INFO commandstats counts it once, however many times it was retried while it waited."""
+"""An EXEC whose slot's data is still arriving waits (Dispatcher._await_loading): INFO
+commandstats counts it once, however many times it was retried while it waited, as a call when it
+runs and as a refused one when it gives up with TRYAGAIN."""
 from __future__ import annotations
 
 from hypercache.blocking import LOADING
@@ -51,3 +52,28 @@ def test_a_waiting_exec_is_counted_once_when_it_runs():
     assert h.pending(client) == b"*1\r\n+OK\r\n"
     assert exec_calls(h, admin) == 1
     assert h.call(admin, "GET", "k") == b"v"
+
+
+def exec_stats(h: Harness, session) -> str:
+    for line in h.call(session, "INFO", "commandstats").decode().splitlines():
+        if line.startswith("cmdstat_exec:"):
+            return line
+    return ""
+
+
+def test_an_exec_that_waited_in_vain_is_counted_once_as_refused():
+    h = Harness()
+    h.ctx.dispatcher = h.dispatcher
+    h.ctx.replicator = Arriving(h.ctx.cluster.slotmap, keyslot(b"k"))
+    client, admin = h.session(), h.session()
+    h.call(client, "MULTI")
+    h.call(client, "SET", "k", "v")
+    assert h.raw(client, "EXEC") == b""
+    h.ctx.blocking.signal(LOADING)          # a retry while it waits
+    h.ctx.blocking.serve_ready()
+    h.time_out(client)                      # LOADING_WAIT_S passed: the TRYAGAIN it would have got at once
+    assert h.pending(client).startswith(b"-TRYAGAIN ")
+    stats = exec_stats(h, admin)
+    assert "calls=0," in stats and "rejected_calls=1," in stats, stats
+    assert "errorstat_TRYAGAIN:count=1" in h.call(admin, "INFO", "errorstats").decode()
+    assert h.call(admin, "EXISTS", "k") == 0    # the transaction is gone with it
