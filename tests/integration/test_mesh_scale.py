@@ -16,7 +16,11 @@ would have a live member declared dead and removed (seen once at load 20-60
 with an 8 s timeout, before quiet heartbeats halved the mesh's traffic). The
 node timeout here is therefore Redis Cluster's default, 15 s: a stall that
 long is a machine in trouble, not load. Measured on 4 December 2026: passed in
-43 s twice at load ~1, and in 31 s at load 80 (the tail of a 100-node run).
+43 s twice at load ~1, and in 31 s at load 80 (the tail of a 100-node run); in
+the whole suite of three fresh-clone CI runs it took 54, 122 and 120 s (40-45 s
+alone on the same machine, forming in 14-20 s and agreeing without the dead
+20-22 s later: why it is slower inside the suite is not found yet), so its
+waits are generous: 240 s to form, 120 s to agree without the dead.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def test_48_members_agree_and_survive_3_deaths(tmp_path):
             node.wait_ready(timeout=120)
         seed = factory.start(*flags, port=seed_port)
         nodes = [seed, *joiners]
-        formed = wait_until(lambda: one_map(nodes, MEMBERS), timeout=120, interval=1.0,
+        formed = wait_until(lambda: one_map(nodes, MEMBERS), timeout=240, interval=1.0,
                             message="48 members holding one map")
         assert int(formed) <= 3, f"forming 48 members took {formed} epochs: joins are not batched"
 
@@ -62,7 +66,7 @@ def test_48_members_agree_and_survive_3_deaths(tmp_path):
             victim.kill()
         survivors = nodes[:-KILLED]
         # Detection and a new map: node_timeout, one heartbeat for the watchers' verdict, one ballot.
-        after = wait_until(lambda: one_map(survivors, MEMBERS - KILLED), timeout=60, interval=0.5,
+        after = wait_until(lambda: one_map(survivors, MEMBERS - KILLED), timeout=120, interval=0.5,
                            message="45 survivors holding one map without the dead")
         assert int(after) > int(formed)
         for node in survivors:
