@@ -335,15 +335,21 @@ def lat_distance(lat1: float, lat2: float) -> float:
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Haversine, as geohashGetDistance (degrees to radians inlined: a search calls it per candidate).
+    """Haversine, as geohashGetDistance."""
+    return _distance_from(lon1, lat1, math.cos(lat1 * D_R), lon2, lat2)
 
-    (math.sin, not an alias of it: compiled, `math.sin(x)` is C's sin, an alias a Python call)"""
+
+def _distance_from(lon1: float, lat1: float, cos_lat1: float, lon2: float, lat2: float) -> float:
+    """distance() with the first point's latitude cosine given (a circle search computes it once).
+
+    (degrees to radians inlined: a search calls it per candidate; math.sin, not an alias of it:
+    compiled, `math.sin(x)` is C's sin, an alias a Python call)"""
     v = math.sin((lon2 * D_R - lon1 * D_R) / 2)
     if v == 0.0:
         return EARTH_RADIUS_IN_METERS * abs(lat2 * D_R - lat1 * D_R)
     lat1r, lat2r = lat1 * D_R, lat2 * D_R
     u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    a = u * u + cos_lat1 * math.cos(lat2r) * v * v
     return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
 
 
@@ -374,18 +380,10 @@ OUTSIDE_MARGIN: Final = 1.0 + 1e-9
 
 def _in_circle(lon: float, lat: float, cos_lat: float, limit: float, x: float, y: float) -> float:
     """_inside() for a circle of `limit` metres around (lon, lat), whose latitude's cosine the
-    search computed once: distance()'s arithmetic, operation for operation, so the same floats."""
-    lat_gap = EARTH_RADIUS_IN_METERS * abs(y * D_R - lat * D_R)
-    if lat_gap > limit * OUTSIDE_MARGIN:
+    search computed once: the same distance, and the same verdict."""
+    if EARTH_RADIUS_IN_METERS * abs(y * D_R - lat * D_R) > limit * OUTSIDE_MARGIN:
         return -1.0
-    v = math.sin((x * D_R - lon * D_R) / 2)
-    if v == 0.0:
-        d = lat_gap
-    else:
-        lat2r = y * D_R
-        u = math.sin((lat2r - lat * D_R) / 2)
-        a = u * u + cos_lat * math.cos(lat2r) * v * v
-        d = 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+    d = _distance_from(lon, lat, cos_lat, x, y)
     return d if d <= limit else -1.0
 
 
