@@ -89,7 +89,7 @@ def read(replicator: Any) -> ReplicationState:
     for peer, stream in list(replicator.streams.items()):
         feeds[peer] = Feed(peer, frozenset(stream.slots), stream.next_offset - 1, stream.acked, stream.lag,
                            bool(stream.in_sync), frozenset(stream.copying), bool(stream.broken))
-    follows = {primary: Follow(primary, stream.applied) for primary, stream in list(replicator.inbound.items())}
+    follows = {primary: Follow(primary, stream.applied) for primary, stream in replicator.following().items()}
     stats = replicator.stats
     loaded = getattr(replicator, "loaded", None)
     missing = frozenset() if loaded is None else frozenset(_zeros(bytes(loaded)))

@@ -189,7 +189,7 @@ def replication(ctx, now: float) -> Fields:
              sum(1 for stream in replicator.streams.values() if stream.wants_events)),
             ("hypercache_replica_slots_copying", sum(stream["copying"] for stream in streams)),
             ("hypercache_slots_loading", replicator.slots_loading()),
-            ("hypercache_primaries_followed", len(replicator.inbound)),
+            ("hypercache_primaries_followed", len(replicator.following())),
             ("hypercache_slots_receiving_copy", len(replicator.copying_in)),
             ("hypercache_frames_applied", counters["frames_applied"]),
             ("hypercache_effects_applied", counters["effects_applied"]),

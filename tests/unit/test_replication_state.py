@@ -233,7 +233,7 @@ def test_read_takes_the_streams_as_values():
     inbound = InStream(C, 5, 17)
     loaded = bytearray(b"\x01" * 16384)
     loaded[9] = loaded[16383] = 0
-    replicator = SimpleNamespace(streams={B: out}, inbound={C: inbound}, copying_in={9}, mode="async",
+    replicator = SimpleNamespace(streams={B: out}, following=lambda: {C: inbound}, copying_in={9}, mode="async",
                                  stats={"frames_applied": 17, "writes_held": 3}, held={object()}, loaded=loaded)
     state = read(replicator)
     assert state.feeds[B] == Feed(B, frozenset({1, 2, 3}), 4, 2, 2, False, frozenset({1, 2, 3}), False)
