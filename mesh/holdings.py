@@ -14,7 +14,8 @@ current one and replace newer data:
   void, even when some of it was kept (retained or not dropped yet), unless the
   copy came under the new map;
 - a copy kept for a joining primary (retained) is for that primary only, and
-  only while it leads the slot.
+  only while it leads the slot; when another one leads it first, the copy stays
+  as a fallback (below), since it may be the only one.
 
 A copy a node stops owning while one of the slot's new owners has none yet (a
 move for balance: the new replica is copied from the new primary after the
@@ -115,6 +116,13 @@ class Holdings:
         for slot, kept in list(self.retained.items()):
             if owners[slot][:1] != (kept.primary,):
                 del self.retained[slot]
+                if loaded[slot] and me not in owners[slot]:
+                    # The slot's primary changed before it pulled our copy (two joins in a
+                    # row; it died): we may hold the only one (replication factor 1). Not
+                    # for the new primary as current (it may have taken writes meanwhile,
+                    # from a copy it got elsewhere): kept as a fallback, the newest stale
+                    # copy a primary that finds no current one pulls (best_stale).
+                    self._fall_back(slot, previous_epoch, now)
         for slot in [slot for slot in self.fallback if me in owners[slot]]:
             del self.fallback[slot]     # (ours again: its stale copy follows the owners' rules)
         # A slot's new primary that does not hold it (it joined, or it was an owner

@@ -86,6 +86,30 @@ def test_a_retained_copy_is_for_its_new_primary_only_and_only_while_it_leads():
     held.follow(e2, 2, e3, 3, now=1.0)
     assert 9 not in held.retained
     assert not held.can_give(9, e3, D)
+    # (not given as current, but kept: offered as a stale copy if nobody holds one current)
+    assert 9 in held.fallback and held.stale[9] == 2 and 9 not in held.release_unowned(e3, handing=())
+
+
+def test_at_replication_factor_1_a_second_join_keeps_the_only_copy_for_the_stale_path():
+    # A alone holds slot 4. Joiner B is admitted and leads it; before B pulls it, joiner D is
+    # admitted and leads it instead. A's copy is the only one: it must not be dropped.
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A,))
+    e2 = owners({4: (B,)}, (A,))
+    e3 = owners({4: (D,)}, (A,))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert held.retained[4].primary == B
+    held.follow(e2, 2, e3, 3, now=0.5)
+    assert held.release_unowned(e3, handing=()) == []      # (kept: slot 4's keys stay)
+    assert 4 in held.fallback and held.can_give_stale(4)
+    # D asks everyone, finds nobody holding it current, and pulls the newest stale copy: ours
+    give, offered, lacking = held.answer_pull([4], e3, D, stale_ok=False)
+    assert (give, offered, lacking) == ([], [(4, 2)], [])
+    give, offered, lacking = held.answer_pull([4], e3, D, stale_ok=True)
+    assert give == [4]
+    # once D says it holds what it owns, the fallback goes
+    assert held.release_fallback([4]) == [4]
+    assert held.release_unowned(e3, handing=()) == [4]
 
 
 def test_a_copy_is_kept_for_a_new_primary_that_was_still_receiving_it():
