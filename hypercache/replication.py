@@ -63,6 +63,7 @@ BATCH_BYTES = COPY_CHUNK_BYTES
 PART_BYTES = 1024 * 1024
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
+DONE_EVERY_S = 0.1              # a full copy says which of its slots are whole this often (SYNC_DONE)
 # A held client whose replicas have not acknowledged after this many node
 # timeouts (the failure detector changes the map long before) is closed.
 HOLD_LIMIT_TIMEOUTS = 3
@@ -275,7 +276,8 @@ class Replicator:
         the node timeout (a pause), it could not hear a majority for a node timeout (a
         cut), or others declared it suspect or dead (it had to refute). Maps it missed
         while away may have been written without it; maps missed while present only went
-        by unseen (two commits in a row under load), and its copies are current."""
+        by unseen (two commits in a row under load): the slots it leads are current, its
+        replica copies are copied again (Holdings.void_replica_copies)."""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():
@@ -298,6 +300,10 @@ class Replicator:
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)
             self._away = False
             self._incarnation = self.cluster.membership.incarnation
+            if missed and not away and previous.epoch > 0:
+                recopied = self.holdings.void_replica_copies(previous.owners, previous.epoch, slotmap.owners)
+                self._copy_again({slotmap.owners[slot][0] for slot in recopied})
+                voided += len(recopied)
             if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
@@ -680,7 +686,14 @@ class Replicator:
         if previous is not None:
             previous.join()         # copies of one stream run one after the other
         store = self.store
+        # Slots whose copy is whole are said to be so every DONE_EVERY_S, not only at the
+        # end: each is served (a pull), takes writes (quiet) or counts as held that much sooner.
+        finished: list[int] = []
+        said_at = time.monotonic()
         for slot in slots:
+            if finished and time.monotonic() - said_at >= DONE_EVERY_S:
+                stream.copy_finishes(self._send(stream, wire.SYNC_DONE, finished), finished)
+                finished, said_at = [], time.monotonic()
             keys = list(store.slots[slot])
             start = 0
             while start < len(keys):
@@ -711,7 +724,9 @@ class Replicator:
                 if effects:
                     self._send(stream, wire.BATCH, effects)
                 gevent.sleep(0)
-        stream.copy_finishes(self._send(stream, wire.SYNC_DONE, slots), slots)
+            finished.append(slot)
+        if finished or not slots:
+            stream.copy_finishes(self._send(stream, wire.SYNC_DONE, finished), finished)
 
     # -- the commit: once per loop iteration ------------------------------------------------
 
@@ -943,6 +958,19 @@ class Replicator:
             if self.quiet and len(stream.copies) < copies and self._release_quiet():
                 self._serve_waiting()
 
+    def _copy_again(self, primaries: set[str]) -> None:
+        """Have these primaries copy us their slots anew: the runs we follow from them are
+        refused from here on (a GAP), now on their last frame, so that an idle stream
+        restarts too. (A primary with no run to us yet starts one with a full copy.)"""
+        for primary in primaries:
+            instream = self.inbound.get(primary)
+            latest = self._latest.get(primary)
+            if instream is None:
+                continue
+            if latest is not None and latest[1].run_id == instream.run_id:
+                self._answer(latest[0], latest[1], wire.REFUSE, [wire.GAP, instream.applied])
+            instream.run_id = -1        # whatever comes next of this run is refused until it restarts
+
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
         """A frame of a stream we follow, as a replica."""
         self._heard_at[frame.sender] = time.monotonic()
@@ -1045,27 +1073,29 @@ class Replicator:
                 for slot in frame.body:
                     store.flush_slot(slot)
                 self.holdings.copy_starts(frame.body)
+                instream.copy_begins(frame.body)
                 self.copying_in.update(frame.body)
                 self._copy_from.update((slot, frame.sender) for slot in frame.body)
             elif frame.kind == wire.SYNC_DONE:
-                self.copying_in.difference_update(frame.body)
+                whole = instream.copy_ends(frame.body)
+                self.copying_in.difference_update(whole)
                 pulled = False
-                self.holdings.copy_done(frame.body, frame.epoch)
+                self.holdings.copy_done(whole, frame.epoch)
                 if self._outside():        # ahead of our admission: see Holdings.precopied
                     owners = self.cluster.slotmap.owners
                     self.holdings.precopied.update(
-                        (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
-                for slot in frame.body:
+                        (slot, frame.sender) for slot in whole if self.me not in owners[slot])
+                for slot in whole:
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
                         pulled = True
                 if pulled:      # ours to serve now, and to copy to our replicas
                     log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
-                             len(frame.body))
+                             len(whole))
                     # the owner we pulled them from holds exactly this: it needs no copy back
                     owners = self.cluster.slotmap.owners
                     self._presynced.setdefault(frame.sender, set()).update(
-                        slot for slot in frame.body if frame.sender in owners[slot][1:])
+                        slot for slot in whole if frame.sender in owners[slot][1:])
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])

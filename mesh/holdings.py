@@ -146,6 +146,27 @@ class Holdings:
             self._retain(slot, primary, now)
         return voided
 
+    def void_replica_copies(self, previous: Owners, previous_epoch: int, owners: Owners) -> list[int]:
+        """Maps went by unseen while this node was present (two commits in a row): the copies
+        it replicates may miss writes all the same. A skipped map may have taken a slot
+        away from it and the next given it back; the slot's primary then copies it again,
+        but until that copy starts this node would count its old copy as held (its
+        heartbeats would say so, a failover would make it primary with it). Which slots a
+        skipped map moved is unknown here, so every replica copy held from before goes, to
+        be copied again (the caller asks the primaries; returned). The slots it leads stay:
+        a slot can come back to lead only to a member that held it under the maps between
+        (a failover or a move for balance picks a replica), and voiding them when the whole
+        cluster skipped a map would leave nobody holding the data."""
+        me, loaded, loaded_epoch = self.me, self.loaded, self.loaded_epoch
+        voided = []
+        for slot, now_owners in enumerate(owners):
+            if (loaded[slot] and me in now_owners[1:] and me in previous[slot]
+                    and loaded_epoch[slot] <= previous_epoch):
+                loaded[slot] = 0
+                self.stale[slot] = previous_epoch
+                voided.append(slot)
+        return voided
+
     def _fall_back(self, slot: int, epoch: int, now: float) -> None:
         """Keep our copy, current under map `epoch`, as a fallback: stale, not served."""
         self.loaded[slot] = 0

@@ -75,6 +75,26 @@ def test_maps_skipped_while_present_void_nothing():
     assert all(held.loaded)
 
 
+def test_maps_skipped_while_present_void_replica_copies_to_be_copied_again():
+    # A replicated slot 3 under epoch 4; a map it never saw (5) gave slot 3 to (B, C) and took
+    # writes there; map 6, the one it adopts, gives slot 3 back to it as replica. Which slots
+    # the skipped map moved is unknown: every replica copy from before is copied again.
+    held = Holdings(A, fresh=False)
+    held.copy_done(range(SLOT_COUNT), epoch=4)
+    held.copy_done([9], epoch=6)                  # arrived from map 6's primary: current
+    e4 = owners({1: (A, B), 2: (C, D)}, (B, A))
+    e6 = owners({1: (A, B), 2: (C, D)}, (B, A))
+    assert held.follow(e4, 4, e6, 6, now=0.0) == 0
+    voided = held.void_replica_copies(e4, 4, e6)
+    assert 3 in voided and 9 not in voided and 1 not in voided     # (slot 1 it leads: stays)
+    assert 2 not in voided                                          # (not ours: nothing to void)
+    assert not held.loaded[3] and held.loaded[1] and held.loaded[9]
+    assert held.stale[3] == 4 and not held.can_give(3, e6, B)
+    held.copy_starts([3])
+    held.copy_done([3], epoch=6)
+    assert held.loaded[3] and 3 not in held.stale
+
+
 def test_a_retained_copy_is_for_its_new_primary_only_and_only_while_it_leads():
     held = Holdings(A, fresh=True)
     e1 = owners({}, (A, C))
