@@ -63,7 +63,7 @@ BATCH_BYTES = COPY_CHUNK_BYTES
 PART_BYTES = 1024 * 1024
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
-DONE_EVERY_S = 0.1              # a full copy says which of its slots are whole this often (SYNC_DONE)
+DONE_EVERY_S = 0.25             # a full copy says which of its slots are whole this often (SYNC_DONE)
 # A held client whose replicas have not acknowledged after this many node
 # timeouts (the failure detector changes the map long before) is closed.
 HOLD_LIMIT_TIMEOUTS = 3
@@ -276,8 +276,10 @@ class Replicator:
         the node timeout (a pause), it could not hear a majority for a node timeout (a
         cut), or others declared it suspect or dead (it had to refute). Maps it missed
         while away may have been written without it; maps missed while present only went
-        by unseen (two commits in a row under load): the slots it leads are current, its
-        replica copies are copied again (Holdings.void_replica_copies)."""
+        by unseen (two commits in a row under load), and its copies are current, unless a
+        skipped map took a slot away from it and the next gave it back (a known gap: voiding
+        and copying every replica copy again after each skip, tried, left a one-copy window
+        for the length of that copy, a worse risk than the gap)."""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():
@@ -300,10 +302,6 @@ class Replicator:
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)
             self._away = False
             self._incarnation = self.cluster.membership.incarnation
-            if missed and not away and previous.epoch > 0:
-                recopied = self.holdings.void_replica_copies(previous.owners, previous.epoch, slotmap.owners)
-                self._copy_again({slotmap.owners[slot][0] for slot in recopied})
-                voided += len(recopied)
             if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
                             me[:8], slotmap.epoch, previous.epoch, away, voided)
@@ -513,7 +511,7 @@ class Replicator:
             self._carried[peer] = (run, kept)
             # (ours to confirm, owner or not: kept for it meanwhile)
             self.holdings.keep_for([slot for slot in kept if after[slot][:1] == (peer,) and me not in after[slot]],
-                                   peer, self._map_at)
+                                   peer, self._map_at, previous.epoch)
 
     def _confirmable(self, peer: str, slotmap) -> bool:
         carried = self._carried.get(peer)
@@ -688,6 +686,7 @@ class Replicator:
         store = self.store
         # Slots whose copy is whole are said to be so every DONE_EVERY_S, not only at the
         # end: each is served (a pull), takes writes (quiet) or counts as held that much sooner.
+        # (Not more often: a puller serving newly whole slots walks its map again, ~5 ms.)
         finished: list[int] = []
         said_at = time.monotonic()
         for slot in slots:
@@ -957,19 +956,6 @@ class Replicator:
             # (only an ACK that ends a copy can release a quiet slot: most ACKs end none)
             if self.quiet and len(stream.copies) < copies and self._release_quiet():
                 self._serve_waiting()
-
-    def _copy_again(self, primaries: set[str]) -> None:
-        """Have these primaries copy us their slots anew: the runs we follow from them are
-        refused from here on (a GAP), now on their last frame, so that an idle stream
-        restarts too. (A primary with no run to us yet starts one with a full copy.)"""
-        for primary in primaries:
-            instream = self.inbound.get(primary)
-            latest = self._latest.get(primary)
-            if instream is None:
-                continue
-            if latest is not None and latest[1].run_id == instream.run_id:
-                self._answer(latest[0], latest[1], wire.REFUSE, [wire.GAP, instream.applied])
-            instream.run_id = -1        # whatever comes next of this run is refused until it restarts
 
     def _on_stream_frame(self, frame: Frame, identity: bytes) -> None:
         """A frame of a stream we follow, as a replica."""

@@ -53,6 +53,7 @@ class Retained:
 
     primary: str
     since: float
+    epoch: int      # the last map under which it is known current (we owned it then)
 
 
 class Holdings:
@@ -122,7 +123,7 @@ class Holdings:
                     # for the new primary as current (it may have taken writes meanwhile,
                     # from a copy it got elsewhere): kept as a fallback, the newest stale
                     # copy a primary that finds no current one pulls (best_stale).
-                    self._fall_back(slot, previous_epoch, now)
+                    self._fall_back(slot, kept.epoch, now)
         for slot in [slot for slot in self.fallback if me in owners[slot]]:
             del self.fallback[slot]     # (ours again: its stale copy follows the owners' rules)
         # A slot's new primary that does not hold it (it joined, or it was an owner
@@ -143,28 +144,7 @@ class Holdings:
             if any(other in before and slot not in unacknowledged.get(other, ()) for other in now_owners[1:]):
                 self._fall_back(slot, previous_epoch, now)
                 continue        # another owner holds it and gives it
-            self._retain(slot, primary, now)
-        return voided
-
-    def void_replica_copies(self, previous: Owners, previous_epoch: int, owners: Owners) -> list[int]:
-        """Maps went by unseen while this node was present (two commits in a row): the copies
-        it replicates may miss writes all the same. A skipped map may have taken a slot
-        away from it and the next given it back; the slot's primary then copies it again,
-        but until that copy starts this node would count its old copy as held (its
-        heartbeats would say so, a failover would make it primary with it). Which slots a
-        skipped map moved is unknown here, so every replica copy held from before goes, to
-        be copied again (the caller asks the primaries; returned). The slots it leads stay:
-        a slot can come back to lead only to a member that held it under the maps between
-        (a failover or a move for balance picks a replica), and voiding them when the whole
-        cluster skipped a map would leave nobody holding the data."""
-        me, loaded, loaded_epoch = self.me, self.loaded, self.loaded_epoch
-        voided = []
-        for slot, now_owners in enumerate(owners):
-            if (loaded[slot] and me in now_owners[1:] and me in previous[slot]
-                    and loaded_epoch[slot] <= previous_epoch):
-                loaded[slot] = 0
-                self.stale[slot] = previous_epoch
-                voided.append(slot)
+            self._retain(slot, primary, now, previous_epoch)
         return voided
 
     def _fall_back(self, slot: int, epoch: int, now: float) -> None:
@@ -268,19 +248,19 @@ class Holdings:
                 lacking.append(slot)
         return give, offered, lacking
 
-    def keep_for(self, slots: Iterable[int], primary: str, now: float) -> None:
+    def keep_for(self, slots: Iterable[int], primary: str, now: float, epoch: int) -> None:
         """Keep copies we are no longer an owner of for `primary`, which leads them now and
         holds them already but for our confirmation (a joiner fed ahead of the switch)."""
         for slot in slots:
             if self.loaded[slot]:
-                self._retain(slot, primary, now)
+                self._retain(slot, primary, now, epoch)
 
     def handed_off(self, slots: Iterable[int]) -> None:
         for slot in slots:
             self.retained.pop(slot, None)
 
-    def _retain(self, slot: int, primary: str, now: float) -> None:
-        self.retained[slot] = Retained(primary, now)
+    def _retain(self, slot: int, primary: str, now: float, epoch: int) -> None:
+        self.retained[slot] = Retained(primary, now, epoch)
         self._oldest_at = min(self._oldest_at, now)
 
     def expire_retained(self, now: float, keep_s: float) -> list[int]:
