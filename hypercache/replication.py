@@ -172,6 +172,7 @@ class Replicator:
         self.quiet: set[int] = set()
         self._owned: tuple[Any, bytes] = (None, b"")     # (map, 1 per slot this node owns in it)
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
+        self._pulled_stale: set[int] = set()        # slots asked for as a stale copy (PULL_STALE)
         self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
@@ -1078,10 +1079,13 @@ class Replicator:
                 if pulled:      # ours to serve now, and to copy to our replicas
                     log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
                              len(whole))
-                    # the owner we pulled them from holds exactly this: it needs no copy back
-                    owners = self.cluster.slotmap.owners
+                    # the owner we pulled them from holds exactly this: it needs no copy back,
+                    # unless it was a stale copy (the owner does not count it as held: a copy
+                    # from us makes it so, else its heartbeats never say it holds what it owns)
+                    owners, stale = self.cluster.slotmap.owners, self._pulled_stale
                     self._presynced.setdefault(frame.sender, set()).update(
-                        slot for slot in whole if frame.sender in owners[slot][1:])
+                        slot for slot in whole if frame.sender in owners[slot][1:] and slot not in stale)
+                    stale.difference_update(whole)
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])
@@ -1188,6 +1192,7 @@ class Replicator:
                     else:
                         self._pulled_at[slot] = now
                         self.importing[slot] = source
+                        self._pulled_stale.add(slot)
                         stale_asks.setdefault(source, []).append(slot)
                 continue
             attempt = self._pull_attempts.get(slot, 0)
