@@ -543,6 +543,12 @@ def read_all(client: redis.Redis | RedisCluster, commands: list[tuple[str, str]]
     return replies
 
 
+def _wall(monotonic_at: float) -> str:
+    """A monotonic instant as the wall-clock time the node logs use, to the millisecond."""
+    at = monotonic_at + time.time() - time.monotonic()
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f",{int(at % 1 * 1000):03d}"
+
+
 def check(run: Run) -> dict[str, int]:
     ops = [op for worker in run.workers for op in worker.ops]
     set_ops = [op for op in ops if op.kind == "set"]
@@ -565,9 +571,8 @@ def check(run: Run) -> dict[str, int]:
             result["lost_set"] += 1
             if len(run.notes) < 20:
                 # (slot and wall-clock time: what finding it in the node logs needs)
-                wall = time.strftime("%H:%M:%S", time.localtime(op.end_at + time.time() - time.monotonic()))
-                run.notes.append(f"lost SET {op.key} (slot {keyslot(op.key.encode())}) acked at {wall}: "
-                                 f"read {seen[('GET', op.key)]!r}")
+                run.notes.append(f"lost SET {op.key} (slot {keyslot(op.key.encode())}) acked at "
+                                 f"{_wall(op.end_at)} after {op.attempts} send(s): read {seen[('GET', op.key)]!r}")
         elif not op.acked and present:
             result["fail_present"] += 1
     for key in lists:
@@ -577,6 +582,10 @@ def check(run: Run) -> dict[str, int]:
                 count = elements.get(op.value.encode(), 0)
                 if op.acked and not count:
                     result["miss_elem"] += 1
+                    if len(run.notes) < 20:
+                        run.notes.append(f"missing {op.value} of {key} (slot {keyslot(key.encode())}) acked at "
+                                         f"{_wall(op.end_at)} after {op.attempts} send(s); the list holds "
+                                         f"{sum(elements.values())}")
                 elif not op.acked and count:
                     result["fail_present"] += 1
                 if count > 1:
