@@ -135,6 +135,7 @@ class Replicator:
         self._copy_from: dict[int, str] = {}            # slot -> the member whose copy of it came last
         # slot -> the streams its writes go to (empty where we are not the primary)
         self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
+        self._map_changed = False   # a new map was followed since the last commit
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
         self.held: set[Connection] = set()
         self._map: Any = None      # the slot map last applied (follow_map)
@@ -296,6 +297,7 @@ class Replicator:
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
+            self._map_changed = True        # (writers not committed yet are checked: _commit_writes)
             self._note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
             missed, away = slotmap.skips_from(previous), self._away
@@ -824,6 +826,16 @@ class Replicator:
         for stream, effects in frames.items():
             offsets[stream] = self._send(stream, batch, effects)
         ahead = self._ahead
+        lost_lead: set = set()
+        if self._map_changed:
+            # Writes run under the map before, committed after it was followed (the map came
+            # in the same loop iteration, between a client's run and this commit): a slot we no
+            # longer lead got no frame (its targets are gone), and its new primary may not have
+            # the write. Acknowledging it lost it for good once the new primary wrote the key.
+            self._map_changed = False
+            owners, me = self._map.owners, self.me
+            lost_lead = {conn for conn, start, end in writers
+                         if any(owners[slot][:1] != (me,) for slot, _ in written[start:end])}
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
@@ -842,6 +854,9 @@ class Replicator:
         for conn, _, _ in writers:
             hold = conn.held
             if hold is None or conn in self.held:
+                continue
+            if conn in lost_lead:
+                self._drop(conn, "the slot's primary changed before its writes were shipped")
                 continue
             conn.session.replication_need.update({s.peer: (s, o) for s, o in hold.need.items()})
             if hold.need and self.sync and not conn.closed:

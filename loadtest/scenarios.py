@@ -600,6 +600,10 @@ def check(run: Run) -> dict[str, int]:
         retried = sum(1 for op in incrs if maybe_retried(op))
         value = int(seen[("GET", key)] or 0)
         result["lost_incr"] += max(0, acked - value)
+        if acked > value and len(run.notes) < 20:
+            last = max((op.end_at for op in incrs if op.acked), default=0.0)
+            run.notes.append(f"{key} (slot {keyslot(key.encode())}) = {value}: {acked} INCRs acknowledged, "
+                             f"the last at {_wall(last)}")
         result["excess_incr"] += max(0, value - acked)
         if value - acked > retried:
             result["unexplained"] += value - acked - retried
