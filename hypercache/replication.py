@@ -63,11 +63,11 @@ BATCH_BYTES = COPY_CHUNK_BYTES
 PART_BYTES = 1024 * 1024
 # Copy frames sent and not yet acknowledged before the copy waits for the replica.
 COPY_WINDOW = 8
-DONE_EVERY_S = 0.25             # a full copy says which of its slots are whole this often (SYNC_DONE)
 # A held client whose replicas have not acknowledged after this many node
 # timeouts (the failure detector changes the map long before) is closed.
 HOLD_LIMIT_TIMEOUTS = 3
 NO_STREAMS: tuple = ()
+NO_WRITERS: frozenset = frozenset()
 AFTER_COPY = -1
 PULL_EVERY_S = 1.0              # a pull unanswered this long asks the next owner
 # An idle stream gets an empty frame this often (Redis's REPLCONF ACK): its ACK dates the replica's
@@ -687,15 +687,7 @@ class Replicator:
         if previous is not None:
             previous.join()         # copies of one stream run one after the other
         store = self.store
-        # Slots whose copy is whole are said to be so every DONE_EVERY_S, not only at the
-        # end: each is served (a pull), takes writes (quiet) or counts as held that much sooner.
-        # (Not more often: a puller serving newly whole slots walks its map again, ~5 ms.)
-        finished: list[int] = []
-        said_at = time.monotonic()
         for slot in slots:
-            if finished and time.monotonic() - said_at >= DONE_EVERY_S:
-                stream.copy_finishes(self._send(stream, wire.SYNC_DONE, finished), finished)
-                finished, said_at = [], time.monotonic()
             keys = list(store.slots[slot])
             start = 0
             while start < len(keys):
@@ -726,9 +718,7 @@ class Replicator:
                 if effects:
                     self._send(stream, wire.BATCH, effects)
                 gevent.sleep(0)
-            finished.append(slot)
-        if finished or not slots:
-            stream.copy_finishes(self._send(stream, wire.SYNC_DONE, finished), finished)
+        stream.copy_finishes(self._send(stream, wire.SYNC_DONE, slots), slots)
 
     # -- the commit: once per loop iteration ------------------------------------------------
 
@@ -826,16 +816,19 @@ class Replicator:
         for stream, effects in frames.items():
             offsets[stream] = self._send(stream, batch, effects)
         ahead = self._ahead
-        lost_lead: set = set()
+        lost_lead: set | frozenset = NO_WRITERS
         if self._map_changed:
             # Writes run under the map before, committed after it was followed (the map came
             # in the same loop iteration, between a client's run and this commit): a slot we no
-            # longer lead got no frame (its targets are gone), and its new primary may not have
-            # the write. Acknowledging it lost it for good once the new primary wrote the key.
+            # longer lead (or no longer hold) got no frame, its targets are gone, and its new
+            # primary may not have the write. Acknowledging it lost it for good once the new
+            # primary wrote the key. (Async mode promises no acknowledgement: not checked.)
             self._map_changed = False
-            owners, me = self._map.owners, self.me
-            lost_lead = {conn for conn, start, end in writers
-                         if any(owners[slot][:1] != (me,) for slot, _ in written[start:end])}
+            if self.sync:
+                owners, me, loaded = self._map.owners, self.me, self.loaded
+                lost_lead = {conn for conn, start, end in writers
+                             if any(owners[slot][:1] != (me,) or not loaded[slot]
+                                    for slot, _ in written[start:end])}
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:
@@ -852,11 +845,13 @@ class Replicator:
         written.clear()
         now = time.monotonic()
         for conn, _, _ in writers:
+            if conn in lost_lead and not conn.closed:
+                # (one held already too: its earlier replies wait for acknowledgements that
+                # would release this write with them)
+                self._drop(conn, "the slot's primary changed before its writes were shipped")
+                continue
             hold = conn.held
             if hold is None or conn in self.held:
-                continue
-            if conn in lost_lead:
-                self._drop(conn, "the slot's primary changed before its writes were shipped")
                 continue
             conn.session.replication_need.update({s.peer: (s, o) for s, o in hold.need.items()})
             if hold.need and self.sync and not conn.closed:
@@ -1075,32 +1070,31 @@ class Replicator:
                 for slot in frame.body:
                     store.flush_slot(slot)
                 self.holdings.copy_starts(frame.body)
-                instream.copy_begins(frame.body)
                 self.copying_in.update(frame.body)
                 self._copy_from.update((slot, frame.sender) for slot in frame.body)
             elif frame.kind == wire.SYNC_DONE:
-                whole = instream.copy_ends(frame.body)
-                self.copying_in.difference_update(whole)
+                copied = frame.body
+                self.copying_in.difference_update(copied)
                 pulled = False
-                self.holdings.copy_done(whole, frame.epoch)
+                self.holdings.copy_done(copied, frame.epoch)
                 if self._outside():        # ahead of our admission: see Holdings.precopied
                     owners = self.cluster.slotmap.owners
                     self.holdings.precopied.update(
-                        (slot, frame.sender) for slot in whole if self.me not in owners[slot])
-                for slot in whole:
+                        (slot, frame.sender) for slot in copied if self.me not in owners[slot])
+                for slot in copied:
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
                         pulled = True
                 if pulled:      # ours to serve now, and to copy to our replicas
                     log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
-                             len(whole))
+                             len(copied))
                     # the owner we pulled them from holds exactly this: it needs no copy back,
                     # unless it was a stale copy (the owner does not count it as held: a copy
                     # from us makes it so, else its heartbeats never say it holds what it owns)
                     owners, stale = self.cluster.slotmap.owners, self._pulled_stale
                     self._presynced.setdefault(frame.sender, set()).update(
-                        slot for slot in whole if frame.sender in owners[slot][1:] and slot not in stale)
-                    stale.difference_update(whole)
+                        slot for slot in copied if frame.sender in owners[slot][1:] and slot not in stale)
+                    stale.difference_update(copied)
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])

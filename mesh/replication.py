@@ -278,29 +278,6 @@ class InStream:
     applied: int = 0
     # the PART pieces applied since the last value they made (joined by the next BATCH)
     pieces: list = field(default_factory=list)
-    # full copies of this run begun and not ended, per slot: a slot the map takes away and
-    # gives back during a copy is begun again before the first copy's SYNC_DONE names it,
-    # and is whole only at the second one's
-    copies_open: dict = field(default_factory=dict)
-
-    def copy_begins(self, slots) -> None:
-        """A SYNC_START of `slots` was applied."""
-        copies_open = self.copies_open
-        for slot in slots:
-            copies_open[slot] = copies_open.get(slot, 0) + 1
-
-    def copy_ends(self, slots) -> list:
-        """A SYNC_DONE of `slots` was applied: the slots whose copy is now whole."""
-        copies_open = self.copies_open
-        whole = []
-        for slot in slots:
-            left = copies_open.get(slot, 0) - 1
-            if left > 0:
-                copies_open[slot] = left
-            else:
-                copies_open.pop(slot, None)
-                whole.append(slot)
-        return whole
 
     def admit(self, run_id: int, offset: int) -> str:
         """APPLY the frame, ack a DUPLICATE again, or refuse a GAP."""
@@ -312,6 +289,5 @@ class InStream:
             self.run_id = run_id
             self.applied = 0
             self.pieces = []
-            self.copies_open = {}
             return APPLY
         return GAP

@@ -371,22 +371,6 @@ def test_a_slot_copied_again_stays_copying_until_its_newest_copy_is_acknowledged
     assert out.copying == {7} and not out.in_sync
 
 
-def test_the_replica_holds_a_slot_copied_again_only_at_the_newest_copys_sync_done():
-    # the same frames as above, on the replica's side: the first copy's SYNC_DONE comes after
-    # the second copy flushed the slot again, so it must not make the slot whole
-    stream = InStream(PRIMARY)
-    assert stream.admit(5, 1) == APPLY
-    stream.copy_begins([7, 8])
-    stream.copy_begins([7])
-    assert stream.copy_ends([7, 8]) == [8]
-    assert stream.copy_ends([7]) == [7]
-    # a SYNC_DONE that confirms a copy already whole (a joiner's, after the switch) ends it too
-    assert stream.copy_ends([8]) == [8]
-    # a new run forgets the copies the old one began
-    stream.copy_begins([9])
-    assert stream.admit(6, 1) == APPLY and stream.copies_open == {}
-
-
 def test_too_many_inflight_bytes_break_the_stream():
     out = OutStream(REPLICA, 9)
     out.sent(MAX_INFLIGHT_BYTES)
