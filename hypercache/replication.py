@@ -1073,28 +1073,27 @@ class Replicator:
                 self.copying_in.update(frame.body)
                 self._copy_from.update((slot, frame.sender) for slot in frame.body)
             elif frame.kind == wire.SYNC_DONE:
-                copied = frame.body
-                self.copying_in.difference_update(copied)
+                self.copying_in.difference_update(frame.body)
                 pulled = False
-                self.holdings.copy_done(copied, frame.epoch)
-                if self._outside():        # ahead of our admission: see Holdings.precopied
+                self.holdings.copy_done(frame.body, frame.epoch)
+                if self._outside():        # ahead of our admission: see Holdings.preframe.body
                     owners = self.cluster.slotmap.owners
-                    self.holdings.precopied.update(
-                        (slot, frame.sender) for slot in copied if self.me not in owners[slot])
-                for slot in copied:
+                    self.holdings.preframe.body.update(
+                        (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
+                for slot in frame.body:
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]
                         pulled = True
                 if pulled:      # ours to serve now, and to copy to our replicas
                     log.info("pulled slots node=%s from=%s slots=%d", self.me[:8], frame.sender[:8],
-                             len(copied))
+                             len(frame.body))
                     # the owner we pulled them from holds exactly this: it needs no copy back,
                     # unless it was a stale copy (the owner does not count it as held: a copy
                     # from us makes it so, else its heartbeats never say it holds what it owns)
                     owners, stale = self.cluster.slotmap.owners, self._pulled_stale
                     self._presynced.setdefault(frame.sender, set()).update(
-                        slot for slot in copied if frame.sender in owners[slot][1:] and slot not in stale)
-                    stale.difference_update(copied)
+                        slot for slot in frame.body if frame.sender in owners[slot][1:] and slot not in stale)
+                    stale.difference_update(frame.body)
                     self._pulled_now = True
             elif frame.kind == wire.PART:
                 instream.pieces.append(frame.body[1])
