@@ -1076,9 +1076,9 @@ class Replicator:
                 self.copying_in.difference_update(frame.body)
                 pulled = False
                 self.holdings.copy_done(frame.body, frame.epoch)
-                if self._outside():        # ahead of our admission: see Holdings.preframe.body
+                if self._outside():        # ahead of our admission: see Holdings.precopied
                     owners = self.cluster.slotmap.owners
-                    self.holdings.preframe.body.update(
+                    self.holdings.precopied.update(
                         (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
                 for slot in frame.body:
                     if self.importing.get(slot) == frame.sender:
