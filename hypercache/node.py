@@ -82,6 +82,7 @@ class Node:
         self.replicator = Replicator(self.ctx, self.cluster, config.replication_mode, keys, config.host,
                                      fresh=fresh)
         self.server.replicator = self.replicator
+        self.replicator.connections = self.server.connections
         self.cluster.on_adopt = self.replicator.wake
         self.ctx.replicator = self.replicator
         self.key_events.on_own = self.replicator.events_wish_changed

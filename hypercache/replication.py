@@ -138,6 +138,9 @@ class Replicator:
         self._map_changed = False   # a new map was followed since the last commit
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
         self.held: set[Connection] = set()
+        # the node's clients by session id (the server's table): a busy script's caller is
+        # found there, since its later slices write with no client's run around them
+        self.connections: dict[int, Connection] = {}
         self._map: Any = None      # the slot map last applied (follow_map)
         self._copies: dict[str, gevent.Greenlet] = {}
         self._greenlets: list[gevent.Greenlet] = []
@@ -727,6 +730,25 @@ class Replicator:
         if conn.held is None:
             conn.held = Hold()
         self.writers.append((conn, start, end))
+
+    def script_wrote(self, caller: Any) -> None:
+        """A busy script's slice ends: what is written so far waits for acknowledgement as its caller's.
+
+        Past its busy threshold a script lets the hub run between slices (scripting/engine.py),
+        and what a slice wrote is committed at the end of a loop iteration with no client's run
+        around it. Unclaimed, those writes held no reply: the script's reply could go out
+        before their acknowledgements, and a map change between a slice and its commit did not
+        close the caller. While it is busy no other client writes (they get -BUSY; blocked
+        clients and active expiry wait), so the list is claimed whole (a range already
+        registered by the caller's own run, or another client's before the script began, is
+        held for once more, which changes nothing)."""
+        written = self.store.written
+        conn = self.connections.get(caller.id)
+        if not written or conn is None or conn.closed:
+            return
+        if conn.held is None:
+            conn.held = Hold()
+        self.writers.append((conn, 0, len(written)))
 
     def commit(self) -> None:
         """Ship the iteration's writes, one frame per stream; hold or release their clients."""

@@ -299,6 +299,7 @@ class Engine:
                 self._cap = self.max_memory
             self.clear_if_full()
             if run.busy:
+                self._slice_ends(run)
                 run.busy = False
                 if self.on_busy is not None:
                     self.on_busy(False)
@@ -306,6 +307,12 @@ class Engine:
                             (time.monotonic() - run.started_at) * 1000)
             if run.on_done is not None:
                 _hub().loop.run_callback(run.on_done)
+
+    def _slice_ends(self, run: Run) -> None:
+        """A slice of a busy run ends (the hub runs next): its writes are its caller's to wait for."""
+        replicator = self.ctx.replicator
+        if run.wrote and replicator is not None:
+            replicator.script_wrote(run.caller)
 
     def kill(self, is_eval: bool) -> Any:
         """SCRIPT KILL (is_eval) / FUNCTION KILL."""
@@ -351,6 +358,7 @@ class Engine:
             log.warning("script passed busy-reply-threshold name=%s ms=%d", run.name.decode(), threshold_ms)
             if self.on_busy is not None:
                 self.on_busy(True)
+        self._slice_ends(run)
         gevent.sleep(YIELD_EVERY_S)
         # (an if, not `KILLED if run.kill else False`: compiled, that expression was typed bool
         # and the kill failed with a TypeError)

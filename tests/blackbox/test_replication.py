@@ -903,3 +903,53 @@ def test_two_nodes_joining_in_the_same_map_receive_the_data_they_lead(node_facto
     lost = _lost(client, written)
     print(f"\n2 nodes joining a lone node at once: {len(lost)} of {len(written)} keys lost")
     assert not lost
+
+
+# Busy for ARGV[1] ms (past the busy threshold, so the script lets the hub run between its
+# slices), SET KEYS[1] ARGV[2] in a later slice, then busy ARGV[3] ms more without writing.
+BUSY_SCRIPT_WRITING_BETWEEN_SLICES = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local function spin(ms)
+  local start = now_ms()
+  while now_ms() - start < ms do end
+end
+spin(tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], ARGV[2])
+spin(tonumber(ARGV[3]))
+return 1
+"""
+
+
+@pytest.mark.parametrize("after_ms", [300, 0])
+def test_a_busy_scripts_reply_waits_for_its_writes_between_slices_to_be_replicated(node_factory, after_ms):
+    """A script past its busy threshold writes in a slice of its own (committed between
+    loop iterations, with no client's run around it): in sync mode its reply still waits
+    for the replica's acknowledgement, whether or not its last slice wrote.
+
+    The replica is paused (SIGSTOP, well inside the node timeout, so nothing fails over):
+    the reply must not come before it resumes. The script itself ends ~0.5 s after it
+    starts, so a reply that did not wait would come within the 1.5 s looked at."""
+    cluster = start_replicated(node_factory, 2, "--node-timeout-ms", "8000")
+    owners = owners_of(cluster)
+    key = b"busy-script:{slices}"
+    primary, replica = owners[keyslot(key)]
+    assert call(primary, "CONFIG", "SET", "busy-reply-threshold", "50") == b"OK"
+    sock = primary.raw(timeout=30)
+    replica.pause()
+    try:
+        sock.sendall(nodes.encode_command("EVAL", BUSY_SCRIPT_WRITING_BETWEEN_SLICES, 1, key,
+                                          200, "written-in-a-later-slice", after_ms))
+        with pytest.raises(TimeoutError):
+            reply = nodes.read_reply(sock, timeout=1.5)
+            pytest.fail(f"the script's reply came while its only replica was paused: {reply!r}")
+        # (the node stayed responsive meanwhile: the script is over, nothing else holds it)
+        assert call(primary, "PING") == b"PONG"
+    finally:
+        replica.resume()
+    assert nodes.read_reply(sock, timeout=20) == 1
+    reader = replica.client()
+    reader.execute_command("READONLY")
+    assert reader.get(key) == b"written-in-a-later-slice"
