@@ -677,20 +677,22 @@ class Replicator:
 
     def _copy(self, stream: OutStream, slots: list[int]) -> None:
         """Full copy of `slots` to the stream's replica, in bounded frames, one per hub turn."""
-        stream.copy_starts(slots)
+        number = stream.copy_starts(slots)
         carried = self._carried.get(stream.peer)
         if carried is not None and carried[0] == stream.run_id:
             owners, me = self._map.owners, self.me
             carried[1].update(slot for slot in slots if owners[slot][:1] == (me,))
         self._send(stream, wire.SYNC_START, slots)
         previous = self._copies.get(stream.peer)
-        self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, slots, previous)
+        self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, number, slots, previous)
 
-    def _copy_slots(self, stream: OutStream, slots: list[int], previous) -> None:
+    def _copy_slots(self, stream: OutStream, number: int, slots: list[int], previous) -> None:
         if previous is not None:
             previous.join()         # copies of one stream run one after the other
         store = self.store
         for slot in slots:
+            if stream.superseded(number, slot):
+                continue        # a later copy (queued behind this one) sends it whole
             keys = list(store.slots[slot])
             start = 0
             while start < len(keys):
@@ -721,7 +723,9 @@ class Replicator:
                 if effects:
                     self._send(stream, wire.BATCH, effects)
                 gevent.sleep(0)
-        stream.copy_finishes(self._send(stream, wire.SYNC_DONE, slots), slots)
+        # (every slot's count of copies in flight ends with this frame's acknowledgement;
+        # the replica is told only of those no later copy began again)
+        stream.copy_finishes(self._send(stream, wire.SYNC_DONE, stream.copy_ends(number, slots)), slots)
 
     # -- the commit: once per loop iteration ------------------------------------------------
 

@@ -206,6 +206,11 @@ class OutStream:
     # copies in flight per slot: a slot the map takes away and gives back before its
     # first copy is acknowledged has two, and is copying until the newest is
     copies: dict[int, int] = field(default_factory=dict)
+    copies_begun: int = 0                     # full copies begun on this run (each one's number)
+    # slot -> the number of the copy that makes it whole: an earlier copy still under way
+    # when a later one began again leaves it out of its SYNC_DONE (the later one's START
+    # emptied the replica's slot, and what the earlier sent since is only part of it)
+    newest_copy: dict[int, int] = field(default_factory=dict)
     copy_done_at: deque = field(default_factory=deque)  # (offset of SYNC_DONE, slots)
     broken: bool = False                      # the replica refused, or the backlog overflowed
     wants_events: bool = False                # its last ACK asked for keyspace notifications (EVENTS)
@@ -220,11 +225,27 @@ class OutStream:
             self.broken = True
         return offset
 
-    def copy_starts(self, slots) -> None:
-        """A full copy of `slots` begins (its SYNC_START is about to be sent)."""
-        copies = self.copies
+    def copy_starts(self, slots) -> int:
+        """A full copy of `slots` begins (its SYNC_START is about to be sent); its number."""
+        self.copies_begun += 1
+        number = self.copies_begun
+        copies, newest = self.copies, self.newest_copy
         for slot in slots:
             copies[slot] = copies.get(slot, 0) + 1
+            newest[slot] = number
+        return number
+
+    def superseded(self, number: int, slot: int) -> bool:
+        """A later copy than `number` began `slot` again (it copies the slot whole)."""
+        return self.newest_copy.get(slot) != number
+
+    def copy_ends(self, number: int, slots) -> list[int]:
+        """Copy `number` of `slots` ends: the slots it made whole (its SYNC_DONE names only those)."""
+        newest = self.newest_copy
+        whole = [slot for slot in slots if newest.get(slot) == number]
+        for slot in whole:
+            del newest[slot]
+        return whole
 
     @property
     def copying(self) -> set[int]:

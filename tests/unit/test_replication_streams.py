@@ -371,6 +371,24 @@ def test_a_slot_copied_again_stays_copying_until_its_newest_copy_is_acknowledged
     assert out.copying == {7} and not out.in_sync
 
 
+def test_the_first_of_two_copies_of_a_slot_does_not_tell_the_replica_it_is_whole():
+    # The second copy's SYNC_START emptied the replica's slot 7 while the first copy was
+    # still sending: what the first sent since is part of the slot only. Its SYNC_DONE
+    # names the slots it alone copied; the second copy's names slot 7.
+    out = OutStream(REPLICA, 9)
+    first = out.copy_starts([6, 7])
+    second = out.copy_starts([7])
+    assert first != second
+    assert not out.superseded(first, 6) and out.superseded(first, 7)
+    assert not out.superseded(second, 7)
+    assert out.copy_ends(first, [6, 7]) == [6]
+    assert out.copy_ends(second, [7]) == [7]
+    assert out.newest_copy == {}
+    # a third copy of it later is its own again
+    third = out.copy_starts([7])
+    assert out.copy_ends(third, [7]) == [7]
+
+
 def test_too_many_inflight_bytes_break_the_stream():
     out = OutStream(REPLICA, 9)
     out.sent(MAX_INFLIGHT_BYTES)
