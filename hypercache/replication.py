@@ -35,7 +35,7 @@ from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
 from mesh.keyslot import keyslot
-from mesh.replication import Frame, InStream, OutStream
+from mesh.replication import Frame, InStream, OutStream, lost_their_lead
 
 from .blocking import LOADING
 from .effects import BadState, joined, pieces_of, state_of, value_of
@@ -844,17 +844,11 @@ class Replicator:
         ahead = self._ahead
         lost_lead: set | frozenset = NO_WRITERS
         if self._map_changed:
-            # Writes run under the map before, committed after it was followed (the map came
-            # in the same loop iteration, between a client's run and this commit): a slot we no
-            # longer lead (or no longer hold) got no frame, its targets are gone, and its new
-            # primary may not have the write. Acknowledging it lost it for good once the new
-            # primary wrote the key. (Async mode promises no acknowledgement: not checked.)
+            # (a map followed since the writes ran: see lost_their_lead; async mode promises
+            # no acknowledgement, so it is not checked there)
             self._map_changed = False
             if self.sync:
-                owners, me, loaded = self._map.owners, self.me, self.loaded
-                lost_lead = {conn for conn, start, end in writers
-                             if any(owners[slot][:1] != (me,) or not loaded[slot]
-                                    for slot, _ in written[start:end])}
+                lost_lead = lost_their_lead(writers, written, self._map.owners, self.me, self.loaded)
         for conn, start, end in writers:        # a client may have written in several runs
             hold = conn.held
             if hold is None:

@@ -192,6 +192,19 @@ def fenced(owners: tuple[tuple[str, ...], ...], map_epoch: int, frame: Frame, sl
     return False
 
 
+def lost_their_lead(writers: list, written: list, owners: tuple[tuple[str, ...], ...], me: str,
+                    loaded) -> set:
+    """Of this commit's `writers` ((client, start, end) in `written`), those that wrote a slot
+    this node no longer leads, or no longer holds whole, under the map just followed.
+
+    Their writes ran under the map before, and the commit comes after the new one was
+    followed (it arrived between a client's run and the commit): such a slot's replication
+    targets are gone, and its new primary may not have the write. Acknowledging it would
+    lose it for good once the new primary writes the key (seen in the rolling scenario)."""
+    return {conn for conn, start, end in writers
+            if any(owners[slot][:1] != (me,) or not loaded[slot] for slot, _ in written[start:end])}
+
+
 @dataclass(slots=True, eq=False)      # identity: the replicator keys dicts by stream
 class OutStream:
     """The primary's side of one stream: offsets sent, acknowledged, and slots still being copied."""

@@ -9,7 +9,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from loadtest.ring_balance import node_id
 from mesh import replication as wire
 from mesh.replication import (APPLY, DUPLICATE, GAP, MAX_INFLIGHT_BYTES, MAX_INFLIGHT_FRAMES, Frame, InStream,
-                              OutStream, decode, encode, fenced)
+                              OutStream, decode, encode, fenced, lost_their_lead)
 
 PRIMARY = node_id(0)
 REPLICA = node_id(1)
@@ -663,3 +663,17 @@ def test_a_part_frame_built_around_a_view_decodes_as_the_frame_encode_makes(size
     assert decode(head + bytes(piece)) == expected
     if size > 65535:                        # (encode picks the same bin 32 header there)
         assert head + bytes(piece) == encode(expected)
+
+
+# -- a map followed between a client's writes and their commit ------------------------------
+
+def test_writers_of_slots_this_node_no_longer_leads_or_holds_lost_their_lead():
+    me, other = "a" * 40, "b" * 40
+    owners = [(me, other)] * 8
+    owners[3] = (other, me)                 # the new map gave slot 3 to `other`
+    loaded = [True] * 8
+    loaded[5] = False                       # still ours, no longer held whole
+    written = [(1, b"k1"), (3, b"k3"), (2, b"k2"), (5, b"k5"), (1, b"k1b")]
+    writers = [("kept", 0, 1), ("moved", 1, 3), ("unheld", 3, 4), ("kept too", 4, 5)]
+    assert lost_their_lead(writers, written, tuple(owners), me, loaded) == {"moved", "unheld"}
+    assert lost_their_lead([("kept", 0, 1), ("none", 1, 1)], written, tuple(owners), me, loaded) == set()
