@@ -94,14 +94,23 @@ class Holdings:
         me, loaded = self.me, self.loaded
         unacknowledged = unacknowledged or {}
         voided = 0
+        voided_now: set[int] = set()
         if missed_maps:
             # (copies that arrived from a newer map's primaries stay: they saw those maps)
+            retained = self.retained
             for slot in range(SLOT_COUNT):
                 if loaded[slot] and self.loaded_epoch[slot] <= previous_epoch:
                     loaded[slot] = 0
-                    self.stale[slot] = previous_epoch   # (current at least until we went away)
+                    voided_now.add(slot)
+                    # (current at least until we went away; a copy kept for a new primary,
+                    # until we stopped owning it: nobody wrote it through us since)
+                    kept = retained.get(slot)
+                    self.stale[slot] = previous_epoch if kept is None else kept.epoch
                     voided += 1
-            self.retained.clear()
+            # A copy kept for its new primary stays kept, stale now: that primary pulls it as
+            # the newest stale copy when nobody holds the slot current, and a leaving node
+            # waits for that (handing_over). Cleared, its keys were dropped as not ours at
+            # once, and a scale-down on a machine that stalled every node lost them all.
         precopied = self.precopied
         for slot, now_owners in enumerate(owners):
             # (a copy that came from a primary of this map or a newer one is current:
@@ -117,13 +126,13 @@ class Holdings:
         for slot, kept in list(self.retained.items()):
             if owners[slot][:1] != (kept.primary,):
                 del self.retained[slot]
-                if loaded[slot] and me not in owners[slot]:
+                if (loaded[slot] or slot in self.stale) and me not in owners[slot]:
                     # The slot's primary changed before it pulled our copy (two joins in a
                     # row; it died): we may hold the only one (replication factor 1). Not
                     # for the new primary as current (it may have taken writes meanwhile,
                     # from a copy it got elsewhere): kept as a fallback, the newest stale
                     # copy a primary that finds no current one pulls (best_stale).
-                    self._fall_back(slot, kept.epoch, now)
+                    self._fall_back(slot, min(kept.epoch, self.stale.get(slot, kept.epoch)), now)
         for slot in [slot for slot in self.fallback if me in owners[slot]]:
             del self.fallback[slot]     # (ours again: its stale copy follows the owners' rules)
         # A slot's new primary that does not hold it (it joined, or it was an owner
@@ -133,9 +142,16 @@ class Holdings:
         # keeping ours too would only strand keys here until RETAIN_S passed.)
         for slot, now_owners in enumerate(owners):
             before = previous[slot]
-            if not (now_owners and me not in now_owners and loaded[slot] and me in before):
+            if not (now_owners and me not in now_owners and (loaded[slot] or slot in voided_now)
+                    and me in before):
                 continue
             primary = now_owners[0]
+            if slot in voided_now:
+                # Away across the map that took it from us (a leave on a machine that stalled
+                # every node): whether its other owners hold it current is not known, they
+                # may have been away too. Kept, stale, for its new primary's stale pull.
+                self._retain(slot, primary, now, self.stale[slot])
+                continue
             lacking = any(owner not in before or slot in unacknowledged.get(owner, ()) for owner in now_owners)
             if primary in before and slot not in unacknowledged.get(primary, ()):
                 if lacking:     # it holds the slot already, a new replica does not

@@ -239,8 +239,46 @@ def test_a_stale_copy_ends_when_a_copy_replaces_it_or_the_slot_is_served_or_rele
     held.follow(e1, 1, e2, 4, now=0.0, missed_maps=True)
     assert set(held.stale) == {1, 2, 3}
     held.release_unowned(e2, handing=())
-    assert 3 not in held.stale              # not ours: its keys are dropped
+    # (away across the map that gave it to B: kept, stale, for B's pull)
+    assert 3 in held.stale and held.retained[3].primary == B
+    held.handed_off([3])
+    held.release_unowned(e2, handing=())
+    assert 3 not in held.stale              # handed off, not ours: its keys are dropped
     held.copy_starts([1])
     assert 1 not in held.stale              # the copy arriving replaces the keys
     held.given_up([2])
     assert held.loaded[2] and not held.stale   # served as it is
+
+
+def test_a_copy_kept_for_a_new_primary_stays_kept_and_stale_after_missed_maps():
+    # A scale-down on a machine that stalled every node past the node timeout: the leaver
+    # had kept slot 1 for its new primary B, then went "away"; clearing what it kept
+    # dropped the keys as not ours, and it left with the only copy.
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e2 = owners({1: (B, D)}, (A, C))
+    held.follow(e1, 1, e2, 2, now=0.0)
+    assert held.retained[1].primary == B and held.loaded[1]
+    held.follow(e2, 2, e2, 5, now=1.0, missed_maps=True)
+    assert held.retained[1].primary == B and not held.loaded[1]
+    assert held.stale[1] == 1                   # current until we stopped owning it
+    assert 1 not in held.release_unowned(e2, handing=())
+    # never given as current; given to the primary's pull for stale copies
+    assert held.answer_pull([1], e2, B, stale_ok=False) == ([], [(1, 1)], [])
+    assert held.answer_pull([1], e2, B, stale_ok=True) == ([1], [], [])
+
+
+def test_a_node_away_across_the_map_that_took_its_slot_keeps_it_for_the_new_primary():
+    # The leave map itself came while the leaver's hub was stalled: its copy is voided
+    # (stale), and kept for the slot's new primary rather than dropped as not ours.
+    held = Holdings(A, fresh=True)
+    e1 = owners({}, (A, C))
+    e3 = owners({1: (B, C)}, (C, B))
+    held.follow(e1, 1, e3, 3, now=0.0, missed_maps=True)
+    assert not held.loaded[1] and held.stale[1] == 1
+    assert held.retained[1].primary == B
+    assert 1 not in held.release_unowned(e3, handing=())
+    # a slot whose primary changes before its pull stays a fallback (stale, not dropped)
+    e4 = owners({1: (D, C)}, (C, B))
+    held.follow(e3, 3, e4, 4, now=1.0)
+    assert 1 not in held.retained and 1 in held.fallback and held.stale[1] == 1
