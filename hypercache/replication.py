@@ -309,8 +309,13 @@ class Replicator:
             self._away = False
             self._incarnation = self.cluster.membership.incarnation
             if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
-                log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d",
-                            me[:8], slotmap.epoch, previous.epoch, away, voided)
+                doubted = 0
+                if not away:
+                    seen = {primary: frame.epoch for primary, (_, frame) in self._latest.items()}
+                    doubted = self.holdings.doubt_after_skip(previous.owners, previous.epoch, slotmap.owners,
+                                                             slotmap.epoch, seen)
+                log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d "
+                            "in_doubt=%d", me[:8], slotmap.epoch, previous.epoch, away, voided, doubted)
             self._map_at = time.monotonic()
             self._carry_over(previous, slotmap)
             self._remember_former_owners(previous, slotmap)
@@ -383,6 +388,12 @@ class Replicator:
         self._recheck()
         if self.quiet:
             self._release_quiet()       # (replicas that needed no copy after all)
+        if previous is not slotmap:
+            # One frame of the new map on every stream, after any copy it begins: a replica
+            # that skipped maps holds its copies in doubt until it sees one (Holdings.doubt_after_skip)
+            for stream in self.streams.values():
+                if not stream.broken:
+                    self._send(stream, wire.BATCH, [])
         self._serving_changed()
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
                  self.mode, len(self.streams), len(self._to_pull))
@@ -1029,6 +1040,13 @@ class Replicator:
                 return
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
+            if self.holdings.in_doubt:
+                confirmed = self.holdings.primary_spoke(frame.sender, frame.epoch)
+                if confirmed:
+                    log.info("copies in doubt after skipped maps held again node=%s primary=%s slots=%d",
+                             self.me[:8], frame.sender[:8], len(confirmed))
+                    self._serving_changed()
+                    self._serve_waiting()
         if frame.kind == wire.LAZY:
             if not self._lazy_acks:
                 self.wake()

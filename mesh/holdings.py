@@ -15,7 +15,11 @@ current one and replace newer data:
   copy came under the new map;
 - a copy kept for a joining primary (retained) is for that primary only, and
   only while it leads the slot; when another one leads it first, the copy stays
-  as a fallback (below), since it may be the only one.
+  as a fallback (below), since it may be the only one;
+- maps skipped while present (two commits in a row) may have taken a slot we
+  replicate away and given it back, its writes meanwhile not sent to us: such a
+  copy is in doubt until its primary's stream shows a frame of the new map (the
+  primary's new copy of the slot, if there is one, starts before that frame).
 
 A copy a node stops owning while one of the slot's new owners has none yet (a
 move for balance: the new replica is copied from the new primary after the
@@ -75,6 +79,9 @@ class Holdings:
         self.precopied: dict[int, str] = {}
         # slot -> when this node stopped owning it and kept its copy as a fallback (see above)
         self.fallback: dict[int, float] = {}
+        # primary -> (map epoch, slots): replica copies in doubt after skipped maps, held
+        # again once that primary's stream shows a frame of that map or a newer one
+        self.in_doubt: dict[str, tuple[int, set[int]]] = {}
 
     # -- a map change ---------------------------------------------------------------
 
@@ -94,6 +101,7 @@ class Holdings:
         me, loaded = self.me, self.loaded
         unacknowledged = unacknowledged or {}
         voided = 0
+        self._keep_doubts(owners, drop_all=missed_maps)
         voided_now: set[int] = set()
         if missed_maps:
             # (copies that arrived from a newer map's primaries stay: they saw those maps)
@@ -163,6 +171,56 @@ class Holdings:
             self._retain(slot, primary, now, previous_epoch)
         return voided
 
+    def doubt_after_skip(self, previous: Owners, previous_epoch: int, owners: Owners, epoch: int,
+                         seen: Mapping[str, int]) -> int:
+        """Maps were skipped while this node was present: each slot it replicates for the
+        same primary before and after may have been taken from it and given back in a map it
+        did not see, and the writes of that map not sent to it. Such a copy is not held
+        (not served, not counted in `holds`) until the primary's stream shows a frame of
+        map `epoch` or newer; `seen` is primary -> the newest map epoch its frames carried.
+        (Voiding and copying such slots again, tried, left one complete copy for the length
+        of the copy; this waits only for the primary's next frame.) Returns how many."""
+        me, loaded = self.me, self.loaded
+        doubted = 0
+        for slot, now_owners in enumerate(owners):
+            if not loaded[slot] or me not in now_owners[1:] or previous[slot][:1] != now_owners[:1]:
+                continue
+            primary = now_owners[0]
+            if seen.get(primary, 0) >= epoch:
+                continue        # its frames of this map came already: a new copy would have begun
+            loaded[slot] = 0
+            self.stale[slot] = previous_epoch      # (current at least until the last map we saw)
+            entry = self.in_doubt.get(primary)
+            if entry is None:
+                entry = self.in_doubt[primary] = (epoch, set())
+            entry[1].add(slot)
+            doubted += 1
+        return doubted
+
+    def primary_spoke(self, primary: str, epoch: int) -> list[int]:
+        """A frame of map `epoch` came from `primary`: the copies in doubt it confirms (held again)."""
+        entry = self.in_doubt.get(primary)
+        if entry is None or epoch < entry[0]:
+            return []
+        del self.in_doubt[primary]
+        confirmed = sorted(entry[1])
+        for slot in confirmed:
+            self.loaded[slot] = 1
+            self.loaded_epoch[slot] = entry[0]
+            self.stale.pop(slot, None)
+        return confirmed
+
+    def _keep_doubts(self, owners: Owners, drop_all: bool) -> None:
+        """A new map: a doubt stays only while its primary leads the slot and we replicate it
+        (otherwise the slot is simply not held: stale, under the usual rules)."""
+        me = self.me
+        for primary, (epoch, slots) in list(self.in_doubt.items()):
+            if not drop_all:
+                slots.intersection_update([slot for slot in slots
+                                           if owners[slot][:1] == (primary,) and me in owners[slot]])
+            if drop_all or not slots:
+                del self.in_doubt[primary]
+
     def _fall_back(self, slot: int, epoch: int, now: float) -> None:
         """Keep our copy, current under map `epoch`, as a fallback: stale, not served."""
         self.loaded[slot] = 0
@@ -201,10 +259,14 @@ class Holdings:
     # -- copies arriving ------------------------------------------------------------
 
     def copy_starts(self, slots: Iterable[int]) -> None:
+        in_doubt = self.in_doubt
         for slot in slots:
             self.loaded[slot] = 0
             self.stale.pop(slot, None)      # (the copy replaces the keys)
             self.precopied.pop(slot, None)
+            if in_doubt:
+                for _, doubted in in_doubt.values():
+                    doubted.discard(slot)   # (the copy decides; empty entries go at the next map)
 
     def copy_done(self, slots: Iterable[int], epoch: int) -> None:
         for slot in slots:

@@ -282,3 +282,42 @@ def test_a_node_away_across_the_map_that_took_its_slot_keeps_it_for_the_new_prim
     e4 = owners({1: (D, C)}, (C, B))
     held.follow(e3, 3, e4, 4, now=1.0)
     assert 1 not in held.retained and 1 in held.fallback and held.stale[1] == 1
+
+
+def test_maps_skipped_while_present_hold_replica_copies_in_doubt_until_their_primary_speaks():
+    # A skipped map may have taken slot 1 from us (replica of B) and the next given it
+    # back: its writes meanwhile did not come to us. B's next frame of the new map comes
+    # after any new copy it begins; until then the copy is not held.
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2, 3, 4], epoch=2)
+    e2 = owners({1: (B, A), 2: (B, A), 3: (C, A), 4: (A, B)}, (B, C))
+    e5 = owners({1: (B, A), 2: (B, A), 3: (C, A), 4: (A, B)}, (B, C))
+    assert held.follow(e2, 2, e5, 5, now=0.0) == 0
+    # C's frames of map 5 came before we adopted it; slot 4 we lead
+    assert held.doubt_after_skip(e2, 2, e5, 5, seen={B: 4, C: 5}) == 2
+    assert [held.loaded[s] for s in (1, 2, 3, 4)] == [0, 0, 1, 1]
+    assert held.stale[1] == 2 and 1 not in held.answer_pull([1], e5, C, stale_ok=False)[0]
+    # B's new copy of slot 2 begins: that copy decides it
+    held.copy_starts([2])
+    assert held.primary_spoke(B, 4) == []          # a frame of an older map confirms nothing
+    assert held.primary_spoke(B, 5) == [1]
+    assert held.loaded[1] and 1 not in held.stale and not held.in_doubt
+    assert not held.loaded[2]
+    held.copy_done([2], epoch=5)
+    assert held.loaded[2]
+
+
+def test_a_doubt_ends_with_the_primary_or_our_ownership_and_away_voids_it():
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2], epoch=2)
+    e2 = owners({}, (B, A))
+    assert held.doubt_after_skip(e2, 2, e2, 5, seen={}) == 2
+    # slot 1's primary changes (B died): no longer B's to confirm; it stays not held (stale)
+    e6 = owners({1: (C, A)}, (B, A))
+    held.follow(e2, 5, e6, 6, now=0.0)
+    assert held.in_doubt[B][1] == {2}
+    assert held.primary_spoke(B, 6) == [2] and not held.loaded[1] and held.stale[1] == 2
+    held.doubt_after_skip(e6, 6, e6, 8, seen={})
+    assert held.in_doubt
+    held.follow(e6, 8, e6, 10, now=0.0, missed_maps=True)
+    assert not held.in_doubt
