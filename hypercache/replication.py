@@ -282,9 +282,8 @@ class Replicator:
         cut), or others declared it suspect or dead (it had to refute). Maps it missed
         while away may have been written without it; maps missed while present only went
         by unseen (two commits in a row under load), and its copies are current, unless a
-        skipped map took a slot away from it and the next gave it back (a known gap: voiding
-        and copying every replica copy again after each skip, tried, left a one-copy window
-        for the length of that copy, a worse risk than the gap)."""
+        skipped map took a slot away from it and the next gave it back: its replica copies
+        are in doubt until their primaries' next frames (Holdings.doubt_after_skip)."""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():
