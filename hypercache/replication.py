@@ -228,6 +228,8 @@ class Replicator:
                 self._keep_alive(now)
                 self._finish_handoffs()
                 self._release_fallbacks(now)
+                if self.holdings.in_doubt:
+                    self._settle_doubts(list(self.holdings.in_doubt))
                 self._drop_unowned()
                 self._serve_waiting()
                 # never forever: a primary cut off from its replicas and from the map's
@@ -881,7 +883,13 @@ class Replicator:
                 self._drop(conn, "the slot's primary changed before its writes were shipped")
                 continue
             hold = conn.held
-            if hold is None or conn in self.held:
+            if hold is None:
+                continue
+            if conn in self.held:
+                # Held and writing still: a busy script's caller (script_wrote). The hold
+                # limit counts from its newest writes: a script writing for longer than the
+                # limit, to replicas that keep acknowledging, is not closed for it.
+                hold.since = now
                 continue
             conn.session.replication_need.update({s.peer: (s, o) for s, o in hold.need.items()})
             if hold.need and self.sync and not conn.closed:
@@ -1039,13 +1047,6 @@ class Replicator:
                 return
             instream.applied = frame.offset
             self.stats["frames_applied"] += 1
-            if self.holdings.in_doubt:
-                confirmed = self.holdings.primary_spoke(frame.sender, frame.epoch)
-                if confirmed:
-                    log.info("copies in doubt after skipped maps held again node=%s primary=%s slots=%d",
-                             self.me[:8], frame.sender[:8], len(confirmed))
-                    self._serving_changed()
-                    self._serve_waiting()
         if frame.kind == wire.LAZY:
             if not self._lazy_acks:
                 self.wake()
@@ -1053,6 +1054,23 @@ class Replicator:
         else:
             self._acks[identity] = frame        # acknowledged once the queued frames are read
         self._latest[frame.sender] = (identity, frame)
+        if self.holdings.in_doubt and verdict == wire.APPLY:
+            self._settle_doubts([frame.sender])
+
+    def _settle_doubts(self, primaries) -> None:
+        """Copies in doubt after skipped maps that their primary's frames and heartbeats now
+        confirm are held again (Holdings.primary_spoke): on a frame, and each upkeep tick
+        (the primary's heartbeat saying it holds may come after its last frame)."""
+        latest, holdings = self._latest, self.holdings
+        confirmed = 0
+        for primary in primaries:
+            seen = latest.get(primary)
+            if seen is not None:
+                confirmed += len(holdings.primary_spoke(primary, seen[1].epoch, self.cluster.holds(primary)))
+        if confirmed:
+            log.info("copies in doubt after skipped maps held again node=%s slots=%d", self.me[:8], confirmed)
+            self._serving_changed()
+            self._serve_waiting()
 
     def _acknowledge(self) -> None:
         """One ACK per stream for the frames just read (they queue while the hub is busy)."""

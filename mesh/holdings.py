@@ -101,9 +101,12 @@ class Holdings:
         me, loaded = self.me, self.loaded
         unacknowledged = unacknowledged or {}
         voided = 0
+        # (a copy in doubt is a copy we have, not current for sure: as a voided one below)
+        doubted = {slot for _, slots in self.in_doubt.values() for slot in slots}
         self._keep_doubts(owners, drop_all=missed_maps)
         voided_now: set[int] = set()
         if missed_maps:
+            voided_now.update(doubted)
             # (copies that arrived from a newer map's primaries stay: they saw those maps)
             retained = self.retained
             for slot in range(SLOT_COUNT):
@@ -150,8 +153,8 @@ class Holdings:
         # keeping ours too would only strand keys here until RETAIN_S passed.)
         for slot, now_owners in enumerate(owners):
             before = previous[slot]
-            if not (now_owners and me not in now_owners and (loaded[slot] or slot in voided_now)
-                    and me in before):
+            if not (now_owners and me not in now_owners and me in before
+                    and (loaded[slot] or slot in voided_now or slot in doubted)):
                 continue
             primary = now_owners[0]
             if slot in voided_now:
@@ -160,15 +163,17 @@ class Holdings:
                 # may have been away too. Kept, stale, for its new primary's stale pull.
                 self._retain(slot, primary, now, self.stale[slot])
                 continue
+            # (a copy in doubt is kept by the same rules, labelled with the map it is sure of)
+            current_at = previous_epoch if loaded[slot] else self.stale.get(slot, previous_epoch)
             lacking = any(owner not in before or slot in unacknowledged.get(owner, ()) for owner in now_owners)
             if primary in before and slot not in unacknowledged.get(primary, ()):
                 if lacking:     # it holds the slot already, a new replica does not
-                    self._fall_back(slot, previous_epoch, now)
+                    self._fall_back(slot, current_at, now)
                 continue
             if any(other in before and slot not in unacknowledged.get(other, ()) for other in now_owners[1:]):
-                self._fall_back(slot, previous_epoch, now)
+                self._fall_back(slot, current_at, now)
                 continue        # another owner holds it and gives it
-            self._retain(slot, primary, now, previous_epoch)
+            self._retain(slot, primary, now, current_at)
         return voided
 
     def doubt_after_skip(self, previous: Owners, previous_epoch: int, owners: Owners, epoch: int,
@@ -177,7 +182,8 @@ class Holdings:
         same primary before and after may have been taken from it and given back in a map it
         did not see, and the writes of that map not sent to it. Such a copy is not held
         (not served, not counted in `holds`) until the primary's stream shows a frame of
-        map `epoch` or newer; `seen` is primary -> the newest map epoch its frames carried.
+        map `epoch` or newer while the primary says it holds every slot it owns under that
+        map (primary_spoke); `seen` is primary -> the newest map epoch its frames carried.
         (Voiding and copying such slots again, tried, left one complete copy for the length
         of the copy; this waits only for the primary's next frame.) Returns how many."""
         me, loaded = self.me, self.loaded
@@ -191,16 +197,25 @@ class Holdings:
             loaded[slot] = 0
             self.stale[slot] = previous_epoch      # (current at least until the last map we saw)
             entry = self.in_doubt.get(primary)
-            if entry is None:
-                entry = self.in_doubt[primary] = (epoch, set())
+            if entry is None or entry[0] < epoch:
+                # (a second skip before the primary spoke: its frames of the earlier map do not
+                # come after the copies this one begins)
+                entry = self.in_doubt[primary] = (epoch, set() if entry is None else entry[1])
             entry[1].add(slot)
             doubted += 1
         return doubted
 
-    def primary_spoke(self, primary: str, epoch: int) -> list[int]:
-        """A frame of map `epoch` came from `primary`: the copies in doubt it confirms (held again)."""
+    def primary_spoke(self, primary: str, epoch: int, primary_holds: int) -> list[int]:
+        """A frame of map `epoch` came from `primary`, which says (`primary_holds`, from its
+        heartbeats) under which map it last held every slot it owns: the copies in doubt it
+        confirms (held again).
+
+        Both are needed. The frame comes after any copy the primary began under that map;
+        but a primary that lost the slot in the skipped maps too and got it back pulls it
+        before it copies it to anyone, and, were our copy confirmed by then, it would pull
+        ours, which may miss the writes made while the slot was elsewhere."""
         entry = self.in_doubt.get(primary)
-        if entry is None or epoch < entry[0]:
+        if entry is None or epoch < entry[0] or primary_holds < entry[0]:
             return []
         del self.in_doubt[primary]
         confirmed = sorted(entry[1])

@@ -1,4 +1,6 @@
 """mesh/holdings.py: which slots a node may serve or hand on, fed maps as owner tuples."""
+import pytest
+
 from mesh.holdings import Holdings
 from mesh.keyslot import SLOT_COUNT
 
@@ -299,8 +301,10 @@ def test_maps_skipped_while_present_hold_replica_copies_in_doubt_until_their_pri
     assert held.stale[1] == 2 and 1 not in held.answer_pull([1], e5, C, stale_ok=False)[0]
     # B's new copy of slot 2 begins: that copy decides it
     held.copy_starts([2])
-    assert held.primary_spoke(B, 4) == []          # a frame of an older map confirms nothing
-    assert held.primary_spoke(B, 5) == [1]
+    assert held.primary_spoke(B, 4, primary_holds=5) == []     # a frame of an older map confirms nothing
+    # B does not hold all it owns yet (it may be pulling slot 1 back, and would pull ours)
+    assert held.primary_spoke(B, 5, primary_holds=2) == []
+    assert held.primary_spoke(B, 5, primary_holds=5) == [1]
     assert held.loaded[1] and 1 not in held.stale and not held.in_doubt
     assert not held.loaded[2]
     held.copy_done([2], epoch=5)
@@ -316,8 +320,40 @@ def test_a_doubt_ends_with_the_primary_or_our_ownership_and_away_voids_it():
     e6 = owners({1: (C, A)}, (B, A))
     held.follow(e2, 5, e6, 6, now=0.0)
     assert held.in_doubt[B][1] == {2}
-    assert held.primary_spoke(B, 6) == [2] and not held.loaded[1] and held.stale[1] == 2
+    assert held.primary_spoke(B, 6, primary_holds=6) == [2] and not held.loaded[1] and held.stale[1] == 2
     held.doubt_after_skip(e6, 6, e6, 8, seen={})
     assert held.in_doubt
     held.follow(e6, 8, e6, 10, now=0.0, missed_maps=True)
     assert not held.in_doubt
+
+
+def test_a_second_skip_before_the_primary_spoke_waits_for_a_frame_of_the_newer_map():
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2], epoch=2)
+    e = owners({}, (B, A))
+    assert held.doubt_after_skip(e, 2, e, 5, seen={}) == 2
+    held.follow(e, 5, e, 8, now=0.0)
+    held.copy_starts([2])                           # slot 2 was copied again meanwhile
+    held.copy_done([2], epoch=6)
+    assert held.doubt_after_skip(e, 5, e, 8, seen={B: 4}) == 1
+    assert held.in_doubt[B] == (8, {1, 2})
+    assert held.primary_spoke(B, 6, primary_holds=8) == []
+    assert sorted(held.primary_spoke(B, 8, primary_holds=8)) == [1, 2]
+
+
+@pytest.mark.parametrize("away", [False, True])
+def test_a_copy_in_doubt_is_kept_like_any_copy_when_the_slot_leaves_us(away):
+    # (B, A) -> (B, D): B holds it, D is new: our copy, in doubt, is a fallback (stale), as a
+    # current one would be; away across the change, it is kept for B as a voided one is
+    held = Holdings(A, fresh=False)
+    held.copy_done([1], epoch=2)
+    e2 = owners({}, (B, A))
+    held.doubt_after_skip(e2, 2, e2, 5, seen={})
+    e6 = owners({1: (B, D)}, (B, A))
+    held.follow(e2, 5, e6, 6, now=0.0, missed_maps=away)
+    assert not held.in_doubt and not held.loaded[1] and held.stale[1] == 2
+    if away:
+        assert held.retained[1].primary == B and 1 not in held.fallback
+    else:
+        assert 1 in held.fallback and 1 not in held.retained
+    assert 1 not in held.release_unowned(e6, handing=())
