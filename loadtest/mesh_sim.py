@@ -342,6 +342,36 @@ def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float,
     return result
 
 
+def partition(members: int, minority: float, node_timeout_ms: int, interval_s: float, seconds: float,
+              seed: int) -> dict:
+    """Cut a formed cluster in two at random (`minority` of the members on one side, both ways)
+    for `seconds`: the minority members the majority side's newest map left out, and those of
+    them that still held their write lease meanwhile (two primaries for their slots: a split brain)."""
+    network = Network(seed=seed)
+    cluster, formed_s, _ = form(network, members, node_timeout_ms, interval_s, 60 + members * 0.5)
+    if formed_s is None:
+        return {"members": members, "formed_s": None}
+    network.run_until(network.now + 2 * node_timeout_ms / 1000)
+    ids = sorted(cluster.members)
+    cut = set(random.Random(seed).sample(ids, int(members * minority)))
+    rest = set(ids) - cut
+    for node_id, mesh in cluster.members.items():
+        mesh.links.blocked = set(rest if node_id in cut else cut)
+    both_sides: set[str] = set()
+    newest = None
+    began = network.now
+    while network.now - began < seconds:
+        network.run_until(network.now + interval_s)
+        newest = max((cluster.members[n].slotmap for n in rest), key=lambda slotmap: slotmap.epoch)
+        left_out = cut - {m.node_id for m in newest.members}
+        both_sides.update(n for n in left_out if cluster.members[n].accepting_writes())
+    assert newest is not None
+    return {"members": members, "minority": len(cut), "watchers_mode": members > 9,
+            "left_out": len(cut - {m.node_id for m in newest.members}),
+            "split_brain": len(both_sides),
+            "still_writable_at_end": sum(cluster.members[n].accepting_writes() for n in both_sides)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, nargs="+", default=[24, 48, 100])
