@@ -136,6 +136,8 @@ class Replicator:
         # slot -> the streams its writes go to (empty where we are not the primary)
         self.targets: list[tuple[OutStream, ...]] = [NO_STREAMS] * 16384
         self._map_changed = False   # a new map was followed since the last commit
+        self._led_held_sent = -1    # the map epoch of the last LED_HELD sent on our streams
+        self._led_held: dict[str, int] = {}     # primary -> the newest map epoch of its LED_HELD
         self.writers: list[tuple[Connection, int, int]] = []   # this iteration's: (conn, start, end) in store.written
         self.held: set[Connection] = set()
         # the node's clients by session id (the server's table): a busy script's caller is
@@ -228,8 +230,6 @@ class Replicator:
                 self._keep_alive(now)
                 self._finish_handoffs()
                 self._release_fallbacks(now)
-                if self.holdings.in_doubt:
-                    self._settle_doubts(list(self.holdings.in_doubt))
                 self._drop_unowned()
                 self._serve_waiting()
                 # never forever: a primary cut off from its replicas and from the map's
@@ -312,9 +312,8 @@ class Replicator:
             if missed and previous.epoch > 0:   # (a joiner's first map follows its own one-member map)
                 doubted = 0
                 if not away:
-                    seen = {primary: frame.epoch for primary, (_, frame) in self._latest.items()}
                     doubted = self.holdings.doubt_after_skip(previous.owners, previous.epoch, slotmap.owners,
-                                                             slotmap.epoch, seen)
+                                                             slotmap.epoch, self._led_held)
                 log.warning("missed maps node=%s epoch=%d previous_epoch=%d away=%s slots_no_longer_held=%d "
                             "in_doubt=%d", me[:8], slotmap.epoch, previous.epoch, away, voided, doubted)
             self._map_at = time.monotonic()
@@ -389,12 +388,14 @@ class Replicator:
         self._recheck()
         if self.quiet:
             self._release_quiet()       # (replicas that needed no copy after all)
-        if previous is not slotmap:
-            # One frame of the new map on every stream, after any copy it begins: a replica
-            # that skipped maps holds its copies in doubt until it sees one (Holdings.doubt_after_skip)
+        if not self._to_pull and self._led_held_sent != slotmap.epoch:
+            # Every slot we lead is held, and the copies this map begins went out first: a
+            # replica that skipped maps holds its copies of our slots in doubt until it sees
+            # this (Holdings.doubt_after_skip). Once per map, when the last pull is in.
+            self._led_held_sent = slotmap.epoch
             for stream in self.streams.values():
                 if not stream.broken:
-                    self._send(stream, wire.BATCH, [])
+                    self._send(stream, wire.LED_HELD, [])
         self._serving_changed()
         log.info("replication map node=%s epoch=%d mode=%s streams=%d importing=%d", me[:8], slotmap.epoch,
                  self.mode, len(self.streams), len(self._to_pull))
@@ -974,7 +975,7 @@ class Replicator:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
         elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
-                                                      wire.SYNC_DONE, wire.EVENTS):
+                                                      wire.SYNC_DONE, wire.EVENTS, wire.LED_HELD):
             self._on_stream_frame(frame, identity)
         elif identity is not None and frame.kind in (wire.PULL, wire.PULL_STALE):
             self._on_pull(frame)
@@ -1054,21 +1055,19 @@ class Replicator:
         else:
             self._acks[identity] = frame        # acknowledged once the queued frames are read
         self._latest[frame.sender] = (identity, frame)
-        if self.holdings.in_doubt and verdict == wire.APPLY:
-            self._settle_doubts([frame.sender])
+        if frame.kind == wire.LED_HELD and verdict == wire.APPLY:
+            self._on_led_held(frame)
 
-    def _settle_doubts(self, primaries) -> None:
-        """Copies in doubt after skipped maps that their primary's frames and heartbeats now
-        confirm are held again (Holdings.primary_spoke): on a frame, and each upkeep tick
-        (the primary's heartbeat saying it holds may come after its last frame)."""
-        latest, holdings = self._latest, self.holdings
-        confirmed = 0
-        for primary in primaries:
-            seen = latest.get(primary)
-            if seen is not None:
-                confirmed += len(holdings.primary_spoke(primary, seen[1].epoch, self.cluster.holds(primary)))
+    def _on_led_held(self, frame: Frame) -> None:
+        """A primary holds every slot it leads under the frame's map: our copies of its slots in
+        doubt after skipped maps are current again (Holdings.primary_spoke)."""
+        sender = frame.sender
+        if frame.epoch > self._led_held.get(sender, -1):
+            self._led_held[sender] = frame.epoch
+        confirmed = self.holdings.primary_spoke(sender, frame.epoch) if self.holdings.in_doubt else []
         if confirmed:
-            log.info("copies in doubt after skipped maps held again node=%s slots=%d", self.me[:8], confirmed)
+            log.info("copies in doubt after skipped maps held again node=%s primary=%s slots=%d",
+                     self.me[:8], sender[:8], len(confirmed))
             self._serving_changed()
             self._serve_waiting()
 

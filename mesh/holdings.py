@@ -18,8 +18,9 @@ current one and replace newer data:
   as a fallback (below), since it may be the only one;
 - maps skipped while present (two commits in a row) may have taken a slot we
   replicate away and given it back, its writes meanwhile not sent to us: such a
-  copy is in doubt until its primary's stream shows a frame of the new map (the
-  primary's new copy of the slot, if there is one, starts before that frame).
+  copy is in doubt until its primary says, on the stream, that it holds every slot
+  it leads under the new map (LED_HELD: it comes after the copies that map
+  begins, and after the primary pulled back what it lacked).
 
 A copy a node stops owning while one of the slot's new owners has none yet (a
 move for balance: the new replica is copied from the new primary after the
@@ -181,9 +182,9 @@ class Holdings:
         """Maps were skipped while this node was present: each slot it replicates for the
         same primary before and after may have been taken from it and given back in a map it
         did not see, and the writes of that map not sent to it. Such a copy is not held
-        (not served, not counted in `holds`) until the primary's stream shows a frame of
-        map `epoch` or newer while the primary says it holds every slot it owns under that
-        map (primary_spoke); `seen` is primary -> the newest map epoch its frames carried.
+        (not served, not counted in `holds`) until the primary says on its stream that it
+        holds every slot it leads under map `epoch` or a newer one (primary_spoke); `seen`
+        is primary -> the newest map epoch it said so for (before we adopted the map).
         (Voiding and copying such slots again, tried, left one complete copy for the length
         of the copy; this waits only for the primary's next frame.) Returns how many."""
         me, loaded = self.me, self.loaded
@@ -193,7 +194,7 @@ class Holdings:
                 continue
             primary = now_owners[0]
             if seen.get(primary, 0) >= epoch:
-                continue        # its frames of this map came already: a new copy would have begun
+                continue        # it said so already: a new copy of it would have begun before
             loaded[slot] = 0
             self.stale[slot] = previous_epoch      # (current at least until the last map we saw)
             entry = self.in_doubt.get(primary)
@@ -205,17 +206,17 @@ class Holdings:
             doubted += 1
         return doubted
 
-    def primary_spoke(self, primary: str, epoch: int, primary_holds: int) -> list[int]:
-        """A frame of map `epoch` came from `primary`, which says (`primary_holds`, from its
-        heartbeats) under which map it last held every slot it owns: the copies in doubt it
-        confirms (held again).
+    def primary_spoke(self, primary: str, epoch: int) -> list[int]:
+        """`primary` says on its stream that it holds every slot it leads under map `epoch`:
+        the copies in doubt it confirms (held again).
 
-        Both are needed. The frame comes after any copy the primary began under that map;
-        but a primary that lost the slot in the skipped maps too and got it back pulls it
-        before it copies it to anyone, and, were our copy confirmed by then, it would pull
-        ours, which may miss the writes made while the slot was elsewhere."""
+        That it *holds* them matters: a primary that lost the slot in the skipped maps too
+        and got it back pulls it before it copies it to anyone, and, were our copy confirmed
+        by then, it would pull ours, which may miss the writes made while the slot was
+        elsewhere. Only the slots it leads: a wait on its replica copies too could be mutual
+        (two replicas of each other's slots that skipped the same maps) and never end."""
         entry = self.in_doubt.get(primary)
-        if entry is None or epoch < entry[0] or primary_holds < entry[0]:
+        if entry is None or epoch < entry[0]:
             return []
         del self.in_doubt[primary]
         confirmed = sorted(entry[1])

@@ -59,6 +59,10 @@ LAZY = 10
 # Keyspace notifications of the writes of the BATCH frames before it, for a replica that asked
 # for them (its ACK's body is WANTS_EVENTS): [[slot, class, event, key], ...]
 EVENTS = 11
+# primary -> replica, body []: the sender holds every slot it leads under the frame's epoch (sent
+# once per map, after the copies that map begins): a replica's copies in doubt after maps it
+# skipped are current again (mesh/holdings.py, Holdings.doubt_after_skip)
+LED_HELD = 12
 WANTS_EVENTS = 1
 
 GAP = "gap"
@@ -135,12 +139,15 @@ def decode(data: bytes) -> Frame | None:
     if type(fields) is not list or len(fields) != 7 or fields[0] != VERSION:
         return None
     _, kind, sender, epoch, run_id, offset, body = fields
-    if (type(kind) is not int or not BATCH <= kind <= EVENTS or type(sender) is not str
+    if (type(kind) is not int or not BATCH <= kind <= LED_HELD or type(sender) is not str
             or len(sender) != 40 or type(epoch) is not int or type(run_id) is not int
             or type(offset) is not int or epoch < 0 or offset < 0):
         return None
     if kind in (SYNC_START, SYNC_DONE, PULL, NOT_HELD, PULL_STALE):
         if type(body) is not list or not all(type(s) is int and 0 <= s < 16384 for s in body):
+            return None
+    elif kind == LED_HELD:
+        if type(body) is not list or body:
             return None
     elif kind == HELD_STALE:
         if type(body) is not list or not all(

@@ -301,10 +301,8 @@ def test_maps_skipped_while_present_hold_replica_copies_in_doubt_until_their_pri
     assert held.stale[1] == 2 and 1 not in held.answer_pull([1], e5, C, stale_ok=False)[0]
     # B's new copy of slot 2 begins: that copy decides it
     held.copy_starts([2])
-    assert held.primary_spoke(B, 4, primary_holds=5) == []     # a frame of an older map confirms nothing
-    # B does not hold all it owns yet (it may be pulling slot 1 back, and would pull ours)
-    assert held.primary_spoke(B, 5, primary_holds=2) == []
-    assert held.primary_spoke(B, 5, primary_holds=5) == [1]
+    assert held.primary_spoke(B, 4) == []          # it held all it leads under an older map only
+    assert held.primary_spoke(B, 5) == [1]
     assert held.loaded[1] and 1 not in held.stale and not held.in_doubt
     assert not held.loaded[2]
     held.copy_done([2], epoch=5)
@@ -320,7 +318,7 @@ def test_a_doubt_ends_with_the_primary_or_our_ownership_and_away_voids_it():
     e6 = owners({1: (C, A)}, (B, A))
     held.follow(e2, 5, e6, 6, now=0.0)
     assert held.in_doubt[B][1] == {2}
-    assert held.primary_spoke(B, 6, primary_holds=6) == [2] and not held.loaded[1] and held.stale[1] == 2
+    assert held.primary_spoke(B, 6) == [2] and not held.loaded[1] and held.stale[1] == 2
     held.doubt_after_skip(e6, 6, e6, 8, seen={})
     assert held.in_doubt
     held.follow(e6, 8, e6, 10, now=0.0, missed_maps=True)
@@ -337,8 +335,8 @@ def test_a_second_skip_before_the_primary_spoke_waits_for_a_frame_of_the_newer_m
     held.copy_done([2], epoch=6)
     assert held.doubt_after_skip(e, 5, e, 8, seen={B: 4}) == 1
     assert held.in_doubt[B] == (8, {1, 2})
-    assert held.primary_spoke(B, 6, primary_holds=8) == []
-    assert sorted(held.primary_spoke(B, 8, primary_holds=8)) == [1, 2]
+    assert held.primary_spoke(B, 6) == []
+    assert sorted(held.primary_spoke(B, 8)) == [1, 2]
 
 
 @pytest.mark.parametrize("away", [False, True])
@@ -357,3 +355,28 @@ def test_a_copy_in_doubt_is_kept_like_any_copy_when_the_slot_leaves_us(away):
     else:
         assert 1 in held.fallback and 1 not in held.retained
     assert 1 not in held.release_unowned(e6, handing=())
+
+
+def test_two_members_that_skipped_the_same_maps_do_not_wait_on_each_other():
+    # A and B replicate each other's slots; both skipped 2 -> 5. Each doubts only its replica
+    # copies: what it leads stays held, so each can say it holds all it leads (LED_HELD:
+    # `led_unheld` is empty) and confirm the other's doubts. (Waiting on everything the other
+    # holds, replica copies included, was a wait on each other that never ended.)
+    e = owners({slot: (A, B) for slot in range(0, SLOT_COUNT, 2)}, (B, A))
+    a, b = Holdings(A, fresh=False), Holdings(B, fresh=False)
+    a.copy_done(range(SLOT_COUNT), epoch=2)
+    b.copy_done(range(SLOT_COUNT), epoch=2)
+    assert a.doubt_after_skip(e, 2, e, 5, seen={}) == SLOT_COUNT // 2
+    assert b.doubt_after_skip(e, 2, e, 5, seen={}) == SLOT_COUNT // 2
+    assert a.led_unheld(e) == [] and b.led_unheld(e) == []
+    assert len(a.primary_spoke(B, 5)) == len(b.primary_spoke(A, 5)) == SLOT_COUNT // 2
+    assert all(a.loaded) and all(b.loaded)
+
+
+def test_a_slot_whose_primary_changed_across_the_skip_is_not_doubted_but_left_to_the_usual_rules():
+    held = Holdings(A, fresh=False)
+    held.copy_done([1, 2], epoch=2)
+    before = owners({}, (B, A))
+    after = owners({1: (C, A)}, (B, A))         # slot 1's primary changed in the maps skipped
+    assert held.doubt_after_skip(before, 2, after, 5, seen={}) == 1
+    assert held.in_doubt == {B: (5, {2})}

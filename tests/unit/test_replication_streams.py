@@ -37,7 +37,7 @@ def valid(f: Frame) -> tuple:
 
 def assert_well_formed(f: Frame) -> None:
     """What decode promises of any frame it returns."""
-    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.EVENTS
+    assert type(f.kind) is int and wire.BATCH <= f.kind <= wire.LED_HELD
     assert type(f.sender) is str and len(f.sender) == 40
     assert type(f.epoch) is int and f.epoch >= 0
     assert type(f.run_id) is int
@@ -56,6 +56,8 @@ def assert_well_formed(f: Frame) -> None:
         for effect in f.body:
             assert type(effect) is list and len(effect) == 3
             assert type(effect[0]) is int and 0 <= effect[0] < SLOTS and type(effect[1]) is bytes
+    elif f.kind == wire.LED_HELD:
+        assert f.body == []
     elif f.kind == wire.EVENTS:
         assert type(f.body) is list
         for event in f.body:
@@ -82,6 +84,7 @@ ROUND_TRIPS = [
     frame(wire.BATCH, body=[[9, b"big", [0, None, 0, False]]]),     # the effect whose data the PARTs were
     frame(wire.EVENTS, body=[[9, 2, b"set", b"k"], [16383, 1 << 8, b"expired", b""]]),
     frame(wire.ACK, sender=REPLICA, offset=17, body=wire.WANTS_EVENTS),
+    frame(wire.LED_HELD, body=[]),
 ]
 
 
@@ -146,7 +149,8 @@ MALFORMED = {
     "sync slot -1": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, [-1]),
     "sync slot as text": raw(1, wire.SYNC_DONE, PRIMARY, 3, 77, 1, ["1"]),
     "sync slot as bool": raw(1, wire.SYNC_START, PRIMARY, 3, 77, 1, [True]),
-    "kind 12": raw(1, 12, PRIMARY, 3, 77, 1, []),
+    "kind 13": raw(1, 13, PRIMARY, 3, 77, 1, []),
+    "led held with a body": raw(1, wire.LED_HELD, PRIMARY, 3, 77, 1, [1]),
     "lazy batch body not a list": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, None),
     "lazy effect of two": raw(1, wire.LAZY, PRIMARY, 3, 77, 1, [[1, b"key"]]),
     "events body not a list": raw(1, wire.EVENTS, PRIMARY, 3, 77, 1, None),
