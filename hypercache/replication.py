@@ -1405,12 +1405,16 @@ class Replicator:
         A retained slot without a key here hands nothing over: a formation or a restart
         retains thousands of empty ones that no primary asks for (it pulls every slot it
         lacks in one request per source, so empty ones asked for go with the rest), and
-        waiting for them held a leave up for its whole timeout."""
+        waiting for them held a leave up for its whole timeout. Nor is one whose primary
+        says it holds every slot it owns under our map: it has the slot, from us or from a
+        copy it found as new (a node away across maps keeps its copies for their primaries
+        whether or not they need them: waiting for pulls that never come held the leave up
+        for its whole timeout, then warned that a slot was not handed over)."""
         self.follow_map()       # (the map without this node may not be applied yet)
         if self.handoffs:
             return True
-        keys = self.store.slots
-        return any(keys[slot] for slot in self.holdings.retained)
+        keys, epoch, holds = self.store.slots, self.cluster.slotmap.epoch, self.cluster.holds
+        return any(keys[slot] and holds(kept.primary) < epoch for slot, kept in self.holdings.retained.items())
 
     def slots_loading(self) -> int:
         """Slots this node leads but cannot serve yet: their data is still being copied here."""
