@@ -81,7 +81,7 @@ class Holdings:
         # slot -> when this node stopped owning it and kept its copy as a fallback (see above)
         self.fallback: dict[int, float] = {}
         # primary -> (map epoch, slots): replica copies in doubt after skipped maps, held
-        # again once that primary's stream shows a frame of that map or a newer one
+        # again once that primary says it holds every slot it leads under that map or a newer one
         self.in_doubt: dict[str, tuple[int, set[int]]] = {}
 
     # -- a map change ---------------------------------------------------------------
@@ -186,7 +186,7 @@ class Holdings:
         holds every slot it leads under map `epoch` or a newer one (primary_spoke); `seen`
         is primary -> the newest map epoch it said so for (before we adopted the map).
         (Voiding and copying such slots again, tried, left one complete copy for the length
-        of the copy; this waits only for the primary's next frame.) Returns how many."""
+        of the copy; this waits only for the primary's word, LED_HELD.) Returns how many."""
         me, loaded = self.me, self.loaded
         doubted = 0
         for slot, now_owners in enumerate(owners):
@@ -199,8 +199,8 @@ class Holdings:
             self.stale[slot] = previous_epoch      # (current at least until the last map we saw)
             entry = self.in_doubt.get(primary)
             if entry is None or entry[0] < epoch:
-                # (a second skip before the primary spoke: its frames of the earlier map do not
-                # come after the copies this one begins)
+                # (a second skip before the primary spoke: its word for the earlier map does
+                # not come after the copies this one begins)
                 entry = self.in_doubt[primary] = (epoch, set() if entry is None else entry[1])
             entry[1].add(slot)
             doubted += 1
