@@ -285,7 +285,8 @@ class Replicator:
         while away may have been written without it; maps missed while present only went
         by unseen (two commits in a row under load), and its copies are current, unless a
         skipped map took a slot away from it and the next gave it back: its replica copies
-        are in doubt until their primaries' next frames (Holdings.doubt_after_skip)."""
+        are in doubt until their primaries say they hold what they lead (LED_HELD,
+        Holdings.doubt_after_skip)."""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():

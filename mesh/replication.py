@@ -15,7 +15,10 @@ either side.
 
 A full copy of slots is SYNC_START (the replica drops what it held of them),
 then BATCH frames of their keys, then SYNC_DONE; live writes travel in the same
-stream in between, so the replica ends with exactly the primary's state.
+stream in between, so the replica ends with exactly the primary's state. Copies
+of one stream are numbered: a slot a later copy began again is left out of the
+earlier copy's SYNC_DONE (OutStream.copy_ends). Once per map, when it holds every
+slot it leads, the primary says so (LED_HELD), after the copies that map began.
 
 A node that is the primary of slots whose data it does not hold (it joined, or
 restarted) sends PULL to another owner; that owner adds the slots to its
