@@ -762,11 +762,8 @@ class Replicator:
         held for once more, which changes nothing)."""
         written = self.store.written
         conn = self.connections.get(caller.id)
-        if not written or conn is None or conn.closed:
-            return
-        if conn.held is None:
-            conn.held = Hold()
-        self.writers.append((conn, 0, len(written)))
+        if written and conn is not None and not conn.closed:
+            self.wrote(conn, 0, len(written))
 
     def commit(self) -> None:
         """Ship the iteration's writes, one frame per stream; hold or release their clients."""
