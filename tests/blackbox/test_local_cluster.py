@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.nodes import REPO, _port_free, agreed, free_port, ping_once, raw_connect, wait_until
+from tests.nodes import REPO, agreed, free_port, ping_once, raw_connect, wait_until
 
 TIMEOUT_S = 60
 
@@ -23,12 +23,11 @@ class _Node:
 
 
 def _consecutive_ports(count: int) -> int:
-    """P such that P .. P+count-1, their mesh ports (+10000) and data ports (+20000) are all free."""
-    for _ in range(200):
-        port = free_port(span=1, spans=count - 1, high=32767 - 20000 - count)
-        if all(_port_free(port + i + offset) for i in range(count) for offset in (10000, 20000)):
-            return port
-    raise RuntimeError("no free port range")
+    """P such that P .. P+count-1, their mesh ports (+10000) and data ports (+20000) are all free,
+    and all of them kept from later free_port() calls (the HTTP ports, picked next, once
+    landed on a mesh port: a node failed to start with "Address already in use")."""
+    return free_port(span=1, spans=count - 1, high=32767 - 20000 - count,
+                     also=tuple(offset + i for offset in (10000, 20000) for i in range(count)))
 
 
 def _local(base: list[str], *args: str, **popen) -> subprocess.Popen:
