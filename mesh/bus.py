@@ -629,6 +629,9 @@ class Mesh:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
         self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        self._handle_events(self.membership.left_the_map(
+            [m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
+            {m.node_id for m in slotmap.members}, now))
         self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
         self._refresh_writes()
         moved = len(slotmap.diff(previous))

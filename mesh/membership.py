@@ -104,6 +104,8 @@ class Membership:
     watchers: dict[str, frozenset[str]] | None = None
     # peers this node does not listen to at all (other joiners, while it holds no cluster map)
     unheard: frozenset[str] = frozenset()
+    # members a committed map removed that are not dead here yet (mapped_out)
+    mapped_out: set[str] = field(default_factory=set)
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -220,6 +222,36 @@ class Membership:
             if peer.state == State.ALIVE and node_id not in before and self.watches(node_id):
                 self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
 
+    def left_the_map(self, removed: Iterable[str], members: Collection[str], now: float) -> list[Event]:
+        """Take members a committed map removed: dead here once this node has not heard them
+        for node_timeout, without a vote.
+
+        A map removes a member only on a majority's word that it died or left, but this node
+        may not have heard that word: in a map with watchers (mesh/watch.py) a death reaches
+        the others as news, for a few heartbeats, and a member that missed them held the dead
+        alive (as a slotless master in CLUSTER NODES, seen in a 48-member test) or suspect,
+        in every heartbeat's list, for good. A removed member still heard here stays alive:
+        it is still speaking (a partition's far side), and its own heartbeats decide.
+        `members` are the map's: one admitted again leaves this rule."""
+        self.mapped_out.difference_update(members)      # (admitted again: a vote decides again)
+        self.mapped_out.update(n for n in removed if n in self.peers and self.peers[n].state != State.DEAD)
+        return self._bury_mapped_out(now)
+
+    def _bury_mapped_out(self, now: float) -> list[Event]:
+        events: list[Event] = []
+        for node_id in list(self.mapped_out):
+            peer = self.peers.get(node_id)
+            if peer is None or peer.state == State.DEAD:
+                self.mapped_out.discard(node_id)
+            elif now - peer.heard_at > self.node_timeout_s:
+                self.mapped_out.discard(node_id)
+                self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
+                                              dead_incarnation=peer.incarnation)
+                log.warning("member dead node=%s peer=%s incarnation=%d (removed by the map)",
+                            self.me.node_id[:8], node_id[:8], peer.incarnation)
+                events.append(Died(node_id))
+        return events
+
     def watches(self, node_id: str) -> bool:
         """True if this node hears `node_id`'s every heartbeat (and so suspects it on silence)."""
         if node_id in self.unheard:
@@ -229,7 +261,7 @@ class Membership:
 
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
-        events: list[Event] = []
+        events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
         for node_id, peer in list(self.peers.items()):
             if (peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s
                     and self.watches(node_id)):

@@ -23,7 +23,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.nodes import CLUSTER_TIMEOUT, agreed, encode_command, free_port, raw_connect, wait_until
+from tests.nodes import CLUSTER_TIMEOUT, agreed, encode_command, node_ports, raw_connect, wait_until
 
 PASSWORD_HASH = "c0d3" * 16
 NO_RETRY = Retry(NoBackoff(), 0)     # a closed connection is what is tested: no reconnecting
@@ -407,7 +407,7 @@ def test_restricted_pipelines_like_redis(node, redis_server):
 def test_a_bad_aclfile_stops_the_node_at_start(tmp_path):
     path = tmp_path / "users.acl"
     path.write_text("user default on nopass ~* &* +@all\nuser x on +nosuchcommand\n")
-    done = subprocess.run([sys.executable, "-m", "hypercache", "--port", str(free_port()), "--http-port", "0",
+    done = subprocess.run([sys.executable, "-m", "hypercache", "--port", str(node_ports()[0]), "--http-port", "0",
                            "--aclfile", str(path)],
                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
