@@ -184,6 +184,7 @@ class SimCluster:
         self.replication_factor = replication_factor
         self.members: dict[str, Mesh] = {}
         self.stopped: set[str] = set()
+        self.holds: dict[str, int] = {}     # what a member's data plane would say it holds (none here)
         self._count = itertools.count()
 
     def start(self, join: list[tuple[str, int]]) -> Mesh:
@@ -199,7 +200,7 @@ class SimCluster:
             # will lead (nothing), as a node's replicator would say (catching_up)
             if mesh.joining and mesh.slotmap.members != (mesh.me,):
                 return {"catching_up": ((mesh.slotmap.epoch, 0, 0),)}
-            return {}
+            return {"holds": self.holds.get(node_id, 0)}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
                     clock=network.clock, links=links, offload=lambda work, then: then(work()))

@@ -79,6 +79,11 @@ NEWS_BEATS = 4
 # for the newcomer): news a member missed, and incarnations a restarted member must outbid.
 ROSTER_EVERY_S = 30.0
 ROSTER_AFTER_JOIN_S = 1.0
+# What a member holds (Heartbeat.holds) is said to every member as news when it changes, and
+# again this long after the change: members waiting for it to move slots for balance, or to
+# drop a fallback copy, are not all its watchers, and one that missed the four news
+# heartbeats counted it as not holding until its next change (fallbacks kept up to 300 s).
+HOLDS_REPEAT_AFTER_S = (2.0, 6.0, 14.0, 30.0)
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
 # this long (or the first waited a node_timeout), all in one map: one map per newcomer made
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
@@ -172,6 +177,7 @@ class Mesh:
         self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
         self._beat_sent_at = float("-inf")
         self._holds_sent = 0
+        self._holds_repeats: list[float] = []      # when `holds` goes to every member again
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
@@ -713,13 +719,17 @@ class Mesh:
             # (members that keep a fallback copy wait for this, watchers or not: say it to all)
             self._holds_sent = holds
             self._news_until = now + NEWS_BEATS * self._interval_s
+            self._holds_repeats = [now + after for after in HOLDS_REPEAT_AFTER_S]
+        repeat = bool(self._holds_repeats) and now >= self._holds_repeats[0]
+        if repeat:
+            self._holds_repeats = [at for at in self._holds_repeats if at > now]
         if self.membership.incarnation != self._incarnation_sent:
             self._incarnation_sent = self.membership.incarnation
             self._news_until = now + NEWS_BEATS * self._interval_s
         outside = self.joining or not self.slotmap.has_member(self.me.node_id)
         roster = now - self._roster_sent_at >= ROSTER_EVERY_S or (
             self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S)
-        quiet = not (outside or news or catching_up or roster or now <= self._news_until)
+        quiet = not (outside or news or catching_up or roster or repeat or now <= self._news_until)
         # (half a timer interval of slack: the timer's ticks come a little late, never early)
         if quiet and now - self._beat_sent_at < self._quiet_interval_s - self._interval_s / 2:
             return
@@ -748,7 +758,7 @@ class Mesh:
         # here, whose Hello was lost) learns it, reads the list and refutes.
         if outside:
             topic = OUTSIDE
-        elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
+        elif news or catching_up or repeat or now <= self._news_until or self.membership.watchers is None:
             topic = b""
         else:
             topic = QUIET

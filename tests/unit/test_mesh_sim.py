@@ -100,3 +100,26 @@ def test_a_big_map_cut_in_two_has_one_writable_side():
                                 interval_s=INTERVAL_S, seconds=10, seed=2)
     assert result["left_out"] == result["minority"] == 12
     assert result["split_brain"] == 0
+
+
+def test_a_member_that_missed_what_another_holds_hears_it_again():
+    # 12 members: B is not among A's watchers, so A's quiet heartbeats never reach it. A's holds
+    # changes while B hears nothing from A (the news heartbeats lost); B must still learn it,
+    # as moves for balance and dropping fallback copies wait for every member's holds.
+    network = mesh_sim.Network(seed=5)
+    cluster, formed_s, epoch = mesh_sim.form(network, 12, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    a = cluster.live()[0]
+    watchers = a.membership.watchers
+    assert watchers is not None
+    b = next(m for m in cluster.live() if m is not a and m.me.node_id not in watchers[a.me.node_id])
+    b.links.blocked = {a.me.node_id}
+    cluster.holds[a.me.node_id] = epoch
+    network.run_until(network.now + 1.5)        # the news heartbeats went by
+    assert b.holds(a.me.node_id) < epoch
+    b.links.blocked = set()
+    began = network.now
+    while b.holds(a.me.node_id) != epoch and network.now - began < 40:
+        network.run_until(network.now + INTERVAL_S)
+    assert b.holds(a.me.node_id) == epoch, "never heard again"
+    assert network.now - began < 3.0       # the first repeat, 2 s after the change
