@@ -635,9 +635,8 @@ class Mesh:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
         self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
-        self._handle_events(self.membership.left_the_map(
-            [m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
-            {m.node_id for m in slotmap.members}, now))
+        self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
+                                     {m.node_id for m in slotmap.members})
         self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
@@ -968,7 +967,8 @@ class Mesh:
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "no heartbeat within node_timeout")
             elif isinstance(event, Died):
-                self._record("dead", event.node_id, "a majority of live members suspect it")
+                self._record("dead", event.node_id, "removed by the map, and silent here" if event.removed_by_map
+                             else "a majority of live members suspect it")
             elif isinstance(event, Recovered):
                 self._record("alive", event.node_id, "heartbeat heard again")
             elif isinstance(event, Left):

@@ -64,6 +64,7 @@ class Suspected:
 @dataclass(frozen=True, slots=True)
 class Died:
     node_id: str
+    removed_by_map: bool = False    # (not voted here: a committed map removed it, see left_the_map)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +223,7 @@ class Membership:
             if peer.state == State.ALIVE and node_id not in before and self.watches(node_id):
                 self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
 
-    def left_the_map(self, removed: Iterable[str], members: Collection[str], now: float) -> list[Event]:
+    def left_the_map(self, removed: Iterable[str], members: Collection[str]) -> None:
         """Take members a committed map removed: dead here once this node has not heard them
         for node_timeout, without a vote.
 
@@ -232,10 +233,12 @@ class Membership:
         alive (as a slotless master in CLUSTER NODES, seen in a 48-member test) or suspect,
         in every heartbeat's list, for good. A removed member still heard here stays alive:
         it is still speaking (a partition's far side), and its own heartbeats decide.
-        `members` are the map's: one admitted again leaves this rule."""
+        (One it did not watch before is watched from the map on, with watch()'s grace: it is
+        buried up to node_timeout after the map.) `members` are the map's: one admitted again
+        leaves this rule. The verdict is tick()'s,
+        which the bus skips right after a stall: heartbeats read late must not bury anyone."""
         self.mapped_out.difference_update(members)      # (admitted again: a vote decides again)
         self.mapped_out.update(n for n in removed if n in self.peers and self.peers[n].state != State.DEAD)
-        return self._bury_mapped_out(now)
 
     def _bury_mapped_out(self, now: float) -> list[Event]:
         events: list[Event] = []
@@ -249,7 +252,7 @@ class Membership:
                                               dead_incarnation=peer.incarnation)
                 log.warning("member dead node=%s peer=%s incarnation=%d (removed by the map)",
                             self.me.node_id[:8], node_id[:8], peer.incarnation)
-                events.append(Died(node_id))
+                events.append(Died(node_id, removed_by_map=True))
         return events
 
     def watches(self, node_id: str) -> bool:

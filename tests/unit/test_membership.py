@@ -203,13 +203,14 @@ def test_a_member_the_map_removed_is_dead_here_once_unheard_without_a_vote():
     # A non-watcher that missed the watchers' death news: the committed map is the word it gets.
     membership = view(peers=3)
     membership.heartbeat(beat(3, 1), 5.0)           # still speaking when the map removed it
-    members = {node_id(0), node_id(1)}
-    assert membership.left_the_map([node_id(2), node_id(3)], members, 5.5) == [Died(node_id(2))]
+    membership.heartbeat(beat(1, 1), 5.0)           # (the member that stays)
+    membership.left_the_map([node_id(2), node_id(3)], {node_id(0), node_id(1)})
+    assert membership.tick(5.5) == [Died(node_id(2), removed_by_map=True)]
     assert membership.state(node_id(3)) == State.ALIVE      # heard 0.5 s ago: its heartbeats decide
     membership.heartbeat(beat(3, 2), 6.0)
-    membership.heartbeat(beat(1, 1), 6.0)                   # (the member that stays, heard too)
+    membership.heartbeat(beat(1, 2), 6.0)
     assert membership.tick(6.0 + TIMEOUT) == []
-    assert Died(node_id(3)) in membership.tick(6.1 + TIMEOUT)       # (node 1 is suspect by now too)
+    assert Died(node_id(3), removed_by_map=True) in membership.tick(6.1 + TIMEOUT)  # (node 1 suspect too)
     assert membership.peers[node_id(3)].dead_incarnation == 0
     # ... and comes back only with a higher incarnation, like any dead member
     assert membership.heartbeat(beat(3, 3), 9.0) == [] and membership.state(node_id(3)) == State.DEAD
@@ -220,8 +221,9 @@ def test_a_member_admitted_again_is_no_longer_buried_by_an_old_removal():
     membership = view(peers=2)
     membership.heartbeat(beat(2, 1), 1.0)
     membership.heartbeat(beat(1, 1), 2.0)
-    assert membership.left_the_map([node_id(2)], {node_id(0), node_id(1)}, 1.5) == []
-    assert membership.left_the_map([], {node_id(0), node_id(1), node_id(2)}, 2.0) == []
+    membership.left_the_map([node_id(2)], {node_id(0), node_id(1)})
+    assert membership.tick(1.5) == []
+    membership.left_the_map([], {node_id(0), node_id(1), node_id(2)})
     # silent now, it is a map member again: suspect on its watchers' silence, dead on a majority
     events = membership.tick(1.1 + TIMEOUT)
     assert events == [Suspected(node_id(2))]
