@@ -200,6 +200,9 @@ class Replicator:
         # led them): after a switch that makes it their primary, a pull of them is answered
         # with a SYNC_DONE on that run (it holds every write we took), not a new copy
         self._carried: dict[str, tuple[int, set[int]]] = {}
+        # replica -> (run id, offset of the SYNC_DONE, slots) confirmed that way and not yet
+        # acknowledged: our copy of them stays kept for it until the ACK (_finish_handoffs)
+        self._confirming: dict[str, tuple[int, int, set[int]]] = {}
         self.stats = {"frames_applied": 0, "effects_applied": 0, "frames_refused": 0,
                       "full_syncs": 0, "writes_held": 0, "clients_dropped": 0}
 
@@ -254,7 +257,8 @@ class Replicator:
     def _idle(self) -> bool:
         """Nothing under way that the upkeep follows at its fast pace (see IDLE_EVERY_S)."""
         cluster = self.cluster
-        return not (self._lazy_acks or self.held or self._to_pull or self.handoffs or self._unowned
+        return not (self._lazy_acks or self.held or self._to_pull or self.handoffs or self._confirming
+                    or self._unowned
                     or self.importing or self.copying_in or self._joiner_members
                     or self._plan_key[1:] not in ((), ((),)) or cluster.joining
                     or cluster.slotmap is not self._map
@@ -351,7 +355,7 @@ class Replicator:
             del self.importing[slot]        # no longer ours to lead: nothing to pull
         for peer in list(self.streams):
             # (a stream with slots to confirm lives on until they are pulled: _confirm)
-            if peer not in wanted and not self._confirmable(peer, slotmap):
+            if peer not in wanted and not self._confirmable(peer, slotmap) and peer not in self._confirming:
                 self._close(peer)
         for peer, slots in wanted.items():
             stream = self.streams.get(peer)
@@ -547,9 +551,13 @@ class Replicator:
             return set()
         held = sorted(slot for slot in slots if slot in carried[1] and slot not in stream.copies)
         if held:
-            self._send(stream, wire.SYNC_DONE, held)
+            offset = self._send(stream, wire.SYNC_DONE, held)
             carried[1].difference_update(held)
-            self.holdings.handed_off(held)
+            # Kept until it acknowledges the SYNC_DONE: at replication factor 1 ours may be
+            # the only other copy, and a frame lost with a broken stream would lose them
+            # (it pulls again then, and gets a copy of what we kept).
+            _, _, confirming = self._confirming.get(peer, (0, 0, set()))
+            self._confirming[peer] = (stream.run_id, offset, confirming | set(held))
             log.info("confirmed slots copied ahead of the switch node=%s to=%s slots=%d",
                      self.me[:8], peer[:8], len(held))
         return set(held)
@@ -1319,6 +1327,14 @@ class Replicator:
 
     def _finish_handoffs(self) -> None:
         changed = False
+        for peer, (run_id, offset, slots) in list(self._confirming.items()):
+            stream = self.streams.get(peer)
+            if stream is not None and stream.run_id == run_id and not stream.broken and stream.acked < offset:
+                continue
+            del self._confirming[peer]
+            changed = True
+            if stream is not None and stream.run_id == run_id and not stream.broken:
+                self.holdings.handed_off(slots)     # acknowledged: it holds them
         for peer, slots in list(self.handoffs.items()):
             stream = self.streams.get(peer)
             if stream is None or not (slots & stream.copying):

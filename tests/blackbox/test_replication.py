@@ -703,6 +703,27 @@ def test_a_graceful_leave_at_replication_factor_1_hands_its_keys_over(node_facto
     assert not lost
 
 
+def test_a_join_at_replication_factor_1_keeps_every_key_and_leaves_none_behind(node_factory):
+    """The joiner's slots are copied ahead of the switch and confirmed after it (SYNC_DONE on
+    the stream that copied them); the former owners keep them until the joiner acknowledges
+    that, then drop them: every key readable, each held once."""
+    cluster = node_factory.start_cluster(3, *nodes.CLUSTER_TIMEOUT, "--replication-factor", "1")
+    wait_until(lambda: nodes.agreed(cluster, 3), timeout=60, message=node_factory.logs)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    written = _write_acknowledged(rc, "rf1-join", 600)
+    cluster.append(node_factory.start(*nodes.CLUSTER_TIMEOUT, "--replication-factor", "1", join=cluster[0]))
+    wait_until(lambda: nodes.agreed(cluster, 4), timeout=60, message=node_factory.logs)
+    assert int(call(cluster[3], "DBSIZE")) > 50        # (the ring gives it about a quarter)
+    rc = redis.RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    lost = _lost(rc, written)
+    print(f"\njoin at rf 1: {len(lost)} of {len(written)} lost")
+    assert not lost
+    # the former owners dropped what they handed over, once acknowledged, and the streams ended
+    wait_until(lambda: sum(int(call(node, "DBSIZE")) for node in cluster) == len(written)
+               and all(info_replication(node)["connected_slaves"] == "0" for node in cluster),
+               timeout=30, message=lambda: f"{[int(call(n, 'DBSIZE')) for n in cluster]}\n{node_factory.logs()}")
+
+
 def test_scaling_4_to_2_and_back_to_4_keeps_every_key_and_writes(node_factory):
     """Two members stop at once (a compose scale-down): each stays a voter until its
     removal commits, so the two survivors get a map (a majority of 4 voted) and take writes."""
