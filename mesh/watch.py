@@ -38,6 +38,23 @@ random cuts of 30 members). The argument above holds for one map and a fixed ele
 With everyone watching everyone (small maps) a cut-off minority cannot hear a majority of
 the map, loses its lease, and the majority side takes its slots over.
 
+What a fix needs (worked through on 5 December, not built): the death quorum and the lease
+quorum must intersect in every run, across map changes. Three ways, each with its price:
+- A fixed electorate: dead only when 5 of the 8 watchers of the map the member last said it
+  holds suspect it (dead watchers do not shrink it; the deciders need that older map's
+  members). Safe, but a member with 4 or more of its watchers gone at once (5 neighbours in
+  id order crashing together) is never declared dead: its slots wait for the operator.
+- The same, plus dead watchers counting as suspects once dead for node_timeout, which is safe
+  only if an echo counts for a lease when its sender held a lease itself ("gated" echoes).
+  Gating one level deep is not enough (a watcher the majority killed through another dead
+  watcher may still be connected on its side); gating all the way has no start (no lease
+  without leased echoes: the fixpoint tried on 4 December deadlocked) unless a new map grants
+  a first lease, which must then be bounded by when its commit left, not when it arrived.
+- A lease that also needs heartbeats from a majority of the whole map, as small maps and Redis
+  Cluster do: safe under a clean cut when its window is a quiet interval shorter, but every
+  member then hears every member about once a second (100 messages a second in at 100
+  members, against 16 now), the cost this module exists to avoid.
+
 Pure: member ids in, neighbour sets out.
 """
 from __future__ import annotations
