@@ -91,6 +91,13 @@ HOLDS_REPEAT_AFTER_S = (2.0, 6.0, 14.0, 30.0)
 JOIN_SETTLE_S = 1.0
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
+# The member ids of this many of the last maps adopted are kept: a member heard holding one of
+# them has its death decided by its watchers in it (Membership.pinned).
+PINNED_MAPS = 16
+# A member of the map suspect this many node timeouts without being declared dead is named in a
+# warning once: its watchers are mostly gone or cut off with it (mesh/watch.py), and its slots
+# wait for it to come back, or for the operator's CLUSTER FORGET on every member.
+STUCK_AFTER_TIMEOUTS = 10
 
 
 def quiet_interval_s(timer_interval_s: float, node_timeout_s: float) -> float:
@@ -184,6 +191,8 @@ class Mesh:
         self.links = links(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
+        self._ids_at: dict[int, tuple[str, ...]] = {}     # epoch -> sorted member ids (PINNED_MAPS)
+        self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
         self._placing = False       # a proposal's map is being placed on the ring (in a thread)
@@ -325,6 +334,14 @@ class Mesh:
         me = self.me.node_id
         return any(m.node_id != me and self.is_alive(m.node_id) for m in self.slotmap.members)
 
+    def silent(self, node_id: str) -> bool:
+        """Not dead here, and suspect or unheard for node_timeout (Membership.silent)."""
+        return self.membership.silent(node_id, self._clock())
+
+    def declare_dead(self, node_id: str) -> None:
+        """CLUSTER FORGET of a silent member: dead here on the operator's word (Membership.declare_dead)."""
+        self._handle_events(self.membership.declare_dead(node_id, self._clock()))
+
     def is_alive(self, node_id: str) -> bool:
         """Not known to be dead (a member we never heard of counts as alive until it is)."""
         peer = self.membership.peers.get(node_id)
@@ -425,6 +442,17 @@ class Mesh:
         self._seq += 1
         return self._seq
 
+    def _pin(self, node_id: str, epoch: int, now: float) -> None:
+        """`node_id` says it holds map `epoch`: if that is an older map than ours, in watchers
+        mode, its death is for its watchers in that map to decide, since its lease counts them
+        (mesh/watch.py: a newer map's watchers may be members that never heard it)."""
+        watched_by = None
+        if epoch < self.slotmap.epoch and self.slotmap.has_member(node_id):
+            ids = self._ids_at.get(epoch)
+            if ids is not None and len(ids) > 2 * watch.SIDE + 1:
+                watched_by = watch.watchers_in(ids, node_id)
+        self.membership.pin(node_id, watched_by, now)
+
     def _hello(self, member: Member) -> None:
         """A node subscribed to this one, naming itself: learn it (the links then subscribe back)."""
         self._handle_events(self.membership.learn(member, self._clock()))
@@ -432,7 +460,10 @@ class Mesh:
     def _receive(self, message: Message) -> None:
         now = self._clock()
         if isinstance(message, Heartbeat):
+            before = self._peer_stats.get(message.sender)
             self._peer_stats[message.sender] = message
+            if before is None or before.epoch != message.epoch:
+                self._pin(message.sender, message.epoch, now)
             if not self.slotmap.has_member(message.sender):
                 self._note_progress(message.sender, message.catching_up[0] if message.catching_up else None, now)
             self._handle_events(self.membership.heartbeat(message, now))
@@ -579,7 +610,7 @@ class Mesh:
             # (one loss spared), in a big one from the proposer only, to those catching up.
             big = self.membership.watchers is not None
             self._adopt(winner)
-            if not big or election_rules.proposer(base, self.membership.live()) == self.me.node_id:
+            if not big or election_rules.proposer(base, self.membership.unsuspected()) == self.me.node_id:
                 self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
 
     def _wanted(self, slotmap: SlotMap) -> bool:
@@ -635,6 +666,14 @@ class Mesh:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
         self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))
+        for epoch in sorted(self._ids_at)[:-PINNED_MAPS]:
+            del self._ids_at[epoch]
+        for node_id in list(self.membership.pinned):
+            if not slotmap.has_member(node_id):
+                self.membership.pin(node_id, None, now)
+        for node_id, beat in self._peer_stats.items():
+            self._pin(node_id, beat.epoch, now)
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
@@ -668,7 +707,7 @@ class Mesh:
         watchers = self.membership.watchers
         if watchers is not None and behind is not None:
             mine = watchers.get(behind)
-            if mine is None and election_rules.proposer(self.slotmap, self.membership.live()) != self.me.node_id:
+            if mine is None and election_rules.proposer(self.slotmap, self.membership.unsuspected()) != self.me.node_id:
                 return
             if mine is not None and self.me.node_id not in mine:
                 return
@@ -695,6 +734,7 @@ class Mesh:
         if self._arrival.stall_ended_at != now:
             self._handle_events(self.membership.tick(now))
         in_map = {m.node_id for m in self.slotmap.members}
+        self._name_stuck(now)
         for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
             self._joiner_progress.pop(node_id, None)
@@ -788,6 +828,19 @@ class Mesh:
     def _pub_closed(self) -> bool:
         return not self.links.bound
 
+    def _name_stuck(self, now: float) -> None:
+        """Warn once about each map member suspect for long but never declared dead."""
+        after = STUCK_AFTER_TIMEOUTS * self.node_timeout_s
+        stuck = {node_id for node_id, peer in self.membership.peers.items()
+                 if peer.state == State.SUSPECT and now - peer.state_at > after and self.slotmap.has_member(node_id)}
+        for node_id in stuck - self._stuck_named:
+            log.warning("member suspect for %.0f s and not declared dead node=%s peer=%s: most of its watchers "
+                        "are gone or cut off with it, and its slots wait; if it is gone for good, run "
+                        "CLUSTER FORGET %s on every member (if it is only cut off, both sides then serve "
+                        "its slots)", after, self.me.node_id[:8], node_id[:8], node_id)
+            self._record("stuck", node_id, "suspect for long, not declared dead: CLUSTER FORGET if it is gone")
+        self._stuck_named = stuck
+
     def _listen(self, now: float) -> None:
         """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted; or everyone.
 
@@ -802,9 +855,11 @@ class Mesh:
         if watchers is None or self.joining or behind or self.me.node_id not in watchers:
             wanted = None
         else:
-            wanted = frozenset(watchers[self.me.node_id] | {
+            me = self.me.node_id
+            wanted = frozenset(watchers[me] | {
                 node_id for node_id, peer in self.membership.peers.items()
-                if node_id not in watchers or peer.state != State.ALIVE})
+                if node_id not in watchers or peer.state != State.ALIVE} | {
+                node_id for node_id, group in self.membership.pinned.items() if me in group})
         # Other joiners matter once there is a cluster map to plan a join on (a member's, or
         # the one a joiner adopted ahead of its admission); founders joining a seed do not.
         outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)
@@ -841,8 +896,10 @@ class Mesh:
     def _propose(self, now: float) -> None:
         """If this node is the proposer and the membership differs from the map, ask for votes."""
         current = self.slotmap
-        live = self.membership.live()
-        if self.joining or self.leaving or election_rules.proposer(current, live) != self.me.node_id:
+        # (the lowest member not suspect here: one held suspect may stay so, never declared dead,
+        # when a cut leaves most of its watchers with it, and the maps must go on without it)
+        if (self.joining or self.leaving
+                or election_rules.proposer(current, self.membership.unsuspected()) != self.me.node_id):
             return
         # A proposal in flight gets one node_timeout to gather votes before a retry, counted
         # from when its map was placed: a placement still running is not retried (a second
@@ -968,7 +1025,8 @@ class Mesh:
                 self._record("suspect", event.node_id, "no heartbeat within node_timeout")
             elif isinstance(event, Died):
                 self._record("dead", event.node_id, "removed by the map, and silent here" if event.removed_by_map
-                             else "a majority of live members suspect it")
+                             else "the operator's CLUSTER FORGET" if event.by_operator
+                             else "a majority suspects it")
             elif isinstance(event, Recovered):
                 self._record("alive", event.node_id, "heartbeat heard again")
             elif isinstance(event, Left):

@@ -9,6 +9,8 @@ reads the clock or a peer's timestamp.
   A suspect becomes *dead* only when a majority of the live members (this node
   included, the suspect excluded) report it suspect or dead at its current
   incarnation, as Redis turns PFAIL into FAIL. One slow link cannot kill a node.
+  In a map with watchers (mesh/watch.py) it is a majority of all its watchers, those
+  of the map it was last heard holding (`pinned`), dead ones included.
 - *Incarnation* orders claims about a member. A member that finds itself
   reported suspect or dead bumps its incarnation, which voids those reports
   (refutation). A dead member only comes back with an incarnation above the one
@@ -65,6 +67,7 @@ class Suspected:
 class Died:
     node_id: str
     removed_by_map: bool = False    # (not voted here: a committed map removed it, see left_the_map)
+    by_operator: bool = False       # (not voted here: CLUSTER FORGET of a suspect member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,10 @@ class Membership:
     unheard: frozenset[str] = frozenset()
     # members a committed map removed that are not dead here yet (mapped_out)
     mapped_out: set[str] = field(default_factory=set)
+    # Members last heard holding an older map than this node's: their watchers under that map
+    # (the bus keeps it, `pin`). Their lease counts those watchers, so their death is theirs to
+    # decide: a newer map's watchers may never have heard them (a partition's far side).
+    pinned: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -199,6 +206,23 @@ class Membership:
             log.info("member forgotten node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return gone
 
+    def silent(self, node_id: str, now: float) -> bool:
+        """Not dead here, and suspect or not heard for node_timeout (this node may not watch it)."""
+        peer = self.peers.get(node_id)
+        return peer is not None and peer.state != State.DEAD and (
+            peer.state == State.SUSPECT or now - peer.heard_at > self.node_timeout_s)
+
+    def declare_dead(self, node_id: str, now: float) -> list[Event]:
+        """The operator says a silent member is dead (CLUSTER FORGET): no vote here."""
+        peer = self.peers.get(node_id)
+        if peer is None or not self.silent(node_id, now):
+            return []
+        self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
+                                      dead_incarnation=peer.incarnation)
+        log.warning("member dead on the operator's word node=%s peer=%s incarnation=%d",
+                    self.me.node_id[:8], node_id[:8], peer.incarnation)
+        return [Died(node_id, by_operator=True)]
+
     def forget(self, node_id: str) -> bool:
         """CLUSTER FORGET: stop tracking one dead member now (forget_dead does it after a while).
 
@@ -255,12 +279,36 @@ class Membership:
                 events.append(Died(node_id, removed_by_map=True))
         return events
 
+    def pin(self, node_id: str, watched_by: frozenset[str] | None, now: float) -> None:
+        """`node_id` was heard holding an older map, in which these are its watchers (None: it
+        holds ours, or one we cannot place): see `pinned`. If this node starts to watch it,
+        it gets the grace watch() gives."""
+        if self.pinned.get(node_id) == watched_by:
+            return
+        watched_before = self.watches(node_id)
+        if watched_by is None:
+            del self.pinned[node_id]
+        else:
+            self.pinned[node_id] = watched_by
+        peer = self.peers.get(node_id)
+        if peer is not None and peer.state == State.ALIVE and not watched_before and self.watches(node_id):
+            self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
+
+    def watchers_of(self, node_id: str) -> frozenset[str] | None:
+        """Who decides `node_id`'s death: its watchers under the map it was last heard holding
+        (None: everyone, a small map; and a member outside the map)."""
+        pinned = self.pinned.get(node_id)
+        if pinned is not None:
+            return pinned
+        watchers = self.watchers
+        return None if watchers is None else watchers.get(node_id)
+
     def watches(self, node_id: str) -> bool:
         """True if this node hears `node_id`'s every heartbeat (and so suspects it on silence)."""
         if node_id in self.unheard:
             return False
-        watchers = self.watchers
-        return watchers is None or node_id not in watchers or self.me.node_id in watchers[node_id]
+        watched_by = self.watchers_of(node_id)
+        return watched_by is None or self.me.node_id in watched_by
 
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
@@ -299,6 +347,10 @@ class Membership:
     def live(self) -> list[str]:
         """Return node ids not dead in this view, this node included."""
         return [self.me.node_id] + [n for n, p in self.peers.items() if p.state != State.DEAD]
+
+    def unsuspected(self) -> list[str]:
+        """Return node ids alive in this view, neither suspect nor dead, this node included."""
+        return [self.me.node_id] + [n for n, p in self.peers.items() if p.state == State.ALIVE]
 
     def heard_within(self, node_ids: Iterable[str], now: float) -> int:
         """Count the given members heard within node_timeout (this node always hears itself)."""
@@ -342,12 +394,11 @@ class Membership:
     def _declare_dead(self, now: float) -> list[Event]:
         events: list[Event] = []
         live: list[str] | None = None      # (made only if a member without watchers is doubted)
-        watchers = self.watchers
         suspicions = self._suspicions()
         for node_id, peer in list(self.peers.items()):
             if peer.state == State.ALIVE and node_id not in suspicions:
                 continue        # nobody doubts it: no majority to count
-            watched_by = watchers.get(node_id) if watchers is not None else None
+            watched_by = self.watchers_of(node_id)
             if watched_by is None:
                 if peer.state != State.SUSPECT:
                     continue
@@ -356,12 +407,13 @@ class Membership:
                 electorate = [n for n in live if n != node_id]
                 suspecters = self._suspecters(node_id, peer, suspicions)
             else:
-                # Its watchers decide (mesh/watch.py). A watcher that still hears it (this node,
-                # here) waits for its own silence, as every member did before watchers.
+                # Its watchers decide (mesh/watch.py), all of them: the electorate does not
+                # shrink by the watchers held dead, since one held dead here may be alive where
+                # the member is, and echo its heartbeats for its lease (a cut: mesh/watch.py).
+                # A watcher that still hears it (this node, here) waits for its own silence.
                 if peer.state == State.DEAD or (peer.state == State.ALIVE and self.me.node_id in watched_by):
                     continue
-                electorate = [n for n in watched_by
-                              if n == self.me.node_id or (n in self.peers and self.peers[n].state != State.DEAD)]
+                electorate = list(watched_by)
                 suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
             if len(suspecters) >= len(electorate) // 2 + 1:
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,

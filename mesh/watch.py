@@ -12,57 +12,58 @@ only the watchers of the 2 * SIDE members around it.
 
 What holds it together (mesh/membership.py, mesh/bus.py):
 
-- A member is declared dead when a majority of its live *watchers* report it
-  suspect, as before a majority of all live members did. Suspicions are news:
-  a heartbeat that carries any (or a member learned, an incarnation changed, a
-  new map) goes to every member, not only to the watchers, so every member
-  reads the same watchers' reports and reaches the same verdict within a
-  heartbeat. Idle, no heartbeat carries news, and a member hears 2 * SIDE.
-- The write lease (mesh/lease.py) counts the member and its watchers: while a
-  majority of that group both heard it and echoed its heartbeat within
-  node_timeout (less the margin), no majority of its watchers can hold it
-  suspect, so no honest member holds it dead, none votes a map without it, and
-  no such map commits. That is why the lease needs its watchers, not any
-  majority of the map: the members it shares slots with need not be among
-  them, because nothing but a death verdict moves its slots away.
-- Small maps (up to 2 * SIDE + 1 members) watch everyone: the rules above are
-  then exactly the old ones (a majority of the map).
+- A member is declared dead when a majority of *all* its watchers (5 of 8)
+  report it suspect: watchers held dead do not shrink that electorate, and the
+  watchers are those of the map the member was last heard holding, not of a
+  newer one (`Membership.pinned`). Suspicions are news: a heartbeat that
+  carries any (or a member learned, an incarnation changed, a new map) goes to
+  every member, not only to the watchers, so every member reads the same
+  watchers' reports and reaches the same verdict within a heartbeat. Idle, no
+  heartbeat carries news, and a member hears 2 * SIDE.
+- The write lease (mesh/lease.py) counts the member and its watchers in its
+  own map: while a majority of that group (itself and 4 watchers) both heard
+  it and echoed its heartbeat within node_timeout (less the margin), at most 4
+  of those 8 watchers can hold it suspect, short of the 5 a death needs, so no
+  honest member holds it dead, none votes a map without it, and no such map
+  commits. That is why the lease needs its watchers, not any majority of the
+  map: nothing but a death verdict moves its slots away. Both quorums are
+  taken from the same eight members, and that is all the argument needs.
+- Small maps (up to 2 * SIDE + 1 members) watch everyone: the lease counts a
+  majority of the whole map, and a death a majority of the live members.
 
-What it does not hold (a known safety gap, README "issue 15"): under a partition the
-majority side declares dead the cut-off members whose watchers are mostly on its side,
-which shrinks the electorate of their neighbours and gives them, in the next maps, new
-watchers on the majority side; in a few rounds it declares dead a member whose lease still
-holds, because that lease counts echoes of watchers the majority removed but which are alive
-where they are. Both sides then serve its slots (loadtest/mesh_sim.py `partition`: 8 of 10
-random cuts of 30 members). The argument above holds for one map and a fixed electorate only.
-With everyone watching everyone (small maps) a cut-off minority cannot hear a majority of
-the map, loses its lease, and the majority side takes its slots over.
+The price: a member is declared dead only while 5 of its 8 watchers are there
+to say so. Until 5 December the electorate was the watchers *not held dead*, and
+maps without the dead gave the survivors new watchers; under a partition the
+majority side then declared dead, in a few rounds, members whose lease still
+held on the minority side through echoes of watchers the majority had removed,
+and both sides served their slots (`loadtest/mesh_sim.py partition`: 8 of 10
+random cuts of 30 members, 29 members in all). Now the cut-off members the
+majority removes are exactly those with 5 or more watchers on its side, whose
+leases ended first; the others keep their slots, and their lease, where they
+are (0 of 10 cuts). But a member that crashed together with 4 or more of its
+watchers (5 neighbours in id order at once, or 8 of 30 members at random: 2
+were left) is never declared dead either, since from outside that is what a
+cut looks like: it stays suspect, a warning names it after 10 node timeouts,
+and its slots wait for it to come back or for the operator's CLUSTER FORGET
+on every member (mesh/membership.py `declare_dead`).
 
-What a fix needs (worked through on 5 December, not built): the death quorum and the lease
-quorum must intersect in every run, across map changes. Three ways, each with its price:
-- A fixed electorate: dead only when 5 of the 8 watchers of the map the member last said it
-  holds suspect it (dead watchers do not shrink it; the deciders need that older map's
-  members). Safe, but a member with 4 or more of its watchers gone at once (5 neighbours in
-  id order crashing together) is never declared dead: its slots wait for the operator.
-- The same, plus dead watchers counting as suspects once dead for node_timeout, which is safe
-  only if an echo counts for a lease when its sender held a lease itself ("gated" echoes).
-  Gating one level deep is not enough (a watcher the majority killed through another dead
-  watcher may still be connected on its side); gating all the way has no start (no lease
-  without leased echoes: the fixpoint tried on 4 December deadlocked) unless a new map grants
-  a first lease, which must then be bounded by when its commit left, not when it arrived.
-- A lease that also needs heartbeats from a majority of the whole map, as small maps and Redis
-  Cluster do: safe under a clean cut when its window is a quiet interval shorter, but every
-  member then hears every member about once a second (100 messages a second in at 100
-  members, against 16 now), the cost this module exists to avoid.
+Other ways, worked through on 5 December and not built: dead watchers counting
+as suspects once dead for node_timeout is safe only if an echo counts for a
+lease when its sender held a lease itself ("gated" echoes); one level of gating
+is not enough, and gating all the way has no start (no lease without leased
+echoes: the fixpoint tried on 4 December deadlocked). A lease that also needs
+heartbeats from a majority of the whole map, as small maps and Redis Cluster
+have, means every member hears every member about once a second (100 messages a
+second in at 100 members, against 16): the cost this module exists to avoid.
 
 Pure: member ids in, neighbour sets out.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import bisect
+from typing import Iterable, Sequence
 
-# Members watched on each side: 8 neighbours, a death needs 5 of them (or a majority of
-# those still alive). Eight keeps a member's liveness decided by enough independent views
+# Members watched on each side: 8 neighbours, a death needs 5 of them. Eight keeps a member's liveness decided by enough independent views
 # that one slow link, or a hub stalled on a loaded machine, decides nothing.
 SIDE = 4
 
@@ -75,6 +76,19 @@ def neighbours(member_ids: Iterable[str], node_id: str, side: int = SIDE) -> fro
         return frozenset(i for i in ids if i != node_id)
     at = ids.index(node_id)
     return frozenset(ids[(at + step) % count] for step in range(-side, side + 1) if step != 0)
+
+
+def watchers_in(sorted_ids: Sequence[str], node_id: str, side: int = SIDE) -> frozenset[str] | None:
+    """`node_id`'s watchers in a map of these (sorted) member ids; None if it is not one of them.
+
+    (A bisection: a member heard holding an older map is looked up in that map's ids.)"""
+    at = bisect.bisect_left(sorted_ids, node_id)
+    count = len(sorted_ids)
+    if at == count or sorted_ids[at] != node_id:
+        return None
+    if count - 1 <= 2 * side:
+        return frozenset(i for i in sorted_ids if i != node_id)
+    return frozenset(sorted_ids[(at + step) % count] for step in range(-side, side + 1) if step != 0)
 
 
 def watchers(member_ids: Iterable[str], side: int = SIDE) -> dict[str, frozenset[str]] | None:

@@ -186,21 +186,25 @@ def cluster_meet(ctx, session, args):
     return OK
 
 
-def forget_refusal(node_id: str, me: str, known: bool, alive: bool, in_map: bool) -> str | None:
+def forget_refusal(node_id: str, me: str, known: bool, alive: bool, in_map: bool,
+                   suspect: bool = False) -> str | None:
     """Why CLUSTER FORGET node_id is refused, or None when the member is to be forgotten.
 
-    Only a dead member the committed map no longer holds can go: a live one would be
-    learned again from its next heartbeat, and one the map holds still owns slots
-    (its removal is a new map, which a majority votes once it is declared dead).
+    A dead member the committed map no longer holds goes: a live one would be learned
+    again from its next heartbeat, and a dead one the map holds still owns slots (its
+    removal is a new map, which a majority votes since it is declared dead). A member
+    held suspect, or not heard for node_timeout (`suspect`), is declared dead on the operator's word: in
+    a map of more than 9 members one whose watchers mostly went with it is never
+    declared dead by the others (mesh/watch.py), and its slots wait for this.
     """
     if node_id == me:
         return FORGET_MYSELF
     if not known:
         return f"ERR Unknown node {node_id}"
-    if alive:
+    if alive and not suspect:
         return (f"ERR {node_id} is alive: hypercache forgets dead members only. To remove a live "
                 f"node stop it with SIGTERM (it hands its slots over and leaves)")
-    if in_map:
+    if in_map and not suspect:
         return (f"ERR {node_id} is dead but still in the slot map: the cluster drops it once a "
                 f"majority of the members commits a map without it (see CLUSTER INFO)")
     return None
@@ -209,18 +213,23 @@ def forget_refusal(node_id: str, me: str, known: bool, alive: bool, in_map: bool
 @command("cluster|forget", 3, ADMIN, group="cluster", since="3.0.0",
          summary="Removes a node from the nodes table.")
 def cluster_forget(ctx, session, args):
-    """Format: CLUSTER FORGET node-id (a dead member the map no longer holds)"""
+    """Format: CLUSTER FORGET node-id (a dead member the map no longer holds, or a silent one)"""
     cluster = ctx.cluster
     node_id = args[2].decode("utf-8", "replace")
     membership = getattr(cluster, "membership", None)
     if membership is None:
         raise CommandError("ERR This instance has cluster support disabled")
     known = node_id in membership.peers or cluster.slotmap.has_member(node_id)
+    suspect = cluster.silent(node_id)
     refusal = forget_refusal(node_id, ctx.node_id, known, cluster.is_alive(node_id),
-                             cluster.slotmap.has_member(node_id))
+                             cluster.slotmap.has_member(node_id), suspect)
     if refusal is not None:
         raise CommandError(refusal)
-    if membership.forget(node_id):
+    if suspect:
+        # (run on every member, as Redis's FORGET is: the proposer then drops it from the map,
+        # and the voters, which hold it suspect or dead, vote for that)
+        cluster.declare_dead(node_id)
+    if not cluster.slotmap.has_member(node_id) and membership.forget(node_id):
         cluster.links.disconnect(node_id)
     return OK
 

@@ -201,3 +201,6 @@ def test_forget_decision() -> None:
     assert "is alive" in forget_refusal(other, me, True, True, True)
     assert "still in the slot map" in forget_refusal(other, me, True, False, True)
     assert forget_refusal(other, me, True, False, False) is None
+    # silent here (suspect, or unheard for node_timeout): dead on the operator's word, in the map or not
+    assert forget_refusal(other, me, True, True, True, suspect=True) is None
+    assert forget_refusal(other, me, True, True, False, suspect=True) is None

@@ -228,3 +228,60 @@ def test_a_member_admitted_again_is_no_longer_buried_by_an_old_removal():
     events = membership.tick(1.1 + TIMEOUT)
     assert events == [Suspected(node_id(2))]
     assert membership.state(node_id(2)) == State.SUSPECT
+
+
+def _watched_view(watchers: dict[str, frozenset[str]]) -> Membership:
+    membership = view(index=0, peers=12)
+    membership.watch(watchers, 0.0)
+    return membership
+
+
+def _reports(membership: Membership, target: int, reporters, now: float, seq: int = 1) -> list:
+    events = []
+    for index in reporters:
+        events += membership.heartbeat(beat(index, seq, gossip=(Gossip(member(target), 0, State.SUSPECT),)), now)
+    return events
+
+
+def test_watchers_held_dead_do_not_shrink_the_electorate():
+    # Member 12's watchers are 1-8 (this node, 0, is not one). 1-4 died (or are cut off with it:
+    # from here the same); 5-8 suspecting it are 4 of 8, not a majority: it is not dead. Counting
+    # only live watchers (4 of 4) declared it dead while 1-4 may still echo it for its lease.
+    watchers = {node_id(12): frozenset(node_id(i) for i in range(1, 9))}
+    membership = _watched_view(watchers)
+    for index in range(1, 5):
+        membership.leave(node_id(index), 0, 0.5)
+    events = _reports(membership, 12, range(5, 9), 1.0)
+    assert Died(node_id(12)) not in events and membership.state(node_id(12)) == State.ALIVE
+    _reports(membership, 12, range(9, 12), 1.1, seq=2)       # not its watchers: no say
+    assert membership.state(node_id(12)) == State.ALIVE
+    # a fifth watcher's report (one that came back) makes the majority of all eight
+    assert membership.heartbeat(beat(4, 9, incarnation=1), 1.2) == [Recovered(node_id(4))]
+    events = membership.heartbeat(beat(4, 10, incarnation=1,
+                                       gossip=(Gossip(member(12), 0, State.SUSPECT),)), 1.3)
+    assert Died(node_id(12)) in events
+
+
+def test_a_member_holding_an_older_map_is_judged_by_its_watchers_in_that_map():
+    # The current map gives member 12 the watchers 5-12's neighbours 1-4 left; it was last heard
+    # holding a map where its watchers were 1-8 (pinned): reports of the current map's watchers
+    # that were not its watchers then do not count.
+    membership = _watched_view({node_id(12): frozenset(node_id(i) for i in range(5, 13) if i != 12) | {node_id(0)}})
+    membership.pin(node_id(12), frozenset(node_id(i) for i in range(1, 9)), 0.0)
+    assert membership.watchers_of(node_id(12)) == frozenset(node_id(i) for i in range(1, 9))
+    assert not membership.watches(node_id(12))      # this node watched it in the old map only
+    _reports(membership, 12, [9, 10, 11, 5, 6], 1.0)
+    assert membership.state(node_id(12)) == State.ALIVE      # 2 of its pinned watchers
+    events = _reports(membership, 12, [1, 2, 3], 1.1, seq=2)
+    assert Died(node_id(12)) in events                       # 5 of them
+    membership.pin(node_id(12), None, 2.0)
+    assert membership.watchers_of(node_id(12)) is not None and membership.watches(node_id(12))
+
+
+def test_the_operator_declares_a_silent_member_dead_and_no_other():
+    membership = view(peers=2)
+    membership.heartbeat(beat(1, 1), 5.0)
+    assert membership.declare_dead(node_id(1), 5.5) == []           # heard 0.5 s ago
+    assert membership.silent(node_id(2), 5.5)                       # learned at 0, never heard
+    assert membership.declare_dead(node_id(2), 5.5) == [Died(node_id(2), by_operator=True)]
+    assert membership.state(node_id(2)) == State.DEAD and not membership.silent(node_id(2), 6.0)

@@ -35,6 +35,13 @@ def test_watchers_are_symmetric_fixed_in_number_and_agree_with_neighbours(member
         assert len(group) == 2 * watch.SIDE and node not in group
         assert all(node in watchers[other] for other in group)
         assert group == watch.neighbours(ids, node)
+        assert watch.watchers_in(sorted(ids), node) == group      # (the bisection finds the same)
+    assert watch.watchers_in(sorted(ids), node_id(-1)) is None
+
+
+def test_watchers_in_a_small_map_are_all_the_others():
+    ids = sorted(node_id(i) for i in range(2 * watch.SIDE + 1))
+    assert watch.watchers_in(ids, ids[3]) == frozenset(ids) - {ids[3]}
 
 
 def test_a_join_changes_only_the_watchers_around_it():
