@@ -335,8 +335,8 @@ class Mesh:
         return any(m.node_id != me and self.is_alive(m.node_id) for m in self.slotmap.members)
 
     def silent(self, node_id: str) -> bool:
-        """Not dead here, and suspect or unheard for node_timeout (Membership.silent)."""
-        return self.membership.silent(node_id, self._clock())
+        """Not dead here, and suspect here or reported suspect (Membership.silent)."""
+        return self.membership.silent(node_id)
 
     def declare_dead(self, node_id: str) -> None:
         """CLUSTER FORGET of a silent member: dead here on the operator's word (Membership.declare_dead)."""
@@ -442,15 +442,26 @@ class Mesh:
         self._seq += 1
         return self._seq
 
-    def _pin(self, node_id: str, epoch: int, now: float) -> None:
-        """`node_id` says it holds map `epoch`: if that is an older map than ours, in watchers
-        mode, its death is for its watchers in that map to decide, since its lease counts them
-        (mesh/watch.py: a newer map's watchers may be members that never heard it)."""
+    def _pin(self, node_id: str, epoch: int | None, now: float) -> None:
+        """`node_id` says it holds map `epoch` (None: never heard). In watchers mode its death is
+        for its watchers in the map it holds to decide, since its lease counts them (mesh/watch.py:
+        a newer map's watchers may be members that never heard it). A map we cannot place (never
+        heard, older than the maps kept, newer than ours) pins nobody: no verdict here until it
+        is known; the current map's watchers judged such members, and under a cut both sides
+        served them (a majority node restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
         watched_by = None
-        if epoch < self.slotmap.epoch and self.slotmap.has_member(node_id):
-            ids = self._ids_at.get(epoch)
-            if ids is not None and len(ids) > 2 * watch.SIDE + 1:
-                watched_by = watch.watchers_in(ids, node_id)
+        # (only while our map has watchers: in a small map everyone hears everyone, and a death
+        # is a majority of the live members', as before watchers; an old small map pins all its
+        # other members, whose majority its lease counts)
+        if (self.membership.watchers is not None and self.slotmap.has_member(node_id)
+                and epoch != self.slotmap.epoch and epoch != 0):
+            # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to; nor a map
+            # kept here that does not hold it: it joined after, by a map we adopted, or ours)
+            ids = self._ids_at.get(epoch) if epoch is not None else None
+            if ids is None:
+                watched_by = frozenset()
+            elif (group := watch.watchers_in(ids, node_id)) is not None:
+                watched_by = group
         self.membership.pin(node_id, watched_by, now)
 
     def _hello(self, member: Member) -> None:
@@ -672,8 +683,10 @@ class Mesh:
         for node_id in list(self.membership.pinned):
             if not slotmap.has_member(node_id):
                 self.membership.pin(node_id, None, now)
-        for node_id, beat in self._peer_stats.items():
-            self._pin(node_id, beat.epoch, now)
+        for member in slotmap.members:
+            if member.node_id != self.me.node_id:
+                beat = self._peer_stats.get(member.node_id)
+                self._pin(member.node_id, beat.epoch if beat is not None else None, now)
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word

@@ -110,9 +110,10 @@ class Membership:
     unheard: frozenset[str] = frozenset()
     # members a committed map removed that are not dead here yet (mapped_out)
     mapped_out: set[str] = field(default_factory=set)
-    # Members last heard holding an older map than this node's: their watchers under that map
-    # (the bus keeps it, `pin`). Their lease counts those watchers, so their death is theirs to
-    # decide: a newer map's watchers may never have heard them (a partition's far side).
+    # Members last heard holding another map than this node's: their watchers under that map
+    # (the bus keeps it, `pin`), or none (an empty set) when that map is not known here: no
+    # verdict then. Their lease counts those watchers, so their death is theirs to decide: a
+    # newer map's watchers may never have heard them (a partition's far side).
     pinned: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def learn(self, member: Member, now: float) -> list[Event]:
@@ -206,16 +207,19 @@ class Membership:
             log.info("member forgotten node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return gone
 
-    def silent(self, node_id: str, now: float) -> bool:
-        """Not dead here, and suspect or not heard for node_timeout (this node may not watch it)."""
+    def silent(self, node_id: str) -> bool:
+        """Not dead here, and suspect here or reported suspect by a live member.
+
+        (Not "unheard for node_timeout": in a big map a member hears only its watched
+        members' quiet heartbeats, so every other member would pass for silent.)"""
         peer = self.peers.get(node_id)
         return peer is not None and peer.state != State.DEAD and (
-            peer.state == State.SUSPECT or now - peer.heard_at > self.node_timeout_s)
+            peer.state == State.SUSPECT or node_id in self._suspicions())
 
     def declare_dead(self, node_id: str, now: float) -> list[Event]:
         """The operator says a silent member is dead (CLUSTER FORGET): no vote here."""
         peer = self.peers.get(node_id)
-        if peer is None or not self.silent(node_id, now):
+        if peer is None or not self.silent(node_id):
             return []
         self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                       dead_incarnation=peer.incarnation)
@@ -349,8 +353,13 @@ class Membership:
         return [self.me.node_id] + [n for n, p in self.peers.items() if p.state != State.DEAD]
 
     def unsuspected(self) -> list[str]:
-        """Return node ids alive in this view, neither suspect nor dead, this node included."""
-        return [self.me.node_id] + [n for n, p in self.peers.items() if p.state == State.ALIVE]
+        """Return node ids alive in this view that no live member reports suspect or dead, this
+        node included. (Only a member's watchers suspect it on silence, and in a big map one
+        may stay suspect for good without being declared dead (mesh/watch.py): the others must
+        read its watchers' reports, or all would wait for it to propose.)"""
+        suspicions = self._suspicions()
+        return [self.me.node_id] + [n for n, p in self.peers.items()
+                                    if p.state == State.ALIVE and n not in suspicions]
 
     def heard_within(self, node_ids: Iterable[str], now: float) -> int:
         """Count the given members heard within node_timeout (this node always hears itself)."""

@@ -15,7 +15,9 @@ What holds it together (mesh/membership.py, mesh/bus.py):
 - A member is declared dead when a majority of *all* its watchers (5 of 8)
   report it suspect: watchers held dead do not shrink that electorate, and the
   watchers are those of the map the member was last heard holding, not of a
-  newer one (`Membership.pinned`). Suspicions are news: a heartbeat that
+  newer one (`Membership.pinned`); a member heard holding a map not known here
+  (never heard, older than the 16 maps kept, newer than ours) gets no verdict
+  here until it is. Suspicions are news: a heartbeat that
   carries any (or a member learned, an incarnation changed, a new map) goes to
   every member, not only to the watchers, so every member reads the same
   watchers' reports and reaches the same verdict within a heartbeat. Idle, no
@@ -46,6 +48,14 @@ were left) is never declared dead either, since from outside that is what a
 cut looks like: it stays suspect, a warning names it after 10 node timeouts,
 and its slots wait for it to come back or for the operator's CLUSTER FORGET
 on every member (mesh/membership.py `declare_dead`).
+
+Still open (found by review, reproduced in the simulation): a member that adopts
+a map which changes its watchers counts the new ones for its lease at once, while
+members that have not yet heard it holding that map judge it by the old ones. A
+cut in that moment (within a heartbeat of the adoption), splitting old and new
+watchers the wrong way, let both sides serve it (4 of 4 seeds of a cut made at
+that instant; 0 of 4 when made 1.5 s later). A fix would have the lease count
+the old watchers too until the others have heard the new map from it.
 
 Other ways, worked through on 5 December and not built: dead watchers counting
 as suspects once dead for node_timeout is safe only if an echo counts for a

@@ -193,7 +193,7 @@ def forget_refusal(node_id: str, me: str, known: bool, alive: bool, in_map: bool
     A dead member the committed map no longer holds goes: a live one would be learned
     again from its next heartbeat, and a dead one the map holds still owns slots (its
     removal is a new map, which a majority votes since it is declared dead). A member
-    held suspect, or not heard for node_timeout (`suspect`), is declared dead on the operator's word: in
+    held suspect here or reported suspect by another (`suspect`) is declared dead on the operator's word: in
     a map of more than 9 members one whose watchers mostly went with it is never
     declared dead by the others (mesh/watch.py), and its slots wait for this.
     """

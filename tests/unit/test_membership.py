@@ -279,9 +279,15 @@ def test_a_member_holding_an_older_map_is_judged_by_its_watchers_in_that_map():
 
 
 def test_the_operator_declares_a_silent_member_dead_and_no_other():
-    membership = view(peers=2)
+    # Silent: suspect here, or reported suspect by a live member. Unheard is not silent: in a
+    # big map this node hears only the members it watches.
+    membership = view(peers=3)
     membership.heartbeat(beat(1, 1), 5.0)
-    assert membership.declare_dead(node_id(1), 5.5) == []           # heard 0.5 s ago
-    assert membership.silent(node_id(2), 5.5)                       # learned at 0, never heard
-    assert membership.declare_dead(node_id(2), 5.5) == [Died(node_id(2), by_operator=True)]
-    assert membership.state(node_id(2)) == State.DEAD and not membership.silent(node_id(2), 6.0)
+    assert not membership.silent(node_id(2)) and membership.declare_dead(node_id(2), 5.5) == []
+    membership.heartbeat(beat(1, 2, gossip=(Gossip(member(2), 0, State.SUSPECT),)), 5.6)
+    assert membership.silent(node_id(2)) and not membership.silent(node_id(1))
+    # (and no proposer: a member reported suspect may stay so for good in a big map)
+    assert node_id(2) not in membership.unsuspected() and node_id(1) in membership.unsuspected()
+    assert membership.declare_dead(node_id(1), 5.7) == []
+    assert membership.declare_dead(node_id(2), 5.7) == [Died(node_id(2), by_operator=True)]
+    assert membership.state(node_id(2)) == State.DEAD and not membership.silent(node_id(2))
