@@ -191,7 +191,9 @@ class Mesh:
         self.links = links(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
-        self._ids_at: dict[int, tuple[str, ...]] = {}     # epoch -> sorted member ids (PINNED_MAPS)
+        # epoch -> sorted member ids of the maps this process held (PINNED_MAPS), its first one-member map too
+        self._ids_at: dict[int, tuple[str, ...]] = {self.slotmap.epoch: (me.node_id,)}
+        self._adopted_first_at: float | None = None     # this process's first map adopted (see _listen)
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
@@ -450,18 +452,27 @@ class Mesh:
         is known; the current map's watchers judged such members, and under a cut both sides
         served them (a majority node restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
         watched_by = None
-        # (only while our map has watchers: in a small map everyone hears everyone, and a death
-        # is a majority of the live members', as before watchers; an old small map pins all its
-        # other members, whose majority its lease counts)
-        if (self.membership.watchers is not None and self.slotmap.has_member(node_id)
-                and epoch != self.slotmap.epoch and epoch != 0):
-            # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to; nor a map
-            # kept here that does not hold it: it joined after, by a map we adopted, or ours)
+        current = self.slotmap.epoch
+        big_now = self.membership.watchers is not None
+        # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to; nor a kept map
+        # that does not hold it: it joined after, by a map we adopted, or ours)
+        if self.slotmap.has_member(node_id) and epoch != current and epoch != 0:
             ids = self._ids_at.get(epoch) if epoch is not None else None
             if ids is None:
-                watched_by = frozenset()
-            elif (group := watch.watchers_in(ids, node_id)) is not None:
-                watched_by = group
+                # Unknown. Never heard, but admitted by our map, which followed one we held
+                # without it: it can hold no older map (formation: a founder that crashed before
+                # its first heartbeat reached us). Otherwise no verdict here. (Only while our map
+                # has watchers: a small map's deaths are a majority of the live members'.)
+                previous = self._ids_at.get(current - 1)
+                admitted_now = epoch is None and previous is not None and node_id not in previous
+                if big_now and not admitted_now:
+                    watched_by = frozenset()
+            elif big_now or len(ids) > 2 * watch.SIDE + 1:
+                # (also when our map shrank to a small one: a member still holding a big map has
+                # a lease of 5 of its 9 there, and a majority of our live members could cut it)
+                group = watch.watchers_in(ids, node_id)
+                if group is not None:
+                    watched_by = group
         self.membership.pin(node_id, watched_by, now)
 
     def _hello(self, member: Member) -> None:
@@ -677,6 +688,8 @@ class Mesh:
             self._handle_events(self.membership.learn(member, now))
             self.links.connect(member.host, member.mesh_port, member.node_id)
         self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        if self._adopted_first_at is None:
+            self._adopted_first_at = now
         self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))
         for epoch in sorted(self._ids_at)[:-PINNED_MAPS]:
             del self._ids_at[epoch]
@@ -865,7 +878,10 @@ class Mesh:
         watchers = self.membership.watchers
         newest_epoch, heard_at = self._newest_heard
         behind = newest_epoch > self.slotmap.epoch and now - heard_at < 2 * self.node_timeout_s
-        if watchers is None or self.joining or behind or self.me.node_id not in watchers:
+        # (and for two quiet intervals after this process's first map: a restarted node must hear
+        # every member say which map it holds, or it has no verdict on it: Mesh._pin)
+        fresh = self._adopted_first_at is not None and now - self._adopted_first_at < 2 * self._quiet_interval_s
+        if watchers is None or self.joining or behind or fresh or self.me.node_id not in watchers:
             wanted = None
         else:
             me = self.me.node_id

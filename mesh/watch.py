@@ -15,9 +15,13 @@ What holds it together (mesh/membership.py, mesh/bus.py):
 - A member is declared dead when a majority of *all* its watchers (5 of 8)
   report it suspect: watchers held dead do not shrink that electorate, and the
   watchers are those of the map the member was last heard holding, not of a
-  newer one (`Membership.pinned`); a member heard holding a map not known here
-  (never heard, older than the 16 maps kept, newer than ours) gets no verdict
-  here until it is. Suspicions are news: a heartbeat that
+  newer one (`Membership.pinned`), also when the deciders' own map has shrunk to
+  a small one; a member heard holding a map not known here (never heard, older
+  than the 16 maps kept, newer than ours) gets no verdict here until it is,
+  except one never heard that our map admitted right after a map we held
+  without it (a founder that died before its first heartbeat). A new process
+  hears every member for two quiet intervals after its first map, so that it
+  knows which map each holds. Suspicions are news: a heartbeat that
   carries any (or a member learned, an incarnation changed, a new map) goes to
   every member, not only to the watchers, so every member reads the same
   watchers' reports and reaches the same verdict within a heartbeat. Idle, no
