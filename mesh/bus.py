@@ -193,6 +193,7 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         # epoch -> sorted member ids of the maps this process held (PINNED_MAPS), its first one-member map too
         self._ids_at: dict[int, tuple[str, ...]] = {self.slotmap.epoch: (me.node_id,)}
+        self._base_of: dict[int, int] = {}      # epoch -> the epoch of the map it was adopted on here
         self._adopted_first_at: float | None = None     # this process's first map adopted (see _listen)
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
@@ -447,33 +448,55 @@ class Mesh:
     def _pin(self, node_id: str, epoch: int | None, now: float) -> None:
         """`node_id` says it holds map `epoch` (None: never heard). In watchers mode its death is
         for its watchers in the map it holds to decide, since its lease counts them (mesh/watch.py:
-        a newer map's watchers may be members that never heard it). A map we cannot place (never
-        heard, older than the maps kept, newer than ours) pins nobody: no verdict here until it
-        is known; the current map's watchers judged such members, and under a cut both sides
-        served them (a majority node restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
-        watched_by = None
+        a newer map's watchers may be members that never heard it).
+
+        It may have adopted any map since, up to ours, without our hearing it yet (a cut at
+        that moment: the review's transition race), and its lease then counts that map's
+        watchers. So only members that watch it in every one of those maps may say it is dead,
+        5 of them as ever (`Membership.pin`'s `needed`): both quorums then meet, whichever map
+        it holds. A map we cannot place (never heard, not in the chain of maps this process
+        held, newer than ours) pins an empty group: no verdict here until it is known; the
+        current map's watchers judged such members, and under a cut both sides served them (a
+        majority node restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
+        watched_by: frozenset[str] | None = None
+        needed: int | None = None
         current = self.slotmap.epoch
         big_now = self.membership.watchers is not None
-        # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to; nor a kept map
-        # that does not hold it: it joined after, by a map we adopted, or ours)
+        # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to)
         if self.slotmap.has_member(node_id) and epoch != current and epoch != 0:
-            ids = self._ids_at.get(epoch) if epoch is not None else None
-            if ids is None:
+            chain = self._chain(epoch) if epoch is not None and epoch < current else None
+            if chain is None:
                 # Unknown. Never heard, but admitted by our map, which followed one we held
                 # without it: it can hold no older map (formation: a founder that crashed before
                 # its first heartbeat reached us). Otherwise no verdict here. (Only while our map
                 # has watchers: a small map's deaths are a majority of the live members'.)
-                previous = self._ids_at.get(current - 1)
+                previous = self._ids_at.get(self._base_of.get(current, -1))
                 admitted_now = epoch is None and previous is not None and node_id not in previous
-                if big_now and not admitted_now:
+                held_big = len(self._ids_at.get(epoch, ()) if epoch is not None else ()) > 2 * watch.SIDE + 1
+                if (big_now or held_big) and not admitted_now:
                     watched_by = frozenset()
-            elif big_now or len(ids) > 2 * watch.SIDE + 1:
+            else:
+                held = [self._ids_at[e] for e in chain if self._ids_at[e] and node_id in self._ids_at[e]]
                 # (also when our map shrank to a small one: a member still holding a big map has
                 # a lease of 5 of its 9 there, and a majority of our live members could cut it)
-                group = watch.watchers_in(ids, node_id)
-                if group is not None:
-                    watched_by = group
-        self.membership.pin(node_id, watched_by, now)
+                if big_now or any(len(ids) > 2 * watch.SIDE + 1 for ids in held):
+                    groups = [group for ids in held if (group := watch.watchers_in(ids, node_id)) is not None]
+                    watched_by = frozenset.intersection(*groups)
+                    # (the most any of those maps asks: more suspects than its lease can leave)
+                    needed = max(len(group) for group in groups) // 2 + 1
+        self.membership.pin(node_id, watched_by, now, needed)
+
+    def _chain(self, since: int) -> list[int] | None:
+        """The epochs of the maps this process held from map `since` to the current one, if it
+        held each of them in turn (each adopted on the one before as its base); else None."""
+        epoch: int | None = self.slotmap.epoch
+        chain: list[int] = []
+        while epoch is not None and epoch in self._ids_at and epoch >= since:
+            chain.append(epoch)
+            if epoch == since:
+                return chain
+            epoch = self._base_of.get(epoch)
+        return None
 
     def _hello(self, member: Member) -> None:
         """A node subscribed to this one, naming itself: learn it (the links then subscribe back)."""
@@ -691,8 +714,10 @@ class Mesh:
         if self._adopted_first_at is None:
             self._adopted_first_at = now
         self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))
+        self._base_of[slotmap.epoch] = previous.epoch
         for epoch in sorted(self._ids_at)[:-PINNED_MAPS]:
             del self._ids_at[epoch]
+            self._base_of.pop(epoch, None)
         for node_id in list(self.membership.pinned):
             if not slotmap.has_member(node_id):
                 self.membership.pin(node_id, None, now)

@@ -115,6 +115,9 @@ class Membership:
     # verdict then. Their lease counts those watchers, so their death is theirs to decide: a
     # newer map's watchers may never have heard them (a partition's far side).
     pinned: dict[str, frozenset[str]] = field(default_factory=dict)
+    # how many of a pinned group must suspect it (5 of 8 watchers, also when the group is the
+    # members that watch it in every map it may hold, fewer than 8: Mesh._pin)
+    pinned_needed: dict[str, int] = field(default_factory=dict)
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -283,10 +286,14 @@ class Membership:
                 events.append(Died(node_id, removed_by_map=True))
         return events
 
-    def pin(self, node_id: str, watched_by: frozenset[str] | None, now: float) -> None:
-        """`node_id` was heard holding an older map, in which these are its watchers (None: it
-        holds ours, or one we cannot place): see `pinned`. If this node starts to watch it,
-        it gets the grace watch() gives."""
+    def pin(self, node_id: str, watched_by: frozenset[str] | None, now: float, needed: int | None = None) -> None:
+        """`node_id` was heard holding an older map: these may judge it (None: it holds ours;
+        empty: no verdict), and `needed` of them must (a majority of the set by default): see
+        `pinned`. If this node starts to watch it, it gets the grace watch() gives."""
+        if needed is None:
+            self.pinned_needed.pop(node_id, None)
+        else:
+            self.pinned_needed[node_id] = needed
         if self.pinned.get(node_id) == watched_by:
             return
         watched_before = self.watches(node_id)
@@ -424,7 +431,8 @@ class Membership:
                     continue
                 electorate = list(watched_by)
                 suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
-            if len(suspecters) >= len(electorate) // 2 + 1:
+            needed = self.pinned_needed.get(node_id) if watched_by is not None else None
+            if len(suspecters) >= (needed if needed is not None else len(electorate) // 2 + 1):
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)
                 log.warning("member dead node=%s peer=%s incarnation=%d",

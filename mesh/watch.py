@@ -14,8 +14,8 @@ What holds it together (mesh/membership.py, mesh/bus.py):
 
 - A member is declared dead when a majority of *all* its watchers (5 of 8)
   report it suspect: watchers held dead do not shrink that electorate, and the
-  watchers are those of the map the member was last heard holding, not of a
-  newer one (`Membership.pinned`), also when the deciders' own map has shrunk to
+  watchers are those of the map the member was last heard holding, and of each
+  map since, which it may hold unheard (`Membership.pinned`), also when the deciders' own map has shrunk to
   a small one; a member heard holding a map not known here (never heard, older
   than the 16 maps kept, newer than ours) gets no verdict here until it is,
   except one never heard that our map admitted right after a map we held
@@ -53,13 +53,14 @@ cut looks like: it stays suspect, a warning names it after 10 node timeouts,
 and its slots wait for it to come back or for the operator's CLUSTER FORGET
 on every member (mesh/membership.py `declare_dead`).
 
-Still open (found by review, reproduced in the simulation): a member that adopts
-a map which changes its watchers counts the new ones for its lease at once, while
-members that have not yet heard it holding that map judge it by the old ones. A
-cut in that moment (within a heartbeat of the adoption), splitting old and new
-watchers the wrong way, let both sides serve it (4 of 4 seeds of a cut made at
-that instant; 0 of 4 when made 1.5 s later). A fix would have the lease count
-the old watchers too until the others have heard the new map from it.
+A member may adopt a map that changes its watchers and count the new ones for its
+lease at once, while the others have not heard it hold that map yet. A cut in that
+moment split it in 4 of 4 seeds (review), when it was judged by its old watchers
+alone. So a member heard holding an older map is judged only by the members that
+watch it in every map from that one to ours (which it may hold unheard), 5 of
+them as ever (`Mesh._pin`): its lease, in whichever of those maps, leaves at most
+4 of them silent. Those maps must be a chain this process held one after the
+other; a gap, like an unknown map, means no verdict here.
 
 Other ways, worked through on 5 December and not built: dead watchers counting
 as suspects once dead for node_timeout is safe only if an echo counts for a

@@ -134,6 +134,45 @@ def test_a_founder_that_crashes_as_the_first_map_commits_is_removed():
     assert cluster.run_until_agreed(set(cluster.members) - {victim}, 10) is not None
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_cut_as_a_member_adopts_a_map_that_changes_its_watchers_has_one_writable_side(seed):
+    # A joiner J lands next to X: in the new map X loses a watcher F. The cut is made the moment
+    # X adopts that map, before the others hear X hold it: X, J and 3 watchers X keeps are cut
+    # off with 7 far members. X's lease counts its new watchers; the others judge X by the map
+    # they heard it hold. Only watchers in both maps may say it is dead (Mesh._pin); judged by
+    # its old watchers, X was split in every seed tried (review).
+    import hashlib
+    import random
+    network = mesh_sim.Network(seed=seed)
+    cluster, formed_s, _ = mesh_sim.form(network, 30, NODE_TIMEOUT_MS, INTERVAL_S, 75)
+    assert formed_s is not None
+    network.run_until(network.now + 2)
+    ids = sorted(cluster.members)
+    joiner = hashlib.sha1(b"sim-30").hexdigest()        # the id SimCluster gives its 31st member
+    before, after = watch.watchers(ids), watch.watchers(sorted(ids + [joiner]))
+    assert before is not None and after is not None
+    x = next(n for n in sorted(after[joiner]) if before[n] - after[n])
+    kept = sorted(before[x] & after[x])
+    rng = random.Random(seed)
+    far = [n for n in ids if n not in before[x] | after[x] | {x}]
+    cut = {x, joiner} | set(rng.sample(kept, 3)) | set(rng.sample(far, 7))
+    seed_member = cluster.members[ids[0]].me
+    assert cluster.start([(seed_member.host, seed_member.mesh_port)]).me.node_id == joiner
+    while not cluster.members[x].slotmap.has_member(joiner):
+        network.run_until(network.now + 0.0005)
+    rest = set(cluster.members) - cut
+    for node_id, mesh in cluster.members.items():
+        mesh.links.blocked = set(rest if node_id in cut else cut)
+    both: set[str] = set()
+    began = network.now
+    while network.now - began < 10:
+        network.run_until(network.now + INTERVAL_S)
+        newest = max((cluster.members[n].slotmap for n in rest), key=lambda slotmap: slotmap.epoch)
+        left_out = cut - {m.node_id for m in newest.members}
+        both.update(n for n in left_out if cluster.members[n].accepting_writes())
+    assert not both
+
+
 def test_members_whose_watchers_died_with_them_wait_for_the_operator():
     # 5 neighbours in id order crash at once: each has 4 or more of its 8 watchers among them,
     # so no majority of its watchers can say it is dead (a cut would look the same from here).
