@@ -193,7 +193,7 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         # epoch -> sorted member ids of the maps this process held (PINNED_MAPS), its first one-member map too
         self._ids_at: dict[int, tuple[str, ...]] = {self.slotmap.epoch: (me.node_id,)}
-        self._base_of: dict[int, int] = {}      # epoch -> the epoch of the map it was adopted on here
+        self._base_of: dict[int, int] = {}      # epoch -> its map's base epoch (the map it was voted on)
         self._adopted_first_at: float | None = None     # this process's first map adopted (see _listen)
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
@@ -488,7 +488,7 @@ class Mesh:
 
     def _chain(self, since: int) -> list[int] | None:
         """The epochs of the maps this process held from map `since` to the current one, if it
-        held each of them in turn (each adopted on the one before as its base); else None."""
+        held each of them in turn (each voted on the one before as its base); else None."""
         epoch: int | None = self.slotmap.epoch
         chain: list[int] = []
         while epoch is not None and epoch in self._ids_at and epoch >= since:
@@ -714,7 +714,10 @@ class Mesh:
         if self._adopted_first_at is None:
             self._adopted_first_at = now
         self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))
-        self._base_of[slotmap.epoch] = previous.epoch
+        # (the map's own base: a map skipped here breaks the chain, _chain, since the member may
+        # hold it, with watchers we do not know)
+        if slotmap.base_epoch is not None:
+            self._base_of[slotmap.epoch] = slotmap.base_epoch
         for epoch in sorted(self._ids_at)[:-PINNED_MAPS]:
             del self._ids_at[epoch]
             self._base_of.pop(epoch, None)
