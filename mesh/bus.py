@@ -451,15 +451,16 @@ class Mesh:
         a newer map's watchers may be members that never heard it).
 
         It may have adopted any map since, up to ours, without our hearing it yet (a cut at
-        that moment: the review's transition race), and its lease then counts that map's
-        watchers. So only members that watch it in every one of those maps may say it is dead,
-        5 of them as ever (`Membership.pin`'s `needed`): both quorums then meet, whichever map
-        it holds. A map we cannot place (never heard, not in the chain of maps this process
-        held, newer than ours) pins an empty group: no verdict here until it is known; the
-        current map's watchers judged such members, and under a cut both sides served them (a
-        majority node restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
-        watched_by: frozenset[str] | None = None
-        needed: int | None = None
+        that moment: a review's transition race), and its lease then counts that map's
+        watchers. So it is dead only once a majority of its watchers in each of those maps
+        suspects it (Membership.pinned_groups): its lease fails in whichever it holds. (The
+        members watching it in all of them, 5 needed, was safe too, but a member that crashed
+        just after a map that reshaped its watchers, a scale-up, had too few such to be judged.)
+        A map we cannot place (never heard, not in the chain of maps this process held, newer
+        than ours) gives no groups: no verdict here until it is known; the current map's
+        watchers judged such members, and under a cut both sides served them (a majority node
+        restarted meanwhile, a cut outlasting PINNED_MAPS maps)."""
+        groups: tuple[frozenset[str], ...] | None = None
         current = self.slotmap.epoch
         big_now = self.membership.watchers is not None
         # (epoch 0 is a joiner's own one-member map: no lease, nothing to pin to)
@@ -474,17 +475,14 @@ class Mesh:
                 admitted_now = epoch is None and previous is not None and node_id not in previous
                 held_big = len(self._ids_at.get(epoch, ()) if epoch is not None else ()) > 2 * watch.SIDE + 1
                 if (big_now or held_big) and not admitted_now:
-                    watched_by = frozenset()
+                    groups = ()
             else:
                 held = [self._ids_at[e] for e in chain if self._ids_at[e] and node_id in self._ids_at[e]]
                 # (also when our map shrank to a small one: a member still holding a big map has
                 # a lease of 5 of its 9 there, and a majority of our live members could cut it)
                 if big_now or any(len(ids) > 2 * watch.SIDE + 1 for ids in held):
-                    groups = [group for ids in held if (group := watch.watchers_in(ids, node_id)) is not None]
-                    watched_by = frozenset.intersection(*groups)
-                    # (the most any of those maps asks: more suspects than its lease can leave)
-                    needed = max(len(group) for group in groups) // 2 + 1
-        self.membership.pin(node_id, watched_by, now, needed)
+                    groups = tuple(group for ids in held if (group := watch.watchers_in(ids, node_id)) is not None)
+        self.membership.pin(node_id, groups, now)
 
     def _chain(self, since: int) -> list[int] | None:
         """The epochs of the maps this process held from map `since` to the current one, if it

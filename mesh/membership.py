@@ -115,9 +115,10 @@ class Membership:
     # verdict then. Their lease counts those watchers, so their death is theirs to decide: a
     # newer map's watchers may never have heard them (a partition's far side).
     pinned: dict[str, frozenset[str]] = field(default_factory=dict)
-    # how many of a pinned group must suspect it (5 of 8 watchers, also when the group is the
-    # members that watch it in every map it may hold, fewer than 8: Mesh._pin)
-    pinned_needed: dict[str, int] = field(default_factory=dict)
+    # A pinned member's watchers in each map it may hold (the one it was heard holding and each
+    # since, Mesh._pin): it is dead once a majority of every one of them suspects it, so that
+    # its lease fails in whichever it holds; `pinned` is their union (who watches it).
+    pinned_groups: dict[str, tuple[frozenset[str], ...]] = field(default_factory=dict)
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -286,14 +287,16 @@ class Membership:
                 events.append(Died(node_id, removed_by_map=True))
         return events
 
-    def pin(self, node_id: str, watched_by: frozenset[str] | None, now: float, needed: int | None = None) -> None:
-        """`node_id` was heard holding an older map: these may judge it (None: it holds ours;
-        empty: no verdict), and `needed` of them must (a majority of the set by default): see
-        `pinned`. If this node starts to watch it, it gets the grace watch() gives."""
-        if needed is None:
-            self.pinned_needed.pop(node_id, None)
+    def pin(self, node_id: str, groups: tuple[frozenset[str], ...] | None, now: float) -> None:
+        """`node_id` was heard holding an older map: its watchers in each map it may hold (None:
+        it holds ours; empty: no verdict here), see `pinned_groups`. If this node starts to
+        watch it, it gets the grace watch() gives."""
+        if groups is None:
+            self.pinned_groups.pop(node_id, None)
+            watched_by = None
         else:
-            self.pinned_needed[node_id] = needed
+            self.pinned_groups[node_id] = groups
+            watched_by = frozenset().union(*groups)
         if self.pinned.get(node_id) == watched_by:
             return
         watched_before = self.watches(node_id)
@@ -431,8 +434,12 @@ class Membership:
                     continue
                 electorate = list(watched_by)
                 suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
-            needed = self.pinned_needed.get(node_id) if watched_by is not None else None
-            if len(suspecters) >= (needed if needed is not None else len(electorate) // 2 + 1):
+            if watched_by is None:
+                dead = len(suspecters) >= len(electorate) // 2 + 1
+            else:
+                groups = self.pinned_groups.get(node_id, (watched_by,))
+                dead = bool(groups) and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups)
+            if dead:
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)
                 log.warning("member dead node=%s peer=%s incarnation=%d",

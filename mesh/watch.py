@@ -15,7 +15,7 @@ What holds it together (mesh/membership.py, mesh/bus.py):
 - A member is declared dead when a majority of *all* its watchers (5 of 8)
   report it suspect: watchers held dead do not shrink that electorate, and the
   watchers are those of the map the member was last heard holding, and of each
-  map since, which it may hold unheard (`Membership.pinned`), also when the deciders' own map has shrunk to
+  map since, which it may hold unheard: a majority of each (`Membership.pinned`), also when the deciders' own map has shrunk to
   a small one; a member heard holding a map not known here (never heard, older
   than the 16 maps kept, newer than ours) gets no verdict here until it is,
   except one never heard that our map admitted right after a map we held
@@ -56,11 +56,22 @@ on every member (mesh/membership.py `declare_dead`).
 A member may adopt a map that changes its watchers and count the new ones for its
 lease at once, while the others have not heard it hold that map yet. A cut in that
 moment split it in 4 of 4 seeds (review), when it was judged by its old watchers
-alone. So a member heard holding an older map is judged only by the members that
-watch it in every map from that one to ours (which it may hold unheard), 5 of
-them as ever (`Mesh._pin`): its lease, in whichever of those maps, leaves at most
-4 of them silent. Those maps must be a chain this process held one after the
-other; a gap, like an unknown map, means no verdict here.
+alone. So a member heard holding an older map is dead only once a majority of its
+watchers in each map from that one to ours (which it may hold unheard) suspect
+it (`Mesh._pin`, `Membership.pinned_groups`): its lease fails in whichever it
+holds. Those maps must be a chain this process held one after the other; a gap,
+like an unknown map, means no verdict here. (Counting only the members watching
+it in all of them, 5 needed, was safe too, but one that crashed right after a
+map that reshaped its watchers, a scale-up of 50, had too few such: stuck in 4
+of 5 seeds, a review found.)
+
+Still open (a review, reproduced in the simulation; it was so before): the
+reverse case. Members *behind* a member that adopted a new map judge it by its
+old watchers, reach a verdict, and keep it when they adopt the new map, where
+its lease counts other watchers: with links from the cut side slowed for 20 ms
+before the cut, both sides served it and the joiner next to it in 3 of 4 seeds.
+A fix would revisit a verdict when a map that changes the member's watchers is
+adopted.
 
 Other ways, worked through on 5 December and not built: dead watchers counting
 as suspects once dead for node_timeout is safe only if an echo counts for a

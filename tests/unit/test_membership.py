@@ -267,7 +267,7 @@ def test_a_member_holding_an_older_map_is_judged_by_its_watchers_in_that_map():
     # holding a map where its watchers were 1-8 (pinned): reports of the current map's watchers
     # that were not its watchers then do not count.
     membership = _watched_view({node_id(12): frozenset(node_id(i) for i in range(5, 13) if i != 12) | {node_id(0)}})
-    membership.pin(node_id(12), frozenset(node_id(i) for i in range(1, 9)), 0.0)
+    membership.pin(node_id(12), (frozenset(node_id(i) for i in range(1, 9)),), 0.0)
     assert membership.watchers_of(node_id(12)) == frozenset(node_id(i) for i in range(1, 9))
     assert not membership.watches(node_id(12))      # this node watched it in the old map only
     _reports(membership, 12, [9, 10, 11, 5, 6], 1.0)
@@ -276,6 +276,20 @@ def test_a_member_holding_an_older_map_is_judged_by_its_watchers_in_that_map():
     assert Died(node_id(12)) in events                       # 5 of them
     membership.pin(node_id(12), None, 2.0)
     assert membership.watchers_of(node_id(12)) is not None and membership.watches(node_id(12))
+
+
+def test_a_member_that_may_hold_either_of_two_maps_is_dead_only_when_both_groups_say_so():
+    # Heard holding map E (watchers 1-8), it may hold E+1 unheard (watchers 3-10): its lease
+    # holds in whichever while 4 of that one's watchers echo it. 5 of 1-8 suspecting is not
+    # enough while 9 and 10 with 3 and 4 could still hear it in E+1; 5 of each is.
+    membership = view(index=0, peers=12)
+    old, new = frozenset(node_id(i) for i in range(1, 9)), frozenset(node_id(i) for i in range(3, 11))
+    membership.pin(node_id(12), (new, old), 0.0)
+    assert membership.watchers_of(node_id(12)) == old | new
+    assert Died(node_id(12)) not in _reports(membership, 12, [1, 2, 5, 6, 7], 1.0)     # 5 of E, 3 of E+1
+    assert Died(node_id(12)) in _reports(membership, 12, [8, 9], 1.1, seq=2)           # 7 of E, 5 of E+1
+    membership.pin(node_id(11), (), 1.2)                    # a map not known here: no verdict
+    assert Died(node_id(11)) not in _reports(membership, 11, range(1, 11), 1.3, seq=3)
 
 
 def test_the_operator_declares_a_silent_member_dead_and_no_other():
