@@ -173,15 +173,20 @@ def test_a_cut_as_a_member_adopts_a_map_that_changes_its_watchers_has_one_writab
     assert not both
 
 
-def test_members_whose_watchers_died_with_them_wait_for_the_operator():
-    # 5 neighbours in id order crash at once: each has 4 or more of its 8 watchers among them,
-    # so no majority of its watchers can say it is dead (a cut would look the same from here).
-    # They stay suspect, and CLUSTER FORGET on every member (Mesh.declare_dead) removes them.
-    network = mesh_sim.Network(seed=0)
+def _settled_cluster_of_30(seed: int) -> "mesh_sim.SimCluster":
+    network = mesh_sim.Network(seed=seed)
     cluster, formed_s, _ = mesh_sim.form(network, 30, NODE_TIMEOUT_MS, INTERVAL_S, 60)
     assert formed_s is not None
     # (every member heard every other hold the map: one never heard has no verdict, Mesh._pin)
     network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
+    return cluster
+
+
+def test_members_whose_watchers_died_with_them_wait_for_the_operator():
+    # 5 neighbours in id order crash at once: each has 4 or more of its 8 watchers among them,
+    # so no majority of its watchers can say it is dead (a cut would look the same from here).
+    # They stay suspect, and CLUSTER FORGET on every member (Mesh.declare_dead) removes them.
+    cluster = _settled_cluster_of_30(seed=0)
     ids = sorted(cluster.members)
     victims = set(ids[10:15])
     for victim in victims:
@@ -194,11 +199,7 @@ def test_members_whose_watchers_died_with_them_wait_for_the_operator():
 
 
 def test_three_neighbours_crashing_together_are_declared_dead():
-    network = mesh_sim.Network(seed=1)
-    cluster, formed_s, _ = mesh_sim.form(network, 30, NODE_TIMEOUT_MS, INTERVAL_S, 60)
-    assert formed_s is not None
-    # (every member heard every other hold the map: one never heard has no verdict, Mesh._pin)
-    network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
+    cluster = _settled_cluster_of_30(seed=1)
     ids = sorted(cluster.members)
     victims = set(ids[20:23]) | {ids[5]}
     for victim in victims:
