@@ -267,8 +267,8 @@ class Membership:
         it is still speaking (a partition's far side), and its own heartbeats decide.
         (One it did not watch before is watched from the map on, with watch()'s grace: it is
         buried up to node_timeout after the map.) `members` are the map's: one admitted again
-        leaves this rule. The verdict is tick()'s,
-        which the bus skips right after a stall: heartbeats read late must not bury anyone."""
+        leaves this rule. The verdict is tick()'s, which the bus skips right after a stall:
+        heartbeats read late must not bury anyone."""
         self.mapped_out.difference_update(members)      # (admitted again: a vote decides again)
         self.mapped_out.update(n for n in removed if n in self.peers and self.peers[n].state != State.DEAD)
 
@@ -309,8 +309,8 @@ class Membership:
             self.peers[node_id] = replace(peer, heard_at=max(peer.heard_at, now))
 
     def watchers_of(self, node_id: str) -> frozenset[str] | None:
-        """Who decides `node_id`'s death: its watchers under the map it was last heard holding
-        (None: everyone, a small map; and a member outside the map)."""
+        """Who watches `node_id` and reports on it: its watchers in our map, or, pinned, in each
+        map it may hold (None: everyone, in a small map, and for a member outside the map)."""
         pinned = self.pinned.get(node_id)
         if pinned is not None:
             return pinned
@@ -432,11 +432,12 @@ class Membership:
                 # A watcher that still hears it (this node, here) waits for its own silence.
                 if peer.state == State.DEAD or (peer.state == State.ALIVE and self.me.node_id in watched_by):
                     continue
-                electorate = list(watched_by)
                 suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
             if watched_by is None:
                 dead = len(suspecters) >= len(electorate) // 2 + 1
             else:
+                # (a majority of each group: one pinned to several maps, or its watchers in ours;
+                # none at all, a map not known here, is no verdict)
                 groups = self.pinned_groups.get(node_id, (watched_by,))
                 dead = bool(groups) and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups)
             if dead:
