@@ -63,6 +63,9 @@ class Network:
     sent_bytes: collections.Counter = field(default_factory=collections.Counter)
     received: collections.Counter = field(default_factory=collections.Counter)
     received_bytes: collections.Counter = field(default_factory=collections.Counter)
+    # (senders, receivers, seconds): messages from one set to the other take up to that much
+    # longer, a congested path (a test's cut preceded by a brownout)
+    brownout: tuple[frozenset[str], frozenset[str], float] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -85,7 +88,10 @@ class Network:
                 self.received[target.me.node_id] += 1
                 self.received_bytes[target.me.node_id] += size
                 target.arrive(message, source)
-        self.at(self.now + self.rng.uniform(*self.delay_s), arrive)
+        delay = self.rng.uniform(*self.delay_s)
+        if self.brownout is not None and source.me.node_id in self.brownout[0] and target.me.node_id in self.brownout[1]:
+            delay += self.rng.uniform(0.0, self.brownout[2])
+        self.at(self.now + delay, arrive)
 
     def run_until(self, until: float) -> None:
         while self.queue and self.queue[0][0] <= until:

@@ -726,6 +726,7 @@ class Mesh:
             if member.node_id != self.me.node_id:
                 beat = self._peer_stats.get(member.node_id)
                 self._pin(member.node_id, beat.epoch if beat is not None else None, now)
+        self._handle_events(self.membership.revisit(now))
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
@@ -1077,7 +1078,8 @@ class Mesh:
                 self._roster_due = True     # the newcomer learns the others from it
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
-                self._record("suspect", event.node_id, "no heartbeat within node_timeout")
+                self._record("suspect", event.node_id, "its death counted again under the new map" if event.recounted
+                             else "no heartbeat within node_timeout")
             elif isinstance(event, Died):
                 self._record("dead", event.node_id, "removed by the map, and silent here" if event.removed_by_map
                              else "the operator's CLUSTER FORGET" if event.by_operator

@@ -61,6 +61,7 @@ class Joined:
 @dataclass(frozen=True, slots=True)
 class Suspected:
     node_id: str
+    recounted: bool = False     # (held dead here, until a new map's watchers did not all say so: revisit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,9 @@ class Membership:
     # since, Mesh._pin): it is dead once a majority of every one of them suspects it, so that
     # its lease fails in whichever it holds; `pinned` is their union (who watches it).
     pinned_groups: dict[str, tuple[frozenset[str], ...]] = field(default_factory=dict)
+    # Members dead here by a vote (_declare_dead), not by a leave, a map or the operator's word:
+    # each new map counts that vote again (revisit).
+    voted_dead: set[str] = field(default_factory=set)
 
     def learn(self, member: Member, now: float) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
@@ -324,6 +328,42 @@ class Membership:
         watched_by = self.watchers_of(node_id)
         return watched_by is None or self.me.node_id in watched_by
 
+    def revisit(self, now: float) -> list[Event]:
+        """Count again, under the map just adopted (watch() and pin() done), each death this node
+        voted: a member it no longer counts dead by its watchers there is suspect again.
+
+        A verdict reached under one map may not hold under the next. A member that adopted a
+        new map before this node heard it hold one counts its watchers there for its write lease
+        (mesh/lease.py); if that map changed them, its old watchers' majority says nothing about
+        the new group. Under a cut made as it adopted the map, the side behind it judged it by
+        its old watchers, kept the verdict on adopting its map, and removed it while its lease
+        held where it was: both sides served its slots (a review's race, 4 of 4 simulated seeds).
+        Recounted, it is dead again only once a majority of every group it may count (its
+        watchers in this map, or each of Mesh._pin's) suspects it. Small maps (everyone
+        watches everyone) and members no longer in the map keep their verdict."""
+        events: list[Event] = []
+        suspicions: dict[str, set[str]] | None = None
+        for node_id in sorted(self.voted_dead):
+            peer = self.peers.get(node_id)
+            if peer is None or peer.state != State.DEAD:
+                self.voted_dead.discard(node_id)
+                continue
+            watched_by = self.watchers_of(node_id)
+            if watched_by is None:
+                continue
+            if suspicions is None:
+                suspicions = self._suspicions()
+            suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
+            groups = self.pinned_groups.get(node_id, (watched_by,))
+            if groups and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups):
+                continue
+            self.voted_dead.discard(node_id)
+            self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now, changed_at=now)
+            log.warning("member suspect again node=%s peer=%s: the new map's watchers have not all "
+                        "said it died", self.me.node_id[:8], node_id[:8])
+            events.append(Suspected(node_id, recounted=True))
+        return events
+
     def tick(self, now: float) -> list[Event]:
         """Advance time: silent peers become suspect; well-reported suspects become dead."""
         events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
@@ -443,6 +483,7 @@ class Membership:
             if dead:
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)
+                self.voted_dead.add(node_id)
                 log.warning("member dead node=%s peer=%s incarnation=%d",
                             self.me.node_id[:8], node_id[:8], peer.incarnation)
                 events.append(Died(node_id))

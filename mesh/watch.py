@@ -65,13 +65,14 @@ it in all of them, 5 needed, was safe too, but one that crashed right after a
 map that reshaped its watchers, a scale-up of 50, had too few such: stuck in 4
 of 5 seeds, a review found.)
 
-Still open (a review, reproduced in the simulation; it was so before): the
-reverse case. Members *behind* a member that adopted a new map judge it by its
-old watchers, reach a verdict, and keep it when they adopt the new map, where
-its lease counts other watchers: with links from the cut side slowed for 20 ms
-before the cut, both sides served it and the joiner next to it in 3 of 4 seeds.
-A fix would revisit a verdict when a map that changes the member's watchers is
-adopted.
+The reverse (a review, reproduced in the simulation; closed on 5 December):
+members *behind* a member that adopted a new map judge it by its old watchers,
+reach a verdict, and kept it when they adopted the new map, where its lease
+counts other watchers. With links from the cut side slowed for 20 ms before the
+cut, both sides served it and the joiner's other new neighbours in 4 of 4
+seeds. Now every map a member adopts counts its voted deaths again under that
+map's groups (`Membership.revisit`): one whose new watchers have not mostly said
+so is suspect again, and dead only when they do (0 of 12 runs, two slowdowns).
 
 Other ways, worked through on 5 December and not built: dead watchers counting
 as suspects once dead for node_timeout is safe only if an echo counts for a

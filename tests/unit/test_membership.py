@@ -305,3 +305,33 @@ def test_the_operator_declares_a_silent_member_dead_and_no_other():
     assert membership.declare_dead(node_id(1), 5.7) == []
     assert membership.declare_dead(node_id(2), 5.7) == [Died(node_id(2), by_operator=True)]
     assert membership.state(node_id(2)) == State.DEAD and not membership.silent(node_id(2))
+
+
+def test_a_death_voted_under_one_map_is_counted_again_under_the_next():
+    # Member 12 was declared dead by 5 of its watchers 1-8 under map E. Map E+1 gives it the
+    # watchers 3-10, and it was last heard holding E: it may hold E+1, its lease counting 3-10.
+    # Only 3 of those (3, 5, 6) said it died: it is suspect again, not dead, until 5 of them do.
+    old, new = frozenset(node_id(i) for i in range(1, 9)), frozenset(node_id(i) for i in range(3, 11))
+    membership = _watched_view({node_id(12): old})
+    assert Died(node_id(12)) in _reports(membership, 12, [1, 2, 3, 5, 6], 1.0)
+    membership.watch({node_id(12): new}, 2.0)
+    membership.pin(node_id(12), (new, old), 2.0)
+    assert membership.revisit(2.0) == [Suspected(node_id(12), recounted=True)]
+    assert membership.state(node_id(12)) == State.SUSPECT
+    assert membership.revisit(2.1) == []                    # (counted once)
+    assert Died(node_id(12)) not in _reports(membership, 12, [9], 2.2, seq=2)         # 4 of E+1
+    assert Died(node_id(12)) in _reports(membership, 12, [10], 2.3, seq=2)            # 5 of each
+
+
+def test_a_recount_keeps_deaths_a_new_map_does_not_question():
+    # Dead by 5 of 1-8, and the new map leaves its watchers as they were: the verdict stands.
+    # A leave is not a vote: no recount either.
+    watchers = {node_id(12): frozenset(node_id(i) for i in range(1, 9))}
+    membership = _watched_view(watchers)
+    _reports(membership, 12, [1, 2, 3, 4, 5], 1.0)
+    membership.leave(node_id(11), 0, 1.0)
+    membership.watch(dict(watchers), 2.0)
+    assert membership.revisit(2.0) == [] and membership.state(node_id(12)) == State.DEAD
+    membership.watch({node_id(n): frozenset(node_id(i) for i in range(1, 9) if i != n) | {node_id(0)}
+                      for n in (11, 12)}, 3.0)
+    assert membership.revisit(3.0) == [] and membership.state(node_id(11)) == State.DEAD
