@@ -14,7 +14,7 @@ from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.slotmap import Member, SlotMap
 
-from . import commands, pulse, routing
+from . import commands, gc_policy, pulse, routing
 from .blocking import Blocking
 from .commands.acl import make_users
 from .config import Config, Settings, load_node_id
@@ -143,6 +143,8 @@ class Node:
             self.http = StatusServer(self.snapshot, self.config.host, self.config.http_port)
             self.http.start()
         self.greenlets = [gevent.spawn(self._housekeeping)]
+        # (last: what start-up made is frozen, so full collections skip it; hypercache/gc_policy.py)
+        gc_policy.COLLECTOR.install()
         log.info("node started node=%s port=%d mesh_port=%d http_port=%d",
                  self.node_id, self.config.port, self.me.mesh_port, self.config.http_port)
 
@@ -183,6 +185,7 @@ class Node:
         now = time.monotonic()
         self.server.close_idle(now_ms)
         ctx.stats.sample_ops(now)
+        gc_policy.COLLECTOR.tick()
         if self.cluster.slotmap is not self._blocked_checked_map:
             self._blocked_checked_map = self.cluster.slotmap
             self._redirect_moved_waiters()

@@ -162,12 +162,12 @@ def start_redis(workdir: Path) -> Server:
     return server
 
 
-def start_hypercache(workdir: Path, extra: list[str], form: str) -> Server:
+def start_hypercache(workdir: Path, extra: list[str], form: str, env_extra: dict[str, str] | None = None) -> Server:
     """A node of the given form ("python" or "mypyc"); refuses to report a form it does not run."""
     port = free_port()
     log = workdir / f"hypercache-{form}.log"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               HYPERCACHE_PURE="1" if form == "python" else "0")
+               HYPERCACHE_PURE="1" if form == "python" else "0", **(env_extra or {}))
     with open(log, "wb") as out:
         proc = subprocess.Popen(pinned(SERVER_CPU, [
             sys.executable, "-m", "hypercache", "--host", HOST, "--port", str(port), "--http-port", "0",

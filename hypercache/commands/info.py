@@ -21,7 +21,7 @@ import time
 from itertools import islice
 from typing import Callable
 
-from .. import __version__, compiled
+from .. import __version__, compiled, gc_policy
 from ..roles import replica_port, replica_view
 from ..reply import Verbatim
 from . import command
@@ -117,6 +117,7 @@ def memory(ctx, now: float) -> Fields:
         ("maxmemory_policy", ctx.settings.maxmemory_policy),
         ("mem_fragmentation_ratio", f"{rss / used:.2f}" if used else "0.00"),
         ("mem_allocator", "pymalloc"), ("lazyfree_pending_objects", 0), ("lazyfreed_objects", 0),
+        *gc_policy.COLLECTOR.fields(),
     ]
 
 

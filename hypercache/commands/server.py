@@ -13,7 +13,7 @@ import time
 
 from mesh.keyslot import keyslot
 
-from .. import keyspecs
+from .. import gc_policy, keyspecs
 from ..arguments import SYNTAX, parse_int
 from ..glob import glob_match
 from ..replication_state import read as read_replication, role_reply
@@ -340,9 +340,9 @@ def memory_malloc_stats(ctx, session, args):
 @command("memory|purge", 2, "", group="server",
          summary="Ask the allocator to release memory", since="4.0.0")
 def memory_purge(ctx, session, args):
-    """Format: MEMORY PURGE (a full garbage collection: what CPython can give back)"""
-    import gc
-    gc.collect()
+    """Format: MEMORY PURGE (a full garbage collection, the frozen objects too: what CPython can
+    give back; hypercache/gc_policy.py)"""
+    gc_policy.COLLECTOR.purge()
     return OK
 
 
