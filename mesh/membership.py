@@ -161,6 +161,7 @@ class Membership:
             changed_at=now if changed else peer.changed_at)
         if revived:
             self.left_at.pop(beat.sender, None)     # it stayed after all
+            self.voted_dead.discard(beat.sender)    # (a later death by leave or operator is no vote)
             log.info("member alive node=%s peer=%s incarnation=%d",
                      self.me.node_id[:8], beat.sender[:8], beat.incarnation)
             events.append(Recovered(beat.sender))
@@ -198,6 +199,7 @@ class Membership:
                                       dead_incarnation=max(peer.incarnation, incarnation))
         self.reports.pop(node_id, None)
         self.left_at[node_id] = now
+        self.voted_dead.discard(node_id)
         log.info("member left node=%s peer=%s", self.me.node_id[:8], node_id[:8])
         return [Left(node_id)]
 
@@ -231,6 +233,7 @@ class Membership:
             return []
         self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                       dead_incarnation=peer.incarnation)
+        self.voted_dead.discard(node_id)
         log.warning("member dead on the operator's word node=%s peer=%s incarnation=%d",
                     self.me.node_id[:8], node_id[:8], peer.incarnation)
         return [Died(node_id, by_operator=True)]
@@ -326,6 +329,10 @@ class Membership:
         if node_id in self.unheard:
             return False
         watched_by = self.watchers_of(node_id)
+        if watched_by is not None and not watched_by and self.watchers is not None:
+            # (pinned to a map not known here: no verdict here, but its watcher in our map still
+            # reports its own silence, which is all its report means to those who can judge)
+            watched_by = self.watchers.get(node_id, watched_by)
         return watched_by is None or self.me.node_id in watched_by
 
     def revisit(self, now: float) -> list[Event]:

@@ -17,7 +17,9 @@ What holds it together (mesh/membership.py, mesh/bus.py):
   watchers are those of the map the member was last heard holding, and of each
   map since, which it may hold unheard: a majority of each (`Membership.pinned`), also when the deciders' own map has shrunk to
   a small one; a member heard holding a map not known here (never heard, older
-  than the 16 maps kept, newer than ours) gets no verdict here until it is,
+  than the 16 maps kept, newer than ours) gets no verdict here until it is (its
+  watchers in our map still listen to it and report its silence, for those that
+  can judge it: newcomers never heard it, a review found one stuck otherwise),
   except one never heard that our map admitted right after a map we held
   without it (a founder that died before its first heartbeat). A new process
   hears every member for two quiet intervals after its first map, so that it

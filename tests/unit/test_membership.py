@@ -335,3 +335,28 @@ def test_a_recount_keeps_deaths_a_new_map_does_not_question():
     membership.watch({node_id(n): frozenset(node_id(i) for i in range(1, 9) if i != n) | {node_id(0)}
                       for n in (11, 12)}, 3.0)
     assert membership.revisit(3.0) == [] and membership.state(node_id(11)) == State.DEAD
+
+
+def test_a_refuted_vote_is_not_recounted_when_the_member_dies_another_way():
+    # Voted dead, it refutes (it was slow); later the operator's CLUSTER FORGET declares it dead.
+    # That death is no vote: a map that keeps it must not make it suspect again (review).
+    watchers = {node_id(12): frozenset(node_id(i) for i in range(1, 9))}
+    membership = _watched_view(watchers)
+    _reports(membership, 12, [1, 2, 3, 4, 5], 1.0)
+    assert membership.heartbeat(beat(12, 1, incarnation=1), 1.5) == [Recovered(node_id(12))]
+    for index in (6, 7, 8):
+        membership.heartbeat(beat(index, 5, gossip=(Gossip(member(12), 1, State.SUSPECT),)), 20.0)
+    assert membership.declare_dead(node_id(12), 21.0) == [Died(node_id(12), by_operator=True)]
+    membership.watch(dict(watchers), 22.0)
+    assert membership.revisit(22.0) == [] and membership.state(node_id(12)) == State.DEAD
+
+
+def test_a_member_pinned_to_a_map_not_known_here_is_still_watched_by_its_watchers_here():
+    # No verdict here on a member heard holding a map this node cannot place, but as one of its
+    # watchers in our map this node listens to it and reports its silence: its report is its own
+    # observation, and the members that can judge it count it (review: a crash at a scale-up).
+    membership = _watched_view({node_id(12): frozenset(node_id(i) for i in range(0, 8))})
+    membership.pin(node_id(12), (), 0.0)
+    assert membership.watches(node_id(12))
+    assert Suspected(node_id(12)) in membership.tick(TIMEOUT + 0.5)
+    assert Died(node_id(12)) not in _reports(membership, 12, range(1, 8), TIMEOUT + 0.6)
