@@ -313,6 +313,10 @@ class Dispatcher:
         store = ctx.store
         slots, expires, access = store.slots, store.expires, store.access
         blocking = ctx.blocking
+        # A write makes a blocked client ready only through the store's on_modified hook
+        # (KeyEvents installs it while anyone waits); without it, and with none ready now, the
+        # lane skips asking after each write (an attribute of a Python object: ~2% of a SET).
+        wakes = store.on_modified is not None or bool(blocking.ready)
         lane = self.lane
         if session.acl_lane is not None and lane:
             lane = session.acl_lane             # a restricted user's: only the commands it may run
@@ -387,7 +391,7 @@ class Dispatcher:
                 store.set(slot, key, args[2])
                 append(OK)
                 dirty += 1
-                if blocking.ready:
+                if wakes and blocking.ready:
                     blocking.serve_ready()
             else:
                 arity = cmd.arity
@@ -438,7 +442,7 @@ class Dispatcher:
                     append(null)
                 else:
                     volume += encode_sized(reply, protocol, out)
-                if blocking.ready:
+                if wakes and blocking.ready:
                     blocking.serve_ready()
                 # a handler may have replaced what the locals hold (FLUSHALL, CONFIG SET)
                 slots, access = store.slots, store.access
