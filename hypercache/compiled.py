@@ -44,6 +44,7 @@ COMPILED_MODULES = (
     "hypercache.pulse",
     "hypercache.command",
     "hypercache.context",
+    "hypercache.session",
     "hypercache.commands.values",
     "hypercache.commands.strings",
     "hypercache.commands.hashes",
