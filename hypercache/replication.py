@@ -1137,9 +1137,8 @@ class Replicator:
                 pulled = False
                 self.holdings.copy_done(frame.body, frame.epoch)
                 if self._outside():        # ahead of our admission: see Holdings.precopied
-                    owners = self.cluster.slotmap.owners
-                    self.holdings.precopied.update(
-                        (slot, frame.sender) for slot in frame.body if self.me not in owners[slot])
+                    slotmap = self.cluster.slotmap
+                    self.holdings.copied_ahead(frame.body, frame.sender, slotmap.owners, own_map=slotmap.epoch == 0)
                 for slot in frame.body:
                     if self.importing.get(slot) == frame.sender:
                         del self.importing[slot]

@@ -289,6 +289,16 @@ class Holdings:
             self.loaded[slot] = 1
             self.loaded_epoch[slot] = epoch
 
+    def copied_ahead(self, slots: Iterable[int], primary: str, owners: Owners, own_map: bool) -> None:
+        """`primary` finished copying `slots` to this node ahead of its admission (while it
+        joins): `precopied`, but for slots this node owns in the cluster's map it holds.
+
+        `own_map`: it still holds its own one-member map, which gives it every slot, when a
+        member's copy ends (the member planned on the cluster's map): those count too. They
+        did not, and the join waited for the stall patience (5 node timeouts, 15 s by
+        default) to be admitted anyway, then pulled again what it had."""
+        self.precopied.update((slot, primary) for slot in slots if own_map or self.me not in owners[slot])
+
     def given_up(self, slots: Iterable[int]) -> None:
         """No live member holds these current, and none has a newer stale copy than
         ours (a whole-cluster restart, rf 1 with the holder dead, every owner away):

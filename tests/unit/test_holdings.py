@@ -380,3 +380,16 @@ def test_a_slot_whose_primary_changed_across_the_skip_is_not_doubted_but_left_to
     after = owners({1: (C, A)}, (B, A))         # slot 1's primary changed in the maps skipped
     assert held.doubt_after_skip(before, 2, after, 5, seen={}) == 1
     assert held.in_doubt == {B: (5, {2})}
+
+
+def test_a_copy_ahead_of_admission_counts_while_the_joiner_holds_its_own_map():
+    # A member planned the joiner's slots on the cluster's map and copied them; the copy may end
+    # before the joiner adopts that map, while its own one-member map gives it every slot.
+    joiner = Holdings(A, fresh=False)
+    own = owners({}, (A,))
+    joiner.copied_ahead([1, 2], B, own, own_map=True)
+    assert joiner.precopied == {1: B, 2: B}
+    # under the cluster's map, a slot it owns already is not a copy ahead of its admission
+    cluster = owners({3: (B,)}, (A,))
+    joiner.copied_ahead([3, 4], B, cluster, own_map=False)
+    assert joiner.precopied == {1: B, 2: B, 3: B}
