@@ -361,8 +361,7 @@ class Membership:
             if suspicions is None:
                 suspicions = self._suspicions()
             suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
-            groups = self.pinned_groups.get(node_id, (watched_by,))
-            if groups and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups):
+            if _every_group_says_so(suspecters, self.pinned_groups.get(node_id, (watched_by,))):
                 continue
             self.voted_dead.discard(node_id)
             self.peers[node_id] = replace(peer, state=State.SUSPECT, state_at=now, changed_at=now)
@@ -485,8 +484,7 @@ class Membership:
             else:
                 # (a majority of each group: one pinned to several maps, or its watchers in ours;
                 # none at all, a map not known here, is no verdict)
-                groups = self.pinned_groups.get(node_id, (watched_by,))
-                dead = bool(groups) and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups)
+                dead = _every_group_says_so(suspecters, self.pinned_groups.get(node_id, (watched_by,)))
             if dead:
                 self.peers[node_id] = replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                               dead_incarnation=peer.incarnation)
@@ -509,3 +507,8 @@ class Membership:
                 log.info("refuting node=%s incarnation=%d", self.me.node_id[:8], self.incarnation)
                 return [Refuted(self.incarnation)]
         return []
+
+
+def _every_group_says_so(suspecters: set[str], groups: tuple[frozenset[str], ...]) -> bool:
+    """A majority of each group suspects the member (no group at all: no verdict)."""
+    return bool(groups) and all(len(suspecters & group) >= len(group) // 2 + 1 for group in groups)
