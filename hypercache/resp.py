@@ -150,7 +150,7 @@ class RequestParser:
             reader.feed(data)
             gets = reader.gets
             frames = []
-            wire = 0        # the bytes these requests take sent as arrays of bulk strings
+            pos = 0         # where the next request or bulk string must start in `data`
             try:
                 frame = gets()
                 while frame is not False:
@@ -158,37 +158,35 @@ class RequestParser:
                     # hiredis also accepts nested arrays, integers, nils and maps,
                     # which Redis refuses ("expected '$', got ..."); the careful
                     # path says so.
-                    if type(frame) is not list or not frame:
+                    if type(frame) is not list or not frame or data[pos] != 42:    # "*"
                         break
                     size = len(frame)
-                    wire += 4 if size < 10 else 5 if size < 100 else 3 + len(str(size))
+                    pos += 4 if size < 10 else 5 if size < 100 else 3 + len(str(size))
                     for arg in frame:
-                        if type(arg) is not bytes:
+                        # (a simple string "+x" or a RESP3 verbatim "=" comes back as bytes too:
+                        # each argument must start with "$" where its bulk would)
+                        if type(arg) is not bytes or data[pos] != 36:                # "$"
                             break
                         size = len(arg)
-                        wire += size + (6 if size < 10 else 7 if size < 100 else 8 if size < 1000
-                                        else 5 + len(str(size)))
+                        pos += size + (6 if size < 10 else 7 if size < 100 else 8 if size < 1000
+                                       else 5 + len(str(size)))
                     else:       # every argument is a bulk string: take it, read the next
                         frames.append(frame)
                         frame = gets()
                         continue
                     break       # one argument is not
                 else:           # hiredis has no more whole replies
-                    # The read must be exactly these requests, each sent as an array of bulk
-                    # strings: their wire size is the read's. A simple string element
-                    # ("+foo", which Redis refuses) comes back as bytes too but takes fewer
-                    # bytes than its bulk would; so does an unfinished next request that
-                    # hiredis holds. (Only leading zeros in a length, which Redis refuses
-                    # too, take more: one balancing a simple string runs the request
-                    # Redis would have refused, as the CRLF counts this replaced let a
-                    # payload holding "\r\n$" do; those two scans of the read cost ~30 ns a
-                    # request at -P 16.) A bulk whose two closing
-                    # bytes are not CRLF is skipped unread, as Redis does; if its skipped
-                    # bytes began a next request that hiredis then took in, that request is
-                    # partial (the fuzzer found its header lost: the rest ran as inline
-                    # commands). An empty array comes back at once only from a reader that
-                    # holds nothing partial.
-                    if frames and wire == len(data) and not reader.has_data():
+                    # The read must be exactly these requests, each an array of bulk strings
+                    # at the offsets their sizes put them (hiredis refuses a length with a
+                    # leading zero, so a size is its bytes): `pos` ends at the read's end. An
+                    # unfinished next request that hiredis holds leaves bytes after it.
+                    # (Counting CRLFs and "\r\n$", as this did, scanned the read twice more:
+                    # ~30 ns a request at -P 16.) A bulk whose two closing bytes are not CRLF
+                    # is skipped unread, as Redis does; if its skipped bytes began a next
+                    # request that hiredis then took in, that request is partial (the fuzzer
+                    # found its header lost: the rest ran as inline commands). An empty array
+                    # comes back at once only from a reader that holds nothing partial.
+                    if frames and pos == len(data) and not reader.has_data():
                         reader.feed(b"*0\r\n")
                         if reader.gets() == []:
                             return frames

@@ -51,6 +51,9 @@ RESP_SEEDS = [
     # runs of small bulks long enough for hiredis slices (resp._bulks), and ones with `$` payloads
     _command(b"SADD", b"s", *[b"%d" % i for i in range(40)]),
     _command(b"DEL", *[b"\r\n$%d" % i for i in range(40)]),
+    # simple strings and RESP3 verbatims as elements (Redis refuses both): their sizes can
+    # balance to a request's wire size (review)
+    b"*3\r\n$3\r\nSET\r\n+0123456789\r\n=7\r\ntxt:val\r\n" + _command(b"GET", b"k"),
     b"*41\r\n$4\r\nSADD\r\n" + b"$1\r\nx\r\n" * 20 + b"+OK\r\n" + b"$1\r\ny\r\n" * 19,
 ]
 

@@ -567,6 +567,20 @@ def test_a_bulk_closed_by_two_other_bytes_does_not_lose_the_next_requests_header
     assert parser.error is None
 
 
+@pytest.mark.parametrize("data", [
+    b"*3\r\n$3\r\nSET\r\n+0123456789\r\n=7\r\ntxt:val\r\n",
+    b"*8\r\n$4\r\nMSET\r\n+\r\n+\r\n+\r\n+\r\n=4\r\ntxt:\r\n=4\r\ntxt:\r\n=4\r\ntxt:\r\n",
+    b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n+0123456789\r\n=5\r\ntxt:x\r\n",
+])
+def test_elements_that_are_not_bulks_are_refused_even_when_their_sizes_balance(data):
+    """A simple string (shorter than its bulk) and a RESP3 verbatim (longer) come back from
+    hiredis as bytes; together they matched a wire-size check (review). Redis refuses both."""
+    parser = RequestParser()
+    requests = parser.feed(data)
+    assert parser.error == "expected '$', got '+'"
+    assert requests == ([[b"PING"]] if data.startswith(b"*1\r\n$4\r\nPING") else [])
+
+
 def _one_by_one(value, protocol: int) -> bytes:
     """An array's or map's encoding element by element: what the big-array path must write."""
     if isinstance(value, dict):
