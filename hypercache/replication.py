@@ -309,6 +309,8 @@ class Replicator:
             self._map_changed = True        # (writers not committed yet are checked: _commit_writes)
             self._note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
+            if previous.epoch == 0 and slotmap.epoch > 0:
+                self.holdings.left_own_map(slotmap.owners)
             missed, away = slotmap.skips_from(previous), self._away
             voided = self.holdings.follow(previous.owners, previous.epoch, slotmap.owners, slotmap.epoch,
                                           time.monotonic(), unacknowledged, missed_maps=missed and away)

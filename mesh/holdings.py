@@ -299,6 +299,17 @@ class Holdings:
         default) to be admitted anyway, then pulled again what it had."""
         self.precopied.update((slot, primary) for slot in slots if own_map or self.me not in owners[slot])
 
+    def left_own_map(self, owners: Owners) -> None:
+        """This node took a cluster's map after its own one-member map: of the copies counted
+        while it held its own, keep those this map makes copies ahead of its admission (from
+        the slot's primary, for a slot it does not own). A node restarted under its old id
+        also starts from its own map, and a copy its primary sent it *as a replica* then is no
+        copy ahead: counted, the node claimed the slot as held through a removal and a new
+        admission while its primary's stream no longer fed it (review)."""
+        me = self.me
+        self.precopied = {slot: primary for slot, primary in self.precopied.items()
+                          if me not in owners[slot] and owners[slot][:1] == (primary,)}
+
     def given_up(self, slots: Iterable[int]) -> None:
         """No live member holds these current, and none has a newer stale copy than
         ours (a whole-cluster restart, rf 1 with the holder dead, every owner away):

@@ -393,3 +393,14 @@ def test_a_copy_ahead_of_admission_counts_while_the_joiner_holds_its_own_map():
     cluster = owners({3: (B,)}, (A,))
     joiner.copied_ahead([3, 4], B, cluster, own_map=False)
     assert joiner.precopied == {1: B, 2: B, 3: B}
+
+
+def test_copies_counted_under_the_own_map_stay_only_where_the_cluster_map_makes_them_ahead():
+    # A restarted node holds its own one-member map; its primary B re-copies it slot 5 as a
+    # replica (the cluster's map names it a replica of 5), and slot 6, which the map gives to
+    # C, came from B too: neither is a copy ahead of admission once the cluster's map is here.
+    node = Holdings(A, fresh=False)
+    node.copied_ahead([4, 5, 6], B, owners({}, (A,)), own_map=True)
+    cluster = owners({4: (B,), 5: (B, A), 6: (C,)}, (D,))
+    node.left_own_map(cluster)
+    assert node.precopied == {4: B}
