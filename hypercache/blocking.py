@@ -88,13 +88,17 @@ class Blocking:
             suspend = waiter.suspend
             if suspend.on_timeout is not None:
                 suspend.on_timeout()
-            waiter.resume(suspend.timeout_reply)
+            resume = waiter.resume
+            _retire(waiter)
+            resume(suspend.timeout_reply)
 
     def finish(self, waiter: Waiter, reply: Any) -> None:
         """End a wait with `reply` (a redirect once the key's slot has moved away)."""
         if not waiter.done:
             self._unregister(waiter)
-            waiter.resume(reply)
+            resume = waiter.resume
+            _retire(waiter)
+            resume(reply)
 
     def waiters(self) -> list[Waiter]:
         """Every client still waiting, oldest first, each once."""
@@ -105,6 +109,7 @@ class Blocking:
         """The client went away (or was unblocked without a reply)."""
         if not waiter.done:
             self._unregister(waiter)
+            _retire(waiter)
 
     def serve_ready(self) -> None:
         """Retry the waiters of every ready key, oldest first, until none can progress."""
@@ -124,7 +129,27 @@ class Blocking:
                 # CLIENT PAUSE postponed whose slot's data is still arriving, or a BLPOP whose
                 # data arrived with its list empty: resume() blocks it again on those)
                 self._unregister(waiter)
-                waiter.resume(reply)
+                resume = waiter.resume
+                _retire(waiter)
+                resume(reply)
+
+
+def _spent(*_: Any) -> None:
+    """What an ended wait's retry and resume become (see _retire)."""
+
+
+def _retire(waiter: Waiter) -> None:
+    """A wait has ended: unlink its Suspend from its retry and the waiter from its client.
+
+    A retry refers to its Suspend (it returns it to keep waiting) and the Suspend to the
+    retry, a reference cycle that only CPython's cycle collector frees; and the node freezes
+    long-lived objects after full collections (hypercache/gc_policy.py), so a client blocked
+    at a freeze left ~12 objects behind for good when its wait ended (review: 1,000 BLPOP
+    clients over 4 freezes, 48,000 objects). Unlinked, reference counting frees them."""
+    suspend = waiter.suspend
+    suspend.retry = _spent
+    suspend.on_timeout = None
+    waiter.resume = _spent
 
 
 # -- the command side ------------------------------------------------------------------
