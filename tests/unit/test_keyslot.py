@@ -6,6 +6,7 @@ from binascii import crc_hqx
 
 import pytest
 
+import mesh.keyslot as keyslot_module
 from mesh.keyslot import SCAN_AT_MOST, keyslot
 
 
@@ -33,3 +34,12 @@ def test_known_slots():
     # CLUSTER KEYSLOT on redis-server
     assert keyslot(b"foo") == 12182
     assert keyslot(b"{user1000}.following") == keyslot(b"{user1000}.followers") == keyslot(b"user1000")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_both_paths_in_whichever_form_runs(monkeypatch, native):
+    # (compiled, NATIVE is a constant folded in: this covers the interpreted form's other path)
+    monkeypatch.setattr(keyslot_module, "NATIVE", native)
+    for shape in SHAPES:
+        for key in (shape, b"p" * 30 + shape, shape + b"p" * 30):
+            assert keyslot(key) == redis_rule(key), key
