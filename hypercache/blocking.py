@@ -88,17 +88,13 @@ class Blocking:
             suspend = waiter.suspend
             if suspend.on_timeout is not None:
                 suspend.on_timeout()
-            resume = waiter.resume
-            _retire(waiter)
-            resume(suspend.timeout_reply)
+            _answer(waiter, suspend.timeout_reply)
 
     def finish(self, waiter: Waiter, reply: Any) -> None:
         """End a wait with `reply` (a redirect once the key's slot has moved away)."""
         if not waiter.done:
             self._unregister(waiter)
-            resume = waiter.resume
-            _retire(waiter)
-            resume(reply)
+            _answer(waiter, reply)
 
     def waiters(self) -> list[Waiter]:
         """Every client still waiting, oldest first, each once."""
@@ -129,9 +125,7 @@ class Blocking:
                 # CLIENT PAUSE postponed whose slot's data is still arriving, or a BLPOP whose
                 # data arrived with its list empty: resume() blocks it again on those)
                 self._unregister(waiter)
-                resume = waiter.resume
-                _retire(waiter)
-                resume(reply)
+                _answer(waiter, reply)
 
 
 def _spent(*_: Any) -> None:
@@ -150,6 +144,13 @@ def _retire(waiter: Waiter) -> None:
     suspend.retry = _spent
     suspend.on_timeout = None
     waiter.resume = _spent
+
+
+def _answer(waiter: Waiter, reply: Any) -> None:
+    """Hand an ended wait's reply to its client, the wait retired first."""
+    resume = waiter.resume
+    _retire(waiter)
+    resume(reply)
 
 
 # -- the command side ------------------------------------------------------------------
