@@ -1,18 +1,19 @@
 """Argument parsing shared by commands, with Redis's exact error texts."""
 from __future__ import annotations
 
+from typing import Final
 import math
 import re
 
 from .pulse import paced
 from .reply import CommandError
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-SYNTAX = "ERR syntax error"
+WRONGTYPE: Final = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SYNTAX: Final = "ERR syntax error"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 
 def wrong_arity(name: str) -> CommandError:

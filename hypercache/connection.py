@@ -17,10 +17,10 @@ closed. One client can never grow the node's memory without bound.
 from __future__ import annotations
 
 import logging
-import socket
+import _socket
 from os import read
 from time import time_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final, TYPE_CHECKING
 
 from .blocking import Suspend, Waiter
 from .resp import Limits, RequestParser
@@ -34,11 +34,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAUSE_READING_AT = 1024 * 1024          # stop reading a client with this much unsent output
-PUBSUB_OUTPUT_LIMIT = 32 * 1024 * 1024  # Redis's pubsub class hard limit
-MAX_PENDING_REQUESTS = 100_000          # requests held while the client is blocked
-MAX_BATCH = 64                          # requests run between two sends of one pipeline
-SLICE_OUTPUT_BYTES = 1024 * 1024        # shrink slices whose replies exceed this
+PAUSE_READING_AT: Final = 1024 * 1024          # stop reading a client with this much unsent output
+PUBSUB_OUTPUT_LIMIT: Final = 32 * 1024 * 1024  # Redis's pubsub class hard limit
+MAX_PENDING_REQUESTS: Final = 100_000          # requests held while the client is blocked
+MAX_BATCH: Final = 64                          # requests run between two sends of one pipeline
+SLICE_OUTPUT_BYTES: Final = 1024 * 1024        # shrink slices whose replies exceed this
 
 
 class Connection:
@@ -49,7 +49,7 @@ class Connection:
                  "batch", "reading", "pending_bytes", "sending", "store", "replicator",
                  "held", "held_out", "write_mark", "parse_timer")
 
-    def __init__(self, server: "RespServer", sock: socket.socket, session: Session) -> None:
+    def __init__(self, server: "RespServer", sock: _socket.socket, session: Session) -> None:
         self.server = server
         self.ctx = server.ctx
         self.dispatcher = server.dispatcher

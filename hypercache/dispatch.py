@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from binascii import crc_hqx
 from time import monotonic, perf_counter_ns, time
-from typing import Any
+from typing import Any, Final
 
 from mesh.keyslot import keyslot
 from mesh.slotmap import SlotMap
@@ -39,12 +39,13 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
-NULL_BULK, NULL_RESP3 = b"$-1\r\n", b"_\r\n"   # a GET miss, by protocol
-BIG_REPLY = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
-OUTPUT_BUDGET = 1024 * 1024          # big-reply bytes one run() produces before returning
+NULL_BULK: Final = b"$-1\r\n"     # a GET miss, by protocol
+NULL_RESP3: Final = b"_\r\n"
+BIG_REPLY: Final = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
+OUTPUT_BUDGET: Final = 1024 * 1024          # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
 SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
-NO_SLOTS = bytes(16384)             # the lane's table when this node may serve no slot
+NO_SLOTS: Final = bytes(16384)             # the lane's table when this node may serve no slot
 
 
 def encode_sized(reply: Any, protocol: int, out: list) -> int:
@@ -327,9 +328,16 @@ class Dispatcher:
             primary = NO_SLOTS      # cut off from the majority: route() answers CLUSTERDOWN
         # (with min-replicas-to-write, writes take the general path, which counts replicas)
         writable = leased and not ctx.settings.min_replicas_to_write
-        slow_ns = ctx.slowlog.threshold_ns  # a run whose mean reaches it goes to SLOWLOG
+        # A run whose mean reaches a threshold goes to SLOWLOG or the latency monitor. Both are
+        # machine ints when compiled (NEVER included); a run under the lower of the two is
+        # neither's, so most runs cost one comparison and no multiplication.
+        slow_ns, latent_ns = ctx.slowlog.threshold_ns, ctx.latency.threshold_ns
+        watch_ns = slow_ns if slow_ns < latent_ns else latent_ns
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
+        # (locals: compiled, a module global that is not Final is looked up in the module's dict
+        # at every use, and these come from modules that are not compiled)
+        crc, ok, headers, headers_cached = crc_hqx, OK, BULK_HEADERS, BULK_HEADERS_CACHED
         protocol = session.protocol
         null = NULL_BULK if protocol == 2 else NULL_RESP3
         volume = self.volume                # bytes of big replies produced by this run()
@@ -346,17 +354,15 @@ class Dispatcher:
                 now = perf_counter_ns()
                 if calls and timed is not None:
                     self._record(timed, calls, now - clock)
-                    if now - clock >= slow_ns * calls:
-                        self._slow(session, requests[index - calls:index], (now - clock) // calls)
-                    if now - clock >= ctx.latency.threshold_ns * calls:
-                        self._latent(timed, (now - clock) // calls)
+                    if now - clock >= watch_ns:
+                        self._report(session, timed, requests[index - calls:index], now - clock)
                 timed, calls, clock = cmd, 0, now
             if cmd is get_cmd:
                 if len(args) != 2:
                     break
                 key = args[1]
                 # 123 is "{": an int needle is ~10x faster than b"{" here
-                slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                 if not primary[slot] or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if access is None and key not in expires:
@@ -371,8 +377,8 @@ class Dispatcher:
                     append(null)
                 elif type(value) is bytes:
                     size = len(value)
-                    if size < BULK_HEADERS_CACHED:
-                        append(BULK_HEADERS[size])
+                    if size < headers_cached:
+                        append(headers[size])
                     else:
                         append(b"$%d\r\n" % size)
                         if size > BIG_REPLY:
@@ -383,13 +389,13 @@ class Dispatcher:
                     append(self._failed(cmd, CommandError(WRONGTYPE), protocol))
             elif cmd is set_cmd and len(args) == 3:
                 key = args[1]
-                slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                 if not (primary[slot] and writable) or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
                     break
                 store.set(slot, key, args[2])
-                append(OK)
+                append(ok)
                 dirty += 1
                 if wakes and blocking.ready:
                     blocking.serve_ready()
@@ -399,7 +405,7 @@ class Dispatcher:
                     break
                 if cmd.single_key or len(args) <= cmd.one_key_argc:     # (a multi-key command called with one)
                     key = args[1]
-                    slot = (crc_hqx(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                    slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                     if not (primary[slot] and (writable or not cmd.write)):
                         break
                     if key_allowed is not None and not key_allowed(cmd, args):
@@ -427,7 +433,7 @@ class Dispatcher:
                 kind = type(reply)
                 if kind is bytes:
                     size = len(reply)
-                    append(BULK_HEADERS[size] if size < BULK_HEADERS_CACHED else b"$%d\r\n" % size)
+                    append(headers[size] if size < headers_cached else b"$%d\r\n" % size)
                     append(reply)
                     append(b"\r\n")
                     if size > BIG_REPLY:
@@ -458,16 +464,23 @@ class Dispatcher:
             stats.nanos += elapsed
             bucket = (elapsed // (1000 * calls)).bit_length()
             stats.latency[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS] += calls
-            if elapsed >= slow_ns * calls:
-                self._slow(session, requests[index - calls:index], elapsed // calls)
-            if elapsed >= ctx.latency.threshold_ns * calls:
-                self._latent(timed, elapsed // calls)
+            if elapsed >= watch_ns:
+                self._report(session, timed, requests[index - calls:index], elapsed)
         if hits or misses:
             store.stats.keyspace_hits += hits
             store.stats.keyspace_misses += misses
         if dirty:
             ctx.dirty += dirty
         return index
+
+    def _report(self, session: Session, cmd: Command, ran: list, elapsed_ns: int) -> None:
+        """A lane run of `cmd` (the requests `ran`) took `elapsed_ns` in all: to SLOWLOG and the
+        latency monitor if its mean reaches their thresholds."""
+        mean_ns = elapsed_ns // len(ran)
+        if mean_ns >= self.ctx.slowlog.threshold_ns:
+            self._slow(session, ran, mean_ns)
+        if mean_ns >= self.ctx.latency.threshold_ns:
+            self._latent(cmd, mean_ns)
 
     def _slow(self, session: Session, ran: list, elapsed_ns: int) -> None:
         """Commands that took `elapsed_ns` each (a lane run: its mean) go to SLOWLOG."""

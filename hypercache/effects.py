@@ -14,12 +14,16 @@ the replica puts back together (`joined`). Pure: no I/O.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .pulse import paced
 from .types import Hash, List, Set, ZSet
 
-STRING, HASH, LIST, SET, ZSET = range(5)
+STRING: Final = 0
+HASH: Final = 1
+LIST: Final = 2
+SET: Final = 3
+ZSET: Final = 4
 
 
 class BadState(ValueError):

@@ -7,11 +7,13 @@ are Redis's, built from the same numbers (sparkline.c, createLatencyReport()).
 """
 from __future__ import annotations
 
+from typing import Final
 from dataclasses import dataclass, field
 
-SAMPLES = 160                  # LATENCY_TS_LEN
+SAMPLES: Final = 160                  # LATENCY_TS_LEN
 GRAPH_COLUMNS = 80             # LATENCY_GRAPH_COLS
-NEVER = 1 << 62                # threshold_ns while the monitor is off (threshold 0)
+# threshold_ns while the monitor is off (threshold 0): under 2**62, a machine int when compiled
+NEVER: Final = 1 << 61
 
 DISABLED = ("I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. "
             "You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. "
@@ -36,7 +38,7 @@ class LatencyMonitor:
 
     def configure(self, threshold_ms: int) -> None:
         self.threshold_ms = threshold_ms
-        self.threshold_ns = threshold_ms * 1_000_000 if threshold_ms > 0 else NEVER
+        self.threshold_ns = min(threshold_ms * 1_000_000, NEVER) if threshold_ms > 0 else NEVER
 
     def add(self, event: str, latency_ms: int, now_s: int) -> None:
         """latencyAddSample(): one sample per second at most, the largest."""

@@ -15,7 +15,7 @@ Without a node (unit tests, tools) the beat does nothing.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Final, Iterable, Iterator, Sequence, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
@@ -25,7 +25,7 @@ Sortable = TypeVar("Sortable", bound="SupportsRichComparison")
 
 # Elements between two looks at the clock: 1-4 ms of a command's work on this machine, so a beat
 # is late by no more than that; the look itself is one monotonic() call.
-EVERY = 4096
+EVERY: Final = 4096
 
 
 def _nothing() -> None:

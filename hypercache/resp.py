@@ -16,6 +16,7 @@ Replies go out through hypercache/reply.py.
 """
 from __future__ import annotations
 
+from typing import Final
 import re
 from dataclasses import dataclass
 from itertools import accumulate
@@ -45,7 +46,7 @@ BIG_BULK = 1024 * 1024
 # request of many arguments it reads less: the careful path parses tiny
 # arguments at 2-5 us each, so a 64 KB read of empty ones held the hub 20-50 ms
 # (324 ms once under load); a quarter of that keeps a turn short.
-READ_SIZE = 65536
+READ_SIZE: Final = 65536
 MANY_ARGS = 4096
 MANY_ARGS_READ_SIZE = 16384
 # And however much a read holds, the careful path parses at most this many

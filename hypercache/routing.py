@@ -9,6 +9,7 @@ said "here".
 """
 from __future__ import annotations
 
+from typing import Final
 from itertools import repeat
 
 from mesh.keyslot import keyslot
@@ -16,13 +17,13 @@ from mesh.keyslot import keyslot
 from .pulse import chunks
 from .reply import CommandError
 
-NO_SLOT = -1
-CROSSSLOT = CommandError("CROSSSLOT Keys in request don't hash to the same slot")
-CLUSTERDOWN = CommandError("CLUSTERDOWN The cluster is down")
-CLUSTERDOWN_UNBOUND = CommandError("CLUSTERDOWN Hash slot not served")
+NO_SLOT: Final = -1
+CROSSSLOT: Final = CommandError("CROSSSLOT Keys in request don't hash to the same slot")
+CLUSTERDOWN: Final = CommandError("CLUSTERDOWN The cluster is down")
+CLUSTERDOWN_UNBOUND: Final = CommandError("CLUSTERDOWN Hash slot not served")
 # This node leads the slot but is still receiving its data (it joined or restarted):
 # Redis Cluster clients retry TRYAGAIN after a short pause.
-TRYAGAIN_LOADING = CommandError("TRYAGAIN The slot's data is still being copied to this node")
+TRYAGAIN_LOADING: Final = CommandError("TRYAGAIN The slot's data is still being copied to this node")
 # ... but a command waits this long for the data first (Dispatcher._await_loading).
 LOADING_WAIT_S = 2.0
 # min-replicas-to-write: too few replicas acknowledged recently (Dispatcher._route)

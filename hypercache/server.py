@@ -116,9 +116,10 @@ class RespServer:
         self.acceptor.stop()
         self.sender.stop()
         self.listener.close()
-        if self.replica_listener is not None:
-            self.replica_acceptor.stop()
-            self.replica_listener.close()
+        replica_listener, replica_acceptor = self.replica_listener, self.replica_acceptor
+        if replica_listener is not None and replica_acceptor is not None:
+            replica_acceptor.stop()
+            replica_listener.close()
         for conn in list(self.connections.values()):
             conn.close()
 
@@ -135,7 +136,7 @@ class RespServer:
                 return
             self.admit(sock, addr, replica_endpoint)
 
-    def admit(self, sock: socket.socket, addr, replica_endpoint: bool = False) -> None:
+    def admit(self, sock: _socket.socket, addr, replica_endpoint: bool = False) -> None:
         ctx = self.ctx
         settings = ctx.settings
         sock.setblocking(False)
@@ -211,7 +212,7 @@ def _format_addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _refuse(sock: socket.socket, message: bytes) -> None:
+def _refuse(sock: _socket.socket, message: bytes) -> None:
     try:
         sock.send(message)
     except OSError:

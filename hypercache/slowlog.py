@@ -8,12 +8,15 @@ only `slowlog-max-len` are kept. Pure: the caller passes the time.
 """
 from __future__ import annotations
 
+from typing import Final
 from collections import deque
 from dataclasses import dataclass, field
 
-MAX_ARGC = 32           # Redis's SLOWLOG_ENTRY_MAX_ARGC
+MAX_ARGC: Final = 32           # Redis's SLOWLOG_ENTRY_MAX_ARGC
 MAX_STRING = 128        # Redis's SLOWLOG_ENTRY_MAX_STRING
-NEVER = 1 << 62         # threshold_ns while logging is off (slowlog-log-slower-than < 0)
+# threshold_ns while logging is off (slowlog-log-slower-than < 0): 73 years, and under 2**62, so
+# compiled code compares a run time with it as a machine int, not as a Python long
+NEVER: Final = 1 << 61
 
 
 @dataclass(slots=True)
@@ -28,7 +31,7 @@ class SlowLog:
     def configure(self, threshold_us: int | None = None, max_len: int | None = None) -> None:
         if threshold_us is not None:
             self.threshold_us = threshold_us
-            self.threshold_ns = NEVER if threshold_us < 0 else threshold_us * 1000
+            self.threshold_ns = NEVER if threshold_us < 0 else min(threshold_us * 1000, NEVER)
         if max_len is not None:
             self.max_len = max_len
             self._trim()

@@ -1,9 +1,10 @@
 """Counters the node keeps for INFO, CLUSTER INFO and the status page: cheap to bump, read rarely."""
 from __future__ import annotations
 
+from typing import Final
 from dataclasses import dataclass, field
 
-LATENCY_BUCKETS = 24     # power-of-two microsecond buckets: <=1us ... <=8s, then overflow
+LATENCY_BUCKETS: Final = 24     # power-of-two microsecond buckets: <=1us ... <=8s, then overflow
 
 
 @dataclass(slots=True)

@@ -25,30 +25,30 @@ import heapq
 import random
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Final, Iterator
 
 from mesh.keyslot import keyslot
 
 from .pulse import EVERY, beat
 
-SLOT_COUNT = 16384
+SLOT_COUNT: Final = 16384
 
 # What CPython holds per key beyond the payload bytes: the key's bytes-object
 # header (33, rounded up by pymalloc) and its share of the slot dict (entry plus
 # index at the dict's load factor). Calibrated against RSS growth: 1M keys of
 # 100-byte values grow the process by ~216 B/key, and len(key) + KEY_OVERHEAD +
 # len(value) + STRING_OVERHEAD comes to ~219 B/key for them.
-KEY_OVERHEAD = 72
-STRING_OVERHEAD = 33        # the value's bytes-object header
-EXPIRE_OVERHEAD = 100      # the expires dict entry and its heap tuple
+KEY_OVERHEAD: Final = 72
+STRING_OVERHEAD: Final = 33        # the value's bytes-object header
+EXPIRE_OVERHEAD: Final = 100      # the expires dict entry and its heap tuple
 
-EVICTION_POLICIES = (
+EVICTION_POLICIES: Final = (
     "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
     "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 )
 EVICTION_SAMPLES = 5       # Redis's maxmemory-samples default
-LFU_INIT = 5               # Redis's LFU_INIT_VAL
-EVICTION_TRIES = 16        # samples drawn before concluding that only replicas' keys are left
+LFU_INIT: Final = 5               # Redis's LFU_INIT_VAL
+EVICTION_TRIES: Final = 16        # samples drawn before concluding that only replicas' keys are left
 
 
 def value_size(value: Any) -> int:

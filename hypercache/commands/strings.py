@@ -6,6 +6,7 @@ Redis does for APPEND, SETRANGE and the INCR family.
 """
 from __future__ import annotations
 
+from typing import Final
 import sys
 
 from .. import inplace, longdouble
@@ -16,8 +17,8 @@ from . import command
 from .values import typed_value
 
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-OVERFLOW = "ERR increment or decrement would overflow"
-EXPIRY_OPTIONS = (b"EX", b"PX", b"EXAT", b"PXAT")
+OVERFLOW: Final = "ERR increment or decrement would overflow"
+EXPIRY_OPTIONS: Final = (b"EX", b"PX", b"EXAT", b"PXAT")
 SOLE_OWNER_REFS = 3          # sys.getrefcount(old) in setrange() when only the store holds it
 OOM = CommandError("OOM command not allowed when used memory > 'maxmemory'.")
 LCS_MAX_CELLS = 4_000_000     # ~0.5 s of pure-Python dynamic programming

@@ -1,11 +1,13 @@
 """The hash value: field -> value, in insertion order."""
 from __future__ import annotations
 
+from typing import Final
+
 # Redis 7.0 defaults: hash-max-listpack-entries / hash-max-listpack-value
-MAX_LISTPACK_ENTRIES = 128
-MAX_LISTPACK_VALUE = 64
-BASE_BYTES = 232          # the object, its dict and the dict's first table
-ENTRY_BYTES = 116         # two bytes headers (33 each) and a dict entry at load 2/3
+MAX_LISTPACK_ENTRIES: Final = 128
+MAX_LISTPACK_VALUE: Final = 64
+BASE_BYTES: Final = 232          # the object, its dict and the dict's first table
+ENTRY_BYTES: Final = 116         # two bytes headers (33 each) and a dict entry at load 2/3
 
 
 class Hash:

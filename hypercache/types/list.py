@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import Iterable, Iterator, Sequence
+from typing import Final, Iterable, Iterator, Sequence
 
 from ..pulse import EVERY, beat
 from ..reply import BULK_HEADERS as HEADERS
 from ..reply import BULK_HEADERS_CACHED as HEADERS_CACHED
 from ..reply import CRLF
 
-BASE_BYTES = 640          # the object and the deque with its first block
+BASE_BYTES: Final = 640          # the object and the deque with its first block
 # Per element: a bytes object's header (33), its deque slot (8, blocks of 64 included)
 # and pymalloc's 16-byte rounding (7 on average). Measured against RSS growth with
 # 1M-element lists (3, 10, 1..64, 100 bytes) and 100k-element ones (1000, 2000 bytes):
 # nbytes / RSS between 0.91 (10-byte payloads, rounded up the most) and 1.03.
-ENTRY_BYTES = 48
+ENTRY_BYTES: Final = 48
 
 
 def encode(payload: bytes) -> bytes:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from typing import Final, Iterable
 
 # Redis 7.0 default: set-max-intset-entries
-MAX_INTSET_ENTRIES = 512
-BASE_BYTES = 320          # the object, its list and dict
-ENTRY_BYTES = 119         # bytes header (33), list slot (8), dict entry (50), int index (28)
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+MAX_INTSET_ENTRIES: Final = 512
+BASE_BYTES: Final = 320          # the object, its list and dict
+ENTRY_BYTES: Final = 119         # bytes header (33), list slot (8), dict entry (50), int index (28)
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 
 def is_int64(member: bytes) -> bool:

@@ -1,15 +1,15 @@
 """The sorted set value: member -> score, plus a SortedList of (score, member) for rank and range."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Final, Iterable
 
 from sortedcontainers import SortedList
 
 # Redis 7.0 defaults: zset-max-listpack-entries / zset-max-listpack-value
-MAX_LISTPACK_ENTRIES = 128
-MAX_LISTPACK_VALUE = 64
-BASE_BYTES = 480          # the object, its dict and the SortedList
-ENTRY_BYTES = 171         # bytes header, float, tuple, dict entry, list slot
+MAX_LISTPACK_ENTRIES: Final = 128
+MAX_LISTPACK_VALUE: Final = 64
+BASE_BYTES: Final = 480          # the object, its dict and the SortedList
+ENTRY_BYTES: Final = 171         # bytes header, float, tuple, dict entry, list slot
 
 
 class ZSet:
