@@ -193,6 +193,8 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         # epoch -> sorted member ids of the maps this process held (PINNED_MAPS), its first one-member map too
         self._ids_at: dict[int, tuple[str, ...]] = {self.slotmap.epoch: (me.node_id,)}
+        # the last map asked about in _proposer: its member ids in order, and as a set
+        self._ordered: tuple[SlotMap | None, tuple[str, ...], frozenset[str]] = (None, (), frozenset())
         self._base_of: dict[int, int] = {}      # epoch -> its map's base epoch (the map it was voted on)
         self._adopted_first_at: float | None = None     # this process's first map adopted (see _listen)
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
@@ -653,7 +655,7 @@ class Mesh:
             # (one loss spared), in a big one from the proposer only, to those catching up.
             big = self.membership.watchers is not None
             self._adopt(winner)
-            if not big or election_rules.proposer(base, self.membership.unsuspected()) == self.me.node_id:
+            if not big or self._proposer(base) == self.me.node_id:
                 self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
 
     def _wanted(self, slotmap: SlotMap) -> bool:
@@ -760,7 +762,7 @@ class Mesh:
         watchers = self.membership.watchers
         if watchers is not None and behind is not None:
             mine = watchers.get(behind)
-            if mine is None and election_rules.proposer(self.slotmap, self.membership.unsuspected()) != self.me.node_id:
+            if mine is None and self._proposer(self.slotmap) != self.me.node_id:
                 return
             if mine is not None and self.me.node_id not in mine:
                 return
@@ -786,9 +788,8 @@ class Mesh:
         # everyone silent (and, as the only live voter left in its view, dead). Read first.
         if self._arrival.stall_ended_at != now:
             self._handle_events(self.membership.tick(now))
-        in_map = {m.node_id for m in self.slotmap.members}
         self._name_stuck(now)
-        for node_id in self.membership.forget_dead(now, in_map, FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
+        for node_id in self.membership.forget_dead(now, self._member_ids(), FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
             self._joiner_progress.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
@@ -884,8 +885,10 @@ class Mesh:
     def _name_stuck(self, now: float) -> None:
         """Warn once about each map member suspect for long but never declared dead."""
         after = STUCK_AFTER_TIMEOUTS * self.node_timeout_s
-        stuck = {node_id for node_id, peer in self.membership.peers.items()
-                 if peer.state == State.SUSPECT and now - peer.state_at > after and self.slotmap.has_member(node_id)}
+        peers = self.membership.peers
+        stuck = {node_id for node_id in self.membership.doubted
+                 if peers[node_id].state == State.SUSPECT and now - peers[node_id].state_at > after
+                 and self.slotmap.has_member(node_id)}
         for node_id in stuck - self._stuck_named:
             log.warning("member suspect for %.0f s and not declared dead node=%s peer=%s: most of its watchers "
                         "are gone or cut off with it, and its slots wait; if it is gone for good, run "
@@ -912,9 +915,9 @@ class Mesh:
             wanted = None
         else:
             me = self.me.node_id
-            wanted = frozenset(watchers[me] | {
-                node_id for node_id, peer in self.membership.peers.items()
-                if node_id not in watchers or peer.state != State.ALIVE} | {
+            peers = self.membership.peers
+            # (set operations on the keys, not a walk of every peer each tick)
+            wanted = frozenset(watchers[me] | (peers.keys() - watchers.keys()) | self.membership.doubted | {
                 node_id for node_id, group in self.membership.pinned.items() if me in group})
         # Other joiners matter once there is a cluster map to plan a join on (a member's, or
         # the one a joiner adopted ahead of its admission); founders joining a seed do not.
@@ -949,13 +952,25 @@ class Mesh:
             log.info("no cluster heard: founding one node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
             self._refresh_writes()
 
+    def _proposer(self, slotmap: SlotMap) -> str | None:
+        """The lowest member of `slotmap` that no live member holds suspect (election.proposer)."""
+        if self._ordered[0] is not slotmap:
+            self._ordered = (slotmap, election_rules.sorted_ids(slotmap), frozenset(m.node_id for m in slotmap.members))
+        return election_rules.proposer(self._ordered[1], self.membership.unsuspected_test())
+
+    def _member_ids(self) -> frozenset[str]:
+        """The ids of the current map's members (made once per map)."""
+        if self._ordered[0] is not self.slotmap:
+            self._proposer(self.slotmap)
+        return self._ordered[2]
+
     def _propose(self, now: float) -> None:
         """If this node is the proposer and the membership differs from the map, ask for votes."""
         current = self.slotmap
         # (the lowest member not suspect here: one held suspect may stay so, never declared dead,
         # when a cut leaves most of its watchers with it, and the maps must go on without it)
         if (self.joining or self.leaving
-                or election_rules.proposer(current, self.membership.unsuspected()) != self.me.node_id):
+                or self._proposer(current) != self.me.node_id):
             return
         # A proposal in flight gets one node_timeout to gather votes before a retry, counted
         # from when its map was placed: a placement still running is not retried (a second

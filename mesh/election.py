@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Collection, Iterable, Mapping
+from typing import Callable, Collection, Iterable, Mapping
 
 from mesh import balance
 from mesh.slotmap import Member, SlotMap
@@ -43,13 +43,19 @@ from mesh.slotmap import Member, SlotMap
 log = logging.getLogger(__name__)
 
 
-def proposer(current: SlotMap, live: Collection[str]) -> str | None:
-    """Return the member that should propose the next map: the lowest live node id."""
-    # (a set: callers pass Membership.live()'s list, and each tick asks; looked up in the
-    # list, this was O(N^2), 28% of an idle 300-member simulation's time)
-    alive = set(live)
-    candidates = [m.node_id for m in current.members if m.node_id in alive]
-    return min(candidates) if candidates else None
+def proposer(member_ids: Iterable[str], live: Callable[[str], bool]) -> str | None:
+    """Return the member that should propose the next map: the lowest live node id.
+
+    `member_ids` are the map's, in order (sorted_ids). Each member's timer asks at every
+    tick: with the lowest usually live, this looks at one member, not at all of them (a
+    list of the live ones, made and searched each tick, was most of an idle 300-member
+    simulation's time)."""
+    return next((node_id for node_id in member_ids if live(node_id)), None)
+
+
+def sorted_ids(current: SlotMap) -> tuple[str, ...]:
+    """The map's member ids in order (the proposer is the first live one)."""
+    return tuple(sorted(m.node_id for m in current.members))
 
 
 def plan(current: SlotMap, dead: Iterable[str], joining: Iterable[Member], epoch: int) -> SlotMap | None:

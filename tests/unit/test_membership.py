@@ -301,7 +301,8 @@ def test_the_operator_declares_a_silent_member_dead_and_no_other():
     membership.heartbeat(beat(1, 2, gossip=(Gossip(member(2), 0, State.SUSPECT),)), 5.6)
     assert membership.silent(node_id(2)) and not membership.silent(node_id(1))
     # (and no proposer: a member reported suspect may stay so for good in a big map)
-    assert node_id(2) not in membership.unsuspected() and node_id(1) in membership.unsuspected()
+    unsuspected = membership.unsuspected_test()
+    assert not unsuspected(node_id(2)) and unsuspected(node_id(1)) and unsuspected(membership.me.node_id)
     assert membership.declare_dead(node_id(1), 5.7) == []
     assert membership.declare_dead(node_id(2), 5.7) == [Died(node_id(2), by_operator=True)]
     assert membership.state(node_id(2)) == State.DEAD and not membership.silent(node_id(2))
@@ -360,3 +361,65 @@ def test_a_member_pinned_to_a_map_not_known_here_is_still_watched_by_its_watcher
     assert membership.watches(node_id(12))
     assert Suspected(node_id(12)) in membership.tick(TIMEOUT + 0.5)
     assert Died(node_id(12)) not in _reports(membership, 12, range(1, 8), TIMEOUT + 0.6)
+
+
+MEMBERS = 14        # above 2 * SIDE + 1: maps of them have watchers
+
+
+def _naive(membership: Membership, now: float, news_s: float):
+    """What the indexes stand for, recounted from every peer."""
+    peers = membership.peers
+    return ({n for n, p in peers.items() if p.state != State.ALIVE},
+            max((p.changed_at for p in peers.values()), default=float("-inf")),
+            {n for n in peers if membership.watches(n)},
+            tuple(sorted(n for n, p in peers.items() if p.state != State.ALIVE or now - p.changed_at <= news_s)),
+            any(now - p.changed_at <= news_s for p in peers.values()))
+
+
+operations = st.lists(st.tuples(
+    st.sampled_from(["beat", "suspect", "tick", "leave", "map", "pin", "forget_dead", "forget", "operator",
+                     "revisit", "learn"]),
+    st.integers(1, MEMBERS - 1), st.integers(0, MEMBERS - 1), st.floats(0.0, 3.0)), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(operations)
+def test_the_timer_s_indexes_always_match_the_peers_they_stand_for(ops):
+    """doubted, changed_last and watched() are kept in step with every write to the peers
+    (the timer reads them instead of walking every peer), whatever the sequence of events."""
+    from mesh import watch
+    membership = view(peers=MEMBERS - 1)
+    now, seqs = 0.0, [0] * MEMBERS
+    for kind, i, j, step in ops:
+        now += step
+        seqs[i] += 1
+        if kind == "beat":
+            membership.heartbeat(beat(i, seqs[i]), now)
+        elif kind == "suspect":
+            membership.heartbeat(beat(i, seqs[i], gossip=(Gossip(member(j), 0, State.SUSPECT),)), now)
+        elif kind == "tick":
+            membership.tick(now)
+        elif kind == "leave":
+            membership.leave(node_id(i), 0, now)
+        elif kind == "map":     # a map of members 0..j (at least 0 and i), its watchers
+            ids = [node_id(k) for k in sorted({0, i, *range(j + 1)})]
+            membership.watch(watch.watchers(ids), now, frozenset([node_id(j)]) if j % 3 == 0 else frozenset())
+        elif kind == "pin":
+            groups = None if j % 3 == 0 else () if j % 3 == 1 else (frozenset(node_id(k) for k in range(j)),)
+            membership.pin(node_id(i), groups, now)
+        elif kind == "forget_dead":
+            membership.forget_dead(now, {node_id(j)}, step)
+        elif kind == "forget":
+            membership.forget(node_id(i))
+        elif kind == "operator":
+            membership.declare_dead(node_id(i), now)
+        elif kind == "revisit":
+            membership.revisit(now)
+        else:
+            membership.learn(member(i), now)
+        doubted, changed_last, watched, listed, news = _naive(membership, now, 1.0)
+        assert membership.doubted == doubted
+        assert membership.changed_last == changed_last
+        assert membership.watched() == watched
+        assert tuple(g.member.node_id for g in membership.gossip(now, 1.0)) == listed
+        assert membership.has_news(now, 1.0) == news
