@@ -118,7 +118,7 @@ class Settings:
     min_replicas_max_lag: int = 10
     # Redis's busy-reply-threshold (alias lua-time-limit): ms a script runs before others get -BUSY
     busy_reply_threshold: int = 5000
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, bytes] = field(default_factory=dict)    # CONFIG SET of the tuning parameters: as given
 
     @classmethod
     def from_config(cls, config: Config) -> "Settings":
