@@ -116,7 +116,9 @@ class SimLinks:
         self.counters = counters
         self._on_message = on_message
         self._on_hello = on_hello
-        self.subscribers: set[SimLinks] = set()
+        # (a dict as an ordered set: a set of objects iterates in id() order, which made a seeded
+        # run deliver, and draw its random delays, in a different order each time: review)
+        self.subscribers: dict[SimLinks, None] = {}
         self.subscribed: dict[tuple[str, int], SimLinks] = {}
         self.join_addresses: set[tuple[str, int]] = set()
         self.join_peers: set[str] = set()
@@ -131,7 +133,7 @@ class SimLinks:
     def close(self, linger_ms: int = 0) -> None:
         self.listening = self.bound = False
         for target in self.subscribed.values():
-            target.subscribers.discard(self)
+            target.subscribers.pop(self, None)
         self.subscribed.clear()
 
     def send(self, message: Message, topic: bytes = b"") -> None:
@@ -158,7 +160,7 @@ class SimLinks:
         if target is None or not target.listening:
             return
         self.subscribed[address] = target
-        target.subscribers.add(self)
+        target.subscribers[self] = None
         hello = Hello(self.me.node_id, 0, self.me)
         self.network.deliver(self, target, hello, len(encode(hello)))
 
@@ -166,7 +168,7 @@ class SimLinks:
         for address, target in list(self.subscribed.items()):
             if target.me.node_id == node_id:
                 del self.subscribed[address]
-                target.subscribers.discard(self)
+                target.subscribers.pop(self, None)
 
     def arrive(self, message: Message, source: "SimLinks") -> None:
         if isinstance(message, Hello):

@@ -516,7 +516,11 @@ class Membership:
 
     def _declare_dead(self, now: float) -> list[Event]:
         events: list[Event] = []
-        live: list[str] | None = None      # (made only if a member without watchers is doubted)
+        # The members live when the count began, the electorate of a member without watchers:
+        # made only if one is doubted, from the members live now and those this count has
+        # declared dead so far (so that the order of the count decides nothing: review).
+        live: list[str] | None = None
+        died: list[str] = []
         suspicions = self._suspicions()
         # (nobody doubts the others: no majority to count)
         for node_id in sorted(self.doubted.union(suspicions)):
@@ -526,7 +530,7 @@ class Membership:
                 if peer.state != State.SUSPECT:
                     continue
                 if live is None:
-                    live = self.live()
+                    live = self.live() + died
                 electorate = [n for n in live if n != node_id]
                 suspecters = self._suspecters(node_id, peer, suspicions)
             else:
@@ -547,6 +551,7 @@ class Membership:
                 self._put(node_id, replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                            dead_incarnation=peer.incarnation))
                 self.voted_dead.add(node_id)
+                died.append(node_id)
                 log.warning("member dead node=%s peer=%s incarnation=%d",
                             self.me.node_id[:8], node_id[:8], peer.incarnation)
                 events.append(Died(node_id))

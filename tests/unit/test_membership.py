@@ -423,3 +423,24 @@ def test_the_timer_s_indexes_always_match_the_peers_they_stand_for(ops):
         assert membership.watched() == watched
         assert tuple(g.member.node_id for g in membership.gossip(now, 1.0)) == listed
         assert membership.has_news(now, 1.0) == news
+
+
+def test_who_dies_in_one_count_does_not_depend_on_the_order_of_the_count():
+    """A member without watchers is judged by the members live when the count began, also when
+    a pinned member died earlier in the same count (a review: the electorate was made lazily,
+    after such a death, so the order of the count decided: the peers' order, then their ids)."""
+    def mem(char: str) -> Member:
+        return Member(char * 40, "10.0.0.1", 6379, 16379, 8080)
+    me, r, q = mem("0"), mem("1"), mem("2")
+    for p, s in ((mem("b"), mem("a")), (mem("a"), mem("b"))):     # the pinned one counted last, then first
+        for learned in ([r, q, p, s], [s, p, q, r]):
+            membership = Membership(me, TIMEOUT)
+            for other in learned:
+                membership.learn(other, 0.0)
+            membership.pin(p.node_id, (frozenset({me.node_id, r.node_id}),), 0.0)   # p: judged by its group
+            membership.heartbeat(Heartbeat(r.node_id, 1, 0, 1, b"d" * 20, r,
+                                           (Gossip(s, 0, State.SUSPECT), Gossip(p, 0, State.SUSPECT)), 0, 0, 0.0), 2.5)
+            membership.heartbeat(Heartbeat(q.node_id, 1, 0, 1, b"d" * 20, q, (), 0, 0, 0.0), 2.5)
+            # p dies in the first count; s, whose electorate still held p then, in the next
+            assert [e for e in membership.tick(2.5) if isinstance(e, Died)] == [Died(p.node_id)]
+            assert [e for e in membership.tick(2.75) if isinstance(e, Died)] == [Died(s.node_id)]
