@@ -86,6 +86,18 @@ def test_inconsistent_map_is_invalid():
     assert decode(msgpack.packb(fields)) == Invalid("schema")
 
 
+def test_a_map_token_that_is_not_a_plain_int_in_range_is_invalid():
+    """The tokens are checked a list at a time (not per token): the same checks as each field's."""
+    for column in (3, 4):                   # positions, owner indexes
+        for bad in (True, False, 0.0, -1, 1 << 63, "0", None, [0]):
+            fields = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+            fields[4][column][0] = bad
+            assert decode(msgpack.packb(fields)) == Invalid("schema"), (column, bad)
+    fields = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
+    fields[4][4][-1] = 3                    # a fourth member, of three
+    assert decode(msgpack.packb(fields)) == Invalid("schema")
+
+
 @settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data):
