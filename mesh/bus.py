@@ -43,7 +43,7 @@ from mesh import adoption, balance, ballot, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
-from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks
+from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks, addressed
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
@@ -605,7 +605,7 @@ class Mesh:
         if prepare.sender == self.me.node_id:
             self._on_promise(promise)
         else:
-            self.links.send(promise)
+            self.links.send(promise, addressed(prepare.sender))     # (its proposer's alone)
 
     def _on_promise(self, promise: Promise) -> None:
         """Count a promise to this node; with a majority, propose the carried map or a fresh one."""

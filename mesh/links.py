@@ -40,7 +40,7 @@ import zmq.green as zmq
 from zmq.sugar.socket import Socket as NonBlockingSocket
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
-from mesh.messages import MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, decode, encode
+from mesh.messages import MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, Promise, decode, encode
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -60,10 +60,23 @@ SEND_HWM = 10_000
 # - CATCH_UP: a committed map sent again, for nodes that missed it: they subscribe while
 #   behind or outside the map. A 48-member map takes ~0.1 s to decode (its owners per slot):
 #   every member re-sending it to every other after each commit cost minutes of CPU.
+# - TO: a message for one member, TO + addressed(node id) ahead of it: every SUB subscribes to
+#   its own, so the publisher's filter sends it there only. A promise concerns its proposer
+#   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
+#   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
 QUIET = b"\xfe"
 OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
-_LOUD = [bytes([first]) for first in range(0xfc)]
+TO = b"\xfb"
+_LOUD = [bytes([first]) for first in range(0xfb)]
+
+
+def addressed(node_id: str) -> bytes:
+    """The topic of a message for `node_id` only (its first 8 hex digits: another member that
+    shares them hears it too, and drops what is not for it, as every member did before)."""
+    return TO + node_id[:8].encode()
+
+
 # The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
 # a Timeout and two greenlet switches per message, and its own watcher on the socket's FD calls
 # back on every edge besides. Each reader only ever calls recv(NOBLOCK) once the socket's EVENTS
@@ -277,6 +290,7 @@ class PeerLinks:
         sub.setsockopt(zmq.LINGER, 0)
         for first in _LOUD:
             sub.setsockopt(zmq.SUBSCRIBE, first)
+        sub.setsockopt(zmq.SUBSCRIBE, addressed(self.me.node_id))
         # No message starts with 0xff, so this topic filters nothing: it only introduces us.
         sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
         try:
@@ -352,10 +366,15 @@ class PeerLinks:
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]
-            tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
-            message = decode(data[1:] if tagged else data)
-            if tagged and not isinstance(message, (Commit if topic == CATCH_UP else Heartbeat, Invalid)):
-                message = Invalid("schema")     # only heartbeats, or maps sent again, travel under a topic
+            if topic == TO:     # (for this member: its own is the only TO topic it subscribed to)
+                message = decode(data[len(addressed(self.me.node_id)):])
+                if not isinstance(message, (Promise, Invalid)):
+                    message = Invalid("schema")     # only promises go to one member
+            else:
+                tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
+                message = decode(data[1:] if tagged else data)
+                if tagged and not isinstance(message, (Commit if topic == CATCH_UP else Heartbeat, Invalid)):
+                    message = Invalid("schema")     # only heartbeats, or maps sent again, travel under a topic
             if isinstance(message, Invalid):
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1
