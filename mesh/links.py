@@ -56,7 +56,7 @@ SEND_HWM = 10_000
 #   no cluster map yet: 47 founders joining one seed heard each other 4 times a second,
 #   8,800 messages a second that starved the seed placing them on the ring.
 # - anything else: every SUB subscribes to every other first byte (no message starts with
-#   0xfc-0xff; 0xff alone would be read as a Hello).
+#   0xfb-0xff: each is a msgpack array, 0x90-0x9f or 0xdc; 0xff alone would be read as a Hello).
 # - CATCH_UP: a committed map sent again, for nodes that missed it: they subscribe while
 #   behind or outside the map. A 48-member map takes ~0.1 s to decode (its owners per slot):
 #   every member re-sending it to every other after each commit cost minutes of CPU.
@@ -64,6 +64,8 @@ SEND_HWM = 10_000
 #   its own, so the publisher's filter sends it there only. A promise concerns its proposer
 #   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
 #   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
+#   Only to a member whose subscription to it this XPUB has seen: a member of an older version
+#   (the same wire version: they upgrade one by one) does not subscribe, and gets it loud.
 QUIET = b"\xfe"
 OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
@@ -128,6 +130,7 @@ class PeerLinks:
         self._zap = ZapHandler(self._context, lambda domain, key: keys.admits(domain, key, self.endorsed),
                                me.node_id) if keys is not None else None
         self._pub: zmq.Socket | None = None
+        self._addressable: set[bytes] = set()   # the TO topics subscribed to this XPUB (addressed())
         self._subs: dict[tuple, zmq.Socket] = {}
         self._sub_ids: dict[tuple, str] = {}    # address -> node id, bound on first message
         self._readers: dict[tuple, gevent.Greenlet] = {}
@@ -193,9 +196,12 @@ class PeerLinks:
             self._zap.stop()
 
     def send(self, message: Message, topic: bytes = b"") -> None:
-        """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, or b"": all); never blocks (a full queue drops and counts)."""
+        """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, CATCH_UP, addressed(), or b"":
+        all); never blocks (a full queue drops and counts)."""
         if self._pub is None:
             return
+        if topic[:1] == TO and topic not in self._addressable:
+            topic = b""     # (not subscribed here: an older member, or not connected yet: say it to all)
         data = topic + encode(message)
         if len(data) > MAX_MESSAGE_BYTES:
             # Every peer's SUB would drop the link over it (zmq.MAXMSGSIZE), and
@@ -315,6 +321,12 @@ class PeerLinks:
         assert self._pub is not None
         while True:
             frame = self._pub.recv()
+            if frame[1:2] == TO:    # a member's own topic (zmq reports its last unsubscription only)
+                if frame[:1] == b"\x01":
+                    self._addressable.add(frame[1:])
+                else:
+                    self._addressable.discard(frame[1:])
+                continue
             if frame[:2] != b"\x01\xff":
                 continue
             hello = decode(frame[2:])

@@ -1,0 +1,77 @@
+"""A promise goes to its proposer only, on real zmq sockets: under the proposer's own topic when
+the proposer subscribed to it, and to every member when it did not (a member of an older version
+of the same wire protocol, which subscribes to every first byte below 0xfc and to no topic of its
+own): members upgrade one by one, and an old proposer must still hear its promises (review)."""
+from __future__ import annotations
+
+import collections
+import hashlib
+import socket
+
+import zmq.green as zmq
+
+from mesh.links import TO, PeerLinks, addressed
+from mesh.messages import Promise, decode
+from mesh.slotmap import Member
+from tests.integration.polling import wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _member(label: str) -> Member:
+    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", _free_port(), _free_port(), 0)
+
+
+def _sub(port: int, firsts: range, own: bytes | None) -> zmq.Socket:
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    for first in firsts:
+        sub.setsockopt(zmq.SUBSCRIBE, bytes([first]))
+    if own is not None:
+        sub.setsockopt(zmq.SUBSCRIBE, own)
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    return sub
+
+
+def _heard(sub: zmq.Socket, into: list[bytes]) -> bool:
+    while True:
+        try:
+            into.append(sub.recv(zmq.NOBLOCK))
+        except zmq.Again:
+            return bool(into)
+
+
+def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_has_none():
+    voter, old, new = _member("voter"), _member("old"), _member("new")
+    links = PeerLinks(voter, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links.open()
+    old_sub = _sub(voter.mesh_port, range(0xfc), None)                 # an older member
+    new_sub = _sub(voter.mesh_port, range(0xfb), addressed(new.node_id))
+    try:
+        wait_for(lambda: addressed(new.node_id) in links._addressable)
+        to_old = Promise(voter.node_id, 1, 3, 1, old.node_id, 0, None)
+        to_new = Promise(voter.node_id, 2, 3, 1, new.node_id, 0, None)
+        old_frames: list[bytes] = []
+        new_frames: list[bytes] = []
+
+        def sent_and_heard() -> bool:
+            links.send(to_old, addressed(old.node_id))
+            links.send(to_new, addressed(new.node_id))
+            return _heard(old_sub, old_frames) and _heard(new_sub, new_frames)
+        wait_for(sent_and_heard)
+        # the older proposer heard its promise as every message was heard before: whole, no topic
+        # (and so did everyone, as before)
+        assert to_old in [decode(frame) for frame in old_frames]
+        assert to_old in [decode(frame) for frame in new_frames]
+        # the newer proposer heard its own under its topic, and never loud
+        mine = addressed(new.node_id)
+        assert to_new in [decode(frame[len(mine):]) for frame in new_frames if frame.startswith(mine)]
+        assert to_new not in [decode(frame) for frame in new_frames + old_frames if frame[:1] != TO]
+    finally:
+        old_sub.close()
+        new_sub.close()
+        links.close()
