@@ -66,7 +66,12 @@ def test_ok_is_said_only_while_every_member_of_the_map_is_alive(node_factory) ->
         if victim not in mapped and status["state"] == "ok":
             break
         assert time.monotonic() < deadline, f"the map never dropped the dead member: {status}"
-        time.sleep(0.01)     # (the window between the death and the map without it can be short)
+        # The window between the death and the map without it can be a few ms (one HTTP sample
+        # in five runs here, none once under CI's load): between two snapshots, CLUSTER INFO's
+        # verdict (~1 ms a call) watches for it too.
+        until = time.monotonic() + 0.02
+        while time.monotonic() < until:
+            samples[_cluster_info(watcher)["hypercache_cluster_state"]] += 1
     assert samples["degraded"] + samples["fail"] > 0, samples    # the window was seen, and not called "ok"
     info = _cluster_info(watcher)
     assert info["hypercache_cluster_state"] == "ok" and "hypercache_cluster_state_reason" not in info
