@@ -8,11 +8,10 @@ before going on, or when the client must be closed (see run()).
 from __future__ import annotations
 
 import logging
-from binascii import crc_hqx
 from time import monotonic, perf_counter_ns, time
 from typing import Any, Final
 
-from mesh.keyslot import keyslot
+from mesh.keyslot import CRC16, keyslot
 from mesh.slotmap import SlotMap
 
 from .arguments import WRONGTYPE
@@ -39,13 +38,13 @@ PUBSUB_ALLOWED = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsu
 # Commands that run immediately inside MULTI instead of being queued.
 MULTI_IMMEDIATE = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
 NO_AUTH_NEEDED = frozenset((b"auth", b"hello", b"quit", b"reset"))
-NULL_BULK: Final = b"$-1\r\n"     # a GET miss, by protocol
+NULL_BULK: Final = b"$-1\r\n"             # a GET miss, by protocol
 NULL_RESP3: Final = b"_\r\n"
-BIG_REPLY: Final = 64 * 1024                # replies above this count towards OUTPUT_BUDGET
-OUTPUT_BUDGET: Final = 1024 * 1024          # big-reply bytes one run() produces before returning
+BIG_REPLY: Final = 64 * 1024               # replies above this count towards OUTPUT_BUDGET
+OUTPUT_BUDGET: Final = 1024 * 1024         # big-reply bytes one run() produces before returning
 # Command groups whose commands change the session's gates (auth, MULTI, pub/sub mode).
 SESSION_GROUPS = frozenset(("connection", "transactions", "pubsub", "cluster"))
-NO_SLOTS: Final = bytes(16384)             # the lane's table when this node may serve no slot
+NO_SLOTS: Final = bytes(16384)            # the lane's table when this node may serve no slot
 
 
 def encode_sized(reply: Any, protocol: int, out: list) -> int:
@@ -336,8 +335,8 @@ class Dispatcher:
         get_cmd, set_cmd = self.get_cmd, self.set_cmd
         append = out.append
         # (locals: compiled, a module global that is not Final is looked up in the module's dict
-        # at every use, and these come from modules that are not compiled)
-        crc, ok, headers, headers_cached = crc_hqx, OK, BULK_HEADERS, BULK_HEADERS_CACHED
+        # at every use, and these come from reply.py, which is not compiled)
+        ok, headers, headers_cached = OK, BULK_HEADERS, BULK_HEADERS_CACHED
         protocol = session.protocol
         null = NULL_BULK if protocol == 2 else NULL_RESP3
         volume = self.volume                # bytes of big replies produced by this run()
@@ -362,7 +361,7 @@ class Dispatcher:
                     break
                 key = args[1]
                 # 123 is "{": an int needle is ~10x faster than b"{" here
-                slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                slot = (CRC16(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                 if not primary[slot] or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if access is None and key not in expires:
@@ -389,7 +388,7 @@ class Dispatcher:
                     append(self._failed(cmd, CommandError(WRONGTYPE), protocol))
             elif cmd is set_cmd and len(args) == 3:
                 key = args[1]
-                slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                slot = (CRC16(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                 if not (primary[slot] and writable) or (key_allowed is not None and not key_allowed(cmd, args)):
                     break
                 if store.maxmemory and store.over_maxmemory() and not store.evict(keyslot):
@@ -405,7 +404,7 @@ class Dispatcher:
                     break
                 if cmd.single_key or len(args) <= cmd.one_key_argc:     # (a multi-key command called with one)
                     key = args[1]
-                    slot = (crc(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
+                    slot = (CRC16(key, 0) & 0x3FFF) if 123 not in key else keyslot(key)
                     if not (primary[slot] and (writable or not cmd.write)):
                         break
                     if key_allowed is not None and not key_allowed(cmd, args):

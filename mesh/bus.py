@@ -193,8 +193,6 @@ class Mesh:
         self._peer_stats: dict[str, Heartbeat] = {}
         # epoch -> sorted member ids of the maps this process held (PINNED_MAPS), its first one-member map too
         self._ids_at: dict[int, tuple[str, ...]] = {self.slotmap.epoch: (me.node_id,)}
-        # the last map asked about in _proposer: its member ids in order, and as a set
-        self._ordered: tuple[SlotMap | None, tuple[str, ...], frozenset[str]] = (None, (), frozenset())
         self._base_of: dict[int, int] = {}      # epoch -> its map's base epoch (the map it was voted on)
         self._adopted_first_at: float | None = None     # this process's first map adopted (see _listen)
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
@@ -789,7 +787,8 @@ class Mesh:
         if self._arrival.stall_ended_at != now:
             self._handle_events(self.membership.tick(now))
         self._name_stuck(now)
-        for node_id in self.membership.forget_dead(now, self._member_ids(), FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
+        for node_id in self.membership.forget_dead(now, self.slotmap.member_ids,
+                                                   FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
             self._peer_stats.pop(node_id, None)
             self._joiner_progress.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
@@ -954,15 +953,7 @@ class Mesh:
 
     def _proposer(self, slotmap: SlotMap) -> str | None:
         """The lowest member of `slotmap` that no live member holds suspect (election.proposer)."""
-        if self._ordered[0] is not slotmap:
-            self._ordered = (slotmap, election_rules.sorted_ids(slotmap), frozenset(m.node_id for m in slotmap.members))
-        return election_rules.proposer(self._ordered[1], self.membership.unsuspected_test())
-
-    def _member_ids(self) -> frozenset[str]:
-        """The ids of the current map's members (made once per map)."""
-        if self._ordered[0] is not self.slotmap:
-            self._proposer(self.slotmap)
-        return self._ordered[2]
+        return election_rules.proposer(slotmap, self.membership.unsuspected_test())
 
     def _propose(self, now: float) -> None:
         """If this node is the proposer and the membership differs from the map, ask for votes."""

@@ -441,8 +441,7 @@ class Membership:
         else:
             listed = [node_id for node_id, peer in peers.items()
                       if peer.state != State.ALIVE or now - peer.changed_at <= news_s]
-        return tuple(Gossip(peers[node_id].member, peers[node_id].incarnation, peers[node_id].state)
-                     for node_id in sorted(listed))
+        return tuple(Gossip(peer.member, peer.incarnation, peer.state) for peer in map(peers.__getitem__, sorted(listed)))
 
     def has_news(self, now: float, news_s: float) -> bool:
         """Whether a member was learned, or changed state or incarnation, within `news_s` before `now`.
