@@ -57,20 +57,25 @@ def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_ha
         to_new = Promise(voter.node_id, 2, 3, 1, new.node_id, 0, None)
         old_frames: list[bytes] = []
         new_frames: list[bytes] = []
+        mine = addressed(new.node_id)
+
+        def loud(frames: list[bytes]) -> list[object]:
+            return [decode(frame) for frame in frames if frame[:1] != TO]
 
         def sent_and_heard() -> bool:
+            # a frame sent after another may still be on its way when the first is read: wait for
+            # each expected frame itself, not for any frame
             links.send(to_old, addressed(old.node_id))
             links.send(to_new, addressed(new.node_id))
-            return _heard(old_sub, old_frames) and _heard(new_sub, new_frames)
+            _heard(old_sub, old_frames)
+            _heard(new_sub, new_frames)
+            under_mine = [decode(frame[len(mine):]) for frame in new_frames if frame.startswith(mine)]
+            return to_old in loud(old_frames) and to_old in loud(new_frames) and to_new in under_mine
+        # the older proposer hears its promise as every message was heard before: whole, no topic
+        # (and so does everyone, as before); the newer proposer hears its own under its topic
         wait_for(sent_and_heard)
-        # the older proposer heard its promise as every message was heard before: whole, no topic
-        # (and so did everyone, as before)
-        assert to_old in [decode(frame) for frame in old_frames]
-        assert to_old in [decode(frame) for frame in new_frames]
-        # the newer proposer heard its own under its topic, and never loud
-        mine = addressed(new.node_id)
-        assert to_new in [decode(frame[len(mine):]) for frame in new_frames if frame.startswith(mine)]
-        assert to_new not in [decode(frame) for frame in new_frames + old_frames if frame[:1] != TO]
+        # ... and never loud
+        assert to_new not in loud(new_frames + old_frames)
     finally:
         old_sub.close()
         new_sub.close()
