@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from mesh import balance
+from mesh.links import HEARD
 
 from . import __version__, compiled, health, replication_state
 from .context import Context
@@ -85,6 +86,8 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
             "stranded_keys": stranded,
             "mesh_dropped": mesh.get("mesh_dropped", 0),
+            "mesh_in_by_kind": {name[len(HEARD):]: n for name, n in mesh.get("counters", {}).items()
+                                if name.startswith(HEARD)},
             "uptime_s": time.monotonic() - ctx.started_at,
             "commands": {
                 name: {"calls": s.calls, "usec": s.usec, "failed_calls": s.failed_calls,

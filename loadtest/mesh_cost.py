@@ -49,19 +49,31 @@ def cpu_s(node: NodeProcess) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS      # utime, stime
 
 
-def metric_sum(node: NodeProcess, name: str) -> float:
+def metrics(node: NodeProcess) -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        return response.read().decode().splitlines()
+
+
+def metric_sum(lines: list[str], name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
                if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def heard_by_kind(lines: list[str]) -> dict[str, float]:
+    """Messages accepted from peers, by kind (heartbeat, commit, vote...), from /metrics."""
+    prefix = 'hypercache_mesh_received_by_kind_total{kind="'
+    return {line[len(prefix):].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in lines if line.startswith(prefix)}
 
 
 def sample(node: NodeProcess) -> dict[str, float]:
     info = cluster_info(node)
+    lines = metrics(node)
     return {"cpu": cpu_s(node),
             "sent": float(info["cluster_stats_messages_sent"]),
             "received": float(info["cluster_stats_messages_received"]),
-            "received_bytes": metric_sum(node, "hypercache_mesh_received_bytes_total"),
+            "received_bytes": metric_sum(lines, "hypercache_mesh_received_bytes_total"),
+            **{"heard_" + kind: count for kind, count in heard_by_kind(lines).items()},
             "at": time.monotonic()}
 
 
@@ -95,7 +107,8 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
             rows.append({"cpu_pct": 100 * (a["cpu"] - b["cpu"]) / elapsed,
                          "sent": (a["sent"] - b["sent"]) / elapsed,
                          "received": (a["received"] - b["received"]) / elapsed,
-                         "received_kb": (a["received_bytes"] - b["received_bytes"]) / elapsed / 1024})
+                         "received_kb": (a["received_bytes"] - b["received_bytes"]) / elapsed / 1024,
+                         **{key: (a[key] - b.get(key, 0.0)) / elapsed for key in a if key.startswith("heard_")}})
         if per_node:     # the costliest nodes first: which one is it, and does it send or hear more?
             ranked = sorted(zip(nodes, rows), key=lambda pair: -pair[1]["cpu_pct"])
             for node, row in ranked[:5]:
@@ -103,8 +116,8 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
                 print(f"    port {node.port} ({role}): cpu {row['cpu_pct']:.2f}%  out {row['sent']:.1f}/s"
                       f"  in {row['received']:.1f}/s  {row['received_kb']:.2f} KB/s in", flush=True)
         result = {"size": size, "formed_s": formed_s}
-        for key in rows[0]:
-            values = [r[key] for r in rows]
+        for key in sorted({key for row in rows for key in row}):
+            values = [r.get(key, 0.0) for r in rows]
             result[key] = statistics.median(values)
             result[key + "_max"] = max(values)
         return result
@@ -123,6 +136,8 @@ def main() -> None:
     parser.add_argument("--node-flag", action="append", default=[],
                         help="one more flag for every node, e.g. --node-flag=--node-timeout-ms=1000")
     parser.add_argument("--per-node", action="store_true", help="also print the five costliest nodes of each size")
+    parser.add_argument("--kinds", action="store_true",
+                        help="also print the messages heard per second by kind (median over the nodes)")
     args = parser.parse_args()
     extra = [part for flag in args.node_flag for part in flag.split("=", 1)]
     print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s in (median/max)")
@@ -132,6 +147,11 @@ def main() -> None:
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
+            if args.kinds:
+                kinds = {key[len("heard_"):]: value for key, value in r.items()
+                         if key.startswith("heard_") and not key.endswith("_max")}
+                print("         heard/s by kind (median): " + ", ".join(
+                    f"{kind} {rate:.1f}" for kind, rate in sorted(kinds.items(), key=lambda kv: -kv[1])), flush=True)
 
 
 if __name__ == "__main__":

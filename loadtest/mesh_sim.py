@@ -136,7 +136,8 @@ class SimLinks:
             target.subscribers.pop(self, None)
         self.subscribed.clear()
 
-    def send(self, message: Message, topic: bytes = b"") -> None:
+    def send(self, message: Message, topic: bytes = b"", fallback: bytes = b"") -> None:
+        # (every simulated member subscribes to its own topic: `fallback` is never needed)
         size = len(encode(message)) + len(topic)
         self.counters["out"] += 1
         self.counters["out_bytes"] += size

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import gevent
 
-from mesh import adoption, balance, ballot, lease, takeover, watch
+from mesh import adoption, balance, ballot, catchup, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
@@ -199,7 +199,8 @@ class Mesh:
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
         self._placing = False       # a proposal's map is being placed on the ring (in a thread)
-        self._commit_sent_at = float("-inf")
+        # members heard naming an older map: since when, and when this node last sent them its own
+        self._behind: dict[str, tuple[float, float]] = {}
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
         # Read-only outside: the dispatcher's fast lane compares it without a call.
@@ -519,8 +520,10 @@ class Mesh:
                 self._newest_heard = (message.epoch, now)
             if message.epoch < self.slotmap.epoch:
                 self._resend_commit(now, message.sender)
-            elif self._pending:
-                self._adopt_attested()
+            else:
+                self._behind.pop(message.sender, None)
+                if self._pending:
+                    self._adopt_attested()
         elif isinstance(message, Leave):
             self._handle_events(self.membership.leave(message.sender, message.incarnation, now))
             self._refresh_writes()
@@ -754,19 +757,20 @@ class Mesh:
         self._saved = wanted
         return True
 
-    def _resend_commit(self, now: float, behind: str | None = None) -> None:
-        """Send our map again for `behind`, whose message named an older one: in a big map only its
-        watchers do (the proposer for a node outside the map), and only nodes catching up hear it."""
-        watchers = self.membership.watchers
-        if watchers is not None and behind is not None:
-            mine = watchers.get(behind)
-            if mine is None and self._proposer(self.slotmap) != self.me.node_id:
-                return
-            if mine is not None and self.me.node_id not in mine:
-                return
-        if now - self._commit_sent_at >= self._interval_s:
-            self._commit_sent_at = now
-            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), CATCH_UP)
+    def _resend_commit(self, now: float, behind: str) -> None:
+        """Send our map again to `behind`, whose message named an older one: one member does,
+        to it alone, and its other senders only if it stays behind (mesh/catchup.py)."""
+        since, sent_at = self._behind.get(behind, (now, float("-inf")))
+        asked = catchup.senders(behind, self.slotmap.member_ids, self.membership.watchers,
+                                self._proposer(self.slotmap))
+        passed_over = self.membership.doubted | self._behind.keys()
+        if catchup.due(self.me.node_id, asked, passed_over, now - since, now - sent_at,
+                       self._interval_s, self.node_timeout_s):
+            sent_at = now
+            # (a member of an older version does not subscribe to its own topic: it hears maps
+            # sent again under CATCH_UP, with every member catching up)
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), addressed(behind), CATCH_UP)
+        self._behind[behind] = (since, sent_at)
 
     # -- the timer -------------------------------------------------------
 
@@ -793,6 +797,7 @@ class Mesh:
             self._joiner_progress.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
             self._echoed_at.pop(node_id, None)
+            self._behind.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
         self._send_heartbeat(now)

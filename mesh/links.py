@@ -64,13 +64,18 @@ SEND_HWM = 10_000
 #   its own, so the publisher's filter sends it there only. A promise concerns its proposer
 #   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
 #   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
+#   A map sent again to a member behind goes to it alone too (mesh/catchup.py).
 #   Only to a member whose subscription to it this XPUB has seen: a member of an older version
-#   (the same wire version: they upgrade one by one) does not subscribe, and gets it loud.
+#   (the same wire version: they upgrade one by one) does not subscribe, and gets it loud (a
+#   promise) or under CATCH_UP (a map).
 QUIET = b"\xfe"
 OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
 TO = b"\xfb"
 _LOUD = [bytes([first]) for first in range(0xfb)]
+# The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
+# which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
+HEARD = "heard_"
 
 
 def addressed(node_id: str) -> bytes:
@@ -195,13 +200,15 @@ class PeerLinks:
         if self._zap is not None:
             self._zap.stop()
 
-    def send(self, message: Message, topic: bytes = b"") -> None:
+    def send(self, message: Message, topic: bytes = b"", fallback: bytes = b"") -> None:
         """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, CATCH_UP, addressed(), or b"":
-        all); never blocks (a full queue drops and counts)."""
+        all); never blocks (a full queue drops and counts). An addressed message goes under
+        `fallback` instead to a member not subscribed to its own topic here (an older member, or
+        not connected yet)."""
         if self._pub is None:
             return
         if topic[:1] == TO and topic not in self._addressable:
-            topic = b""     # (not subscribed here: an older member, or not connected yet: say it to all)
+            topic = fallback
         data = topic + encode(message)
         if len(data) > MAX_MESSAGE_BYTES:
             # Every peer's SUB would drop the link over it (zmq.MAXMSGSIZE), and
@@ -380,8 +387,8 @@ class PeerLinks:
             topic = data[:1]
             if topic == TO:     # (for this member: its own is the only TO topic it subscribed to)
                 message = decode(data[len(addressed(self.me.node_id)):])
-                if not isinstance(message, (Promise, Invalid)):
-                    message = Invalid("schema")     # only promises go to one member
+                if not isinstance(message, (Promise, Commit, Invalid)):
+                    message = Invalid("schema")     # only promises and maps sent again go to one member
             else:
                 tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
                 message = decode(data[1:] if tagged else data)
@@ -411,6 +418,7 @@ class PeerLinks:
                 continue
             self._last_seq[message.sender] = message.seq
             self.counters["in"] += 1
+            self.counters[HEARD + type(message).__name__.lower()] += 1
             self.received[message.sender] += 1
             self.received_bytes[message.sender] += len(data)
             try:

@@ -73,6 +73,11 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     mesh.add_metric(["in"], stats["mesh_in"])
     mesh.add_metric(["out"], stats["mesh_out"])
     yield mesh
+    by_kind = CounterMetricFamily("hypercache_mesh_received_by_kind", "Mesh messages accepted, by kind.",
+                                  labels=["kind"])
+    for kind, count in sorted(stats.get("mesh_in_by_kind", {}).items()):
+        by_kind.add_metric([kind], count)
+    yield by_kind
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
     yield _counter("hypercache_mesh_sent_bytes", "Bytes this node published on the mesh (each reaches every peer).",

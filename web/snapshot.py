@@ -141,6 +141,7 @@ class Stats(TypedDict):
     mesh_out_bytes: NotRequired[int]  # what the mesh published (each message reaches every peer)
     stranded_keys: NotRequired[int]  # keys held for slots this node no longer owns
     mesh_dropped: int
+    mesh_in_by_kind: NotRequired[dict[str, int]]  # messages accepted from peers, by kind (heartbeat, commit...)
     uptime_s: float
     commands: dict[str, CommandStats]
 

@@ -293,3 +293,43 @@ def test_a_promise_reaches_its_proposer_only(monkeypatch):
     assert formed_s is not None
     # the proposers (the founder; two if a ballot was retried) heard a majority's promises
     assert 1 <= len(heard) <= 2 and sum(heard.values()) >= 10
+
+
+def test_a_member_that_missed_a_map_is_sent_it_once_and_alone(monkeypatch):
+    """8 of 30 members miss a whole ballot (its prepare, proposal, votes and commit lost), then
+    hear heartbeats naming the new map: one of each one's watchers sends it the map, to it alone
+    (mesh/catchup.py). Each of its 8 watchers did, under a topic every member behind heard: each
+    of 20 members behind at 100 members decoded ~40 maps."""
+    from mesh.messages import Commit, Prepare, Promise, Proposal, Vote
+    cluster = _settled_cluster_of_30(seed=2)
+    ids = sorted(cluster.members)
+    laggards = set(ids[3:30:4][:8])
+    victim = ids[0]
+    ballot = (Prepare, Promise, Proposal, Vote, Commit)
+    missing = True
+    maps_heard: dict[str, int] = {}
+    arrive = mesh_sim.SimLinks.arrive
+
+    def lossy(self, message, source):
+        if missing and self.me.node_id in laggards and isinstance(message, ballot):
+            return None
+        if isinstance(message, Commit):
+            maps_heard[self.me.node_id] = maps_heard.get(self.me.node_id, 0) + 1
+        return arrive(self, message, source)
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", lossy)
+    epoch = cluster.epoch()
+    cluster.crash(victim)
+    network = cluster.network
+    others = [cluster.members[node_id] for node_id in ids if node_id not in laggards | {victim}]
+    began = network.now
+    while any(m.slotmap.epoch == epoch for m in others) and network.now - began < 10:
+        network.run_until(network.now + 0.05)
+    assert all(m.slotmap.epoch > epoch for m in others)
+    assert all(cluster.members[node_id].slotmap.epoch == epoch for node_id in laggards)
+    missing = False
+    maps_heard.clear()
+    took = cluster.run_until_agreed(set(ids) - {victim}, 5)
+    assert took is not None and took < 1.0
+    network.run_until(network.now + 2)
+    assert set(maps_heard) <= laggards, "a member that was not behind was sent the map"
+    assert sum(maps_heard.values()) <= 2 * len(laggards), maps_heard

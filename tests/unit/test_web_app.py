@@ -492,3 +492,11 @@ def test_metrics_carry_mesh_traffic_per_peer() -> None:
     # none from myself
     assert not [s for f in families.values() for s in f.samples
                 if f.name.startswith("hypercache_mesh_received") and s.labels.get("peer") == _id("node-0")]
+
+
+def test_metrics_carry_mesh_messages_by_kind() -> None:
+    snap = three_members()
+    snap["stats"]["mesh_in_by_kind"] = {"heartbeat": 70, "commit": 3}
+    families = _metrics(snap)
+    assert _value(families, "hypercache_mesh_received_by_kind_total", kind="heartbeat") == 70
+    assert _value(families, "hypercache_mesh_received_by_kind_total", kind="commit") == 3

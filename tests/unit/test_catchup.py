@@ -1,0 +1,58 @@
+"""Who sends a member behind the map it missed (mesh/catchup.py): values in, decisions out."""
+from __future__ import annotations
+
+from mesh import catchup
+
+MEMBERS = frozenset("abcdefghijkl")
+WATCHERS = {"e": frozenset("cdfg"), "x": frozenset("ab")}
+
+
+def test_a_member_of_a_big_map_is_sent_the_map_by_its_watchers():
+    assert catchup.senders("e", MEMBERS, WATCHERS, "a") == ["c", "d", "f", "g"]
+
+
+def test_a_small_map_has_every_other_member_send_it():
+    assert catchup.senders("c", frozenset("abc"), None, "a") == ["a", "b"]
+
+
+def test_a_node_outside_the_map_is_sent_it_by_the_proposer_alone():
+    assert catchup.senders("z", MEMBERS, WATCHERS, "a") == ["a"]
+    assert catchup.senders("z", frozenset("abc"), None, "b") == ["b"]
+    assert catchup.senders("z", MEMBERS, WATCHERS, None) == []
+
+
+def _due(me: str, passed_over: set[str] = set(), behind_for_s: float = 0.0,
+         since_sent_s: float = float("inf")) -> bool:
+    return catchup.due(me, ["c", "d", "f", "g"], passed_over, behind_for_s, since_sent_s,
+                       spacing_s=0.25, patience_s=3.0)
+
+
+def test_the_first_sender_sends_at_once_and_the_others_wait():
+    assert _due("c")
+    assert not _due("d") and not _due("g")
+
+
+def test_a_sender_in_doubt_or_behind_itself_is_passed_over():
+    assert _due("d", passed_over={"c"})
+    assert not _due("f", passed_over={"c"})
+    assert _due("f", passed_over={"c", "d"})
+
+
+def test_the_first_sender_never_passes_itself_over():
+    # (`passed_over` is this node's view of others: a node does not doubt itself)
+    assert _due("c", passed_over={"c"})
+
+
+def test_the_others_step_in_once_the_member_stays_behind_past_patience():
+    assert not _due("f", behind_for_s=2.9)
+    assert _due("f", behind_for_s=3.0)
+
+
+def test_a_sender_repeats_itself_no_more_often_than_the_spacing():
+    assert not _due("c", since_sent_s=0.2)
+    assert _due("c", since_sent_s=0.25)
+    assert not _due("f", behind_for_s=10.0, since_sent_s=0.1)
+
+
+def test_a_node_not_asked_never_sends():
+    assert not _due("a", behind_for_s=100.0)
