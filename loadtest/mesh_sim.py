@@ -42,7 +42,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
-from mesh.links import CATCH_UP, OUTSIDE, QUIET, addressed  # noqa: E402
+from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
 from mesh.messages import Hello, Message, digest, encode  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -146,7 +146,7 @@ class SimLinks:
             # (the publisher's topic filter, as zmq's: mesh/links.py)
             if (not topic or (topic == QUIET and (subscriber.watching is None or sender in subscriber.watching))
                     or (topic == OUTSIDE and subscriber.outsiders) or (topic == CATCH_UP and subscriber.catch_up)
-                    or topic == addressed(subscriber.me.node_id)):
+                    or topic in (addressed(subscriber.me.node_id), addressed(subscriber.me.node_id, MAPS))):
                 self.network.deliver(self, subscriber, message, size)
 
     def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:

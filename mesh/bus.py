@@ -43,7 +43,7 @@ from mesh import adoption, balance, ballot, catchup, lease, takeover, watch
 from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
-from mesh.links import CATCH_UP, OUTSIDE, QUIET, PeerLinks, addressed
+from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
@@ -769,7 +769,8 @@ class Mesh:
             sent_at = now
             # (a member of an older version does not subscribe to its own topic: it hears maps
             # sent again under CATCH_UP, with every member catching up)
-            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), addressed(behind), CATCH_UP)
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), addressed(behind, MAPS),
+                            CATCH_UP)
         self._behind[behind] = (since, sent_at)
 
     # -- the timer -------------------------------------------------------

@@ -64,24 +64,28 @@ SEND_HWM = 10_000
 #   its own, so the publisher's filter sends it there only. A promise concerns its proposer
 #   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
 #   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
-#   A map sent again to a member behind goes to it alone too (mesh/catchup.py).
+#   A map sent again to a member behind goes to it alone too (mesh/catchup.py), under a topic of
+#   its own (MAPS after TO: not a hex digit, so neither topic is a prefix of the other).
 #   Only to a member whose subscription to it this XPUB has seen: a member of an older version
 #   (the same wire version: they upgrade one by one) does not subscribe, and gets it loud (a
-#   promise) or under CATCH_UP (a map).
+#   promise) or under CATCH_UP (a map). (One topic per kind, since the members of the version
+#   that addressed promises alone subscribe to that topic and drop a map under it.)
 QUIET = b"\xfe"
 OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
 TO = b"\xfb"
+MAPS = b"m"
 _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
 HEARD = "heard_"
 
 
-def addressed(node_id: str) -> bytes:
-    """The topic of a message for `node_id` only (its first 8 hex digits: another member that
-    shares them hears it too, and drops what is not for it, as every member did before)."""
-    return TO + node_id[:8].encode()
+def addressed(node_id: str, kind: bytes = b"") -> bytes:
+    """The topic of a message for `node_id` only: a promise, or with `kind` MAPS a map sent again
+    (its first 8 hex digits: another member that shares them hears it too, and drops what is
+    not for it, as every member did before)."""
+    return TO + kind + node_id[:8].encode()
 
 
 # The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
@@ -304,6 +308,7 @@ class PeerLinks:
         for first in _LOUD:
             sub.setsockopt(zmq.SUBSCRIBE, first)
         sub.setsockopt(zmq.SUBSCRIBE, addressed(self.me.node_id))
+        sub.setsockopt(zmq.SUBSCRIBE, addressed(self.me.node_id, MAPS))
         # No message starts with 0xff, so this topic filters nothing: it only introduces us.
         sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
         try:
@@ -385,9 +390,10 @@ class PeerLinks:
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]
-            if topic == TO:     # (for this member: its own is the only TO topic it subscribed to)
-                message = decode(data[len(addressed(self.me.node_id)):])
-                if not isinstance(message, (Promise, Commit, Invalid)):
+            if topic == TO:     # (for this member: its own are the only TO topics it subscribed to)
+                kind = MAPS if data[1:2] == MAPS else b""
+                message = decode(data[len(addressed(self.me.node_id, kind)):])
+                if not isinstance(message, (Commit if kind else Promise, Invalid)):
                     message = Invalid("schema")     # only promises and maps sent again go to one member
             else:
                 tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP

@@ -10,9 +10,9 @@ import socket
 
 import zmq.green as zmq
 
-from mesh.links import TO, PeerLinks, addressed
-from mesh.messages import Promise, decode
-from mesh.slotmap import Member
+from mesh.links import CATCH_UP, MAPS, TO, PeerLinks, addressed
+from mesh.messages import Commit, Promise, decode
+from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 
 
@@ -26,13 +26,13 @@ def _member(label: str) -> Member:
     return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", _free_port(), _free_port(), 0)
 
 
-def _sub(port: int, firsts: range, own: bytes | None) -> zmq.Socket:
+def _sub(port: int, firsts: range, *own: bytes) -> zmq.Socket:
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     for first in firsts:
         sub.setsockopt(zmq.SUBSCRIBE, bytes([first]))
-    if own is not None:
-        sub.setsockopt(zmq.SUBSCRIBE, own)
+    for topic in own:
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
     sub.connect(f"tcp://127.0.0.1:{port}")
     return sub
 
@@ -49,7 +49,7 @@ def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_ha
     voter, old, new = _member("voter"), _member("old"), _member("new")
     links = PeerLinks(voter, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
     links.open()
-    old_sub = _sub(voter.mesh_port, range(0xfc), None)                 # an older member
+    old_sub = _sub(voter.mesh_port, range(0xfc))                 # an older member
     new_sub = _sub(voter.mesh_port, range(0xfb), addressed(new.node_id))
     try:
         wait_for(lambda: addressed(new.node_id) in links._addressable)
@@ -76,6 +76,43 @@ def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_ha
         wait_for(sent_and_heard)
         # ... and never loud
         assert to_new not in loud(new_frames + old_frames)
+    finally:
+        old_sub.close()
+        new_sub.close()
+        links.close()
+
+
+def test_a_map_sent_again_goes_under_its_members_map_topic_or_catch_up_when_it_has_none():
+    """A member of the version that addressed promises only subscribes to its promise topic, and
+    would drop a map under it: it gets maps sent again under CATCH_UP, as before."""
+    sender, old, new = _member("sender"), _member("promises only"), _member("maps too")
+    links = PeerLinks(sender, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links.open()
+    # (both catching up: subscribed to CATCH_UP, as members behind are)
+    old_sub = _sub(sender.mesh_port, range(0xfb), CATCH_UP, addressed(old.node_id))
+    new_sub = _sub(sender.mesh_port, range(0xfb), CATCH_UP, addressed(new.node_id), addressed(new.node_id, MAPS))
+    try:
+        wait_for(lambda: addressed(new.node_id, MAPS) in links._addressable
+                 and addressed(old.node_id) in links._addressable)
+        to_old = Commit(sender.node_id, 1, SlotMap.single(old))
+        to_new = Commit(sender.node_id, 2, SlotMap.single(new))
+        old_frames: list[bytes] = []
+        new_frames: list[bytes] = []
+        mine = addressed(new.node_id, MAPS)
+
+        def sent_and_heard() -> bool:
+            links.send(to_old, addressed(old.node_id, MAPS), CATCH_UP)
+            links.send(to_new, addressed(new.node_id, MAPS), CATCH_UP)
+            _heard(old_sub, old_frames)
+            _heard(new_sub, new_frames)
+            return (to_old in [decode(frame[1:]) for frame in old_frames if frame[:1] == CATCH_UP]
+                    and to_new in [decode(frame[len(mine):]) for frame in new_frames if frame.startswith(mine)])
+        wait_for(sent_and_heard)
+        # the map for the newer member reached no one else, and never under CATCH_UP
+        assert not any(frame.startswith(mine) for frame in old_frames)
+        assert to_new not in [decode(frame[1:]) for frame in new_frames + old_frames if frame[:1] == CATCH_UP]
+        # nothing under the older member's promise topic: it would drop a map there
+        assert not any(frame.startswith(addressed(old.node_id)) for frame in old_frames)
     finally:
         old_sub.close()
         new_sub.close()
