@@ -106,7 +106,8 @@ class Node:
         return {"keys": self.ctx.store.key_count, "used_memory": self.ctx.store.used_memory,
                 "ops_per_sec": self.ctx.stats.ops_per_sec,
                 "catching_up": replicator.catching_up() if replicator is not None else (),
-                "holds": replicator.holds() if replicator is not None else 0}
+                "holds": replicator.holds() if replicator is not None else 0,
+                "awaits": replicator.awaited() if replicator is not None else frozenset()}
 
     def _data_settled(self) -> bool:
         replicator = getattr(self, "replicator", None)     # (made after the mesh)

@@ -177,6 +177,8 @@ class Replicator:
         # slots we lead whose writes wait for a new replica's copy (_go_quiet)
         self.quiet: set[int] = set()
         self._owned: tuple[Any, bytes] = (None, b"")     # (map, 1 per slot this node owns in it)
+        # (what awaited() last found, for which map and how many kept copies, and when)
+        self._awaited: tuple[Any, int, int, float, frozenset[str]] = (None, 0, 0, float("-inf"), frozenset())
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
         self._pulled_stale: set[int] = set()        # slots asked for as a stale copy (PULL_STALE)
         self._pulled_now = False
@@ -1378,6 +1380,28 @@ class Replicator:
         # (16,384 bytes as two big integers: a few microseconds, four times a second)
         owned = int.from_bytes(self._owned[1], "little")
         return slotmap.epoch if owned & ~int.from_bytes(loaded, "little") == 0 else 0
+
+    def awaited(self) -> frozenset[str]:
+        """For this node's mesh: the members whose `holds` it waits for, the owners of the slots
+        of its fallback copies and the primaries of the copies it keeps for them, so that it
+        hears their quiet heartbeats (mesh/bus.py _listen): what a member holds is not said to
+        every member. Counted again when the map or the number of kept copies changes, and at
+        most once a second otherwise (the bus asks four times a second)."""
+        slotmap, fallback, retained = self._map, self.holdings.fallback, self.holdings.retained
+        if slotmap is None:
+            return frozenset()
+        now = time.monotonic()
+        last_map, last_fallback, last_retained, counted_at, found = self._awaited
+        if (last_map is slotmap and last_fallback == len(fallback) and last_retained == len(retained)
+                and now - counted_at < 1.0):
+            return found
+        owners = slotmap.owners
+        ids = {owner for slot in fallback for owner in owners[slot]}
+        ids.update(kept.primary for kept in retained.values())
+        ids.discard(self.me)
+        found = frozenset(ids)
+        self._awaited = (slotmap, len(fallback), len(retained), now, found)
+        return found
 
     def _drop_unowned(self) -> None:
         """Keys of slots this node no longer owns go, a bounded number per tick (no stall)."""

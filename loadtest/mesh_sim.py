@@ -195,6 +195,7 @@ class SimCluster:
         self.members: dict[str, Mesh] = {}
         self.stopped: set[str] = set()
         self.holds: dict[str, int] = {}     # what a member's data plane would say it holds (none here)
+        self.awaits: dict[str, frozenset[str]] = {}     # whose holds it would wait for (fallback copies)
         self._count = itertools.count()
 
     def start(self, join: list[tuple[str, int]]) -> Mesh:
@@ -210,7 +211,7 @@ class SimCluster:
             # will lead (nothing), as a node's replicator would say (catching_up)
             if mesh.joining and mesh.slotmap.members != (mesh.me,):
                 return {"catching_up": ((mesh.slotmap.epoch, 0, 0),)}
-            return {"holds": self.holds.get(node_id, 0)}
+            return {"holds": self.holds.get(node_id, 0), "awaits": self.awaits.get(node_id, frozenset())}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
                     clock=network.clock, links=links, offload=lambda work, then: then(work()))

@@ -79,11 +79,6 @@ NEWS_BEATS = 4
 # for the newcomer): news a member missed, and incarnations a restarted member must outbid.
 ROSTER_EVERY_S = 30.0
 ROSTER_AFTER_JOIN_S = 1.0
-# What a member holds (Heartbeat.holds) is said to every member as news when it changes, and
-# again this long after the change: members waiting for it to move slots for balance, or to
-# drop a fallback copy, are not all its watchers, and one that missed the four news
-# heartbeats counted it as not holding until its next change (fallbacks kept up to 300 s).
-HOLDS_REPEAT_AFTER_S = (2.0, 6.0, 14.0, 30.0)
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
 # this long (or the first waited a node_timeout), all in one map: one map per newcomer made
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
@@ -184,7 +179,6 @@ class Mesh:
         self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
         self._beat_sent_at = float("-inf")
         self._holds_sent = 0
-        self._holds_repeats: list[float] = []      # when `holds` goes to every member again
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
@@ -763,9 +757,15 @@ class Mesh:
         since, sent_at = self._behind.get(behind, (now, float("-inf")))
         asked = catchup.senders(behind, self.slotmap.member_ids, self.membership.watchers,
                                 self._proposer(self.slotmap))
-        passed_over = self.membership.doubted | self._behind.keys()
+        # (silent: one this node hears, unheard for two quiet intervals, a pause or a cut that
+        # is not a suspicion yet)
+        wanted, peers = self._watching[0], self.membership.peers
+        quiet_for_s = 2 * self._quiet_interval_s
+        passed_over = {node_id for node_id in asked if node_id in self.membership.doubted or node_id in self._behind
+                       or (node_id in peers and (wanted is None or node_id in wanted)
+                           and now - peers[node_id].heard_at > quiet_for_s)}
         if catchup.due(self.me.node_id, asked, passed_over, now - since, now - sent_at,
-                       self._interval_s, self.node_timeout_s):
+                       self._interval_s, self._quiet_interval_s):
             sent_at = now
             # (a member of an older version does not subscribe to its own topic: it hears maps
             # sent again under CATCH_UP, with every member catching up)
@@ -808,28 +808,26 @@ class Mesh:
 
     def _send_heartbeat(self, now: float) -> None:
         """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet interval ago."""
-        self._listen(now)
         stats = self._local_stats()
+        self._listen(now, stats.get("awaits", frozenset()))
         news = self.membership.has_news(now, NEWS_BEATS * self._interval_s)
         catching_up = tuple(stats.get("catching_up", ()))
         holds = int(stats.get("holds", 0))
-        if holds != self._holds_sent:
-            # (members that keep a fallback copy wait for this, watchers or not: say it to all)
-            self._holds_sent = holds
-            self._news_until = now + NEWS_BEATS * self._interval_s
-            self._holds_repeats = [now + after for after in HOLDS_REPEAT_AFTER_S]
-        repeat = bool(self._holds_repeats) and now >= self._holds_repeats[0]
-        if repeat:
-            self._holds_repeats = [at for at in self._holds_repeats if at > now]
+        # What a member holds is for the members that wait for it (the proposer before a move
+        # for balance, members keeping fallback copies): they hear this node's quiet heartbeats
+        # (_listen). A change goes out at once, to them: said to every member, four times and
+        # again 2, 6, 14 and 30 s later, each map change cost N x N x 8 heartbeats (README).
+        prompt = holds != self._holds_sent
+        self._holds_sent = holds
         if self.membership.incarnation != self._incarnation_sent:
             self._incarnation_sent = self.membership.incarnation
             self._news_until = now + NEWS_BEATS * self._interval_s
         outside = self.joining or not self.slotmap.has_member(self.me.node_id)
         roster = now - self._roster_sent_at >= ROSTER_EVERY_S or (
             self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S)
-        quiet = not (outside or news or catching_up or roster or repeat or now <= self._news_until)
+        quiet = not (outside or news or catching_up or roster or now <= self._news_until)
         # (half a timer interval of slack: the timer's ticks come a little late, never early)
-        if quiet and now - self._beat_sent_at < self._quiet_interval_s - self._interval_s / 2:
+        if quiet and not prompt and now - self._beat_sent_at < self._quiet_interval_s - self._interval_s / 2:
             return
         self._beat_sent_at = now
         seq = self._next_seq()
@@ -856,7 +854,7 @@ class Mesh:
         # here, whose Hello was lost) learns it, reads the list and refutes.
         if outside:
             topic = OUTSIDE
-        elif news or catching_up or repeat or now <= self._news_until or self.membership.watchers is None:
+        elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
             topic = b""
         else:
             topic = QUIET
@@ -902,13 +900,17 @@ class Mesh:
             self._record("stuck", node_id, "suspect for long, not declared dead: CLUSTER FORGET if it is gone")
         self._stuck_named = stuck
 
-    def _listen(self, now: float) -> None:
-        """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted; or everyone.
+    def _listen(self, now: float, awaited: frozenset[str]) -> None:
+        """Choose whose quiet heartbeats to hear: the watched members, newcomers, the doubted,
+        those whose `holds` this node waits for; or everyone.
 
         Everyone while this node is joining or behind (a newer map was heard: its
         adoption needs a majority's heartbeats naming it, mesh/adoption.py), and in
         small maps. A member in doubt or outside the map is heard whole, so that
-        its refutation or its request to join reaches this node.
+        its refutation or its request to join reaches this node. The data plane
+        names the members it waits for (`awaited`: the owners of its fallback
+        copies' slots...), and the proposer waits for every member to hold the map
+        before it moves slots for balance (_settled).
         """
         watchers = self.membership.watchers
         newest_epoch, heard_at = self._newest_heard
@@ -923,7 +925,11 @@ class Mesh:
             peers = self.membership.peers
             # (set operations on the keys, not a walk of every peer each tick)
             wanted = frozenset(watchers[me] | (peers.keys() - watchers.keys()) | self.membership.doubted | {
-                node_id for node_id, group in self.membership.pinned.items() if me in group})
+                node_id for node_id, group in self.membership.pinned.items() if me in group} | awaited)
+            current = self.slotmap
+            if current.tokens is not self._even_tokens and self._proposer(current) == me:
+                wanted |= {node_id for node_id in current.member_ids
+                           if node_id != me and self.holds(node_id) < current.epoch}
         # Other joiners matter once there is a cluster map to plan a join on (a member's, or
         # the one a joiner adopted ahead of its admission); founders joining a seed do not.
         outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)

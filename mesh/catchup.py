@@ -6,9 +6,9 @@ again, at every heartbeat of it, under a topic that every member catching up hea
 20 members of a 100-member map behind at once, each of them decoded ~40 maps (about 2 ms
 of CPU each on a quiet core; on a saturated one the backlog fed itself). Now one member
 sends it, to it alone (mesh/links.py `addressed`): the first of its senders that this node
-neither doubts nor has heard behind itself. Its other senders step in only once it is still
-behind a node timeout later, since the first may be cut off from it, or be seen otherwise
-elsewhere (each member reads its own view).
+neither doubts, nor has heard behind itself, nor finds silent lately. Its other senders step
+in one by one while it stays behind, since the first may be cut off from it, paused, or seen
+otherwise elsewhere (each member reads its own view).
 """
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ def senders(behind: str, member_ids: Collection[str], watchers: Mapping[str, Col
 
 
 def due(me: str, asked: list[str], passed_over: Collection[str], behind_for_s: float, since_sent_s: float,
-        spacing_s: float, patience_s: float) -> bool:
+        spacing_s: float, step_s: float) -> bool:
     """Whether `me` sends the map now to a member behind for `behind_for_s`, which it last sent
-    the map `since_sent_s` ago: the first of `asked` not `passed_over` (in doubt here, or heard
-    behind itself) sends it at most every `spacing_s`; the others too once `patience_s` has passed."""
+    the map `since_sent_s` ago. The senders of `asked` not `passed_over` (in doubt here, heard
+    behind themselves, or silent lately) take turns: the first at once, the next once the member
+    is still behind `step_s` later, and so on; each at most every `spacing_s`."""
     if me not in asked or since_sent_s < spacing_s:
         return False
-    first = next((node_id for node_id in asked if node_id == me or node_id not in passed_over), None)
-    return first == me or behind_for_s >= patience_s
+    ranked = [node_id for node_id in asked if node_id == me or node_id not in passed_over]
+    return behind_for_s >= ranked.index(me) * step_s

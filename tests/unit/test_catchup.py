@@ -24,7 +24,7 @@ def test_a_node_outside_the_map_is_sent_it_by_the_proposer_alone():
 def _due(me: str, passed_over: set[str] = set(), behind_for_s: float = 0.0,
          since_sent_s: float = float("inf")) -> bool:
     return catchup.due(me, ["c", "d", "f", "g"], passed_over, behind_for_s, since_sent_s,
-                       spacing_s=0.25, patience_s=3.0)
+                       spacing_s=0.25, step_s=0.5)
 
 
 def test_the_first_sender_sends_at_once_and_the_others_wait():
@@ -32,7 +32,7 @@ def test_the_first_sender_sends_at_once_and_the_others_wait():
     assert not _due("d") and not _due("g")
 
 
-def test_a_sender_in_doubt_or_behind_itself_is_passed_over():
+def test_a_sender_in_doubt_behind_or_silent_is_passed_over():
     assert _due("d", passed_over={"c"})
     assert not _due("f", passed_over={"c"})
     assert _due("f", passed_over={"c", "d"})
@@ -43,9 +43,11 @@ def test_the_first_sender_never_passes_itself_over():
     assert _due("c", passed_over={"c"})
 
 
-def test_the_others_step_in_once_the_member_stays_behind_past_patience():
-    assert not _due("f", behind_for_s=2.9)
-    assert _due("f", behind_for_s=3.0)
+def test_the_others_take_turns_while_the_member_stays_behind():
+    assert not _due("d", behind_for_s=0.4) and _due("d", behind_for_s=0.5)
+    assert not _due("f", behind_for_s=0.9) and _due("f", behind_for_s=1.0)
+    assert not _due("g", behind_for_s=1.4) and _due("g", behind_for_s=1.5)
+    assert _due("g", passed_over={"c"}, behind_for_s=1.0)
 
 
 def test_a_sender_repeats_itself_no_more_often_than_the_spacing():
