@@ -1383,10 +1383,11 @@ class Replicator:
 
     def awaited(self) -> frozenset[str]:
         """For this node's mesh: the members whose `holds` it waits for, the owners of the slots
-        of its fallback copies and the primaries of the copies it keeps for them, so that it
-        hears their quiet heartbeats (mesh/bus.py _listen): what a member holds is not said to
-        every member. Counted again when the map or the number of kept copies changes, and at
-        most once a second otherwise (the bus asks four times a second)."""
+        of its fallback copies and the primaries of the copies with keys it keeps for them (as
+        _release_fallbacks and a leave read them), so that it hears their quiet heartbeats
+        (mesh/bus.py _listen): what a member holds is not said to every member. Counted again
+        when the map or the number of kept copies changes, and at most once a second otherwise
+        (the bus asks four times a second)."""
         slotmap, fallback, retained = self._map, self.holdings.fallback, self.holdings.retained
         if slotmap is None:
             return frozenset()
@@ -1397,7 +1398,8 @@ class Replicator:
             return found
         owners = slotmap.owners
         ids = {owner for slot in fallback for owner in owners[slot]}
-        ids.update(kept.primary for kept in retained.values())
+        keys = self.store.slots
+        ids.update(kept.primary for slot, kept in retained.items() if keys[slot])
         ids.discard(self.me)
         found = frozenset(ids)
         self._awaited = (slotmap, len(fallback), len(retained), now, found)

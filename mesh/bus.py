@@ -925,11 +925,14 @@ class Mesh:
             peers = self.membership.peers
             # (set operations on the keys, not a walk of every peer each tick)
             wanted = frozenset(watchers[me] | (peers.keys() - watchers.keys()) | self.membership.doubted | {
-                node_id for node_id, group in self.membership.pinned.items() if me in group} | awaited)
+                node_id for node_id, group in self.membership.pinned.items() if me in group})
+            # (until heard holding the current map: then nothing is awaited of them until the next)
             current = self.slotmap
             if current.tokens is not self._even_tokens and self._proposer(current) == me:
-                wanted |= {node_id for node_id in current.member_ids
-                           if node_id != me and self.holds(node_id) < current.epoch}
+                awaited = current.member_ids     # (all of them: every other set is within)
+            waiting = {node_id for node_id in awaited if node_id != me and self.holds(node_id) < current.epoch}
+            if waiting:
+                wanted |= waiting
         # Other joiners matter once there is a cluster map to plan a join on (a member's, or
         # the one a joiner adopted ahead of its admission); founders joining a seed do not.
         outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)
