@@ -136,6 +136,9 @@ class SimLinks:
             target.subscribers.pop(self, None)
         self.subscribed.clear()
 
+    def older_here(self) -> bool:
+        return False    # (every simulated member runs this version)
+
     def send(self, message: Message, topic: bytes = b"", fallback: bytes = b"") -> None:
         # (every simulated member subscribes to its own topic: `fallback` is never needed)
         size = len(encode(message)) + len(topic)

@@ -193,8 +193,9 @@ class Mesh:
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
         self._placing = False       # a proposal's map is being placed on the ring (in a thread)
-        # members heard naming an older map: since when, and when this node last sent them its own
-        self._behind: dict[str, tuple[float, float]] = {}
+        # members heard naming an older map: (their map's epoch and ours then, since when, when this
+        # node last sent them its own)
+        self._behind: dict[str, tuple[tuple[int, int], float, float]] = {}
         # Writes are accepted until this monotonic deadline: a majority of the map was heard
         # recently enough, refreshed whenever a heartbeat arrives or the map changes.
         # Read-only outside: the dispatcher's fast lane compares it without a call.
@@ -513,7 +514,7 @@ class Mesh:
             if message.epoch > self.slotmap.epoch:
                 self._newest_heard = (message.epoch, now)
             if message.epoch < self.slotmap.epoch:
-                self._resend_commit(now, message.sender)
+                self._resend_commit(now, message.sender, message.epoch)
             else:
                 self._behind.pop(message.sender, None)
                 if self._pending:
@@ -590,7 +591,7 @@ class Mesh:
     def _on_prepare(self, prepare: Prepare, now: float) -> None:
         """Promise the ballot if the election allows it (saved first); a proposer behind gets our map."""
         if prepare.base_epoch < self.slotmap.epoch:
-            self._resend_commit(now, prepare.sender)
+            self._resend_commit(now, prepare.sender, prepare.base_epoch)
             return
         answer = self.election.promise(prepare.ballot, prepare.base_epoch, self.slotmap)
         if answer is None or not self._save_ballot():
@@ -751,10 +752,13 @@ class Mesh:
         self._saved = wanted
         return True
 
-    def _resend_commit(self, now: float, behind: str) -> None:
-        """Send our map again to `behind`, whose message named an older one: one member does,
-        to it alone, and its other senders only if it stays behind (mesh/catchup.py)."""
-        since, sent_at = self._behind.get(behind, (now, float("-inf")))
+    def _resend_commit(self, now: float, behind: str, its_epoch: int) -> None:
+        """Send our map again to `behind`, whose message named an older one (`its_epoch`): one
+        member does, to it alone, and its other senders only if it stays behind (mesh/catchup.py)."""
+        episode = (its_epoch, self.slotmap.epoch)
+        known = self._behind.get(behind)
+        # (a new episode, its map or ours another since: the turns start again)
+        since, sent_at = (known[1], known[2]) if known is not None and known[0] == episode else (now, float("-inf"))
         asked = catchup.senders(behind, self.slotmap.member_ids, self.membership.watchers,
                                 self._proposer(self.slotmap))
         # (silent: one this node hears, unheard for two quiet intervals, a pause or a cut that
@@ -765,13 +769,13 @@ class Mesh:
                        or (node_id in peers and (wanted is None or node_id in wanted)
                            and now - peers[node_id].heard_at > quiet_for_s)}
         if catchup.due(self.me.node_id, asked, passed_over, now - since, now - sent_at,
-                       self._interval_s, self._quiet_interval_s):
+                       catchup.spacing_s(self._interval_s, now - since), self._quiet_interval_s):
             sent_at = now
             # (a member of an older version does not subscribe to its own topic: it hears maps
             # sent again under CATCH_UP, with every member catching up)
             self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), addressed(behind, MAPS),
                             CATCH_UP)
-        self._behind[behind] = (since, sent_at)
+        self._behind[behind] = (episode, since, sent_at)
 
     # -- the timer -------------------------------------------------------
 
@@ -817,7 +821,12 @@ class Mesh:
         # for balance, members keeping fallback copies): they hear this node's quiet heartbeats
         # (_listen). A change goes out at once, to them: said to every member, four times and
         # again 2, 6, 14 and 30 s later, each map change cost N x N x 8 heartbeats (README).
+        # Once to every member when it no longer holds a map it said it held (a copy begun
+        # again): the proposer stops listening once it heard it hold. And once to every
+        # member while one of the version before is here: those hear what others hold only
+        # as news (links.py `older_here`).
         prompt = holds != self._holds_sent
+        loud_holds = prompt and (self.links.older_here() or (holds < self._holds_sent == self.slotmap.epoch))
         self._holds_sent = holds
         if self.membership.incarnation != self._incarnation_sent:
             self._incarnation_sent = self.membership.incarnation
@@ -854,7 +863,7 @@ class Mesh:
         # here, whose Hello was lost) learns it, reads the list and refutes.
         if outside:
             topic = OUTSIDE
-        elif news or catching_up or now <= self._news_until or self.membership.watchers is None:
+        elif news or catching_up or loud_holds or now <= self._news_until or self.membership.watchers is None:
             topic = b""
         else:
             topic = QUIET
@@ -926,13 +935,14 @@ class Mesh:
             # (set operations on the keys, not a walk of every peer each tick)
             wanted = frozenset(watchers[me] | (peers.keys() - watchers.keys()) | self.membership.doubted | {
                 node_id for node_id, group in self.membership.pinned.items() if me in group})
-            # (until heard holding the current map: then nothing is awaited of them until the next)
+            if awaited:
+                wanted |= awaited - {me}
+            # (the proposer: every member until heard holding the current map, then none of them
+            # until the next; one that stops holding it says so to all, _send_heartbeat)
             current = self.slotmap
             if current.tokens is not self._even_tokens and self._proposer(current) == me:
-                awaited = current.member_ids     # (all of them: every other set is within)
-            waiting = {node_id for node_id in awaited if node_id != me and self.holds(node_id) < current.epoch}
-            if waiting:
-                wanted |= waiting
+                wanted |= {node_id for node_id in current.member_ids
+                           if node_id != me and self.holds(node_id) < current.epoch}
         # Other joiners matter once there is a cluster map to plan a join on (a member's, or
         # the one a joiner adopted ahead of its admission); founders joining a seed do not.
         outsiders = self._has_cluster_map() and (self.slotmap.epoch > 0 or not self.joining)

@@ -18,9 +18,12 @@ from typing import Collection, Mapping
 def senders(behind: str, member_ids: Collection[str], watchers: Mapping[str, Collection[str]] | None,
             proposer: str | None) -> list[str]:
     """Who may send `behind` the map, in the order they are asked: its watchers in a big map,
-    every other member in a small one (no watchers), the proposer for a node outside the map."""
+    every other member in a small one (no watchers), the proposer and then every member for a
+    node outside the map."""
     if behind not in member_ids:
-        return [proposer] if proposer is not None else []
+        # (the proposer first: it admits it; the others in turn if it is cut off from it)
+        return ([proposer] if proposer is not None else []) + sorted(
+            node_id for node_id in member_ids if node_id != proposer)
     if watchers is None:
         return sorted(node_id for node_id in member_ids if node_id != behind)
     return sorted(watchers.get(behind, ()))
@@ -36,3 +39,10 @@ def due(me: str, asked: list[str], passed_over: Collection[str], behind_for_s: f
         return False
     ranked = [node_id for node_id in asked if node_id == me or node_id not in passed_over]
     return behind_for_s >= ranked.index(me) * step_s
+
+
+def spacing_s(interval_s: float, behind_for_s: float) -> float:
+    """How often a sender repeats itself to a member behind for `behind_for_s`: every timer
+    interval at first, then no more often than a quarter of how long it has been behind (one
+    behind for long is starved or cut off: more maps only add to its backlog)."""
+    return max(interval_s, behind_for_s / 4)

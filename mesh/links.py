@@ -204,6 +204,14 @@ class PeerLinks:
         if self._zap is not None:
             self._zap.stop()
 
+    def older_here(self) -> bool:
+        """Whether a subscriber of the versions before maps were addressed is here: one that
+        subscribed to its promise topic without its map topic, or to the TO byte alone (every
+        first byte below 0xfc)."""
+        addressable = self._addressable
+        return any(topic == TO or (topic[1:2] != MAPS and TO + MAPS + topic[1:] not in addressable)
+                   for topic in addressable)
+
     def send(self, message: Message, topic: bytes = b"", fallback: bytes = b"") -> None:
         """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, CATCH_UP, addressed(), or b"":
         all); never blocks (a full queue drops and counts). An addressed message goes under

@@ -11,7 +11,7 @@ import socket
 import zmq.green as zmq
 
 from mesh.links import CATCH_UP, MAPS, TO, PeerLinks, addressed
-from mesh.messages import Commit, Promise, decode
+from mesh.messages import Commit, Promise, decode, encode
 from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 
@@ -116,4 +116,65 @@ def test_a_map_sent_again_goes_under_its_members_map_topic_or_catch_up_when_it_h
     finally:
         old_sub.close()
         new_sub.close()
+        links.close()
+
+
+def test_a_member_reads_maps_under_its_map_topic_and_promises_under_its_own_only():
+    """The reader's side: a Commit under this member's MAPS topic and a Promise under its plain
+    one are read; each kind under the other's topic is dropped as invalid."""
+    me, peer = _member("reader"), _member("peer")
+    heard: list[object] = []
+    counters: collections.Counter = collections.Counter()
+    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member: None, counters)
+    links.open()
+    xpub = zmq.Context.instance().socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    xpub.bind(f"tcp://127.0.0.1:{peer.mesh_port}")
+    try:
+        links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
+        wanted = {addressed(me.node_id), addressed(me.node_id, MAPS)}
+        seen: set[bytes] = set()
+
+        def subscribed() -> bool:
+            try:
+                while True:
+                    frame = xpub.recv(zmq.NOBLOCK)
+                    if frame[:1] == b"\x01":
+                        seen.add(frame[1:])
+            except zmq.Again:
+                return wanted <= seen
+        wait_for(subscribed)
+        commit = Commit(peer.node_id, 1, SlotMap.single(peer))
+        promise = Promise(peer.node_id, 3, 3, 1, me.node_id, 0, None)
+        xpub.send(addressed(me.node_id, MAPS) + encode(commit))
+        xpub.send(addressed(me.node_id, MAPS) + encode(Promise(peer.node_id, 2, 3, 1, me.node_id, 0, None)))
+        xpub.send(addressed(me.node_id) + encode(promise))
+        xpub.send(addressed(me.node_id) + encode(Commit(peer.node_id, 4, SlotMap.single(peer))))
+        wait_for(lambda: counters["invalid_schema"] == 2 and len(heard) == 2)
+        assert heard == [commit, promise]
+    finally:
+        xpub.close()
+        links.close()
+
+
+def test_a_publisher_knows_when_a_member_of_a_version_before_listens():
+    """`older_here`: a subscriber to its promise topic without its map topic (the version
+    before), or to the TO byte itself (the one before that), is of an older version."""
+    me, new, old = _member("publisher"), _member("new member"), _member("previous member")
+    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links.open()
+    subs = [_sub(me.mesh_port, range(0xfb), addressed(new.node_id), addressed(new.node_id, MAPS))]
+    try:
+        wait_for(lambda: addressed(new.node_id, MAPS) in links._addressable
+                 and addressed(new.node_id) in links._addressable)
+        assert not links.older_here()
+        subs.append(_sub(me.mesh_port, range(0xfb), addressed(old.node_id)))
+        wait_for(links.older_here)
+        subs.pop().close()
+        wait_for(lambda: not links.older_here())
+        subs.append(_sub(me.mesh_port, range(0xfc)))      # (0xfb among them)
+        wait_for(links.older_here)
+    finally:
+        for sub in subs:
+            sub.close()
         links.close()

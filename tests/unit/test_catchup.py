@@ -15,10 +15,10 @@ def test_a_small_map_has_every_other_member_send_it():
     assert catchup.senders("c", frozenset("abc"), None, "a") == ["a", "b"]
 
 
-def test_a_node_outside_the_map_is_sent_it_by_the_proposer_alone():
-    assert catchup.senders("z", MEMBERS, WATCHERS, "a") == ["a"]
-    assert catchup.senders("z", frozenset("abc"), None, "b") == ["b"]
-    assert catchup.senders("z", MEMBERS, WATCHERS, None) == []
+def test_a_node_outside_the_map_is_sent_it_by_the_proposer_first_then_by_every_member():
+    assert catchup.senders("z", frozenset("abcd"), WATCHERS, "c") == ["c", "a", "b", "d"]
+    assert catchup.senders("z", frozenset("abc"), None, "b") == ["b", "a", "c"]
+    assert catchup.senders("z", frozenset("abc"), None, None) == ["a", "b", "c"]
 
 
 def _due(me: str, passed_over: set[str] = set(), behind_for_s: float = 0.0,
@@ -58,3 +58,9 @@ def test_a_sender_repeats_itself_no_more_often_than_the_spacing():
 
 def test_a_node_not_asked_never_sends():
     assert not _due("a", behind_for_s=100.0)
+
+
+def test_a_member_behind_for_long_is_sent_the_map_less_often():
+    assert catchup.spacing_s(0.25, 0.0) == 0.25
+    assert catchup.spacing_s(0.25, 1.0) == 0.25
+    assert catchup.spacing_s(0.25, 8.0) == 2.0

@@ -286,6 +286,12 @@ def test_what_a_member_holds_reaches_those_that_wait_for_it_only():
         assert network.now - began <= INTERVAL_S + 0.1      # A's next tick
         network.run_until(network.now + 35)
         assert heard_from_a.get(c.me.node_id, 0) == 0, "a member that waits for nothing heard A's holds"
+        # A no longer holds the map it said it held (a copy begun again): that goes to every
+        # member once, since the proposer stops listening to a member it heard hold the map
+        cluster.holds[a.me.node_id] = 0
+        network.run_until(network.now + 2 * INTERVAL_S)
+        assert b.holds(a.me.node_id) == 0
+        assert 1 <= heard_from_a.get(c.me.node_id, 0) <= 2, "the others never heard A stop holding"
     finally:
         mesh_sim.SimLinks.arrive = arrive
 
@@ -347,5 +353,6 @@ def test_a_member_that_missed_a_map_is_sent_it_once_and_alone(monkeypatch):
     took = cluster.run_until_agreed(set(ids) - {victim}, 5)
     assert took is not None and took < 1.0
     network.run_until(network.now + 2)
-    assert set(maps_heard) <= laggards, "a member that was not behind was sent the map"
+    # (a member behind for a moment in an ordinary commit's race may be sent it too)
+    assert sum(n for node_id, n in maps_heard.items() if node_id not in laggards) <= 2, maps_heard
     assert sum(maps_heard.values()) <= 2 * len(laggards), maps_heard
