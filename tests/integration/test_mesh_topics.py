@@ -133,17 +133,8 @@ def test_a_member_reads_maps_under_its_map_topic_and_promises_under_its_own_only
     try:
         links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
         wanted = {addressed(me.node_id), addressed(me.node_id, MAPS)}
-        seen: set[bytes] = set()
-
-        def subscribed() -> bool:
-            try:
-                while True:
-                    frame = xpub.recv(zmq.NOBLOCK)
-                    if frame[:1] == b"\x01":
-                        seen.add(frame[1:])
-            except zmq.Again:
-                return wanted <= seen
-        wait_for(subscribed)
+        frames: list[bytes] = []    # (the XPUB's subscription frames: 1, then the topic)
+        wait_for(lambda: _heard(xpub, frames) and wanted <= {frame[1:] for frame in frames if frame[:1] == b"\x01"})
         commit = Commit(peer.node_id, 1, SlotMap.single(peer))
         promise = Promise(peer.node_id, 3, 3, 1, me.node_id, 0, None)
         xpub.send(addressed(me.node_id, MAPS) + encode(commit))

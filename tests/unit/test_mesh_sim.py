@@ -251,7 +251,7 @@ def test_three_neighbours_crashing_together_are_declared_dead():
     assert took is not None and took < NODE_TIMEOUT_MS / 1000 + 1.0
 
 
-def test_what_a_member_holds_reaches_those_that_wait_for_it_only():
+def test_what_a_member_holds_reaches_those_that_wait_for_it_only(monkeypatch):
     # 12 members: B is not among A's watchers, so A's quiet heartbeats do not reach it, until
     # B's data plane waits for A's holds (a fallback copy of a slot A owns). A's holds change
     # goes out at once, to its watchers and B; the others hear no heartbeat of A's for it (it
@@ -274,26 +274,23 @@ def test_what_a_member_holds_reaches_those_that_wait_for_it_only():
         if isinstance(message, Heartbeat) and message.sender == a.me.node_id:
             heard_from_a[self.me.node_id] = heard_from_a.get(self.me.node_id, 0) + 1
         return arrive(self, message, source)
-    mesh_sim.SimLinks.arrive = counting
-    try:
-        cluster.awaits[b.me.node_id] = frozenset({a.me.node_id})
-        network.run_until(network.now + 2 * INTERVAL_S)     # (B's next tick listens to A)
-        cluster.holds[a.me.node_id] = epoch
-        began = network.now
-        while b.holds(a.me.node_id) != epoch and network.now - began < 5:
-            network.run_until(network.now + 0.05)
-        assert b.holds(a.me.node_id) == epoch, "B never heard what A holds"
-        assert network.now - began <= INTERVAL_S + 0.1      # A's next tick
-        network.run_until(network.now + 35)
-        assert heard_from_a.get(c.me.node_id, 0) == 0, "a member that waits for nothing heard A's holds"
-        # A no longer holds the map it said it held (a copy begun again): that goes to every
-        # member once, since the proposer stops listening to a member it heard hold the map
-        cluster.holds[a.me.node_id] = 0
-        network.run_until(network.now + 2 * INTERVAL_S)
-        assert b.holds(a.me.node_id) == 0
-        assert 1 <= heard_from_a.get(c.me.node_id, 0) <= 2, "the others never heard A stop holding"
-    finally:
-        mesh_sim.SimLinks.arrive = arrive
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
+    cluster.awaits[b.me.node_id] = frozenset({a.me.node_id})
+    network.run_until(network.now + 2 * INTERVAL_S)     # (B's next tick listens to A)
+    cluster.holds[a.me.node_id] = epoch
+    began = network.now
+    while b.holds(a.me.node_id) != epoch and network.now - began < 5:
+        network.run_until(network.now + 0.05)
+    assert b.holds(a.me.node_id) == epoch, "B never heard what A holds"
+    assert network.now - began <= INTERVAL_S + 0.1      # A's next tick
+    network.run_until(network.now + 35)
+    assert heard_from_a.get(c.me.node_id, 0) == 0, "a member that waits for nothing heard A's holds"
+    # A no longer holds the map it said it held (a copy begun again): that goes to every
+    # member once, since the proposer stops listening to a member it heard hold the map
+    cluster.holds[a.me.node_id] = 0
+    network.run_until(network.now + 2 * INTERVAL_S)
+    assert b.holds(a.me.node_id) == 0
+    assert 1 <= heard_from_a.get(c.me.node_id, 0) <= 2, "the others never heard A stop holding"
 
 
 def test_a_promise_reaches_its_proposer_only(monkeypatch):
