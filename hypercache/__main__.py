@@ -15,12 +15,13 @@ finally:
     events.notify_and_call_entry_points = _find_plugins
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
 from mesh import exposure  # noqa: E402
-from . import ports  # noqa: E402
+from . import open_files, ports  # noqa: E402
 from .config import Config, read_cluster_secret  # noqa: E402
 from .store import EVICTION_POLICIES  # noqa: E402
 
@@ -276,6 +277,27 @@ def keygen(argv: list[str]) -> int:
     return 0
 
 
+def _fit_open_files(config: Config) -> Config:
+    """Raise the open-file limit for the clients and a full map's mesh peers, or lower both to fit, as Redis does.
+
+    maxclients 0 in the Config returned: the limit leaves no client a file (said on stderr).
+    """
+    files, refused = open_files.settle(config.maxclients, config.max_mesh_peers)
+    log = logging.getLogger("hypercache")
+    if refused is not None:
+        log.warning("cannot raise the open-file limit to %d: %s", files.wanted, refused)
+    if files.maxclients < 1:
+        print(f"hypercache: error: cannot start: the open-file limit of {files.limit} leaves no room for "
+              f"clients; increase 'ulimit -n' to at least {files.wanted}", file=sys.stderr)
+    elif files.short:
+        log.warning("You requested maxclients of %d and room for a mesh of %d peers, requiring at least %d max "
+                    "file descriptors. Current maximum open files is %d: maxclients has been reduced to %d and "
+                    "the mesh to %d peers to compensate for low ulimit. If you need more, increase 'ulimit -n'.",
+                    config.maxclients, config.max_mesh_peers, files.wanted, files.limit, files.maxclients,
+                    files.mesh_peers)
+    return dataclasses.replace(config, maxclients=files.maxclients, max_mesh_peers=files.mesh_peers)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
@@ -291,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     if unusable is not None:
         print(f"hypercache: error: {unusable}", file=sys.stderr)
         return 2
+    config = _fit_open_files(config)
+    if config.maxclients < 1:
+        return 2
     from .node import Node
     try:
         node = Node(config)
@@ -298,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         # what the node reads at start: its --data-dir, its mesh keys (a path, a bad key file)
         print(f"hypercache: error: cannot start: {error}", file=sys.stderr)
         return 2
+    logging.getLogger("hypercache").info("open files: room for %d clients and %d mesh peers", config.maxclients,
+                                         config.max_mesh_peers)
     try:
         node.run()
     except Exception as error:

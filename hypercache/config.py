@@ -10,6 +10,8 @@ from .store import EVICTION_POLICIES
 
 # mesh/curve.py's MIN_SECRET_BYTES (not imported: parsing flags loads no zmq)
 MIN_CLUSTER_SECRET_BYTES = 16
+# mesh/messages.py's MAX_MEMBERS - 1: the peers of a full map (not imported, as above)
+MAX_MESH_PEERS = 1023
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class Config:
     maxmemory_policy: str = "noeviction"
     data_dir: str = ""
     maxclients: int = 10000
+    max_mesh_peers: int = MAX_MESH_PEERS    # lowered at start when the open-file limit is short (open_files.py)
     timeout_s: int = 0                   # idle client timeout, 0 = never
     protected_mode: bool = True          # without a password, serve loopback clients only
     enable_debug_command: str = "no"     # "no", "yes", or "local" (from 127.0.0.1/::1 only), as Redis 7

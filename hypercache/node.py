@@ -1,6 +1,7 @@
 """The composition root: build a node's parts, start their greenlets, stop them. No decisions here."""
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
@@ -12,6 +13,7 @@ from gevent.event import Event
 from mesh import ballot, curve, exposure
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
+from mesh.links import PeerLinks
 from mesh.slotmap import Member, SlotMap
 
 from . import commands, gc_policy, pulse, routing
@@ -61,7 +63,8 @@ class Node:
                             config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
                             bind_host=config.host,
                             ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None,
-                            keys=keys, settled=self._data_settled)
+                            keys=keys, settled=self._data_settled,
+                            links=functools.partial(PeerLinks, max_peers=config.max_mesh_peers))
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),
                            started_at=time.monotonic())

@@ -86,6 +86,8 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
             "stranded_keys": stranded,
             "mesh_dropped": mesh.get("mesh_dropped", 0),
+            # peers this node could not subscribe to for want of files (open_files.py): unheard
+            "mesh_peers_refused": mesh.get("counters", {}).get("peers_refused", 0),
             "mesh_in_by_kind": {name[len(HEARD):]: n for name, n in mesh.get("counters", {}).items()
                                 if name.startswith(HEARD)},
             "uptime_s": time.monotonic() - ctx.started_at,

@@ -40,7 +40,7 @@ import zmq.green as zmq
 from zmq.sugar.socket import Socket as NonBlockingSocket
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
-from mesh.messages import MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, Promise, decode, encode
+from mesh.messages import MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, Promise, decode, encode
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 # Outgoing queue per subscriber; beyond it PUB drops rather than blocks.
 SEND_HWM = 10_000
+# Sockets a mesh context may hold: a SUB per peer of a full map (more for a bare --join address under
+# CURVE keys, one per allowed key until the right one speaks), a data-channel DEALER per peer, the
+# XPUB, the ROUTER and the ZAP handler's.
+SOCKETS_PER_CONTEXT = 4 * MAX_MEMBERS
 # Topics (a first byte ahead of the message; the publisher's filter drops what a SUB did not
 # subscribe to, so unwanted heartbeats cost the receiver nothing):
 # - QUIET: a member's heartbeat without news (mesh/watch.py): only its watchers subscribe.
@@ -117,7 +121,7 @@ class PeerLinks:
 
     def __init__(self, me: Member, bind_host: str, keys: MeshKeys | None,
                  on_message: Callable[[Message], None], on_hello: Callable[[Member], None],
-                 counters: collections.Counter[str]) -> None:
+                 counters: collections.Counter[str], max_peers: int = MAX_MEMBERS - 1) -> None:
         if keys is not None and keys.node_id != me.node_id:
             raise ValueError("with mesh keys the node id must be the one derived from the public key")
         self.me = me
@@ -133,6 +137,14 @@ class PeerLinks:
         # test several meshes share one process); without keys, behaviour is as it always was.
         self._keys = keys
         self._context = zmq.Context() if keys is not None else zmq.Context.instance()
+        # zmq's default cap is 1,023 sockets a context: a member of a map near MAX_MEMBERS needs a
+        # SUB per peer besides its XPUB, ZAP and data channel (a setting read when the context makes
+        # its first socket: a node's does it here; in a test process an earlier one may have).
+        if self._context.get(zmq.MAX_SOCKETS) < SOCKETS_PER_CONTEXT:
+            self._context.set(zmq.MAX_SOCKETS, SOCKETS_PER_CONTEXT)
+        # SUBs this node may open: its open-file limit's share for the mesh (hypercache/open_files.py)
+        self.max_peers = max_peers
+        self._refused: set[tuple] = set()      # addresses not subscribed to for want of that room
         # With a secret: node id -> own public key of each publisher whose endorsement checked out
         # (what the data channel's ZAP verdict admits too).
         self.endorsed: dict[str, bytes] = {}
@@ -305,7 +317,14 @@ class PeerLinks:
                    server_key: bytes | None) -> None:
         if address in self._subs:
             return
-        sub = NonBlockingSocket(self._context, zmq.SUB)
+        if len(self._subs) >= self.max_peers:
+            self._refuse(address, f"this node's open-file limit leaves the mesh room for {self.max_peers} peers")
+            return
+        try:
+            sub = NonBlockingSocket(self._context, zmq.SUB)
+        except zmq.ZMQError as error:   # EMFILE: the files are gone after all (clients beyond the plan?)
+            self._refuse(address, str(error))
+            return
         if self._keys is not None and self._keys.shared:
             # the CURVE server of this connection: the publisher proves its own key to our ZAP handler
             curve_server(sub, self._keys.cluster_public, self._keys.cluster_secret)
@@ -336,6 +355,14 @@ class PeerLinks:
         self._readers[address] = reader
         self._greenlets.append(reader)
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
+
+    def _refuse(self, address: tuple, reason: str) -> None:
+        """A peer this node cannot subscribe to stays unheard: counted, and said once per address."""
+        self.counters["peers_refused"] += 1
+        if address not in self._refused:
+            self._refused.add(address)
+            log.warning("mesh peer not subscribed to node=%s peer_address=%s:%d reason=%s: raise 'ulimit -n' "
+                        "and restart this node", self.me.node_id[:8], address[0], address[1], reason)
 
     def _read_subscriptions(self) -> None:
         assert self._pub is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -368,7 +369,8 @@ class NodeFactory:
     def start(self, *extra: str, join: "NodeProcess | str | Iterable[NodeProcess | str] | None" = None,
               http: bool = False, port: int | None = None, data_dir: Path | None = None,
               password: str = "", wait: bool = True, env: dict[str, str] | None = None,
-              name: str | None = None, debug_command: str | None = "yes") -> NodeProcess:
+              name: str | None = None, debug_command: str | None = "yes",
+              nofile: tuple[int, int] | None = None) -> NodeProcess:
         """Start `python3 -m hypercache` on free ports; wait until it answers PING.
 
         extra: more command-line flags, e.g. "--maxclients", "3".
@@ -379,6 +381,7 @@ class NodeFactory:
         password: --requirepass, also used by .client().
         debug_command: --enable-debug-command, "yes" so that tests may DEBUG SLEEP;
             None starts the node with its default ("no", as Redis 7).
+        nofile: the (soft, hard) open-file limit to start it under (`ulimit -n`; not kept by restart()).
         """
         if debug_command is not None:
             extra = ("--enable-debug-command", debug_command, *extra)   # kept by restart()
@@ -386,7 +389,8 @@ class NodeFactory:
         last: Exception | None = None
         for _ in range(attempts):
             try:
-                return self._start_once(list(extra), join, http, port, data_dir, password, wait, env, name)
+                return self._start_once(list(extra), join, http, port, data_dir, password, wait, env, name,
+                                        nofile)
             except NodeDied as error:
                 last = error
                 if "in use" not in error.node.logs().lower():
@@ -394,7 +398,8 @@ class NodeFactory:
         assert last is not None
         raise last
 
-    def _start_once(self, extra, join, http, port, data_dir, password, wait, env, name) -> NodeProcess:
+    def _start_once(self, extra, join, http, port, data_dir, password, wait, env, name,
+                    nofile: tuple[int, int] | None = None) -> NodeProcess:
         index = len(self.nodes)
         name = name or f"node{index}"
         if port is None:
@@ -423,7 +428,9 @@ class NodeFactory:
         log = open(log_path, "ab")
         try:
             proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=proc_env, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, env=proc_env, start_new_session=True,
+                                    preexec_fn=None if nofile is None else
+                                    lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
         finally:
             log.close()
         node = NodeProcess(port=port, mesh_port=mesh_port, http_port=http_port, data_dir=data_dir,

@@ -80,6 +80,8 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield by_kind
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
+    yield _counter("hypercache_mesh_peers_refused", "Subscriptions to mesh peers refused for want of open files "
+                   "(such a peer is not heard: raise ulimit -n).", stats.get("mesh_peers_refused", 0))
     yield _counter("hypercache_mesh_sent_bytes", "Bytes this node published on the mesh (each reaches every peer).",
                    stats.get("mesh_out_bytes", 0))
     received = CounterMetricFamily("hypercache_mesh_received_messages", "Mesh messages accepted from each peer.",

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from mesh.keyslot import keyslot
 
-from .. import notifications
+from .. import notifications, open_files
 from ..glob import glob_match
 from ..reply import OK, CommandError, Status
 from ..store import EVICTION_POLICIES
@@ -98,12 +98,20 @@ class Param:
     show: Callable[[Any], bytes]                      # ctx -> the value CONFIG GET prints
     parse: Callable[[bytes], Any] = _immutable        # raises Invalid
     apply: Callable[[Any, Any], None] | None = None   # (ctx, parsed value)
+    check: Callable[[Any, Any], None] | None = None   # (ctx, parsed value): raises Invalid before any is applied
 
 
 def _setting(attr: str) -> Callable[[Any, Any], None]:
     def apply(ctx, value) -> None:
         setattr(ctx.settings, attr, value)
     return apply
+
+
+def _fit_maxclients(ctx, value: int) -> None:
+    """As Redis: maxclients is refused where the open-file limit cannot hold that many (beside the mesh's room)."""
+    room = open_files.make_room(value, ctx.config.max_mesh_peers)
+    if room < value:
+        raise Invalid(f"The operating system is not able to handle the specified number of clients, try with {room}")
 
 
 def _apply_requirepass(ctx, value: str) -> None:
@@ -181,7 +189,8 @@ PARAMS: tuple[Param, ...] = (
     Param("acl-pubsub-default", lambda ctx: b"allchannels" if ctx.acl is not None
           and ctx.acl.catalog.all_channels_by_default else b"resetchannels", _pubsub_default, _apply_pubsub_default),
     Param("timeout", _num("timeout"), _ranged(_integer, 0, INT_MAX), _setting("timeout")),
-    Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients")),
+    Param("maxclients", _num("maxclients"), _ranged(_integer, 1, UINT_MAX), _setting("maxclients"),
+          check=_fit_maxclients),
     Param("proto-max-bulk-len", _num("proto_max_bulk_len"), _ranged(parse_memory, 1024 * 1024, LLONG_MAX),
           _setting("proto_max_bulk_len")),
     Param("client-query-buffer-limit", _num("client_query_buffer_limit"),
@@ -332,9 +341,12 @@ def config_set(ctx, session, args):
             raise set_error(typed, "duplicate parameter")
         seen.add(param.name)
         try:
-            parsed.append((param, param.parse(args[i + 1])))
+            value = param.parse(args[i + 1])
+            if param.check is not None:
+                param.check(ctx, value)
         except Invalid as reason:
             raise set_error(typed, str(reason)) from None
+        parsed.append((param, value))
     for param, value in parsed:
         if param.apply is not None:
             param.apply(ctx, value)

@@ -7,17 +7,21 @@ Every wait polls with a deadline.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import hiredis
 import pytest
 import redis
 
-from tests.nodes import (NodeProcess, encode_command, raw_connect, read_reply, read_until_closed,
+from hypercache import open_files
+from mesh.messages import MAX_MEMBERS
+from tests.nodes import (NodeProcess, call, encode_command, raw_connect, read_reply, read_until_closed,
                          wait_until)
 
 REDIS_CLI = shutil.which("redis-cli")
@@ -452,20 +456,54 @@ def test_protected_mode(node_factory):
         assert read_reply(remote) == b"PONG"
 
 
-def test_maxclients(node_factory):
-    node = node_factory.start("--maxclients", "3")
+def test_a_low_open_file_limit_lowers_maxclients_as_redis_does(node_factory):
+    # ulimit -n 256 (hard too): far from the 16,170 files 10,000 clients and a full map's peers need,
+    # so the mesh keeps room for (256 - 32) / 2 / 6 = 18 peers and clients get the other 116
+    chosen = open_files.plan(256, 256, 10_000, MAX_MEMBERS - 1)
+    assert (chosen.maxclients, chosen.mesh_peers) == (116, 18)
+    node = node_factory.start(nofile=(256, 256))
+    assert "maxclients has been reduced to 116 and the mesh to 18 peers" in node.logs()
+    assert call(node, "CONFIG", "GET", "maxclients") == [b"maxclients", b"116"]
+    with node.client() as r, pytest.raises(redis.ResponseError) as refused:
+        r.config_set("maxclients", 10_000)
+    assert str(refused.value) == ("CONFIG SET failed (possibly related to argument 'maxclients') - The operating "
+                                  "system is not able to handle the specified number of clients, try with 116")
+    # every client the limit holds is served; the next one is told so, not left to an EMFILE
+    clients = _fill_to_maxclients(node, 116)
+    for sock in clients:
+        sock.close()
+
+
+def test_the_open_file_limit_is_raised_for_clients_and_a_full_map(node_factory):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    chosen = open_files.plan(1024, hard, 10_000, MAX_MEMBERS - 1)
+    node = node_factory.start(nofile=(1024, hard))
+    limits = (Path("/proc") / str(node.proc.pid) / "limits").read_text()
+    soft = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
+    assert int(soft) == chosen.limit > 1024
+    assert call(node, "CONFIG", "GET", "maxclients") == [b"maxclients", b"%d" % chosen.maxclients]
+
+
+def _fill_to_maxclients(node: NodeProcess, maxclients: int) -> list[socket.socket]:
+    """Open clients until `maxclients` are connected, each served, and check that one more is refused."""
     first = node.raw()
 
     def alone() -> bool:     # the readiness probe's connection may not be reaped yet
         first.sendall(encode_command("CLIENT", "LIST"))
         return read_reply(first).count(b"\n") == 1
     wait_until(alone, timeout=10, message="the only connected client")
-    clients = [first] + [node.raw() for _ in range(2)]
+    clients = [first] + [node.raw() for _ in range(maxclients - 1)]
     for sock in clients:
         sock.sendall(b"PING\r\n")
         assert read_reply(sock) == b"PONG"
-    with node.raw() as fourth:
-        assert read_until_closed(fourth) == b"-ERR max number of clients reached\r\n"
+    with node.raw() as extra:
+        assert read_until_closed(extra) == b"-ERR max number of clients reached\r\n"
+    return clients
+
+
+def test_maxclients(node_factory):
+    node = node_factory.start("--maxclients", "3")
+    clients = _fill_to_maxclients(node, 3)
     clients.pop().close()
 
     def a_new_client_is_served() -> bool:
