@@ -285,16 +285,21 @@ def _fit_open_files(config: Config) -> Config:
     files, refused = open_files.settle(config.maxclients, config.max_mesh_peers)
     log = logging.getLogger("hypercache")
     if refused is not None:
-        log.warning("cannot raise the open-file limit to %d: %s", files.wanted, refused)
+        log.warning("%s", refused)
     if files.maxclients < 1:
         print(f"hypercache: error: cannot start: the open-file limit of {files.limit} leaves no room for "
               f"clients; increase 'ulimit -n' to at least {files.wanted}", file=sys.stderr)
     elif files.short:
+        lowered = []
+        if files.maxclients < config.maxclients:
+            lowered.append(f"maxclients has been reduced to {files.maxclients}")
+        if files.mesh_peers < config.max_mesh_peers:
+            lowered.append(f"the mesh to {files.mesh_peers} peers" if lowered
+                           else f"the mesh has been reduced to {files.mesh_peers} peers")
         log.warning("You requested maxclients of %d and room for a mesh of %d peers, requiring at least %d max "
-                    "file descriptors. Current maximum open files is %d: maxclients has been reduced to %d and "
-                    "the mesh to %d peers to compensate for low ulimit. If you need more, increase 'ulimit -n'.",
-                    config.maxclients, config.max_mesh_peers, files.wanted, files.limit, files.maxclients,
-                    files.mesh_peers)
+                    "file descriptors. Current maximum open files is %d: %s to compensate for low ulimit. If you "
+                    "need more, increase 'ulimit -n'.", config.maxclients, config.max_mesh_peers, files.wanted,
+                    files.limit, " and ".join(lowered))
     return dataclasses.replace(config, maxclients=files.maxclients, max_mesh_peers=files.mesh_peers)
 
 

@@ -37,9 +37,10 @@ def plan(soft: int, hard: int, maxclients: int, mesh_peers: int) -> FilePlan:
     """What to hold under these soft and hard limits (RLIM_INFINITY counts as no limit).
 
     The soft limit is raised as far as needed and the hard limit allows, never lowered. When even
-    the hard limit is short, the mesh keeps room for as many peers as half the files allow, and the
-    clients get the rest, up to what was asked (Redis lowers maxclients the same way). A limit that
-    leaves no client a file gives maxclients 0: the caller refuses to start.
+    the hard limit is short, the mesh keeps room for as many peers as half the files allow (more
+    where the clients asked for less than their half), and the clients get the rest, up to what was
+    asked (Redis lowers maxclients the same way). A limit that leaves no client a file gives
+    maxclients 0: the caller refuses to start.
     """
     wanted = files_for(maxclients, mesh_peers)
     if soft == resource.RLIM_INFINITY or soft >= wanted:
@@ -48,7 +49,7 @@ def plan(soft: int, hard: int, maxclients: int, mesh_peers: int) -> FilePlan:
     if limit >= wanted:
         return FilePlan(limit, maxclients, mesh_peers, wanted)
     spare = max(0, limit - RESERVED_FDS)
-    peers = min(mesh_peers, spare // 2 // FILES_PER_PEER)
+    peers = min(mesh_peers, max(spare // 2, spare - maxclients) // FILES_PER_PEER)
     return FilePlan(limit, clients_room(limit, peers, maxclients), peers, wanted, short=True)
 
 
@@ -62,18 +63,23 @@ def clients_room(limit: int, mesh_peers: int, maxclients: int) -> int:
 def settle(maxclients: int, mesh_peers: int) -> tuple[FilePlan, OSError | None]:
     """Plan under this process's RLIMIT_NOFILE and raise its soft limit to the plan's.
 
-    If the OS refuses the raise (a sandbox may), the plan is made again under the soft limit as it
-    is, and the refusal returned for the caller to report.
+    If the OS refuses that limit (one below the hard limit may still be refused: macOS caps a process
+    at kern.maxfilesperproc), the highest it takes is found 16 files at a time, as Redis does, and the
+    plan made again under it; the first refusal is returned for the caller to report.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     chosen = plan(soft, hard, maxclients, mesh_peers)
     if chosen.limit == soft:
         return chosen, None
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (chosen.limit, hard))
-    except (OSError, ValueError) as error:
-        return plan(soft, soft, maxclients, mesh_peers), OSError(str(error))
-    return chosen, None
+    refused: OSError | None = None
+    for limit in range(chosen.limit, soft, -16):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        except (OSError, ValueError) as error:
+            refused = refused or OSError(f"cannot raise the open-file limit to {limit}: {error}")
+            continue
+        return (chosen if limit == chosen.limit else plan(soft, limit, maxclients, mesh_peers)), refused
+    return plan(soft, soft, maxclients, mesh_peers), refused
 
 
 def make_room(maxclients: int, mesh_peers: int) -> int:

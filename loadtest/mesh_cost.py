@@ -16,7 +16,10 @@ members and accepts writes, let it settle, then for --seconds read per node:
 The joiners start first and the seed they --join last, so that all of them
 reach it at once and the founder admits them in one map (one ring placement
 on one node, mesh/ring.py, instead of a pre-copy plan per join on every
-member).
+member). With --batch K the seed starts alone and the others join a running
+cluster K at a time, each batch once the last is in the map: on this 2-core
+machine 100 Python processes starting together (~1.5 s of CPU each to import)
+starve the members that already run, at the default node timeout.
 
 Medians and maxima over the nodes go to stdout as one table line per size.
 The machine is shared and small (2 cores): N nodes' idle cost must fit in it,
@@ -77,30 +80,74 @@ def sample(node: NodeProcess) -> dict[str, float]:
             "at": time.monotonic()}
 
 
-def agreed(nodes: list[NodeProcess]) -> bool:
-    infos = [cluster_info(n) for n in nodes]
-    return (len({i["cluster_current_epoch"] for i in infos}) == 1
-            and all(i["cluster_size"] == str(len(nodes)) and i["cluster_state"] == "ok" for i in infos))
+class Agreement:
+    """Whether every node holds one map of all of them, polled node by node.
+
+    A node that does not answer in time (a machine loaded by 100 nodes) keeps what it said last,
+    so one slow answer does not start the whole poll again; a node's word counts for 30 s."""
+
+    def __init__(self, nodes: list[NodeProcess]) -> None:
+        self.nodes = nodes
+        self.said: dict[int, tuple[str, str, str, float]] = {}
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        for node in self.nodes:
+            try:
+                info = cluster_info(node)
+            except Exception:  # noqa: BLE001 - a busy node answers at the next poll
+                continue
+            self.said[node.port] = (info["cluster_current_epoch"], info["cluster_size"], info["cluster_state"], now)
+        fresh = [said for port, said in self.said.items() if now - said[3] < 30.0]
+        return (len(fresh) == len(self.nodes) and len({said[0] for said in fresh}) == 1
+                and all(said[1:3] == (str(len(self.nodes)), "ok") for said in fresh))
+
+
+def sample_all(nodes: list[NodeProcess]) -> list[dict[str, float]]:
+    """sample() of every node, asking a slow one again (a loaded machine times some out)."""
+    return [wait_until(lambda node=node: sample(node), timeout=60, interval=0.2, message=f"node {node.port}")
+            for node in nodes]
+
+
+def start_in_batches(factory: NodeFactory, size: int, batch: int, extra: list[str]) -> list[NodeProcess]:
+    """A seed alone, then the others joining the running cluster `batch` at a time, each batch once the
+    one before is in the seed's map."""
+    seed = factory.start("--replication-factor", "2", *extra, http=True)
+    nodes = [seed]
+    while len(nodes) < size:
+        joining = [factory.start("--replication-factor", "2", *extra, join=seed, http=True, wait=False)
+                   for _ in range(min(batch, size - len(nodes)))]
+        for node in joining:
+            node.wait_ready(timeout=300)
+        nodes += joining
+        wait_until(lambda: int(cluster_info(seed)["cluster_size"]) >= len(nodes), timeout=300, interval=0.5,
+                   message=f"{len(nodes)} members in the seed's map")
+        print(f"    {len(nodes)} members in the map", flush=True)
+    return nodes
 
 
 def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[str],
-            per_node: bool = False) -> dict[str, float]:
+            per_node: bool = False, batch: int = 0) -> dict[str, float]:
     factory = NodeFactory(base / f"n{size}")
     try:
         began = time.monotonic()
-        seed_port, seed_mesh_port = node_ports()
-        joiners = [factory.start("--replication-factor", "2", *extra, join=f"{HOST}:{seed_mesh_port}",
-                                 http=True, wait=False) for _ in range(size - 1)]
-        for node in joiners:
-            node.wait_ready(timeout=120)
-        nodes = [factory.start("--replication-factor", "2", *extra, http=True, port=seed_port), *joiners]
-        wait_until(lambda: agreed(nodes), timeout=60 + 3 * size, interval=0.5,
+        if batch:
+            nodes = start_in_batches(factory, size, batch, extra)
+            seed_port = nodes[0].port
+        else:
+            seed_port, seed_mesh_port = node_ports()
+            joiners = [factory.start("--replication-factor", "2", *extra, join=f"{HOST}:{seed_mesh_port}",
+                                     http=True, wait=False) for _ in range(size - 1)]
+            for node in joiners:
+                node.wait_ready(timeout=120)
+            nodes = [factory.start("--replication-factor", "2", *extra, http=True, port=seed_port), *joiners]
+        wait_until(Agreement(nodes), timeout=60 + 3 * size, interval=0.5,
                    message=f"{size} nodes agreeing on one map")
         formed_s = time.monotonic() - began
         time.sleep(settle_s)        # a benchmark's settling time, not a wait for a condition
-        before = [sample(n) for n in nodes]
+        before = sample_all(nodes)
         time.sleep(seconds)
-        after = [sample(n) for n in nodes]
+        after = sample_all(nodes)
         rows = []
         for b, a in zip(before, after):
             elapsed = a["at"] - b["at"]
@@ -136,6 +183,8 @@ def main() -> None:
     parser.add_argument("--node-flag", action="append", default=[],
                         help="one more flag for every node, e.g. --node-flag=--node-timeout-ms=1000")
     parser.add_argument("--per-node", action="store_true", help="also print the five costliest nodes of each size")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="start the seed alone and the others K at a time into the running cluster (0: all at once)")
     parser.add_argument("--kinds", action="store_true",
                         help="also print the messages heard per second by kind (median over the nodes)")
     args = parser.parse_args()
@@ -143,7 +192,7 @@ def main() -> None:
     print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s in (median/max)")
     with tempfile.TemporaryDirectory(prefix="mesh-cost-") as base:
         for size in args.sizes:
-            r = measure(size, args.seconds, args.settle_s, Path(base), extra, args.per_node)
+            r = measure(size, args.seconds, args.settle_s, Path(base), extra, args.per_node, args.batch)
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)

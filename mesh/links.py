@@ -317,14 +317,19 @@ class PeerLinks:
                    server_key: bytes | None) -> None:
         if address in self._subs:
             return
-        if len(self._subs) >= self.max_peers:
+        # (the SUBs of a --join/MEET address, a few the operator named, do not count against the room:
+        # a node must reach the cluster it was told to join)
+        if address[:2] not in self._join_addresses and \
+                sum(1 for a in self._subs if a[:2] not in self._join_addresses) >= self.max_peers:
             self._refuse(address, f"this node's open-file limit leaves the mesh room for {self.max_peers} peers")
             return
         try:
             sub = NonBlockingSocket(self._context, zmq.SUB)
-        except zmq.ZMQError as error:   # EMFILE: the files are gone after all (clients beyond the plan?)
-            self._refuse(address, str(error))
+        except zmq.ZMQError as error:   # EMFILE: out of files, or of the zmq context's sockets
+            self._refuse(address, f"{error} (the process's open files or the zmq context's "
+                                  f"{self._context.get(zmq.MAX_SOCKETS)} sockets)")
             return
+        self._refused.discard(address)
         if self._keys is not None and self._keys.shared:
             # the CURVE server of this connection: the publisher proves its own key to our ZAP handler
             curve_server(sub, self._keys.cluster_public, self._keys.cluster_secret)
@@ -357,10 +362,10 @@ class PeerLinks:
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
 
     def _refuse(self, address: tuple, reason: str) -> None:
-        """A peer this node cannot subscribe to stays unheard: counted, and said once per address."""
-        self.counters["peers_refused"] += 1
+        """A peer this node cannot subscribe to stays unheard: counted and said once per address."""
         if address not in self._refused:
             self._refused.add(address)
+            self.counters["peers_refused"] += 1
             log.warning("mesh peer not subscribed to node=%s peer_address=%s:%d reason=%s: raise 'ulimit -n' "
                         "and restart this node", self.me.node_id[:8], address[0], address[1], reason)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import shutil
 import signal
 import socket
@@ -427,10 +426,10 @@ class NodeFactory:
             proc_env.update(env)
         log = open(log_path, "ab")
         try:
-            proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=proc_env, start_new_session=True,
-                                    preexec_fn=None if nofile is None else
-                                    lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+            # (prlimit execs the node: the same pid; preexec_fn is not safe in a process with threads)
+            limited = [] if nofile is None else ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}", "--"]
+            proc = subprocess.Popen(limited + args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=proc_env, start_new_session=True)
         finally:
             log.close()
         node = NodeProcess(port=port, mesh_port=mesh_port, http_port=http_port, data_dir=data_dir,

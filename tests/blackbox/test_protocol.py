@@ -474,6 +474,7 @@ def test_a_low_open_file_limit_lowers_maxclients_as_redis_does(node_factory):
         sock.close()
 
 
+@pytest.mark.skipif(resource.getrlimit(resource.RLIMIT_NOFILE)[1] <= 1024, reason="a hard ulimit -n of 1024 or less")
 def test_the_open_file_limit_is_raised_for_clients_and_a_full_map(node_factory):
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     chosen = open_files.plan(1024, hard, 10_000, MAX_MEMBERS - 1)

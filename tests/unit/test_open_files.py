@@ -47,6 +47,12 @@ def test_few_clients_asked_for_leave_the_mesh_its_full_room_when_it_fits():
     assert (chosen.maxclients, chosen.mesh_peers, chosen.short) == (100, FULL_MAP, False)
 
 
+def test_the_files_few_clients_leave_go_to_the_mesh():
+    # 3 clients under a hard 1,024: the mesh takes what they leave, not half
+    chosen = plan(1024, 1024, 3, FULL_MAP)
+    assert (chosen.maxclients, chosen.mesh_peers) == (3, (1024 - RESERVED_FDS - 3) // FILES_PER_PEER)
+
+
 def test_a_limit_with_no_room_for_a_client_plans_none():
     assert plan(RESERVED_FDS, RESERVED_FDS, 10_000, FULL_MAP).maxclients == 0
     assert plan(RESERVED_FDS + 1, RESERVED_FDS + 1, 10_000, FULL_MAP).maxclients == 1
@@ -57,6 +63,59 @@ def test_clients_room_beside_a_fixed_mesh():
     assert clients_room(256, 18, 50) == 50
     assert clients_room(64, 18, 50) == 0
     assert clients_room(resource.RLIM_INFINITY, FULL_MAP, 10_000) == 10_000
+
+
+class _Kernel:
+    """resource's getrlimit/setrlimit for one process whose kernel refuses a soft limit above `takes`."""
+
+    def __init__(self, soft: int, hard: int, takes: int) -> None:
+        self.limits, self.takes, self.asked = (soft, hard), takes, []
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        return self.limits
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        self.asked.append(limits[0])
+        if limits[0] > self.takes:
+            raise ValueError("not allowed to raise maximum limit")
+        self.limits = limits
+
+
+def test_settle_raises_the_soft_limit_to_the_plan(monkeypatch):
+    kernel = _Kernel(1024, 1 << 20, 1 << 20)
+    monkeypatch.setattr(open_files.resource, "getrlimit", kernel.getrlimit)
+    monkeypatch.setattr(open_files.resource, "setrlimit", kernel.setrlimit)
+    chosen, refused = open_files.settle(10_000, FULL_MAP)
+    assert refused is None and kernel.limits == (WANTED, 1 << 20) and chosen.limit == WANTED
+
+
+def test_settle_steps_down_to_the_highest_limit_the_os_takes_as_redis_does(monkeypatch):
+    # under the hard limit yet refused (macOS caps a process at kern.maxfilesperproc)
+    kernel = _Kernel(256, resource.RLIM_INFINITY, 10_240)
+    monkeypatch.setattr(open_files.resource, "getrlimit", kernel.getrlimit)
+    monkeypatch.setattr(open_files.resource, "setrlimit", kernel.setrlimit)
+    chosen, refused = open_files.settle(10_000, FULL_MAP)
+    assert kernel.asked[0] == WANTED and all(a - b == 16 for a, b in zip(kernel.asked, kernel.asked[1:]))
+    assert kernel.limits[0] == chosen.limit == kernel.asked[-1] and 10_240 - 16 < chosen.limit <= 10_240
+    assert refused is not None and str(WANTED) in str(refused)
+    assert chosen.short and files_for(chosen.maxclients, chosen.mesh_peers) <= chosen.limit
+
+
+def test_settle_keeps_the_soft_limit_when_the_os_takes_no_raise(monkeypatch):
+    kernel = _Kernel(256, 4096, 0)
+    monkeypatch.setattr(open_files.resource, "getrlimit", kernel.getrlimit)
+    monkeypatch.setattr(open_files.resource, "setrlimit", kernel.setrlimit)
+    chosen, refused = open_files.settle(10_000, FULL_MAP)
+    assert kernel.limits == (256, 4096) and chosen == plan(256, 256, 10_000, FULL_MAP) and refused is not None
+
+
+def test_make_room_answers_what_fits_beside_the_meshs_room(monkeypatch):
+    kernel = _Kernel(1024, 2048, 2048)
+    monkeypatch.setattr(open_files.resource, "getrlimit", kernel.getrlimit)
+    monkeypatch.setattr(open_files.resource, "setrlimit", kernel.setrlimit)
+    assert open_files.make_room(500, 18) == 500 and kernel.limits[0] == 1024     # enough already: kept
+    assert open_files.make_room(1500, 18) == 1500 and kernel.limits[0] == files_for(1500, 18)
+    assert open_files.make_room(10_000, 18) == 2048 - RESERVED_FDS - FILES_PER_PEER * 18 and kernel.limits[0] == 2048
 
 
 def test_settle_holds_this_process_limit_to_the_plan():
