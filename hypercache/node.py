@@ -137,15 +137,17 @@ class Node:
 
     def start(self) -> None:
         self.server.start()
+        if self.config.http_port:
+            # in its own thread: HTTP load must not stall the RESP hub (hypercache/status_server.py);
+            # before the mesh, whose hello tells the members to expect heartbeats (the status
+            # server's start took 2 s of a loaded machine, and the members' patience is node_timeout)
+            self.http = StatusServer(self.snapshot, self.config.host, self.config.http_port)
+            self.http.start()
         self.cluster.start()
         # a command of a million elements keeps the heartbeat going (hypercache/pulse.py)
         pulse.install(self.cluster.beat_if_due)
         self.replicator.start()
         self.join_probe.start()
-        if self.config.http_port:
-            # in its own thread: HTTP load must not stall the RESP hub (hypercache/status_server.py)
-            self.http = StatusServer(self.snapshot, self.config.host, self.config.http_port)
-            self.http.start()
         self.greenlets = [gevent.spawn(self._housekeeping)]
         # (last: what start-up made is frozen, so full collections skip it; hypercache/gc_policy.py)
         gc_policy.COLLECTOR.install()

@@ -162,7 +162,10 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
                 role = "seed" if node.port == seed_port else "joiner"
                 print(f"    port {node.port} ({role}): cpu {row['cpu_pct']:.2f}%  out {row['sent']:.1f}/s"
                       f"  in {row['received']:.1f}/s  {row['received_kb']:.2f} KB/s in", flush=True)
-        result = {"size": size, "formed_s": formed_s}
+        logs = [node.logs(tail=None) for node in nodes]
+        result = {"size": size, "formed_s": formed_s, "epoch": float(cluster_info(nodes[0])["cluster_current_epoch"]),
+                  "suspicions": float(sum(text.count("member suspect node=") for text in logs)),
+                  "deaths": float(sum(text.count("member dead node=") for text in logs))}
         for key in sorted({key for row in rows for key in row}):
             values = [r.get(key, 0.0) for r in rows]
             result[key] = statistics.median(values)
@@ -196,6 +199,8 @@ def main() -> None:
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
+            print(f"         from the start: final epoch {r['epoch']:.0f}, {r['suspicions']:.0f} suspicions and "
+                  f"{r['deaths']:.0f} death verdicts in the nodes' logs", flush=True)
             if args.kinds:
                 kinds = {key[len("heard_"):]: value for key, value in r.items()
                          if key.startswith("heard_") and not key.endswith("_max")}

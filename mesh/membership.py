@@ -51,6 +51,7 @@ class Peer:
     seq: int = -1               # last sequence number accepted from it
     dead_incarnation: int = -1  # incarnation it was declared dead at
     changed_at: float = float("-inf")   # learned, or its state or incarnation changed: news until news_s later
+    patience_until: float = float("-inf")   # its silence counts from here, if later than heard_at (learn())
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +161,15 @@ class Membership:
             self._watched = {node_id for node_id in self.peers if self.watches(node_id)}
         return self._watched
 
-    def learn(self, member: Member, now: float) -> list[Event]:
-        """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET)."""
+    def learn(self, member: Member, now: float, patience_s: float = 0.0) -> list[Event]:
+        """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET, its hello).
+
+        `patience_s`: more time before its silence counts (a hello comes before its sender's
+        start-up is done: Mesh._hello)."""
         if member.node_id == self.me.node_id or member.node_id in self.peers:
             return []
-        self._put(member.node_id, Peer(member, State.ALIVE, 0, now, now, changed_at=now))
+        self._put(member.node_id, Peer(member, State.ALIVE, 0, now, now, changed_at=now,
+                                       patience_until=now + patience_s))
         log.info("member learned node=%s peer=%s", self.me.node_id[:8], member.node_id[:8])
         return [Joined(member)]
 
@@ -215,8 +220,11 @@ class Membership:
             self.reports.pop(beat.sender, None)
         for gossip in beat.members:
             # A member others hold dead is not news: it would only come back to die again.
+            # One first heard of here from another's list gets the patience a hello gets: the SUB
+            # this node opens to it now takes its time to be heard through, and the member itself
+            # may still be starting (Mesh._hello).
             if gossip.state != State.DEAD:
-                events += self.learn(gossip.member, now)
+                events += self.learn(gossip.member, now, patience_s=self.node_timeout_s)
         events += self._check_self(beat.members)
         if recount:
             events += self._declare_dead(now)
@@ -420,7 +428,7 @@ class Membership:
         # (only the watched: no one else is suspected on silence here)
         for node_id in sorted(self.watched()):
             peer = self.peers[node_id]
-            if peer.state == State.ALIVE and now - peer.heard_at > self.node_timeout_s:
+            if peer.state == State.ALIVE and now - max(peer.heard_at, peer.patience_until) > self.node_timeout_s:
                 self._put(node_id, replace(peer, state=State.SUSPECT, state_at=now, changed_at=now))
                 log.info("member suspect node=%s peer=%s silent_s=%.2f",
                          self.me.node_id[:8], node_id[:8], now - peer.heard_at)

@@ -444,3 +444,31 @@ def test_who_dies_in_one_count_does_not_depend_on_the_order_of_the_count():
             # p dies in the first count; s, whose electorate still held p then, in the next
             assert [e for e in membership.tick(2.5) if isinstance(e, Died)] == [Died(p.node_id)]
             assert [e for e in membership.tick(2.75) if isinstance(e, Died)] == [Died(s.node_id)]
+
+
+def test_a_node_learned_by_its_hello_gets_a_node_timeout_more_before_its_silence_counts():
+    # a hello comes as the node's mesh starts; the rest of its start-up may hold its first
+    # heartbeat back longer than node_timeout on a loaded machine (Mesh._hello)
+    membership = Membership(member(0), TIMEOUT)
+    membership.learn(member(1), 0.0, patience_s=TIMEOUT)
+    membership.learn(member(2), 0.0)
+    membership.tick(TIMEOUT + 0.1)
+    assert membership.state(node_id(1)) == State.ALIVE and membership.state(node_id(2)) == State.SUSPECT
+    membership.tick(2 * TIMEOUT + 0.1)
+    assert membership.state(node_id(1)) == State.SUSPECT
+    # heard once, it is judged as any other: node_timeout from its last heartbeat
+    membership.heartbeat(beat(1, 1), 2 * TIMEOUT + 0.2)
+    membership.tick(3 * TIMEOUT + 0.3)
+    assert membership.state(node_id(1)) == State.SUSPECT
+
+
+def test_a_node_first_heard_of_in_anothers_list_gets_the_same_patience():
+    # this node's SUB to it is only opened now, and it may still be starting
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 1, gossip=(Gossip(member(3), 0, State.ALIVE),)), 0.5)
+    membership.heartbeat(beat(1, 2), TIMEOUT + 0.5)         # (its reporter stays heard)
+    membership.tick(TIMEOUT + 0.6)
+    assert membership.state(node_id(3)) == State.ALIVE
+    membership.heartbeat(beat(1, 3), 2 * TIMEOUT + 0.5)
+    membership.tick(2 * TIMEOUT + 0.6)
+    assert membership.state(node_id(3)) == State.SUSPECT
