@@ -51,7 +51,7 @@ class Peer:
     seq: int = -1               # last sequence number accepted from it
     dead_incarnation: int = -1  # incarnation it was declared dead at
     changed_at: float = float("-inf")   # learned, or its state or incarnation changed: news until news_s later
-    patience_until: float = float("-inf")   # its silence counts from here, if later than heard_at (learn())
+    patience_until: float = float("-inf")   # until first heard, its silence counts from here if later (learn())
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ class Membership:
         changed = revived or beat.incarnation > peer.incarnation
         self._put(beat.sender, replace(
             peer, member=peer.member if beat.me is None else beat.me, incarnation=max(peer.incarnation, beat.incarnation),
-            heard_at=now, seq=beat.seq, state=State.ALIVE,
+            heard_at=now, seq=beat.seq, state=State.ALIVE, patience_until=float("-inf"),    # (heard: no more)
             state_at=now if revived else peer.state_at,
             changed_at=now if changed else peer.changed_at))
         if revived:
@@ -222,9 +222,10 @@ class Membership:
             # A member others hold dead is not news: it would only come back to die again.
             # One first heard of here from another's list gets the patience a hello gets: the SUB
             # this node opens to it now takes its time to be heard through, and the member itself
-            # may still be starting (Mesh._hello).
+            # may still be starting (Mesh._hello). Not one the list holds suspect: its silence began.
             if gossip.state != State.DEAD:
-                events += self.learn(gossip.member, now, patience_s=self.node_timeout_s)
+                events += self.learn(gossip.member, now, patience_s=self.node_timeout_s
+                                     if gossip.state == State.ALIVE else 0.0)
         events += self._check_self(beat.members)
         if recount:
             events += self._declare_dead(now)

@@ -462,6 +462,15 @@ def test_a_node_learned_by_its_hello_gets_a_node_timeout_more_before_its_silence
     assert membership.state(node_id(1)) == State.SUSPECT
 
 
+def test_the_patience_ends_with_the_first_heartbeat():
+    # heard within its patience, then silent: a crash right after a join is found node_timeout later
+    membership = Membership(member(0), TIMEOUT)
+    membership.learn(member(1), 0.0, patience_s=TIMEOUT)
+    membership.heartbeat(beat(1, 1), 0.1)
+    membership.tick(TIMEOUT + 0.2)
+    assert membership.state(node_id(1)) != State.ALIVE      # (suspect, and dead: it is the only peer)
+
+
 def test_a_node_first_heard_of_in_anothers_list_gets_the_same_patience():
     # this node's SUB to it is only opened now, and it may still be starting
     membership = view(peers=1)
@@ -471,4 +480,12 @@ def test_a_node_first_heard_of_in_anothers_list_gets_the_same_patience():
     assert membership.state(node_id(3)) == State.ALIVE
     membership.heartbeat(beat(1, 3), 2 * TIMEOUT + 0.5)
     membership.tick(2 * TIMEOUT + 0.6)
+    assert membership.state(node_id(3)) == State.SUSPECT
+
+
+def test_a_node_first_heard_of_as_suspect_gets_no_patience():
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 1, gossip=(Gossip(member(3), 0, State.SUSPECT),)), 0.5)
+    membership.heartbeat(beat(1, 2), TIMEOUT + 0.5)
+    membership.tick(TIMEOUT + 0.6)
     assert membership.state(node_id(3)) == State.SUSPECT
