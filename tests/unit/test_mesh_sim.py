@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
 
 import mesh_sim  # noqa: E402
 from mesh import watch  # noqa: E402
+from mesh.messages import State  # noqa: E402
 
 NODE_TIMEOUT_MS = 1000
 INTERVAL_S = 0.25
@@ -132,6 +133,28 @@ def test_a_founder_that_crashes_as_the_first_map_commits_is_removed():
                   if cluster.members[n].slotmap.epoch == 0 and first.slotmap.has_member(n))
     cluster.crash(victim)
     assert cluster.run_until_agreed(set(cluster.members) - {victim}, 10) is not None
+
+
+def test_a_joiner_slow_to_start_is_not_declared_dead_before_its_first_heartbeat():
+    # A node subscribes (its hello) as its mesh starts; the rest of its start-up may keep its first
+    # heartbeat longer than node_timeout away on a loaded machine (100 nodes on 2 cores: 2-4 s). Held
+    # silent for 1.6 node timeouts after its hello, it is neither suspected nor dead anywhere, and
+    # is admitted once it beats (Mesh._hello, Membership.learn's patience).
+    network = mesh_sim.Network(seed=3)
+    cluster, formed_s, _ = mesh_sim.form(network, 12, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    network.run_until(network.now + 1)
+    seed_member = cluster.live()[0].me
+    joiner = cluster.start([(seed_member.host, seed_member.mesh_port)])
+    cluster.stopped.add(joiner.me.node_id)      # its timer does not run yet: no heartbeat
+    network.run_until(network.now + 1.6 * NODE_TIMEOUT_MS / 1000)
+    others = [mesh for mesh in cluster.live() if mesh is not joiner]
+    assert all(joiner.me.node_id in mesh.membership.peers for mesh in others)     # (it was heard of)
+    assert cluster.suspected() == set() and all(
+        mesh.membership.state(joiner.me.node_id) == State.ALIVE for mesh in others)
+    cluster.stopped.discard(joiner.me.node_id)
+    cluster._tick(joiner, network.now)
+    assert cluster.run_until_agreed(set(cluster.members), 10) is not None
 
 
 def _cut_as_a_member_adopts_a_map_that_changes_its_watchers(seed: int, behind_s: float) -> set[str]:
