@@ -136,6 +136,10 @@ class SimLinks:
             target.subscribers.pop(self, None)
         self.subscribed.clear()
 
+    @property
+    def refused_now(self) -> int:
+        return 0        # (no open-file limit here)
+
     def older_here(self) -> bool:
         return False    # (every simulated member runs this version)
 

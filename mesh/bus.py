@@ -414,6 +414,7 @@ class Mesh:
             "mesh_out": self.counters["out"],
             "mesh_dropped": self.counters["dropped"] + self.counters["invalid"] + self.counters["too_big"],
             "counters": dict(self.counters),
+            "peers_unsubscribed": self.links.refused_now,
         }
 
     def _member_status(self, member: Member, now: float) -> dict:

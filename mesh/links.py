@@ -292,8 +292,14 @@ class PeerLinks:
                 sub.setsockopt(zmq.SUBSCRIBE if want else zmq.UNSUBSCRIBE, topic)
         self._topics_on[address] = wanted
 
+    @property
+    def refused_now(self) -> int:
+        """Peers not subscribed to for want of room (a degraded node: it does not hear them)."""
+        return len(self._refused)
+
     def disconnect(self, node_id: str) -> None:
         """Close the SUBs bound to a member that is gone for good, and forget its sequence number."""
+        self._refused = {a for a in self._refused if node_id not in a[2:]}
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)

@@ -332,7 +332,8 @@ def _verdict_fields(ctx, status: dict) -> bytes:
             if m.node_id != ctx.node_id and _state(members, m.node_id) != ALIVE]
     assigned = sum(1 for owners in slotmap.owners if owners)
     stranded = health.stranded_keys(ctx.store.slots, slotmap.owners, ctx.node_id)
-    state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down, None, stranded)
+    state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down, None, stranded,
+                                   status.get("peers_unsubscribed", 0))
     fields = f"hypercache_cluster_state:{state}\r\n"
     if reason is not None:
         fields += f"hypercache_cluster_state_reason:{reason}\r\n"

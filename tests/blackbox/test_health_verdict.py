@@ -113,3 +113,23 @@ def test_keys_left_in_slots_a_node_no_longer_owns_are_not_called_ok(node_factory
         wait_until(consistent, timeout=20, message=lambda node=node: (
             f"node on {node.port}: verdict and stranded keys agreeing: {_stranded(node)} stranded, "
             f"{_cluster_info(node)}"))
+
+
+def test_a_node_without_room_to_hear_a_peer_is_not_called_ok(node_factory) -> None:
+    # ulimit -n 48: room for 1 mesh peer besides the --join address (hypercache/open_files.py); in a
+    # cluster of 4 it cannot subscribe to one member and does not hear it: degraded, and it says why
+    nodes = node_factory.start_cluster(3, "--node-timeout-ms", "2000", http=True)
+    wait_until(lambda: agreed(nodes, 3), timeout=60, message="3 nodes agreeing")
+    crowded = node_factory.start("--node-timeout-ms", "2000", join=nodes[0], http=True, nofile=(48, 48))
+    assert "the mesh to 1 peers" in crowded.logs()
+    wait_until(lambda: "mesh peer not subscribed" in crowded.logs(), timeout=60, message="a peer refused")
+    wait_until(lambda: "mesh peers are not subscribed to" in _cluster_info(crowded).get(
+        "hypercache_cluster_state_reason", ""), timeout=30, message="CLUSTER INFO naming the unheard peer")
+    assert _cluster_info(crowded)["hypercache_cluster_state"] == "degraded"
+    health = _health(crowded)
+    assert health["status"] != "ok" and "ulimit -n" in health["reason"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{crowded.http_port}/metrics", timeout=5) as response:
+        refused = [line for line in response.read().decode().splitlines()
+                   if line.startswith("hypercache_mesh_peers_refused_total ")]
+    assert refused and float(refused[0].split()[1]) >= 1
+    assert call(crowded, "PING") == b"PONG"        # refused, never crashed

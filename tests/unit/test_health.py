@@ -40,6 +40,12 @@ def test_stranded_keys_are_counted_and_named() -> None:
     assert state == "degraded" and reason.startswith("3 keys held here for slots this node no longer owns")
 
 
+def test_mesh_peers_without_room_are_named() -> None:
+    state, reason = verdict(True, 16384, IN_SYNC, [], None, 0, 2)
+    assert state == "degraded" and reason.startswith("2 mesh peers are not subscribed to for want of open files")
+    assert verdict(True, 16384, IN_SYNC, [], None, 0, 0) == ("ok", None)
+
+
 def test_a_join_that_waits_on_joining_peers_says_there_is_no_cluster():
     from hypercache.join_probe import stuck_reason
     assert stuck_reason(2.0, 1.0, {"a" * 40: 0}) is None              # a join takes a moment
