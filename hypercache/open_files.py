@@ -4,9 +4,10 @@ Every client is a file, and so is each mesh peer, several times over: the SUB a 
 TCP connection and zmq's mailbox), that peer's SUB connected to our XPUB, the replication stream each
 way. Redis raises its soft RLIMIT_NOFILE to maxclients + 32 at start and lowers maxclients when the
 hard limit is in the way; a node does the same, with room for a full map's peers (MAX_MEMBERS) besides
-the clients. Without that room a node of a big cluster ran out in the middle of the mesh: zmq refuses
-its 1,024th socket, and a member past that was never heard. When the hard limit is too low for both,
-the two share what there is (half each at most), and the node says so at start, as Redis does.
+the clients. Without that room a node of a big cluster ran out in the middle of the mesh: its files,
+or zmq's default of 1,023 sockets a context (mesh/links.py raises that), and a member past that was
+never heard. When the hard limit is too low for both, the two share what there is (the mesh half of
+it, or what the clients leave if more), and the node says so at start, as Redis does.
 
 `plan()` decides (pure); `settle()` asks the OS, once, at start.
 """
