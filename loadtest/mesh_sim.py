@@ -60,6 +60,10 @@ class Network:
     order: itertools.count = field(default_factory=itertools.count)
     by_address: dict[tuple[str, int], "SimLinks"] = field(default_factory=dict)
     by_topic: dict[bytes, "SimLinks"] = field(default_factory=dict)      # a member's own topics -> it
+    # whose quiet heartbeats each member hears (SimLinks.watch): node id -> its listeners, and
+    # the members that hear everyone's; so a quiet heartbeat finds its few receivers at once
+    quiet_listeners: dict[str, set["SimLinks"]] = field(default_factory=dict)
+    hears_all: set["SimLinks"] = field(default_factory=set)
     sent: collections.Counter = field(default_factory=collections.Counter)         # node id -> messages
     sent_bytes: collections.Counter = field(default_factory=collections.Counter)
     received: collections.Counter = field(default_factory=collections.Counter)
@@ -120,6 +124,8 @@ class SimLinks:
         # (a dict as an ordered set: a set of objects iterates in id() order, which made a seeded
         # run deliver, and draw its random delays, in a different order each time: review)
         self.subscribers: dict[SimLinks, None] = {}
+        self._subscribed_at: dict[SimLinks, int] = {}   # each subscriber's place in that order
+        self._subscriptions = itertools.count()
         self.subscribed: dict[tuple[str, int], SimLinks] = {}
         self.join_addresses: set[tuple[str, int]] = set()
         self.join_peers: set[str] = set()
@@ -130,6 +136,7 @@ class SimLinks:
         self.listening = False
         self.bound = False
         network.by_address[(me.host, me.mesh_port)] = self
+        network.hears_all.add(self)
         # its own topics (promises, maps sent again), found without a walk of every subscriber
         # per message: that walk was most of an idle 300-member run's time, the simulator's and
         # not the protocol's (a node's XPUB filters natively, in zmq's I/O thread)
@@ -160,7 +167,8 @@ class SimLinks:
         if not topic:
             targets = list(self.subscribers)
         elif topic == QUIET:
-            targets = [s for s in self.subscribers if s.watching is None or sender in s.watching]
+            listeners = self.network.hears_all | self.network.quiet_listeners.get(sender, set())
+            targets = sorted((s for s in listeners if s in self.subscribers), key=self._subscribed_at.__getitem__)
         elif topic == OUTSIDE:
             targets = [s for s in self.subscribers if s.outsiders]
         elif topic == CATCH_UP:
@@ -172,6 +180,18 @@ class SimLinks:
             self.network.deliver(self, subscriber, message, size)
 
     def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:
+        if node_ids != self.watching:
+            network = self.network
+            if self.watching is None:
+                network.hears_all.discard(self)
+            else:
+                for node_id in self.watching:
+                    network.quiet_listeners[node_id].discard(self)
+            if node_ids is None:
+                network.hears_all.add(self)
+            else:
+                for node_id in node_ids:
+                    network.quiet_listeners.setdefault(node_id, set()).add(self)
         self.watching, self.outsiders, self.catch_up = node_ids, outsiders, catch_up
 
     def connect(self, host: str, mesh_port: int, node_id: str | None = None) -> None:
@@ -185,6 +205,7 @@ class SimLinks:
             return
         self.subscribed[address] = target
         target.subscribers[self] = None
+        target._subscribed_at[self] = next(target._subscriptions)
         hello = Hello(self.me.node_id, 0, self.me)
         self.network.deliver(self, target, hello, len(encode(hello)))
 
