@@ -214,8 +214,6 @@ class Mesh:
         # Whose quiet heartbeats this node hears (mesh/watch.py; None: everyone's), and whether
         # it hears those of nodes outside their map.
         self._watching: tuple[frozenset[str] | None, bool, bool] = (None, True, True)
-        # (Membership.roster, the watchers it was made from, the peers outside the map): _outside_the_map
-        self._outside_cache: tuple[int, dict[str, frozenset[str]], frozenset[str]] | None = None
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
         self._newest_heard: tuple[int, float] = (0, float("-inf"))
         self._incarnation_sent = 0
@@ -939,7 +937,9 @@ class Mesh:
             wanted = None
         else:
             me = self.me.node_id
-            wanted = frozenset(watchers[me] | self._outside_the_map(watchers) | self.membership.doubted | {
+            peers = self.membership.peers
+            # (set operations on the keys, not a walk of every peer each tick)
+            wanted = frozenset(watchers[me] | (peers.keys() - watchers.keys()) | self.membership.doubted | {
                 node_id for node_id, group in self.membership.pinned.items() if me in group})
             if awaited:
                 wanted |= awaited - {me}
@@ -961,15 +961,6 @@ class Mesh:
         if (wanted, outsiders, catch_up) != self._watching:
             self._watching = (wanted, outsiders, catch_up)
             self.links.watch(wanted, outsiders, catch_up)
-
-    def _outside_the_map(self, watchers: dict[str, frozenset[str]]) -> frozenset[str]:
-        """The peers that are not members of the map (joiners, the removed): a set difference of every
-        peer and the map, made again only when either changed (each tick, it was an O(N) part of an idle
-        member's timer: 26 us a tick at 1,000 simulated members, 9 at 300)."""
-        roster, cached = self.membership.roster, self._outside_cache
-        if cached is None or cached[0] != roster or cached[1] is not watchers:
-            cached = self._outside_cache = (roster, watchers, frozenset(self.membership.peers.keys() - watchers.keys()))
-        return cached[2]
 
     def _map_digest(self) -> bytes:
         """The current map's digest, computed once per map (it hashes every token)."""

@@ -131,13 +131,11 @@ class Membership:
     doubted: set[str] = field(default_factory=set)          # peers suspect or dead here
     changed_last: float = float("-inf")                     # the latest changed_at of a peer
     _watched: set[str] | None = None                        # watches() of each peer; None: to count
-    roster: int = 0                                         # counts peers added and dropped (a cache key)
 
     def _put(self, node_id: str, peer: Peer) -> None:
         """Store a peer's record and keep the indexes in step (a new peer changes who is watched)."""
         if node_id not in self.peers:
             self._watched = None
-            self.roster += 1
         self.peers[node_id] = peer
         if peer.state == State.ALIVE:
             self.doubted.discard(node_id)
@@ -149,7 +147,6 @@ class Membership:
     def _drop(self, node_id: str) -> None:
         """Stop tracking a peer, its reports included."""
         peer = self.peers.pop(node_id)
-        self.roster += 1
         self.reports.pop(node_id, None)
         self.doubted.discard(node_id)
         if self._watched is not None:
