@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from gevent.event import Event
 
-from mesh import election
 from mesh import replication as wire
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
@@ -431,8 +430,7 @@ class Replicator:
             started = time.monotonic()
             if started < self._plan_next_at:
                 return      # (the upkeep asks again: the joiners that came meanwhile join this plan)
-            planned = gevent.get_hub().threadpool.apply(
-                election.plan, (slotmap, (), list(joiners.values()), slotmap.epoch + 1))
+            planned = cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
             finished = time.monotonic()
             # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
             self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), cluster.node_timeout_s)

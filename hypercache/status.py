@@ -89,6 +89,11 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_dropped": mesh.get("mesh_dropped", 0),
             # peers this node could not subscribe to for want of files (open_files.py): unheard
             "mesh_peers_refused": mesh.get("counters", {}).get("peers_refused", 0),
+            # how late this node runs (mesh/awareness.py): 0 on time; its suspicions of a silent
+            # peer wait mesh_suspect_after_s, (local health + 1) node timeouts
+            "mesh_local_health": mesh.get("local_health", 0),
+            "mesh_suspect_after_s": mesh.get("suspect_after_s"),
+            "mesh_late_evidence": mesh.get("late_evidence", 0),
             "mesh_in_by_kind": {name[len(HEARD):]: n for name, n in mesh.get("counters", {}).items()
                                 if name.startswith(HEARD)},
             "uptime_s": time.monotonic() - ctx.started_at,

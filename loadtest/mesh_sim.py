@@ -21,7 +21,12 @@ What it reports, per scenario (cluster size, loss, delay):
   is, from a second after the map without the dead member (which every
   heartbeat still names until it is forgotten).
 
+With --starved-s, a machine with more busy processes than cores instead: every
+member's timer runs late (what arrives meanwhile waits), no one crashes, and
+every suspicion is false (mesh/awareness.py); then one member crashes.
+
     python3 loadtest/mesh_sim.py --members 24 48 100 --loss 0.01
+    python3 loadtest/mesh_sim.py --members 24 100 --starved-s 30
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
 from mesh.messages import Hello, Message, digest, encode  # noqa: E402
+from mesh.placer import run_here  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
 
@@ -135,6 +141,8 @@ class SimLinks:
         self.catch_up = True                             # hears maps sent again
         self.listening = False
         self.bound = False
+        # its hub is not running from the first to the second (SimCluster.starve)
+        self.asleep: tuple[float, float] = (float("-inf"), float("-inf"))
         network.by_address[(me.host, me.mesh_port)] = self
         network.hears_all.add(self)
         # its own topics (promises, maps sent again), found without a walk of every subscriber
@@ -216,6 +224,10 @@ class SimLinks:
                 target.subscribers.pop(self, None)
 
     def arrive(self, message: Message, source: "SimLinks") -> None:
+        if self.asleep[0] <= self.network.now < self.asleep[1]:
+            # (a starved hub reads it once it runs again, after its late timer tick)
+            self.network.at(self.asleep[1], lambda: self.arrive(message, source))
+            return
         if isinstance(message, Hello):
             self._on_hello(message.me)
             self.connect(message.me.host, message.me.mesh_port, message.sender)
@@ -240,6 +252,8 @@ class SimCluster:
         self.holds: dict[str, int] = {}     # what a member's data plane would say it holds (none here)
         self.awaits: dict[str, frozenset[str]] = {}     # whose holds it would wait for (fallback copies)
         self._count = itertools.count()
+        # how much later than due each timer tick runs (`starve`), or None: on time
+        self.lateness: Callable[[], float] | None = None
 
     def start(self, join: list[tuple[str, int]]) -> Mesh:
         index = next(self._count)
@@ -257,7 +271,7 @@ class SimCluster:
             return {"holds": self.holds.get(node_id, 0), "awaits": self.awaits.get(node_id, frozenset())}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
-                    clock=network.clock, links=links, offload=lambda work, then: then(work()))
+                    clock=network.clock, links=links, offload=lambda name, args, then: then(run_here(name, args)))
         mesh.links.listening = mesh.links.bound = True
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)
@@ -271,7 +285,21 @@ class SimCluster:
                 return
             mesh.beat_once(self.network.now)
             self._tick(mesh, self.network.now + self.interval_s)
+        if self.lateness is not None:
+            # the hub does not run from when the tick was due until it fires: what arrives meanwhile
+            # waits, and nothing is sent
+            due, when = when, when + self.lateness()
+            mesh.links.asleep = (due, when)
         self.network.at(when, fire)
+
+    def starve(self, seed: int, late_s: float, stall_chance: float, stall_s: tuple[float, float]) -> None:
+        """Run every member's timer late from now on, as on a machine with more busy processes than cores:
+        each tick up to `late_s` late, and with `stall_chance` a stall of `stall_s` instead."""
+        rng = random.Random(seed)
+
+        def lateness() -> float:
+            return rng.uniform(*stall_s) if rng.random() < stall_chance else rng.uniform(0.0, late_s)
+        self.lateness = lateness
 
     def crash(self, node_id: str) -> None:
         """Stop a member without a word, as SIGKILL does."""
@@ -397,6 +425,32 @@ def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float,
     return result
 
 
+def starved(members: int, seconds: float, node_timeout_ms: int, interval_s: float, seed: int,
+            late_s: float = 0.6, stall_chance: float = 0.03, stall_s: tuple[float, float] = (1.5, 3.5)) -> dict:
+    """Form a cluster, then run every member late for `seconds` (SimCluster.starve): no member
+    crashed, so every suspicion and death is false; the local health each member ended with."""
+    network = Network(seed=seed)
+    cluster, formed_s, _ = form(network, members, node_timeout_ms, interval_s, 60 + members * 0.5)
+    if formed_s is None:
+        return {"members": members, "formed_s": None}
+    network.run_until(network.now + 2.0)
+    before = cluster.suspected()
+    epoch = cluster.epoch()
+    cluster.starve(seed, late_s, stall_chance, stall_s)
+    network.run_until(network.now + seconds)
+    deaths = {event.node for m in cluster.live() for event in m.events if event.kind == "dead"}
+    scores = [m.health.score for m in cluster.live()]
+    result = {"members": members, "seconds": seconds,
+              "suspected": len(cluster.suspected() - before), "dead": len(deaths),
+              "epochs": cluster.epoch() - epoch,
+              "map_members": min(len(m.slotmap.members) for m in cluster.live()),
+              "local_health_min_max": (min(scores), max(scores))}
+    # A real crash, still starved: found later, (local health + 1) node timeouts, but found.
+    cluster.crash(cluster.live()[-1].me.node_id)
+    result["crash_agreed_s"] = cluster.run_until_agreed({m.me.node_id for m in cluster.live()}, 60.0)
+    return result
+
+
 def partition(members: int, minority: float, node_timeout_ms: int, interval_s: float, seconds: float,
               seed: int) -> dict:
     """Cut a formed cluster in two at random (`minority` of the members on one side, both ways)
@@ -437,8 +491,16 @@ def main() -> None:
     parser.add_argument("--scale-up", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="one JSON line per size instead of the table")
+    parser.add_argument("--starved-s", type=float, default=0.0,
+                        help="instead: run every member late for this long (starved), then crash one, "
+                             "and print the false suspicions and deaths, and how long the crash took to agree")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
+    if args.starved_s:
+        for members in args.members:
+            print(json.dumps(starved(members, args.starved_s, args.node_timeout_ms, args.interval_s, args.seed)),
+                  flush=True)
+        return
     print("members  loss  msgs/s out  msgs/s in  KB/s out  KB/s in  cpu ms/s  formed s  crash s  join s"
           "  scale-up s (epochs)  false susp  msgs/s in after crash  wall s")
     for members in args.members:

@@ -44,6 +44,8 @@ from mesh import election as election_rules
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
+from mesh.awareness import MAX_SCORE, LocalHealth
+from mesh.placer import Placer, run_in_thread
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
@@ -100,18 +102,6 @@ def quiet_interval_s(timer_interval_s: float, node_timeout_s: float) -> float:
     return max(timer_interval_s, min(node_timeout_s / QUIET_BEATS_PER_TIMEOUT, QUIET_INTERVAL_MAX_S))
 
 
-def _in_thread(work: Callable[[], Any], then: Callable[[Any], None]) -> None:
-    """Run a pure, CPU-bound decision in gevent's thread pool, then `then(result)` in a greenlet of its own."""
-    def run() -> None:
-        try:
-            result = gevent.get_hub().threadpool.apply(work)
-        except Exception:  # no map placed, no proposal checked: retried like a lost message
-            log.exception("mesh decision failed")
-            result = None
-        then(result)
-    gevent.spawn(run)
-
-
 @dataclass(frozen=True, slots=True)
 class MeshEvent:
     at_unix: float   # wall clock, for display only
@@ -130,16 +120,19 @@ class Mesh:
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] | None = None,
+                 offload: Callable[[str, tuple, Callable[[Any], None]], None] | None = None,
                  settled: Callable[[], bool] = lambda: False) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
-        # Ring placements (a proposal's map, built or checked) run through this: on a node in a
-        # thread, from a greenlet of their own, so that neither the heartbeat timer nor a peer's
-        # reader waits while a big join is placed (~0.3 s a newcomer at 48 members; the founder
-        # of 48 went silent for 74 s on a loaded machine when its timer waited for it).
-        self._offload: Callable[[Callable[[], Any], Callable[[Any], None]], None] = offload or _in_thread
+        # Ring placements (a proposal's map, built or checked: mesh/election.py's plan, follows and
+        # rebalanced, by name) run through this: on a node in a worker process of low priority
+        # (mesh/placer.py), waited for by a greenlet of their own, so that neither the heartbeat
+        # timer nor a peer's reader waits while a big join is placed (~0.3 s a newcomer at 48
+        # members; the founder of 48 went silent for 74 s on a loaded machine when its timer
+        # waited for it), nor shares the GIL or the CPU's priority with it.
+        self.placer = Placer(me.node_id) if offload is None else None
+        self._offload: Callable[[str, tuple, Callable[[Any], None]], None] = offload or self._in_worker
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -207,6 +200,9 @@ class Mesh:
         # a joiner whose copy ahead of admission stands still this long is admitted without it
         self._precopy_patience_s = PRECOPY_PATIENCE_TIMEOUTS * self.node_timeout_s
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
+        # how late this node itself runs: its suspicions on silence wait longer while it does
+        self.health = LocalHealth(self._clock())
+        self._said_starved = False
         self._arrived_at: dict[str, float] = {}
         self._roster_sent_at = float("-inf")
         self._roster_due = True
@@ -281,11 +277,28 @@ class Mesh:
             return
         self.links.send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
         gevent.killall(self._greenlets)
+        if self.placer is not None:
+            self.placer.close()
         # Leave the Leave a moment to reach the wire before the socket goes.
         self.links.close(linger_ms=500)
         log.info("mesh stopped node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
 
     # -- what the node asks ----------------------------------------------
+
+    def place(self, name: str, *args: Any) -> Any:
+        """Run a ring placement (mesh/election.py's `name`) where this node runs them; the calling greenlet waits."""
+        return self.placer.call(name, *args) if self.placer is not None else run_in_thread(name, args)
+
+    def _in_worker(self, name: str, args: tuple, then: Callable[[Any], None]) -> None:
+        """Run a placement in the worker (`place`), then `then(result)` in a greenlet of its own."""
+        def run() -> None:
+            try:
+                result = self.place(name, *args)
+            except Exception:  # no map placed, no proposal checked: retried like a lost message
+                log.exception("mesh decision failed")
+                result = None
+            then(result)
+        gevent.spawn(run)
 
     def accepting_writes(self) -> bool:
         """False while this node cannot hear a majority of the current map's members,
@@ -415,6 +428,10 @@ class Mesh:
             "mesh_dropped": self.counters["dropped"] + self.counters["invalid"] + self.counters["too_big"],
             "counters": dict(self.counters),
             "peers_unsubscribed": self.links.refused_now,
+            # this node's doubt in its own timeliness (mesh/awareness.py): 0 on time
+            "local_health": self.health.score,
+            "suspect_after_s": self.health.scaled(self.node_timeout_s),
+            "late_evidence": self.health.raised,
         }
 
     def _member_status(self, member: Member, now: float) -> dict:
@@ -557,8 +574,7 @@ class Mesh:
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, current, True)
             return
-        self._offload(lambda: election_rules.follows(current, candidate),
-                      lambda follows: self._checked(proposal, current, follows))
+        self._offload("follows", (current, candidate), lambda follows: self._checked(proposal, current, follows))
 
     def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
         """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
@@ -624,10 +640,10 @@ class Mesh:
         dead, joining = self._changes()
         self._placing = True
         if election_rules.changes(current, dead, joining):
-            self._offload(lambda: election_rules.plan(current, dead, joining, ready.ballot),
+            self._offload("plan", (current, dead, joining, ready.ballot),
                           lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
         else:       # (nothing else to change: the ballot was prepared to move slots for balance)
-            self._offload(lambda: election_rules.rebalanced(current, ready.ballot),
+            self._offload("rebalanced", (current, ready.ballot),
                           lambda candidate: self._send_rebalanced(ready, current, candidate))
 
     def _send_rebalanced(self, ready: Ready, current: SlotMap, candidate: SlotMap | None) -> None:
@@ -796,11 +812,14 @@ class Mesh:
     def beat_once(self, now: float) -> None:
         """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
         self._arrival.pulse(now)
+        stalled = self._arrival.stall_ended_at == now
+        self._judge_health(now, stalled)
         # Right after this hub stalled (a long command, a pause), the peers' heartbeats that came
         # meanwhile are still unread: suspecting them now would have this node, alone, find
         # everyone silent (and, as the only live voter left in its view, dead). Read first.
-        if self._arrival.stall_ended_at != now:
-            self._handle_events(self.membership.tick(now))
+        # Late again and again (a starved machine), it waits longer before it suspects anyone.
+        if not stalled:
+            self._handle_events(self.membership.tick(now, self.health.scaled(self.node_timeout_s)))
         self._name_stuck(now)
         for node_id in self.membership.forget_dead(now, self.slotmap.member_ids,
                                                    FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
@@ -815,6 +834,33 @@ class Mesh:
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
+
+    def _judge_health(self, now: float, late: bool) -> None:
+        """Count a late tick as evidence against this node's own timeliness (mesh/awareness.py)."""
+        before = self.health.score
+        if late:
+            self.health.late(now)
+        else:
+            self.health.tick(now)
+        self._say_health(before)
+
+    def _say_health(self, before: int) -> None:
+        score = self.health.score
+        if score == before:
+            return
+        if before == 0:
+            log.info("this node runs late node=%s: it suspects a silent peer after %.1fs, not %.1fs",
+                     self.me.node_id[:8], self.health.scaled(self.node_timeout_s), self.node_timeout_s)
+        if score == MAX_SCORE and not self._said_starved:
+            # (once until it runs on time again: a starved node's score goes up and down at the top)
+            self._said_starved = True
+            log.warning("this node runs late again and again node=%s (a starved machine?): it suspects a "
+                        "silent peer after %.1fs, %d times node_timeout", self.me.node_id[:8],
+                        self.health.scaled(self.node_timeout_s), MAX_SCORE + 1)
+        elif score == 0:
+            self._said_starved = False
+            log.info("this node runs on time again node=%s: it suspects a silent peer after node_timeout",
+                     self.me.node_id[:8])
 
     def _send_heartbeat(self, now: float) -> None:
         """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet interval ago."""
@@ -1127,6 +1173,10 @@ class Mesh:
                 self._record("leave", event.node_id, "announced its leave")
             elif isinstance(event, Refuted):
                 self._record("alive", self.me.node_id, f"refuted suspicion at incarnation {event.incarnation}")
+                # the others did not hear this node in time: as much evidence of its lateness as a late tick
+                before = self.health.score
+                self.health.late(self._clock())
+                self._say_health(before)
 
     def _record(self, kind: str, node_id: str | None, text: str) -> None:
         self.events.append(MeshEvent(time.time(), kind, node_id, self.slotmap.epoch, text))

@@ -423,13 +423,18 @@ class Membership:
             events.append(Suspected(node_id, recounted=True))
         return events
 
-    def tick(self, now: float) -> list[Event]:
-        """Advance time: silent peers become suspect; well-reported suspects become dead."""
+    def tick(self, now: float, silence_s: float | None = None) -> list[Event]:
+        """Advance time: silent peers become suspect; well-reported suspects become dead.
+
+        `silence_s`: how long a watched peer must be unheard to be suspected, node_timeout
+        unless this node doubts its own timeliness (mesh/awareness.py), never less.
+        """
         events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
+        silence_s = self.node_timeout_s if silence_s is None else max(silence_s, self.node_timeout_s)
         # (only the watched: no one else is suspected on silence here)
         for node_id in sorted(self.watched()):
             peer = self.peers[node_id]
-            if peer.state == State.ALIVE and now - max(peer.heard_at, peer.patience_until) > self.node_timeout_s:
+            if peer.state == State.ALIVE and now - max(peer.heard_at, peer.patience_until) > silence_s:
                 self._put(node_id, replace(peer, state=State.SUSPECT, state_at=now, changed_at=now))
                 log.info("member suspect node=%s peer=%s silent_s=%.2f",
                          self.me.node_id[:8], node_id[:8], now - peer.heard_at)

@@ -489,3 +489,20 @@ def test_a_node_first_heard_of_as_suspect_gets_no_patience():
     membership.heartbeat(beat(1, 2), TIMEOUT + 0.5)
     membership.tick(TIMEOUT + 0.6)
     assert membership.state(node_id(3)) == State.SUSPECT
+
+
+def test_a_node_that_doubts_its_own_timeliness_suspects_later():
+    # tick(silence_s=...): the bus passes (local health + 1) node timeouts (mesh/awareness.py)
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 1), 0.0)
+    membership.tick(TIMEOUT + 0.1, silence_s=2 * TIMEOUT)
+    assert membership.state(node_id(1)) == State.ALIVE
+    membership.tick(2 * TIMEOUT + 0.1, silence_s=2 * TIMEOUT)
+    assert membership.state(node_id(1)) != State.ALIVE      # (suspect, and dead: it is the only peer)
+
+
+def test_a_silence_shorter_than_node_timeout_is_never_applied():
+    membership = view(peers=1)
+    membership.heartbeat(beat(1, 1), 0.0)
+    membership.tick(TIMEOUT - 0.1, silence_s=TIMEOUT / 10)
+    assert membership.state(node_id(1)) == State.ALIVE
