@@ -31,6 +31,7 @@ import gevent
 from gevent.event import Event
 
 from mesh import replication as wire
+from mesh.placer import PlacerClosed
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
 from mesh.keyslot import keyslot
@@ -414,7 +415,8 @@ class Replicator:
         """Make the map the proposer will make with the nodes asking to join (this one
         too, while it joins), once per change of them; a member then copies them their
         slots ahead of it (_precopies). The ring's placement takes ~0.1 s of Python for a
-        few members: it runs in a thread, so the hub serves meanwhile."""
+        few members: it runs in the mesh's worker process (mesh/placer.py), so the hub serves
+        meanwhile."""
         cluster, slotmap = self.cluster, self._map
         if slotmap is None or slotmap.epoch == 0:
             return      # (a first formation admits its joiners at once: Mesh._changes)
@@ -430,7 +432,13 @@ class Replicator:
             started = time.monotonic()
             if started < self._plan_next_at:
                 return      # (the upkeep asks again: the joiners that came meanwhile join this plan)
-            planned = cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
+            try:
+                planned = cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
+            except PlacerClosed:
+                return      # (the node is stopping)
+            except Exception as error:  # (no copies ahead this time: admission waits, the upkeep goes on)
+                log.warning("no plan for joiners node=%s epoch=%d: %s", self.me[:8], slotmap.epoch, error)
+                return
             finished = time.monotonic()
             # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
             self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), cluster.node_timeout_s)

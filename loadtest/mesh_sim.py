@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
 from mesh.messages import Hello, Message, digest, encode  # noqa: E402
-from mesh.placer import run_here  # noqa: E402
+from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
 
@@ -225,8 +225,11 @@ class SimLinks:
 
     def arrive(self, message: Message, source: "SimLinks") -> None:
         if self.asleep[0] <= self.network.now < self.asleep[1]:
-            # (a starved hub reads it once it runs again, after its late timer tick)
-            self.network.at(self.asleep[1], lambda: self.arrive(message, source))
+            # (a starved hub reads it once it runs again, after its late timer tick: if it still runs)
+            def read_late() -> None:
+                if self.listening and source.me.node_id not in self.blocked:
+                    self.arrive(message, source)
+            self.network.at(self.asleep[1], read_late)
             return
         if isinstance(message, Hello):
             self._on_hello(message.me)
@@ -271,7 +274,7 @@ class SimCluster:
             return {"holds": self.holds.get(node_id, 0), "awaits": self.awaits.get(node_id, frozenset())}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
-                    clock=network.clock, links=links, offload=lambda name, args, then: then(run_here(name, args)))
+                    clock=network.clock, links=links, offload=lambda name, args, then: then(placements()[name](*args)))
         mesh.links.listening = mesh.links.bound = True
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)

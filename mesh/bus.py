@@ -38,15 +38,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gevent
+import gevent.pool
 
 from mesh import adoption, balance, ballot, catchup, lease, takeover, watch
 from mesh import election as election_rules
+from mesh.awareness import MAX_SCORE, LocalHealth
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
-from mesh.awareness import MAX_SCORE, LocalHealth
-from mesh.placer import Placer, run_in_thread
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
+from mesh.placer import Placer, PlacerClosed, run_in_thread
 from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
                            digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
@@ -84,7 +85,7 @@ ROSTER_AFTER_JOIN_S = 1.0
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
 # this long (or the first waited a node_timeout), all in one map: one map per newcomer made
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
-# at 48 members, in a thread): the others adopt the map as it is.
+# at 48 members, in its worker process): the others adopt the map as it is.
 JOIN_SETTLE_S = 1.0
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
@@ -100,6 +101,11 @@ STUCK_AFTER_TIMEOUTS = 10
 def quiet_interval_s(timer_interval_s: float, node_timeout_s: float) -> float:
     """How often a heartbeat with nothing new is sent (see QUIET_BEATS_PER_TIMEOUT)."""
     return max(timer_interval_s, min(node_timeout_s / QUIET_BEATS_PER_TIMEOUT, QUIET_INTERVAL_MAX_S))
+
+
+# Runs mesh/election.py's placement of that name on those arguments somewhere, then calls back
+# with its result (None if it failed) in the hub: a worker process on a node, at once in the simulation.
+Offload = Callable[[str, tuple, Callable[[Any], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +126,7 @@ class Mesh:
                  heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
-                 offload: Callable[[str, tuple, Callable[[Any], None]], None] | None = None,
+                 offload: Offload | None = None,
                  settled: Callable[[], bool] = lambda: False) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
@@ -131,8 +137,8 @@ class Mesh:
         # timer nor a peer's reader waits while a big join is placed (~0.3 s a newcomer at 48
         # members; the founder of 48 went silent for 74 s on a loaded machine when its timer
         # waited for it), nor shares the GIL or the CPU's priority with it.
-        self.placer = Placer(me.node_id) if offload is None else None
-        self._offload: Callable[[str, tuple, Callable[[Any], None]], None] = offload or self._in_worker
+        self._offload: Offload = offload or self._in_worker
+        self._placements = gevent.pool.Group()      # the greenlets waiting for the worker's answers
         self.me = me
         self.slotmap = SlotMap.single(me, replication_factor)
         self.node_timeout_s = node_timeout_ms / 1000
@@ -175,6 +181,7 @@ class Mesh:
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
         self._seq = time.time_ns() // 1000
         self.counters: collections.Counter[str] = collections.Counter()
+        self.placer = Placer(me.node_id, counters=self.counters) if offload is None else None
         self.links = links(me, bind_host or me.host, keys, self._receive, self._hello, self.counters)
         self._greenlets: list[gevent.Greenlet] = []
         self._peer_stats: dict[str, Heartbeat] = {}
@@ -185,7 +192,7 @@ class Mesh:
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
-        self._placing = False       # a proposal's map is being placed on the ring (in a thread)
+        self._placing = False       # a proposal's map is being placed on the ring (in the worker)
         # members heard naming an older map: (their map's epoch and ours then, since when, when this
         # node last sent them its own)
         self._behind: dict[str, tuple[tuple[int, int], float, float]] = {}
@@ -202,7 +209,7 @@ class Mesh:
         self._arrival = lease.ArrivalClock(heartbeat_interval_s, self._lease_margin_s, self._clock())
         # how late this node itself runs: its suspicions on silence wait longer while it does
         self.health = LocalHealth(self._clock())
-        self._said_starved = False
+        self._health_said = 0      # what _say_health said last: 0 nothing (or on time), 1 late, 2 the top
         self._arrived_at: dict[str, float] = {}
         self._roster_sent_at = float("-inf")
         self._roster_due = True
@@ -228,6 +235,8 @@ class Mesh:
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
+        if self.placer is not None:
+            self.placer.start()
         self.links.open()
         for host, mesh_port in self._join:
             self.links.connect(host, mesh_port)
@@ -273,12 +282,14 @@ class Mesh:
 
     def stop(self) -> None:
         """Announce the leave, then close every socket."""
+        # (no vote or proposal placed meanwhile goes out after the Leave)
+        self._placements.kill()
+        if self.placer is not None:
+            self.placer.close()
         if not self.links.bound:
             return
         self.links.send(Leave(self.me.node_id, self._next_seq(), self.membership.incarnation))
         gevent.killall(self._greenlets)
-        if self.placer is not None:
-            self.placer.close()
         # Leave the Leave a moment to reach the wire before the socket goes.
         self.links.close(linger_ms=500)
         log.info("mesh stopped node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
@@ -294,11 +305,13 @@ class Mesh:
         def run() -> None:
             try:
                 result = self.place(name, *args)
+            except PlacerClosed:
+                return      # (the mesh is stopping: nothing more to decide)
             except Exception:  # no map placed, no proposal checked: retried like a lost message
-                log.exception("mesh decision failed")
+                log.exception("mesh decision failed node=%s placement=%s", self.me.node_id[:8], name)
                 result = None
             then(result)
-        gevent.spawn(run)
+        self._placements.spawn(run)
 
     def accepting_writes(self) -> bool:
         """False while this node cannot hear a majority of the current map's members,
@@ -576,9 +589,12 @@ class Mesh:
             return
         self._offload("follows", (current, candidate), lambda follows: self._checked(proposal, current, follows))
 
-    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
-        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
+    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool | None) -> None:
+        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`
+        (None: the check itself failed, logged by `_in_worker`; no vote, and no verdict on the proposal)."""
         candidate = proposal.slotmap
+        if follows is None:
+            return
         if proposal.base_epoch == current.epoch and not follows:
             # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
             self.counters["proposal_refused"] += 1
@@ -845,20 +861,20 @@ class Mesh:
         self._say_health(before)
 
     def _say_health(self, before: int) -> None:
-        score = self.health.score
-        if score == before:
-            return
-        if before == 0:
+        """Log a change of the local health score: once a little late (2, not every brief stall's 1),
+        once at the top, once on time again; a starved node's score goes up and down meanwhile."""
+        score, said = self.health.score, self._health_said
+        if score > before >= 0 and score >= 2 and said < 1:
+            self._health_said = 1
             log.info("this node runs late node=%s: it suspects a silent peer after %.1fs, not %.1fs",
                      self.me.node_id[:8], self.health.scaled(self.node_timeout_s), self.node_timeout_s)
-        if score == MAX_SCORE and not self._said_starved:
-            # (once until it runs on time again: a starved node's score goes up and down at the top)
-            self._said_starved = True
+        if score == MAX_SCORE and said < 2:
+            self._health_said = 2
             log.warning("this node runs late again and again node=%s (a starved machine?): it suspects a "
                         "silent peer after %.1fs, %d times node_timeout", self.me.node_id[:8],
                         self.health.scaled(self.node_timeout_s), MAX_SCORE + 1)
-        elif score == 0:
-            self._said_starved = False
+        elif score == 0 and said:
+            self._health_said = 0
             log.info("this node runs on time again node=%s: it suspects a silent peer after node_timeout",
                      self.me.node_id[:8])
 
@@ -1162,7 +1178,9 @@ class Mesh:
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "its death counted again under the new map" if event.recounted
-                             else "no heartbeat within node_timeout")
+                             else "no heartbeat within node_timeout" if not self.health.score
+                             else f"no heartbeat within {self.health.scaled(self.node_timeout_s):.0f}s "
+                                  "(this node runs late: local health)")
             elif isinstance(event, Died):
                 self._record("dead", event.node_id, "removed by the map, and silent here" if event.removed_by_map
                              else "the operator's CLUSTER FORGET" if event.by_operator

@@ -4,7 +4,8 @@ A pure state machine in the sans-IO style: the bus feeds it heartbeats and
 `tick(now)` with `now` from `time.monotonic()`, and it returns events. It never
 reads the clock or a peer's timestamp.
 
-- A peer not heard from for `node_timeout_s` becomes *suspect* in this node's view.
+- A peer not heard from for `node_timeout_s` becomes *suspect* in this node's view (up to
+  five times as long while this node finds itself running late: mesh/awareness.py).
 - Suspicion spreads: every heartbeat carries the sender's member list with states.
   A suspect becomes *dead* only when a majority of the live members (this node
   included, the suspect excluded) report it suspect or dead at its current

@@ -82,8 +82,9 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
                    stats["mesh_dropped"])
     yield _counter("hypercache_mesh_peers_refused", "Subscriptions to mesh peers refused for want of open files "
                    "(such a peer is not heard: raise ulimit -n).", stats.get("mesh_peers_refused", 0))
-    yield _gauge("hypercache_mesh_local_health", "How late this node runs, 0 (on time) to 4: it suspects a silent "
-                 "peer after this plus one node timeouts (Lifeguard's local health).", stats.get("mesh_local_health", 0))
+    yield _gauge("hypercache_mesh_local_health", "How late this node runs, 0 when on time: it suspects a silent "
+                 "peer after this plus one node timeouts (Lifeguard's local health, mesh/awareness.py).",
+                 stats.get("mesh_local_health", 0))
     yield _counter("hypercache_mesh_late_evidence", "Late heartbeat timer ticks and refuted suspicions of this node "
                    "(each raises its local health score).", stats.get("mesh_late_evidence", 0))
     yield _counter("hypercache_mesh_sent_bytes", "Bytes this node published on the mesh (each reaches every peer).",
