@@ -397,7 +397,7 @@ def test_members_that_all_run_late_do_not_suspect_each_other(monkeypatch):
 def test_members_that_run_a_little_late_suspect_some_but_kill_none(monkeypatch):
     # Ticks up to 0.3 s late, the same stalls: fewer ticks count as late (the lease's margin is 0.25 s),
     # so the scores fall back to 0 between stalls and some suspicions remain, but no majority of
-    # watchers agrees on a living member. Members that trust their clock removed 5-9 of the 24.
+    # watchers agrees on a living member. Members that trust their clock declared 5-9 of the 24 dead.
     from mesh import awareness
     runs = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3) for seed in (1, 2, 3)]
     assert [(run["dead"], run["epochs"], run["map_members"]) for run in runs] == [(0, 0, 24)] * 3
