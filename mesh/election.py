@@ -37,7 +37,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Callable, Collection, Iterable, Mapping
 
-from mesh import balance
+from mesh import balance, ring
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,29 @@ def _changed(current: SlotMap, dead: tuple[str, ...], joining: tuple[Member, ...
     (mesh/ring.py), and one node makes the same map up to three times: the
     replicator plans ahead for joiners, the proposer proposes, and the voter
     rebuilds the proposal to check it (`follows`).
+
+    The ring changes one member at a time, as SlotMap.without_member and with_member
+    would change it, but the map is made once, at the end: a map per member placed
+    derived every slot's owners each time (a fifth of a 10-member join at 70 members).
     """
-    candidate = current
+    tokens = current.tokens
+    members = {member.node_id: member for member in current.members}
+    gone = []
     for node_id in dead:
-        if candidate.has_member(node_id) and len(candidate.members) > 1:
-            candidate = candidate.without_member(node_id)
+        if node_id in members and len(members) > 1:
+            tokens = ring.leave(tokens, node_id)
+            del members[node_id]
+            gone.append(node_id)
     for member in joining:
-        if not candidate.has_member(member.node_id):
-            candidate = candidate.with_member(member)
-    return candidate
+        if member.node_id not in members:
+            tokens = ring.join(tokens, member.node_id)
+            members[member.node_id] = member
+    if tokens == current.tokens and members.keys() == current.member_ids:
+        return current
+    return SlotMap(current.epoch + 1, current.replication_factor,
+                   tuple(sorted(members.values(), key=lambda m: m.node_id)), tokens,
+                   tuple(motion for motion in current.migrating if motion[1] not in gone),
+                   tuple(motion for motion in current.importing if motion[1] not in gone), current.epoch)
 
 
 def changes(current: SlotMap, dead: Iterable[str], joining: Iterable[Member]) -> bool:

@@ -257,3 +257,28 @@ def test_joiners_are_admitted_together_once_each_holds_its_slots():
     # a copy that stopped moving does not hold the join back: it pulls what it lacks
     assert admissible(5, [a, b], {a: (5, 100, 100), b: (5, 80, 3)}, {b}) == [a, b]
     assert admissible(5, [], {}, ()) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.integers(1, 24), replication_factor=st.integers(1, 3),
+       dead=st.sets(st.integers(0, 30), max_size=3), joining=st.sets(st.integers(0, 40), max_size=4))
+def test_plan_makes_the_map_that_leaves_and_joins_one_at_a_time_make(size, replication_factor, dead, joining):
+    # (plan places the ring member by member and derives the map once: the same map, slot for slot)
+    current = SlotMap.single(member(0), replication_factor)
+    for index in range(1, size):
+        current = current.with_member(member(index))
+    dead_ids = sorted(node_id(index) for index in dead)
+    joiners = sorted((member(index) for index in joining), key=lambda m: m.node_id)
+    stepwise = current
+    for gone in dead_ids:
+        if stepwise.has_member(gone) and len(stepwise.members) > 1:
+            stepwise = stepwise.without_member(gone)
+    for joiner in joiners:
+        if not stepwise.has_member(joiner.node_id):
+            stepwise = stepwise.with_member(joiner)
+    planned = plan(current, dead_ids, joiners, current.epoch + 5)
+    if stepwise is current:
+        assert planned is None
+    else:
+        assert planned == replace(stepwise, epoch=current.epoch + 5, base_epoch=current.epoch)
+        assert planned.owners == stepwise.owners
