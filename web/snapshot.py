@@ -142,6 +142,10 @@ class Stats(TypedDict):
     stranded_keys: NotRequired[int]  # keys held for slots this node no longer owns
     mesh_dropped: int
     mesh_in_by_kind: NotRequired[dict[str, int]]  # messages accepted from peers, by kind (heartbeat, commit...)
+    mesh_peers_refused: NotRequired[int]  # peers not subscribed to for want of open files
+    mesh_local_health: NotRequired[int]  # how late this node runs (mesh/awareness.py): 0 on time
+    mesh_suspect_after_s: NotRequired[float]  # the silence after which it suspects a peer now
+    mesh_late_evidence: NotRequired[int]  # late timer ticks and refutations it counted
     uptime_s: float
     commands: dict[str, CommandStats]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from web.ring import member_shares, ring_layout
-from web.snapshot import MEMBER_STATES, Member, SlotRange, Snapshot
+from web.snapshot import MEMBER_STATES, Member, SlotRange, Snapshot, Stats
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")  # RFC 1123 host names; IPs are checked apart
@@ -43,7 +43,18 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
         "balance": dict(cluster["balance"]),
         "members": member_counts(snapshot["members"]),
         "replication": dict(snapshot["replication"]),
+        "mesh": _mesh(snapshot["stats"]),
         "uptime_s": snapshot["stats"]["uptime_s"],
+    }
+
+
+def _mesh(stats: Stats) -> dict[str, Any]:
+    """How well this node hears the mesh: peers it has no room for, and how late it runs itself."""
+    return {
+        "peers_refused": stats.get("mesh_peers_refused", 0),
+        "local_health": stats.get("mesh_local_health", 0),
+        "suspect_after_s": stats.get("mesh_suspect_after_s"),
+        "late_evidence": stats.get("mesh_late_evidence", 0),
     }
 
 

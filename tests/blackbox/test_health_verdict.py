@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -133,3 +134,31 @@ def test_a_node_without_room_to_hear_a_peer_is_not_called_ok(node_factory) -> No
                    if line.startswith("hypercache_mesh_peers_refused_total ")]
     assert refused and float(refused[0].split()[1]) >= 1
     assert call(crowded, "PING") == b"PONG"        # refused, never crashed
+
+
+def _metric(node, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=5) as response:
+        lines = [line for line in response.read().decode().splitlines() if line.startswith(name + " ")]
+    return float(lines[0].split()[1])
+
+
+def test_a_node_that_ran_late_waits_longer_before_it_suspects_then_recovers(node_factory) -> None:
+    # Stopped three times for 0.8 s (SIGSTOP: the kernel does not run it), a node's timer fires late
+    # after each: evidence of its own lateness (mesh/awareness.py). It says so, counts it, shows the
+    # stretched wait in /cluster/status, and runs on time again a few seconds later; its peers,
+    # silent for less than node_timeout, are never suspected by anyone.
+    cluster = node_factory.start_cluster(3, "--node-timeout-ms", "3000", http=True)
+    wait_until(lambda: agreed(cluster, 3), timeout=60, message="3 nodes agreeing")
+    late = cluster[1]
+    assert _metric(late, "hypercache_mesh_local_health") == 0
+    for _ in range(3):
+        late.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.8)     # (the stall itself, not a wait for a condition)
+        late.proc.send_signal(signal.SIGCONT)
+        time.sleep(0.3)
+    wait_until(lambda: "this node runs late" in late.logs(), timeout=10, message="the node saying it runs late")
+    assert _metric(late, "hypercache_mesh_late_evidence_total") >= 2
+    wait_until(lambda: "this node runs on time again" in late.logs(), timeout=30, message="on time again")
+    wait_until(lambda: _metric(late, "hypercache_mesh_local_health") == 0, timeout=10, message="score 0")
+    assert _status(late)["mesh"]["suspect_after_s"] == 3.0
+    assert all("member suspect node=" not in node.logs() for node in cluster)

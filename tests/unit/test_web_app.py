@@ -142,6 +142,15 @@ def test_status_says_when_replication_is_not_in_sync() -> None:
     assert response.get_json()["reason"] == "17 slots lack a complete copy on replica node-2"
 
 
+def test_status_says_how_late_this_node_runs_and_which_peers_it_cannot_hear() -> None:
+    body = _client(three_members()).get("/cluster/status").get_json()
+    assert body["mesh"] == {"peers_refused": 0, "local_health": 0, "suspect_after_s": None, "late_evidence": 0}
+    snap = three_members()
+    snap["stats"].update(mesh_peers_refused=2, mesh_local_health=3, mesh_suspect_after_s=12.0, mesh_late_evidence=9)
+    body = _client(snap).get("/cluster/status").get_json()
+    assert body["mesh"] == {"peers_refused": 2, "local_health": 3, "suspect_after_s": 12.0, "late_evidence": 9}
+
+
 def test_status_of_a_healthy_cluster_is_ok() -> None:
     body = _client(three_members()).get("/cluster/status").get_json()
     assert (body["state"], body["reason"]) == ("ok", None)
