@@ -5,7 +5,8 @@ For each size N: start N real nodes on 127.0.0.1 (the first alone, the others
 --join it, `--replication-factor 2`), wait until every node holds one map of N
 members and accepts writes, let it settle, then for --seconds read per node:
 
-- CPU: user + system time of the process (/proc/<pid>/stat), as % of one core;
+- CPU: user + system time of the process and its children (/proc/<pid>/stat: the
+  node and its placement worker, mesh/placer.py), as % of one core;
 - mesh messages sent and received per second (CLUSTER INFO's
   cluster_stats_messages_sent/received);
 - mesh bytes received per second: the bytes accepted from every peer
@@ -47,9 +48,23 @@ from tests.nodes import HOST, NodeFactory, NodeProcess, cluster_info, node_ports
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(node: NodeProcess) -> float:
-    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS      # utime, stime
+
+
+def cpu_s(node: NodeProcess) -> float:
+    """The node's CPU and its live children's: its ring placements run in a worker (mesh/placer.py)."""
+    children = set()
+    for task in Path(f"/proc/{node.proc.pid}/task").iterdir():
+        children.update(int(pid) for pid in (task / "children").read_text().split())
+    total = _process_cpu_s(node.proc.pid)
+    for child in children:
+        try:
+            total += _process_cpu_s(child)
+        except OSError:
+            pass    # (ended meanwhile: a worker replaced)
+    return total
 
 
 def metrics(node: NodeProcess) -> list[str]:
