@@ -274,7 +274,7 @@ class SimCluster:
             return {"holds": self.holds.get(node_id, 0), "awaits": self.awaits.get(node_id, frozenset())}
         mesh = Mesh(me, join, self.replication_factor, self.node_timeout_ms, stats,
                     lambda channel, message: None, heartbeat_interval_s=self.interval_s,
-                    clock=network.clock, links=links, offload=lambda name, args, then: then(placements()[name](*args)))
+                    clock=network.clock, links=links, offload=lambda name, args, then, failed: then(placements()[name](*args)))
         mesh.links.listening = mesh.links.bound = True
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)

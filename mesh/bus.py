@@ -103,9 +103,10 @@ def quiet_interval_s(timer_interval_s: float, node_timeout_s: float) -> float:
     return max(timer_interval_s, min(node_timeout_s / QUIET_BEATS_PER_TIMEOUT, QUIET_INTERVAL_MAX_S))
 
 
-# Runs mesh/election.py's placement of that name on those arguments somewhere, then calls back
-# with its result (None if it failed) in the hub: a worker process on a node, at once in the simulation.
-Offload = Callable[[str, tuple, Callable[[Any], None]], None]
+# Runs mesh/election.py's placement of that name on those arguments somewhere (a worker process on
+# a node, at once in the simulation), then calls back in the hub: with its result, or, if it
+# failed, the second callback (a failure is no answer: no vote, no verdict that the ring is even).
+Offload = Callable[[str, tuple, Callable[[Any], None], Callable[[], None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +236,9 @@ class Mesh:
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
+        self.links.open()
         if self.placer is not None:
             self.placer.start()
-        self.links.open()
         for host, mesh_port in self._join:
             self.links.connect(host, mesh_port)
         self._greenlets.append(gevent.spawn(self._beat))
@@ -300,16 +301,17 @@ class Mesh:
         """Run a ring placement (mesh/election.py's `name`) where this node runs them; the calling greenlet waits."""
         return self.placer.call(name, *args) if self.placer is not None else run_in_thread(name, args)
 
-    def _in_worker(self, name: str, args: tuple, then: Callable[[Any], None]) -> None:
-        """Run a placement in the worker (`place`), then `then(result)` in a greenlet of its own."""
+    def _in_worker(self, name: str, args: tuple, then: Callable[[Any], None], failed: Callable[[], None]) -> None:
+        """Run a placement in the worker (`place`), then `then(result)`, or `failed()`, in a greenlet of its own."""
         def run() -> None:
             try:
                 result = self.place(name, *args)
             except PlacerClosed:
                 return      # (the mesh is stopping: nothing more to decide)
-            except Exception:  # no map placed, no proposal checked: retried like a lost message
-                log.exception("mesh decision failed node=%s placement=%s", self.me.node_id[:8], name)
-                result = None
+            except Exception as error:  # no map placed, no proposal checked: retried like a lost message
+                log.warning("mesh decision failed node=%s placement=%s: %s", self.me.node_id[:8], name, error)
+                failed()
+                return
             then(result)
         self._placements.spawn(run)
 
@@ -587,14 +589,12 @@ class Mesh:
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, current, True)
             return
-        self._offload("follows", (current, candidate), lambda follows: self._checked(proposal, current, follows))
+        self._offload("follows", (current, candidate), lambda follows: self._checked(proposal, current, follows),
+                      lambda: None)     # (unchecked: no vote; the map comes in its Commit if it wins)
 
-    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool | None) -> None:
-        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`
-        (None: the check itself failed, logged by `_in_worker`; no vote, and no verdict on the proposal)."""
+    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
+        """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
         candidate = proposal.slotmap
-        if follows is None:
-            return
         if proposal.base_epoch == current.epoch and not follows:
             # Not what `plan` makes of our map: nobody honest proposed it. No vote, no count.
             self.counters["proposal_refused"] += 1
@@ -657,10 +657,12 @@ class Mesh:
         self._placing = True
         if election_rules.changes(current, dead, joining):
             self._offload("plan", (current, dead, joining, ready.ballot),
-                          lambda candidate: self._send_proposal(ready, current, candidate, placed=True))
+                          lambda candidate: self._send_proposal(ready, current, candidate, placed=True),
+                          lambda: self._send_proposal(ready, current, None, placed=True))
         else:       # (nothing else to change: the ballot was prepared to move slots for balance)
             self._offload("rebalanced", (current, ready.ballot),
-                          lambda candidate: self._send_rebalanced(ready, current, candidate))
+                          lambda candidate: self._send_rebalanced(ready, current, candidate),
+                          lambda: self._send_proposal(ready, current, None, placed=True))
 
     def _send_rebalanced(self, ready: Ready, current: SlotMap, candidate: SlotMap | None) -> None:
         if candidate is None:       # (uneven, but no move the rules allow helps: ask no more)
@@ -864,7 +866,7 @@ class Mesh:
         """Log a change of the local health score: once a little late (2, not every brief stall's 1),
         once at the top, once on time again; a starved node's score goes up and down meanwhile."""
         score, said = self.health.score, self._health_said
-        if score > before >= 0 and score >= 2 and said < 1:
+        if score > before and score >= 2 and said < 1:
             self._health_said = 1
             log.info("this node runs late node=%s: it suspects a silent peer after %.1fs, not %.1fs",
                      self.me.node_id[:8], self.health.scaled(self.node_timeout_s), self.node_timeout_s)

@@ -83,11 +83,15 @@ def _changed(current: SlotMap, dead: tuple[str, ...], joining: tuple[Member, ...
             tokens = ring.leave(tokens, node_id)
             del members[node_id]
             gone.append(node_id)
+    joined = False
     for member in joining:
         if member.node_id not in members:
             tokens = ring.join(tokens, member.node_id)
             members[member.node_id] = member
-    if tokens == current.tokens and members.keys() == current.member_ids:
+            joined = True
+    if not gone and not joined:
+        # (not a comparison of the tokens: a member dead and joining again may land where it was,
+        # and that is still a new map, as one made member by member would be)
         return current
     return SlotMap(current.epoch + 1, current.replication_factor,
                    tuple(sorted(members.values(), key=lambda m: m.node_id)), tokens,

@@ -1,10 +1,12 @@
 """The worker process of mesh/placer.py: ring placements asked by its node over a socket, answered in turn.
 
-`python -P -m mesh.placement_worker`, its stdin its end of a socket pair. Each
-request and each answer is a 4-byte length and a pickle, from and to its own
-parent only: a request names one of PLACEMENTS and gives its arguments; the
-answer is (True, result) or (False, the error's text). It exits when the node
-closes its end (the node stopped, or was killed), and leaves Ctrl-C to its node.
+`python -P -m mesh.placement_worker`, its stdin its end of a socket pair. It
+says READY once its modules are imported (the node's deadline is for placements,
+not for starting). Then each request and each answer is a 4-byte length and a
+pickle, from and to its own parent only: a request names one of PLACEMENTS and
+gives its arguments; the answer is (True, result) or (False, the error's text).
+It exits when the node closes its end (the node stopped, or was killed), and
+leaves Ctrl-C to its node.
 Nothing here imports gevent: the worker is plain blocking Python.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ WORKER_NICE = 10
 # the placements a worker runs, by name (mesh/election.py)
 PLACEMENTS = ("plan", "follows", "rebalanced")
 LENGTH = struct.Struct("!I")
+READY = b"placement worker ready\n"
 
 
 def placements() -> dict[str, Callable[..., Any]]:
@@ -43,6 +46,7 @@ def read_exactly(sock: Any, size: int) -> bytes:
 def serve(sock: socket.socket) -> None:
     """Answer placements until the node closes its end."""
     functions = placements()
+    sock.sendall(READY)
     while True:
         try:
             (length,) = LENGTH.unpack(read_exactly(sock, LENGTH.size))
@@ -60,4 +64,7 @@ def serve(sock: socket.socket) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(WORKER_NICE)
-    serve(socket.socket(fileno=os.dup(0)))
+    try:
+        serve(socket.socket(fileno=os.dup(0)))
+    except OSError:
+        pass    # (the node went while an answer was on its way: nothing to say to anyone)

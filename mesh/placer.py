@@ -18,9 +18,11 @@ starts with the mesh, while the node's heap is small (starting it is a fork).
 The work and its answer cross a socket pair as pickles, between this node and
 its own child, one request at a time (the worker's lru caches serve the
 repeats: a voter's check of a proposal is the plan ahead it made already), and
-only the asking greenlet waits. A worker that dies, or takes longer than
-`deadline_s`, is killed and started again on the next request; while it cannot
-be started, placements run in a thread, as before, with a warning.
+only the asking greenlet waits. A worker that dies, or that makes no progress
+(not one tick of CPU) for `deadline_s` while it owes an answer, is killed and
+started again on the next request: a slow worker on a starved machine is left
+to finish, a stopped one is not. After WORKERS_LOST_AT_MOST losses in a row,
+placements run in a thread for a while, as before, with a warning.
 """
 from __future__ import annotations
 
@@ -35,19 +37,27 @@ from typing import Any
 import gevent
 import gevent.lock
 from gevent import socket, subprocess
+from gevent.socket import wait_read
 
-from mesh.placement_worker import LENGTH, PLACEMENTS, placements, read_exactly
+from hypercache import compiled
+from mesh.placement_worker import LENGTH, PLACEMENTS, READY, placements, read_exactly
 
 log = logging.getLogger(__name__)
 
-# A placement at 100 members takes ~1 s of a quiet core; at nice 10 on a busy machine, several.
-# One that takes longer than this is taken for a hung worker (stopped, swapping): without a
-# deadline the proposer, waiting for it, would never propose again.
+# A worker that owes an answer and gets not one tick of CPU for this long is taken for hung
+# (stopped, swapping, stuck in the kernel): without a limit the proposer, waiting for it, would
+# never propose again. (A placement at 100 members takes ~1 s of a quiet core and several at
+# nice 10 on a busy machine, but it gets CPU meanwhile.)
 DEADLINE_S = 60.0
-# workers lost one after the other (dead or past the deadline) before placements go to a
-# thread for a while, and how long that while is
+# how often the CPU of a worker that owes an answer is looked at
+PROGRESS_EVERY_S = 1.0
+# how long a new worker may take to import its modules and say it is ready
+READY_WITHIN_S = 60.0
+# workers lost one after the other (dead, hung or not ready) before placements go to a thread
+# for a while, and how long that while is
 WORKERS_LOST_AT_MOST = 3
 IN_THREAD_FOR_S = 60.0
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def run_in_thread(name: str, args: tuple) -> Any:
@@ -56,19 +66,37 @@ def run_in_thread(name: str, args: tuple) -> Any:
 
 
 def _worker_environment() -> dict[str, str]:
-    """The node's environment, with this source tree on the worker's path unless it is installed.
+    """The node's environment, with this source tree on the worker's path unless it is installed,
+    and the node's choice of compiled or Python code (hypercache/compiled.py), so that both place alike.
 
     The worker runs with -P (no current directory on its path: a `mesh/` there must not be
     imported instead of the node's own), so a node run from a checkout names the checkout."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    installed = set(site.getsitepackages()) | {site.getusersitepackages()}
-    if root in installed:
-        return dict(os.environ)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
+    env = dict(os.environ)
+    root = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    installed = {os.path.realpath(path) for path in [*site.getsitepackages(), site.getusersitepackages()]}
+    inherited = [path for path in env.get("PYTHONPATH", "").split(os.pathsep) if path not in ("", ".")]
+    env["PYTHONPATH"] = os.pathsep.join(inherited if root in installed else [root, *inherited])
+    if not compiled.COMPILED:
+        env["HYPERCACHE_PURE"] = "1"
+    return env
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """A process's CPU so far (user + system, in clock ticks), None where /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class PlacerClosed(RuntimeError):
     """The node is stopping: no placement runs any more."""
+
+
+class _Lost(Exception):
+    """The worker is gone or hung: a new one for the next request."""
 
 
 class Placer:
@@ -79,7 +107,7 @@ class Placer:
         self._node_id = node_id
         self._deadline_s = deadline_s
         self._process: subprocess.Popen | None = None
-        self._socket: socket.socket | None = None
+        self._socket: Any = None
         self._lock = gevent.lock.Semaphore()
         self._closed = False
         self._lost_in_a_row = 0             # workers lost since the last answer
@@ -100,15 +128,13 @@ class Placer:
         with self._lock:
             if self._closed:
                 raise PlacerClosed("the mesh is stopping")
-            if time.monotonic() < self._in_thread_until:
-                self.counters["placements_in_thread"] = self.counters.get("placements_in_thread", 0) + 1
-                return run_in_thread(name, args)
-            if self._process is None or self._process.poll() is not None:
-                self._start()
-                if self._process is None:
-                    self.counters["placements_in_thread"] = self.counters.get("placements_in_thread", 0) + 1
-                    return run_in_thread(name, args)
-            return self._ask(name, args)
+            if time.monotonic() >= self._in_thread_until:
+                if self._socket is None or self._process is None or self._process.poll() is not None:
+                    self._start()
+                if self._socket is not None:
+                    return self._ask(name, args)
+            self.counters["placements_in_thread"] = self.counters.get("placements_in_thread", 0) + 1
+            return run_in_thread(name, args)
 
     def _start(self) -> None:
         self._stop_worker()
@@ -116,11 +142,17 @@ class Placer:
         try:
             mine, theirs = socket.socketpair()
             # its stdin is its end of the socket; its stdout and stderr are the node's
-            self._process = subprocess.Popen([sys.executable, "-P", "-m", "mesh.placement_worker"], stdin=theirs.fileno(),
-                                             close_fds=True, env=_worker_environment())
+            self._process = subprocess.Popen([sys.executable, "-P", "-m", "mesh.placement_worker"],
+                                             stdin=theirs.fileno(), close_fds=True, env=_worker_environment())
+            theirs.close()
+            theirs = None
+            with gevent.Timeout(READY_WITHIN_S, _Lost(f"not ready within {READY_WITHIN_S:.0f}s")):
+                if read_exactly(mine, len(READY)) != READY:
+                    raise _Lost("a worker that does not speak this protocol")
             self._socket, mine = mine, None
             self.counters["placer_workers_started"] = self.counters.get("placer_workers_started", 0) + 1
-        except OSError as error:
+        except (_Lost, OSError, EOFError, ValueError) as error:
+            self._stop_worker()
             self._lost(f"no worker process: {error}")
         finally:
             for end in (mine, theirs):
@@ -128,29 +160,44 @@ class Placer:
                     end.close()
 
     def _ask(self, name: str, args: tuple) -> Any:
-        sock = self._socket
-        assert sock is not None
+        sock, process = self._socket, self._process
+        assert sock is not None and process is not None
         request = pickle.dumps((name, args), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            with gevent.Timeout(self._deadline_s):
-                sock.sendall(LENGTH.pack(len(request)) + request)
-                (length,) = LENGTH.unpack(read_exactly(sock, LENGTH.size))
-                ok, value = pickle.loads(read_exactly(sock, length))
+            sock.sendall(LENGTH.pack(len(request)) + request)
+            self._await_answer(sock, process.pid)
+            (length,) = LENGTH.unpack(read_exactly(sock, LENGTH.size))
+            ok, value = pickle.loads(read_exactly(sock, length))
         except BaseException as error:
-            # Whatever broke the exchange (the worker's death, the deadline, this greenlet killed),
-            # its answer may still come: a later request would read it as its own. A new worker.
+            # Whatever broke the exchange (the worker's death or hang, this greenlet killed, the
+            # node stopping), its answer may still come: a later request would read it as its
+            # own. A new worker for the next one.
             self._stop_worker()
-            if isinstance(error, gevent.Timeout):
-                self._lost(f"no answer within {self._deadline_s:.0f}s")
-                raise RuntimeError(f"ring placement took longer than {self._deadline_s:.0f}s") from None
-            if isinstance(error, (OSError, EOFError)):
+            if self._closed:
+                raise PlacerClosed("the mesh is stopping") from None
+            if isinstance(error, (_Lost, OSError, EOFError)):
                 self._lost(str(error))
-                raise RuntimeError(f"ring placement worker lost: {error}") from error
+                raise RuntimeError(f"ring placement worker lost: {error}") from None
             raise
         self._lost_in_a_row = 0
         if not ok:
             raise RuntimeError(f"ring placement failed in the worker: {value}")
         return value
+
+    def _await_answer(self, sock: Any, pid: int) -> None:
+        """Wait until the answer starts to arrive, as long as the worker makes progress."""
+        ticks, still_since = _cpu_ticks(pid), time.monotonic()
+        while True:
+            try:
+                wait_read(sock.fileno(), timeout=PROGRESS_EVERY_S)
+                return
+            except socket.timeout:
+                pass
+            now, seen = time.monotonic(), _cpu_ticks(pid)
+            if seen is None or seen != ticks:
+                ticks, still_since = seen, now     # (running, or /proc cannot say: the wall clock decides)
+            if now - still_since >= self._deadline_s:
+                raise _Lost(f"no progress in {self._deadline_s:.0f}s")
 
     def _lost(self, why: str) -> None:
         self._lost_in_a_row += 1
@@ -168,13 +215,14 @@ class Placer:
         self._stop_worker()
 
     def _stop_worker(self) -> None:
-        # (the worker also exits by itself once this end of the socket closes, even if the node is killed)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._process = None
-
+        # Both handles are let go first, so that a second caller meanwhile finds nothing to stop.
+        # (The worker also exits by itself once this end of the socket closes, even if the node
+        # is killed.)
+        sock, self._socket = self._socket, None
+        process, self._process = self._process, None
+        if sock is not None:
+            sock.close()
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=5)

@@ -49,7 +49,8 @@ def status_view(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def _mesh(stats: Stats) -> dict[str, Any]:
-    """How well this node hears the mesh: peers it has no room for, and how late it runs itself."""
+    """How well this node hears the mesh: peers refused for want of open files (counted since it
+    started), and how late it runs itself."""
     return {
         "peers_refused": stats.get("mesh_peers_refused", 0),
         "local_health": stats.get("mesh_local_health", 0),

@@ -146,19 +146,24 @@ def test_a_node_that_ran_late_waits_longer_before_it_suspects_then_recovers(node
     # Stopped three times for 0.8 s (SIGSTOP: the kernel does not run it), a node's timer fires late
     # after each: evidence of its own lateness (mesh/awareness.py). It says so, counts it, shows the
     # stretched wait in /cluster/status, and runs on time again a few seconds later; its peers,
-    # silent for less than node_timeout, are never suspected by anyone.
+    # silent for less than node_timeout, are never suspected by anyone. (Only what follows the
+    # stops is read: forming on a loaded machine may have made a tick late already.)
     cluster = node_factory.start_cluster(3, "--node-timeout-ms", "3000", http=True)
     wait_until(lambda: agreed(cluster, 3), timeout=60, message="3 nodes agreeing")
     late = cluster[1]
-    assert _metric(late, "hypercache_mesh_local_health") == 0
+    wait_until(lambda: _metric(late, "hypercache_mesh_local_health") == 0, timeout=30, message="on time first")
+    evidence = _metric(late, "hypercache_mesh_late_evidence_total")
+    logged = {node.port: len(node.logs(tail=None)) for node in cluster}
+
+    def since(node) -> str:
+        return node.logs(tail=None)[logged[node.port]:]
     for _ in range(3):
         late.proc.send_signal(signal.SIGSTOP)
         time.sleep(0.8)     # (the stall itself, not a wait for a condition)
         late.proc.send_signal(signal.SIGCONT)
         time.sleep(0.3)
-    wait_until(lambda: "this node runs late" in late.logs(), timeout=10, message="the node saying it runs late")
-    assert _metric(late, "hypercache_mesh_late_evidence_total") >= 2
-    wait_until(lambda: "this node runs on time again" in late.logs(), timeout=30, message="on time again")
-    wait_until(lambda: _metric(late, "hypercache_mesh_local_health") == 0, timeout=10, message="score 0")
-    assert _status(late)["mesh"]["suspect_after_s"] == 3.0
-    assert all("member suspect node=" not in node.logs() for node in cluster)
+    wait_until(lambda: "this node runs late" in since(late), timeout=10, message="the node saying it runs late")
+    assert _metric(late, "hypercache_mesh_late_evidence_total") >= evidence + 2
+    wait_until(lambda: "this node runs on time again" in since(late), timeout=30, message="on time again")
+    wait_until(lambda: _status(late)["mesh"]["suspect_after_s"] == 3.0, timeout=10, message="node_timeout again")
+    assert all("member suspect node=" not in since(node) for node in cluster)

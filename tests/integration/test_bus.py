@@ -52,6 +52,9 @@ class Cluster:
     def crash(self, mesh: Mesh) -> None:
         """Vanish without a Leave, as SIGKILL would."""
         gevent.killall(mesh._greenlets)
+        mesh._placements.kill()
+        if mesh.placer is not None:
+            mesh.placer.close()
         mesh.links.close()
         self.nodes.remove(mesh)
 

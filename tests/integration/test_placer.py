@@ -92,19 +92,21 @@ def test_close_ends_the_worker_for_good(placer, cluster_map):
 def test_a_call_cut_short_leaves_no_answer_behind(placer, cluster_map):
     # a greenlet killed while the worker places: the next call must not read that answer as its own
     joiners = [_member(100 + k) for k in range(40)]        # (~0.1 s of placing: killed halfway)
+    placer.call("follows", cluster_map, cluster_map)       # (a worker running, so the kill lands in the wait)
     asking = gevent.spawn(placer.call, "plan", cluster_map, [], joiners, cluster_map.epoch + 1)
     gevent.sleep(0.01)
     asking.kill()
     assert placer.call("follows", cluster_map, cluster_map) is False
 
 
-def test_a_worker_past_its_deadline_is_replaced(cluster_map):
+def test_a_worker_that_makes_no_progress_is_replaced(cluster_map):
+    # (stopped: not one tick of CPU while it owes an answer; a new worker's start is not counted)
     placer = Placer("cd" * 20, deadline_s=0.5)
     try:
         placer.start()
-        os.kill(_worker_pid(placer), signal.SIGSTOP)     # (a worker that never answers)
+        os.kill(_worker_pid(placer), signal.SIGSTOP)
         stopped = _worker_pid(placer)
-        with pytest.raises(RuntimeError, match="longer than"):
+        with pytest.raises(RuntimeError, match="no progress"):
             placer.call("follows", cluster_map, cluster_map)
         assert placer.call("follows", cluster_map, cluster_map) is False
         assert _worker_pid(placer) != stopped
@@ -121,3 +123,16 @@ def test_the_hub_keeps_running_while_the_worker_places(placer, cluster_map):
     placer.call("plan", cluster_map, [], joiners, cluster_map.epoch + 1)
     ticker.kill()
     assert ticks
+
+
+def test_a_worker_that_places_slowly_is_left_to_finish(cluster_map):
+    # (a placement longer than the deadline, with CPU all along: slow is not hung)
+    placer = Placer("ef" * 20, deadline_s=1.0)
+    try:
+        placer.start()
+        joiners = [_member(200 + k) for k in range(120)]       # (~1.5-3 s of CPU: a look at its progress or two)
+        planned = placer.call("plan", cluster_map, [], joiners, cluster_map.epoch + 1)
+        assert len(planned.members) == len(cluster_map.members) + len(joiners)
+        assert placer.counters == {"placer_workers_started": 1}
+    finally:
+        placer.close()

@@ -1,7 +1,7 @@
 """Map elections: Paxos per base map; one vote per member per ballot, commit on a majority of the base's members."""
 from dataclasses import replace
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
 from mesh.election import Election, Ready, changes, plan, proposer
@@ -260,6 +260,7 @@ def test_joiners_are_admitted_together_once_each_holds_its_slots():
 
 
 @settings(max_examples=25, deadline=None)
+@example(size=2, replication_factor=1, dead={1}, joining={1})   # (dead and joining again: a new map all the same)
 @given(size=st.integers(1, 24), replication_factor=st.integers(1, 3),
        dead=st.sets(st.integers(0, 30), max_size=3), joining=st.sets(st.integers(0, 40), max_size=4))
 def test_plan_makes_the_map_that_leaves_and_joins_one_at_a_time_make(size, replication_factor, dead, joining):
