@@ -37,7 +37,6 @@ from typing import Any
 import gevent
 import gevent.lock
 from gevent import socket, subprocess
-from gevent.socket import wait_read
 
 from hypercache import compiled
 from mesh.placement_worker import LENGTH, PLACEMENTS, READY, placements, read_exactly
@@ -57,7 +56,6 @@ READY_WITHIN_S = 60.0
 # for a while, and how long that while is
 WORKERS_LOST_AT_MOST = 3
 IN_THREAD_FOR_S = 60.0
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def run_in_thread(name: str, args: tuple) -> Any:
@@ -99,13 +97,30 @@ class _Lost(Exception):
     """The worker is gone or hung: a new one for the next request."""
 
 
+class _Progress:
+    """Whether a worker that owes this node something still runs: its CPU, looked at now and then."""
+
+    def __init__(self, pid: int, deadline_s: float) -> None:
+        self.pid, self.deadline_s = pid, deadline_s
+        self.ticks, self.since = _cpu_ticks(pid), time.monotonic()
+
+    def check(self) -> None:
+        """Raise _Lost once the worker used no CPU for the deadline (the wall clock, where /proc cannot say)."""
+        now, seen = time.monotonic(), _cpu_ticks(self.pid)
+        if seen is not None and seen != self.ticks:
+            self.ticks, self.since = seen, now
+        elif now - self.since >= self.deadline_s:
+            raise _Lost(f"no progress in {self.deadline_s:g}s")
+
+
 class Placer:
     """One worker process of low priority, asked one placement at a time (cooperatively, under gevent)."""
 
     def __init__(self, node_id: str, deadline_s: float = DEADLINE_S,
-                 counters: dict[str, int] | None = None) -> None:
+                 counters: dict[str, int] | None = None, progress_every_s: float = PROGRESS_EVERY_S) -> None:
         self._node_id = node_id
         self._deadline_s = deadline_s
+        self._progress_every_s = progress_every_s
         self._process: subprocess.Popen | None = None
         self._socket: Any = None
         self._lock = gevent.lock.Semaphore()
@@ -131,6 +146,8 @@ class Placer:
             if time.monotonic() >= self._in_thread_until:
                 if self._socket is None or self._process is None or self._process.poll() is not None:
                     self._start()
+                if self._closed:
+                    raise PlacerClosed("the mesh is stopping")
                 if self._socket is not None:
                     return self._ask(name, args)
             self.counters["placements_in_thread"] = self.counters.get("placements_in_thread", 0) + 1
@@ -149,6 +166,7 @@ class Placer:
             with gevent.Timeout(READY_WITHIN_S, _Lost(f"not ready within {READY_WITHIN_S:.0f}s")):
                 if read_exactly(mine, len(READY)) != READY:
                     raise _Lost("a worker that does not speak this protocol")
+            mine.settimeout(self._progress_every_s)
             self._socket, mine = mine, None
             self.counters["placer_workers_started"] = self.counters.get("placer_workers_started", 0) + 1
         except (_Lost, OSError, EOFError, ValueError) as error:
@@ -163,16 +181,20 @@ class Placer:
         sock, process = self._socket, self._process
         assert sock is not None and process is not None
         request = pickle.dumps((name, args), protocol=pickle.HIGHEST_PROTOCOL)
+        # (the whole exchange waits on the worker's progress: a request of two 100-member maps is
+        # more than the socket holds, so a hung worker would leave even the sending stuck)
+        progress = _Progress(process.pid, self._deadline_s)
         try:
-            sock.sendall(LENGTH.pack(len(request)) + request)
-            self._await_answer(sock, process.pid)
-            (length,) = LENGTH.unpack(read_exactly(sock, LENGTH.size))
-            ok, value = pickle.loads(read_exactly(sock, length))
+            _send_all(sock, LENGTH.pack(len(request)) + request, progress)
+            (length,) = LENGTH.unpack(_receive(sock, LENGTH.size, progress))
+            ok, value = pickle.loads(_receive(sock, length, progress))
         except BaseException as error:
             # Whatever broke the exchange (the worker's death or hang, this greenlet killed, the
             # node stopping), its answer may still come: a later request would read it as its
             # own. A new worker for the next one.
             self._stop_worker()
+            if not isinstance(error, Exception):
+                raise       # (this greenlet killed: it goes, whatever else is happening)
             if self._closed:
                 raise PlacerClosed("the mesh is stopping") from None
             if isinstance(error, (_Lost, OSError, EOFError)):
@@ -183,21 +205,6 @@ class Placer:
         if not ok:
             raise RuntimeError(f"ring placement failed in the worker: {value}")
         return value
-
-    def _await_answer(self, sock: Any, pid: int) -> None:
-        """Wait until the answer starts to arrive, as long as the worker makes progress."""
-        ticks, still_since = _cpu_ticks(pid), time.monotonic()
-        while True:
-            try:
-                wait_read(sock.fileno(), timeout=PROGRESS_EVERY_S)
-                return
-            except socket.timeout:
-                pass
-            now, seen = time.monotonic(), _cpu_ticks(pid)
-            if seen is None or seen != ticks:
-                ticks, still_since = seen, now     # (running, or /proc cannot say: the wall clock decides)
-            if now - still_since >= self._deadline_s:
-                raise _Lost(f"no progress in {self._deadline_s:.0f}s")
 
     def _lost(self, why: str) -> None:
         self._lost_in_a_row += 1
@@ -225,4 +232,33 @@ class Placer:
         if process is not None:
             if process.poll() is None:
                 process.kill()
-            process.wait(timeout=5)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                # (stuck in the kernel: gevent reaps it whenever it ends; the node goes on)
+                log.warning("ring placement worker pid=%d did not end within 5s of its kill node=%s",
+                            process.pid, self._node_id[:8])
+
+
+def _send_all(sock: Any, data: bytes, progress: _Progress) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except socket.timeout:
+            progress.check()
+
+
+def _receive(sock: Any, size: int, progress: _Progress) -> bytes:
+    chunks = []
+    while size:
+        try:
+            chunk = sock.recv(min(size, 1 << 20))
+        except socket.timeout:
+            progress.check()
+            continue
+        if not chunk:
+            raise EOFError("the worker closed its socket")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

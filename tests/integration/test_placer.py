@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import signal
+import time
 
 import gevent
 import pytest
@@ -126,13 +127,31 @@ def test_the_hub_keeps_running_while_the_worker_places(placer, cluster_map):
 
 
 def test_a_worker_that_places_slowly_is_left_to_finish(cluster_map):
-    # (a placement longer than the deadline, with CPU all along: slow is not hung)
-    placer = Placer("ef" * 20, deadline_s=1.0)
+    # (a placement much longer than the deadline, with CPU all along: slow is not hung; the worker
+    # needs one tick of CPU in each half second, even at nice 10 on a loaded machine)
+    placer = Placer("ef" * 20, deadline_s=0.5, progress_every_s=0.1)
     try:
         placer.start()
-        joiners = [_member(200 + k) for k in range(120)]       # (~1.5-3 s of CPU: a look at its progress or two)
+        joiners = [_member(200 + k) for k in range(200)]       # (~3 s of CPU here)
+        started = time.monotonic()
         planned = placer.call("plan", cluster_map, [], joiners, cluster_map.epoch + 1)
+        assert time.monotonic() - started > 0.5                 # (the deadline did pass meanwhile)
         assert len(planned.members) == len(cluster_map.members) + len(joiners)
         assert placer.counters == {"placer_workers_started": 1}
+    finally:
+        placer.close()
+
+
+def test_a_stopped_worker_is_replaced_even_while_a_big_request_is_on_its_way(cluster_map):
+    # (a request bigger than the socket holds: the node's sending waits on the worker's progress too)
+    placer = Placer("0f" * 20, deadline_s=0.5, progress_every_s=0.1)
+    try:
+        placer.start()
+        os.kill(_worker_pid(placer), signal.SIGSTOP)
+        nobody = ["0" * 40] * 200_000                           # (~several MB pickled)
+        with pytest.raises(RuntimeError, match="no progress"):
+            placer.call("plan", cluster_map, nobody, [], cluster_map.epoch + 1)
+        assert placer.call("follows", cluster_map, cluster_map) is False
+        assert placer.counters["placer_workers_started"] == 2
     finally:
         placer.close()

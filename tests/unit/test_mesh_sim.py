@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
 
 import mesh_sim  # noqa: E402
-from mesh import watch  # noqa: E402
+from mesh import balance, watch  # noqa: E402
 from mesh.messages import State  # noqa: E402
 
 NODE_TIMEOUT_MS = 1000
@@ -404,3 +404,33 @@ def test_members_that_run_a_little_late_suspect_some_but_kill_none(monkeypatch):
     monkeypatch.setattr(awareness, "MAX_SCORE", 0)
     trusting = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3) for seed in (1, 2, 3)]
     assert sum(run["dead"] for run in trusting) >= 5
+
+
+def test_placements_that_fail_leave_no_vote_and_no_stuck_proposer():
+    # Every placement fails for a while (a node's worker lost, mesh/placer.py): no member votes for
+    # what it could not check, the proposer does not wait for a placement forever, and no member
+    # takes the ring for even; once placements work again, the joiner is admitted.
+    network = mesh_sim.Network(seed=3)
+    cluster, formed_s, _ = mesh_sim.form(network, 5, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    working = {node_id: mesh._offload for node_id, mesh in cluster.members.items()}
+    failures = []
+
+    def failing(name, args, then, failed):
+        failures.append(name)
+        failed()
+    for mesh in cluster.live():
+        mesh._offload = failing
+    epoch = cluster.epoch()
+    joiner = cluster.start([cluster.seed()])
+    joiner._offload = failing
+    network.run_until(network.now + 5.0)
+    assert "plan" in failures and cluster.epoch() == epoch       # (tried, and nothing committed)
+    assert not any(mesh._placing for mesh in cluster.live())
+    # (a member takes its ring for even only when it is: never for want of a placement's answer)
+    assert all(mesh._even_tokens is not mesh.slotmap.tokens
+               or not balance.busiest(mesh.slotmap.tokens, mesh.slotmap.replication_factor)[2]
+               for mesh in cluster.live())
+    for node_id, mesh in cluster.members.items():
+        mesh._offload = working.get(node_id, working[next(iter(working))])
+    assert cluster.run_until_agreed(set(cluster.members), 20) is not None
