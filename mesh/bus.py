@@ -309,7 +309,9 @@ class Mesh:
             except PlacerClosed:
                 return      # (the mesh is stopping: nothing more to decide)
             except Exception as error:  # no map placed, no proposal checked: retried like a lost message
-                log.warning("mesh decision failed node=%s placement=%s: %s", self.me.node_id[:8], name, error)
+                # (the placer's own failures say what happened; anything else keeps its traceback)
+                log.warning("mesh decision failed node=%s placement=%s: %s", self.me.node_id[:8], name, error,
+                            exc_info=not isinstance(error, RuntimeError))
                 failed()
                 return
             then(result)

@@ -19,9 +19,10 @@ The work and its answer cross a socket pair as pickles, between this node and
 its own child, one request at a time (the worker's lru caches serve the
 repeats: a voter's check of a proposal is the plan ahead it made already), and
 only the asking greenlet waits. A worker that dies, or that makes no progress
-(not one tick of CPU) for `deadline_s` while it owes an answer, is killed and
-started again on the next request: a slow worker on a starved machine is left
-to finish, a stopped one is not. After WORKERS_LOST_AT_MOST losses in a row,
+(not one tick of CPU) for `deadline_s` while it owes an answer, or that is
+still on one placement after RUNNING_AT_MOST_S, is killed and started again on
+the next request: a slow worker on a starved machine is left to finish, a
+stopped one is not. After WORKERS_LOST_AT_MOST losses in a row,
 placements run in a thread for a while, as before, with a warning.
 """
 from __future__ import annotations
@@ -50,6 +51,9 @@ log = logging.getLogger(__name__)
 DEADLINE_S = 60.0
 # how often the CPU of a worker that owes an answer is looked at
 PROGRESS_EVERY_S = 1.0
+# ...and how long it may run on one placement at all: a placement that never ends (a fault, or an
+# insider's proposal of thousands of members) must not hold every later one back for good
+RUNNING_AT_MOST_S = 600.0
 # how long a new worker may take to import its modules and say it is ready
 READY_WITHIN_S = 60.0
 # workers lost one after the other (dead, hung or not ready) before placements go to a thread
@@ -103,10 +107,14 @@ class _Progress:
     def __init__(self, pid: int, deadline_s: float) -> None:
         self.pid, self.deadline_s = pid, deadline_s
         self.ticks, self.since = _cpu_ticks(pid), time.monotonic()
+        self.began = self.since
 
     def check(self) -> None:
-        """Raise _Lost once the worker used no CPU for the deadline (the wall clock, where /proc cannot say)."""
+        """Raise _Lost once the worker used no CPU for the deadline (the wall clock, where /proc cannot
+        say), or ran on one placement for RUNNING_AT_MOST_S."""
         now, seen = time.monotonic(), _cpu_ticks(self.pid)
+        if now - self.began >= RUNNING_AT_MOST_S:
+            raise _Lost(f"still placing after {RUNNING_AT_MOST_S:g}s")
         if seen is not None and seen != self.ticks:
             self.ticks, self.since = seen, now
         elif now - self.since >= self.deadline_s:
