@@ -43,14 +43,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mesh.placer import cpu_ticks  # noqa: E402
 from tests.nodes import HOST, NodeFactory, NodeProcess, cluster_info, node_ports, wait_until  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS      # utime, stime
 
 
 def cpu_s(node: NodeProcess) -> float:
@@ -58,13 +54,8 @@ def cpu_s(node: NodeProcess) -> float:
     children = set()
     for task in Path(f"/proc/{node.proc.pid}/task").iterdir():
         children.update(int(pid) for pid in (task / "children").read_text().split())
-    total = _process_cpu_s(node.proc.pid)
-    for child in children:
-        try:
-            total += _process_cpu_s(child)
-        except OSError:
-            pass    # (ended meanwhile: a worker replaced)
-    return total
+    # (a child that ended meanwhile, a worker replaced, says None: nothing to add)
+    return sum(cpu_ticks(pid) or 0 for pid in (node.proc.pid, *children)) / TICKS
 
 
 def metrics(node: NodeProcess) -> list[str]:

@@ -856,7 +856,8 @@ class Mesh:
         self._propose(now)
 
     def _judge_health(self, now: float, late: bool) -> None:
-        """Count a late tick as evidence against this node's own timeliness (mesh/awareness.py)."""
+        """Count a late tick (or a refutation) as evidence against this node's own timeliness, or an
+        on-time one for it (mesh/awareness.py)."""
         before = self.health.score
         if late:
             self.health.late(now)
@@ -1196,9 +1197,7 @@ class Mesh:
             elif isinstance(event, Refuted):
                 self._record("alive", self.me.node_id, f"refuted suspicion at incarnation {event.incarnation}")
                 # the others did not hear this node in time: as much evidence of its lateness as a late tick
-                before = self.health.score
-                self.health.late(self._clock())
-                self._say_health(before)
+                self._judge_health(self._clock(), late=True)
 
     def _record(self, kind: str, node_id: str | None, text: str) -> None:
         self.events.append(MeshEvent(time.time(), kind, node_id, self.slotmap.epoch, text))

@@ -83,7 +83,7 @@ def _worker_environment() -> dict[str, str]:
     return env
 
 
-def _cpu_ticks(pid: int) -> int | None:
+def cpu_ticks(pid: int) -> int | None:
     """A process's CPU so far (user + system, in clock ticks), None where /proc cannot say."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -106,13 +106,13 @@ class _Progress:
 
     def __init__(self, pid: int, deadline_s: float) -> None:
         self.pid, self.deadline_s = pid, deadline_s
-        self.ticks, self.since = _cpu_ticks(pid), time.monotonic()
+        self.ticks, self.since = cpu_ticks(pid), time.monotonic()
         self.began = self.since
 
     def check(self) -> None:
         """Raise _Lost once the worker used no CPU for the deadline (the wall clock, where /proc cannot
         say), or ran on one placement for RUNNING_AT_MOST_S."""
-        now, seen = time.monotonic(), _cpu_ticks(self.pid)
+        now, seen = time.monotonic(), cpu_ticks(self.pid)
         if now - self.began >= RUNNING_AT_MOST_S:
             raise _Lost(f"still placing after {RUNNING_AT_MOST_S:g}s")
         if seen is not None and seen != self.ticks:
