@@ -95,8 +95,8 @@ def _changed(current: SlotMap, dead: tuple[str, ...], joining: tuple[Member, ...
         return current
     return SlotMap(current.epoch + 1, current.replication_factor,
                    tuple(sorted(members.values(), key=lambda m: m.node_id)), tokens,
-                   tuple(motion for motion in current.migrating if motion[1] not in gone),
-                   tuple(motion for motion in current.importing if motion[1] not in gone), current.epoch)
+                   current.motion_without(tuple(gone)), current.motion_without(tuple(gone), importing=True),
+                   current.epoch)
 
 
 def changes(current: SlotMap, dead: Iterable[str], joining: Iterable[Member]) -> bool:

@@ -146,7 +146,7 @@ class SlotMap:
             members = tuple(sorted(self.members + (member,), key=lambda m: m.node_id))
             tokens = ring.join(self.tokens, member.node_id)
         return SlotMap(self.epoch + 1, self.replication_factor, members, tokens,
-                       self._motion_without(()), self._motion_without((), importing=True), self.epoch)
+                       self.motion_without(()), self.motion_without((), importing=True), self.epoch)
 
     def without_member(self, node_id: str) -> SlotMap:
         """Return the next-epoch map with `node_id` gone; its slots pass to their next owners."""
@@ -154,10 +154,11 @@ class SlotMap:
         members = tuple(m for m in self.members if m.node_id != node_id)
         return SlotMap(self.epoch + 1, self.replication_factor, members,
                        ring.leave(self.tokens, node_id),
-                       self._motion_without((node_id,)),
-                       self._motion_without((node_id,), importing=True), self.epoch)
+                       self.motion_without((node_id,)),
+                       self.motion_without((node_id,), importing=True), self.epoch)
 
-    def _motion_without(self, gone: tuple[str, ...], importing: bool = False) -> tuple[tuple[int, str], ...]:
+    def motion_without(self, gone: tuple[str, ...], importing: bool = False) -> tuple[tuple[int, str], ...]:
+        """The slots in motion (migrating, or importing), without those of the `gone` members."""
         motion = self.importing if importing else self.migrating
         return tuple((slot, node_id) for slot, node_id in motion if node_id not in gone)
 
