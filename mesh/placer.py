@@ -132,6 +132,7 @@ class Placer:
         self._process: subprocess.Popen | None = None
         self._socket: Any = None
         self._lock = gevent.lock.Semaphore()
+        self._ready = False                 # the worker said READY on its socket
         self._closed = False
         self._lost_in_a_row = 0             # workers lost since the last answer
         self._in_thread_until = float("-inf")   # placements run in a thread until then (monotonic)
@@ -139,10 +140,11 @@ class Placer:
         self.counters = counters if counters is not None else {}
 
     def start(self) -> None:
-        """Start the worker now, ahead of the first placement (the node's heap is small yet)."""
+        """Start the worker now, ahead of the first placement (the node's heap is small yet). It is not
+        waited for: the node's start goes on while the worker imports (the first placement waits)."""
         with self._lock:
             if self._process is None and not self._closed:
-                self._start()
+                self._spawn()
 
     def call(self, name: str, *args: Any) -> Any:
         """Return `mesh.election.<name>(*args)`, run in the worker; only the calling greenlet waits."""
@@ -153,7 +155,9 @@ class Placer:
                 raise PlacerClosed("the mesh is stopping")
             if time.monotonic() >= self._in_thread_until:
                 if self._socket is None or self._process is None or self._process.poll() is not None:
-                    self._start()
+                    self._spawn()
+                if self._socket is not None and not self._ready:
+                    self._await_ready()
                 if self._closed:
                     raise PlacerClosed("the mesh is stopping")
                 if self._socket is not None:
@@ -161,7 +165,7 @@ class Placer:
             self.counters["placements_in_thread"] = self.counters.get("placements_in_thread", 0) + 1
             return run_in_thread(name, args)
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
         self._stop_worker()
         mine = theirs = None
         try:
@@ -169,21 +173,32 @@ class Placer:
             # its stdin is its end of the socket; its stdout and stderr are the node's
             self._process = subprocess.Popen([sys.executable, "-P", "-m", "mesh.placement_worker"],
                                              stdin=theirs.fileno(), close_fds=True, env=_worker_environment())
-            theirs.close()
-            theirs = None
-            with gevent.Timeout(READY_WITHIN_S, _Lost(f"not ready within {READY_WITHIN_S:.0f}s")):
-                if read_exactly(mine, len(READY)) != READY:
-                    raise _Lost("a worker that does not speak this protocol")
-            mine.settimeout(self._progress_every_s)
-            self._socket, mine = mine, None
+            self._socket, self._ready, mine = mine, False, None
             self.counters["placer_workers_started"] = self.counters.get("placer_workers_started", 0) + 1
-        except (_Lost, OSError, EOFError, ValueError) as error:
+        except OSError as error:
             self._stop_worker()
             self._lost(f"no worker process: {error}")
         finally:
             for end in (mine, theirs):
                 if end is not None:
                     end.close()
+
+    def _await_ready(self) -> None:
+        """Wait for the new worker's READY (its imports done), so that the deadline is for placements only."""
+        sock = self._socket
+        try:
+            with gevent.Timeout(READY_WITHIN_S, _Lost(f"not ready within {READY_WITHIN_S:.0f}s")):
+                if read_exactly(sock, len(READY)) != READY:
+                    raise _Lost("a worker that does not speak this protocol")
+        except BaseException as error:
+            self._stop_worker()     # (half a READY read: no later request may read the rest)
+            if not isinstance(error, (_Lost, OSError, EOFError)):
+                raise
+            if not self._closed:
+                self._lost(f"no worker process: {error}")
+            return
+        sock.settimeout(self._progress_every_s)
+        self._ready = True
 
     def _ask(self, name: str, args: tuple) -> Any:
         sock, process = self._socket, self._process

@@ -104,7 +104,7 @@ def test_a_worker_that_makes_no_progress_is_replaced(cluster_map):
     # (stopped: not one tick of CPU while it owes an answer; a new worker's start is not counted)
     placer = Placer("cd" * 20, deadline_s=0.5)
     try:
-        placer.start()
+        placer.call("follows", cluster_map, cluster_map)      # (started, and ready)
         os.kill(_worker_pid(placer), signal.SIGSTOP)
         stopped = _worker_pid(placer)
         with pytest.raises(RuntimeError, match="no progress"):
@@ -146,7 +146,7 @@ def test_a_stopped_worker_is_replaced_even_while_a_big_request_is_on_its_way(clu
     # (a request bigger than the socket holds: the node's sending waits on the worker's progress too)
     placer = Placer("0f" * 20, deadline_s=0.5, progress_every_s=0.1)
     try:
-        placer.start()
+        placer.call("follows", cluster_map, cluster_map)      # (started, and ready)
         os.kill(_worker_pid(placer), signal.SIGSTOP)
         nobody = ["0" * 40] * 200_000                           # (~several MB pickled)
         with pytest.raises(RuntimeError, match="no progress"):
