@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
-from mesh.messages import Hello, Message, digest, encode  # noqa: E402
+from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -121,7 +121,7 @@ class SimLinks:
     """
 
     def __init__(self, network: Network, me: Member, on_message: Callable[[Message], None],
-                 on_hello: Callable[[Member], None], counters: collections.Counter) -> None:
+                 on_hello: Callable[[Member, bool], None], counters: collections.Counter) -> None:
         self.network = network
         self.me = me
         self.counters = counters
@@ -214,7 +214,7 @@ class SimLinks:
         self.subscribed[address] = target
         target.subscribers[self] = None
         target._subscribed_at[self] = next(target._subscriptions)
-        hello = Hello(self.me.node_id, 0, self.me)
+        hello = Hello(self.me.node_id, HELLO_BY_ADDRESS if address in self.join_addresses else 0, self.me)
         self.network.deliver(self, target, hello, len(encode(hello)))
 
     def disconnect(self, node_id: str) -> None:
@@ -232,7 +232,7 @@ class SimLinks:
             self.network.at(self.asleep[1], read_late)
             return
         if isinstance(message, Hello):
-            self._on_hello(message.me)
+            self._on_hello(message.me, message.seq == HELLO_BY_ADDRESS)
             self.connect(message.me.host, message.me.mesh_port, message.sender)
             return
         if (source.me.host, source.me.mesh_port) in self.join_addresses:
@@ -257,6 +257,8 @@ class SimCluster:
         self._count = itertools.count()
         # how much later than due each timer tick runs (`starve`), or None: on time
         self.lateness: Callable[[], float] | None = None
+        # members whose hub does not run at all from the first instant to the second (`stall`)
+        self.stalls: dict[str, tuple[float, float]] = {}
 
     def start(self, join: list[tuple[str, int]]) -> Mesh:
         index = next(self._count)
@@ -293,7 +295,16 @@ class SimCluster:
             # waits, and nothing is sent
             due, when = when, when + self.lateness()
             mesh.links.asleep = (due, when)
+        stall = self.stalls.get(mesh.me.node_id)
+        if stall is not None and stall[0] <= when < stall[1]:
+            mesh.links.asleep, when = stall, stall[1]
         self.network.at(when, fire)
+
+    def stall(self, node_id: str, began: float, seconds: float) -> None:
+        """Stop one member's hub for `seconds` from `began` (virtual time): nothing is sent, and
+        what arrives is read after it, as a node busy with the rest of its start-up on a loaded
+        machine (its timer tick due meanwhile fires at the end)."""
+        self.stalls[node_id] = (began, began + seconds)
 
     def starve(self, seed: int, late_s: float, stall_chance: float, stall_s: tuple[float, float]) -> None:
         """Run every member's timer late from now on, as on a machine with more busy processes than cores:
@@ -454,6 +465,47 @@ def starved(members: int, seconds: float, node_timeout_ms: int, interval_s: floa
     return result
 
 
+def stalled_joins(members: int, joiners: int, node_timeout_ms: int, interval_s: float, seed: int,
+                  stall_s: tuple[float, float] = (3.5, 4.5), window_s: float = 15.0) -> dict:
+    """Form a cluster, then start `joiners` newcomers at once, each of whose hub stalls for
+    `stall_s` half a second after it started (its first heartbeats sent), as 100 real nodes
+    joining 10 at a time on 2 cores did: who suspects the newcomers, how long until all agree
+    on a map with them, and the messages each old member heard in the `window_s` from the start
+    (the news of the maps adopted goes out after the agreement)."""
+    network = Network(seed=seed)
+    cluster, formed_s, _ = form(network, members, node_timeout_ms, interval_s, 60 + members * 0.5)
+    if formed_s is None:
+        return {"members": members, "formed_s": None}
+    network.run_until(network.now + 2.0)
+    rng = random.Random(seed)
+    old = set(cluster.members)
+    epoch = cluster.epoch()
+    received = dict(network.received)
+    began = network.now
+    newcomers = set()
+    for _ in range(joiners):
+        mesh = cluster.start([cluster.seed()])
+        newcomers.add(mesh.me.node_id)
+        cluster.stall(mesh.me.node_id, began + 0.5, rng.uniform(*stall_s))
+    # (each member's own event log, from here on: the log keeps only its last 100 events)
+    verdicts: collections.Counter = collections.Counter()
+    suspecters: set[str] = set()
+    for mesh in cluster.live():
+        def record(kind, node_id, text, mesh=mesh, record=mesh._record):
+            if node_id in newcomers and kind in ("suspect", "dead"):
+                verdicts[kind] += 1
+                if kind == "suspect":
+                    suspecters.add(mesh.me.node_id)
+            record(kind, node_id, text)
+        mesh._record = record
+    took = cluster.run_until_agreed(set(cluster.members), 120.0)
+    network.run_until(max(network.now, began + window_s))
+    return {"members": members, "joiners": joiners, "agreed_s": took, "epochs": cluster.epoch() - epoch,
+            "suspicions": verdicts["suspect"], "suspecters": len(suspecters), "deaths": verdicts["dead"],
+            "msgs_in_per_member": round(sum(network.received[n] - received.get(n, 0) for n in old) / len(old)),
+            "in_s": round(network.now - began, 1)}
+
+
 def partition(members: int, minority: float, node_timeout_ms: int, interval_s: float, seconds: float,
               seed: int) -> dict:
     """Cut a formed cluster in two at random (`minority` of the members on one side, both ways)
@@ -497,8 +549,18 @@ def main() -> None:
     parser.add_argument("--starved-s", type=float, default=0.0,
                         help="instead: run every member late for this long (starved), then crash one, "
                              "and print the false suspicions and deaths, and how long the crash took to agree")
+    parser.add_argument("--stalled-joins", type=int, default=0,
+                        help="instead: start this many newcomers at once, each stalled for ~4 s as it "
+                             "starts, and print who suspected them, the messages heard and the time to agree")
+    parser.add_argument("--stall-s", type=float, nargs=2, default=(3.5, 4.5),
+                        help="with --stalled-joins: each newcomer's stall, at random between the two (0 0: none)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
+    if args.stalled_joins:
+        for members in args.members:
+            print(json.dumps(stalled_joins(members, args.stalled_joins, args.node_timeout_ms, args.interval_s,
+                                           args.seed, tuple(args.stall_s))), flush=True)
+        return
     if args.starved_s:
         for members in args.members:
             print(json.dumps(starved(members, args.starved_s, args.node_timeout_ms, args.interval_s, args.seed)),

@@ -23,7 +23,9 @@ than 9 members a member hears the quiet heartbeats of its 8 watchers only
 (mesh/watch.py): its deaths, its write lease and the echoes are theirs. A
 heartbeat carries suspicions and news, not the member list (the whole roster
 goes to the watchers every 30 s), and one with news goes to everyone, so a
-suspicion or a new member is known everywhere a heartbeat later. The SUB
+suspicion or a new member is known everywhere a heartbeat later: news this
+member saw itself, not what it read in others' (Membership.has_news), and a
+newcomer is suspected on silence by its 8 would-be watchers only. The SUB
 sockets still reach every member (idle, they cost nothing: the publisher's
 topic filter drops what a SUB did not subscribe to), since votes, maps and
 PUBLISH go to all, bound to their sender by the link they come in on.
@@ -527,14 +529,20 @@ class Mesh:
             epoch = self._base_of.get(epoch)
         return None
 
-    def _hello(self, member: Member) -> None:
+    def _hello(self, member: Member, by_address: bool = True) -> None:
         """A node subscribed to this one, naming itself: learn it (the links then subscribe back).
 
         Its silence counts a node_timeout later than from now: a node subscribes as its mesh
         starts, and on a loaded machine the rest of its start-up kept its first heartbeat over 3 s
         away (100 nodes on 2 cores, joining 10 at a time: each joiner was declared dead by all 41
         members, and then its refutation was news to every one of them)."""
-        self._handle_events(self.membership.learn(member, self._clock(), patience_s=self.node_timeout_s))
+        # Told to every member when it came through an address the operator gave (--join,
+        # MEET): this node may be the only one that knows of it. One that heard of this node from
+        # others subscribes to every member it heard of: told by them, not news to tell again in a
+        # big map (with 10 newcomers at 100 simulated members, these hellos, racing the news that
+        # told of them, made about half of all members tell every member, 4 times each).
+        self._handle_events(self.membership.learn(member, self._clock(), patience_s=self.node_timeout_s,
+                                                  tell=by_address or self.membership.watchers is None))
 
     def _receive(self, message: Message) -> None:
         now = self._clock()
@@ -746,7 +754,8 @@ class Mesh:
             self.joining = False
         now = self._clock()
         for member in slotmap.members:
-            self._handle_events(self.membership.learn(member, now))
+            # (every member adopts the map: in a big one, not news to tell, Membership.has_news)
+            self._handle_events(self.membership.learn(member, now, tell=self.membership.watchers is None))
             self.links.connect(member.host, member.mesh_port, member.node_id)
         self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
         if self._adopted_first_at is None:
@@ -1162,10 +1171,15 @@ class Mesh:
         return dead, [joiners[node_id] for node_id in admitted]
 
     def joiners(self) -> list[Member]:
-        """Live peers the map does not hold yet: nodes asking to join."""
+        """Live peers the map does not hold yet, suspected by no live member: nodes asking to join.
+
+        (In a big map only a newcomer's watchers suspect it on silence, Membership.watchers_of:
+        this node reads their reports, or it would admit one they hold silent.)"""
         current = self.slotmap
+        unsuspected = self.membership.unsuspected_test()
         return [p.member for p in self.membership.peers.values()
-                if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)]
+                if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)
+                and unsuspected(p.member.node_id)]
 
     def _note_progress(self, node_id: str, entry: tuple[int, int, int] | None, now: float) -> None:
         """Remember a joiner's pre-copy progress and when it last moved (stalled: admitted anyway)."""

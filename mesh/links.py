@@ -40,7 +40,8 @@ import zmq.green as zmq
 from zmq.sugar.socket import Socket as NonBlockingSocket
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
-from mesh.messages import MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid, Message, Promise, decode, encode
+from mesh.messages import (HELLO_BY_ADDRESS, MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid,
+                           Message, Promise, decode, encode)
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -120,7 +121,7 @@ class PeerLinks:
     """The XPUB and the per-peer SUBs of one node, with the sender binding and duplicate filter on what they read."""
 
     def __init__(self, me: Member, bind_host: str, keys: MeshKeys | None,
-                 on_message: Callable[[Message], None], on_hello: Callable[[Member], None],
+                 on_message: Callable[[Message], None], on_hello: Callable[[Member, bool], None],
                  counters: collections.Counter[str], max_peers: int = MAX_MEMBERS - 1) -> None:
         if keys is not None and keys.node_id != me.node_id:
             raise ValueError("with mesh keys the node id must be the one derived from the public key")
@@ -348,7 +349,11 @@ class PeerLinks:
         sub.setsockopt(zmq.SUBSCRIBE, addressed(self.me.node_id))
         sub.setsockopt(zmq.SUBSCRIBE, addressed(self.me.node_id, MAPS))
         # No message starts with 0xff, so this topic filters nothing: it only introduces us.
-        sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, 0, self.me)))
+        # (HELLO_BY_ADDRESS behind an address the operator gave: the publisher may be the only
+        # member that knows of this node, and tells the others)
+        by_address = address[:2] in self._join_addresses
+        sub.setsockopt(zmq.SUBSCRIBE, b"\xff" + encode(Hello(self.me.node_id, HELLO_BY_ADDRESS if by_address else 0,
+                                                               self.me)))
         try:
             sub.connect(f"tcp://{host}:{mesh_port}")
         except zmq.ZMQError as error:   # an address zmq cannot use: that peer stays unheard, nothing else
@@ -392,7 +397,7 @@ class PeerLinks:
                 self.counters["invalid"] += 1
                 continue
             try:
-                self._on_hello(hello.me)
+                self._on_hello(hello.me, hello.seq == HELLO_BY_ADDRESS)
                 self.connect(hello.me.host, hello.me.mesh_port, hello.sender)
             except Exception:  # one bad hello must not end the reader every join depends on
                 log.exception("mesh hello failed node=%s sender=%s", self.me.node_id[:8], hello.sender[:8])

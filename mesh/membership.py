@@ -11,7 +11,8 @@ reads the clock or a peer's timestamp.
   included, the suspect excluded) report it suspect or dead at its current
   incarnation, as Redis turns PFAIL into FAIL. One slow link cannot kill a node.
   In a map with watchers (mesh/watch.py) it is a majority of all its watchers, those
-  of the map it was last heard holding (`pinned`), dead ones included.
+  of the map it was last heard holding (`pinned`), dead ones included; for a member
+  outside the map, of the map members nearest its id (`watchers_of`).
 - *Incarnation* orders claims about a member. A member that finds itself
   reported suspect or dead bumps its incarnation, which voids those reports
   (refutation). A dead member only comes back with an incarnation above the one
@@ -34,6 +35,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Callable, Collection, Iterable, Union
 
+from mesh import watch as watch_rules
 from mesh.messages import Gossip, Heartbeat, State
 from mesh.slotmap import Member
 
@@ -53,6 +55,7 @@ class Peer:
     dead_incarnation: int = -1  # incarnation it was declared dead at
     changed_at: float = float("-inf")   # learned, or its state or incarnation changed: news until news_s later
     patience_until: float = float("-inf")   # until first heard, its silence counts from here if later (learn())
+    told_at: float = float("-inf")  # the last change of it this node tells every member of (has_news)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ class Membership:
     # Each map member's watchers (mesh/watch.py), or None: everyone watches everyone. A member
     # is suspected on silence only by its watchers, and dead once a majority of them suspect it.
     watchers: dict[str, frozenset[str]] | None = None
+    # Their ids in order (the map's members), for the watchers of a member outside the map: the
+    # map members nearest its id (watch.watchers_outside), kept per map in `_outside_groups`.
+    map_ids: tuple[str, ...] = ()
     # peers this node does not listen to at all (other joiners, while it holds no cluster map)
     unheard: frozenset[str] = frozenset()
     # members a committed map removed that are not dead here yet (mapped_out)
@@ -131,12 +137,23 @@ class Membership:
     # members and 3.4 at 1,000 (README, "How the mesh scales").
     doubted: set[str] = field(default_factory=set)          # peers suspect or dead here
     changed_last: float = float("-inf")                     # the latest changed_at of a peer
+    told_last: float = float("-inf")                        # the latest told_at of a peer
     _watched: set[str] | None = None                        # watches() of each peer; None: to count
+    _outside_groups: dict[str, frozenset[str]] = field(default_factory=dict)  # watchers_of() outside the map
 
-    def _put(self, node_id: str, peer: Peer) -> None:
-        """Store a peer's record and keep the indexes in step (a new peer changes who is watched)."""
-        if node_id not in self.peers:
+    def _put(self, node_id: str, peer: Peer, tell: bool | None = None) -> None:
+        """Store a peer's record and keep the indexes in step (a new peer changes who is watched).
+
+        A change of it (a new `changed_at`) is this node's to tell every member (`tell`; None:
+        if this node watches it, see has_news)."""
+        known = self.peers.get(node_id)
+        if known is None:
             self._watched = None
+        if (known is None or peer.changed_at != known.changed_at) and peer.changed_at > peer.told_at and (
+                self.watches(node_id) if tell is None else tell):
+            peer = replace(peer, told_at=peer.changed_at)
+            if peer.told_at > self.told_last:
+                self.told_last = peer.told_at
         self.peers[node_id] = peer
         if peer.state == State.ALIVE:
             self.doubted.discard(node_id)
@@ -150,10 +167,13 @@ class Membership:
         peer = self.peers.pop(node_id)
         self.reports.pop(node_id, None)
         self.doubted.discard(node_id)
+        self._outside_groups.pop(node_id, None)
         if self._watched is not None:
             self._watched.discard(node_id)
         if peer.changed_at >= self.changed_last:
             self.changed_last = max((p.changed_at for p in self.peers.values()), default=float("-inf"))
+        if peer.told_at >= self.told_last:
+            self.told_last = max((p.told_at for p in self.peers.values()), default=float("-inf"))
 
     def watched(self) -> set[str]:
         """The peers this node watches (watches()), counted again only when the watchers, the
@@ -162,15 +182,16 @@ class Membership:
             self._watched = {node_id for node_id in self.peers if self.watches(node_id)}
         return self._watched
 
-    def learn(self, member: Member, now: float, patience_s: float = 0.0) -> list[Event]:
+    def learn(self, member: Member, now: float, patience_s: float = 0.0, tell: bool | None = None) -> list[Event]:
         """Start tracking a member heard of indirectly (member list, map, CLUSTER MEET, its hello).
 
         `patience_s`: more time before its silence counts (a hello comes before its sender's
-        start-up is done: Mesh._hello)."""
+        start-up is done: Mesh._hello). `tell`: whether every member is to hear of it from this
+        one (None: if this node watches it); a hello or CLUSTER MEET reached this node alone."""
         if member.node_id == self.me.node_id or member.node_id in self.peers:
             return []
         self._put(member.node_id, Peer(member, State.ALIVE, 0, now, now, changed_at=now,
-                                       patience_until=now + patience_s))
+                                       patience_until=now + patience_s), tell)
         log.info("member learned node=%s peer=%s", self.me.node_id[:8], member.node_id[:8])
         return [Joined(member)]
 
@@ -195,12 +216,16 @@ class Membership:
             self.stale += 1
             return events
         revived = peer.state != State.ALIVE
-        changed = revived or beat.incarnation > peer.incarnation
+        outbid = beat.incarnation > peer.incarnation
+        # (Revived: told, if watched here, for this node takes back a report that counted: its
+        # suspicion. A new incarnation alone is not, in a big map: the member's own heartbeats
+        # told every member, has_news.)
         self._put(beat.sender, replace(
             peer, member=peer.member if beat.me is None else beat.me, incarnation=max(peer.incarnation, beat.incarnation),
             heard_at=now, seq=beat.seq, state=State.ALIVE, patience_until=float("-inf"),    # (heard: no more)
             state_at=now if revived else peer.state_at,
-            changed_at=now if changed else peer.changed_at))
+            changed_at=now if revived or outbid else peer.changed_at),
+            tell=None if revived else self.watchers is None)
         if revived:
             self.left_at.pop(beat.sender, None)     # it stayed after all
             self.voted_dead.discard(beat.sender)    # (a later death by leave or operator is no vote)
@@ -224,9 +249,10 @@ class Membership:
             # One first heard of here from another's list gets the patience a hello gets: the SUB
             # this node opens to it now takes its time to be heard through, and the member itself
             # may still be starting (Mesh._hello). Not one the list holds suspect: its silence began.
+            # (The sender told every member of it: not this node's news to tell again, in a big map.)
             if gossip.state != State.DEAD:
                 events += self.learn(gossip.member, now, patience_s=self.node_timeout_s
-                                     if gossip.state == State.ALIVE else 0.0)
+                                     if gossip.state == State.ALIVE else 0.0, tell=self.watchers is None)
         events += self._check_self(beat.members)
         if recount:
             events += self._declare_dead(now)
@@ -303,6 +329,9 @@ class Membership:
         to watch gets a node_timeout's grace: its heartbeats did not come here before, so its
         silence so far says nothing."""
         before = set(self.watched())
+        if watchers is not self.watchers:
+            self.map_ids = () if watchers is None else tuple(sorted(watchers))
+            self._outside_groups.clear()
         self.watchers, self.unheard = watchers, unheard
         self._watched = None
         for node_id in sorted(self.watched() - before):
@@ -371,12 +400,24 @@ class Membership:
 
     def watchers_of(self, node_id: str) -> frozenset[str] | None:
         """Who watches `node_id` and reports on it: its watchers in our map, or, pinned, in each
-        map it may hold (None: everyone, in a small map, and for a member outside the map)."""
+        map it may hold, or, outside our map (a newcomer, one the map removed), the map members
+        nearest its id, the watchers it would have as a member (None: everyone, in a small map).
+
+        One outside the map holds no slots and no write lease (mesh/lease.py), so its death
+        moves nothing but its admission: it is dead once a majority of those suspect it, as a
+        member is, and it refutes to ask again."""
         pinned = self.pinned.get(node_id)
         if pinned is not None:
             return pinned
         watchers = self.watchers
-        return None if watchers is None else watchers.get(node_id)
+        if watchers is None:
+            return None
+        group = watchers.get(node_id)
+        if group is None:
+            group = self._outside_groups.get(node_id)
+            if group is None:
+                group = self._outside_groups[node_id] = watch_rules.watchers_outside(self.map_ids, node_id)
+        return group
 
     def watches(self, node_id: str) -> bool:
         """True if this node hears `node_id`'s every heartbeat (and so suspects it on silence)."""
@@ -459,15 +500,28 @@ class Membership:
         return tuple(Gossip(peer.member, peer.incarnation, peer.state) for peer in map(peers.__getitem__, sorted(listed)))
 
     def has_news(self, now: float, news_s: float) -> bool:
-        """Whether a member was learned, or changed state or incarnation, within `news_s` before `now`.
+        """Whether a member was learned, or changed state or incarnation, within `news_s` before
+        `now`, and this node is to tell every member of it (its heartbeats go to all meanwhile).
 
         Suspicions and deaths ride in every heartbeat (gossip()), but they are news only
         while recent: a dead member stays in the list until forgotten (10 node timeouts
         after leaving the map), and counting it as news sent every member's heartbeat,
         at every tick, to every member for that long (at 300 simulated members, 1,200
         messages a second in per member after one crash, against 16 idle).
+
+        And in a big map, only what this node saw itself: a change of a member it watches
+        (its suspicion on silence, a death it counted as one of the watchers whose reports
+        decide it, the member's refutation heard), or a member introduced to this node alone
+        (its hello, CLUSTER MEET: `learn`). A change it only read (a member learned from
+        another's list, a death counted from the watchers' reports by a member that is not
+        one of them) every member read too, from the same heartbeats that told this node: the
+        verdicts count the watchers' reports only, and those watchers told everyone. Said
+        again by every member, a batch of 10 newcomers (learned, suspected while they start,
+        dead, refuted) had each member's every heartbeat go to every member for seconds: at
+        70 simulated members, 230 messages a second in per member (mesh_sim.py --stalled-joins).
+        The changes still ride in the heartbeats that go out anyway, to the watchers.
         """
-        return now - self.changed_last <= news_s
+        return now - self.told_last <= news_s
 
     def live(self) -> list[str]:
         """Return node ids not dead in this view, this node included."""
@@ -562,8 +616,10 @@ class Membership:
                 # none at all, a map not known here, is no verdict)
                 dead = _every_group_says_so(suspecters, self.pinned_groups.get(node_id, (watched_by,)))
             if dead:
+                # (not told in a big map: each member counts the same watchers' reports, which
+                # went to every member, and a death changes no report, Membership.has_news)
                 self._put(node_id, replace(peer, state=State.DEAD, state_at=now, changed_at=now,
-                                           dead_incarnation=peer.incarnation))
+                                           dead_incarnation=peer.incarnation), tell=self.watchers is None)
                 self.voted_dead.add(node_id)
                 died.append(node_id)
                 log.warning("member dead node=%s peer=%s incarnation=%d",

@@ -23,11 +23,18 @@ What holds it together (mesh/membership.py, mesh/bus.py):
   except one never heard that our map admitted right after a map we held
   without it (a founder that died before its first heartbeat). A new process
   hears every member for two quiet intervals after its first map, so that it
-  knows which map each holds. Suspicions are news: a heartbeat that
-  carries any (or a member learned, an incarnation changed, a new map) goes to
-  every member, not only to the watchers, so every member reads the same
-  watchers' reports and reaches the same verdict within a heartbeat. Idle, no
+  knows which map each holds. A watcher's suspicion is news: its heartbeats
+  go to every member while it is new (and when it takes one back), not only to
+  the watchers, so every member reads the same watchers' reports and reaches
+  the same verdict within a heartbeat. What a member only read (a death
+  counted from those reports, a member learned from another's list) it does not
+  tell again (Membership.has_news): each member read it where it did. Idle, no
   heartbeat carries news, and a member hears 2 * SIDE.
+- A member outside the map (a newcomer asking to join, one the map removed) is
+  watched by the members it would have as watchers if it were one, the SIDE
+  map members on each side of its id (`watchers_outside`), and dies by a
+  majority of them. It holds no slots and no lease, so nothing else rests on
+  that verdict: it only waits to be admitted, and refutes to ask again.
 - The write lease (mesh/lease.py) counts the member and its watchers in its
   own map: while a majority of that group (itself and 4 watchers) both heard
   it and echoed its heartbeat within node_timeout (less the margin), at most 4
@@ -118,6 +125,21 @@ def watchers_in(sorted_ids: Sequence[str], node_id: str, side: int = SIDE) -> fr
     if count - 1 <= 2 * side:
         return frozenset(i for i in sorted_ids if i != node_id)
     return frozenset(sorted_ids[(at + step) % count] for step in range(-side, side + 1) if step != 0)
+
+
+def watchers_outside(sorted_ids: Sequence[str], node_id: str, side: int = SIDE) -> frozenset[str]:
+    """The watchers of `node_id`, a member *not* among these (sorted) map ids: the `side` members
+    before the place it would take in id order and the `side` after, wrapping, the watchers it
+    would have as a member; all of them in a small map.
+
+    (A newcomer asking to join was watched by every member, and a newcomer stalled in its
+    start-up on a loaded machine was suspected by each of them, each suspicion news to all:
+    N x N heartbeats for each newcomer, the storms that kept 100 members from forming.)"""
+    count = len(sorted_ids)
+    if count <= 2 * side:
+        return frozenset(sorted_ids)
+    at = bisect.bisect_left(sorted_ids, node_id)
+    return frozenset(sorted_ids[(at + step) % count] for step in range(-side, side))
 
 
 def watchers(member_ids: Iterable[str], side: int = SIDE) -> dict[str, frozenset[str]] | None:

@@ -31,7 +31,7 @@ def test_peers_past_the_meshs_room_are_refused_counted_and_said_once(caplog):
     me = _member("crowded", "127.0.0.1", free_port())
     peers = [_member(f"peer {i}", NOWHERE, 20000 + i) for i in range(3)]
     counters: collections.Counter[str] = collections.Counter()
-    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member: None, counters, max_peers=2)
+    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, counters, max_peers=2)
     links.open()
     try:
         with caplog.at_level(logging.WARNING, logger="mesh.links"):
@@ -49,7 +49,7 @@ def test_the_address_a_node_was_told_to_join_is_subscribed_to_past_the_room():
     me = _member("crowded joiner", "127.0.0.1", free_port())
     peer = _member("a member", NOWHERE, 20010)
     counters: collections.Counter[str] = collections.Counter()
-    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member: None, counters, max_peers=1)
+    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, counters, max_peers=1)
     links.open()
     try:
         links.connect(NOWHERE, 20011)                      # --join (its node id unknown)
@@ -73,7 +73,7 @@ def test_a_node_holds_a_sub_for_each_peer_of_a_map_past_zmqs_default_of_1023_soc
         def member(i, port):
             return Member(hashlib.sha1(b"%d" % i).hexdigest(), "NOWHERE", port - 10000, port, 0)
         counters = collections.Counter()
-        links = PeerLinks(member(0, PORT), "127.0.0.1", None, lambda m: None, lambda m: None, counters)
+        links = PeerLinks(member(0, PORT), "127.0.0.1", None, lambda m: None, lambda m, by_address: None, counters)
         links.open()
         for i in range(1, MAX_MEMBERS):
             links.connect("NOWHERE", 20000 + i, member(i, 20000 + i).node_id)

@@ -47,7 +47,7 @@ def _heard(sub: zmq.Socket, into: list[bytes]) -> bool:
 
 def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_has_none():
     voter, old, new = _member("voter"), _member("old"), _member("new")
-    links = PeerLinks(voter, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links = PeerLinks(voter, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, collections.Counter())
     links.open()
     old_sub = _sub(voter.mesh_port, range(0xfc))                 # an older member
     new_sub = _sub(voter.mesh_port, range(0xfb), addressed(new.node_id))
@@ -86,7 +86,7 @@ def test_a_map_sent_again_goes_under_its_members_map_topic_or_catch_up_when_it_h
     """A member of the version that addressed promises only subscribes to its promise topic, and
     would drop a map under it: it gets maps sent again under CATCH_UP, as before."""
     sender, old, new = _member("sender"), _member("promises only"), _member("maps too")
-    links = PeerLinks(sender, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links = PeerLinks(sender, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, collections.Counter())
     links.open()
     # (both catching up: subscribed to CATCH_UP, as members behind are)
     old_sub = _sub(sender.mesh_port, range(0xfb), CATCH_UP, addressed(old.node_id))
@@ -125,7 +125,7 @@ def test_a_member_reads_maps_under_its_map_topic_and_promises_under_its_own_only
     me, peer = _member("reader"), _member("peer")
     heard: list[object] = []
     counters: collections.Counter = collections.Counter()
-    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member: None, counters)
+    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member, by_address: None, counters)
     links.open()
     xpub = zmq.Context.instance().socket(zmq.XPUB)
     xpub.setsockopt(zmq.LINGER, 0)
@@ -152,7 +152,7 @@ def test_a_publisher_knows_when_a_member_of_a_version_before_listens():
     """`older_here`: a subscriber to its promise topic without its map topic (the version
     before), or to the TO byte itself (the one before that), is of an older version."""
     me, new, old = _member("publisher"), _member("new member"), _member("previous member")
-    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member: None, collections.Counter())
+    links = PeerLinks(me, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, collections.Counter())
     links.open()
     subs = [_sub(me.mesh_port, range(0xfb), addressed(new.node_id), addressed(new.node_id, MAPS))]
     try:
@@ -169,3 +169,27 @@ def test_a_publisher_knows_when_a_member_of_a_version_before_listens():
         for sub in subs:
             sub.close()
         links.close()
+
+
+def test_a_hello_says_whether_its_sender_came_through_an_address_the_operator_gave():
+    """HELLO_BY_ADDRESS: the publisher behind a --join or MEET address may be the only member
+    that knows of the newcomer, and tells every member; one subscribed to as a member heard of
+    from others is not news to tell again (Membership.has_news)."""
+    seed, newcomer, member = _member("hello seed"), _member("hello newcomer"), _member("hello member")
+    hellos: dict[str, list[tuple[str, bool]]] = {seed.node_id: [], member.node_id: []}
+    publishers = [PeerLinks(one, "127.0.0.1", None, lambda message: None,
+                            lambda who, by_address, heard=hellos[one.node_id]: heard.append((who.node_id, by_address)),
+                            collections.Counter()) for one in (seed, member)]
+    links = PeerLinks(newcomer, "127.0.0.1", None, lambda message: None, lambda who, by_address: None,
+                      collections.Counter())
+    try:
+        for one in publishers + [links]:
+            one.open()
+        links.connect("127.0.0.1", seed.mesh_port)                       # (--join: a bare address)
+        links.connect("127.0.0.1", member.mesh_port, member.node_id)     # (heard of from the seed)
+        wait_for(lambda: all(hellos.values()))
+        assert set(hellos[seed.node_id]) == {(newcomer.node_id, True)}
+        assert set(hellos[member.node_id]) == {(newcomer.node_id, False)}
+    finally:
+        for one in publishers + [links]:
+            one.close()

@@ -373,7 +373,8 @@ def _naive(membership: Membership, now: float, news_s: float):
             max((p.changed_at for p in peers.values()), default=float("-inf")),
             {n for n in peers if membership.watches(n)},
             tuple(sorted(n for n, p in peers.items() if p.state != State.ALIVE or now - p.changed_at <= news_s)),
-            any(now - p.changed_at <= news_s for p in peers.values()))
+            any(now - p.told_at <= news_s for p in peers.values()),
+            max((p.told_at for p in peers.values()), default=float("-inf")))
 
 
 operations = st.lists(st.tuples(
@@ -385,7 +386,7 @@ operations = st.lists(st.tuples(
 @settings(max_examples=400, deadline=None)
 @given(operations)
 def test_the_timer_s_indexes_always_match_the_peers_they_stand_for(ops):
-    """doubted, changed_last and watched() are kept in step with every write to the peers
+    """doubted, changed_last, told_last and watched() are kept in step with every write to the peers
     (the timer reads them instead of walking every peer), whatever the sequence of events."""
     from mesh import watch
     membership = view(peers=MEMBERS - 1)
@@ -417,9 +418,10 @@ def test_the_timer_s_indexes_always_match_the_peers_they_stand_for(ops):
             membership.revisit(now)
         else:
             membership.learn(member(i), now)
-        doubted, changed_last, watched, listed, news = _naive(membership, now, 1.0)
+        doubted, changed_last, watched, listed, news, told_last = _naive(membership, now, 1.0)
         assert membership.doubted == doubted
         assert membership.changed_last == changed_last
+        assert membership.told_last == told_last
         assert membership.watched() == watched
         assert tuple(g.member.node_id for g in membership.gossip(now, 1.0)) == listed
         assert membership.has_news(now, 1.0) == news

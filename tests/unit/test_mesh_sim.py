@@ -434,3 +434,15 @@ def test_placements_that_fail_leave_no_vote_and_no_stuck_proposer():
     for node_id, mesh in cluster.members.items():
         mesh._offload = working.get(node_id, working[next(iter(working))])
     assert cluster.run_until_agreed(set(cluster.members), 20) is not None
+
+
+def test_newcomers_that_stall_as_they_start_are_suspected_by_their_watchers_only():
+    # 100 real nodes on 2 cores, joining 10 at a time: each newcomer's start-up kept it silent past
+    # node_timeout after its first heartbeats, every member suspected it, and each suspicion went
+    # to every member. Now a member outside the map has the watchers it would have inside it
+    # (mesh/watch.py watchers_outside): 8 suspect it, the others read their verdict.
+    joiners = 4
+    result = mesh_sim.stalled_joins(24, joiners, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(1.5, 2.0))
+    assert result["agreed_s"] is not None, result
+    assert 0 < result["suspicions"] <= 2 * watch.SIDE * joiners * 1.25, result
+    assert result["suspecters"] < 24 - 2, result       # (not every member, as before: 96 suspicions here)

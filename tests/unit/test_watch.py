@@ -3,7 +3,7 @@ from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
 from mesh import watch
-from mesh.membership import Died, Membership
+from mesh.membership import Died, Membership, Suspected
 from mesh.messages import Gossip, Heartbeat, State
 from mesh.slotmap import Member
 
@@ -97,3 +97,76 @@ def test_a_peer_newly_watched_gets_a_node_timeouts_grace():
     assert membership.peers[far].state == State.ALIVE
     membership.tick(10.0 + TIMEOUT + 0.1)
     assert membership.peers[far].state != State.ALIVE
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2 * watch.SIDE + 1, 120), st.integers(0, 10_000))
+def test_a_member_outside_the_map_is_watched_by_the_watchers_it_would_have_as_a_member(members, salt):
+    ids = sorted(node_id(salt * 1000 + i) for i in range(members))
+    newcomer = node_id(salt * 1000 + members)
+    assert watch.watchers_outside(ids, newcomer) == watch.neighbours(ids + [newcomer], newcomer)
+    assert len(watch.watchers_outside(ids, newcomer)) == 2 * watch.SIDE
+
+
+def test_a_member_outside_a_small_map_is_watched_by_all_of_it():
+    ids = sorted(node_id(i) for i in range(2 * watch.SIDE))
+    assert watch.watchers_outside(ids, node_id(99)) == frozenset(ids)
+
+
+def newcomer_view(me: int, members: int, newcomer: int) -> Membership:
+    """`me`'s view of a map of `members` members and of `newcomer`, outside the map, just heard."""
+    membership = watched_view(me, members)
+    membership.heartbeat(beat(newcomer, 1), 0.0)
+    return membership
+
+
+def test_a_newcomer_is_suspected_on_silence_only_by_its_watchers_and_dies_by_a_majority_of_them():
+    # Watched by every member, a newcomer that stalled while it started (100 nodes on 2 cores)
+    # was suspected by each of them, and each suspicion was news to every member.
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    group = watch.watchers_outside(ids, node_id(newcomer))
+    suspecting = [i for i in range(members) if Suspected(node_id(newcomer)) in newcomer_view(i, members, newcomer)
+                  .tick(TIMEOUT + 0.1)]
+    assert {node_id(i) for i in suspecting} == group
+    # A member that is none of its watchers hears the verdict from them: 4 of 8 is not yet one.
+    judge = next(i for i in range(members) if node_id(i) not in group)
+    membership = newcomer_view(judge, members, newcomer)
+    reporters = sorted(group)
+    for seq, reporter in enumerate(reporters[:watch.SIDE], start=1):
+        assert membership.heartbeat(beat(index[reporter], seq, (newcomer,)), 0.5) == []
+    other = next(n for n in ids if n not in group and n != node_id(judge))
+    assert membership.heartbeat(beat(index[other], 1, (newcomer,)), 0.6) == []     # (no watcher of it)
+    assert Died(node_id(newcomer)) in membership.heartbeat(beat(index[reporters[watch.SIDE]], 9, (newcomer,)), 0.7)
+
+
+def test_in_a_big_map_only_what_a_member_saw_itself_is_news_for_every_member():
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    group = watch.watchers_outside(ids, node_id(newcomer))
+    news_s = 1.0
+    # A member learned from another's list is not news to tell again; its own hello is.
+    judge = next(i for i in range(members) if node_id(i) not in group)
+    membership = watched_view(judge, members)
+    teller = next(i for i in range(members) if i != judge)
+    membership.heartbeat(beat(teller, 1, ()), 5.0)
+    listed = Heartbeat(node_id(teller), 2, 0, 1, b"d" * 20, member(teller), (Gossip(member(newcomer), 0, State.ALIVE),),
+                       0, 0, 0.0)
+    membership.heartbeat(listed, 5.0)
+    assert node_id(newcomer) in membership.peers and not membership.has_news(5.0, news_s)
+    introduced = watched_view(judge, members)
+    introduced.learn(member(newcomer), 5.0, tell=True)
+    assert introduced.has_news(5.0, news_s)
+    # Its death counted from its watchers' reports is not news here (they told everyone); a
+    # watcher's own suspicion is, and so is taking it back.
+    membership.heartbeat(beat(newcomer, 1), 5.0)
+    for seq, reporter in enumerate(sorted(group)[:watch.SIDE + 1], start=3):
+        membership.heartbeat(beat(index[reporter], seq, (newcomer,)), 10.0)
+    assert membership.state(node_id(newcomer)) == State.DEAD and not membership.has_news(10.0, news_s)
+    watcher = newcomer_view(index[min(group)], members, newcomer)
+    assert Suspected(node_id(newcomer)) in watcher.tick(TIMEOUT + 0.1)
+    assert watcher.has_news(TIMEOUT + 0.1, news_s) and not watcher.has_news(TIMEOUT + 1.2, news_s)
+    watcher.heartbeat(beat(newcomer, 2), TIMEOUT + 2.0)
+    assert watcher.has_news(TIMEOUT + 2.0, news_s)
