@@ -1171,15 +1171,15 @@ class Mesh:
         return dead, [joiners[node_id] for node_id in admitted]
 
     def joiners(self) -> list[Member]:
-        """Live peers the map does not hold yet, suspected by no live member: nodes asking to join.
+        """Live peers the map does not hold yet, suspected by none of their watchers: nodes asking to join.
 
         (In a big map only a newcomer's watchers suspect it on silence, Membership.watchers_of:
         this node reads their reports, or it would admit one they hold silent.)"""
         current = self.slotmap
-        unsuspected = self.membership.unsuspected_test()
+        reported = self.membership.reported_by_watchers_test()
         return [p.member for p in self.membership.peers.values()
                 if p.state == State.ALIVE and p.seq >= 0 and not current.has_member(p.member.node_id)
-                and unsuspected(p.member.node_id)]
+                and not reported(p.member.node_id)]
 
     def _note_progress(self, node_id: str, entry: tuple[int, int, int] | None, now: float) -> None:
         """Remember a joiner's pre-copy progress and when it last moved (stalled: admitted anyway)."""

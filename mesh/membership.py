@@ -56,6 +56,7 @@ class Peer:
     changed_at: float = float("-inf")   # learned, or its state or incarnation changed: news until news_s later
     patience_until: float = float("-inf")   # until first heard, its silence counts from here if later (learn())
     told_at: float = float("-inf")  # the last change of it this node tells every member of (has_news)
+    reported: bool = False          # this node told every member it doubts it, since it was last alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ class Membership:
             self._watched = None
         if (known is None or peer.changed_at != known.changed_at) and peer.changed_at > peer.told_at and (
                 self.watches(node_id) if tell is None else tell):
-            peer = replace(peer, told_at=peer.changed_at)
+            peer = replace(peer, told_at=peer.changed_at, reported=peer.reported or peer.state != State.ALIVE)
             if peer.told_at > self.told_last:
                 self.told_last = peer.told_at
         self.peers[node_id] = peer
@@ -217,15 +218,16 @@ class Membership:
             return events
         revived = peer.state != State.ALIVE
         outbid = beat.incarnation > peer.incarnation
-        # (Revived: told, if watched here, for this node takes back a report that counted: its
-        # suspicion. A new incarnation alone is not, in a big map: the member's own heartbeats
-        # told every member, has_news.)
+        # (Revived: told if this node told every member it doubted it, a report the others keep
+        # until its next word (a watcher then may watch it no more: a map admitted a member
+        # beside it, review), or if it watches it. A new incarnation alone is not, in a big map:
+        # the member's own heartbeats told every member, has_news.)
         self._put(beat.sender, replace(
             peer, member=peer.member if beat.me is None else beat.me, incarnation=max(peer.incarnation, beat.incarnation),
             heard_at=now, seq=beat.seq, state=State.ALIVE, patience_until=float("-inf"),    # (heard: no more)
-            state_at=now if revived else peer.state_at,
+            state_at=now if revived else peer.state_at, reported=False,
             changed_at=now if revived or outbid else peer.changed_at),
-            tell=None if revived else self.watchers is None)
+            tell=(True if peer.reported else None) if revived else self.watchers is None)
         if revived:
             self.left_at.pop(beat.sender, None)     # it stayed after all
             self.voted_dead.discard(beat.sender)    # (a later death by leave or operator is no vote)
@@ -451,8 +453,9 @@ class Membership:
                 self.voted_dead.discard(node_id)
                 continue
             watched_by = self.watchers_of(node_id)
-            if watched_by is None:
-                continue
+            if watched_by is None or (node_id not in self.pinned and (self.watchers is None
+                                                                      or node_id not in self.watchers)):
+                continue    # (small maps, and members outside the map: no lease to fail in it)
             if suspicions is None:
                 suspicions = self._suspicions()
             suspecters = self._suspecters(node_id, peer, suspicions) & watched_by
@@ -509,13 +512,15 @@ class Membership:
         at every tick, to every member for that long (at 300 simulated members, 1,200
         messages a second in per member after one crash, against 16 idle).
 
-        And in a big map, only what this node saw itself: a change of a member it watches
-        (its suspicion on silence, a death it counted as one of the watchers whose reports
-        decide it, the member's refutation heard), or a member introduced to this node alone
-        (its hello, CLUSTER MEET: `learn`). A change it only read (a member learned from
-        another's list, a death counted from the watchers' reports by a member that is not
-        one of them) every member read too, from the same heartbeats that told this node: the
-        verdicts count the watchers' reports only, and those watchers told everyone. Said
+        And in a big map, only what this node saw itself and the others need from it: its
+        suspicion of a member it watches, silent here (its report: the verdicts count the
+        watchers' reports), taking that report back (the member heard again: told by the
+        member that told the suspicion, and by its watchers), or a member introduced to this
+        node alone (a hello through an address the operator gave, `learn`). Not a death:
+        each member counts it from the same reports, told already, and a death changes no
+        report (suspect and dead count alike). Not a new incarnation alone: the member's own
+        heartbeats told every member. Not a member learned from another's list or a map:
+        every member read that where this node did. Said
         again by every member, a batch of 10 newcomers (learned, suspected while they start,
         dead, refuted) had each member's every heartbeat go to every member for seconds: at
         70 simulated members, 230 messages a second in per member (mesh_sim.py --stalled-joins).
@@ -542,6 +547,24 @@ class Membership:
             peer = peers.get(node_id)
             return peer is not None and peer.state == State.ALIVE and node_id not in suspicions
         return unsuspected
+
+    def reported_by_watchers_test(self) -> Callable[[str], bool]:
+        """A test of one member: in a big map, reported suspect or dead at its current incarnation
+        by one of its watchers (watchers_of), alive here or not. (Mesh.joiners: only a newcomer's
+        watchers suspect it on silence, and the others read their reports; a report by a member
+        that no longer watches it may stand for good, since its taking back goes to its own
+        watchers only, so it is not read: review.)"""
+        if self.watchers is None:
+            return lambda node_id: False
+        suspicions = self._suspicions()
+
+        def reported(node_id: str) -> bool:
+            reporters = suspicions.get(node_id)
+            if not reporters:
+                return False
+            watched_by = self.watchers_of(node_id)
+            return watched_by is not None and not reporters.isdisjoint(watched_by)
+        return reported
 
     def heard_within(self, node_ids: Iterable[str], now: float) -> int:
         """Count the given members heard within node_timeout (this node always hears itself)."""

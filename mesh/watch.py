@@ -130,7 +130,8 @@ def watchers_in(sorted_ids: Sequence[str], node_id: str, side: int = SIDE) -> fr
 def watchers_outside(sorted_ids: Sequence[str], node_id: str, side: int = SIDE) -> frozenset[str]:
     """The watchers of `node_id`, a member *not* among these (sorted) map ids: the `side` members
     before the place it would take in id order and the `side` after, wrapping, the watchers it
-    would have as a member; all of them in a small map.
+    would have as a member; all of them when the map with it would be small (2 * side + 1
+    members or fewer)
 
     (A newcomer asking to join was watched by every member, and a newcomer stalled in its
     start-up on a loaded machine was suspected by each of them, each suspicion news to all:

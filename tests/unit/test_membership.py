@@ -425,6 +425,10 @@ def test_the_timer_s_indexes_always_match_the_peers_they_stand_for(ops):
         assert membership.watched() == watched
         assert tuple(g.member.node_id for g in membership.gossip(now, 1.0)) == listed
         assert membership.has_news(now, 1.0) == news
+        if membership.watchers is not None:     # (the outside groups kept per map: made afresh)
+            map_ids = sorted(membership.watchers)
+            assert all(membership.watchers_of(n) == watch.watchers_outside(map_ids, n) for n in membership.peers
+                       if n not in membership.watchers and n not in membership.pinned)
 
 
 def test_who_dies_in_one_count_does_not_depend_on_the_order_of_the_count():

@@ -170,3 +170,59 @@ def test_in_a_big_map_only_what_a_member_saw_itself_is_news_for_every_member():
     assert watcher.has_news(TIMEOUT + 0.1, news_s) and not watcher.has_news(TIMEOUT + 1.2, news_s)
     watcher.heartbeat(beat(newcomer, 2), TIMEOUT + 2.0)
     assert watcher.has_news(TIMEOUT + 2.0, news_s)
+
+
+def test_a_member_that_told_its_suspicion_tells_its_taking_back_also_when_it_no_longer_watches():
+    # Others keep its report until its next word to them: a watcher that a map moved away from a
+    # newcomer (a member admitted beside it) took its suspicion back to its own watchers only,
+    # and the proposer left the newcomer out for good (review, reproduced in the simulation).
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    watcher = newcomer_view(index[min(watch.watchers_outside(ids, node_id(newcomer)))], members, newcomer)
+    assert Suspected(node_id(newcomer)) in watcher.tick(TIMEOUT + 0.1)
+    watcher.watch({}, TIMEOUT + 0.2)      # (a map in which it watches the newcomer no more)
+    assert not watcher.watches(node_id(newcomer))
+    watcher.heartbeat(beat(newcomer, 2), TIMEOUT + 5.0)
+    assert watcher.state(node_id(newcomer)) == State.ALIVE and watcher.has_news(TIMEOUT + 5.0, 1.0)
+    # One that never told a suspicion of it has nothing to take back.
+    judge = next(i for i in range(members) if node_id(i) not in watch.watchers_outside(ids, node_id(newcomer)))
+    other = newcomer_view(judge, members, newcomer)
+    for seq, reporter in enumerate(sorted(watch.watchers_outside(ids, node_id(newcomer)))[:watch.SIDE + 1], start=3):
+        other.heartbeat(beat(index[reporter], seq, (newcomer,)), 10.0)
+    assert other.state(node_id(newcomer)) == State.DEAD
+    other.heartbeat(Heartbeat(node_id(newcomer), 5, 1, 1, b"d" * 20, member(newcomer), (), 0, 0, 0.0), 20.0)
+    assert other.state(node_id(newcomer)) == State.ALIVE and not other.has_news(20.0, 1.0)
+
+
+def test_only_a_newcomer_s_watchers_reports_keep_it_out():
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    group = watch.watchers_outside(ids, node_id(newcomer))
+    judge = next(i for i in range(members) if node_id(i) not in group)
+    membership = newcomer_view(judge, members, newcomer)
+    stranger = next(n for n in ids if n not in group and n != node_id(judge))
+    membership.heartbeat(beat(index[stranger], 1, (newcomer,)), 0.5)
+    assert not membership.reported_by_watchers_test()(node_id(newcomer))
+    membership.heartbeat(beat(index[min(group)], 1, (newcomer,)), 0.6)
+    assert membership.reported_by_watchers_test()(node_id(newcomer))
+
+
+def test_a_member_outside_the_map_keeps_its_verdict_when_a_map_is_adopted():
+    # revisit() recounts the deaths of members whose lease a new map may count; one outside the
+    # map has none there, and a map that moved its outside watchers must not make it suspect again.
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    group = watch.watchers_outside(ids, node_id(newcomer))
+    membership = newcomer_view(next(i for i in range(members) if node_id(i) not in group), members, newcomer)
+    for seq, reporter in enumerate(sorted(group)[:watch.SIDE + 1], start=3):
+        membership.heartbeat(beat(index[reporter], seq, (newcomer,)), 1.0)
+    assert membership.state(node_id(newcomer)) == State.DEAD
+    others = [node_id(i) for i in range(members)] + [node_id(200 + i) for i in range(10)]
+    for extra in range(10):
+        membership.learn(member(200 + extra), 1.5)
+    membership.watch(watch.watchers(others), 2.0)
+    assert watch.watchers_outside(sorted(others), node_id(newcomer)) != group
+    assert membership.revisit(2.0) == [] and membership.state(node_id(newcomer)) == State.DEAD
