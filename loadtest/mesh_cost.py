@@ -49,7 +49,8 @@ from tests.nodes import HOST, NodeFactory, NodeProcess, cluster_info, node_ports
 TICKS = os.sysconf("SC_CLK_TCK")
 # How often the waits for a batch's admission and for agreement ask (CLUSTER INFO): the
 # instrument's own load. Asked every 0.5 s, a CLUSTER INFO of 39 ms (before 6 December) was 42%
-# of the seed's CPU while 60 nodes joined, and each round of `agreed` asks every node.
+# of the seed's CPU while 60 nodes joined, and each round of `agreed` asks every node. (So
+# `formed s` is up to 2 s coarser than in the tables measured before 6 December.)
 POLL_S = 2.0
 
 

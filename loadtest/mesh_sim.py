@@ -232,7 +232,7 @@ class SimLinks:
             self.network.at(self.asleep[1], read_late)
             return
         if isinstance(message, Hello):
-            self._on_hello(message.me, message.seq == HELLO_BY_ADDRESS)
+            self._on_hello(message.me, bool(message.seq & HELLO_BY_ADDRESS))
             self.connect(message.me.host, message.me.mesh_port, message.sender)
             return
         if (source.me.host, source.me.mesh_port) in self.join_addresses:

@@ -753,11 +753,12 @@ class Mesh:
         if slotmap.has_member(self.me.node_id):
             self.joining = False
         now = self._clock()
+        watchers = watch.watchers(m.node_id for m in slotmap.members)
         for member in slotmap.members:
             # (every member adopts the map: in a big one, not news to tell, Membership.has_news)
-            self._handle_events(self.membership.learn(member, now, tell=self.membership.watchers is None))
+            self._handle_events(self.membership.learn(member, now, tell=watchers is None))
             self.links.connect(member.host, member.mesh_port, member.node_id)
-        self.membership.watch(watch.watchers(m.node_id for m in slotmap.members), now)
+        self.membership.watch(watchers, now)
         if self._adopted_first_at is None:
             self._adopted_first_at = now
         self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))

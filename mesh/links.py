@@ -397,7 +397,7 @@ class PeerLinks:
                 self.counters["invalid"] += 1
                 continue
             try:
-                self._on_hello(hello.me, hello.seq == HELLO_BY_ADDRESS)
+                self._on_hello(hello.me, bool(hello.seq & HELLO_BY_ADDRESS))     # (a bit: room for more)
                 self.connect(hello.me.host, hello.me.mesh_port, hello.sender)
             except Exception:  # one bad hello must not end the reader every join depends on
                 log.exception("mesh hello failed node=%s sender=%s", self.me.node_id[:8], hello.sender[:8])

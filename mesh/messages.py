@@ -167,7 +167,7 @@ HELLO_BY_ADDRESS = 1
 class Hello:
     """Sent as a SUB subscription topic: tells a publisher who has just subscribed to it.
 
-    `seq` is HELLO_BY_ADDRESS from a node that reached this one through an address the
+    `seq` has the bit HELLO_BY_ADDRESS from a node that reached this one through an address the
     operator gave it (--join, CLUSTER MEET): this publisher may be the only member that knows
     of it, and tells every member (Membership.has_news). 0 from one that heard of this member
     from others, who told every member of it already (and from versions before 6 December).

@@ -230,7 +230,7 @@ def shards_reply(slotmap: SlotMap, members: dict[str, dict], me: Member | None =
 def info_reply(slotmap: SlotMap, status: dict, me: Member | None = None) -> bytes:
     """CLUSTER INFO: cluster_state and slot counts as Redis reports them, plus mesh message counts."""
     members = status.get("members", {})
-    # (by runs of slots, each primary's state read once: per slot, and cluster_size per member
+    # (by runs of slots, a primary's state read once a run: per slot, and cluster_size per member
     # over all slots, it was most of a seed's CPU while 60 nodes joined, polled by mesh_cost.py)
     pfail = fail = assigned = 0
     primaries: set[str] = set()

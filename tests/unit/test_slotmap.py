@@ -145,3 +145,15 @@ def test_ranges_made_once_for_every_member_are_each_member_s_slots(replication_f
     assert slotmap.ranges(node_id(99)) == ([], [])
     slotmap.ranges(node_id(0))[0].append((1, 2))      # (a caller's list, not the map's own)
     assert slotmap.ranges(node_id(0)) == slotmap.ranges(node_id(0)) and (1, 2) not in slotmap.ranges(node_id(0))[0]
+
+
+def test_a_map_pickles_as_what_it_is_made_from_without_its_caches():
+    # (to the placement worker and back: the derived owners and ranges made a request 2.4 times as big)
+    import pickle
+    slotmap = three()
+    before = pickle.dumps(slotmap)
+    slotmap.ranges(node_id(0))
+    assert pickle.dumps(slotmap) == before
+    copy = pickle.loads(before)
+    assert copy == slotmap and copy.owners == slotmap.owners and copy.base_epoch == slotmap.base_epoch
+    assert copy.ranges(node_id(1)) == slotmap.ranges(node_id(1))
