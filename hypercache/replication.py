@@ -91,12 +91,6 @@ FORMER_PULLS = 3                # pulls a member that left may leave unanswered 
 # planned until none of them heard a majority (README, "How the mesh scales"). Small rings plan in
 # milliseconds and wait as little.
 PLAN_SPACING = 2.0
-# ... and waits for the set of joiners to stand still this long (at most a node timeout after it
-# first changed): newcomers of one batch appear seconds apart on a loaded machine, and leave the
-# set and come back as their watchers suspect them and they refute; each change was a placement
-# on every member and joiner (100 nodes on 2 cores, the batch to 91: 316 plans a minute, 78
-# placement workers running at once, README "How the mesh scales").
-PLAN_SETTLE_S = 1.0
 
 
 class Hold:
@@ -203,9 +197,6 @@ class Replicator:
         self._plan_key: tuple = ()
         self._plan: Any = None
         self._plan_next_at = float("-inf")      # no new plan for joiners before (monotonic)
-        self._joiners_seen: tuple = ()              # the last key of joiners seen, since (monotonic)
-        self._joiners_seen_at = float("-inf")
-        self._plan_wanted_at: float | None = None   # the key first differed from the plan's (monotonic)
         self._joiner_members: dict[str, Any] = {}
         # replica -> (run id, slots it was fed without a break since their copy, while we
         # led them): after a switch that makes it their primary, a pull of them is answered
@@ -435,18 +426,10 @@ class Replicator:
             joiners = {} if slotmap.members == (cluster.me,) else {**joiners, self.me: cluster.me}
         key = (slotmap.epoch, tuple(sorted(joiners)))
         if key == self._plan_key:
-            self._plan_wanted_at = None
             return
         planned = None
         if joiners:
             started = time.monotonic()
-            if key != self._joiners_seen:
-                self._joiners_seen, self._joiners_seen_at = key, started
-            if self._plan_wanted_at is None:
-                self._plan_wanted_at = started
-            if started - self._joiners_seen_at < PLAN_SETTLE_S and \
-                    started - self._plan_wanted_at < cluster.node_timeout_s:
-                return      # (more newcomers may be on their way: one plan for them all)
             if started < self._plan_next_at:
                 return      # (the upkeep asks again: the joiners that came meanwhile join this plan)
             try:
@@ -462,7 +445,6 @@ class Replicator:
         if self._map is not slotmap:
             return          # the map changed meanwhile: plan again on the next turn
         self._plan_key, self._plan = key, planned
-        self._plan_wanted_at = None
         self._joiner_members = {node_id: m for node_id, m in joiners.items() if node_id != self.me}
         if joiners:
             log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
