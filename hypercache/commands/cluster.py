@@ -335,7 +335,7 @@ def _verdict_fields(ctx, status: dict) -> bytes:
     members = status.get("members", {})
     down = [(m.node_id, _state(members, m.node_id)) for m in slotmap.members
             if m.node_id != ctx.node_id and _state(members, m.node_id) != ALIVE]
-    assigned = sum(1 for owners in slotmap.owners if owners)
+    assigned = sum(last - first + 1 for first, last, owners in slotmap.owner_ranges() if owners)   # (by runs, as info_reply)
     stranded = health.stranded_keys(ctx.store.slots, slotmap.owners, ctx.node_id)
     state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down, None, stranded,
                                    status.get("peers_unsubscribed", 0))
