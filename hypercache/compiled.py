@@ -70,6 +70,7 @@ COMPILED_MODULES = (
     "hypercache.latency",
     "hypercache.config",
     "hypercache.replication",
+    "hypercache.slot_roles",
     "hypercache.effects",
     "mesh.keyslot",
     "mesh.ring",

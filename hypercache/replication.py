@@ -39,6 +39,7 @@ from mesh.replication import Frame, InStream, OutStream, lost_their_lead
 
 from .blocking import LOADING
 from .effects import BadState, joined, pieces_of, state_of, value_of
+from .slot_roles import SlotRoles, slot_roles
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -173,10 +174,16 @@ class Replicator:
         self._sent_at: dict[str, float] = {}        # replica -> when a frame last went to it
         self._to_pull: list[int] = []               # slots we lead without their data (as of the map)
         self.handoffs: dict[str, set[int]] = {}     # peer -> slots we copy to it (its PULL)
+        # The map is to be applied again (_on_map) at the upkeep's next turn: a pull asked for slots,
+        # a hand-off or a fallback ended, the joiners changed. One pass for all that a turn brings:
+        # applied at each, a 10-member join made each member walk the 16,384 slots ~30 times.
+        self._remap = False
+        self._placing = False       # the upkeep waits on a ring placement (_follow_joiners)
         self._fallback_checked_at = float("-inf")
         # slots we lead whose writes wait for a new replica's copy (_go_quiet)
         self.quiet: set[int] = set()
-        self._owned: tuple[Any, bytes] = (None, b"")     # (map, 1 per slot this node owns in it)
+        # (map, what it asks of this node): derived once per map, read by every pass over it
+        self._roles: tuple[Any, SlotRoles | None] = (None, None)
         # (what awaited() last found, for which map and how many kept copies, and when)
         self._awaited: tuple[Any, int, int, float, frozenset[str]] = (None, 0, 0, float("-inf"), frozenset())
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
@@ -225,16 +232,20 @@ class Replicator:
                 self._acknowledge_lazy()
                 self.follow_map()
                 self._follow_joiners()
+                # (before the restarts: a stream the pass ends is closed, not restarted)
+                self._apply_remap()
                 now = self._tick_at = time.monotonic()
-                for stream in list(self.streams.values()):
-                    # (a peer that keeps refusing, say while it restarts, is retried once a second)
-                    if stream.broken and now - self._restarted_at.get(stream.peer, float("-inf")) >= 1.0:
-                        self._restarted_at[stream.peer] = now
-                        self._restart(stream.peer)
+                # (a peer that keeps refusing, say while it restarts, is retried once a second)
+                broken = [peer for peer, stream in self.streams.items()
+                          if stream.broken and now - self._restarted_at.get(peer, float("-inf")) >= 1.0]
+                if broken:
+                    self._restarted_at.update((peer, now) for peer in broken)
+                    self._restart(broken)
                 self._pull(now)
                 self._keep_alive(now)
                 self._finish_handoffs()
                 self._release_fallbacks(now)
+                self._apply_remap()
                 self._drop_unowned()
                 self._serve_waiting()
                 # never forever: a primary cut off from its replicas and from the map's
@@ -259,7 +270,7 @@ class Replicator:
     def _idle(self) -> bool:
         """Nothing under way that the upkeep follows at its fast pace (see IDLE_EVERY_S)."""
         cluster = self.cluster
-        return not (self._lazy_acks or self.held or self._to_pull or self.handoffs or self._confirming
+        return not (self._remap or self._lazy_acks or self.held or self._to_pull or self.handoffs or self._confirming
                     or self._unowned
                     or self.importing or self.copying_in or self._joiner_members
                     or self._plan_key[1:] not in ((), ((),)) or cluster.joining
@@ -304,7 +315,27 @@ class Replicator:
                 or cluster.membership.incarnation != self._incarnation):
             self._away = True
 
+    def _remap_later(self) -> None:
+        """Have the upkeep apply the map again at its next turn (woken if idle), or now if the
+        upkeep waits on a ring placement (up to a second or more): a pull answered is a copy
+        the puller waits for, and asks someone else for after PULL_EVERY_S."""
+        if self._placing and self._map is not None:
+            self._on_map(self._map)
+            return
+        self._remap = True
+        self.wake()
+
+    def _apply_remap(self) -> None:
+        if self._remap and self._map is not None:
+            self._on_map(self._map)
+
     def _on_map(self, slotmap) -> None:
+        if self._remap and self._map is not None and slotmap is not self._map:
+            # A pass asked for under the old map comes first: a pull answered under it has its
+            # slots on their stream's copy before Holdings.follow reads which copies are
+            # unacknowledged (else they would turn into a stale fallback, not be retained).
+            self._on_map(self._map)
+        self._remap = False     # (whatever asked for a pass gets this one)
         previous, self._map = self._map, slotmap
         me = self.me
         if previous is not None and previous is not slotmap:
@@ -333,12 +364,13 @@ class Replicator:
             self._stale_offers.clear()
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
-        for slot, owners in enumerate(slotmap.owners):
+        roles = self._roles_under(slotmap)
+        for slot, replicas in roles.led_replicas:
             # (a slot we lead without its data is pulled first, never copied out empty)
-            if len(owners) > 1 and owners[0] == me and loaded[slot]:
-                for replica in owners[1:]:
+            if loaded[slot]:
+                for replica in replicas:
                     wanted.setdefault(replica, set()).add(slot)
-        self._to_pull = self.holdings.led_unheld(slotmap.owners)
+        self._to_pull = self.holdings.led_unheld(slotmap.owners, roles.led)
         for peer, slots in self.handoffs.items():
             wanted.setdefault(peer, set()).update(slots)
         for peer, slots in self._precopies(slotmap).items():
@@ -383,11 +415,7 @@ class Replicator:
             self.link.disconnect(peer)
         self._ahead = {peer for peer in self.streams if not slotmap.has_member(peer)}
         self._retarget()
-        replica_slots = bytearray(16384)
-        for slot, owners in enumerate(slotmap.owners):
-            if me in owners[1:]:
-                replica_slots[slot] = 1
-        self.store.replica_slots = replica_slots if any(replica_slots) else None
+        self.store.replica_slots = bytearray(roles.replica_flags) if 1 in roles.replica_flags else None
         # A client whose writes went to a slot we no longer lead is never acknowledged:
         # the new primary may not have them.
         for conn in list(self.held):
@@ -432,6 +460,7 @@ class Replicator:
             started = time.monotonic()
             if started < self._plan_next_at:
                 return      # (the upkeep asks again: the joiners that came meanwhile join this plan)
+            self._placing = True
             try:
                 planned = cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
             except PlacerClosed:
@@ -439,6 +468,8 @@ class Replicator:
             except Exception as error:  # (no copies ahead this time: admission waits, the upkeep goes on)
                 log.warning("no plan for joiners node=%s epoch=%d: %s", self.me[:8], slotmap.epoch, error)
                 return
+            finally:
+                self._placing = False
             finished = time.monotonic()
             # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
             self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), cluster.node_timeout_s)
@@ -450,7 +481,7 @@ class Replicator:
             log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
                      ",".join(node_id[:8] for node_id in sorted(joiners)))
         if not self._outside():
-            self._on_map(slotmap)       # (streams to the joiners start, or end)
+            self._remap = True          # (streams to the joiners start, or end: applied this turn)
 
     def _outside(self) -> bool:
         """Not a member of the map this node holds: joining, or back from a pause or a cut
@@ -463,11 +494,11 @@ class Replicator:
         planned = self._plan
         if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self._outside():
             return {}
-        me, loaded, joiners = self.me, self.loaded, self._joiner_members
+        loaded, joiners, planned_owners = self.loaded, self._joiner_members, planned.owners
         wanted: dict[str, set[int]] = {}
-        for slot, owners in enumerate(slotmap.owners):
-            if owners[:1] == (me,) and loaded[slot]:
-                for owner in planned.owners[slot]:
+        for slot in self._roles_under(slotmap).led:
+            if loaded[slot]:
+                for owner in planned_owners[slot]:
                     if owner in joiners:
                         wanted.setdefault(owner, set()).add(slot)
         return wanted
@@ -620,14 +651,26 @@ class Replicator:
             self.ctx.now_ms = time.time_ns() // 1_000_000
             blocking.serve_ready()
 
+    def _roles_under(self, slotmap) -> SlotRoles:
+        """What `slotmap` asks of this node (hypercache/slot_roles.py), derived once per map."""
+        slotmap_then, roles = self._roles
+        if slotmap_then is not slotmap or roles is None:
+            roles = slot_roles(slotmap.owner_ranges(), self.me)
+            self._roles = (slotmap, roles)
+        return roles
+
     def _retarget(self) -> None:
-        targets: list[list[OutStream]] = [[] for _ in range(16384)]
+        # (the slots with streams only: a list per slot, 16,384 of them at every pass, was most of it)
+        found: dict[int, list[OutStream]] = {}
         owners, me = self._map.owners, self.me
         for stream in self.streams.values():
             for slot in stream.slots:
                 if owners[slot][:1] == (me,):     # (a hand-off's slots take no writes here)
-                    targets[slot].append(stream)
-        self.targets = [tuple(t) if t else NO_STREAMS for t in targets]
+                    found.setdefault(slot, []).append(stream)
+        targets = [NO_STREAMS] * 16384
+        for slot, streams in found.items():
+            targets[slot] = tuple(streams)
+        self.targets = targets
         # The write seam records keys only while some slot has a replica to feed.
         if self.streams and self.store.written is None:
             self.store.written = []
@@ -645,22 +688,27 @@ class Replicator:
         self._copy(stream, sorted(slots - self._presynced.pop(peer, set())))
         return stream
 
-    def _restart(self, peer: str) -> None:
-        old = self.streams.pop(peer)
-        self._carried.pop(peer, None)
-        copy = self._copies.pop(peer, None)
-        if copy is not None:
-            copy.kill(block=False)
-        log.warning("replication stream restarts with a full copy node=%s replica=%s acked=%d sent=%d",
-                    self.me[:8], peer[:8], old.acked, old.next_offset - 1)
-        self._on_map(self._map)         # a new run, with the slots the map gives it now
-        new = self.streams.get(peer)
-        # Their writes are on this primary, so in the copy the new run starts with:
-        # they now wait for the stream to acknowledge at least that far.
-        for conn in self.held:
-            hold = conn.held
-            if hold is not None and hold.need.pop(old, None) is not None and new is not None:
-                hold.need[new] = AFTER_COPY
+    def _restart(self, peers: list[str]) -> None:
+        """New runs of these broken streams, each with the slots the map gives its peer now: one
+        pass over the map for all of them (a new map breaks many at once, as replicas fence)."""
+        old: dict[str, OutStream] = {}
+        for peer in peers:
+            stream = old[peer] = self.streams.pop(peer)
+            self._carried.pop(peer, None)
+            copy = self._copies.pop(peer, None)
+            if copy is not None:
+                copy.kill(block=False)
+            log.warning("replication stream restarts with a full copy node=%s replica=%s acked=%d sent=%d",
+                        self.me[:8], peer[:8], stream.acked, stream.next_offset - 1)
+        self._on_map(self._map)
+        # Their writes are on this primary, so in the copy a new run starts with:
+        # they now wait for that stream to acknowledge at least that far.
+        for peer, stream in old.items():
+            new = self.streams.get(peer)
+            for conn in self.held:
+                hold = conn.held
+                if hold is not None and hold.need.pop(stream, None) is not None and new is not None:
+                    hold.need[new] = AFTER_COPY
 
     def _close(self, peer: str) -> None:
         """`peer` replicates none of our slots any more (it left the map, or the ring moved)."""
@@ -1326,15 +1374,20 @@ class Replicator:
             self.link.reply(sender.encode(), wire.encode(Frame(wire.NOT_HELD, me, slotmap.epoch, 0, 0, lacking)))
         slots = set(given)
         if slots - self.handoffs.get(sender, set()):
+            # (its stream starts at the upkeep's next turn, before _finish_handoffs looks at it:
+            # one pass over the map for all the pulls that came meanwhile)
             self.handoffs.setdefault(sender, set()).update(slots)
-            self._on_map(slotmap)
+            self._remap_later()
         elif confirmed:
-            # (a stream kept only for these confirmations ends now, not at the next map: at
-            # replication factor 1 it kept every write recorded and every reply held for the
-            # commit until then, ~15% more CPU per SET)
-            self._on_map(slotmap)
+            # (a stream kept only for these confirmations ends at the next turn, not at the next
+            # map: at replication factor 1 it kept every write recorded and every reply held
+            # for the commit until then, ~15% more CPU per SET)
+            self._remap_later()
 
     def _finish_handoffs(self) -> None:
+        # (a pull answered since the last pass, maybe while this turn waited on a socket, has its
+        # slots on a stream first: judged before, its hand-off would look done)
+        self._apply_remap()
         changed = False
         for peer, (run_id, offset, slots) in list(self._confirming.items()):
             stream = self.streams.get(peer)
@@ -1351,8 +1404,8 @@ class Replicator:
                 self.holdings.handed_off(slots)
                 changed = True
         expired = self.holdings.expire_retained(time.monotonic(), RETAIN_S)
-        if (changed or expired) and self._map is not None:
-            self._on_map(self._map)
+        if changed or expired:
+            self._remap = True      # (applied by the upkeep's turn, after the fallbacks)
 
     def _release_fallbacks(self, now: float) -> None:
         """Fallback copies (mesh/holdings.py) go once every owner of their slot says, in its
@@ -1372,7 +1425,7 @@ class Replicator:
             log.info("fallback copies released: every owner holds them node=%s slots=%d",
                      self.me[:8], len(done))
             self.holdings.release_fallback(done + overdue)
-            self._on_map(slotmap)       # (their keys are to drop now)
+            self._remap = True          # (their keys are to drop now: applied by the upkeep's turn)
 
     def holds(self) -> int:
         """For this node's heartbeats: the epoch of the map under which it holds a complete
@@ -1380,11 +1433,8 @@ class Replicator:
         slotmap, loaded = self._map, self.loaded
         if slotmap is None or slotmap is not self.cluster.slotmap:
             return 0
-        if self._owned[0] is not slotmap:
-            me = self.me
-            self._owned = (slotmap, bytes(1 if me in owners else 0 for owners in slotmap.owners))
         # (16,384 bytes as two big integers: a few microseconds, four times a second)
-        owned = int.from_bytes(self._owned[1], "little")
+        owned = int.from_bytes(self._roles_under(slotmap).owned_flags, "little")
         return slotmap.epoch if owned & ~int.from_bytes(loaded, "little") == 0 else 0
 
     def awaited(self) -> frozenset[str]:

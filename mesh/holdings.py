@@ -267,9 +267,12 @@ class Holdings:
                 released.append(slot)
         return released
 
-    def led_unheld(self, owners: Owners) -> list[int]:
-        """Slots we lead without their data: to pull before serving them."""
+    def led_unheld(self, owners: Owners, led: Sequence[int] | None = None) -> list[int]:
+        """Slots we lead without their data: to pull before serving them. (`led`: the slots we lead
+        in `owners`, where the caller has them: the replicator keeps them per map.)"""
         me, loaded = self.me, self.loaded
+        if led is not None:
+            return [slot for slot in led if not loaded[slot]]
         return [slot for slot, now_owners in enumerate(owners) if now_owners[:1] == (me,) and not loaded[slot]]
 
     # -- copies arriving ------------------------------------------------------------
