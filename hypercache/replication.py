@@ -178,7 +178,7 @@ class Replicator:
         # a hand-off or a fallback ended, the joiners changed. One pass for all that a turn brings:
         # applied at each, a 10-member join made each member walk the 16,384 slots ~30 times.
         self._remap = False
-        self._placing = False       # the upkeep waits on a ring placement (_follow_joiners)
+        self._planner: gevent.Greenlet | None = None    # the placement of joiners under way (_follow_joiners)
         self._fallback_checked_at = float("-inf")
         # slots we lead whose writes wait for a new replica's copy (_go_quiet)
         self.quiet: set[int] = set()
@@ -222,7 +222,8 @@ class Replicator:
         self._greenlets.append(gevent.spawn(self._maintain))
 
     def stop(self) -> None:
-        gevent.killall(self._greenlets + list(self._copies.values()), block=False)
+        planner = [self._planner] if self._planner is not None else []
+        gevent.killall(self._greenlets + planner + list(self._copies.values()), block=False)
         self.link.close()
 
     def _maintain(self) -> None:
@@ -316,12 +317,7 @@ class Replicator:
             self._away = True
 
     def _remap_later(self) -> None:
-        """Have the upkeep apply the map again at its next turn (woken if idle), or now if the
-        upkeep waits on a ring placement (up to a second or more): a pull answered is a copy
-        the puller waits for, and asks someone else for after PULL_EVERY_S."""
-        if self._placing and self._map is not None:
-            self._on_map(self._map)
-            return
+        """Have the upkeep apply the map again at its next turn (woken if idle)."""
         self._remap = True
         self.wake()
 
@@ -444,7 +440,9 @@ class Replicator:
         too, while it joins), once per change of them; a member then copies them their
         slots ahead of it (_precopies). The ring's placement takes ~0.1 s of Python for a
         few members: it runs in the mesh's worker process (mesh/placer.py), so the hub serves
-        meanwhile."""
+        meanwhile, and the placement is waited for in a greenlet of its own: the upkeep
+        keeps its turns (a pull answered meanwhile gets its stream within one, not after
+        the placement, which the puller would not wait for: it asks another after PULL_EVERY_S)."""
         cluster, slotmap = self.cluster, self._map
         if slotmap is None or slotmap.epoch == 0:
             return      # (a first formation admits its joiners at once: Mesh._changes)
@@ -453,26 +451,29 @@ class Replicator:
             # (a joiner without the cluster's map yet has nothing to plan on)
             joiners = {} if slotmap.members == (cluster.me,) else {**joiners, self.me: cluster.me}
         key = (slotmap.epoch, tuple(sorted(joiners)))
-        if key == self._plan_key:
+        if key == self._plan_key or (self._planner is not None and not self._planner.dead):
+            return      # (one placement at a time: the upkeep asks again once it is in)
+        if not joiners:
+            self._take_plan(slotmap, key, joiners, None)
+        elif time.monotonic() >= self._plan_next_at:
+            # (until then the upkeep asks again each turn: joiners that come meanwhile join this plan)
+            self._planner = gevent.spawn(self._place_joiners, slotmap, key, joiners)
+
+    def _place_joiners(self, slotmap, key: tuple, joiners: dict[str, Any]) -> None:
+        started = time.monotonic()
+        try:
+            planned = self.cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
+        except PlacerClosed:
+            return      # (the node is stopping)
+        except Exception as error:  # (no copies ahead this time: admission waits, the upkeep goes on)
+            log.warning("no plan for joiners node=%s epoch=%d: %s", self.me[:8], slotmap.epoch, error)
             return
-        planned = None
-        if joiners:
-            started = time.monotonic()
-            if started < self._plan_next_at:
-                return      # (the upkeep asks again: the joiners that came meanwhile join this plan)
-            self._placing = True
-            try:
-                planned = cluster.place("plan", slotmap, (), list(joiners.values()), slotmap.epoch + 1)
-            except PlacerClosed:
-                return      # (the node is stopping)
-            except Exception as error:  # (no copies ahead this time: admission waits, the upkeep goes on)
-                log.warning("no plan for joiners node=%s epoch=%d: %s", self.me[:8], slotmap.epoch, error)
-                return
-            finally:
-                self._placing = False
-            finished = time.monotonic()
-            # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
-            self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), cluster.node_timeout_s)
+        finished = time.monotonic()
+        # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
+        self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), self.cluster.node_timeout_s)
+        self._take_plan(slotmap, key, joiners, planned)
+
+    def _take_plan(self, slotmap, key: tuple, joiners: dict[str, Any], planned: Any) -> None:
         if self._map is not slotmap:
             return          # the map changed meanwhile: plan again on the next turn
         self._plan_key, self._plan = key, planned
@@ -481,7 +482,7 @@ class Replicator:
             log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
                      ",".join(node_id[:8] for node_id in sorted(joiners)))
         if not self._outside():
-            self._remap = True          # (streams to the joiners start, or end: applied this turn)
+            self._remap_later()         # (streams to the joiners start, or end)
 
     def _outside(self) -> bool:
         """Not a member of the map this node holds: joining, or back from a pause or a cut
