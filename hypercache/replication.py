@@ -372,7 +372,7 @@ class Replicator:
         for peer, slots in self._precopies(slotmap).items():
             wanted.setdefault(peer, set()).update(slots)
         handing = set().union(*self.handoffs.values()) if self.handoffs else set()
-        if self._outside():
+        if self._outside_of(slotmap):
             handing |= self.copying_in      # (copies ahead of our admission, still arriving)
         else:
             self.holdings.precopied = {slot: source for slot, source in self.holdings.precopied.items()
@@ -474,8 +474,8 @@ class Replicator:
         self._take_plan(slotmap, key, joiners, planned)
 
     def _take_plan(self, slotmap, key: tuple, joiners: dict[str, Any], planned: Any) -> None:
-        if self._map is not slotmap:
-            return          # the map changed meanwhile: plan again on the next turn
+        if self._map is not slotmap or self.cluster.slotmap is not slotmap:
+            return          # the map changed meanwhile (here, or in the mesh): plan again on the next turn
         self._plan_key, self._plan = key, planned
         self._joiner_members = {node_id: m for node_id, m in joiners.items() if node_id != self.me}
         if joiners:
@@ -487,13 +487,18 @@ class Replicator:
     def _outside(self) -> bool:
         """Not a member of the map this node holds: joining, or back from a pause or a cut
         to find itself removed (the cluster admits it again like any joiner)."""
-        cluster = self.cluster
-        return cluster.joining or not cluster.slotmap.has_member(self.me)
+        return self._outside_of(self.cluster.slotmap)
+
+    def _outside_of(self, slotmap) -> bool:
+        """The same of the map a pass applies, which may be one the mesh has moved past (a pass
+        asked under the last map runs before the new one is applied): a joiner just admitted
+        applies that one as outside still, and keeps the copies it took ahead of admission."""
+        return self.cluster.joining or not slotmap.has_member(self.me)
 
     def _precopies(self, slotmap) -> dict[str, set[int]]:
         """joiner -> the slots we lead and hold that the map with it gives it."""
         planned = self._plan
-        if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self._outside():
+        if planned is None or self._plan_key[:1] != (slotmap.epoch,) or self._outside_of(slotmap):
             return {}
         loaded, joiners, planned_owners = self.loaded, self._joiner_members, planned.owners
         wanted: dict[str, set[int]] = {}
