@@ -13,9 +13,9 @@ TEST_STAMP := $(VENV)/.installed-test
 # copy is older than a source runs the Python sources and says so (INFO server, --version).
 COMPILED_STAMP := build/compiled/built
 # what the Python form runs in `make test` besides the whole suite's compiled run: the unit tests
-# (but those of the mesh's and the web's pure cores, which import no hypercache module and so run the
-# same code in both forms, and the static checks) and the black-box protocol and cluster tests
-PURE_SAME_IN_BOTH := adoption election holdings lease membership slotmap web_ring static_checks
+# (but those of pure cores that are never compiled, which run the same code in both forms, and the
+# static checks) and the black-box protocol and cluster tests
+PURE_SAME_IN_BOTH := lease web_ring static_checks
 PURE_TESTS ?= tests/unit $(PURE_SAME_IN_BOTH:%=--ignore=tests/unit/test_%.py) \
 	tests/blackbox/test_protocol.py tests/blackbox/test_cluster.py
 COMPILED_SOURCES := $(shell sed -n 's/^    "\(\(hypercache\|mesh\)\.[a-z_.]*\)",$$/\1/p' hypercache/compiled.py | tr . / | sed 's/$$/.py/') \

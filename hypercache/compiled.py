@@ -36,6 +36,11 @@ STAMP = BUILD_DIR / "built"         # written after a whole build succeeded
 # LPUSH at -P 16 went from ~800k to ~990k requests/s, HSET and SADD +14-17% (alternated A/B, a
 # quiet machine, 4 December 2026). commands/bitmaps.py stays Python: it asks CPython's reference count
 # whether the store alone holds a value, which compiled code counts differently.
+# The mesh's pure cores (the wire codec, the slot map, membership and its watchers, the
+# election, adoption, the holdings), since 6 December 2026: every node runs them for every
+# mesh message it reads, and reading the mesh was half of a node's busy time while 10 members
+# joined 80 (py-spy, README "How the mesh scales"). The bus and its links stay Python: they
+# are the I/O around those cores.
 COMPILED_MODULES = (
     "hypercache.resp",
     "hypercache.dispatch",
@@ -73,6 +78,13 @@ COMPILED_MODULES = (
     "hypercache.slot_roles",
     "hypercache.effects",
     "mesh.keyslot",
+    "mesh.messages",
+    "mesh.slotmap",
+    "mesh.membership",
+    "mesh.watch",
+    "mesh.holdings",
+    "mesh.election",
+    "mesh.adoption",
     "mesh.ring",
     "mesh.replication",
     "mesh.datalink",

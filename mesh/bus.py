@@ -620,7 +620,7 @@ class Mesh:
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id)
             # slots moved for balance: only while this node's copies are in place too
-            and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
+            and (bool(removed or added) or candidate.tokens == current.tokens or self._settled(self._clock())))
         if self.slotmap is not current:
             return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)

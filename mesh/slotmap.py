@@ -35,6 +35,11 @@ class Member:
             if not 0 <= value <= 65535:
                 raise ValueError(f"{name} out of range: {value}")
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its fields (to the placement worker, mesh/placer.py): compiled with mypyc, a
+        frozen dataclass cannot be unpickled by setting them one by one."""
+        return (Member, (self.node_id, self.host, self.port, self.mesh_port, self.http_port))
+
 
 @dataclass(frozen=True, slots=True)
 class SlotMap:

@@ -131,3 +131,29 @@ def test_a_heartbeat_echo_must_name_a_peer_by_8_bytes_and_a_seq():
     for echo in ([b"short", 1], [b"x" * 8, -1], [b"x" * 8], "x"):
         assert decode(msgpack.packb(good[:-1] + [[echo]])) == Invalid("schema")
     assert decode(msgpack.packb(good[:-1])) == Invalid("schema")          # a version-2 heartbeat: no echoes
+
+
+def test_a_member_seen_before_is_still_checked_when_it_comes_again():
+    """Decoded members are remembered by their fields (the news of a join repeats them in
+    every heartbeat); a float or a bool that equals a known port or incarnation is still refused."""
+    fields = msgpack.unpackb(encode(heartbeat()))
+    assert decode(msgpack.packb(fields)) == heartbeat()     # (now known)
+    for spoil in (lambda entry: entry[0].__setitem__(2, float(entry[0][2])),     # port 8081.0
+                  lambda entry: entry[0].__setitem__(4, float(entry[0][4])),
+                  lambda entry: entry.__setitem__(1, False),                     # incarnation 0
+                  lambda entry: entry.__setitem__(2, State.ALIVE.encode())):
+        spoiled = msgpack.unpackb(encode(heartbeat()))
+        spoil(spoiled[8][0])
+        assert decode(msgpack.packb(spoiled)) == Invalid("schema")
+    again = msgpack.unpackb(encode(heartbeat()))
+    again[8][0][2] = State.DEAD                   # the same member in another state is another entry
+    assert decode(msgpack.packb(again)).members[0] == Gossip(member(1), 0, State.DEAD)
+    fields[7][2] = float(fields[7][2])            # the sender's own addresses, known too
+    assert decode(msgpack.packb(fields)) == Invalid("schema")
+
+
+def test_what_decoding_remembers_stays_bounded():
+    for index in range(messages.KNOWN_AT_MOST + 50):
+        hello = Hello(node_id(index), 0, member(index))
+        assert decode(encode(hello)) == hello
+    assert 50 <= len(messages._KNOWN_MEMBERS) <= messages.KNOWN_AT_MOST
