@@ -466,7 +466,7 @@ class Mesh:
             "mesh_port": member.mesh_port, "http_port": member.http_port,
             "state": State.ALIVE if myself or peer is None else peer.state,
             "incarnation": self.membership.incarnation if myself else (peer.incarnation if peer else 0),
-            "last_heartbeat_age_s": round(now - peer.heard_at, 3) if heard else None,
+            "last_heartbeat_age_s": round(now - peer.heard_at, 3) if heard and peer is not None else None,
             "myself": myself,
             "keys": stats.get("keys"), "used_memory": stats.get("used_memory"),
             "ops_per_sec": stats.get("ops_per_sec"),
@@ -614,13 +614,13 @@ class Mesh:
         removed = [m.node_id for m in current.members if not candidate.has_member(m.node_id)]
         added = [m.node_id for m in candidate.members if not current.has_member(m.node_id)]
         # Vote only for changes this node has seen too: nobody it still hears is removed.
-        acceptable = (
+        acceptable = bool(
             all(self.membership.state(n) != State.ALIVE for n in removed if n in self.membership.peers)
             and (self.me.node_id not in removed or self.leaving)
             and all(self.membership.peers.get(n) is None or self.membership.state(n) != State.DEAD
                     for n in added if n != self.me.node_id)
             # slots moved for balance: only while this node's copies are in place too
-            and (bool(removed or added) or candidate.tokens == current.tokens or self._settled(self._clock())))
+            and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
         if self.slotmap is not current:
             return      # the map changed while the proposal was checked: it is on an old base now
         map_digest = digest(candidate)
@@ -1053,7 +1053,7 @@ class Mesh:
         if any(beat.epoch > 0 and self.is_alive(node_id) for node_id, beat in self._peer_stats.items()):
             self._found_after = now + FOUND_AFTER_TIMEOUTS * self.node_timeout_s   # a cluster lives: wait
             return
-        if now >= self._found_after:
+        if self._found_after is not None and now >= self._found_after:
             self._found_after = None
             self.joining = False
             log.info("no cluster heard: founding one node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)

@@ -30,15 +30,15 @@ from mesh.slotmap import Member, SlotMap
 # 6: heartbeats say under which map the sender holds every slot it owns (`holds`).
 # 7: a quiet heartbeat with an empty member list (to the watchers, who hold the sender in
 # their map) leaves out the sender's addresses (`me` is nil): 62 of its ~310 bytes.
-VERSION = 7
+VERSION: Final = 7
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
-MAX_MESSAGE_BYTES = 1 << 20
-MAX_MEMBERS = 1024
-_NODE_ID = re.compile(r"[0-9a-f]{40}")
+MAX_MESSAGE_BYTES: Final = 1 << 20
+MAX_MEMBERS: Final = 1024
+_NODE_ID: Final = re.compile(r"[0-9a-f]{40}")
 # A host name, IPv4 or IPv6 address: peers connect to it, and zmq refuses spaces, '*', '/'...
-_HOST = re.compile(r"[A-Za-z0-9._:%\[\]-]+")
-_MAX_STR = 255
-_MAX_CHANNEL = 64 * 1024
+_HOST: Final = re.compile(r"[A-Za-z0-9._:%\[\]-]+")
+_MAX_STR: Final = 255
+_MAX_CHANNEL: Final = 64 * 1024
 
 
 class State:
@@ -259,7 +259,7 @@ def encode(message: Message) -> bytes:
     return msgpack.packb(head + body)
 
 
-def decode(data: bytes) -> Message | Invalid:
+def decode(data: Any) -> Message | Invalid:
     """Return the message in `data`, or Invalid(reason); never raises."""
     if len(data) > MAX_MESSAGE_BYTES:
         return Invalid("too_long")
@@ -389,17 +389,17 @@ def _motion(pairs: Any) -> tuple[tuple[int, str], ...]:
 # (py-spy, README). A field list seen before is the same valid value again, provided its
 # numbers are ints, not the floats or bools that compare equal to them, which the schema
 # refuses. Emptied when full, so a peer sending endless new entries costs a rebuild, not memory.
-_KNOWN_MEMBERS: dict[tuple, Member] = {}
-_KNOWN_GOSSIP: dict[tuple, Gossip] = {}
-KNOWN_AT_MOST = 4096
+_KNOWN_MEMBERS: Final[dict[tuple, Member]] = {}
+_KNOWN_GOSSIP: Final[dict[tuple, Gossip]] = {}
+KNOWN_AT_MOST: Final = 8 * MAX_MEMBERS     # (a member in a few states and incarnations, in a full map)
 
 
 def _gossip(entry: Any) -> Gossip:
     _length(entry, 3)
     body, incarnation, state = entry
     _length(body, 5)
-    key = (*body, incarnation, state)       # (unhashable fields raise TypeError: "schema")
-    known = _KNOWN_GOSSIP.get(key)
+    key = (*body, incarnation, state)
+    known = _known(_KNOWN_GOSSIP, key)
     if known is not None and type(incarnation) is int and _int_ports(body):
         return known
     _check(state in State.ALL, "schema")
@@ -411,7 +411,7 @@ def _gossip(entry: Any) -> Gossip:
 def _member(body: Any) -> Member:
     _length(body, 5)
     key = tuple(body)
-    known = _KNOWN_MEMBERS.get(key)
+    known = _known(_KNOWN_MEMBERS, key)
     if known is not None and _int_ports(body):
         return known
     node_id, host, port, mesh_port, http_port = body
@@ -423,6 +423,13 @@ def _member(body: Any) -> Member:
 
 def _int_ports(body: list) -> bool:
     return type(body[2]) is int and type(body[3]) is int and type(body[4]) is int
+
+
+def _known(known: dict, key: tuple) -> Any:
+    try:
+        return known.get(key)
+    except Exception:   # an unhashable field (a list, a map): the checks below give the reason
+        return None
 
 
 def _remember(known: dict, key: tuple, value: Any) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from mesh import ring
 from mesh.keyslot import SLOT_COUNT
 
-_NODE_ID = re.compile(r"[0-9a-f]{40}")
+_NODE_ID: Final = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True, slots=True)

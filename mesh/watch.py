@@ -97,11 +97,11 @@ Pure: member ids in, neighbour sets out.
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Sequence
+from typing import Final, Iterable, Sequence
 
 # Members watched on each side: 8 neighbours, a death needs 5 of them. Eight keeps a member's liveness decided by enough independent views
 # that one slow link, or a hub stalled on a loaded machine, decides nothing.
-SIDE = 4
+SIDE: Final = 4
 
 
 def neighbours(member_ids: Iterable[str], node_id: str, side: int = SIDE) -> frozenset[str]:

@@ -157,3 +157,11 @@ def test_what_decoding_remembers_stays_bounded():
         hello = Hello(node_id(index), 0, member(index))
         assert decode(encode(hello)) == hello
     assert 50 <= len(messages._KNOWN_MEMBERS) <= messages.KNOWN_AT_MOST
+
+
+def test_remembering_changes_no_reason_and_decode_takes_any_bytes_like_input():
+    fields = msgpack.unpackb(encode(heartbeat()))
+    fields[8][0][0][0] = ["not", "an", "id"]       # unhashable: no lookup, the checks say why
+    assert decode(msgpack.packb(fields)) == Invalid("node_id")
+    data = encode(heartbeat())
+    assert decode(bytearray(data)) == decode(memoryview(data)) == heartbeat()
