@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from gevent.event import Event
 
-from mesh import replication as wire
+from mesh import greenlets, replication as wire
 from mesh.placer import PlacerClosed
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
@@ -219,7 +219,7 @@ class Replicator:
 
     def start(self) -> None:
         self.link.open()
-        self._greenlets.append(gevent.spawn(self._maintain))
+        self._greenlets.append(greenlets.spawn(self._maintain))
 
     def stop(self) -> None:
         planner = [self._planner] if self._planner is not None else []
@@ -457,7 +457,7 @@ class Replicator:
             self._take_plan(slotmap, key, joiners, None)
         elif time.monotonic() >= self._plan_next_at:
             # (until then the upkeep asks again each turn: joiners that come meanwhile join this plan)
-            self._planner = gevent.spawn(self._place_joiners, slotmap, key, joiners)
+            self._planner = greenlets.spawn(self._place_joiners, slotmap, key, joiners)
 
     def _place_joiners(self, slotmap, key: tuple, joiners: dict[str, Any]) -> None:
         started = time.monotonic()
@@ -770,7 +770,7 @@ class Replicator:
             carried[1].update(slot for slot in slots if owners[slot][:1] == (me,))
         self._send(stream, wire.SYNC_START, slots)
         previous = self._copies.get(stream.peer)
-        self._copies[stream.peer] = gevent.spawn(self._copy_slots, stream, number, slots, previous)
+        self._copies[stream.peer] = greenlets.spawn(self._copy_slots, stream, number, slots, previous)
 
     def _copy_slots(self, stream: OutStream, number: int, slots: list[int], previous) -> None:
         if previous is not None:

@@ -19,6 +19,7 @@ from typing import Callable
 import gevent
 import zmq.green as zmq
 
+from mesh import greenlets
 from mesh.curve import DATA_DOMAIN, MeshKeys
 from mesh.datalink import MAX_FRAME_BYTES, SEND_HWM, Deliveries, OnFrame
 from mesh.links import curve_client, curve_server
@@ -57,7 +58,7 @@ class CurveLink(Deliveries):
         router.setsockopt(zmq.LINGER, 0)
         router.bind(self._bind)
         self._router = router
-        self._greenlets.append(gevent.spawn(self._read_router))
+        self._greenlets.append(greenlets.spawn(self._read_router))
 
     def close(self) -> None:
         gevent.killall(self._greenlets + list(self._readers.values()), block=False)
@@ -84,7 +85,7 @@ class CurveLink(Deliveries):
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.connect(f"tcp://{'[' + host + ']' if ':' in host else host}:{port}")
         self._dealers[node_id] = dealer
-        self._readers[node_id] = gevent.spawn(self._read_dealer, node_id, dealer)
+        self._readers[node_id] = greenlets.spawn(self._read_dealer, node_id, dealer)
 
     def peers(self) -> set[str]:
         """The peers we opened a connection to."""

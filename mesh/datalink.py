@@ -41,6 +41,7 @@ from typing import Any, Callable
 import gevent
 from gevent import socket as green_socket
 
+from mesh import greenlets
 from mesh.curve import MeshKeys
 from mesh.replication import Frame, decode
 
@@ -310,7 +311,7 @@ class TcpLink(Deliveries):
             return
         conn = self._outbound[node_id] = _Connection(self, node_id, inbound=False)
         self._addresses[node_id] = (host, port)
-        conn.dialer = gevent.spawn(self._dial, conn, 0.0)
+        conn.dialer = greenlets.spawn(self._dial, conn, 0.0)
 
     def peers(self) -> set[str]:
         """The peers we opened a connection to."""
@@ -373,7 +374,7 @@ class TcpLink(Deliveries):
                 del self._named[conn.peer.encode()]
         elif conn.peer is not None and self._outbound.get(conn.peer) is conn:
             fresh = self._outbound[conn.peer] = _Connection(self, conn.peer, inbound=False)
-            fresh.dialer = gevent.spawn(self._dial, fresh, RECONNECT_MIN_S)
+            fresh.dialer = greenlets.spawn(self._dial, fresh, RECONNECT_MIN_S)
             if self.on_reset is not None:
                 self.on_reset(conn.peer)
 
