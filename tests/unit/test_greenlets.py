@@ -52,3 +52,13 @@ def test_the_holder_stays_interpreted():
     """Compiled, its frame would borrow the arguments too."""
     assert "mesh.greenlets" not in COMPILED_MODULES
     assert isinstance(greenlets._holding, types.FunctionType)
+
+
+def test_no_compiled_module_starts_a_greenlet_without_the_holder():
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    plain = re.compile(r"gevent\.(spawn|spawn_later|Greenlet)\(|\bGreenlet\.spawn\(")
+    offenders = [name for name in COMPILED_MODULES
+                 if plain.search((root / (name.replace(".", "/") + ".py")).read_text())]
+    assert offenders == []
