@@ -809,6 +809,8 @@ class Replicator:
                 if effects:
                     self._send(stream, wire.BATCH, effects)
                 gevent.sleep(0)
+        if stream.broken or self.streams.get(stream.peer) is not stream:
+            return      # (a copy killed with its stream runs on until it next waits: nothing to end here)
         # (every slot's count of copies in flight ends with this frame's acknowledgement;
         # the replica is told only of those no later copy began again)
         stream.copy_finishes(self._send(stream, wire.SYNC_DONE, stream.copy_ends(number, slots)), slots)
