@@ -6,8 +6,10 @@ function: it gives up its own reference to its argument, as compiled code never 
 """
 from __future__ import annotations
 
+import re
 import types
 import weakref
+from pathlib import Path
 
 import gevent
 import pytest
@@ -59,8 +61,6 @@ def test_the_holder_stays_interpreted():
 
 
 def test_no_compiled_module_starts_a_greenlet_without_the_holder():
-    import re
-    from pathlib import Path
     root = Path(__file__).resolve().parents[2]
     # (any spawn but the holder's, by whatever name: gevent.spawn, a Pool's or Group's, spawn_later,
     # Greenlet(...), a spawn imported by name)
