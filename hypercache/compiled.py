@@ -75,6 +75,7 @@ COMPILED_MODULES = (
     "hypercache.latency",
     "hypercache.config",
     "hypercache.replication",
+    "hypercache.pulls",
     "hypercache.slot_roles",
     "hypercache.effects",
     "mesh.keyslot",

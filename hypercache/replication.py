@@ -38,6 +38,7 @@ from mesh.keyslot import keyslot
 from mesh.replication import Frame, InStream, OutStream, lost_their_lead
 
 from .blocking import LOADING
+from . import pulls
 from .effects import BadState, joined, pieces_of, state_of, value_of
 from .slot_roles import SlotRoles, slot_roles
 
@@ -158,7 +159,6 @@ class Replicator:
         self.holdings = Holdings(self.me, fresh)
         self.loaded = self.holdings.loaded
         self.importing: dict[int, str] = {}         # slot -> the owner we asked for it
-        self._pull_attempts: dict[int, int] = {}
         self._pulled_at: dict[int, float] = {}
         self._not_held: dict[int, set[str]] = {}    # slot -> owners that answered they lack it too
         self._stale_offers: dict[int, dict[str, int]] = {}  # slot -> owner -> epoch its stale copy is current at
@@ -167,6 +167,13 @@ class Replicator:
         # addresses: they keep serving pulls while their leave finishes.
         self._former: dict[int, tuple[str, ...]] = {}
         self._former_members: dict[str, Any] = {}
+        # Slots we lead without their data and their owners under the maps before that are
+        # still members (the donors of a join): they keep what they held for us (retained)
+        # and are asked before every other member. Asked in member order instead, a new
+        # primary found them after 10-40 one-second tries (60 members joining 10 at a time),
+        # and every member keeping a fallback copy of those slots listened meanwhile.
+        self._earlier_owners: dict[int, tuple[str, ...]] = {}
+        self._asked: dict[int, frozenset[str]] = {}     # slot -> sources asked this round (hypercache/pulls.py)
         self._unanswered: dict[str, int] = {}       # former member -> pulls it has not answered
         self._restarted_at: dict[str, float] = {}
         self._heard_at: dict[str, float] = {}       # primary or source -> its last stream frame
@@ -357,6 +364,7 @@ class Replicator:
             self._remember_former_owners(previous, slotmap)
             self._go_quiet(previous, slotmap)
             self._not_held.clear()      # owners may hold other slots now: ask again
+            self._asked.clear()
             self._stale_offers.clear()
         wanted: dict[str, set[int]] = {}
         loaded = self.loaded
@@ -610,6 +618,8 @@ class Replicator:
         return set(held)
 
     def _remember_former_owners(self, previous, slotmap) -> None:
+        """Note, for the slots we lead without their data, who held them before: owners that left
+        the map (`_former`, reached at their old addresses) and owners still members (`_earlier_owners`)."""
         me, loaded = self.me, self.loaded
         gone = {m.node_id: m for m in previous.members if not slotmap.has_member(m.node_id)}
         former = {slot: left for slot, left in self._former.items()
@@ -621,6 +631,15 @@ class Replicator:
                     if left:
                         former[slot] = left
         self._former = former
+        earlier = {slot: owners for slot, owners in self._earlier_owners.items()
+                   if slotmap.owners[slot][:1] == (me,) and not loaded[slot]}
+        for slot, owners in enumerate(slotmap.owners):
+            if owners[:1] == (me,) and not loaded[slot]:
+                kept = tuple(owner for owner in previous.owners[slot]
+                             if owner not in owners and slotmap.has_member(owner))
+                if kept:
+                    earlier[slot] = kept + tuple(o for o in earlier.get(slot, ()) if o not in kept)
+        self._earlier_owners = earlier
         self._former_members.update(gone)
         named = {owner for left in former.values() for owner in left}
         self._former_members = {node: m for node, m in self._former_members.items() if node in named}
@@ -1042,10 +1061,12 @@ class Replicator:
             for slot in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.get(slot, {}).pop(frame.sender, None)
+                self._pulled_at.pop(slot, None)     # (asked again at the next turn, of the next source)
         elif identity is None and frame.kind == wire.HELD_STALE:
             for slot, epoch in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
+                self._pulled_at.pop(slot, None)
         elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
                                                       wire.SYNC_DONE, wire.EVENTS, wire.LED_HELD):
             self._on_stream_frame(frame, identity)
@@ -1296,17 +1317,9 @@ class Replicator:
             if (slot in self.copying_in and source is not None and self._copy_from.get(slot) == source
                     and now - self._heard_at.get(source, float("-inf")) < COPY_SILENCE_S):
                 continue        # its copy is on the way: asking another owner would restart it
-            # the slot's other owners first, then owners that left the map (they hand
-            # over before they exit), then every other live member: a former owner keeps
-            # what it held for the slot's new primary to pull (retained)
-            sources = [o for o in owners[1:] if self.cluster.is_alive(o)]
-            precopied = self.holdings.precopied.get(slot)
-            if precopied is not None and precopied in members:
-                # (it fed us the slot before the switch: it confirms rather than copies)
-                sources = [precopied] + [o for o in sources if o != precopied]
+            sources = pulls.order(owners, members, self.holdings.precopied.get(slot),
+                                  self._former.get(slot, ()), self._earlier_owners.get(slot, ()))
             left = self._former.get(slot, ())
-            sources += left
-            sources += [o for o in members if o not in owners]
             lacking = self._not_held.get(slot, set())
             silent = [o for o in left if self._unanswered.get(o, 0) >= FORMER_PULLS]
             if silent:      # (gone for good: it counts as not holding it)
@@ -1328,11 +1341,8 @@ class Replicator:
                         self._pulled_stale.add(slot)
                         stale_asks.setdefault(source, []).append(slot)
                 continue
-            attempt = self._pull_attempts.get(slot, 0)
-            self._pull_attempts[slot] = attempt + 1
             self._pulled_at[slot] = now
-            untried = [o for o in sources if o not in lacking]
-            source = untried[attempt % len(untried)]
+            source, self._asked[slot] = pulls.next_source(sources, lacking, self._asked.get(slot, frozenset()))
             self.importing[slot] = source
             asks.setdefault(source, []).append(slot)
         if lost:
