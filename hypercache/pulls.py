@@ -6,10 +6,11 @@ Who may hold it, most likely first:
 
 1. the slot's other live owners, the one that fed it to us ahead of the switch
    first (it confirms rather than copies);
-2. its owners under the maps before that left the map (they hand over before
+2. its owners under the map before that left the map (they hand over before
    they exit);
-3. its owners under the maps before that are still members: a join's donors,
-   which keep what they held for the slot's new primary (`retained`);
+3. its owners under the map before (and the maps before it, while we still lead
+   the slot without its data) that are still members: a join's donors, which
+   keep what they held for the slot's new primary (`retained`);
 4. every other live member.
 
 Before the third group existed, donors were found among "every other member"
@@ -22,24 +23,42 @@ Pure: values in, a choice out.
 """
 from __future__ import annotations
 
-from typing import AbstractSet, Sequence
+from typing import AbstractSet, Iterable, Mapping, Sequence
+
+Owners = tuple[str, ...]
 
 
-def order(owners: Sequence[str], live: Sequence[str], precopied: str | None,
+def earlier_owners(led_unheld: Iterable[int], previous: Sequence[Owners], current: Sequence[Owners],
+                   members: AbstractSet[str], carried: Mapping[int, Owners]) -> dict[int, Owners]:
+    """slot -> its owners under the map before that are still members and no longer own it, for
+    the slots we lead without their data under the new map (`led_unheld`); followed by those
+    `carried` from the maps before for a slot still led unheld, the newest first."""
+    found: dict[int, Owners] = {}
+    for slot in led_unheld:
+        now_owners = current[slot]
+        kept = tuple(owner for owner in previous[slot] if owner not in now_owners and owner in members)
+        kept += tuple(owner for owner in carried.get(slot, ())
+                      if owner not in now_owners and owner in members and owner not in kept)
+        if kept:
+            found[slot] = kept
+    return found
+
+
+def order(owners: Sequence[str], live: Sequence[str], alive: AbstractSet[str], precopied: str | None,
           left: Sequence[str], earlier: Sequence[str]) -> list[str]:
     """The sources to ask for a slot whose owners are `owners` (this node first), best first.
 
-    `live` is every live member but this node, in map order; `precopied` the
-    member that fed us the slot ahead of the switch, if any; `left` its owners
-    under earlier maps that left the map (asked though not in `live`);
-    `earlier` its owners under earlier maps that are still members."""
-    alive = set(live)
+    `live` is every live member but this node, in map order, and `alive` the same as a set;
+    `precopied` the member that fed us the slot ahead of the switch, if any; `left` its
+    owners under earlier maps that left the map (asked though not live); `earlier` its
+    owners under earlier maps that are still members (`earlier_owners`)."""
     sources = [owner for owner in owners[1:] if owner in alive]
     if precopied is not None and precopied in alive:
         sources = [precopied] + [owner for owner in sources if owner != precopied]
     sources += [owner for owner in left if owner not in sources]
     sources += [owner for owner in earlier if owner in alive and owner not in sources]
-    named = set(sources) | set(owners)
+    named = set(sources)
+    named.update(owners)
     sources += [member for member in live if member not in named]
     return sources
 

@@ -167,14 +167,13 @@ class Replicator:
         # addresses: they keep serving pulls while their leave finishes.
         self._former: dict[int, tuple[str, ...]] = {}
         self._former_members: dict[str, Any] = {}
-        # Slots we lead without their data and their owners under the maps before that are
+        # Slots we lead without their data and their owners under the map before that are
         # still members (the donors of a join): they keep what they held for us (retained)
-        # and are asked before every other member. Asked in member order instead, a new
-        # primary found them after 10-40 one-second tries (60 members joining 10 at a time),
-        # and every member keeping a fallback copy of those slots listened meanwhile.
+        # and are asked before every other member (hypercache/pulls.py).
         self._earlier_owners: dict[int, tuple[str, ...]] = {}
         self._asked: dict[int, frozenset[str]] = {}     # slot -> sources asked this round (hypercache/pulls.py)
         self._unanswered: dict[str, int] = {}       # former member -> pulls it has not answered
+        self._unanswered_at: dict[str, float] = {}  # former member -> when one was counted last
         self._restarted_at: dict[str, float] = {}
         self._heard_at: dict[str, float] = {}       # primary or source -> its last stream frame
         self.acked_at: dict[str, float] = {}        # replica -> when it last acknowledged (monotonic)
@@ -631,14 +630,8 @@ class Replicator:
                     if left:
                         former[slot] = left
         self._former = former
-        earlier = {slot: owners for slot, owners in self._earlier_owners.items()
-                   if slotmap.owners[slot][:1] == (me,) and not loaded[slot]}
-        for slot, owners in enumerate(slotmap.owners):
-            if owners[:1] == (me,) and not loaded[slot]:
-                kept = tuple(owner for owner in previous.owners[slot]
-                             if owner not in owners and slotmap.has_member(owner))
-                if kept:
-                    earlier[slot] = kept + tuple(o for o in earlier.get(slot, ()) if o not in kept)
+        earlier = pulls.earlier_owners([slot for slot in self._roles_under(slotmap).led if not loaded[slot]],
+                                       previous.owners, slotmap.owners, slotmap.member_ids, self._earlier_owners)
         self._earlier_owners = earlier
         self._former_members.update(gone)
         named = {owner for left in former.values() for owner in left}
@@ -1055,18 +1048,19 @@ class Replicator:
         # replies come back on the connections we opened, stream frames in on those
         # peers opened to us (identity: the sender's name): nothing else
         self._unanswered.pop(frame.sender, None)
+        self._unanswered_at.pop(frame.sender, None)
         if identity is None and frame.kind in (wire.ACK, wire.REFUSE):
             self._on_reply(frame)
         elif identity is None and frame.kind == wire.NOT_HELD:
             for slot in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.get(slot, {}).pop(frame.sender, None)
-                self._pulled_at.pop(slot, None)     # (asked again at the next turn, of the next source)
+                self._next_source_now(slot, frame.sender)
         elif identity is None and frame.kind == wire.HELD_STALE:
             for slot, epoch in frame.body:
                 self._not_held.setdefault(slot, set()).add(frame.sender)
                 self._stale_offers.setdefault(slot, {})[frame.sender] = epoch
-                self._pulled_at.pop(slot, None)
+                self._next_source_now(slot, frame.sender)
         elif identity is not None and frame.kind in (wire.BATCH, wire.LAZY, wire.PART, wire.SYNC_START,
                                                       wire.SYNC_DONE, wire.EVENTS, wire.LED_HELD):
             self._on_stream_frame(frame, identity)
@@ -1304,6 +1298,7 @@ class Replicator:
         stale_asks: dict[str, list[int]] = {}
         lost: list[int] = []
         members = [m.node_id for m in slotmap.members if m.node_id != me and self.cluster.is_alive(m.node_id)]
+        alive = set(members)
         self._to_pull = [slot for slot in self._to_pull if not loaded[slot]]
         for slot in self._to_pull:
             owners = slotmap.owners[slot]
@@ -1317,9 +1312,9 @@ class Replicator:
             if (slot in self.copying_in and source is not None and self._copy_from.get(slot) == source
                     and now - self._heard_at.get(source, float("-inf")) < COPY_SILENCE_S):
                 continue        # its copy is on the way: asking another owner would restart it
-            sources = pulls.order(owners, members, self.holdings.precopied.get(slot),
-                                  self._former.get(slot, ()), self._earlier_owners.get(slot, ()))
             left = self._former.get(slot, ())
+            sources = pulls.order(owners, members, alive, self.holdings.precopied.get(slot), left,
+                                  self._earlier_owners.get(slot, ()))
             lacking = self._not_held.get(slot, set())
             silent = [o for o in left if self._unanswered.get(o, 0) >= FORMER_PULLS]
             if silent:      # (gone for good: it counts as not holding it)
@@ -1360,8 +1355,12 @@ class Replicator:
             self._on_map(slotmap)
         for kind, by_source in ((wire.PULL, asks), (wire.PULL_STALE, stale_asks)):
             for source, slots in by_source.items():
-                if source in self._former_members:
+                # (once per PULL_EVERY_S at most: pulls now follow each other faster than that,
+                # and FORMER_PULLS of them in a row must still mean seconds of silence)
+                if source in self._former_members and now - self._unanswered_at.get(source, float("-inf")) \
+                        >= PULL_EVERY_S:
                     self._unanswered[source] = self._unanswered.get(source, 0) + 1
+                    self._unanswered_at[source] = now
                 if self._connect(source):
                     self.link.send(source, wire.encode(Frame(kind, me, slotmap.epoch, 0, 0, slots)))
                     if kind == wire.PULL:
@@ -1370,6 +1369,13 @@ class Replicator:
                         log.warning("no owner holds these slots current: pulling the newest stale copy "
                                     "(it may miss writes made while its node was away) node=%s from=%s "
                                     "slots=%d", me[:8], source[:8], len(slots))
+
+    def _next_source_now(self, slot: int, sender: str) -> None:
+        """The source asked last for `slot` lacks it: the next pull turn asks the next one, not a
+        PULL_EVERY_S later. (Only the one asked last: a late answer of an earlier one must not
+        move a pull under way, whose copy would then be refused as not imported from its sender.)"""
+        if self.importing.get(slot) == sender and slot not in self.copying_in:
+            self._pulled_at.pop(slot, None)
 
     def _on_pull(self, frame: Frame) -> None:
         """An owner asks for slots it leads: copy the ones we hold, if our map agrees it leads them."""
