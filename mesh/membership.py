@@ -5,7 +5,8 @@ A pure state machine in the sans-IO style: the bus feeds it heartbeats and
 reads the clock or a peer's timestamp.
 
 - A peer not heard from for `node_timeout_s` becomes *suspect* in this node's view (up to
-  five times as long while this node finds itself running late: mesh/awareness.py).
+  five times as long while this node finds itself running late: mesh/awareness.py; twice
+  as long for one outside a map with watchers, a newcomer: `OUTSIDE_SILENCE_FACTOR`).
 - Suspicion spreads: every heartbeat carries the sender's member list with states.
   A suspect becomes *dead* only when a majority of the live members (this node
   included, the suspect excluded) report it suspect or dead at its current
@@ -33,13 +34,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Callable, Collection, Iterable, Union
+from typing import Callable, Collection, Final, Iterable, Union
 
 from mesh import watch as watch_rules
 from mesh.messages import Gossip, Heartbeat, State
 from mesh.slotmap import Member
 
 log = logging.getLogger(__name__)
+
+# A newcomer (a node outside a map with watchers) is suspected after twice the silence a
+# member is. It holds no slots and no write lease, so its death moves nothing but its
+# admission, and a suspected one is not admitted anyway (Mesh.joiners). But a newcomer is a
+# process starting up on a machine busy with the join it asked for: at 100 members joining
+# 10 at a time on two cores, newcomers ran late again and again (their own timer said so), and
+# 76 nodes were declared dead, most of them newcomers, each verdict and each refutation news
+# for every member. Members keep the node timeout: their lease counts on it (mesh/lease.py).
+OUTSIDE_SILENCE_FACTOR: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,10 +487,13 @@ class Membership:
         """
         events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
         silence_s = self.node_timeout_s if silence_s is None else max(silence_s, self.node_timeout_s)
+        outside_s = OUTSIDE_SILENCE_FACTOR * silence_s
+        watchers = self.watchers
         # (only the watched: no one else is suspected on silence here)
         for node_id in sorted(self.watched()):
             peer = self.peers[node_id]
-            if peer.state == State.ALIVE and now - max(peer.heard_at, peer.patience_until) > silence_s:
+            limit_s = silence_s if watchers is None or node_id in watchers else outside_s
+            if peer.state == State.ALIVE and now - max(peer.heard_at, peer.patience_until) > limit_s:
                 self._put(node_id, replace(peer, state=State.SUSPECT, state_at=now, changed_at=now))
                 log.info("member suspect node=%s peer=%s silent_s=%.2f",
                          self.me.node_id[:8], node_id[:8], now - peer.heard_at)

@@ -441,8 +441,15 @@ def test_newcomers_that_stall_as_they_start_are_suspected_by_their_watchers_only
     # node_timeout after its first heartbeats, every member suspected it, and each suspicion went
     # to every member. Now a member outside the map has the watchers it would have inside it
     # (mesh/watch.py watchers_outside): 8 suspect it, the others read their verdict.
+    # (Stalls past twice the node timeout: a newcomer gets that long, membership.OUTSIDE_SILENCE_FACTOR.)
     joiners = 4
-    result = mesh_sim.stalled_joins(24, joiners, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(1.5, 2.0))
+    result = mesh_sim.stalled_joins(24, joiners, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(2.5, 3.0))
     assert result["agreed_s"] is not None, result
     assert 0 < result["suspicions"] <= 2 * watch.SIDE * joiners * 1.25, result
     assert result["suspecters"] < 24 - 2, result       # (not every member, as before: 96 suspicions here)
+
+
+def test_newcomers_that_stall_past_a_node_timeout_but_within_twice_it_are_not_suspected():
+    result = mesh_sim.stalled_joins(24, 4, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(1.5, 1.8))
+    assert result["agreed_s"] is not None, result
+    assert result["suspicions"] == 0, result

@@ -4,11 +4,12 @@ from hypothesis import given, settings, strategies as st
 from loadtest.ring_balance import node_id
 from mesh import watch
 from mesh.bus import STUCK_AFTER_TIMEOUTS
-from mesh.membership import Died, Membership, Suspected
+from mesh.membership import OUTSIDE_SILENCE_FACTOR, Died, Membership, Suspected
 from mesh.messages import Gossip, Heartbeat, State
 from mesh.slotmap import Member
 
 TIMEOUT = 2.0
+OUTSIDE_TIMEOUT = OUTSIDE_SILENCE_FACTOR * TIMEOUT      # a newcomer's silence before it is suspected
 
 
 def member(index: int) -> Member:
@@ -129,7 +130,7 @@ def test_a_newcomer_is_suspected_on_silence_only_by_its_watchers_and_dies_by_a_m
     index = {node_id(i): i for i in range(members)}
     group = watch.watchers_outside(ids, node_id(newcomer))
     suspecting = [i for i in range(members) if Suspected(node_id(newcomer)) in newcomer_view(i, members, newcomer)
-                  .tick(TIMEOUT + 0.1)]
+                  .tick(OUTSIDE_TIMEOUT + 0.1)]
     assert {node_id(i) for i in suspecting} == group
     # A member that is none of its watchers hears the verdict from them: 4 of 8 is not yet one.
     judge = next(i for i in range(members) if node_id(i) not in group)
@@ -140,6 +141,20 @@ def test_a_newcomer_is_suspected_on_silence_only_by_its_watchers_and_dies_by_a_m
     other = next(n for n in ids if n not in group and n != node_id(judge))
     assert membership.heartbeat(beat(index[other], 1, (newcomer,)), 0.6) == []     # (no watcher of it)
     assert Died(node_id(newcomer)) in membership.heartbeat(beat(index[reporters[watch.SIDE]], 9, (newcomer,)), 0.7)
+
+
+def test_a_newcomer_gets_twice_a_members_silence_before_it_is_suspected():
+    # A newcomer starting up on a machine busy with its join runs late; it holds no slots and no
+    # lease, so it waits twice the node timeout. The members beside it keep the node timeout.
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    watcher = newcomer_view(index[min(watch.watchers_outside(ids, node_id(newcomer)))], members, newcomer)
+    early = watcher.tick(TIMEOUT + 0.1)
+    assert Suspected(node_id(newcomer)) not in early
+    assert any(isinstance(event, Suspected) for event in early)     # (its silent watched members)
+    assert watcher.state(node_id(newcomer)) == State.ALIVE
+    assert Suspected(node_id(newcomer)) in watcher.tick(OUTSIDE_TIMEOUT + 0.1)
 
 
 def test_in_a_big_map_only_what_a_member_saw_itself_is_news_for_every_member():
@@ -167,10 +182,10 @@ def test_in_a_big_map_only_what_a_member_saw_itself_is_news_for_every_member():
         membership.heartbeat(beat(index[reporter], seq, (newcomer,)), 10.0)
     assert membership.state(node_id(newcomer)) == State.DEAD and not membership.has_news(10.0, news_s)
     watcher = newcomer_view(index[min(group)], members, newcomer)
-    assert Suspected(node_id(newcomer)) in watcher.tick(TIMEOUT + 0.1)
-    assert watcher.has_news(TIMEOUT + 0.1, news_s) and not watcher.has_news(TIMEOUT + 1.2, news_s)
-    watcher.heartbeat(beat(newcomer, 2), TIMEOUT + 2.0)
-    assert watcher.has_news(TIMEOUT + 2.0, news_s)
+    assert Suspected(node_id(newcomer)) in watcher.tick(OUTSIDE_TIMEOUT + 0.1)
+    assert watcher.has_news(OUTSIDE_TIMEOUT + 0.1, news_s) and not watcher.has_news(OUTSIDE_TIMEOUT + 1.2, news_s)
+    watcher.heartbeat(beat(newcomer, 2), OUTSIDE_TIMEOUT + 2.0)
+    assert watcher.has_news(OUTSIDE_TIMEOUT + 2.0, news_s)
 
 
 def test_a_member_that_told_its_suspicion_tells_its_taking_back_also_when_it_no_longer_watches():
@@ -181,11 +196,11 @@ def test_a_member_that_told_its_suspicion_tells_its_taking_back_also_when_it_no_
     ids = sorted(node_id(i) for i in range(members))
     index = {node_id(i): i for i in range(members)}
     watcher = newcomer_view(index[min(watch.watchers_outside(ids, node_id(newcomer)))], members, newcomer)
-    assert Suspected(node_id(newcomer)) in watcher.tick(TIMEOUT + 0.1)
-    watcher.watch({}, TIMEOUT + 0.2)      # (a map in which it watches the newcomer no more)
+    assert Suspected(node_id(newcomer)) in watcher.tick(OUTSIDE_TIMEOUT + 0.1)
+    watcher.watch({}, OUTSIDE_TIMEOUT + 0.2)      # (a map in which it watches the newcomer no more)
     assert not watcher.watches(node_id(newcomer))
-    watcher.heartbeat(beat(newcomer, 2), TIMEOUT + 5.0)
-    assert watcher.state(node_id(newcomer)) == State.ALIVE and watcher.has_news(TIMEOUT + 5.0, 1.0)
+    watcher.heartbeat(beat(newcomer, 2), OUTSIDE_TIMEOUT + 5.0)
+    assert watcher.state(node_id(newcomer)) == State.ALIVE and watcher.has_news(OUTSIDE_TIMEOUT + 5.0, 1.0)
     # One that never told a suspicion of it has nothing to take back.
     judge = next(i for i in range(members) if node_id(i) not in watch.watchers_outside(ids, node_id(newcomer)))
     other = newcomer_view(judge, members, newcomer)
