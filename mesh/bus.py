@@ -1161,7 +1161,12 @@ class Mesh:
             # member in it (admitted together, a joiner pulled behind TRYAGAIN the slots the
             # plan had not given it). The joiners' plan is made again on the new map.
             return dead, []
-        joiners = {member.node_id: member for member in self.joiners()}
+        # (one silent for more than a node timeout waits, unsuspected yet: a newcomer gets twice
+        # that before its watchers suspect it, membership.OUTSIDE_SILENCE_FACTOR, and admitted it
+        # would be a member silent past its watchers' patience, removed by the next map)
+        peers = self.membership.peers
+        joiners = {member.node_id: member for member in self.joiners()
+                   if now - peers[member.node_id].heard_at <= self.node_timeout_s}
         stalled = {node_id for node_id in joiners
                    if now - self._joiner_progress.get(node_id, (None, now))[1] >= self._precopy_patience_s}
         progress = {node_id: entry for node_id, (entry, _) in self._joiner_progress.items() if entry is not None}
@@ -1198,6 +1203,8 @@ class Mesh:
                 self._record("join", event.member.node_id, "member learned")
             elif isinstance(event, Suspected):
                 self._record("suspect", event.node_id, "its death counted again under the new map" if event.recounted
+                             else "outside the map, no heartbeat within twice node_timeout"
+                             if not self.slotmap.has_member(event.node_id) and self.membership.watchers is not None
                              else "no heartbeat within node_timeout" if not self.health.score
                              else f"no heartbeat within {self.health.scaled(self.node_timeout_s):.0f}s "
                                   "(this node runs late: local health)")

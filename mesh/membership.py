@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 # 10 at a time on two cores, newcomers ran late again and again (their own timer said so), and
 # 76 nodes were declared dead, most of them newcomers, each verdict and each refutation news
 # for every member. Members keep the node timeout: their lease counts on it (mesh/lease.py).
+# A newcomer silent for more than a node timeout is not admitted meanwhile (Mesh._changes): as a
+# member, its watchers (the same eight) would suspect it at once.
 OUTSIDE_SILENCE_FACTOR: Final = 2.0
 
 
@@ -487,7 +489,9 @@ class Membership:
         """
         events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
         silence_s = self.node_timeout_s if silence_s is None else max(silence_s, self.node_timeout_s)
-        outside_s = OUTSIDE_SILENCE_FACTOR * silence_s
+        # (not on top of this node's own lateness: a newcomer stalled past 5 node timeouts is
+        # admitted anyway if it still holds its place, Mesh._changes, and must be suspected by then)
+        outside_s = max(silence_s, OUTSIDE_SILENCE_FACTOR * self.node_timeout_s)
         watchers = self.watchers
         # (only the watched: no one else is suspected on silence here)
         for node_id in sorted(self.watched()):

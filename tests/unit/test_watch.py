@@ -269,3 +269,16 @@ def test_a_member_whose_watchers_crashed_with_it_keeps_its_whole_electorate():
         if step == 6:       # (1.5 node timeouts)
             assert Suspected(target) in events and membership.state(target) == State.SUSPECT
     assert Died(target) not in events
+
+
+def test_a_newcomer_waits_twice_the_node_timeout_not_twice_this_nodes_own_lateness():
+    # Scaled by this node's lateness (mesh/awareness.py) past twice the node timeout, a newcomer
+    # gets that, not double it: one stalled for good is admitted after 5 node timeouts anyway
+    # (PRECOPY_PATIENCE_TIMEOUTS), and must be suspected by then.
+    members, newcomer = 30, 99
+    ids = sorted(node_id(i) for i in range(members))
+    index = {node_id(i): i for i in range(members)}
+    watcher = newcomer_view(index[min(watch.watchers_outside(ids, node_id(newcomer)))], members, newcomer)
+    late = 3 * TIMEOUT
+    assert Suspected(node_id(newcomer)) not in watcher.tick(late - 0.1, silence_s=late)
+    assert Suspected(node_id(newcomer)) in watcher.tick(late + 0.1, silence_s=late)
