@@ -34,7 +34,10 @@ What holds it together (mesh/membership.py, mesh/bus.py):
   watched by the members it would have as watchers if it were one, the SIDE
   map members on each side of its id (`watchers_outside`), and dies by a
   majority of them. It holds no slots and no lease, so nothing else rests on
-  that verdict: it only waits to be admitted, and refutes to ask again.
+  that verdict: it only waits to be admitted, and refutes to ask again. So it
+  is suspected after twice a member's silence (a newcomer runs late while it
+  starts: `membership.OUTSIDE_SILENCE_FACTOR`), and not admitted while silent
+  for more than a node timeout (`Mesh._changes`).
 - The write lease (mesh/lease.py) counts the member and its watchers in its
   own map: while a majority of that group (itself and 4 watchers) both heard
   it and echoed its heartbeat within node_timeout (less the margin), at most 4
