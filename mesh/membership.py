@@ -489,8 +489,8 @@ class Membership:
         """
         events: list[Event] = self._bury_mapped_out(now) if self.mapped_out else []
         silence_s = self.node_timeout_s if silence_s is None else max(silence_s, self.node_timeout_s)
-        # (not on top of this node's own lateness: a newcomer stalled past 5 node timeouts is
-        # admitted anyway if it still holds its place, Mesh._changes, and must be suspected by then)
+        # (twice the node timeout, or this node's own lateness if longer: multiplied, the two
+        # made up to 10 node timeouts before a crashed newcomer was found, a review)
         outside_s = max(silence_s, OUTSIDE_SILENCE_FACTOR * self.node_timeout_s)
         watchers = self.watchers
         # (only the watched: no one else is suspected on silence here)
