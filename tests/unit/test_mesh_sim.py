@@ -453,4 +453,3 @@ def test_newcomers_that_stall_past_a_node_timeout_but_within_twice_it_are_not_su
     result = mesh_sim.stalled_joins(24, 4, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(1.3, 1.6))
     assert result["agreed_s"] is not None, result
     assert result["suspicions"] == 0, result
-
