@@ -27,8 +27,10 @@ suspicion or a new member is known everywhere a heartbeat later: news this
 member saw itself, not what it read in others' (Membership.has_news), and a
 newcomer is suspected on silence by its 8 would-be watchers only. The SUB
 sockets still reach every member (idle, they cost nothing: the publisher's
-topic filter drops what a SUB did not subscribe to), since votes, maps and
-PUBLISH go to all, bound to their sender by the link they come in on.
+topic filter drops what a SUB did not subscribe to), since proposals, maps and
+PUBLISH go to all, bound to their sender by the link they come in on. A vote
+goes to its proposer alone, which relays a majority's signatures to every member
+in one certificate (mesh/votes.py): a ballot costs O(N) messages, not N x N.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from typing import Any, Callable
 import gevent
 import gevent.pool
 
-from mesh import adoption, balance, ballot, catchup, lease, takeover, watch
+from mesh import adoption, balance, ballot, catchup, lease, takeover, votes, watch
 from mesh import election as election_rules
 from mesh.awareness import MAX_SCORE, LocalHealth
 from mesh.curve import MeshKeys
@@ -50,8 +52,8 @@ from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.placer import Placer, PlacerClosed, run_in_thread
-from mesh.messages import (Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State, Vote,
-                           digest, echo_key, pack_slotmap, unpack_slotmap)
+from mesh.messages import (Certificate, Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State,
+                           Vote, VoteKey, digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,19 @@ class Mesh:
                 raise ballot.BallotError(f"{ballot_path} holds a damaged vote; refusing to forget it")
             self.election.vote = (saved.vote_ballot, saved.vote_base, saved_vote)
         self._saved = saved
+        # This process's vote key and the keys the members announced in their own heartbeats: in a
+        # map with watchers a vote goes to the proposer alone, who relays a majority's signatures
+        # to every member (mesh/votes.py).
+        self._signer = votes.Signer()
+        self._vote_keys: dict[str, bytes] = {me.node_id: self._signer.public}
+        self._proposed: tuple[int, int] | None = None    # (base epoch, ballot) of this node's last proposal
+        self._signatures: dict[str, tuple[bytes, bytes]] = {}   # its votes: voter -> (map digest, signature)
+        # Waiting for a voter's key: its vote (to the proposer), a certificate that fell short; and
+        # when this node last asked each member for its key, or answered each one's asking.
+        self._held_votes: dict[str, Vote] = {}
+        self._short: Certificate | None = None
+        self._asked_key_at: dict[str, float] = {}
+        self._answered_key_at: dict[str, float] = {}
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
         self._joining_since = self._clock()
@@ -223,7 +238,8 @@ class Mesh:
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
         self._newest_heard: tuple[int, float] = (0, float("-inf"))
         self._incarnation_sent = 0
-        self._news_until = float("-inf")        # our own change (map, incarnation) is news till then
+        self._news_until = float("-inf")        # our own new incarnation is news till then
+        self._map_news_until = float("-inf")    # and the map we adopted (see _send_heartbeat)
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
         self._echoed_at: dict[str, float] = {}
@@ -549,6 +565,8 @@ class Mesh:
         if isinstance(message, Heartbeat):
             before = self._peer_stats.get(message.sender)
             self._peer_stats[message.sender] = message
+            if message.vote_key:
+                self._learn_key(message.sender, message.vote_key)
             if before is None or before.epoch != message.epoch:
                 self._pin(message.sender, message.epoch, now)
             if not self.slotmap.has_member(message.sender):
@@ -577,7 +595,13 @@ class Mesh:
         elif isinstance(message, Promise):
             self._on_promise(message)
         elif isinstance(message, Vote):
-            self._tally(message.sender, message.ballot, message.base_epoch, message.digest)
+            self._on_vote(message)
+        elif isinstance(message, Certificate):
+            self._on_certificate(message)
+        elif isinstance(message, VoteKey):
+            self._learn_key(message.sender, message.key)
+            if message.asking == self.me.node_id:
+                self._answer_key(message.sender, now)
         elif isinstance(message, Commit):
             self._offer(message.slotmap)
         elif isinstance(message, Publish):
@@ -629,8 +653,14 @@ class Mesh:
             # The vote is on disk before it leaves: a restart must not vote at this ballot again.
             if not self._save_ballot():
                 return
-            self.links.send(Vote(self.me.node_id, self._next_seq(), ballot, base_epoch, map_digest))
-            self._tally(self.me.node_id, ballot, base_epoch, map_digest)
+            signature = self._signer.sign(self.me.node_id, ballot, base_epoch, map_digest)
+            vote = Vote(self.me.node_id, self._next_seq(), ballot, base_epoch, map_digest, signature)
+            if self.membership.watchers is None:
+                self.links.send(vote)       # a small map: every member counts every vote
+            elif proposal.sender != self.me.node_id:
+                # with watchers: to the proposer alone, who relays a majority's (mesh/votes.py)
+                self.links.send(vote, addressed(proposal.sender))
+            self._tally(self.me.node_id, ballot, base_epoch, map_digest, signature)
         else:
             winner = self.election.winner(ballot, base_epoch, map_digest, current)
             if winner is not None:
@@ -689,20 +719,108 @@ class Mesh:
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
                  self.me.node_id[:8], ready.ballot, candidate.epoch, ready.carried is not None)
         proposal = Proposal(self.me.node_id, self._next_seq(), ready.ballot, current.epoch, candidate)
+        self._proposed, self._signatures = (current.epoch, ready.ballot), {}
         self.links.send(proposal)
         self._consider(proposal)
 
-    def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> None:
+    def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes, signature: bytes) -> None:
         base = self.slotmap
+        if self._proposed == (base_epoch, ballot) == (base.epoch, ballot) and base.has_member(voter):
+            self._signatures.setdefault(voter, (map_digest, signature))
         winner = self.election.tally(voter, ballot, base_epoch, map_digest, base)
         if winner is not None:
-            # Every voter counted the votes and commits on its own; the map goes out for the
-            # newcomers it admits and whoever missed votes: in a small map from every member
-            # (one loss spared), in a big one from the proposer only, to those catching up.
+            # In a small map every voter counted the votes and commits on its own. In a big one
+            # the votes came to the proposer, which relays them to every member (_certify).
+            # The map goes out for the newcomers it admits and whoever missed the votes: in a
+            # small map from every member (one loss spared), in a big one from the proposer
+            # only, to those catching up.
             big = self.membership.watchers is not None
+            if big and self._proposed == (base_epoch, ballot):
+                self._certify(base, ballot, map_digest)
             self._adopt(winner)
             if not big or self._proposer(base) == self.me.node_id:
                 self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
+
+    def _on_vote(self, vote: Vote) -> None:
+        """Count a vote; in a map with watchers only once its signature checks out, since the
+        proposer relays it to members who heard none (mesh/votes.py): one it cannot check would
+        make the certificate short of a majority while the proposer counted one."""
+        if self.membership.watchers is not None:
+            key = self._vote_keys.get(vote.sender)
+            if key is None:
+                if self.slotmap.has_member(vote.sender):
+                    self._held_votes[vote.sender] = vote     # counted once its key is here
+                    self._ask_key(vote.sender, self._clock())
+                return
+            if not votes.valid(key, vote.signature, vote.sender, vote.ballot, vote.base_epoch, vote.digest):
+                self.counters["vote_signature_refused"] += 1
+                log.warning("vote refused: its signature does not check out node=%s voter=%s ballot=%d",
+                            self.me.node_id[:8], vote.sender[:8], vote.ballot)
+                return
+        self._tally(vote.sender, vote.ballot, vote.base_epoch, vote.digest, vote.signature)
+
+    def _learn_key(self, node_id: str, key: bytes) -> None:
+        """Take a member's vote key, read off its own link; count what waited for it."""
+        if self._vote_keys.get(node_id) == key:
+            return
+        self._vote_keys[node_id] = key
+        held = self._held_votes.pop(node_id, None)
+        if held is not None:
+            self._on_vote(held)
+        if self._short is not None:
+            self._on_certificate(self._short)
+
+    def _ask_key(self, node_id: str, now: float) -> None:
+        """Ask one member for its vote key, to it alone (at most once an interval)."""
+        if now - self._asked_key_at.get(node_id, float("-inf")) < self._interval_s:
+            return
+        self._asked_key_at[node_id] = now
+        self.counters["vote_keys_asked"] += 1
+        self.links.send(VoteKey(self.me.node_id, self._next_seq(), self._signer.public, node_id), addressed(node_id))
+
+    def _answer_key(self, node_id: str, now: float) -> None:
+        if now - self._answered_key_at.get(node_id, float("-inf")) < self._interval_s:
+            return
+        self._answered_key_at[node_id] = now
+        self.links.send(VoteKey(self.me.node_id, self._next_seq(), self._signer.public, ""), addressed(node_id))
+
+    def _certify(self, base: SlotMap, ballot: int, map_digest: bytes) -> None:
+        """Relay to every member the signed votes of a majority of `base` for the map `map_digest`."""
+        ids = tuple(m.node_id for m in base.members)
+        for_it = {voter: signature for voter, (voted, signature) in self._signatures.items() if voted == map_digest}
+        signed = votes.certificate(for_it, ids, self._vote_keys, ballot, base.epoch, map_digest)
+        if len(signed) < election_rules.majority(base):
+            # (a voter whose key this node has not heard: the members then catch up by attestation)
+            self.counters["certificate_short"] += 1
+            log.warning("certificate short of a majority node=%s epoch=%d ballot=%d signed=%d members=%d",
+                        self.me.node_id[:8], base.epoch, ballot, len(signed), len(ids))
+        self.links.send(Certificate(self.me.node_id, self._next_seq(), ballot, base.epoch, map_digest, signed))
+
+    def _on_certificate(self, certificate: Certificate) -> None:
+        """Count the relayed votes that check out under their voters' own keys, as if heard from them."""
+        base = self.slotmap
+        if certificate.base_epoch != base.epoch or not self._has_cluster_map():
+            return
+        ballot, map_digest = certificate.ballot, certificate.digest
+        backers = votes.backers(certificate.votes, tuple(m.node_id for m in base.members), self._vote_keys,
+                                ballot, base.epoch, map_digest)
+        for voter in backers:
+            self.election.tally(voter, ballot, base.epoch, map_digest, base)
+        winner = self.election.winner(ballot, base.epoch, map_digest, base)
+        if winner is not None:
+            self._adopt(winner)
+        elif len(backers) < election_rules.majority(base):
+            # Voters whose keys this node has not heard (a loud heartbeat lost, a restart): ask them,
+            # and count again as each key comes. Meanwhile the members that adopted it vouch for the
+            # map in their heartbeats as for any node behind (mesh/adoption.py).
+            if self._short is not certificate:
+                self.counters["certificate_short"] += 1
+            self._short = certificate
+            now = self._clock()
+            ids = [m.node_id for m in base.members]
+            for index, _ in certificate.votes:
+                if 0 <= index < len(ids) and ids[index] not in self._vote_keys:
+                    self._ask_key(ids[index], now)
 
     def _wanted(self, slotmap: SlotMap) -> bool:
         """A newer map, or any cluster's map while this node still holds its own one-member map."""
@@ -749,6 +867,7 @@ class Mesh:
         # The ballot in flight (if ours) is decided: the next change need not wait for its retry.
         self._proposed_at = float("-inf")
         self.election.committed(slotmap)
+        self._signatures, self._held_votes, self._short = {}, {}, None
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
@@ -761,6 +880,10 @@ class Mesh:
         self.membership.watch(watchers, now)
         if self._adopted_first_at is None:
             self._adopted_first_at = now
+            # This process's first map: said to every member, with its vote key, which each
+            # checks this node's votes against when a proposer relays them (mesh/votes.py).
+            # (A founder's heartbeats went to no founder before: they hear no one outside a map.)
+            self._news_until = now + NEWS_BEATS * self._interval_s
         self._ids_at[slotmap.epoch] = tuple(sorted(m.node_id for m in slotmap.members))
         # (the map's own base: a map skipped here breaks the chain, _chain, since the member may
         # hold it, with watchers we do not know)
@@ -779,7 +902,7 @@ class Mesh:
         self._handle_events(self.membership.revisit(now))
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
-        self._news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
+        self._map_news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
@@ -858,6 +981,8 @@ class Mesh:
             self._arrived_at.pop(node_id, None)
             self._echoed_at.pop(node_id, None)
             self._behind.pop(node_id, None)
+            for known in (self._vote_keys, self._asked_key_at, self._answered_key_at):
+                known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
         self._send_heartbeat(now)
@@ -917,7 +1042,8 @@ class Mesh:
         outside = self.joining or not self.slotmap.has_member(self.me.node_id)
         roster = now - self._roster_sent_at >= ROSTER_EVERY_S or (
             self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S)
-        quiet = not (outside or news or catching_up or roster or now <= self._news_until)
+        quiet = not (outside or news or catching_up or roster or now <= self._news_until
+                     or now <= self._map_news_until)
         # (half a timer interval of slack: the timer's ticks come a little late, never early)
         if quiet and not prompt and now - self._beat_sent_at < self._quiet_interval_s - self._interval_s / 2:
             return
@@ -938,8 +1064,13 @@ class Mesh:
         else:
             gossip = self.membership.gossip(now, NEWS_BEATS * self._interval_s)
         # Idle, a heartbeat is only for the watchers. With news (suspicions, members learned,
-        # a refutation, a new map) it goes to every member: that is how news spreads in one
-        # hop. A node outside its map (joining) speaks to the members (mesh/links.py).
+        # a refutation) it goes to every member: that is how news spreads in one hop. A node
+        # outside its map (joining) speaks to the members (mesh/links.py). A map just adopted
+        # is said at every tick, in a small map to every member, in a big one to whoever hears
+        # this node's quiet heartbeats: its watchers, the members behind or joining (they adopt
+        # on a majority's word, mesh/adoption.py), and those waiting for what it holds. To every
+        # member, each map cost N x N heartbeats, 4 each; a member that does not hear it keeps
+        # it pinned to the map it last heard it hold, whose watchers then judge it too (_pin).
         # A quiet heartbeat with an empty member list leaves out this node's addresses: its
         # watchers hold them. With a suspicion, a death or the roster it names them, so that a
         # node that does not know this one (a member restarted under its old id, held dead
@@ -950,11 +1081,13 @@ class Mesh:
             topic = b""
         else:
             topic = QUIET
+        me = None if topic == QUIET and not gossip else self.me
         self.links.send(Heartbeat(
             self.me.node_id, seq, self.membership.incarnation, self.slotmap.epoch,
-            self._map_digest(), None if topic == QUIET and not gossip else self.me, gossip,
+            self._map_digest(), me, gossip,
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
-            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds), topic)
+            float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds,
+            vote_key=b"" if me is None else self._signer.public), topic)
 
     def beat_if_due(self) -> None:
         """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).

@@ -14,8 +14,10 @@ by the members of the base map:
 3. A member votes (at most once per ballot, never below its promise) for a
    proposal on its current map; the ballot is saved before the vote or the
    promise leaves the node. A majority of the base's members voting for one
-   (ballot, map) commits that map; votes travel to everyone, so every member of
-   the base counts them and commits the same map.
+   (ballot, map) commits that map. Every member of the base counts the votes and
+   commits the same map: in a small map it hears every vote; in one with watchers
+   the votes go to the proposer, which relays a majority's signatures in one
+   certificate that each member checks (mesh/votes.py).
 
 Votes and promises are only counted against the node's own current map, and
 only when it *is* the base: a node that missed a commit takes no part until it

@@ -41,7 +41,7 @@ from zmq.sugar.socket import Socket as NonBlockingSocket
 
 from mesh.curve import ZAP_DOMAIN, MeshKeys
 from mesh.messages import (HELLO_BY_ADDRESS, MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid,
-                           Message, Promise, decode, encode)
+                           Message, Promise, Vote, VoteKey, decode, encode)
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -69,6 +69,7 @@ SOCKETS_PER_CONTEXT = 4 * MAX_MEMBERS
 #   its own, so the publisher's filter sends it there only. A promise concerns its proposer
 #   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
 #   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
+#   So does a vote in a map with watchers (mesh/votes.py: its proposer relays a majority's).
 #   A map sent again to a member behind goes to it alone too (mesh/catchup.py), under a topic of
 #   its own (MAPS after TO: not a hex digit, so neither topic is a prefix of the other).
 #   Only to a member whose subscription to it this XPUB has seen: a member of an older version
@@ -444,8 +445,8 @@ class PeerLinks:
             if topic == TO:     # (for this member: its own are the only TO topics it subscribed to)
                 kind = MAPS if data[1:2] == MAPS else b""
                 message = decode(data[len(addressed(self.me.node_id, kind)):])
-                if not isinstance(message, (Commit if kind else Promise, Invalid)):
-                    message = Invalid("schema")     # only promises and maps sent again go to one member
+                if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
+                    message = Invalid("schema")     # only promises, votes, vote keys and maps sent again go to one member
             else:
                 tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
                 message = decode(data[1:] if tagged else data)

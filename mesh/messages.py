@@ -30,10 +30,15 @@ from mesh.slotmap import Member, SlotMap
 # 6: heartbeats say under which map the sender holds every slot it owns (`holds`).
 # 7: a quiet heartbeat with an empty member list (to the watchers, who hold the sender in
 # their map) leaves out the sender's addresses (`me` is nil): 62 of its ~310 bytes.
-VERSION: Final = 7
+# 8: votes are signed (mesh/votes.py) and, in a map with watchers, go to the proposer alone, who
+# relays a majority's signatures in a `Certificate`; heartbeats announce the sender's vote key.
+VERSION: Final = 8
 # Also set as zmq.MAXMSGSIZE on every mesh socket; a 64-member map is ~20 KiB.
 MAX_MESSAGE_BYTES: Final = 1 << 20
 MAX_MEMBERS: Final = 1024
+# An Ed25519 public key and signature (mesh/votes.py)
+KEY_BYTES: Final = 32
+SIGNATURE_BYTES: Final = 64
 _NODE_ID: Final = re.compile(r"[0-9a-f]{40}")
 # A host name, IPv4 or IPv6 address: peers connect to it, and zmq refuses spaces, '*', '/'...
 _HOST: Final = re.compile(r"[A-Za-z0-9._:%\[\]-]+")
@@ -82,6 +87,9 @@ class Heartbeat:
     # owns, 0 while some copy is still arriving: a member that stopped owning a slot keeps
     # its copy as a fallback until every owner says so (mesh/holdings.py, Holdings.fallback).
     holds: int = 0
+    # The sender's vote key (mesh/votes.py), with its addresses (b"" when `me` is None): what its
+    # votes relayed in a Certificate are checked against.
+    vote_key: bytes = b""
 
 
 def echo_key(node_id: str) -> bytes:
@@ -134,11 +142,37 @@ class Proposal:
 
 @dataclass(frozen=True, slots=True)
 class Vote:
+    """The sender's vote for the map `digest` at `ballot` on `base_epoch`, signed (mesh/votes.py)."""
+
     sender: str
     seq: int
     ballot: int
     base_epoch: int
     digest: bytes
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A majority's votes for the map `digest` at `ballot` on `base_epoch`, relayed by its proposer:
+    (the voter's index among the base map's members, its vote's signature) each."""
+
+    sender: str
+    seq: int
+    ballot: int
+    base_epoch: int
+    digest: bytes
+    votes: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VoteKey:
+    """The sender's vote key (mesh/votes.py), and the member whose key it asks for (`asking`; "" in an answer)."""
+
+    sender: str
+    seq: int
+    key: bytes
+    asking: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +232,14 @@ class Invalid:
     reason: str
 
 
-Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise, Endorse]
+Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise, Endorse, Certificate,
+                VoteKey]
 
 # (Endorse, kind 10, is new in this version's secret mode; nodes of an older version
 # drop it as an unknown kind, and could not complete a secret-mode handshake anyway.)
 _KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7,
-                           Prepare: 8, Promise: 9, Endorse: 10}
+                           Prepare: 8, Promise: 9, Endorse: 10, Certificate: 11,
+                           VoteKey: 12}
 
 
 class _Bad(Exception):
@@ -236,13 +272,17 @@ def encode(message: Message) -> bytes:
                 [[_member_body(g.member), g.incarnation, g.state] for g in message.members],
                 message.keys, message.used_memory, float(message.ops_per_sec),
                 [list(entry) for entry in message.catching_up], [list(echo) for echo in message.heard],
-                message.holds]
+                message.holds, message.vote_key]
     elif isinstance(message, Leave):
         body = [message.incarnation]
     elif isinstance(message, Proposal):
         body = [message.ballot, message.base_epoch, _map_body(message.slotmap)]
     elif isinstance(message, Vote):
-        body = [message.ballot, message.base_epoch, message.digest]
+        body = [message.ballot, message.base_epoch, message.digest, message.signature]
+    elif isinstance(message, Certificate):
+        body = [message.ballot, message.base_epoch, message.digest, [list(vote) for vote in message.votes]]
+    elif isinstance(message, VoteKey):
+        body = [message.key, message.asking]
     elif isinstance(message, Prepare):
         body = [message.ballot, message.base_epoch]
     elif isinstance(message, Promise):
@@ -283,8 +323,8 @@ def _message(fields: Any) -> Message:
     sender = _node_id(sender)
     seq = _uint(seq)
     if kind == 1:
-        _length(body, 11)
-        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, catching_up, heard, holds = body
+        _length(body, 12)
+        incarnation, epoch, map_digest, me, members, keys, used_memory, ops, catching_up, heard, holds, vote_key = body
         _check(isinstance(members, list) and len(members) <= MAX_MEMBERS, "schema")
         gossip = tuple(_gossip(entry) for entry in members)
         _check(isinstance(catching_up, list) and len(catching_up) <= 1, "schema")
@@ -294,7 +334,7 @@ def _message(fields: Any) -> Message:
         return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
                          gossip, _uint(keys), _uint(used_memory), _number(ops),
                          tuple(_progress(entry) for entry in catching_up), tuple(_echo(echo) for echo in heard),
-                         _uint(holds))
+                         _uint(holds), _key_or_none(vote_key, KEY_BYTES))
     if kind == 2:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))
@@ -302,8 +342,9 @@ def _message(fields: Any) -> Message:
         _length(body, 3)
         return Proposal(sender, seq, _uint(body[0]), _uint(body[1]), _slotmap(body[2]))
     if kind == 4:
-        _length(body, 3)
-        return Vote(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20))
+        _length(body, 4)
+        return Vote(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20),
+                    _key_or_none(body[3], SIGNATURE_BYTES))
     if kind == 5:
         _length(body, 1)
         return Commit(sender, seq, _slotmap(body[0]))
@@ -328,6 +369,16 @@ def _message(fields: Any) -> Message:
         _check(len(key) == 40 and len(tag) == 32, "schema")
         _check(hashlib.sha1(key).hexdigest() == sender, "sender")
         return Endorse(sender, seq, key, tag)
+    if kind == 11:
+        _length(body, 4)
+        _check(isinstance(body[3], list) and len(body[3]) <= MAX_MEMBERS, "schema")
+        return Certificate(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20),
+                           tuple(_signed(vote) for vote in body[3]))
+    if kind == 12:
+        _length(body, 2)
+        key = _bytes(body[0], KEY_BYTES)
+        _check(len(key) == KEY_BYTES, "schema")
+        return VoteKey(sender, seq, key, "" if body[1] == "" else _node_id(body[1]))
     raise _Bad("kind")
 
 
@@ -450,6 +501,21 @@ def _echo(body: Any) -> tuple[bytes, int]:
     key, seq = body
     _check(isinstance(key, bytes) and len(key) == 8, "schema")
     return key, _uint(seq)
+
+
+def _key_or_none(value: Any, length: int) -> bytes:
+    """A key or signature of exactly `length` bytes, or b"" for none."""
+    value = _bytes(value, length)
+    _check(len(value) in (0, length), "schema")
+    return value
+
+
+def _signed(body: Any) -> tuple[int, bytes]:
+    _check(isinstance(body, list), "schema")
+    _length(body, 2)
+    signature = _bytes(body[1], SIGNATURE_BYTES)
+    _check(len(signature) == SIGNATURE_BYTES, "schema")
+    return _uint(body[0]), signature
 
 
 def _node_id(value: Any) -> str:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import random
 
 from hypercache.resp import CROSS_PROTOCOL, Limits, RequestParser
-from mesh.messages import (Commit, Gossip, Heartbeat, Hello, Invalid, Leave, Prepare, Promise, Proposal, Publish,
-                           State, Vote, decode, digest, encode)
+from mesh.messages import (Certificate, Commit, Gossip, Heartbeat, Hello, Invalid, Leave, Prepare, Promise, Proposal, Publish,
+                           State, Vote, VoteKey, decode, digest, encode)
 from mesh.slotmap import Member, SlotMap
 
 # Redis's smallest allowed limits (CONFIG SET refuses less than 1 MB for either):
@@ -69,10 +69,12 @@ def _slotmap() -> SlotMap:
 MESH_SEEDS = [encode(message) for message in (
     Heartbeat(_member(1).node_id, 7, 3, 2, digest(_slotmap()), _member(1),
               (Gossip(_member(2), 0, State.ALIVE), Gossip(_member(3), 4, State.SUSPECT)),
-              1000, 2048, 12.5, ((0, 100, 42),)),
+              1000, 2048, 12.5, ((0, 100, 42),), vote_key=b"k" * 32),
     Leave(_member(2).node_id, 3, 9),
     Proposal(_member(1).node_id, 4, 3, 2, _slotmap()),
-    Vote(_member(3).node_id, 5, 3, 2, b"x" * 20),
+    Vote(_member(3).node_id, 5, 3, 2, b"x" * 20, b"s" * 64),
+    Certificate(_member(1).node_id, 10, 3, 2, b"x" * 20, ((0, b"s" * 64), (2, b"t" * 64))),
+    VoteKey(_member(2).node_id, 11, b"k" * 32, _member(1).node_id),
     Prepare(_member(1).node_id, 7, 3, 2),
     Promise(_member(2).node_id, 9, 4, 2, _member(1).node_id, 3, _slotmap()),
     Commit(_member(2).node_id, 6, _slotmap()),

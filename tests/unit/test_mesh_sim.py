@@ -342,12 +342,12 @@ def test_a_member_that_missed_a_map_is_sent_it_once_and_alone(monkeypatch):
     hear heartbeats naming the new map: one of each one's watchers sends it the map, to it alone
     (mesh/catchup.py). Each of its 8 watchers did, under a topic every member behind heard: each
     of 20 members behind at 100 members decoded ~40 maps."""
-    from mesh.messages import Commit, Prepare, Promise, Proposal, Vote
+    from mesh.messages import Certificate, Commit, Prepare, Promise, Proposal, Vote
     cluster = _settled_cluster_of_30(seed=2)
     ids = sorted(cluster.members)
     laggards = set(ids[3:30:4][:8])
     victim = ids[0]
-    ballot = (Prepare, Promise, Proposal, Vote, Commit)
+    ballot = (Prepare, Promise, Proposal, Vote, Certificate, Commit)
     missing = True
     maps_heard: dict[str, int] = {}
     arrive = mesh_sim.SimLinks.arrive
@@ -453,3 +453,62 @@ def test_newcomers_that_stall_past_a_node_timeout_but_within_twice_it_are_not_su
     result = mesh_sim.stalled_joins(24, 4, NODE_TIMEOUT_MS, INTERVAL_S, seed=1, stall_s=(1.3, 1.6))
     assert result["agreed_s"] is not None, result
     assert result["suspicions"] == 0, result
+
+
+def _ballot_after_a_crash(monkeypatch, forget_keys: bool) -> tuple[dict, "mesh_sim.SimCluster", float | None]:
+    """Crash one of 30 settled members and count what each live member hears until 1.5 s after
+    the map without it commits."""
+    from mesh.messages import Certificate, Heartbeat, Vote
+    cluster = _settled_cluster_of_30(seed=4)
+    heard: dict[str, dict[str, int]] = {"vote": {}, "certificate": {}, "heartbeat": {}}
+    arrive = mesh_sim.SimLinks.arrive
+
+    def counting(self, message, source):
+        for kind, name in ((Vote, "vote"), (Certificate, "certificate"), (Heartbeat, "heartbeat")):
+            if isinstance(message, kind):
+                heard[name][self.me.node_id] = heard[name].get(self.me.node_id, 0) + 1
+        return arrive(self, message, source)
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
+    if forget_keys:     # as if every member's loud heartbeats had been lost: none knows another's key
+        for mesh in cluster.live():
+            mesh._vote_keys = {mesh.me.node_id: mesh._signer.public}
+    ids = sorted(cluster.members)
+    began = cluster.network.now
+    cluster.crash(ids[-1])
+    took = cluster.run_until_agreed(set(ids[:-1]), 10)
+    cluster.network.run_until(cluster.network.now + 1.5)    # (and what each member says of the new map)
+    heard["seconds"] = {"": cluster.network.now - began}
+    return heard, cluster, took
+
+
+def test_a_vote_reaches_its_proposer_only_and_one_certificate_reaches_every_member(monkeypatch):
+    """In a map with watchers a vote goes to its proposer alone, which relays a majority's
+    signatures in one certificate (mesh/votes.py): a ballot of 29 members costs each member
+    one certificate heard, not 29 votes, and the map commits as fast as a crash is agreed."""
+    heard, cluster, took = _ballot_after_a_crash(monkeypatch, forget_keys=False)
+    assert took is not None and took < NODE_TIMEOUT_MS / 1000 + 1.0
+    proposer = cluster.members[min(m.me.node_id for m in cluster.live())]    # the lowest live id
+    assert set(heard["vote"]) == {proposer.me.node_id}
+    assert 15 <= heard["vote"][proposer.me.node_id] <= 28      # a majority of 29, at most every other voter
+    others = [m for m in cluster.live() if m is not proposer]
+    assert all(1 <= heard["certificate"].get(m.me.node_id, 0) <= 2 for m in others), heard["certificate"]
+    assert not any(m.counters["certificate_short"] or m.counters["vote_keys_asked"] for m in cluster.live())
+
+
+def test_a_new_map_is_said_to_those_that_listen_not_to_every_member(monkeypatch):
+    """A map just adopted goes in heartbeats to the watchers and whoever listens, not to every
+    member 4 times (29 x 4 heartbeats heard per member a map, 400 at 100 members). The death
+    itself is news for everyone, so each member hears more than idle, but far from that."""
+    heard, cluster, took = _ballot_after_a_crash(monkeypatch, forget_keys=False)
+    assert took is not None
+    idle_per_member = 2 * watch.SIDE / INTERVAL_S * heard["seconds"][""]
+    worst = max(heard["heartbeat"].values())
+    assert worst < idle_per_member + 2 * 29, (worst, idle_per_member)
+
+
+def test_members_that_know_no_vote_key_ask_for_them_and_still_agree(monkeypatch):
+    """Every member forgot every other's vote key: the proposer asks each voter for its key before
+    it counts its vote, the members ask the voters the certificate names, and the map commits."""
+    heard, cluster, took = _ballot_after_a_crash(monkeypatch, forget_keys=True)
+    assert took is not None and took < NODE_TIMEOUT_MS / 1000 + 2.0
+    assert all(m.counters["vote_keys_asked"] > 0 for m in cluster.live())

@@ -4,8 +4,8 @@ from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
 from mesh import messages
-from mesh.messages import (Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal, Publish, State, Vote,
-                           decode, digest, echo_key, encode)
+from mesh.messages import (Certificate, Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal,
+                           Publish, State, Vote, VoteKey, decode, digest, echo_key, encode)
 from mesh.slotmap import Member, SlotMap
 
 
@@ -20,21 +20,38 @@ def slotmap() -> SlotMap:
 def heartbeat() -> Heartbeat:
     return Heartbeat(node_id(0), 7, 3, 2, digest(slotmap()), member(0),
                      (Gossip(member(1), 0, State.ALIVE), Gossip(member(2), 4, State.SUSPECT)),
-                     1000, 2048, 12.5, ((0, 100, 42),), ((echo_key(node_id(1)), 12), (echo_key(node_id(2)), 0)))
+                     1000, 2048, 12.5, ((0, 100, 42),), ((echo_key(node_id(1)), 12), (echo_key(node_id(2)), 0)),
+                     vote_key=b"k" * 32)
 
 
 def test_every_kind_round_trips():
     for message in (heartbeat(), Leave(node_id(1), 3, 9), Proposal(node_id(0), 4, 3, 2, slotmap()),
-                    Vote(node_id(2), 5, 3, 2, b"x" * 20),
+                    Vote(node_id(2), 5, 3, 2, b"x" * 20, b"s" * 64),
+                    Certificate(node_id(0), 9, 3, 2, b"x" * 20, ((0, b"s" * 64), (2, b"t" * 64))),
+                    VoteKey(node_id(1), 10, b"k" * 32, node_id(0)), VoteKey(node_id(0), 11, b"k" * 32, ""),
                     Prepare(node_id(0), 7, 3, 2), Promise(node_id(1), 8, 3, 2, node_id(0), 0, None),
                     Promise(node_id(1), 9, 4, 2, node_id(0), 3, slotmap()), Commit(node_id(1), 6, slotmap()),
                     Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3))):
         assert decode(encode(message)) == message
 
 
+def test_keys_and_signatures_of_the_wrong_size_are_refused():
+    vote = msgpack.unpackb(encode(Vote(node_id(2), 5, 3, 2, b"x" * 20, b"s" * 64)))
+    assert decode(msgpack.packb(vote[:-1] + [b"s" * 63])) == Invalid("schema")
+    certificate = msgpack.unpackb(encode(Certificate(node_id(0), 9, 3, 2, b"x" * 20, ((0, b"s" * 64),))))
+    assert decode(msgpack.packb(certificate[:-1] + [[[0, b"s" * 65]]])) == Invalid("schema")
+    assert decode(msgpack.packb(certificate[:-1] + [[[0, b"s" * 64]] * (messages.MAX_MEMBERS + 1)])) == \
+        Invalid("schema")
+    key = msgpack.unpackb(encode(VoteKey(node_id(1), 10, b"k" * 32, "")))
+    assert decode(msgpack.packb(key[:-2] + [b"k" * 31, ""])) == Invalid("schema")
+    assert decode(msgpack.packb(key[:-1] + ["someone"])) == Invalid("node_id")
+    beat = msgpack.unpackb(encode(heartbeat()))
+    assert decode(msgpack.packb(beat[:-1] + [b"k" * 33])) == Invalid("schema")
+
+
 def test_a_quiet_heartbeat_leaves_out_its_senders_addresses():
     import dataclasses
-    quiet = dataclasses.replace(heartbeat(), me=None)
+    quiet = dataclasses.replace(heartbeat(), me=None, vote_key=b"")
     assert decode(encode(quiet)) == quiet
     assert len(encode(quiet)) <= len(encode(heartbeat())) - 60
 

@@ -1,0 +1,110 @@
+"""Sign map votes and check them, so that a vote relayed by the proposer counts as one heard from its voter.
+
+Every member counted every vote, each read off the link bound to its voter
+(mesh/links.py): a ballot among N members was N x N messages. In a map with
+watchers (mesh/watch.py, more than 9 members) a vote now goes to the proposer
+alone, and the proposer, once a majority of the base map voted for one map,
+sends every member one `Certificate`: those votes' signatures. A member checks
+each against the key its voter announced in its own heartbeats (`vote_key`,
+read off that voter's link as well) and counts the votes that check out
+exactly as if it had heard them (mesh/election.py). The proposer cannot make
+up a vote, so a certificate proves what the votes it carries would have: a
+round costs O(N) messages, and no member takes a single member's word.
+
+A key pair lives as long as its process: a restarted member announces a new
+key, and its signatures under the old one stop checking out (its later votes
+count; an old one relayed late does not, which is no loss). A member whose key
+this node has not heard yet simply is not counted from a certificate; if too
+few are, this node catches up as one that missed the votes does
+(mesh/adoption.py).
+
+What is signed names the voter, the ballot, the base map and the map voted for,
+behind a label of its own: a signature made for anything else is never a vote.
+A member's key vouches for its own votes only: one that announces a weak key
+(a small-order point, which OpenSSL accepts) lets others sign as it, which gives
+nobody a vote that member could not have cast itself.
+
+Pure but for the key generation: values in, verdicts out.
+"""
+from __future__ import annotations
+
+import functools
+import struct
+from typing import Iterable, Mapping, Sequence
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from mesh.messages import KEY_BYTES, SIGNATURE_BYTES
+
+_LABEL = b"hypercache map vote 1\0"
+_NUMBERS = struct.Struct(">QQ")
+
+
+def signed_text(voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> bytes:
+    """What a vote's signature covers: the voter, the ballot, the base map's epoch and the map's digest."""
+    return _LABEL + voter.encode() + _NUMBERS.pack(ballot, base_epoch) + map_digest
+
+
+class Signer:
+    """This process's vote key: signs its votes; `public` is what its heartbeats announce."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> bytes:
+        return self._key.sign(signed_text(voter, ballot, base_epoch, map_digest))
+
+
+# Checking a signature is a function of its bytes alone, so its verdict may be remembered: a
+# node checks each once anyway, and a simulation of N members in one process (loadtest/mesh_sim.py)
+# checks each once instead of N times (~60 us each: 500 of them for each of 1,000 members).
+@functools.lru_cache(maxsize=4096)
+def _checks_out(key: bytes, signature: bytes, text: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, text)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def valid(key: bytes | None, signature: bytes, voter: str, ballot: int, base_epoch: int,
+          map_digest: bytes) -> bool:
+    """True if `signature` is `voter`'s vote for the map `map_digest` at `ballot` on `base_epoch`, under `key`."""
+    if key is None or len(key) != KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    return _checks_out(key, signature, signed_text(voter, ballot, base_epoch, map_digest))
+
+
+def backers(votes: Iterable[tuple[int, bytes]], base_members: Sequence[str],
+            keys: Mapping[str, bytes], ballot: int, base_epoch: int, map_digest: bytes) -> list[str]:
+    """The members of the base map whose votes in a certificate check out.
+
+    `votes` are (index of the voter in `base_members`, the base map's member ids in
+    order; its signature). An index out of range, a voter named twice or a signature
+    that does not check out under the key `keys` holds for its voter counts nothing.
+    """
+    ids = base_members
+    found: list[str] = []
+    seen: set[int] = set()
+    for index, signature in votes:
+        if not 0 <= index < len(ids) or index in seen:
+            continue
+        seen.add(index)
+        voter = ids[index]
+        if valid(keys.get(voter), signature, voter, ballot, base_epoch, map_digest):
+            found.append(voter)
+    return found
+
+
+def certificate(signatures: Mapping[str, bytes], base_members: Sequence[str],
+                keys: Mapping[str, bytes], ballot: int, base_epoch: int,
+                map_digest: bytes) -> tuple[tuple[int, bytes], ...]:
+    """The (index, signature) pairs of the votes in `signatures` (voter -> signature) that check out,
+    in the base map's order: what the proposer relays (a signature that would not check out at
+    the members would only make the certificate longer)."""
+    return tuple((index, signatures[voter]) for index, voter in enumerate(base_members)
+                 if voter in signatures
+                 and valid(keys.get(voter), signatures[voter], voter, ballot, base_epoch, map_digest))
