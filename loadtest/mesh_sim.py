@@ -18,8 +18,12 @@ What it reports, per scenario (cluster size, loss, delay):
 - false suspicions: members suspected (in anyone's view) that were never
   stopped;
 - traffic after a crash: messages in per member per second, measured as idle
-  is, from a second after the map without the dead member (which every
-  heartbeat still names until it is forgotten).
+  is, from 1.5 s after the map without the dead member (which every
+  heartbeat still names until it is forgotten);
+- what a change costs each member: the messages it heard from a crash, or a
+  join, until 1.5 s after the map with it was agreed, beyond what it hears
+  idle meanwhile (the ballot, the news, the new map said). Flat as members are
+  added if a round costs O(N) messages in all.
 
 With --starved-s, a machine with more busy processes than cores instead: every
 member's timer runs late (what arrives meanwhile waits), no one crashes, and
@@ -386,6 +390,20 @@ def idle_rates(cluster: SimCluster, seconds: float) -> dict:
     return rates
 
 
+# How long after a change is agreed its traffic is still counted: the new map said for NEWS_BEATS
+# intervals (mesh/bus.py), with a margin.
+AFTER_CHANGE_S = 1.5
+
+
+def change_cost(cluster: SimCluster, before: dict[str, int], began: float, idle_per_s: float) -> float:
+    """Messages each live member heard from `began` until now beyond what it hears idle (the mean):
+    what a change cost it (its ballot, the news, the new map said)."""
+    live = [m.me.node_id for m in cluster.live()]
+    received = cluster.network.received
+    heard = sum(received[n] - before.get(n, 0) for n in live) / len(live)
+    return heard - idle_per_s * (cluster.network.now - began)
+
+
 def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float, idle_s: float,
              scale_up: int, seed: int) -> dict:
     """Form a cluster, measure it idle, then a crash, a join and a scale-up; return the figures."""
@@ -403,25 +421,31 @@ def scenario(members: int, loss: float, node_timeout_ms: int, interval_s: float,
     result["idle"] = idle_rates(cluster, idle_s)
     suspected_before = cluster.suspected()
 
+    idle_in = result["idle"]["received"]
     victim = cluster.live()[-1].me.node_id
     epoch = cluster.epoch()
     cluster.crash(victim)
     crashed_at = network.now
+    before = dict(network.received)
     took = cluster.run_until_agreed({m.me.node_id for m in cluster.live()}, limit_s)
+    network.run_until(network.now + AFTER_CHANGE_S)
+    result["crash_cost_in"] = change_cost(cluster, before, crashed_at, idle_in)
     detected = [m for m in cluster.live() if any(e.kind == "dead" and e.node == victim for e in m.events)]
     result["crash_agreed_s"] = took
     result["crash_detected_by"] = len(detected)
     result["crash_epochs"] = cluster.epoch() - epoch
     del crashed_at
     # The dead member rides in every heartbeat until it is forgotten (10 node timeouts): what
-    # the mesh costs meanwhile, from a second after the map without it, for as long as idle.
-    network.run_until(network.now + 1.0)
+    # the mesh costs meanwhile, from AFTER_CHANGE_S after the map without it, for as long as idle.
     result["after_crash"] = idle_rates(cluster, idle_s)
 
     epoch = cluster.epoch()
+    before, began = dict(network.received), network.now
     cluster.start([cluster.seed()])
     result["join_agreed_s"] = cluster.run_until_agreed(set(m.me.node_id for m in cluster.live()), limit_s)
     result["join_epochs"] = cluster.epoch() - epoch
+    network.run_until(network.now + AFTER_CHANGE_S)
+    result["join_cost_in"] = change_cost(cluster, before, began, idle_in)
 
     if scale_up:
         epoch = cluster.epoch()
@@ -567,7 +591,7 @@ def main() -> None:
                   flush=True)
         return
     print("members  loss  msgs/s out  msgs/s in  KB/s out  KB/s in  cpu ms/s  formed s  crash s  join s"
-          "  scale-up s (epochs)  false susp  msgs/s in after crash  wall s")
+          "  scale-up s (epochs)  false susp  msgs/s in after crash  crash msgs in  join msgs in  wall s")
     for members in args.members:
         r = scenario(members, args.loss, args.node_timeout_ms, args.interval_s, args.idle_s, args.scale_up,
                      args.seed)
@@ -581,6 +605,7 @@ def main() -> None:
               f"  {idle.get('cpu_ms_per_s', 0):8.2f}  {fmt(r['formed_s']):>8}  {fmt(r.get('crash_agreed_s')):>7}"
               f"  {fmt(r.get('join_agreed_s')):>6}  {fmt(r.get('scale_up_agreed_s')):>10} ({r.get('scale_up_epochs', '-')})"
               f"  {r.get('false_suspicions', '-'):>10}  {r.get('after_crash', {}).get('received', 0):21.1f}"
+              f"  {r.get('crash_cost_in', 0):13.1f}  {r.get('join_cost_in', 0):12.1f}"
               f"  {r.get('wall_s', '-'):>6}", flush=True)
 
 

@@ -168,7 +168,11 @@ class Mesh:
         # Waiting for a voter's key: its vote (to the proposer), a certificate that fell short; and
         # when this node last asked each member for its key, or answered each one's asking.
         self._held_votes: dict[str, Vote] = {}
-        self._short: Certificate | None = None
+        self._short: Certificate | Commit | None = None
+        # The certificate heard (or sent) last on the current map, and the one the current map was
+        # adopted on: it goes with the map sent again, so a member that missed it adopts at once.
+        self._relayed: Certificate | None = None
+        self._certified: tuple[int, tuple[tuple[int, bytes], ...]] = (0, ())
         self._asked_key_at: dict[str, float] = {}
         self._answered_key_at: dict[str, float] = {}
         # A node told to join adopts the cluster's map instead of offering its own.
@@ -603,7 +607,7 @@ class Mesh:
             if message.asking == self.me.node_id:
                 self._answer_key(message.sender, now)
         elif isinstance(message, Commit):
-            self._offer(message.slotmap)
+            self._offer(message)
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
 
@@ -739,7 +743,8 @@ class Mesh:
                 self._certify(base, ballot, map_digest)
             self._adopt(winner)
             if not big or self._proposer(base) == self.me.node_id:
-                self.links.send(Commit(self.me.node_id, self._next_seq(), winner), CATCH_UP if big else b"")
+                self.links.send(Commit(self.me.node_id, self._next_seq(), winner, *self._certified),
+                            CATCH_UP if big else b"")
 
     def _on_vote(self, vote: Vote) -> None:
         """Count a vote; in a map with watchers only once its signature checks out, since the
@@ -767,8 +772,10 @@ class Mesh:
         held = self._held_votes.pop(node_id, None)
         if held is not None:
             self._on_vote(held)
-        if self._short is not None:
+        if isinstance(self._short, Certificate):
             self._on_certificate(self._short)
+        elif self._short is not None:
+            self._offer(self._short)
 
     def _ask_key(self, node_id: str, now: float) -> None:
         """Ask one member for its vote key, to it alone (at most once an interval)."""
@@ -794,7 +801,8 @@ class Mesh:
             self.counters["certificate_short"] += 1
             log.warning("certificate short of a majority node=%s epoch=%d ballot=%d signed=%d members=%d",
                         self.me.node_id[:8], base.epoch, ballot, len(signed), len(ids))
-        self.links.send(Certificate(self.me.node_id, self._next_seq(), ballot, base.epoch, map_digest, signed))
+        self._relayed = Certificate(self.me.node_id, self._next_seq(), ballot, base.epoch, map_digest, signed)
+        self.links.send(self._relayed)
 
     def _on_certificate(self, certificate: Certificate) -> None:
         """Count the relayed votes that check out under their voters' own keys, as if heard from them."""
@@ -802,6 +810,7 @@ class Mesh:
         if certificate.base_epoch != base.epoch or not self._has_cluster_map():
             return
         ballot, map_digest = certificate.ballot, certificate.digest
+        self._relayed = certificate
         backers = votes.backers(certificate.votes, tuple(m.node_id for m in base.members), self._vote_keys,
                                 ballot, base.epoch, map_digest)
         for voter in backers:
@@ -816,20 +825,39 @@ class Mesh:
             if self._short is not certificate:
                 self.counters["certificate_short"] += 1
             self._short = certificate
-            now = self._clock()
-            ids = [m.node_id for m in base.members]
-            for index, _ in certificate.votes:
-                if 0 <= index < len(ids) and ids[index] not in self._vote_keys:
-                    self._ask_key(ids[index], now)
+            self._ask_keys(base, certificate.votes)
+
+    def _ask_keys(self, base: SlotMap, signed: tuple[tuple[int, bytes], ...]) -> None:
+        """Ask the voters of `signed` (by their index in `base`) whose keys this node lacks."""
+        now = self._clock()
+        ids = [m.node_id for m in base.members]
+        for index, _ in signed:
+            if 0 <= index < len(ids) and ids[index] not in self._vote_keys:
+                self._ask_key(ids[index], now)
 
     def _wanted(self, slotmap: SlotMap) -> bool:
         """A newer map, or any cluster's map while this node still holds its own one-member map."""
         return slotmap.supersedes(self.slotmap) or (not self._has_cluster_map() and slotmap != self.slotmap)
 
-    def _offer(self, slotmap: SlotMap) -> None:
-        """Keep a map sent in a Commit until members vouch for it (mesh/adoption.py)."""
+    def _offer(self, commit: Commit) -> None:
+        """Adopt a map sent in a Commit on the signed votes it carries, if this node holds its
+        base; else keep it until members vouch for it (mesh/adoption.py)."""
+        slotmap = commit.slotmap
         if not self._wanted(slotmap):
             return
+        base = self.slotmap
+        if commit.votes and slotmap.base_epoch == base.epoch and self._has_cluster_map() \
+                and base.epoch < slotmap.epoch <= commit.ballot:
+            map_digest = digest(slotmap)
+            backers = votes.backers(commit.votes, tuple(m.node_id for m in base.members), self._vote_keys,
+                                    commit.ballot, base.epoch, map_digest)
+            if len(backers) >= election_rules.majority(base):
+                self._relayed = Certificate(commit.sender, 0, commit.ballot, base.epoch, map_digest, commit.votes)
+                self.counters["caught_up_on_votes"] += 1
+                self._adopt(slotmap)
+                return
+            self._short = commit
+            self._ask_keys(base, commit.votes)
         if self._forced is not None and takeover.same_decision(slotmap, self._forced):
             # another survivor's takeover, the same decision at a higher epoch: no vote
             # could be had for it, and none is needed to agree with ourselves
@@ -868,6 +896,10 @@ class Mesh:
         self._proposed_at = float("-inf")
         self.election.committed(slotmap)
         self._signatures, self._held_votes, self._short = {}, {}, None
+        relayed = self._relayed
+        self._certified = (relayed.ballot, relayed.votes) if relayed is not None \
+            and relayed.base_epoch == previous.epoch and relayed.digest == self._map_digest() else (0, ())
+        self._relayed = None
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
@@ -948,8 +980,8 @@ class Mesh:
             sent_at = now
             # (a member of an older version does not subscribe to its own topic: it hears maps
             # sent again under CATCH_UP, with every member catching up)
-            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap), addressed(behind, MAPS),
-                            CATCH_UP)
+            self.links.send(Commit(self.me.node_id, self._next_seq(), self.slotmap, *self._certified),
+                            addressed(behind, MAPS), CATCH_UP)
         self._behind[behind] = (episode, since, sent_at)
 
     # -- the timer -------------------------------------------------------

@@ -177,11 +177,18 @@ class VoteKey:
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """A committed map, re-sent so that members who missed the votes (or just joined) catch up."""
+    """A committed map, re-sent so that members who missed the votes (or just joined) catch up.
+
+    With the certificate the sender adopted it on (`ballot` and the signed `votes`, as in a
+    `Certificate`; 0 and () without): a node holding the map's base adopts it on those, at
+    once, instead of waiting for a majority's heartbeats to name it (mesh/adoption.py).
+    """
 
     sender: str
     seq: int
     slotmap: SlotMap
+    ballot: int = 0
+    votes: tuple[tuple[int, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +296,7 @@ def encode(message: Message) -> bytes:
         body = [message.ballot, message.base_epoch, message.proposer, message.voted_ballot,
                 None if message.voted_map is None else _map_body(message.voted_map)]
     elif isinstance(message, Commit):
-        body = [_map_body(message.slotmap)]
+        body = [_map_body(message.slotmap), message.ballot, [list(vote) for vote in message.votes]]
     elif isinstance(message, Publish):
         body = [message.channel, message.message]
     elif isinstance(message, Endorse):
@@ -346,8 +353,9 @@ def _message(fields: Any) -> Message:
         return Vote(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20),
                     _key_or_none(body[3], SIGNATURE_BYTES))
     if kind == 5:
-        _length(body, 1)
-        return Commit(sender, seq, _slotmap(body[0]))
+        _length(body, 3)
+        _check(isinstance(body[2], list) and len(body[2]) <= MAX_MEMBERS, "schema")
+        return Commit(sender, seq, _slotmap(body[0]), _uint(body[1]), tuple(_signed(vote) for vote in body[2]))
     if kind == 6:
         _length(body, 2)
         return Publish(sender, seq, _bytes(body[0], _MAX_CHANNEL), _bytes(body[1], MAX_MESSAGE_BYTES))

@@ -512,3 +512,27 @@ def test_members_that_know_no_vote_key_ask_for_them_and_still_agree(monkeypatch)
     heard, cluster, took = _ballot_after_a_crash(monkeypatch, forget_keys=True)
     assert took is not None and took < NODE_TIMEOUT_MS / 1000 + 2.0
     assert all(m.counters["vote_keys_asked"] > 0 for m in cluster.live())
+
+
+def test_a_member_that_missed_the_certificate_adopts_the_map_sent_again_on_its_votes(monkeypatch):
+    """8 of 30 members miss the certificate of a ballot they voted in: the map sent to each
+    (mesh/catchup.py) carries the votes it was adopted on, and each adopts it on them at once,
+    without waiting for a majority's heartbeats to name it (mesh/adoption.py)."""
+    from mesh.messages import Certificate
+    cluster = _settled_cluster_of_30(seed=6)
+    ids = sorted(cluster.members)
+    laggards = set(ids[3:30:4][:8])
+    arrive = mesh_sim.SimLinks.arrive
+
+    def lossy(self, message, source):
+        if self.me.node_id in laggards and isinstance(message, Certificate):
+            return None
+        return arrive(self, message, source)
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", lossy)
+    epoch = cluster.epoch()
+    cluster.crash(ids[0])
+    took = cluster.run_until_agreed(set(ids[1:]), 10)
+    assert took is not None and took < NODE_TIMEOUT_MS / 1000 + 2.0
+    assert all(cluster.members[node_id].slotmap.epoch > epoch for node_id in laggards)
+    caught_up = sum(cluster.members[node_id].counters["caught_up_on_votes"] for node_id in laggards)
+    assert caught_up >= len(laggards) // 2, caught_up

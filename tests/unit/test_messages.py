@@ -31,6 +31,7 @@ def test_every_kind_round_trips():
                     VoteKey(node_id(1), 10, b"k" * 32, node_id(0)), VoteKey(node_id(0), 11, b"k" * 32, ""),
                     Prepare(node_id(0), 7, 3, 2), Promise(node_id(1), 8, 3, 2, node_id(0), 0, None),
                     Promise(node_id(1), 9, 4, 2, node_id(0), 3, slotmap()), Commit(node_id(1), 6, slotmap()),
+                    Commit(node_id(1), 7, slotmap(), 4, ((1, b"s" * 64),)),
                     Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3))):
         assert decode(encode(message)) == message
 
@@ -128,7 +129,7 @@ def test_mutated_messages_never_raise(data):
     for _ in range(data.draw(st.integers(1, 5))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     assert isinstance(decode(bytes(raw)), (Invalid, Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello,
-                                           Prepare, Promise))
+                                           Prepare, Promise, Certificate, VoteKey))
 
 
 def test_a_map_carries_its_base_and_one_saved_without_it_still_reads():
@@ -139,14 +140,14 @@ def test_a_map_carries_its_base_and_one_saved_without_it_still_reads():
     assert messages.unpack_slotmap(msgpack.packb(old)).base_epoch is None
     # a base at or past the map's own epoch is no map's history
     forged = msgpack.unpackb(encode(Commit(node_id(0), 1, slotmap())))
-    forged[-1][-1] = forged[-1][0]
+    forged[4][-1] = forged[4][0]
     assert decode(msgpack.packb(forged)) == Invalid("schema")
 
 
 def test_a_heartbeat_echo_must_name_a_peer_by_8_bytes_and_a_seq():
     good = msgpack.unpackb(encode(heartbeat()))
     for echo in ([b"short", 1], [b"x" * 8, -1], [b"x" * 8], "x"):
-        assert decode(msgpack.packb(good[:-1] + [[echo]])) == Invalid("schema")
+        assert decode(msgpack.packb(good[:13] + [[echo]] + good[14:])) == Invalid("schema")     # `heard`
     assert decode(msgpack.packb(good[:-1])) == Invalid("schema")          # a version-2 heartbeat: no echoes
 
 
