@@ -165,6 +165,9 @@ class SimLinks:
     def refused_now(self) -> int:
         return 0        # (no open-file limit here)
 
+    def addressable(self, node_id: str) -> bool:
+        return addressed(node_id) in self.network.by_topic
+
     def older_here(self) -> bool:
         return False    # (every simulated member runs this version)
 

@@ -226,6 +226,10 @@ class PeerLinks:
         return any(topic == TO or (topic[1:2] != MAPS and TO + MAPS + topic[1:] not in addressable)
                    for topic in addressable)
 
+    def addressable(self, node_id: str) -> bool:
+        """Whether `node_id` subscribes to its own topic here: a message `addressed` to it reaches it alone."""
+        return addressed(node_id) in self._addressable
+
     def send(self, message: Message, topic: bytes = b"", fallback: bytes = b"") -> None:
         """Publish to every peer subscribed to `topic` (QUIET, OUTSIDE, CATCH_UP, addressed(), or b"":
         all); never blocks (a full queue drops and counts). An addressed message goes under
