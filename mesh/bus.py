@@ -93,6 +93,9 @@ ROSTER_AFTER_JOIN_S = 1.0
 JOIN_SETTLE_S = 1.0
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
+# Proposals on the current map whose proposer is remembered (a certificate counts from it alone):
+# a few ballots' worth; more, from a peer proposing at every ballot number, are not taken.
+MAX_PROPOSALS_KNOWN = 16
 # The member ids of this many of the last maps adopted are kept: a member heard holding one of
 # them has its death decided by its watchers in it (Membership.pinned).
 PINNED_MAPS = 16
@@ -158,30 +161,35 @@ class Mesh:
                 raise ballot.BallotError(f"{ballot_path} holds a damaged vote; refusing to forget it")
             self.election.vote = (saved.vote_ballot, saved.vote_base, saved_vote)
         self._saved = saved
-        # This process's vote key and the keys the members announced in their own heartbeats: in a
-        # map with watchers a vote goes to the proposer alone, who relays a majority's signatures
-        # to every member (mesh/votes.py).
+        # This process's vote key and the keys the members announced on their own links: in a map
+        # with watchers a vote goes to the proposer alone, who relays a majority's signatures to
+        # every member in a certificate (mesh/votes.py).
         self._signer = votes.Signer()
         self._vote_keys: dict[str, bytes] = {me.node_id: self._signer.public}
-        self._proposed: tuple[int, int] | None = None    # (base epoch, ballot) of this node's last proposal
-        self._proposed_on: tuple[str, ...] = ()          # its base map's member ids, in order
-        self._signatures: dict[str, tuple[bytes, bytes]] = {}   # its votes: voter -> (map digest, signature)
-        self._promised: tuple[int, str] | None = None    # the last ballot this node promised, and to whom
+        # The signed votes for each ballot this node proposed, by (base epoch, ballot): voter ->
+        # (map digest, signature). Kept for the map before too once one is decided: the
+        # certificate goes again a tick later (`_certificate_again`) with the votes that came since.
+        self._signed: dict[tuple[int, int], dict[str, tuple[bytes, bytes]]] = {}
+        self._certificate_again: tuple[int, int, bytes] | None = None      # (base epoch, ballot, digest)
+        # (base epoch, ballot, map digest) -> who proposed it: a certificate counts from its proposer only
+        self._proposers: dict[tuple[int, int, bytes], str] = {}
+        self._promised: tuple[int, int, str] | None = None  # the ballot promised last: (base epoch, ballot, proposer)
         # The newest map each member is known to have held: from its heartbeats, or its signed vote on
         # a map's base (a certificate). Whose watchers judge it (_pin) follows from that.
         self._held: dict[str, int] = {}
-        # Waiting for a voter's key: its vote (to the proposer), a certificate that fell short; and
-        # when this node last asked each member for its key, or answered each one's asking.
+        # Waiting for a voter's key: its vote (to the proposer), a certificate or a map sent again
+        # short of a majority; and when this node last asked each member for its key, or answered.
         self._held_votes: dict[str, Vote] = {}
         self._short: Certificate | Commit | None = None
-        # The certificate heard (or sent) last on the current map, and the one the current map was
-        # adopted on: it goes with the map sent again, so a member that missed it adopts at once.
-        self._relayed: Certificate | None = None
-        self._certificate_again: tuple[int, int, bytes] | None = None   # (base epoch, ballot, digest): at the next tick
-        self._map_news_loud = False     # the map adopted last is said to every member (see _adopt)
-        self._certified: tuple[int, tuple[tuple[int, bytes], ...]] = (0, ())
         self._asked_key_at: dict[str, float] = {}
         self._answered_key_at: dict[str, float] = {}
+        # The certificate counted last on the current map (a majority's), then the one the current
+        # map was adopted on: it goes with the map sent again, so a member that missed it adopts
+        # at once; and whether this node's own vote is in it (if not, the map is said loud, _adopt).
+        self._relayed: Certificate | None = None
+        self._certified: tuple[int, tuple[tuple[int, bytes], ...]] = (0, ())
+        self._map_news_loud = False
+        self._map_news_loud_from = float("-inf")
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
         self._joining_since = self._clock()
@@ -632,6 +640,8 @@ class Mesh:
         candidate, current = proposal.slotmap, self.slotmap
         if not self._has_cluster_map():
             return      # a joining node's own one-member map is no base: it neither votes nor counts
+        if proposal.base_epoch == current.epoch and len(self._proposers) < MAX_PROPOSALS_KNOWN:
+            self._proposers.setdefault((proposal.base_epoch, proposal.ballot, digest(candidate)), proposal.sender)
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, current, True)
             return
@@ -662,13 +672,18 @@ class Mesh:
         map_digest = digest(candidate)
         ballot, base_epoch = proposal.ballot, proposal.base_epoch
         promised = self._promised
-        if promised is not None and promised[0] == ballot and promised[1] != proposal.sender:
-            # A ballot belongs to the proposer it was promised to: a second proposer at the same
-            # number (an insider racing it) gets no vote here. A member voting for two maps at one
-            # ballot could otherwise make both certificates a majority (mesh/votes.py).
+        if promised is not None and promised[:2] == (base_epoch, ballot) and promised[2] != proposal.sender:
+            # A ballot belongs to the proposer this node promised it to: no vote here for another
+            # proposer at the same number (the map is still known, for counting). It narrows, and
+            # does not close, a race an insider could run now that a vote reaches one proposer:
+            # signing two maps at one ballot for two proposers, with the honest votes split in
+            # half, makes both certificates a majority (mesh/votes.py).
             self.counters["proposal_not_promisee"] += 1
-            return
-        if self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable):
+            self.election.record(candidate, map_digest, ballot, base_epoch, current)
+            voted = False
+        else:
+            voted = self.election.consider(candidate, map_digest, ballot, base_epoch, current, acceptable)
+        if voted:
             # The vote is on disk before it leaves: a restart must not vote at this ballot again.
             if not self._save_ballot():
                 return
@@ -693,7 +708,7 @@ class Mesh:
         answer = self.election.promise(prepare.ballot, prepare.base_epoch, self.slotmap)
         if answer is None or not self._save_ballot():
             return
-        self._promised = (prepare.ballot, prepare.sender)
+        self._promised = (prepare.base_epoch, prepare.ballot, prepare.sender)
         promise = Promise(self.me.node_id, self._next_seq(), prepare.ballot, prepare.base_epoch,
                           prepare.sender, answer[0], answer[1])
         if prepare.sender == self.me.node_id:
@@ -739,16 +754,16 @@ class Mesh:
         log.info("proposing node=%s ballot=%d epoch=%d carried=%s",
                  self.me.node_id[:8], ready.ballot, candidate.epoch, ready.carried is not None)
         proposal = Proposal(self.me.node_id, self._next_seq(), ready.ballot, current.epoch, candidate)
-        self._proposed, self._signatures = (current.epoch, ready.ballot), {}
-        self._proposed_on = tuple(m.node_id for m in current.members)
+        self._signed[(current.epoch, ready.ballot)] = {}
         self.links.send(proposal)
         self._consider(proposal)
 
     def _tally(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes, signature: bytes) -> None:
         base = self.slotmap
         # (also once the map is decided: the certificate sent again carries the late votes too)
-        if self._proposed == (base_epoch, ballot) and voter in self._proposed_on:
-            self._signatures.setdefault(voter, (map_digest, signature))
+        signed = self._signed.get((base_epoch, ballot))
+        if signed is not None and voter in self._ids_at.get(base_epoch, ()):
+            signed.setdefault(voter, (map_digest, signature))
         winner = self.election.tally(voter, ballot, base_epoch, map_digest, base)
         if winner is not None:
             self._decide(winner, base, ballot, map_digest)
@@ -762,10 +777,11 @@ class Mesh:
         map from every member (one loss spared), in a big one from the proposer only, to
         those catching up."""
         big = self.membership.watchers is not None
-        if big and self._proposed == (base.epoch, ballot):
-            self._certify(base, ballot, map_digest)
+        proposed_here = (base.epoch, ballot) in self._signed
+        if big and proposed_here:
+            self._certify(base.epoch, ballot, map_digest)
         self._adopt(winner)
-        if not big or self._proposer(base) == self.me.node_id:
+        if not big or proposed_here or self._proposer(base) == self.me.node_id:
             self.links.send(Commit(self.me.node_id, self._next_seq(), winner, *self._certified),
                             CATCH_UP if big else b"")
 
@@ -819,24 +835,17 @@ class Mesh:
         self._answered_key_at[node_id] = now
         self.links.send(VoteKey(self.me.node_id, self._next_seq(), self._signer.public, ""), addressed(node_id))
 
-    def _certify(self, base: SlotMap, ballot: int, map_digest: bytes) -> None:
-        """Relay to every member the signed votes of a majority of `base` for the map `map_digest`."""
-        ids = tuple(m.node_id for m in base.members)
-        for_it = {voter: signature for voter, (voted, signature) in self._signatures.items() if voted == map_digest}
-        signed = votes.certificate(for_it, ids, self._vote_keys, ballot, base.epoch, map_digest)
-        if len(signed) < election_rules.majority(base):
-            # (a voter whose key this node has not heard: the members then catch up by attestation)
-            self.counters["certificate_short"] += 1
-            log.warning("certificate short of a majority node=%s epoch=%d ballot=%d signed=%d members=%d",
-                        self.me.node_id[:8], base.epoch, ballot, len(signed), len(ids))
-        self._relayed = Certificate(self.me.node_id, self._next_seq(), ballot, base.epoch, map_digest, signed)
+    def _certify(self, base_epoch: int, ballot: int, map_digest: bytes) -> None:
+        """Relay to every member the signed votes for the map `map_digest` that this node, its
+        proposer, counted on the map `base_epoch` (a majority's: it counts none it cannot check)."""
+        self._relayed = self._certificate(base_epoch, ballot, map_digest)
         self.links.send(self._relayed)
         # Once more a tick later, with the votes that came since: a member that missed it (a lost
         # message, a link reconnecting) is behind, and catches up only once a watcher hears it
         # name the old map (N votes to all spared each other's losses; one message does not:
         # 1% loss at 300 simulated members, +0.3 s to agree on a crash). And every voter in it
         # is known to have held the base (_note_voters).
-        self._certificate_again = (base.epoch, ballot, map_digest)
+        self._certificate_again = (base_epoch, ballot, map_digest)
 
     def _certify_again(self) -> None:
         """Send the certificate of the ballot this node decided last again, with every vote it has now."""
@@ -844,54 +853,81 @@ class Mesh:
             return
         base_epoch, ballot, map_digest = self._certificate_again
         self._certificate_again = None
-        if self._proposed != (base_epoch, ballot):
-            return
-        for_it = {voter: signature for voter, (voted, signature) in self._signatures.items() if voted == map_digest}
-        signed = votes.certificate(for_it, self._proposed_on, self._vote_keys, ballot, base_epoch, map_digest)
-        again = Certificate(self.me.node_id, self._next_seq(), ballot, base_epoch, map_digest, signed)
+        again = self._certificate(base_epoch, ballot, map_digest)
         if self._base_of.get(self.slotmap.epoch) == base_epoch and self._map_digest() == map_digest:
-            self._certified = (ballot, signed)
+            self._certified = (ballot, again.votes)
         self.links.send(again)
 
+    def _certificate(self, base_epoch: int, ballot: int, map_digest: bytes) -> Certificate:
+        """The votes this node counted for `map_digest` at `ballot` on the map `base_epoch`, as a
+        certificate; their voters held that map (_note_voters)."""
+        ids = self._ids_at.get(base_epoch, ())
+        for_it = {voter: signature for voter, (voted, signature) in self._signed.get((base_epoch, ballot), {}).items()
+                  if voted == map_digest}
+        signed = votes.certificate(for_it, ids, self._vote_keys, ballot, base_epoch, map_digest)
+        self._note_voters([ids[index] for index, _ in signed], base_epoch)
+        return Certificate(self.me.node_id, self._next_seq(), ballot, base_epoch, map_digest, signed)
+
     def _on_certificate(self, certificate: Certificate) -> None:
-        """Count the relayed votes that check out under their voters' own keys, as if heard from them."""
+        """Count the relayed votes that check out under their voters' own keys, as if heard from them.
+
+        Only from the member that proposed the map at that ballot (as this node heard the
+        proposal): anyone else's, true or not, would only cost every member a check of each
+        signature and, short, a key asked of each voter."""
         base = self.slotmap
-        if not self._has_cluster_map():
-            return
         ballot, map_digest = certificate.ballot, certificate.digest
+        if self._proposers.get((certificate.base_epoch, ballot, map_digest)) != certificate.sender:
+            return
         if certificate.base_epoch == self._base_of.get(base.epoch) and map_digest == self._map_digest():
-            # the map we hold, sent again: its late voters held its base
-            ids = self._ids_at.get(certificate.base_epoch, ())
-            self._note_voters(votes.backers(certificate.votes, ids, self._vote_keys, ballot,
-                                            certificate.base_epoch, map_digest), certificate.base_epoch)
+            # the map we hold, sent again: its late voters held its base (this node among them?)
+            self._note_voters(self._backers(certificate.votes, certificate.base_epoch, ballot, map_digest),
+                              certificate.base_epoch)
+            if self._in_certificate(certificate.votes, certificate.base_epoch):
+                self._map_news_loud = False
             return
         if certificate.base_epoch != base.epoch:
             return
-        self._relayed = certificate
-        backers = votes.backers(certificate.votes, tuple(m.node_id for m in base.members), self._vote_keys,
-                                ballot, base.epoch, map_digest)
-        for voter in backers:
-            self.election.tally(voter, ballot, base.epoch, map_digest, base)
-        winner = self.election.winner(ballot, base.epoch, map_digest, base)
-        if winner is not None:
-            self._adopt(winner)
-            self._note_voters(backers, base.epoch)
-        elif len(backers) < election_rules.majority(base):
+        backers = self._backers(certificate.votes, base.epoch, ballot, map_digest)
+        if len(backers) < election_rules.majority(base):
             # Voters whose keys this node has not heard (a loud heartbeat lost, a restart): ask them,
             # and count again as each key comes. Meanwhile the members that adopted it vouch for the
             # map in their heartbeats as for any node behind (mesh/adoption.py).
             if self._short is not certificate:
                 self.counters["certificate_short"] += 1
             self._short = certificate
-            self._ask_keys(base, certificate.votes, backers)
+            self._ask_keys(base.epoch, certificate.votes)
+            return
+        self._relayed = certificate
+        for voter in backers:
+            self.election.tally(voter, ballot, base.epoch, map_digest, base)
+        winner = self.election.winner(ballot, base.epoch, map_digest, base)
+        if winner is not None:
+            self._adopt(winner)
+            self._note_voters(backers, base.epoch)
 
-    def _ask_keys(self, base: SlotMap, signed: tuple[tuple[int, bytes], ...], backers: list[str]) -> None:
-        """Ask the voters named in `signed` (by their index in `base`) whose votes did not check out
-        here for their keys: unknown, or changed by a restart this node has not heard of."""
+    def _in_certificate(self, signed: tuple[tuple[int, bytes], ...], base_epoch: int) -> bool:
+        """Whether this node's own vote is among `signed`, votes on the map `base_epoch`."""
+        ids = self._ids_at.get(base_epoch, ())
+        if self.me.node_id not in ids:
+            return False
+        mine = ids.index(self.me.node_id)
+        return any(index == mine for index, _ in signed)
+
+    def _backers(self, signed: tuple[tuple[int, bytes], ...], base_epoch: int, ballot: int,
+                 map_digest: bytes) -> list[str]:
+        """The voters whose signatures in `signed` check out here, for that map on the map `base_epoch`."""
+        return votes.backers(signed, self._ids_at.get(base_epoch, ()), self._vote_keys, ballot, base_epoch,
+                             map_digest)
+
+    def _ask_keys(self, base_epoch: int, signed: tuple[tuple[int, bytes], ...]) -> None:
+        """Ask the voters named in `signed` (by their place in the map `base_epoch`) whose keys this
+        node has not heard. (Not those whose signature failed under a key it has: a restarted
+        member says its new key to every member with its first map, and a relayer that made
+        signatures up would have every member ask every voter.)"""
         now = self._clock()
-        ids = [m.node_id for m in base.members]
+        ids = self._ids_at.get(base_epoch, ())
         for index, _ in signed:
-            if 0 <= index < len(ids) and ids[index] not in backers:
+            if 0 <= index < len(ids) and ids[index] not in self._vote_keys:
                 self._ask_key(ids[index], now)
 
     def _note_voters(self, voters: list[str], base_epoch: int) -> None:
@@ -919,8 +955,7 @@ class Mesh:
         if commit.votes and slotmap.base_epoch == base.epoch and self._has_cluster_map() \
                 and base.epoch < slotmap.epoch <= commit.ballot:
             map_digest = digest(slotmap)
-            backers = votes.backers(commit.votes, tuple(m.node_id for m in base.members), self._vote_keys,
-                                    commit.ballot, base.epoch, map_digest)
+            backers = self._backers(commit.votes, base.epoch, commit.ballot, map_digest)
             if len(backers) >= election_rules.majority(base):
                 self._relayed = Certificate(commit.sender, 0, commit.ballot, base.epoch, map_digest, commit.votes)
                 self.counters["caught_up_on_votes"] += 1
@@ -928,7 +963,7 @@ class Mesh:
                 self._note_voters(backers, base.epoch)
                 return
             self._short = commit
-            self._ask_keys(base, commit.votes, backers)
+            self._ask_keys(base.epoch, commit.votes)
         if self._forced is not None and takeover.same_decision(slotmap, self._forced):
             # another survivor's takeover, the same decision at a higher epoch: no vote
             # could be had for it, and none is needed to agree with ourselves
@@ -968,9 +1003,13 @@ class Mesh:
         self.election.committed(slotmap)
         self._held_votes, self._short = {}, None
         relayed = self._relayed
-        self._certified = (relayed.ballot, relayed.votes) if relayed is not None \
-            and relayed.base_epoch == previous.epoch and relayed.digest == self._map_digest() else (0, ())
+        on_it = relayed is not None and relayed.base_epoch == previous.epoch and relayed.digest == self._map_digest()
+        self._certified = (relayed.ballot, relayed.votes) if relayed is not None and on_it else (0, ())
         self._relayed = None
+        # (what is kept of the ballots on the map before: its decided one's proposer and votes)
+        self._proposers = {key: sender for key, sender in self._proposers.items()
+                           if key[0] == previous.epoch and key[2] == self._map_digest()}
+        self._signed = {key: signed for key, signed in self._signed.items() if key[0] == previous.epoch}
         self._save_ballot()
         if slotmap.has_member(self.me.node_id):
             self.joining = False
@@ -1005,10 +1044,13 @@ class Mesh:
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._map_news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
-        # Said to every member by one that did not vote for it: the others learn that a voter holds
-        # the map's base from the certificate (_note_voters), not that a non-voter does.
+        # Said to every member by one whose vote is in no certificate of it: the others learn from
+        # a certificate that its voters held the map's base (_note_voters). One that voted for it
+        # waits for the certificate sent again (the first carries the first majority's votes only).
+        self._map_news_loud = not self._in_certificate(self._certified[1], previous.epoch)
         vote = self.election.vote
-        self._map_news_loud = not (vote is not None and vote[1] == previous.epoch and vote[2] == slotmap)
+        voted_for_it = vote is not None and vote[1] == previous.epoch and vote[2] == slotmap
+        self._map_news_loud_from = now + (2 * self._interval_s if voted_for_it else 0.0)
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
@@ -1072,6 +1114,8 @@ class Mesh:
         """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
         self._arrival.pulse(now)
         self._certify_again()
+        for voter in list(self._held_votes):
+            self._ask_key(voter, now)       # (one asking lost: again, once an interval)
         stalled = self._arrival.stall_ended_at == now
         self._judge_health(now, stalled)
         # Right after this hub stalled (a long command, a pause), the peers' heartbeats that came
@@ -1177,9 +1221,10 @@ class Mesh:
         # outside its map (joining) speaks to the members (mesh/links.py). A map just adopted
         # is said at every tick, in a small map to every member, in a big one to whoever hears
         # this node's quiet heartbeats: its watchers, the members behind or joining (they adopt
-        # on a majority's word, mesh/adoption.py), and those waiting for what it holds. To every
-        # member, each map cost N x N heartbeats, 4 each; a member that does not hear it keeps
-        # it pinned to the map it last heard it hold, whose watchers then judge it too (_pin).
+        # on a majority's word, mesh/adoption.py), and those waiting for what it holds (to every
+        # member, each map cost N x N heartbeats, 4 each). The others know it held the map's
+        # base from its vote in the certificate (_note_voters); one whose vote is in none says
+        # the map to every member (_adopt).
         # A quiet heartbeat with an empty member list leaves out this node's addresses: its
         # watchers hold them. With a suspicion, a death or the roster it names them, so that a
         # node that does not know this one (a member restarted under its old id, held dead
@@ -1187,7 +1232,7 @@ class Mesh:
         if outside:
             topic = OUTSIDE
         elif news or catching_up or loud_holds or now <= self._news_until or self.membership.watchers is None \
-                or (now <= self._map_news_until and self._map_news_loud):
+                or (self._map_news_loud_from <= now <= self._map_news_until and self._map_news_loud):
             topic = b""
         else:
             topic = QUIET

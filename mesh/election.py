@@ -233,8 +233,7 @@ class Election:
     def consider(self, candidate: SlotMap, digest: bytes, ballot: int, base_epoch: int,
                  current: SlotMap, acceptable: bool) -> bool:
         """Record a proposed map; return True if this node votes for it (at most once per ballot)."""
-        if base_epoch == current.epoch and candidate.epoch > current.epoch:
-            self.candidates[(base_epoch, ballot, digest)] = candidate
+        self.record(candidate, digest, ballot, base_epoch, current)
         fresh = candidate.epoch == ballot
         last_vote = self.vote[0] if self.vote is not None else 0
         if not ((acceptable or not fresh) and base_epoch == current.epoch
@@ -246,6 +245,11 @@ class Election:
         log.info("voting node=%s ballot=%d base_epoch=%d epoch=%d",
                  self.me[:8], ballot, base_epoch, candidate.epoch)
         return True
+
+    def record(self, candidate: SlotMap, digest: bytes, ballot: int, base_epoch: int, current: SlotMap) -> None:
+        """Remember a map proposed on `current`, so that the votes for it can be counted."""
+        if base_epoch == current.epoch and candidate.epoch > current.epoch:
+            self.candidates[(base_epoch, ballot, digest)] = candidate
 
     def tally(self, voter: str, ballot: int, base_epoch: int, digest: bytes, current: SlotMap) -> SlotMap | None:
         """Count one vote; return the candidate once a majority of the current map's members back it."""

@@ -341,7 +341,7 @@ def _message(fields: Any) -> Message:
         return Heartbeat(sender, seq, _uint(incarnation), _uint(epoch), _bytes(map_digest, 20), member,
                          gossip, _uint(keys), _uint(used_memory), _number(ops),
                          tuple(_progress(entry) for entry in catching_up), tuple(_echo(echo) for echo in heard),
-                         _uint(holds), _key_or_none(vote_key, KEY_BYTES))
+                         _uint(holds), _key_or_empty(vote_key, KEY_BYTES))
     if kind == 2:
         _length(body, 1)
         return Leave(sender, seq, _uint(body[0]))
@@ -351,7 +351,7 @@ def _message(fields: Any) -> Message:
     if kind == 4:
         _length(body, 4)
         return Vote(sender, seq, _uint(body[0]), _uint(body[1]), _bytes(body[2], 20),
-                    _key_or_none(body[3], SIGNATURE_BYTES))
+                    _key_or_empty(body[3], SIGNATURE_BYTES))
     if kind == 5:
         _length(body, 3)
         _check(isinstance(body[2], list) and len(body[2]) <= MAX_MEMBERS, "schema")
@@ -511,7 +511,7 @@ def _echo(body: Any) -> tuple[bytes, int]:
     return key, _uint(seq)
 
 
-def _key_or_none(value: Any, length: int) -> bytes:
+def _key_or_empty(value: Any, length: int) -> bytes:
     """A key or signature of exactly `length` bytes, or b"" for none."""
     value = _bytes(value, length)
     _check(len(value) in (0, length), "schema")

@@ -12,11 +12,20 @@ up a vote, so a certificate proves what the votes it carries would have: a
 round costs O(N) messages, and no member takes a single member's word.
 
 A key pair lives as long as its process: a restarted member announces a new
-key, and its signatures under the old one stop checking out (its later votes
-count; an old one relayed late does not, which is no loss). A member whose key
-this node has not heard yet simply is not counted from a certificate; if too
-few are, this node catches up as one that missed the votes does
-(mesh/adoption.py).
+key with its first map, and its signatures under the old one stop checking out
+(its later votes count; an old one relayed late does not, which is no loss). A
+voter whose key this node has not heard is not counted from a certificate; the
+node asks it for its key (mesh/messages.py VoteKey, to it alone) and counts
+again when it comes, and meanwhile catches up as one that missed the votes
+does (a map sent again, with the certificate it was adopted on).
+
+A vote reaching one proposer, not every member, opens a race an insider could
+run: signing two maps at one ballot for two proposers, with the honest votes
+split exactly in half, makes both certificates a majority (before, every
+member counted each voter's first vote as broadcast). A member votes at a
+ballot only for the proposer it promised it to (mesh/bus.py), which narrows
+that race and does not close it: this protocol tolerates crashes and checks
+what it can, but does not claim to survive a member that lies on purpose.
 
 What is signed names the voter, the ballot, the base map and the map voted for,
 behind a label of its own: a signature made for anything else is never a vote.
