@@ -189,7 +189,6 @@ class Mesh:
         self._relayed: Certificate | None = None
         self._certified: tuple[int, tuple[tuple[int, bytes], ...]] = (0, ())
         self._map_news_loud = False
-        self._map_news_loud_from = float("-inf")
         # A node told to join adopts the cluster's map instead of offering its own.
         self.joining = bool(join)
         self._joining_since = self._clock()
@@ -882,8 +881,6 @@ class Mesh:
             # the map we hold, sent again: its late voters held its base (this node among them?)
             self._note_voters(self._backers(certificate.votes, certificate.base_epoch, ballot, map_digest),
                               certificate.base_epoch)
-            if self._in_certificate(certificate.votes, certificate.base_epoch):
-                self._map_news_loud = False
             return
         if certificate.base_epoch != base.epoch:
             return
@@ -904,14 +901,6 @@ class Mesh:
         if winner is not None:
             self._adopt(winner)
             self._note_voters(backers, base.epoch)
-
-    def _in_certificate(self, signed: tuple[tuple[int, bytes], ...], base_epoch: int) -> bool:
-        """Whether this node's own vote is among `signed`, votes on the map `base_epoch`."""
-        ids = self._ids_at.get(base_epoch, ())
-        if self.me.node_id not in ids:
-            return False
-        mine = ids.index(self.me.node_id)
-        return any(index == mine for index, _ in signed)
 
     def _backers(self, signed: tuple[tuple[int, bytes], ...], base_epoch: int, ballot: int,
                  map_digest: bytes) -> list[str]:
@@ -1044,13 +1033,10 @@ class Mesh:
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._map_news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
-        # Said to every member by one whose vote is in no certificate of it: the others learn from
-        # a certificate that its voters held the map's base (_note_voters). One that voted for it
-        # waits for the certificate sent again (the first carries the first majority's votes only).
-        self._map_news_loud = not self._in_certificate(self._certified[1], previous.epoch)
+        # Said to every member by one that did not vote for it: the others learn from a
+        # certificate that its voters held the map's base (_note_voters).
         vote = self.election.vote
-        voted_for_it = vote is not None and vote[1] == previous.epoch and vote[2] == slotmap
-        self._map_news_loud_from = now + (2 * self._interval_s if voted_for_it else 0.0)
+        self._map_news_loud = not (vote is not None and vote[1] == previous.epoch and vote[2] == slotmap)
         self._refresh_writes()
         moved = len(slotmap.diff(previous))
         log.info("epoch committed node=%s epoch=%d previous_epoch=%d members=%d slots_changed=%d",
@@ -1232,7 +1218,7 @@ class Mesh:
         if outside:
             topic = OUTSIDE
         elif news or catching_up or loud_holds or now <= self._news_until or self.membership.watchers is None \
-                or (self._map_news_loud_from <= now <= self._map_news_until and self._map_news_loud):
+                or (now <= self._map_news_until and self._map_news_loud):
             topic = b""
         else:
             topic = QUIET
