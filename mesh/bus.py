@@ -878,7 +878,7 @@ class Mesh:
         if self._proposers.get((certificate.base_epoch, ballot, map_digest)) != certificate.sender:
             return
         if certificate.base_epoch == self._base_of.get(base.epoch) and map_digest == self._map_digest():
-            # the map we hold, sent again: its late voters held its base (this node among them?)
+            # the map we hold, sent again: its late voters held its base
             self._note_voters(self._backers(certificate.votes, certificate.base_epoch, ballot, map_digest),
                               certificate.base_epoch)
             return
