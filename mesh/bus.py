@@ -639,15 +639,17 @@ class Mesh:
         candidate, current = proposal.slotmap, self.slotmap
         if not self._has_cluster_map():
             return      # a joining node's own one-member map is no base: it neither votes nor counts
+        map_digest = digest(candidate)
         if proposal.base_epoch == current.epoch and len(self._proposers) < MAX_PROPOSALS_KNOWN:
-            self._proposers.setdefault((proposal.base_epoch, proposal.ballot, digest(candidate)), proposal.sender)
+            self._proposers.setdefault((proposal.base_epoch, proposal.ballot, map_digest), proposal.sender)
         if proposal.base_epoch != current.epoch:
-            self._checked(proposal, current, True)
+            self._checked(proposal, map_digest, current, True)
             return
-        self._offload("follows", (current, candidate), lambda follows: self._checked(proposal, current, follows),
+        self._offload("follows", (current, candidate),
+                      lambda follows: self._checked(proposal, map_digest, current, follows),
                       lambda: None)     # (unchecked: no vote; the map comes in its Commit if it wins)
 
-    def _checked(self, proposal: Proposal, current: SlotMap, follows: bool) -> None:
+    def _checked(self, proposal: Proposal, map_digest: bytes, current: SlotMap, follows: bool) -> None:
         """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
         candidate = proposal.slotmap
         if proposal.base_epoch == current.epoch and not follows:
@@ -668,7 +670,6 @@ class Mesh:
             and (removed or added or candidate.tokens == current.tokens or self._settled(self._clock())))
         if self.slotmap is not current:
             return      # the map changed while the proposal was checked: it is on an old base now
-        map_digest = digest(candidate)
         ballot, base_epoch = proposal.ballot, proposal.base_epoch
         promised = self._promised
         if promised is not None and promised[:2] == (base_epoch, ballot) and promised[2] != proposal.sender:
@@ -853,7 +854,7 @@ class Mesh:
         base_epoch, ballot, map_digest = self._certificate_again
         self._certificate_again = None
         again = self._certificate(base_epoch, ballot, map_digest)
-        if self._base_of.get(self.slotmap.epoch) == base_epoch and self._map_digest() == map_digest:
+        if self._holds_decided(base_epoch, map_digest):
             self._certified = (ballot, again.votes)
         self.links.send(again)
 
@@ -877,7 +878,7 @@ class Mesh:
         ballot, map_digest = certificate.ballot, certificate.digest
         if self._proposers.get((certificate.base_epoch, ballot, map_digest)) != certificate.sender:
             return
-        if certificate.base_epoch == self._base_of.get(base.epoch) and map_digest == self._map_digest():
+        if self._holds_decided(certificate.base_epoch, map_digest):
             # the map we hold, sent again: its late voters held its base
             self._note_voters(self._backers(certificate.votes, certificate.base_epoch, ballot, map_digest),
                               certificate.base_epoch)
@@ -901,6 +902,10 @@ class Mesh:
         if winner is not None:
             self._adopt(winner)
             self._note_voters(backers, base.epoch)
+
+    def _holds_decided(self, base_epoch: int, map_digest: bytes) -> bool:
+        """Whether this node holds the map `map_digest` decided on the map `base_epoch`."""
+        return self._base_of.get(self.slotmap.epoch) == base_epoch and self._map_digest() == map_digest
 
     def _backers(self, signed: tuple[tuple[int, bytes], ...], base_epoch: int, ballot: int,
                  map_digest: bytes) -> list[str]:
