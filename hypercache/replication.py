@@ -87,11 +87,11 @@ FALLBACK_S = 300.0              # a fallback copy's longest stay when its owners
 COPY_SILENCE_S = 5.0            # a copy in progress with no frame for this long is asked for again
 DROP_KEYS_PER_TICK = 2000       # keys of slots we no longer own deleted per upkeep tick
 FORMER_PULLS = 3                # pulls a member that left may leave unanswered before it counts as gone
-# A new plan for joiners waits this many times as long as the last one took: placing 55 newcomers
-# on a 45-member ring takes ~0.7 s of CPU compiled (1.4 s as Python), and every member and joiner
-# made it again each time one more joiner appeared. On 2 cores, 100 nodes starting over a minute
-# planned until none of them heard a majority (README, "How the mesh scales"). Small rings plan in
-# milliseconds and wait as little.
+# The proposer's new plan for joiners waits this many times as long as its last one took: placing
+# 55 newcomers on a 45-member ring takes ~0.7 s of CPU compiled (1.4 s as Python), made again each
+# time one more joiner appeared. (When every member and joiner placed it, 100 nodes starting over a
+# minute on 2 cores planned until none of them heard a majority: README, "How the mesh scales".)
+# Small rings plan in milliseconds and wait as little.
 PLAN_SPACING = 2.0
 
 
@@ -205,8 +205,8 @@ class Replicator:
         self._ahead: set[str] = set()   # streams' replicas that are joiners, not members yet
         # Joins are "replicate, catch up, switch": the primaries copy a joiner the slots
         # the map with it will give it, as an extra replica, before that map is proposed
-        # (the joiner's heartbeats say how far it is: catching_up()). `_plan` is that map,
-        # made here as the proposer will make it, for the joiners in `_plan_key`.
+        # (the joiner's heartbeats say how far it is: catching_up()). `_plan` is that map, for
+        # the joiners in `_plan_key`: placed here on the proposer, heard from it elsewhere.
         self._plan_key: tuple = ()
         self._plan: Any = None
         self._plan_next_at = float("-inf")      # no new plan for joiners before (monotonic)
@@ -443,28 +443,44 @@ class Replicator:
     # -- joins: replicate, catch up, switch --------------------------------------------
 
     def _follow_joiners(self) -> None:
-        """Make the map the proposer will make with the nodes asking to join (this one
-        too, while it joins), once per change of them; a member then copies them their
-        slots ahead of it (_precopies). The ring's placement takes ~0.1 s of Python for a
-        few members: it runs in the mesh's worker process (mesh/placer.py), so the hub serves
-        meanwhile, and the placement is waited for in a greenlet of its own: the upkeep
-        keeps its turns (a pull answered meanwhile gets its stream within one, not after
-        the placement, which the puller would not wait for: it asks another after PULL_EVERY_S)."""
+        """Follow the map the proposer will make with the nodes asking to join (this one too,
+        while it joins): a member then copies them their slots ahead of it (_precopies).
+
+        The proposer places it, once per change of the joiners, and says it to the others
+        (mesh/plans.py); they take it as heard. The ring's placement takes ~0.1 s of a core at
+        50 members: it runs in the mesh's worker process (mesh/placer.py), so the hub serves
+        meanwhile, and the placement is waited for in a greenlet of its own: the upkeep keeps
+        its turns (a pull answered meanwhile gets its stream within one, not after the
+        placement, which the puller would not wait for: it asks another after PULL_EVERY_S)."""
         cluster, slotmap = self.cluster, self._map
         if slotmap is None or slotmap.epoch == 0:
             return      # (a first formation admits its joiners at once: Mesh._changes)
+        if not cluster.plans_for_joiners():
+            self._follow_heard_plan(slotmap)
+            return
         joiners = {member.node_id: member for member in cluster.joiners()}
-        if self._outside():
-            # (a joiner without the cluster's map yet has nothing to plan on)
-            joiners = {} if slotmap.members == (cluster.me,) else {**joiners, self.me: cluster.me}
         key = (slotmap.epoch, tuple(sorted(joiners)))
         if key == self._plan_key or (self._planner is not None and not self._planner.dead):
             return      # (one placement at a time: the upkeep asks again once it is in)
         if not joiners:
-            self._take_plan(slotmap, key, joiners, None)
+            self._take_plan(slotmap, key, joiners, None, "placed")
         elif time.monotonic() >= self._plan_next_at:
             # (until then the upkeep asks again each turn: joiners that come meanwhile join this plan)
             self._planner = greenlets.spawn(self._place_joiners, slotmap, key, joiners)
+
+    def _follow_heard_plan(self, slotmap) -> None:
+        """Take the proposer's plan for this map, as heard (None until then: nothing copied ahead).
+        A joiner takes only a plan that admits it: its heartbeats count what it holds of that map."""
+        planned = self.cluster.heard_plan()
+        if planned is not None and planned.base_epoch != slotmap.epoch:
+            planned = None      # (heard on the mesh's newer map: this one is applied next turn)
+        joiners = {} if planned is None else {member.node_id: member for member in planned.members
+                                              if not slotmap.has_member(member.node_id)}
+        if self._outside() and self.me not in joiners:
+            planned, joiners = None, {}
+        key = (slotmap.epoch, tuple(sorted(joiners)))
+        if key != self._plan_key:
+            self._take_plan(slotmap, key, joiners, planned, "heard")
 
     def _place_joiners(self, slotmap, key: tuple, joiners: dict[str, Any]) -> None:
         started = time.monotonic()
@@ -478,18 +494,20 @@ class Replicator:
         finished = time.monotonic()
         # (at most a node timeout: the wall time also counts a stall of the hub meanwhile)
         self._plan_next_at = finished + min(PLAN_SPACING * (finished - started), self.cluster.node_timeout_s)
-        self._take_plan(slotmap, key, joiners, planned)
+        if self._take_plan(slotmap, key, joiners, planned, "placed"):
+            self.cluster.announce_plan(planned)     # (to the members and joiners: mesh/plans.py)
 
-    def _take_plan(self, slotmap, key: tuple, joiners: dict[str, Any], planned: Any) -> None:
+    def _take_plan(self, slotmap, key: tuple, joiners: dict[str, Any], planned: Any, source: str) -> bool:
         if self._map is not slotmap or self.cluster.slotmap is not slotmap:
-            return          # the map changed meanwhile (here, or in the mesh): plan again on the next turn
+            return False    # the map changed meanwhile (here, or in the mesh): plan again on the next turn
         self._plan_key, self._plan = key, planned
         self._joiner_members = {node_id: m for node_id, m in joiners.items() if node_id != self.me}
         if joiners:
-            log.info("planning for joiners node=%s epoch=%d joiners=%s", self.me[:8], slotmap.epoch,
+            log.info("planning for joiners node=%s epoch=%d plan=%s joiners=%s", self.me[:8], slotmap.epoch, source,
                      ",".join(node_id[:8] for node_id in sorted(joiners)))
         if not self._outside():
             self._remap_later()         # (streams to the joiners start, or end)
+        return True
 
     def _outside(self) -> bool:
         """Not a member of the map this node holds: joining, or back from a pause or a cut

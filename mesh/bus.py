@@ -52,8 +52,9 @@ from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.placer import Placer, PlacerClosed, run_in_thread
-from mesh.messages import (Certificate, Commit, Heartbeat, Leave, Message, Prepare, Promise, Proposal, Publish, State,
-                           Vote, VoteKey, digest, echo_key, pack_slotmap, unpack_slotmap)
+from mesh.messages import (Certificate, Commit, Heartbeat, Leave, Message, Plan, Prepare, Promise, Proposal, Publish,
+                           State, Vote, VoteKey, digest, echo_key, pack_slotmap, unpack_slotmap)
+from mesh.plans import JoinPlans
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ class Mesh:
         self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
         # joiner -> (its last pre-copy progress, when that last changed): see election.admissible
         self._joiner_progress: dict[str, tuple[tuple[int, int, int] | None, float]] = {}
+        self._plans = JoinPlans()       # the plan for joiners: made here as the proposer, or heard
         self.events: collections.deque[MeshEvent] = collections.deque(maxlen=RECENT_EVENTS)
 
     # -- lifecycle -------------------------------------------------------
@@ -434,6 +436,26 @@ class Mesh:
         """The map epoch under which `node_id` last said it holds every slot it owns (0: not yet)."""
         beat = self._peer_stats.get(node_id)
         return beat.holds if beat is not None else 0
+
+    # -- the plan for joiners (mesh/plans.py) ------------------------------
+
+    def plans_for_joiners(self) -> bool:
+        """True if this node places the joiners' plan: it is the member of its map that proposes."""
+        return self._has_cluster_map() and not self.joining and self._proposer(self.slotmap) == self.me.node_id
+
+    def announce_plan(self, planned: SlotMap | None) -> None:
+        """This node, proposing, placed `planned` for the joiners (None: no joiners): said to all now."""
+        self._plans.make(planned)
+        self._say_plan(self._clock())
+
+    def heard_plan(self) -> SlotMap | None:
+        """The plan for joiners on this node's map, from the member that proposes now (None: none heard)."""
+        return self._plans.heard(self.slotmap, self._proposer(self.slotmap))
+
+    def _say_plan(self, now: float) -> None:
+        planned = self._plans.to_say(self.slotmap, now)
+        if planned is not None and self.plans_for_joiners():
+            self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
     def take_over(self) -> SlotMap:
         """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
@@ -623,6 +645,10 @@ class Mesh:
                 self._answer_key(message.sender, now)
         elif isinstance(message, Commit):
             self._offer(message)
+        elif isinstance(message, Plan):
+            if self._has_cluster_map() and not self._plans.hear(message.slotmap, message.sender, self.slotmap,
+                                                                  self._proposer(self.slotmap)):
+                self.counters["plan_not_followed"] += 1
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
 
@@ -1105,6 +1131,7 @@ class Mesh:
         """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
         self._arrival.pulse(now)
         self._certify_again()
+        self._say_plan(now)
         for voter in list(self._held_votes):
             self._ask_key(voter, now)       # (one asking lost: again, once an interval)
         stalled = self._arrival.stall_ended_at == now

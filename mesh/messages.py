@@ -176,6 +176,16 @@ class VoteKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Plan:
+    """The map the sender, the proposer, will make with the nodes asking to join (mesh/plans.py):
+    members copy the joiners their slots ahead of it. Advice, not a decision: nothing is voted on it."""
+
+    sender: str
+    seq: int
+    slotmap: SlotMap
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
     """A committed map, re-sent so that members who missed the votes (or just joined) catch up.
 
@@ -240,13 +250,15 @@ class Invalid:
 
 
 Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise, Endorse, Certificate,
-                VoteKey]
+                VoteKey, Plan]
 
 # (Endorse, kind 10, is new in this version's secret mode; nodes of an older version
-# drop it as an unknown kind, and could not complete a secret-mode handshake anyway.)
+# drop it as an unknown kind, and could not complete a secret-mode handshake anyway.
+# Plan, kind 13, is advice (mesh/plans.py): a node of an older version drops it and places the
+# joiners itself, as it did; one that hears no plan from an older proposer copies nothing ahead.)
 _KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7,
                            Prepare: 8, Promise: 9, Endorse: 10, Certificate: 11,
-                           VoteKey: 12}
+                           VoteKey: 12, Plan: 13}
 
 
 class _Bad(Exception):
@@ -284,6 +296,8 @@ def encode(message: Message) -> bytes:
         body = [message.incarnation]
     elif isinstance(message, Proposal):
         body = [message.ballot, message.base_epoch, _map_body(message.slotmap)]
+    elif isinstance(message, Plan):
+        body = [_map_body(message.slotmap)]
     elif isinstance(message, Vote):
         body = [message.ballot, message.base_epoch, message.digest, message.signature]
     elif isinstance(message, Certificate):
@@ -387,6 +401,11 @@ def _message(fields: Any) -> Message:
         key = _bytes(body[0], KEY_BYTES)
         _check(len(key) == KEY_BYTES, "schema")
         return VoteKey(sender, seq, key, "" if body[1] == "" else _node_id(body[1]))
+    if kind == 13:
+        _length(body, 1)
+        planned = _slotmap(body[0])
+        _check(planned.base_epoch is not None, "schema")    # (a plan is always made on a base)
+        return Plan(sender, seq, planned)
     raise _Bad("kind")
 
 

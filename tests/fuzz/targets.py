@@ -19,8 +19,8 @@ from __future__ import annotations
 import random
 
 from hypercache.resp import CROSS_PROTOCOL, Limits, RequestParser
-from mesh.messages import (Certificate, Commit, Gossip, Heartbeat, Hello, Invalid, Leave, Prepare, Promise, Proposal, Publish,
-                           State, Vote, VoteKey, decode, digest, encode)
+from mesh.messages import (Certificate, Commit, Gossip, Heartbeat, Hello, Invalid, Leave, Plan, Prepare, Promise, Proposal,
+                           Publish, State, Vote, VoteKey, decode, digest, encode)
 from mesh.slotmap import Member, SlotMap
 
 # Redis's smallest allowed limits (CONFIG SET refuses less than 1 MB for either):
@@ -80,6 +80,7 @@ MESH_SEEDS = [encode(message) for message in (
     Commit(_member(2).node_id, 6, _slotmap()),
     Publish(_member(1).node_id, 8, b"news", b"hello"),
     Hello(_member(4).node_id, 0, _member(4)),
+    Plan(_member(1).node_id, 12, _slotmap()),
 )]
 
 

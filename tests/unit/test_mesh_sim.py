@@ -616,3 +616,52 @@ def test_a_ballot_decided_after_its_proposer_moved_on_is_still_certified(seed):
     cluster.crash(ids[0])
     took = cluster.run_until_agreed(set(ids[1:]), 30)
     assert took is not None and took < 3 * NODE_TIMEOUT_MS / 1000 + 2.0, took
+
+
+def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_follows_it(monkeypatch):
+    """mesh/plans.py: the proposer says its plan for the joiners to all, again each PLAN_AGAIN_S;
+    every member and joiner follows it, and a plan from any other member is followed by none."""
+    from mesh import election, plans
+    from mesh.messages import Plan
+    cluster = _settled_cluster_of_30(seed=5)
+    network = cluster.network
+    plans_heard: dict[str, int] = {}
+    arrive = mesh_sim.SimLinks.arrive
+
+    def counting(self, message, source):
+        if isinstance(message, Plan):
+            plans_heard[self.me.node_id] = plans_heard.get(self.me.node_id, 0) + 1
+        return arrive(self, message, source)
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
+    joiners = [cluster.start([cluster.seed()]) for _ in range(3)]
+    for joiner in joiners:      # (copying their share still: not admitted while the test runs)
+        monkeypatch.setattr(joiner, "_local_stats",
+                            lambda joiner=joiner: {"catching_up": ((joiner.slotmap.epoch, 5, 0),)})
+    (proposer,) = [m for m in cluster.live() if m.plans_for_joiners()]
+    assert proposer.me.node_id == min(m.me.node_id for m in cluster.live() if m not in joiners)
+    ids = {joiner.me.node_id for joiner in joiners}
+    deadline = network.now + 3.0
+    while network.now < deadline and not (
+            {m.node_id for m in proposer.joiners()} == ids
+            and all(joiner.slotmap.epoch == proposer.slotmap.epoch for joiner in joiners)):
+        network.run_until(network.now + 0.05)
+    current = proposer.slotmap
+    planned = election.plan(current, (), proposer.joiners(), current.epoch + 1)
+    assert planned is not None
+
+    # a member that does not propose says a plan: nobody follows it
+    liar = next(m for m in cluster.live() if m is not proposer and m not in joiners)
+    liar.links.send(Plan(liar.me.node_id, liar._next_seq(), planned))
+    network.run_until(network.now + 0.3)
+    assert all(m.heard_plan() is None for m in cluster.live())
+    assert sum(m.counters["plan_not_followed"] for m in cluster.live()) >= len(cluster.live()) - 1
+
+    plans_heard.clear()
+    began = network.now
+    proposer.announce_plan(planned)
+    network.run_until(network.now + 0.3)
+    assert proposer.slotmap is current      # (nobody admitted meanwhile: the test is of the plan alone)
+    followers = [m for m in cluster.live() if m is not proposer]
+    assert all(m.heard_plan() == planned for m in followers)
+    network.run_until(began + 3 * plans.PLAN_AGAIN_S + 0.1)
+    assert all(3 <= plans_heard.get(m.me.node_id, 0) <= 4 for m in followers), plans_heard

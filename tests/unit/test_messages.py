@@ -4,8 +4,8 @@ from hypothesis import given, settings, strategies as st
 
 from loadtest.ring_balance import node_id
 from mesh import messages
-from mesh.messages import (Certificate, Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Proposal,
-                           Publish, State, Vote, VoteKey, decode, digest, echo_key, encode)
+from mesh.messages import (Certificate, Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Plan,
+                           Proposal, Publish, State, Vote, VoteKey, decode, digest, echo_key, encode)
 from mesh.slotmap import Member, SlotMap
 
 
@@ -32,8 +32,14 @@ def test_every_kind_round_trips():
                     Prepare(node_id(0), 7, 3, 2), Promise(node_id(1), 8, 3, 2, node_id(0), 0, None),
                     Promise(node_id(1), 9, 4, 2, node_id(0), 3, slotmap()), Commit(node_id(1), 6, slotmap()),
                     Commit(node_id(1), 7, slotmap(), 4, ((1, b"s" * 64),)),
-                    Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3))):
+                    Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3)),
+                    Plan(node_id(0), 12, slotmap())):
         assert decode(encode(message)) == message
+
+
+def test_a_plan_made_on_no_base_is_refused():
+    founded = SlotMap.single(member(0), 2)      # (epoch 0: no base)
+    assert isinstance(decode(encode(Plan(node_id(0), 12, founded))), Invalid)
 
 
 def test_keys_and_signatures_of_the_wrong_size_are_refused():

@@ -1,0 +1,75 @@
+"""The plan for joiners: placed once, by the member that proposes, and said to every member and joiner.
+
+Before a joiner is admitted, each member copies it, ahead of the switch, the slots it
+leads that the map with the joiner gives it (hypercache/replication.py), and the joiner
+counts in its heartbeats how much of its share it holds. Both need that map, the plan:
+placing 10 newcomers on a 50-member ring is ~0.1 s of a quiet core (mesh/ring.py,
+compiled). Every member used to place each batch itself, and again each time the set of
+joiners changed: 508 placements in the nodes' logs while 60 nodes joined 10 at a time,
+3.4 per member at the fifth batch, about half the machine's CPU until they formed.
+
+Now the proposer places it (the map it will propose for those joiners, so its proposal
+finds the placement made), says it to every member and joiner at once and again every
+PLAN_AGAIN_S while it stands (a joiner connected after it was said, a message lost).
+The others take a plan only from the member they hold to be the proposer, built on the
+map they hold, and adding members to it without removing any.
+
+A plan is advice, not a decision, so nothing checks it beyond that: a wrong one costs
+copies, never data. The map that admits the joiners is voted on as ever, and each voter
+places it again to check it (election.follows), once per batch where the plan ahead made
+it up to four times. A joiner that hears no plan copies nothing ahead; the proposer admits
+it once its copy stood still for a while (mesh/bus.py PRECOPY_PATIENCE_TIMEOUTS), and it
+pulls its slots behind TRYAGAIN, as every join did before copies ahead.
+"""
+from __future__ import annotations
+
+from mesh.slotmap import SlotMap
+
+# how often the proposer says its plan again while the plan stands
+PLAN_AGAIN_S = 1.0
+
+
+def acceptable(planned: SlotMap, current: SlotMap, sender: str, proposer: str | None) -> bool:
+    """True if `planned`, from `sender`, is a plan for joiners on `current` that this node may follow."""
+    return (sender == proposer
+            and planned.base_epoch == current.epoch and planned.epoch == current.epoch + 1
+            and current.member_ids < planned.member_ids)
+
+
+class JoinPlans:
+    """One node's plans: the one it made as the proposer, to say, and the one it heard."""
+
+    def __init__(self) -> None:
+        self._made: SlotMap | None = None
+        self._said_at = float("-inf")
+        self._heard: tuple[str, SlotMap] | None = None     # (its proposer, the plan)
+
+    def make(self, planned: SlotMap | None) -> None:
+        """This node, proposing, placed `planned` (None: no joiners): it is said at the next tick."""
+        if planned != self._made:
+            self._made, self._said_at = planned, float("-inf")
+
+    def to_say(self, current: SlotMap, now: float) -> SlotMap | None:
+        """The plan to send now, if one on `current` is due (made or last said PLAN_AGAIN_S ago)."""
+        made = self._made
+        if made is None or made.base_epoch != current.epoch:
+            self._made = None       # (the map moved on: a plan on an older one helps nobody)
+            return None
+        if now - self._said_at < PLAN_AGAIN_S:
+            return None
+        self._said_at = now
+        return made
+
+    def hear(self, planned: SlotMap, sender: str, current: SlotMap, proposer: str | None) -> bool:
+        """Keep `planned` if acceptable; False if it was not."""
+        if not acceptable(planned, current, sender, proposer):
+            return False
+        self._heard = (sender, planned)
+        return True
+
+    def heard(self, current: SlotMap, proposer: str | None) -> SlotMap | None:
+        """The plan heard on `current` from the member that proposes now, if any."""
+        heard = self._heard
+        if heard is None or heard[0] != proposer or heard[1].base_epoch != current.epoch:
+            return None
+        return heard[1]
