@@ -463,20 +463,29 @@ class Replicator:
         if key == self._plan_key or (self._planner is not None and not self._planner.dead):
             return      # (one placement at a time: the upkeep asks again once it is in)
         if not joiners:
-            self._take_plan(slotmap, key, joiners, None, "placed")
+            if self._take_plan(slotmap, key, joiners, None, "placed"):
+                cluster.announce_plan(None)     # (said no more)
         elif time.monotonic() >= self._plan_next_at:
             # (until then the upkeep asks again each turn: joiners that come meanwhile join this plan)
             self._planner = greenlets.spawn(self._place_joiners, slotmap, key, joiners)
 
     def _follow_heard_plan(self, slotmap) -> None:
         """Take the proposer's plan for this map, as heard (None until then: nothing copied ahead).
-        A joiner takes only a plan that admits it: its heartbeats count what it holds of that map."""
+
+        A member copies ahead to the joiners it knows alive itself: one that died before its
+        admission leaves the plan as it was (the map does not change for it), and copies to it
+        would be tried until the next map. A joiner takes only a plan that admits it: its
+        heartbeats count what it holds of that map."""
         planned = self.cluster.heard_plan()
         if planned is not None and planned.base_epoch != slotmap.epoch:
             planned = None      # (heard on the mesh's newer map: this one is applied next turn)
-        joiners = {} if planned is None else {member.node_id: member for member in planned.members
-                                              if not slotmap.has_member(member.node_id)}
-        if self._outside() and self.me not in joiners:
+        joiners: dict[str, Any] = {}
+        if planned is not None:
+            alive = {member.node_id for member in self.cluster.joiners()} | {self.me}
+            joiners = {member.node_id: member for member in planned.members
+                       if not slotmap.has_member(member.node_id) and member.node_id in alive}
+        outside = self._outside()
+        if (outside and self.me not in joiners) or (not outside and not joiners):
             planned, joiners = None, {}
         key = (slotmap.epoch, tuple(sorted(joiners)))
         if key != self._plan_key:
