@@ -457,6 +457,25 @@ class Mesh:
         if planned is not None and self.plans_for_joiners():
             self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
+    def _check_plan(self, now: float) -> None:
+        """Place the plan heard again once it stood a while, in the worker, as this node's vote
+        on the proposal will (election.follows): the proposal then finds it made (mesh/plans.py).
+        (Not a joiner: it has no vote on the map that admits it.)"""
+        current = self.slotmap
+        if not current.has_member(self.me.node_id):
+            return
+        planned = self._plans.to_check(current, self._proposer(current), now)
+        if planned is not None:
+            self._offload("follows", (current, planned), lambda follows: self._plan_checked(planned, follows),
+                          lambda: self._plans.checked(planned, None, self._clock()))
+
+    def _plan_checked(self, planned: SlotMap, follows: bool) -> None:
+        self._plans.checked(planned, follows, self._clock())
+        self.counters["plan_checked" if follows else "plan_refused"] += 1
+        if not follows:
+            log.warning("plan for joiners refused: not what the map makes with them node=%s epoch=%d",
+                        self.me.node_id[:8], self.slotmap.epoch)
+
     def take_over(self) -> SlotMap:
         """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
         this node holds dead (mesh/takeover.py says when and why not: TakeoverRefused)."""
@@ -647,7 +666,7 @@ class Mesh:
             self._offer(message)
         elif isinstance(message, Plan):
             if self._has_cluster_map() and not self._plans.hear(message.slotmap, message.sender, self.slotmap,
-                                                                  self._proposer(self.slotmap)):
+                                                                  self._proposer(self.slotmap), now):
                 self.counters["plan_not_followed"] += 1
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
@@ -1132,6 +1151,7 @@ class Mesh:
         self._arrival.pulse(now)
         self._certify_again()
         self._say_plan(now)
+        self._check_plan(now)
         for voter in list(self._held_votes):
             self._ask_key(voter, now)       # (one asking lost: again, once an interval)
         stalled = self._arrival.stall_ended_at == now

@@ -9,6 +9,7 @@ traffic costs as members are added is loadtest/mesh_sim.py's table, in the READM
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -665,3 +666,18 @@ def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_
     assert all(m.heard_plan() == planned for m in followers)
     network.run_until(began + 3 * plans.PLAN_AGAIN_S + 0.1)
     assert all(3 <= plans_heard.get(m.me.node_id, 0) <= 4 for m in followers), plans_heard
+    # once it stood, each member placed it again, as its vote will, and found it follows the map
+    members = [m for m in followers if m not in joiners]
+    assert all(m.counters["plan_checked"] == 1 and not m.counters["plan_refused"] for m in members)
+
+    # the proposer says a plan that is not what the map makes with the joiners: after its check,
+    # nobody follows it
+    tokens = list(planned.tokens)
+    (first, owner), (second, other) = tokens[0], next(t for t in tokens if t[1] != tokens[0][1])
+    tokens[0], tokens[tokens.index((second, other))] = (first, other), (second, owner)
+    forged = dataclasses.replace(planned, tokens=tuple(tokens))
+    proposer.announce_plan(forged)
+    network.run_until(network.now + 0.3)
+    assert all(m.heard_plan() == forged for m in followers)
+    network.run_until(network.now + plans.CHECK_AFTER_S + 0.5)
+    assert all(m.heard_plan() is None and m.counters["plan_refused"] == 1 for m in members), [(m.heard_plan() is None, m.counters["plan_refused"], m.counters["plan_checked"]) for m in members]

@@ -30,11 +30,11 @@ def test_a_plan_that_removes_a_member_or_adds_none_is_not_followed():
 
 def test_the_plan_heard_lasts_while_its_proposer_proposes_on_the_map_it_was_made_on():
     heard = JoinPlans()
-    assert heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER)
+    assert heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
     assert heard.heard(CURRENT, PROPOSER) == PLANNED
     assert heard.heard(CURRENT, member(2).node_id) is None     # another member proposes now
     assert heard.heard(PLANNED, PROPOSER) is None              # the map moved on
-    assert not heard.hear(PLANNED, member(2).node_id, CURRENT, PROPOSER)
+    assert not heard.hear(PLANNED, member(2).node_id, CURRENT, PROPOSER, 0.0)
     assert heard.heard(CURRENT, PROPOSER) == PLANNED           # (a refused plan changes nothing)
 
 
@@ -52,3 +52,40 @@ def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_mo
     assert made.to_say(CURRENT, 10.0 + plans.PLAN_AGAIN_S) == other
     assert made.to_say(PLANNED, 100.0) is None      # the map moved on: said no more
     assert made.to_say(CURRENT, 100.0) is None
+
+
+def test_a_plan_heard_is_checked_once_it_stood_and_followed_no_more_if_it_does_not_follow_the_map():
+    heard = JoinPlans()
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.0)
+    assert heard.to_check(CURRENT, PROPOSER, 10.0 + plans.CHECK_AFTER_S / 2) is None     # not stood yet
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.5)     # said again: it still stands since 10.0
+    checked = heard.to_check(CURRENT, PROPOSER, 10.0 + plans.CHECK_AFTER_S)
+    assert checked == PLANNED
+    assert heard.to_check(CURRENT, PROPOSER, 20.0) is None     # (running: one check at a time)
+    heard.checked(checked, None, 20.0)                          # the placement failed: again, later
+    assert heard.to_check(CURRENT, PROPOSER, 20.0) is None
+    checked = heard.to_check(CURRENT, PROPOSER, 20.0 + plans.CHECK_AFTER_S)
+    heard.checked(checked, True, 21.0)
+    assert heard.to_check(CURRENT, PROPOSER, 30.0) is None     # checked: once
+    assert heard.heard(CURRENT, PROPOSER) == PLANNED
+
+    other = CURRENT.with_member(member(5))
+    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan stands anew
+    assert heard.to_check(CURRENT, PROPOSER, 30.0) is None
+    checked = heard.to_check(CURRENT, PROPOSER, 30.0 + plans.CHECK_AFTER_S)
+    assert checked == other
+    heard.checked(checked, False, 32.0)
+    assert heard.heard(CURRENT, PROPOSER) is None               # refused: followed no more,
+    assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER, 33.0)     # even when said again
+    assert heard.heard(CURRENT, PROPOSER) is None
+
+
+def test_the_end_of_a_check_of_a_plan_since_replaced_changes_nothing():
+    heard = JoinPlans()
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
+    checked = heard.to_check(CURRENT, PROPOSER, plans.CHECK_AFTER_S)
+    other = CURRENT.with_member(member(5))
+    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 2.0)
+    heard.checked(checked, False, 2.5)
+    assert heard.heard(CURRENT, PROPOSER) == other
+    assert heard.to_check(CURRENT, PROPOSER, 2.0 + plans.CHECK_AFTER_S) == other
