@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from gevent.event import Event
 
-from mesh import greenlets, replication as wire
+from mesh import greenlets, plans, replication as wire
 from mesh.placer import PlacerClosed
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
@@ -209,6 +209,7 @@ class Replicator:
         # the joiners in `_plan_key`: placed here on the proposer, heard from it elsewhere.
         self._plan_key: tuple = ()
         self._plan: Any = None
+        self._plan_source = ""      # "placed" here, as the proposer, or "heard" from it (_take_plan)
         self._plan_next_at = float("-inf")      # no new plan for joiners before (monotonic)
         self._joiner_members: dict[str, Any] = {}
         # replica -> (run id, slots it was fed without a break since their copy, while we
@@ -460,7 +461,8 @@ class Replicator:
             return
         joiners = {member.node_id: member for member in cluster.joiners()}
         key = (slotmap.epoch, tuple(sorted(joiners)))
-        if key == self._plan_key or (self._planner is not None and not self._planner.dead):
+        if ((key == self._plan_key and self._plan_source == "placed")
+                or (self._planner is not None and not self._planner.dead)):
             return      # (one placement at a time: the upkeep asks again once it is in)
         if not joiners:
             if self._take_plan(slotmap, key, joiners, None, "placed"):
@@ -470,25 +472,14 @@ class Replicator:
             self._planner = greenlets.spawn(self._place_joiners, slotmap, key, joiners)
 
     def _follow_heard_plan(self, slotmap) -> None:
-        """Take the proposer's plan for this map, as heard (None until then: nothing copied ahead).
-
-        A member copies ahead to the joiners it knows alive itself: one that died before its
-        admission leaves the plan as it was (the map does not change for it), and copies to it
-        would be tried until the next map. A joiner takes only a plan that admits it: its
-        heartbeats count what it holds of that map."""
-        planned = self.cluster.heard_plan()
-        if planned is not None and planned.base_epoch != slotmap.epoch:
-            planned = None      # (heard on the mesh's newer map: this one is applied next turn)
-        joiners: dict[str, Any] = {}
-        if planned is not None:
-            alive = {member.node_id for member in self.cluster.joiners()} | {self.me}
-            joiners = {member.node_id: member for member in planned.members
-                       if not slotmap.has_member(member.node_id) and member.node_id in alive}
-        outside = self._outside()
-        if (outside and self.me not in joiners) or (not outside and not joiners):
-            planned, joiners = None, {}
+        """Take the proposer's plan for this map as heard (none until then: nothing copied ahead),
+        with its joiners this node knows alive (mesh/plans.py `followed`); again whenever another
+        plan is heard or one of them is no longer a live joiner here."""
+        heard = self.cluster.heard_plan()
+        alive = {member.node_id for member in self.cluster.joiners()} if heard is not None else set()
+        planned, joiners = plans.followed(heard, slotmap, alive, self.me, self._outside())
         key = (slotmap.epoch, tuple(sorted(joiners)))
-        if key != self._plan_key:
+        if key != self._plan_key or planned is not self._plan or self._plan_source != "heard":
             self._take_plan(slotmap, key, joiners, planned, "heard")
 
     def _place_joiners(self, slotmap, key: tuple, joiners: dict[str, Any]) -> None:
@@ -507,9 +498,10 @@ class Replicator:
             self.cluster.announce_plan(planned)     # (to the members and joiners: mesh/plans.py)
 
     def _take_plan(self, slotmap, key: tuple, joiners: dict[str, Any], planned: Any, source: str) -> bool:
+        """Follow `planned` for `joiners`, `source` "placed" here (the proposer) or "heard" from it."""
         if self._map is not slotmap or self.cluster.slotmap is not slotmap:
             return False    # the map changed meanwhile (here, or in the mesh): plan again on the next turn
-        self._plan_key, self._plan = key, planned
+        self._plan_key, self._plan, self._plan_source = key, planned, source
         self._joiner_members = {node_id: m for node_id, m in joiners.items() if node_id != self.me}
         if joiners:
             log.info("planning for joiners node=%s epoch=%d plan=%s joiners=%s", self.me[:8], slotmap.epoch, source,

@@ -449,12 +449,17 @@ class Mesh:
         self._say_plan(self._clock())
 
     def heard_plan(self) -> SlotMap | None:
-        """The plan for joiners on this node's map, from the member that proposes now (None: none heard)."""
-        return self._plans.heard(self.slotmap, self._proposer(self.slotmap))
+        """The plan for joiners on this node's map, as last heard from its proposer (None: none heard)."""
+        return self._plans.heard(self.slotmap)
 
     def _say_plan(self, now: float) -> None:
+        if not self._plans.saying:
+            return
+        if not self.plans_for_joiners():
+            self._plans.make(None)      # (another member proposes now: its plan, said by it)
+            return
         planned = self._plans.to_say(self.slotmap, now)
-        if planned is not None and self.plans_for_joiners():
+        if planned is not None:
             self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
     def _check_plan(self, now: float) -> None:
@@ -464,7 +469,7 @@ class Mesh:
         current = self.slotmap
         if not current.has_member(self.me.node_id):
             return
-        planned = self._plans.to_check(current, self._proposer(current), now)
+        planned = self._plans.to_check(current, now)
         if planned is not None:
             self._offload("follows", (current, planned), lambda follows: self._plan_checked(planned, follows),
                           lambda: self._plans.checked(planned, None, self._clock()))

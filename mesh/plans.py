@@ -12,7 +12,10 @@ Now the proposer places it (the map it will propose for those joiners, so its pr
 finds the placement made), says it to every member and joiner at once and again every
 PLAN_AGAIN_S while it stands (a joiner connected after it was said, a message lost).
 The others take a plan only from the member they hold to be the proposer, built on the
-map they hold, and adding members to it without removing any.
+map they hold, adding members to it without removing any; they keep it, on that map, until
+the proposer of the moment says another (a passing suspicion of the proposer does not tear
+the copies ahead down). A member copies ahead to the plan's joiners it knows alive itself
+(`followed`): one that died before its admission leaves the plan as it was.
 
 A plan is advice, not a decision: a wrong one costs copies, never data. The map that
 admits the joiners is voted on as ever, and each voter places it again to check it
@@ -20,17 +23,21 @@ admits the joiners is voted on as ever, and each voter places it again to check 
 the proposer's patience (one node timeout; 60 members joining 10 at a time: 77-81 s to
 form against 63-68, each ballot retried once). So a member places the plan it heard once
 it stood CHECK_AFTER_S (the last plan of a batch stands while the joiners copy), in its
-worker, whose cache then holds the placement the proposal's check asks for; a plan that
-is not what `election.plan` makes of the map is followed no more. About one placement per
-member per batch, where the plan ahead made it up to four times.
+worker, whose cache then holds the placement the proposal's check asks for (when the
+proposal admits the joiners of the plan: one silent for a node timeout is left out of it);
+a plan that is not what `election.plan` makes of the map is followed no more. A placement
+per member for each plan that stands, where the plan ahead made one for each plan.
 
 A joiner that hears no plan copies nothing ahead; the proposer admits it once its copy
 stood still for a while (mesh/bus.py PRECOPY_PATIENCE_TIMEOUTS), and it pulls its slots
-behind TRYAGAIN, as every join did before copies ahead.
+behind TRYAGAIN, as every join did before copies ahead. So does every join while a node
+of an older version proposes, during a rolling upgrade: it says no plan.
 """
 from __future__ import annotations
 
-from mesh.slotmap import SlotMap
+from typing import Collection
+
+from mesh.slotmap import Member, SlotMap
 
 # how often the proposer says its plan again while the plan stands
 PLAN_AGAIN_S = 1.0
@@ -45,16 +52,37 @@ def acceptable(planned: SlotMap, current: SlotMap, sender: str, proposer: str | 
             and current.member_ids < planned.member_ids)
 
 
+def followed(planned: SlotMap | None, current: SlotMap, alive: Collection[str], me: str,
+             outside: bool) -> tuple[SlotMap | None, dict[str, Member]]:
+    """What node `me` follows of the plan heard on `current`: the plan, and the joiners it copies to.
+
+    Those are the plan's joiners this node knows alive (`alive`), itself too while it joins
+    (`outside`): a joiner follows only a plan that admits it (it counts what it holds of
+    that map), and a member no plan without a live joiner."""
+    if planned is None or planned.base_epoch != current.epoch:
+        return None, {}
+    joiners = {member.node_id: member for member in planned.members
+               if not current.has_member(member.node_id) and (member.node_id in alive or member.node_id == me)}
+    if (me not in joiners) if outside else not joiners:
+        return None, {}
+    return planned, joiners
+
+
 class JoinPlans:
     """One node's plans: the one it made as the proposer, to say, and the one it heard."""
 
     def __init__(self) -> None:
         self._made: SlotMap | None = None
         self._said_at = float("-inf")
-        self._heard: tuple[str, SlotMap] | None = None     # (its proposer, the plan)
+        self._heard: SlotMap | None = None
         self._heard_at = float("-inf")      # when the plan heard was first heard (or its check failed)
         self._check = "due"                 # of the plan heard: "due", "running" or "done"
         self._refused: SlotMap | None = None    # the last plan whose check failed (said again: ignored)
+
+    @property
+    def saying(self) -> bool:
+        """A plan made here is said (until the map moves on, or `make(None)`)."""
+        return self._made is not None
 
     def make(self, planned: SlotMap | None) -> None:
         """This node, proposing, placed `planned` (None: no joiners): it is said at the next tick."""
@@ -76,13 +104,13 @@ class JoinPlans:
         """Keep `planned` if acceptable; False if it was not."""
         if not acceptable(planned, current, sender, proposer) or planned == self._refused:
             return False
-        if self._heard != (sender, planned):    # (not the same plan said again: it stands anew)
-            self._heard, self._heard_at, self._check = (sender, planned), now, "due"
+        if planned != self._heard:      # (not the same plan said again: it stands anew)
+            self._heard, self._heard_at, self._check = planned, now, "due"
         return True
 
-    def to_check(self, current: SlotMap, proposer: str | None, now: float) -> SlotMap | None:
+    def to_check(self, current: SlotMap, now: float) -> SlotMap | None:
         """The plan heard, to place again now: it stood CHECK_AFTER_S and is not checked yet."""
-        planned = self.heard(current, proposer)
+        planned = self.heard(current)
         if planned is None or self._check != "due" or now - self._heard_at < CHECK_AFTER_S:
             return None
         self._check = "running"
@@ -91,7 +119,7 @@ class JoinPlans:
     def checked(self, planned: SlotMap, follows: bool | None, now: float) -> None:
         """The check of `planned` ended: it follows the map, it does not (followed no more), or
         None: the placement failed (checked again CHECK_AFTER_S later)."""
-        if self._heard is None or self._heard[1] is not planned:
+        if self._heard is not planned:
             return      # (another plan came meanwhile: its own check is due)
         if follows is None:
             self._heard_at, self._check = now, "due"
@@ -100,9 +128,7 @@ class JoinPlans:
         else:
             self._heard, self._refused = None, planned
 
-    def heard(self, current: SlotMap, proposer: str | None) -> SlotMap | None:
-        """The plan heard on `current` from the member that proposes now, if any."""
+    def heard(self, current: SlotMap) -> SlotMap | None:
+        """The plan last heard from a proposer, if it was made on `current`."""
         heard = self._heard
-        if heard is None or heard[0] != proposer or heard[1].base_epoch != current.epoch:
-            return None
-        return heard[1]
+        return heard if heard is not None and heard.base_epoch == current.epoch else None

@@ -28,20 +28,43 @@ def test_a_plan_that_removes_a_member_or_adds_none_is_not_followed():
     assert not plans.acceptable(CURRENT.with_member(member(2)), CURRENT, PROPOSER, PROPOSER)     # no joiner
 
 
-def test_the_plan_heard_lasts_while_its_proposer_proposes_on_the_map_it_was_made_on():
+def test_the_plan_heard_lasts_on_the_map_it_was_made_on_until_a_proposer_says_another():
     heard = JoinPlans()
     assert heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
-    assert heard.heard(CURRENT, PROPOSER) == PLANNED
-    assert heard.heard(CURRENT, member(2).node_id) is None     # another member proposes now
-    assert heard.heard(PLANNED, PROPOSER) is None              # the map moved on
-    assert not heard.hear(PLANNED, member(2).node_id, CURRENT, PROPOSER, 0.0)
-    assert heard.heard(CURRENT, PROPOSER) == PLANNED           # (a refused plan changes nothing)
+    assert heard.heard(CURRENT) == PLANNED
+    assert heard.heard(PLANNED) is None             # the map moved on
+    assert not heard.hear(CURRENT.with_member(member(5)), member(2).node_id, CURRENT, PROPOSER, 0.0)
+    assert heard.heard(CURRENT) == PLANNED          # (a plan not followed changes nothing)
+    # the proposer's role moved (its suspicion, say): the plan stands until the new one says another
+    new_proposer = member(2).node_id
+    assert heard.heard(CURRENT) == PLANNED
+    other = CURRENT.with_member(member(5))
+    assert heard.hear(other, new_proposer, CURRENT, new_proposer, 1.0)
+    assert heard.heard(CURRENT) == other
+
+
+def test_a_member_copies_ahead_to_the_joiners_of_the_plan_it_knows_alive():
+    two = PLANNED.with_member(member(5))        # joiners 4 and 5 on CURRENT
+    two = SlotMap(PLANNED.epoch, two.replication_factor, two.members, two.tokens, base_epoch=CURRENT.epoch)
+    me, four, five = member(1).node_id, member(4).node_id, member(5).node_id
+    planned, joiners = plans.followed(two, CURRENT, {four, five}, me, outside=False)
+    assert planned is two and set(joiners) == {four, five}
+    planned, joiners = plans.followed(two, CURRENT, {four}, me, outside=False)     # 5 died unadmitted
+    assert planned is two and set(joiners) == {four}
+    assert plans.followed(two, CURRENT, set(), me, outside=False) == (None, {})   # none left alive here
+    assert plans.followed(None, CURRENT, {four}, me, outside=False) == (None, {})
+    assert plans.followed(two, PLANNED, {four, five}, me, outside=False) == (None, {})     # on another map
+    # a joiner follows a plan that admits it (knowing the others alive or not), and no other
+    planned, joiners = plans.followed(two, CURRENT, set(), four, outside=True)
+    assert planned is two and set(joiners) == {four}
+    assert plans.followed(PLANNED, CURRENT, {four}, five, outside=True) == (None, {})
 
 
 def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_moves_on():
     made = JoinPlans()
-    assert made.to_say(CURRENT, 0.0) is None        # nothing made
+    assert made.to_say(CURRENT, 0.0) is None and not made.saying     # nothing made
     made.make(PLANNED)
+    assert made.saying
     assert made.to_say(CURRENT, 10.0) == PLANNED
     assert made.to_say(CURRENT, 10.0 + plans.PLAN_AGAIN_S / 2) is None
     assert made.to_say(CURRENT, 10.0 + plans.PLAN_AGAIN_S) == PLANNED
@@ -57,35 +80,35 @@ def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_mo
 def test_a_plan_heard_is_checked_once_it_stood_and_followed_no_more_if_it_does_not_follow_the_map():
     heard = JoinPlans()
     heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.0)
-    assert heard.to_check(CURRENT, PROPOSER, 10.0 + plans.CHECK_AFTER_S / 2) is None     # not stood yet
+    assert heard.to_check(CURRENT, 10.0 + plans.CHECK_AFTER_S / 2) is None     # not stood yet
     heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.5)     # said again: it still stands since 10.0
-    checked = heard.to_check(CURRENT, PROPOSER, 10.0 + plans.CHECK_AFTER_S)
+    checked = heard.to_check(CURRENT, 10.0 + plans.CHECK_AFTER_S)
     assert checked == PLANNED
-    assert heard.to_check(CURRENT, PROPOSER, 20.0) is None     # (running: one check at a time)
+    assert heard.to_check(CURRENT, 20.0) is None     # (running: one check at a time)
     heard.checked(checked, None, 20.0)                          # the placement failed: again, later
-    assert heard.to_check(CURRENT, PROPOSER, 20.0) is None
-    checked = heard.to_check(CURRENT, PROPOSER, 20.0 + plans.CHECK_AFTER_S)
+    assert heard.to_check(CURRENT, 20.0) is None
+    checked = heard.to_check(CURRENT, 20.0 + plans.CHECK_AFTER_S)
     heard.checked(checked, True, 21.0)
-    assert heard.to_check(CURRENT, PROPOSER, 30.0) is None     # checked: once
-    assert heard.heard(CURRENT, PROPOSER) == PLANNED
+    assert heard.to_check(CURRENT, 30.0) is None     # checked: once
+    assert heard.heard(CURRENT) == PLANNED
 
     other = CURRENT.with_member(member(5))
     heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan stands anew
-    assert heard.to_check(CURRENT, PROPOSER, 30.0) is None
-    checked = heard.to_check(CURRENT, PROPOSER, 30.0 + plans.CHECK_AFTER_S)
+    assert heard.to_check(CURRENT, 30.0) is None
+    checked = heard.to_check(CURRENT, 30.0 + plans.CHECK_AFTER_S)
     assert checked == other
     heard.checked(checked, False, 32.0)
-    assert heard.heard(CURRENT, PROPOSER) is None               # refused: followed no more,
+    assert heard.heard(CURRENT) is None               # refused: followed no more,
     assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER, 33.0)     # even when said again
-    assert heard.heard(CURRENT, PROPOSER) is None
+    assert heard.heard(CURRENT) is None
 
 
 def test_the_end_of_a_check_of_a_plan_since_replaced_changes_nothing():
     heard = JoinPlans()
     heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
-    checked = heard.to_check(CURRENT, PROPOSER, plans.CHECK_AFTER_S)
+    checked = heard.to_check(CURRENT, plans.CHECK_AFTER_S)
     other = CURRENT.with_member(member(5))
     heard.hear(other, PROPOSER, CURRENT, PROPOSER, 2.0)
     heard.checked(checked, False, 2.5)
-    assert heard.heard(CURRENT, PROPOSER) == other
-    assert heard.to_check(CURRENT, PROPOSER, 2.0 + plans.CHECK_AFTER_S) == other
+    assert heard.heard(CURRENT) == other
+    assert heard.to_check(CURRENT, 2.0 + plans.CHECK_AFTER_S) == other
