@@ -449,8 +449,10 @@ class Mesh:
         self._say_plan(self._clock())
 
     def heard_plan(self) -> SlotMap | None:
-        """The plan for joiners on this node's map, as last heard from its proposer (None: none heard)."""
-        return self._plans.heard(self.slotmap)
+        """The plan for joiners on this node's map, as last heard from its proposer, checked here
+        if this node is a member (None: none heard, or not checked yet: mesh/plans.py)."""
+        current = self.slotmap
+        return self._plans.heard(current, checked=current.has_member(self.me.node_id))
 
     def _say_plan(self, now: float) -> None:
         if not self._plans.saying:

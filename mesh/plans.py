@@ -21,12 +21,18 @@ A plan is advice, not a decision: a wrong one costs copies, never data. The map 
 admits the joiners is voted on as ever, and each voter places it again to check it
 (election.follows). Placed only when the proposal came, that check kept the voters past
 the proposer's patience (one node timeout; 60 members joining 10 at a time: 77-81 s to
-form against 63-68, each ballot retried once). So a member places the plan it heard once
-it stood CHECK_AFTER_S (the last plan of a batch stands while the joiners copy), in its
-worker, whose cache then holds the placement the proposal's check asks for (when the
-proposal admits the joiners of the plan: one silent for a node timeout is left out of it);
-a plan that is not what `election.plan` makes of the map is followed no more. A placement
-per member for each plan that stands, where the plan ahead made one for each plan.
+form against 63-68, each ballot retried once). Placed in the background once the plan
+stood CHECK_AFTER_S, while the members copied ahead by it unchecked, the joiners were
+ready before the members' checks were done, and ballots still took 2-5 s instead of under
+one. So a member places the plan it heard once it stood CHECK_AFTER_S (the last plan of a
+batch stands while the joiners copy), in its worker, and copies ahead by it only once that
+check found it to follow the map: the joiners are ready only once their primaries checked
+the plan, and the proposal's check then finds the placement in the worker's cache (when
+the proposal admits the joiners of the plan: one silent for a node timeout is left out
+of it). A plan that is not what `election.plan` makes of the map is followed no more,
+and costs no copy. A placement per member for each plan that stands, where the plan ahead
+made one for each plan. (A joiner has no vote: it follows the plan that admits it
+unchecked, to count what it holds.)
 
 A joiner that hears no plan copies nothing ahead; the proposer admits it once its copy
 stood still for a while (mesh/bus.py PRECOPY_PATIENCE_TIMEOUTS), and it pulls its slots
@@ -128,7 +134,10 @@ class JoinPlans:
         else:
             self._heard, self._refused = None, planned
 
-    def heard(self, current: SlotMap) -> SlotMap | None:
-        """The plan last heard from a proposer, if it was made on `current`."""
+    def heard(self, current: SlotMap, checked: bool = False) -> SlotMap | None:
+        """The plan last heard from a proposer, if it was made on `current` (and, if `checked`,
+        once this node's check found that it follows the map)."""
         heard = self._heard
-        return heard if heard is not None and heard.base_epoch == current.epoch else None
+        if heard is None or heard.base_epoch != current.epoch or (checked and self._check != "done"):
+            return None
+        return heard

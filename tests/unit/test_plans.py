@@ -88,9 +88,10 @@ def test_a_plan_heard_is_checked_once_it_stood_and_followed_no_more_if_it_does_n
     heard.checked(checked, None, 20.0)                          # the placement failed: again, later
     assert heard.to_check(CURRENT, 20.0) is None
     checked = heard.to_check(CURRENT, 20.0 + plans.CHECK_AFTER_S)
+    assert heard.heard(CURRENT) == PLANNED and heard.heard(CURRENT, checked=True) is None
     heard.checked(checked, True, 21.0)
     assert heard.to_check(CURRENT, 30.0) is None     # checked: once
-    assert heard.heard(CURRENT) == PLANNED
+    assert heard.heard(CURRENT, checked=True) == PLANNED
 
     other = CURRENT.with_member(member(5))
     heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan stands anew
