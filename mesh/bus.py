@@ -465,9 +465,9 @@ class Mesh:
             self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
     def _check_plan(self, now: float) -> None:
-        """Place the plan heard again once it stood a while, in the worker, as this node's vote
-        on the proposal will (election.follows): the proposal then finds it made (mesh/plans.py).
-        (Not a joiner: it has no vote on the map that admits it.)"""
+        """Check the plan heard as this node's vote on the proposal will (election.follows, in
+        the worker: by its shape, or placed again): copies ahead follow it only once it
+        passes (mesh/plans.py). (Not a joiner: it has no vote on the map that admits it.)"""
         current = self.slotmap
         if not current.has_member(self.me.node_id):
             return

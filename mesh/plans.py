@@ -17,22 +17,20 @@ the proposer of the moment says another (a passing suspicion of the proposer doe
 the copies ahead down). A member copies ahead to the plan's joiners it knows alive itself
 (`followed`): one that died before its admission leaves the plan as it was.
 
-A plan is advice, not a decision: a wrong one costs copies, never data. The map that
-admits the joiners is voted on as ever, and each voter places it again to check it
-(election.follows). Placed only when the proposal came, that check kept the voters past
-the proposer's patience (one node timeout; 60 members joining 10 at a time: 77-81 s to
-form against 63-68, each ballot retried once). Placed in the background once the plan
-stood CHECK_AFTER_S, while the members copied ahead by it unchecked, the joiners were
-ready before the members' checks were done, and ballots still took 2-5 s instead of under
-one. So a member places the plan it heard once it stood CHECK_AFTER_S (the last plan of a
-batch stands while the joiners copy), in its worker, and copies ahead by it only once that
-check found it to follow the map: the joiners are ready only once their primaries checked
-the plan, and the proposal's check then finds the placement in the worker's cache (when
-the proposal admits the joiners of the plan: one silent for a node timeout is left out
-of it). A plan that is not what `election.plan` makes of the map is followed no more,
-and costs no copy. A placement per member for each plan that stands, where the plan ahead
-made one for each plan. (A joiner has no vote: it follows the plan that admits it
-unchecked, to count what it holds.)
+A plan is advice, not a decision: a wrong one costs copies, never data. Still, a member
+copies ahead by a plan only once its own check found that it follows the map
+(election.follows, in its worker), and the voters check the proposal the same way. That
+check used to place the join again, ~0.1 s of a core at 50 members on every member: placed
+when the proposal came, it kept the voters past the proposer's patience (60 members joining
+10 at a time: each ballot retried once, 77-81 s to form against 63-68); placed once the
+plan stood a second, ahead of the copies, it was the slowest step of each batch (the whole
+cluster placing at once at low priority, 5-7 s), and formation was no faster than with every
+member planning itself. A join is now checked by its shape (`election._joins_fairly`,
+`ring.joins_fairly`: who gives how many slots, exactly; primaries moving only to joiners;
+replica loads within a bound), in milliseconds, at once when the plan is heard; one that
+fails it is placed again, so an honest join the shape check misjudges is still followed.
+A plan that does not follow the map is followed no more, and costs no copy. (A joiner has
+no vote: it follows the plan that admits it unchecked, to count what it holds.)
 
 A joiner that hears no plan copies nothing ahead; the proposer admits it once its copy
 stood still for a while (mesh/bus.py PRECOPY_PATIENCE_TIMEOUTS), and it pulls its slots
@@ -47,8 +45,8 @@ from mesh.slotmap import Member, SlotMap
 
 # how often the proposer says its plan again while the plan stands
 PLAN_AGAIN_S = 1.0
-# how long a plan heard stands before this node places it again to check it (below)
-CHECK_AFTER_S = 1.0
+# how long after a check of a plan that could not run (its placement failed) it is tried again
+CHECK_AGAIN_S = 1.0
 
 
 def acceptable(planned: SlotMap, current: SlotMap, sender: str, proposer: str | None) -> bool:
@@ -81,7 +79,7 @@ class JoinPlans:
         self._made: SlotMap | None = None
         self._said_at = float("-inf")
         self._heard: SlotMap | None = None
-        self._heard_at = float("-inf")      # when the plan heard was first heard (or its check failed)
+        self._check_at = float("-inf")      # when the plan heard may be checked (again, if it failed)
         self._check = "due"                 # of the plan heard: "due", "running" or "done"
         self._refused: SlotMap | None = None    # the last plan whose check failed (said again: ignored)
 
@@ -111,24 +109,24 @@ class JoinPlans:
         if not acceptable(planned, current, sender, proposer) or planned == self._refused:
             return False
         if planned != self._heard:      # (not the same plan said again: it stands anew)
-            self._heard, self._heard_at, self._check = planned, now, "due"
+            self._heard, self._check_at, self._check = planned, now, "due"
         return True
 
     def to_check(self, current: SlotMap, now: float) -> SlotMap | None:
-        """The plan heard, to place again now: it stood CHECK_AFTER_S and is not checked yet."""
+        """The plan heard, to check now: not checked yet (nor failing a moment ago)."""
         planned = self.heard(current)
-        if planned is None or self._check != "due" or now - self._heard_at < CHECK_AFTER_S:
+        if planned is None or self._check != "due" or now < self._check_at:
             return None
         self._check = "running"
         return planned
 
     def checked(self, planned: SlotMap, follows: bool | None, now: float) -> None:
         """The check of `planned` ended: it follows the map, it does not (followed no more), or
-        None: the placement failed (checked again CHECK_AFTER_S later)."""
+        None: the check failed to run (tried again CHECK_AGAIN_S later)."""
         if self._heard is not planned:
             return      # (another plan came meanwhile: its own check is due)
         if follows is None:
-            self._heard_at, self._check = now, "due"
+            self._check_at, self._check = now + CHECK_AGAIN_S, "due"
         elif follows:
             self._check = "done"
         else:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from mesh import curve, exposure, ring
+from mesh import curve, election, exposure, ring
 from mesh.adoption import attested
 from mesh.election import follows, plan, rebalanced
 from mesh.messages import digest
@@ -184,3 +184,71 @@ def test_the_cluster_secret_gives_every_member_the_cluster_pair_and_a_pair_of_it
     assert not other.endorses(one.public, tag)
     with pytest.raises(ValueError):
         curve.from_secret(b"short")
+
+
+# -- a join is checked by its shape (election._joins_fairly, ring.joins_fairly) -------------
+
+def _grown(size: int, replication_factor: int = 2) -> SlotMap:
+    grown = SlotMap.single(member(0), replication_factor)
+    return plan(grown, [], [member(i) for i in range(1, size)], 1) if size > 1 else grown
+
+
+@pytest.mark.parametrize("size, joining, replication_factor",
+                         [(1, 3, 2), (3, 1, 2), (11, 10, 2), (41, 10, 2), (31, 10, 3), (21, 10, 1)])
+def test_an_honest_join_passes_the_shape_check_without_a_placement(size, joining, replication_factor):
+    current = _grown(size, replication_factor)
+    joiners = [member(i) for i in range(size, size + joining)]
+    candidate = plan(current, [], joiners, current.epoch + 7)
+    assert election._joins_fairly(current, candidate, sorted(joiners, key=lambda m: m.node_id))
+
+
+def test_a_join_after_a_death_passes_the_shape_check_too():
+    current = plan(_grown(30), [member(3).node_id, member(17).node_id], [], 2)     # an uneven ring
+    joiners = [member(i) for i in range(40, 45)]
+    assert election._joins_fairly(current, plan(current, [], joiners, 3), joiners)
+
+
+def test_a_join_that_gives_a_member_a_slot_or_moves_loads_fails_the_shape_check_and_the_rebuild():
+    current = _grown(21)
+    joiners = sorted((member(i) for i in range(21, 24)), key=lambda m: m.node_id)
+    honest = plan(current, [], joiners, current.epoch + 1)
+    insider = current.members[0].node_id
+    tokens = list(honest.tokens)
+    # the insider, a member, takes the first arc that was not its own: a slot's primary changes to a non-joiner
+    index = next(i for i, (_, owner) in enumerate(tokens) if owner != insider and tokens[i - 1][1] != insider)
+    tokens[index] = (tokens[index][0], insider)
+    taking = replace(honest, tokens=ring.normalize(dict(tokens)))
+    # a joiner's pieces swapped with another member's arc: the loads differ from what water-filling gives
+    joiner_token = next(i for i, (_, owner) in enumerate(tokens) if owner == joiners[0].node_id)
+    member_token = next(i for i, (_, owner) in enumerate(honest.tokens) if owner != joiners[0].node_id
+                        and ring.primary_counts(honest.tokens)[owner] != ring.primary_counts(honest.tokens)[joiners[0].node_id])
+    swapped = list(honest.tokens)
+    swapped[joiner_token], swapped[member_token] = ((swapped[joiner_token][0], swapped[member_token][1]),
+                                                    (swapped[member_token][0], swapped[joiner_token][1]))
+    unfair = replace(honest, tokens=ring.normalize(dict(swapped)))
+    for forged in (taking, unfair):
+        assert not election._joins_fairly(current, forged, joiners)
+        assert not follows(current, forged)
+    moved_address = replace(honest, members=tuple(replace(m, port=1) if m.node_id == insider else m
+                                                  for m in honest.members))
+    assert not election._joins_fairly(current, moved_address, joiners) and not follows(current, moved_address)
+
+
+def _busiest_replica_pct(slotmap: SlotMap) -> int:
+    copies = min(slotmap.replication_factor, len(slotmap.members)) - 1
+    busiest = max(ring.replica_counts(slotmap.tokens, slotmap.replication_factor).values())
+    return busiest * len(slotmap.members) * 100 // (ring.SLOT_COUNT * copies)
+
+
+def test_a_join_loading_a_member_as_a_replica_past_the_bound_fails_the_shape_check():
+    # an honest join of 10 onto 11 loads its busiest replica further over the ideal than the
+    # busiest was before: within the bound, and not within one a point lower (a parameter, for the test)
+    current = _grown(11)
+    joined = plan(current, [], [member(i) for i in range(11, 21)], current.epoch + 1)
+    joiners = [member(i).node_id for i in range(11, 21)]
+    before, after = _busiest_replica_pct(current), _busiest_replica_pct(joined)
+    assert before < after < ring.JOIN_REPLICA_BOUND_PCT
+    assert ring.joins_fairly(current.tokens, joined.tokens, joiners, 2)
+    assert ring.joins_fairly(current.tokens, joined.tokens, joiners, 2, replica_bound_pct=after)
+    assert not ring.joins_fairly(current.tokens, joined.tokens, joiners, 2, replica_bound_pct=after - 1)
+    assert ring.JOIN_REPLICA_BOUND_PCT >= 150       # (honest joins reach ~1.45x: 139 members at rf 3)

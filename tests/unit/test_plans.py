@@ -77,39 +77,39 @@ def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_mo
     assert made.to_say(CURRENT, 100.0) is None
 
 
-def test_a_plan_heard_is_checked_once_it_stood_and_followed_no_more_if_it_does_not_follow_the_map():
+def test_a_plan_heard_is_checked_once_and_followed_no_more_if_it_does_not_follow_the_map():
     heard = JoinPlans()
     heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.0)
-    assert heard.to_check(CURRENT, 10.0 + plans.CHECK_AFTER_S / 2) is None     # not stood yet
-    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.5)     # said again: it still stands since 10.0
-    checked = heard.to_check(CURRENT, 10.0 + plans.CHECK_AFTER_S)
+    checked = heard.to_check(CURRENT, 10.0)
     assert checked == PLANNED
-    assert heard.to_check(CURRENT, 20.0) is None     # (running: one check at a time)
-    heard.checked(checked, None, 20.0)                          # the placement failed: again, later
-    assert heard.to_check(CURRENT, 20.0) is None
-    checked = heard.to_check(CURRENT, 20.0 + plans.CHECK_AFTER_S)
+    assert heard.to_check(CURRENT, 10.0) is None                # (running: one check at a time)
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.5)     # said again: the same plan, no new check
+    assert heard.to_check(CURRENT, 10.5) is None
+    heard.checked(checked, None, 11.0)                          # the check could not run: again, later
+    assert heard.to_check(CURRENT, 11.0 + plans.CHECK_AGAIN_S / 2) is None
+    checked = heard.to_check(CURRENT, 11.0 + plans.CHECK_AGAIN_S)
     assert heard.heard(CURRENT) == PLANNED and heard.heard(CURRENT, checked=True) is None
-    heard.checked(checked, True, 21.0)
-    assert heard.to_check(CURRENT, 30.0) is None     # checked: once
+    heard.checked(checked, True, 13.0)
+    assert heard.to_check(CURRENT, 30.0) is None                # checked: once
     assert heard.heard(CURRENT, checked=True) == PLANNED
 
     other = CURRENT.with_member(member(5))
-    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan stands anew
-    assert heard.to_check(CURRENT, 30.0) is None
-    checked = heard.to_check(CURRENT, 30.0 + plans.CHECK_AFTER_S)
+    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan is checked anew
+    assert heard.heard(CURRENT, checked=True) is None
+    checked = heard.to_check(CURRENT, 30.0)
     assert checked == other
-    heard.checked(checked, False, 32.0)
-    assert heard.heard(CURRENT) is None               # refused: followed no more,
-    assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER, 33.0)     # even when said again
+    heard.checked(checked, False, 30.1)
+    assert heard.heard(CURRENT) is None                         # refused: followed no more,
+    assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER, 31.0)     # even when said again
     assert heard.heard(CURRENT) is None
 
 
 def test_the_end_of_a_check_of_a_plan_since_replaced_changes_nothing():
     heard = JoinPlans()
     heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
-    checked = heard.to_check(CURRENT, plans.CHECK_AFTER_S)
+    checked = heard.to_check(CURRENT, 0.0)
     other = CURRENT.with_member(member(5))
     heard.hear(other, PROPOSER, CURRENT, PROPOSER, 2.0)
     heard.checked(checked, False, 2.5)
     assert heard.heard(CURRENT) == other
-    assert heard.to_check(CURRENT, 2.0 + plans.CHECK_AFTER_S) == other
+    assert heard.to_check(CURRENT, 2.5) == other
