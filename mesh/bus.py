@@ -464,24 +464,22 @@ class Mesh:
         if planned is not None:
             self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
-    def _check_plan(self, now: float) -> None:
-        """Check the plan heard as this node's vote on the proposal will (election.follows, in
-        the worker: by its shape, or placed again): copies ahead follow it only once it
-        passes (mesh/plans.py). (Not a joiner: it has no vote on the map that admits it.)"""
+    def _check_plan(self) -> None:
+        """Check the plan heard by its shape (election.follows_as_a_join), here and at once:
+        copies ahead follow it only once it passes (mesh/plans.py). (Not a joiner: it has no
+        vote on the map that admits it.)"""
         current = self.slotmap
         if not current.has_member(self.me.node_id):
             return
-        planned = self._plans.to_check(current, now)
-        if planned is not None:
-            self._offload("follows", (current, planned), lambda follows: self._plan_checked(planned, follows),
-                          lambda: self._plans.checked(planned, None, self._clock()))
-
-    def _plan_checked(self, planned: SlotMap, follows: bool) -> None:
-        self._plans.checked(planned, follows, self._clock())
+        planned = self._plans.to_check(current)
+        if planned is None:
+            return
+        follows = election_rules.follows_as_a_join(current, planned)
+        self._plans.checked(planned, follows)
         self.counters["plan_checked" if follows else "plan_refused"] += 1
         if not follows:
-            log.warning("plan for joiners refused: not what the map makes with them node=%s epoch=%d",
-                        self.me.node_id[:8], self.slotmap.epoch)
+            log.warning("plan for joiners refused: not shaped as the join of its joiners node=%s epoch=%d",
+                        self.me.node_id[:8], current.epoch)
 
     def take_over(self) -> SlotMap:
         """CLUSTER FAILOVER TAKEOVER: adopt, without a vote, the map without the members
@@ -673,7 +671,7 @@ class Mesh:
             self._offer(message)
         elif isinstance(message, Plan):
             if self._has_cluster_map() and not self._plans.hear(message.slotmap, message.sender, self.slotmap,
-                                                                  self._proposer(self.slotmap), now):
+                                                                  self._proposer(self.slotmap)):
                 self.counters["plan_not_followed"] += 1
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
@@ -1158,7 +1156,7 @@ class Mesh:
         self._arrival.pulse(now)
         self._certify_again()
         self._say_plan(now)
-        self._check_plan(now)
+        self._check_plan()
         for voter in list(self._held_votes):
             self._ask_key(voter, now)       # (one asking lost: again, once an interval)
         stalled = self._arrival.stall_ended_at == now

@@ -158,9 +158,11 @@ def follows(current: SlotMap, candidate: SlotMap) -> bool:
     Every map proposed on a base, fresh or carried forward, was made by `plan` or
     `rebalanced` from that base, so a voter can rebuild it: a proposal whose tokens, owners,
     replication factor or member addresses differ from the rebuilt map is not a
-    successor, whoever sent it (an insider cannot vote itself every slot). A join whose
-    shape checks out is taken without the rebuild (`_joins_fairly`); one whose shape does
-    not is rebuilt, so an honest join the shape check misjudges is still voted for.
+    successor, whoever sent it (an insider cannot vote itself every slot). A join is first
+    checked by its shape (`_joins_fairly`), and rebuilt only when that fails, so an honest
+    join the shape check misjudges is still voted for: a join that passes is not rebuilt, and
+    may differ from `plan`'s in where the joiners' pieces sit (ring.joins_fairly says what
+    that leaves to the proposer).
     """
     ids = {m.node_id for m in candidate.members}
     removed = [m.node_id for m in current.members if m.node_id not in ids]
@@ -175,16 +177,31 @@ def follows(current: SlotMap, candidate: SlotMap) -> bool:
         return False
 
 
+def follows_as_a_join(current: SlotMap, candidate: SlotMap) -> bool:
+    """True if `candidate` only adds members to `current`, each member loaded as `plan` loads it
+    (`_joins_fairly`): a plan for joiners worth following (mesh/plans.py). Milliseconds; never
+    places the join again (a plan whose shape fails is not followed), and never raises."""
+    if not current.member_ids <= candidate.member_ids:
+        return False
+    added = [m for m in candidate.members if not current.has_member(m.node_id)]
+    try:
+        return bool(added) and _joins_fairly(current, candidate, added)
+    except (KeyError, ValueError):
+        return False
+
+
 def _joins_fairly(current: SlotMap, candidate: SlotMap, added: list[Member]) -> bool:
-    """True if `candidate` admits `added` to `current` as `plan` would, all but where in the donors'
-    arcs the joiners' pieces sit (ring.joins_fairly): the members as they were, with the same
-    addresses, factor and slots in motion, and every member loaded as the join loads it.
+    """True if `candidate` admits `added` to `current` shaped as `plan` would (ring.joins_fairly:
+    every member's primary slots as the join gives them, replica loads within a bound, but not
+    where in the donors' arcs the joiners' pieces sit): the members as they were, with the same
+    addresses, factor and slots in motion.
 
     A voter places a join again only when this fails: placing it is ~0.1 s of a core at 50
     members, and every member checked every join, all at once when the proposal came (or the
     plan for it: mesh/plans.py), the slowest step of a batch of joiners on a loaded machine.
-    A proposer lying about placement can still choose which arcs of each donor a joiner takes
-    (and so, within JOIN_REPLICA_BOUND_PCT, who replicates them); not who gives how many slots."""
+    A proposer lying about placement can still choose which arcs of each donor a joiner takes,
+    and so who replicates them and who inherits them if the joiner leaves; not who gives how
+    many slots."""
     return (candidate.base_epoch == current.epoch
             and candidate.replication_factor == current.replication_factor
             and all(candidate.member(m.node_id) == m for m in current.members)

@@ -18,19 +18,23 @@ the copies ahead down). A member copies ahead to the plan's joiners it knows ali
 (`followed`): one that died before its admission leaves the plan as it was.
 
 A plan is advice, not a decision: a wrong one costs copies, never data. Still, a member
-copies ahead by a plan only once its own check found that it follows the map
-(election.follows, in its worker), and the voters check the proposal the same way. That
+copies ahead by a plan only once its own check found that it follows the map, as
+the voters check the proposal (election.follows). That
 check used to place the join again, ~0.1 s of a core at 50 members on every member: placed
 when the proposal came, it kept the voters past the proposer's patience (60 members joining
 10 at a time: each ballot retried once, 77-81 s to form against 63-68); placed once the
 plan stood a second, ahead of the copies, it was the slowest step of each batch (the whole
 cluster placing at once at low priority, 5-7 s), and formation was no faster than with every
-member planning itself. A join is now checked by its shape (`election._joins_fairly`,
+member planning itself. A join is now checked by its shape (`election.follows_as_a_join`,
 `ring.joins_fairly`: who gives how many slots, exactly; primaries moving only to joiners;
-replica loads within a bound), in milliseconds, at once when the plan is heard; one that
-fails it is placed again, so an honest join the shape check misjudges is still followed.
-A plan that does not follow the map is followed no more, and costs no copy. (A joiner has
-no vote: it follows the plan that admits it unchecked, to count what it holds.)
+replica loads within a bound; not where the pieces sit), in milliseconds, in the hub, at
+once when the plan is heard.
+A plan whose shape fails is not followed, and costs no copy and no placement (a proposer
+saying a new made-up plan every second would otherwise have every member place one every
+second). The proposal's check falls back to placing the join again when the shape fails
+(election.follows), so an honest join the shape check misjudged is still admitted, only
+without copies ahead. (A joiner has no vote: it follows the plan that admits it
+unchecked, to count what it holds.)
 
 A joiner that hears no plan copies nothing ahead; the proposer admits it once its copy
 stood still for a while (mesh/bus.py PRECOPY_PATIENCE_TIMEOUTS), and it pulls its slots
@@ -45,8 +49,6 @@ from mesh.slotmap import Member, SlotMap
 
 # how often the proposer says its plan again while the plan stands
 PLAN_AGAIN_S = 1.0
-# how long after a check of a plan that could not run (its placement failed) it is tried again
-CHECK_AGAIN_S = 1.0
 
 
 def acceptable(planned: SlotMap, current: SlotMap, sender: str, proposer: str | None) -> bool:
@@ -79,8 +81,7 @@ class JoinPlans:
         self._made: SlotMap | None = None
         self._said_at = float("-inf")
         self._heard: SlotMap | None = None
-        self._check_at = float("-inf")      # when the plan heard may be checked (again, if it failed)
-        self._check = "due"                 # of the plan heard: "due", "running" or "done"
+        self._checked = False                   # the plan heard passed this node's check
         self._refused: SlotMap | None = None    # the last plan whose check failed (said again: ignored)
 
     @property
@@ -104,31 +105,25 @@ class JoinPlans:
         self._said_at = now
         return made
 
-    def hear(self, planned: SlotMap, sender: str, current: SlotMap, proposer: str | None, now: float) -> bool:
+    def hear(self, planned: SlotMap, sender: str, current: SlotMap, proposer: str | None) -> bool:
         """Keep `planned` if acceptable; False if it was not."""
         if not acceptable(planned, current, sender, proposer) or planned == self._refused:
             return False
-        if planned != self._heard:      # (not the same plan said again: it stands anew)
-            self._heard, self._check_at, self._check = planned, now, "due"
+        if planned != self._heard:      # (not the same plan said again: checked anew)
+            self._heard, self._checked = planned, False
         return True
 
-    def to_check(self, current: SlotMap, now: float) -> SlotMap | None:
-        """The plan heard, to check now: not checked yet (nor failing a moment ago)."""
+    def to_check(self, current: SlotMap) -> SlotMap | None:
+        """The plan heard on `current`, if this node has not checked it yet."""
         planned = self.heard(current)
-        if planned is None or self._check != "due" or now < self._check_at:
-            return None
-        self._check = "running"
-        return planned
+        return planned if planned is not None and not self._checked else None
 
-    def checked(self, planned: SlotMap, follows: bool | None, now: float) -> None:
-        """The check of `planned` ended: it follows the map, it does not (followed no more), or
-        None: the check failed to run (tried again CHECK_AGAIN_S later)."""
+    def checked(self, planned: SlotMap, follows: bool) -> None:
+        """This node checked `planned`: it follows the map, or it does not (followed no more)."""
         if self._heard is not planned:
             return      # (another plan came meanwhile: its own check is due)
-        if follows is None:
-            self._check_at, self._check = now + CHECK_AGAIN_S, "due"
-        elif follows:
-            self._check = "done"
+        if follows:
+            self._checked = True
         else:
             self._heard, self._refused = None, planned
 
@@ -136,6 +131,6 @@ class JoinPlans:
         """The plan last heard from a proposer, if it was made on `current` (and, if `checked`,
         once this node's check found that it follows the map)."""
         heard = self._heard
-        if heard is None or heard.base_epoch != current.epoch or (checked and self._check != "done"):
+        if heard is None or heard.base_epoch != current.epoch or (checked and not self._checked):
             return None
         return heard

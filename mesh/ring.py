@@ -173,16 +173,23 @@ JOIN_REPLICA_BOUND_PCT = 160
 
 def joins_fairly(before: Tokens, after: Tokens, joiners: Collection[str], replication_factor: int,
                  replica_bound_pct: int = JOIN_REPLICA_BOUND_PCT) -> bool:
-    """True if `after` is `before` with `joiners` placed as `join` would load them: each member gives
-    the newcomers exactly the slots water-filling asks of it (joiners in id order, as `join` is
-    applied), a slot's primary changes only to a joiner, no member is loaded as a replica past
-    `replica_bound_pct` of its ideal (or as far over as the busiest was before), and the joins add no
-    more tokens than their pieces can.
+    """True if `after` is `before` with `joiners` placed as `join` would load them: each member
+    gives the newcomers exactly the slots water-filling asks of it (joiners in id order, as
+    `join` is applied); a slot's primary changes only to a joiner; no member is loaded as a
+    replica past `replica_bound_pct` of its ideal (or as far over as the busiest was before);
+    the tokens are normalized (no two in a row of one member: `leave` and `rebalance` rely on
+    it), and no more than the pieces can add.
 
     O(slots), milliseconds: what a voter checks of a join instead of placing it again (~0.1 s
     at 50 members, and every member checks every join; mesh/election.py `follows`). Not
-    checked: where in a donor's arcs each piece sits, which is the proposer's to choose. False
-    says only that the shape is not that of a join here (the voter then places it again)."""
+    checked: which of a donor's arcs each piece comes from, and where in it, which is the
+    proposer's to choose. That decides, within the replica bound, who replicates the pieces,
+    and who inherits them if their joiner leaves: a piece cut from the top of an arc passes
+    to the member after it, one from the bottom back to its donor, and `join` cuts both. So
+    a proposer in league with a joiner can cut its pieces from arcs that pass to one member,
+    and hand that member up to a joiner's share when the joiner leaves, until the next move
+    for balance (mesh/balance.py, which voters rebuild exactly). False says only that the
+    shape is not that of a join here (the voter then places it again)."""
     loads = primary_counts(before)
     joining = sorted(set(joiners))
     if not joining or any(joiner in loads for joiner in joining):
@@ -194,8 +201,11 @@ def joins_fairly(before: Tokens, after: Tokens, joiners: Collection[str], replic
         loads[joiner] = share
     if primary_counts(after) != loads:
         return False
+    count = len(after)
     # (a piece adds the joiner's token and may split the donor's arc in two)
-    if len(after) > len(before) + 2 * len(joining) * (DEFAULT_VNODES + len(loads)):
+    if count > len(before) + 2 * len(joining) * (DEFAULT_VNODES + len(loads)):
+        return False
+    if count > 1 and any(after[index][1] == after[(index + 1) % count][1] for index in range(count)):
         return False
     was, now = owners(before, replication_factor), owners(after, replication_factor)
     newcomers = set(joining)

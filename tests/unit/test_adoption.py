@@ -228,7 +228,10 @@ def test_a_join_that_gives_a_member_a_slot_or_moves_loads_fails_the_shape_check_
     unfair = replace(honest, tokens=ring.normalize(dict(swapped)))
     for forged in (taking, unfair):
         assert not election._joins_fairly(current, forged, joiners)
+        assert not election.follows_as_a_join(current, forged)
         assert not follows(current, forged)
+    assert election.follows_as_a_join(current, honest)
+    assert not election.follows_as_a_join(current, plan(current, [insider], joiners, current.epoch + 1))     # a death too
     moved_address = replace(honest, members=tuple(replace(m, port=1) if m.node_id == insider else m
                                                   for m in honest.members))
     assert not election._joins_fairly(current, moved_address, joiners) and not follows(current, moved_address)
@@ -252,3 +255,46 @@ def test_a_join_loading_a_member_as_a_replica_past_the_bound_fails_the_shape_che
     assert ring.joins_fairly(current.tokens, joined.tokens, joiners, 2, replica_bound_pct=after)
     assert not ring.joins_fairly(current.tokens, joined.tokens, joiners, 2, replica_bound_pct=after - 1)
     assert ring.JOIN_REPLICA_BOUND_PCT >= 150       # (honest joins reach ~1.45x: 139 members at rf 3)
+
+
+def test_a_join_with_redundant_tokens_or_primaries_swapped_between_members_fails_the_shape_check():
+    current = _grown(21)
+    joiners = sorted((member(i) for i in range(21, 24)), key=lambda m: m.node_id)
+    honest = plan(current, [], joiners, current.epoch + 1)
+    ids = {j.node_id for j in joiners}
+    # an arc split in two tokens of its owner: the same loads, but `leave` needs a normalized ring
+    (first, _), (second, owner) = honest.tokens[0], honest.tokens[1]
+    assert second - first > 1
+    split = replace(honest, tokens=tuple(sorted(honest.tokens + (((first + second) // 2, owner),))))
+    assert ring.primary_counts(split.tokens) == ring.primary_counts(honest.tokens)
+    assert not election.follows_as_a_join(current, split) and not follows(current, split)
+    # two arcs of one size that two members swap: every member's load as water-filling gives it,
+    # but slots whose primary changed to another member than a joiner
+    sizes: dict[int, list[int]] = {}
+    arcs = ring.arcs(honest.tokens)
+    for index, (_, size, node) in enumerate(arcs):
+        if node not in ids:
+            sizes.setdefault(size, []).append(index)
+    a, b = next((pair[0], other) for pair in sizes.values() for other in pair[1:]
+                if arcs[pair[0]][2] != arcs[other][2])
+    tokens = list(honest.tokens)
+    (pa, na), (pb, nb) = tokens[a], tokens[b]
+    tokens[a], tokens[b] = (pa, nb), (pb, na)
+    swapped = replace(honest, tokens=tuple(tokens))
+    assert ring.primary_counts(swapped.tokens) == ring.primary_counts(honest.tokens)
+    assert not election.follows_as_a_join(current, swapped) and not follows(current, swapped)
+
+
+def test_a_voter_takes_an_honest_join_by_its_shape_and_rebuilds_one_whose_shape_fails(monkeypatch):
+    # (in the Python form: a compiled module calls its own functions, whatever the test patches)
+    current = _grown(11)
+    joiners = [member(i) for i in range(11, 14)]
+    honest = plan(current, [], joiners, current.epoch + 1)
+
+    def no_placement(*args):
+        raise ValueError("placed again")
+    monkeypatch.setattr(election, "plan", no_placement)
+    assert follows(current, honest)                 # by its shape, without a placement
+    monkeypatch.undo()
+    monkeypatch.setattr(ring, "joins_fairly", lambda *args, **kwargs: False)
+    assert follows(current, honest)                 # the shape misjudged: rebuilt, and still voted for

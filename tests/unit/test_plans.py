@@ -30,16 +30,16 @@ def test_a_plan_that_removes_a_member_or_adds_none_is_not_followed():
 
 def test_the_plan_heard_lasts_on_the_map_it_was_made_on_until_a_proposer_says_another():
     heard = JoinPlans()
-    assert heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
+    assert heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER)
     assert heard.heard(CURRENT) == PLANNED
     assert heard.heard(PLANNED) is None             # the map moved on
-    assert not heard.hear(CURRENT.with_member(member(5)), member(2).node_id, CURRENT, PROPOSER, 0.0)
+    assert not heard.hear(CURRENT.with_member(member(5)), member(2).node_id, CURRENT, PROPOSER)
     assert heard.heard(CURRENT) == PLANNED          # (a plan not followed changes nothing)
     # the proposer's role moved (its suspicion, say): the plan stands until the new one says another
     new_proposer = member(2).node_id
     assert heard.heard(CURRENT) == PLANNED
     other = CURRENT.with_member(member(5))
-    assert heard.hear(other, new_proposer, CURRENT, new_proposer, 1.0)
+    assert heard.hear(other, new_proposer, CURRENT, new_proposer)
     assert heard.heard(CURRENT) == other
 
 
@@ -79,37 +79,33 @@ def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_mo
 
 def test_a_plan_heard_is_checked_once_and_followed_no_more_if_it_does_not_follow_the_map():
     heard = JoinPlans()
-    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.0)
-    checked = heard.to_check(CURRENT, 10.0)
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER)
+    checked = heard.to_check(CURRENT)
     assert checked == PLANNED
-    assert heard.to_check(CURRENT, 10.0) is None                # (running: one check at a time)
-    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 10.5)     # said again: the same plan, no new check
-    assert heard.to_check(CURRENT, 10.5) is None
-    heard.checked(checked, None, 11.0)                          # the check could not run: again, later
-    assert heard.to_check(CURRENT, 11.0 + plans.CHECK_AGAIN_S / 2) is None
-    checked = heard.to_check(CURRENT, 11.0 + plans.CHECK_AGAIN_S)
     assert heard.heard(CURRENT) == PLANNED and heard.heard(CURRENT, checked=True) is None
-    heard.checked(checked, True, 13.0)
-    assert heard.to_check(CURRENT, 30.0) is None                # checked: once
+    heard.checked(checked, True)
+    assert heard.to_check(CURRENT) is None                      # checked: once,
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER)            # even when said again
+    assert heard.to_check(CURRENT) is None
     assert heard.heard(CURRENT, checked=True) == PLANNED
 
     other = CURRENT.with_member(member(5))
-    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 30.0)       # a new plan is checked anew
+    heard.hear(other, PROPOSER, CURRENT, PROPOSER)              # a new plan is checked anew
     assert heard.heard(CURRENT, checked=True) is None
-    checked = heard.to_check(CURRENT, 30.0)
+    checked = heard.to_check(CURRENT)
     assert checked == other
-    heard.checked(checked, False, 30.1)
+    heard.checked(checked, False)
     assert heard.heard(CURRENT) is None                         # refused: followed no more,
-    assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER, 31.0)     # even when said again
+    assert not heard.hear(other, PROPOSER, CURRENT, PROPOSER)   # even when said again
     assert heard.heard(CURRENT) is None
 
 
 def test_the_end_of_a_check_of_a_plan_since_replaced_changes_nothing():
     heard = JoinPlans()
-    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER, 0.0)
-    checked = heard.to_check(CURRENT, 0.0)
+    heard.hear(PLANNED, PROPOSER, CURRENT, PROPOSER)
+    checked = heard.to_check(CURRENT)
     other = CURRENT.with_member(member(5))
-    heard.hear(other, PROPOSER, CURRENT, PROPOSER, 2.0)
-    heard.checked(checked, False, 2.5)
+    heard.hear(other, PROPOSER, CURRENT, PROPOSER)
+    heard.checked(checked, False)
     assert heard.heard(CURRENT) == other
-    assert heard.to_check(CURRENT, 2.5) == other
+    assert heard.to_check(CURRENT) == other
