@@ -476,7 +476,7 @@ class Replicator:
         with its joiners this node knows alive (mesh/plans.py `followed`); again whenever another
         plan is heard or one of them is no longer a live joiner here."""
         heard = self.cluster.heard_plan()
-        alive = {member.node_id for member in self.cluster.joiners()} if heard is not None else set()
+        alive = {member.node_id: member for member in self.cluster.joiners()} if heard is not None else {}
         planned, joiners = plans.followed(heard, slotmap, alive, self.me, self._outside())
         key = (slotmap.epoch, tuple(sorted(joiners)))
         if key != self._plan_key or planned is not self._plan or self._plan_source != "heard":

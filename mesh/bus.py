@@ -455,19 +455,17 @@ class Mesh:
         return self._plans.heard(current, checked=current.has_member(self.me.node_id))
 
     def _say_plan(self, now: float) -> None:
-        if not self._plans.saying:
-            return
-        if not self.plans_for_joiners():
-            self._plans.make(None)      # (another member proposes now: its plan, said by it)
-            return
-        planned = self._plans.to_say(self.slotmap, now)
-        if planned is not None:
-            self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
+        # (kept while another member proposes, said again if the role comes back: the
+        # replicator re-announces it only when its joiners change)
+        if self._plans.saying and self.plans_for_joiners():
+            planned = self._plans.to_say(self.slotmap, now)
+            if planned is not None:
+                self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
     def _check_plan(self) -> None:
-        """Check the plan heard by its shape (election.follows_as_a_join), here and at once:
-        copies ahead follow it only once it passes (mesh/plans.py). (Not a joiner: it has no
-        vote on the map that admits it.)"""
+        """Check the plan just heard by its shape (election.follows_as_a_join): copies ahead
+        follow it only once it passes (mesh/plans.py). (Not a joiner: it has no vote on the
+        map that admits it.)"""
         current = self.slotmap
         if not current.has_member(self.me.node_id):
             return
@@ -670,8 +668,11 @@ class Mesh:
         elif isinstance(message, Commit):
             self._offer(message)
         elif isinstance(message, Plan):
-            if self._has_cluster_map() and not self._plans.hear(message.slotmap, message.sender, self.slotmap,
-                                                                  self._proposer(self.slotmap)):
+            if not self._has_cluster_map():
+                pass
+            elif self._plans.hear(message.slotmap, message.sender, self.slotmap, self._proposer(self.slotmap)):
+                self._check_plan()      # (now: unchecked, it would be no plan for a moment, mesh/plans.py)
+            else:
                 self.counters["plan_not_followed"] += 1
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
@@ -1156,7 +1157,6 @@ class Mesh:
         self._arrival.pulse(now)
         self._certify_again()
         self._say_plan(now)
-        self._check_plan()
         for voter in list(self._held_votes):
             self._ask_key(voter, now)       # (one asking lost: again, once an interval)
         stalled = self._arrival.stall_ended_at == now

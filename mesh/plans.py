@@ -27,8 +27,9 @@ plan stood a second, ahead of the copies, it was the slowest step of each batch 
 cluster placing at once at low priority, 5-7 s), and formation was no faster than with every
 member planning itself. A join is now checked by its shape (`election.follows_as_a_join`,
 `ring.joins_fairly`: who gives how many slots, exactly; primaries moving only to joiners;
-replica loads within a bound; not where the pieces sit), in milliseconds, in the hub, at
-once when the plan is heard.
+replica loads within a bound; not where the pieces sit), in milliseconds, in the hub, as
+the plan is heard (before anything reads it: a new plan unchecked for a moment had every
+member close its copies to the joiners and start them again).
 A plan whose shape fails is not followed, and costs no copy and no placement (a proposer
 saying a new made-up plan every second would otherwise have every member place one every
 second). The proposal's check falls back to placing the join again when the shape fails
@@ -43,7 +44,7 @@ of an older version proposes, during a rolling upgrade: it says no plan.
 """
 from __future__ import annotations
 
-from typing import Collection
+from typing import Mapping
 
 from mesh.slotmap import Member, SlotMap
 
@@ -58,16 +59,17 @@ def acceptable(planned: SlotMap, current: SlotMap, sender: str, proposer: str | 
             and current.member_ids < planned.member_ids)
 
 
-def followed(planned: SlotMap | None, current: SlotMap, alive: Collection[str], me: str,
+def followed(planned: SlotMap | None, current: SlotMap, alive: Mapping[str, Member], me: str,
              outside: bool) -> tuple[SlotMap | None, dict[str, Member]]:
     """What node `me` follows of the plan heard on `current`: the plan, and the joiners it copies to.
 
-    Those are the plan's joiners this node knows alive (`alive`), itself too while it joins
+    Those are the plan's joiners this node knows alive (`alive`, as it knows them: a copy goes
+    to the addresses the joiner gave it, not to those a plan names), itself too while it joins
     (`outside`): a joiner follows only a plan that admits it (it counts what it holds of
     that map), and a member no plan without a live joiner."""
     if planned is None or planned.base_epoch != current.epoch:
         return None, {}
-    joiners = {member.node_id: member for member in planned.members
+    joiners = {member.node_id: alive.get(member.node_id, member) for member in planned.members
                if not current.has_member(member.node_id) and (member.node_id in alive or member.node_id == me)}
     if (me not in joiners) if outside else not joiners:
         return None, {}
@@ -91,7 +93,7 @@ class JoinPlans:
 
     def make(self, planned: SlotMap | None) -> None:
         """This node, proposing, placed `planned` (None: no joiners): it is said at the next tick."""
-        if planned != self._made:
+        if planned is not self._made and planned != self._made:
             self._made, self._said_at = planned, float("-inf")
 
     def to_say(self, current: SlotMap, now: float) -> SlotMap | None:

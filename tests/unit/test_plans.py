@@ -1,4 +1,6 @@
 """The plan for joiners (mesh/plans.py): followed only from the proposer, on the map held, and said again while it stands."""
+from dataclasses import replace
+
 from mesh import plans
 from mesh.plans import JoinPlans
 from mesh.slotmap import Member, SlotMap
@@ -35,9 +37,9 @@ def test_the_plan_heard_lasts_on_the_map_it_was_made_on_until_a_proposer_says_an
     assert heard.heard(PLANNED) is None             # the map moved on
     assert not heard.hear(CURRENT.with_member(member(5)), member(2).node_id, CURRENT, PROPOSER)
     assert heard.heard(CURRENT) == PLANNED          # (a plan not followed changes nothing)
-    # the proposer's role moved (its suspicion, say): the plan stands until the new one says another
+    # the proposer's role moved (its suspicion, say): the plan heard stands (heard() asks no
+    # proposer) until the new one says another
     new_proposer = member(2).node_id
-    assert heard.heard(CURRENT) == PLANNED
     other = CURRENT.with_member(member(5))
     assert heard.hear(other, new_proposer, CURRENT, new_proposer)
     assert heard.heard(CURRENT) == other
@@ -47,17 +49,20 @@ def test_a_member_copies_ahead_to_the_joiners_of_the_plan_it_knows_alive():
     two = PLANNED.with_member(member(5))        # joiners 4 and 5 on CURRENT
     two = SlotMap(PLANNED.epoch, two.replication_factor, two.members, two.tokens, base_epoch=CURRENT.epoch)
     me, four, five = member(1).node_id, member(4).node_id, member(5).node_id
-    planned, joiners = plans.followed(two, CURRENT, {four, five}, me, outside=False)
+    moved = replace(member(5), host="10.0.0.5")        # 5 as this node heard it (its own hello)
+    both = {four: member(4), five: moved}
+    planned, joiners = plans.followed(two, CURRENT, both, me, outside=False)
     assert planned is two and set(joiners) == {four, five}
-    planned, joiners = plans.followed(two, CURRENT, {four}, me, outside=False)     # 5 died unadmitted
+    assert joiners[five] is moved                       # copies go where the joiner said, not the plan
+    planned, joiners = plans.followed(two, CURRENT, {four: member(4)}, me, outside=False)     # 5 died unadmitted
     assert planned is two and set(joiners) == {four}
-    assert plans.followed(two, CURRENT, set(), me, outside=False) == (None, {})   # none left alive here
-    assert plans.followed(None, CURRENT, {four}, me, outside=False) == (None, {})
-    assert plans.followed(two, PLANNED, {four, five}, me, outside=False) == (None, {})     # on another map
+    assert plans.followed(two, CURRENT, {}, me, outside=False) == (None, {})   # none left alive here
+    assert plans.followed(None, CURRENT, both, me, outside=False) == (None, {})
+    assert plans.followed(two, PLANNED, both, me, outside=False) == (None, {})     # on another map
     # a joiner follows a plan that admits it (knowing the others alive or not), and no other
-    planned, joiners = plans.followed(two, CURRENT, set(), four, outside=True)
+    planned, joiners = plans.followed(two, CURRENT, {}, four, outside=True)
     assert planned is two and set(joiners) == {four}
-    assert plans.followed(PLANNED, CURRENT, {four}, five, outside=True) == (None, {})
+    assert plans.followed(PLANNED, CURRENT, {four: member(4)}, five, outside=True) == (None, {})
 
 
 def test_the_proposer_says_its_plan_at_once_then_every_interval_until_the_map_moves_on():
