@@ -462,6 +462,12 @@ class Mesh:
             if planned is not None:
                 self.links.send(Plan(self.me.node_id, self._next_seq(), planned))
 
+    def _on_plan(self, plan: Plan) -> None:
+        if self._plans.hear(plan.slotmap, plan.sender, self.slotmap, self._proposer(self.slotmap)):
+            self._check_plan()      # (now: unchecked, it would be no plan for a moment, mesh/plans.py)
+        else:
+            self.counters["plan_not_followed"] += 1
+
     def _check_plan(self) -> None:
         """Check the plan just heard by its shape (election.follows_as_a_join): copies ahead
         follow it only once it passes (mesh/plans.py). (Not a joiner: it has no vote on the
@@ -668,12 +674,8 @@ class Mesh:
         elif isinstance(message, Commit):
             self._offer(message)
         elif isinstance(message, Plan):
-            if not self._has_cluster_map():
-                pass
-            elif self._plans.hear(message.slotmap, message.sender, self.slotmap, self._proposer(self.slotmap)):
-                self._check_plan()      # (now: unchecked, it would be no plan for a moment, mesh/plans.py)
-            else:
-                self.counters["plan_not_followed"] += 1
+            if self._has_cluster_map():     # (a joining node's own one-member map is no base)
+                self._on_plan(message)
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
 
