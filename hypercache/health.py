@@ -54,7 +54,7 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
                        f"until their new owners hold them, or stranded: served by nobody, still in memory)")
     if peers_unsubscribed:
         reasons.append(f"{peers_unsubscribed} mesh peers are not subscribed to for want of open files: this "
-                       f"node does not hear them (raise 'ulimit -n' and restart it)")
+                       f"node hears them only as other members relay them (raise 'ulimit -n' and restart it)")
     if reasons:
         return "degraded", "; ".join(reasons)
     return "ok", None

@@ -87,8 +87,11 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
             "stranded_keys": stranded,
             "mesh_dropped": mesh.get("mesh_dropped", 0),
-            # peers this node could not subscribe to for want of files (open_files.py): unheard
+            # peers this node could not subscribe to for want of files (open_files.py): heard only
+            # as members with a link to them relay them (mesh/links.py `relay`), counted both ways
             "mesh_peers_refused": mesh.get("counters", {}).get("peers_refused", 0),
+            "mesh_relayed_in": mesh.get("counters", {}).get("relayed_in", 0),
+            "mesh_relayed_out": mesh.get("counters", {}).get("relayed_out", 0),
             # how late this node runs (mesh/awareness.py): 0 on time; its suspicions of a silent
             # peer wait mesh_suspect_after_s, (local health + 1) node timeouts
             "mesh_local_health": mesh.get("local_health", 0),

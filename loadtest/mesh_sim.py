@@ -165,6 +165,15 @@ class SimLinks:
     def refused_now(self) -> int:
         return 0        # (no open-file limit here)
 
+    def unlinked(self) -> frozenset[str]:
+        return frozenset()      # (every peer subscribed to: no relays, mesh/links.py `relay`)
+
+    def linked(self) -> frozenset[str]:
+        return frozenset(target.me.node_id for target in self.subscribed.values())
+
+    def relay(self, wanted: dict) -> None:
+        pass
+
     def addressable(self, node_id: str) -> bool:
         return addressed(node_id) in self.network.by_topic
 

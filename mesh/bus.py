@@ -35,6 +35,7 @@ in one certificate (mesh/votes.py): a ballot costs O(N) messages, not N x N.
 from __future__ import annotations
 
 import collections
+import heapq
 import logging
 import time
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ LEAVE_RESEND_S = 0.5
 # A heartbeat repeats a member's news (learned, state or incarnation changed) for this many
 # intervals, enough to outlast a few lost heartbeats; suspicions ride along until they change.
 NEWS_BEATS = 4
+# Members that relay to this node what a peer it has no link to says (Mesh._hear_unlinked): two, so
+# that one of them dying or doubted leaves the peer heard while the choice moves on.
+RELAYERS = 2
 # The whole member list goes this often (and at most once a second after learning a member,
 # for the newcomer): news a member missed, and incarnations a restarted member must outbid.
 ROSTER_EVERY_S = 30.0
@@ -254,6 +258,10 @@ class Mesh:
         # Whose quiet heartbeats this node hears (mesh/watch.py; None: everyone's), and whether
         # it hears those of nodes outside their map.
         self._watching: tuple[frozenset[str] | None, bool, bool] = (None, True, True)
+        # the peers without a link here, each with the members relaying it and whether its quiet
+        # heartbeats are wanted too (_hear_unlinked), and what that choice was made from
+        self._relayed_by: dict[str, tuple[tuple[str, ...], bool]] = {}
+        self._relay_inputs: tuple = ()
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
         self._newest_heard: tuple[int, float] = (0, float("-inf"))
         self._incarnation_sent = 0
@@ -1375,6 +1383,36 @@ class Mesh:
         if (wanted, outsiders, catch_up) != self._watching:
             self._watching = (wanted, outsiders, catch_up)
             self.links.watch(wanted, outsiders, catch_up)
+        self._hear_unlinked(wanted)
+
+    def _hear_unlinked(self, wanted: frozenset[str] | None) -> None:
+        """Hear the peers this node has no link to (no room for their SUBs: hypercache/open_files.py)
+        through two members it has links to, which publish again what those peers say
+        (mesh/links.py `relay`): their watchers first, which hear their quiet heartbeats too,
+        those of the peers this node wants to hear (`wanted`). Without it such a peer was never
+        heard here: suspected for good if this node watched it, its news and proposals missed,
+        and this node's own lease short of its watchers' echoes."""
+        unlinked = self.links.unlinked()
+        if not unlinked and not self._relayed_by:
+            return
+        membership = self.membership
+        linked = self.links.linked() - membership.doubted
+        # (chosen again only when what the choice reads changed: not a ranking per peer each tick)
+        inputs = (unlinked, linked, membership.watchers, frozenset(membership.peers.keys() & unlinked), wanted)
+        if inputs != self._relay_inputs:
+            self._relay_inputs = inputs
+            chosen: dict[str, tuple[tuple[str, ...], bool]] = {}
+            for origin in unlinked:
+                if origin not in membership.peers:
+                    continue
+                group = membership.watchers_of(origin) or frozenset()
+                # (its watchers first; then the others, spread by a hash so that no one member relays all)
+                ranked = heapq.nsmallest(RELAYERS, linked - {origin},
+                                         key=lambda relayer: (relayer not in group, hash((origin, relayer))))
+                if ranked:
+                    chosen[origin] = (tuple(ranked), wanted is None or origin in wanted)
+            self._relayed_by = chosen
+        self.links.relay(self._relayed_by)      # (which sets its SUBs again only if they or the choice changed)
 
     def _map_digest(self) -> bytes:
         """The current map's digest, computed once per map (it hashes every token)."""

@@ -32,6 +32,7 @@ in-order messages are handed to `on_message`, hellos to `on_hello`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 from typing import Any, Callable
 
@@ -81,6 +82,13 @@ OUTSIDE = b"\xfd"
 CATCH_UP = b"\xfc"
 TO = b"\xfb"
 MAPS = b"m"
+# - RELAYED: what a member heard from a peer, published again for members with no link of their own
+#   to that peer (`relayed()`, below): TO + RELAY or RELAY_QUIET + the peer's id, then the message as
+#   its sender published it, topic and all. Neither kind is a hex digit or MAPS, so no member's own
+#   topics match it, and members of an older version, which never subscribe to it, are sent none.
+RELAY = b"r"
+RELAY_QUIET = b"q"
+RELAY_ID_CHARS = 16
 _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
@@ -92,6 +100,18 @@ def addressed(node_id: str, kind: bytes = b"") -> bytes:
     (its first 8 hex digits: another member that shares them hears it too, and drops what is
     not for it, as every member did before)."""
     return TO + kind + node_id[:8].encode()
+
+
+def relayed(origin: str, quiet: bool = False) -> bytes:
+    """The topic under which a member publishes again what it heard from `origin` (its quiet
+    heartbeats under their own, so that only members that watch `origin` take them)."""
+    return TO + (RELAY_QUIET if quiet else RELAY) + origin[:RELAY_ID_CHARS].encode()
+
+
+# What a relayer may not vouch for: a vote in a small map is counted as read off its voter's own link
+# (no signature checked), a vote key must be heard first-hand (mesh/votes.py), and a welcome or a
+# promise is for the link it came in on.
+_NOT_RELAYED = (Endorse, Promise, Vote, VoteKey, Hello)
 
 
 # The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
@@ -166,6 +186,12 @@ class PeerLinks:
         self._outsiders = True                          # hear the heartbeats of nodes outside their map
         self._catch_up = True                           # hear maps sent again
         self._topics_on: dict[tuple, tuple[bool, ...]] = {}   # SUB address -> (QUIET, OUTSIDE, CATCH_UP) on
+        # Relays (`relayed()`): the topics subscribers want relayed by this node, and on each SUB
+        # the relay topics this node subscribed to (the peers it hears through that one).
+        self._relay_wanted: set[bytes] = set()
+        self._relays_on: dict[tuple, frozenset[bytes]] = {}
+        self._relays: dict[str, tuple[tuple[str, ...], bool]] = {}
+        self._subs_made = self._relays_applied = 0      # (a SUB made since: its relays are set again)
 
     @property
     def bound(self) -> bool:
@@ -298,9 +324,59 @@ class PeerLinks:
                 sub.setsockopt(zmq.SUBSCRIBE if want else zmq.UNSUBSCRIBE, topic)
         self._topics_on[address] = wanted
 
+    def unlinked(self) -> frozenset[str]:
+        """The peers known by id that this node has no SUB to (no room for it: `refused_now`)."""
+        return frozenset(address[2] for address in self._refused if len(address) == 3)
+
+    def linked(self) -> frozenset[str]:
+        """The peers this node has a SUB to, bound to their id."""
+        return frozenset(self._sub_ids.values())
+
+    def relay(self, wanted: dict[str, tuple[tuple[str, ...], bool]]) -> None:
+        """Hear each origin of `wanted` through the SUBs to its relayers (origin -> (relayer ids,
+        its quiet heartbeats too)): every member publishes again what it hears from a peer that
+        a subscriber asked it to relay (`_relay_out`). For peers this node cannot subscribe to."""
+        if wanted == self._relays and self._relays_applied == self._subs_made:
+            return
+        self._relays, self._relays_applied = dict(wanted), self._subs_made
+        topics: dict[str, set[bytes]] = {}
+        for origin, (relayers, quiet) in wanted.items():
+            for relayer in relayers:
+                on = topics.setdefault(relayer, set())
+                on.add(relayed(origin))
+                if quiet:
+                    on.add(relayed(origin, quiet=True))
+        for address, sub in self._subs.items():
+            node_id = self._sub_ids.get(address)
+            want = frozenset(topics.get(node_id, ())) if node_id is not None else frozenset()
+            now_on = self._relays_on.get(address, frozenset())
+            for topic in want - now_on:
+                sub.setsockopt(zmq.SUBSCRIBE, topic)
+            for topic in now_on - want:
+                sub.setsockopt(zmq.UNSUBSCRIBE, topic)
+            if want:
+                self._relays_on[address] = want
+            else:
+                self._relays_on.pop(address, None)
+
+    def _relay_out(self, origin: str, data: bytes) -> None:
+        """Publish again, as it came, what `origin` published, if a subscriber asked this node to."""
+        topic = relayed(origin, quiet=data[:1] == QUIET)
+        if topic not in self._relay_wanted or self._pub is None:
+            return
+        if len(topic) + len(data) > MAX_MESSAGE_BYTES:
+            self.counters["relay_too_big"] += 1      # (the subscriber's SUB would drop the link over it)
+            return
+        try:
+            self._pub.send(topic + data, zmq.NOBLOCK)
+            self.counters["relayed_out"] += 1
+            self.counters["out_bytes"] += len(topic) + len(data)
+        except zmq.Again:
+            self.counters["dropped"] += 1
+
     @property
     def refused_now(self) -> int:
-        """Peers not subscribed to for want of room (a degraded node: it does not hear them)."""
+        """Peers not subscribed to for want of room (a degraded node: it hears them only as others relay them)."""
         return len(self._refused)
 
     def disconnect(self, node_id: str) -> None:
@@ -324,6 +400,7 @@ class PeerLinks:
         self._subs.pop(address).close(linger=0)
         self._sub_ids.pop(address, None)
         self._topics_on.pop(address, None)
+        self._relays_on.pop(address, None)
 
     def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
                    server_key: bytes | None) -> None:
@@ -368,6 +445,7 @@ class PeerLinks:
                         self.me.node_id[:8], host, mesh_port, error)
             return
         self._subs[address] = sub
+        self._subs_made += 1
         if node_id is not None:
             self._sub_ids[address] = node_id
         self._set_topics(address, sub)
@@ -389,11 +467,12 @@ class PeerLinks:
         assert self._pub is not None
         while True:
             frame = self._pub.recv()
-            if frame[1:2] == TO:    # a member's own topic (zmq reports its last unsubscription only)
+            if frame[1:2] == TO:    # a member's own topic, or a relay (zmq reports its last unsubscription only)
+                topics = self._relay_wanted if frame[2:3] in (RELAY, RELAY_QUIET) else self._addressable
                 if frame[:1] == b"\x01":
-                    self._addressable.add(frame[1:])
+                    topics.add(frame[1:])
                 else:
-                    self._addressable.discard(frame[1:])
+                    topics.discard(frame[1:])
                 continue
             if frame[:2] != b"\x01\xff":
                 continue
@@ -446,7 +525,10 @@ class PeerLinks:
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]
-            if topic == TO:     # (for this member: its own are the only TO topics it subscribed to)
+            if topic == TO and data[1:2] in (RELAY, RELAY_QUIET):
+                self._take_relayed(address, data, speaker)
+                continue
+            if topic == TO:     # (for this member: its own and relays are the only TO topics it subscribed to)
                 kind = MAPS if data[1:2] == MAPS else b""
                 message = decode(data[len(addressed(self.me.node_id, kind)):])
                 if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
@@ -478,12 +560,47 @@ class PeerLinks:
             if message.seq <= self._last_seq.get(message.sender, -1):
                 self.counters["duplicate"] += 1
                 continue
-            self._last_seq[message.sender] = message.seq
-            self.counters["in"] += 1
-            self.counters[HEARD + type(message).__name__.lower()] += 1
-            self.received[message.sender] += 1
-            self.received_bytes[message.sender] += len(data)
-            try:
-                self._on_message(message)
-            except Exception:  # one bad message must not end this peer's reader
-                log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
+            if self._relay_wanted and topic != TO:
+                self._relay_out(message.sender, data)
+            self._accept(message, len(data))
+
+    def _accept(self, message: Message, size: int) -> None:
+        """Hand on a message that passed every check, new from its sender."""
+        self._last_seq[message.sender] = message.seq
+        self.counters["in"] += 1
+        self.counters[HEARD + type(message).__name__.lower()] += 1
+        self.received[message.sender] += 1
+        self.received_bytes[message.sender] += size
+        try:
+            self._on_message(message)
+        except Exception:  # one bad message must not end this peer's reader
+            log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
+
+    def _take_relayed(self, address: tuple, data: bytes, speaker: str | None) -> None:
+        """A message another member relayed from a peer this node has no link to (`relay`): taken
+        as that peer's, on the word of the member that relayed it, which must be the one this SUB
+        is bound to (and, with a secret, endorsed), and must not be the sender it names."""
+        relayer = self._sub_ids.get(address)
+        origin = data[2:2 + RELAY_ID_CHARS].decode("ascii", "replace")
+        inner = data[2 + RELAY_ID_CHARS:]
+        first = inner[:1]
+        tagged = first == QUIET or first == OUTSIDE or first == CATCH_UP
+        message = decode(inner[1:] if tagged else inner) if first != TO else Invalid("schema")
+        if tagged and not isinstance(message, (Commit if first == CATCH_UP else Heartbeat, Invalid)):
+            message = Invalid("schema")
+        if isinstance(message, Invalid) or isinstance(message, _NOT_RELAYED):
+            self.counters["invalid"] += 1
+            self.counters["invalid_relayed"] += 1
+            return
+        if relayer is None or (speaker is not None and (speaker != relayer or speaker not in self.endorsed)) \
+                or message.sender[:RELAY_ID_CHARS] != origin or message.sender in (relayer, self.me.node_id):
+            self.counters["invalid"] += 1
+            self.counters["invalid_impersonation"] += 1
+            return
+        if message.seq <= self._last_seq.get(message.sender, -1):
+            self.counters["duplicate"] += 1     # (each origin is relayed by two members)
+            return
+        if isinstance(message, Heartbeat) and message.vote_key:
+            message = dataclasses.replace(message, vote_key=b"")    # (a vote key is heard first-hand only)
+        self.counters["relayed_in"] += 1
+        self._accept(message, len(data))

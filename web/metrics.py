@@ -81,7 +81,14 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
     yield _counter("hypercache_mesh_peers_refused", "Subscriptions to mesh peers refused for want of open files "
-                   "(such a peer is not heard: raise ulimit -n).", stats.get("mesh_peers_refused", 0))
+                   "(such a peer is heard only as other members relay it: raise ulimit -n).",
+                   stats.get("mesh_peers_refused", 0))
+    relayed = CounterMetricFamily("hypercache_mesh_relayed", "Mesh messages relayed for peers without a link of "
+                                  "their own: in, heard through a relayer; out, relayed by this node.",
+                                  labels=["direction"])
+    relayed.add_metric(["in"], stats.get("mesh_relayed_in", 0))
+    relayed.add_metric(["out"], stats.get("mesh_relayed_out", 0))
+    yield relayed
     yield _gauge("hypercache_mesh_local_health", "How late this node runs, 0 when on time: it suspects a silent "
                  "peer after this plus one node timeouts (Lifeguard's local health, mesh/awareness.py).",
                  stats.get("mesh_local_health", 0))

@@ -143,6 +143,8 @@ class Stats(TypedDict):
     mesh_dropped: int
     mesh_in_by_kind: NotRequired[dict[str, int]]  # messages accepted from peers, by kind (heartbeat, commit...)
     mesh_peers_refused: NotRequired[int]  # peers not subscribed to for want of open files
+    mesh_relayed_in: NotRequired[int]     # messages heard through relayers (mesh/links.py `relay`)
+    mesh_relayed_out: NotRequired[int]    # messages this node relayed
     mesh_local_health: NotRequired[int]  # how late this node runs (mesh/awareness.py): 0 on time
     mesh_suspect_after_s: NotRequired[float]  # the silence after which it suspects a peer now
     mesh_late_evidence: NotRequired[int]  # late timer ticks and refutations it counted
