@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import hashlib
 import heapq
 import itertools
@@ -51,8 +52,8 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
-from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
-from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
+from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
+from mesh.messages import HELLO_BY_ADDRESS, Heartbeat, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -70,6 +71,7 @@ class Network:
     order: itertools.count = field(default_factory=itertools.count)
     by_address: dict[tuple[str, int], "SimLinks"] = field(default_factory=dict)
     by_topic: dict[bytes, "SimLinks"] = field(default_factory=dict)      # a member's own topics -> it
+    by_id: dict[str, "SimLinks"] = field(default_factory=dict)
     # whose quiet heartbeats each member hears (SimLinks.watch): node id -> its listeners, and
     # the members that hear everyone's; so a quiet heartbeat finds its few receivers at once
     quiet_listeners: dict[str, set["SimLinks"]] = field(default_factory=dict)
@@ -91,7 +93,8 @@ class Network:
     def at(self, when: float, action: Callable[[], None]) -> None:
         heapq.heappush(self.queue, (when, next(self.order), action))
 
-    def deliver(self, source: "SimLinks", target: "SimLinks", message: Message, size: int) -> None:
+    def deliver(self, source: "SimLinks", target: "SimLinks", message: Message, size: int,
+                quiet: bool = False, relayed: bool = False) -> None:
         """Send one message from `source` to `target`: maybe lost, else after a random delay."""
         self.sent[source.me.node_id] += 1
         self.sent_bytes[source.me.node_id] += size
@@ -102,7 +105,7 @@ class Network:
             if target.listening and source.me.node_id not in target.blocked:
                 self.received[target.me.node_id] += 1
                 self.received_bytes[target.me.node_id] += size
-                target.arrive(message, source)
+                target.arrive(message, source, quiet, relayed)
         delay = self.rng.uniform(*self.delay_s)
         if self.brownout is not None and source.me.node_id in self.brownout[0] and target.me.node_id in self.brownout[1]:
             delay += self.rng.uniform(0.0, self.brownout[2])
@@ -145,6 +148,13 @@ class SimLinks:
         self.catch_up = True                             # hears maps sent again
         self.listening = False
         self.bound = False
+        # relays (mesh/links.py `relay`): as a relayer, (origin, quiet) -> the members that asked it;
+        # as a subscriber, (relayer, origin, quiet) asked; the last seq heard from each sender
+        self.relay_for: dict[tuple[str, bool], dict[SimLinks, None]] = {}
+        self._asked: set[tuple[str, str, bool]] = set()
+        self._last_seq: dict[str, int] = {}
+        self.heard_directly: collections.Counter[str] = collections.Counter()
+        network.by_id[me.node_id] = self
         # its hub is not running from the first to the second (SimCluster.starve)
         self.asleep: tuple[float, float] = (float("-inf"), float("-inf"))
         network.by_address[(me.host, me.mesh_port)] = self
@@ -166,13 +176,30 @@ class SimLinks:
         return 0        # (no open-file limit here)
 
     def unlinked(self) -> frozenset[str]:
-        return frozenset()      # (every peer subscribed to: no relays, mesh/links.py `relay`)
+        return frozenset()      # (no open-file limit: every peer subscribed to)
 
     def linked(self) -> frozenset[str]:
         return frozenset(target.me.node_id for target in self.subscribed.values())
 
-    def relay(self, wanted: dict) -> None:
-        pass
+    def relay(self, wanted: dict[str, tuple[tuple[str, ...], bool]]) -> None:
+        """mesh/links.py's `relay`: ask the relayers, among the members subscribed to, to publish
+        again what each origin says (its quiet heartbeats too where asked)."""
+        by_id = {target.me.node_id: target for target in self.subscribed.values()}
+        asked = set()
+        for origin, (relayers, quiet) in wanted.items():
+            for relayer in relayers:
+                if relayer in by_id:
+                    asked.add((relayer, origin, False))
+                    if quiet:
+                        asked.add((relayer, origin, True))
+        # (in a fixed order, not a set's: a seeded run delivers, and draws its delays, the same each time)
+        for relayer, origin, quiet in sorted(self._asked - asked):
+            target = self.network.by_id.get(relayer)
+            if target is not None:
+                target.relay_for.get((origin, quiet), {}).pop(self, None)
+        for relayer, origin, quiet in sorted(asked - self._asked):
+            by_id[relayer].relay_for.setdefault((origin, quiet), {})[self] = None
+        self._asked = asked
 
     def addressable(self, node_id: str) -> bool:
         return addressed(node_id) in self.network.by_topic
@@ -201,7 +228,7 @@ class SimLinks:
             owner = self.network.by_topic.get(topic)
             targets = [owner] if owner is not None and owner in self.subscribers else []
         for subscriber in targets:
-            self.network.deliver(self, subscriber, message, size)
+            self.network.deliver(self, subscriber, message, size, quiet=topic == QUIET)
 
     def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:
         if node_ids != self.watching:
@@ -239,20 +266,47 @@ class SimLinks:
                 del self.subscribed[address]
                 target.subscribers.pop(self, None)
 
-    def arrive(self, message: Message, source: "SimLinks") -> None:
+    def arrive(self, message: Message, source: "SimLinks", quiet: bool = False, relayed: bool = False) -> None:
         if self.asleep[0] <= self.network.now < self.asleep[1]:
             # (a starved hub reads it once it runs again, after its late timer tick: if it still runs)
             def read_late() -> None:
                 if self.listening and source.me.node_id not in self.blocked:
-                    self.arrive(message, source)
+                    self.arrive(message, source, quiet, relayed)
             self.network.at(self.asleep[1], read_late)
             return
         if isinstance(message, Hello):
             self._on_hello(message.me, bool(message.seq & HELLO_BY_ADDRESS))
             self.connect(message.me.host, message.me.mesh_port, message.sender)
             return
-        if (source.me.host, source.me.mesh_port) in self.join_addresses:
-            self.join_peers.add(source.me.node_id)
+        sender = message.sender
+        if relayed:
+            # (as mesh/links.py `_take_relayed`: what may be relayed, once, without its vote key)
+            if isinstance(message, _NOT_RELAYED) or sender in (source.me.node_id, self.me.node_id):
+                self.counters["invalid_relayed"] += 1
+                return
+            if message.seq <= self._last_seq.get(sender, -1):
+                self.counters["duplicate"] += 1
+                return
+            if isinstance(message, Heartbeat) and message.vote_key:
+                message = dataclasses.replace(message, vote_key=b"")
+            self.counters["relayed_in"] += 1
+        else:
+            if (source.me.host, source.me.mesh_port) in self.join_addresses:
+                self.join_peers.add(source.me.node_id)
+            if message.seq <= self._last_seq.get(sender, -1) and any(sender == o for _, o, _ in self._asked):
+                # (heard through a relay first: a node's links drop any seq not newer; the simulation,
+                # whose links reorder, does so for relayed senders only, so runs without relays are as before)
+                self.counters["duplicate"] += 1
+                return
+            self.heard_directly[sender] += 1
+            subscribers = self.relay_for.get((sender, quiet)) if self.relay_for else None
+            if subscribers:
+                size = len(encode(message)) + 18
+                for subscriber in list(subscribers):
+                    self.counters["relayed_out"] += 1
+                    self.network.deliver(self, subscriber, message, size, quiet, relayed=True)
+        if message.seq > self._last_seq.get(sender, -1):
+            self._last_seq[sender] = message.seq
         self.counters["in"] += 1
         self._on_message(message)
 

@@ -262,6 +262,9 @@ class Mesh:
         # heartbeats are wanted too (_hear_unlinked), and what that choice was made from
         self._relayed_by: dict[str, tuple[tuple[str, ...], bool]] = {}
         self._relay_inputs: tuple = ()
+        # per watched peer: the messages its own link had brought when last counted, and since when
+        self._direct_seen: dict[str, int] = {}
+        self._direct_since: dict[str, float] = {}
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
         self._newest_heard: tuple[int, float] = (0, float("-inf"))
         self._incarnation_sent = 0
@@ -1185,7 +1188,8 @@ class Mesh:
             self._arrived_at.pop(node_id, None)
             self._echoed_at.pop(node_id, None)
             self._behind.pop(node_id, None)
-            for known in (self._vote_keys, self._asked_key_at, self._answered_key_at, self._held):
+            for known in (self._vote_keys, self._asked_key_at, self._answered_key_at, self._held,
+                          self._direct_seen, self._direct_since):
                 known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
@@ -1383,16 +1387,22 @@ class Mesh:
         if (wanted, outsiders, catch_up) != self._watching:
             self._watching = (wanted, outsiders, catch_up)
             self.links.watch(wanted, outsiders, catch_up)
-        self._hear_unlinked(wanted)
+        self._hear_unlinked(wanted, now)
 
-    def _hear_unlinked(self, wanted: frozenset[str] | None) -> None:
-        """Hear the peers this node has no link to (no room for their SUBs: hypercache/open_files.py)
+    def _hear_unlinked(self, wanted: frozenset[str] | None, now: float) -> None:
+        """Hear the peers this node has no link to (no room for their SUBs: hypercache/open_files.py),
+        and the watched ones its link to has not brought a word from for half a node timeout,
         through two members it has links to, which publish again what those peers say
         (mesh/links.py `relay`): their watchers first, which hear their quiet heartbeats too,
-        those of the peers this node wants to hear (`wanted`). Without it such a peer was never
-        heard here: suspected for good if this node watched it, its news and proposals missed,
-        and this node's own lease short of its watchers' echoes."""
-        unlinked = self.links.unlinked()
+        those of the peers this node wants to hear (`wanted`).
+
+        Without it a peer with no link was never heard here: suspected for good if this node
+        watched it, its news and proposals missed, and this node's own lease short of its
+        watchers' echoes. A watched peer whose link alone fails (one way: it hears us, others
+        hear it) is heard through others before its silence here counts, as SWIM asks others to
+        probe a member that did not answer; one that is silent everywhere is suspected when it
+        always was, at node_timeout."""
+        unlinked = self.links.unlinked() | self._unheard_directly(now)
         if not unlinked and not self._relayed_by:
             return
         membership = self.membership
@@ -1413,6 +1423,20 @@ class Mesh:
                     chosen[origin] = (tuple(ranked), wanted is None or origin in wanted)
             self._relayed_by = chosen
         self.links.relay(self._relayed_by)      # (which sets its SUBs again only if they or the choice changed)
+
+    def _unheard_directly(self, now: float) -> frozenset[str]:
+        """The watched peers, heard directly before, whose own link brought nothing for half a
+        node timeout (a quiet heartbeat comes every node_timeout / 6: three missed in a row)."""
+        counts, seen, since = self.links.heard_directly, self._direct_seen, self._direct_since
+        quiet_for = self.node_timeout_s / 2
+        unheard = []
+        for node_id in self.membership.watched():
+            count = counts.get(node_id, 0)
+            if count != seen.get(node_id):
+                seen[node_id], since[node_id] = count, now
+            elif count and now - since[node_id] > quiet_for:
+                unheard.append(node_id)
+        return frozenset(unheard)
 
     def _map_digest(self) -> bytes:
         """The current map's digest, computed once per map (it hashes every token)."""

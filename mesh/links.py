@@ -21,6 +21,14 @@ the sender binding above is backed by the handshake: a SUB takes only messages
 from the node id its peer proved, and, with a secret, only once that key was
 endorsed.
 
+A peer this node has no SUB to (no room for it: `refused_now`) is heard through relays: the
+node subscribes, on its SUBs to two members that hear that peer, to the peer's relay topic
+(`relayed()`), and each of them publishes again, as it came, what the peer said (`relay`,
+`_relay_out`, `_take_relayed`). Such a message is taken as the peer's on the relayer's word:
+the one exception to the binding above, for peers this node would not hear at all otherwise,
+and never for what a relayer could use to speak for another (a vote, a vote key, a welcome,
+a promise: `_NOT_RELAYED`; a relayed heartbeat's vote key is dropped). Relays are not relayed again.
+
 The peers heard on links opened to a bare address (--join, CLUSTER MEET) are
 remembered in `join_peers`: a joining node has no map to check a map against,
 and takes the member the operator pointed it at as its anchor (mesh/adoption.py).
@@ -192,6 +200,9 @@ class PeerLinks:
         self._relays_on: dict[tuple, frozenset[bytes]] = {}
         self._relays: dict[str, tuple[tuple[str, ...], bool]] = {}
         self._subs_made = self._relays_applied = 0      # (a SUB made since: its relays are set again)
+        # messages read off each peer's own link (not relayed): how the mesh tells that a peer it
+        # hears only through others is not heard directly any more (Mesh._hear_unlinked)
+        self.heard_directly: collections.Counter[str] = collections.Counter()
 
     @property
     def bound(self) -> bool:
@@ -385,6 +396,7 @@ class PeerLinks:
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)
+        self.heard_directly.pop(node_id, None)
         self.endorsed.pop(node_id, None)
         self.received.pop(node_id, None)
         self.received_bytes.pop(node_id, None)
@@ -562,6 +574,7 @@ class PeerLinks:
                 continue
             if self._relay_wanted and topic != TO:
                 self._relay_out(message.sender, data)
+            self.heard_directly[message.sender] += 1
             self._accept(message, len(data))
 
     def _accept(self, message: Message, size: int) -> None:

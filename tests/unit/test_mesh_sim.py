@@ -294,10 +294,10 @@ def test_what_a_member_holds_reaches_those_that_wait_for_it_only(monkeypatch):
     heard_from_a: dict[str, int] = {}
     arrive = mesh_sim.SimLinks.arrive
 
-    def counting(self, message, source):
+    def counting(self, message, source, *how):
         if isinstance(message, Heartbeat) and message.sender == a.me.node_id:
             heard_from_a[self.me.node_id] = heard_from_a.get(self.me.node_id, 0) + 1
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
     cluster.awaits[b.me.node_id] = frozenset({a.me.node_id})
     network.run_until(network.now + 2 * INTERVAL_S)     # (B's next tick listens to A)
@@ -325,11 +325,11 @@ def test_a_promise_reaches_its_proposer_only(monkeypatch):
     heard: dict[str, int] = {}
     arrive = mesh_sim.SimLinks.arrive
 
-    def counting(self, message, source):
+    def counting(self, message, source, *how):
         if isinstance(message, Promise):
             assert message.proposer == self.me.node_id
             heard[self.me.node_id] = heard.get(self.me.node_id, 0) + 1
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
     network = mesh_sim.Network(seed=3)
     cluster, formed_s, _ = mesh_sim.form(network, 20, NODE_TIMEOUT_MS, 0.25, 60)
@@ -353,12 +353,12 @@ def test_a_member_that_missed_a_map_is_sent_it_once_and_alone(monkeypatch):
     maps_heard: dict[str, int] = {}
     arrive = mesh_sim.SimLinks.arrive
 
-    def lossy(self, message, source):
+    def lossy(self, message, source, *how):
         if missing and self.me.node_id in laggards and isinstance(message, ballot):
             return None
         if isinstance(message, Commit):
             maps_heard[self.me.node_id] = maps_heard.get(self.me.node_id, 0) + 1
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", lossy)
     epoch = cluster.epoch()
     cluster.crash(victim)
@@ -464,11 +464,11 @@ def _ballot_after_a_crash(monkeypatch, forget_keys: bool) -> tuple[dict, "mesh_s
     heard: dict[str, dict[str, int]] = {"vote": {}, "certificate": {}, "heartbeat": {}}
     arrive = mesh_sim.SimLinks.arrive
 
-    def counting(self, message, source):
+    def counting(self, message, source, *how):
         for kind, name in ((Vote, "vote"), (Certificate, "certificate"), (Heartbeat, "heartbeat")):
             if isinstance(message, kind):
                 heard[name][self.me.node_id] = heard[name].get(self.me.node_id, 0) + 1
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
     if forget_keys:     # as if every member's loud heartbeats had been lost: none knows another's key
         for mesh in cluster.live():
@@ -527,10 +527,10 @@ def test_a_member_that_missed_the_certificate_adopts_the_map_sent_again_on_its_v
     laggards = set(ids[3:30:every]) - {ids[1]}     # (ids[1] proposes once ids[0] is dead)
     arrive = mesh_sim.SimLinks.arrive
 
-    def lossy(self, message, source):
+    def lossy(self, message, source, *how):
         if self.me.node_id in laggards and isinstance(message, Certificate):
             return None
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", lossy)
     epoch = cluster.epoch()
     cluster.crash(ids[0])
@@ -629,10 +629,10 @@ def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_
     plans_heard: dict[str, int] = {}
     arrive = mesh_sim.SimLinks.arrive
 
-    def counting(self, message, source):
+    def counting(self, message, source, *how):
         if isinstance(message, Plan):
             plans_heard[self.me.node_id] = plans_heard.get(self.me.node_id, 0) + 1
-        return arrive(self, message, source)
+        return arrive(self, message, source, *how)
     monkeypatch.setattr(mesh_sim.SimLinks, "arrive", counting)
     joiners = [cluster.start([cluster.seed()]) for _ in range(3)]
     for joiner in joiners:      # (copying their share still: not admitted while the test runs)
@@ -684,3 +684,27 @@ def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_
     assert all(m.heard_plan() is None and m.counters["plan_refused"] == 1 for m in members)
     network.run_until(network.now + 2 * plans.PLAN_AGAIN_S)    # (said again: refused still, not checked again)
     assert all(m.heard_plan() is None and m.counters["plan_refused"] == 1 for m in members)
+
+
+def test_a_watcher_whose_link_to_a_member_fails_hears_it_through_others_and_never_suspects_it():
+    # Three of A's watchers stop hearing A on their own link (one way: A hears them, the others
+    # hear A). Each asks two members with a link to A to relay it once that link has been silent
+    # for half a node timeout (Mesh._hear_unlinked), before its silence counts: none of them
+    # suspects A, for ten node timeouts. Before relays, each suspected A at node_timeout (A stayed
+    # a member: 3 of its 8 watchers are short of the 5 a death needs), and said so to every member.
+    network = mesh_sim.Network(seed=3)
+    cluster, formed_s, _ = mesh_sim.form(network, 20, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
+    a = cluster.live()[0]
+    watchers = a.membership.watchers
+    assert watchers is not None
+    cut = [cluster.members[node_id] for node_id in sorted(watchers[a.me.node_id])[:3]]
+    for member in cut:
+        member.links.blocked.add(a.me.node_id)
+    began = network.now
+    while network.now - began < 10 * NODE_TIMEOUT_MS / 1000:
+        network.run_until(network.now + INTERVAL_S)
+        assert not any(a.me.node_id in member.membership.doubted for member in cut), "a cut watcher suspected A"
+    assert all(member.counters["relayed_in"] > 0 for member in cut)
+    assert all(not m.membership.doubted for m in cluster.live())
