@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import hashlib
 import heapq
 import itertools
@@ -53,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
-from mesh.messages import HELLO_BY_ADDRESS, Heartbeat, Hello, Message, digest, encode  # noqa: E402
+from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -72,6 +71,8 @@ class Network:
     by_address: dict[tuple[str, int], "SimLinks"] = field(default_factory=dict)
     by_topic: dict[bytes, "SimLinks"] = field(default_factory=dict)      # a member's own topics -> it
     by_id: dict[str, "SimLinks"] = field(default_factory=dict)
+    # origin -> the relayers asked for its quiet heartbeats, with how many members asked each
+    quiet_relayers: dict[str, collections.Counter] = field(default_factory=dict)
     # whose quiet heartbeats each member hears (SimLinks.watch): node id -> its listeners, and
     # the members that hear everyone's; so a quiet heartbeat finds its few receivers at once
     quiet_listeners: dict[str, set["SimLinks"]] = field(default_factory=dict)
@@ -175,6 +176,8 @@ class SimLinks:
     def refused_now(self) -> int:
         return 0        # (no open-file limit here)
 
+    relaying = True
+
     def unlinked(self) -> frozenset[str]:
         return frozenset()      # (no open-file limit: every peer subscribed to)
 
@@ -193,12 +196,17 @@ class SimLinks:
                     if quiet:
                         asked.add((relayer, origin, True))
         # (in a fixed order, not a set's: a seeded run delivers, and draws its delays, the same each time)
+        quiet_relayers = self.network.quiet_relayers
         for relayer, origin, quiet in sorted(self._asked - asked):
             target = self.network.by_id.get(relayer)
             if target is not None:
                 target.relay_for.get((origin, quiet), {}).pop(self, None)
+                if quiet:
+                    quiet_relayers[origin][target] -= 1
         for relayer, origin, quiet in sorted(asked - self._asked):
             by_id[relayer].relay_for.setdefault((origin, quiet), {})[self] = None
+            if quiet:
+                quiet_relayers.setdefault(origin, collections.Counter())[by_id[relayer]] += 1
         self._asked = asked
 
     def addressable(self, node_id: str) -> bool:
@@ -219,6 +227,9 @@ class SimLinks:
             targets = list(self.subscribers)
         elif topic == QUIET:
             listeners = self.network.hears_all | self.network.quiet_listeners.get(sender, set())
+            relayers = self.network.quiet_relayers.get(sender)
+            if relayers:    # (a relayer hears the quiet heartbeats it was asked to relay: mesh/links.py)
+                listeners = listeners | {relayer for relayer, asking in relayers.items() if asking}
             targets = sorted((s for s in listeners if s in self.subscribers), key=self._subscribed_at.__getitem__)
         elif topic == OUTSIDE:
             targets = [s for s in self.subscribers if s.outsiders]
@@ -280,15 +291,13 @@ class SimLinks:
             return
         sender = message.sender
         if relayed:
-            # (as mesh/links.py `_take_relayed`: what may be relayed, once, without its vote key)
+            # (as mesh/links.py `_take_relayed`: what may be relayed, once)
             if isinstance(message, _NOT_RELAYED) or sender in (source.me.node_id, self.me.node_id):
                 self.counters["invalid_relayed"] += 1
                 return
             if message.seq <= self._last_seq.get(sender, -1):
                 self.counters["duplicate"] += 1
                 return
-            if isinstance(message, Heartbeat) and message.vote_key:
-                message = dataclasses.replace(message, vote_key=b"")
             self.counters["relayed_in"] += 1
         else:
             if (source.me.host, source.me.mesh_port) in self.join_addresses:

@@ -1402,6 +1402,8 @@ class Mesh:
         hear it) is heard through others before its silence here counts, as SWIM asks others to
         probe a member that did not answer; one that is silent everywhere is suspected when it
         always was, at node_timeout."""
+        if not self.links.relaying:
+            return      # (a closed mesh: every message read off its sender's own link, mesh/links.py)
         unlinked = self.links.unlinked() | self._unheard_directly(now)
         if not unlinked and not self._relayed_by:
             return
@@ -1421,6 +1423,10 @@ class Mesh:
                                          key=lambda relayer: (relayer not in group, hash((origin, relayer))))
                 if ranked:
                     chosen[origin] = (tuple(ranked), wanted is None or origin in wanted)
+            if chosen.keys() != self._relayed_by.keys():
+                log.info("mesh peers heard through relays node=%s unlinked=%s silent_link=%s",
+                         self.me.node_id[:8], ",".join(sorted(p[:8] for p in chosen if p in self.links.unlinked())),
+                         ",".join(sorted(p[:8] for p in chosen if p not in self.links.unlinked())))
             self._relayed_by = chosen
         self.links.relay(self._relayed_by)      # (which sets its SUBs again only if they or the choice changed)
 

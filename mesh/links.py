@@ -21,13 +21,15 @@ the sender binding above is backed by the handshake: a SUB takes only messages
 from the node id its peer proved, and, with a secret, only once that key was
 endorsed.
 
-A peer this node has no SUB to (no room for it: `refused_now`) is heard through relays: the
-node subscribes, on its SUBs to two members that hear that peer, to the peer's relay topic
-(`relayed()`), and each of them publishes again, as it came, what the peer said (`relay`,
-`_relay_out`, `_take_relayed`). Such a message is taken as the peer's on the relayer's word:
-the one exception to the binding above, for peers this node would not hear at all otherwise,
-and never for what a relayer could use to speak for another (a vote, a vote key, a welcome,
-a promise: `_NOT_RELAYED`; a relayed heartbeat's vote key is dropped). Relays are not relayed again.
+In an open mesh (no keys), a peer this node has no SUB to (no room for it: `refused_now`), or
+whose own link fell silent, is heard through relays: the node subscribes, on its SUBs to two
+members that hear that peer, to the peer's relay topic (`relayed()`), and each of them publishes
+again, as it came, what the peer said (`relay`, `_relay_out`, `_take_relayed`). Such a message is
+taken as the peer's on the relayer's word: the one exception to the binding above, and one that
+lets a relayer mislead the node that asked it, never the others (each checks a vote's signature
+under the key it heard first-hand, and tallies what it heard itself). A closed mesh keeps the
+binding whole: with keys nothing is relayed. Relays are not relayed again, and a relayed
+sequence number far ahead of the clock is refused (it would have every later message dropped).
 
 The peers heard on links opened to a bare address (--join, CLUSTER MEET) are
 remembered in `join_peers`: a joining node has no map to check a map against,
@@ -40,8 +42,8 @@ in-order messages are handed to `on_message`, hellos to `on_hello`.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
+import time
 from typing import Any, Callable
 
 import gevent
@@ -116,10 +118,13 @@ def relayed(origin: str, quiet: bool = False) -> bytes:
     return TO + (RELAY_QUIET if quiet else RELAY) + origin[:RELAY_ID_CHARS].encode()
 
 
-# What a relayer may not vouch for: a vote in a small map is counted as read off its voter's own link
-# (no signature checked), a vote key must be heard first-hand (mesh/votes.py), and a welcome or a
-# promise is for the link it came in on.
-_NOT_RELAYED = (Endorse, Promise, Vote, VoteKey, Hello)
+# What is never relayed: a welcome is for the link it came in on (a hello travels in subscriptions).
+_NOT_RELAYED = (Endorse, Hello)
+# Origins a relayer keeps relays for, at most (each subscriber may ask for any: beyond a full map's
+# peers, twice, a request is ignored), and how far ahead of the clock a relayed sequence number may be
+# (a node's sequence numbers start at its clock in microseconds and grow by one a message).
+MAX_RELAYED_TOPICS = 2 * MAX_MEMBERS
+RELAYED_SEQ_AHEAD_US = 600_000_000
 
 
 # The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
@@ -199,6 +204,7 @@ class PeerLinks:
         self._relay_wanted: set[bytes] = set()
         self._relays_on: dict[tuple, frozenset[bytes]] = {}
         self._relays: dict[str, tuple[tuple[str, ...], bool]] = {}
+        self.relaying = keys is None        # (a closed mesh keeps every message bound to its link)
         self._subs_made = self._relays_applied = 0      # (a SUB made since: its relays are set again)
         # messages read off each peer's own link (not relayed): how the mesh tells that a peer it
         # hears only through others is not heard directly any more (Mesh._hear_unlinked)
@@ -327,8 +333,12 @@ class PeerLinks:
     def _set_topics(self, address: tuple, sub: zmq.Socket) -> None:
         node_id = self._sub_ids.get(address)
         bare = node_id is None      # a --join/MEET address: hear all it says
-        wanted = (bare or self._watching is None or node_id in self._watching, bare or self._outsiders,
-                  bare or self._catch_up)
+        # (and what a subscriber asked this node to relay of that peer: its quiet heartbeats, its
+        # heartbeats as a joiner, whether or not this node would hear them for itself)
+        quiet = node_id is not None and relayed(node_id, quiet=True) in self._relay_wanted
+        loud = node_id is not None and relayed(node_id) in self._relay_wanted
+        wanted = (bare or quiet or self._watching is None or node_id in self._watching,
+                  bare or loud or self._outsiders, bare or self._catch_up)
         now_on = self._topics_on.get(address, (False, False, False))
         for topic, want, on in zip((QUIET, OUTSIDE, CATCH_UP), wanted, now_on):
             if want != on:
@@ -337,7 +347,8 @@ class PeerLinks:
 
     def unlinked(self) -> frozenset[str]:
         """The peers known by id that this node has no SUB to (no room for it: `refused_now`)."""
-        return frozenset(address[2] for address in self._refused if len(address) == 3)
+        refused = frozenset(address[2] for address in self._refused if len(address) == 3)
+        return refused - self.linked() if refused else refused
 
     def linked(self) -> frozenset[str]:
         """The peers this node has a SUB to, bound to their id."""
@@ -381,6 +392,7 @@ class PeerLinks:
         try:
             self._pub.send(topic + data, zmq.NOBLOCK)
             self.counters["relayed_out"] += 1
+            self.counters["out"] += 1
             self.counters["out_bytes"] += len(topic) + len(data)
         except zmq.Again:
             self.counters["dropped"] += 1
@@ -393,6 +405,8 @@ class PeerLinks:
     def disconnect(self, node_id: str) -> None:
         """Close the SUBs bound to a member that is gone for good, and forget its sequence number."""
         self._refused = {a for a in self._refused if node_id not in a[2:]}
+        if node_id in self._relays:     # (nor is it heard through others: a late relay would learn it again)
+            self.relay({origin: how for origin, how in self._relays.items() if origin != node_id})
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)
@@ -479,12 +493,14 @@ class PeerLinks:
         assert self._pub is not None
         while True:
             frame = self._pub.recv()
-            if frame[1:2] == TO:    # a member's own topic, or a relay (zmq reports its last unsubscription only)
-                topics = self._relay_wanted if frame[2:3] in (RELAY, RELAY_QUIET) else self._addressable
+            if frame[1:2] == TO and frame[2:3] in (RELAY, RELAY_QUIET):
+                self._relay_asked(frame[1:], frame[:1] == b"\x01")
+                continue
+            if frame[1:2] == TO:    # a member's own topic (zmq reports its last unsubscription only)
                 if frame[:1] == b"\x01":
-                    topics.add(frame[1:])
+                    self._addressable.add(frame[1:])
                 else:
-                    topics.discard(frame[1:])
+                    self._addressable.discard(frame[1:])
                 continue
             if frame[:2] != b"\x01\xff":
                 continue
@@ -497,6 +513,28 @@ class PeerLinks:
                 self.connect(hello.me.host, hello.me.mesh_port, hello.sender)
             except Exception:  # one bad hello must not end the reader every join depends on
                 log.exception("mesh hello failed node=%s sender=%s", self.me.node_id[:8], hello.sender[:8])
+
+    def _relay_asked(self, topic: bytes, on: bool) -> None:
+        """A subscriber asked this node to relay a peer (or the last one asking stopped): a relay
+        topic of a hex id, in an open mesh, up to MAX_RELAYED_TOPICS of them. The SUBs bound to
+        that peer hear what is to be relayed, quiet heartbeats included where asked."""
+        origin = topic[2:]
+        if not on:
+            self._relay_wanted.discard(topic)
+        elif not self.relaying or len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef"):
+            self.counters["relay_refused"] += 1
+            return
+        elif len(self._relay_wanted) >= MAX_RELAYED_TOPICS:
+            self.counters["relay_refused"] += 1
+            log.warning("mesh relay not taken on node=%s: %d relays kept already", self.me.node_id[:8],
+                        len(self._relay_wanted))
+            return
+        else:
+            self._relay_wanted.add(topic)
+        prefix = origin.decode()
+        for address, sub in self._subs.items():
+            if self._sub_ids.get(address, "").startswith(prefix):
+                self._set_topics(address, sub)
 
     def _endorse(self, message: Message, speaker: str | None) -> None:
         """Take a publisher's welcome (with a secret: its key is now endorsed); drop all else it sends before."""
@@ -538,7 +576,7 @@ class PeerLinks:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]
             if topic == TO and data[1:2] in (RELAY, RELAY_QUIET):
-                self._take_relayed(address, data, speaker)
+                self._take_relayed(address, data)
                 continue
             if topic == TO:     # (for this member: its own and relays are the only TO topics it subscribed to)
                 kind = MAPS if data[1:2] == MAPS else b""
@@ -572,7 +610,7 @@ class PeerLinks:
             if message.seq <= self._last_seq.get(message.sender, -1):
                 self.counters["duplicate"] += 1
                 continue
-            if self._relay_wanted and topic != TO:
+            if self._relay_wanted and topic != TO and not isinstance(message, _NOT_RELAYED):
                 self._relay_out(message.sender, data)
             self.heard_directly[message.sender] += 1
             self._accept(message, len(data))
@@ -589,10 +627,10 @@ class PeerLinks:
         except Exception:  # one bad message must not end this peer's reader
             log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
 
-    def _take_relayed(self, address: tuple, data: bytes, speaker: str | None) -> None:
+    def _take_relayed(self, address: tuple, data: bytes) -> None:
         """A message another member relayed from a peer this node has no link to (`relay`): taken
         as that peer's, on the word of the member that relayed it, which must be the one this SUB
-        is bound to (and, with a secret, endorsed), and must not be the sender it names."""
+        is bound to, and must not be the sender it names."""
         relayer = self._sub_ids.get(address)
         origin = data[2:2 + RELAY_ID_CHARS].decode("ascii", "replace")
         inner = data[2 + RELAY_ID_CHARS:]
@@ -605,15 +643,17 @@ class PeerLinks:
             self.counters["invalid"] += 1
             self.counters["invalid_relayed"] += 1
             return
-        if relayer is None or (speaker is not None and (speaker != relayer or speaker not in self.endorsed)) \
-                or message.sender[:RELAY_ID_CHARS] != origin or message.sender in (relayer, self.me.node_id):
+        if relayer is None or not self.relaying or message.sender[:RELAY_ID_CHARS] != origin \
+                or message.sender in (relayer, self.me.node_id):
             self.counters["invalid"] += 1
             self.counters["invalid_impersonation"] += 1
+            return
+        if message.seq > time.time_ns() // 1000 + RELAYED_SEQ_AHEAD_US:
+            self.counters["invalid"] += 1
+            self.counters["invalid_relayed_seq"] += 1
             return
         if message.seq <= self._last_seq.get(message.sender, -1):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return
-        if isinstance(message, Heartbeat) and message.vote_key:
-            message = dataclasses.replace(message, vote_key=b"")    # (a vote key is heard first-hand only)
         self.counters["relayed_in"] += 1
         self._accept(message, len(data))
