@@ -605,6 +605,54 @@ def stalled_joins(members: int, joiners: int, node_timeout_ms: int, interval_s: 
             "in_s": round(network.now - began, 1)}
 
 
+def broken_links(members: int, cuts: int, node_timeout_ms: int, interval_s: float, seed: int,
+                 relays: bool = True, seconds: float = 30.0) -> dict:
+    """Form a cluster, then have `cuts` watchers, at random, stop hearing one member they watch on
+    their own link (one way: the member hears them, the others hear it) for `seconds`: the
+    suspicions and deaths of those members, the messages heard per member per second meanwhile,
+    the messages relayed; then crash one member and time its agreement. `relays` False: as
+    before relays (mesh/links.py `relay`), for comparison."""
+    network = Network(seed=seed)
+    cluster, formed_s, _ = form(network, members, node_timeout_ms, interval_s, 60 + members * 0.5)
+    if formed_s is None:
+        return {"members": members, "formed_s": None}
+    for mesh in cluster.members.values():
+        mesh.links.relaying = relays
+    network.run_until(network.now + 2 * node_timeout_ms / 1000)
+    rng = random.Random(seed)
+    ids = sorted(cluster.members)
+    pairs: set[tuple[str, str]] = set()
+    while len(pairs) < cuts:
+        watched = rng.choice(ids)
+        watchers = cluster.members[watched].membership.watchers
+        group = sorted(ids if watchers is None else watchers[watched])
+        pairs.add((rng.choice([w for w in group if w != watched]), watched))
+    for watcher, watched in sorted(pairs):
+        cluster.members[watcher].links.blocked.add(watched)
+    verdicts: collections.Counter = collections.Counter()
+    for mesh in cluster.live():
+        def record(kind, node_id, text, record=mesh._record):
+            if kind in ("suspect", "dead"):
+                verdicts[kind] += 1
+            record(kind, node_id, text)
+        mesh._record = record
+    received, relayed = dict(network.received), sum(m.counters["relayed_in"] for m in cluster.live())
+    began, epoch = network.now, cluster.epoch()
+    network.run_until(began + seconds)
+    live = [m.me.node_id for m in cluster.live()]
+    result = {"members": members, "cuts": cuts, "relays": relays,
+              "suspicions": verdicts["suspect"], "deaths": verdicts["dead"], "epochs": cluster.epoch() - epoch,
+              "msgs_in_per_member_s": round(sum(network.received[n] - received.get(n, 0) for n in live)
+                                            / len(live) / seconds, 2),
+              "relayed_per_s": round((sum(m.counters["relayed_in"] for m in cluster.live()) - relayed) / seconds, 1)}
+    victim = rng.choice([n for n in ids if all(n not in pair for pair in pairs)])
+    cluster.crash(victim)
+    crashed_at = network.now
+    took = cluster.run_until_agreed(set(cluster.members) - {victim}, 60.0)
+    result["crash_agreed_s"] = None if took is None else round(network.now - crashed_at, 2)
+    return result
+
+
 def partition(members: int, minority: float, node_timeout_ms: int, interval_s: float, seconds: float,
               seed: int) -> dict:
     """Cut a formed cluster in two at random (`minority` of the members on one side, both ways)
@@ -653,8 +701,17 @@ def main() -> None:
                              "starts, and print who suspected them, the messages heard and the time to agree")
     parser.add_argument("--stall-s", type=float, nargs=2, default=(3.5, 4.5),
                         help="with --stalled-joins: each newcomer's stall, at random between the two (0 0: none)")
+    parser.add_argument("--broken-links", type=int, default=0,
+                        help="instead: this many watchers stop hearing a member they watch on their own "
+                             "link, one way, for 30 s; print suspicions, deaths, messages, relays, then a crash's agreement")
+    parser.add_argument("--no-relays", action="store_true", help="with --broken-links: as before relays")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
+    if args.broken_links:
+        for members in args.members:
+            print(json.dumps(broken_links(members, args.broken_links, args.node_timeout_ms, args.interval_s,
+                                          args.seed, relays=not args.no_relays)), flush=True)
+        return
     if args.stalled_joins:
         for members in args.members:
             print(json.dumps(stalled_joins(members, args.stalled_joins, args.node_timeout_ms, args.interval_s,
