@@ -24,12 +24,13 @@ def stranded_keys(slot_keys: Sequence[Sized], owners: Sequence[Sequence[str]], m
 
 def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[str, Any],
             members_down: Sequence[tuple[str, str]], join_reason: str | None = None,
-            stranded: int = 0, peers_unsubscribed: int = 0) -> tuple[str, str | None]:
+            stranded: int = 0, peers_unsubscribed: int = 0, relayed: bool = True) -> tuple[str, str | None]:
     """(state, reason): state is "ok", "degraded" or "fail"; reason is None only for "ok".
 
     members_down: (node id, state) of the map's members that are not alive here;
     stranded: keys held here for slots this node no longer owns;
-    peers_unsubscribed: mesh peers this node has no room to subscribe to (hypercache/open_files.py).
+    peers_unsubscribed: mesh peers this node has no room to subscribe to (hypercache/open_files.py);
+    relayed: whether it hears them through members that relay them (an open mesh: mesh/links.py).
     """
     if not accepting_writes:
         return "fail", join_reason or NO_MAJORITY
@@ -53,8 +54,9 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
         reasons.append(f"{stranded} keys held here for slots this node no longer owns (a fallback copy "
                        f"until their new owners hold them, or stranded: served by nobody, still in memory)")
     if peers_unsubscribed:
+        heard = "hears them only as other members relay them" if relayed else "does not hear them"
         reasons.append(f"{peers_unsubscribed} mesh peers are not subscribed to for want of open files: this "
-                       f"node hears them only as other members relay them (raise 'ulimit -n' and restart it)")
+                       f"node {heard} (raise 'ulimit -n' and restart it)")
     if reasons:
         return "degraded", "; ".join(reasons)
     return "ok", None

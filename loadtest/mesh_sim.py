@@ -51,7 +51,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
-from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, addressed  # noqa: E402
+from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, TO, addressed  # noqa: E402
 from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
@@ -95,7 +95,7 @@ class Network:
         heapq.heappush(self.queue, (when, next(self.order), action))
 
     def deliver(self, source: "SimLinks", target: "SimLinks", message: Message, size: int,
-                quiet: bool = False, relayed: bool = False) -> None:
+                quiet: bool = False, relayed: bool = False, to_one: bool = False) -> None:
         """Send one message from `source` to `target`: maybe lost, else after a random delay."""
         self.sent[source.me.node_id] += 1
         self.sent_bytes[source.me.node_id] += size
@@ -106,7 +106,7 @@ class Network:
             if target.listening and source.me.node_id not in target.blocked:
                 self.received[target.me.node_id] += 1
                 self.received_bytes[target.me.node_id] += size
-                target.arrive(message, source, quiet, relayed)
+                target.arrive(message, source, quiet, relayed, to_one)
         delay = self.rng.uniform(*self.delay_s)
         if self.brownout is not None and source.me.node_id in self.brownout[0] and target.me.node_id in self.brownout[1]:
             delay += self.rng.uniform(0.0, self.brownout[2])
@@ -154,7 +154,9 @@ class SimLinks:
         self.relay_for: dict[tuple[str, bool], dict[SimLinks, None]] = {}
         self._asked: set[tuple[str, str, bool]] = set()
         self._last_seq: dict[str, int] = {}
+        self._relayed_seq: dict[str, int] = {}
         self.heard_directly: collections.Counter[str] = collections.Counter()
+        self.heard_directly_total = 0
         network.by_id[me.node_id] = self
         # its hub is not running from the first to the second (SimCluster.starve)
         self.asleep: tuple[float, float] = (float("-inf"), float("-inf"))
@@ -231,15 +233,16 @@ class SimLinks:
             if relayers:    # (a relayer hears the quiet heartbeats it was asked to relay: mesh/links.py)
                 listeners = listeners | {relayer for relayer, asking in relayers.items() if asking}
             targets = sorted((s for s in listeners if s in self.subscribers), key=self._subscribed_at.__getitem__)
-        elif topic == OUTSIDE:
-            targets = [s for s in self.subscribers if s.outsiders]
+        elif topic == OUTSIDE:     # (and relayers asked to relay this sender, as mesh/links.py)
+            targets = [s for s in self.subscribers if s.outsiders or s.relay_for.get((sender, False))]
         elif topic == CATCH_UP:
             targets = [s for s in self.subscribers if s.catch_up]
         else:
             owner = self.network.by_topic.get(topic)
             targets = [owner] if owner is not None and owner in self.subscribers else []
+        to_one = topic[:1] == TO
         for subscriber in targets:
-            self.network.deliver(self, subscriber, message, size, quiet=topic == QUIET)
+            self.network.deliver(self, subscriber, message, size, quiet=topic == QUIET, to_one=to_one)
 
     def watch(self, node_ids: frozenset[str] | None, outsiders: bool = True, catch_up: bool = True) -> None:
         if node_ids != self.watching:
@@ -277,12 +280,13 @@ class SimLinks:
                 del self.subscribed[address]
                 target.subscribers.pop(self, None)
 
-    def arrive(self, message: Message, source: "SimLinks", quiet: bool = False, relayed: bool = False) -> None:
+    def arrive(self, message: Message, source: "SimLinks", quiet: bool = False, relayed: bool = False,
+               to_one: bool = False) -> None:
         if self.asleep[0] <= self.network.now < self.asleep[1]:
             # (a starved hub reads it once it runs again, after its late timer tick: if it still runs)
             def read_late() -> None:
                 if self.listening and source.me.node_id not in self.blocked:
-                    self.arrive(message, source, quiet, relayed)
+                    self.arrive(message, source, quiet, relayed, to_one)
             self.network.at(self.asleep[1], read_late)
             return
         if isinstance(message, Hello):
@@ -295,25 +299,27 @@ class SimLinks:
             if isinstance(message, _NOT_RELAYED) or sender in (source.me.node_id, self.me.node_id):
                 self.counters["invalid_relayed"] += 1
                 return
-            if message.seq <= self._last_seq.get(sender, -1):
+            if message.seq <= max(self._last_seq.get(sender, -1), self._relayed_seq.get(sender, -1)):
                 self.counters["duplicate"] += 1
                 return
+            self._relayed_seq[sender] = message.seq
             self.counters["relayed_in"] += 1
         else:
             if (source.me.host, source.me.mesh_port) in self.join_addresses:
                 self.join_peers.add(source.me.node_id)
-            if message.seq <= self._last_seq.get(sender, -1) and any(sender == o for _, o, _ in self._asked):
-                # (heard through a relay first: a node's links drop any seq not newer; the simulation,
-                # whose links reorder, does so for relayed senders only, so runs without relays are as before)
-                self.counters["duplicate"] += 1
-                return
             self.heard_directly[sender] += 1
-            subscribers = self.relay_for.get((sender, quiet)) if self.relay_for else None
+            self.heard_directly_total += 1
+            subscribers = self.relay_for.get((sender, quiet)) if self.relay_for and not to_one else None
             if subscribers:
                 size = len(encode(message)) + 18
                 for subscriber in list(subscribers):
                     self.counters["relayed_out"] += 1
                     self.network.deliver(self, subscriber, message, size, quiet, relayed=True)
+            if not to_one and message.seq <= self._relayed_seq.get(sender, -1):
+                # (heard through a relay first, as mesh/links.py drops it; only senders relayed here have
+                # such a seq, so runs without relays deliver as before)
+                self.counters["duplicate"] += 1
+                return
         if message.seq > self._last_seq.get(sender, -1):
             self._last_seq[sender] = message.seq
         self.counters["in"] += 1

@@ -10,7 +10,10 @@ send one, at any epoch. A node takes a map as its own in one of two ways:
    or is only joining takes a map it was sent once enough members say in their
    own heartbeats, each also read off a link bound to its sender, that they
    hold exactly that map (its epoch and digest). Honest members hold committed
-   maps only, so a majority that cannot be all liars vouches for the map:
+   maps only, so a majority that cannot be all liars vouches for the map.
+   (In an open mesh, what a node hears of a peer it has no link to comes through
+   a relayer, on that member's word, mesh/links.py: a lying relayer can mislead
+   that node, and only it.)
 
    - a member (it holds a cluster map, `current`) needs a majority of
      `current`'s members: the map it already trusts names who may vouch. Its

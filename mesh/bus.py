@@ -28,7 +28,9 @@ member saw itself, not what it read in others' (Membership.has_news), and a
 newcomer is suspected on silence by its 8 would-be watchers only. The SUB
 sockets still reach every member (idle, they cost nothing: the publisher's
 topic filter drops what a SUB did not subscribe to), since proposals, maps and
-PUBLISH go to all, bound to their sender by the link they come in on. A vote
+PUBLISH go to all, bound to their sender by the link they come in on (in an open
+mesh, a peer without a link of its own, or whose link fell silent, is heard
+through two members that relay it: Mesh._hear_unlinked, mesh/links.py). A vote
 goes to its proposer alone, which relays a majority's signatures to every member
 in one certificate (mesh/votes.py): a ballot costs O(N) messages, not N x N.
 """
@@ -38,6 +40,7 @@ import collections
 import heapq
 import logging
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -166,7 +169,8 @@ class Mesh:
                 raise ballot.BallotError(f"{ballot_path} holds a damaged vote; refusing to forget it")
             self.election.vote = (saved.vote_ballot, saved.vote_base, saved_vote)
         self._saved = saved
-        # This process's vote key and the keys the members announced on their own links: in a map
+        # This process's vote key and the keys the members announced on their own links (or through
+        # relays, for a peer without one: mesh/links.py): in a map
         # with watchers a vote goes to the proposer alone, who relays a majority's signatures to
         # every member in a certificate (mesh/votes.py).
         self._signer = votes.Signer()
@@ -262,9 +266,13 @@ class Mesh:
         # heartbeats are wanted too (_hear_unlinked), and what that choice was made from
         self._relayed_by: dict[str, tuple[tuple[str, ...], bool]] = {}
         self._relay_inputs: tuple = ()
-        # per watched peer: the messages its own link had brought when last counted, and since when
+        # per watched peer: the messages its own link had brought when last counted, and since when;
+        # and the same of all links (_unheard_directly)
         self._direct_seen: dict[str, int] = {}
         self._direct_since: dict[str, float] = {}
+        self._direct_watched: set[str] | None = None
+        self._direct_total = 0
+        self._direct_any_at = float("-inf")
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
         self._newest_heard: tuple[int, float] = (0, float("-inf"))
         self._incarnation_sent = 0
@@ -542,6 +550,7 @@ class Mesh:
             "mesh_dropped": self.counters["dropped"] + self.counters["invalid"] + self.counters["too_big"],
             "counters": dict(self.counters),
             "peers_unsubscribed": self.links.refused_now,
+            "relaying": self.links.relaying,
             # this node's doubt in its own timeliness (mesh/awareness.py): 0 on time
             "local_health": self.health.score,
             "suspect_after_s": self.health.scaled(self.node_timeout_s),
@@ -870,7 +879,7 @@ class Mesh:
         self._tally(vote.sender, vote.ballot, vote.base_epoch, vote.digest, vote.signature)
 
     def _learn_key(self, node_id: str, key: bytes) -> None:
-        """Take a member's vote key, read off its own link; count what waited for it."""
+        """Take a member's vote key, read off its own link (or a relay's); count what waited for it."""
         if self._vote_keys.get(node_id) == key:
             return
         self._vote_keys[node_id] = key
@@ -1404,43 +1413,68 @@ class Mesh:
         always was, at node_timeout."""
         if not self.links.relaying:
             return      # (a closed mesh: every message read off its sender's own link, mesh/links.py)
-        unlinked = self.links.unlinked() | self._unheard_directly(now)
-        if not unlinked and not self._relayed_by:
+        silent = self._unheard_directly(now)
+        unlinked = self.links.unlinked()
+        asked = unlinked | silent
+        if not asked and not self._relayed_by:
             return
-        membership = self.membership
-        linked = self.links.linked() - membership.doubted
+        membership, slotmap = self.membership, self.slotmap
+        # Relayers: map members this node hears on their own link and doubts not (not a joiner, nor a
+        # peer relayed itself); each origin's watchers first. A choice whose origin has said nothing
+        # here for half a node timeout since, by any path, moves on to the next ones (`round`):
+        # relayers that hear it no better (a partition's bridge was not among them) are not kept.
+        linked = (self.links.linked() & slotmap.member_ids) - membership.doubted - asked
+        rounds = []
+        for origin in sorted(asked):
+            peer = membership.peers.get(origin)
+            if peer is not None:
+                rounds.append((origin, int(max(0.0, now - peer.heard_at) // (self.node_timeout_s / 2))))
         # (chosen again only when what the choice reads changed: not a ranking per peer each tick)
-        inputs = (unlinked, linked, membership.watchers, frozenset(membership.peers.keys() & unlinked), wanted)
+        inputs = (tuple(rounds), linked, membership.watchers, wanted)
         if inputs != self._relay_inputs:
             self._relay_inputs = inputs
             chosen: dict[str, tuple[tuple[str, ...], bool]] = {}
-            for origin in unlinked:
-                if origin not in membership.peers:
-                    continue
+            me = self.me.node_id
+            for origin, round_ in rounds:
                 group = membership.watchers_of(origin) or frozenset()
-                # (its watchers first; then the others, spread by a hash so that no one member relays all)
-                ranked = heapq.nsmallest(RELAYERS, linked - {origin},
-                                         key=lambda relayer: (relayer not in group, hash((origin, relayer))))
+                # (spread by a hash of the asker too, so that two askers do not both pick the two
+                # that cannot hear the origin either; stable from one process to the next)
+                ranked = heapq.nsmallest(RELAYERS, linked - {origin}, key=lambda relayer: (
+                    relayer not in group, zlib.crc32(f"{me}{origin}{relayer}{round_}".encode())))
                 if ranked:
                     chosen[origin] = (tuple(ranked), wanted is None or origin in wanted)
             if chosen.keys() != self._relayed_by.keys():
                 log.info("mesh peers heard through relays node=%s unlinked=%s silent_link=%s",
-                         self.me.node_id[:8], ",".join(sorted(p[:8] for p in chosen if p in self.links.unlinked())),
-                         ",".join(sorted(p[:8] for p in chosen if p not in self.links.unlinked())))
+                         me[:8], ",".join(sorted(p[:8] for p in chosen if p in unlinked)),
+                         ",".join(sorted(p[:8] for p in chosen if p not in unlinked)))
             self._relayed_by = chosen
         self.links.relay(self._relayed_by)      # (which sets its SUBs again only if they or the choice changed)
 
     def _unheard_directly(self, now: float) -> frozenset[str]:
-        """The watched peers, heard directly before, whose own link brought nothing for half a
-        node timeout (a quiet heartbeat comes every node_timeout / 6: three missed in a row)."""
-        counts, seen, since = self.links.heard_directly, self._direct_seen, self._direct_since
+        """The watched map members, heard directly before, whose own link brought nothing for half
+        a node timeout (a quiet heartbeat comes every node_timeout / 6: three missed in a row)
+        while other links brought messages for that long after: not this node's own stall or long
+        command (no link read then), nor a peer suspected or dead already (suspicion stands on
+        any path's silence), nor a joiner (suspected after twice the silence, and relayed by whom?)."""
+        links, membership = self.links, self.membership
+        counts, seen, since = links.heard_directly, self._direct_seen, self._direct_since
+        if links.heard_directly_total != self._direct_total:
+            self._direct_total, self._direct_any_at = links.heard_directly_total, now
+        watched = membership.watched()
+        if watched is not self._direct_watched:
+            # (the watched set changed: who is no longer watched is counted afresh if watched again)
+            self._direct_watched = watched
+            for node_id in [n for n in seen if n not in watched]:
+                del seen[node_id], since[node_id]
         quiet_for = self.node_timeout_s / 2
+        members, doubted = self.slotmap.member_ids, membership.doubted
         unheard = []
-        for node_id in self.membership.watched():
+        for node_id in watched:
             count = counts.get(node_id, 0)
             if count != seen.get(node_id):
                 seen[node_id], since[node_id] = count, now
-            elif count and now - since[node_id] > quiet_for:
+            elif count and now - since[node_id] > quiet_for and self._direct_any_at - since[node_id] > quiet_for \
+                    and node_id in members and node_id not in doubted:
                 unheard.append(node_id)
         return frozenset(unheard)
 

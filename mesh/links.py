@@ -26,8 +26,9 @@ whose own link fell silent, is heard through relays: the node subscribes, on its
 members that hear that peer, to the peer's relay topic (`relayed()`), and each of them publishes
 again, as it came, what the peer said (`relay`, `_relay_out`, `_take_relayed`). Such a message is
 taken as the peer's on the relayer's word: the one exception to the binding above, and one that
-lets a relayer mislead the node that asked it, never the others (each checks a vote's signature
-under the key it heard first-hand, and tallies what it heard itself). A closed mesh keeps the
+lets a relayer mislead the node that asked it, never the others (in a map with watchers each
+checks a vote's signature under the key it heard, and every node tallies and attests what it
+heard itself: a relayed lie goes no further than the node it was told to). A closed mesh keeps the
 binding whole: with keys nothing is relayed. Relays are not relayed again, and a relayed
 sequence number far ahead of the clock is refused (it would have every later message dropped).
 
@@ -209,6 +210,8 @@ class PeerLinks:
         # messages read off each peer's own link (not relayed): how the mesh tells that a peer it
         # hears only through others is not heard directly any more (Mesh._hear_unlinked)
         self.heard_directly: collections.Counter[str] = collections.Counter()
+        self.heard_directly_total = 0
+        self._relayed_seq: dict[str, int] = {}     # per sender, the last seq taken from a relay
 
     @property
     def bound(self) -> bool:
@@ -357,7 +360,8 @@ class PeerLinks:
     def relay(self, wanted: dict[str, tuple[tuple[str, ...], bool]]) -> None:
         """Hear each origin of `wanted` through the SUBs to its relayers (origin -> (relayer ids,
         its quiet heartbeats too)): every member publishes again what it hears from a peer that
-        a subscriber asked it to relay (`_relay_out`). For peers this node cannot subscribe to."""
+        a subscriber asked it to relay (`_relay_out`). For peers this node cannot subscribe to, or
+        whose own link fell silent (Mesh._hear_unlinked)."""
         if wanted == self._relays and self._relays_applied == self._subs_made:
             return
         self._relays, self._relays_applied = dict(wanted), self._subs_made
@@ -410,6 +414,7 @@ class PeerLinks:
         for address in [a for a in self._subs if node_id in a[2:] or self._sub_ids.get(a) == node_id]:
             self._close(address)
         self._last_seq.pop(node_id, None)
+        self._relayed_seq.pop(node_id, None)
         self.heard_directly.pop(node_id, None)
         self.endorsed.pop(node_id, None)
         self.received.pop(node_id, None)
@@ -482,7 +487,8 @@ class PeerLinks:
         log.info("mesh connect node=%s peer_address=%s:%d", self.me.node_id[:8], host, mesh_port)
 
     def _refuse(self, address: tuple, reason: str) -> None:
-        """A peer this node cannot subscribe to stays unheard: counted and said once per address."""
+        """A peer this node cannot subscribe to: counted and said once per address (heard through
+        relays in an open mesh, Mesh._hear_unlinked; unheard in a closed one)."""
         if address not in self._refused:
             self._refused.add(address)
             self.counters["peers_refused"] += 1
@@ -494,7 +500,10 @@ class PeerLinks:
         while True:
             frame = self._pub.recv()
             if frame[1:2] == TO and frame[2:3] in (RELAY, RELAY_QUIET):
-                self._relay_asked(frame[1:], frame[:1] == b"\x01")
+                try:
+                    self._relay_asked(frame[1:], frame[:1] == b"\x01")
+                except Exception:   # one bad request must not end the reader every join depends on
+                    log.exception("mesh relay request failed node=%s", self.me.node_id[:8])
                 continue
             if frame[1:2] == TO:    # a member's own topic (zmq reports its last unsubscription only)
                 if frame[:1] == b"\x01":
@@ -519,9 +528,12 @@ class PeerLinks:
         topic of a hex id, in an open mesh, up to MAX_RELAYED_TOPICS of them. The SUBs bound to
         that peer hear what is to be relayed, quiet heartbeats included where asked."""
         origin = topic[2:]
+        if len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef"):
+            self.counters["relay_refused"] += 1     # (zmq reports an unsubscription never subscribed too)
+            return
         if not on:
             self._relay_wanted.discard(topic)
-        elif not self.relaying or len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef"):
+        elif not self.relaying:
             self.counters["relay_refused"] += 1
             return
         elif len(self._relay_wanted) >= MAX_RELAYED_TOPICS:
@@ -606,18 +618,26 @@ class PeerLinks:
                     self._settle(address)
                 if address[:2] in self._join_addresses:
                     self.join_peers.add(message.sender)
+            sender, seq = message.sender, message.seq
+            # (counted before the repeats: a link that brings only what relays brought first still works)
+            self.heard_directly[sender] += 1
+            self.heard_directly_total += 1
             # Two SUBs can reach one peer (a join address and its announce address): drop repeats.
-            if message.seq <= self._last_seq.get(message.sender, -1):
+            if seq <= self._last_seq.get(sender, -1):
                 self.counters["duplicate"] += 1
                 continue
+            self._last_seq[sender] = seq
             if self._relay_wanted and topic != TO and not isinstance(message, _NOT_RELAYED):
-                self._relay_out(message.sender, data)
-            self.heard_directly[message.sender] += 1
+                self._relay_out(sender, data)
+            # (heard through a relay first; a message to this node alone is never relayed, and comes
+            # in this link's order whatever relays brought meanwhile)
+            if topic != TO and seq <= self._relayed_seq.get(sender, -1):
+                self.counters["duplicate"] += 1
+                continue
             self._accept(message, len(data))
 
     def _accept(self, message: Message, size: int) -> None:
         """Hand on a message that passed every check, new from its sender."""
-        self._last_seq[message.sender] = message.seq
         self.counters["in"] += 1
         self.counters[HEARD + type(message).__name__.lower()] += 1
         self.received[message.sender] += 1
@@ -652,8 +672,9 @@ class PeerLinks:
             self.counters["invalid"] += 1
             self.counters["invalid_relayed_seq"] += 1
             return
-        if message.seq <= self._last_seq.get(message.sender, -1):
+        if message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return
+        self._relayed_seq[message.sender] = message.seq
         self.counters["relayed_in"] += 1
         self._accept(message, len(data))

@@ -210,7 +210,7 @@ class Membership:
         return [Joined(member)]
 
     def heartbeat(self, beat: Heartbeat, now: float) -> list[Event]:
-        """Take in a heartbeat heard directly from its sender."""
+        """Take in a heartbeat heard from its sender (on its own link, or through a relay: mesh/links.py)."""
         if beat.sender == self.me.node_id:
             return []
         events: list[Event] = []

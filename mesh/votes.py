@@ -9,7 +9,9 @@ each against the key its voter announced in its own heartbeats (`vote_key`,
 read off that voter's link as well) and counts the votes that check out
 exactly as if it had heard them (mesh/election.py). The proposer cannot make
 up a vote, so a certificate proves what the votes it carries would have: a
-round costs O(N) messages, and no member takes a single member's word.
+round costs O(N) messages, and no member takes a single member's word. (But for
+a peer a member has no link to, in an open mesh: its key and heartbeats come
+through a relayer, mesh/links.py, whose word that member takes, and only it.)
 
 A key pair lives as long as its process: a restarted member announces a new
 key with its first map, and its signatures under the old one stop checking out

@@ -81,7 +81,7 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
     yield _counter("hypercache_mesh_peers_refused", "Subscriptions to mesh peers refused for want of open files "
-                   "(such a peer is heard only as other members relay it: raise ulimit -n).",
+                   "(in an open mesh such a peer is heard only as other members relay it: raise ulimit -n).",
                    stats.get("mesh_peers_refused", 0))
     relayed = CounterMetricFamily("hypercache_mesh_relayed", "Mesh messages relayed for peers without a link of "
                                   "their own: in, heard through a relayer; out, relayed by this node.",
