@@ -157,6 +157,7 @@ class SimLinks:
         self._relayed_seq: dict[str, int] = {}
         self.heard_directly: collections.Counter[str] = collections.Counter()
         self.heard_directly_total = 0
+        self.relays_heard: collections.Counter[tuple[str, str]] = collections.Counter()
         network.by_id[me.node_id] = self
         # its hub is not running from the first to the second (SimCluster.starve)
         self.asleep: tuple[float, float] = (float("-inf"), float("-inf"))
@@ -299,6 +300,7 @@ class SimLinks:
             if isinstance(message, _NOT_RELAYED) or sender in (source.me.node_id, self.me.node_id):
                 self.counters["invalid_relayed"] += 1
                 return
+            self.relays_heard[(sender, source.me.node_id)] += 1
             if message.seq <= max(self._last_seq.get(sender, -1), self._relayed_seq.get(sender, -1)):
                 self.counters["duplicate"] += 1
                 return

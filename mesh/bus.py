@@ -37,10 +37,8 @@ in one certificate (mesh/votes.py): a ballot costs O(N) messages, not N x N.
 from __future__ import annotations
 
 import collections
-import heapq
 import logging
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -59,6 +57,7 @@ from mesh.placer import Placer, PlacerClosed, run_in_thread
 from mesh.messages import (Certificate, Commit, Heartbeat, Leave, Message, Plan, Prepare, Promise, Proposal, Publish,
                            State, Vote, VoteKey, digest, echo_key, pack_slotmap, unpack_slotmap)
 from mesh.plans import JoinPlans
+from mesh.relays import Relays
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -263,14 +262,13 @@ class Mesh:
         # it hears those of nodes outside their map.
         self._watching: tuple[frozenset[str] | None, bool, bool] = (None, True, True)
         # the peers without a link here, each with the members relaying it and whether its quiet
-        # heartbeats are wanted too (_hear_unlinked), and what that choice was made from
+        # heartbeats are wanted too (_hear_unlinked, mesh/relays.py)
         self._relayed_by: dict[str, tuple[tuple[str, ...], bool]] = {}
-        self._relay_inputs: tuple = ()
+        self._relays = Relays(me.node_id, RELAYERS, self.node_timeout_s / 3)
         # per watched peer: the messages its own link had brought when last counted, and since when;
         # and the same of all links (_unheard_directly)
         self._direct_seen: dict[str, int] = {}
         self._direct_since: dict[str, float] = {}
-        self._direct_watched: set[str] | None = None
         self._direct_total = 0
         self._direct_any_at = float("-inf")
         # the newest map epoch a heartbeat named, and when: while ours is older, listen to everyone
@@ -1415,66 +1413,56 @@ class Mesh:
             return      # (a closed mesh: every message read off its sender's own link, mesh/links.py)
         silent = self._unheard_directly(now)
         unlinked = self.links.unlinked()
-        asked = unlinked | silent
+        membership = self.membership
+        peers = membership.peers
+        # (not the dead: nothing to hear; a suspect yes, its refutation may come only this way)
+        asked = {origin for origin in unlinked | silent
+                 if origin in peers and peers[origin].state != State.DEAD}
         if not asked and not self._relayed_by:
             return
-        membership, slotmap = self.membership, self.slotmap
-        # Relayers: map members this node hears on their own link and doubts not (not a joiner, nor a
-        # peer relayed itself); each origin's watchers first. A choice whose origin has said nothing
-        # here for half a node timeout since, by any path, moves on to the next ones (`round`):
-        # relayers that hear it no better (a partition's bridge was not among them) are not kept.
-        linked = (self.links.linked() & slotmap.member_ids) - membership.doubted - asked
-        rounds = []
-        for origin in sorted(asked):
-            peer = membership.peers.get(origin)
-            if peer is not None:
-                rounds.append((origin, int(max(0.0, now - peer.heard_at) // (self.node_timeout_s / 2))))
-        # (chosen again only when what the choice reads changed: not a ranking per peer each tick)
-        inputs = (tuple(rounds), linked, membership.watchers, wanted)
-        if inputs != self._relay_inputs:
-            self._relay_inputs = inputs
-            chosen: dict[str, tuple[tuple[str, ...], bool]] = {}
-            me = self.me.node_id
-            for origin, round_ in rounds:
-                group = membership.watchers_of(origin) or frozenset()
-                # (spread by a hash of the asker too, so that two askers do not both pick the two
-                # that cannot hear the origin either; stable from one process to the next)
-                ranked = heapq.nsmallest(RELAYERS, linked - {origin}, key=lambda relayer: (
-                    relayer not in group, zlib.crc32(f"{me}{origin}{relayer}{round_}".encode())))
-                if ranked:
-                    chosen[origin] = (tuple(ranked), wanted is None or origin in wanted)
-            if chosen.keys() != self._relayed_by.keys():
+        # Relayers: members this node hears on their own link and doubts not (not a joiner, nor a
+        # peer relayed itself; the --join peers while it holds no cluster map yet), mesh/relays.py.
+        candidates = self.slotmap.member_ids if self._has_cluster_map() else self.links.join_peers
+        linked = (self.links.linked() & candidates) - membership.doubted - asked
+        chosen = self._relays.choose(now, {origin: wanted is None or origin in wanted for origin in sorted(asked)},
+                                     linked, lambda origin: membership.watchers_of(origin) or frozenset(),
+                                     self.links.relays_heard)
+        if chosen.keys() != self._relayed_by.keys():
+            if chosen:
                 log.info("mesh peers heard through relays node=%s unlinked=%s silent_link=%s",
-                         me[:8], ",".join(sorted(p[:8] for p in chosen if p in unlinked)),
+                         self.me.node_id[:8], ",".join(sorted(p[:8] for p in chosen if p in unlinked)),
                          ",".join(sorted(p[:8] for p in chosen if p not in unlinked)))
-            self._relayed_by = chosen
+            else:
+                log.info("mesh peers all heard on their own links again node=%s", self.me.node_id[:8])
+        self._relayed_by = chosen
         self.links.relay(self._relayed_by)      # (which sets its SUBs again only if they or the choice changed)
 
     def _unheard_directly(self, now: float) -> frozenset[str]:
         """The watched map members, heard directly before, whose own link brought nothing for half
         a node timeout (a quiet heartbeat comes every node_timeout / 6: three missed in a row)
         while other links brought messages for that long after: not this node's own stall or long
-        command (no link read then), nor a peer suspected or dead already (suspicion stands on
-        any path's silence), nor a joiner (suspected after twice the silence, and relayed by whom?)."""
+        command (no link read then), nor a joiner (suspected after twice the silence). A suspect
+        stays on: its refutation may reach this node only through relays."""
         links, membership = self.links, self.membership
         counts, seen, since = links.heard_directly, self._direct_seen, self._direct_since
         if links.heard_directly_total != self._direct_total:
             self._direct_total, self._direct_any_at = links.heard_directly_total, now
         watched = membership.watched()
-        if watched is not self._direct_watched:
-            # (the watched set changed: who is no longer watched is counted afresh if watched again)
-            self._direct_watched = watched
-            for node_id in [n for n in seen if n not in watched]:
-                del seen[node_id], since[node_id]
+        # (who is no longer watched is counted afresh if watched again: the set changes in place too)
+        for node_id in seen.keys() - watched:
+            del seen[node_id], since[node_id]
         quiet_for = self.node_timeout_s / 2
-        members, doubted = self.slotmap.member_ids, membership.doubted
+        members = self.slotmap.member_ids
+        # (right after this node's own stall, the links' backlogs are read one after another: a
+        # peer read last is not silent, only late; none is newly found silent for a quiet interval)
+        just_stalled = now - self._arrival.stall_ended_at < self._quiet_interval_s
         unheard = []
         for node_id in watched:
             count = counts.get(node_id, 0)
             if count != seen.get(node_id):
                 seen[node_id], since[node_id] = count, now
             elif count and now - since[node_id] > quiet_for and self._direct_any_at - since[node_id] > quiet_for \
-                    and node_id in members and node_id not in doubted:
+                    and node_id in members and (not just_stalled or node_id in self._relayed_by):
                 unheard.append(node_id)
         return frozenset(unheard)
 

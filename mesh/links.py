@@ -212,6 +212,8 @@ class PeerLinks:
         self.heard_directly: collections.Counter[str] = collections.Counter()
         self.heard_directly_total = 0
         self._relayed_seq: dict[str, int] = {}     # per sender, the last seq taken from a relay
+        # (origin, relayer) -> messages that relayer passed on from that origin (mesh/relays.py)
+        self.relays_heard: collections.Counter[tuple[str, str]] = collections.Counter()
 
     @property
     def bound(self) -> bool:
@@ -415,6 +417,8 @@ class PeerLinks:
             self._close(address)
         self._last_seq.pop(node_id, None)
         self._relayed_seq.pop(node_id, None)
+        for pair in [pair for pair in self.relays_heard if node_id in pair]:
+            del self.relays_heard[pair]
         self.heard_directly.pop(node_id, None)
         self.endorsed.pop(node_id, None)
         self.received.pop(node_id, None)
@@ -672,6 +676,7 @@ class PeerLinks:
             self.counters["invalid"] += 1
             self.counters["invalid_relayed_seq"] += 1
             return
+        self.relays_heard[(message.sender, relayer)] += 1      # (repeats too: that relayer works)
         if message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return

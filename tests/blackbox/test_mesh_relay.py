@@ -69,6 +69,7 @@ def test_a_member_without_room_for_every_peer_hears_them_through_relays(node_fac
     logged = len(crowded.logs(tail=None))
     start = _relayed_in(crowded)
     problems: list[str] = []
+    written: list[str] = []
 
     def heard_a_while() -> bool:
         suspects = _suspects(crowded)
@@ -78,13 +79,16 @@ def test_a_member_without_room_for_every_peer_hears_them_through_relays(node_fac
         if key is not None:     # (none while a move for balance takes its slots: nothing to ask then)
             reply = request(crowded, "SET", key, "v")
             # (a slot the map moved away since CLUSTER SLOTS, or whose data moves, is not the lease's)
-            if reply != b"OK" and not str(reply).startswith(("MOVED", "TRYAGAIN")):
+            if reply == b"OK":
+                written.append(key)
+            elif not str(reply).startswith(("MOVED", "TRYAGAIN")):
                 problems.append(f"SET {key}: {reply}")
         # (the unlinked peers it watches say a quiet heartbeat every node_timeout / 6, the others a
         # heartbeat with news now and then: relayed by two members each, this is several timeouts)
         return _relayed_in(crowded) - start >= 6 * 3 * 10
     wait_until(heard_a_while, timeout=120, interval=0.5, message=lambda: crowded.logs())
     assert not problems, (problems, crowded.logs())
+    assert len(written) >= 10, f"{len(written)} writes taken"
     assert "member suspect" not in crowded.logs(tail=None)[logged:]
     info = cluster_info(crowded)
     assert info["hypercache_cluster_state"] == "degraded"
