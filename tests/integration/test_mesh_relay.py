@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import socket
 import time
 
 from mesh.links import QUIET, PeerLinks, relayed
 from mesh.messages import Heartbeat, Leave, Message, encode
 from mesh.slotmap import Member
 from tests.integration.polling import wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.nodes import free_port
 
 
 def _member(label: str) -> Member:
-    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", _free_port(), _free_port(), 0)
+    mesh_port = free_port()
+    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", mesh_port - 10000, mesh_port, 0)
 
 
 def _heartbeat(sender: Member, seq: int, vote_key: bytes = b"") -> Heartbeat:
