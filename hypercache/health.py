@@ -24,13 +24,14 @@ def stranded_keys(slot_keys: Sequence[Sized], owners: Sequence[Sequence[str]], m
 
 def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[str, Any],
             members_down: Sequence[tuple[str, str]], join_reason: str | None = None,
-            stranded: int = 0, peers_unsubscribed: int = 0, relayed: bool = True) -> tuple[str, str | None]:
+            stranded: int = 0, peers_unsubscribed: int = 0, peers_relayed: int = 0) -> tuple[str, str | None]:
     """(state, reason): state is "ok", "degraded" or "fail"; reason is None only for "ok".
 
     members_down: (node id, state) of the map's members that are not alive here;
     stranded: keys held here for slots this node no longer owns;
     peers_unsubscribed: mesh peers this node has no room to subscribe to (hypercache/open_files.py);
-    relayed: whether it hears them through members that relay them (an open mesh: mesh/links.py).
+    peers_relayed: how many of them it hears through members that relay them (an open mesh, where
+    a relayer could be chosen: mesh/links.py, mesh/relays.py).
     """
     if not accepting_writes:
         return "fail", join_reason or NO_MAJORITY
@@ -54,7 +55,12 @@ def verdict(accepting_writes: bool, slots_assigned: int, replication: Mapping[st
         reasons.append(f"{stranded} keys held here for slots this node no longer owns (a fallback copy "
                        f"until their new owners hold them, or stranded: served by nobody, still in memory)")
     if peers_unsubscribed:
-        heard = "hears them only as other members relay them" if relayed else "does not hear them"
+        if peers_relayed >= peers_unsubscribed:
+            heard = "hears them only as other members relay them"
+        elif peers_relayed:
+            heard = f"hears {peers_relayed} of them only as other members relay them, the others not at all"
+        else:
+            heard = "does not hear them"
         reasons.append(f"{peers_unsubscribed} mesh peers are not subscribed to for want of open files: this "
                        f"node {heard} (raise 'ulimit -n' and restart it)")
     if reasons:

@@ -66,7 +66,7 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
     down = [(m["id"], m["state"]) for m in members if m["id"] in listed and m["state"] != "alive"]
     stranded = health.stranded_keys(store.slots, slotmap.owners, me.node_id)
     state, reason = health.verdict(accepting, assigned, replication_summary, down, join_reason, stranded,
-                                   mesh.get("peers_unsubscribed", 0), mesh.get("relaying", True))
+                                   mesh.get("peers_unsubscribed", 0), mesh.get("peers_relayed", 0))
     return {
         "node": {"id": me.node_id, "host": me.host, "port": me.port,
                  "mesh_port": me.mesh_port, "http_port": me.http_port, "version": __version__,

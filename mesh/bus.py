@@ -548,7 +548,8 @@ class Mesh:
             "mesh_dropped": self.counters["dropped"] + self.counters["invalid"] + self.counters["too_big"],
             "counters": dict(self.counters),
             "peers_unsubscribed": self.links.refused_now,
-            "relaying": self.links.relaying,
+            # (of those, the ones heard through relayers: none in a closed mesh, mesh/links.py)
+            "peers_relayed": len(self.links.unlinked() & self._relayed_by.keys()),
             # this node's doubt in its own timeliness (mesh/awareness.py): 0 on time
             "local_health": self.health.score,
             "suspect_after_s": self.health.scaled(self.node_timeout_s),

@@ -338,7 +338,7 @@ def _verdict_fields(ctx, status: dict) -> bytes:
     assigned = sum(last - first + 1 for first, last, owners in slotmap.owner_ranges() if owners)   # (by runs, as info_reply)
     stranded = health.stranded_keys(ctx.store.slots, slotmap.owners, ctx.node_id)
     state, reason = health.verdict(status.get("accepting_writes", True), assigned, summary, down, None, stranded,
-                                   status.get("peers_unsubscribed", 0), status.get("relaying", True))
+                                   status.get("peers_unsubscribed", 0), status.get("peers_relayed", 0))
     fields = f"hypercache_cluster_state:{state}\r\n"
     if reason is not None:
         fields += f"hypercache_cluster_state_reason:{reason}\r\n"

@@ -46,6 +46,15 @@ def test_mesh_peers_without_room_are_named() -> None:
     assert verdict(True, 16384, IN_SYNC, [], None, 0, 0) == ("ok", None)
 
 
+def test_the_reason_says_how_many_unsubscribed_peers_are_heard_through_relays() -> None:
+    # (mesh/links.py: in an open mesh, where relayers could be chosen; still degraded either way)
+    assert "this node does not hear them" in verdict(True, 16384, IN_SYNC, [], None, 0, 3, 0)[1]
+    some = verdict(True, 16384, IN_SYNC, [], None, 0, 3, 1)
+    assert some[0] == "degraded" and "hears 1 of them only as other members relay them, the others not" in some[1]
+    every = verdict(True, 16384, IN_SYNC, [], None, 0, 3, 3)
+    assert every[0] == "degraded" and "this node hears them only as other members relay them" in every[1]
+
+
 def test_a_join_that_waits_on_joining_peers_says_there_is_no_cluster():
     from hypercache.join_probe import stuck_reason
     assert stuck_reason(2.0, 1.0, {"a" * 40: 0}) is None              # a join takes a moment
