@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, TO, addressed  # noqa: E402
+from mesh.links import relayed as relay_topic  # noqa: E402
 from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
@@ -313,7 +314,7 @@ class SimLinks:
             self.heard_directly_total += 1
             subscribers = self.relay_for.get((sender, quiet)) if self.relay_for and not to_one else None
             if subscribers:
-                size = len(encode(message)) + 18
+                size = len(encode(message)) + len(relay_topic(sender))
                 for subscriber in list(subscribers):
                     self.counters["relayed_out"] += 1
                     self.network.deliver(self, subscriber, message, size, quiet, relayed=True)

@@ -128,6 +128,17 @@ MAX_RELAYED_TOPICS = 2 * MAX_MEMBERS
 RELAYED_SEQ_AHEAD_US = 600_000_000
 
 
+def _decode_published(data: bytes) -> Message | Invalid:
+    """A message as its sender published it to all or under a topic (QUIET, OUTSIDE, CATCH_UP),
+    not to one member: only heartbeats, or maps sent again, travel under a topic."""
+    topic = data[:1]
+    tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
+    message = decode(data[1:] if tagged else data)
+    if tagged and not isinstance(message, (Commit if topic == CATCH_UP else Heartbeat, Invalid)):
+        return Invalid("schema")
+    return message
+
+
 # The SUBs are not zmq.green sockets: green's recv() costs an EAGAIN exception, an AsyncResult,
 # a Timeout and two greenlet switches per message, and its own watcher on the socket's FD calls
 # back on every edge besides. Each reader only ever calls recv(NOBLOCK) once the socket's EVENTS
@@ -340,8 +351,10 @@ class PeerLinks:
         bare = node_id is None      # a --join/MEET address: hear all it says
         # (and what a subscriber asked this node to relay of that peer: its quiet heartbeats, its
         # heartbeats as a joiner, whether or not this node would hear them for itself)
-        quiet = node_id is not None and relayed(node_id, quiet=True) in self._relay_wanted
-        loud = node_id is not None and relayed(node_id) in self._relay_wanted
+        quiet = loud = False
+        if node_id is not None and self._relay_wanted:
+            quiet = relayed(node_id, quiet=True) in self._relay_wanted
+            loud = relayed(node_id) in self._relay_wanted
         wanted = (bare or quiet or self._watching is None or node_id in self._watching,
                   bare or loud or self._outsiders, bare or self._catch_up)
         now_on = self._topics_on.get(address, (False, False, False))
@@ -600,10 +613,7 @@ class PeerLinks:
                 if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
                     message = Invalid("schema")     # only promises, votes, vote keys and maps sent again go to one member
             else:
-                tagged = topic == QUIET or topic == OUTSIDE or topic == CATCH_UP
-                message = decode(data[1:] if tagged else data)
-                if tagged and not isinstance(message, (Commit if topic == CATCH_UP else Heartbeat, Invalid)):
-                    message = Invalid("schema")     # only heartbeats, or maps sent again, travel under a topic
+                message = _decode_published(data)
             if isinstance(message, Invalid):
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1
@@ -658,11 +668,7 @@ class PeerLinks:
         relayer = self._sub_ids.get(address)
         origin = data[2:2 + RELAY_ID_CHARS].decode("ascii", "replace")
         inner = data[2 + RELAY_ID_CHARS:]
-        first = inner[:1]
-        tagged = first == QUIET or first == OUTSIDE or first == CATCH_UP
-        message = decode(inner[1:] if tagged else inner) if first != TO else Invalid("schema")
-        if tagged and not isinstance(message, (Commit if first == CATCH_UP else Heartbeat, Invalid)):
-            message = Invalid("schema")
+        message = _decode_published(inner) if inner[:1] != TO else Invalid("schema")
         if isinstance(message, Invalid) or isinstance(message, _NOT_RELAYED):
             self.counters["invalid"] += 1
             self.counters["invalid_relayed"] += 1
