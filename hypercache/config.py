@@ -1,10 +1,7 @@
 """Node configuration: the frozen startup Config, and the Settings CONFIG GET/SET may change."""
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .store import EVICTION_POLICIES
 
@@ -78,25 +75,6 @@ def read_cluster_secret(path: str, from_environment: str) -> bytes:
         raise ValueError(f"the cluster secret must be at least {MIN_CLUSTER_SECRET_BYTES} bytes "
                          f"(e.g. `openssl rand -hex 32`)")
     return secret
-
-
-def load_node_id(data_dir: str) -> str:
-    """The node's 40-hex id: stable across restarts when a data directory is given."""
-    if not data_dir:
-        return secrets.token_hex(20)
-    path = Path(data_dir) / "node.id"
-    try:
-        node_id = path.read_text().strip()
-        if len(node_id) == 40 and all(c in "0123456789abcdef" for c in node_id):
-            return node_id
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    node_id = secrets.token_hex(20)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(node_id + "\n")
-    os.replace(tmp, path)
-    return node_id
 
 
 @dataclass(slots=True)

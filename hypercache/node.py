@@ -19,8 +19,9 @@ from mesh.slotmap import Member, SlotMap
 from . import commands, gc_policy, pulse, routing
 from .blocking import Blocking
 from .commands.acl import make_users
-from .config import Config, Settings, load_node_id
+from .config import Config, Settings
 from .context import Context
+from .identity import load_identity
 from .join_probe import JoinProbe, stuck_reason
 from .keyevents import KeyEvents
 from .pubsub import PubSub
@@ -51,8 +52,10 @@ class Node:
         if refused is not None:
             raise exposure.MeshExposed(refused)
         # With mesh keys (per-node, or a member's own pair with a cluster secret) the node id is
-        # derived from its public key (mesh/curve.py): no other member can claim it.
-        self.node_id = keys.node_id if keys is not None else load_node_id(config.data_dir)
+        # derived from its public key (mesh/curve.py): no other member can claim it. Otherwise it
+        # names this node's vote key (hypercache/identity.py), which relays then cannot swap.
+        identity = load_identity(config.data_dir)
+        self.node_id = keys.node_id if keys is not None else identity.node_id
         self.me = Member(self.node_id, config.resolved_announce_host, config.port,
                          config.resolved_mesh_port, config.http_port)
         settings = Settings.from_config(config)
@@ -63,7 +66,7 @@ class Node:
                             config.node_timeout_ms, self._local_stats, self._on_mesh_publish,
                             bind_host=config.host,
                             ballot_path=Path(config.data_dir) / ballot.FILE_NAME if config.data_dir else None,
-                            keys=keys, settled=self._data_settled,
+                            keys=keys, signer=identity.signer, settled=self._data_settled,
                             links=functools.partial(PeerLinks, max_peers=config.max_mesh_peers))
         self.ctx = Context(config=config, settings=settings, store=store, stats=ServerStats(),
                            cluster=self.cluster, node_id=self.node_id, blocking=Blocking(),

@@ -142,7 +142,7 @@ class Mesh:
                  ballot_path: Path | None = None, keys: MeshKeys | None = None,
                  clock: Callable[[], float] = time.monotonic, links: Callable[..., PeerLinks] = PeerLinks,
                  offload: Offload | None = None,
-                 settled: Callable[[], bool] = lambda: False) -> None:
+                 settled: Callable[[], bool] = lambda: False, signer: votes.Signer | None = None) -> None:
         # The clock and the links are parameters so that loadtest/mesh_sim.py can run this very
         # class in virtual time over a simulated network; a node uses the defaults.
         self._clock = clock
@@ -172,7 +172,8 @@ class Mesh:
         # relays, for a peer without one: mesh/links.py): in a map
         # with watchers a vote goes to the proposer alone, who relays a majority's signatures to
         # every member in a certificate (mesh/votes.py).
-        self._signer = votes.Signer()
+        # (a node's is kept with its id, which names it: hypercache/identity.py; else one of its own)
+        self._signer = votes.Signer() if signer is None else signer
         self._vote_keys: dict[str, bytes] = {me.node_id: self._signer.public}
         # The signed votes for each ballot this node proposed, by (base epoch, ballot): voter ->
         # (map digest, signature). Kept for the map before too once one is decided: the

@@ -28,7 +28,9 @@ again, as it came, what the peer said (`relay`, `_relay_out`, `_take_relayed`). 
 taken as the peer's on the relayer's word: the one exception to the binding above, and one that
 lets a relayer mislead the node that asked it, never the others (in a map with watchers each
 checks a vote's signature under the key it heard, and every node tallies and attests what it
-heard itself: a relayed lie goes no further than the node it was told to). A closed mesh keeps the
+heard itself: a relayed lie goes no further than the node it was told to). A relayed vote key
+is not taken on that word: only if the peer's id names it (`keys_checked`, mesh/votes.py), so
+that a relayer cannot make up a peer's votes, even to the node that asked it. A closed mesh keeps the
 binding whole: with keys nothing is relayed. Relays are not relayed again, and a relayed
 sequence number far ahead of the clock is refused (it would have every later message dropped).
 
@@ -43,6 +45,7 @@ in-order messages are handed to `on_message`, hellos to `on_hello`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
 from typing import Any, Callable
@@ -51,6 +54,7 @@ import gevent
 import zmq.green as zmq
 from zmq.sugar.socket import Socket as NonBlockingSocket
 
+from mesh import votes
 from mesh.curve import ZAP_DOMAIN, MeshKeys
 from mesh.messages import (HELLO_BY_ADDRESS, MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid,
                            Message, Promise, Vote, VoteKey, decode, encode)
@@ -126,6 +130,18 @@ _NOT_RELAYED = (Endorse, Hello)
 # (a node's sequence numbers start at its clock in microseconds and grow by one a message).
 MAX_RELAYED_TOPICS = 2 * MAX_MEMBERS
 RELAYED_SEQ_AHEAD_US = 600_000_000
+
+
+def keys_checked(message: Message) -> Message | None:
+    """A relayed message as it may be taken: a vote key in it only if its sender's id names that
+    key (mesh/votes.py `binds`), so that a relayer cannot swap a member's key for one it signs
+    with. A heartbeat keeps the rest (it still says its sender is alive), a `VoteKey` is dropped
+    (None). Ids that name no key (minted before keys were bound) have theirs heard first-hand."""
+    if isinstance(message, Heartbeat) and message.vote_key and not votes.binds(message.sender, message.vote_key):
+        return dataclasses.replace(message, vote_key=b"")
+    if isinstance(message, VoteKey) and not votes.binds(message.sender, message.key):
+        return None
+    return message
 
 
 def _decode_published(data: bytes) -> Message | Invalid:
@@ -683,6 +699,12 @@ class PeerLinks:
             self.counters["invalid_relayed_seq"] += 1
             return
         self.relays_heard[(message.sender, relayer)] += 1      # (repeats too: that relayer works)
+        checked = keys_checked(message)
+        if checked is not message:
+            self.counters["relayed_key_unbound"] += 1
+            if checked is None:
+                return
+            message = checked
         if message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return

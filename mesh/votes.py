@@ -10,16 +10,22 @@ read off that voter's link as well) and counts the votes that check out
 exactly as if it had heard them (mesh/election.py). The proposer cannot make
 up a vote, so a certificate proves what the votes it carries would have: a
 round costs O(N) messages, and no member takes a single member's word. (But for
-a peer a member has no link to, in an open mesh: its key and heartbeats come
-through a relayer, mesh/links.py, whose word that member takes, and only it.)
+a peer a member has no link to, in an open mesh: its heartbeats come through a
+relayer, mesh/links.py, whose word that member takes, and only it; its key too,
+but only the key its id names, below.)
 
-A key pair lives as long as its process: a restarted member announces a new
-key with its first map, and its signatures under the old one stop checking out
-(its later votes count; an old one relayed late does not, which is no loss). A
-voter whose key this node has not heard is not counted from a certificate; the
-node asks it for its key (mesh/messages.py VoteKey, to it alone) and counts
-again when it comes, and meanwhile catches up as one that missed the votes
-does (a map sent again, with the certificate it was adopted on).
+A node id names its vote key: a node mints its id from the key's digest
+(`node_id_for`) and keeps both in its data directory (hypercache/identity.py),
+so a key relayed by another member (mesh/links.py) is taken only if it is the
+one its sender's id names (`binds`): a relayer, the proposer included, cannot
+swap a member's key for its own and make up its votes. Ids minted before keys
+were bound (a data directory from before 7 December 2026), and ids derived from
+a CURVE key (mesh/curve.py: that mesh relays nothing), name no key: their keys
+are taken only off their own links. A node with no data directory mints both
+anew in each process. A key that changes under one id (an old data directory,
+the first start after losing the key file) is announced with the first map; the
+old key's signatures stop checking out once this node has heard the new one (an
+old vote relayed late then counts nothing, which is no loss).
 
 A vote reaching one proposer, not every member, opens a race an insider could
 run: signing two maps at one ballot for two proposers, with the honest votes
@@ -40,17 +46,31 @@ Pure but for the key generation: values in, verdicts out.
 from __future__ import annotations
 
 import functools
+import hashlib
 import struct
 from typing import Iterable, Mapping, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from mesh.messages import KEY_BYTES, SIGNATURE_BYTES
 
 _LABEL = b"hypercache map vote 1\0"
 _NUMBERS = struct.Struct(">QQ")
+_ID_LABEL = b"hypercache node id 1\0"
+SEED_BYTES = 32
+
+
+def node_id_for(key: bytes) -> str:
+    """The 40-hex node id that names the vote key `key` (the first 160 bits of a labelled SHA-256):
+    finding another key with the same id is a second preimage, out of reach."""
+    return hashlib.sha256(_ID_LABEL + key).hexdigest()[:40]
+
+
+def binds(node_id: str, key: bytes) -> bool:
+    """True if `key` is the vote key the id `node_id` names (`node_id_for`)."""
+    return len(key) == KEY_BYTES and node_id_for(key) == node_id
 
 
 def signed_text(voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> bytes:
@@ -59,11 +79,18 @@ def signed_text(voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> 
 
 
 class Signer:
-    """This process's vote key: signs its votes; `public` is what its heartbeats announce."""
+    """This node's vote key: signs its votes; `public` is what its heartbeats announce.
 
-    def __init__(self) -> None:
-        self._key = Ed25519PrivateKey.generate()
+    A new key unless `seed` (its 32 private bytes, as `seed` gives them) says which."""
+
+    def __init__(self, seed: bytes | None = None) -> None:
+        self._key = Ed25519PrivateKey.generate() if seed is None else Ed25519PrivateKey.from_private_bytes(seed)
         self.public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def seed(self) -> bytes:
+        """The private key's 32 bytes, for a data directory to keep (hypercache/identity.py)."""
+        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def sign(self, voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> bytes:
         return self._key.sign(signed_text(voter, ballot, base_epoch, map_digest))

@@ -6,16 +6,22 @@ import collections
 import hashlib
 import time
 
+from mesh import votes
 from mesh.links import QUIET, PeerLinks, relayed
-from mesh.messages import Heartbeat, Leave, Message, encode
+from mesh.messages import Heartbeat, Leave, Message, VoteKey, encode
 from mesh.slotmap import Member
 from tests.integration.polling import wait_for
 from tests.nodes import free_port
 
 
+def _signer(label: str) -> votes.Signer:
+    return votes.Signer(hashlib.sha256(label.encode()).digest())
+
+
 def _member(label: str) -> Member:
+    """A member whose id names its vote key (`_signer(label)`), as hypercache/identity.py mints them."""
     mesh_port = free_port()
-    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", mesh_port - 10000, mesh_port, 0)
+    return Member(votes.node_id_for(_signer(label).public), "127.0.0.1", mesh_port - 10000, mesh_port, 0)
 
 
 def _heartbeat(sender: Member, seq: int, vote_key: bytes = b"") -> Heartbeat:
@@ -65,11 +71,12 @@ def test_a_peer_without_a_link_is_heard_through_a_relayer_quiet_heartbeats_on_re
 
         def loud_heard() -> bool:
             # (sent again until heard: a SUB's subscription reaches its publisher a moment after it is made)
-            origin.links.send(_heartbeat(origin.me, next(seq), vote_key=b"k" * 32))
+            origin.links.send(_heartbeat(origin.me, next(seq), vote_key=_signer("origin").public))
             return bool(crowded.heard_from(origin.me))
         wait_for(loud_heard)
         first = crowded.heard_from(origin.me)[0]
-        assert isinstance(first, Heartbeat) and first.me == origin.me and first.vote_key == b"k" * 32
+        assert isinstance(first, Heartbeat) and first.me == origin.me and first.vote_key == _signer("origin").public
+        assert crowded.counters["relayed_key_unbound"] == 0
         assert crowded.counters["relayed_in"] >= 1 and relayer.counters["relayed_out"] >= 1
         # its quiet heartbeats are not relayed to a member that did not ask for them
         crowded.heard.clear()
@@ -99,8 +106,9 @@ def test_a_peer_without_a_link_is_heard_through_a_relayer_quiet_heartbeats_on_re
 
 def test_what_a_relayer_may_not_pass_off_as_the_origins():
     # Under the origin's topic a relayer is taken at its word for the origin (it can mislead the
-    # node that asked it, mesh/links.py), but not for itself, a third member, or a sequence number
-    # so far ahead that every later message of the origin would be dropped as a repeat.
+    # node that asked it, mesh/links.py), but not for itself, a third member, a sequence number
+    # so far ahead that every later message of the origin would be dropped as a repeat, or a vote
+    # key that the origin's id does not name (mesh/votes.py `binds`).
     origin, relayer, crowded = _three()
     third = _member("third")
     try:
@@ -121,6 +129,21 @@ def test_what_a_relayer_may_not_pass_off_as_the_origins():
         wait_for(sent)
         assert not any(message in crowded.heard for message in forged)
         assert crowded.counters["invalid_impersonation"] >= 2 and crowded.counters["invalid_relayed_seq"] >= 1
+        # nor for a vote key the origin's id does not name: a heartbeat carrying another key is
+        # taken without it (it still says the origin is alive), a VoteKey not at all
+        swapped = _heartbeat(origin.me, now_us + 3, vote_key=_signer("relayer").public)
+        key_swap = VoteKey(origin.me.node_id, now_us + 4, _signer("relayer").public, "")
+        after = Leave(origin.me.node_id, now_us + 5, 1)
+
+        def swapped_sent() -> bool:
+            for message in (swapped, key_swap, after):
+                pub.send(topic + encode(message))
+            return after in crowded.heard
+        wait_for(swapped_sent)
+        assert key_swap not in crowded.heard and swapped not in crowded.heard
+        stripped = [m for m in crowded.heard if isinstance(m, Heartbeat) and m.seq == swapped.seq]
+        assert stripped and stripped[0].vote_key == b"" and stripped[0].me == origin.me
+        assert crowded.counters["relayed_key_unbound"] >= 2
         # the origin's own next words still come through
         beat = _heartbeat(origin.me, time.time_ns() // 1000 + 10)
         wait_for(lambda: (origin.links.send(beat), beat in crowded.heard)[1])

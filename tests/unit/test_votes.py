@@ -50,8 +50,29 @@ def test_a_voter_whose_key_is_unknown_is_not_counted_nor_relayed():
     assert votes.backers(((1, signed[ids[1]]),), ids, keys, 7, 6, MAP) == []
 
 
-def test_a_restarted_member_has_a_new_key():
+def test_a_member_heard_under_a_new_key_has_its_old_signatures_refused():
+    # (a data directory from before keys were bound, or one that lost its key file: mesh/votes.py)
     ids, signers, keys = voters(1)
     old = signers[0].sign(ids[0], 7, 6, MAP)
     keys[ids[0]] = votes.Signer().public
     assert not votes.valid(keys[ids[0]], old, ids[0], 7, 6, MAP)
+
+
+def test_an_id_names_one_key():
+    signer = votes.Signer()
+    minted = votes.node_id_for(signer.public)
+    assert len(minted) == 40 and all(c in "0123456789abcdef" for c in minted)
+    assert votes.binds(minted, signer.public)
+    other = votes.Signer().public
+    assert not votes.binds(minted, other) and votes.node_id_for(other) != minted
+    # not a key at all, or one a byte short of one
+    assert not votes.binds(minted, b"") and not votes.binds(minted, signer.public[:-1])
+    # an id not minted from a key (loadtest's, and those of data directories from before) names none
+    assert not votes.binds(node_id(0), signer.public)
+
+
+def test_a_key_kept_as_its_seed_is_the_same_key():
+    signer = votes.Signer()
+    again = votes.Signer(signer.seed)
+    assert len(signer.seed) == votes.SEED_BYTES and again.public == signer.public
+    assert votes.valid(signer.public, again.sign("a" * 40, 3, 2, MAP), "a" * 40, 3, 2, MAP)
