@@ -21,7 +21,7 @@ from .blocking import Blocking
 from .commands.acl import make_users
 from .config import Config, Settings
 from .context import Context
-from .identity import load_identity
+from .identity import ID_FILE, KEY_FILE, load_identity
 from .join_probe import JoinProbe, stuck_reason
 from .keyevents import KeyEvents
 from .pubsub import PubSub
@@ -54,8 +54,14 @@ class Node:
         # With mesh keys (per-node, or a member's own pair with a cluster secret) the node id is
         # derived from its public key (mesh/curve.py): no other member can claim it. Otherwise it
         # names this node's vote key (hypercache/identity.py), which relays then cannot swap.
-        identity = load_identity(config.data_dir)
-        self.node_id = keys.node_id if keys is not None else identity.node_id
+        identity = load_identity(config.data_dir, None if keys is None else keys.node_id)
+        self.node_id = identity.node_id
+        if keys is None and not identity.bound:
+            log.warning("node id %s names no vote key (a data directory from before ids named keys, or "
+                        "one that lost %s): members with no mesh link to this node cannot count its votes, "
+                        "and a proposer short of links may commit no map; to mint an id that names the key, "
+                        "stop the node and remove %s (it then joins as a new member)",
+                        identity.node_id, KEY_FILE, Path(config.data_dir) / ID_FILE)
         self.me = Member(self.node_id, config.resolved_announce_host, config.port,
                          config.resolved_mesh_port, config.http_port)
         settings = Settings.from_config(config)

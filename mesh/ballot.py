@@ -24,9 +24,10 @@ promise must report it, or a map that may have been chosen could be replaced.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from mesh.durable import write_durably
 
 FILE_NAME = "ballot.json"
 
@@ -63,23 +64,8 @@ def load(path: Path) -> Ballot:
 
 
 def save(path: Path, ballot: Ballot) -> None:
-    """Write the ballot atomically and durably (tmp file, fsync, os.replace, fsync of the directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write the ballot atomically and durably (mesh/durable.py)."""
     fields = {"voted_epoch": ballot.voted_epoch, "epoch": ballot.epoch}
     if ballot.vote_map:
         fields.update(vote_ballot=ballot.vote_ballot, vote_base=ballot.vote_base, vote_map=ballot.vote_map.hex())
-    data = json.dumps(fields).encode() + b"\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    # The rename itself is durable only once the directory entry is on disk.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_durably(path, json.dumps(fields).encode() + b"\n")

@@ -688,7 +688,8 @@ class Mesh:
         elif isinstance(message, Certificate):
             self._on_certificate(message)
         elif isinstance(message, VoteKey):
-            self._learn_key(message.sender, message.key)
+            if message.key:     # (none: a relay of a key its sender's id does not name, mesh/links.py)
+                self._learn_key(message.sender, message.key)
             if message.asking == self.me.node_id:
                 self._answer_key(message.sender, now)
         elif isinstance(message, Commit):
@@ -859,16 +860,20 @@ class Mesh:
                             CATCH_UP if big else b"")
 
     def _on_vote(self, vote: Vote) -> None:
-        """Count a vote; in a map with watchers only once its signature checks out, since the
-        proposer relays it to members who heard none (mesh/votes.py): one it cannot check would
-        make the certificate short of a majority while the proposer counted one."""
-        if self.membership.watchers is not None:
-            key = self._vote_keys.get(vote.sender)
-            if key is None:
-                if self.slotmap.has_member(vote.sender):
-                    self._held_votes[vote.sender] = vote     # counted once its key is here
-                    self._ask_key(vote.sender, self._clock())
-                return
+        """Count a vote once its signature checks out under its voter's key. In a map with watchers
+        a vote whose key is not known yet waits for it, since the proposer relays it to members who
+        heard none (mesh/votes.py): one it cannot check would make the certificate short of a
+        majority while the proposer counted one. In a small map every member hears every vote, and
+        every heartbeat there carries its sender's key: a vote that comes before its voter's first
+        heartbeat counts unchecked, as it always did; one that does not check out (a relayer's,
+        mesh/links.py, or a voter's under a key not heard yet) waits, as below."""
+        key = self._vote_keys.get(vote.sender)
+        if key is None and self.membership.watchers is not None:
+            if self.slotmap.has_member(vote.sender):
+                self._held_votes[vote.sender] = vote     # counted once its key is here
+                self._ask_key(vote.sender, self._clock())
+            return
+        if key is not None:
             if not votes.valid(key, vote.signature, vote.sender, vote.ballot, vote.base_epoch, vote.digest):
                 # (the voter restarted under a new key that this node has not heard yet, or it lies:
                 # asked, it says its key, and the vote counts if it checks out under that one)

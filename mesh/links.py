@@ -30,7 +30,7 @@ lets a relayer mislead the node that asked it, never the others (in a map with w
 checks a vote's signature under the key it heard, and every node tallies and attests what it
 heard itself: a relayed lie goes no further than the node it was told to). A relayed vote key
 is not taken on that word: only if the peer's id names it (`keys_checked`, mesh/votes.py), so
-that a relayer cannot make up a peer's votes, even to the node that asked it. A closed mesh keeps the
+that a relayer cannot swap a peer's key and make up its votes, even to the node that asked it. A closed mesh keeps the
 binding whole: with keys nothing is relayed. Relays are not relayed again, and a relayed
 sequence number far ahead of the clock is refused (it would have every later message dropped).
 
@@ -132,15 +132,18 @@ MAX_RELAYED_TOPICS = 2 * MAX_MEMBERS
 RELAYED_SEQ_AHEAD_US = 600_000_000
 
 
-def keys_checked(message: Message) -> Message | None:
-    """A relayed message as it may be taken: a vote key in it only if its sender's id names that
+def keys_checked(message: Message, counters: collections.Counter[str]) -> Message:
+    """A relayed message as it may be taken: with a vote key only if its sender's id names that
     key (mesh/votes.py `binds`), so that a relayer cannot swap a member's key for one it signs
-    with. A heartbeat keeps the rest (it still says its sender is alive), a `VoteKey` is dropped
-    (None). Ids that name no key (minted before keys were bound) have theirs heard first-hand."""
+    with. The rest stands: a heartbeat still says its sender is alive, a `VoteKey` still asks for
+    a key (mesh/bus.py learns none from an empty one). Ids that name no key (minted before ids
+    named keys) have theirs heard first-hand."""
     if isinstance(message, Heartbeat) and message.vote_key and not votes.binds(message.sender, message.vote_key):
+        counters["relayed_key_unbound"] += 1
         return dataclasses.replace(message, vote_key=b"")
-    if isinstance(message, VoteKey) and not votes.binds(message.sender, message.key):
-        return None
+    if isinstance(message, VoteKey) and message.key and not votes.binds(message.sender, message.key):
+        counters["relayed_key_unbound"] += 1
+        return dataclasses.replace(message, key=b"")
     return message
 
 
@@ -699,15 +702,9 @@ class PeerLinks:
             self.counters["invalid_relayed_seq"] += 1
             return
         self.relays_heard[(message.sender, relayer)] += 1      # (repeats too: that relayer works)
-        checked = keys_checked(message)
-        if checked is not message:
-            self.counters["relayed_key_unbound"] += 1
-            if checked is None:
-                return
-            message = checked
         if message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return
         self._relayed_seq[message.sender] = message.seq
         self.counters["relayed_in"] += 1
-        self._accept(message, len(data))
+        self._accept(keys_checked(message, self.counters), len(data))

@@ -15,11 +15,11 @@ relayer, mesh/links.py, whose word that member takes, and only it; its key too,
 but only the key its id names, below.)
 
 A node id names its vote key: a node mints its id from the key's digest
-(`node_id_for`) and keeps both in its data directory (hypercache/identity.py),
+(`id_naming`) and keeps both in its data directory (hypercache/identity.py),
 so a key relayed by another member (mesh/links.py) is taken only if it is the
 one its sender's id names (`binds`): a relayer, the proposer included, cannot
-swap a member's key for its own and make up its votes. Ids minted before keys
-were bound (a data directory from before 7 December 2026), and ids derived from
+swap a member's key for its own and make up its votes. Ids minted before ids
+named keys (a data directory from before 6 December 2026, late), and ids derived from
 a CURVE key (mesh/curve.py: that mesh relays nothing), name no key: their keys
 are taken only off their own links. A node with no data directory mints both
 anew in each process. A key that changes under one id (an old data directory,
@@ -62,15 +62,16 @@ _ID_LABEL = b"hypercache node id 1\0"
 SEED_BYTES = 32
 
 
-def node_id_for(key: bytes) -> str:
+def id_naming(key: bytes) -> str:
     """The 40-hex node id that names the vote key `key` (the first 160 bits of a labelled SHA-256):
-    finding another key with the same id is a second preimage, out of reach."""
+    finding another key with the same id is a second preimage, out of reach. (Not mesh/curve.py's
+    `node_id_for`, the id a CURVE key gives.)"""
     return hashlib.sha256(_ID_LABEL + key).hexdigest()[:40]
 
 
 def binds(node_id: str, key: bytes) -> bool:
-    """True if `key` is the vote key the id `node_id` names (`node_id_for`)."""
-    return len(key) == KEY_BYTES and node_id_for(key) == node_id
+    """True if `key` is the vote key the id `node_id` names (`id_naming`)."""
+    return len(key) == KEY_BYTES and id_naming(key) == node_id
 
 
 def signed_text(voter: str, ballot: int, base_epoch: int, map_digest: bytes) -> bytes:

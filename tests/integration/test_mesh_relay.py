@@ -3,6 +3,7 @@ on real zmq sockets: three PeerLinks in this process, the crowded one with room 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import time
 
@@ -21,7 +22,7 @@ def _signer(label: str) -> votes.Signer:
 def _member(label: str) -> Member:
     """A member whose id names its vote key (`_signer(label)`), as hypercache/identity.py mints them."""
     mesh_port = free_port()
-    return Member(votes.node_id_for(_signer(label).public), "127.0.0.1", mesh_port - 10000, mesh_port, 0)
+    return Member(votes.id_naming(_signer(label).public), "127.0.0.1", mesh_port - 10000, mesh_port, 0)
 
 
 def _heartbeat(sender: Member, seq: int, vote_key: bytes = b"") -> Heartbeat:
@@ -129,21 +130,25 @@ def test_what_a_relayer_may_not_pass_off_as_the_origins():
         wait_for(sent)
         assert not any(message in crowded.heard for message in forged)
         assert crowded.counters["invalid_impersonation"] >= 2 and crowded.counters["invalid_relayed_seq"] >= 1
-        # nor for a vote key the origin's id does not name: a heartbeat carrying another key is
-        # taken without it (it still says the origin is alive), a VoteKey not at all
+        # nor for a vote key the origin's id does not name: a heartbeat or a VoteKey carrying
+        # another key is taken without it (the heartbeat still says the origin is alive, the
+        # VoteKey still asks for a key); the key the origin's id names comes through
         swapped = _heartbeat(origin.me, now_us + 3, vote_key=_signer("relayer").public)
-        key_swap = VoteKey(origin.me.node_id, now_us + 4, _signer("relayer").public, "")
-        after = Leave(origin.me.node_id, now_us + 5, 1)
+        key_swap = VoteKey(origin.me.node_id, now_us + 4, _signer("relayer").public, crowded.me.node_id)
+        own_key = VoteKey(origin.me.node_id, now_us + 5, _signer("origin").public, "")
+        after = Leave(origin.me.node_id, now_us + 6, 1)
 
         def swapped_sent() -> bool:
-            for message in (swapped, key_swap, after):
+            for message in (swapped, key_swap, own_key, after):
                 pub.send(topic + encode(message))
             return after in crowded.heard
         wait_for(swapped_sent)
         assert key_swap not in crowded.heard and swapped not in crowded.heard
-        stripped = [m for m in crowded.heard if isinstance(m, Heartbeat) and m.seq == swapped.seq]
-        assert stripped and stripped[0].vote_key == b"" and stripped[0].me == origin.me
-        assert crowded.counters["relayed_key_unbound"] >= 2
+        by_seq = {m.seq: m for m in crowded.heard if m.sender == origin.me.node_id}
+        assert by_seq[swapped.seq] == dataclasses.replace(swapped, vote_key=b"")
+        assert by_seq[key_swap.seq] == dataclasses.replace(key_swap, key=b"")
+        assert by_seq[own_key.seq] == own_key
+        assert crowded.counters["relayed_key_unbound"] == 2
         # the origin's own next words still come through
         beat = _heartbeat(origin.me, time.time_ns() // 1000 + 10)
         wait_for(lambda: (origin.links.send(beat), beat in crowded.heard)[1])

@@ -41,11 +41,23 @@ def test_a_crash_between_the_two_writes_leaves_the_id_the_key_names(tmp_path):
     assert load_identity(str(tmp_path)).node_id == first.node_id
 
 
-@pytest.mark.parametrize("text", ["", "zz" * 32, "ab" * 31, "ab" * 33, "\xff\xfe"])
-def test_a_key_file_that_is_not_a_key_stops_the_start_naming_it(tmp_path, text):
+@pytest.mark.parametrize("data", [b"", b"zz" * 32, b"ab" * 31, b"ab" * 33, b"\xff\xfe" * 32, None])
+def test_a_key_file_that_is_not_a_key_stops_the_start_naming_it(tmp_path, data):
     load_identity(str(tmp_path))
     kept = (tmp_path / ID_FILE).read_text()
-    (tmp_path / KEY_FILE).write_text(text, errors="surrogateescape")
+    (tmp_path / KEY_FILE).unlink()
+    if data is None:
+        (tmp_path / KEY_FILE).mkdir()       # (cannot be read at all)
+    else:
+        (tmp_path / KEY_FILE).write_bytes(data)
     with pytest.raises(ValueError, match=KEY_FILE):
         load_identity(str(tmp_path))
     assert (tmp_path / ID_FILE).read_text() == kept    # the id is not given to a new key
+
+
+def test_with_mesh_keys_the_id_is_theirs_and_only_the_vote_key_is_kept(tmp_path):
+    curve_id = "cd" * 20
+    first = load_identity(str(tmp_path), curve_id)
+    assert first.node_id == curve_id and not first.bound
+    assert not (tmp_path / ID_FILE).exists()    # (no id file the node does not go by)
+    assert load_identity(str(tmp_path), curve_id).signer.public == first.signer.public

@@ -407,6 +407,28 @@ def test_members_that_run_a_little_late_suspect_some_but_kill_none(monkeypatch):
     assert sum(run["dead"] for run in trusting) >= 5
 
 
+def test_a_vote_in_a_small_map_counts_only_if_it_checks_out_under_its_voters_key():
+    # In a small map every member counts every vote it reads, and a relayer (mesh/links.py) can put
+    # any vote in a voter's name; the voter's key, heard in its heartbeats (or relayed only if its
+    # id names it), tells a vote it signed from one made up.
+    from mesh import votes
+    from mesh.messages import Vote
+    network = mesh_sim.Network(seed=1)
+    cluster, formed_s, _ = mesh_sim.form(network, 5, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    counter, voter = sorted(cluster.members)[:2]
+    mesh = cluster.members[counter]
+    assert mesh.membership.watchers is None and voter in mesh._vote_keys
+    epoch, ballot, digest = mesh.slotmap.epoch, 1_000, b"\1" * 20
+    made_up = votes.Signer().sign(voter, ballot, epoch, digest)
+    mesh._receive(Vote(voter, 2 ** 60, ballot, epoch, digest, made_up))
+    assert voter not in mesh.election.votes.get((epoch, ballot), {})
+    assert mesh.counters["vote_signature_refused"] == 1
+    signed = cluster.members[voter]._signer.sign(voter, ballot, epoch, digest)
+    mesh._receive(Vote(voter, 2 ** 60 + 1, ballot, epoch, digest, signed))
+    assert mesh.election.votes[(epoch, ballot)][voter] == digest
+
+
 def test_placements_that_fail_leave_no_vote_and_no_stuck_proposer():
     # Every placement fails for a while (a node's worker lost, mesh/placer.py): no member votes for
     # what it could not check, the proposer does not wait for a placement forever, and no member

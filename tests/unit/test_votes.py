@@ -60,11 +60,11 @@ def test_a_member_heard_under_a_new_key_has_its_old_signatures_refused():
 
 def test_an_id_names_one_key():
     signer = votes.Signer()
-    minted = votes.node_id_for(signer.public)
+    minted = votes.id_naming(signer.public)
     assert len(minted) == 40 and all(c in "0123456789abcdef" for c in minted)
     assert votes.binds(minted, signer.public)
     other = votes.Signer().public
-    assert not votes.binds(minted, other) and votes.node_id_for(other) != minted
+    assert not votes.binds(minted, other) and votes.id_naming(other) != minted
     # not a key at all, or one a byte short of one
     assert not votes.binds(minted, b"") and not votes.binds(minted, signer.public[:-1])
     # an id not minted from a key (loadtest's, and those of data directories from before) names none
