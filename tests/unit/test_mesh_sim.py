@@ -395,16 +395,22 @@ def test_members_that_all_run_late_do_not_suspect_each_other(monkeypatch):
     assert sum(run["suspected"] for run in trusting) >= 10
 
 
-def test_members_that_run_a_little_late_suspect_some_but_kill_none(monkeypatch):
-    # Ticks up to 0.3 s late, the same stalls: fewer ticks count as late (the lease's margin is 0.25 s),
-    # so the scores fall back to 0 between stalls and some suspicions remain, but no majority of
-    # watchers agrees on a living member. Members that trust their clock declared 5-9 of the 24 dead.
+def test_members_that_run_a_little_late_suspect_some_but_kill_few(monkeypatch):
+    # Ticks up to 0.3 s late and, in 3% of ticks, a stall of 1.5-3.5 s instead. A stall longer than
+    # the node timeout (3 s) is a silence that watchers running on time rightly suspect (Redis
+    # Cluster's node_timeout too), so deaths are few, not none: over seeds 1-10, 1 member with
+    # awareness against 66 for members that trust their clock (5 against 75 under ids minted
+    # from keys, README "Node ids that name their vote keys"). Watchers that ran late themselves
+    # wait longer (mesh/awareness.py): the scores fall back between stalls, some suspicions remain.
     from mesh import awareness
-    runs = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3) for seed in (1, 2, 3)]
-    assert [(run["dead"], run["epochs"], run["map_members"]) for run in runs] == [(0, 0, 24)] * 3
+    aware = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3) for seed in (1, 2, 3)]
     monkeypatch.setattr(awareness, "MAX_SCORE", 0)
     trusting = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3) for seed in (1, 2, 3)]
-    assert sum(run["dead"] for run in trusting) >= 5
+    died, died_trusting = sum(run["dead"] for run in aware), sum(run["dead"] for run in trusting)
+    assert died_trusting >= 5 and 5 * died <= died_trusting, (aware, trusting)
+    # Stalls of at most 2.5 s: nobody is declared dead, even by watchers that trust their clock.
+    short = [mesh_sim.starved(24, 30.0, 3000, INTERVAL_S, seed, late_s=0.3, stall_s=(1.5, 2.5)) for seed in (1, 2)]
+    assert [(run["dead"], run["epochs"], run["map_members"]) for run in short] == [(0, 0, 24)] * 2
 
 
 def test_a_vote_in_a_small_map_counts_only_if_it_checks_out_under_its_voters_key():
