@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, TO, addressed, keys_checked  # noqa: E402
+from mesh.links import _Taken, relayed_to  # noqa: E402
 from mesh.links import relayed as relay_topic  # noqa: E402
 from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
@@ -96,8 +97,10 @@ class Network:
         heapq.heappush(self.queue, (when, next(self.order), action))
 
     def deliver(self, source: "SimLinks", target: "SimLinks", message: Message, size: int,
-                quiet: bool = False, relayed: bool = False, to_one: bool = False) -> None:
-        """Send one message from `source` to `target`: maybe lost, else after a random delay."""
+                quiet: bool = False, relayed: bool = False, to_one: bool = False,
+                for_member: "SimLinks | None" = None) -> None:
+        """Send one message from `source` to `target`: maybe lost, else after a random delay
+        (`for_member`: a message to that member alone, which `target` is to relay to it)."""
         self.sent[source.me.node_id] += 1
         self.sent_bytes[source.me.node_id] += size
         if self.rng.random() < self.loss:
@@ -107,7 +110,7 @@ class Network:
             if target.listening and source.me.node_id not in target.blocked:
                 self.received[target.me.node_id] += 1
                 self.received_bytes[target.me.node_id] += size
-                target.arrive(message, source, quiet, relayed, to_one)
+                target.arrive(message, source, quiet, relayed, to_one, for_member)
         delay = self.rng.uniform(*self.delay_s)
         if self.brownout is not None and source.me.node_id in self.brownout[0] and target.me.node_id in self.brownout[1]:
             delay += self.rng.uniform(0.0, self.brownout[2])
@@ -156,6 +159,7 @@ class SimLinks:
         self._asked: set[tuple[str, str, bool]] = set()
         self._last_seq: dict[str, int] = {}
         self._relayed_seq: dict[str, int] = {}
+        self._addressed_taken: dict[str, _Taken] = {}
         self.heard_directly: collections.Counter[str] = collections.Counter()
         self.heard_directly_total = 0
         self.relays_heard: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -242,6 +246,13 @@ class SimLinks:
         else:
             owner = self.network.by_topic.get(topic)
             targets = [owner] if owner is not None and owner in self.subscribers else []
+            # (and the members the owner asked to relay this sender: they subscribe to its topic
+            # here for it, mesh/links.py `relayed_to`)
+            if owner is not None and owner._asked:
+                for relayer_id, origin, quiet in sorted(owner._asked):
+                    relayer = self.network.by_id.get(relayer_id) if origin == sender and not quiet else None
+                    if relayer is not None and relayer in self.subscribers:
+                        self.network.deliver(self, relayer, message, size, to_one=True, for_member=owner)
         to_one = topic[:1] == TO
         for subscriber in targets:
             self.network.deliver(self, subscriber, message, size, quiet=topic == QUIET, to_one=to_one)
@@ -283,13 +294,23 @@ class SimLinks:
                 target.subscribers.pop(self, None)
 
     def arrive(self, message: Message, source: "SimLinks", quiet: bool = False, relayed: bool = False,
-               to_one: bool = False) -> None:
+               to_one: bool = False, for_member: "SimLinks | None" = None) -> None:
         if self.asleep[0] <= self.network.now < self.asleep[1]:
             # (a starved hub reads it once it runs again, after its late timer tick: if it still runs)
             def read_late() -> None:
                 if self.listening and source.me.node_id not in self.blocked:
-                    self.arrive(message, source, quiet, relayed, to_one)
+                    self.arrive(message, source, quiet, relayed, to_one, for_member)
             self.network.at(self.asleep[1], read_late)
+            return
+        if for_member is not None:
+            # for a member that asked this one to relay what `source` sends it alone (mesh/links.py)
+            if (self.me.host, self.me.mesh_port) in for_member.subscribed:
+                sender = message.sender
+                if message.seq > self._last_seq.get(sender, -1):
+                    self._last_seq[sender] = message.seq
+                size = len(encode(message)) + len(relayed_to(sender, for_member.me.node_id))
+                self.counters["relayed_out"] += 1
+                self.network.deliver(self, for_member, message, size, relayed=True, to_one=True)
             return
         if isinstance(message, Hello):
             self._on_hello(message.me, bool(message.seq & HELLO_BY_ADDRESS))
@@ -302,10 +323,15 @@ class SimLinks:
                 self.counters["invalid_relayed"] += 1
                 return
             self.relays_heard[(sender, source.me.node_id)] += 1
-            if message.seq <= max(self._last_seq.get(sender, -1), self._relayed_seq.get(sender, -1)):
+            if to_one:      # (as mesh/links.py: by the message, which may come on its own link too)
+                if not self._addressed_taken.setdefault(sender, _Taken()).first(message.seq):
+                    self.counters["duplicate"] += 1
+                    return
+            elif message.seq <= max(self._last_seq.get(sender, -1), self._relayed_seq.get(sender, -1)):
                 self.counters["duplicate"] += 1
                 return
-            self._relayed_seq[sender] = message.seq
+            else:
+                self._relayed_seq[sender] = message.seq
             self.counters["relayed_in"] += 1
             message = keys_checked(message, self.counters)
         else:
@@ -324,6 +350,13 @@ class SimLinks:
                 # such a seq, so runs without relays deliver as before)
                 self.counters["duplicate"] += 1
                 return
+            if to_one:
+                taken = self._addressed_taken.get(sender)
+                if taken is None and any(origin == sender for _, origin, _ in self._asked):
+                    taken = self._addressed_taken[sender] = _Taken()
+                if taken is not None and not taken.first(message.seq):
+                    self.counters["duplicate"] += 1
+                    return
         if message.seq > self._last_seq.get(sender, -1):
             self._last_seq[sender] = message.seq
         self.counters["in"] += 1

@@ -99,11 +99,15 @@ TO = b"\xfb"
 MAPS = b"m"
 # - RELAYED: what a member heard from a peer, published again for members with no link of their own
 #   to that peer (`relayed()`, below): TO + RELAY or RELAY_QUIET + the peer's id, then the message as
-#   its sender published it, topic and all. Neither kind is a hex digit or MAPS, so no member's own
-#   topics match it, and members of an older version, which never subscribe to it, are sent none.
+#   its sender published it, topic and all; what the peer sent to one member alone, under TO +
+#   RELAY_TO + the peer's id + that member's (`relayed_to()`). No kind is a hex digit or MAPS, so no
+#   member's own topics match it, and members of an older version, which never subscribe to it,
+#   are sent none.
 RELAY = b"r"
 RELAY_QUIET = b"q"
+RELAY_TO = b"a"
 RELAY_ID_CHARS = 16
+ADDRESS_CHARS = 8       # addressed(): the first 8 hex digits of the member a message is for
 _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
@@ -123,6 +127,24 @@ def relayed(origin: str, quiet: bool = False) -> bytes:
     return TO + (RELAY_QUIET if quiet else RELAY) + origin[:RELAY_ID_CHARS].encode()
 
 
+def relayed_to(origin: str, addressee: str) -> bytes:
+    """The topic under which a member publishes again what `origin` sent to `addressee` alone
+    (`addressed()`: a promise, a vote, a vote key, a map sent again), for `addressee`, which asked."""
+    return TO + RELAY_TO + origin[:RELAY_ID_CHARS].encode() + addressee[:ADDRESS_CHARS].encode()
+
+
+def _decode_addressed(data: bytes) -> tuple[bytes, Message | Invalid]:
+    """(the addressee's first hex digits, the message) of what was published under `addressed()`;
+    Invalid for a kind that never goes to one member."""
+    kind = MAPS if data[1:2] == MAPS else b""
+    start = 1 + len(kind)
+    message = decode(data[start + ADDRESS_CHARS:])
+    if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
+        # only promises, votes, vote keys and maps sent again go to one member
+        return data[start:start + ADDRESS_CHARS], Invalid("schema")
+    return data[start:start + ADDRESS_CHARS], message
+
+
 # What is never relayed: a welcome is for the link it came in on (a hello travels in subscriptions).
 _NOT_RELAYED = (Endorse, Hello)
 # Origins a relayer keeps relays for, at most (each subscriber may ask for any: beyond a full map's
@@ -130,6 +152,10 @@ _NOT_RELAYED = (Endorse, Hello)
 # (a node's sequence numbers start at its clock in microseconds and grow by one a message).
 MAX_RELAYED_TOPICS = 2 * MAX_MEMBERS
 RELAYED_SEQ_AHEAD_US = 600_000_000
+# Relays of what a peer sends one member alone: a topic per (peer, asker), so a cap of their own;
+# and how many such messages per sender are remembered to drop the copy that comes the other way.
+MAX_RELAYED_TO_TOPICS = 4 * MAX_MEMBERS
+ADDRESSED_REMEMBERED = 64
 
 
 def keys_checked(message: Message, counters: collections.Counter[str]) -> Message:
@@ -181,6 +207,27 @@ def curve_client(sock: zmq.Socket, keys: MeshKeys, server_key: bytes) -> None:
     sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
     sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
+
+class _Taken:
+    """The sequence numbers of the last messages taken from one sender that were for this node alone:
+    such a message may come both on the sender's own link and through relays, in either order."""
+
+    __slots__ = ("_order", "_seen")
+
+    def __init__(self) -> None:
+        self._order: collections.deque[int] = collections.deque()
+        self._seen: set[int] = set()
+
+    def first(self, seq: int) -> bool:
+        """True the first time `seq` is seen (and remembered), False for a copy."""
+        if seq in self._seen:
+            return False
+        self._seen.add(seq)
+        self._order.append(seq)
+        if len(self._order) > ADDRESSED_REMEMBERED:
+            self._seen.discard(self._order.popleft())
+        return True
+
 
 class PeerLinks:
     """The XPUB and the per-peer SUBs of one node, with the sender binding and duplicate filter on what they read."""
@@ -234,6 +281,12 @@ class PeerLinks:
         # the relay topics this node subscribed to (the peers it hears through that one).
         self._relay_wanted: set[bytes] = set()
         self._relays_on: dict[tuple, frozenset[bytes]] = {}
+        # ... and of what a peer sends one member alone: peer id prefix -> the askers' prefixes, and
+        # on each SUB the askers' own topics (addressed()) this node subscribed to for them
+        self._relay_to: dict[bytes, set[bytes]] = {}
+        self._addressed_on: dict[tuple, frozenset[bytes]] = {}
+        self._addressed_taken: dict[str, _Taken] = {}     # per sender (see _Taken)
+        self._own_prefix = me.node_id[:ADDRESS_CHARS].encode()
         self._relays: dict[str, tuple[tuple[str, ...], bool]] = {}
         self.relaying = keys is None        # (a closed mesh keeps every message bound to its link)
         self._subs_made = self._relays_applied = 0      # (a SUB made since: its relays are set again)
@@ -303,6 +356,11 @@ class PeerLinks:
         addressable = self._addressable
         return any(topic == TO or (topic[1:2] != MAPS and TO + MAPS + topic[1:] not in addressable)
                    for topic in addressable)
+
+    @property
+    def _relayed_to_count(self) -> int:
+        """Relays kept of what a peer sends one member alone (one per peer and asker)."""
+        return sum(len(askers) for askers in self._relay_to.values())
 
     def addressable(self, node_id: str) -> bool:
         """Whether `node_id` subscribes to its own topic here: a message `addressed` to it reaches it alone."""
@@ -381,6 +439,20 @@ class PeerLinks:
             if want != on:
                 sub.setsockopt(zmq.SUBSCRIBE if want else zmq.UNSUBSCRIBE, topic)
         self._topics_on[address] = wanted
+        # (the topics of the members that asked for what this peer sends them alone: its publisher
+        # then sends those here too, and `_read` relays them)
+        askers = self._relay_to.get(node_id[:RELAY_ID_CHARS].encode(), ()) if node_id is not None else ()
+        want_addressed = frozenset(TO + kind + asker for asker in askers for kind in (b"", MAPS))
+        addressed_on = self._addressed_on.get(address, frozenset())
+        if want_addressed != addressed_on:
+            for topic in want_addressed - addressed_on:
+                sub.setsockopt(zmq.SUBSCRIBE, topic)
+            for topic in addressed_on - want_addressed:
+                sub.setsockopt(zmq.UNSUBSCRIBE, topic)
+            if want_addressed:
+                self._addressed_on[address] = want_addressed
+            else:
+                self._addressed_on.pop(address, None)
 
     def unlinked(self) -> frozenset[str]:
         """The peers known by id that this node has no SUB to (no room for it: `refused_now`)."""
@@ -404,6 +476,7 @@ class PeerLinks:
             for relayer in relayers:
                 on = topics.setdefault(relayer, set())
                 on.add(relayed(origin))
+                on.add(relayed_to(origin, self.me.node_id))
                 if quiet:
                     on.add(relayed(origin, quiet=True))
         for address, sub in self._subs.items():
@@ -419,9 +492,9 @@ class PeerLinks:
             else:
                 self._relays_on.pop(address, None)
 
-    def _relay_out(self, origin: str, data: bytes) -> None:
-        """Publish again, as it came, what `origin` published, if a subscriber asked this node to."""
-        topic = relayed(origin, quiet=data[:1] == QUIET)
+    def _relay_out(self, topic: bytes, data: bytes) -> None:
+        """Publish again, as it came, what a peer published, under `topic` (`relayed()`, `relayed_to()`),
+        if a subscriber asked this node to."""
         if topic not in self._relay_wanted or self._pub is None:
             return
         if len(topic) + len(data) > MAX_MESSAGE_BYTES:
@@ -449,6 +522,7 @@ class PeerLinks:
             self._close(address)
         self._last_seq.pop(node_id, None)
         self._relayed_seq.pop(node_id, None)
+        self._addressed_taken.pop(node_id, None)
         for pair in [pair for pair in self.relays_heard if node_id in pair]:
             del self.relays_heard[pair]
         self.heard_directly.pop(node_id, None)
@@ -468,6 +542,7 @@ class PeerLinks:
         self._sub_ids.pop(address, None)
         self._topics_on.pop(address, None)
         self._relays_on.pop(address, None)
+        self._addressed_on.pop(address, None)
 
     def _subscribe(self, address: tuple, host: str, mesh_port: int, node_id: str | None,
                    server_key: bytes | None) -> None:
@@ -535,7 +610,7 @@ class PeerLinks:
         assert self._pub is not None
         while True:
             frame = self._pub.recv()
-            if frame[1:2] == TO and frame[2:3] in (RELAY, RELAY_QUIET):
+            if frame[1:2] == TO and frame[2:3] in (RELAY, RELAY_QUIET, RELAY_TO):
                 try:
                     self._relay_asked(frame[1:], frame[:1] == b"\x01")
                 except Exception:   # one bad request must not end the reader every join depends on
@@ -561,24 +636,38 @@ class PeerLinks:
 
     def _relay_asked(self, topic: bytes, on: bool) -> None:
         """A subscriber asked this node to relay a peer (or the last one asking stopped): a relay
-        topic of a hex id, in an open mesh, up to MAX_RELAYED_TOPICS of them. The SUBs bound to
-        that peer hear what is to be relayed, quiet heartbeats included where asked."""
-        origin = topic[2:]
-        if len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef"):
+        topic of a hex id (and, for what the peer sends one member alone, that member's hex prefix),
+        in an open mesh, up to MAX_RELAYED_TOPICS (MAX_RELAYED_TO_TOPICS) of them. The SUBs bound
+        to that peer hear what is to be relayed, quiet heartbeats included where asked."""
+        to_one = topic[1:2] == RELAY_TO
+        origin = topic[2:2 + RELAY_ID_CHARS]
+        asker = topic[2 + RELAY_ID_CHARS:]
+        if len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef") \
+                or len(asker) != (ADDRESS_CHARS if to_one else 0) or asker.strip(b"0123456789abcdef") \
+                or asker == self._own_prefix:
             self.counters["relay_refused"] += 1     # (zmq reports an unsubscription never subscribed too)
             return
+        askers = self._relay_to.get(origin, set())
         if not on:
             self._relay_wanted.discard(topic)
+            askers.discard(asker)
         elif not self.relaying:
             self.counters["relay_refused"] += 1
             return
-        elif len(self._relay_wanted) >= MAX_RELAYED_TOPICS:
+        elif len(self._relay_wanted) - self._relayed_to_count >= MAX_RELAYED_TOPICS if not to_one \
+                else self._relayed_to_count >= MAX_RELAYED_TO_TOPICS:
             self.counters["relay_refused"] += 1
             log.warning("mesh relay not taken on node=%s: %d relays kept already", self.me.node_id[:8],
                         len(self._relay_wanted))
             return
         else:
             self._relay_wanted.add(topic)
+            if to_one:
+                askers.add(asker)
+        if askers:
+            self._relay_to[origin] = askers
+        else:
+            self._relay_to.pop(origin, None)
         prefix = origin.decode()
         for address, sub in self._subs.items():
             if self._sub_ids.get(address, "").startswith(prefix):
@@ -623,16 +712,11 @@ class PeerLinks:
             except zmq.ZMQError:
                 return      # closed under us (_settle, disconnect): this reader's work is done
             topic = data[:1]
-            if topic == TO and data[1:2] in (RELAY, RELAY_QUIET):
+            if topic == TO and data[1:2] in (RELAY, RELAY_QUIET, RELAY_TO):
                 self._take_relayed(address, data)
                 continue
-            if topic == TO:     # (for this member: its own and relays are the only TO topics it subscribed to)
-                kind = MAPS if data[1:2] == MAPS else b""
-                message = decode(data[len(addressed(self.me.node_id, kind)):])
-                if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
-                    message = Invalid("schema")     # only promises, votes, vote keys and maps sent again go to one member
-            else:
-                message = _decode_published(data)
+            # (for this member, or for a member that asked this one to relay it: `_relay_asked`)
+            addressee, message = _decode_addressed(data) if topic == TO else (b"", _decode_published(data))
             if isinstance(message, Invalid):
                 self.counters["invalid"] += 1
                 self.counters[f"invalid_{message.reason}"] += 1
@@ -660,13 +744,24 @@ class PeerLinks:
                 self.counters["duplicate"] += 1
                 continue
             self._last_seq[sender] = seq
-            if self._relay_wanted and topic != TO and not isinstance(message, _NOT_RELAYED):
-                self._relay_out(sender, data)
-            # (heard through a relay first; a message to this node alone is never relayed, and comes
-            # in this link's order whatever relays brought meanwhile)
-            if topic != TO and seq <= self._relayed_seq.get(sender, -1):
-                self.counters["duplicate"] += 1
-                continue
+            if topic == TO:
+                if addressee != self._own_prefix:
+                    self._relay_out(TO + RELAY_TO + sender[:RELAY_ID_CHARS].encode() + addressee, data)
+                    continue
+                # (a message to this node alone comes in this link's order whatever relays brought
+                # meanwhile, but may have come through a relay too: `_take_relayed`)
+                taken = self._addressed_taken.get(sender)
+                if taken is None and sender in self._relays:
+                    taken = self._addressed_taken[sender] = _Taken()
+                if taken is not None and not taken.first(seq):
+                    self.counters["duplicate"] += 1
+                    continue
+            else:
+                if self._relay_wanted and not isinstance(message, _NOT_RELAYED):
+                    self._relay_out(relayed(sender, quiet=topic == QUIET), data)
+                if seq <= self._relayed_seq.get(sender, -1):    # (heard through a relay first)
+                    self.counters["duplicate"] += 1
+                    continue
             self._accept(message, len(data))
 
     def _accept(self, message: Message, size: int) -> None:
@@ -686,8 +781,14 @@ class PeerLinks:
         is bound to, and must not be the sender it names."""
         relayer = self._sub_ids.get(address)
         origin = data[2:2 + RELAY_ID_CHARS].decode("ascii", "replace")
-        inner = data[2 + RELAY_ID_CHARS:]
-        message = _decode_published(inner) if inner[:1] != TO else Invalid("schema")
+        to_one = data[1:2] == RELAY_TO
+        inner = data[2 + RELAY_ID_CHARS + (ADDRESS_CHARS if to_one else 0):]
+        if to_one:      # (what the origin sent this node alone: under this node's own topic)
+            addressee, message = _decode_addressed(inner) if inner[:1] == TO else (b"", Invalid("schema"))
+            if addressee != self._own_prefix or data[2 + RELAY_ID_CHARS:2 + RELAY_ID_CHARS + ADDRESS_CHARS] != addressee:
+                message = Invalid("schema")
+        else:
+            message = _decode_published(inner) if inner[:1] != TO else Invalid("schema")
         if isinstance(message, Invalid) or isinstance(message, _NOT_RELAYED):
             self.counters["invalid"] += 1
             self.counters["invalid_relayed"] += 1
@@ -702,9 +803,17 @@ class PeerLinks:
             self.counters["invalid_relayed_seq"] += 1
             return
         self.relays_heard[(message.sender, relayer)] += 1      # (repeats too: that relayer works)
-        if message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
+        if to_one:
+            # (by the message itself, not a high-water mark: what comes to this node alone may come
+            # on the origin's own link too, before or after, with other messages between)
+            taken = self._addressed_taken.setdefault(message.sender, _Taken())
+            if not taken.first(message.seq):
+                self.counters["duplicate"] += 1
+                return
+        elif message.seq <= max(self._last_seq.get(message.sender, -1), self._relayed_seq.get(message.sender, -1)):
             self.counters["duplicate"] += 1     # (each origin is relayed by two members)
             return
-        self._relayed_seq[message.sender] = message.seq
+        else:
+            self._relayed_seq[message.sender] = message.seq
         self.counters["relayed_in"] += 1
         self._accept(keys_checked(message, self.counters), len(data))

@@ -8,8 +8,8 @@ import hashlib
 import time
 
 from mesh import votes
-from mesh.links import QUIET, PeerLinks, relayed
-from mesh.messages import Heartbeat, Leave, Message, VoteKey, encode
+from mesh.links import QUIET, PeerLinks, addressed, relayed, relayed_to
+from mesh.messages import Heartbeat, Leave, Message, Promise, VoteKey, encode
 from mesh.slotmap import Member
 from tests.integration.polling import wait_for
 from tests.nodes import free_port
@@ -154,6 +154,58 @@ def test_what_a_relayer_may_not_pass_off_as_the_origins():
         wait_for(lambda: (origin.links.send(beat), beat in crowded.heard)[1])
     finally:
         _close(origin, relayer, crowded)
+
+
+def test_what_a_peer_sends_one_member_alone_is_relayed_to_that_member_only():
+    # A promise, a vote, a vote key or a map sent again goes to its addressee alone (addressed()).
+    # The crowded node asks its relayer for them too (`relayed_to`): the relayer subscribes to the
+    # crowded node's own topic at the origin, passes on what comes under it, and takes none of it
+    # as its own; the origin finds the crowded node addressable. A member with a link of its own as
+    # well as a relay takes each such message once.
+    origin, relayer, crowded = _three()
+    linked = _Node("linked")
+    linked.connect(origin)
+    linked.connect(relayer)
+    try:
+        assert not origin.links.addressable(crowded.me.node_id)
+        crowded.links.relay({origin.me.node_id: ((relayer.me.node_id,), False)})
+        linked.links.relay({origin.me.node_id: ((relayer.me.node_id,), False)})
+        wait_for(lambda: relayed_to(origin.me.node_id, crowded.me.node_id) in relayer.links._relay_wanted
+                 and relayed_to(origin.me.node_id, linked.me.node_id) in relayer.links._relay_wanted)
+        wait_for(lambda: origin.links.addressable(crowded.me.node_id))
+        seq = iter(range(time.time_ns() // 1000, 2 ** 62))
+
+        def promise(to: _Node) -> Promise:
+            return Promise(origin.me.node_id, next(seq), 3, 2, to.me.node_id, 0, None)
+        to_crowded = promise(crowded)
+        wait_for(lambda: (origin.links.send(to_crowded, addressed(crowded.me.node_id)),
+                          to_crowded in crowded.heard)[1])
+        assert crowded.heard.count(to_crowded) == 1
+        assert to_crowded not in relayer.heard and to_crowded not in linked.heard
+        assert crowded.counters["relayed_in"] >= 1
+        # heard on its own link and through the relay: taken once
+        to_linked = promise(linked)
+        wait_for(lambda: (origin.links.send(to_linked, addressed(linked.me.node_id)),
+                          to_linked in linked.heard)[1])
+        wait_for(lambda: linked.counters["duplicate"] >= 1)
+        assert linked.heard.count(to_linked) == 1
+        # a relayer may not pass off as the crowded node's what was sent to another member
+        pub = relayer.links._pub
+        assert pub is not None
+        for_another = promise(linked)
+        data = addressed(linked.me.node_id) + encode(for_another)
+        mark = Leave(origin.me.node_id, next(seq), 1)
+        invalid = crowded.counters["invalid_relayed"]
+        crowded.links.relay({origin.me.node_id: ((relayer.me.node_id,), False)})
+        wait_for(lambda: (pub.send(relayed_to(origin.me.node_id, crowded.me.node_id) + data),
+                          origin.links.send(mark), mark in crowded.heard)[2])
+        assert for_another not in crowded.heard and crowded.counters["invalid_relayed"] > invalid
+        # asked no more: the relayer lets go of the crowded node's topic at the origin
+        crowded.links.relay({})
+        wait_for(lambda: relayed_to(origin.me.node_id, crowded.me.node_id) not in relayer.links._relay_wanted)
+        wait_for(lambda: not origin.links.addressable(crowded.me.node_id))
+    finally:
+        _close(origin, relayer, crowded, linked)
 
 
 def test_a_closed_mesh_relays_nothing():

@@ -736,3 +736,34 @@ def test_a_watcher_whose_link_to_a_member_fails_hears_it_through_others_and_neve
         assert not any(a.me.node_id in member.membership.doubted for member in cut), "a cut watcher suspected A"
     assert all(member.counters["relayed_in"] > 0 for member in cut)
     assert all(not m.membership.doubted for m in cluster.live())
+
+
+def test_what_a_member_sends_the_proposer_alone_comes_through_relays_when_its_link_falls_silent():
+    # The proposer P stops hearing V, a member it watches, on V's own link (one way). P asks two
+    # members to relay V (Mesh._hear_unlinked), and they relay what V sends P alone too
+    # (mesh/links.py `relayed_to`): V's promise and vote in the ballot after a crash reach P. Before,
+    # a message to one member was never relayed, and P counted the map without V's vote.
+    network = mesh_sim.Network(seed=2)
+    cluster, formed_s, _ = mesh_sim.form(network, 20, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
+    ids = sorted(cluster.members)
+    proposer = cluster.members[ids[0]]
+    watchers = proposer.membership.watchers
+    assert watchers is not None
+    voter = sorted(watchers[ids[0]])[0]
+    heard: list[str] = []
+    receive = proposer.links._on_message
+
+    def recording(message):
+        if message.sender == voter:
+            heard.append(type(message).__name__)
+        receive(message)
+    proposer.links._on_message = recording
+    proposer.links.blocked.add(voter)
+    network.run_until(network.now + NODE_TIMEOUT_MS / 1000)
+    assert voter in proposer.links.linked() and voter not in proposer.membership.doubted
+    victim = next(node_id for node_id in ids[1:] if node_id != voter and node_id not in watchers[ids[0]])
+    cluster.crash(victim)
+    assert cluster.run_until_agreed(set(ids) - {victim}, 10) is not None
+    assert "Promise" in heard and "Vote" in heard, heard
