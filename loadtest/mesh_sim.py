@@ -304,10 +304,12 @@ class SimLinks:
             return
         if for_member is not None:
             # for a member that asked this one to relay what `source` sends it alone (mesh/links.py)
+            sender = message.sender
+            self.heard_directly[sender] += 1        # (its own link works: mesh/links.py counts it so)
+            self.heard_directly_total += 1
+            if message.seq > self._last_seq.get(sender, -1):
+                self._last_seq[sender] = message.seq
             if (self.me.host, self.me.mesh_port) in for_member.subscribed:
-                sender = message.sender
-                if message.seq > self._last_seq.get(sender, -1):
-                    self._last_seq[sender] = message.seq
                 size = len(encode(message)) + len(relayed_to(sender, for_member.me.node_id))
                 self.counters["relayed_out"] += 1
                 self.network.deliver(self, for_member, message, size, relayed=True, to_one=True)
@@ -357,7 +359,7 @@ class SimLinks:
                 if taken is not None and not taken.first(message.seq):
                     self.counters["duplicate"] += 1
                     return
-        if message.seq > self._last_seq.get(sender, -1):
+        if not relayed and message.seq > self._last_seq.get(sender, -1):     # (as mesh/links.py: its link's)
             self._last_seq[sender] = message.seq
         self.counters["in"] += 1
         self._on_message(message)

@@ -24,7 +24,9 @@ endorsed.
 In an open mesh (no keys), a peer this node has no SUB to (no room for it: `refused_now`), or
 whose own link fell silent, is heard through relays: the node subscribes, on its SUBs to two
 members that hear that peer, to the peer's relay topic (`relayed()`), and each of them publishes
-again, as it came, what the peer said (`relay`, `_relay_out`, `_take_relayed`). Such a message is
+again, as it came, what the peer said (`relay`, `_relay_out`, `_take_relayed`); what the peer
+sends this node alone as well, under a topic naming both (`relayed_to()`), which each relayer
+hears by subscribing to this node's own topics at the peer. Such a message is
 taken as the peer's on the relayer's word: the one exception to the binding above, and one that
 lets a relayer mislead the node that asked it, never the others (in a map with watchers each
 checks a vote's signature under the key it heard, and every node tallies and attests what it
@@ -101,13 +103,16 @@ MAPS = b"m"
 #   to that peer (`relayed()`, below): TO + RELAY or RELAY_QUIET + the peer's id, then the message as
 #   its sender published it, topic and all; what the peer sent to one member alone, under TO +
 #   RELAY_TO + the peer's id + that member's (`relayed_to()`). No kind is a hex digit or MAPS, so no
-#   member's own topics match it, and members of an older version, which never subscribe to it,
-#   are sent none.
+#   member's own topics match it (a member whose id begins with the kind would have its own topic
+#   read as a relay), and members of an older version, which never subscribe to it, are sent none.
+#   (An older relayer takes such a request for an older member's own topic, and sends its holds
+#   loud while asked: a cost of the upgrade, not a fault.)
 RELAY = b"r"
 RELAY_QUIET = b"q"
-RELAY_TO = b"a"
+RELAY_TO = b"t"
 RELAY_ID_CHARS = 16
 ADDRESS_CHARS = 8       # addressed(): the first 8 hex digits of the member a message is for
+HEX_DIGITS = b"0123456789abcdef"
 _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
@@ -131,6 +136,13 @@ def relayed_to(origin: str, addressee: str) -> bytes:
     """The topic under which a member publishes again what `origin` sent to `addressee` alone
     (`addressed()`: a promise, a vote, a vote key, a map sent again), for `addressee`, which asked."""
     return TO + RELAY_TO + origin[:RELAY_ID_CHARS].encode() + addressee[:ADDRESS_CHARS].encode()
+
+
+def _own_topic(topic: bytes) -> bool:
+    """Whether a subscription is a member's own topic (`addressed()`, either kind), or the TO byte
+    alone (a member of a version before addressed messages): what makes it addressable here."""
+    rest = topic[2:] if topic[1:2] == MAPS else topic[1:]
+    return topic == TO or (len(rest) == ADDRESS_CHARS and not rest.strip(HEX_DIGITS))
 
 
 def _decode_addressed(data: bytes) -> tuple[bytes, Message | Invalid]:
@@ -208,6 +220,7 @@ def curve_client(sock: zmq.Socket, keys: MeshKeys, server_key: bytes) -> None:
     sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
     sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
 
+
 class _Taken:
     """The sequence numbers of the last messages taken from one sender that were for this node alone:
     such a message may come both on the sender's own link and through relays, in either order."""
@@ -219,8 +232,9 @@ class _Taken:
         self._seen: set[int] = set()
 
     def first(self, seq: int) -> bool:
-        """True the first time `seq` is seen (and remembered), False for a copy."""
-        if seq in self._seen:
+        """True the first time `seq` is seen (and remembered), False for a copy (or for one older
+        than every number remembered, once the window is full: a copy that came very late)."""
+        if seq in self._seen or (len(self._order) == ADDRESSED_REMEMBERED and seq < self._order[0]):
             return False
         self._seen.add(seq)
         self._order.append(seq)
@@ -284,6 +298,7 @@ class PeerLinks:
         # ... and of what a peer sends one member alone: peer id prefix -> the askers' prefixes, and
         # on each SUB the askers' own topics (addressed()) this node subscribed to for them
         self._relay_to: dict[bytes, set[bytes]] = {}
+        self._relayed_to_count = 0      # (the askers in _relay_to, all peers together)
         self._addressed_on: dict[tuple, frozenset[bytes]] = {}
         self._addressed_taken: dict[str, _Taken] = {}     # per sender (see _Taken)
         self._own_prefix = me.node_id[:ADDRESS_CHARS].encode()
@@ -356,11 +371,6 @@ class PeerLinks:
         addressable = self._addressable
         return any(topic == TO or (topic[1:2] != MAPS and TO + MAPS + topic[1:] not in addressable)
                    for topic in addressable)
-
-    @property
-    def _relayed_to_count(self) -> int:
-        """Relays kept of what a peer sends one member alone (one per peer and asker)."""
-        return sum(len(askers) for askers in self._relay_to.values())
 
     def addressable(self, node_id: str) -> bool:
         """Whether `node_id` subscribes to its own topic here: a message `addressed` to it reaches it alone."""
@@ -617,6 +627,8 @@ class PeerLinks:
                     log.exception("mesh relay request failed node=%s", self.me.node_id[:8])
                 continue
             if frame[1:2] == TO:    # a member's own topic (zmq reports its last unsubscription only)
+                if not _own_topic(frame[1:]):
+                    continue        # (a kind this version does not know: nobody's own topic)
                 if frame[:1] == b"\x01":
                     self._addressable.add(frame[1:])
                 else:
@@ -642,32 +654,39 @@ class PeerLinks:
         to_one = topic[1:2] == RELAY_TO
         origin = topic[2:2 + RELAY_ID_CHARS]
         asker = topic[2 + RELAY_ID_CHARS:]
-        if len(origin) != RELAY_ID_CHARS or origin.strip(b"0123456789abcdef") \
-                or len(asker) != (ADDRESS_CHARS if to_one else 0) or asker.strip(b"0123456789abcdef") \
+        if len(origin) != RELAY_ID_CHARS or origin.strip(HEX_DIGITS) \
+                or len(asker) != (ADDRESS_CHARS if to_one else 0) or asker.strip(HEX_DIGITS) \
                 or asker == self._own_prefix:
             self.counters["relay_refused"] += 1     # (zmq reports an unsubscription never subscribed too)
             return
-        askers = self._relay_to.get(origin, set())
-        if not on:
-            self._relay_wanted.discard(topic)
-            askers.discard(asker)
-        elif not self.relaying:
-            self.counters["relay_refused"] += 1
-            return
-        elif len(self._relay_wanted) - self._relayed_to_count >= MAX_RELAYED_TOPICS if not to_one \
-                else self._relayed_to_count >= MAX_RELAYED_TO_TOPICS:
-            self.counters["relay_refused"] += 1
-            log.warning("mesh relay not taken on node=%s: %d relays kept already", self.me.node_id[:8],
-                        len(self._relay_wanted))
-            return
-        else:
+        if on and topic in self._relay_wanted:
+            return      # (kept already: a repeat report)
+        if on:
+            if not self.relaying:
+                self.counters["relay_refused"] += 1
+                return
+            kept, cap = (self._relayed_to_count, MAX_RELAYED_TO_TOPICS) if to_one else \
+                (len(self._relay_wanted) - self._relayed_to_count, MAX_RELAYED_TOPICS)
+            if kept >= cap:
+                self.counters["relay_refused"] += 1
+                log.warning("mesh relay not taken on node=%s: %d relays of its kind kept already",
+                            self.me.node_id[:8], kept)
+                return
             self._relay_wanted.add(topic)
-            if to_one:
-                askers.add(asker)
-        if askers:
-            self._relay_to[origin] = askers
+        elif topic in self._relay_wanted:
+            self._relay_wanted.discard(topic)
         else:
-            self._relay_to.pop(origin, None)
+            return
+        if to_one:
+            askers = self._relay_to.setdefault(origin, set())
+            if on:
+                askers.add(asker)
+                self._relayed_to_count += 1
+            else:
+                askers.discard(asker)
+                self._relayed_to_count -= 1
+                if not askers:
+                    del self._relay_to[origin]
         prefix = origin.decode()
         for address, sub in self._subs.items():
             if self._sub_ids.get(address, "").startswith(prefix):
@@ -776,9 +795,10 @@ class PeerLinks:
             log.exception("mesh message failed node=%s sender=%s", self.me.node_id[:8], message.sender[:8])
 
     def _take_relayed(self, address: tuple, data: bytes) -> None:
-        """A message another member relayed from a peer this node has no link to (`relay`): taken
-        as that peer's, on the word of the member that relayed it, which must be the one this SUB
-        is bound to, and must not be the sender it names."""
+        """A message another member relayed from a peer this node asked it to (`relay`: one it has
+        no link to, or whose link fell silent), to all that asked or to this node alone
+        (`relayed_to`): taken as that peer's, on the word of the member that relayed it, which must
+        be the one this SUB is bound to, and must not be the sender it names."""
         relayer = self._sub_ids.get(address)
         origin = data[2:2 + RELAY_ID_CHARS].decode("ascii", "replace")
         to_one = data[1:2] == RELAY_TO
@@ -797,6 +817,11 @@ class PeerLinks:
                 or message.sender in (relayer, self.me.node_id):
             self.counters["invalid"] += 1
             self.counters["invalid_impersonation"] += 1
+            return
+        if message.sender not in self._relays:
+            # (a peer this node did not ask for, or no longer does: nothing kept for it, which a
+            # relayer naming made-up peers under one prefix would otherwise grow without end)
+            self.counters["relayed_unasked"] += 1
             return
         if message.seq > time.time_ns() // 1000 + RELAYED_SEQ_AHEAD_US:
             self.counters["invalid"] += 1
