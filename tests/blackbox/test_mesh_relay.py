@@ -18,6 +18,8 @@ import urllib.request
 import pytest
 from redis.crc import key_slot
 
+from mesh import votes
+
 from tests.nodes import agreed, call, cluster_info, nodes_lines, request, wait_until
 
 pytestmark = pytest.mark.slow
@@ -58,6 +60,14 @@ def test_a_member_without_room_for_every_peer_hears_them_through_relays(node_fac
     (data_dir / "node.id").write_text("0" * 40 + "\n")
     crowded = node_factory.start(*TIMEOUT, join=cluster[0], http=True, nofile=ROOM_FILES, data_dir=data_dir)
     assert "the mesh to 4 peers" in crowded.logs()
+    # Its id was written by hand, so it names no vote key (hypercache/identity.py), and it says so;
+    # the others minted theirs from their keys, kept beside them, which relays can then check.
+    assert "names no vote key" in crowded.logs(tail=None)
+    for node in cluster:
+        seed = bytes.fromhex((node.data_dir / "vote.key").read_text().strip())
+        assert call(node, "CLUSTER", "MYID").decode() == votes.id_naming(votes.Signer(seed).public)
+        assert (node.data_dir / "vote.key").stat().st_mode & 0o077 == 0
+        assert "names no vote key" not in node.logs(tail=None)
     everyone = cluster + [crowded]
     wait_until(lambda: agreed(everyone, MEMBERS), timeout=120, interval=0.5,
                message=lambda: f"{MEMBERS} members agreeing\n{crowded.logs()}")
