@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow DEBUG (it can stop the node); local: from 127.0.0.1 or ::1 only "
                         "(default: %(default)s)")
     p.add_argument("--data-dir", default="", metavar="DIR",
-                   help="keeps the node id and its last slot map across restarts (default: none, "
-                        "a new id each start; the data itself is kept in memory only)")
+                   help="keeps the node id, its vote key and its election vote across restarts "
+                        "(default: none, a new id and key each start; the data itself is kept in "
+                        "memory only)")
     p.add_argument("--log-level", type=_log_level, default="INFO", metavar="{" + ",".join(LOG_LEVELS) + "}",
                    help="log lines at this level and above, to stderr (default: %(default)s)")
     p.add_argument("--mesh-secret-key-file", default="", metavar="FILE",

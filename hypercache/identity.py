@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh.durable import write_durably
-from mesh.votes import SEED_BYTES, Signer, id_naming
+from mesh.votes import SEED_BYTES, Signer, binds, id_naming
 
 ID_FILE = "node.id"
 KEY_FILE = "vote.key"
@@ -36,7 +36,7 @@ class Identity:
     @property
     def bound(self) -> bool:
         """True if the id names the key: relays may carry the key (mesh/votes.py `binds`)."""
-        return id_naming(self.signer.public) == self.node_id
+        return binds(self.node_id, self.signer.public)
 
 
 def load_identity(data_dir: str, node_id: str | None = None) -> Identity:

@@ -168,8 +168,8 @@ class Mesh:
                 raise ballot.BallotError(f"{ballot_path} holds a damaged vote; refusing to forget it")
             self.election.vote = (saved.vote_ballot, saved.vote_base, saved_vote)
         self._saved = saved
-        # This process's vote key and the keys the members announced on their own links (or through
-        # relays, for a peer without one: mesh/links.py): in a map
+        # This node's vote key and the keys the members announced on their own links (or through
+        # relays, for a peer without one, if its id names the key: mesh/links.py): in a map
         # with watchers a vote goes to the proposer alone, who relays a majority's signatures to
         # every member in a certificate (mesh/votes.py).
         # (a node's is kept with its id, which names it: hypercache/identity.py; else one of its own)
@@ -875,7 +875,7 @@ class Mesh:
             return
         if key is not None:
             if not votes.valid(key, vote.signature, vote.sender, vote.ballot, vote.base_epoch, vote.digest):
-                # (the voter restarted under a new key that this node has not heard yet, or it lies:
+                # (the voter's key changed and this node has not heard the new one yet, or it lies:
                 # asked, it says its key, and the vote counts if it checks out under that one)
                 self.counters["vote_signature_refused"] += 1
                 self._held_votes[vote.sender] = vote
@@ -993,8 +993,9 @@ class Mesh:
 
     def _ask_keys(self, base_epoch: int, signed: tuple[tuple[int, bytes], ...]) -> None:
         """Ask the voters named in `signed` (by their place in the map `base_epoch`) whose keys this
-        node has not heard. (Not those whose signature failed under a key it has: a restarted
-        member says its new key to every member with its first map, and a relayer that made
+        node has not heard. (Not those whose signature failed under a key it has: a member whose
+        key changed (no data directory, an old one, a lost key file) says its new key to every
+        member with its first map, and a relayer that made
         signatures up would have every member ask every voter.)"""
         now = self._clock()
         ids = self._ids_at.get(base_epoch, ())

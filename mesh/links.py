@@ -123,7 +123,7 @@ def addressed(node_id: str, kind: bytes = b"") -> bytes:
     """The topic of a message for `node_id` only: a promise, or with `kind` MAPS a map sent again
     (its first 8 hex digits: another member that shares them hears it too, and drops what is
     not for it, as every member did before)."""
-    return TO + kind + node_id[:8].encode()
+    return TO + kind + node_id[:ADDRESS_CHARS].encode()
 
 
 def relayed(origin: str, quiet: bool = False) -> bytes:
@@ -233,8 +233,9 @@ class _Taken:
 
     def first(self, seq: int) -> bool:
         """True the first time `seq` is seen (and remembered), False for a copy (or for one older
-        than every number remembered, once the window is full: a copy that came very late)."""
-        if seq in self._seen or (len(self._order) == ADDRESSED_REMEMBERED and seq < self._order[0]):
+        than every number remembered, once the window is full: a copy that came very late; they
+        come in either order, so the smallest, not the first in)."""
+        if seq in self._seen or (len(self._order) == ADDRESSED_REMEMBERED and seq < min(self._order)):
             return False
         self._seen.add(seq)
         self._order.append(seq)
@@ -765,7 +766,7 @@ class PeerLinks:
             self._last_seq[sender] = seq
             if topic == TO:
                 if addressee != self._own_prefix:
-                    self._relay_out(TO + RELAY_TO + sender[:RELAY_ID_CHARS].encode() + addressee, data)
+                    self._relay_out(relayed_to(sender, addressee.decode()), data)
                     continue
                 # (a message to this node alone comes in this link's order whatever relays brought
                 # meanwhile, but may have come through a relay too: `_take_relayed`)

@@ -277,7 +277,7 @@ def cluster_count_failure_reports(ctx, session, args):
 def cluster_saveconfig(ctx, session, args):
     """Format: CLUSTER SAVECONFIG
 
-    OK: what a member keeps on disk (its id and its election vote, with --data-dir) is written
+    OK: what a member keeps on disk (its id, its vote key and its election vote, with --data-dir) is written
     when it changes, so there is nothing left to save.
     """
     return OK
