@@ -221,6 +221,22 @@ def curve_client(sock: zmq.Socket, keys: MeshKeys, server_key: bytes) -> None:
     sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
 
 
+def _subscribe_exactly(sub: zmq.Socket, address: tuple, want: frozenset[bytes],
+                       kept: dict[tuple, frozenset[bytes]]) -> None:
+    """Have the SUB at `address` subscribed to exactly `want` of the topics `kept` records for it."""
+    now_on = kept.get(address, frozenset())
+    if want == now_on:
+        return
+    for topic in want - now_on:
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
+    for topic in now_on - want:
+        sub.setsockopt(zmq.UNSUBSCRIBE, topic)
+    if want:
+        kept[address] = want
+    else:
+        kept.pop(address, None)
+
+
 class _Taken:
     """The sequence numbers of the last messages taken from one sender that were for this node alone:
     such a message may come both on the sender's own link and through relays, in either order."""
@@ -453,17 +469,8 @@ class PeerLinks:
         # (the topics of the members that asked for what this peer sends them alone: its publisher
         # then sends those here too, and `_read` relays them)
         askers = self._relay_to.get(node_id[:RELAY_ID_CHARS].encode(), ()) if node_id is not None else ()
-        want_addressed = frozenset(TO + kind + asker for asker in askers for kind in (b"", MAPS))
-        addressed_on = self._addressed_on.get(address, frozenset())
-        if want_addressed != addressed_on:
-            for topic in want_addressed - addressed_on:
-                sub.setsockopt(zmq.SUBSCRIBE, topic)
-            for topic in addressed_on - want_addressed:
-                sub.setsockopt(zmq.UNSUBSCRIBE, topic)
-            if want_addressed:
-                self._addressed_on[address] = want_addressed
-            else:
-                self._addressed_on.pop(address, None)
+        _subscribe_exactly(sub, address, frozenset(TO + kind + asker for asker in askers for kind in (b"", MAPS)),
+                           self._addressed_on)
 
     def unlinked(self) -> frozenset[str]:
         """The peers known by id that this node has no SUB to (no room for it: `refused_now`)."""
@@ -492,16 +499,8 @@ class PeerLinks:
                     on.add(relayed(origin, quiet=True))
         for address, sub in self._subs.items():
             node_id = self._sub_ids.get(address)
-            want = frozenset(topics.get(node_id, ())) if node_id is not None else frozenset()
-            now_on = self._relays_on.get(address, frozenset())
-            for topic in want - now_on:
-                sub.setsockopt(zmq.SUBSCRIBE, topic)
-            for topic in now_on - want:
-                sub.setsockopt(zmq.UNSUBSCRIBE, topic)
-            if want:
-                self._relays_on[address] = want
-            else:
-                self._relays_on.pop(address, None)
+            _subscribe_exactly(sub, address, frozenset(topics.get(node_id, ())) if node_id is not None else frozenset(),
+                               self._relays_on)
 
     def _relay_out(self, topic: bytes, data: bytes) -> None:
         """Publish again, as it came, what a peer published, under `topic` (`relayed()`, `relayed_to()`),
