@@ -81,6 +81,25 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
 
 # -- ports -----------------------------------------------------------------------------
 
+def _xdist_worker() -> tuple[int, int]:
+    """(this worker's index, how many workers) under pytest-xdist; (0, 1) alone."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name.startswith("gw"):
+        return 0, 1
+    return int(name[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+_WORKER = _xdist_worker()
+
+
+def _this_workers(port: int) -> bool:
+    """Whether the port is this pytest-xdist worker's to give: each worker gives ports from its
+    own hundreds (every offset the suite adds, 5,000, 10,000 and 20,000, keeps a port in its
+    worker's), so that two workers never take one port between its check and its bind."""
+    worker, workers = _WORKER
+    return port // 100 % workers == worker
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
@@ -102,7 +121,7 @@ def free_port(span: int = 0, low: int = 10000, high: int = 32767 - MESH_OFFSET, 
         port = rng.randint(low, high)
         wanted = [port + i * span for i in range(spans + 1)] if span else [port]
         wanted += [port + offset for offset in also]
-        if any(p in _issued for p in wanted):
+        if any(p in _issued or not _this_workers(p) for p in wanted):
             continue
         if all(_port_free(p) for p in wanted):
             _issued.update(wanted)

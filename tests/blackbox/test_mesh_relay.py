@@ -22,7 +22,8 @@ from mesh import votes
 
 from tests.nodes import agreed, call, cluster_info, nodes_lines, request, wait_until
 
-pytestmark = pytest.mark.slow
+# runs alone (Makefile): starved links timed against the node timeout
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 MEMBERS = 12
 ROOM_FILES = (84, 84)       # room for 4 peers: open_files.plan(84, 84, 10_000, ...) -> mesh_peers 4

@@ -209,6 +209,7 @@ def assert_a_value_over_the_frame_limit_replicates_in_pieces(cluster: list[NodeP
     assert bystander.worst < WORST_PING_ALLOWED_S
 
 
+@pytest.mark.alone     # runs alone (Makefile): it bounds a bystander's worst wait
 @pytest.mark.parametrize("rf", [2, 3])
 def test_every_acknowledged_write_is_on_every_owner(node_factory, rf):
     cluster = start_replicated(node_factory, 3, rf=rf)

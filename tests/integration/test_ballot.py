@@ -17,6 +17,9 @@ from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 from tests.nodes import agreed, cluster_info as info, wait_until
 
+# runs alone (Makefile): meshes on 50 ms ticks and 600 ms timeouts in one process
+pytestmark = pytest.mark.alone
+
 TIMEOUT_MS = 600
 BEAT_S = 0.05
 

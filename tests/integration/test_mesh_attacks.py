@@ -28,6 +28,9 @@ from mesh.messages import Commit, Endorse, Heartbeat, Hello, Leave, Message, Pub
 from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 
+# runs alone (Makefile): meshes on 50 ms ticks and 600 ms timeouts in one process
+pytestmark = pytest.mark.alone
+
 TIMEOUT_MS = 600
 BEAT_S = 0.05
 SECRET = b"correct horse battery staple, 2026"

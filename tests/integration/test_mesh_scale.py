@@ -32,7 +32,8 @@ MEMBERS = 48
 KILLED = 3
 NODE_TIMEOUT_MS = 15000
 
-pytestmark = pytest.mark.slow
+# runs alone (Makefile): 48 nodes take the machine
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 def one_map(nodes, members: int) -> str | None:
