@@ -75,6 +75,7 @@ def unkillable(port: int) -> list[bytes]:
         runner.close()
 
 
+@pytest.mark.alone     # runs alone (Makefile): SCRIPT KILL must land in the script's 0.6 s
 def test_a_script_that_wrote_is_unkillable_and_completes(node, redis_server) -> None:
     ours, theirs = unkillable(node.port), unkillable(redis_server.port)
     assert ours == theirs
