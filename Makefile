@@ -118,8 +118,10 @@ test: $(TEST_STAMP) system-deps
 	test $$built = 0 && test $$passed = 0
 	@# Two workers share the suite, each a test file at a time, but for the tests marked `alone`
 	@# (a bystander's worst wait, meshes on 600 ms timeouts, 48 nodes, stalls timed against the
-	@# node timeout): those run after, by themselves. Both parts run whatever the first found.
+	@# node timeout): those run after, by themselves. Both parts run whatever the first found
+	@# (but for an interrupted first part: pytest's exit status 2).
 	$(BIN)/python -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile -m "not alone" tests; shared=$$?; \
+	test $$shared != 2 || exit 2; \
 	$(BIN)/python -m pytest -q --durations=10 -m alone tests; alone=$$?; \
 	test $$shared = 0 && test $$alone = 0
 

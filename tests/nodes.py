@@ -84,9 +84,11 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
 def _xdist_worker() -> tuple[int, int]:
     """(this worker's index, how many workers) under pytest-xdist; (0, 1) alone."""
     name = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not name.startswith("gw"):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not name.startswith("gw") or workers < 2:
         return 0, 1
-    return int(name[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # (a worker started in place of a crashed one is gw2, gw3...: it shares a crashed one's ports)
+    return int(name[2:]) % workers, workers
 
 
 _WORKER = _xdist_worker()
@@ -94,10 +96,11 @@ _WORKER = _xdist_worker()
 
 def _this_workers(port: int) -> bool:
     """Whether the port is this pytest-xdist worker's to give: each worker gives ports from its
-    own hundreds (every offset the suite adds, 5,000, 10,000 and 20,000, keeps a port in its
-    worker's), so that two workers never take one port between its check and its bind."""
+    own hundreds of each 5,000 (every offset the suite adds, multiples of 5,000, keeps a port in
+    its worker's, whatever the number of workers up to 50), so that two workers never take one
+    port between its check and its bind."""
     worker, workers = _WORKER
-    return port // 100 % workers == worker
+    return port % 5000 // 100 % workers == worker
 
 
 def _port_free(port: int) -> bool:

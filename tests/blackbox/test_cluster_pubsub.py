@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hiredis
+import pytest
 
 from tests.nodes import NodeProcess, call, request, wait_until
 
@@ -63,6 +64,7 @@ def test_spublish_is_routed_by_the_channel_slot(shared_three):
         sub.close()
 
 
+@pytest.mark.alone     # runs alone (Makefile): the peers' link must carry again within 3 s
 def test_a_publish_too_big_for_the_mesh_stays_local_and_the_mesh_keeps_carrying(shared_three):
     """Over the mesh's message limit a PUBLISH reaches this node's subscribers only.
 

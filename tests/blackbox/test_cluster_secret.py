@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import zmq
 
 from mesh import curve, ring
@@ -28,6 +29,7 @@ def _secret_file(directory: Path, secret: str) -> str:
     return str(path)
 
 
+@pytest.mark.alone     # runs alone (Makefile): 4.5 s of attack on 1.5 s node timeouts, no epoch allowed
 def test_a_cluster_closed_with_a_secret_works_and_keeps_strangers_out(node_factory: NodeFactory, tmp_path: Path):
     flags = ("--cluster-secret-file", _secret_file(tmp_path, SECRET), *nodes.CLUSTER_TIMEOUT)
     cluster = node_factory.start_cluster(3, *flags)

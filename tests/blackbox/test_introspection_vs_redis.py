@@ -213,6 +213,7 @@ def _latency_run(port: int) -> list:
     return out
 
 
+@pytest.mark.alone     # runs alone (Makefile): a 10 ms latency threshold, one event each side
 def test_latency_like_redis(node, cluster_redis):
     """A DEBUG SLEEP past `latency-monitor-threshold` is a "command" sample on both. Timestamps and
     milliseconds are the measurement itself (Redis measured 54 ms for a 50 ms sleep here): the

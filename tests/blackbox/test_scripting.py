@@ -282,6 +282,7 @@ def test_script_writes_reach_the_replicas(shared_three) -> None:
         rc.close()
 
 
+@pytest.mark.alone     # runs alone (Makefile): 2.5 s of script against a 1.5 s node timeout, no suspicion allowed
 def test_a_long_script_does_not_stop_the_mesh(shared_three) -> None:
     """Past the threshold a script yields to the hub: heartbeats go on, peers never suspect the node."""
     cluster = shared_three

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import socket
 
 import zmq.green as zmq
 
@@ -14,16 +13,11 @@ from mesh.links import CATCH_UP, MAPS, TO, PeerLinks, addressed
 from mesh.messages import Commit, Promise, decode, encode
 from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.nodes import free_port   # (below the ephemeral range, and this xdist worker's own)
 
 
 def _member(label: str) -> Member:
-    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", _free_port(), _free_port(), 0)
+    return Member(hashlib.sha1(label.encode()).hexdigest(), "127.0.0.1", free_port(), free_port(), 0)
 
 
 def _sub(port: int, firsts: range, *own: bytes) -> zmq.Socket:

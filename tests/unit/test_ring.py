@@ -134,6 +134,7 @@ def test_last_member_cannot_leave():
         ring.leave(ring.single(node_id(0)), node_id(0))
 
 
+@pytest.mark.alone     # runs alone (Makefile): a 50 ms bound by the wall clock
 def test_owners_of_a_large_ring_are_fast():
     tokens = grown(64)
     started = time.perf_counter()
