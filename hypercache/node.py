@@ -96,6 +96,7 @@ class Node:
         self.server.replicator = self.replicator
         self.replicator.connections = self.server.connections
         self.cluster.on_adopt = self.replicator.wake
+        self.cluster.on_tick = self.replicator.note_absence
         self.ctx.replicator = self.replicator
         self.key_events.on_own = self.replicator.events_wish_changed
         # PUBLISH reaches every node's subscribers, as in Redis Cluster: the

@@ -51,8 +51,11 @@ MODES = ("sync", "async")
 MAINTAIN_EVERY_S = 0.05         # the upkeep's pace while anything is under way; also how long a LAZY frame waits for its ACK
 # With nothing under way (no copy, pull, hand-off, held client, lazy ACK, joiner or map to follow)
 # the upkeep ticks this often instead, and is woken early by what starts such work (a LAZY frame, a
-# new map). 20 ticks a second cost an idle node of 12 members ~0.3% of a core (loadtest/mesh_cost.py).
-IDLE_EVERY_S = 0.25
+# new map). 20 ticks a second cost an idle node of 12 members ~0.3% of a core (loadtest/mesh_cost.py);
+# 4 a second, ~0.4-0.6 ms each, were still a fifth of its idle CPU (docs/performance.md). What is
+# left at this pace is measured in seconds: keep-alives (KEEP_ALIVE_S at the least), kept copies'
+# expiry; a stall and a lapsed lease are noted at the mesh's ticks (note_absence).
+IDLE_EVERY_S = 1.0
 # A full copy goes out in frames of at most this many keys or bytes, one per
 # hub turn, so clients and heartbeats go on while a big slot is copied.
 COPY_CHUNK_KEYS = 512
@@ -190,15 +193,16 @@ class Replicator:
         self.quiet: set[int] = set()
         # (map, what it asks of this node): derived once per map, read by every pass over it
         self._roles: tuple[Any, SlotRoles | None] = (None, None)
-        # (what awaited() last found, for which map and how many kept copies, and when)
-        self._awaited: tuple[Any, int, int, float, frozenset[str]] = (None, 0, 0, float("-inf"), frozenset())
+        # (what awaited() last found: for which map, how many kept copies and keys, and when)
+        self._awaited: tuple[Any, int, int, int, float, frozenset[str]] = (None, 0, 0, -1, float("-inf"), frozenset())
         self._presynced: dict[str, set[int]] = {}   # replica -> slots it holds as we do (we pulled them from it)
         self._pulled_stale: set[int] = set()        # slots asked for as a stale copy (PULL_STALE)
         self._pulled_now = False
         self._unowned: set[int] = set()             # slots with keys that the map gives us no part in
         self._map_at = time.monotonic()             # when the current map was adopted
-        self._tick_at = time.monotonic()            # the upkeep loop's last turn (a gap: the hub stalled)
-        self._away = False                          # see _note_absence
+        self._tick_at = time.monotonic()            # the upkeep loop's last turn
+        self._noted_at = self._tick_at              # the last note_absence (a gap: the hub stalled)
+        self._away = False                          # see note_absence
         self._lease_lost_at: float | None = None
         self._incarnation = cluster.membership.incarnation
         self._next_pull_at = 0.0
@@ -262,8 +266,7 @@ class Replicator:
                 for conn in [c for c in self.held if c.held is not None and c.held.since < give_up]:
                     self._drop(conn, "no acknowledgement within the hold limit")
                 if self._idle():
-                    # (never past an eighth of the node timeout: a longer gap reads as a stall, _note_absence)
-                    self._wake.wait(min(IDLE_EVERY_S, self.cluster.node_timeout_s / 8))
+                    self._wake.wait(IDLE_EVERY_S)
                     self._wake.clear()
             except Exception:
                 log.exception("replication upkeep failed node=%s", self.me[:8])
@@ -298,12 +301,12 @@ class Replicator:
         decides with `loaded` or `targets` (routing, the fast lane's table, a pull's
         answer), not only by the upkeep loop: between the mesh adopting a map and this
         running, a node back from a pause would serve its old copies as current."""
-        self._note_absence()
+        self.note_absence()
         slotmap = self.cluster.slotmap
         if slotmap is not self._map:
             self._on_map(slotmap)
 
-    def _note_absence(self) -> None:
+    def note_absence(self) -> None:
         """Remember whether this node was away since the last map: its hub stalled past
         the node timeout (a pause), it could not hear a majority for a node timeout (a
         cut), or others declared it suspect or dead (it had to refute). Maps it missed
@@ -311,17 +314,23 @@ class Replicator:
         by unseen (two commits in a row under load), and its copies are current, unless a
         skipped map took a slot away from it and the next gave it back: its replica copies
         are in doubt until their primaries say they hold what they lead (LED_HELD,
-        Holdings.doubt_after_skip)."""
+        Holdings.doubt_after_skip).
+
+        The mesh calls it at every tick of its timer (Mesh.on_tick, four times a second), and
+        so do the upkeep and whatever follows the map: a gap between two calls is a stall of
+        the hub, and the lease is sampled as often. (The upkeep, which ticked four times a
+        second idle to keep that gap short, now ticks once a second: IDLE_EVERY_S.)"""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():
             self._lease_lost_at = None
         elif self._lease_lost_at is None:
             self._lease_lost_at = now
-        if (now - self._tick_at > cluster.node_timeout_s
+        if (now - self._noted_at > cluster.node_timeout_s
                 or (self._lease_lost_at is not None and now - self._lease_lost_at >= cluster.node_timeout_s)
                 or cluster.membership.incarnation != self._incarnation):
             self._away = True
+        self._noted_at = now
 
     def _remap_later(self) -> None:
         """Have the upkeep apply the map again at its next turn (woken if idle)."""
@@ -343,7 +352,7 @@ class Replicator:
         me = self.me
         if previous is not None and previous is not slotmap:
             self._map_changed = True        # (writers not committed yet are checked: _commit_writes)
-            self._note_absence()
+            self.note_absence()
             unacknowledged = {peer: stream.copying for peer, stream in self.streams.items()}
             if previous.epoch == 0 and slotmap.epoch > 0:
                 self.holdings.left_own_map(slotmap.owners)
@@ -1486,14 +1495,17 @@ class Replicator:
         _release_fallbacks and a leave read them), so that it hears their quiet heartbeats
         (mesh/bus.py _listen): what a member holds is not said to every member. Counted again
         when the map or the number of kept copies changes, and at most once a second otherwise
-        (the bus asks four times a second)."""
+        (the bus asks four times a second) while the store's key count moves: which kept slots
+        still have keys is all the rest of it. (Counted every second, a formed cluster's node
+        walked its ~10,000 slots kept after formation for a minute: 0.9 ms a second, idle.)"""
         slotmap, fallback, retained = self._map, self.holdings.fallback, self.holdings.retained
         if slotmap is None:
             return frozenset()
         now = time.monotonic()
-        last_map, last_fallback, last_retained, counted_at, found = self._awaited
+        last_map, last_fallback, last_retained, last_keys, counted_at, found = self._awaited
+        key_count = self.store.key_count
         if (last_map is slotmap and last_fallback == len(fallback) and last_retained == len(retained)
-                and now - counted_at < 1.0):
+                and (last_keys == key_count or now - counted_at < 1.0)):
             return found
         owners = slotmap.owners
         ids = {owner for slot in fallback for owner in owners[slot]}
@@ -1501,7 +1513,7 @@ class Replicator:
         ids.update(kept.primary for slot, kept in retained.items() if keys[slot])
         ids.discard(self.me)
         found = frozenset(ids)
-        self._awaited = (slotmap, len(fallback), len(retained), now, found)
+        self._awaited = (slotmap, len(fallback), len(retained), key_count, now, found)
         return found
 
     def _drop_unowned(self) -> None:

@@ -219,6 +219,9 @@ class Mesh:
         self._on_publish = on_publish
         # called after each map adopted (the node wakes its replication upkeep with it)
         self.on_adopt: Callable[[], None] | None = None
+        # called at each tick of the timer, which runs whatever else sleeps (the node's replication
+        # notes with it whether the hub stalled or the lease lapsed: Replicator.note_absence)
+        self.on_tick: Callable[[], None] | None = None
         self._interval_s = heartbeat_interval_s
         self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
         self._beat_sent_at = float("-inf")
@@ -1208,6 +1211,8 @@ class Mesh:
                 known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
+        if self.on_tick is not None:
+            self.on_tick()
         self._send_heartbeat(now)
         if self._found_after is not None:
             self._found_anew(now)

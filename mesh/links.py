@@ -117,6 +117,10 @@ _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
 HEARD = "heard_"
+# zmq's flags as plain ints: a reader asks EVENTS twice per message, and pyzmq's enums made
+# each ask (and its & POLLIN) an enum construction.
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 def addressed(node_id: str, kind: bytes = b"") -> bytes:
@@ -720,7 +724,7 @@ class PeerLinks:
         while True:
             try:
                 # (the FD signals edges, not levels: wait only once EVENTS says nothing is queued)
-                if not int(sub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                if not int(sub.getsockopt(_EVENTS)) & _POLLIN:
                     hub.wait(watcher)
                     continue
                 if proven:
