@@ -202,6 +202,7 @@ class Replicator:
         self._map_at = time.monotonic()             # when the current map was adopted
         self._tick_at = time.monotonic()            # the upkeep loop's last turn
         self._noted_at = self._tick_at              # the last note_absence (a gap: the hub stalled)
+        self._lapses_seen = 0                       # the mesh's long_lease_lapses at the last note
         self._away = False                          # see note_absence
         self._lease_lost_at: float | None = None
         self._incarnation = cluster.membership.incarnation
@@ -229,6 +230,7 @@ class Replicator:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
+        self._noted_at = time.monotonic()       # (the node's start-up before this is no stall)
         self.link.open()
         self._greenlets.append(greenlets.spawn(self._maintain))
 
@@ -266,7 +268,9 @@ class Replicator:
                 for conn in [c for c in self.held if c.held is not None and c.held.since < give_up]:
                     self._drop(conn, "no acknowledgement within the hold limit")
                 if self._idle():
-                    self._wake.wait(IDLE_EVERY_S)
+                    # (the mesh's timer notes a stall, note_absence; a third of the node timeout
+                    # keeps a gap below it should that timer ever stop)
+                    self._wake.wait(min(IDLE_EVERY_S, self.cluster.node_timeout_s / 3))
                     self._wake.clear()
             except Exception:
                 log.exception("replication upkeep failed node=%s", self.me[:8])
@@ -316,20 +320,27 @@ class Replicator:
         are in doubt until their primaries say they hold what they lead (LED_HELD,
         Holdings.doubt_after_skip).
 
-        The mesh calls it at every tick of its timer (Mesh.on_tick, four times a second), and
-        so do the upkeep and whatever follows the map: a gap between two calls is a stall of
-        the hub, and the lease is sampled as often. (The upkeep, which ticked four times a
-        second idle to keep that gap short, now ticks once a second: IDLE_EVERY_S.)"""
+        The mesh calls it after every tick of its timer (Mesh.on_tick, four times a second),
+        and so do the upkeep and whatever follows the map: a gap between two calls is a stall
+        of the hub. A lapse of the lease is timed from when it lapsed, and one that ended between
+        two calls is counted by the mesh as the lease comes back (long_lease_lapses), so
+        neither depends on how often this runs. (The upkeep, which ticked four times a second
+        idle to keep that gap short, now ticks once a second: IDLE_EVERY_S.)"""
         cluster = self.cluster
         now = time.monotonic()
         if cluster.accepting_writes():
             self._lease_lost_at = None
         elif self._lease_lost_at is None:
-            self._lease_lost_at = now
+            # (since it lapsed; one that never had a lease, joining, from now)
+            lapsed_at = cluster.lease_lapsed_at
+            self._lease_lost_at = lapsed_at if lapsed_at is not None else now
+        lapses = cluster.long_lease_lapses
         if (now - self._noted_at > cluster.node_timeout_s
                 or (self._lease_lost_at is not None and now - self._lease_lost_at >= cluster.node_timeout_s)
+                or lapses != self._lapses_seen
                 or cluster.membership.incarnation != self._incarnation):
             self._away = True
+        self._lapses_seen = lapses
         self._noted_at = now
 
     def _remap_later(self) -> None:
@@ -1298,7 +1309,8 @@ class Replicator:
         every = (KEEP_ALIVE_S if self.ctx.settings.min_replicas_to_write or not self.link.reports_resets
                  else IDLE_KEEP_ALIVE_S)
         for peer, stream in self.streams.items():
-            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every:
+            # (less the upkeep's own pace: ticks a second apart, idle, must not skip every other one)
+            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every - MAINTAIN_EVERY_S:
                 self._send(stream, wire.BATCH, [])
 
     def _on_reset(self, peer: str) -> None:

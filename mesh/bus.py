@@ -219,9 +219,14 @@ class Mesh:
         self._on_publish = on_publish
         # called after each map adopted (the node wakes its replication upkeep with it)
         self.on_adopt: Callable[[], None] | None = None
-        # called at each tick of the timer, which runs whatever else sleeps (the node's replication
+        # called after each tick of the timer, which runs whatever else sleeps (the node's replication
         # notes with it whether the hub stalled or the lease lapsed: Replicator.note_absence)
         self.on_tick: Callable[[], None] | None = None
+        # when the write lease lapsed (None: it holds, or never held), and how many times it came
+        # back after a lapse of node_timeout or more: counted as it comes back, so that one
+        # that looks now and then misses none (Replicator.note_absence)
+        self.lease_lapsed_at: float | None = None
+        self.long_lease_lapses = 0
         self._interval_s = heartbeat_interval_s
         self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
         self._beat_sent_at = float("-inf")
@@ -409,8 +414,18 @@ class Mesh:
             if peer is not None and peer.state != State.DEAD:
                 arrivals.append(min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
                                     self._echoed_at.get(node_id, float("-inf"))))
+        was = self.writes_until
         self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)
+        now = self._clock()
+        if self.writes_until >= now:
+            if self.lease_lapsed_at is not None and now - self.lease_lapsed_at >= self.node_timeout_s:
+                self.long_lease_lapses += 1
+            self.lease_lapsed_at = None
+        elif self.lease_lapsed_at is None and was > float("-inf"):
+            # at its deadline, passed since the last refresh, or now (a watcher dead, say); a
+            # node that never had a lease (joining: -inf) is timed by Replicator.note_absence
+            self.lease_lapsed_at = min(was, now)
 
     @property
     def was_member(self) -> bool:
@@ -1181,6 +1196,11 @@ class Mesh:
                 self.beat_once(self._clock())
             except Exception:  # the heartbeat must outlive any single failure
                 log.exception("heartbeat failed node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
+            if self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception:  # (nor may the node's hook stop it)
+                    log.exception("timer hook failed node=%s", self.me.node_id[:8])
             gevent.sleep(self._interval_s)
 
     def beat_once(self, now: float) -> None:
@@ -1211,8 +1231,6 @@ class Mesh:
                 known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
-        if self.on_tick is not None:
-            self.on_tick()
         self._send_heartbeat(now)
         if self._found_after is not None:
             self._found_anew(now)

@@ -767,3 +767,35 @@ def test_what_a_member_sends_the_proposer_alone_comes_through_relays_when_its_li
     cluster.crash(victim)
     assert cluster.run_until_agreed(set(ids) - {victim}, 10) is not None
     assert "Promise" in heard and "Vote" in heard, heard
+
+
+@pytest.mark.parametrize("cut_timeouts, counted", [(1.2, 0), (2.5, 1)])
+def test_a_lapse_of_the_lease_is_counted_when_it_lasted_a_node_timeout(monkeypatch, cut_timeouts, counted):
+    """A member that hears nobody loses its write lease; once it hears them again, the lapse is
+    counted if it lasted node_timeout or more (Mesh.long_lease_lapses: the data plane reads it
+    once a second, Replicator.note_absence, and must not miss one that ended in between)."""
+    network = mesh_sim.Network(seed=4)
+    cluster, formed_s, _ = mesh_sim.form(network, 5, NODE_TIMEOUT_MS, INTERVAL_S, 30)
+    assert formed_s is not None
+    network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
+    deaf = cluster.members[sorted(cluster.members)[2]]
+    assert deaf.accepting_writes() and deaf.lease_lapsed_at is None and deaf.long_lease_lapses == 0
+    cut = True
+    arrive = mesh_sim.SimLinks.arrive
+
+    def to_the_deaf_lost(self, message, source, *how):
+        if cut and self.me.node_id == deaf.me.node_id:
+            return None
+        return arrive(self, message, source, *how)
+    monkeypatch.setattr(mesh_sim.SimLinks, "arrive", to_the_deaf_lost)
+    began = network.now
+    network.run_until(began + cut_timeouts * NODE_TIMEOUT_MS / 1000)
+    assert not deaf.accepting_writes()
+    lapsed_at = deaf.lease_lapsed_at
+    assert lapsed_at is not None and began < lapsed_at < began + NODE_TIMEOUT_MS / 1000
+    cut = False
+    back = network.now
+    while not deaf.accepting_writes() and network.now - back < 3:
+        network.run_until(network.now + 0.05)
+    assert deaf.accepting_writes() and deaf.lease_lapsed_at is None
+    assert deaf.long_lease_lapses == counted, (lapsed_at - began, network.now - lapsed_at)
