@@ -10,7 +10,7 @@ from pathlib import Path
 import gevent
 from gevent.event import Event
 
-from mesh import ballot, curve, exposure
+from mesh import ballot, curve, exposure, ticks
 from mesh.keyslot import keyslot
 from mesh.bus import Mesh
 from mesh.links import PeerLinks
@@ -173,7 +173,7 @@ class Node:
                 # one bad tick (say, a blocked client's retry failing) must not end expiry for good
                 log.exception("housekeeping tick failed")
             if self._quiet():
-                self._busy.wait(QUIET_EVERY_S)
+                self._busy.wait(ticks.next_tick(QUIET_EVERY_S, time.time())[1])  # (with the others: mesh/ticks.py)
                 self._busy.clear()
             else:
                 self.stopping.wait(ACTIVE_EXPIRE_EVERY_S)

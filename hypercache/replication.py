@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 from gevent.event import Event
 
-from mesh import greenlets, plans, replication as wire
+from mesh import greenlets, plans, ticks, replication as wire
 from mesh.placer import PlacerClosed
 from mesh.datalink import data_port, open_link
 from mesh.holdings import Holdings
@@ -269,8 +269,10 @@ class Replicator:
                     self._drop(conn, "no acknowledgement within the hold limit")
                 if self._idle():
                     # (the mesh's timer notes a stall, note_absence; a third of the node timeout
-                    # keeps a gap below it should that timer ever stop)
-                    self._wake.wait(min(IDLE_EVERY_S, self.cluster.node_timeout_s / 3))
+                    # keeps a gap below it should that timer ever stop; on the wall clock's
+                    # multiples, with the node's other timers: mesh/ticks.py)
+                    self._wake.wait(ticks.next_tick(min(IDLE_EVERY_S, self.cluster.node_timeout_s / 3),
+                                                    time.time())[1])
                     self._wake.clear()
             except Exception:
                 log.exception("replication upkeep failed node=%s", self.me[:8])
