@@ -1311,8 +1311,9 @@ class Replicator:
         every = (KEEP_ALIVE_S if self.ctx.settings.min_replicas_to_write or not self.link.reports_resets
                  else IDLE_KEEP_ALIVE_S)
         for peer, stream in self.streams.items():
-            # (less the upkeep's own pace: ticks a second apart, idle, must not skip every other one)
-            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every - MAINTAIN_EVERY_S:
+            # (half an idle tick early: idle ticks on the wall clock's seconds come a little under
+            # or over a second apart, and one a little early must not wait a whole second more)
+            if not stream.broken and now - self._sent_at.get(peer, float("-inf")) >= every - IDLE_EVERY_S / 2:
                 self._send(stream, wire.BATCH, [])
 
     def _on_reset(self, peer: str) -> None:

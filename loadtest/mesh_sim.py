@@ -6,7 +6,8 @@ a simulated network (`SimLinks`) in place of its zmq sockets. Nothing about the
 protocol is modelled here; only the network is. Messages are encoded with
 mesh/messages.py to count their bytes, then delivered (the decoded value is
 the one encoded, so decoding is skipped) after a random delay, or lost with a
-given probability. Timers fire at each member's own phase.
+given probability. Timers fire at each member's own phase, or (`aligned`) on the
+clock's multiples of the interval, numbered, as a node's do (mesh/ticks.py).
 
 What it reports, per scenario (cluster size, loss, delay):
 - idle traffic per member: messages and bytes sent and received per second;
@@ -41,6 +42,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import random
 import sys
 import time
@@ -369,8 +371,12 @@ class SimCluster:
     """Members on one simulated network, each a real Mesh with its own timer phase."""
 
     def __init__(self, network: Network, node_timeout_ms: int, interval_s: float,
-                 replication_factor: int = 2) -> None:
+                 replication_factor: int = 2, aligned: bool = False) -> None:
         self.network = network
+        # Each member's timer at a phase of its own (nodes before 7 December 2026), or every
+        # timer on the clock's multiples of the interval, numbered, as a node's now is once its
+        # quiet heartbeats go every few ticks (mesh/ticks.py, Mesh._quiet_ticks)
+        self.aligned = aligned
         self.node_timeout_ms = node_timeout_ms
         self.interval_s = interval_s
         self.replication_factor = replication_factor
@@ -408,15 +414,23 @@ class SimCluster:
         for host, mesh_port in join:
             mesh.links.connect(host, mesh_port)
         self.members[node_id] = mesh
-        self._tick(mesh, network.now + network.rng.uniform(0, self.interval_s))
+        if self.aligned and mesh._quiet_ticks > 1:
+            number = math.floor(network.now / self.interval_s) + 1
+            self._tick(mesh, number * self.interval_s, number)
+        else:
+            self._tick(mesh, network.now + network.rng.uniform(0, self.interval_s))
         return mesh
 
-    def _tick(self, mesh: Mesh, when: float) -> None:
+    def _tick(self, mesh: Mesh, when: float, number: int | None = None) -> None:
         def fire() -> None:
             if mesh.me.node_id in self.stopped:
                 return
-            mesh.beat_once(self.network.now)
-            self._tick(mesh, self.network.now + self.interval_s)
+            mesh.beat_once(self.network.now, number)
+            if number is None:
+                self._tick(mesh, self.network.now + self.interval_s)
+            else:   # (the next multiple after now: a late tick does not shift the grid)
+                after = math.floor(self.network.now / self.interval_s) + 1
+                self._tick(mesh, after * self.interval_s, after)
         if self.lateness is not None:
             # the hub does not run from when the tick was due until it fires: what arrives meanwhile
             # waits, and nothing is sent
@@ -484,9 +498,9 @@ class SimCluster:
 
 
 def form(network: Network, members: int, node_timeout_ms: int, interval_s: float,
-         limit_s: float) -> tuple[SimCluster, float | None, int]:
+         limit_s: float, aligned: bool = False) -> tuple[SimCluster, float | None, int]:
     """Start one member, then the others joining it in one go; return the cluster, time to agree and epochs."""
-    cluster = SimCluster(network, node_timeout_ms, interval_s)
+    cluster = SimCluster(network, node_timeout_ms, interval_s, aligned=aligned)
     cluster.start([])
     network.run_until(network.now + interval_s * 2)
     seed = cluster.seed()

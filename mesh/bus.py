@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -230,19 +231,19 @@ class Mesh:
         self.long_lease_lapses = 0
         self._interval_s = heartbeat_interval_s
         self._quiet_interval_s = quiet_interval_s(heartbeat_interval_s, self.node_timeout_s)
-        # With quiet heartbeats every few ticks (2 at the default 3 s), the timer ticks on the
-        # wall clock's multiples of the interval (mesh/ticks.py), and a member's quiet heartbeat
-        # goes on the ticks of its id's phase (`_tick_number % _quiet_ticks == _quiet_phase`; the
-        # number is None in the simulation, whose clock is virtual): each member's timer and the
-        # heartbeats of its watchers of one phase come together, one wake-up, not one each (an
-        # idle node of 12 members: ~30% less CPU, docs/performance.md). Phases, not one: a
-        # watcher sending on the same tick echoes the member's heartbeat before, and the lease's
-        # evidence from it is always as old as it could be before (mesh/lease.py); one of
-        # another phase echoes the latest. Not with a heartbeat every tick (a node timeout under
-        # 3 s): there every watcher would be of the same phase.
-        self._quiet_ticks = max(1, round(self._quiet_interval_s / heartbeat_interval_s))
+        # A quiet heartbeat goes every `_quiet_ticks` ticks (the cadence of "at least the quiet
+        # interval less half a tick": 2 at the default 3 s). With 2 or more, the timer ticks on
+        # the wall clock's multiples of the interval (mesh/ticks.py) and a member's quiet
+        # heartbeat goes on the ticks of its id's phase (`_quiet_phase`; the tick's number is
+        # passed to beat_once, None in the simulation's unaligned runs and for a busy beat):
+        # each member's timer and the heartbeats of its watchers of one phase come together, one
+        # wake-up, not one each (docs/performance.md, "An idle node wakes less"). Phases, not
+        # one: a watcher sending on the same tick echoes the member's heartbeat before, so the
+        # lease's evidence from it is always as old as it could be before (mesh/lease.py); one
+        # of another phase echoes the latest. Not with a heartbeat every tick (node timeouts of
+        # 2.25 s and under): there every watcher would be of the same phase.
+        self._quiet_ticks = max(1, math.ceil(self._quiet_interval_s / heartbeat_interval_s - 0.5))
         self._quiet_phase = zlib.crc32(me.node_id.encode()) % self._quiet_ticks
-        self._tick_number: int | None = None
         self._beat_sent_at = float("-inf")
         self._holds_sent = 0
         # Starting from the wall clock keeps a restarted node's sequence numbers above its old ones.
@@ -1205,9 +1206,10 @@ class Mesh:
     # -- the timer -------------------------------------------------------
 
     def _beat(self) -> None:
+        tick: int | None = None
         while True:
             try:
-                self.beat_once(self._clock())
+                self.beat_once(self._clock(), tick)
             except Exception:  # the heartbeat must outlive any single failure
                 log.exception("heartbeat failed node=%s epoch=%d", self.me.node_id[:8], self.slotmap.epoch)
             if self.on_tick is not None:
@@ -1216,13 +1218,16 @@ class Mesh:
                 except Exception:  # (nor may the node's hook stop it)
                     log.exception("timer hook failed node=%s", self.me.node_id[:8])
             if self._quiet_ticks > 1:
-                self._tick_number, wait = ticks.next_tick(self._interval_s, time.time())
+                tick, wait = ticks.next_tick(self._interval_s, time.time())
                 gevent.sleep(wait)
             else:
                 gevent.sleep(self._interval_s)
 
-    def beat_once(self, now: float) -> None:
-        """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due."""
+    def beat_once(self, now: float, tick: int | None = None) -> None:
+        """One tick of the timer at `now`: membership, the lease, a heartbeat, a proposal if due.
+
+        `tick`: the number of the wall clock's multiple of the interval it fired on, when the
+        timer is aligned (see `_quiet_ticks`); None otherwise."""
         self._arrival.pulse(now)
         self._certify_again()
         self._say_plan(now)
@@ -1249,7 +1254,7 @@ class Mesh:
                 known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
-        self._send_heartbeat(now)
+        self._send_heartbeat(now, tick)
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
@@ -1282,8 +1287,10 @@ class Mesh:
             log.info("this node runs on time again node=%s: it suspects a silent peer after node_timeout",
                      self.me.node_id[:8])
 
-    def _send_heartbeat(self, now: float) -> None:
-        """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet interval ago."""
+    def _send_heartbeat(self, now: float, tick: int | None = None) -> None:
+        """Send a heartbeat, unless it would say nothing new and the last one left less than the quiet
+        interval ago (less half a tick), or, on an aligned timer (`tick`), it is not this member's
+        phase and the last one left less than the quiet interval and half a tick ago."""
         stats = self._local_stats()
         self._listen(now, stats.get("awaits", frozenset()))
         news = self.membership.has_news(now, NEWS_BEATS * self._interval_s)
@@ -1313,11 +1320,11 @@ class Mesh:
         # (half a timer interval of slack: the timer's ticks come a little late, never early)
         if quiet and not prompt:
             since = now - self._beat_sent_at
-            if self._tick_number is None:
+            if tick is None:
                 due = since >= self._quiet_interval_s - self._interval_s / 2
             else:
-                # on the members' common ticks (early, after a heartbeat with news, rather than late)
-                due = (self._tick_number % self._quiet_ticks == self._quiet_phase and since > self._interval_s / 2
+                # on this member's phase (early after a heartbeat with news rather than late)
+                due = (tick % self._quiet_ticks == self._quiet_phase and since > self._interval_s / 2
                        or since >= self._quiet_interval_s + self._interval_s / 2)
             if not due:
                 return

@@ -23,4 +23,9 @@ def next_tick(period_s: float, wall_s: float) -> tuple[int, float]:
     and the wait until it: more than 0, at most `period_s`."""
     number = math.floor(wall_s / period_s) + 1
     wait = number * period_s - wall_s
-    return number, min(max(wait, 0.0), period_s) or period_s
+    # (rounding, on a multiple or next to one: the wait and its number move together)
+    if wait <= 0.0:
+        number, wait = number + 1, wait + period_s
+    elif wait > period_s:
+        number, wait = number - 1, wait - period_s
+    return number, min(max(wait, 1e-9), period_s)

@@ -799,3 +799,44 @@ def test_a_lapse_of_the_lease_is_counted_when_it_lasted_a_node_timeout(monkeypat
         network.run_until(network.now + 0.05)
     assert deaf.accepting_writes() and deaf.lease_lapsed_at is None
     assert deaf.long_lease_lapses == counted, (lapsed_at - began, network.now - lapsed_at)
+
+
+def _idle_lease_and_beats(aligned: bool, seconds: float) -> tuple[dict, int, float, int]:
+    """24 members at node_timeout 3 s (a quiet heartbeat every 2 ticks), 1% loss; then `seconds`
+    idle: (rates per member, instants where some member could not write, the longest gap
+    between one member's heartbeats, suspicions)."""
+    network = mesh_sim.Network(seed=6, loss=0.01)
+    cluster, formed_s, _ = mesh_sim.form(network, 24, 3000, INTERVAL_S, 60, aligned=aligned)
+    assert formed_s is not None
+    network.run_until(network.now + 6)
+    members = list(cluster.members.values())
+    sent_at: dict[str, list[float]] = {m.me.node_id: [] for m in members}
+    for mesh in members:
+        send = mesh.links.send
+
+        def noting(message, topic=b"", fallback=b"", send=send, mesh=mesh):
+            if type(message).__name__ == "Heartbeat":
+                sent_at[mesh.me.node_id].append(network.now)
+            return send(message, topic, fallback)
+        mesh.links.send = noting
+    before = {name: dict(getattr(network, name)) for name in ("sent", "received")}
+    unwritable, began = 0, network.now
+    while network.now - began < seconds:
+        network.run_until(network.now + 0.05)
+        unwritable += sum(1 for m in members if not m.accepting_writes())
+    rates = {name: sum(getattr(network, name)[n] - before[name].get(n, 0) for n in sent_at) / len(sent_at) / seconds
+             for name in before}
+    longest = max(b - a for times in sent_at.values() for a, b in zip(times, times[1:]))
+    return rates, unwritable, longest, len(cluster.suspected())
+
+
+def test_aligned_timers_send_as_often_keep_every_lease_and_suspect_no_one():
+    """A node's timer on the clock's multiples, its quiet heartbeats on its id's phase
+    (Mesh._quiet_ticks, mesh/ticks.py): as many heartbeats as each member's own phase sent,
+    none further apart than the quiet interval and half a tick, and no lease lapses."""
+    aligned, unwritable, longest, suspicions = _idle_lease_and_beats(True, 10)
+    unaligned, _, _, _ = _idle_lease_and_beats(False, 10)
+    assert unwritable == 0 and suspicions == 0
+    assert longest <= 0.5 + INTERVAL_S / 2 + 1e-9, longest
+    assert abs(aligned["sent"] - unaligned["sent"]) <= 0.1 * unaligned["sent"], (aligned, unaligned)
+    assert abs(aligned["received"] - unaligned["received"]) <= 0.1 * unaligned["received"], (aligned, unaligned)
