@@ -170,6 +170,9 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
         epoch = wait_until(lambda: cluster_info(nodes[0])["cluster_current_epoch"], timeout=60, interval=0.2)
         result = {"size": size, "formed_s": formed_s, "epoch": float(epoch),
                   "suspicions": float(sum(text.count("member suspect node=") for text in logs)),
+                  # (a node whose timer ran late by more than the lease's margin again and again:
+                  # mesh/awareness.py; the nodes' timers all fire on the same instants, mesh/ticks.py)
+                  "late": float(sum(text.count("this node runs late node=") for text in logs)),
                   "deaths": float(sum(line.count("member dead node=") - line.count("(removed by the map)")
                                       for text in logs for line in text.splitlines()))}
         for key in sorted({key for row in rows for key in row}):
@@ -205,8 +208,9 @@ def main() -> None:
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
-            print(f"         from the start: final epoch {r['epoch']:.0f}, {r['suspicions']:.0f} suspicions and "
-                  f"{r['deaths']:.0f} death verdicts in the nodes' logs", flush=True)
+            print(f"         from the start: final epoch {r['epoch']:.0f}, {r['suspicions']:.0f} suspicions, "
+                  f"{r['deaths']:.0f} death verdicts and {r['late']:.0f} nodes running late in the nodes' logs",
+                  flush=True)
             if args.kinds:
                 kinds = {key[len("heard_"):]: value for key, value in r.items()
                          if key.startswith("heard_") and not key.endswith("_max")}
