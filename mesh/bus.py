@@ -48,7 +48,7 @@ from typing import Any, Callable
 import gevent
 import gevent.pool
 
-from mesh import adoption, balance, ballot, catchup, lease, takeover, ticks, votes, watch
+from mesh import adoption, balance, ballot, catchup, lease, strand, takeover, ticks, votes, watch
 from mesh import election as election_rules
 from mesh.awareness import MAX_SCORE, LocalHealth
 from mesh.curve import MeshKeys
@@ -57,9 +57,11 @@ from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
 from mesh.membership import Died, Event, Joined, Left, Membership, Recovered, Refuted, Suspected
 from mesh.placer import Placer, PlacerClosed, run_in_thread
 from mesh.messages import (Certificate, Commit, Heartbeat, Leave, Message, Plan, Prepare, Promise, Proposal, Publish,
-                           State, Vote, VoteKey, digest, echo_key, pack_slotmap, unpack_slotmap)
+                           RollAnswer, RollCall, State, Vote, VoteKey, digest, echo_key, pack_slotmap,
+                           unpack_slotmap)
 from mesh.plans import JoinPlans
 from mesh.relays import Relays
+from mesh.strand import FarSilence, Stranding
 from mesh.slotmap import Member, SlotMap
 
 log = logging.getLogger(__name__)
@@ -304,6 +306,16 @@ class Mesh:
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
         self._echoed_at: dict[str, float] = {}
         self._echo_key = echo_key(me.node_id)
+        # A member stranded by its watchers' silence (mesh/strand.py): its lease needs the whole
+        # map's answers to its roll calls too (the evidence of each, as _echoed_at's), and every
+        # member judges one its watchers report for long by its own silence.
+        self._stranding = Stranding(self.node_timeout_s)
+        self._strand_group: frozenset[str] | None = None
+        self._group_evidence: dict[str, float] = {}
+        self._answers: dict[str, float] = {}
+        self._roll_called_at = float("-inf")
+        self._answered_at: dict[str, float] = {}
+        self._far = FarSilence(self.node_timeout_s)
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
         self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
@@ -421,18 +433,34 @@ class Mesh:
         watchers = self.membership.watchers
         group = watchers.get(self.me.node_id) if watchers is not None else None
         members = [m.node_id for m in self.slotmap.members] if group is None else [self.me.node_id, *group]
+        evidence: dict[str, float] = {}
         for node_id in members:
             if node_id == self.me.node_id:
                 arrivals.append(float("inf"))
                 continue
             peer = self.membership.peers.get(node_id)
             if peer is not None and peer.state != State.DEAD:
-                arrivals.append(min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
-                                    self._echoed_at.get(node_id, float("-inf"))))
+                evidence[node_id] = min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
+                                        self._echoed_at.get(node_id, float("-inf")))
+                arrivals.append(evidence[node_id])
         was = self.writes_until
         self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)
         now = self._clock()
+        if group is not self._strand_group:
+            self._stranding.watchers(group, now)
+            self._strand_group = group
+        self._group_evidence = evidence
+        if group is not None:
+            # Stranded (a watcher silent for long): a majority of the whole map must answer too.
+            before = self._stranding.since
+            whole = self._whole_map_lease() if before is not None else float("-inf")
+            if self._stranding.judge(now, evidence, whole >= now):
+                if whole == float("-inf"):
+                    whole = self._whole_map_lease()
+                self.writes_until = min(self.writes_until, whole)
+            if (before is None) != (self._stranding.since is None):
+                self._say_stranded(now, evidence)
         if self.writes_until >= now:
             if self.lease_lapsed_at is not None and now - self.lease_lapsed_at >= self.node_timeout_s:
                 self.long_lease_lapses += 1
@@ -441,6 +469,34 @@ class Mesh:
             # at its deadline, passed since the last refresh, or now (a watcher dead, say); a
             # node that never had a lease (joining: -inf) is timed by Replicator.note_absence
             self.lease_lapsed_at = min(was, now)
+
+    def _say_stranded(self, now: float, evidence: dict[str, float]) -> None:
+        if self._stranding.since is None:
+            log.info("mesh not stranded any more node=%s: every watcher is heard again", self.me.node_id[:8])
+            self._record("stranded", self.me.node_id, "every watcher heard again")
+            return
+        silent = sorted(n for n in self._strand_group or () if now - evidence.get(n, float("-inf")) > self.node_timeout_s)
+        log.warning("mesh stranded node=%s silent_watchers=%s: until they are heard again or the map drops "
+                    "them, this node accepts writes only while a majority of the whole map answers its roll "
+                    "calls", self.me.node_id[:8], ",".join(n[:8] for n in silent))
+        self._record("stranded", self.me.node_id, f"{len(silent)} watchers silent: writes need the whole map's "
+                                                   "majority meanwhile")
+
+    def _whole_map_lease(self) -> float:
+        """Until when a majority of the whole map gave this node evidence (its roll calls'
+        answers, or a watcher's echo): the lease of a stranded member (mesh/strand.py)."""
+        peers, answers = self.membership.peers, self._answers
+        arrivals = []
+        for member in self.slotmap.members:
+            node_id = member.node_id
+            if node_id == self.me.node_id:
+                arrivals.append(float("inf"))
+                continue
+            peer = peers.get(node_id)
+            if peer is not None and peer.state != State.DEAD:
+                arrivals.append(max(answers.get(node_id, float("-inf")),
+                                    self._group_evidence.get(node_id, float("-inf"))))
+        return lease.lease_until(arrivals, len(self.slotmap.members), self.node_timeout_s, self._lease_margin_s)
 
     @property
     def was_member(self) -> bool:
@@ -588,6 +644,8 @@ class Mesh:
             "local_health": self.health.score,
             "suspect_after_s": self.health.scaled(self.node_timeout_s),
             "late_evidence": self.health.raised,
+            # a watcher silent for long: writes need a majority of the whole map (mesh/strand.py)
+            "stranded": self._stranding.since is not None,
         }
 
     def _member_status(self, member: Member, now: float) -> dict:
@@ -688,6 +746,8 @@ class Mesh:
             self._peer_stats[message.sender] = message
             if message.vote_key:
                 self._learn_key(message.sender, message.vote_key)
+            if self._held.get(message.sender) != message.epoch:
+                self._far.held(message.sender, now)
             self._held[message.sender] = message.epoch
             if before is None or before.epoch != message.epoch:
                 self._pin(message.sender, message.epoch, now)
@@ -698,6 +758,7 @@ class Mesh:
             if peer is not None and peer.heard_at == now:     # taken as news, not as a repeat
                 self._arrived_at[message.sender] = self._arrival.arrived_by(now)
                 self._take_echo(message)
+                self._far.heard(message.sender, now)
             self._refresh_writes()
             if message.epoch > self.slotmap.epoch:
                 self._newest_heard = (message.epoch, now)
@@ -732,6 +793,10 @@ class Mesh:
                 self._on_plan(message)
         elif isinstance(message, Publish):
             self._on_publish(message.channel, message.message)
+        elif isinstance(message, RollCall):
+            self._on_roll_call(message, now)
+        elif isinstance(message, RollAnswer):
+            self._on_roll_answer(message, now)
 
     def _take_echo(self, beat: Heartbeat) -> None:
         """Note when this node sent the heartbeat of its own that `beat`'s sender heard last."""
@@ -1045,6 +1110,7 @@ class Mesh:
         for voter in voters:
             if voter != self.me.node_id and self._held.get(voter, -1) < base_epoch:
                 self._held[voter] = base_epoch
+                self._far.held(voter, now)
                 self._pin(voter, base_epoch, now)
 
     def _wanted(self, slotmap: SlotMap) -> bool:
@@ -1241,6 +1307,7 @@ class Mesh:
         # Late again and again (a starved machine), it waits longer before it suspects anyone.
         if not stalled:
             self._handle_events(self.membership.tick(now, self.health.scaled(self.node_timeout_s)))
+            self._judge_far_silence(now)
         self._name_stuck(now)
         for node_id in self.membership.forget_dead(now, self.slotmap.member_ids,
                                                    FORGET_DEAD_AFTER_TIMEOUTS * self.node_timeout_s):
@@ -1248,16 +1315,67 @@ class Mesh:
             self._joiner_progress.pop(node_id, None)
             self._arrived_at.pop(node_id, None)
             self._echoed_at.pop(node_id, None)
+            self._answers.pop(node_id, None)
+            self._answered_at.pop(node_id, None)
+            self._far.forget(node_id)
             self._behind.pop(node_id, None)
             for known in (self._vote_keys, self._asked_key_at, self._answered_key_at, self._held,
                           self._direct_seen, self._direct_since):
                 known.pop(node_id, None)
             self.links.disconnect(node_id)
         self._refresh_writes()
+        self._call_the_roll(now)
         self._send_heartbeat(now, tick)
         if self._found_after is not None:
             self._found_anew(now)
         self._propose(now)
+
+    def _judge_far_silence(self, now: float) -> None:
+        """Hold dead the members their watchers have reported for long that this node did not
+        hear meanwhile either (mesh/strand.py); a map without them needs a majority that did so."""
+        if self.membership.watchers is None:
+            return
+        reported = self.membership.firmly_reported(now, strand.REPORT_FRESH * self.node_timeout_s)
+        for node_id in self._far.judge(now, reported):
+            self._handle_events(self.membership.hold_dead_unheard(node_id, now))
+
+    def _call_the_roll(self, now: float) -> None:
+        """While stranded, or about to be (a watcher silent for a node timeout), ask every member
+        to answer: the evidence the lease needs then (mesh/strand.py)."""
+        if self._strand_group is None or not self._stranding.calling(now, self._group_evidence):
+            return
+        if now - self._roll_called_at < strand.CALL_EVERY * self.node_timeout_s - self._interval_s / 2:
+            return
+        self._roll_called_at = now
+        seq = self._next_seq()
+        self._sent_beats.sent(seq, now)     # (an answer is worth what an echo of a heartbeat sent now is)
+        self.counters["roll_calls"] += 1
+        self.links.send(RollCall(self.me.node_id, seq, self.membership.incarnation))
+
+    def _on_roll_call(self, call: RollCall, now: float) -> None:
+        """A member stranded by its watchers' silence asks for an answer: it was heard (its silence
+        is judged again from now), and it is answered, once per half its calling interval."""
+        peer = self.membership.peers.get(call.sender)
+        if peer is None or not self.slotmap.has_member(call.sender) or call.incarnation < peer.incarnation:
+            return
+        self._far.heard(call.sender, now)
+        if peer.state == State.DEAD or not self.slotmap.has_member(self.me.node_id):
+            return      # (held dead here: no evidence for its lease, as no echo is)
+        if now - self._answered_at.get(call.sender, float("-inf")) < strand.CALL_EVERY * self.node_timeout_s / 2:
+            return
+        self._answered_at[call.sender] = now
+        self.links.send(RollAnswer(self.me.node_id, self._next_seq(), call.seq), addressed(call.sender))
+
+    def _on_roll_answer(self, answer: RollAnswer, now: float) -> None:
+        """A member answered this node's roll call: evidence as an echo is, the older of when the
+        answer arrived and when the call left."""
+        sent_at = self._sent_beats.sent_at(answer.call_seq)
+        if sent_at == float("-inf") or not self.slotmap.has_member(answer.sender):
+            return
+        evidence = min(self._arrival.arrived_by(now), sent_at)
+        if evidence > self._answers.get(answer.sender, float("-inf")):
+            self._answers[answer.sender] = evidence
+            self._refresh_writes()
 
     def _judge_health(self, now: float, late: bool) -> None:
         """Count a late tick (or a refutation) as evidence against this node's own timeliness, or an
@@ -1360,7 +1478,7 @@ class Mesh:
         if outside:
             topic = OUTSIDE
         elif news or catching_up or loud_holds or now <= self._news_until or self.membership.watchers is None \
-                or (now <= self._map_news_until and self._map_news_loud):
+                or (now <= self._map_news_until and self._map_news_loud) or self._reporting_silence():
             topic = b""
         else:
             topic = QUIET
@@ -1371,6 +1489,14 @@ class Mesh:
             int(stats.get("keys", 0)), int(stats.get("used_memory", 0)),
             float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds,
             vote_key=b"" if me is None else self._signer.public), topic)
+
+    def _reporting_silence(self) -> bool:
+        """Whether this node holds a map member it watches suspect: its heartbeats then go to every
+        member, so that its report stays fresh everywhere while it stands (mesh/strand.py: a member
+        whose watchers mostly died with it is judged by every member on its watchers' reports)."""
+        peers, slotmap = self.membership.peers, self.slotmap
+        return any(peers[node_id].state == State.SUSPECT and slotmap.has_member(node_id)
+                   and self.membership.watches(node_id) for node_id in self.membership.doubted)
 
     def beat_if_due(self) -> None:
         """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).
@@ -1702,6 +1828,8 @@ class Mesh:
             elif isinstance(event, Died):
                 self._record("dead", event.node_id, "removed by the map, and silent here" if event.removed_by_map
                              else "the operator's CLUSTER FORGET" if event.by_operator
+                             else "its watchers reported it for long, and this node did not hear it either"
+                             if event.unheard_by_all
                              else "a majority suspects it")
             elif isinstance(event, Recovered):
                 self._record("alive", event.node_id, "heartbeat heard again")

@@ -87,6 +87,7 @@ class Died:
     node_id: str
     removed_by_map: bool = False    # (not voted here: a committed map removed it, see left_the_map)
     by_operator: bool = False       # (not voted here: CLUSTER FORGET of a suspect member)
+    unheard_by_all: bool = False    # (not voted here: stranded, and not heard here, mesh/strand.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,8 @@ class Membership:
     peers: dict[str, Peer] = field(default_factory=dict)
     # reports[reporter][target] = incarnation at which reporter holds target suspect/dead.
     reports: dict[str, dict[str, int]] = field(default_factory=dict)
+    # reports_at[reporter]: when its latest heartbeat with reports was taken (firmly_reported)
+    reports_at: dict[str, float] = field(default_factory=dict)
     stale: int = 0              # heartbeats dropped as out of order or from the dead past
     # members that announced a graceful leave, and when (their removal is paced, see bus.py)
     left_at: dict[str, float] = field(default_factory=dict)
@@ -179,6 +182,7 @@ class Membership:
         """Stop tracking a peer, its reports included."""
         peer = self.peers.pop(node_id)
         self.reports.pop(node_id, None)
+        self.reports_at.pop(node_id, None)
         self.doubted.discard(node_id)
         self._outside_groups.pop(node_id, None)
         if self._watched is not None:
@@ -257,8 +261,10 @@ class Membership:
         recount = revived or reported != self.reports.get(beat.sender, {})
         if reported:
             self.reports[beat.sender] = reported
+            self.reports_at[beat.sender] = now
         else:
             self.reports.pop(beat.sender, None)
+            self.reports_at.pop(beat.sender, None)
         for gossip in beat.members:
             # A member others hold dead is not news: it would only come back to die again.
             # One first heard of here from another's list gets the patience a hello gets: the SUB
@@ -325,6 +331,47 @@ class Membership:
         log.warning("member dead on the operator's word node=%s peer=%s incarnation=%d",
                     self.me.node_id[:8], node_id[:8], peer.incarnation)
         return [Died(node_id, by_operator=True)]
+
+    def firmly_reported(self, now: float, fresh_s: float) -> set[str]:
+        """The map members held suspect or dead, at their current incarnation, by a live watcher
+        that watches them in every map they may hold (pinned_groups, or our map's watchers), in a
+        report taken within `fresh_s`, and not dead here: those that may be stranded by their
+        watchers' silence (mesh/strand.py). None in a small map."""
+        watchers = self.watchers
+        if watchers is None or not self.reports:
+            return set()
+        firm: set[str] = set()
+        peers = self.peers
+        for target, reporters in self._suspicions().items():
+            peer = peers.get(target)
+            if peer is None or peer.state == State.DEAD:
+                continue
+            groups = self.pinned_groups.get(target)
+            if groups is None:
+                group = watchers.get(target)
+                if group is None:
+                    continue    # (outside the map: a newcomer holds no lease)
+                groups = (group,)
+            if not groups:
+                continue        # (pinned to a map not known here: no verdict here)
+            steady = frozenset.intersection(*groups)
+            if any(reporter in steady and now - self.reports_at.get(reporter, float("-inf")) <= fresh_s
+                   for reporter in reporters):
+                firm.add(target)
+        return firm
+
+    def hold_dead_unheard(self, node_id: str, now: float) -> list[Event]:
+        """Hold dead a member stranded by its watchers' silence that this node did not hear
+        either (mesh/strand.py): no vote here; a map without it needs a majority that did the same."""
+        peer = self.peers.get(node_id)
+        if peer is None or peer.state == State.DEAD:
+            return []
+        self._put(node_id, replace(peer, state=State.DEAD, state_at=now, changed_at=now,
+                                   dead_incarnation=peer.incarnation), tell=False)
+        self.voted_dead.discard(node_id)
+        log.warning("member dead node=%s peer=%s incarnation=%d: its watchers reported it for long "
+                    "and this node did not hear it either", self.me.node_id[:8], node_id[:8], peer.incarnation)
+        return [Died(node_id, unheard_by_all=True)]
 
     def forget(self, node_id: str) -> bool:
         """CLUSTER FORGET: stop tracking one dead member now (forget_dead does it after a while).

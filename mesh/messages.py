@@ -186,6 +186,26 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class RollCall:
+    """The sender, a member stranded by its watchers' silence (mesh/strand.py), asks every member
+    to answer: its write lease needs a majority of the whole map's answers meanwhile."""
+
+    sender: str
+    seq: int
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
+class RollAnswer:
+    """The sender heard the roll call `call_seq` of the member it is addressed to: evidence for
+    that member's lease, as an echo is (mesh/lease.py)."""
+
+    sender: str
+    seq: int
+    call_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Commit:
     """A committed map, re-sent so that members who missed the votes (or just joined) catch up.
 
@@ -250,15 +270,17 @@ class Invalid:
 
 
 Message = Union[Heartbeat, Leave, Proposal, Vote, Commit, Publish, Hello, Prepare, Promise, Endorse, Certificate,
-                VoteKey, Plan]
+                VoteKey, Plan, RollCall, RollAnswer]
 
 # (Endorse, kind 10, is new in this version's secret mode; nodes of an older version
 # drop it as an unknown kind, and could not complete a secret-mode handshake anyway.
 # Plan, kind 13, is advice (mesh/plans.py): a node of an older version drops it and places the
-# joiners itself, as it did; one that hears no plan from an older proposer copies nothing ahead.)
+# joiners itself, as it did; one that hears no plan from an older proposer copies nothing ahead.
+# RollCall and RollAnswer, kinds 14 and 15 (mesh/strand.py): a node of an older version drops
+# them, answers no roll call, and declares no stranded member dead.)
 _KINDS: dict[type, int] = {Heartbeat: 1, Leave: 2, Proposal: 3, Vote: 4, Commit: 5, Publish: 6, Hello: 7,
                            Prepare: 8, Promise: 9, Endorse: 10, Certificate: 11,
-                           VoteKey: 12, Plan: 13}
+                           VoteKey: 12, Plan: 13, RollCall: 14, RollAnswer: 15}
 
 
 class _Bad(Exception):
@@ -313,6 +335,10 @@ def encode(message: Message) -> bytes:
         body = [_map_body(message.slotmap), message.ballot, [list(vote) for vote in message.votes]]
     elif isinstance(message, Publish):
         body = [message.channel, message.message]
+    elif isinstance(message, RollCall):
+        body = [message.incarnation]
+    elif isinstance(message, RollAnswer):
+        body = [message.call_seq]
     elif isinstance(message, Endorse):
         body = [message.key, message.tag]
     else:
@@ -406,6 +432,12 @@ def _message(fields: Any) -> Message:
         planned = _slotmap(body[0])
         _check(planned.base_epoch is not None, "schema")    # (a plan is always made on a base)
         return Plan(sender, seq, planned)
+    if kind == 14:
+        _length(body, 1)
+        return RollCall(sender, seq, _uint(body[0]))
+    if kind == 15:
+        _length(body, 1)
+        return RollAnswer(sender, seq, _uint(body[0]))
     raise _Bad("kind")
 
 

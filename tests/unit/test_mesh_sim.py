@@ -10,6 +10,7 @@ traffic costs as members are added is loadtest/mesh_sim.py's table, in the READM
 from __future__ import annotations
 
 import dataclasses
+import random
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtest"))
 
 import mesh_sim  # noqa: E402
-from mesh import balance, watch  # noqa: E402
+from mesh import balance, strand, watch  # noqa: E402
 from mesh.messages import State  # noqa: E402
 
 NODE_TIMEOUT_MS = 1000
@@ -96,12 +97,15 @@ def test_a_small_map_cut_in_two_has_one_writable_side():
 def test_a_big_map_cut_in_two_has_one_writable_side(seed):
     # 30 members, 12 cut off at random. Before a member's death was decided by all its watchers
     # under the map it holds (a fixed electorate, Membership.pinned), seed 2 left 7 members
-    # writable in the majority's absence while its map gave their slots to others. Now the
-    # majority removes the cut members whose watchers are mostly on its side, and only them:
-    # the others keep their slots, and their lease, where they are.
+    # writable in the majority's absence while its map gave their slots to others. Then the
+    # majority removed the cut members whose watchers were mostly on its side, and only them (the
+    # others kept their slots, and their lease, where they were). Now a cut member with a watcher
+    # on the majority's side is stranded (mesh/strand.py): its lease needs the whole map, which
+    # the minority is not, and the majority, which does not hear it, removes it. All 12 go, and
+    # none is writable on its side meanwhile.
     result = mesh_sim.partition(members=30, minority=0.4, node_timeout_ms=NODE_TIMEOUT_MS,
                                 interval_s=INTERVAL_S, seconds=10, seed=seed)
-    assert result["minority"] == 12 and 1 <= result["left_out"] <= 12, result
+    assert result["minority"] == 12 and result["left_out"] == 12, result
     assert result["split_brain"] == 0, result
 
 
@@ -227,19 +231,64 @@ def _settled_cluster_of_30(seed: int) -> "mesh_sim.SimCluster":
     return cluster
 
 
-def test_members_whose_watchers_died_with_them_wait_for_the_operator():
-    # 5 neighbours in id order crash at once: each has 4 or more of its 8 watchers among them,
-    # so no majority of its watchers can say it is dead (a cut would look the same from here).
-    # They stay suspect, and CLUSTER FORGET on every member (Mesh.declare_dead) removes them.
+def test_members_whose_watchers_died_with_them_are_removed_once_no_member_hears_them():
+    # 5 neighbours in id order crash at once: each has 4 or more of its 8 watchers among them, so
+    # no majority of its watchers can say it is dead (a cut would look the same to them). Their
+    # surviving watchers keep reporting them, every member listens for them, and a member none
+    # hears is stranded wherever it is (its lease needs the whole map then): every member holds it
+    # dead, and a map without them commits (mesh/strand.py), about 4 node timeouts after the crash.
+    # Before, they waited for the operator's CLUSTER FORGET on every member.
     cluster = _settled_cluster_of_30(seed=0)
     ids = sorted(cluster.members)
     victims = set(ids[10:15])
     for victim in victims:
         cluster.crash(victim)
-    assert cluster.run_until_agreed(set(ids) - victims, 10 * NODE_TIMEOUT_MS / 1000) is None
+    timeout_s = NODE_TIMEOUT_MS / 1000
+    took = cluster.run_until_agreed(set(ids) - victims, 10 * timeout_s)
+    assert took is not None and took < (1 + strand.LISTEN_AFTER + strand.LISTEN_FOR) * timeout_s + 1.0, took
+    assert all(mesh.accepting_writes() for mesh in cluster.live())
+    verdicts = [e for mesh in cluster.live() for e in mesh.events
+                if e.kind == "dead" and e.text.startswith("its watchers reported it")]
+    assert {e.node for e in verdicts} >= {v for v in victims
+                                          if len(watch.watchers(ids)[v] & victims) >= watch.SIDE}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_third_of_the_members_crashing_at_random_are_all_removed_and_the_others_keep_writing(seed):
+    # A zone lost: 10 of 30 at random. Survivors with a crashed watcher are stranded for a while
+    # and keep their lease on the whole map's answers to their roll calls; only one with 5 or more
+    # of its 8 watchers crashed (no lease of 5 of 9 left) stops writing until the map drops them.
+    cluster = _settled_cluster_of_30(seed=seed)
+    ids = sorted(cluster.members)
+    victims = set(random.Random(seed).sample(ids, 10))
+    groups = watch.watchers(ids)
+    assert groups is not None
+    for victim in victims:
+        cluster.crash(victim)
+    began = cluster.network.now
+    unwritable: set[str] = set()
+    while not cluster.agreed(set(ids) - victims):
+        assert cluster.network.now - began < 10 * NODE_TIMEOUT_MS / 1000, "not agreed"
+        cluster.network.run_until(cluster.network.now + INTERVAL_S)
+        unwritable.update(mesh.me.node_id for mesh in cluster.live() if not mesh.accepting_writes())
+    assert all(len(groups[n] & victims) > watch.SIDE for n in unwritable), unwritable
+    assert sum(mesh.counters["roll_calls"] for mesh in cluster.live()) > 0
+
+
+def test_a_member_whose_watchers_all_died_with_it_waits_for_the_operator():
+    # 9 neighbours crash: the 8 with a watcher left are removed (above), the one in the middle had
+    # all 8 of its watchers among them, and nobody is left to report it. It stays suspect, and
+    # CLUSTER FORGET on every member (Mesh.declare_dead) removes it.
+    cluster = _settled_cluster_of_30(seed=0)
+    ids = sorted(cluster.members)
+    victims = set(ids[10:19])
+    for victim in victims:
+        cluster.crash(victim)
+    middle = ids[14]
+    assert cluster.run_until_agreed(set(ids) - victims | {middle}, 10 * NODE_TIMEOUT_MS / 1000) is not None
+    assert cluster.run_until_agreed(set(ids) - victims, 3 * NODE_TIMEOUT_MS / 1000) is None
     for mesh in cluster.live():
-        for victim in victims:
-            mesh.declare_dead(victim)
+        mesh.declare_dead(middle)
     assert cluster.run_until_agreed(set(ids) - victims, 10) is not None
 
 

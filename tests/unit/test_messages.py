@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 from loadtest.ring_balance import node_id
 from mesh import messages
 from mesh.messages import (Certificate, Commit, Prepare, Promise, Gossip, Heartbeat, Hello, Invalid, Leave, Plan,
-                           Proposal, Publish, State, Vote, VoteKey, decode, digest, echo_key, encode)
+                           Proposal, Publish, RollAnswer, RollCall, State, Vote, VoteKey, decode, digest, echo_key,
+                           encode)
 from mesh.slotmap import Member, SlotMap
 
 
@@ -33,8 +34,14 @@ def test_every_kind_round_trips():
                     Promise(node_id(1), 9, 4, 2, node_id(0), 3, slotmap()), Commit(node_id(1), 6, slotmap()),
                     Commit(node_id(1), 7, slotmap(), 4, ((1, b"s" * 64),)),
                     Publish(node_id(0), 8, b"news", b"hello"), Hello(node_id(3), 0, member(3)),
-                    Plan(node_id(0), 12, slotmap())):
+                    Plan(node_id(0), 12, slotmap()), RollCall(node_id(2), 13, 5), RollAnswer(node_id(1), 14, 13)):
         assert decode(encode(message)) == message
+
+
+def test_a_roll_call_or_answer_of_the_wrong_shape_is_refused():
+    for body in ([], [1, 2], [-1], ["x"]):
+        for kind in (14, 15):
+            assert isinstance(decode(msgpack.packb([messages.VERSION, kind, node_id(0), 1, *body])), Invalid)
 
 
 def test_a_plan_made_on_no_base_is_refused():
