@@ -97,6 +97,9 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_local_health": mesh.get("local_health", 0),
             "mesh_suspect_after_s": mesh.get("suspect_after_s"),
             "mesh_late_evidence": mesh.get("late_evidence", 0),
+            # a watcher silent for long: writes need the whole map's majority (mesh/strand.py)
+            "mesh_stranded": bool(mesh.get("stranded", False)),
+            "mesh_roll_calls": mesh.get("counters", {}).get("roll_calls", 0),
             "mesh_in_by_kind": {name[len(HEARD):]: n for name, n in mesh.get("counters", {}).items()
                                 if name.startswith(HEARD)},
             "uptime_s": time.monotonic() - ctx.started_at,

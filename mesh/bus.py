@@ -321,6 +321,7 @@ class Mesh:
         self._answered_at: dict[str, float] = {}
         self._far = FarSilence(self.node_timeout_s)
         self._far_dead_at = float("-inf")      # this node's latest such verdict (_propose waits a little)
+        self._retold_at = float("-inf")        # when a heartbeat last renewed our suspicions for all (_retelling)
         self.leaving = False        # announced its leave: votes for its own removal, never proposes
         self._adopted_at = self._clock()     # when the current map was adopted
         self._forced: SlotMap | None = None  # the map an operator's TAKEOVER made here (mesh/takeover.py)
@@ -759,6 +760,9 @@ class Mesh:
             if not self.slotmap.has_member(message.sender):
                 self._note_progress(message.sender, message.catching_up[0] if message.catching_up else None, now)
             self._handle_events(self.membership.heartbeat(message, now))
+            if self.membership.reports_at.get(message.sender) == now:
+                # (a report read late, after a stall, may be older than it looks: mesh/strand.py)
+                self.membership.reports_at[message.sender] = self._arrival.arrived_by(now)
             peer = self.membership.peers.get(message.sender)
             if peer is not None and peer.heard_at == now:     # taken as news, not as a repeat
                 self._arrived_at[message.sender] = self._arrival.arrived_by(now)
@@ -942,8 +946,31 @@ class Mesh:
         if signed is not None and voter in self._ids_at.get(base_epoch, ()):
             signed.setdefault(voter, (map_digest, signature))
         winner = self.election.tally(voter, ballot, base_epoch, map_digest, base)
-        if winner is not None:
+        if winner is not None and (signed is None or self._removals_backed(winner, base, {
+                backer for backer, (choice, _) in signed.items() if choice == map_digest})):
             self._decide(winner, base, ballot, map_digest)
+
+    def _removals_backed(self, winner: SlotMap, base: SlotMap, backers: set[str]) -> bool:
+        """Whether the voters of a map proposed here are also a majority of each map a member it
+        removes may hold (the one it was heard holding and each since, up to the base: _pin).
+
+        A stranded member's lease counts a majority of its own map (mesh/strand.py), and a map
+        removing it needs a majority of the base: when the two maps differ by several members,
+        those two majorities can be disjoint (a review: a member still holding the map before 4
+        others were removed kept its lease on their answers, and the 9 that held the newer map of
+        16 removed it). So the proposer waits for the votes of a majority of that map too; with
+        every live member voting, that is there unless most of that map is gone. (The watchers'
+        verdicts count each such map already, Membership.pinned_groups.)"""
+        for member in base.members:
+            node_id = member.node_id
+            held = self._held.get(node_id)
+            if winner.has_member(node_id) or held is None or held >= base.epoch:
+                continue
+            for epoch in self._chain(held) or ():
+                ids = self._ids_at[epoch]
+                if sum(1 for voter in ids if voter in backers) < len(ids) // 2 + 1:
+                    return False
+        return True
 
     def _decide(self, winner: SlotMap, base: SlotMap, ballot: int, map_digest: bytes) -> None:
         """Adopt a map a majority of `base` voted for, as counted here.
@@ -1218,6 +1245,8 @@ class Mesh:
             if member.node_id != self.me.node_id:
                 self._pin(member.node_id, self._held.get(member.node_id), now)
         self._handle_events(self.membership.revisit(now))
+        for node_id in self.membership.revoke_unheard({m.node_id for m in slotmap.members}, now):
+            self._far.restart(node_id)
         self.membership.left_the_map([m.node_id for m in previous.members if not slotmap.has_member(m.node_id)],
                                      {m.node_id for m in slotmap.members})
         self._map_news_until = now + NEWS_BEATS * self._interval_s     # the others may adopt it on our word
@@ -1365,12 +1394,27 @@ class Mesh:
         if peer is None or not self.slotmap.has_member(call.sender) or call.incarnation < peer.incarnation:
             return
         self._far.heard(call.sender, now)
-        if peer.state == State.DEAD or not self.slotmap.has_member(self.me.node_id):
-            return      # (held dead here: no evidence for its lease, as no echo is)
+        # Held suspect or dead here (a watcher that lost its heartbeats, say), or removed by the
+        # map this node voted for: no evidence for its lease, since this node may count towards
+        # its removal (a review: watchers that held it suspect answered, and voted it out).
+        if peer.state != State.ALIVE or not self.slotmap.has_member(self.me.node_id) \
+                or call.sender in self._voted_out():
+            return
         if now - self._answered_at.get(call.sender, float("-inf")) < strand.CALL_EVERY * self.node_timeout_s / 2:
             return
         self._answered_at[call.sender] = now
         self.links.send(RollAnswer(self.me.node_id, self._next_seq(), call.seq), addressed(call.sender))
+
+    def _voted_out(self) -> frozenset[str]:
+        """The members of our map that the map this node last voted for, on it, removes: no echo
+        and no roll-call answer for them while that vote stands, since it may count towards their
+        removal (a review: watchers that voted a cut-off member out, then missed the certificate and
+        heard it again, echoed it back into its lease while the others served its slots)."""
+        vote = self.election.vote
+        if vote is None or vote[1] != self.slotmap.epoch:
+            return frozenset()
+        voted = vote[2]
+        return frozenset(m.node_id for m in self.slotmap.members if not voted.has_member(m.node_id))
 
     def _on_roll_answer(self, answer: RollAnswer, now: float) -> None:
         """A member answered this node's roll call: evidence as an echo is, the older of when the
@@ -1455,12 +1499,17 @@ class Mesh:
         self._beat_sent_at = now
         seq = self._next_seq()
         self._sent_beats.sent(seq, now)     # `now` is before it leaves: an echo of it is not overrated
-        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map).
+        # Echoes are for the members whose lease counts this node: its watchers (all, in a small map),
+        # members of its map (one the map removed, heard again after a cut, has no lease to renew
+        # here: echoed, it was writable for a moment after the cut healed, a review found), and
+        # not one the map this node voted for removes (`_voted_out`).
         watching = self._watching[0]
-        peers = self.membership.peers
+        peers, slotmap = self.membership.peers, self.slotmap
         echoed = sorted(peers) if watching is None else sorted(n for n in watching if n in peers)
+        voted_out = self._voted_out()
         heard = tuple((echo_key(node_id), peers[node_id].seq) for node_id in echoed
-                      if peers[node_id].seq >= 0 and peers[node_id].state != State.DEAD)
+                      if peers[node_id].seq >= 0 and peers[node_id].state != State.DEAD
+                      and slotmap.has_member(node_id) and node_id not in voted_out)
         if roster:
             # The whole member list, now and then and for a newcomer: news a member missed, and
             # incarnations a restarted member must outbid.
@@ -1484,7 +1533,7 @@ class Mesh:
         if outside:
             topic = OUTSIDE
         elif news or catching_up or loud_holds or now <= self._news_until or self.membership.watchers is None \
-                or (now <= self._map_news_until and self._map_news_loud) or self._reporting_silence():
+                or (now <= self._map_news_until and self._map_news_loud) or self._retelling(now):
             topic = b""
         else:
             topic = QUIET
@@ -1496,13 +1545,19 @@ class Mesh:
             float(stats.get("ops_per_sec", 0.0)), catching_up, heard=heard, holds=holds,
             vote_key=b"" if me is None else self._signer.public), topic)
 
-    def _reporting_silence(self) -> bool:
-        """Whether this node holds a map member it watches suspect: its heartbeats then go to every
-        member, so that its report stays fresh everywhere while it stands (mesh/strand.py: a member
-        whose watchers mostly died with it is judged by every member on its watchers' reports)."""
+    def _retelling(self, now: float) -> bool:
+        """Whether this heartbeat goes to every member to renew this node's report of a map member
+        it watches and holds suspect: one each RETELL while the suspicion stands, so that the report
+        stays fresh everywhere (mesh/strand.py: a member whose watchers mostly died with it is
+        judged by every member on its surviving watchers' reports)."""
+        if now - self._retold_at < strand.RETELL * self.node_timeout_s - self._interval_s / 2:
+            return False
         peers, slotmap = self.membership.peers, self.slotmap
-        return any(peers[node_id].state == State.SUSPECT and slotmap.has_member(node_id)
-                   and self.membership.watches(node_id) for node_id in self.membership.doubted)
+        if not any(peers[node_id].state == State.SUSPECT and slotmap.has_member(node_id)
+                   and self.membership.watches(node_id) for node_id in self.membership.doubted):
+            return False
+        self._retold_at = now
+        return True
 
     def beat_if_due(self) -> None:
         """Send a heartbeat if one is due: called from inside a long command (hypercache/pulse.py).
@@ -1533,8 +1588,8 @@ class Mesh:
                  if peers[node_id].state == State.SUSPECT and now - peers[node_id].state_at > after
                  and self.slotmap.has_member(node_id)}
         for node_id in stuck - self._stuck_named:
-            log.warning("member suspect for %.0f s and not declared dead node=%s peer=%s: most of its watchers "
-                        "are gone or cut off with it, and its slots wait; if it is gone for good, run "
+            log.warning("member suspect for %.0f s and not declared dead node=%s peer=%s: its watchers are gone "
+                        "or cut off with it (none left to report it), and its slots wait; if it is gone for good, run "
                         "CLUSTER FORGET %s on every member (if it is only cut off, both sides then serve "
                         "its slots)", after, self.me.node_id[:8], node_id[:8], node_id)
             self._record("stuck", node_id, "suspect for long, not declared dead: CLUSTER FORGET if it is gone")

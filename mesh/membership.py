@@ -147,6 +147,9 @@ class Membership:
     # Members dead here by a vote (_declare_dead), not by a leave, a map or the operator's word:
     # each new map counts that vote again (revisit).
     voted_dead: set[str] = field(default_factory=set)
+    # Members dead here on their own silence while stranded (hold_dead_unheard): each new map
+    # takes that back (revoke_unheard), since the watchers it was judged by may have changed.
+    unheard_dead: set[str] = field(default_factory=set)
     # Indexes kept in step with `peers` (every write goes through _put or _drop), so that the
     # timer's work each tick follows the members in doubt and the watched ones, not the map:
     # walking every peer at every tick was 1.7 ms of CPU a second per member at 300 simulated
@@ -183,6 +186,7 @@ class Membership:
         peer = self.peers.pop(node_id)
         self.reports.pop(node_id, None)
         self.reports_at.pop(node_id, None)
+        self.unheard_dead.discard(node_id)
         self.doubted.discard(node_id)
         self._outside_groups.pop(node_id, None)
         if self._watched is not None:
@@ -248,6 +252,7 @@ class Membership:
         if revived:
             self.left_at.pop(beat.sender, None)     # it stayed after all
             self.voted_dead.discard(beat.sender)    # (a later death by leave or operator is no vote)
+            self.unheard_dead.discard(beat.sender)
             log.info("member alive node=%s peer=%s incarnation=%d",
                      self.me.node_id[:8], beat.sender[:8], beat.incarnation)
             events.append(Recovered(beat.sender))
@@ -369,9 +374,28 @@ class Membership:
         self._put(node_id, replace(peer, state=State.DEAD, state_at=now, changed_at=now,
                                    dead_incarnation=peer.incarnation), tell=False)
         self.voted_dead.discard(node_id)
+        self.unheard_dead.add(node_id)
         log.warning("member dead node=%s peer=%s incarnation=%d: its watchers reported it for long "
                     "and this node did not hear it either", self.me.node_id[:8], node_id[:8], peer.incarnation)
         return [Died(node_id, unheard_by_all=True)]
+
+    def revoke_unheard(self, members: Collection[str], now: float) -> list[str]:
+        """Take back, on a new map, each death held here on a stranded member's silence that the
+        map still holds: suspect again, judged anew (mesh/strand.py). Its watchers may be others
+        now, and a member behind that kept such a verdict removed one that the new map gave
+        watchers all on its side (a review's race: both sides served it)."""
+        revoked = []
+        for node_id in sorted(self.unheard_dead):
+            peer = self.peers.get(node_id)
+            if peer is None or peer.state != State.DEAD:
+                self.unheard_dead.discard(node_id)
+            elif node_id in members:
+                self.unheard_dead.discard(node_id)
+                self._put(node_id, replace(peer, state=State.SUSPECT, state_at=now, changed_at=now), tell=False)
+                log.info("member suspect again node=%s peer=%s: a new map, its silence is judged anew",
+                         self.me.node_id[:8], node_id[:8])
+                revoked.append(node_id)
+        return revoked
 
     def forget(self, node_id: str) -> bool:
         """CLUSTER FORGET: stop tracking one dead member now (forget_dead does it after a while).

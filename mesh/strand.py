@@ -18,8 +18,8 @@ of the whole map; a crashed one cannot either, but a crashed one holds no lease.
   evidence within a node timeout again and the whole map's majority answers: a watcher's silence
   that comes and goes does not let it slip out unseen.
 - **Its verdict (`FarSilence`).** Every member reads the watchers' reports (they ride in every
-  heartbeat, and a watcher holding a watched member suspect sends its heartbeats to every
-  member meanwhile, so that each report stays fresh everywhere). Once a watcher that watches the
+  heartbeat, and a watcher holding a watched member suspect sends a heartbeat to every member
+  each RETELL meanwhile, so that each report stays fresh everywhere). Once a watcher that watches the
   member in every map it may hold (Membership.pinned_groups) has reported it suspect, freshly,
   for LISTEN_AFTER node timeouts, the member must be stranded where it is, if it is anywhere: that
   watcher heard nothing from it since, so its evidence there is that old. Every member then
@@ -29,14 +29,40 @@ of the whole map; a crashed one cannot either, but a crashed one holds no lease.
   argument as the watchers' (mesh/watch.py), with the whole map as the group.
 
 Hearing the member (anything it says) starts the wait over, and a watcher's report that is not
-renewed within REPORT_FRESH node timeouts ends it: a member heard again must not be judged on
-reports made before. The time a member is known to hold the map it is judged by bounds how long
-it has had its watchers (`held`): its evidence is counted from when a watcher became one, so that
-a map that gives it a new watcher does not strand it.
+renewed within REPORT_FRESH node timeouts ends it (timed from when it may have arrived, after a
+stall): a member heard again must not be judged on reports made before. The time a member is
+known to hold the map it is judged by bounds how long it has had its watchers (`held`): its
+evidence is counted from when a watcher became one, so that a map that gives it a new watcher
+does not strand it.
+
+What a review of the first version found, each a split brain in the simulation, and closed
+(tests/unit/test_mesh_strand_sim.py replays them):
+
+- **Majorities of two maps.** The lease counts a majority of the map the member holds; the map
+  that removes it, a majority of its base. A member still holding the map before 4 others were
+  removed had 11 of its 20 answering, while 9 of the newer map's 16 removed it. The proposer now
+  waits, for a member it removes, for the votes of a majority of each map it may hold too
+  (Mesh._removals_backed).
+- **A verdict kept across a map.** Members behind held a member dead by its old watchers' reports
+  and kept that on adopting the map that gave it new ones, all on its side (it was not stranded).
+  Each new map takes these verdicts back (Membership.revoke_unheard); they are reached anew.
+- **An answer from one that counts against it.** A watcher that held the member suspect (its
+  heartbeats lost, its roll calls not) answered, and voted for its removal. Only a member that
+  holds the caller alive answers, and not one whose vote on the map removes it (Mesh._voted_out,
+  which withholds echoes too: the same review found a member removed meanwhile echoed back into
+  its lease by watchers that voted it out and missed the certificate, and members of a newer map
+  echoing one it removed, for 0.1-0.2 s after a cut healed; now only members of one's own map
+  are echoed).
 
 A crash of a member with 5 of its 8 watchers is then agreed in about 4 node timeouts and a ballot
 (12-13 s at the default 3 s) instead of never; a member with all 8 of its watchers gone is still
-stranded for good (no watcher is left to report it), and the warning of Mesh._name_stuck stands.
+stuck for good (no watcher is left to report it), and the warning of Mesh._name_stuck stands.
+
+The cost, while it lasts: a reporting watcher's heartbeat to every member each RETELL, and a
+stranded member's roll call to every member each CALL_EVERY, answered by each (N messages in for
+it, one out for each of the others). Both last as long as the silence: for good where a member
+all of whose watchers died is waiting for the operator (its neighbours stay stranded), or where
+a closed mesh (no relays) has a one-way broken link to a watcher.
 Small maps (everyone watches everyone) need none of this: their lease already counts a majority
 of the whole map.
 
@@ -55,9 +81,14 @@ STRANDED_AFTER: Final = 2.5
 LISTEN_AFTER: Final = 2.0
 # ... and hold it dead after one more node timeout in which they did not hear it.
 LISTEN_FOR: Final = 1.0
-# A watcher's report counts while renewed this often (its heartbeats go to every member twice a
-# node timeout's sixth, so two may be lost).
-REPORT_FRESH: Final = 0.5
+# A watcher's report counts while renewed this often: it sends one to every member each RETELL
+# (with its quiet heartbeat, 1 s at the default 3 s), so one may be lost; two lost start the wait
+# over. Less than a node timeout, the least gap between its last report before it
+# heard the member again and its first after suspecting it anew, by a quarter of one for delays;
+# and a watcher that heard the member within 1.5 node timeouts of the wait's start (later, the
+# member is stranded, and stays so) is noticed 0.75 before the verdict.
+REPORT_FRESH: Final = 0.75
+RETELL: Final = 1 / 3
 # The roll is called this often while it is needed.
 CALL_EVERY: Final = 1 / 3
 
@@ -127,6 +158,10 @@ class FarSilence:
     def forget(self, member: str) -> None:
         self._since.pop(member, None)
         self._held_since.pop(member, None)
+
+    def restart(self, member: str) -> None:
+        """Judge `member` anew: its reports count from the next one (a new map, Membership.revoke_unheard)."""
+        self._since.pop(member, None)
 
     def judge(self, now: float, reported: Iterable[str]) -> list[str]:
         """The members to hold dead now, of those `reported` suspect, freshly, by a watcher that

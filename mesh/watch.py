@@ -55,15 +55,19 @@ maps without the dead gave the survivors new watchers; under a partition the
 majority side then declared dead, in a few rounds, members whose lease still
 held on the minority side through echoes of watchers the majority had removed,
 and both sides served their slots (`loadtest/mesh_sim.py partition`: 8 of 10
-random cuts of 30 members, 29 members in all). Now the cut-off members the
-majority removes are exactly those with 5 or more watchers on its side, whose
-leases ended first; the others keep their slots, and their lease, where they
-are (0 of 10 cuts). But a member that crashed together with 4 or more of its
-watchers (5 neighbours in id order at once, or 8 of 30 members at random: 2
-were left) is never declared dead either, since from outside that is what a
-cut looks like: it stays suspect, a warning names it after 10 node timeouts,
-and its slots wait for it to come back or for the operator's CLUSTER FORGET
-on every member (mesh/membership.py `declare_dead`).
+random cuts of 30 members, 29 members in all). Now the watchers declare dead
+exactly the cut-off members with 5 or more watchers on the majority's side,
+whose leases ended first (0 of 10 cuts split). A member that crashed together
+with 4 or more of its watchers (5 neighbours in id order at once, or 8 of 30
+members at random: 2 were left) is never declared dead by its watchers either,
+since from outside that is what a cut looks like. mesh/strand.py tells the two
+apart with the rest of the map: a member one of whose watchers is silent for
+long needs the whole map's answers for its lease, and every member holds dead
+one its watchers report for long and that it does not hear either (so the
+majority removes every cut-off member with a watcher on its side). Only a
+member all 8 of whose watchers died with it stays suspect: a warning names it
+after 10 node timeouts, and its slots wait for it to come back or for the
+operator's CLUSTER FORGET on every member (mesh/membership.py `declare_dead`).
 
 A member may adopt a map that changes its watchers and count the new ones for its
 lease at once, while the others have not heard it hold that map yet. A cut in that
@@ -86,7 +90,8 @@ seeds. Now every map a member adopts counts its voted deaths again under that
 map's groups (`Membership.revisit`): one whose new watchers have not mostly said
 so is suspect again, and dead only when they do (0 of 12 runs, two slowdowns).
 
-Other ways, worked through on 5 December and not built: dead watchers counting
+Other ways, worked through on 5 December and not built (mesh/strand.py, built on
+7 December, asks the whole map only of a member whose watcher is silent for long): dead watchers counting
 as suspects once dead for node_timeout is safe only if an echo counts for a
 lease when its sender held a lease itself ("gated" echoes); one level of gating
 is not enough, and gating all the way has no start (no lease without leased

@@ -94,6 +94,11 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
                  stats.get("mesh_local_health", 0))
     yield _counter("hypercache_mesh_late_evidence", "Late heartbeat timer ticks and refuted suspicions of this node "
                    "(each raises its local health score).", stats.get("mesh_late_evidence", 0))
+    yield _gauge("hypercache_mesh_stranded", "1 while a watcher of this node is silent for long: it accepts writes "
+                 "only while a majority of the whole map answers its roll calls (mesh/strand.py).",
+                 int(stats.get("mesh_stranded", False)))
+    yield _counter("hypercache_mesh_roll_calls", "Roll calls this node made while stranded or about to be.",
+                   stats.get("mesh_roll_calls", 0))
     yield _counter("hypercache_mesh_sent_bytes", "Bytes this node published on the mesh (each reaches every peer).",
                    stats.get("mesh_out_bytes", 0))
     received = CounterMetricFamily("hypercache_mesh_received_messages", "Mesh messages accepted from each peer.",

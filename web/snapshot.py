@@ -148,6 +148,8 @@ class Stats(TypedDict):
     mesh_local_health: NotRequired[int]  # how late this node runs (mesh/awareness.py): 0 on time
     mesh_suspect_after_s: NotRequired[float]  # the silence after which it suspects a peer now
     mesh_late_evidence: NotRequired[int]  # late timer ticks and refutations it counted
+    mesh_stranded: NotRequired[bool]      # a watcher silent for long (mesh/strand.py)
+    mesh_roll_calls: NotRequired[int]     # roll calls it made meanwhile
     uptime_s: float
     commands: dict[str, CommandStats]
 

@@ -56,6 +56,7 @@ def _mesh(stats: Stats) -> dict[str, Any]:
         "local_health": stats.get("mesh_local_health", 0),
         "suspect_after_s": stats.get("mesh_suspect_after_s"),
         "late_evidence": stats.get("mesh_late_evidence", 0),
+        "stranded": stats.get("mesh_stranded", False),
     }
 
 

@@ -144,11 +144,16 @@ def test_status_says_when_replication_is_not_in_sync() -> None:
 
 def test_status_says_how_late_this_node_runs_and_which_peers_it_cannot_hear() -> None:
     body = _client(three_members()).get("/cluster/status").get_json()
-    assert body["mesh"] == {"peers_refused": 0, "local_health": 0, "suspect_after_s": None, "late_evidence": 0}
+    assert body["mesh"] == {"peers_refused": 0, "local_health": 0, "suspect_after_s": None, "late_evidence": 0,
+                            "stranded": False}
     snap = three_members()
-    snap["stats"].update(mesh_peers_refused=2, mesh_local_health=3, mesh_suspect_after_s=12.0, mesh_late_evidence=9)
+    snap["stats"].update(mesh_peers_refused=2, mesh_local_health=3, mesh_suspect_after_s=12.0, mesh_late_evidence=9,
+                         mesh_stranded=True)
     body = _client(snap).get("/cluster/status").get_json()
-    assert body["mesh"] == {"peers_refused": 2, "local_health": 3, "suspect_after_s": 12.0, "late_evidence": 9}
+    assert body["mesh"] == {"peers_refused": 2, "local_health": 3, "suspect_after_s": 12.0, "late_evidence": 9,
+                            "stranded": True}
+    metrics = _client(snap).get("/metrics").get_data(as_text=True)
+    assert "hypercache_mesh_stranded 1.0" in metrics
 
 
 def test_status_of_a_healthy_cluster_is_ok() -> None:
