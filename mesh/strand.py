@@ -91,6 +91,9 @@ REPORT_FRESH: Final = 0.75
 RETELL: Final = 1 / 3
 # The roll is called this often while it is needed.
 CALL_EVERY: Final = 1 / 3
+# The proposer waits for a verdict on silence up to this long after it is due before it removes
+# members dead by their watchers (FarSilence.awaited).
+SETTLE: Final = 0.5
 
 
 class Stranding:
@@ -162,6 +165,22 @@ class FarSilence:
     def restart(self, member: str) -> None:
         """Judge `member` anew: its reports count from the next one (a new map, Membership.revoke_unheard)."""
         self._since.pop(member, None)
+
+    def awaited(self, now: float) -> bool:
+        """Whether a verdict may be on its way here: a member reported (and not dead here), whose
+        map is known, and whose verdict would be due within SETTLE node timeouts from now. The
+        proposer holds back the removal of members dead by their watchers meanwhile
+        (Mesh._propose): removed first, they left the others pinned to the map before, where
+        their verdict may not be safe (Mesh._majorities_meet)."""
+        timeout = self.node_timeout_s
+        for member, since in self._since.items():
+            held = self._held_since.get(member)
+            if held is None:
+                continue
+            due = max(since + LISTEN_AFTER * timeout, held + (STRANDED_AFTER + 0.5) * timeout) + LISTEN_FOR * timeout
+            if now < due + SETTLE * timeout:
+                return True
+        return False
 
     def judge(self, now: float, reported: Iterable[str]) -> list[str]:
         """The members to hold dead now, of those `reported` suspect, freshly, by a watcher that
