@@ -140,7 +140,7 @@ class Stranding:
 class FarSilence:
     """Every member's side: which members, reported by their watchers for long, nobody hears."""
 
-    __slots__ = ("node_timeout_s", "_since", "_held_since")
+    __slots__ = ("node_timeout_s", "_since", "_held_since", "_spoke")
 
     def __init__(self, node_timeout_s: float) -> None:
         self.node_timeout_s = node_timeout_s
@@ -148,6 +148,8 @@ class FarSilence:
         self._since: dict[str, float] = {}
         # member -> when this node learned which map it holds (a heartbeat naming it, a vote on it)
         self._held_since: dict[str, float] = {}
+        # members heard since their reports began: alive somewhere, no verdict expected soon
+        self._spoke: set[str] = set()
 
     def held(self, member: str, now: float) -> None:
         """This node just learned that `member` holds another map than it knew (or its first)."""
@@ -157,14 +159,17 @@ class FarSilence:
         """`member` spoke (a heartbeat, a roll call): the wait for its silence starts over."""
         if member in self._since:
             self._since[member] = now
+            self._spoke.add(member)
 
     def forget(self, member: str) -> None:
         self._since.pop(member, None)
         self._held_since.pop(member, None)
+        self._spoke.discard(member)
 
     def restart(self, member: str) -> None:
         """Judge `member` anew: its reports count from the next one (a new map, Membership.revoke_unheard)."""
         self._since.pop(member, None)
+        self._spoke.discard(member)
 
     def awaited(self, now: float) -> bool:
         """Whether a verdict may be on its way here: a member reported (and not dead here), whose
@@ -175,8 +180,8 @@ class FarSilence:
         timeout = self.node_timeout_s
         for member, since in self._since.items():
             held = self._held_since.get(member)
-            if held is None:
-                continue
+            if held is None or member in self._spoke:
+                continue    # (one heard meanwhile, say a one-way broken link's, would hold removals back for good)
             due = max(since + LISTEN_AFTER * timeout, held + (STRANDED_AFTER + 0.5) * timeout) + LISTEN_FOR * timeout
             if now < due + SETTLE * timeout:
                 return True
@@ -188,6 +193,7 @@ class FarSilence:
         reported = set(reported)
         for member in [m for m in self._since if m not in reported]:
             del self._since[member]
+            self._spoke.discard(member)
         timeout = self.node_timeout_s
         silent = []
         for member in sorted(reported):

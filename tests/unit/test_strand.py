@@ -1,7 +1,7 @@
 """The stranded member's two sides (mesh/strand.py), values in: its own lease, and every member's verdict."""
 from __future__ import annotations
 
-from mesh.strand import CALL_EVERY, LISTEN_AFTER, LISTEN_FOR, STRANDED_AFTER, FarSilence, Stranding
+from mesh.strand import CALL_EVERY, LISTEN_AFTER, LISTEN_FOR, SETTLE, STRANDED_AFTER, FarSilence, Stranding
 
 TIMEOUT = 3.0
 WATCHERS = ["w1", "w2", "w3"]
@@ -104,3 +104,20 @@ def test_hearing_the_member_or_a_report_that_stops_starts_the_wait_over():
 def test_the_roll_is_called_often_enough_for_the_lease_window():
     # answers to two calls at least fit in the lease's window (node_timeout less a heartbeat)
     assert 2 * CALL_EVERY * TIMEOUT < TIMEOUT - 0.25
+
+
+def test_a_verdict_on_its_way_holds_back_the_proposer_until_it_is_due():
+    silence = FarSilence(TIMEOUT)
+    silence.held("m", now=0.0)
+    silence.held("talker", now=0.0)
+    assert not silence.awaited(100.0)
+    silence.judge(100.0, {"m", "talker", "unknown"})
+    due = 100.0 + (LISTEN_AFTER + LISTEN_FOR) * TIMEOUT
+    assert silence.awaited(100.0) and silence.awaited(due + SETTLE * TIMEOUT - 0.1)
+    assert not silence.awaited(due + SETTLE * TIMEOUT)
+    # one heard meanwhile (alive somewhere: a one-way broken link, say) holds nothing back
+    silence.forget("m")
+    silence.heard("talker", now=101.0)
+    assert not silence.awaited(102.0)
+    # nor one whose map is not known here (no verdict comes)
+    assert silence.judge(103.0, {"unknown"}) == [] and not silence.awaited(103.0)
