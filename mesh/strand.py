@@ -11,8 +11,9 @@ of the whole map; a crashed one cannot either, but a crashed one holds no lease.
 
 - **Its lease (`Stranding`).** A member one of whose watchers gave it no evidence (heard and
   echoed, mesh/lease.py) for STRANDED_AFTER node timeouts is *stranded*: until it is not, its
-  write lease also needs a majority of the whole map to have answered its roll call (`RollCall`,
-  `RollAnswer`: the same evidence as an echo, from every member) within the lease's window. It
+  write lease also needs a majority of the whole map (and of the map it voted for, if it did) to
+  have answered its roll call (`RollCall`, `RollAnswer`: the same evidence as an echo, from every
+  member) within the lease's window. It
   calls the roll, to every member, from a node timeout of a watcher's silence on, so that the
   answers are in before it needs them. It stays stranded (sticky) until every watcher gives it
   evidence within a node timeout again and the whole map's majority answers: a watcher's silence
@@ -35,24 +36,17 @@ known to hold the map it is judged by bounds how long it has had its watchers (`
 evidence is counted from when a watcher became one, so that a map that gives it a new watcher
 does not strand it.
 
-What a review of the first version found, each a split brain in the simulation, and closed
-(tests/unit/test_mesh_strand_sim.py replays them):
-
-- **Majorities of two maps.** The lease counts a majority of the map the member holds; the map
-  that removes it, a majority of its base. A member still holding the map before 4 others were
-  removed had 11 of its 20 answering, while 9 of the newer map's 16 removed it. The proposer now
-  waits, for a member it removes, for the votes of a majority of each map it may hold too
-  (Mesh._removals_backed).
-- **A verdict kept across a map.** Members behind held a member dead by its old watchers' reports
-  and kept that on adopting the map that gave it new ones, all on its side (it was not stranded).
-  Each new map takes these verdicts back (Membership.revoke_unheard); they are reached anew.
-- **An answer from one that counts against it.** A watcher that held the member suspect (its
-  heartbeats lost, its roll calls not) answered, and voted for its removal. Only a member that
-  holds the caller alive answers, and not one whose vote on the map removes it (Mesh._voted_out,
-  which withholds echoes too: the same review found a member removed meanwhile echoed back into
-  its lease by watchers that voted it out and missed the certificate, and members of a newer map
-  echoing one it removed, for 0.1-0.2 s after a cut healed; now only members of one's own map
-  are echoed).
+The map its lease counts must be the map that removes it: a majority of one map and a majority
+of another can be disjoint. So a member is judged so only when it is known to hold our map or to
+have voted for it (then its lease counts that map's majority too), or when the maps it may hold
+are near enough ours that any two majorities meet (Mesh._majorities_meet); each new map takes the
+verdicts back (Membership.revoke_unheard), to be reached anew under it; and the proposer holds
+back the removal of members dead by their watchers while such a verdict is on its way
+(`FarSilence.awaited`), so that a correlated crash goes in one map instead of leaving the rest
+pinned to the map before. Only a member that holds the caller alive, in its map and not removed
+by its own vote, answers a roll call; nobody echoes a member its vote removes, or one its map
+removed that still holds a map with itself in it. (Three reviews found the races these close,
+each a split brain in the simulation: tests/unit/test_mesh_strand_sim.py replays them.)
 
 A crash of a member with 5 of its 8 watchers is then agreed in about 4 node timeouts and a ballot
 (12-13 s at the default 3 s) instead of never; a member with all 8 of its watchers gone is still
@@ -63,6 +57,7 @@ stranded member's roll call to every member each CALL_EVERY, answered by each (N
 it, one out for each of the others). Both last as long as the silence: for good where a member
 all of whose watchers died is waiting for the operator (its neighbours stay stranded), or where
 a closed mesh (no relays) has a one-way broken link to a watcher.
+
 Small maps (everyone watches everyone) need none of this: their lease already counts a majority
 of the whole map.
 
