@@ -313,7 +313,7 @@ class Mesh:
         # A member stranded by its watchers' silence (mesh/strand.py): its lease needs the whole
         # map's answers to its roll calls too (the evidence of each, as _echoed_at's), and every
         # member judges one its watchers report for long by its own silence.
-        self._stranding = Stranding(self.node_timeout_s)
+        self._stranding = Stranding(self.node_timeout_s, restarted=self._saved.epoch > 0)
         self._strand_group: frozenset[str] | None = None
         self._group_evidence: dict[str, float] = {}
         self._answers: dict[str, float] = {}
@@ -1872,8 +1872,17 @@ class Mesh:
         left_at = self.membership.left_at
         now = self._clock()
         dead, left = [], []
+        unheard_dead = self.membership.unheard_dead
+        member_ids = current.member_ids
         for m in current.members:
             if m.node_id == self.me.node_id or self.membership.state(m.node_id) != State.DEAD:
+                continue
+            # Held dead on its silence (mesh/strand.py): proposed only once a majority of the map
+            # holds it so, since a map once voted for is carried to its end by later ballots, and a
+            # proposer deaf to a member the others hear would otherwise remove it alone (a review:
+            # a closed mesh, the proposer and one watcher cut from it, it was removed).
+            if m.node_id in unheard_dead and \
+                    self.membership.held_dead_by(m.node_id, member_ids) < election_rules.majority(current):
                 continue
             at = left_at.get(m.node_id)
             if at is None or now - self._adopted_at > 2 * self.node_timeout_s:

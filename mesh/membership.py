@@ -120,6 +120,8 @@ class Membership:
     reports: dict[str, dict[str, int]] = field(default_factory=dict)
     # reports_at[reporter]: when its latest heartbeat with reports was taken (firmly_reported)
     reports_at: dict[str, float] = field(default_factory=dict)
+    # deaths_reported[reporter][target]: the incarnation at which it holds target dead (held_dead_by)
+    deaths_reported: dict[str, dict[str, int]] = field(default_factory=dict)
     stale: int = 0              # heartbeats dropped as out of order or from the dead past
     # members that announced a graceful leave, and when (their removal is paced, see bus.py)
     left_at: dict[str, float] = field(default_factory=dict)
@@ -186,6 +188,7 @@ class Membership:
         peer = self.peers.pop(node_id)
         self.reports.pop(node_id, None)
         self.reports_at.pop(node_id, None)
+        self.deaths_reported.pop(node_id, None)
         self.unheard_dead.discard(node_id)
         self.doubted.discard(node_id)
         self._outside_groups.pop(node_id, None)
@@ -270,6 +273,11 @@ class Membership:
         else:
             self.reports.pop(beat.sender, None)
             self.reports_at.pop(beat.sender, None)
+        deaths = {g.member.node_id: g.incarnation for g in beat.members if g.state == State.DEAD}
+        if deaths:
+            self.deaths_reported[beat.sender] = deaths
+        else:
+            self.deaths_reported.pop(beat.sender, None)
         for gossip in beat.members:
             # A member others hold dead is not news: it would only come back to die again.
             # One first heard of here from another's list gets the patience a hello gets: the SUB
@@ -371,13 +379,30 @@ class Membership:
         peer = self.peers.get(node_id)
         if peer is None or peer.state == State.DEAD:
             return []
+        # (told to every member: a map without it waits until a majority of the map holds it
+        # dead so, held_dead_by, since a proposal once voted is carried to its end)
         self._put(node_id, replace(peer, state=State.DEAD, state_at=now, changed_at=now,
-                                   dead_incarnation=peer.incarnation), tell=False)
+                                   dead_incarnation=peer.incarnation), tell=True)
         self.voted_dead.discard(node_id)
         self.unheard_dead.add(node_id)
         log.warning("member dead node=%s peer=%s incarnation=%d: its watchers reported it for long "
                     "and this node did not hear it either", self.me.node_id[:8], node_id[:8], peer.incarnation)
         return [Died(node_id, unheard_by_all=True)]
+
+    def held_dead_by(self, node_id: str, members: Collection[str]) -> int:
+        """How many of `members` (this node included) hold `node_id` dead at its current
+        incarnation, by what their heartbeats last said."""
+        peer = self.peers.get(node_id)
+        if peer is None:
+            return 0
+        count = 1 if peer.state == State.DEAD and self.me.node_id in members else 0
+        peers = self.peers
+        for reporter, deaths in self.deaths_reported.items():
+            reporter_peer = peers.get(reporter)
+            if (reporter in members and reporter_peer is not None and reporter_peer.state != State.DEAD
+                    and deaths.get(node_id, -1) >= peer.incarnation):
+                count += 1
+        return count
 
     def revoke_unheard(self, members: Collection[str], now: float) -> list[str]:
         """Take back, on a new map, each death held here on a stranded member's silence that the

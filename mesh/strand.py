@@ -94,20 +94,30 @@ SETTLE: Final = 0.5
 class Stranding:
     """One member's own view: whether its lease must also rest on a majority of the whole map."""
 
-    __slots__ = ("node_timeout_s", "since", "_watcher_since")
+    __slots__ = ("node_timeout_s", "since", "_watcher_since", "_restarted")
 
-    def __init__(self, node_timeout_s: float) -> None:
+    def __init__(self, node_timeout_s: float, restarted: bool = False) -> None:
+        """`restarted`: this process took over a member's id and map from its data directory.
+        It starts stranded, with its first watchers: the process before may have been stranded
+        (cut off with some of its watchers, its silence judged by the others), which a new
+        process cannot know; counted afresh, its watchers' silence would strand it only 2.5
+        node timeouts later, and meanwhile those on its side gave it a lease (a review: writable
+        for 2.3-2.5 s after a restart while the majority's map had removed it)."""
         self.node_timeout_s = node_timeout_s
         self.since: float | None = None          # stranded since; None: not stranded
         self._watcher_since: dict[str, float] = {}
+        self._restarted = restarted
 
     def watchers(self, group: Iterable[str] | None, now: float) -> None:
         """This member's watchers in the map it holds, on every map it adopts (None: a small map,
         or none: nothing to strand it, and its lease counts the whole map already)."""
+        restarted, self._restarted = self._restarted, False
         if group is None:
             self._watcher_since.clear()
             self.since = None
             return
+        if restarted:
+            self.since = now
         kept = {watcher: self._watcher_since.get(watcher, now) for watcher in group}
         self._watcher_since = kept
 

@@ -79,8 +79,9 @@ def test_a_member_holding_the_map_before_several_removals_is_not_removed_by_a_mi
     # 20 members; D (4) is cut off and the others remove it (map E'). As the proposer decides E',
     # the cut becomes {M, S (6), D} against B (9): M and S voted for E' and never got it, so they
     # hold E (D in it), and M, stranded, had 11 of E's 20 answering its roll calls, while the 9 of
-    # B, a majority of E' (16), removed it by its silence. Now the proposer counts, for a member
-    # it removes, a majority of each map it may hold among the votes (Mesh._removals_backed).
+    # B, a majority of E' (16), removed it by its silence. Now M's stranded lease counts a majority
+    # of the map it voted for (E') too, and a member is judged by its silence only when it is known
+    # to hold or to have voted for the judge's map (Mesh._majorities_meet).
     cluster = settled(20, seed=0)
     ids = sorted(cluster.members)
     m, b = ids[9], set(ids[0:9])

@@ -121,3 +121,15 @@ def test_a_verdict_on_its_way_holds_back_the_proposer_until_it_is_due():
     assert not silence.awaited(102.0)
     # nor one whose map is not known here (no verdict comes)
     assert silence.judge(103.0, {"unknown"}) == [] and not silence.awaited(103.0)
+
+
+def test_a_restarted_member_starts_stranded_until_its_watchers_and_the_whole_map_answer():
+    # the process before may have been cut off and judged by its silence: a new one cannot know
+    stranding = Stranding(TIMEOUT, restarted=True)
+    stranding.watchers(WATCHERS, now=10.0)
+    assert stranding.since == 10.0
+    assert stranding.judge(10.5, fresh(10.5), whole_map_answers=False)
+    assert not stranding.judge(10.6, fresh(10.6), whole_map_answers=True)
+    # only the first map after the start: the next one strands no one
+    stranding.watchers([*WATCHERS, "w4"], now=20.0)
+    assert stranding.since is None
