@@ -25,7 +25,9 @@ of the whole map; a crashed one cannot either, but a crashed one holds no lease.
   for LISTEN_AFTER node timeouts, the member must be stranded where it is, if it is anywhere: that
   watcher heard nothing from it since, so its evidence there is that old. Every member then
   listens for it (its roll calls, its heartbeats) for one more node timeout; a member that hears
-  nothing holds it dead, and a map without it needs a majority of such members to vote for it.
+  nothing holds it dead and tells every member, and the proposer proposes a map without it only
+  once a majority of the map holds it so (Mesh._changes: a map once voted for is carried to its
+  end, so a proposer deaf to a member must not start one alone).
   A majority that did not hear it means it holds no majority's answers, so no lease: the same
   argument as the watchers' (mesh/watch.py), with the whole map as the group.
 
@@ -45,8 +47,9 @@ back the removal of members dead by their watchers while such a verdict is on it
 (`FarSilence.awaited`), so that a correlated crash goes in one map instead of leaving the rest
 pinned to the map before. Only a member that holds the caller alive, in its map and not removed
 by its own vote, answers a roll call; nobody echoes a member its vote removes, or one its map
-removed that still holds a map with itself in it. (Three reviews found the races these close,
-each a split brain in the simulation: tests/unit/test_mesh_strand_sim.py replays them.)
+removed that still holds a map with itself in it. A process that restarts a member starts
+stranded (`Stranding(restarted=True)`). (Three reviews found the races these close, each a split
+brain in the simulation: tests/unit/test_mesh_strand_sim.py replays the first three.)
 
 A crash of a member with 5 of its 8 watchers is then agreed in about 4 node timeouts and a ballot
 (12-13 s at the default 3 s) instead of never; a member with all 8 of its watchers gone is still
