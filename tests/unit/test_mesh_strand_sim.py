@@ -148,3 +148,24 @@ def test_a_watcher_that_holds_a_member_suspect_does_not_answer_its_roll_calls(mo
          and isinstance(message, Heartbeat))
     cut(cluster, {m}, far)
     assert split(cluster, 15) == set()
+
+
+def test_a_proposer_deaf_to_a_member_the_others_hear_does_not_remove_it():
+    # A closed mesh (no relays): Y's messages stop reaching the proposer P and one of Y's watchers.
+    # That watcher reports Y, P hears nothing from it and holds it dead on its silence; the others
+    # hear Y's roll calls. P once proposed Y's removal alone, its own vote carried the map through
+    # later ballots, and Y was removed (a review). Now P waits for a majority holding Y dead so.
+    cluster = settled(20, seed=1)
+    for mesh in cluster.live():
+        mesh.links.relaying = False
+    ids = sorted(cluster.members)
+    proposer = ids[0]
+    watchers = cluster.members[proposer].membership.watchers
+    assert watchers is not None
+    y = next(node_id for node_id in ids[1:] if proposer not in watchers[node_id])
+    deaf_watcher = sorted(w for w in watchers[y] if w != proposer)[0]
+    cluster.members[proposer].links.blocked.add(y)
+    cluster.members[deaf_watcher].links.blocked.add(y)
+    assert split(cluster, 8) == set()
+    assert all(mesh.slotmap.has_member(y) for mesh in cluster.live())
+    assert cluster.members[y].accepting_writes()
