@@ -624,6 +624,26 @@ def nodes_lines(node: NodeProcess) -> list[list[str]]:
     return [line.split(" ") for line in text.strip().splitlines()]
 
 
+def one_map(nodes: Iterable[NodeProcess], members: int) -> str | None:
+    """The epoch if every node holds a map of `members` members at one epoch and accepts writes."""
+    infos = [cluster_info(n) for n in nodes]
+    epochs = {i["cluster_current_epoch"] for i in infos}
+    if len(epochs) == 1 and all(i["cluster_size"] == str(members) and i["cluster_state"] == "ok" for i in infos):
+        return epochs.pop()
+    return None
+
+
+def start_joiners_first(factory: "NodeFactory", members: int, *flags: str) -> list[NodeProcess]:
+    """`members` nodes, the seed first in the list: the others start first and --join the seed,
+    which starts last, so that all reach it at once and it admits them in one map (a scale-out
+    whose seed comes up late)."""
+    seed_port, seed_mesh_port = node_ports()
+    joiners = [factory.start(*flags, join=f"{HOST}:{seed_mesh_port}", wait=False) for _ in range(members - 1)]
+    for node in joiners:
+        node.wait_ready(timeout=120)
+    return [factory.start(*flags, port=seed_port), *joiners]
+
+
 def agreed(nodes: list[NodeProcess], members: int) -> str | None:
     """The common epoch if every node knows `members` map members at the same epoch."""
     infos = [cluster_info(n) for n in nodes]

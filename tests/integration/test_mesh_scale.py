@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.nodes import HOST, NodeFactory, cluster_info, node_ports, nodes_lines, wait_until
+from tests.nodes import NodeFactory, nodes_lines, one_map, start_joiners_first, wait_until
 
 MEMBERS = 48
 KILLED = 3
@@ -36,25 +36,11 @@ NODE_TIMEOUT_MS = 15000
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
-def one_map(nodes, members: int) -> str | None:
-    """The epoch if every node holds a map of `members` members at one epoch and accepts writes."""
-    infos = [cluster_info(n) for n in nodes]
-    epochs = {i["cluster_current_epoch"] for i in infos}
-    if len(epochs) == 1 and all(i["cluster_size"] == str(members) and i["cluster_state"] == "ok" for i in infos):
-        return epochs.pop()
-    return None
-
-
 def test_48_members_agree_and_survive_3_deaths(tmp_path):
     factory = NodeFactory(tmp_path)
-    flags = ("--replication-factor", "2", "--node-timeout-ms", str(NODE_TIMEOUT_MS))
-    seed_port, seed_mesh_port = node_ports()
     try:
-        joiners = [factory.start(*flags, join=f"{HOST}:{seed_mesh_port}", wait=False) for _ in range(MEMBERS - 1)]
-        for node in joiners:
-            node.wait_ready(timeout=120)
-        seed = factory.start(*flags, port=seed_port)
-        nodes = [seed, *joiners]
+        nodes = start_joiners_first(factory, MEMBERS, "--replication-factor", "2",
+                                    "--node-timeout-ms", str(NODE_TIMEOUT_MS))
         formed = wait_until(lambda: one_map(nodes, MEMBERS), timeout=240, interval=1.0,
                             message="48 members holding one map")
         assert int(formed) <= 3, f"forming 48 members took {formed} epochs: joins are not batched"
