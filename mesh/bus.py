@@ -449,10 +449,12 @@ class Mesh:
             if peer is not None:
                 # (a watcher held dead keeps its last evidence for the stranding's count: aged from
                 # when it became a watcher instead, a leaver stranded each of its neighbours at once)
-                evidence[node_id] = min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
-                                        self._echoed_at.get(node_id, float("-inf")))
+                at = min(peer.heard_at, self._arrived_at.get(node_id, peer.heard_at),
+                         self._echoed_at.get(node_id, float("-inf")))
+                if group is not None:
+                    evidence[node_id] = at
                 if peer.state != State.DEAD:
-                    arrivals.append(evidence[node_id])
+                    arrivals.append(at)
         was = self.writes_until
         self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)

@@ -190,8 +190,7 @@ class FarSilence:
             held = self._held_since.get(member)
             if held is None or member in self._spoke:
                 continue    # (one heard meanwhile, say a one-way broken link's, would hold removals back for good)
-            due = max(since + LISTEN_AFTER * timeout, held + (STRANDED_AFTER + 0.5) * timeout) + LISTEN_FOR * timeout
-            if now < due + SETTLE * timeout:
+            if now < self._due(since, held) + SETTLE * timeout:
                 return True
         return False
 
@@ -202,16 +201,20 @@ class FarSilence:
         for member in [m for m in self._since if m not in reported]:
             del self._since[member]
             self._spoke.discard(member)
-        timeout = self.node_timeout_s
         silent = []
         for member in sorted(reported):
             since = self._since.setdefault(member, now)
             held = self._held_since.get(member)
-            if held is None:
-                continue        # (which map it holds is not known here: no verdict here)
-            # (its evidence is counted from when a watcher became one, at the latest when it took
-            # the map it is known to hold: stranded STRANDED_AFTER later, with half a timeout's slack)
-            listening_from = max(since + LISTEN_AFTER * timeout, held + (STRANDED_AFTER + 0.5) * timeout)
-            if now - listening_from >= LISTEN_FOR * timeout:
+            if held is not None and now >= self._due(since, held):  # (map not known here: no verdict)
                 silent.append(member)
         return silent
+
+    def _due(self, since: float, held: float) -> float:
+        """When a member reported since `since`, and known since `held` to hold the map it is
+        judged by, is held dead if not heard meanwhile: listened for from LISTEN_AFTER into the
+        reports, and from STRANDED_AFTER and half a timeout's slack after `held` (its evidence is
+        counted from when a watcher became one, at the latest when it took that map), for
+        LISTEN_FOR."""
+        timeout = self.node_timeout_s
+        listening_from = max(since + LISTEN_AFTER * timeout, held + (STRANDED_AFTER + 0.5) * timeout)
+        return listening_from + LISTEN_FOR * timeout
