@@ -174,7 +174,9 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
                   # mesh/awareness.py; the nodes' timers all fire on the same instants, mesh/ticks.py)
                   "late": float(sum(text.count("this node runs late node=") for text in logs)),
                   "deaths": float(sum(line.count("member dead node=") - line.count("(removed by the map)")
-                                      for text in logs for line in text.splitlines()))}
+                                      for text in logs for line in text.splitlines())),
+                  # (of which held dead on the watchers' long reports and silence everywhere, mesh/strand.py)
+                  "deaths_unheard": float(sum(text.count("and this node did not hear it either") for text in logs))}
         for key in sorted({key for row in rows for key in row}):
             values = [r.get(key, 0.0) for r in rows]
             result[key] = statistics.median(values)
@@ -209,7 +211,7 @@ def main() -> None:
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
             print(f"         from the start: final epoch {r['epoch']:.0f}, {r['suspicions']:.0f} suspicions, "
-                  f"{r['deaths']:.0f} death verdicts and {r['late']:.0f} nodes running late in the nodes' logs",
+                  f"{r['deaths']:.0f} death verdicts ({r['deaths_unheard']:.0f} on silence everywhere) and {r['late']:.0f} nodes running late in the nodes' logs",
                   flush=True)
             if args.kinds:
                 kinds = {key[len("heard_"):]: value for key, value in r.items()

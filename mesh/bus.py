@@ -106,6 +106,11 @@ ROSTER_AFTER_JOIN_S = 1.0
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
 # at 48 members, in its worker process): the others adopt the map as it is.
 JOIN_SETTLE_S = 1.0
+# A ballot that decided nothing is retried a node timeout after it was placed, and each retry after
+# another in vain waits twice as long as the one before, up to this many node timeouts: on a
+# machine too loaded to vote within a node timeout (100 members on 2 cores), each retry made every
+# member promise the new ballot and drop the votes still coming for the old one, 13 in a row.
+RETRY_BACKOFF_MAX = 4
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4
 # Proposals on the current map whose proposer is remembered (a certificate counts from it alone):
@@ -266,6 +271,9 @@ class Mesh:
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
+        self._ballots_in_vain = 0   # ballots prepared here since this node last adopted a map
+        # the current map, and whether each map proposed on it (by digest) follows from it (_consider)
+        self._follows_known: tuple[SlotMap | None, dict[bytes, bool]] = (None, {})
         self._placing = False       # a proposal's map is being placed on the ring (in the worker)
         # members heard naming an older map: (their map's epoch and ours then, since when, when this
         # node last sent them its own)
@@ -841,8 +849,22 @@ class Mesh:
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, map_digest, current, True)
             return
-        self._offload("follows", (current, candidate),
-                      lambda follows: self._checked(proposal, map_digest, current, follows),
+        # A ballot retried carries the map already checked: its verdict is kept for the current map,
+        # since rebuilding it is ~0.1-0.3 s of a core in every member at each retry (mesh/election.py
+        # `follows`), which on a loaded machine kept the votes later than the next retry.
+        known = self._follows_known
+        if known[0] is not current:
+            known = self._follows_known = (current, {})
+        verdict = known[1].get(map_digest)
+        if verdict is not None:
+            self._checked(proposal, map_digest, current, verdict)
+            return
+
+        def checked(follows: bool) -> None:
+            if len(known[1]) < MAX_PROPOSALS_KNOWN:
+                known[1][map_digest] = follows
+            self._checked(proposal, map_digest, current, follows)
+        self._offload("follows", (current, candidate), checked,
                       lambda: None)     # (unchecked: no vote; the map comes in its Commit if it wins)
 
     def _checked(self, proposal: Proposal, map_digest: bytes, current: SlotMap, follows: bool) -> None:
@@ -1202,6 +1224,7 @@ class Mesh:
         self._adopted_at = self._clock()
         # The ballot in flight (if ours) is decided: the next change need not wait for its retry.
         self._proposed_at = float("-inf")
+        self._ballots_in_vain = 0
         self.election.committed(slotmap)
         self._held_votes, self._short = {}, None
         relayed = self._relayed
@@ -1789,8 +1812,9 @@ class Mesh:
             return
         # A proposal in flight gets one node_timeout to gather votes before a retry, counted
         # from when its map was placed: a placement still running is not retried (a second
-        # one only competed with the first for the CPU: 47 founders were never placed).
-        if self._placing or now - self._proposed_at < self.node_timeout_s:
+        # one only competed with the first for the CPU: 47 founders were never placed). Each
+        # further retry in vain waits twice as long (RETRY_BACKOFF_MAX).
+        if self._placing or now - self._proposed_at < self._retry_after_s():
             return
         # (every member reaches its own verdict on a stranded member within a tick or two of the
         # others, mesh/strand.py: proposed at once, the removal lacked a vote or two and waited a
@@ -1815,12 +1839,18 @@ class Mesh:
                 and not self._joins_settled(joining, now)):
             return
         self._proposed_at = now
+        self._ballots_in_vain += 1
         ballot_number = self.election.prepare(current)
         log.info("preparing node=%s ballot=%d dead=%d joining=%d",
                  self.me.node_id[:8], ballot_number, len(dead), len(joining))
         prepare = Prepare(self.me.node_id, self._next_seq(), ballot_number, current.epoch)
         self.links.send(prepare)
         self._on_prepare(prepare, now)
+
+    def _retry_after_s(self) -> float:
+        """How long the ballot in flight waits before the next: a node timeout after the first, then
+        twice as long after each retry that decided nothing either, up to RETRY_BACKOFF_MAX."""
+        return self.node_timeout_s * min(2 ** max(self._ballots_in_vain - 1, 0), RETRY_BACKOFF_MAX)
 
     def _joins_settled(self, joining: list[Member], now: float) -> bool:
         """True once no newcomer appeared for JOIN_SETTLE_S, or the first has waited a node_timeout.
