@@ -173,6 +173,8 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
                   # (a node whose timer ran late by more than the lease's margin again and again:
                   # mesh/awareness.py; the nodes' timers all fire on the same instants, mesh/ticks.py)
                   "late": float(sum(text.count("this node runs late node=") for text in logs)),
+                  # (ballots prepared: more than one per epoch are retries, Mesh._retry_after_s)
+                  "ballots": float(sum(text.count("preparing node=") for text in logs)),
                   "deaths": float(sum(line.count("member dead node=") - line.count("(removed by the map)")
                                       for text in logs for line in text.splitlines())),
                   # (of which held dead on the watchers' long reports and silence everywhere, mesh/strand.py)
@@ -210,8 +212,10 @@ def main() -> None:
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
-            print(f"         from the start: final epoch {r['epoch']:.0f}, {r['suspicions']:.0f} suspicions, "
-                  f"{r['deaths']:.0f} death verdicts ({r['deaths_unheard']:.0f} on silence everywhere) and {r['late']:.0f} nodes running late in the nodes' logs",
+            print(f"         from the start: final epoch {r['epoch']:.0f} after {r['ballots']:.0f} ballots, "
+                  f"{r['suspicions']:.0f} suspicions, {r['deaths']:.0f} death verdicts "
+                  f"({r['deaths_unheard']:.0f} on silence everywhere) and {r['late']:.0f} nodes running late "
+                  "in the nodes' logs",
                   flush=True)
             if args.kinds:
                 kinds = {key[len("heard_"):]: value for key, value in r.items()

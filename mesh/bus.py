@@ -272,8 +272,9 @@ class Mesh:
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
         self._ballots_in_vain = 0   # ballots prepared here since this node last adopted a map
-        # the current map, and whether each map proposed on it (by digest) follows from it (_consider)
-        self._follows_known: tuple[SlotMap | None, dict[bytes, bool]] = (None, {})
+        # the current map, whether each map proposed on it (by digest) follows from it, and the
+        # proposals of a map whose check is under way, after the first (_consider)
+        self._follows_known: tuple[SlotMap | None, dict[bytes, bool], dict[bytes, list[Proposal]]] = (None, {}, {})
         self._placing = False       # a proposal's map is being placed on the ring (in the worker)
         # members heard naming an older map: (their map's epoch and ours then, since when, when this
         # node last sent them its own)
@@ -850,22 +851,34 @@ class Mesh:
             self._checked(proposal, map_digest, current, True)
             return
         # A ballot retried carries the map already checked: its verdict is kept for the current map,
-        # since rebuilding it is ~0.1-0.3 s of a core in every member at each retry (mesh/election.py
-        # `follows`), which on a loaded machine kept the votes later than the next retry.
+        # and a check under way is not started again, since each is a pickled map to the worker and
+        # back, and its rebuild (mesh/election.py `follows`) ~0.1-0.3 s of a core, in every member at
+        # each retry: on a loaded machine the votes came later than the next retry, whose check
+        # then queued behind the one before in the worker (100 members on 2 cores).
         known = self._follows_known
         if known[0] is not current:
-            known = self._follows_known = (current, {})
-        verdict = known[1].get(map_digest)
+            known = self._follows_known = (current, {}, {})
+        verdicts, waiting = known[1], known[2]
+        verdict = verdicts.get(map_digest)
         if verdict is not None:
             self._checked(proposal, map_digest, current, verdict)
             return
+        if map_digest in waiting:
+            if len(waiting[map_digest]) < MAX_PROPOSALS_KNOWN:
+                waiting[map_digest].append(proposal)    # (voted on with the others when its check is done)
+            return
+        if len(waiting) < MAX_PROPOSALS_KNOWN:
+            waiting[map_digest] = []
 
         def checked(follows: bool) -> None:
-            if len(known[1]) < MAX_PROPOSALS_KNOWN:
-                known[1][map_digest] = follows
-            self._checked(proposal, map_digest, current, follows)
-        self._offload("follows", (current, candidate), checked,
-                      lambda: None)     # (unchecked: no vote; the map comes in its Commit if it wins)
+            if len(verdicts) < MAX_PROPOSALS_KNOWN:
+                verdicts[map_digest] = follows
+            for each in [proposal, *waiting.pop(map_digest, ())]:
+                self._checked(each, map_digest, current, follows)
+
+        def failed() -> None:
+            waiting.pop(map_digest, None)   # (unchecked: no vote; the map comes in its Commit if it wins)
+        self._offload("follows", (current, candidate), checked, failed)
 
     def _checked(self, proposal: Proposal, map_digest: bytes, current: SlotMap, follows: bool) -> None:
         """Vote on a proposal, or count it, once `follows` says whether it is what `plan` makes of `current`."""
