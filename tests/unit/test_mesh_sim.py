@@ -723,6 +723,38 @@ def test_votes_slower_than_a_node_timeout_still_decide_a_ballot(seed):
     assert took is not None and took < 10.0, took
 
 
+def test_a_check_under_way_is_not_started_again_and_a_map_checked_is_voted_on_at_once():
+    """A voter checks a proposed map once per map: the same map proposed again at a higher ballot
+    (a retry carries it) waits for the check under way and is voted on with it, and once checked
+    it is voted on at once. Each check was a map pickled to the worker and back, queued behind the
+    one before: on a loaded machine every retry's votes came later than the next retry."""
+    from mesh import election
+    from mesh.messages import Proposal, Vote
+    network = mesh_sim.Network(seed=3)
+    cluster, formed_s, _ = mesh_sim.form(network, 12, NODE_TIMEOUT_MS, INTERVAL_S, 60)
+    assert formed_s is not None
+    ids = sorted(cluster.members)
+    proposer, voter = cluster.members[ids[0]], cluster.members[ids[5]]
+    checks: list = []
+    voter._offload = lambda name, args, then, failed: checks.append((name, then))
+    votes: list[Vote] = []
+    send = voter.links.send
+    voter.links.send = lambda message, *how: (votes.append(message) if isinstance(message, Vote) else None,
+                                              send(message, *how))[1]
+    current = voter.slotmap
+    ballot = 100        # (above every ballot of the forming)
+    newcomer = dataclasses.replace(proposer.me, node_id="f" * 40, host="10.9.9.9")
+    candidate = election.plan(current, [], [newcomer], ballot)
+    for number in (ballot, ballot + 1):
+        voter._consider(Proposal(proposer.me.node_id, 10 ** 18 + number, number, current.epoch, candidate))
+    assert [name for name, _ in checks] == ["follows"]      # one check for the two ballots
+    assert votes == []
+    checks[0][1](True)
+    assert [vote.ballot for vote in votes] == [ballot, ballot + 1]
+    voter._consider(Proposal(proposer.me.node_id, 10 ** 18 + ballot + 2, ballot + 2, current.epoch, candidate))
+    assert len(checks) == 1 and [vote.ballot for vote in votes] == [ballot, ballot + 1, ballot + 2]
+
+
 def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_follows_it(monkeypatch):
     """mesh/plans.py: the proposer says its plan for the joiners to all, again each PLAN_AGAIN_S;
     every member and joiner follows it, and a plan from any other member is followed by none."""
