@@ -271,7 +271,9 @@ class Mesh:
         self._stuck_named: set[str] = set()     # suspects named in the STUCK_AFTER_TIMEOUTS warning
         self._pending: dict[bytes, SlotMap] = {}    # digest -> map sent in a Commit, waiting to be attested
         self._proposed_at = float("-inf")
-        self._ballots_in_vain = 0   # ballots prepared here since this node last adopted a map
+        # ballots prepared here since this node last adopted a map (or found nothing to propose, or
+        # was not the proposer): each retry in vain waits longer (_retry_after_s)
+        self._ballots_in_vain = 0
         # the current map, whether each map proposed on it (by digest) follows from it, and the
         # proposals of a map whose check is under way, after the first (_consider)
         self._follows_known: tuple[SlotMap | None, dict[bytes, bool], dict[bytes, list[Proposal]]] = (None, {}, {})
@@ -850,11 +852,12 @@ class Mesh:
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, map_digest, current, True)
             return
-        # A ballot retried carries the map already checked: its verdict is kept for the current map,
-        # and a check under way is not started again, since each is a pickled map to the worker and
-        # back, and its rebuild (mesh/election.py `follows`) ~0.1-0.3 s of a core, in every member at
-        # each retry: on a loaded machine the votes came later than the next retry, whose check
-        # then queued behind the one before in the worker (100 members on 2 cores).
+        # A ballot retried once some member voted carries the map voted for (mesh/election.py): its
+        # verdict is kept for the current map, and a check under way is not started again, since
+        # each is a pickled map to the worker and back, and its rebuild (`follows`) ~0.1-0.3 s of a
+        # core, in every member at each retry: on a loaded machine the votes came later than the
+        # next retry, whose check then queued behind the one before in the worker (100 members on
+        # 2 cores). (A retry that carries no vote is a fresh map, its epoch its ballot: checked anew.)
         known = self._follows_known
         if known[0] is not current:
             known = self._follows_known = (current, {}, {})
@@ -864,8 +867,10 @@ class Mesh:
             self._checked(proposal, map_digest, current, verdict)
             return
         if map_digest in waiting:
-            if len(waiting[map_digest]) < MAX_PROPOSALS_KNOWN:
-                waiting[map_digest].append(proposal)    # (voted on with the others when its check is done)
+            queued = waiting[map_digest]    # (voted on with the first when its check is done)
+            queued.append(proposal)
+            if len(queued) > MAX_PROPOSALS_KNOWN:   # (the newest ballots matter: a retry's is the highest)
+                queued.remove(min(queued, key=lambda each: each.ballot))
             return
         if len(waiting) < MAX_PROPOSALS_KNOWN:
             waiting[map_digest] = []
@@ -877,7 +882,11 @@ class Mesh:
                 self._checked(each, map_digest, current, follows)
 
         def failed() -> None:
-            waiting.pop(map_digest, None)   # (unchecked: no vote; the map comes in its Commit if it wins)
+            # (unchecked: no vote, and the map comes in its Commit if it wins; the newest proposal
+            # of it that waited is checked again, not left to the next retry, a few node timeouts on)
+            queued = waiting.pop(map_digest, [])
+            if queued and self.slotmap is current:
+                self._consider(max(queued, key=lambda each: each.ballot))
         self._offload("follows", (current, candidate), checked, failed)
 
     def _checked(self, proposal: Proposal, map_digest: bytes, current: SlotMap, follows: bool) -> None:
@@ -1822,6 +1831,7 @@ class Mesh:
         # when a cut leaves most of its watchers with it, and the maps must go on without it)
         if (self.joining or self.leaving
                 or self._proposer(current) != self.me.node_id):
+            self._ballots_in_vain = 0   # (a later turn as proposer starts its retries afresh)
             return
         # A proposal in flight gets one node_timeout to gather votes before a retry, counted
         # from when its map was placed: a placement still running is not retried (a second
@@ -1836,6 +1846,9 @@ class Mesh:
             return
         dead, joining = self._changes()
         if not election_rules.changes(current, dead, joining) and not self._uneven(now):
+            # (the change in vain is wanted no more: a joiner died, a suspect came back; the next
+            # one's retries start afresh, not 4 node timeouts apart: a review)
+            self._ballots_in_vain = 0
             return
         # Members dead by their watchers wait while another, reported as long and not dead, is
         # awaiting its verdict on silence (mesh/strand.py): removed first, in a map of several, they

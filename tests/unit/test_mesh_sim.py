@@ -755,6 +755,20 @@ def test_a_check_under_way_is_not_started_again_and_a_map_checked_is_voted_on_at
     assert len(checks) == 1 and [vote.ballot for vote in votes] == [ballot, ballot + 1, ballot + 2]
 
 
+def test_retries_start_afresh_once_the_change_in_vain_is_wanted_no_more():
+    """The backoff of ballots in vain ends when there is nothing left to propose (a joiner that
+    died, a suspect back): a review had the next crash's first retry wait 4 node timeouts, not 1."""
+    network = mesh_sim.Network(seed=4)
+    cluster, formed_s, _ = mesh_sim.form(network, 12, NODE_TIMEOUT_MS, INTERVAL_S, 60)
+    assert formed_s is not None
+    proposer = cluster.members[min(cluster.members)]
+    proposer._ballots_in_vain = 3       # (as after three ballots that decided nothing)
+    assert proposer._retry_after_s() == 4 * NODE_TIMEOUT_MS / 1000
+    network.run_until(network.now + 2 * INTERVAL_S)
+    assert proposer._ballots_in_vain == 0
+    assert proposer._retry_after_s() == NODE_TIMEOUT_MS / 1000
+
+
 def test_the_proposer_alone_places_the_joiners_plan_and_every_member_and_joiner_follows_it(monkeypatch):
     """mesh/plans.py: the proposer says its plan for the joiners to all, again each PLAN_AGAIN_S;
     every member and joiner follows it, and a plan from any other member is followed by none."""
