@@ -109,7 +109,7 @@ JOIN_SETTLE_S = 1.0
 # A ballot that decided nothing is retried a node timeout after it was placed, and each retry after
 # another in vain waits twice as long as the one before, up to this many node timeouts: on a
 # machine too loaded to vote within a node timeout (100 members on 2 cores), each retry made every
-# member promise the new ballot and drop the votes still coming for the old one, 13 in a row.
+# member promise the new ballot and drop the votes still coming for the old one, 16 in a row.
 RETRY_BACKOFF_MAX = 4
 # Maps received in Commits and not yet attested: the newest few are kept, the rest dropped.
 PENDING_MAPS = 4

@@ -698,7 +698,7 @@ def test_a_ballot_decided_after_its_proposer_moved_on_is_still_certified(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_votes_slower_than_a_node_timeout_still_decide_a_ballot(seed):
-    """Each voter's check of a proposal takes 1.2-2.5 node timeouts (100 members on 2 cores: 13
+    """Each voter's check of a proposal takes 1.2-2.5 node timeouts (100 members on 2 cores: 16
     ballots in a row, each retried before its votes came back). A retry used to come a node
     timeout after each ballot: every member promised the new ballot, dropped its vote for the old
     one, and checked the new one from the start; 59 ballots in 60 s decided nothing. Now each
