@@ -51,6 +51,7 @@ import gevent.pool
 from mesh import adoption, balance, ballot, catchup, lease, strand, takeover, ticks, votes, watch
 from mesh import election as election_rules
 from mesh.awareness import MAX_SCORE, LocalHealth
+from mesh.checks import Checks
 from mesh.curve import MeshKeys
 from mesh.election import Election, Ready
 from mesh.links import CATCH_UP, MAPS, OUTSIDE, QUIET, PeerLinks, addressed
@@ -274,9 +275,8 @@ class Mesh:
         # ballots prepared here since this node last adopted a map (or found nothing to propose, or
         # was not the proposer): each retry in vain waits longer (_retry_after_s)
         self._ballots_in_vain = 0
-        # the current map, whether each map proposed on it (by digest) follows from it, and the
-        # proposals of a map whose check is under way, after the first (_consider)
-        self._follows_known: tuple[SlotMap | None, dict[bytes, bool], dict[bytes, list[Proposal]]] = (None, {}, {})
+        # whether each map proposed on the current map follows from it, each checked once (_consider)
+        self._checks: Checks[Proposal] = Checks(MAX_PROPOSALS_KNOWN)
         self._placing = False       # a proposal's map is being placed on the ring (in the worker)
         # members heard naming an older map: (their map's epoch and ours then, since when, when this
         # node last sent them its own)
@@ -852,41 +852,26 @@ class Mesh:
         if proposal.base_epoch != current.epoch:
             self._checked(proposal, map_digest, current, True)
             return
-        # A ballot retried once some member voted carries the map voted for (mesh/election.py): its
-        # verdict is kept for the current map, and a check under way is not started again, since
-        # each is a pickled map to the worker and back, and its rebuild (`follows`) ~0.1-0.3 s of a
-        # core, in every member at each retry: on a loaded machine the votes came later than the
-        # next retry, whose check then queued behind the one before in the worker (100 members on
-        # 2 cores). (A retry that carries no vote is a fresh map, its epoch its ballot: checked anew.)
-        known = self._follows_known
-        if known[0] is not current:
-            known = self._follows_known = (current, {}, {})
-        verdicts, waiting = known[1], known[2]
-        verdict = verdicts.get(map_digest)
+        # Each map proposed on ours is checked once (mesh/checks.py): a ballot retried carries the
+        # map voted for, and its proposal waits for the check under way, or is voted on at once.
+        # (A retry that carries no vote is a fresh map, its epoch its ballot: checked anew.)
+        checks = self._checks
+        verdict = checks.verdict(current, map_digest)
         if verdict is not None:
             self._checked(proposal, map_digest, current, verdict)
             return
-        if map_digest in waiting:
-            queued = waiting[map_digest]    # (voted on with the first when its check is done)
-            queued.append(proposal)
-            if len(queued) > MAX_PROPOSALS_KNOWN:   # (the newest ballots matter: a retry's is the highest)
-                queued.remove(min(queued, key=lambda each: each.ballot))
+        if checks.wait(map_digest, proposal):
             return
-        if len(waiting) < MAX_PROPOSALS_KNOWN:
-            waiting[map_digest] = []
 
         def checked(follows: bool) -> None:
-            if len(verdicts) < MAX_PROPOSALS_KNOWN:
-                verdicts[map_digest] = follows
-            for each in [proposal, *waiting.pop(map_digest, ())]:
+            for each in [proposal, *checks.done(current, map_digest, follows)]:
                 self._checked(each, map_digest, current, follows)
 
         def failed() -> None:
-            # (unchecked: no vote, and the map comes in its Commit if it wins; the newest proposal
-            # of it that waited is checked again, not left to the next retry, a few node timeouts on)
-            queued = waiting.pop(map_digest, [])
-            if queued and self.slotmap is current:
-                self._consider(max(queued, key=lambda each: each.ballot))
+            # (unchecked: no vote, and the map comes in its Commit if it wins)
+            again = checks.failed(current, map_digest)
+            if again is not None and self.slotmap is current:
+                self._consider(again)
         self._offload("follows", (current, candidate), checked, failed)
 
     def _checked(self, proposal: Proposal, map_digest: bytes, current: SlotMap, follows: bool) -> None:
