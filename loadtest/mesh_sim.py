@@ -56,7 +56,7 @@ from mesh.bus import Mesh  # noqa: E402
 from mesh.links import _NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, TO, addressed, keys_checked  # noqa: E402
 from mesh.links import _Taken, relayed_to  # noqa: E402
 from mesh.links import relayed as relay_topic  # noqa: E402
-from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, digest, encode  # noqa: E402
+from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, Prepare, digest, encode  # noqa: E402
 from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
@@ -667,6 +667,37 @@ def stalled_joins(members: int, joiners: int, node_timeout_ms: int, interval_s: 
             "in_s": round(network.now - began, 1)}
 
 
+def slow_checks(members: int, node_timeout_ms: int, interval_s: float, seed: int,
+                check_timeouts: tuple[float, float], loss: float = 0.01, limit_s: float = 60.0) -> dict:
+    """Every voter's check of a proposed map (`follows`, in its placement worker) takes a random
+    `check_timeouts` node timeouts, as on a machine too loaded to vote within one; crash the lowest
+    member and say how long the others took to agree without it, and how many ballots that took."""
+    network = Network(seed=seed, loss=loss)
+    cluster, formed_s, _ = form(network, members, node_timeout_ms, interval_s, 120)
+    network.run_until(network.now + 2 * node_timeout_ms / 1000)
+    rng = random.Random(seed)
+    prepares = collections.Counter()
+    for mesh in cluster.members.values():
+        def slow(name, args, then, failed, fast=mesh._offload):
+            if name == "follows":
+                delay = rng.uniform(*check_timeouts) * node_timeout_ms / 1000
+                network.at(network.now + delay, lambda: fast(name, args, then, failed))
+            else:
+                fast(name, args, then, failed)
+        mesh._offload = slow
+
+        def send(message, *how, send=mesh.links.send):
+            if isinstance(message, Prepare):
+                prepares[message.sender] += 1
+            send(message, *how)
+        mesh.links.send = send
+    ids = sorted(cluster.members)
+    cluster.crash(ids[0])
+    took = cluster.run_until_agreed(set(ids[1:]), limit_s)
+    return {"members": members, "seed": seed, "check_timeouts": list(check_timeouts), "formed_s": formed_s,
+            "crash_agreed_s": took, "ballots": sum(prepares.values())}
+
+
 def broken_links(members: int, cuts: int, node_timeout_ms: int, interval_s: float, seed: int,
                  relays: bool = True, seconds: float = 30.0) -> dict:
     """Form a cluster, then have `cuts` watchers, at random, stop hearing one member they watch on
@@ -767,8 +798,16 @@ def main() -> None:
                         help="instead: this many watchers stop hearing a member they watch on their own "
                              "link, one way, for 30 s; print suspicions, deaths, messages, relays, then a crash's agreement")
     parser.add_argument("--no-relays", action="store_true", help="with --broken-links: as before relays")
+    parser.add_argument("--slow-checks", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="instead: every voter's check of a proposed map takes LOW-HIGH node timeouts; "
+                             "crash a member and print how long the others took to agree, and the ballots")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)     # the members' own info and warning lines: thousands
+    if args.slow_checks:
+        for members in args.members:
+            print(json.dumps(slow_checks(members, args.node_timeout_ms, args.interval_s, args.seed,
+                                         tuple(args.slow_checks), args.loss)), flush=True)
+        return
     if args.broken_links:
         for members in args.members:
             print(json.dumps(broken_links(members, args.broken_links, args.node_timeout_ms, args.interval_s,
