@@ -33,15 +33,17 @@ class Checks(Generic[P]):
         self._waiting: dict[bytes, list[P]] = {}
 
     def verdict(self, base: object, digest: bytes) -> bool | None:
-        """Whether the map `digest`, proposed on `base`, follows from it (None: not checked yet).
-        A new base forgets what was known of the one before."""
+        """Whether the map `digest`, proposed on `base`, follows from it (None: not checked yet, or
+        not remembered: past `limit` maps). A new base forgets what was known of the one before;
+        `wait` then works on the base this was last asked about, so ask this first."""
         if base is not self._base:
             self._base, self._verdicts, self._waiting = base, {}, {}
         return self._verdicts.get(digest)
 
     def wait(self, digest: bytes, proposal: P) -> bool:
-        """True if a check of `digest` is under way: `proposal` waits for it (the newest ballots are
-        kept, a retry's being the highest). False: the caller checks it, and says `done` or `failed`."""
+        """True if a check of `digest` (on the base `verdict` was last asked about) is under way:
+        `proposal` waits for it (the newest ballots are kept, a retry's being the highest). False:
+        the caller checks it, and says `done` or `failed`."""
         queued = self._waiting.get(digest)
         if queued is None:
             if len(self._waiting) < self.limit:
@@ -61,8 +63,10 @@ class Checks(Generic[P]):
         return self._waiting.pop(digest, [])
 
     def failed(self, base: object, digest: bytes) -> P | None:
-        """A check of `digest` did not end (its worker lost): the newest proposal that waited for it,
-        to be checked again now rather than left to the next retry, a few node timeouts on."""
+        """A check of `digest` on `base` ended without a verdict (its worker lost, or the placement
+        raised): the newest proposal that waited for it, to be checked again now rather than left
+        to the next retry, a few node timeouts on. The older ones are dropped: that newer ballot
+        supersedes them."""
         if base is not self._base:
             return None
         queued = self._waiting.pop(digest, [])

@@ -36,14 +36,19 @@ def test_a_verdict_holds_for_its_base_map_only():
     assert checks.verdict(BASE, b"m") is None           # and the old one is not kept
 
 
-def test_a_check_that_ended_on_an_old_base_hands_back_nothing():
+def test_a_check_that_ended_on_an_old_base_hands_back_nothing_and_leaves_the_new_base_alone():
     checks: Checks[Proposed] = Checks(limit=16)
     checks.verdict(BASE, b"m")
     checks.wait(b"m", Proposed(1))
     checks.wait(b"m", Proposed(2))
-    checks.verdict(OTHER, b"x")                         # the map changed meanwhile
+    checks.verdict(OTHER, b"m")                         # the map changed meanwhile; m proposed on it too
+    checks.wait(b"m", Proposed(3))
+    checks.wait(b"m", Proposed(4))
     assert checks.done(BASE, b"m", True) == []
-    assert checks.verdict(OTHER, b"m") is None
+    assert checks.failed(BASE, b"m") is None
+    assert checks.verdict(OTHER, b"m") is None          # (the old base's verdict is not the new one's)
+    assert checks.done(OTHER, b"m", False) == [Proposed(4)]
+    assert checks.verdict(OTHER, b"m") is False
 
 
 def test_waiting_proposals_keep_the_newest_ballots():
