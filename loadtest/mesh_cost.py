@@ -32,6 +32,7 @@ within one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -203,10 +204,16 @@ def main() -> None:
                         help="start the seed alone and the others K at a time into the running cluster (0: all at once)")
     parser.add_argument("--kinds", action="store_true",
                         help="also print the messages heard per second by kind (median over the nodes)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="run the nodes under DIR and leave their data and logs there, for a run that "
+                             "fails to form (default: a temporary directory, removed at the end)")
     args = parser.parse_args()
     extra = [part for flag in args.node_flag for part in flag.split("=", 1)]
     print("members  formed s  cpu % core (median/max)  msgs/s out  msgs/s in  KB/s in (median/max)")
-    with tempfile.TemporaryDirectory(prefix="mesh-cost-") as base:
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(str(args.keep)) if args.keep is not None
+          else tempfile.TemporaryDirectory(prefix="mesh-cost-")) as base:
         for size in args.sizes:
             r = measure(size, args.seconds, args.settle_s, Path(base), extra, args.per_node, args.batch)
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
