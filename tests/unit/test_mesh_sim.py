@@ -677,22 +677,9 @@ def test_a_ballot_decided_after_its_proposer_moved_on_is_still_certified(seed):
     at it. It relays that ballot's votes all the same (it keeps every ballot it proposed on the
     map): with only its latest ballot's, it adopted the map alone, no member could count a
     vote, and the cluster stayed split for good (2 of 9 seeds, found by a review)."""
-    import random
-    network = mesh_sim.Network(seed=seed, loss=0.01)
-    cluster, formed_s, _ = mesh_sim.form(network, 30, NODE_TIMEOUT_MS, INTERVAL_S, 60)
-    assert formed_s is not None
-    network.run_until(network.now + 2 * NODE_TIMEOUT_MS / 1000)
-    rng = random.Random(seed)
-    for mesh in cluster.members.values():
-        def slow(name, args, then, failed, fast=mesh._offload):
-            if name == "follows":
-                network.at(network.now + rng.uniform(0.7, 1.4), lambda: fast(name, args, then, failed))
-            else:
-                fast(name, args, then, failed)
-        mesh._offload = slow
-    ids = sorted(cluster.members)
-    cluster.crash(ids[0])
-    took = cluster.run_until_agreed(set(ids[1:]), 30)
+    result = mesh_sim.slow_checks(30, NODE_TIMEOUT_MS, INTERVAL_S, seed, (0.7, 1.4), limit_s=30)
+    assert result["formed_s"] is not None
+    took = result["crash_agreed_s"]
     assert took is not None and took < 3 * NODE_TIMEOUT_MS / 1000 + 2.0, took
 
 
