@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from mesh import balance
-from mesh.links import HEARD
+from mesh.links import HEARD, dropped_by_reason
 
 from . import __version__, compiled, health, replication_state
 from .context import Context
@@ -87,6 +87,9 @@ def build_snapshot(ctx: Context, cluster, me, join_reason: str | None = None) ->
             "mesh_out_bytes": mesh.get("counters", {}).get("out_bytes", 0),
             "stranded_keys": stranded,
             "mesh_dropped": mesh.get("mesh_dropped", 0),
+            # ...and why: "send_queue_full" (a PUB over its high-water mark), "too_big", and what
+            # the reader refused (mesh/links.py: impersonation, relayed, schema, unendorsed...)
+            "mesh_dropped_by_reason": dropped_by_reason(mesh.get("counters", {})),
             # peers this node could not subscribe to for want of files (open_files.py): heard only
             # as members with a link to them relay them (mesh/links.py `relay`), counted both ways
             "mesh_peers_refused": mesh.get("counters", {}).get("peers_refused", 0),

@@ -470,20 +470,22 @@ class Mesh:
         self.writes_until = lease.lease_until(arrivals, len(members), self.node_timeout_s,
                                               self._lease_margin_s)
         now = self._clock()
+        # (before new watchers are counted: a restarted member starts stranded with its first
+        # ones, Stranding.watchers, and says so like any other)
+        before = self._stranding.since
         if group is not self._strand_group:
             self._stranding.watchers(group, now)
             self._strand_group = group
         self._group_evidence = evidence
         if group is not None:
             # Stranded (a watcher silent for long): a majority of the whole map must answer too.
-            before = self._stranding.since
-            whole = self._whole_map_lease() if before is not None else float("-inf")
+            whole = self._whole_map_lease() if self._stranding.since is not None else float("-inf")
             if self._stranding.judge(now, evidence, whole >= now):
                 if whole == float("-inf"):
                     whole = self._whole_map_lease()
                 self.writes_until = min(self.writes_until, whole)
-            if (before is None) != (self._stranding.since is None):
-                self._say_stranded(now, evidence)
+        if (before is None) != (self._stranding.since is None):
+            self._say_stranded(now, evidence)
         if self.writes_until >= now:
             if self.lease_lapsed_at is not None and now - self.lease_lapsed_at >= self.node_timeout_s:
                 self.long_lease_lapses += 1
@@ -495,8 +497,10 @@ class Mesh:
 
     def _say_stranded(self, now: float, evidence: dict[str, float]) -> None:
         if self._stranding.since is None:
-            log.info("mesh not stranded any more node=%s: every watcher is heard again", self.me.node_id[:8])
-            self._record("stranded", self.me.node_id, "every watcher heard again")
+            why = ("every watcher is heard again and a majority of the whole map answered"
+                   if self._strand_group is not None else "the map is small enough for every member to watch it")
+            log.info("mesh not stranded any more node=%s: %s", self.me.node_id[:8], why)
+            self._record("stranded", self.me.node_id, why)
             return
         silent = sorted(n for n in self._strand_group or () if now - evidence.get(n, float("-inf")) > self.node_timeout_s)
         log.warning("mesh stranded node=%s silent_watchers=%s: until they are heard again or the map drops "

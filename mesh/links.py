@@ -50,6 +50,7 @@ import collections
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import gevent
@@ -59,7 +60,7 @@ from zmq.sugar.socket import Socket as NonBlockingSocket
 from mesh import votes
 from mesh.curve import ZAP_DOMAIN, MeshKeys
 from mesh.messages import (HELLO_BY_ADDRESS, MAX_MEMBERS, MAX_MESSAGE_BYTES, Commit, Endorse, Heartbeat, Hello, Invalid,
-                           Message, Promise, Vote, VoteKey, decode, encode)
+                           Message, Promise, RollAnswer, Vote, VoteKey, decode, encode)
 from mesh.slotmap import Member
 from mesh.zap import ZapHandler
 
@@ -87,7 +88,8 @@ SOCKETS_PER_CONTEXT = 4 * MAX_MEMBERS
 #   its own, so the publisher's filter sends it there only. A promise concerns its proposer
 #   alone; sent to all, each ballot was N x N promises heard, and one carrying its sender's
 #   earlier vote carried a whole map for every member to decode (README, "How the mesh scales").
-#   So does a vote in a map with watchers (mesh/votes.py: its proposer relays a majority's).
+#   So does a vote in a map with watchers (mesh/votes.py: its proposer relays a majority's),
+#   a vote key asked for, and the answer to a stranded member's roll call (ADDRESSED_KINDS).
 #   A map sent again to a member behind goes to it alone too (mesh/catchup.py), under a topic of
 #   its own (MAPS after TO: not a hex digit, so neither topic is a prefix of the other).
 #   Only to a member whose subscription to it this XPUB has seen: a member of an older version
@@ -117,6 +119,17 @@ _LOUD = [bytes([first]) for first in range(0xfb)]
 # The counter of the messages of each kind accepted (HEARD + "heartbeat", "commit", ...):
 # which kind a node's mesh time goes to (/metrics, loadtest/mesh_cost.py --kinds).
 HEARD = "heard_"
+
+
+def dropped_by_reason(counters: Mapping[str, int]) -> dict[str, int]:
+    """Why this node's mesh dropped messages, from its counters (their sum is the stats' `mesh_dropped`):
+    sent over the PUB's high-water mark, too big to send, or refused by a reader, by its reason
+    (a hello that was none counts as "other")."""
+    refused = {name[len("invalid_"):]: count for name, count in counters.items()
+               if name.startswith("invalid_") and count}
+    reasons = {"send_queue_full": counters.get("dropped", 0), "too_big": counters.get("too_big", 0), **refused,
+               "other": counters.get("invalid", 0) - sum(refused.values())}
+    return {reason: count for reason, count in reasons.items() if count}
 # zmq's flags as plain ints: a reader asks EVENTS twice per message, and pyzmq's enums made
 # each ask (and its & POLLIN) an enum construction.
 _EVENTS = int(zmq.EVENTS)
@@ -138,7 +151,7 @@ def relayed(origin: str, quiet: bool = False) -> bytes:
 
 def relayed_to(origin: str, addressee: str) -> bytes:
     """The topic under which a member publishes again what `origin` sent to `addressee` alone
-    (`addressed()`: a promise, a vote, a vote key, a map sent again), for `addressee`, which asked."""
+    (`addressed()`: ADDRESSED_KINDS, a map sent again), for `addressee`, which asked."""
     return TO + RELAY_TO + origin[:RELAY_ID_CHARS].encode() + addressee[:ADDRESS_CHARS].encode()
 
 
@@ -149,14 +162,27 @@ def _own_topic(topic: bytes) -> bool:
     return topic == TO or (len(rest) == ADDRESS_CHARS and not rest.strip(HEX_DIGITS))
 
 
+# What a member sends one member alone (mesh/bus.py, `addressed()`): under its plain topic, and
+# maps sent again under its MAPS topic. A kind sent so must be here, or every reader drops it as
+# invalid: the answers to a stranded member's roll call were (mesh/strand.py), and a member once
+# stranded in a map of more than 16 (where its 8 watchers and itself are no majority) stayed so,
+# without a write lease, for good.
+ADDRESSED_KINDS: tuple[type, ...] = (Promise, Vote, VoteKey, RollAnswer)
+ADDRESSED_MAP_KINDS: tuple[type, ...] = (Commit,)
+
+
+def addressed_kinds(topic: bytes) -> tuple[type, ...]:
+    """The kinds a reader takes under an `addressed()` topic (or a whole frame that starts with one)."""
+    return ADDRESSED_MAP_KINDS if topic[1:2] == MAPS else ADDRESSED_KINDS
+
+
 def _decode_addressed(data: bytes) -> tuple[bytes, Message | Invalid]:
     """(the addressee's first hex digits, the message) of what was published under `addressed()`;
     Invalid for a kind that never goes to one member."""
     kind = MAPS if data[1:2] == MAPS else b""
     start = 1 + len(kind)
     message = decode(data[start + ADDRESS_CHARS:])
-    if not isinstance(message, (Commit, Invalid) if kind else (Promise, Vote, VoteKey, Invalid)):
-        # only promises, votes, vote keys and maps sent again go to one member
+    if not isinstance(message, (*addressed_kinds(data), Invalid)):
         return data[start:start + ADDRESS_CHARS], Invalid("schema")
     return data[start:start + ADDRESS_CHARS], message
 

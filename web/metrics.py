@@ -80,6 +80,11 @@ def metric_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield by_kind
     yield _counter("hypercache_mesh_messages_dropped", "Mesh messages dropped (invalid or overflow).",
                    stats["mesh_dropped"])
+    by_reason = CounterMetricFamily("hypercache_mesh_messages_dropped_by_reason",
+                                    "Mesh messages dropped, by why (the total above, broken down).", labels=["reason"])
+    for reason, count in sorted(stats.get("mesh_dropped_by_reason", {}).items()):
+        by_reason.add_metric([reason], count)
+    yield by_reason
     yield _counter("hypercache_mesh_peers_refused", "Subscriptions to mesh peers refused for want of open files "
                    "(in an open mesh such a peer is heard only as other members relay it: raise ulimit -n).",
                    stats.get("mesh_peers_refused", 0))

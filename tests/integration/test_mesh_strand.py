@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.nodes import NodeFactory, nodes_lines, one_map, start_joiners_first, wait_until
+from mesh.keyslot import keyslot
+from tests.nodes import NodeFactory, call, cluster_info, nodes_lines, one_map, start_joiners_first, wait_until
 
 MEMBERS = 14
 KILLED = 5
+# Past 16 members a member's 8 watchers and itself are no majority of the map: a stranded member's
+# lease needs answers to its roll call from members that do not watch it.
+BEYOND_ITS_WATCHERS = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
@@ -43,3 +47,38 @@ def test_five_neighbours_crashing_together_are_removed_without_the_operator(tmp_
     finally:
         for node in factory.nodes:
             node.kill()
+
+
+def test_a_member_restarted_in_a_map_beyond_its_watchers_takes_writes_again(tmp_path):
+    """A member restarted from its data directory starts stranded (mesh/strand.py): until a majority
+    of the whole map answers its roll call, it takes no writes. Of 20 members, its watchers' echoes
+    and itself are 9, short of the 11 a majority needs, so answers from the others are needed. They
+    were dropped as invalid by every reader (mesh/links.py ADDRESSED_KINDS), and the member stayed
+    without a lease, its slots unwritable, for good."""
+    factory = NodeFactory(tmp_path)
+    try:
+        nodes = start_joiners_first(factory, BEYOND_ITS_WATCHERS, "--replication-factor", "2")
+        wait_until(lambda: one_map(nodes, BEYOND_ITS_WATCHERS), timeout=180, interval=0.5,
+                   message=f"{BEYOND_ITS_WATCHERS} members holding one map")
+        member = nodes[BEYOND_ITS_WATCHERS // 2]
+        wait_until(lambda: cluster_info(member)["cluster_state"] == "ok", timeout=60, interval=0.5,
+                   message="the member takes writes before its restart")
+        key = _key_led_by(member)
+        member.kill()
+        restarted = factory.restart(member)
+        wait_until(lambda: "mesh stranded node=" in restarted.logs(tail=None), timeout=60, interval=0.5,
+                   message="the restarted member stranded until the whole map answers")
+        wait_until(lambda: cluster_info(restarted)["cluster_state"] == "ok", timeout=60, interval=0.5,
+                   message="the restarted member taking writes again")
+        assert call(restarted, "SET", key, "after the restart") == b"OK"
+        assert call(restarted, "GET", key) == b"after the restart"
+    finally:
+        for node in factory.nodes:
+            node.kill()
+
+
+def _key_led_by(node) -> bytes:
+    """A key of a slot `node` leads as the primary (CLUSTER SLOTS as it says)."""
+    ranges = [(start, end) for start, end, primary, *_ in call(node, "CLUSTER", "SLOTS") if primary[1] == node.port]
+    return next(key for key in (b"k%d" % n for n in range(100_000))
+                if any(start <= keyslot(key) <= end for start, end in ranges))

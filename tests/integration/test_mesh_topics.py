@@ -10,7 +10,7 @@ import hashlib
 import zmq.green as zmq
 
 from mesh.links import CATCH_UP, MAPS, TO, PeerLinks, addressed
-from mesh.messages import Commit, Promise, decode, encode
+from mesh.messages import Commit, Promise, RollAnswer, Vote, VoteKey, decode, encode
 from mesh.slotmap import Member, SlotMap
 from tests.integration.polling import wait_for
 from tests.nodes import free_port   # (below the ephemeral range, and this xdist worker's own)
@@ -137,6 +137,36 @@ def test_a_member_reads_maps_under_its_map_topic_and_promises_under_its_own_only
         xpub.send(addressed(me.node_id) + encode(Commit(peer.node_id, 4, SlotMap.single(peer))))
         wait_for(lambda: counters["invalid_schema"] == 2 and len(heard) == 2)
         assert heard == [commit, promise]
+    finally:
+        xpub.close()
+        links.close()
+
+
+def test_every_kind_sent_to_one_member_alone_is_read_under_its_topic():
+    """What the mesh sends one member alone (mesh/bus.py: a promise, a vote, a vote key, a roll
+    call's answer) is read when it comes under that member's topic. The answers to a roll call
+    were dropped as invalid, and a member stranded in a map of more than 9 stayed so for good."""
+    me, peer = _member("addressee"), _member("sender")
+    heard: list[object] = []
+    counters: collections.Counter = collections.Counter()
+    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member, by_address: None, counters)
+    links.open()
+    xpub = zmq.Context.instance().socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    xpub.bind(f"tcp://127.0.0.1:{peer.mesh_port}")
+    try:
+        links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
+        frames: list[bytes] = []
+        wait_for(lambda: _heard(xpub, frames) and addressed(me.node_id) in {frame[1:] for frame in frames})
+        sent = [Promise(peer.node_id, 1, 3, 1, me.node_id, 0, None),
+                Vote(peer.node_id, 2, 3, 1, b"x" * 20, b"s" * 64),
+                VoteKey(peer.node_id, 3, b"k" * 32, me.node_id),
+                RollAnswer(peer.node_id, 4, 17)]
+        for message in sent:
+            xpub.send(addressed(me.node_id) + encode(message))
+        wait_for(lambda: len(heard) + counters["invalid"] == len(sent))
+        assert heard == sent
+        assert counters["invalid"] == 0
     finally:
         xpub.close()
         links.close()

@@ -56,7 +56,8 @@ def _snapshot(members: list[dict[str, Any]], *, state: str = "ok", reason: str |
         "stats": {
             "keys": 42, "used_memory": 123456, "ops_per_sec": 99.5, "connected_clients": 3,
             "expired_keys": 4, "evicted_keys": 5, "moved_sent": 6, "ask_sent": 7,
-            "mesh_in": 8, "mesh_out": 9, "mesh_dropped": 1, "uptime_s": 60.0,
+            "mesh_in": 8, "mesh_out": 9, "mesh_dropped": 1, "mesh_dropped_by_reason": {"impersonation": 1},
+            "uptime_s": 60.0,
             "commands": {
                 "get": {"calls": 10, "usec": 250, "failed_calls": 1, "rejected_calls": 2,
                         "latency_us_buckets": {1: 2, 2: 0, 16: 8}},
@@ -315,6 +316,7 @@ def test_metrics_parse_and_carry_the_snapshot() -> None:
     assert _value(families, "hypercache_mesh_messages_total", direction="in") == 8
     assert _value(families, "hypercache_mesh_messages_total", direction="out") == 9
     assert _value(families, "hypercache_mesh_messages_dropped_total") == 1
+    assert _value(families, "hypercache_mesh_messages_dropped_by_reason_total", reason="impersonation") == 1
     assert _value(families, "hypercache_cluster_epoch") == 7
     assert _value(families, "hypercache_accepting_writes") == 1
     assert _value(families, "hypercache_cluster_members", state="alive") == 2
