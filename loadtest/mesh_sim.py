@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mesh.bus import Mesh  # noqa: E402
 from mesh.links import (_NOT_RELAYED, CATCH_UP, MAPS, OUTSIDE, QUIET, TO, addressed,  # noqa: E402
-                        addressed_kinds, keys_checked)
+                        keys_checked, kinds_read_under)
 from mesh.links import _Taken, relayed_to  # noqa: E402
 from mesh.links import relayed as relay_topic  # noqa: E402
 from mesh.messages import HELLO_BY_ADDRESS, Hello, Message, Prepare, digest, encode  # noqa: E402
@@ -232,13 +232,12 @@ class SimLinks:
         self.counters["out"] += 1
         self.counters["out_bytes"] += size
         sender = self.me.node_id
-        if topic[:1] == TO and not isinstance(message, addressed_kinds(topic)):
-            # (every reader drops a kind that never goes to one member: mesh/links.py `_decode_addressed`;
-            # the answers to a roll call were such, unseen here, and stranded members of real clusters
-            # of more than 16 stayed so for good)
-            owner = self.network.by_topic.get(topic)
-            if owner is not None:
-                owner.counters["invalid"] += 1
+        kinds = kinds_read_under(topic)
+        if kinds is not None and not isinstance(message, kinds):
+            # (every reader drops a kind that never goes under this topic, mesh/links.py: the answers
+            # to a roll call were such, unseen here, and stranded members of real clusters of more
+            # than 16 stayed so for good)
+            self.counters["sent_unreadable"] += 1
             return
         # (the publisher's topic filter, as zmq's: mesh/links.py; in the subscribers' order, so that
         # a seeded run draws its losses and delays as it always did)
