@@ -53,13 +53,16 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # of the seed's CPU while 60 nodes joined, and each round of `agreed` asks every node. (So
 # `formed s` is up to 2 s coarser than in the tables measured before 6 December.)
 POLL_S = 2.0
+# (--calm: the window over which the nodes' CPU is read before the next batch starts)
+CALM_WINDOW_S = 5.0
 
 
 def cpu_s(node: NodeProcess) -> float:
     """The node's CPU and its live children's: its ring placements run in a worker (mesh/placer.py)."""
     children = set()
     for task in Path(f"/proc/{node.proc.pid}/task").iterdir():
-        children.update(int(pid) for pid in (task / "children").read_text().split())
+        with contextlib.suppress(FileNotFoundError):    # (a thread of gevent's pool that ended meanwhile)
+            children.update(int(pid) for pid in (task / "children").read_text().split())
     # (a child that ended meanwhile, a worker replaced, says None: nothing to add)
     return sum(cpu_ticks(pid) or 0 for pid in (node.proc.pid, *children)) / TICKS
 
@@ -114,12 +117,40 @@ def sample_all(nodes: list[NodeProcess]) -> list[dict[str, float]]:
             for node in nodes]
 
 
-def start_in_batches(factory: NodeFactory, size: int, batch: int, extra: list[str]) -> list[NodeProcess]:
+def nodes_cpu_share(nodes: list[NodeProcess], window_s: float) -> float:
+    """The share of the machine's CPUs the nodes (and their workers) used together over `window_s`."""
+    before = [cpu_s(node) for node in nodes]
+    began = time.monotonic()
+    time.sleep(window_s)       # a measuring window, not a wait for a condition
+    used = sum(cpu_s(node) - b for node, b in zip(nodes, before))
+    return used / (time.monotonic() - began) / (os.cpu_count() or 1)
+
+
+def wait_calm(nodes: list[NodeProcess], calm: float, limit_s: float = 300.0) -> None:
+    """Wait until every node holds one map of them all and, over a window of CALM_WINDOW_S, the nodes
+    used under `calm` of the machine's CPUs together: the last batch's copies and hand-offs are done."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit_s:
+        if agreed(nodes):
+            share = nodes_cpu_share(nodes, CALM_WINDOW_S)
+            if share < calm:
+                print(f"    calm after {time.monotonic() - began:.0f} s ({100 * share:.0f}% of the machine)",
+                      flush=True)
+                return
+        else:
+            time.sleep(POLL_S)      # (agreed asks every node: POLL_S apart, as wait_until would)
+    print(f"    not calm within {limit_s:.0f} s: the next batch starts anyway", flush=True)
+
+
+def start_in_batches(factory: NodeFactory, size: int, batch: int, extra: list[str],
+                     calm: float = 0.0) -> list[NodeProcess]:
     """A seed alone, then the others joining the running cluster `batch` at a time, each batch once the
-    one before is in the seed's map."""
+    one before is in the seed's map (and with `calm`, once the cluster is calm again: wait_calm)."""
     seed = factory.start("--replication-factor", "2", *extra, http=True)
     nodes = [seed]
     while len(nodes) < size:
+        if calm and len(nodes) > 1:
+            wait_calm(nodes, calm)
         joining = [factory.start("--replication-factor", "2", *extra, join=seed, http=True, wait=False)
                    for _ in range(min(batch, size - len(nodes)))]
         for node in joining:
@@ -132,12 +163,12 @@ def start_in_batches(factory: NodeFactory, size: int, batch: int, extra: list[st
 
 
 def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[str],
-            per_node: bool = False, batch: int = 0) -> dict[str, float]:
+            per_node: bool = False, batch: int = 0, calm: float = 0.0) -> dict[str, float]:
     factory = NodeFactory(base / f"n{size}")
     try:
         began = time.monotonic()
         if batch:
-            nodes = start_in_batches(factory, size, batch, extra)
+            nodes = start_in_batches(factory, size, batch, extra, calm)
             seed_port = nodes[0].port
         else:
             seed_port, seed_mesh_port = node_ports()
@@ -149,6 +180,8 @@ def measure(size: int, seconds: float, settle_s: float, base: Path, extra: list[
         wait_until(lambda: agreed(nodes), timeout=60 + 3 * size, interval=POLL_S,
                    message=f"{size} nodes agreeing on one map")
         formed_s = time.monotonic() - began
+        if calm:
+            wait_calm(nodes, calm)
         time.sleep(settle_s)        # a benchmark's settling time, not a wait for a condition
         before = sample_all(nodes)
         time.sleep(seconds)
@@ -202,6 +235,9 @@ def main() -> None:
     parser.add_argument("--per-node", action="store_true", help="also print the five costliest nodes of each size")
     parser.add_argument("--batch", type=int, default=0,
                         help="start the seed alone and the others K at a time into the running cluster (0: all at once)")
+    parser.add_argument("--calm", type=float, default=0.0, metavar="SHARE",
+                        help="with --batch: start a batch only once every node holds one map and the nodes "
+                             "together used under SHARE of the machine's CPUs over 5 s (0: do not wait)")
     parser.add_argument("--kinds", action="store_true",
                         help="also print the messages heard per second by kind (median over the nodes)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -215,7 +251,7 @@ def main() -> None:
     with (contextlib.nullcontext(str(args.keep)) if args.keep is not None
           else tempfile.TemporaryDirectory(prefix="mesh-cost-")) as base:
         for size in args.sizes:
-            r = measure(size, args.seconds, args.settle_s, Path(base), extra, args.per_node, args.batch)
+            r = measure(size, args.seconds, args.settle_s, Path(base), extra, args.per_node, args.batch, args.calm)
             print(f"{size:7d}  {r['formed_s']:8.1f}  {r['cpu_pct']:10.2f} / {r['cpu_pct_max']:5.2f}"
                   f"  {r['sent']:10.1f}  {r['received']:9.1f}  {r['received_kb']:7.2f} / {r['received_kb_max']:5.2f}",
                   flush=True)
