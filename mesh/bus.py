@@ -22,8 +22,9 @@ Cost as the cluster grows (README, "How the mesh scales"). In a map of more
 than 9 members a member hears the quiet heartbeats of its 8 watchers only
 (mesh/watch.py): its deaths, its write lease and the echoes are theirs. A
 heartbeat carries suspicions and news, not the member list (the whole roster
-goes to the watchers every 30 s), and one with news goes to everyone, so a
-suspicion or a new member is known everywhere a heartbeat later: news this
+goes to the watchers every 30 s, less often past 16 members), and one with
+news goes to everyone, so a suspicion or a new member is known everywhere a
+heartbeat later: news this
 member saw itself, not what it read in others' (Membership.has_news), and a
 newcomer is suspected on silence by its 8 would-be watchers only. The SUB
 sockets still reach every member (idle, they cost nothing: the publisher's
@@ -102,6 +103,21 @@ RELAYERS = 2
 # for the newcomer): news a member missed, and incarnations a restarted member must outbid.
 ROSTER_EVERY_S = 30.0
 ROSTER_AFTER_JOIN_S = 1.0
+# ...up to this many members; past it, proportionally less often (roster_every_s).
+ROSTER_FLAT_FROM = 16
+
+
+def roster_every_s(members: int) -> float:
+    """How often this node sends its whole member list to its watchers, in a map of `members`.
+
+    A roster names every member (~75 bytes each), so at a fixed interval each member's share of
+    its watchers' rosters grew with the map: 0.25 KB/s in per node at 12 members, ~2 KB/s at 100
+    (a third of all it heard idle: mesh_cost.py measured 4.4 KB/s at 12, 6.3 at 100), 20 at 1,000.
+    Sent proportionally less often past ROSTER_FLAT_FROM members, it stays ~0.3 KB/s at any size:
+    the repair of news a member missed waits longer in a big map (~3 minutes at 100 members; news
+    itself still goes to every member at once, and suspicions and deaths ride in every heartbeat),
+    as memberlist's push-pull interval grows with the cluster."""
+    return ROSTER_EVERY_S * max(1.0, members / ROSTER_FLAT_FROM)
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
 # this long (or the first waited a node_timeout), all in one map: one map per newcomer made
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer
@@ -1552,7 +1568,7 @@ class Mesh:
             self._incarnation_sent = self.membership.incarnation
             self._news_until = now + NEWS_BEATS * self._interval_s
         outside = self.joining or not self.slotmap.has_member(self.me.node_id)
-        roster = now - self._roster_sent_at >= ROSTER_EVERY_S or (
+        roster = now - self._roster_sent_at >= roster_every_s(len(self.membership.peers) + 1) or (
             self._roster_due and now - self._roster_sent_at >= ROSTER_AFTER_JOIN_S)
         # (behind: at every tick, so that a member that heard it name the old map sends it the
         # new one a tick later, not a quiet interval later: mesh/catchup.py)
