@@ -62,6 +62,11 @@ from mesh.placement_worker import placements  # noqa: E402
 from mesh.slotmap import Member  # noqa: E402
 
 
+# Messages sent under a topic whose readers drop their kind (mesh/links.py kinds_read_under), by
+# kind, over every simulated member of this process: the tests hold it at none (tests/unit/conftest.py).
+UNREADABLE_SENT: collections.Counter[str] = collections.Counter()
+
+
 @dataclass
 class Network:
     """Virtual time and the messages in flight between simulated members."""
@@ -238,6 +243,7 @@ class SimLinks:
             # to a roll call were such, unseen here, and stranded members of real clusters of more
             # than 16 stayed so for good)
             self.counters["sent_unreadable"] += 1
+            UNREADABLE_SENT[type(message).__name__] += 1
             return
         # (the publisher's topic filter, as zmq's: mesh/links.py; in the subscribers' order, so that
         # a seeded run draws its losses and delays as it always did)

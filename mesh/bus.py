@@ -335,6 +335,9 @@ class Mesh:
         self._map_news_until = float("-inf")    # and the map we adopted (see _send_heartbeat)
         # ... and only while a majority hears this node: when it sent the heartbeat each peer last echoed.
         self._sent_beats = lease.SentBeats(int(self.node_timeout_s / heartbeat_interval_s) + 8)
+        # ...and each roll call, apart: an answer names the call it answers, and only this node's own
+        # calls may count (another member's sequence numbers can be this node's heartbeats' too)
+        self._calls_sent = lease.SentBeats(int(1 / strand.CALL_EVERY) + 4)
         self._echoed_at: dict[str, float] = {}
         self._echo_key = echo_key(me.node_id)
         # A member stranded by its watchers' silence (mesh/strand.py): its lease needs the whole
@@ -492,6 +495,7 @@ class Mesh:
         if group is not self._strand_group:
             self._stranding.watchers(group, now)
             self._strand_group = group
+        restarted = before is None and self._stranding.since is not None
         self._group_evidence = evidence
         if group is not None:
             # Stranded (a watcher silent for long): a majority of the whole map must answer too.
@@ -501,7 +505,7 @@ class Mesh:
                     whole = self._whole_map_lease()
                 self.writes_until = min(self.writes_until, whole)
         if (before is None) != (self._stranding.since is None):
-            self._say_stranded(now, evidence)
+            self._say_stranded(now, evidence, restarted)
         if self.writes_until >= now:
             if self.lease_lapsed_at is not None and now - self.lease_lapsed_at >= self.node_timeout_s:
                 self.long_lease_lapses += 1
@@ -511,12 +515,19 @@ class Mesh:
             # node that never had a lease (joining: -inf) is timed by Replicator.note_absence
             self.lease_lapsed_at = min(was, now)
 
-    def _say_stranded(self, now: float, evidence: dict[str, float]) -> None:
+    def _say_stranded(self, now: float, evidence: dict[str, float], restarted: bool = False) -> None:
         if self._stranding.since is None:
             why = ("every watcher is heard again and a majority of the whole map answered"
                    if self._strand_group is not None else "the map is small enough for every member to watch it")
             log.info("mesh not stranded any more node=%s: %s", self.me.node_id[:8], why)
             self._record("stranded", self.me.node_id, why)
+            return
+        if restarted:
+            # (its watchers are not silent: none was heard yet by this new process)
+            log.warning("mesh stranded node=%s: restarted from its data directory (the process before may "
+                        "have been cut off), this node accepts writes only once every watcher and a majority "
+                        "of the whole map answer its roll calls", self.me.node_id[:8])
+            self._record("stranded", self.me.node_id, "restarted: writes need the whole map's majority first")
             return
         silent = sorted(n for n in self._strand_group or () if now - evidence.get(n, float("-inf")) > self.node_timeout_s)
         log.warning("mesh stranded node=%s silent_watchers=%s: until they are heard again or the map drops "
@@ -1457,7 +1468,7 @@ class Mesh:
             return
         self._roll_called_at = now
         seq = self._next_seq()
-        self._sent_beats.sent(seq, now)     # (an answer is worth what an echo of a heartbeat sent now is)
+        self._calls_sent.sent(seq, now)     # (an answer is worth what an echo of a heartbeat sent now is)
         self.counters["roll_calls"] += 1
         self.links.send(RollCall(self.me.node_id, seq, self.membership.incarnation))
 
@@ -1475,6 +1486,12 @@ class Mesh:
                 or call.sender in self._voted_out():
             return
         if now - self._answered_at.get(call.sender, float("-inf")) < strand.CALL_EVERY * self.node_timeout_s / 2:
+            return
+        if not self.links.addressable(call.sender):
+            # (not to every member, as `send` would fall back to: an answer names no addressee, only
+            # the call's seq. Its subscription to its own topic is seen here within moments of its
+            # link, and it calls again a third of a node timeout later.)
+            self.counters["roll_answers_held"] += 1
             return
         self._answered_at[call.sender] = now
         self.links.send(RollAnswer(self.me.node_id, self._next_seq(), call.seq), addressed(call.sender))
@@ -1508,7 +1525,7 @@ class Mesh:
     def _on_roll_answer(self, answer: RollAnswer, now: float) -> None:
         """A member answered this node's roll call: evidence as an echo is, the older of when the
         answer arrived and when the call left."""
-        sent_at = self._sent_beats.sent_at(answer.call_seq)
+        sent_at = self._calls_sent.sent_at(answer.call_seq)
         if sent_at == float("-inf") or not self.slotmap.has_member(answer.sender):
             return
         evidence = min(self._arrival.arrived_by(now), sent_at)

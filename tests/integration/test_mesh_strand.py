@@ -63,15 +63,23 @@ def test_a_member_restarted_in_a_map_beyond_its_watchers_takes_writes_again(tmp_
         member = nodes[BEYOND_ITS_WATCHERS // 2]
         wait_until(lambda: cluster_info(member)["cluster_state"] == "ok", timeout=60, interval=0.5,
                    message="the member takes writes before its restart")
-        key = _key_led_by(member)
         member.kill()
+        logged_before = len(member.logs(tail=None))     # (the restarted process appends to the same log)
         restarted = factory.restart(member)
-        wait_until(lambda: "mesh stranded node=" in restarted.logs(tail=None), timeout=60, interval=0.5,
+
+        def said_since(text: str) -> bool:
+            return text in restarted.logs(tail=None)[logged_before:]
+
+        wait_until(lambda: said_since("mesh stranded node="), timeout=60, interval=0.5,
                    message="the restarted member stranded until the whole map answers")
-        wait_until(lambda: cluster_info(restarted)["cluster_state"] == "ok", timeout=60, interval=0.5,
-                   message="the restarted member taking writes again")
-        assert call(restarted, "SET", key, "after the restart") == b"OK"
+        wait_until(lambda: said_since("mesh not stranded any more node="), timeout=60, interval=0.5,
+                   message="the restarted member not stranded any more")
+        # (its slots come back once pulled: a SET may meet -TRYAGAIN meanwhile, and is asked again)
+        key = _key_led_by(restarted)
+        wait_until(lambda: call(restarted, "SET", key, "after the restart") == b"OK", timeout=60, interval=0.5,
+                   message="a write to a slot the restarted member leads")
         assert call(restarted, "GET", key) == b"after the restart"
+        assert cluster_info(restarted)["cluster_state"] == "ok"
     finally:
         for node in factory.nodes:
             node.kill()
