@@ -39,6 +39,20 @@ def _heard(sub: zmq.Socket, into: list[bytes]) -> bool:
             return bool(into)
 
 
+def _reader(label: str) -> tuple[Member, Member, list[object], collections.Counter, PeerLinks, zmq.Socket]:
+    """A member's PeerLinks (what it hears, its counters) subscribed to a bare XPUB a test publishes on."""
+    me, peer = _member(label), _member(label + " peer")
+    heard: list[object] = []
+    counters: collections.Counter = collections.Counter()
+    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member, by_address: None, counters)
+    links.open()
+    xpub = zmq.Context.instance().socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    xpub.bind(f"tcp://127.0.0.1:{peer.mesh_port}")
+    links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
+    return me, peer, heard, counters, links, xpub
+
+
 def test_a_promise_goes_under_its_proposers_topic_or_to_all_when_the_proposer_has_none():
     voter, old, new = _member("voter"), _member("old"), _member("new")
     links = PeerLinks(voter, "127.0.0.1", None, lambda message: None, lambda member, by_address: None, collections.Counter())
@@ -116,16 +130,8 @@ def test_a_map_sent_again_goes_under_its_members_map_topic_or_catch_up_when_it_h
 def test_a_member_reads_maps_under_its_map_topic_and_promises_under_its_own_only():
     """The reader's side: a Commit under this member's MAPS topic and a Promise under its plain
     one are read; each kind under the other's topic is dropped as invalid."""
-    me, peer = _member("reader"), _member("peer")
-    heard: list[object] = []
-    counters: collections.Counter = collections.Counter()
-    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member, by_address: None, counters)
-    links.open()
-    xpub = zmq.Context.instance().socket(zmq.XPUB)
-    xpub.setsockopt(zmq.LINGER, 0)
-    xpub.bind(f"tcp://127.0.0.1:{peer.mesh_port}")
+    me, peer, heard, counters, links, xpub = _reader("reader")
     try:
-        links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
         wanted = {addressed(me.node_id), addressed(me.node_id, MAPS)}
         frames: list[bytes] = []    # (the XPUB's subscription frames: 1, then the topic)
         wait_for(lambda: _heard(xpub, frames) and wanted <= {frame[1:] for frame in frames if frame[:1] == b"\x01"})
@@ -146,16 +152,8 @@ def test_every_kind_sent_to_one_member_alone_is_read_under_its_topic():
     """What the mesh sends one member alone (mesh/bus.py: a promise, a vote, a vote key, a roll
     call's answer) is read when it comes under that member's topic. The answers to a roll call
     were dropped as invalid, and a member stranded in a map of more than 16 stayed so for good."""
-    me, peer = _member("addressee"), _member("sender")
-    heard: list[object] = []
-    counters: collections.Counter = collections.Counter()
-    links = PeerLinks(me, "127.0.0.1", None, heard.append, lambda member, by_address: None, counters)
-    links.open()
-    xpub = zmq.Context.instance().socket(zmq.XPUB)
-    xpub.setsockopt(zmq.LINGER, 0)
-    xpub.bind(f"tcp://127.0.0.1:{peer.mesh_port}")
+    me, peer, heard, counters, links, xpub = _reader("addressee")
     try:
-        links.connect("127.0.0.1", peer.mesh_port, peer.node_id)
         frames: list[bytes] = []
         wait_for(lambda: _heard(xpub, frames) and addressed(me.node_id) in {frame[1:] for frame in frames})
         sent = [Promise(peer.node_id, 1, 3, 1, me.node_id, 0, None),
