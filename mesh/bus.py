@@ -24,12 +24,11 @@ than 9 members a member hears the quiet heartbeats of its 8 watchers only
 heartbeat carries suspicions and news, not the member list (the whole roster
 goes to the watchers every 30 s, less often past 16 members), and one with
 news goes to everyone, so a suspicion or a new member is known everywhere a
-heartbeat later: news this
-member saw itself, not what it read in others' (Membership.has_news), and a
-newcomer is suspected on silence by its 8 would-be watchers only. The SUB
-sockets still reach every member (idle, they cost nothing: the publisher's
-topic filter drops what a SUB did not subscribe to), since proposals, maps and
-PUBLISH go to all, bound to their sender by the link they come in on (in an open
+heartbeat later: news this member saw itself, not what it read in others'
+(Membership.has_news), and a newcomer is suspected on silence by its 8
+would-be watchers only. The SUB sockets still reach every member (idle, they
+cost nothing: the publisher's topic filter drops what a SUB did not subscribe
+to), since proposals, maps and PUBLISH go to all, bound to their sender by the link they come in on (in an open
 mesh, a peer without a link of its own, or whose link fell silent, is heard
 through two members that relay it: Mesh._hear_unlinked, mesh/links.py). A vote
 goes to its proposer alone, which relays a majority's signatures to every member
@@ -118,6 +117,8 @@ def roster_every_s(members: int) -> float:
     itself still goes to every member at once, and suspicions and deaths ride in every heartbeat),
     as memberlist's push-pull interval grows with the cluster."""
     return ROSTER_EVERY_S * max(1.0, members / ROSTER_FLAT_FROM)
+
+
 # A first formation (epoch 0: no pre-copy to wait for) adds newcomers once none appeared for
 # this long (or the first waited a node_timeout), all in one map: one map per newcomer made
 # 47 epochs, and only the founder places them on the ring (mesh/ring.py, ~0.3 s a newcomer

@@ -130,6 +130,8 @@ def dropped_by_reason(counters: Mapping[str, int]) -> dict[str, int]:
     reasons = {"send_queue_full": counters.get("dropped", 0), "too_big": counters.get("too_big", 0), **refused,
                "other": counters.get("invalid", 0) - sum(refused.values())}
     return {reason: count for reason, count in reasons.items() if count}
+
+
 # zmq's flags as plain ints: a reader asks EVENTS twice per message, and pyzmq's enums made
 # each ask (and its & POLLIN) an enum construction.
 _EVENTS = int(zmq.EVENTS)
